@@ -1,0 +1,129 @@
+import type { Db, DbOrTx } from '../db/client.js';
+import type { Role } from '../db/schema.js';
+import { AppError, isUniqueViolation } from '../errors.js';
+import { hashPassword, passwordProblem } from '../auth/password.js';
+import { isValidDomain, normalizeDomain, parseAddress, requireAddress, stripPlusTag } from '../mail/address.js';
+import { createDomainRepository, type DomainRow } from '../repositories/domain.repository.js';
+import { createAliasRepository, createUserRepository, findRecipientUserId, type AliasRow, type UserRow } from '../repositories/user.repository.js';
+import { createMailboxRepository } from '../repositories/mailbox.repository.js';
+
+export type RecipientVerdict =
+  | { kind: 'local'; userId: number; address: string }
+  | { kind: 'unknown'; address: string }
+  | { kind: 'relay'; address: string }
+  | { kind: 'invalid' };
+
+/**
+ * Who receives mail for `input`: exact user or alias first, then `user+tag@` as `user@`.
+ * `relay` means the domain is not ours (the caller must refuse: we never relay for strangers).
+ */
+export async function resolveRecipient(db: DbOrTx, input: string): Promise<RecipientVerdict> {
+  const parsed = parseAddress(input);
+  if (!parsed) return { kind: 'invalid' };
+  const domain = await createDomainRepository(db).findByName(parsed.domain);
+  if (!domain) return { kind: 'relay', address: parsed.address };
+  const exact = await findRecipientUserId(db, parsed.address);
+  if (exact !== null) return { kind: 'local', userId: exact, address: parsed.address };
+  const untagged = stripPlusTag(parsed);
+  if (untagged) {
+    const base = await findRecipientUserId(db, untagged.address);
+    if (base !== null) return { kind: 'local', userId: base, address: untagged.address };
+  }
+  return { kind: 'unknown', address: parsed.address };
+}
+
+/** Domains, users and aliases: what the CLI and (later) the admin API manage. */
+export function createAccountsService({ db }: { db: Db }) {
+  const domains = createDomainRepository(db);
+
+  async function requireDomain(name: string): Promise<DomainRow> {
+    const domain = await domains.findByName(normalizeDomain(name));
+    if (!domain) throw new AppError('domain.not_found', `domain ${normalizeDomain(name)} is not served here; add it first with: mailyard domain add ${normalizeDomain(name)}`, 404);
+    return domain;
+  }
+
+  async function requireUser(address: string): Promise<UserRow> {
+    const parsed = requireAddress(address);
+    const user = await createUserRepository(db).findByAddress(parsed.address);
+    if (!user) throw new AppError('user.not_found', `no user ${parsed.address}`, 404);
+    return user;
+  }
+
+  async function addressTaken(address: string): Promise<boolean> {
+    return (await findRecipientUserId(db, address)) !== null || (await createAliasRepository(db).list()).some((a) => a.address === address);
+  }
+
+  return {
+    async addDomain(name: string): Promise<DomainRow> {
+      const normalized = normalizeDomain(name);
+      if (!isValidDomain(normalized)) throw new AppError('domain.invalid', `"${name}" is not a valid domain name (expected e.g. example.com)`);
+      try {
+        return await domains.insert(normalized);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new AppError('domain.exists', `domain ${normalized} already exists`, 409);
+        throw err;
+      }
+    },
+    listDomains: () => domains.list(),
+    async removeDomain(name: string): Promise<void> {
+      const domain = await requireDomain(name);
+      const count = await domains.countAddresses(domain.id);
+      if (count > 0) throw new AppError('domain.not_empty', `domain ${domain.name} still has ${count} user(s); remove them first`, 409);
+      await domains.remove(domain.id);
+    },
+
+    async addUser(input: { address: string; password: string; role?: Role }): Promise<UserRow> {
+      const parsed = requireAddress(input.address);
+      const problem = passwordProblem(input.password);
+      if (problem) throw new AppError('password.invalid', problem);
+      if (parsed.local.includes('+')) throw new AppError('address.invalid', `"${parsed.address}": "+" is reserved for plus-addressing (user+tag@domain)`);
+      const domain = await requireDomain(parsed.domain);
+      if (await addressTaken(parsed.address)) throw new AppError('user.exists', `${parsed.address} already exists`, 409);
+      const passwordHash = await hashPassword(input.password);
+      try {
+        return await db.transaction().execute(async (tx) => {
+          const user = await createUserRepository(tx).insert({ domainId: domain.id, address: parsed.address, passwordHash, role: input.role ?? 'user' });
+          await createMailboxRepository(tx).createDefaults(user.id);
+          return user;
+        });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new AppError('user.exists', `${parsed.address} already exists`, 409);
+        throw err;
+      }
+    },
+    async listUsers(domainName?: string): Promise<UserRow[]> {
+      const domain = domainName ? await requireDomain(domainName) : undefined;
+      return createUserRepository(db).list(domain?.id);
+    },
+    requireUser,
+    async removeUser(address: string): Promise<void> {
+      const user = await requireUser(address);
+      await createUserRepository(db).remove(user.id);
+    },
+    async setPassword(address: string, password: string): Promise<void> {
+      const problem = passwordProblem(password);
+      if (problem) throw new AppError('password.invalid', problem);
+      const user = await requireUser(address);
+      await createUserRepository(db).setPasswordHash(user.id, await hashPassword(password));
+    },
+
+    async addAlias(aliasAddress: string, targetAddress: string): Promise<void> {
+      const alias = requireAddress(aliasAddress);
+      const domain = await requireDomain(alias.domain);
+      const target = await requireUser(targetAddress);
+      if (await addressTaken(alias.address)) throw new AppError('alias.exists', `${alias.address} is already a user or an alias`, 409);
+      try {
+        await createAliasRepository(db).insert({ domainId: domain.id, address: alias.address, targetUserId: target.id });
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new AppError('alias.exists', `${alias.address} already exists`, 409);
+        throw err;
+      }
+    },
+    listAliases: (): Promise<AliasRow[]> => createAliasRepository(db).list(),
+    async removeAlias(aliasAddress: string): Promise<void> {
+      const alias = requireAddress(aliasAddress);
+      if (!(await createAliasRepository(db).remove(alias.address))) throw new AppError('alias.not_found', `no alias ${alias.address}`, 404);
+    },
+  };
+}
+export type AccountsService = ReturnType<typeof createAccountsService>;

@@ -1,0 +1,120 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Configuration is read here and nowhere else. Each service has one zod schema; `loadConfig`
+ * parses the environment once and fails fast with every bad key listed, so an operator fixes
+ * the whole file in one go instead of one restart per typo.
+ */
+
+export class ConfigError extends Error {
+  constructor(public readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+/** Defaults that differ between the one-process developer stack and a container. */
+export type RunMode = 'local' | 'service';
+
+const localPorts = { SMTP_PORT: 2525, SUBMISSION_PORT: 2587, SMTPS_PORT: 2465, IMAP_PORT: 2143, IMAPS_PORT: 2993, HTTP_PORT: 8080 };
+const servicePorts = { SMTP_PORT: 25, SUBMISSION_PORT: 587, SMTPS_PORT: 465, IMAP_PORT: 143, IMAPS_PORT: 993, HTTP_PORT: 8080 };
+
+function baseShape(mode: RunMode) {
+  return {
+    NODE_ENV: z.enum(['development', 'production', 'test']).default(mode === 'local' ? 'development' : 'production'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    DATA_DIR: z.string().default('./data').transform((p) => path.resolve(p)),
+    DATABASE_URL: optionalString,
+    REDIS_URL: optionalString,
+    MAIL_HOSTNAME: z
+      .string()
+      .default(os.hostname())
+      .refine((h) => /^[a-z0-9.-]+$/i.test(h), 'must be a host name'),
+    DNS_SERVERS: optionalString.transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
+    BIND_ADDRESS: z.string().default(mode === 'local' ? '127.0.0.1' : '0.0.0.0'),
+  };
+}
+
+function smtpShape(mode: RunMode) {
+  const ports = mode === 'local' ? localPorts : servicePorts;
+  return {
+    SMTP_PORT: port.default(ports.SMTP_PORT),
+    SUBMISSION_PORT: port.default(ports.SUBMISSION_PORT),
+    SMTPS_PORT: port.default(ports.SMTPS_PORT),
+    TLS_CERT_FILE: optionalString,
+    TLS_KEY_FILE: optionalString,
+    SMTP_MAX_MESSAGE_SIZE: positiveInt.default(25 * 1024 * 1024),
+    SMTP_MAX_RECIPIENTS: positiveInt.default(100),
+    SMTP_MAX_MESSAGES_PER_CONNECTION: positiveInt.default(1000),
+    SMTP_MAX_CONNECTIONS_PER_IP: positiveInt.default(100),
+    SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE: positiveInt.default(6000),
+    SMTP_SOCKET_TIMEOUT_MS: positiveInt.default(60_000),
+  };
+}
+
+function workerShape() {
+  return {
+    INBOUND_CONCURRENCY: positiveInt.default(16),
+    SPOOL_RECONCILE_INTERVAL_MS: positiveInt.default(30_000),
+    SPOOL_RECONCILE_AGE_MS: z.coerce.number().int().min(0).default(60_000),
+  };
+}
+
+function httpShape(mode: RunMode) {
+  const ports = mode === 'local' ? localPorts : servicePorts;
+  return { HTTP_PORT: port.default(ports.HTTP_PORT) };
+}
+
+function imapShape(mode: RunMode) {
+  const ports = mode === 'local' ? localPorts : servicePorts;
+  return { IMAP_PORT: port.default(ports.IMAP_PORT), IMAPS_PORT: port.default(ports.IMAPS_PORT) };
+}
+
+export const schemas = {
+  base: (mode: RunMode) => z.object(baseShape(mode)),
+  smtp: (mode: RunMode) => z.object({ ...baseShape(mode), ...smtpShape(mode) }),
+  inbound: (mode: RunMode) => z.object({ ...baseShape(mode), ...workerShape() }),
+  http: (mode: RunMode) => z.object({ ...baseShape(mode), ...httpShape(mode) }),
+  imap: (mode: RunMode) => z.object({ ...baseShape(mode), ...imapShape(mode) }),
+  /** `npm start`: every service in one process. */
+  stack: (mode: RunMode) =>
+    z.object({ ...baseShape(mode), ...smtpShape(mode), ...workerShape(), ...httpShape(mode), ...imapShape(mode) }),
+};
+
+export type BaseConfig = z.infer<ReturnType<typeof schemas.base>>;
+export type SmtpConfig = z.infer<ReturnType<typeof schemas.smtp>>;
+export type InboundConfig = z.infer<ReturnType<typeof schemas.inbound>>;
+export type HttpConfig = z.infer<ReturnType<typeof schemas.http>>;
+export type ImapConfig = z.infer<ReturnType<typeof schemas.imap>>;
+export type StackConfig = z.infer<ReturnType<typeof schemas.stack>>;
+
+export { bool as booleanFromEnv };
+
+/** Parse `env` with the given schema; throws ConfigError naming every bad key. */
+export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  throw new ConfigError(problems);
+}
+
+/** A service process (one per container) needs the real endpoints; the local stack provides them itself. */
+export function requireServiceEndpoints(config: BaseConfig): { databaseUrl: string; redisUrl: string } {
+  const problems: string[] = [];
+  if (!config.DATABASE_URL) problems.push('DATABASE_URL: required when a service runs on its own (or use `npm start`, which runs a private PostgreSQL)');
+  if (!config.REDIS_URL) problems.push('REDIS_URL: required when a service runs on its own (or use `npm start`, which runs a private Redis)');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { databaseUrl: config.DATABASE_URL as string, redisUrl: config.REDIS_URL as string };
+}

@@ -1,0 +1,160 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * The typed shape of the store (what migrations create). Column names are snake_case as in SQL;
+ * repositories map rows to the domain types they return.
+ */
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+export interface DomainsTable {
+  id: Generated<number>;
+  name: string;
+  created_at: Generated<Date>;
+}
+
+export type Role = 'admin' | 'domain-admin' | 'user';
+
+export interface UsersTable {
+  id: Generated<number>;
+  domain_id: number;
+  address: string;
+  password_hash: string;
+  role: Generated<Role>;
+  display_name: string | null;
+  disabled: Generated<boolean>;
+  /** Per-user change counter: every change-log entry takes the next value. */
+  modseq: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface AliasesTable {
+  id: Generated<number>;
+  domain_id: number;
+  address: string;
+  target_user_id: number;
+  created_at: Generated<Date>;
+}
+
+export type SpecialUse = '\\Inbox' | '\\Sent' | '\\Drafts' | '\\Archive' | '\\Junk' | '\\Trash';
+
+export interface MailboxesTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  special_use: SpecialUse | null;
+  uidvalidity: number;
+  uidnext: Generated<number>;
+  highestmodseq: Generated<number>;
+  message_count: Generated<number>;
+  unseen_count: Generated<number>;
+  total_bytes: Generated<number>;
+  subscribed: Generated<boolean>;
+  created_at: Generated<Date>;
+}
+
+export interface BlobsTable {
+  hash: Buffer;
+  size: number;
+  data: Buffer;
+  created_at: Generated<Date>;
+}
+
+export type SpoolStatus = 'pending' | 'done' | 'failed';
+
+export interface SpoolTable {
+  id: Generated<number>;
+  blob_hash: Buffer;
+  mail_from: string;
+  rcpt_to: string[];
+  remote_ip: string | null;
+  helo: string | null;
+  tls: boolean;
+  /** Trace header lines (Received:) this server adds, kept apart so the blob stays byte-exact. */
+  trace_headers: string;
+  status: Generated<SpoolStatus>;
+  attempts: Generated<number>;
+  error: string | null;
+  received_at: Generated<Date>;
+  processed_at: Date | null;
+}
+
+export interface AddressJson {
+  name: string;
+  address: string;
+}
+
+export interface AttachmentJson {
+  filename: string | null;
+  contentType: string;
+  size: number;
+  contentId: string | null;
+  disposition: string | null;
+}
+
+export interface MessagesTable {
+  id: Generated<number>;
+  user_id: number;
+  mailbox_id: number;
+  uid: number;
+  modseq: number;
+  flags: Generated<string[]>;
+  internal_date: Timestamp;
+  size: number;
+  blob_hash: Buffer;
+  trace_headers: Generated<string>;
+  thread_id: number;
+  message_id_header: string | null;
+  in_reply_to: string | null;
+  references: Generated<string[]>;
+  subject: string;
+  normalized_subject: string;
+  from_json: Json<AddressJson[]>;
+  to_json: Json<AddressJson[]>;
+  cc_json: Json<AddressJson[]>;
+  from_text: string;
+  to_text: string;
+  cc_text: string;
+  sent_date: Date | null;
+  snippet: string;
+  body_text: string;
+  has_attachments: boolean;
+  attachments: Json<AttachmentJson[]>;
+  attachment_names: string;
+  spool_id: number | null;
+  created_at: Generated<Date>;
+}
+
+export interface SpoolFilingsTable {
+  spool_id: number;
+  user_id: number;
+  message_id: number;
+  created_at: Generated<Date>;
+}
+
+export type ChangeKind = 'message.new' | 'message.flags' | 'message.expunged' | 'mailbox.created' | 'mailbox.renamed' | 'mailbox.deleted';
+
+export interface ChangesTable {
+  user_id: number;
+  modseq: number;
+  kind: ChangeKind;
+  mailbox_id: number | null;
+  message_id: number | null;
+  uid: number | null;
+  payload: Json<Record<string, unknown>>;
+  created_at: Generated<Date>;
+}
+
+export interface Database {
+  domains: DomainsTable;
+  users: UsersTable;
+  aliases: AliasesTable;
+  mailboxes: MailboxesTable;
+  blobs: BlobsTable;
+  spool: SpoolTable;
+  messages: MessagesTable;
+  spool_filings: SpoolFilingsTable;
+  changes: ChangesTable;
+}

@@ -1,0 +1,4 @@
+export * from './postgres.js';
+export * from './redis.js';
+export * from './tls.js';
+export { freePort, isProcessAlive, commandExists } from './process-utils.js';

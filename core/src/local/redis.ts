@@ -1,0 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { captureOutput, commandExists, freePort, isProcessAlive, readSecret, spawn, stopChild, waitUntil } from './process-utils.js';
+
+/**
+ * A private `redis-server` (Debian's package) with its data under `<dataDir>/redis`:
+ * loopback only, a generated password, append-only file on.
+ */
+export interface LocalRedis {
+  url: string;
+  port: number;
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+function ping(port: number, password: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.on('error', () => resolve(false));
+    socket.on('close', () => resolve(data.includes('+PONG')));
+    socket.on('data', (chunk) => {
+      data += chunk.toString();
+      if (data.includes('+PONG')) socket.end();
+    });
+    socket.write(`AUTH ${password}\r\nPING\r\n`);
+  });
+}
+
+export async function startLocalRedis(options: { dataDir: string; persistent?: boolean }): Promise<LocalRedis> {
+  const dir = path.join(options.dataDir, 'redis');
+  fs.mkdirSync(dir, { recursive: true });
+  const password = readSecret(path.join(options.dataDir, 'redis.secret'), () => randomBytes(18).toString('base64url'));
+  const stateFile = path.join(dir, 'server.json');
+  const urlFor = (port: number) => `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+
+  try {
+    const state = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { pid: number; port: number };
+    if (isProcessAlive(state.pid) && (await ping(state.port, password))) {
+      return { url: urlFor(state.port), port: state.port, owned: false, stop: async () => undefined };
+    }
+  } catch {
+    // no server recorded, or it is gone
+  }
+
+  if (!commandExists('redis-server')) {
+    throw new Error('redis-server is not installed: run `npm start` as root (it installs it), or `sudo apt-get install -y redis-server`, or set REDIS_URL');
+  }
+  const port = await freePort();
+  const persistent = options.persistent ?? true;
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--requirepass', password,
+    '--save', '',
+    '--appendonly', persistent ? 'yes' : 'no',
+    '--appendfsync', 'everysec',
+    '--daemonize', 'no',
+    '--maxmemory-policy', 'noeviction',
+  ];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = captureOutput(child);
+  await waitUntil('redis-server', () => ping(port, password), { timeoutMs: 15_000, child, output });
+  fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid, port }));
+  return {
+    url: urlFor(port),
+    port,
+    owned: true,
+    stop: async () => {
+      await stopChild(child, 'SIGTERM');
+      fs.rmSync(stateFile, { force: true });
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { generate } from 'selfsigned';
+
+export interface TlsMaterial {
+  cert: Buffer;
+  key: Buffer;
+  selfSigned: boolean;
+}
+
+/**
+ * The configured certificate, or a self-signed one generated into the data directory on first
+ * start (STARTTLS works out of the box; operators replace it with TLS_CERT_FILE/TLS_KEY_FILE).
+ */
+export async function loadTlsMaterial(options: { certFile?: string; keyFile?: string; dataDir: string; hostname: string }): Promise<TlsMaterial> {
+  if (options.certFile || options.keyFile) {
+    if (!options.certFile || !options.keyFile) throw new Error('TLS_CERT_FILE and TLS_KEY_FILE must be set together');
+    try {
+      return { cert: fs.readFileSync(options.certFile), key: fs.readFileSync(options.keyFile), selfSigned: false };
+    } catch (err) {
+      throw new Error(`cannot read the TLS certificate or key: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const dir = path.join(options.dataDir, 'tls');
+  const certPath = path.join(dir, 'cert.pem');
+  const keyPath = path.join(dir, 'key.pem');
+  if (!fs.existsSync(certPath) || !fs.existsSync(keyPath)) {
+    fs.mkdirSync(dir, { recursive: true });
+    const pems = await generate([{ name: 'commonName', value: options.hostname }], {
+      keySize: 2048,
+      algorithm: 'sha256',
+      extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: options.hostname }, { type: 7, ip: '127.0.0.1' }] }],
+    });
+    fs.writeFileSync(keyPath, pems.private, { mode: 0o600 });
+    fs.writeFileSync(certPath, pems.cert);
+  }
+  return { cert: fs.readFileSync(certPath), key: fs.readFileSync(keyPath), selfSigned: true };
+}

@@ -1,0 +1,106 @@
+import { sql } from 'kysely';
+import type { DbOrTx } from '../db/client.js';
+import type { AddressJson, AttachmentJson } from '../db/schema.js';
+
+export interface MessageListItem {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+  flags: string[];
+  internalDate: Date;
+  size: number;
+  threadId: number;
+  messageId: string | null;
+  subject: string;
+  from: AddressJson[];
+  to: AddressJson[];
+  snippet: string;
+  hasAttachments: boolean;
+}
+
+export interface MessageDetail extends MessageListItem {
+  cc: AddressJson[];
+  inReplyTo: string | null;
+  references: string[];
+  attachments: AttachmentJson[];
+  blobHash: Buffer;
+  traceHeaders: string;
+}
+
+const listColumns = ['id', 'mailbox_id', 'uid', 'modseq', 'flags', 'internal_date', 'size', 'thread_id', 'message_id_header', 'subject', 'from_json', 'to_json', 'snippet', 'has_attachments'] as const;
+
+type ListRow = {
+  id: number; mailbox_id: number; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; thread_id: number;
+  message_id_header: string | null; subject: string; from_json: AddressJson[]; to_json: AddressJson[]; snippet: string; has_attachments: boolean;
+};
+
+function toListItem(r: ListRow): MessageListItem {
+  return {
+    id: r.id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: r.internal_date, size: r.size,
+    threadId: r.thread_id, messageId: r.message_id_header, subject: r.subject, from: r.from_json, to: r.to_json, snippet: r.snippet, hasAttachments: r.has_attachments,
+  };
+}
+
+/** Messages, always read through their owner: every query filters on user_id. */
+export function createMessageRepository(db: DbOrTx) {
+  return {
+    async listInMailbox(userId: number, mailboxId: number, options: { limit?: number } = {}): Promise<MessageListItem[]> {
+      const rows = await db
+        .selectFrom('messages')
+        .select(listColumns)
+        .where('user_id', '=', userId)
+        .where('mailbox_id', '=', mailboxId)
+        .orderBy('internal_date', 'desc')
+        .orderBy('id', 'desc')
+        .limit(options.limit ?? 1000)
+        .execute();
+      return rows.map(toListItem);
+    },
+    async get(userId: number, id: number): Promise<MessageDetail | null> {
+      const r = await db
+        .selectFrom('messages')
+        .select([...listColumns, 'cc_json', 'in_reply_to', 'references', 'attachments', 'blob_hash', 'trace_headers'])
+        .where('user_id', '=', userId)
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!r) return null;
+      return { ...toListItem(r), cc: r.cc_json, inReplyTo: r.in_reply_to, references: r.references, attachments: r.attachments, blobHash: r.blob_hash, traceHeaders: r.trace_headers };
+    },
+    /** The thread of any message of this user whose Message-ID is one of `ids`. */
+    async findThreadByMessageIds(userId: number, ids: string[]): Promise<number | null> {
+      if (ids.length === 0) return null;
+      const row = await db.selectFrom('messages').select('thread_id').where('user_id', '=', userId).where('message_id_header', 'in', ids).limit(1).executeTakeFirst();
+      return row?.thread_id ?? null;
+    },
+    /** The thread of a message that already refers to `messageId` (a reply that arrived first). */
+    async findThreadReferencing(userId: number, messageId: string): Promise<number | null> {
+      const row = await db
+        .selectFrom('messages')
+        .select('thread_id')
+        .where('user_id', '=', userId)
+        .where(sql<boolean>`"references" @> ARRAY[${messageId}]::text[]`)
+        .limit(1)
+        .executeTakeFirst();
+      return row?.thread_id ?? null;
+    },
+    async findThreadBySubject(userId: number, normalizedSubject: string, since: Date): Promise<number | null> {
+      if (normalizedSubject === '') return null;
+      const row = await db
+        .selectFrom('messages')
+        .select('thread_id')
+        .where('user_id', '=', userId)
+        .where('normalized_subject', '=', normalizedSubject)
+        .where('internal_date', '>', since)
+        .orderBy('internal_date', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      return row?.thread_id ?? null;
+    },
+    async newThreadId(): Promise<number> {
+      const { rows } = await sql<{ id: number }>`SELECT nextval('thread_ids') AS id`.execute(db);
+      return rows[0]!.id;
+    },
+  };
+}
+export type MessageRepository = ReturnType<typeof createMessageRepository>;

@@ -1,0 +1,87 @@
+import { sql } from 'kysely';
+import type { DbOrTx } from '../db/client.js';
+import type { SpoolStatus } from '../db/schema.js';
+import { blobHash, createBlobRepository } from './blob.repository.js';
+
+export interface SpoolInput {
+  raw: Buffer;
+  mailFrom: string;
+  rcptTo: string[];
+  remoteIp: string | null;
+  helo: string | null;
+  tls: boolean;
+  traceHeaders: string;
+}
+
+export interface SpoolRow {
+  id: number;
+  blobHash: Buffer;
+  mailFrom: string;
+  rcptTo: string[];
+  remoteIp: string | null;
+  traceHeaders: string;
+  status: SpoolStatus;
+  attempts: number;
+  receivedAt: Date;
+}
+
+export function createSpoolRepository(db: DbOrTx) {
+  return {
+    /**
+     * Writes blobs and spool rows for a batch of accepted messages; the caller runs it in one
+     * transaction so that a batch is durable as a whole before any client hears 250.
+     */
+    async insertMany(items: SpoolInput[]): Promise<number[]> {
+      if (items.length === 0) return [];
+      const hashed = items.map((item) => ({ item, hash: blobHash(item.raw) }));
+      await createBlobRepository(db).putMany(hashed.map((h) => ({ hash: h.hash, data: h.item.raw })));
+      const rows = await db
+        .insertInto('spool')
+        .values(
+          hashed.map(({ item, hash }) => ({
+            blob_hash: hash,
+            mail_from: item.mailFrom,
+            rcpt_to: item.rcptTo,
+            remote_ip: item.remoteIp,
+            helo: item.helo,
+            tls: item.tls,
+            trace_headers: item.traceHeaders,
+          })),
+        )
+        .returning('id')
+        .execute();
+      // INSERT ... VALUES (...), (...) RETURNING yields rows in VALUES order on PostgreSQL.
+      return rows.map((r) => r.id);
+    },
+    async get(id: number): Promise<SpoolRow | null> {
+      const r = await db.selectFrom('spool').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!r) return null;
+      return {
+        id: r.id,
+        blobHash: r.blob_hash,
+        mailFrom: r.mail_from,
+        rcptTo: r.rcpt_to,
+        remoteIp: r.remote_ip,
+        traceHeaders: r.trace_headers,
+        status: r.status,
+        attempts: r.attempts,
+        receivedAt: r.received_at,
+      };
+    },
+    async recordAttempt(id: number): Promise<void> {
+      await db.updateTable('spool').set({ attempts: sql`attempts + 1` }).where('id', '=', id).execute();
+    },
+    async markDone(id: number, note: string | null = null): Promise<void> {
+      await db.updateTable('spool').set({ status: 'done', processed_at: new Date(), error: note }).where('id', '=', id).where('status', '=', 'pending').execute();
+    },
+    async markFailed(id: number, error: string): Promise<void> {
+      await db.updateTable('spool').set({ status: 'failed', processed_at: new Date(), error }).where('id', '=', id).execute();
+    },
+    /** Pending rows received before `olderThan`: committed but not (yet) filed. */
+    async listPending(olderThan: Date, limit: number): Promise<number[]> {
+      const rows = await db.selectFrom('spool').select('id').where('status', '=', 'pending').where('received_at', '<', olderThan).orderBy('received_at').limit(limit).execute();
+      return rows.map((r) => r.id);
+    },
+  };
+}
+export type SpoolRepository = ReturnType<typeof createSpoolRepository>;

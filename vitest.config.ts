@@ -1,0 +1,25 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const core = (p: string) => fileURLToPath(new URL(`./core/src/${p}`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run against the TypeScript sources of core; the services' processes run the build.
+    alias: [
+      { find: /^@mailyard\/core\/contracts$/, replacement: core('contracts/index.ts') },
+      { find: /^@mailyard\/core\/local$/, replacement: core('local/index.ts') },
+      { find: /^@mailyard\/core$/, replacement: core('index.ts') },
+    ],
+  },
+  test: {
+    include: ['*/src/**/*.test.ts', 'tests/**/*.test.ts'],
+    exclude: ['**/node_modules/**', '**/dist/**', 'frontend/**'],
+    globalSetup: ['tests/setup/global-setup.ts'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    teardownTimeout: 60_000,
+    reporters: ['default'],
+  },
+});
