@@ -17,3 +17,4 @@ export * from './mail/ingest.js';
 export * from './events/publisher.js';
 export * from './queue/index.js';
 export * from './contracts/index.js';
+export * from './runtime/index.js';

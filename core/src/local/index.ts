@@ -1,4 +1,3 @@
 export * from './postgres.js';
 export * from './redis.js';
-export * from './tls.js';
 export { freePort, isProcessAlive, commandExists } from './process-utils.js';

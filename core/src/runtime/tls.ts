@@ -36,3 +36,7 @@ export async function loadTlsMaterial(options: { certFile?: string; keyFile?: st
   }
   return { cert: fs.readFileSync(certPath), key: fs.readFileSync(keyPath), selfSigned: true };
 }
+
+export function loadTlsMaterialFromConfig(config: { TLS_CERT_FILE?: string; TLS_KEY_FILE?: string; DATA_DIR: string; MAIL_HOSTNAME: string }): Promise<TlsMaterial> {
+  return loadTlsMaterial({ certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, dataDir: config.DATA_DIR, hostname: config.MAIL_HOSTNAME });
+}

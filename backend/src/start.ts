@@ -1,0 +1,20 @@
+import { createRedis, openStore, type HttpConfig, type Logger } from '@mailyard/core';
+import { buildBackend } from './app.js';
+
+export async function start(config: HttpConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) {
+  const store = await openStore(endpoints.databaseUrl, log, { poolSize: 10, applicationName: 'backend' });
+  const redis = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1 });
+  const app = buildBackend({ db: store.db, redis, log });
+  await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;
+  log.info({ event: 'http.listening', port, host: config.BIND_ADDRESS });
+  return {
+    port,
+    async stop() {
+      await app.close();
+      redis.disconnect();
+      await store.close();
+    },
+  };
+}

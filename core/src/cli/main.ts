@@ -1,0 +1,179 @@
+import { parseArgs } from 'node:util';
+import { createAccountsService } from '../accounts/accounts.service.js';
+import { ConfigError, loadConfig, schemas } from '../config/load-config.js';
+import type { Db } from '../db/client.js';
+import { AppError } from '../errors.js';
+import { findRunningLocalPostgres, startLocalPostgres } from '../local/postgres.js';
+import { silentLogger } from '../log/logger.js';
+import { createMailboxRepository } from '../repositories/mailbox.repository.js';
+import { createMessageRepository } from '../repositories/message.repository.js';
+import { openStore } from '../runtime/store.js';
+
+/**
+ * `npx mailyard <command>`: administration against the configured store. With DATABASE_URL it
+ * uses that server; otherwise the private PostgreSQL under DATA_DIR, joining the running one when
+ * `npm start` is up and starting it for the duration of the command when not.
+ */
+
+const USAGE = `usage: mailyard <command>
+
+  domain add <domain>                       serve mail for a domain
+  domain list
+  domain remove <domain>                    (only when it has no users)
+  user add <address> --password <pw> [--admin]
+  user list [--domain <domain>]
+  user remove <address>
+  user passwd <address> --password <pw>
+  alias add <alias> <target-address>
+  alias list
+  alias remove <alias>
+  mailbox list <address>
+  message list <address> [--mailbox INBOX] [--limit 50] [--json]
+
+Environment: DATABASE_URL (else the private PostgreSQL under DATA_DIR, default ./data).`;
+
+class UsageError extends Error {}
+
+type Out = (line: string) => void;
+
+async function withStore<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+  const config = loadConfig(schemas.base('local'));
+  const log = silentLogger();
+  let url = config.DATABASE_URL;
+  let stopLocal: (() => Promise<void>) | undefined;
+  if (!url) {
+    const running = findRunningLocalPostgres(config.DATA_DIR);
+    if (running) url = running.url;
+    else {
+      const started = await startLocalPostgres({ dataDir: config.DATA_DIR });
+      url = started.url;
+      stopLocal = () => started.stop();
+    }
+  }
+  const store = await openStore(url, log, { poolSize: 2, applicationName: 'mailyard-cli' });
+  try {
+    return await fn(store.db);
+  } finally {
+    await store.close();
+    await stopLocal?.();
+  }
+}
+
+function table(rows: string[][]): string[] {
+  if (rows.length === 0) return [];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+export async function runCli(argv: string[], out: Out): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      password: { type: 'string' },
+      admin: { type: 'boolean', default: false },
+      domain: { type: 'string' },
+      mailbox: { type: 'string', default: 'INBOX' },
+      limit: { type: 'string', default: '50' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [area, action, ...args] = positionals;
+  if (values.help || !area) {
+    out(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const key = `${area} ${action ?? ''}`.trim();
+
+  return withStore(async (db) => {
+    const accounts = createAccountsService({ db });
+    switch (key) {
+      case 'domain add': {
+        const d = await accounts.addDomain(need(args[0], '<domain>'));
+        out(`added domain ${d.name}`);
+        return 0;
+      }
+      case 'domain list':
+        for (const d of await accounts.listDomains()) out(d.name);
+        return 0;
+      case 'domain remove':
+        await accounts.removeDomain(need(args[0], '<domain>'));
+        out(`removed domain ${args[0]}`);
+        return 0;
+      case 'user add': {
+        const u = await accounts.addUser({ address: need(args[0], '<address>'), password: need(values.password, '--password <pw>'), role: values.admin ? 'admin' : 'user' });
+        out(`added user ${u.address}${u.role === 'admin' ? ' (admin)' : ''}`);
+        return 0;
+      }
+      case 'user list':
+        for (const line of table((await accounts.listUsers(values.domain)).map((u) => [u.address, u.role, u.disabled ? 'disabled' : '']))) out(line);
+        return 0;
+      case 'user remove':
+        await accounts.removeUser(need(args[0], '<address>'));
+        out(`removed user ${args[0]} and all their mail`);
+        return 0;
+      case 'user passwd':
+        await accounts.setPassword(need(args[0], '<address>'), need(values.password, '--password <pw>'));
+        out(`password changed for ${args[0]}`);
+        return 0;
+      case 'alias add':
+        await accounts.addAlias(need(args[0], '<alias>'), need(args[1], '<target-address>'));
+        out(`${args[0]} -> ${args[1]}`);
+        return 0;
+      case 'alias list':
+        for (const line of table((await accounts.listAliases()).map((a) => [a.address, '->', a.targetAddress]))) out(line);
+        return 0;
+      case 'alias remove':
+        await accounts.removeAlias(need(args[0], '<alias>'));
+        out(`removed alias ${args[0]}`);
+        return 0;
+      case 'mailbox list': {
+        const user = await accounts.requireUser(need(args[0], '<address>'));
+        const rows = (await createMailboxRepository(db).list(user.id)).map((m) => [m.name, m.specialUse ?? '', `${m.messageCount} messages`, `${m.unseenCount} unread`]);
+        for (const line of table(rows)) out(line);
+        return 0;
+      }
+      case 'message list': {
+        const user = await accounts.requireUser(need(args[0], '<address>'));
+        const mailbox = await createMailboxRepository(db).findByName(user.id, values.mailbox);
+        if (!mailbox) throw new AppError('mailbox.not_found', `${user.address} has no mailbox "${values.mailbox}" (see: mailyard mailbox list ${user.address})`, 404);
+        const limit = Number(values.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError('--limit must be a whole number from 1 to 100000');
+        const messages = await createMessageRepository(db).listInMailbox(user.id, mailbox.id, { limit });
+        if (values.json) {
+          out(JSON.stringify(messages.map((m) => ({ id: m.id, uid: m.uid, threadId: m.threadId, messageId: m.messageId, date: m.internalDate.toISOString(), from: m.from, to: m.to, subject: m.subject, size: m.size, flags: m.flags, hasAttachments: m.hasAttachments }))));
+        } else {
+          for (const line of table(messages.map((m) => [String(m.uid), m.internalDate.toISOString().slice(0, 19).replace('T', ' '), m.from[0]?.address ?? '', m.subject]))) out(line);
+        }
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command "${key}"`);
+    }
+  });
+}
+
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  const out: Out = (line) => process.stdout.write(`${line}\n`);
+  try {
+    process.exitCode = await runCli(argv, out);
+  } catch (err) {
+    if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      process.stderr.write(`mailyard: ${(err as Error).message}\n\n${USAGE}\n`);
+      process.exitCode = 2;
+    } else if (err instanceof AppError || err instanceof ConfigError) {
+      process.stderr.write(`mailyard: ${err.message}\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`mailyard: unexpected error: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+    }
+  }
+}

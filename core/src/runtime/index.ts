@@ -1,0 +1,3 @@
+export * from './store.js';
+export * from './run-main.js';
+export * from './tls.js';

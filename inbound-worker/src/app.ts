@@ -1,0 +1,77 @@
+import { Worker, type ConnectionOptions } from 'bullmq';
+import { createInboundQueue, createSpoolRepository, inboundJobSchema, QUEUE_INBOUND, type Db, type EventPublisher, type Logger } from '@mailyard/core';
+import { ingestSpooled } from './jobs/ingest-spool.job.js';
+
+export interface InboundWorkerDeps {
+  db: Db;
+  events: EventPublisher;
+  log: Logger;
+  connection: ConnectionOptions;
+}
+
+export interface InboundWorkerOptions {
+  concurrency: number;
+  reconcileIntervalMs: number;
+  /** Rows pending longer than this are re-enqueued (their job was lost with Redis or never added). */
+  reconcileAgeMs: number;
+}
+
+/**
+ * Re-enqueues spool rows that are committed but not filed. The job id is deterministic, so a
+ * row whose job is still queued is not queued twice.
+ */
+export async function reconcileSpool(db: Db, enqueue: (ids: number[]) => Promise<void>, ageMs: number): Promise<number> {
+  const ids = await createSpoolRepository(db).listPending(new Date(Date.now() - ageMs), 1000);
+  if (ids.length > 0) await enqueue(ids);
+  return ids.length;
+}
+
+export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWorkerOptions) {
+  const { log } = deps;
+  const queue = createInboundQueue(deps.connection);
+  const worker = new Worker(
+    QUEUE_INBOUND,
+    async (job) => {
+      const { spoolId } = inboundJobSchema.parse(job.data);
+      const outcome = await ingestSpooled(deps, spoolId);
+      log.info({ event: 'inbound.filed', spoolId, jobId: job.id, ...outcome });
+      return outcome;
+    },
+    { connection: deps.connection, concurrency: options.concurrency, autorun: false },
+  );
+  worker.on('failed', (job, err) => {
+    const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+    log.error({ event: final ? 'inbound.failed' : 'inbound.retry', jobId: job?.id, attempts: job?.attemptsMade, err: err.message });
+    if (final && job) {
+      const parsed = inboundJobSchema.safeParse(job.data);
+      if (parsed.success) void createSpoolRepository(deps.db).markFailed(parsed.data.spoolId, err.message).catch(() => undefined);
+    }
+  });
+  worker.on('error', (err) => log.warn({ event: 'inbound.worker_error', err: err.message }));
+
+  let timer: NodeJS.Timeout | undefined;
+  const reconcile = async () => {
+    try {
+      const n = await reconcileSpool(deps.db, (ids) => queue.enqueue(ids), options.reconcileAgeMs);
+      if (n > 0) log.info({ event: 'inbound.reconciled', requeued: n });
+    } catch (err) {
+      log.warn({ event: 'inbound.reconcile_failed', err: (err as Error).message });
+    }
+  };
+
+  return {
+    worker,
+    reconcile,
+    async run() {
+      void worker.run();
+      await worker.waitUntilReady();
+      await reconcile();
+      timer = setInterval(() => void reconcile(), options.reconcileIntervalMs);
+    },
+    async close() {
+      clearInterval(timer);
+      await worker.close(); // waits for jobs in progress to finish
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import {
+  createBlobRepository,
+  createSpoolRepository,
+  ingestMessage,
+  resolveRecipient,
+  summarizeMessage,
+  type Db,
+  type EventPublisher,
+  type Logger,
+} from '@mailyard/core';
+
+export interface IngestSpoolDeps {
+  db: Db;
+  events: EventPublisher;
+  log: Logger;
+}
+
+export interface IngestSpoolOutcome {
+  status: 'filed' | 'already-done' | 'missing';
+  filed: number;
+  unresolved: string[];
+}
+
+/**
+ * Files one accepted message (a spool row) into the INBOX of each recipient user. Safe to run
+ * any number of times: ingest is idempotent per (spool row, user), and a row already marked
+ * done is skipped. Throws on infrastructure errors so the queue retries.
+ */
+export async function ingestSpooled(deps: IngestSpoolDeps, spoolId: number): Promise<IngestSpoolOutcome> {
+  const spool = createSpoolRepository(deps.db);
+  const row = await spool.get(spoolId);
+  if (!row) return { status: 'missing', filed: 0, unresolved: [] };
+  if (row.status !== 'pending') return { status: 'already-done', filed: 0, unresolved: [] };
+  await spool.recordAttempt(spoolId);
+
+  const raw = await createBlobRepository(deps.db).get(row.blobHash);
+  if (!raw) throw new Error(`spool ${spoolId}: blob missing`);
+  const summary = await summarizeMessage(raw);
+
+  // Several RCPTs may reach one user (an alias and the address itself): one copy each.
+  const userIds = new Set<number>();
+  const unresolved: string[] = [];
+  for (const rcpt of row.rcptTo) {
+    const verdict = await resolveRecipient(deps.db, rcpt);
+    if (verdict.kind === 'local') userIds.add(verdict.userId);
+    else unresolved.push(rcpt);
+  }
+
+  for (const userId of userIds) {
+    await ingestMessage(
+      { db: deps.db, events: deps.events, log: deps.log },
+      {
+        userId,
+        mailbox: { specialUse: '\\Inbox' },
+        content: { blobHash: row.blobHash, size: raw.length },
+        summary,
+        internalDate: row.receivedAt,
+        traceHeaders: row.traceHeaders,
+        spoolId,
+      },
+    );
+  }
+  // A recipient removed between RCPT and now: recorded on the row (bounces come with the sending issue).
+  await spool.markDone(spoolId, unresolved.length > 0 ? `no longer local: ${unresolved.join(', ')}` : null);
+  return { status: 'filed', filed: userIds.size, unresolved };
+}

@@ -1,0 +1,22 @@
+import { resolveRecipient, type DbOrTx } from '@mailyard/core';
+import { replies, type SmtpReplyError } from '../protocol/replies.js';
+
+export type RcptVerdict = { accept: true; userId: number } | { accept: false; reply: SmtpReplyError };
+
+/**
+ * RCPT TO on the MX: only existing local users and aliases (and their +tags). A domain that is
+ * not ours is a relay attempt. A store failure is thrown (the caller answers 451: fail closed).
+ */
+export async function checkRecipientExists(db: DbOrTx, rcpt: string): Promise<RcptVerdict> {
+  const verdict = await resolveRecipient(db, rcpt);
+  switch (verdict.kind) {
+    case 'local':
+      return { accept: true, userId: verdict.userId };
+    case 'unknown':
+      return { accept: false, reply: replies.unknownUser(rcpt) };
+    case 'relay':
+      return { accept: false, reply: replies.relayDenied(rcpt) };
+    case 'invalid':
+      return { accept: false, reply: replies.badRecipient(rcpt) };
+  }
+}

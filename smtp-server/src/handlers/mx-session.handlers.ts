@@ -1,0 +1,133 @@
+import type { Readable } from 'node:stream';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { Db, Logger } from '@mailyard/core';
+import { checkRecipientExists } from '../checks/rcpt-exists.check.js';
+import { ConnectionCounter, RateWindow } from '../protocol/limits.js';
+import { acceptedText, replies } from '../protocol/replies.js';
+import type { SpoolWriter } from '../spool/spool-writer.js';
+
+export interface MxLimits {
+  maxMessageSize: number;
+  maxRecipients: number;
+  maxMessagesPerConnection: number;
+  maxConnectionsPerIp: number;
+  maxMessagesPerIpPerMinute: number;
+}
+
+export interface MxHandlerDeps {
+  db: Db;
+  spool: SpoolWriter;
+  log: Logger;
+  hostname: string;
+  limits: MxLimits;
+  isShuttingDown(): boolean;
+}
+
+type Callback = (err?: Error | null) => void;
+
+/** Per-session state we keep beside the library's session object. */
+interface SessionState {
+  messages: number;
+  log: Logger;
+}
+
+function receivedHeader(session: SMTPServerSession, hostname: string, rcpts: string[]): string {
+  const helo = (session.hostNameAppearsAs || 'unknown').replace(/[^\x21-\x7e]/g, '');
+  const proto = session.secure ? 'ESMTPS' : 'ESMTP';
+  const forClause = rcpts.length === 1 ? `\r\n\tfor <${rcpts[0]}>` : '';
+  return `Received: from ${helo} ([${session.remoteAddress}])\r\n\tby ${hostname} (Mailyard) with ${proto}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
+}
+
+/** Reads the DATA stream into memory, keeping at most `max` bytes (the library flags overflow). */
+function collect(stream: Readable, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    stream.on('data', (chunk: Buffer) => {
+      if (length + chunk.length <= max) chunks.push(chunk);
+      length += chunk.length;
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+/** The smtp-server callbacks for the MX listener (port 25): accept mail for local users only. */
+export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onMailFrom' | 'onRcptTo' | 'onData'> {
+  const { limits } = deps;
+  const connections = new ConnectionCounter(limits.maxConnectionsPerIp);
+  const rate = new RateWindow(limits.maxMessagesPerIpPerMinute);
+  const sessions = new Map<string, SessionState>();
+
+  return {
+    onConnect(session: SMTPServerSession, callback: Callback) {
+      if (deps.isShuttingDown()) return callback(replies.shuttingDown());
+      if (!connections.tryAcquire(session.remoteAddress)) {
+        deps.log.warn({ event: 'smtp.connection.limited', ip: session.remoteAddress });
+        return callback(replies.tooManyConnections(limits.maxConnectionsPerIp));
+      }
+      sessions.set(session.id, { messages: 0, log: deps.log.child({ session: session.id, ip: session.remoteAddress }) });
+      callback();
+    },
+
+    onClose(session: SMTPServerSession) {
+      if (sessions.delete(session.id)) connections.release(session.remoteAddress);
+    },
+
+    onMailFrom(_address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
+      const state = sessions.get(session.id);
+      if (state && state.messages >= limits.maxMessagesPerConnection) return callback(replies.tooManyMessages(limits.maxMessagesPerConnection));
+      if (!rate.tryHit(session.remoteAddress)) {
+        state?.log.warn({ event: 'smtp.mail.rate_limited' });
+        return callback(replies.rateLimited(limits.maxMessagesPerIpPerMinute));
+      }
+      callback();
+    },
+
+    onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
+      if (session.envelope.rcptTo.length >= limits.maxRecipients) return callback(replies.tooManyRecipients(limits.maxRecipients));
+      checkRecipientExists(deps.db, address.address).then(
+        (verdict) => {
+          if (verdict.accept) return callback();
+          sessions.get(session.id)?.log.info({ event: 'smtp.rcpt.rejected', rcpt: address.address, reason: verdict.reply.message });
+          callback(verdict.reply);
+        },
+        (err: Error) => {
+          deps.log.error({ event: 'smtp.rcpt.check_failed', rcpt: address.address, err: err.message });
+          callback(replies.storeUnavailable());
+        },
+      );
+    },
+
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: Callback) {
+      const state = sessions.get(session.id);
+      collect(stream, limits.maxMessageSize)
+        .then(async (raw) => {
+          if (stream.sizeExceeded) return callback(replies.messageTooBig(limits.maxMessageSize));
+          const rcpts = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+          const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+          try {
+            const spoolId = await deps.spool.write({
+              raw,
+              mailFrom,
+              rcptTo: rcpts,
+              remoteIp: session.remoteAddress,
+              helo: session.hostNameAppearsAs ?? null,
+              tls: Boolean(session.secure),
+              traceHeaders: receivedHeader(session, deps.hostname, rcpts),
+            });
+            if (state) state.messages += 1;
+            state?.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, rcpts: rcpts.length });
+            // smtp-server sends `250 <message>` when the callback gets a string as second argument.
+            (callback as (err: null, message: string) => void)(null, acceptedText(`S${spoolId}`));
+          } catch {
+            callback(replies.storeUnavailable());
+          }
+        })
+        .catch((err: Error) => {
+          state?.log.warn({ event: 'smtp.data.stream_failed', err: err.message });
+          callback(replies.storeUnavailable());
+        });
+    },
+  };
+}

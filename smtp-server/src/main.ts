@@ -1,0 +1,9 @@
+import { loadConfig, requireServiceEndpoints, runMain, schemas } from '@mailyard/core';
+import { start } from './start.js';
+
+// One service per process (a container in compose.yaml): DATABASE_URL and REDIS_URL are required.
+runMain(
+  'smtp-server',
+  () => loadConfig(schemas.smtp('service')),
+  (config, log) => start(config, requireServiceEndpoints(config), log),
+);

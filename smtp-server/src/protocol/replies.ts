@@ -1,0 +1,30 @@
+/**
+ * SMTP replies this server sends, each with its RFC 3463 enhanced status code. Handlers throw
+ * these; the smtp-server library writes them. Nothing here touches the store.
+ */
+export interface SmtpReplyError extends Error {
+  responseCode: number;
+}
+
+export function smtpReply(code: number, enhanced: string, text: string): SmtpReplyError {
+  const err = new Error(`${enhanced} ${text}`) as SmtpReplyError;
+  err.responseCode = code;
+  return err;
+}
+
+export const replies = {
+  unknownUser: (rcpt: string) => smtpReply(550, '5.1.1', `<${rcpt}>: no such user here`),
+  relayDenied: (rcpt: string) => smtpReply(550, '5.7.1', `<${rcpt}>: relaying denied; this server only accepts mail for its own domains`),
+  badRecipient: (rcpt: string) => smtpReply(553, '5.1.3', `<${rcpt}>: not a valid mailbox address`),
+  tooManyRecipients: (max: number) => smtpReply(452, '4.5.3', `too many recipients (at most ${max} per message); send the rest in another transaction`),
+  tooManyMessages: (max: number) => smtpReply(451, '4.7.0', `too many messages in one connection (at most ${max}); reconnect to send more`),
+  tooManyConnections: (max: number) => smtpReply(421, '4.7.0', `too many connections from your address (at most ${max}); try again later`),
+  rateLimited: (max: number) => smtpReply(451, '4.7.1', `rate limit reached (at most ${max} messages per minute from your address); try again later`),
+  messageTooBig: (max: number) => smtpReply(552, '5.3.4', `message exceeds the maximum size of ${max} bytes`),
+  storeUnavailable: () => smtpReply(451, '4.3.0', 'temporary local problem, message not accepted; please try again later'),
+  shuttingDown: () => smtpReply(421, '4.3.2', 'server shutting down; try again later'),
+} as const;
+
+export function acceptedText(queueId: string): string {
+  return `2.0.0 Ok: queued as ${queueId}`;
+}

@@ -1,0 +1,2 @@
+// The one-process stack has no library surface; see main.ts.
+export {};
