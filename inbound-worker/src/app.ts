@@ -14,6 +14,8 @@ export interface InboundWorkerOptions {
   reconcileIntervalMs: number;
   /** Rows pending longer than this are re-enqueued (their job was lost with Redis or never added). */
   reconcileAgeMs: number;
+  /** BullMQ lock: a crashed worker's job is taken over after this long. */
+  lockMs?: number;
 }
 
 /**
@@ -37,7 +39,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
       log.info({ event: 'inbound.filed', spoolId, jobId: job.id, ...outcome });
       return outcome;
     },
-    { connection: deps.connection, concurrency: options.concurrency, autorun: false },
+    { connection: deps.connection, concurrency: options.concurrency, autorun: false, lockDuration: options.lockMs ?? 30_000, stalledInterval: options.lockMs ?? 30_000 },
   );
   worker.on('failed', (job, err) => {
     const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);

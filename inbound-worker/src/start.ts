@@ -7,7 +7,7 @@ export async function start(config: InboundConfig, endpoints: { databaseUrl: str
   const connection = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null }); // BullMQ workers block on Redis
   const app = buildInboundWorker(
     { db: store.db, events: createRedisEventPublisher(publisher), log, connection },
-    { concurrency: config.INBOUND_CONCURRENCY, reconcileIntervalMs: config.SPOOL_RECONCILE_INTERVAL_MS, reconcileAgeMs: config.SPOOL_RECONCILE_AGE_MS },
+    { concurrency: config.INBOUND_CONCURRENCY, reconcileIntervalMs: config.SPOOL_RECONCILE_INTERVAL_MS, reconcileAgeMs: config.SPOOL_RECONCILE_AGE_MS, lockMs: config.INBOUND_LOCK_MS },
   );
   await app.run();
   log.info({ event: 'inbound.started', concurrency: config.INBOUND_CONCURRENCY });

@@ -28,7 +28,7 @@ export default async function setup(project: TestProject) {
   fs.chmodSync(dataDir, 0o755);
 
   const postgres = await startLocalPostgres({ dataDir, unsafeFastMode: true });
-  const redis = await startLocalRedis({ dataDir, persistent: false });
+  const redis = await startLocalRedis({ dataDir, persistent: false, databases: 1000 });
   const adminUrl = postgres.url.replace(/\/mailyard$/, '/postgres');
 
   const admin = new pg.Client({ connectionString: adminUrl });

@@ -17,9 +17,6 @@ export class ConfigError extends Error {
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const optionalString = z
   .string()
   .optional()
@@ -69,6 +66,8 @@ function workerShape() {
     INBOUND_CONCURRENCY: positiveInt.default(16),
     SPOOL_RECONCILE_INTERVAL_MS: positiveInt.default(30_000),
     SPOOL_RECONCILE_AGE_MS: z.coerce.number().int().min(0).default(60_000),
+    /** How long a job may run before another worker may take it over (after a crash). */
+    INBOUND_LOCK_MS: positiveInt.default(30_000),
   };
 }
 
@@ -99,8 +98,6 @@ export type InboundConfig = z.infer<ReturnType<typeof schemas.inbound>>;
 export type HttpConfig = z.infer<ReturnType<typeof schemas.http>>;
 export type ImapConfig = z.infer<ReturnType<typeof schemas.imap>>;
 export type StackConfig = z.infer<ReturnType<typeof schemas.stack>>;
-
-export { bool as booleanFromEnv };
 
 /** Parse `env` with the given schema; throws ConfigError naming every bad key. */
 export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {

@@ -12,8 +12,8 @@ class StaticProvider implements MigrationProvider {
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
 /** Runs every pending migration forward; safe to call from several processes at once (kysely locks). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   const migrator = new Migrator({ db, provider: new StaticProvider() });
   const { error, results } = await migrator.migrateToLatest();

