@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../core/src/local/process-utils.js';
+import { eventually, repoRoot, runCommand, waitForSmtpGreeting } from '../helpers/services.js';
+
+/**
+ * `npm start` on embedded defaults: a private PostgreSQL and Redis under DATA_DIR, every service
+ * in one process. Create a user with the CLI, receive a message over SMTP, find it in the store;
+ * stop with SIGINT; the CLI still finds it with the stack down (it starts the database for itself).
+ */
+
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-start-'));
+fs.chmodSync(dataDir, 0o755);
+let stack: ChildProcess | undefined;
+
+afterAll(async () => {
+  if (stack && stack.exitCode === null) {
+    stack.kill('SIGINT');
+    await new Promise((r) => stack!.once('exit', r));
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('npm start', () => {
+  it('runs everything on embedded defaults, receives mail for a CLI-created user, and stops cleanly', async () => {
+    const ports = { SMTP_PORT: await freePort(), HTTP_PORT: await freePort(), SUBMISSION_PORT: await freePort(), SMTPS_PORT: await freePort(), IMAP_PORT: await freePort(), IMAPS_PORT: await freePort() };
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn', MAIL_HOSTNAME: 'mx.start.test' };
+    for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+
+    // `npm start` runs `node scripts/start.mjs`; run that directly so the PID we signal is the launcher's.
+    stack = spawn(process.execPath, ['scripts/start.mjs'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    stack.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    stack.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    await eventually(async () => out.includes('Mailyard is running') || stack!.exitCode !== null, { timeoutMs: 120_000, describe: () => out });
+    expect(out).toContain(`SMTP (MX)     127.0.0.1:${ports.SMTP_PORT}`);
+    expect(out).toContain(`http://127.0.0.1:${ports.HTTP_PORT}`);
+    await waitForSmtpGreeting(ports.SMTP_PORT);
+    const ready = await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/readyz`);
+    expect(ready.status).toBe(200);
+
+    const cli = (...args: string[]) => runCommand(process.execPath, ['bin/mailyard.mjs', ...args], { env });
+    expect((await cli('domain', 'add', 'start.test')).code).toBe(0);
+    expect((await cli('user', 'add', 'pat@start.test', '--password', 'pat password 1')).code).toBe(0);
+    const duplicate = await cli('user', 'add', 'pat@start.test', '--password', 'pat password 1');
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toContain('pat@start.test already exists');
+
+    const swaks = await runCommand('swaks', ['--server', `127.0.0.1:${ports.SMTP_PORT}`, '--from', 'someone@remote.test', '--to', 'pat@start.test', '--header', 'Subject: smoke test', '--silent', '2']);
+    expect(swaks.code, swaks.stdout + swaks.stderr).toBe(0);
+
+    const listed = await eventually(
+      async () => {
+        const r = await cli('message', 'list', 'pat@start.test', '--json');
+        const list = JSON.parse(r.stdout || '[]') as Array<{ subject: string; from: Array<{ address: string }> }>;
+        return list.length > 0 ? list : null;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
+    expect(listed).toHaveLength(1);
+    expect(listed[0]!.subject).toBe('smoke test');
+    expect(listed[0]!.from[0]!.address).toBe('someone@remote.test');
+
+    stack.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => stack!.once('exit', (c) => r(c)));
+    expect(code, out).toBe(0);
+    expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+
+    // With the stack down the CLI starts the private database for the command, and the mail is still there.
+    const after = await cli('message', 'list', 'pat@start.test');
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toContain('smoke test');
+    expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+  });
+});
