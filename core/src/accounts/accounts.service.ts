@@ -49,8 +49,9 @@ export function createAccountsService({ db }: { db: Db }) {
     return user;
   }
 
+  /** An address is taken when it names a user (enabled or not) or an alias. */
   async function addressTaken(address: string): Promise<boolean> {
-    return (await findRecipientUserId(db, address)) !== null || (await createAliasRepository(db).list()).some((a) => a.address === address);
+    return (await createUserRepository(db).findByAddress(address)) !== null || (await createAliasRepository(db).exists(address));
   }
 
   return {

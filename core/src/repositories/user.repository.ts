@@ -63,6 +63,9 @@ export function createAliasRepository(db: DbOrTx) {
     async insert(values: { domainId: number; address: string; targetUserId: number }): Promise<void> {
       await db.insertInto('aliases').values({ domain_id: values.domainId, address: values.address, target_user_id: values.targetUserId }).execute();
     },
+    async exists(address: string): Promise<boolean> {
+      return (await db.selectFrom('aliases').select('id').where('address', '=', address).executeTakeFirst()) !== undefined;
+    },
     async list(): Promise<AliasRow[]> {
       const rows = await db
         .selectFrom('aliases')

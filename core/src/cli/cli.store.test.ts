@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { ingestMessage } from '../mail/ingest.js';
+import { summarizeMessage } from '../mail/parse.js';
+import { runCli } from './main.js';
+
+let store: TestStore;
+
+async function cli(...argv: string[]): Promise<{ code: number; lines: string[] }> {
+  const lines: string[] = [];
+  const code = await runCli(argv, (line) => lines.push(line));
+  return { code, lines };
+}
+
+beforeAll(async () => {
+  store = await createTestStore();
+  process.env.DATABASE_URL = store.url; // the CLI reads the configured store
+});
+afterAll(async () => {
+  delete process.env.DATABASE_URL;
+  await store.drop();
+});
+
+describe('mailyard CLI', () => {
+  it('adds and lists domains, users and aliases', async () => {
+    expect(await cli('domain', 'add', 'cli.test')).toEqual({ code: 0, lines: ['added domain cli.test'] });
+    expect((await cli('user', 'add', 'root@cli.test', '--password', 'root password', '--admin')).lines).toEqual(['added user root@cli.test (admin)']);
+    await cli('user', 'add', 'eve@cli.test', '--password', 'eve password');
+    await cli('alias', 'add', 'info@cli.test', 'eve@cli.test');
+    expect((await cli('domain', 'list')).lines).toEqual(['cli.test']);
+    expect((await cli('user', 'list')).lines).toEqual(['eve@cli.test   user', 'root@cli.test  admin']);
+    expect((await cli('alias', 'list')).lines).toEqual(['info@cli.test  ->  eve@cli.test']);
+    expect((await cli('mailbox', 'list', 'eve@cli.test')).lines[0]).toMatch(/^INBOX\s+\\Inbox\s+0 messages\s+0 unread$/);
+  });
+
+  it('lists messages of a mailbox, also as JSON', async () => {
+    const user = await store.db.selectFrom('users').select('id').where('address', '=', 'eve@cli.test').executeTakeFirstOrThrow();
+    const raw = Buffer.from('From: Zed <zed@far.test>\r\nSubject: Quarterly\r\nMessage-ID: <q@far.test>\r\n\r\nnumbers\r\n');
+    await ingestMessage({ db: store.db, events: { publish: async () => undefined } }, { userId: user.id, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary: await summarizeMessage(raw) });
+    const json = await cli('message', 'list', 'eve@cli.test', '--json');
+    expect(JSON.parse(json.lines[0]!)).toMatchObject([{ uid: 1, subject: 'Quarterly', messageId: '<q@far.test>', from: [{ name: 'Zed', address: 'zed@far.test' }] }]);
+    expect((await cli('message', 'list', 'eve@cli.test')).lines[0]).toMatch(/^1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+zed@far.test\s+Quarterly$/);
+  });
+
+  it('answers bad input with an error that names the fix', async () => {
+    await expect(cli('user', 'add', 'not-an-address', '--password', 'long enough')).rejects.toThrow(/not a valid mail address/);
+    await expect(cli('user', 'add', 'x@nowhere.test', '--password', 'long enough')).rejects.toThrow(/mailyard domain add nowhere.test/);
+    await expect(cli('user', 'add', 'eve@cli.test', '--password', 'long enough')).rejects.toThrow(/already exists/);
+    await expect(cli('user', 'add', 'new@cli.test')).rejects.toThrow(/missing --password/);
+    await expect(cli('message', 'list', 'eve@cli.test', '--mailbox', 'Nope')).rejects.toThrow(/no mailbox "Nope"/);
+    await expect(cli('frobnicate')).rejects.toThrow(/unknown command/);
+    await expect(cli('user', 'list', '--bogus')).rejects.toThrow(/Unknown option/);
+  });
+});
