@@ -38,7 +38,7 @@ const RCPT_PLANS: Array<{ rcpts: string[]; expect: Who[] }> = [
 let store: TestStore;
 let redis: Awaited<ReturnType<typeof allocateRedisUrl>>;
 let smtp: ServiceProcess;
-let workers: ServiceProcess[] = [];
+const workers: ServiceProcess[] = [];
 let smtpPort: number;
 let env: Record<string, string>;
 let dataDir: string;
