@@ -12,9 +12,11 @@ export function createBlobRepository(db: DbOrTx) {
     async putMany(blobs: Array<{ hash: Buffer; data: Buffer }>): Promise<void> {
       if (blobs.length === 0) return;
       const unique = new Map(blobs.map((b) => [b.hash.toString('hex'), b]));
+      // A fixed order (by hash) so that two writers inserting overlapping sets cannot deadlock.
+      const ordered = [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, b]) => b);
       await db
         .insertInto('blobs')
-        .values([...unique.values()].map((b) => ({ hash: b.hash, size: b.data.length, data: b.data })))
+        .values(ordered.map((b) => ({ hash: b.hash, size: b.data.length, data: b.data })))
         .onConflict((oc) => oc.column('hash').doNothing())
         .execute();
     },
