@@ -1,6 +1,6 @@
 import { simpleParser, type AddressObject, type ParsedMail } from 'mailparser';
 import type { AddressJson, AttachmentJson } from '../db/schema.js';
-import { extractMessageIds, normalizeMessageId, normalizeSubject } from './threading.js';
+import { extractMessageIds, normalizeSubject } from './threading.js';
 
 /**
  * What the store keeps about a message besides its raw bytes. Built from whatever can be read:
@@ -52,6 +52,40 @@ function validDate(date: Date | undefined): Date | null {
   return year >= 1970 && year <= 9999 ? date : null;
 }
 
+/** mailparser turns an unparseable Date header into "now"; read the header line itself instead. */
+function headerDate(mail: ParsedMail): Date | null {
+  const line = mail.headerLines.find((h) => h.key === 'date')?.line;
+  if (line === undefined) return null;
+  return validDate(new Date(line.slice(line.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim()));
+}
+
+/** Longest text whose UTF-8 form fits in `maxBytes`, cut on a character boundary. */
+function clipBytes(value: string, maxBytes: number): string {
+  if (Buffer.byteLength(value) <= maxBytes) return value;
+  let bytes = 0;
+  let end = 0;
+  for (const ch of value) {
+    bytes += Buffer.byteLength(ch);
+    if (bytes > maxBytes) break;
+    end += ch.length;
+  }
+  return value.slice(0, end);
+}
+
+/**
+ * Message ids as the store can keep and index them: no NUL (PostgreSQL text cannot hold it) and
+ * no id longer than a header line may be (998 octets), which also keeps btree/GIN entries in bounds.
+ */
+const MAX_ID_BYTES = 998;
+function messageIds(value: string | string[] | undefined | null): string[] {
+  const text = Array.isArray(value) ? value.map((v) => cleanText(v, 100_000)).join(' ') : cleanText(value, 100_000);
+  return extractMessageIds(text).filter((id) => Buffer.byteLength(id) <= MAX_ID_BYTES);
+}
+const messageId = (value: string | undefined | null): string | null => messageIds(value ?? '')[0] ?? null;
+
+/** The normalized subject is a btree key: bounded in bytes, not only in characters. */
+const MAX_NORMALIZED_SUBJECT_BYTES = 1000;
+
 function htmlToPlain(html: string): string {
   return html
     .replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/gi, ' ')
@@ -62,20 +96,32 @@ function htmlToPlain(html: string): string {
     .replace(/&gt;/g, '>');
 }
 
-function fromParsed(mail: ParsedMail): MessageSummary {
+/** The bytes after the header block, for a multipart whose parts could not be found. */
+function rawBodyText(raw: Buffer): string {
+  const crlf = raw.indexOf('\r\n\r\n');
+  const lf = raw.indexOf('\n\n');
+  const start = crlf !== -1 && (lf === -1 || crlf < lf) ? crlf + 4 : lf !== -1 ? lf + 2 : raw.length;
+  return raw.subarray(start, start + MAX_BODY_TEXT * 4).toString('utf8');
+}
+
+function fromParsed(mail: ParsedMail, raw: Buffer): MessageSummary {
   const subject = cleanText(mail.subject, 2000);
-  const text = mail.text ?? (typeof mail.html === 'string' ? htmlToPlain(mail.html) : '');
+  let text = mail.text ?? (typeof mail.html === 'string' ? htmlToPlain(mail.html) : '');
+  const contentType = mail.headers.get('content-type');
+  const multipart = typeof contentType === 'object' && contentType !== null && 'value' in contentType && String(contentType.value).toLowerCase().startsWith('multipart/');
+  // A multipart whose boundary never appears has no parts; its text is still there to read.
+  if (multipart && text.trim() === '' && mail.html === false && mail.attachments.length === 0) text = rawBodyText(raw);
   const bodyText = cleanText(text, MAX_BODY_TEXT);
   return {
-    messageId: normalizeMessageId(mail.messageId),
-    inReplyTo: normalizeMessageId(mail.inReplyTo),
-    references: extractMessageIds(mail.references).slice(0, 100),
+    messageId: messageId(mail.messageId),
+    inReplyTo: messageId(mail.inReplyTo),
+    references: messageIds(mail.references).slice(0, 100),
     subject,
-    normalizedSubject: normalizeSubject(subject),
+    normalizedSubject: clipBytes(normalizeSubject(subject), MAX_NORMALIZED_SUBJECT_BYTES),
     from: addresses(mail.from),
     to: addresses(mail.to),
     cc: addresses(mail.cc),
-    sentDate: validDate(mail.date),
+    sentDate: headerDate(mail),
     snippet: bodyText.replace(/\s+/g, ' ').trim().slice(0, SNIPPET_LENGTH),
     bodyText,
     attachments: mail.attachments.slice(0, 500).map((a) => ({
@@ -83,7 +129,7 @@ function fromParsed(mail: ParsedMail): MessageSummary {
       contentType: cleanText(a.contentType, 200) || 'application/octet-stream',
       size: a.size ?? a.content?.length ?? 0,
       contentId: a.contentId ? cleanText(a.contentId, 500) : null,
-      disposition: a.contentDisposition ?? null,
+      disposition: a.contentDisposition ? cleanText(a.contentDisposition, 200) : null,
     })),
   };
 }
@@ -95,11 +141,11 @@ function fromRawHeaders(raw: Buffer): MessageSummary {
   const header = (name: string) => head.match(new RegExp(`^${name}:[ \\t]*(.*)$`, 'im'))?.[1] ?? '';
   const subject = cleanText(header('subject'), 2000);
   return {
-    messageId: normalizeMessageId(header('message-id')),
-    inReplyTo: normalizeMessageId(header('in-reply-to')),
-    references: extractMessageIds(header('references')).slice(0, 100),
+    messageId: messageId(header('message-id')),
+    inReplyTo: messageId(header('in-reply-to')),
+    references: messageIds(header('references')).slice(0, 100),
     subject,
-    normalizedSubject: normalizeSubject(subject),
+    normalizedSubject: clipBytes(normalizeSubject(subject), MAX_NORMALIZED_SUBJECT_BYTES),
     from: [],
     to: [],
     cc: [],
@@ -110,10 +156,20 @@ function fromRawHeaders(raw: Buffer): MessageSummary {
   };
 }
 
+/**
+ * True when the message opens with a header field (or an mbox "From " line). Mail that is only a
+ * body would otherwise be read as one long, broken header block and its text lost.
+ */
+function startsWithHeader(raw: Buffer): boolean {
+  const firstLine = raw.subarray(0, 1000).toString('latin1').split(/\r?\n/, 1)[0] ?? '';
+  return firstLine === '' || /^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(firstLine) || firstLine.startsWith('From ');
+}
+
 export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
   try {
-    const mail = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
-    return fromParsed(mail);
+    const input = startsWithHeader(raw) ? raw : Buffer.concat([Buffer.from('\r\n'), raw]);
+    const mail = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
+    return fromParsed(mail, input);
   } catch {
     return fromRawHeaders(raw);
   }

@@ -1,0 +1,188 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createAccountsService,
+  createInboundQueue,
+  createRedis,
+  createSpoolRepository,
+  inboundJobId,
+  silentLogger,
+  type EventPublisher,
+  type InboundQueue,
+  type UserEvent,
+} from '@mailyard/core';
+import { allocateRedisUrl } from '../../tests/helpers/redis.js';
+import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
+import { buildInboundWorker, reconcileSpool } from './app.js';
+import type { IngestSpoolOutcome } from './jobs/ingest-spool.job.js';
+
+let store: TestStore;
+let connection: Redis;
+let queue: InboundQueue;
+const published: Array<{ userId: number; event: UserEvent }> = [];
+const events: EventPublisher = { publish: async (userId, event) => void published.push({ userId, event }) };
+const log = silentLogger();
+const workers: Array<ReturnType<typeof buildInboundWorker>> = [];
+
+let alice: number;
+let bob: number;
+
+const HOUR = 3_600_000;
+
+function startWorker(options: { reconcileAgeMs: number }) {
+  const app = buildInboundWorker({ db: store.db, events, log, connection }, { concurrency: 4, reconcileIntervalMs: HOUR, reconcileAgeMs: options.reconcileAgeMs, lockMs: 10_000 });
+  workers.push(app);
+  return app;
+}
+
+async function stopWorker(app: ReturnType<typeof buildInboundWorker>) {
+  await app.close();
+  workers.splice(workers.indexOf(app), 1);
+}
+
+async function spool(subject: string, rcptTo: string[], receivedAt?: Date): Promise<number> {
+  const raw = Buffer.from(`From: sender@remote.test\r\nTo: ${rcptTo.join(', ')}\r\nSubject: ${subject}\r\n\r\nbody of ${subject}\r\n`);
+  const [id] = await createSpoolRepository(store.db).insertMany([{ raw, mailFrom: 'sender@remote.test', rcptTo, remoteIp: '192.0.2.1', helo: 'remote.test', tls: true, traceHeaders: '' }]);
+  if (receivedAt) await store.db.updateTable('spool').set({ received_at: receivedAt }).where('id', '=', id!).execute();
+  return id!;
+}
+
+async function statusOf(ids: number[]) {
+  return store.db.selectFrom('spool').select(['id', 'status']).where('id', 'in', ids).execute();
+}
+
+/** Polls until `condition` holds; fails with `what` once the deadline passes. */
+async function waitFor(what: string, condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(25);
+  }
+}
+
+const allDone = (ids: number[]) => async () => (await statusOf(ids)).every((r) => r.status === 'done');
+
+async function filingsOf(spoolIds: number[]) {
+  return store.db
+    .selectFrom('messages')
+    .innerJoin('mailboxes', 'mailboxes.id', 'messages.mailbox_id')
+    .select(['messages.id', 'messages.spool_id', 'messages.user_id', 'mailboxes.special_use'])
+    .where('messages.spool_id', 'in', spoolIds)
+    .execute();
+}
+
+beforeAll(async () => {
+  store = await createTestStore();
+  const redis = await allocateRedisUrl();
+  await redis.flush();
+  connection = createRedis(redis.url, { maxRetriesPerRequest: null });
+  queue = createInboundQueue(connection);
+  const accounts = createAccountsService({ db: store.db });
+  await accounts.addDomain('in.test');
+  alice = (await accounts.addUser({ address: 'alice@in.test', password: 'correct horse' })).id;
+  bob = (await accounts.addUser({ address: 'bob@in.test', password: 'correct horse' })).id;
+});
+afterAll(async () => {
+  for (const app of [...workers]) await app.close();
+  await queue?.close();
+  connection?.disconnect();
+  await store?.drop();
+});
+
+describe('inbound worker', () => {
+  it('files every enqueued spool row into each recipient\'s INBOX and publishes one message.new per filing', async () => {
+    const app = startWorker({ reconcileAgeMs: HOUR }); // reconcile must not be what files these
+    await app.run();
+    const ids = [
+      await spool('queued 1', ['alice@in.test']),
+      await spool('queued 2', ['bob@in.test']),
+      await spool('queued 3', ['alice@in.test', 'bob@in.test']),
+      await spool('queued 4', ['alice+tag@in.test']),
+    ];
+    const eventsBefore = published.length;
+    await queue.enqueue(ids);
+    await waitFor('the queued rows to be filed', allDone(ids));
+
+    const filed = await filingsOf(ids);
+    expect(filed.map((m) => [m.spool_id, m.user_id]).sort()).toEqual(
+      [
+        [ids[0], alice],
+        [ids[1], bob],
+        [ids[2], alice],
+        [ids[2], bob],
+        [ids[3], alice],
+      ].sort(),
+    );
+    expect(filed.every((m) => m.special_use === '\\Inbox')).toBe(true);
+    const newEvents = published.slice(eventsBefore);
+    expect(newEvents).toHaveLength(filed.length);
+    for (const m of filed) expect(newEvents).toContainEqual({ userId: m.user_id, event: expect.objectContaining({ type: 'message.new', messageId: m.id }) });
+    await stopWorker(app);
+  });
+
+  it('completes a job whose spool row does not exist as "missing" instead of retrying it', async () => {
+    const app = startWorker({ reconcileAgeMs: HOUR });
+    const missingId = 987_654_321;
+    const completed = new Promise<IngestSpoolOutcome>((resolve) => {
+      app.worker.on('completed', (job, result: IngestSpoolOutcome) => {
+        if (job.id === inboundJobId(missingId)) resolve(result);
+      });
+    });
+    await app.run();
+    await queue.enqueue([missingId]);
+    expect(await completed).toEqual({ status: 'missing', filed: 0, unresolved: [] });
+    await stopWorker(app);
+  });
+
+  it('enqueuing a row twice files it once (the job id is the spool id)', async () => {
+    const id = await spool('enqueued twice', ['alice@in.test']);
+    await queue.enqueue([id]);
+    await queue.enqueue([id]);
+    const waiting = await queue.queue.getJobs(['waiting']);
+    expect(waiting.filter((job) => job.id === inboundJobId(id))).toHaveLength(1);
+    const app = startWorker({ reconcileAgeMs: HOUR });
+    await app.run();
+    await waitFor('the row to be filed', allDone([id]));
+    expect(await filingsOf([id])).toHaveLength(1);
+    await stopWorker(app);
+  });
+});
+
+describe('reconcileSpool', () => {
+  it('re-enqueues pending rows older than the age, and leaves newer and finished rows alone', async () => {
+    const old = await spool('lost job', ['alice@in.test'], new Date(Date.now() - 10 * 60_000));
+    const oldDone = await spool('already filed', ['alice@in.test'], new Date(Date.now() - 10 * 60_000));
+    await store.db.updateTable('spool').set({ status: 'done' }).where('id', '=', oldDone).execute();
+    const fresh = await spool('just accepted', ['alice@in.test']);
+
+    const requeued: number[] = [];
+    const n = await reconcileSpool(store.db, async (ids) => void requeued.push(...ids), 5 * 60_000);
+    expect(requeued).toContain(old);
+    expect(requeued).not.toContain(fresh);
+    expect(requeued).not.toContain(oldDone);
+    expect(n).toBe(requeued.length);
+
+    // Through the real queue: the old row gets a job, the fresh one does not.
+    await reconcileSpool(store.db, (ids) => queue.enqueue(ids), 5 * 60_000);
+    expect(await queue.queue.getJob(inboundJobId(old))).toBeDefined();
+    expect(await queue.queue.getJob(inboundJobId(fresh))).toBeUndefined();
+  });
+
+  it('files rows committed while Redis was unreachable (no job ever enqueued) once the worker starts', async () => {
+    const ids = [await spool('redis was down 1', ['alice@in.test']), await spool('redis was down 2', ['bob@in.test', 'alice@in.test'])];
+    for (const id of ids) expect(await queue.queue.getJob(inboundJobId(id))).toBeUndefined();
+    const eventsBefore = published.length;
+
+    const app = startWorker({ reconcileAgeMs: 0 });
+    await app.run(); // reconciles at start
+    await waitFor('the orphaned rows to be filed', allDone(ids));
+
+    const filed = await filingsOf(ids);
+    expect(filed.map((m) => [m.spool_id, m.user_id]).sort()).toEqual([[ids[0], alice], [ids[1], alice], [ids[1], bob]].sort());
+    expect(filed.every((m) => m.special_use === '\\Inbox')).toBe(true);
+    const newEvents = published.slice(eventsBefore);
+    for (const m of filed) expect(newEvents).toContainEqual({ userId: m.user_id, event: expect.objectContaining({ type: 'message.new', messageId: m.id }) });
+    await stopWorker(app);
+  });
+});
