@@ -46,6 +46,13 @@ export interface IngestDeps {
   log?: Logger;
 }
 
+/** Thrown inside the transaction to roll back the modseq taken before the duplicate was seen. */
+class DuplicateFiling extends Error {
+  constructor(public readonly result: IngestResult) {
+    super('duplicate filing');
+  }
+}
+
 /** How far back a subject-only match may reach to join a conversation. */
 const SUBJECT_THREAD_WINDOW_MS = 30 * 24 * 3600 * 1000;
 
@@ -170,13 +177,6 @@ async function ingestInTransaction(tx: Tx, input: IngestInput): Promise<IngestRe
     .execute();
 
   return { messageId: inserted.id, mailboxId: mailbox.id, uid, modseq, threadId, duplicate: false };
-}
-
-/** Thrown inside the transaction to roll back the modseq taken before the duplicate was seen. */
-class DuplicateFiling extends Error {
-  constructor(public readonly result: IngestResult) {
-    super('duplicate filing');
-  }
 }
 
 export async function ingestMessage(deps: IngestDeps, input: IngestInput): Promise<IngestResult> {
