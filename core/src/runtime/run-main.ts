@@ -37,18 +37,21 @@ export function runMain<C extends { LOG_LEVEL: string }>(name: string, load: () 
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  start(config, log).then(
-    (r) => {
-      running = r;
-      if (stopping) void r.stop();
-    },
-    (err: Error) => {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`${name}: ${err.message}\n`);
-        process.exit(78);
-      }
-      log.fatal({ event: 'service.start_failed', err: err.message, stack: err.stack });
-      process.exit(1);
-    },
-  );
+  // Promise.resolve().then: a start() that throws synchronously is handled like a rejection.
+  Promise.resolve()
+    .then(() => start(config, log))
+    .then(
+      (r) => {
+        running = r;
+        if (stopping) void r.stop();
+      },
+      (err: Error) => {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`${name}: ${err.message}\n`);
+          process.exit(78);
+        }
+        log.fatal({ event: 'service.start_failed', err: err.message, stack: err.stack });
+        process.exit(1);
+      },
+    );
 }

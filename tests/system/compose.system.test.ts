@@ -1,0 +1,436 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { freePort } from '../../core/src/local/process-utils.js';
+import { allocateRedisUrl } from '../helpers/redis.js';
+import { createTestStore, type TestStore } from '../helpers/store.js';
+
+/**
+ * compose.yaml and the Dockerfile, without a Docker engine: `docker-compose config` validates and
+ * renders the file, and then every app service's `command` runs as its own process with exactly
+ * the environment its container would get (the image's ENV plus the service's `environment`),
+ * except that DATABASE_URL/REDIS_URL point at the test run's PostgreSQL/Redis, ports are free
+ * loopback ports, BIND_ADDRESS is 127.0.0.1 and DATA_DIR is a temporary directory.
+ */
+
+const root = path.resolve(import.meta.dirname, '..', '..');
+const composeFile = path.join(root, 'compose.yaml');
+const dockerfile = path.join(root, 'Dockerfile');
+const APP_SERVICES = ['smtp-server', 'inbound-worker', 'backend'] as const;
+const ALL_SERVICES = ['backend', 'inbound-worker', 'postgres', 'redis', 'smtp-server'];
+const PASSWORD = 'compose-test-password';
+const MAIL_HOSTNAME = 'mx.compose.test';
+const nodeBinDir = path.dirname(process.execPath);
+
+type EnvMap = Record<string, string>;
+interface PortMapping {
+  published: number;
+  target: number;
+}
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  command?: string | string[];
+  environment?: Record<string, string | number | boolean | null> | string[];
+  ports?: Array<string | number | { published?: string | number; target?: string | number }>;
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  volumes?: Array<string | { type?: string; source?: string; target?: string }>;
+  healthcheck?: { test?: string | string[] };
+  restart?: string;
+}
+interface ComposeConfig {
+  services: Record<string, ComposeService>;
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+const spawned = new Set<ChildProcess>();
+
+function alive(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+/** Runs a command to completion (bounded), collecting its output. */
+function run(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: options.cwd ?? root, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    spawned.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined && alive(child)) process.kill(child.pid, 'SIGKILL');
+      reject(new Error(`${command} ${args.join(' ')} did not finish within ${options.timeoutMs ?? 30_000} ms\n${stdout}\n${stderr}`));
+    }, options.timeoutMs ?? 30_000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      spawned.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** `docker-compose -f compose.yaml config` with only `vars` in its environment and no .env file. */
+function composeConfig(vars: EnvMap) {
+  const emptyEnvFile = path.join(inject('testDataDir'), 'compose-empty.env');
+  fs.writeFileSync(emptyEnvFile, '');
+  return run('docker-compose', ['-f', composeFile, '--env-file', emptyEnvFile, 'config'], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: inject('testDataDir'), ...vars },
+  });
+}
+
+function environmentOf(service: ComposeService): EnvMap {
+  const env: EnvMap = {};
+  const raw = service.environment ?? {};
+  if (Array.isArray(raw)) {
+    for (const entry of raw) {
+      const eq = entry.indexOf('=');
+      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+    }
+  } else {
+    for (const [key, value] of Object.entries(raw)) if (value !== null) env[key] = String(value);
+  }
+  return env;
+}
+
+function portsOf(service: ComposeService): PortMapping[] {
+  return (service.ports ?? []).map((p) => {
+    if (typeof p === 'object') return { published: Number(p.published), target: Number(p.target) };
+    // short syntax: [ip:]published:target[/proto]
+    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
+    return { published: Number(parts.at(-2)), target: Number(parts.at(-1)) };
+  });
+}
+
+function volumesOf(service: ComposeService): Array<{ source: string; target: string }> {
+  return (service.volumes ?? []).map((v) => {
+    if (typeof v === 'object') return { source: v.source ?? '', target: v.target ?? '' };
+    const [source = '', target = ''] = v.split(':');
+    return { source, target };
+  });
+}
+
+function commandOf(service: ComposeService): string[] {
+  const c = service.command ?? [];
+  return Array.isArray(c) ? c : c.trim().split(/\s+/);
+}
+
+function dependsOf(service: ComposeService): Record<string, string | undefined> {
+  const d = service.depends_on ?? {};
+  if (Array.isArray(d)) return Object.fromEntries(d.map((name) => [name, undefined]));
+  return Object.fromEntries(Object.entries(d).map(([name, v]) => [name, v.condition]));
+}
+
+/** The runtime (last) stage of the Dockerfile: its ENV pairs, WORKDIR, USER and text. */
+function dockerfileRuntime(): { env: EnvMap; workdir?: string; user?: string; text: string; buildText: string } {
+  const text = fs.readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
+  const lines = text.split('\n').filter((l) => !/^\s*#/.test(l));
+  const lastFrom = lines.map((l, i) => (/^\s*FROM\s/i.test(l) ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
+  const stage = lines.slice(lastFrom);
+  const env: EnvMap = {};
+  let workdir: string | undefined;
+  let user: string | undefined;
+  for (const line of stage) {
+    const m = /^\s*(ENV|WORKDIR|USER)\s+(.+?)\s*$/i.exec(line);
+    if (!m) continue;
+    const [, instruction = '', rest = ''] = m;
+    if (instruction.toUpperCase() === 'WORKDIR') workdir = rest;
+    else if (instruction.toUpperCase() === 'USER') user = rest;
+    else {
+      for (const pair of rest.split(/\s+/)) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new Error(`write ENV as KEY=value (the test reads it): ${line}`);
+        env[pair.slice(0, eq)] = pair.slice(eq + 1).replace(/^"(.*)"$/, '$1');
+      }
+    }
+  }
+  return { env, workdir, user, text: stage.join('\n'), buildText: lines.slice(0, lastFrom).join('\n') };
+}
+
+/** Polls `check` until it is true; fails at the deadline or as soon as `child` exits. */
+async function waitFor(what: string, check: () => Promise<boolean>, options: { timeoutMs: number; child: ChildProcess; output: () => string }): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    if (!alive(options.child)) throw new Error(`${what}: the process exited (code ${options.child.exitCode}, signal ${options.child.signalCode}):\n${options.output()}`);
+    if (await check().catch(() => false)) return;
+    if (Date.now() > deadline) throw new Error(`${what}: not ready within ${options.timeoutMs} ms:\n${options.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** True when host:port sends a 220 greeting (then says QUIT). */
+function smtpGreets(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setTimeout(2_000, () => socket.destroy());
+    socket.once('data', (d) => {
+      const ok = d.toString().startsWith('220');
+      socket.end('QUIT\r\n');
+      resolve(ok);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('close', () => resolve(false));
+  });
+}
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `command` (node <file>) from the repository root (the image's WORKDIR) with exactly `env`. */
+function startCommand(command: string[], env: EnvMap): Started {
+  const [program, ...args] = command;
+  expect(program).toBe('node');
+  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  spawned.add(child);
+  let out = '';
+  const keep = (chunk: Buffer) => (out = (out + chunk.toString()).slice(-20_000));
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => {
+      spawned.delete(child);
+      resolve({ code, signal });
+    }),
+  );
+  return { child, output: () => out, exited };
+}
+
+/** Waits (bounded) for an exit; SIGKILLs our own process if it does not come. */
+async function exitWithin(started: Started, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+  const result = await Promise.race([started.exited, timeout]);
+  clearTimeout(timer);
+  if (result === 'timeout') {
+    if (started.child.pid !== undefined && alive(started.child)) process.kill(started.child.pid, 'SIGKILL');
+    throw new Error(`process did not exit within ${timeoutMs} ms:\n${started.output()}`);
+  }
+  return result;
+}
+
+// ---- state -----------------------------------------------------------------------------------
+
+let rendered: ComposeConfig;
+let renderedStderr = '';
+let runtime: ReturnType<typeof dockerfileRuntime>;
+
+beforeAll(async () => {
+  const result = await composeConfig({ POSTGRES_PASSWORD: PASSWORD, MAIL_HOSTNAME });
+  renderedStderr = result.stderr;
+  if (result.code !== 0) throw new Error(`docker-compose config failed (exit ${result.code}):\n${result.stderr}`);
+  rendered = parse(result.stdout) as ComposeConfig;
+  runtime = dockerfileRuntime();
+});
+
+afterAll(() => {
+  // Only what this file spawned, by PID.
+  for (const child of spawned) if (child.pid !== undefined && alive(child)) process.kill(child.pid, 'SIGKILL');
+});
+
+// ---- (a) (b): the rendered file ---------------------------------------------------------------
+
+describe('compose.yaml rendered by docker-compose config', () => {
+  it('has the five services, with images, healthchecks and persistent volumes for the stores', () => {
+    expect(renderedStderr).not.toMatch(/ERROR/);
+    expect(Object.keys(rendered.services).sort()).toEqual(ALL_SERVICES);
+
+    const postgres = rendered.services.postgres!;
+    expect(postgres.image).toBe('postgres:17');
+    expect(environmentOf(postgres).POSTGRES_PASSWORD).toBe(PASSWORD);
+    expect(volumesOf(postgres).map((v) => v.target)).toContain('/var/lib/postgresql/data');
+    expect(JSON.stringify(postgres.healthcheck?.test)).toContain('pg_isready');
+
+    const redis = rendered.services.redis!;
+    expect(redis.image).toBe('redis:7');
+    expect(commandOf(redis).join(' ')).toMatch(/--appendonly yes/);
+    expect(volumesOf(redis).map((v) => v.target)).toContain('/data');
+    expect(JSON.stringify(redis.healthcheck?.test)).toContain('ping');
+  });
+
+  it('publishes 25 and 8080 onto the ports the services listen on inside their containers', () => {
+    const smtp = rendered.services['smtp-server']!;
+    const smtpEnv = { ...runtime.env, ...environmentOf(smtp) };
+    expect(portsOf(smtp)).toEqual([{ published: 25, target: Number(smtpEnv.SMTP_PORT) }]);
+    // The image runs as an unprivileged user, so the in-container MX port is not a privileged one.
+    expect(Number(smtpEnv.SMTP_PORT)).toBeGreaterThanOrEqual(1024);
+
+    const backend = rendered.services.backend!;
+    const backendEnv = { ...runtime.env, ...environmentOf(backend) };
+    // HTTP_PORT unset would mean the service default, 8080.
+    expect(portsOf(backend)).toEqual([{ published: 8080, target: Number(backendEnv.HTTP_PORT ?? 8080) }]);
+    expect(portsOf(rendered.services['inbound-worker']!)).toEqual([]);
+  });
+
+  it.each(APP_SERVICES)('%s reaches postgres and redis by service name, waits for them to be healthy, and shares /data', (name) => {
+    const service = rendered.services[name]!;
+    const env = environmentOf(service);
+    const postgresEnv = environmentOf(rendered.services.postgres!);
+
+    const db = new URL(env.DATABASE_URL ?? 'missing:');
+    expect(db.protocol).toMatch(/^postgres(ql)?:$/);
+    expect(db.hostname).toBe('postgres');
+    expect(decodeURIComponent(db.username)).toBe(postgresEnv.POSTGRES_USER ?? 'postgres');
+    expect(decodeURIComponent(db.password)).toBe(PASSWORD);
+    expect(db.pathname).toBe(`/${postgresEnv.POSTGRES_DB ?? postgresEnv.POSTGRES_USER ?? 'postgres'}`);
+
+    const redis = new URL(env.REDIS_URL ?? 'missing:');
+    expect(redis.protocol).toBe('redis:');
+    expect(redis.hostname).toBe('redis');
+
+    expect(env.MAIL_HOSTNAME).toBe(MAIL_HOSTNAME);
+    expect(dependsOf(service)).toEqual({ postgres: 'service_healthy', redis: 'service_healthy' });
+    expect(service.restart).toBe('unless-stopped');
+
+    const dataDir = { ...runtime.env, ...env }.DATA_DIR;
+    expect(dataDir).toBe('/data');
+    const dataVolume = volumesOf(service).find((v) => v.target === dataDir);
+    expect(dataVolume?.source).toBeTruthy();
+    for (const other of APP_SERVICES) expect(volumesOf(rendered.services[other]!).find((v) => v.target === dataDir)?.source).toBe(dataVolume?.source);
+  });
+
+  it('fails without POSTGRES_PASSWORD, naming it', async () => {
+    const result = await composeConfig({ MAIL_HOSTNAME });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('POSTGRES_PASSWORD');
+  });
+
+  it('fails without MAIL_HOSTNAME, naming it', async () => {
+    const result = await composeConfig({ POSTGRES_PASSWORD: PASSWORD });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('MAIL_HOSTNAME');
+  });
+});
+
+// ---- (c): commands and the image -------------------------------------------------------------
+
+describe('the image runs what the build produced', () => {
+  it('runs as an unprivileged user from /app with NODE_ENV=production', () => {
+    expect(runtime.workdir).toBe('/app');
+    expect(runtime.user).toBeTruthy();
+    expect(runtime.user).not.toMatch(/^(root|0)(:|$)/);
+    expect(runtime.env.NODE_ENV).toBe('production');
+    expect(runtime.buildText).toMatch(/FROM\s+\S*node:22-bookworm-slim|NODE_IMAGE=node:22-bookworm-slim/);
+    expect(runtime.buildText).toMatch(/npm ci/);
+    expect(runtime.buildText).toMatch(/npm run build/);
+    expect(runtime.buildText).toMatch(/npm prune --omit=dev/);
+  });
+
+  it.each(APP_SERVICES)('%s: `command` is node <file> and the file exists after the build and is copied into the image', (name) => {
+    const command = commandOf(rendered.services[name]!);
+    expect(command).toHaveLength(2);
+    expect(command[0]).toBe('node');
+    const file = command[1]!;
+    expect(file).toBe(`${name}/dist/main.js`);
+    expect(fs.existsSync(path.join(root, file)), `${file} is missing: run \`npm run build\` first`).toBe(true);
+    // The build stage assembles each service workspace (package.json + dist) for the runtime stage.
+    const assembled = /for ws in ([^;]+);/.exec(runtime.buildText)?.[1]?.trim().split(/\s+/) ?? [];
+    expect(assembled).toContain('core');
+    expect(assembled).toContain(name);
+  });
+});
+
+// ---- (d): the services as compose would run them ---------------------------------------------
+
+describe('each app service started with its compose environment', () => {
+  let store: TestStore;
+  let redis: Awaited<ReturnType<typeof allocateRedisUrl>>;
+  let dataDir: string;
+  const envs = new Map<string, EnvMap>();
+  const running = new Map<string, Started>();
+
+  beforeAll(async () => {
+    store = await createTestStore();
+    redis = await allocateRedisUrl();
+    dataDir = fs.mkdtempSync(path.join(inject('testDataDir'), 'compose-data-'));
+    const usedPorts = new Set<number>();
+    for (const name of APP_SERVICES) {
+      // The container's environment: the image's ENV, then the service's `environment`
+      // (plus PATH, which the image sets, so that healthchecks find `node`).
+      const env: EnvMap = { PATH: `${nodeBinDir}:/usr/local/bin:/usr/bin:/bin`, ...runtime.env, ...environmentOf(rendered.services[name]!) };
+      env.DATABASE_URL = store.url;
+      env.REDIS_URL = redis.url;
+      env.BIND_ADDRESS = '127.0.0.1';
+      env.DATA_DIR = dataDir;
+      for (const key of Object.keys(env).filter((k) => /_PORT$/.test(k))) {
+        let port = await freePort();
+        while (usedPorts.has(port)) port = await freePort();
+        usedPorts.add(port);
+        env[key] = String(port);
+      }
+      envs.set(name, env);
+    }
+  });
+
+  afterAll(async () => {
+    for (const s of running.values()) if (s.child.pid !== undefined && alive(s.child)) process.kill(s.child.pid, 'SIGKILL');
+    await redis?.flush();
+    await store?.drop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('smtp-server, inbound-worker and backend start; /readyz answers 200 and the MX greets with 220', async () => {
+    for (const name of APP_SERVICES) running.set(name, startCommand(commandOf(rendered.services[name]!), envs.get(name)!));
+
+    const backend = running.get('backend')!;
+    const httpPort = envs.get('backend')!.HTTP_PORT;
+    expect(httpPort).toBeDefined();
+    await waitFor('backend /readyz', async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) })).status === 200, { timeoutMs: 30_000, child: backend.child, output: backend.output });
+
+    const smtp = running.get('smtp-server')!;
+    const smtpPort = Number(envs.get('smtp-server')!.SMTP_PORT);
+    await waitFor('smtp-server greeting', () => smtpGreets(smtpPort), { timeoutMs: 30_000, child: smtp.child, output: smtp.output });
+
+    const worker = running.get('inbound-worker')!;
+    await waitFor('inbound-worker start', async () => worker.output().includes('"event":"inbound.started"'), { timeoutMs: 30_000, child: worker.child, output: worker.output });
+
+    // The self-signed certificate was generated into DATA_DIR, the shared volume.
+    expect(fs.existsSync(path.join(dataDir, 'tls', 'cert.pem'))).toBe(true);
+    expect(fs.existsSync(path.join(dataDir, 'tls', 'key.pem'))).toBe(true);
+    const greeting = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(smtpPort, '127.0.0.1');
+      socket.once('data', (d) => {
+        socket.end('QUIT\r\n');
+        resolve(d.toString());
+      });
+      socket.once('error', reject);
+    });
+    expect(greeting).toMatch(new RegExp(`^220 ${MAIL_HOSTNAME.replace(/\./g, '\\.')}\\b`));
+  });
+
+  it.each(['smtp-server', 'backend'])("%s: the compose healthcheck passes in the service's environment", async (name) => {
+    expect(running.get(name) && alive(running.get(name)!.child)).toBe(true);
+    const test = rendered.services[name]!.healthcheck?.test;
+    expect(Array.isArray(test) && test[0] === 'CMD').toBe(true);
+    const [, program, ...args] = test as string[];
+    const result = await run(program!, args, { env: envs.get(name)!, timeoutMs: 10_000 });
+    expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
+  });
+
+  it.each(APP_SERVICES)('%s stops on SIGTERM with exit code 0', async (name) => {
+    const started = running.get(name)!;
+    expect(alive(started.child), started.output()).toBe(true);
+    process.kill(started.child.pid!, 'SIGTERM');
+    const { code, signal } = await exitWithin(started, 20_000);
+    expect({ code, signal }, started.output()).toEqual({ code: 0, signal: null });
+  });
+
+  it.each(APP_SERVICES)('%s started without DATABASE_URL exits 78 naming DATABASE_URL', async (name) => {
+    const env = { ...envs.get(name)! };
+    delete env.DATABASE_URL;
+    const started = startCommand(commandOf(rendered.services[name]!), env);
+    const { code, signal } = await exitWithin(started, 15_000);
+    expect(started.output()).toContain('DATABASE_URL');
+    expect({ code, signal }, started.output()).toEqual({ code: 78, signal: null });
+  });
+});
