@@ -33,7 +33,7 @@ export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpAp
 
   const mx = new SMTPServer({
     name: options.hostname,
-    banner: 'Mailyard ESMTP',
+    banner: 'Mailyard', // the library writes `220 <name> ESMTP <banner>`
     key: options.tls.key,
     cert: options.tls.cert,
     size: options.limits.maxMessageSize,
