@@ -40,6 +40,8 @@ export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpAp
     authOptional: true,
     disabledCommands: ['AUTH'],
     hideENHANCEDSTATUSCODES: false,
+    // The client's reverse DNS name is not used by any check yet; looking it up only adds latency.
+    disableReverseLookup: true,
     socketTimeout: options.socketTimeoutMs ?? 60_000,
     closeTimeout: 5_000,
     logger: false,

@@ -29,6 +29,12 @@ export async function resolveRecipient(db: DbOrTx, input: string): Promise<Recip
     const base = await findRecipientUserId(db, untagged.address);
     if (base !== null) return { kind: 'local', userId: base, address: untagged.address };
   }
+  // RFC 5321 4.5.1: every domain must accept postmaster. Without an explicit user or alias,
+  // it reaches the first administrator.
+  if (parsed.local === 'postmaster') {
+    const admin = await db.selectFrom('users').select('id').where('role', '=', 'admin').where('disabled', '=', false).orderBy('id').executeTakeFirst();
+    if (admin) return { kind: 'local', userId: admin.id, address: parsed.address };
+  }
   return { kind: 'unknown', address: parsed.address };
 }
 

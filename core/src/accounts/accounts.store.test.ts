@@ -78,6 +78,13 @@ describe('resolveRecipient', () => {
     expect(await resolveRecipient(store.db, 'ann@elsewhere.test')).toEqual({ kind: 'relay', address: 'ann@elsewhere.test' });
     expect(await resolveRecipient(store.db, 'not-an-address')).toEqual({ kind: 'invalid' });
   });
+  it('delivers postmaster@ of every local domain to the first administrator unless it is a user or alias', async () => {
+    expect(await resolveRecipient(store.db, 'postmaster@example.com')).toMatchObject({ kind: 'unknown' });
+    const admin = await accounts.addUser({ address: 'boss@example.com', password: 'boss password', role: 'admin' });
+    expect(await resolveRecipient(store.db, 'Postmaster@example.com')).toMatchObject({ kind: 'local', userId: admin.id });
+    expect(await resolveRecipient(store.db, 'postmaster@elsewhere.test')).toMatchObject({ kind: 'relay' });
+    await accounts.removeUser('boss@example.com');
+  });
   it('does not deliver to a disabled user', async () => {
     await accounts.addUser({ address: 'gone@example.com', password: 'long enough' });
     await store.db.updateTable('users').set({ disabled: true }).where('address', '=', 'gone@example.com').execute();
