@@ -2,6 +2,7 @@ import { SMTPServer } from 'smtp-server';
 import type { Db, Logger } from '@mailyard/core';
 import { createMxHandlers, type MxLimits } from './handlers/mx-session.handlers.js';
 import { useOwnEnhancedStatusCodes } from './protocol/enhanced-status.js';
+import { useConfigurableGreetingDelay } from './protocol/greeting-delay.js';
 import { SpoolWriter } from './spool/spool-writer.js';
 
 export interface SmtpAppDeps {
@@ -15,6 +16,8 @@ export interface SmtpAppOptions {
   tls: { key: Buffer; cert: Buffer };
   limits: MxLimits;
   socketTimeoutMs?: number;
+  /** Pause before the 220 greeting; 0 greets at once. */
+  greetingDelayMs?: number;
 }
 
 export interface SmtpApp {
@@ -27,6 +30,7 @@ export interface SmtpApp {
 /** Builds the MX listener without listening (tests call this directly). */
 export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpApp {
   useOwnEnhancedStatusCodes();
+  useConfigurableGreetingDelay();
   let shuttingDown = false;
   const spool = new SpoolWriter({ db: deps.db, enqueue: deps.enqueueInbound, log: deps.log });
   const handlers = createMxHandlers({ db: deps.db, spool, log: deps.log, hostname: options.hostname, limits: options.limits, isShuttingDown: () => shuttingDown });
@@ -46,6 +50,8 @@ export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpAp
     closeTimeout: 5_000,
     logger: false,
     ...handlers,
+    // read by protocol/greeting-delay.ts (not an option of the library itself)
+    ...({ greetingDelayMs: options.greetingDelayMs ?? 0 } as object),
   });
   mx.on('error', (err) => deps.log.warn({ event: 'smtp.server.error', err: err.message }));
 

@@ -38,10 +38,10 @@ const clients: SmtpTranscript[] = [];
 const extraDbs: Db[] = [];
 const extraStores = new Set<TestStore>();
 
-async function startApp(overrides: { limits?: Partial<MxLimits>; db?: Db; enqueueInbound?: SmtpAppDeps['enqueueInbound'] } = {}): Promise<number> {
+async function startApp(overrides: { limits?: Partial<MxLimits>; db?: Db; enqueueInbound?: SmtpAppDeps['enqueueInbound']; greetingDelayMs?: number } = {}): Promise<number> {
   const app = buildSmtpApp(
     { db: overrides.db ?? store.db, enqueueInbound: overrides.enqueueInbound ?? ((ids) => inbound.enqueue(ids)), log: silentLogger() },
-    { hostname: 'mx.a.test', tls: tlsMaterial, limits: { ...DEFAULT_LIMITS, ...overrides.limits } },
+    { hostname: 'mx.a.test', tls: tlsMaterial, limits: { ...DEFAULT_LIMITS, ...overrides.limits }, greetingDelayMs: overrides.greetingDelayMs },
   );
   apps.push(app);
   return app.listen(0, HOST);
@@ -142,6 +142,19 @@ describe('greeting and EHLO', () => {
     expect(keywords).toContain(`SIZE ${LIMIT}`);
     for (const ext of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'STARTTLS', 'ENHANCEDSTATUSCODES']) expect(keywords).toContain(ext);
     expect(keywords.some((k) => k.startsWith('AUTH'))).toBe(false);
+  });
+
+  it('with a greeting delay configured, refuses a client that talks before it is greeted', async () => {
+    const port = await startApp({ greetingDelayMs: 5_000 });
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(port, HOST, () => socket.write('EHLO early.talker\r\n'));
+      let data = '';
+      socket.on('data', (d: Buffer) => (data += d.toString()));
+      socket.on('close', () => resolve(data));
+      socket.on('error', reject);
+    });
+    expect(reply).toMatch(/^421 /);
+    expect(reply).not.toMatch(/^220 /m);
   });
 });
 

@@ -19,6 +19,7 @@ export async function start(config: SmtpConfig, endpoints: Endpoints, log: Logge
       hostname: config.MAIL_HOSTNAME,
       tls,
       socketTimeoutMs: config.SMTP_SOCKET_TIMEOUT_MS,
+      greetingDelayMs: config.SMTP_GREETING_DELAY_MS,
       limits: {
         maxMessageSize: config.SMTP_MAX_MESSAGE_SIZE,
         maxRecipients: config.SMTP_MAX_RECIPIENTS,

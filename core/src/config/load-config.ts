@@ -58,6 +58,8 @@ function smtpShape(mode: RunMode) {
     SMTP_MAX_CONNECTIONS_PER_IP: positiveInt.default(100),
     SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE: positiveInt.default(6000),
     SMTP_SOCKET_TIMEOUT_MS: positiveInt.default(60_000),
+    /** Pause before the 220 greeting (a pre-greeting test for early talkers); 0 greets at once. */
+    SMTP_GREETING_DELAY_MS: z.coerce.number().int().min(0).max(30_000).default(0),
   };
 }
 
