@@ -1,7 +1,16 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
-import type { Db, Logger } from '@mailyard/core';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
+import { createRateLimiter, createSessionService, type Db, type Logger } from '@mailyard/core';
+import { registerAuth } from './plugins/auth.plugin.js';
+import { registerErrorHandling } from './plugins/errors.plugin.js';
+import { authRoutes } from './routes/auth/auth.routes.js';
+import { healthRoutes } from './routes/health/health.routes.js';
+import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
+import { messageRoutes } from './routes/messages/messages.routes.js';
 
 export interface BackendDeps {
   db: Db;
@@ -9,29 +18,32 @@ export interface BackendDeps {
   log: Logger;
 }
 
-/**
- * The HTTP service. This slice serves health and readiness only; the mail API, SSE and the
- * webmail arrive with their own issues.
- */
-export function buildBackend(deps: BackendDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, disableRequestLogging: true });
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const checks = { postgres: false, redis: false };
-    try {
-      await sql`SELECT 1`.execute(deps.db);
-      checks.postgres = true;
-    } catch {
-      // reported below
-    }
-    try {
-      checks.redis = (await deps.redis.ping()) === 'PONG';
-    } catch {
-      // reported below
-    }
-    const ready = checks.postgres && checks.redis;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks });
+export interface BackendOptions {
+  /** Mark cookies Secure even behind a TLS-terminating proxy that speaks plain HTTP to us. */
+  secureCookies?: boolean;
+  trustProxy?: boolean;
+}
+
+/** The HTTP API, built without listening (tests use `app.inject`). */
+export async function buildBackend(deps: BackendDeps, options: BackendOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), trustProxy: options.trustProxy ?? false, bodyLimit: 1024 * 1024 });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: { info: { title: 'Mailyard API', version: '0.1.0', description: 'Mail, accounts and live updates. Errors: { error: { code, message }, requestId }.' } },
+    transform: jsonSchemaTransform,
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: { code: 'route.not_found', message: `no route ${req.method} ${req.url}` }, requestId: req.id }));
+  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  await app.register(cookie);
+
+  const sessions = createSessionService({ db: deps.db });
+  registerAuth(app, sessions);
+
+  await app.register(healthRoutes({ db: deps.db, redis: deps.redis }));
+  await app.register(authRoutes({ db: deps.db, sessions, limiter: createRateLimiter(deps.redis), secureCookies: options.secureCookies ?? false }));
+  await app.register(mailboxRoutes({ db: deps.db }));
+  await app.register(messageRoutes({ db: deps.db }));
   return app;
 }

@@ -4,7 +4,7 @@ import { buildBackend } from './app.js';
 export async function start(config: HttpConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) {
   const store = await openStore(endpoints.databaseUrl, log, { poolSize: 10, applicationName: 'backend' });
   const redis = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1 });
-  const app = buildBackend({ db: store.db, redis, log });
+  const app = await buildBackend({ db: store.db, redis, log });
   await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;

@@ -18,3 +18,8 @@ export * from './events/publisher.js';
 export * from './queue/index.js';
 export * from './contracts/index.js';
 export * from './runtime/index.js';
+export * from './auth/session.service.js';
+export * from './auth/rate-limit.js';
+export * from './repositories/audit.repository.js';
+export * from './auth/authenticate.js';
+export * from './mail/render.js';

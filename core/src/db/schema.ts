@@ -26,8 +26,49 @@ export interface UsersTable {
   disabled: Generated<boolean>;
   /** Per-user change counter: every change-log entry takes the next value. */
   modseq: Generated<number>;
+  totp_secret: string | null;
+  totp_enabled: Generated<boolean>;
+  quota_bytes: number | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+}
+
+export interface DomainAdminsTable {
+  user_id: number;
+  domain_id: number;
+}
+
+export interface SessionsTable {
+  id: Generated<number>;
+  user_id: number;
+  token_hash: Buffer;
+  csrf_token: string;
+  mfa_pending: Generated<boolean>;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: Generated<Date>;
+  last_seen_at: Generated<Date>;
+  expires_at: Date;
+}
+
+export interface AppPasswordsTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  password_hash: string;
+  created_at: Generated<Date>;
+  last_used_at: Date | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: Generated<Date>;
+  actor_user_id: number | null;
+  actor_address: string | null;
+  action: string;
+  target: string | null;
+  ip: string | null;
+  details: Json<Record<string, unknown>>;
 }
 
 export interface AliasesTable {
@@ -157,4 +198,8 @@ export interface Database {
   messages: MessagesTable;
   spool_filings: SpoolFilingsTable;
   changes: ChangesTable;
+  domain_admins: DomainAdminsTable;
+  sessions: SessionsTable;
+  app_passwords: AppPasswordsTable;
+  audit_log: AuditLogTable;
 }

@@ -62,6 +62,10 @@ export function createMailboxRepository(db: DbOrTx) {
       const rows = await db.selectFrom('mailboxes').select(columns).where('user_id', '=', userId).orderBy('id').execute();
       return rows.map(toMailbox);
     },
+    async get(userId: number, id: number): Promise<MailboxRow | null> {
+      const row = await db.selectFrom('mailboxes').select(columns).where('user_id', '=', userId).where('id', '=', id).executeTakeFirst();
+      return row ? toMailbox(row) : null;
+    },
     async findByName(userId: number, name: string): Promise<MailboxRow | null> {
       // IMAP: INBOX is case-insensitive, every other name is exact.
       const row = await db

@@ -57,6 +57,25 @@ export function createMessageRepository(db: DbOrTx) {
         .execute();
       return rows.map(toListItem);
     },
+    /**
+     * One page of a mailbox, newest first, keyset-paginated on (internal_date, id): stable under
+     * equal dates and under concurrent arrivals (new mail lands before the cursor, never inside).
+     */
+    async listPage(userId: number, mailboxId: number, options: { limit: number; before?: { date: Date; id: number } }): Promise<MessageListItem[]> {
+      let query = db
+        .selectFrom('messages')
+        .select(listColumns)
+        .where('user_id', '=', userId)
+        .where('mailbox_id', '=', mailboxId)
+        .orderBy('internal_date', 'desc')
+        .orderBy('id', 'desc')
+        .limit(options.limit);
+      if (options.before) {
+        const { date, id } = options.before;
+        query = query.where((eb) => eb(eb.refTuple('internal_date', 'id'), '<', eb.tuple(date, id)));
+      }
+      return (await query.execute()).map(toListItem);
+    },
     async get(userId: number, id: number): Promise<MessageDetail | null> {
       const r = await db
         .selectFrom('messages')

@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestBackend, type TestBackend } from '../../../../tests/helpers/backend.js';
+
+let t: TestBackend;
+
+beforeAll(async () => {
+  t = await createTestBackend();
+  await t.accounts.addDomain('api.test');
+  await t.accounts.addUser({ address: 'amy@api.test', password: 'amy password' });
+  await t.accounts.addUser({ address: 'locked@api.test', password: 'locked password' });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+describe('POST /api/auth/login', () => {
+  it('sets an httpOnly SameSite session cookie and returns the user with a CSRF token', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: 'AMY@api.test', password: 'amy password' } });
+    expect(res.statusCode).toBe(200);
+    const cookie = res.cookies.find((c) => c.name === 'mailyard_session')!;
+    expect(cookie.httpOnly).toBe(true);
+    expect(cookie.sameSite).toBe('Lax');
+    expect(res.json()).toMatchObject({ address: 'amy@api.test', role: 'user', csrfToken: expect.any(String) });
+    // Only a hash of the token is stored.
+    const rows = await t.store.db.selectFrom('sessions').select('token_hash').execute();
+    expect(rows.some((r) => r.token_hash.toString() === cookie.value)).toBe(false);
+  });
+
+  it('answers a wrong password or unknown address with the same 401 and records the failure', async () => {
+    const wrong = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: 'amy@api.test', password: 'nope' } });
+    const unknown = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: 'ghost@api.test', password: 'nope' } });
+    for (const res of [wrong, unknown]) {
+      expect(res.statusCode).toBe(401);
+      expect(res.json()).toMatchObject({ error: { code: 'auth.invalid', message: 'wrong address or password' }, requestId: expect.any(String) });
+    }
+    const audit = await t.store.db.selectFrom('audit_log').select(['action', 'actor_address']).where('action', '=', 'auth.login_failed').execute();
+    expect(audit.map((a) => a.actor_address)).toEqual(expect.arrayContaining(['amy@api.test', 'ghost@api.test']));
+  });
+
+  it('rejects a malformed body with 400 request.invalid', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: 'amy@api.test' } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('request.invalid');
+  });
+
+  it('locks an account out with 429 and Retry-After after repeated failures, even with the right password', async () => {
+    for (let i = 0; i < 10; i++) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: 'locked@api.test', password: `guess ${i}` } });
+      expect(res.statusCode).toBe(401);
+    }
+    const res = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: 'locked@api.test', password: 'locked password' } });
+    expect(res.statusCode).toBe(429);
+    expect(res.json().error.code).toBe('auth.rate_limited');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  });
+});
+
+describe('sessions', () => {
+  it('GET /api/me needs a session; logout revokes it', async () => {
+    expect((await t.app.inject({ method: 'GET', url: '/api/me' })).statusCode).toBe(401);
+    const agent = await t.login('amy@api.test', 'amy password');
+    const me = await t.app.inject({ method: 'GET', url: '/api/me', headers: { cookie: agent.cookie } });
+    expect(me.statusCode).toBe(200);
+    expect(me.json()).toMatchObject({ id: agent.userId, address: 'amy@api.test' });
+    const out = await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: agent.headers });
+    expect(out.statusCode).toBe(204);
+    expect((await t.app.inject({ method: 'GET', url: '/api/me', headers: { cookie: agent.cookie } })).statusCode).toBe(401);
+  });
+
+  it('refuses a cookie-authenticated write without the CSRF header (403)', async () => {
+    const agent = await t.login('amy@api.test', 'amy password');
+    const res = await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: { cookie: agent.cookie } });
+    expect(res.statusCode).toBe(403);
+    expect(res.json().error.code).toBe('auth.csrf');
+    const wrong = await t.app.inject({ method: 'POST', url: '/api/auth/logout', headers: { cookie: agent.cookie, 'x-csrf-token': 'forged' } });
+    expect(wrong.statusCode).toBe(403);
+  });
+
+  it('a disabled user\'s session stops working', async () => {
+    await t.accounts.addUser({ address: 'temp@api.test', password: 'temp password' });
+    const agent = await t.login('temp@api.test', 'temp password');
+    await t.store.db.updateTable('users').set({ disabled: true }).where('id', '=', agent.userId).execute();
+    expect((await t.app.inject({ method: 'GET', url: '/api/me', headers: { cookie: agent.cookie } })).statusCode).toBe(401);
+  });
+});
+
+describe('platform routes', () => {
+  it('serves the OpenAPI document with the fixed paths, and a JSON 404 for unknown routes', async () => {
+    const doc = await t.app.inject({ method: 'GET', url: '/api/docs/json' });
+    expect(doc.statusCode).toBe(200);
+    const paths = Object.keys(doc.json().paths);
+    for (const p of ['/api/auth/login', '/api/auth/logout', '/api/me', '/api/mailboxes', '/api/mailboxes/{id}/messages', '/api/messages/{id}', '/api/messages/{id}/raw']) expect(paths).toContain(p);
+    const missing = await t.app.inject({ method: 'GET', url: '/api/nope' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toMatchObject({ error: { code: 'route.not_found' } });
+  });
+  it('reports readiness of PostgreSQL and Redis', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(res.json()).toEqual({ status: 'ready', checks: { postgres: true, redis: true } });
+  });
+});

@@ -1,0 +1,42 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * Fixed-window counters in Redis, shared by every process: login and SMTP AUTH failures per IP
+ * and per account. `hit` counts one event and says whether the caller is over the limit.
+ */
+export interface RateLimitRule {
+  name: string;
+  max: number;
+  windowSeconds: number;
+}
+
+export interface RateLimitState {
+  limited: boolean;
+  retryAfterSeconds: number;
+}
+
+export function createRateLimiter(redis: Redis) {
+  const key = (rule: RateLimitRule, subject: string) => `rl:${rule.name}:${subject.toLowerCase()}`;
+  return {
+    async check(rule: RateLimitRule, subject: string): Promise<RateLimitState> {
+      const k = key(rule, subject);
+      const [count, ttl] = await Promise.all([redis.get(k), redis.ttl(k)]);
+      const limited = Number(count ?? 0) >= rule.max;
+      return { limited, retryAfterSeconds: limited ? Math.max(ttl, 1) : 0 };
+    },
+    async hit(rule: RateLimitRule, subject: string): Promise<RateLimitState> {
+      const k = key(rule, subject);
+      const results = await redis.multi().incr(k).expire(k, rule.windowSeconds, 'NX').ttl(k).exec();
+      const count = Number(results?.[0]?.[1] ?? 0);
+      const ttl = Number(results?.[2]?.[1] ?? rule.windowSeconds);
+      return { limited: count > rule.max, retryAfterSeconds: Math.max(ttl, 1) };
+    },
+    async reset(rule: RateLimitRule, subject: string): Promise<void> {
+      await redis.del(key(rule, subject));
+    },
+  };
+}
+export type RateLimiter = ReturnType<typeof createRateLimiter>;
+
+export const LOGIN_FAILURES_PER_IP: RateLimitRule = { name: 'login-ip', max: 30, windowSeconds: 15 * 60 };
+export const LOGIN_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'login-account', max: 10, windowSeconds: 15 * 60 };

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { buildBackend } from '../../backend/src/app.js';
+import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
+import { silentLogger } from '../../core/src/log/logger.js';
+import { allocateRedisUrl } from './redis.js';
+import { createTestStore, type TestStore } from './store.js';
+
+export interface Agent {
+  userId: number;
+  address: string;
+  cookie: string;
+  csrf: string;
+  /** Request headers for an authenticated call (cookie + CSRF). */
+  headers: Record<string, string>;
+}
+
+export interface TestBackend {
+  app: FastifyInstance;
+  store: TestStore;
+  redis: Redis;
+  accounts: ReturnType<typeof createAccountsService>;
+  login(address: string, password: string): Promise<Agent>;
+  close(): Promise<void>;
+}
+
+/** The real backend on a fresh database and its own Redis database; requests via app.inject. */
+export async function createTestBackend(): Promise<TestBackend> {
+  const store = await createTestStore();
+  const redisDb = await allocateRedisUrl();
+  const redis = new Redis(redisDb.url);
+  const app = await buildBackend({ db: store.db, redis, log: silentLogger() });
+  await app.ready();
+  const accounts = createAccountsService({ db: store.db });
+  return {
+    app,
+    store,
+    redis,
+    accounts,
+    async login(address, password) {
+      const res = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { address, password } });
+      if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
+      const setCookie = res.cookies.find((c) => c.name === 'mailyard_session');
+      if (!setCookie) throw new Error('no session cookie');
+      const body = res.json() as { id: number; address: string; csrfToken: string };
+      const cookie = `mailyard_session=${setCookie.value}`;
+      return { userId: body.id, address: body.address, cookie, csrf: body.csrfToken, headers: { cookie, 'x-csrf-token': body.csrfToken } };
+    },
+    async close() {
+      await app.close();
+      await redisDb.flush();
+      redis.disconnect();
+      await store.drop();
+    },
+  };
+}
