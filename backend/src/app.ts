@@ -5,16 +5,21 @@ import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { createRateLimiter, createSessionService, type Db, type Logger } from '@mailyard/core';
+import type { BackendContext } from './context.js';
 import { registerAuth } from './plugins/auth.plugin.js';
 import { registerErrorHandling } from './plugins/errors.plugin.js';
+import { accountRoutes } from './routes/account/account.routes.js';
 import { authRoutes } from './routes/auth/auth.routes.js';
+import { eventsRoutes } from './routes/events/events.routes.js';
 import { healthRoutes } from './routes/health/health.routes.js';
 import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
 import { messageRoutes } from './routes/messages/messages.routes.js';
+import { searchRoutes } from './routes/search/search.routes.js';
 
 export interface BackendDeps {
   db: Db;
   redis: Redis;
+  createSubscriber(): Redis;
   log: Logger;
 }
 
@@ -26,7 +31,12 @@ export interface BackendOptions {
 
 /** The HTTP API, built without listening (tests use `app.inject`). */
 export async function buildBackend(deps: BackendDeps, options: BackendOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), trustProxy: options.trustProxy ?? false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: options.trustProxy ?? false,
+    bodyLimit: 1024 * 1024,
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
@@ -38,12 +48,23 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   await app.register(cookie);
 
-  const sessions = createSessionService({ db: deps.db });
-  registerAuth(app, sessions);
+  const ctx: BackendContext = {
+    db: deps.db,
+    redis: deps.redis,
+    createSubscriber: deps.createSubscriber,
+    log: deps.log,
+    sessions: createSessionService({ db: deps.db }),
+    limiter: createRateLimiter(deps.redis),
+    secureCookies: options.secureCookies ?? false,
+  };
+  registerAuth(app, ctx.sessions);
 
-  await app.register(healthRoutes({ db: deps.db, redis: deps.redis }));
-  await app.register(authRoutes({ db: deps.db, sessions, limiter: createRateLimiter(deps.redis), secureCookies: options.secureCookies ?? false }));
-  await app.register(mailboxRoutes({ db: deps.db }));
-  await app.register(messageRoutes({ db: deps.db }));
+  await app.register(healthRoutes(ctx));
+  await app.register(authRoutes(ctx));
+  await app.register(accountRoutes(ctx));
+  await app.register(mailboxRoutes(ctx));
+  await app.register(messageRoutes(ctx));
+  await app.register(searchRoutes(ctx));
+  await app.register(eventsRoutes(ctx));
   return app;
 }

@@ -4,7 +4,13 @@ import { buildBackend } from './app.js';
 export async function start(config: HttpConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) {
   const store = await openStore(endpoints.databaseUrl, log, { poolSize: 10, applicationName: 'backend' });
   const redis = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1 });
-  const app = await buildBackend({ db: store.db, redis, log });
+  const subscribers: Array<ReturnType<typeof createRedis>> = [];
+  const createSubscriber = () => {
+    const sub = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null });
+    subscribers.push(sub);
+    return sub;
+  };
+  const app = await buildBackend({ db: store.db, redis, createSubscriber, log });
   await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;
@@ -13,6 +19,7 @@ export async function start(config: HttpConfig, endpoints: { databaseUrl: string
     port,
     async stop() {
       await app.close();
+      for (const sub of subscribers) sub.disconnect();
       redis.disconnect();
       await store.close();
     },

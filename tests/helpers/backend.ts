@@ -17,6 +17,7 @@ export interface Agent {
 
 export interface TestBackend {
   app: FastifyInstance;
+  redisUrl: string;
   store: TestStore;
   redis: Redis;
   accounts: ReturnType<typeof createAccountsService>;
@@ -29,11 +30,18 @@ export async function createTestBackend(): Promise<TestBackend> {
   const store = await createTestStore();
   const redisDb = await allocateRedisUrl();
   const redis = new Redis(redisDb.url);
-  const app = await buildBackend({ db: store.db, redis, log: silentLogger() });
+  const subscribers: Redis[] = [];
+  const createSubscriber = () => {
+    const sub = new Redis(redisDb.url, { maxRetriesPerRequest: null });
+    subscribers.push(sub);
+    return sub;
+  };
+  const app = await buildBackend({ db: store.db, redis, createSubscriber, log: silentLogger() });
   await app.ready();
   const accounts = createAccountsService({ db: store.db });
   return {
     app,
+    redisUrl: redisDb.url,
     store,
     redis,
     accounts,
@@ -48,6 +56,7 @@ export async function createTestBackend(): Promise<TestBackend> {
     },
     async close() {
       await app.close();
+      for (const sub of subscribers) sub.disconnect();
       await redisDb.flush();
       redis.disconnect();
       await store.drop();

@@ -2,20 +2,24 @@ import { z } from 'zod';
 
 /**
  * Events pushed to a user's live clients (SSE in the browser, IDLE in IMAP). Browser-safe:
- * this folder imports nothing but zod. `modseq` is the user's change-log position, so a client
- * that reconnects asks for everything after the last modseq it saw.
+ * this folder imports nothing but zod. `modseq` is the user's change-log position: every event
+ * that comes from the change log carries it, and a client that reconnects asks for everything
+ * after the last modseq it saw (SSE `Last-Event-ID`).
  */
-export const messageNewEvent = z.object({
-  type: z.literal('message.new'),
-  modseq: z.number().int().nonnegative(),
-  mailboxId: z.number().int().positive(),
-  messageId: z.number().int().positive(),
-  uid: z.number().int().positive(),
-  threadId: z.number().int().positive(),
-});
+const base = { modseq: z.number().int().nonnegative() };
+const id = z.number().int().positive();
 
-export const userEvent = z.discriminatedUnion('type', [messageNewEvent]);
+export const messageNewEvent = z.object({ type: z.literal('message.new'), ...base, mailboxId: id, messageId: id, uid: id, threadId: id });
+export const messageFlagsEvent = z.object({ type: z.literal('message.flags'), ...base, mailboxId: id, messageId: id, uid: id, flags: z.array(z.string()) });
+/** The message keeps its id; it leaves `fromUid` in the source mailbox and gets `uid` in the target. */
+export const messageMovedEvent = z.object({ type: z.literal('message.moved'), ...base, messageId: id, fromMailboxId: id, fromUid: id, mailboxId: id, uid: id });
+export const messageDeletedEvent = z.object({ type: z.literal('message.deleted'), ...base, mailboxId: id, messageId: id, uid: id });
+/** Not in the change log (no modseq): a hint to refresh a folder's counters. */
+export const mailboxCountsEvent = z.object({ type: z.literal('mailbox.counts'), mailboxId: id, total: z.number().int().nonnegative(), unread: z.number().int().nonnegative() });
+
+export const userEvent = z.discriminatedUnion('type', [messageNewEvent, messageFlagsEvent, messageMovedEvent, messageDeletedEvent, mailboxCountsEvent]);
 export type UserEvent = z.infer<typeof userEvent>;
+export type UserEventType = UserEvent['type'];
 
 /** Redis pub/sub channel that carries one user's events. */
 export function userChannel(userId: number): string {

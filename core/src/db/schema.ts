@@ -165,6 +165,8 @@ export interface MessagesTable {
   attachments: Json<AttachmentJson[]>;
   attachment_names: string;
   spool_id: number | null;
+  /** When the message entered its current mailbox (Trash is purged by this). */
+  moved_at: Generated<Date>;
   created_at: Generated<Date>;
 }
 
@@ -175,7 +177,7 @@ export interface SpoolFilingsTable {
   created_at: Generated<Date>;
 }
 
-export type ChangeKind = 'message.new' | 'message.flags' | 'message.expunged' | 'mailbox.created' | 'mailbox.renamed' | 'mailbox.deleted';
+export type ChangeKind = 'message.new' | 'message.flags' | 'message.moved' | 'message.deleted' | 'mailbox.created' | 'mailbox.renamed' | 'mailbox.deleted';
 
 export interface ChangesTable {
   user_id: number;
@@ -186,6 +188,15 @@ export interface ChangesTable {
   uid: number | null;
   payload: Json<Record<string, unknown>>;
   created_at: Generated<Date>;
+}
+
+export interface ContactsTable {
+  user_id: number;
+  address: string;
+  name: string;
+  sent_count: Generated<number>;
+  received_count: Generated<number>;
+  last_at: Date;
 }
 
 export interface Database {
@@ -202,4 +213,5 @@ export interface Database {
   sessions: SessionsTable;
   app_passwords: AppPasswordsTable;
   audit_log: AuditLogTable;
+  contacts: ContactsTable;
 }

@@ -1,0 +1,15 @@
+import type { Redis } from 'ioredis';
+import type { Db, Logger, RateLimiter, SessionService } from '@mailyard/core';
+
+/** What route plugins may use. Each takes what it needs from here; nothing else is global. */
+export interface BackendContext {
+  db: Db;
+  /** Commands (rate limits, readiness, publishing). */
+  redis: Redis;
+  /** Opens a dedicated connection for SUBSCRIBE (pub/sub needs its own). */
+  createSubscriber(): Redis;
+  log: Logger;
+  sessions: SessionService;
+  limiter: RateLimiter;
+  secureCookies: boolean;
+}
