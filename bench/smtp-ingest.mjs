@@ -1,0 +1,909 @@
+#!/usr/bin/env node
+// SMTP ingest benchmark: Mailyard vs Postfix's smtp-sink (protocol ceiling) vs a private Postfix
+// accepting into its own queue, all on 127.0.0.1, in one run. Plain Node ESM; run after
+// `npm run build` (or use `npm run bench`, which builds first).
+//
+//   node bench/smtp-ingest.mjs                # everything
+//   BENCH_ONLY=mailyard node bench/smtp-ingest.mjs   # one target (sink | postfix | mailyard)
+//   BENCH_KEEP=1 ...                          # keep bench/.data/run-* (databases, logs) afterwards
+//
+// Every process started here is stopped by PID in a finally block; nothing outside bench/.data
+// is written except bench/results/<timestamp>.json.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import nodemailer from 'nodemailer';
+import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
+
+const execFileP = promisify(execFile);
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH, '..');
+const DATA_ROOT = path.join(BENCH, '.data');
+const RESULTS = path.join(BENCH, 'results');
+const HOST = '127.0.0.1';
+
+const SMTP_SOURCE = '/usr/sbin/smtp-source';
+const SMTP_SINK = '/usr/sbin/smtp-sink';
+const POSTFIX = '/usr/sbin/postfix';
+
+/** The workload. Kept here so the JSON records exactly what ran. */
+const PLAN = {
+  messageBytes: 5120,
+  sessions: 20,
+  newConnectionMessages: 4000,
+  reusedConnectionMessages: 10000,
+  warmupMessages: 300,
+  smtpSourceTimeoutMs: 120_000,
+  drainTimeoutMs: 300_000,
+  latency: { ratePerSecond: 100, seconds: 10, poolConnections: 4, waitForEventsMs: 60_000 },
+  recipient: 'user@bench.test',
+  sender: 'sender@source.test',
+};
+const TARGETS = {
+  newConnection: 1000,
+  reusedConnection: 3000,
+  p99AcceptedToVisibleMs: 250,
+};
+
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
+const wanted = (name) => !ONLY || ONLY.has(name);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...args) => console.log(`[bench +${(performance.now() / 1000).toFixed(1)}s]`, ...args);
+
+// ---------------------------------------------------------------------------------------------
+// Process bookkeeping: every child we start is recorded and stopped by PID.
+
+const cleanups = [];
+const children = new Set();
+
+function startChild(command, args, options = {}) {
+  const { logFile, ...spawnOptions } = options;
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let tail = '';
+  const out = logFile ? fs.createWriteStream(logFile) : null;
+  const onData = (chunk) => {
+    tail = (tail + chunk.toString()).slice(-8000);
+    out?.write(chunk);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  child.once('exit', () => out?.end());
+  child.tail = () => tail;
+  return child;
+}
+
+function exited(child) {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+async function stopPid(child, signal = 'SIGTERM', timeoutMs = 20_000) {
+  if (!child || exited(child)) return;
+  const done = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(child.pid, signal);
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, timeoutMs);
+  await done;
+  clearTimeout(timer);
+}
+
+async function runCleanups() {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop();
+    try {
+      await fn();
+    } catch (err) {
+      console.error(`[bench] cleanup step failed: ${err.message}`);
+    }
+  }
+  for (const child of [...children]) await stopPid(child, 'SIGKILL', 2_000);
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error(`\n[bench] ${signal}: stopping everything this benchmark started…`);
+    void runCleanups().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement helpers.
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime+stime (+ reaped children's) of one process, in seconds; null when it is gone. */
+function cpuSeconds(pid, withReapedChildren = false) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+    let ticks = Number(fields[11]) + Number(fields[12]);
+    if (withReapedChildren) ticks += Number(fields[13]) + Number(fields[14]);
+    return ticks / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+function childPids(ppid) {
+  const pids = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === ppid) pids.push(Number(entry));
+    } catch {
+      /* raced with exit */
+    }
+  }
+  return pids;
+}
+
+/** CPU of a process tree: the root (with reaped children) plus its live children. */
+function treeCpuSeconds(rootPid) {
+  let total = cpuSeconds(rootPid, true) ?? 0;
+  for (const pid of childPids(rootPid)) total += cpuSeconds(pid) ?? 0;
+  return total;
+}
+
+/** System-wide jiffies from /proc/stat: busy and iowait, in seconds. */
+function systemCpu() {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line;
+  return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, iowait: iowait / CLK_TCK, idle: idle / CLK_TCK };
+}
+
+function procStatus(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key) => {
+      const m = text.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'));
+      return m ? Number(m[1]) : null;
+    };
+    return { vmHWMKb: kb('VmHWM'), vmRSSKb: kb('VmRSS') };
+  } catch {
+    return { vmHWMKb: null, vmRSSKb: null };
+  }
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index];
+}
+
+const round = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits);
+
+/** Waits until something accepts TCP on host:port and sends a 220 banner. */
+async function waitForBanner(port, { timeoutMs = 30_000, child } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && exited(child)) throw new Error(`process exited before listening on ${port}:\n${child.tail()}`);
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect(port, HOST);
+      let data = '';
+      socket.setTimeout(1000, () => socket.destroy());
+      socket.on('error', () => resolve(false));
+      socket.on('data', (chunk) => {
+        data += chunk.toString();
+        if (/^220[ -]/m.test(data)) {
+          socket.end('QUIT\r\n');
+          resolve(true);
+        }
+      });
+      socket.on('close', () => resolve(/^220[ -]/m.test(data)));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing answered 220 on ${HOST}:${port} within ${timeoutMs} ms${child ? `:\n${child.tail()}` : ''}`);
+}
+
+/** Median and max time from TCP connect to the 220 greeting, over `count` sequential connections. */
+async function bannerLatency(port, count = 20) {
+  const times = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    const ms = await new Promise((resolve) => {
+      const socket = net.connect(port, HOST);
+      let data = '';
+      let at = null;
+      socket.setTimeout(5000, () => socket.destroy());
+      socket.on('error', () => resolve(null));
+      socket.on('data', (chunk) => {
+        data += chunk.toString();
+        if (at === null && /^220[ -]/m.test(data)) {
+          at = performance.now() - t0;
+          socket.end('QUIT\r\n');
+        }
+      });
+      socket.on('close', () => resolve(at));
+    });
+    if (ms !== null) times.push(ms);
+  }
+  times.sort((a, b) => a - b);
+  return { connections: count, answered: times.length, medianMs: round(percentile(times, 50), 2), maxMs: round(times.at(-1), 2) };
+}
+
+/**
+ * One smtp-source run. Wall time is measured around the process; smtp-source exits when every
+ * message got its final reply. Non-2xx replies show up as warnings on its stderr.
+ */
+async function smtpSource(port, { messages, sessions = PLAN.sessions, reuse, label }) {
+  const args = [...(reuse ? ['-d'] : []), '-s', String(sessions), '-l', String(PLAN.messageBytes), '-m', String(messages), '-f', PLAN.sender, '-t', PLAN.recipient, '-M', 'client.source.test', `${HOST}:${port}`];
+  const sys0 = systemCpu();
+  const t0 = performance.now();
+  const child = startChild(SMTP_SOURCE, args, { cwd: BENCH });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, PLAN.smtpSourceTimeoutMs);
+  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(c ?? s)));
+  clearTimeout(timer);
+  const seconds = (performance.now() - t0) / 1000;
+  const sys1 = systemCpu();
+  const stderr = child.tail().trim();
+  const warnings = stderr ? stderr.split('\n').filter(Boolean) : [];
+  const result = {
+    label,
+    command: `smtp-source ${args.join(' ')}`,
+    messages,
+    sessions,
+    reuse,
+    seconds: round(seconds, 3),
+    messagesPerSecond: round(messages / seconds, 0),
+    exitCode: code,
+    timedOut,
+    warnings: warnings.length,
+    firstWarnings: warnings.slice(0, 5),
+    systemCpuCoresBusy: round((sys1.busy - sys0.busy) / seconds, 2),
+    systemIowaitCores: round((sys1.iowait - sys0.iowait) / seconds, 2),
+  };
+  log(`${label}: ${messages} msgs in ${seconds.toFixed(2)} s = ${result.messagesPerSecond} msg/s (exit ${code}${warnings.length ? `, ${warnings.length} warning lines` : ''})`);
+  if (timedOut) throw new Error(`${label}: smtp-source did not finish within ${PLAN.smtpSourceTimeoutMs} ms`);
+  return result;
+}
+
+function requireTools() {
+  const missing = [SMTP_SOURCE, SMTP_SINK, POSTFIX].filter((f) => !fs.existsSync(f));
+  if (missing.length) {
+    throw new Error(`missing ${missing.join(', ')}: install Debian's postfix package without starting it:\n  printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && apt-get install -y postfix`);
+  }
+  for (const f of ['smtp-server/dist/main.js', 'inbound-worker/dist/main.js', 'core/dist/cli/main.js']) {
+    if (!fs.existsSync(path.join(ROOT, f))) throw new Error(`${f} is missing: run \`npm run build\` first (or \`npm run bench\`)`);
+  }
+}
+
+/** Old run directories whose servers are gone are removed (only ever under bench/.data). */
+function pruneOldRuns() {
+  if (!fs.existsSync(DATA_ROOT)) return;
+  for (const name of fs.readdirSync(DATA_ROOT)) {
+    if (!name.startsWith('run-')) continue;
+    const dir = path.join(DATA_ROOT, name);
+    const live = [path.join(dir, 'mailyard', 'postgres', 'postmaster.pid'), path.join(dir, 'postfix', 'lib', 'master.lock')].some((f) => {
+      try {
+        const pid = Number(fs.readFileSync(f, 'utf8').trim().split('\n')[0]);
+        if (!(pid > 0)) return false;
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (live) console.warn(`[bench] leaving ${dir}: a server from an earlier run still uses it`);
+    else fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// b. smtp-sink: the protocol ceiling.
+
+async function benchSink(runDir) {
+  const port = await freePort();
+  // -u: smtp-sink drops root privileges to this user; backlog 1000.
+  const args = [...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []), `${HOST}:${port}`, '1000'];
+  const sink = startChild(SMTP_SINK, args, { cwd: runDir });
+  cleanups.push(() => stopPid(sink, 'SIGTERM', 5_000));
+  await waitForBanner(port, { child: sink });
+  await smtpSource(port, { messages: 200, reuse: false, label: 'smtp-sink warm-up' });
+  const connectToGreeting = await bannerLatency(port);
+  const newConnection = await smtpSource(port, { messages: PLAN.newConnectionMessages, reuse: false, label: 'smtp-sink new connection' });
+  const reusedConnection = await smtpSource(port, { messages: PLAN.reusedConnectionMessages, reuse: true, label: 'smtp-sink reused connections' });
+  await stopPid(sink, 'SIGTERM', 5_000);
+  return { command: `smtp-sink ${args.join(' ')}`, connectToGreeting, newConnection, reusedConnection };
+}
+
+// ---------------------------------------------------------------------------------------------
+// c. A private Postfix instance: its own config, queue and data directories under bench/.data.
+
+async function benchPostfix(runDir) {
+  const dir = path.join(runDir, 'postfix');
+  const etc = path.join(dir, 'etc');
+  const queue = path.join(dir, 'spool');
+  const data = path.join(dir, 'lib');
+  const logDir = path.join(dir, 'log');
+  const maillog = path.join(logDir, 'maillog');
+  for (const d of [etc, queue, data, logDir]) fs.mkdirSync(d, { recursive: true });
+  // data_directory must belong to mail_owner (master.lock lives there).
+  execFileSync('chown', ['postfix', data]);
+  const port = await freePort();
+
+  fs.writeFileSync(
+    path.join(etc, 'main.cf'),
+    [
+      '# Private benchmark instance (bench/smtp-ingest.mjs). Accept for bench.test, discard on delivery.',
+      'compatibility_level = 3.6',
+      `queue_directory = ${queue}`,
+      `data_directory = ${data}`,
+      'mail_owner = postfix',
+      'setgid_group = postdrop',
+      'inet_interfaces = 127.0.0.1',
+      'inet_protocols = ipv4',
+      'myhostname = bench.local',
+      'mydomain = bench.local',
+      'myorigin = bench.local',
+      'mydestination = bench.test',
+      'mynetworks = 127.0.0.0/8',
+      '# any local part of bench.test is accepted; delivery is discarded',
+      'local_recipient_maps =',
+      'alias_maps =',
+      'alias_database =',
+      'local_transport = discard:',
+      'default_transport = discard:',
+      'relay_transport = discard:',
+      'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination',
+      'biff = no',
+      `maillog_file_prefixes = ${dir}`,
+      `maillog_file = ${maillog}`,
+      '',
+    ].join('\n'),
+  );
+  // Debian's master.cf with the smtpd listener moved to our loopback port and chroot off everywhere.
+  const master = fs
+    .readFileSync('/etc/postfix/master.cf', 'utf8')
+    .split('\n')
+    .map((line) => {
+      if (/^[#\s]/.test(line) || line.trim() === '') return line;
+      const f = line.trim().split(/\s+/);
+      if (f.length < 8) return line;
+      if (f[0] === 'smtp' && f[1] === 'inet') f[0] = `${HOST}:${port}`;
+      f[4] = 'n';
+      return f.join('  ');
+    })
+    .join('\n');
+  fs.writeFileSync(path.join(etc, 'master.cf'), master);
+
+  const pf = (...args) => execFileP(POSTFIX, ['-c', etc, ...args], { cwd: dir, timeout: 60_000 });
+  const countSent = () => {
+    try {
+      return (fs.readFileSync(maillog, 'utf8').match(/ status=sent /g) ?? []).length;
+    } catch {
+      return 0;
+    }
+  };
+  const settle = async (expected) => {
+    // The discard agent logs status=sent per delivery; wait (bounded) until all are logged.
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && countSent() < expected) await sleep(200);
+    return countSent();
+  };
+
+  try {
+    await pf('check');
+  } catch (err) {
+    return { error: `postfix check failed: ${err.stderr || err.message}` };
+  }
+  let started = false;
+  cleanups.push(async () => {
+    if (!started) return;
+    await pf('stop').catch((err) => console.error(`[bench] postfix stop: ${err.stderr || err.message}`));
+    // Wait (bounded) for the master to exit so the queue is quiet before anything else runs.
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && fs.existsSync(path.join(queue, 'pid', 'master.pid'))) {
+      try {
+        process.kill(Number(fs.readFileSync(path.join(queue, 'pid', 'master.pid'), 'utf8').trim()), 0);
+      } catch {
+        break;
+      }
+      await sleep(200);
+    }
+  });
+  try {
+    await pf('start');
+    started = true;
+  } catch (err) {
+    let tail = '';
+    try {
+      tail = fs.readFileSync(maillog, 'utf8').split('\n').slice(-10).join('\n');
+    } catch {
+      /* no log */
+    }
+    return { error: `postfix start failed: ${err.stderr || err.message}\n${tail}` };
+  }
+  await waitForBanner(port);
+  const before = countSent();
+  await smtpSource(port, { messages: 200, reuse: false, label: 'postfix warm-up' });
+  let expected = before + 200;
+  await settle(expected);
+  const connectToGreeting = await bannerLatency(port);
+  const newConnection = await smtpSource(port, { messages: PLAN.newConnectionMessages, reuse: false, label: 'postfix new connection' });
+  expected += PLAN.newConnectionMessages;
+  newConnection.deliveredAfterRun = (await settle(expected)) - (expected - PLAN.newConnectionMessages);
+  const reusedConnection = await smtpSource(port, { messages: PLAN.reusedConnectionMessages, reuse: true, label: 'postfix reused connections' });
+  expected += PLAN.reusedConnectionMessages;
+  reusedConnection.deliveredAfterRun = (await settle(expected)) - (expected - PLAN.reusedConnectionMessages);
+  const { stdout } = await execFileP('/usr/sbin/postconf', ['-c', etc, '-h', 'mail_version']).catch(() => ({ stdout: '' }));
+  return {
+    version: stdout.trim() || null,
+    configDirectory: path.relative(ROOT, etc),
+    note: 'smtpd -> cleanup (queue file fsync) -> qmgr -> discard; default limits, no chroot',
+    connectToGreeting,
+    newConnection,
+    reusedConnection,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// a. Mailyard: smtp-server and inbound-worker as separate processes on a private PostgreSQL + Redis.
+
+async function benchMailyard(runDir) {
+  const dataDir = path.join(runDir, 'mailyard');
+  fs.mkdirSync(dataDir, { recursive: true });
+  log('starting private PostgreSQL (fsync on) and Redis…');
+  const pgServer = await startLocalPostgres({ dataDir });
+  cleanups.push(() => pgServer.stop());
+  const redisServer = await startLocalRedis({ dataDir, persistent: true });
+  cleanups.push(() => redisServer.stop());
+
+  const db = new pg.Pool({ connectionString: pgServer.url, max: 3 });
+  cleanups.push(() => db.end());
+  const settings = Object.fromEntries(
+    (await db.query(`SELECT name, setting FROM pg_settings WHERE name IN ('fsync','synchronous_commit','wal_sync_method','full_page_writes','commit_delay','server_version','shared_buffers','max_wal_size')`)).rows.map((r) => [r.name, r.setting]),
+  );
+  if (settings.fsync !== 'on' || settings.synchronous_commit !== 'on') throw new Error(`PostgreSQL is not durable here: ${JSON.stringify(settings)}`);
+
+  const baseEnv = { ...process.env, DATABASE_URL: pgServer.url, REDIS_URL: redisServer.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+  const cli = (...args) => execFileP(process.execPath, [path.join(ROOT, 'bin', 'mailyard.mjs'), ...args], { cwd: ROOT, env: baseEnv, timeout: 60_000 });
+  await cli('domain', 'add', 'bench.test');
+  await cli('user', 'add', PLAN.recipient, '--password', randomBytes(12).toString('base64url'));
+  const userId = Number((await db.query('SELECT id FROM users WHERE address = $1', [PLAN.recipient])).rows[0].id);
+
+  const smtpPort = await freePort();
+  const serviceEnv = {
+    ...baseEnv,
+    SMTP_PORT: String(smtpPort),
+    BIND_ADDRESS: HOST,
+    MAIL_HOSTNAME: 'mx.bench.test',
+    SMTP_MAX_CONNECTIONS_PER_IP: '1000',
+    SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE: '10000000',
+    SMTP_MAX_MESSAGES_PER_CONNECTION: '100000',
+  };
+  log('starting smtp-server and inbound-worker (one process each, as in compose)…');
+  const worker = startChild(process.execPath, [path.join(ROOT, 'inbound-worker', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'inbound-worker.log') });
+  cleanups.push(() => stopPid(worker, 'SIGTERM', 20_000));
+  const smtp = startChild(process.execPath, [path.join(ROOT, 'smtp-server', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'smtp-server.log') });
+  cleanups.push(() => stopPid(smtp, 'SIGTERM', 20_000));
+  await waitForBanner(smtpPort, { child: smtp });
+
+  const postmasterPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const redisPid = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis', 'server.json'), 'utf8')).pid;
+
+  const spoolCounts = async () => {
+    const { rows } = await db.query(`SELECT count(*)::int AS total, count(*) FILTER (WHERE status = 'pending')::int AS pending, count(*) FILTER (WHERE status = 'failed')::int AS failed FROM spool`);
+    return rows[0];
+  };
+  const pgStats = async () => {
+    const out = {};
+    const x = await db.query(`SELECT xact_commit::bigint AS commits FROM pg_stat_database WHERE datname = current_database()`);
+    out.commits = Number(x.rows[0].commits);
+    try {
+      const w = await db.query(`SELECT coalesce(sum(fsyncs), 0)::bigint AS fsyncs, coalesce(sum(writes), 0)::bigint AS writes FROM pg_stat_io WHERE object = 'wal'`);
+      out.walFsyncs = Number(w.rows[0].fsyncs);
+      out.walWrites = Number(w.rows[0].writes);
+    } catch {
+      out.walFsyncs = null; // PostgreSQL < 18 keeps these in pg_stat_wal
+    }
+    return out;
+  };
+  const cpu = () => ({ smtpServer: cpuSeconds(smtp.pid), inboundWorker: cpuSeconds(worker.pid), postgres: treeCpuSeconds(postmasterPid), redis: cpuSeconds(redisPid), system: systemCpu() });
+
+  /** Waits (bounded) until no spool row is pending; returns seconds waited. */
+  const drain = async () => {
+    const t0 = performance.now();
+    const deadline = Date.now() + PLAN.drainTimeoutMs;
+    for (;;) {
+      const c = await spoolCounts();
+      if (c.pending === 0) return { seconds: (performance.now() - t0) / 1000, counts: c };
+      if (Date.now() > deadline) return { seconds: null, counts: c, timedOut: true };
+      if (exited(worker)) throw new Error(`inbound-worker exited:\n${worker.tail()}`);
+      await sleep(100);
+    }
+  };
+
+  /** One throughput run with everything the lead needs to see what limited it. */
+  const run = async (label, messages, reuse, sessions = PLAN.sessions) => {
+    const before = await spoolCounts();
+    const stats0 = await pgStats();
+    const cpu0 = cpu();
+    const t0 = performance.now();
+    const result = await smtpSource(smtpPort, { messages, reuse, label, sessions });
+    const afterSource = await spoolCounts();
+    const cpu1 = cpu();
+    const stats1 = await pgStats();
+    const d = await drain();
+    const tFiled = performance.now();
+    const accepted = afterSource.total - before.total;
+    const seconds = result.seconds;
+    const cores = (a, b) => (a === null || b === null ? null : round((b - a) / seconds, 2));
+    Object.assign(result, {
+      acceptedRows: accepted,
+      acceptedPerSecond: round(accepted / seconds, 0),
+      worker: {
+        pendingWhenSourceFinished: afterSource.pending,
+        filedWhenSourceFinished: accepted - afterSource.pending,
+        secondsToFileRest: d.seconds === null ? null : round(d.seconds, 2),
+        keptUp: afterSource.pending <= Math.max(PLAN.sessions, accepted * 0.02),
+        filedPerSecondOverall: round(accepted / ((tFiled - t0) / 1000), 0),
+        failedRows: d.counts.failed - before.failed,
+        drainTimedOut: Boolean(d.timedOut),
+      },
+      cpuCoresDuringSend: {
+        smtpServer: cores(cpu0.smtpServer, cpu1.smtpServer),
+        inboundWorker: cores(cpu0.inboundWorker, cpu1.inboundWorker),
+        postgres: cores(cpu0.postgres, cpu1.postgres),
+        redis: cores(cpu0.redis, cpu1.redis),
+        wholeMachine: cores(cpu0.system.busy, cpu1.system.busy),
+        iowait: cores(cpu0.system.iowait, cpu1.system.iowait),
+      },
+      postgresDuringSend: {
+        commits: stats1.commits - stats0.commits,
+        walFsyncs: stats1.walFsyncs === null ? null : stats1.walFsyncs - stats0.walFsyncs,
+        messagesPerWalFsync: stats1.walFsyncs === null || stats1.walFsyncs === stats0.walFsyncs ? null : round(accepted / (stats1.walFsyncs - stats0.walFsyncs), 1),
+      },
+    });
+    log(`${label}: ${accepted} spool rows; pending when smtp-source finished: ${afterSource.pending}; all filed ${d.seconds === null ? 'NOT within the time limit' : `${d.seconds.toFixed(2)} s later`}`);
+    return result;
+  };
+
+  const warmup = await smtpSource(smtpPort, { messages: PLAN.warmupMessages, reuse: false, sessions: 10, label: 'mailyard warm-up' });
+  const warmDrain = await drain();
+  if (warmDrain.timedOut) throw new Error('inbound-worker did not file the warm-up messages');
+  if ((await spoolCounts()).total < PLAN.warmupMessages) throw new Error(`warm-up: only ${(await spoolCounts()).total} of ${PLAN.warmupMessages} accepted:\n${warmup.firstWarnings.join('\n')}\n${smtp.tail()}`);
+
+  const connectToGreeting = await bannerLatency(smtpPort);
+  log(`mailyard connect -> 220: median ${connectToGreeting.medianMs} ms`);
+  const newConnection = await run('mailyard new connection', PLAN.newConnectionMessages, false);
+  const reusedConnection = await run('mailyard reused connections', PLAN.reusedConnectionMessages, true);
+  // Diagnostic, not a target: more concurrent sessions, new connection per message. If the rate
+  // scales with sessions, per-connection latency (not CPU) is what limits the 20-session figure.
+  const newConnection100Sessions = await run('mailyard new connection, 100 sessions (diagnostic)', PLAN.newConnectionMessages, false, 100);
+
+  // ----- 2. accepted-to-visible latency at a fixed rate -----
+  const latency = await measureLatency({ smtpPort, redisUrl: redisServer.url, userId, db, worker });
+
+  // ----- 3. memory: peak RSS (VmHWM) of each service over the whole run -----
+  const memory = { smtpServer: procStatus(smtp.pid), inboundWorker: procStatus(worker.pid) };
+
+  const logLines = (file) => {
+    try {
+      return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const smtpLog = logLines(path.join(runDir, 'smtp-server.log'));
+  const workerLog = logLines(path.join(runDir, 'inbound-worker.log'));
+
+  return {
+    postgres: settings,
+    redis: 'redis-server, appendonly yes, appendfsync everysec',
+    userId,
+    connectToGreeting,
+    newConnection,
+    reusedConnection,
+    diagnostics: { newConnection100Sessions },
+    latency,
+    memory,
+    serviceLogWarnings: { smtpServer: smtpLog.length, inboundWorker: workerLog.length, smtpServerSample: smtpLog.slice(0, 3), inboundWorkerSample: workerLog.slice(0, 3) },
+  };
+}
+
+/**
+ * Sends at a fixed rate with nodemailer (pooled), records when each 250 arrives (with its spool
+ * id, `queued as S<id>`) and when the `message.new` event for the filed message arrives on
+ * Redis `user:<id>`. spool_filings maps spool id -> message id, which the event carries.
+ */
+async function measureLatency({ smtpPort, redisUrl, userId, db, worker }) {
+  const { ratePerSecond, seconds, poolConnections, waitForEventsMs } = PLAN.latency;
+  const total = ratePerSecond * seconds;
+  const intervalMs = 1000 / ratePerSecond;
+  const eventAt = new Map(); // messageId -> performance.now()
+  // Filing cost may depend on how much mail is already stored: record it beside the figures.
+  const messagesInStoreBefore = Number((await db.query('SELECT count(*)::bigint AS n FROM messages')).rows[0].n);
+  const sub = new Redis(redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
+  cleanups.push(async () => sub.disconnect());
+  await sub.connect();
+  sub.on('message', (_channel, text) => {
+    const now = performance.now();
+    try {
+      const event = JSON.parse(text);
+      if (event.type === 'message.new' && !eventAt.has(event.messageId)) eventAt.set(event.messageId, now);
+    } catch {
+      /* not ours */
+    }
+  });
+  await sub.subscribe(`user:${userId}`);
+
+  const transport = nodemailer.createTransport({
+    host: HOST,
+    port: smtpPort,
+    secure: false,
+    ignoreTLS: true, // plain SMTP, like smtp-source; STARTTLS would add a handshake per pooled connection only
+    pool: true,
+    maxConnections: poolConnections,
+    maxMessages: Infinity,
+    name: 'client.latency.test',
+    connectionTimeout: 10_000,
+    socketTimeout: 30_000,
+  });
+  cleanups.push(async () => transport.close());
+  const body = `${'Latency probe. '.repeat(Math.ceil(PLAN.messageBytes / 15))}`.slice(0, PLAN.messageBytes - 400);
+  const runId = randomBytes(4).toString('hex');
+
+  // Open the pool's connections before the clock starts.
+  await Promise.all(
+    Array.from({ length: poolConnections }, (_, i) =>
+      transport.sendMail({ from: PLAN.sender, to: PLAN.recipient, subject: `latency warm-up ${i}`, text: body, messageId: `<warm-${runId}-${i}@latency.test>` }),
+    ),
+  );
+  await sleep(500);
+
+  log(`latency: sending ${total} messages at ${ratePerSecond}/s over ${poolConnections} pooled connections…`);
+  const samples = [];
+  const pending = [];
+  const t0 = performance.now();
+  const sendDeadline = t0 + seconds * 1000 + 5_000;
+  for (let i = 0; i < total; i++) {
+    const due = t0 + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    if (performance.now() > sendDeadline) break;
+    const sample = { i, submittedAt: performance.now(), acceptedAt: null, spoolId: null, error: null };
+    samples.push(sample);
+    pending.push(
+      transport
+        .sendMail({ from: PLAN.sender, to: PLAN.recipient, subject: `latency ${i}`, text: body, messageId: `<lat-${runId}-${i}@latency.test>` })
+        .then(
+          (info) => {
+            sample.acceptedAt = performance.now();
+            const m = /queued as S(\d+)/.exec(info.response ?? '');
+            sample.spoolId = m ? Number(m[1]) : null;
+          },
+          (err) => {
+            sample.error = err.message;
+          },
+        ),
+    );
+  }
+  const sendSeconds = (performance.now() - t0) / 1000;
+  await Promise.race([Promise.all(pending), sleep(60_000)]);
+  const accepted = samples.filter((s) => s.acceptedAt !== null && s.spoolId !== null);
+
+  // Wait (bounded) for every accepted message to be filed and its event seen.
+  const filingsFor = async () => {
+    const { rows } = await db.query('SELECT spool_id::bigint AS spool_id, message_id::bigint AS message_id FROM spool_filings WHERE spool_id = ANY($1::bigint[])', [accepted.map((s) => s.spoolId)]);
+    return new Map(rows.map((r) => [Number(r.spool_id), Number(r.message_id)]));
+  };
+  const deadline = Date.now() + waitForEventsMs;
+  let filings = await filingsFor();
+  while (Date.now() < deadline) {
+    const seen = accepted.filter((s) => eventAt.has(filings.get(s.spoolId))).length;
+    if (seen === accepted.length) break;
+    if (exited(worker)) break;
+    await sleep(200);
+    filings = await filingsFor();
+  }
+  await sub.unsubscribe().catch(() => undefined);
+  transport.close();
+
+  const visible = [];
+  const acceptLatency = [];
+  let missing = 0;
+  for (const s of accepted) {
+    acceptLatency.push(s.acceptedAt - s.submittedAt);
+    const at = eventAt.get(filings.get(s.spoolId));
+    if (at === undefined) missing += 1;
+    else visible.push(at - s.acceptedAt);
+  }
+  visible.sort((a, b) => a - b);
+  acceptLatency.sort((a, b) => a - b);
+  const summary = (xs) => ({
+    p50: round(percentile(xs, 50), 1),
+    p90: round(percentile(xs, 90), 1),
+    p99: round(percentile(xs, 99), 1),
+    max: round(xs.at(-1), 1),
+    min: round(xs[0], 1),
+  });
+  const result = {
+    method: `nodemailer pool (${poolConnections} connections, plain SMTP), ${ratePerSecond} msg/s for ${seconds} s; 250 time vs Redis message.new time, matched via "queued as S<spoolId>" + spool_filings`,
+    messagesInStoreBefore,
+    scheduled: total,
+    sent: samples.length,
+    sendSeconds: round(sendSeconds, 2),
+    accepted: accepted.length,
+    errors: samples.filter((s) => s.error).length,
+    firstError: samples.find((s) => s.error)?.error ?? null,
+    eventsMissing: missing,
+    acceptedToVisibleMs: summary(visible),
+    submitTo250Ms: summary(acceptLatency),
+  };
+  log(`latency: accepted ${accepted.length}/${total}; 250 -> visible p50 ${result.acceptedToVisibleMs.p50} ms, p99 ${result.acceptedToVisibleMs.p99} ms, max ${result.acceptedToVisibleMs.max} ms; missing events ${missing}`);
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function machine() {
+  let memory = null;
+  try {
+    memory = execFileSync('free', ['-g'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* no free */
+  }
+  let postfixVersion = null;
+  try {
+    postfixVersion = execFileSync('/usr/sbin/postconf', ['-d', '-h', 'mail_version'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* no postconf */
+  }
+  let git = null;
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    git = { commit, dirty };
+  } catch {
+    /* not a git checkout */
+  }
+  return {
+    git,
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    memTotalGiB: round(os.totalmem() / 2 ** 30, 1),
+    freeG: memory,
+    kernel: os.release(),
+    node: process.version,
+    postfix: postfixVersion,
+  };
+}
+
+function printTable(results) {
+  const fmt = (n) => (n === null || n === undefined ? '—' : String(n));
+  const rows = [];
+  const row = (name, r) => {
+    if (!r) return;
+    if (r.error) {
+      rows.push([name, 'FAILED', 'FAILED', r.error.split('\n')[0]]);
+      return;
+    }
+    const rate = (x) => fmt(x?.acceptedPerSecond ?? x?.messagesPerSecond);
+    rows.push([name, rate(r.newConnection), rate(r.reusedConnection), fmt(r.connectToGreeting?.medianMs)]);
+  };
+  row('smtp-sink (ceiling, no queue)', results.smtpSink);
+  row('Postfix (queue, fsync, discard)', results.postfix);
+  row('Mailyard (PG spool, fsync on)', results.mailyard);
+  const widths = [34, 18, 18];
+  const line = (cells) => cells.map((c, i) => (i < widths.length ? String(c).padEnd(widths[i]) : c)).join('  ');
+  console.log('\n' + line(['msg/s accepted (5 KB, 20 sessions)', 'new conn/message', 'reused (-d)', 'connect->220 ms (median)']));
+  console.log(line(['-'.repeat(34), '-'.repeat(16), '-'.repeat(11), '-'.repeat(24)]));
+  for (const r of rows) console.log(line(r));
+
+  const m = results.mailyard;
+  if (m && !m.error) {
+    console.log('\nMailyard inbound worker (single recipient user):');
+    for (const [label, r] of [['new connection', m.newConnection], ['reused', m.reusedConnection]]) {
+      const w = r.worker;
+      console.log(`  ${label.padEnd(15)} pending when smtp-source finished: ${w.pendingWhenSourceFinished}/${r.acceptedRows}; rest filed in ${fmt(w.secondsToFileRest)} s; overall filing ${fmt(w.filedPerSecondOverall)} msg/s; kept up: ${w.keptUp ? 'yes' : 'no'}`);
+      const c = r.cpuCoresDuringSend;
+      console.log(`  ${''.padEnd(15)} CPU cores during send: smtp-server ${fmt(c.smtpServer)}, inbound-worker ${fmt(c.inboundWorker)}, postgres ${fmt(c.postgres)}, redis ${fmt(c.redis)}, machine ${fmt(c.wholeMachine)}/${results.machine.nproc}, iowait ${fmt(c.iowait)}; PG commits ${r.postgresDuringSend.commits}, WAL fsyncs ${fmt(r.postgresDuringSend.walFsyncs)}`);
+    }
+    const d = m.diagnostics?.newConnection100Sessions;
+    if (d) console.log(`  diagnostic: new connection per message with 100 sessions: ${fmt(d.acceptedPerSecond)} msg/s (machine ${fmt(d.cpuCoresDuringSend.wholeMachine)} cores busy)`);
+    const l = m.latency;
+    console.log(`\nAccepted (250) -> visible (message.new on Redis), ${l.accepted}/${l.scheduled} messages at ${PLAN.latency.ratePerSecond}/s (${l.messagesInStoreBefore} messages already stored):`);
+    console.log(`  p50 ${fmt(l.acceptedToVisibleMs.p50)} ms   p99 ${fmt(l.acceptedToVisibleMs.p99)} ms   max ${fmt(l.acceptedToVisibleMs.max)} ms   (submit -> 250: p50 ${fmt(l.submitTo250Ms.p50)} ms, p99 ${fmt(l.submitTo250Ms.p99)} ms; missing events ${l.eventsMissing}, errors ${l.errors})`);
+    const mb = (kb) => (kb === null ? '—' : `${(kb / 1024).toFixed(0)} MB`);
+    console.log(`\nPeak RSS (VmHWM): smtp-server ${mb(m.memory.smtpServer.vmHWMKb)}, inbound-worker ${mb(m.memory.inboundWorker.vmHWMKb)}`);
+    const t = results.targets;
+    console.log('\nTargets (durable):');
+    for (const [name, goal, got, ok] of t.rows) console.log(`  ${ok ? 'MET   ' : 'MISSED'} ${name}: target ${goal}, measured ${fmt(got)}`);
+  }
+}
+
+async function main() {
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  requireTools();
+  fs.mkdirSync(DATA_ROOT, { recursive: true });
+  pruneOldRuns();
+  const runDir = path.join(DATA_ROOT, `run-${stamp}`);
+  fs.mkdirSync(runDir, { recursive: true });
+  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench  (= npm run build && node bench/smtp-ingest.mjs)', plan: PLAN, machine: machine() };
+  log(`run directory ${path.relative(ROOT, runDir)}`);
+
+  let failure = null;
+  try {
+    // One target at a time so they never compete for the 2 cores.
+    if (wanted('sink')) results.smtpSink = await benchSink(runDir).catch((err) => ({ error: err.message }));
+    if (wanted('postfix')) {
+      const mark = cleanups.length;
+      results.postfix = await benchPostfix(runDir).catch((err) => ({ error: err.message }));
+      // Stop this Postfix now (its cleanup) so it is quiet while Mailyard runs.
+      while (cleanups.length > mark) await cleanups.pop()();
+    }
+    if (wanted('mailyard')) results.mailyard = await benchMailyard(runDir);
+  } catch (err) {
+    failure = err;
+    results.error = err.stack ?? String(err);
+  } finally {
+    log('stopping everything this benchmark started…');
+    await runCleanups();
+  }
+
+  const m = results.mailyard;
+  if (m && !m.error) {
+    const rows = [
+      ['new connection per message', `≥ ${TARGETS.newConnection} msg/s`, m.newConnection.acceptedPerSecond, m.newConnection.acceptedPerSecond >= TARGETS.newConnection],
+      ['reused connections', `≥ ${TARGETS.reusedConnection} msg/s`, m.reusedConnection.acceptedPerSecond, m.reusedConnection.acceptedPerSecond >= TARGETS.reusedConnection],
+      [`p99 accepted-to-visible at ${PLAN.latency.ratePerSecond} msg/s`, `< ${TARGETS.p99AcceptedToVisibleMs} ms`, m.latency.acceptedToVisibleMs.p99, m.latency.eventsMissing === 0 && m.latency.acceptedToVisibleMs.p99 !== null && m.latency.acceptedToVisibleMs.p99 < TARGETS.p99AcceptedToVisibleMs],
+    ];
+    results.targets = { ...TARGETS, rows, allMet: rows.every((r) => r[3]) };
+  }
+  results.finishedAt = new Date().toISOString();
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const out = path.join(RESULTS, `${stamp}.json`);
+  fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  printTable(results);
+  console.log(`\nResults: ${path.relative(ROOT, out)}`);
+
+  if (!process.env.BENCH_KEEP && !failure) fs.rmSync(runDir, { recursive: true, force: true });
+  else console.log(`Run data kept in ${path.relative(ROOT, runDir)} (databases, service logs, Postfix maillog)`);
+  if (failure) {
+    console.error(`\nbenchmark failed: ${failure.stack ?? failure}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
