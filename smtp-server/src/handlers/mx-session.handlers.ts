@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Db, Logger } from '@mailyard/core';
-import { checkRecipientExists } from '../checks/rcpt-exists.check.js';
+import { checkRecipientExists, type RcptVerdict } from '../checks/rcpt-exists.check.js';
+import { RecipientCache } from '../checks/recipient-cache.js';
 import { ConnectionCounter, RateWindow } from '../protocol/limits.js';
 import { acceptedText, replies } from '../protocol/replies.js';
 import type { SpoolWriter } from '../spool/spool-writer.js';
@@ -58,6 +59,14 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
   const connections = new ConnectionCounter(limits.maxConnectionsPerIp);
   const rate = new RateWindow(limits.maxMessagesPerIpPerMinute);
   const sessions = new Map<string, SessionState>();
+  const recipients = new RecipientCache({ acceptTtlMs: 10_000, rejectTtlMs: 2_000, maxEntries: 10_000 });
+  const lookup = async (rcpt: string): Promise<RcptVerdict> => {
+    const cached = recipients.get(rcpt);
+    if (cached) return cached;
+    const verdict = await checkRecipientExists(deps.db, rcpt);
+    recipients.set(rcpt, verdict);
+    return verdict;
+  };
 
   return {
     onConnect(session: SMTPServerSession, callback: Callback) {
@@ -86,7 +95,7 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
 
     onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
       if (session.envelope.rcptTo.length >= limits.maxRecipients) return callback(replies.tooManyRecipients(limits.maxRecipients));
-      checkRecipientExists(deps.db, address.address).then(
+      lookup(address.address).then(
         (verdict) => {
           if (verdict.accept) return callback();
           sessions.get(session.id)?.log.info({ event: 'smtp.rcpt.rejected', rcpt: address.address, reason: verdict.reply.message });

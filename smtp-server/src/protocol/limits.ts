@@ -19,31 +19,44 @@ export class ConnectionCounter {
   }
 }
 
+/**
+ * Events per key in a sliding window, counted in one-second buckets: O(window seconds) memory
+ * per key and O(1) work per event, whatever the rate.
+ */
 export class RateWindow {
-  private readonly hits = new Map<string, number[]>();
+  private readonly counters = new Map<string, { buckets: Int32Array; stamps: Float64Array }>();
+  private readonly slots: number;
 
   constructor(
     private readonly maxPerWindow: number,
     private readonly windowMs = 60_000,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.slots = Math.max(1, Math.ceil(windowMs / 1000));
+  }
 
-  /** Records one event for `key`; false when that would exceed the window's limit. */
+  /** Records one event for `key`; false (and nothing recorded) when that would exceed the limit. */
   tryHit(key: string): boolean {
-    const now = this.now();
-    const since = now - this.windowMs;
-    const list = (this.hits.get(key) ?? []).filter((t) => t > since);
-    if (list.length >= this.maxPerWindow) {
-      this.hits.set(key, list);
-      return false;
+    const second = Math.floor(this.now() / 1000);
+    let counter = this.counters.get(key);
+    if (!counter) {
+      if (this.counters.size > 10_000) this.prune(second);
+      counter = { buckets: new Int32Array(this.slots), stamps: new Float64Array(this.slots).fill(-1) };
+      this.counters.set(key, counter);
     }
-    list.push(now);
-    this.hits.set(key, list);
-    if (this.hits.size > 10_000) this.prune(since);
+    let total = 0;
+    for (let i = 0; i < this.slots; i++) if (counter.stamps[i]! > second - this.slots) total += counter.buckets[i]!;
+    if (total >= this.maxPerWindow) return false;
+    const slot = second % this.slots;
+    if (counter.stamps[slot] !== second) {
+      counter.stamps[slot] = second;
+      counter.buckets[slot] = 0;
+    }
+    counter.buckets[slot]! += 1;
     return true;
   }
 
-  private prune(since: number): void {
-    for (const [key, list] of this.hits) if (!list.some((t) => t > since)) this.hits.delete(key);
+  private prune(second: number): void {
+    for (const [key, counter] of this.counters) if (!counter.stamps.some((s) => s > second - this.slots)) this.counters.delete(key);
   }
 }

@@ -1,9 +1,9 @@
 import { createSpoolRepository, type Db, type Logger, type SpoolInput } from '@mailyard/core';
 
 /**
- * Group commit for accepted messages. Messages that finish DATA while a commit is in flight
- * wait for the next one, which writes all of them in one transaction: under load one fsync
- * covers many messages, at rest a message is committed alone at once. `write` resolves after
+ * Group commit for accepted messages. Messages that finish DATA while the maximum number of
+ * commits is in flight wait for the next one, which writes all of them in one transaction:
+ * under load one fsync covers many messages, at rest a message is committed alone at once. `write` resolves after
  * the commit and the enqueue attempt, i.e. when 250 may be said.
  */
 export interface SpoolWriterDeps {
@@ -23,39 +23,48 @@ interface Pending {
 
 export class SpoolWriter {
   private queue: Pending[] = [];
-  private flushing = false;
+  private inFlight = 0;
   private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+  private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly deps: SpoolWriterDeps) {
+  constructor(private readonly deps: SpoolWriterDeps & { maxInFlight?: number }) {
     this.maxBatch = deps.maxBatch ?? 256;
+    // A few commits in flight at once: PostgreSQL flushes their WAL together, and a slow
+    // enqueue never holds up the next commit.
+    this.maxInFlight = deps.maxInFlight ?? 4;
   }
 
   write(item: SpoolInput): Promise<number> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.flushing) void this.flush();
+      this.pump();
     });
   }
 
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        let ids: number[];
-        try {
-          ids = await this.deps.db.transaction().execute((tx) => createSpoolRepository(tx).insertMany(batch.map((p) => p.item)));
-        } catch (err) {
-          this.deps.log.error({ event: 'smtp.spool.commit_failed', count: batch.length, err: (err as Error).message });
-          for (const p of batch) p.reject(err);
-          continue;
-        }
-        await this.enqueue(ids);
-        batch.forEach((p, i) => p.resolve(ids[i]!));
-      }
-    } finally {
-      this.flushing = false;
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      void this.commit(batch).finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0) this.pump();
+        else if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+      });
     }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    let ids: number[];
+    try {
+      ids = await this.deps.db.transaction().execute((tx) => createSpoolRepository(tx).insertMany(batch.map((p) => p.item)));
+    } catch (err) {
+      this.deps.log.error({ event: 'smtp.spool.commit_failed', count: batch.length, err: (err as Error).message });
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    await this.enqueue(ids);
+    batch.forEach((p, i) => p.resolve(ids[i]!));
   }
 
   private async enqueue(ids: number[]): Promise<void> {
@@ -76,7 +85,8 @@ export class SpoolWriter {
   }
 
   /** Resolves when nothing is waiting to be committed. */
-  async drain(): Promise<void> {
-    while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 10));
+  drain(): Promise<void> {
+    if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
