@@ -35,7 +35,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     QUEUE_INBOUND,
     async (job) => {
       const { spoolId } = inboundJobSchema.parse(job.data);
-      const outcome = await ingestSpooled(deps, spoolId);
+      const outcome = await ingestSpooled(deps, spoolId, job.attemptsMade + 1);
       log.info({ event: 'inbound.filed', spoolId, jobId: job.id, ...outcome });
       return outcome;
     },
@@ -46,7 +46,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     log.error({ event: final ? 'inbound.failed' : 'inbound.retry', jobId: job?.id, attempts: job?.attemptsMade, err: err.message });
     if (final && job) {
       const parsed = inboundJobSchema.safeParse(job.data);
-      if (parsed.success) void createSpoolRepository(deps.db).markFailed(parsed.data.spoolId, err.message).catch(() => undefined);
+      if (parsed.success) void createSpoolRepository(deps.db).markFailed(parsed.data.spoolId, err.message, job.attemptsMade).catch(() => undefined);
     }
   });
   worker.on('error', (err) => log.warn({ event: 'inbound.worker_error', err: err.message }));

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { SpoolStatus } from '../db/schema.js';
 import { blobHash, createBlobRepository } from './blob.repository.js';
@@ -68,14 +67,12 @@ export function createSpoolRepository(db: DbOrTx) {
         receivedAt: r.received_at,
       };
     },
-    async recordAttempt(id: number): Promise<void> {
-      await db.updateTable('spool').set({ attempts: sql`attempts + 1` }).where('id', '=', id).execute();
+    /** Filed. `attempts` is how many runs it took (the queue counts them; one write, not one per run). */
+    async markDone(id: number, note: string | null = null, attempts = 1): Promise<void> {
+      await db.updateTable('spool').set({ status: 'done', processed_at: new Date(), error: note, attempts }).where('id', '=', id).where('status', '=', 'pending').execute();
     },
-    async markDone(id: number, note: string | null = null): Promise<void> {
-      await db.updateTable('spool').set({ status: 'done', processed_at: new Date(), error: note }).where('id', '=', id).where('status', '=', 'pending').execute();
-    },
-    async markFailed(id: number, error: string): Promise<void> {
-      await db.updateTable('spool').set({ status: 'failed', processed_at: new Date(), error }).where('id', '=', id).execute();
+    async markFailed(id: number, error: string, attempts = 1): Promise<void> {
+      await db.updateTable('spool').set({ status: 'failed', processed_at: new Date(), error, attempts }).where('id', '=', id).execute();
     },
     /** Pending rows received before `olderThan`: committed but not (yet) filed. */
     async listPending(olderThan: Date, limit: number): Promise<number[]> {

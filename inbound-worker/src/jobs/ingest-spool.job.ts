@@ -26,12 +26,11 @@ export interface IngestSpoolOutcome {
  * any number of times: ingest is idempotent per (spool row, user), and a row already marked
  * done is skipped. Throws on infrastructure errors so the queue retries.
  */
-export async function ingestSpooled(deps: IngestSpoolDeps, spoolId: number): Promise<IngestSpoolOutcome> {
+export async function ingestSpooled(deps: IngestSpoolDeps, spoolId: number, attempt = 1): Promise<IngestSpoolOutcome> {
   const spool = createSpoolRepository(deps.db);
   const row = await spool.get(spoolId);
   if (!row) return { status: 'missing', filed: 0, unresolved: [] };
   if (row.status !== 'pending') return { status: 'already-done', filed: 0, unresolved: [] };
-  await spool.recordAttempt(spoolId);
 
   const raw = await createBlobRepository(deps.db).get(row.blobHash);
   if (!raw) throw new Error(`spool ${spoolId}: blob missing`);
@@ -61,6 +60,6 @@ export async function ingestSpooled(deps: IngestSpoolDeps, spoolId: number): Pro
     );
   }
   // A recipient removed between RCPT and now: recorded on the row (bounces come with the sending issue).
-  await spool.markDone(spoolId, unresolved.length > 0 ? `no longer local: ${unresolved.join(', ')}` : null);
+  await spool.markDone(spoolId, unresolved.length > 0 ? `no longer local: ${unresolved.join(', ')}` : null, attempt);
   return { status: 'filed', filed: userIds.size, unresolved };
 }
