@@ -10,7 +10,7 @@ import { registerAuth } from './plugins/auth.plugin.js';
 import { registerErrorHandling } from './plugins/errors.plugin.js';
 import { accountRoutes } from './routes/account/account.routes.js';
 import { authRoutes } from './routes/auth/auth.routes.js';
-import { eventsRoutes } from './routes/events/events.routes.js';
+import { eventsRoutes, type EventStreamOptions } from './routes/events/events.routes.js';
 import { healthRoutes } from './routes/health/health.routes.js';
 import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
 import { messageRoutes } from './routes/messages/messages.routes.js';
@@ -27,6 +27,8 @@ export interface BackendOptions {
   /** Mark cookies Secure even behind a TLS-terminating proxy that speaks plain HTTP to us. */
   secureCookies?: boolean;
   trustProxy?: boolean;
+  /** SSE settings (heartbeat interval, replay limit); tests shorten the heartbeat. */
+  events?: Partial<EventStreamOptions>;
 }
 
 /** The HTTP API, built without listening (tests use `app.inject`). */
@@ -65,6 +67,6 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(mailboxRoutes(ctx));
   await app.register(messageRoutes(ctx));
   await app.register(searchRoutes(ctx));
-  await app.register(eventsRoutes(ctx));
+  await app.register(eventsRoutes(ctx, options.events));
   return app;
 }

@@ -1,6 +1,7 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
-import { createInboundQueue, createSpoolRepository, inboundJobSchema, QUEUE_INBOUND, type Db, type EventPublisher, type Logger } from '@mailyard/core';
+import { createInboundQueue, createSpoolRepository, inboundJobSchema, ingestForUser, QUEUE_INBOUND, type Db, type EventPublisher, type Logger } from '@mailyard/core';
 import { ingestSpooled } from './jobs/ingest-spool.job.js';
+import { UserBatcher } from './jobs/user-batcher.js';
 
 export interface InboundWorkerDeps {
   db: Db;
@@ -31,11 +32,13 @@ export async function reconcileSpool(db: Db, enqueue: (ids: number[]) => Promise
 export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWorkerOptions) {
   const { log } = deps;
   const queue = createInboundQueue(deps.connection);
+  const batcher = new UserBatcher((userId, inputs) => ingestForUser(deps, userId, inputs));
+  const jobDeps = { ...deps, file: (input: Parameters<UserBatcher['file']>[0]) => batcher.file(input) };
   const worker = new Worker(
     QUEUE_INBOUND,
     async (job) => {
       const { spoolId } = inboundJobSchema.parse(job.data);
-      const outcome = await ingestSpooled(deps, spoolId, job.attemptsMade + 1);
+      const outcome = await ingestSpooled(jobDeps, spoolId, job.attemptsMade + 1);
       log.info({ event: 'inbound.filed', spoolId, jobId: job.id, ...outcome });
       return outcome;
     },

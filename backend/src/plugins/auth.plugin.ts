@@ -13,8 +13,9 @@ declare module 'fastify' {
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
- * Reads the session cookie on every request. `requireUser` rejects anonymous requests (401) and,
- * for writes, a missing or wrong CSRF header (403): a cookie alone never authorises a change.
+ * Reads the session cookie on every request. `requireUser` rejects anonymous requests (401), a
+ * session still waiting for its second factor (401 auth.mfa_required) and, for writes, a missing
+ * or wrong CSRF header (403): a cookie alone never authorises a change.
  */
 export function registerAuth(app: FastifyInstance, sessions: SessionService): void {
   app.decorateRequest('session', null);
@@ -24,15 +25,44 @@ export function registerAuth(app: FastifyInstance, sessions: SessionService): vo
   });
 }
 
-export async function requireUser(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
-  if (!req.session) throw new AppError('auth.required', 'sign in first', 401);
-  if (!SAFE_METHODS.has(req.method)) {
-    const header = req.headers[CSRF_HEADER];
-    if (typeof header !== 'string' || header !== req.session.csrfToken) throw new AppError('auth.csrf', `missing or wrong ${CSRF_HEADER} header`, 403);
-  }
+function checkCsrf(req: FastifyRequest, session: SessionUser): void {
+  if (SAFE_METHODS.has(req.method)) return;
+  const header = req.headers[CSRF_HEADER];
+  if (typeof header !== 'string' || header !== session.csrfToken) throw new AppError('auth.csrf', `missing or wrong ${CSRF_HEADER} header`, 403);
 }
 
+function mfaRequired(): AppError {
+  return new AppError('auth.mfa_required', 'enter the code from your authenticator app first (POST /api/auth/totp)', 401);
+}
+
+export async function requireUser(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  if (!req.session) throw new AppError('auth.required', 'sign in first', 401);
+  if (req.session.mfaPending) throw mfaRequired();
+  checkCsrf(req, req.session);
+}
+
+/** The second sign-in step: only a session that is waiting for its TOTP code (+ CSRF). */
+export async function requireMfaPending(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  if (!req.session) throw new AppError('auth.required', 'sign in first', 401);
+  if (!req.session.mfaPending) throw new AppError('auth.mfa_not_pending', 'this session is not waiting for a code', 409);
+  checkCsrf(req, req.session);
+}
+
+/** Any session, complete or waiting for its second factor (+ CSRF): for logout. */
+export async function requireAnySession(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  if (!req.session) throw new AppError('auth.required', 'sign in first', 401);
+  checkCsrf(req, req.session);
+}
+
+/** The signed-in user of a complete session (never one still waiting for its second factor). */
 export function currentUser(req: FastifyRequest): SessionUser {
+  if (!req.session) throw new AppError('auth.required', 'sign in first', 401);
+  if (req.session.mfaPending) throw mfaRequired();
+  return req.session;
+}
+
+/** The session behind `requireMfaPending` / `requireAnySession`, pending or not. */
+export function currentSession(req: FastifyRequest): SessionUser {
   if (!req.session) throw new AppError('auth.required', 'sign in first', 401);
   return req.session;
 }

@@ -40,3 +40,5 @@ export type RateLimiter = ReturnType<typeof createRateLimiter>;
 
 export const LOGIN_FAILURES_PER_IP: RateLimitRule = { name: 'login-ip', max: 30, windowSeconds: 15 * 60 };
 export const LOGIN_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'login-account', max: 10, windowSeconds: 15 * 60 };
+/** Wrong or replayed TOTP codes per account (sign-in second step, enable, disable). */
+export const TOTP_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'totp-account', max: 5, windowSeconds: 15 * 60 };

@@ -64,3 +64,84 @@ export const messageListResponse = z.object({
 });
 
 export const idParam = z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
+
+// --- Account security: password change, TOTP second factor, app passwords ---
+
+/** Sign-in answer for an account with TOTP: the session exists but waits for POST /api/auth/totp. */
+export const mfaRequiredResponse = z.object({
+  mfaRequired: z.literal(true),
+  /** For the CSRF header of the second step. */
+  csrfToken: z.string(),
+});
+export type MfaRequired = z.infer<typeof mfaRequiredResponse>;
+/** POST /api/auth/login: the signed-in user, or (TOTP accounts) a request for the code. */
+export const loginResponse = z.union([meResponse, mfaRequiredResponse]);
+export type LoginResponse = z.infer<typeof loginResponse>;
+
+/** A 6-digit authenticator code; surrounding spaces are forgiven. */
+export const totpCode = z.string().trim().regex(/^\d{6}$/, 'expected the 6-digit code from the authenticator app');
+export const totpCodeBody = z.object({ code: totpCode });
+
+export const changePasswordBody = z.object({
+  currentPassword: z.string().min(1).max(1024),
+  /** Length rules are core's passwordProblem (answered as password.invalid). */
+  newPassword: z.string().max(4096),
+});
+
+export const totpStatusResponse = z.object({ enabled: z.boolean(), pendingSetup: z.boolean() });
+export const totpSetupResponse = z.object({ secret: z.string(), otpauthUrl: z.string() });
+export const totpDisableBody = z.object({ password: z.string().min(1).max(1024), code: totpCode });
+
+export const appPasswordSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+});
+export type AppPasswordDto = z.infer<typeof appPasswordSchema>;
+export const appPasswordListResponse = z.object({ appPasswords: z.array(appPasswordSchema) });
+export const appPasswordCreateBody = z.object({ name: z.string().trim().min(1).max(100) });
+/** The only time the password itself is shown. */
+export const appPasswordCreatedResponse = z.object({ id: z.number().int(), name: z.string(), password: z.string() });
+
+// --- Message and mailbox operations (shared semantics with IMAP: core/src/mail/message-ops.ts) ---
+
+const positiveId = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+/** 1 to 1000 message ids of the signed-in user; any other id makes the whole call a 404. */
+export const messageIdsBody = z.object({ ids: z.array(positiveId).min(1).max(1000) });
+export const messageFlagsBody = messageIdsBody
+  .extend({ read: z.boolean().optional(), starred: z.boolean().optional() })
+  .refine((b) => b.read !== undefined || b.starred !== undefined, { message: 'give read and/or starred' });
+export const messageMoveBody = messageIdsBody.extend({ mailboxId: positiveId });
+
+/** Where each message is now, and its read/starred state. */
+export const messageStateSchema = z.object({ id: z.number().int(), mailboxId: z.number().int(), unread: z.boolean(), starred: z.boolean() });
+export const messageOpResponse = z.object({ messages: z.array(messageStateSchema) });
+export type MessageOpResponse = z.infer<typeof messageOpResponse>;
+export const messageDeleteResponse = z.object({ deleted: z.number().int() });
+
+export const mailboxNameBody = z.object({ name: z.string().min(1).max(200) });
+export const mailboxDeleteResponse = z.object({ deletedMessages: z.number().int() });
+
+export const threadResponse = z.object({ threadId: z.number().int(), messages: z.array(messageListItemSchema) });
+export type ThreadResponse = z.infer<typeof threadResponse>;
+export const attachmentParams = idParam.extend({ index: z.coerce.number().int().min(0).max(10_000) });
+
+// --- Search and contacts (syntax: core/src/mail/search-query.ts) ---
+
+/** `q` is Gmail-like (from: to: subject: has:attachment is:unread in: before: after: -term); errors are `search.invalid`. */
+export const searchQuery = z.object({
+  q: z.string().max(2000).default(''),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export const searchResponse = messageListResponse;
+
+export const contactSchema = z.object({ address: z.string(), name: z.string(), sentCount: z.number().int(), receivedCount: z.number().int() });
+export type ContactDto = z.infer<typeof contactSchema>;
+export const contactsQuery = z.object({
+  q: z.string().max(320).default(''),
+  limit: z.coerce.number().int().min(1).max(50).default(10),
+});
+export const contactsResponse = z.object({ contacts: z.array(contactSchema) });

@@ -2,12 +2,14 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_sessions_audit.js';
 import * as m0003 from './migrations/0003_moves_contacts.js';
+import * as m0004 from './migrations/0004_thread_keys.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
   '0001_initial': m0001,
   '0002_sessions_audit': m0002,
   '0003_moves_contacts': m0003,
+  '0004_thread_keys': m0004,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -199,6 +199,12 @@ export interface ContactsTable {
   last_at: Date;
 }
 
+export interface ThreadKeysTable {
+  user_id: number;
+  message_id_ref: string;
+  thread_id: number;
+}
+
 export interface Database {
   domains: DomainsTable;
   users: UsersTable;
@@ -214,4 +220,5 @@ export interface Database {
   app_passwords: AppPasswordsTable;
   audit_log: AuditLogTable;
   contacts: ContactsTable;
+  thread_keys: ThreadKeysTable;
 }

@@ -6,7 +6,7 @@ import type { EventPublisher } from '../events/publisher.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { createMessageRepository } from '../repositories/message.repository.js';
 import { createSpoolRepository } from '../repositories/spool.repository.js';
-import { ingestMessage } from './ingest.js';
+import { ingestForUser, ingestMessage } from './ingest.js';
 import { summarizeMessage } from './parse.js';
 
 let store: TestStore;
@@ -83,6 +83,24 @@ describe('ingest', () => {
     expect(runs.filter((r) => !r.duplicate)).toHaveLength(1);
     const list = await createMessageRepository(store.db).listInMailbox(bob, runs[0]!.mailboxId);
     expect(list.filter((m) => m.messageId === '<idem@remote.test>')).toHaveLength(1);
+  });
+
+  it('files a batch for one user in one transaction with consecutive modseqs and UIDs, once per spool row', async () => {
+    const spool = createSpoolRepository(store.db);
+    const raws = [0, 1, 2, 3].map((i) => rawMessage({ subject: `batch ${i}`, messageId: `<batch${i}@remote.test>` }));
+    const ids = await spool.insertMany(raws.map((raw) => ({ raw, mailFrom: 's@remote.test', rcptTo: ['bob@a.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' })));
+    const inputs = await Promise.all(
+      raws.map(async (raw, i) => ({ userId: bob, mailbox: { specialUse: '\\Inbox' as const }, content: { raw }, summary: await summarizeMessage(raw), spoolId: ids[i] })),
+    );
+    // The first was filed before; the last appears twice in the batch.
+    await deliver(bob, raws[0]!, ids[0]);
+    const results = await ingestForUser({ db: store.db, events }, bob, [...inputs, inputs[3]!]);
+    expect(results.map((r) => r.duplicate)).toEqual([true, false, false, false, true]);
+    const fresh = results.slice(1, 4);
+    expect(fresh.map((r) => r.modseq)).toEqual([fresh[0]!.modseq, fresh[0]!.modseq + 1, fresh[0]!.modseq + 2]);
+    expect(fresh.map((r) => r.uid)).toEqual([fresh[0]!.uid, fresh[0]!.uid + 1, fresh[0]!.uid + 2]);
+    expect(results[4]!.messageId).toBe(results[3]!.messageId);
+    await expect(ingestForUser({ db: store.db, events }, bob, [{ ...inputs[0]!, userId: alice }])).rejects.toThrow(/same user/);
   });
 
   it('appends to the change log and publishes after commit', async () => {

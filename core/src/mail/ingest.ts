@@ -1,21 +1,26 @@
-import { sql } from 'kysely';
 import type { Db, Tx } from '../db/client.js';
 import type { SpecialUse } from '../db/schema.js';
 import type { EventPublisher } from '../events/publisher.js';
 import type { Logger } from '../log/logger.js';
 import { blobHash, createBlobRepository } from '../repositories/blob.repository.js';
+import { createContactRepository } from '../repositories/contact.repository.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { createMessageRepository } from '../repositories/message.repository.js';
 import { addressText, type MessageSummary } from './parse.js';
 import { isReplySubject } from './threading.js';
+import { takeUserModseqs } from './user-lock.js';
 import { AppError } from '../errors.js';
 
 /**
- * ingest: the ONE way a message enters a mailbox. In a single transaction it takes the user's
- * next modseq (the user row lock orders everything that changes this user's mail), takes the
+ * ingest: the ONE way a message enters a mailbox. In a single transaction it locks the user row
+ * (which orders everything that changes this user's mail) and takes the next modseq, takes the
  * mailbox's next UID, threads the message, inserts it, and appends to the change log. After the
  * commit it publishes the event. With a `spoolId` it is idempotent: filing the same accepted
  * message for the same user twice returns the first filing.
+ *
+ * `ingestForUser` files several messages of ONE user in one transaction (consecutive modseqs
+ * and UIDs): the inbound worker batches a busy mailbox's mail this way, so one lock and one
+ * commit cover many messages.
  */
 
 export type MessageContent = { raw: Buffer } | { blobHash: Buffer; size: number };
@@ -46,25 +51,20 @@ export interface IngestDeps {
   log?: Logger;
 }
 
-/** Thrown inside the transaction to roll back the modseq taken before the duplicate was seen. */
-class DuplicateFiling extends Error {
-  constructor(public readonly result: IngestResult) {
-    super('duplicate filing');
-  }
-}
-
 /** How far back a subject-only match may reach to join a conversation. */
 const SUBJECT_THREAD_WINDOW_MS = 30 * 24 * 3600 * 1000;
 
-async function resolveThread(tx: Tx, userId: number, summary: MessageSummary, internalDate: Date): Promise<number> {
+/** Message-IDs that tie a message to its conversation: its own, In-Reply-To, and References (root + nearest 19). */
+function threadKeys(summary: MessageSummary): string[] {
+  const refs = summary.references.length > 20 ? [summary.references[0]!, ...summary.references.slice(-19)] : summary.references;
+  return [...new Set([...(summary.messageId ? [summary.messageId] : []), ...(summary.inReplyTo ? [summary.inReplyTo] : []), ...refs])];
+}
+
+async function resolveThread(tx: Tx, userId: number, summary: MessageSummary, keys: string[], internalDate: Date): Promise<number> {
   const messages = createMessageRepository(tx);
-  const refs = [...summary.references, ...(summary.inReplyTo ? [summary.inReplyTo] : []), ...(summary.messageId ? [summary.messageId] : [])];
-  const byReference = await messages.findThreadByMessageIds(userId, [...new Set(refs)]);
-  if (byReference !== null) return byReference;
-  if (summary.messageId) {
-    const byChild = await messages.findThreadReferencing(userId, summary.messageId);
-    if (byChild !== null) return byChild;
-  }
+  // A parent, a sibling, or a reply that arrived first has already mapped one of these ids.
+  const byKey = await messages.findThreadByKeys(userId, keys);
+  if (byKey !== null) return byKey;
   const looksLikeReply = isReplySubject(summary.subject) || summary.inReplyTo !== null || summary.references.length > 0;
   if (looksLikeReply) {
     const since = new Date(internalDate.getTime() - SUBJECT_THREAD_WINDOW_MS);
@@ -74,40 +74,9 @@ async function resolveThread(tx: Tx, userId: number, summary: MessageSummary, in
   return messages.newThreadId();
 }
 
-async function ingestInTransaction(tx: Tx, input: IngestInput): Promise<IngestResult> {
+/** Files one message; the caller holds the user lock and passes the modseq it took for it. */
+async function fileOne(tx: Tx, input: IngestInput, modseq: number): Promise<IngestResult> {
   const { userId, summary } = input;
-
-  // 1. Lock the user and take the next modseq. Every writer of this user's mail passes here first.
-  const user = await tx
-    .updateTable('users')
-    .set({ modseq: sql`modseq + 1` })
-    .where('id', '=', userId)
-    .returning('modseq')
-    .executeTakeFirst();
-  if (!user) throw new AppError('user.not_found', `user ${userId} does not exist`, 404);
-  const modseq = user.modseq;
-
-  // 2. Idempotency: under the user lock, a second filing of the same spool row sees the first.
-  if (input.spoolId !== undefined) {
-    const filed = await tx
-      .selectFrom('spool_filings')
-      .leftJoin('messages', 'messages.id', 'spool_filings.message_id')
-      .select(['spool_filings.message_id', 'messages.mailbox_id', 'messages.uid', 'messages.modseq', 'messages.thread_id'])
-      .where('spool_filings.spool_id', '=', input.spoolId)
-      .where('spool_filings.user_id', '=', userId)
-      .executeTakeFirst();
-    if (filed) {
-      // Filed before (a retried job). If the owner has deleted it since, it stays deleted.
-      throw new DuplicateFiling({
-        messageId: filed.message_id,
-        mailboxId: filed.mailbox_id ?? 0,
-        uid: filed.uid ?? 0,
-        modseq: filed.modseq ?? 0,
-        threadId: filed.thread_id ?? 0,
-        duplicate: true,
-      });
-    }
-  }
 
   // 3. Where it goes.
   const mailboxes = createMailboxRepository(tx);
@@ -129,7 +98,8 @@ async function ingestInTransaction(tx: Tx, input: IngestInput): Promise<IngestRe
   const flags = [...new Set(input.flags ?? [])];
   const internalDate = input.internalDate ?? new Date();
 
-  const threadId = await resolveThread(tx, userId, summary, internalDate);
+  const keys = threadKeys(summary);
+  const threadId = await resolveThread(tx, userId, summary, keys, internalDate);
   const uid = await mailboxes.allocateUid(userId, mailbox.id, { modseq, size: size + Buffer.byteLength(traceHeaders), unseen: !flags.includes('\\Seen') });
   if (uid === null) throw new AppError('mailbox.not_found', `mailbox ${mailbox.id} is not user ${userId}'s`, 404);
 
@@ -168,9 +138,12 @@ async function ingestInTransaction(tx: Tx, input: IngestInput): Promise<IngestRe
     .returning('id')
     .executeTakeFirstOrThrow();
 
+  await createMessageRepository(tx).addThreadKeys(userId, keys, threadId);
   if (input.spoolId !== undefined) {
     await tx.insertInto('spool_filings').values({ spool_id: input.spoolId, user_id: userId, message_id: inserted.id }).execute();
   }
+  // Contacts (recipient suggestions): the senders of mail delivered to the Inbox, in this transaction.
+  if ('specialUse' in input.mailbox && input.mailbox.specialUse === '\\Inbox') await createContactRepository(tx).recordReceived(userId, summary.from);
   await tx
     .insertInto('changes')
     .values({ user_id: userId, modseq, kind: 'message.new', mailbox_id: mailbox.id, message_id: inserted.id, uid, payload: JSON.stringify({ threadId }) })
@@ -179,26 +152,72 @@ async function ingestInTransaction(tx: Tx, input: IngestInput): Promise<IngestRe
   return { messageId: inserted.id, mailboxId: mailbox.id, uid, modseq, threadId, duplicate: false };
 }
 
-export async function ingestMessage(deps: IngestDeps, input: IngestInput): Promise<IngestResult> {
-  let result: IngestResult;
-  try {
-    result = await deps.db.transaction().execute((tx) => ingestInTransaction(tx, input));
-  } catch (err) {
-    if (err instanceof DuplicateFiling) return err.result;
-    throw err;
-  }
-  try {
-    await deps.events.publish(input.userId, {
-      type: 'message.new',
-      modseq: result.modseq,
-      mailboxId: result.mailboxId,
-      messageId: result.messageId,
-      uid: result.uid,
-      threadId: result.threadId,
+/** Earlier filings of these spool rows for this user (a retried job), keyed by spool id. */
+async function existingFilings(tx: Tx, userId: number, spoolIds: number[]): Promise<Map<number, IngestResult>> {
+  if (spoolIds.length === 0) return new Map();
+  const rows = await tx
+    .selectFrom('spool_filings')
+    .leftJoin('messages', 'messages.id', 'spool_filings.message_id')
+    .select(['spool_filings.spool_id', 'spool_filings.message_id', 'messages.mailbox_id', 'messages.uid', 'messages.modseq', 'messages.thread_id'])
+    .where('spool_filings.spool_id', 'in', spoolIds)
+    .where('spool_filings.user_id', '=', userId)
+    .execute();
+  // If the owner has deleted the message since, it stays deleted (zeros, duplicate: true).
+  return new Map(rows.map((r) => [r.spool_id, { messageId: r.message_id, mailboxId: r.mailbox_id ?? 0, uid: r.uid ?? 0, modseq: r.modseq ?? 0, threadId: r.thread_id ?? 0, duplicate: true }]));
+}
+
+/**
+ * Files messages of one user in one transaction, in order. Results line up with `inputs`.
+ * A spool row filed before (or twice in this batch) comes back with `duplicate: true`.
+ */
+export async function ingestForUser(deps: IngestDeps, userId: number, inputs: IngestInput[]): Promise<IngestResult[]> {
+  if (inputs.some((i) => i.userId !== userId)) throw new Error('ingestForUser: every input must be for the same user');
+  if (inputs.length === 0) return [];
+  const results = await deps.db.transaction().execute(async (tx) => {
+    // 1. The user lock first: every writer of this user's mail passes here, so the duplicate
+    //    check below cannot race with another filing of the same spool row.
+    const locked = await tx.selectFrom('users').select('id').where('id', '=', userId).forUpdate().executeTakeFirst();
+    if (!locked) throw new AppError('user.not_found', `user ${userId} does not exist`, 404);
+    // 2. Idempotency.
+    const spoolIds = inputs.flatMap((i) => (i.spoolId === undefined ? [] : [i.spoolId]));
+    const filed = await existingFilings(tx, userId, spoolIds);
+    const freshIndexes = inputs.flatMap((input, index) => {
+      if (input.spoolId === undefined) return [index];
+      if (filed.has(input.spoolId)) return [];
+      return inputs.findIndex((other) => other.spoolId === input.spoolId) === index ? [index] : [];
     });
-  } catch (err) {
-    // The change log already holds the event; live clients catch up from it on reconnect.
-    deps.log?.warn({ event: 'ingest.publish_failed', userId: input.userId, err: (err as Error).message });
+    // 3. One modseq per new message, consecutive.
+    const first = freshIndexes.length > 0 ? await takeUserModseqs(tx, userId, freshIndexes.length) : 0;
+    const byIndex = new Map<number, IngestResult>();
+    for (const [n, index] of freshIndexes.entries()) {
+      const input = inputs[index]!;
+      const result = await fileOne(tx, input, first + n);
+      byIndex.set(index, result);
+      if (input.spoolId !== undefined) filed.set(input.spoolId, { ...result, duplicate: true });
+    }
+    return inputs.map((input, index) => byIndex.get(index) ?? filed.get(input.spoolId!)!);
+  });
+  for (const result of results) {
+    if (result.duplicate) continue;
+    try {
+      await deps.events.publish(userId, {
+        type: 'message.new',
+        modseq: result.modseq,
+        mailboxId: result.mailboxId,
+        messageId: result.messageId,
+        uid: result.uid,
+        threadId: result.threadId,
+      });
+    } catch (err) {
+      // The change log already holds the event; live clients catch up from it on reconnect.
+      deps.log?.warn({ event: 'ingest.publish_failed', userId, err: (err as Error).message });
+      break;
+    }
   }
-  return result;
+  return results;
+}
+
+export async function ingestMessage(deps: IngestDeps, input: IngestInput): Promise<IngestResult> {
+  const [result] = await ingestForUser(deps, input.userId, [input]);
+  return result!;
 }

@@ -70,8 +70,11 @@ export function sanitizeMailHtml(html: string, options: { allowRemoteImages: boo
   return { html: html2, hasRemoteContent };
 }
 
+/** One parse configuration for display and download, so attachment indexes agree. */
+const PARSE_OPTIONS = { skipImageLinks: true, skipTextLinks: true } as const;
+
 export async function renderMessage(raw: Buffer, options: { allowRemoteImages: boolean; attachmentUrl: (index: number) => string }): Promise<RenderedMessage> {
-  const mail = await simpleParser(raw, { skipImageLinks: true, skipTextLinks: true });
+  const mail = await simpleParser(raw, PARSE_OPTIONS);
   const attachments = mail.attachments.map((a, index) => ({
     index,
     filename: a.filename ? cleanText(a.filename, 500) : null,
@@ -95,4 +98,20 @@ export async function renderMessage(raw: Buffer, options: { allowRemoteImages: b
     hasRemoteContent = result.hasRemoteContent;
   }
   return { text: cleanText(mail.text ?? '', 2_000_000), html, hasRemoteContent, attachments };
+}
+
+/**
+ * Attachment `index` of a message (the same numbering `renderMessage` gives), or null when there
+ * is none. The content type is passed through only when it is a well-formed type/subtype.
+ */
+export async function loadAttachment(raw: Buffer, index: number): Promise<{ filename: string | null; contentType: string; content: Buffer } | null> {
+  const mail = await simpleParser(raw, PARSE_OPTIONS);
+  const a = mail.attachments[index];
+  if (!a) return null;
+  const type = (a.contentType ?? '').toLowerCase();
+  return {
+    filename: a.filename ? cleanText(a.filename, 500) : null,
+    contentType: /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/.test(type) ? type : 'application/octet-stream',
+    content: a.content,
+  };
 }

@@ -76,6 +76,19 @@ export function createMessageRepository(db: DbOrTx) {
       }
       return (await query.execute()).map(toListItem);
     },
+    /** Every message of the user's conversation, in any mailbox, oldest first. */
+    async listThread(userId: number, threadId: number, options: { limit?: number } = {}): Promise<MessageListItem[]> {
+      const rows = await db
+        .selectFrom('messages')
+        .select(listColumns)
+        .where('user_id', '=', userId)
+        .where('thread_id', '=', threadId)
+        .orderBy('internal_date', 'asc')
+        .orderBy('id', 'asc')
+        .limit(options.limit ?? 1000)
+        .execute();
+      return rows.map(toListItem);
+    },
     async get(userId: number, id: number): Promise<MessageDetail | null> {
       const r = await db
         .selectFrom('messages')
@@ -86,22 +99,20 @@ export function createMessageRepository(db: DbOrTx) {
       if (!r) return null;
       return { ...toListItem(r), cc: r.cc_json, inReplyTo: r.in_reply_to, references: r.references, attachments: r.attachments, blobHash: r.blob_hash, traceHeaders: r.trace_headers };
     },
-    /** The thread of any message of this user whose Message-ID is one of `ids`. */
-    async findThreadByMessageIds(userId: number, ids: string[]): Promise<number | null> {
+    /** The thread that any of these Message-IDs (own id, References, In-Reply-To) already belongs to. */
+    async findThreadByKeys(userId: number, ids: string[]): Promise<number | null> {
       if (ids.length === 0) return null;
-      const row = await db.selectFrom('messages').select('thread_id').where('user_id', '=', userId).where('message_id_header', 'in', ids).limit(1).executeTakeFirst();
+      const row = await db.selectFrom('thread_keys').select('thread_id').where('user_id', '=', userId).where('message_id_ref', 'in', ids).limit(1).executeTakeFirst();
       return row?.thread_id ?? null;
     },
-    /** The thread of a message that already refers to `messageId` (a reply that arrived first). */
-    async findThreadReferencing(userId: number, messageId: string): Promise<number | null> {
-      const row = await db
-        .selectFrom('messages')
-        .select('thread_id')
-        .where('user_id', '=', userId)
-        .where(sql<boolean>`"references" @> ARRAY[${messageId}]::text[]`)
-        .limit(1)
-        .executeTakeFirst();
-      return row?.thread_id ?? null;
+    /** Maps these Message-IDs onto a thread; ids already mapped keep their thread. */
+    async addThreadKeys(userId: number, ids: string[], threadId: number): Promise<void> {
+      if (ids.length === 0) return;
+      await db
+        .insertInto('thread_keys')
+        .values(ids.map((id) => ({ user_id: userId, message_id_ref: id, thread_id: threadId })))
+        .onConflict((oc) => oc.columns(['user_id', 'message_id_ref']).doNothing())
+        .execute();
     },
     async findThreadBySubject(userId: number, normalizedSubject: string, since: Date): Promise<number | null> {
       if (normalizedSubject === '') return null;

@@ -2,6 +2,8 @@ import {
   createBlobRepository,
   createSpoolRepository,
   ingestMessage,
+  type IngestInput,
+  type IngestResult,
   resolveRecipient,
   summarizeMessage,
   type Db,
@@ -13,6 +15,8 @@ export interface IngestSpoolDeps {
   db: Db;
   events: EventPublisher;
   log: Logger;
+  /** How one message is filed; the worker passes its per-user batcher. Default: ingest alone. */
+  file?: (input: IngestInput) => Promise<IngestResult>;
 }
 
 export interface IngestSpoolOutcome {
@@ -45,10 +49,11 @@ export async function ingestSpooled(deps: IngestSpoolDeps, spoolId: number, atte
     else unresolved.push(rcpt);
   }
 
-  for (const userId of userIds) {
-    await ingestMessage(
-      { db: deps.db, events: deps.events, log: deps.log },
-      {
+  const file = deps.file ?? ((input: IngestInput) => ingestMessage({ db: deps.db, events: deps.events, log: deps.log }, input));
+  // Each recipient's filing is independent: file them in parallel (each user has their own lock).
+  await Promise.all(
+    [...userIds].map((userId) =>
+      file({
         userId,
         mailbox: { specialUse: '\\Inbox' },
         content: { blobHash: row.blobHash, size: raw.length },
@@ -56,9 +61,9 @@ export async function ingestSpooled(deps: IngestSpoolDeps, spoolId: number, atte
         internalDate: row.receivedAt,
         traceHeaders: row.traceHeaders,
         spoolId,
-      },
-    );
-  }
+      }),
+    ),
+  );
   // A recipient removed between RCPT and now: recorded on the row (bounces come with the sending issue).
   await spool.markDone(spoolId, unresolved.length > 0 ? `no longer local: ${unresolved.join(', ')}` : null, attempt);
   return { status: 'filed', filed: userIds.size, unresolved };

@@ -1,6 +1,27 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { AppError, createMailboxRepository, createMessageRepository, errorResponse, idParam, mailboxSchema, messageListQuery, messageListResponse, type Db, type MailboxRow, type MessageListItem } from '@mailyard/core';
+import {
+  AppError,
+  createMailbox,
+  createMailboxRepository,
+  createMessageRepository,
+  createRedisEventPublisher,
+  deleteMailbox,
+  emptyMailbox,
+  errorResponse,
+  idParam,
+  mailboxDeleteResponse,
+  mailboxNameBody,
+  mailboxSchema,
+  messageDeleteResponse,
+  messageListQuery,
+  messageListResponse,
+  renameMailbox,
+  type MailboxRow,
+  type MessageListItem,
+  type MessageOpsDeps,
+} from '@mailyard/core';
+import type { BackendContext } from '../../context.js';
 import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
 
 export function toMailboxDto(m: MailboxRow) {
@@ -35,9 +56,12 @@ export function decodeCursor(cursor: string): { date: Date; id: number } {
   return { date: new Date(Number(match[1])), id: Number(match[2]) };
 }
 
-export function mailboxRoutes(deps: { db: Db }): FastifyPluginAsyncZod {
-  const mailboxes = createMailboxRepository(deps.db);
-  const messages = createMessageRepository(deps.db);
+const writeErrors = { 400: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
+
+export function mailboxRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
+  const mailboxes = createMailboxRepository(ctx.db);
+  const messages = createMessageRepository(ctx.db);
+  const ops: MessageOpsDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log };
   return async (app) => {
     app.addHook('preHandler', requireUser);
 
@@ -60,5 +84,29 @@ export function mailboxRoutes(deps: { db: Db }): FastifyPluginAsyncZod {
         return { messages: items.map(toListItemDto), nextCursor: more ? encodeCursor(items[items.length - 1]!) : null };
       },
     );
+
+    // Custom folders. System folders (any with a special use) answer 403 mailbox.protected.
+    app.post('/api/mailboxes', { schema: { tags: ['mailboxes'], body: mailboxNameBody, response: { 201: mailboxSchema, ...writeErrors } } }, async (req, reply) => {
+      const me = currentUser(req);
+      const created = await createMailbox(ops, me.userId, req.body.name);
+      return reply.code(201).send(toMailboxDto(created));
+    });
+
+    app.patch('/api/mailboxes/:id', { schema: { tags: ['mailboxes'], params: idParam, body: mailboxNameBody, response: { 200: mailboxSchema, ...writeErrors } } }, async (req) => {
+      const me = currentUser(req);
+      return toMailboxDto(await renameMailbox(ops, me.userId, req.params.id, req.body.name));
+    });
+
+    // Deletes the folder and every message in it.
+    app.delete('/api/mailboxes/:id', { schema: { tags: ['mailboxes'], params: idParam, response: { 200: mailboxDeleteResponse, ...writeErrors } } }, async (req) => {
+      const me = currentUser(req);
+      return deleteMailbox(ops, me.userId, req.params.id);
+    });
+
+    // Deletes every message in Trash or Junk forever (409 mailbox.not_emptyable for other folders).
+    app.post('/api/mailboxes/:id/empty', { schema: { tags: ['mailboxes'], params: idParam, response: { 200: messageDeleteResponse, ...writeErrors } } }, async (req) => {
+      const me = currentUser(req);
+      return { deleted: (await emptyMailbox(ops, me.userId, req.params.id)).length };
+    });
   };
 }

@@ -1,0 +1,125 @@
+import type { Insertable } from 'kysely';
+import { userEvent, type UserEvent } from '../contracts/events.js';
+import type { DbOrTx } from '../db/client.js';
+import type { ChangeKind, ChangesTable } from '../db/schema.js';
+import type { Logger } from '../log/logger.js';
+
+/**
+ * The per-user change log (`changes`) read back as the events live clients receive. SSE replay
+ * (`Last-Event-ID`) and anything else that catches up after a gap use this, so a replayed event
+ * is exactly the event that was published live.
+ *
+ * What each kind of row must carry (columns, then `payload`), written in the same transaction
+ * that takes the user's modseq:
+ *
+ * | kind              | mailbox_id                 | message_id | uid                     | payload                                   |
+ * | ----------------- | -------------------------- | ---------- | ----------------------- | ----------------------------------------- |
+ * | `message.new`     | the mailbox it was filed in | the message | its UID there           | `{ threadId: number }`                    |
+ * | `message.flags`   | the mailbox it is in        | the message | its UID there           | `{ flags: string[] }` — the full set after the change |
+ * | `message.moved`   | the TARGET mailbox          | the message (keeps its id) | its NEW UID in the target | `{ fromMailboxId: number, fromUid: number }` |
+ * | `message.deleted` | the mailbox it was in       | the message | the UID it had          | `{}`                                      |
+ *
+ * `mailbox.created` / `mailbox.renamed` / `mailbox.deleted` rows take a modseq too (IMAP needs
+ * them) but have no event in the contract: they are not replayed as events. A row that does not
+ * make a valid event (a writer broke the rule above) is skipped and logged, never sent.
+ * `toChangeRow` builds a conforming row from the event a writer is about to publish.
+ */
+
+/** Change kinds that become events (the rest are for IMAP only). */
+export const EVENT_CHANGE_KINDS = ['message.new', 'message.flags', 'message.moved', 'message.deleted'] as const satisfies readonly ChangeKind[];
+
+/** An event that comes from the change log (everything but `mailbox.counts`). */
+export type ChangeLogEvent = Extract<UserEvent, { modseq: number }>;
+
+/** The `changes` row for an event, following the table above. */
+export function toChangeRow(userId: number, event: ChangeLogEvent): Insertable<ChangesTable> {
+  const base = { user_id: userId, modseq: event.modseq, kind: event.type, mailbox_id: event.mailboxId, message_id: event.messageId, uid: event.uid };
+  switch (event.type) {
+    case 'message.new':
+      return { ...base, payload: JSON.stringify({ threadId: event.threadId }) };
+    case 'message.flags':
+      return { ...base, payload: JSON.stringify({ flags: event.flags }) };
+    case 'message.moved':
+      return { ...base, payload: JSON.stringify({ fromMailboxId: event.fromMailboxId, fromUid: event.fromUid }) };
+    case 'message.deleted':
+      return { ...base, payload: JSON.stringify({}) };
+  }
+}
+
+interface ChangeRow {
+  modseq: number;
+  kind: ChangeKind;
+  mailbox_id: number | null;
+  message_id: number | null;
+  uid: number | null;
+  payload: Record<string, unknown> | null;
+}
+
+/** The event a row stands for, or null when the row does not make a valid one. */
+export function changeRowToEvent(row: ChangeRow): ChangeLogEvent | null {
+  const p = row.payload ?? {};
+  const common = { modseq: row.modseq, mailboxId: row.mailbox_id, messageId: row.message_id, uid: row.uid };
+  let candidate: unknown;
+  switch (row.kind) {
+    case 'message.new':
+      candidate = { type: row.kind, ...common, threadId: p.threadId };
+      break;
+    case 'message.flags':
+      candidate = { type: row.kind, ...common, flags: p.flags };
+      break;
+    case 'message.moved':
+      candidate = { type: row.kind, ...common, fromMailboxId: p.fromMailboxId, fromUid: p.fromUid };
+      break;
+    case 'message.deleted':
+      candidate = { type: row.kind, ...common };
+      break;
+    default:
+      return null;
+  }
+  const parsed = userEvent.safeParse(candidate);
+  return parsed.success && parsed.data.type !== 'mailbox.counts' ? parsed.data : null;
+}
+
+/**
+ * The user's events with modseq greater than `modseq`, oldest first, from at most `limit` change
+ * rows of the kinds that make events. Rows that do not make a valid event are skipped (and logged).
+ */
+export async function readChangesSince(db: DbOrTx, userId: number, modseq: number, limit: number, log?: Logger): Promise<ChangeLogEvent[]> {
+  const rows = await db
+    .selectFrom('changes')
+    .select(['modseq', 'kind', 'mailbox_id', 'message_id', 'uid', 'payload'])
+    .where('user_id', '=', userId)
+    .where('modseq', '>', modseq)
+    .where('kind', 'in', EVENT_CHANGE_KINDS)
+    .orderBy('modseq', 'asc')
+    .limit(limit)
+    .execute();
+  const events: ChangeLogEvent[] = [];
+  for (const row of rows) {
+    const event = changeRowToEvent(row);
+    if (event) events.push(event);
+    else log?.warn({ event: 'changes.invalid_row', userId, modseq: row.modseq, kind: row.kind });
+  }
+  return events;
+}
+
+/**
+ * How many change rows that make events the user has after `modseq`, counting no further than
+ * `cap` (so a huge gap costs no more than `cap` index entries).
+ */
+export async function countChangesSince(db: DbOrTx, userId: number, modseq: number, cap: number): Promise<number> {
+  const row = await db
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('changes')
+        .select('modseq')
+        .where('user_id', '=', userId)
+        .where('modseq', '>', modseq)
+        .where('kind', 'in', EVENT_CHANGE_KINDS)
+        .limit(cap)
+        .as('gap'),
+    )
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
