@@ -31,3 +31,4 @@ export * from './mail/message-ops.js';
 export * from './mail/search-query.js';
 export * from './repositories/search.repository.js';
 export * from './repositories/contact.repository.js';
+export * from './util/keyed-batcher.js';

@@ -1,7 +1,18 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
-import { createInboundQueue, createSpoolRepository, inboundJobSchema, ingestForUser, QUEUE_INBOUND, type Db, type EventPublisher, type Logger } from '@mailyard/core';
+import {
+  createInboundQueue,
+  createSpoolRepository,
+  inboundJobSchema,
+  ingestForUser,
+  KeyedBatcher,
+  QUEUE_INBOUND,
+  type Db,
+  type EventPublisher,
+  type IngestInput,
+  type IngestResult,
+  type Logger,
+} from '@mailyard/core';
 import { ingestSpooled } from './jobs/ingest-spool.job.js';
-import { UserBatcher } from './jobs/user-batcher.js';
 
 export interface InboundWorkerDeps {
   db: Db;
@@ -32,8 +43,14 @@ export async function reconcileSpool(db: Db, enqueue: (ids: number[]) => Promise
 export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWorkerOptions) {
   const { log } = deps;
   const queue = createInboundQueue(deps.connection);
-  const batcher = new UserBatcher((userId, inputs) => ingestForUser(deps, userId, inputs));
-  const jobDeps = { ...deps, file: (input: Parameters<UserBatcher['file']>[0]) => batcher.file(input) };
+  // Group commits: a busy user's filings share a transaction, and "done" marks share one UPDATE.
+  const filings = new KeyedBatcher<number, IngestInput, IngestResult>((userId, inputs) => ingestForUser(deps, userId, inputs));
+  type DoneMark = { id: number; note: string | null; attempts: number };
+  const doneMarks = new KeyedBatcher<'done', DoneMark, void>(async (_key, rows) => {
+    await createSpoolRepository(deps.db).markDoneMany(rows);
+    return rows.map(() => undefined);
+  }, 500);
+  const jobDeps = { ...deps, file: (input: IngestInput) => filings.add(input.userId, input), markDone: (row: DoneMark) => doneMarks.add('done', row) };
   const worker = new Worker(
     QUEUE_INBOUND,
     async (job) => {

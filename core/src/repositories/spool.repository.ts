@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { SpoolStatus } from '../db/schema.js';
 import { blobHash, createBlobRepository } from './blob.repository.js';
@@ -70,6 +71,15 @@ export function createSpoolRepository(db: DbOrTx) {
     /** Filed. `attempts` is how many runs it took (the queue counts them; one write, not one per run). */
     async markDone(id: number, note: string | null = null, attempts = 1): Promise<void> {
       await db.updateTable('spool').set({ status: 'done', processed_at: new Date(), error: note, attempts }).where('id', '=', id).where('status', '=', 'pending').execute();
+    },
+    /** Many rows done in one statement (the worker batches these marks into one commit). */
+    async markDoneMany(rows: Array<{ id: number; note: string | null; attempts: number }>): Promise<void> {
+      if (rows.length === 0) return;
+      await sql`
+        UPDATE spool SET status = 'done', processed_at = now(), error = v.note, attempts = v.attempts
+        FROM (SELECT unnest(${rows.map((r) => r.id)}::bigint[]) AS id, unnest(${rows.map((r) => r.note)}::text[]) AS note, unnest(${rows.map((r) => r.attempts)}::int[]) AS attempts) AS v
+        WHERE spool.id = v.id AND spool.status = 'pending'
+      `.execute(db);
     },
     async markFailed(id: number, error: string, attempts = 1): Promise<void> {
       await db.updateTable('spool').set({ status: 'failed', processed_at: new Date(), error, attempts }).where('id', '=', id).execute();

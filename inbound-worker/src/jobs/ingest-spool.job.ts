@@ -17,6 +17,8 @@ export interface IngestSpoolDeps {
   log: Logger;
   /** How one message is filed; the worker passes its per-user batcher. Default: ingest alone. */
   file?: (input: IngestInput) => Promise<IngestResult>;
+  /** How a spool row is marked done; the worker batches these. Default: one UPDATE. */
+  markDone?: (row: { id: number; note: string | null; attempts: number }) => Promise<void>;
 }
 
 export interface IngestSpoolOutcome {
@@ -65,6 +67,7 @@ export async function ingestSpooled(deps: IngestSpoolDeps, spoolId: number, atte
     ),
   );
   // A recipient removed between RCPT and now: recorded on the row (bounces come with the sending issue).
-  await spool.markDone(spoolId, unresolved.length > 0 ? `no longer local: ${unresolved.join(', ')}` : null, attempt);
+  const done = { id: spoolId, note: unresolved.length > 0 ? `no longer local: ${unresolved.join(', ')}` : null, attempts: attempt };
+  await (deps.markDone ? deps.markDone(done) : spool.markDone(done.id, done.note, done.attempts));
   return { status: 'filed', filed: userIds.size, unresolved };
 }

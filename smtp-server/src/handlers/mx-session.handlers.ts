@@ -29,7 +29,19 @@ type Callback = (err?: Error | null) => void;
 /** Per-session state we keep beside the library's session object. */
 interface SessionState {
   messages: number;
-  log: Logger;
+  /** A child logger with the session's id and IP, made on first use (most sessions log nothing). */
+  readonly log: Logger;
+}
+
+function sessionState(parent: Logger, session: SMTPServerSession): SessionState {
+  let child: Logger | undefined;
+  return {
+    messages: 0,
+    get log() {
+      child ??= parent.child({ session: session.id, ip: session.remoteAddress });
+      return child;
+    },
+  };
 }
 
 function receivedHeader(session: SMTPServerSession, hostname: string, rcpts: string[]): string {
@@ -75,7 +87,7 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
         deps.log.warn({ event: 'smtp.connection.limited', ip: session.remoteAddress });
         return callback(replies.tooManyConnections(limits.maxConnectionsPerIp));
       }
-      sessions.set(session.id, { messages: 0, log: deps.log.child({ session: session.id, ip: session.remoteAddress }) });
+      sessions.set(session.id, sessionState(deps.log, session));
       callback();
     },
 
@@ -126,7 +138,7 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
               traceHeaders: receivedHeader(session, deps.hostname, rcpts),
             });
             if (state) state.messages += 1;
-            state?.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, rcpts: rcpts.length });
+            if (state && deps.log.isLevelEnabled('info')) state.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, rcpts: rcpts.length });
             // smtp-server sends `250 <message>` when the callback gets a string as second argument.
             (callback as (err: null, message: string) => void)(null, acceptedText(`S${spoolId}`));
           } catch {
