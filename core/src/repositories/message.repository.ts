@@ -28,14 +28,15 @@ export interface MessageDetail extends MessageListItem {
   traceHeaders: string;
 }
 
-const listColumns = ['id', 'mailbox_id', 'uid', 'modseq', 'flags', 'internal_date', 'size', 'thread_id', 'message_id_header', 'subject', 'from_json', 'to_json', 'snippet', 'has_attachments'] as const;
+/** Columns of a list item, and their mapping: shared by every query that returns list items. */
+export const listColumns = ['id', 'mailbox_id', 'uid', 'modseq', 'flags', 'internal_date', 'size', 'thread_id', 'message_id_header', 'subject', 'from_json', 'to_json', 'snippet', 'has_attachments'] as const;
 
-type ListRow = {
+export type ListRow = {
   id: number; mailbox_id: number; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; thread_id: number;
   message_id_header: string | null; subject: string; from_json: AddressJson[]; to_json: AddressJson[]; snippet: string; has_attachments: boolean;
 };
 
-function toListItem(r: ListRow): MessageListItem {
+export function toListItem(r: ListRow): MessageListItem {
   return {
     id: r.id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: r.internal_date, size: r.size,
     threadId: r.thread_id, messageId: r.message_id_header, subject: r.subject, from: r.from_json, to: r.to_json, snippet: r.snippet, hasAttachments: r.has_attachments,
@@ -46,16 +47,7 @@ function toListItem(r: ListRow): MessageListItem {
 export function createMessageRepository(db: DbOrTx) {
   return {
     async listInMailbox(userId: number, mailboxId: number, options: { limit?: number } = {}): Promise<MessageListItem[]> {
-      const rows = await db
-        .selectFrom('messages')
-        .select(listColumns)
-        .where('user_id', '=', userId)
-        .where('mailbox_id', '=', mailboxId)
-        .orderBy('internal_date', 'desc')
-        .orderBy('id', 'desc')
-        .limit(options.limit ?? 1000)
-        .execute();
-      return rows.map(toListItem);
+      return this.listPage(userId, mailboxId, { limit: options.limit ?? 1000 });
     },
     /**
      * One page of a mailbox, newest first, keyset-paginated on (internal_date, id): stable under

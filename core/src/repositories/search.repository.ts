@@ -1,9 +1,8 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
-import type { AddressJson } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { caseVariants, type ParsedSearch, type SearchTerm } from '../mail/search-query.js';
-import type { MessageListItem } from './message.repository.js';
+import { listColumns, toListItem, type MessageListItem } from './message.repository.js';
 
 /**
  * Runs a parsed search (core/src/mail/search-query.ts) over ONE user's messages. Every query
@@ -45,21 +44,6 @@ export interface SearchPage {
 
 /** ts_rank_cd weights for {D, C, B, A}: subject (A) 1.0, people and attachment names (B) 0.4, body (C) 0.1. */
 const RANK_WEIGHTS = '{0.05,0.1,0.4,1.0}';
-
-// The list columns and mapping of message.repository.ts (kept private there), for the same DTO.
-const listColumns = ['id', 'mailbox_id', 'uid', 'modseq', 'flags', 'internal_date', 'size', 'thread_id', 'message_id_header', 'subject', 'from_json', 'to_json', 'snippet', 'has_attachments'] as const;
-
-interface ListRow {
-  id: number; mailbox_id: number; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; thread_id: number;
-  message_id_header: string | null; subject: string; from_json: AddressJson[]; to_json: AddressJson[]; snippet: string; has_attachments: boolean;
-}
-
-function toListItem(r: ListRow): MessageListItem {
-  return {
-    id: r.id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: r.internal_date, size: r.size,
-    threadId: r.thread_id, messageId: r.message_id_header, subject: r.subject, from: r.from_json, to: r.to_json, snippet: r.snippet, hasAttachments: r.has_attachments,
-  };
-}
 
 /** A value as one quoted tsquery operand (PostgreSQL parses its inside with the text parser). */
 function tsqueryLiteral(value: string, suffix: '' | ':*' | ':A'): string {
