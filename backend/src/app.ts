@@ -8,6 +8,7 @@ import { createRateLimiter, createSessionService, type Db, type Logger } from '@
 import type { BackendContext } from './context.js';
 import { registerAuth } from './plugins/auth.plugin.js';
 import { registerErrorHandling } from './plugins/errors.plugin.js';
+import { registerMetrics } from './plugins/metrics.plugin.js';
 import { accountRoutes } from './routes/account/account.routes.js';
 import { authRoutes } from './routes/auth/auth.routes.js';
 import { eventsRoutes, type EventStreamOptions } from './routes/events/events.routes.js';
@@ -60,6 +61,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
     secureCookies: options.secureCookies ?? false,
   };
   registerAuth(app, ctx.sessions);
+  registerMetrics(app, { db: deps.db });
 
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx));
