@@ -1,3 +1,4 @@
+import path from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
@@ -9,6 +10,7 @@ import type { BackendContext } from './context.js';
 import { registerAuth } from './plugins/auth.plugin.js';
 import { registerErrorHandling } from './plugins/errors.plugin.js';
 import { registerMetrics } from './plugins/metrics.plugin.js';
+import { adminRoutes } from './routes/admin/admin.routes.js';
 import { accountRoutes } from './routes/account/account.routes.js';
 import { authRoutes } from './routes/auth/auth.routes.js';
 import { eventsRoutes, type EventStreamOptions } from './routes/events/events.routes.js';
@@ -16,6 +18,7 @@ import { healthRoutes } from './routes/health/health.routes.js';
 import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
 import { messageRoutes } from './routes/messages/messages.routes.js';
 import { searchRoutes } from './routes/search/search.routes.js';
+import { composeRoutes } from './routes/compose/compose.routes.js';
 
 export interface BackendDeps {
   db: Db;
@@ -30,6 +33,8 @@ export interface BackendOptions {
   trustProxy?: boolean;
   /** SSE settings (heartbeat interval, replay limit); tests shorten the heartbeat. */
   events?: Partial<EventStreamOptions>;
+  /** DATA_DIR (uploads live under `<dataDir>/uploads`); default ./data. */
+  dataDir?: string;
 }
 
 /** The HTTP API, built without listening (tests use `app.inject`). */
@@ -59,6 +64,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
     sessions: createSessionService({ db: deps.db }),
     limiter: createRateLimiter(deps.redis),
     secureCookies: options.secureCookies ?? false,
+    dataDir: options.dataDir ?? path.resolve('data'),
   };
   registerAuth(app, ctx.sessions);
   registerMetrics(app, { db: deps.db });
@@ -70,5 +76,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(messageRoutes(ctx));
   await app.register(searchRoutes(ctx));
   await app.register(eventsRoutes(ctx, options.events));
+  await app.register(adminRoutes(ctx));
+  await app.register(composeRoutes(ctx));
   return app;
 }

@@ -12,4 +12,6 @@ export interface BackendContext {
   sessions: SessionService;
   limiter: RateLimiter;
   secureCookies: boolean;
+  /** DATA_DIR: uploads live under `<dataDir>/uploads`. */
+  dataDir: string;
 }

@@ -32,3 +32,5 @@ export * from './mail/search-query.js';
 export * from './repositories/search.repository.js';
 export * from './repositories/contact.repository.js';
 export * from './util/keyed-batcher.js';
+export * from './accounts/admin-scope.js';
+export * from './mail/drafts.js';

@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildBackend } from '../../backend/src/app.js';
@@ -18,6 +21,8 @@ export interface Agent {
 export interface TestBackend {
   app: FastifyInstance;
   redisUrl: string;
+  /** DATA_DIR of this backend (a temp dir, removed on close). */
+  dataDir: string;
   store: TestStore;
   redis: Redis;
   accounts: ReturnType<typeof createAccountsService>;
@@ -36,12 +41,14 @@ export async function createTestBackend(): Promise<TestBackend> {
     subscribers.push(sub);
     return sub;
   };
-  const app = await buildBackend({ db: store.db, redis, createSubscriber, log: silentLogger() });
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'mailyard-backend-'));
+  const app = await buildBackend({ db: store.db, redis, createSubscriber, log: silentLogger() }, { dataDir });
   await app.ready();
   const accounts = createAccountsService({ db: store.db });
   return {
     app,
     redisUrl: redisDb.url,
+    dataDir,
     store,
     redis,
     accounts,
@@ -60,6 +67,7 @@ export async function createTestBackend(): Promise<TestBackend> {
       await redisDb.flush();
       redis.disconnect();
       await store.drop();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

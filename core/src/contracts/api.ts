@@ -145,3 +145,89 @@ export const contactsQuery = z.object({
   limit: z.coerce.number().int().min(1).max(50).default(10),
 });
 export const contactsResponse = z.object({ contacts: z.array(contactSchema) });
+
+// --- Admin API (backend/src/routes/admin): who may do what is in core/src/accounts/admin-scope.ts ---
+
+export const adminOkResponse = z.object({ ok: z.literal(true) });
+export const adminDomainSchema = z.object({ id: z.number().int(), name: z.string(), createdAt: z.string() });
+export const adminDomainListResponse = z.object({ domains: z.array(adminDomainSchema) });
+export const adminDomainBody = z.object({ name: z.string().trim().min(1).max(253) });
+export const adminDomainParam = z.object({ name: z.string().min(1).max(253) });
+
+export const adminUserSchema = z.object({
+  id: z.number().int(),
+  address: z.string(),
+  domain: z.string(),
+  role,
+  displayName: z.string().nullable(),
+  disabled: z.boolean(),
+  quotaBytes: z.number().int().nullable(),
+  totpEnabled: z.boolean(),
+  createdAt: z.string(),
+});
+export type AdminUserDto = z.infer<typeof adminUserSchema>;
+export const adminUserListResponse = z.object({ users: z.array(adminUserSchema) });
+export const adminUsersQuery = z.object({ domain: z.string().min(1).max(253).optional() });
+export const adminUserCreateBody = z.object({
+  address: z.string().min(3).max(320),
+  password: z.string().min(1).max(1024),
+  role: role.optional(),
+});
+/** Disabling a user or resetting their password ends all their sessions. quotaBytes null: no quota. */
+export const adminUserPatchBody = z
+  .object({
+    role: role.optional(),
+    disabled: z.boolean().optional(),
+    quotaBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+    password: z.string().min(1).max(1024).optional(),
+  })
+  .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'nothing to change' });
+
+export const adminAliasSchema = z.object({ id: z.number().int(), address: z.string(), targetUserId: z.number().int(), targetAddress: z.string() });
+export const adminAliasListResponse = z.object({ aliases: z.array(adminAliasSchema) });
+export const adminAliasBody = z.object({ address: z.string().min(3).max(320), target: z.string().min(3).max(320) });
+export const adminAliasParam = z.object({ address: z.string().min(3).max(320) });
+
+export const adminDomainAdminBody = z.object({ userId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER), domain: z.string().min(1).max(253) });
+
+export const adminAuditQuery = z.object({
+  before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export const adminAuditEntrySchema = z.object({
+  id: z.number().int(),
+  at: z.string(),
+  actorUserId: z.number().int().nullable(),
+  actorAddress: z.string().nullable(),
+  action: z.string(),
+  target: z.string().nullable(),
+  ip: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+});
+export const adminAuditListResponse = z.object({ entries: z.array(adminAuditEntrySchema), nextBefore: z.number().int().nullable() });
+
+// --- Drafts and uploads (core/src/mail/drafts.ts) ---
+
+/** An upload id: 128 random bits, base64url. */
+export const uploadId = z.string().regex(/^[A-Za-z0-9_-]{22}$/, 'not an upload id');
+export const uploadIdParam = z.object({ id: uploadId });
+export const uploadResponse = z.object({ id: z.string(), filename: z.string(), contentType: z.string(), size: z.number().int() });
+export type UploadDto = z.infer<typeof uploadResponse>;
+
+/** Recipients as typed: `addr@domain` or `Name <addr@domain>` (each checked; 400 draft.invalid_address names a bad one). */
+const recipientList = z.array(z.string().min(1).max(400)).max(500);
+export const draftBody = z.object({
+  to: recipientList.optional(),
+  cc: recipientList.optional(),
+  bcc: recipientList.optional(),
+  subject: z.string().max(2000).optional(),
+  text: z.string().max(5_000_000).optional(),
+  html: z.string().max(5_000_000).optional(),
+  attachments: z.array(uploadId).max(100).optional(),
+  /** The id of the message this draft replies to. */
+  inReplyTo: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+});
+export type DraftBody = z.infer<typeof draftBody>;
+export const draftIdResponse = z.object({ id: z.number().int() });
+export const draftListResponse = z.object({ drafts: z.array(messageListItemSchema) });
+export const composeOkResponse = z.object({ ok: z.literal(true) });

@@ -3,6 +3,7 @@ import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_sessions_audit.js';
 import * as m0003 from './migrations/0003_moves_contacts.js';
 import * as m0004 from './migrations/0004_thread_keys.js';
+import * as m0005 from './migrations/0005_uploads.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -10,6 +11,7 @@ export const migrations: Record<string, Migration> = {
   '0002_sessions_audit': m0002,
   '0003_moves_contacts': m0003,
   '0004_thread_keys': m0004,
+  '0005_uploads': m0005,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -205,6 +205,16 @@ export interface ThreadKeysTable {
   thread_id: number;
 }
 
+/** A file a user uploaded ahead of composing; the bytes are `<DATA_DIR>/uploads/<id>`. */
+export interface UploadsTable {
+  id: string;
+  user_id: number;
+  filename: string;
+  content_type: string;
+  size: number;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   domains: DomainsTable;
   users: UsersTable;
@@ -221,4 +231,5 @@ export interface Database {
   audit_log: AuditLogTable;
   contacts: ContactsTable;
   thread_keys: ThreadKeysTable;
+  uploads: UploadsTable;
 }

@@ -1,0 +1,229 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyRequest } from 'fastify';
+import {
+  AppError,
+  adminAliasBody,
+  adminAliasListResponse,
+  adminAliasParam,
+  adminAliasSchema,
+  adminAuditListResponse,
+  adminAuditQuery,
+  adminDomainAdminBody,
+  adminDomainBody,
+  adminDomainListResponse,
+  adminDomainParam,
+  adminDomainSchema,
+  adminOkResponse,
+  adminUserCreateBody,
+  adminUserListResponse,
+  adminUserPatchBody,
+  adminUserSchema,
+  adminUsersQuery,
+  canManageDomain,
+  createAccountsService,
+  createAuditRepository,
+  createDomainRepository,
+  domainsVisibleTo,
+  errorResponse,
+  forbidden,
+  grantDomainAdmin,
+  idParam,
+  listUsersVisibleTo,
+  normalizeDomain,
+  requireAddress,
+  requireAdminArea,
+  requireFullAdmin,
+  requireManagedUser,
+  revokeDomainAdmin,
+  updateUserSettings,
+  type AdminActor,
+  type AdminUserView,
+  type DomainRow,
+} from '@mailyard/core';
+import type { BackendContext } from '../../context.js';
+import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
+
+function toDomainDto(d: DomainRow) {
+  return { id: d.id, name: d.name, createdAt: d.createdAt.toISOString() };
+}
+
+function toUserDto(u: AdminUserView) {
+  return { ...u, createdAt: u.createdAt.toISOString() };
+}
+
+const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
+
+/**
+ * The admin API. Who may do what is decided in core/src/accounts/admin-scope.ts; the changes
+ * themselves go through the accounts service (the same rules as the CLI). Every write is audited.
+ * The audit log is readable by server admins only (domain-admins get 403).
+ */
+export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
+  const accounts = createAccountsService({ db: ctx.db });
+  const audit = createAuditRepository(ctx.db);
+  const domains = createDomainRepository(ctx.db);
+
+  function actorOf(req: FastifyRequest): AdminActor {
+    const me = currentUser(req);
+    return { userId: me.userId, address: me.address, role: me.role };
+  }
+
+  async function record(req: FastifyRequest, actor: AdminActor, action: string, target: string, details: Record<string, unknown> = {}): Promise<void> {
+    await audit.record({ actorUserId: actor.userId, actorAddress: actor.address, action, target, ip: req.ip, details });
+  }
+
+  /** Outside the actor's domains, a domain looks absent. */
+  async function requireManagedDomain(actor: AdminActor, name: string): Promise<void> {
+    if (!(await canManageDomain(ctx.db, actor, name))) throw new AppError('domain.not_found', `domain ${normalizeDomain(name)} is not served here`, 404);
+  }
+
+  async function requireDomainRow(name: string): Promise<DomainRow> {
+    const domain = await domains.findByName(normalizeDomain(name));
+    if (!domain) throw new AppError('domain.not_found', `domain ${normalizeDomain(name)} is not served here`, 404);
+    return domain;
+  }
+
+  return async (app) => {
+    // Before validation: a plain user gets 403 whatever they send.
+    app.addHook('preValidation', requireUser);
+    app.addHook('preValidation', async (req) => requireAdminArea(actorOf(req)));
+
+    // --- Domains: everyone with admin rights sees their domains; only admins add or remove. ---
+
+    app.get('/api/admin/domains', { schema: { tags: ['admin'], response: { 200: adminDomainListResponse, ...errors } } }, async (req) => {
+      return { domains: (await domainsVisibleTo(ctx.db, actorOf(req))).map(toDomainDto) };
+    });
+
+    app.post('/api/admin/domains', { schema: { tags: ['admin'], body: adminDomainBody, response: { 201: adminDomainSchema, ...errors } } }, async (req, reply) => {
+      const actor = actorOf(req);
+      requireFullAdmin(actor);
+      const domain = await accounts.addDomain(req.body.name);
+      await record(req, actor, 'admin.domain.create', domain.name);
+      return reply.code(201).send(toDomainDto(domain));
+    });
+
+    app.delete('/api/admin/domains/:name', { schema: { tags: ['admin'], params: adminDomainParam, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      requireFullAdmin(actor);
+      await accounts.removeDomain(req.params.name);
+      await record(req, actor, 'admin.domain.delete', normalizeDomain(req.params.name));
+      return { ok: true as const };
+    });
+
+    // --- Users ---
+
+    app.get('/api/admin/users', { schema: { tags: ['admin'], querystring: adminUsersQuery, response: { 200: adminUserListResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      if (req.query.domain !== undefined) {
+        await requireManagedDomain(actor, req.query.domain);
+        await requireDomainRow(req.query.domain);
+      }
+      return { users: (await listUsersVisibleTo(ctx.db, actor, { domainName: req.query.domain })).map(toUserDto) };
+    });
+
+    app.post('/api/admin/users', { schema: { tags: ['admin'], body: adminUserCreateBody, response: { 201: adminUserSchema, ...errors } } }, async (req, reply) => {
+      const actor = actorOf(req);
+      const parsed = requireAddress(req.body.address);
+      if (req.body.role === 'admin') requireFullAdmin(actor);
+      await requireManagedDomain(actor, parsed.domain);
+      const created = await accounts.addUser({ address: parsed.address, password: req.body.password, role: req.body.role });
+      await record(req, actor, 'admin.user.create', created.address, { userId: created.id, role: created.role });
+      const [view] = await listUsersVisibleTo(ctx.db, actor, { userId: created.id });
+      return reply.code(201).send(toUserDto(view!));
+    });
+
+    app.patch('/api/admin/users/:id', { schema: { tags: ['admin'], params: idParam, body: adminUserPatchBody, response: { 200: adminUserSchema, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      const { role, disabled, quotaBytes, password } = req.body;
+      if (role === 'admin') requireFullAdmin(actor);
+      const user = await requireManagedUser(ctx.db, actor, req.params.id);
+      if (user.id === actor.userId && ((role !== undefined && role !== user.role) || disabled === true)) {
+        throw new AppError('admin.self', 'you cannot change your own role or disable yourself', 409);
+      }
+      if (password !== undefined) await accounts.setPassword(user.address, password);
+      await updateUserSettings(ctx.db, user.id, { role, disabled, quotaBytes });
+      const revokedSessions = disabled === true || password !== undefined ? await ctx.sessions.revokeAllForUser(user.id) : 0;
+      const changed = { role, disabled, quotaBytes, passwordReset: password !== undefined };
+      await record(req, actor, 'admin.user.update', user.address, { userId: user.id, ...changed, revokedSessions });
+      const [view] = await listUsersVisibleTo(ctx.db, actor, { userId: user.id });
+      return toUserDto(view!);
+    });
+
+    app.delete('/api/admin/users/:id', { schema: { tags: ['admin'], params: idParam, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      const user = await requireManagedUser(ctx.db, actor, req.params.id);
+      if (user.id === actor.userId) throw new AppError('admin.self', 'you cannot remove yourself', 409);
+      await ctx.sessions.revokeAllForUser(user.id);
+      await accounts.removeUser(user.address);
+      await record(req, actor, 'admin.user.delete', user.address, { userId: user.id });
+      return { ok: true as const };
+    });
+
+    // --- Aliases: the alias and its target must both be in the actor's domains. ---
+
+    app.get('/api/admin/aliases', { schema: { tags: ['admin'], response: { 200: adminAliasListResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      const all = await accounts.listAliases();
+      if (actor.role === 'admin') return { aliases: all };
+      const visible = new Set((await domainsVisibleTo(ctx.db, actor)).map((d) => d.name));
+      return { aliases: all.filter((a) => visible.has(requireAddress(a.address).domain)) };
+    });
+
+    app.post('/api/admin/aliases', { schema: { tags: ['admin'], body: adminAliasBody, response: { 201: adminAliasSchema, ...errors } } }, async (req, reply) => {
+      const actor = actorOf(req);
+      const alias = requireAddress(req.body.address);
+      const target = requireAddress(req.body.target);
+      await requireManagedDomain(actor, alias.domain);
+      if (!(await canManageDomain(ctx.db, actor, target.domain))) throw new AppError('user.not_found', `no user ${target.address}`, 404);
+      await accounts.addAlias(alias.address, target.address);
+      await record(req, actor, 'admin.alias.create', alias.address, { target: target.address });
+      const created = (await accounts.listAliases()).find((a) => a.address === alias.address)!;
+      return reply.code(201).send(created);
+    });
+
+    app.delete('/api/admin/aliases/:address', { schema: { tags: ['admin'], params: adminAliasParam, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      const alias = requireAddress(req.params.address);
+      if (!(await canManageDomain(ctx.db, actor, alias.domain))) throw new AppError('alias.not_found', `no alias ${alias.address}`, 404);
+      await accounts.removeAlias(alias.address);
+      await record(req, actor, 'admin.alias.delete', alias.address);
+      return { ok: true as const };
+    });
+
+    // --- Domain-admin grants (admins only) ---
+
+    async function grantTarget(actor: AdminActor, userId: number, domainName: string) {
+      const [user] = await listUsersVisibleTo(ctx.db, actor, { userId });
+      if (!user) throw new AppError('user.not_found', `no user with id ${userId}`, 404);
+      return { user, domain: await requireDomainRow(domainName) };
+    }
+
+    app.post('/api/admin/domain-admins', { schema: { tags: ['admin'], body: adminDomainAdminBody, response: { 201: adminOkResponse, ...errors } } }, async (req, reply) => {
+      const actor = actorOf(req);
+      requireFullAdmin(actor);
+      const { user, domain } = await grantTarget(actor, req.body.userId, req.body.domain);
+      if (!(await grantDomainAdmin(ctx.db, user.id, domain.id))) throw new AppError('domain_admin.exists', `${user.address} already manages ${domain.name}`, 409);
+      await record(req, actor, 'admin.domain_admin.grant', domain.name, { userId: user.id, address: user.address });
+      return reply.code(201).send({ ok: true as const });
+    });
+
+    app.delete('/api/admin/domain-admins', { schema: { tags: ['admin'], body: adminDomainAdminBody, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      requireFullAdmin(actor);
+      const { user, domain } = await grantTarget(actor, req.body.userId, req.body.domain);
+      if (!(await revokeDomainAdmin(ctx.db, user.id, domain.id))) throw new AppError('domain_admin.not_found', `${user.address} does not manage ${domain.name}`, 404);
+      await record(req, actor, 'admin.domain_admin.revoke', domain.name, { userId: user.id, address: user.address });
+      return { ok: true as const };
+    });
+
+    // --- Audit log: server admins only (simplest safe rule; domain-admins get 403). ---
+
+    app.get('/api/admin/audit', { schema: { tags: ['admin'], querystring: adminAuditQuery, response: { 200: adminAuditListResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      if (actor.role !== 'admin') throw forbidden('the audit log is for server administrators only');
+      const rows = await audit.list({ limit: req.query.limit, beforeId: req.query.before });
+      const entries = rows.map((r) => ({ ...r, at: r.at.toISOString() }));
+      return { entries, nextBefore: rows.length === req.query.limit ? rows[rows.length - 1]!.id : null };
+    });
+  };
+}

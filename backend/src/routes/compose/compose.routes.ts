@@ -1,0 +1,116 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import multipart from '@fastify/multipart';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import {
+  AppError,
+  cleanContentType,
+  cleanFilename,
+  composeOkResponse,
+  createRedisEventPublisher,
+  createUploadRepository,
+  deleteDraft,
+  draftBody,
+  draftIdResponse,
+  draftListResponse,
+  errorResponse,
+  idParam,
+  listDrafts,
+  newUploadId,
+  removeFile,
+  replaceDraft,
+  saveDraft,
+  uploadIdParam,
+  uploadPath,
+  uploadResponse,
+  uploadsDir,
+  type DraftDeps,
+  type DraftInput,
+  type DraftSender,
+} from '@mailyard/core';
+import type { BackendContext } from '../../context.js';
+import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
+import { toListItemDto } from '../mailboxes/mailboxes.routes.js';
+
+export interface ComposeOptions {
+  /** Largest upload accepted, in bytes (413 upload.too_large beyond). */
+  maxUploadBytes?: number;
+}
+
+export const DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
+
+const writeErrors = { 400: errorResponse, 403: errorResponse, 404: errorResponse };
+
+/**
+ * Uploads (files sent ahead of composing) and server-side drafts, so a reload never loses one.
+ * Logic and storage rules: core/src/mail/drafts.ts.
+ */
+export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {}): FastifyPluginAsyncZod {
+  const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  const uploads = createUploadRepository(ctx.db, ctx.dataDir);
+  const deps: DraftDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log, dataDir: ctx.dataDir };
+
+  async function sender(userId: number, address: string): Promise<DraftSender> {
+    const user = await ctx.db.selectFrom('users').select('display_name').where('id', '=', userId).executeTakeFirst();
+    return { userId, address, name: user?.display_name ?? null };
+  }
+
+  return async (app) => {
+    await app.register(multipart, { limits: { files: 1, fileSize: maxUploadBytes, fields: 10, parts: 20 } });
+    app.addHook('preHandler', requireUser);
+
+    // One file as multipart/form-data, streamed to disk under a random name.
+    app.post('/api/uploads', { schema: { tags: ['compose'], response: { 201: uploadResponse, ...writeErrors, 413: errorResponse } } }, async (req, reply) => {
+      const me = currentUser(req);
+      if (!req.isMultipart()) throw new AppError('upload.invalid', 'send the file as multipart/form-data', 400);
+      const part = await req.file();
+      if (!part) throw new AppError('upload.invalid', 'the request holds no file', 400);
+      const id = newUploadId();
+      const file = uploadPath(ctx.dataDir, id);
+      await mkdir(uploadsDir(ctx.dataDir), { recursive: true });
+      try {
+        await pipeline(part.file, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+        if (part.file.truncated) throw new AppError('upload.too_large', `a file may be at most ${maxUploadBytes} bytes`, 413);
+        const size = (await stat(file)).size;
+        const upload = { id, userId: me.userId, filename: cleanFilename(part.filename), contentType: cleanContentType(part.mimetype), size };
+        await uploads.insert(upload);
+        return reply.code(201).send({ id, filename: upload.filename, contentType: upload.contentType, size });
+      } catch (err) {
+        await removeFile(file);
+        if (err instanceof AppError) throw err;
+        if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new AppError('upload.too_large', `a file may be at most ${maxUploadBytes} bytes`, 413);
+        throw err;
+      }
+    });
+
+    app.delete('/api/uploads/:id', { schema: { tags: ['compose'], params: uploadIdParam, response: { 200: composeOkResponse, ...writeErrors } } }, async (req) => {
+      const me = currentUser(req);
+      if (!(await uploads.delete(me.userId, req.params.id))) throw new AppError('upload.not_found', 'no such upload', 404);
+      return { ok: true as const };
+    });
+
+    app.get('/api/drafts', { schema: { tags: ['compose'], response: { 200: draftListResponse } } }, async (req) => {
+      const me = currentUser(req);
+      return { drafts: (await listDrafts(ctx.db, me.userId)).map(toListItemDto) };
+    });
+
+    app.post('/api/drafts', { schema: { tags: ['compose'], body: draftBody, response: { 201: draftIdResponse, ...writeErrors } } }, async (req, reply) => {
+      const me = currentUser(req);
+      const id = await saveDraft(deps, await sender(me.userId, me.address), req.body as DraftInput);
+      return reply.code(201).send({ id });
+    });
+
+    // Replaces the draft: the new version is filed first, then the old one deleted; answers the new id.
+    app.put('/api/drafts/:id', { schema: { tags: ['compose'], params: idParam, body: draftBody, response: { 200: draftIdResponse, ...writeErrors } } }, async (req) => {
+      const me = currentUser(req);
+      return { id: await replaceDraft(deps, await sender(me.userId, me.address), req.params.id, req.body as DraftInput) };
+    });
+
+    app.delete('/api/drafts/:id', { schema: { tags: ['compose'], params: idParam, response: { 200: composeOkResponse, ...writeErrors } } }, async (req) => {
+      const me = currentUser(req);
+      await deleteDraft(deps, me.userId, req.params.id);
+      return { ok: true as const };
+    });
+  };
+}

@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
+import path from 'node:path';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import type { Db } from '../db/client.js';
+import { AppError } from '../errors.js';
+import { createMailboxRepository } from '../repositories/mailbox.repository.js';
+import { createMessageRepository, type MessageListItem } from '../repositories/message.repository.js';
+import { parseAddress } from './address.js';
+import { ingestMessage, type IngestDeps } from './ingest.js';
+import { deleteMessages, type MessageOpsDeps } from './message-ops.js';
+import { summarizeMessage } from './parse.js';
+
+/**
+ * Drafts and uploads. A draft is a message in the user's \Drafts mailbox (flags \Draft \Seen), so
+ * IMAP clients see the same drafts as the webmail. Saving builds the MIME (From the user's own
+ * address, Bcc kept: it is the user's own copy) and files it through ingest; replacing files the
+ * new version first and only then deletes the old one, so a failure never loses the draft.
+ *
+ * Uploads are files sent ahead of composing, to attach to drafts. Each is a row (owner, the
+ * user's filename and type) plus the bytes at `<DATA_DIR>/uploads/<id>`: the id is 128 random
+ * bits in base64url, so the path never carries anything the user chose.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// Uploads
+
+/** 128 random bits, base64url (22 characters). */
+export const UPLOAD_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
+export function newUploadId(): string {
+  return randomBytes(16).toString('base64url');
+}
+
+export function uploadsDir(dataDir: string): string {
+  return path.join(dataDir, 'uploads');
+}
+
+/** Where an upload's bytes live; throws on anything that is not an id this server makes. */
+export function uploadPath(dataDir: string, id: string): string {
+  if (!UPLOAD_ID_PATTERN.test(id)) throw new AppError('upload.not_found', 'no such upload', 404);
+  return path.join(uploadsDir(dataDir), id);
+}
+
+/** A filename as kept: no directories, no control characters, at most 255 characters, never empty. */
+export function cleanFilename(name: string | undefined): string {
+  // eslint-disable-next-line no-control-regex
+  const base = (name ?? '').split(/[\\/]/).pop()!.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255);
+  return base === '' || base === '.' || base === '..' ? 'attachment' : base;
+}
+
+/** A MIME type as kept (type/subtype, lower-cased); anything else is application/octet-stream. */
+export function cleanContentType(type: string | undefined): string {
+  const value = (type ?? '').trim().toLowerCase();
+  return /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/.test(value) ? value : 'application/octet-stream';
+}
+
+export interface Upload {
+  id: string;
+  userId: number;
+  filename: string;
+  contentType: string;
+  size: number;
+  createdAt: Date;
+}
+
+/** Uploads, always read through their owner: another user's id is "not found". */
+export function createUploadRepository(db: Db, dataDir: string) {
+  return {
+    async insert(upload: { id: string; userId: number; filename: string; contentType: string; size: number }): Promise<void> {
+      await db.insertInto('uploads').values({ id: upload.id, user_id: upload.userId, filename: upload.filename, content_type: upload.contentType, size: upload.size }).execute();
+    },
+    async get(userId: number, id: string): Promise<Upload | null> {
+      if (!UPLOAD_ID_PATTERN.test(id)) return null;
+      const r = await db.selectFrom('uploads').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
+      return r ? { id: r.id, userId: r.user_id, filename: r.filename, contentType: r.content_type, size: r.size, createdAt: r.created_at } : null;
+    },
+    /** The user's uploads with these ids, in the order asked; 404 'upload.not_found' if any is missing or not theirs. */
+    async requireMany(userId: number, ids: readonly string[]): Promise<Upload[]> {
+      const out: Upload[] = [];
+      for (const id of ids) {
+        const upload = await this.get(userId, id);
+        if (!upload) throw new AppError('upload.not_found', `no such upload: ${JSON.stringify(id.slice(0, 40))}`, 404);
+        out.push(upload);
+      }
+      return out;
+    },
+    /** Deletes the row, then the file; false if the user has no such upload. */
+    async delete(userId: number, id: string): Promise<boolean> {
+      if (!UPLOAD_ID_PATTERN.test(id)) return false;
+      const removed = await db.deleteFrom('uploads').where('id', '=', id).where('user_id', '=', userId).returning('id').executeTakeFirst();
+      if (!removed) return false;
+      await removeFile(uploadPath(dataDir, id));
+      return true;
+    },
+  };
+}
+export type UploadRepository = ReturnType<typeof createUploadRepository>;
+
+/** Unlinks a file; a file that is already gone is fine. */
+export async function removeFile(file: string): Promise<void> {
+  try {
+    await unlink(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drafts
+
+export interface DraftInput {
+  to?: string[];
+  cc?: string[];
+  bcc?: string[];
+  subject?: string;
+  text?: string;
+  html?: string;
+  /** Upload ids of the user (their files are attached in this order). */
+  attachments?: string[];
+  /** The id of the user's message this draft answers (sets In-Reply-To and References). */
+  inReplyTo?: number;
+}
+
+export interface DraftDeps extends IngestDeps, MessageOpsDeps {
+  dataDir: string;
+}
+
+export interface DraftSender {
+  userId: number;
+  address: string;
+  name?: string | null;
+}
+
+/**
+ * A recipient as typed: `addr@domain` or `Name <addr@domain>`. 400 'draft.invalid_address' names
+ * the field and the bad entry.
+ */
+export function parseRecipient(field: string, input: string): { name: string; address: string } {
+  const angle = /^\s*(.*?)\s*<([^<>]*)>\s*$/.exec(input);
+  const name = angle ? angle[1]!.replace(/^"(.*)"$/, '$1').trim() : '';
+  const parsed = parseAddress(angle ? angle[2]! : input);
+  if (!parsed) throw new AppError('draft.invalid_address', `${field}: ${JSON.stringify(input.slice(0, 320))} is not a valid mail address (expected local@domain.tld)`, 400);
+  return { name, address: parsed.address };
+}
+
+async function buildDraft(deps: DraftDeps, from: DraftSender, input: DraftInput): Promise<Buffer> {
+  const recipients = (field: 'to' | 'cc' | 'bcc') => (input[field] ?? []).map((r) => parseRecipient(field, r));
+  const to = recipients('to');
+  const cc = recipients('cc');
+  const bcc = recipients('bcc');
+  const uploads = await createUploadRepository(deps.db, deps.dataDir).requireMany(from.userId, input.attachments ?? []);
+
+  let inReplyTo: string | undefined;
+  let references: string[] | undefined;
+  if (input.inReplyTo !== undefined) {
+    const parent = await createMessageRepository(deps.db).get(from.userId, input.inReplyTo);
+    if (!parent) throw new AppError('message.not_found', `inReplyTo: no such message ${input.inReplyTo}`, 404);
+    if (parent.messageId) {
+      inReplyTo = parent.messageId;
+      references = [...parent.references.filter((r) => r !== parent.messageId), parent.messageId];
+    }
+  }
+
+  const composer = new MailComposer({
+    from: { name: from.name ?? '', address: from.address },
+    to,
+    cc,
+    bcc,
+    subject: input.subject ?? '',
+    text: input.text ?? (input.html === undefined ? '' : undefined),
+    html: input.html,
+    inReplyTo,
+    references,
+    attachments: uploads.map((u) => ({ filename: u.filename, contentType: u.contentType, path: uploadPath(deps.dataDir, u.id) })),
+    // Uploads are local files read by path; never let a draft fetch a URL or read another path.
+    disableUrlAccess: true,
+  });
+  const node = composer.compile();
+  node.keepBcc = true;
+  return node.build();
+}
+
+/** Files a new draft in the user's \Drafts; returns its message id. */
+export async function saveDraft(deps: DraftDeps, from: DraftSender, input: DraftInput): Promise<number> {
+  const raw = await buildDraft(deps, from, input);
+  const result = await ingestMessage(deps, { userId: from.userId, mailbox: { specialUse: '\\Drafts' }, content: { raw }, summary: await summarizeMessage(raw), flags: ['\\Draft', '\\Seen'] });
+  return result.messageId;
+}
+
+async function requireDraft(deps: { db: Db }, userId: number, id: number): Promise<void> {
+  const drafts = await createMailboxRepository(deps.db).findSpecial(userId, '\\Drafts');
+  const row = drafts ? await deps.db.selectFrom('messages').select('id').where('user_id', '=', userId).where('mailbox_id', '=', drafts.id).where('id', '=', id).executeTakeFirst() : undefined;
+  if (!row) throw new AppError('draft.not_found', 'no such draft', 404);
+}
+
+/** Files the new version, then deletes the old one (in that order); returns the new id. */
+export async function replaceDraft(deps: DraftDeps, from: DraftSender, draftId: number, input: DraftInput): Promise<number> {
+  await requireDraft(deps, from.userId, draftId);
+  const id = await saveDraft(deps, from, input);
+  try {
+    await deleteMessages(deps, from.userId, [draftId]);
+  } catch (err) {
+    // Deleted meanwhile (another tab, an IMAP client): the new version stands.
+    if (!(err instanceof AppError && err.code === 'message.not_found')) throw err;
+  }
+  return id;
+}
+
+export async function deleteDraft(deps: MessageOpsDeps, userId: number, draftId: number): Promise<void> {
+  await requireDraft(deps, userId, draftId);
+  await deleteMessages(deps, userId, [draftId]);
+}
+
+/** The user's drafts, newest first. */
+export async function listDrafts(db: Db, userId: number, limit = 200): Promise<MessageListItem[]> {
+  const drafts = await createMailboxRepository(db).findSpecial(userId, '\\Drafts');
+  if (!drafts) return [];
+  return createMessageRepository(db).listPage(userId, drafts.id, { limit });
+}
