@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
@@ -22,9 +23,9 @@ declare module 'vitest' {
 export const TEMPLATE_DB = 'mailyard_template';
 
 export default async function setup(project: TestProject) {
-  const root = path.resolve('.test-data');
-  fs.mkdirSync(root, { recursive: true });
-  const dataDir = fs.mkdtempSync(path.join(root, 'run-'));
+  // Under the system temp folder: as root, PostgreSQL runs as the postgres user, which must be
+  // able to reach its data (a checkout may sit in a private 0700 folder).
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-test-'));
   fs.chmodSync(dataDir, 0o755);
 
   const postgres = await startLocalPostgres({ dataDir, unsafeFastMode: true });

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -53,6 +53,48 @@ function runAsIds(): { uid: number; gid: number } | undefined {
   }
 }
 
+/** Whether the `postgres` user can reach `target` (every folder above it must be searchable). */
+function reachableBy(ids: { uid: number; gid: number }, target: string, test: '-x' | '-w'): boolean {
+  return spawnSync('test', [test, target], { ...ids, stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * When PostgreSQL runs as the `postgres` user, it must be able to execute the binaries inside
+ * node_modules. A checkout under a private folder (a 0700 home, `mktemp -d`) hides them: then a
+ * copy goes to a shared cache folder once per version.
+ */
+function usableBinaries(bin: { postgres: string; initdb: string }, ids: { uid: number; gid: number } | undefined): { postgres: string; initdb: string } {
+  if (!ids || reachableBy(ids, bin.postgres, '-x')) return bin;
+  const native = path.dirname(path.dirname(bin.postgres));
+  const version = execFileSync(bin.postgres, ['--version'], { encoding: 'utf8' }).trim().replace(/[^\w.]+/g, '_');
+  const cache = path.join(os.tmpdir(), `mailyard-postgres-${version}-${os.platform()}-${os.arch()}`);
+  const marker = path.join(cache, '.complete');
+  if (!fs.existsSync(marker)) {
+    fs.rmSync(cache, { recursive: true, force: true });
+    fs.cpSync(native, cache, { recursive: true, verbatimSymlinks: true });
+    execFileSync('chmod', ['-R', 'a+rX', cache]);
+    fs.writeFileSync(marker, '');
+  }
+  return { postgres: path.join(cache, 'bin', 'postgres'), initdb: path.join(cache, 'bin', 'initdb') };
+}
+
+/**
+ * The folder PostgreSQL keeps its data in: `<dataDir>/postgres`, or, when the `postgres` user
+ * cannot reach `dataDir` (it lies under a private folder), a folder under /var/lib/mailyard that
+ * `<dataDir>/postgres` links to.
+ */
+function clusterDir(dataDir: string, ids: { uid: number; gid: number } | undefined): string {
+  const link = path.join(dataDir, 'postgres');
+  if (fs.existsSync(link)) return fs.realpathSync(link);
+  if (!ids || reachableBy(ids, dataDir, '-x')) return link;
+  const key = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
+  const target = path.join('/var/lib/mailyard', `postgres-${key}`);
+  fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
+  fs.mkdirSync(target, { recursive: true, mode: 0o700 });
+  fs.symlinkSync(target, link);
+  return target;
+}
+
 function chownTree(dir: string, ids: { uid: number; gid: number } | undefined): void {
   if (ids) execFileSync('chown', ['-R', `${ids.uid}:${ids.gid}`, dir]);
 }
@@ -86,7 +128,8 @@ async function canConnect(url: string): Promise<boolean> {
 
 export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalPostgres> {
   fs.mkdirSync(options.dataDir, { recursive: true });
-  const pgDir = path.join(options.dataDir, 'postgres');
+  const ids = runAsIds();
+  const pgDir = clusterDir(options.dataDir, ids);
   const password = readSecret(path.join(options.dataDir, 'postgres.secret'), () => randomBytes(18).toString('base64url'));
 
   const existing = runningServer(pgDir);
@@ -96,12 +139,11 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     return { url, port: existing.port, owned: false, stop: async () => undefined };
   }
 
-  const bin = await binaries();
-  const ids = runAsIds();
+  const bin = usableBinaries(await binaries(), ids);
   if (!fs.existsSync(path.join(pgDir, 'PG_VERSION'))) {
     fs.rmSync(pgDir, { recursive: true, force: true });
     fs.mkdirSync(pgDir, { recursive: true, mode: 0o700 });
-    const pwfile = path.join(options.dataDir, `.pwfile-${process.pid}`);
+    const pwfile = path.join(os.tmpdir(), `mailyard-pwfile-${process.pid}-${randomBytes(6).toString('hex')}`);
     fs.writeFileSync(pwfile, password, { mode: 0o600 });
     chownTree(pgDir, ids);
     if (ids) fs.chownSync(pwfile, ids.uid, ids.gid);
