@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     config = loadConfig(schemas.stack('local'));
   } catch (err) {
     if (err instanceof ConfigError) {
-      console.error(err.message);
+      process.stderr.write(`${err.message}\n`);
       process.exit(78);
     }
     throw err;
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     if (stopping && now - lastSignal > 2_000) process.exit(1);
     if (stopping) return;
     lastSignal = now;
-    console.log(`\n${signal}: stopping Mailyard…`);
+    process.stdout.write(`\n${signal}: stopping Mailyard…\n`);
     void stopAll(0);
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
@@ -75,12 +75,12 @@ async function main(): Promise<void> {
     stops.push(() => backend.stop());
 
     const host = config.BIND_ADDRESS;
-    console.log(
+    process.stdout.write(
       [
         '',
         'Mailyard is running.',
         `  SMTP (MX)     ${host}:${smtp.port}`,
-        `  HTTP          http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${backend.port}  (/healthz, /readyz)`,
+        `  HTTP          http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${backend.port}  (API, docs at /api/docs)`,
         `  PostgreSQL    ${postgresNote}`,
         `  Redis         ${redisNote}`,
         `  Data          ${config.DATA_DIR}`,
@@ -89,11 +89,11 @@ async function main(): Promise<void> {
         'Add a domain and a user:  npx mailyard domain add example.com && npx mailyard user add you@example.com --password ...',
         'Press Ctrl-C to stop.',
         '',
-      ].join('\n'),
+      ].join('\n') + '\n',
     );
   } catch (err) {
     log.fatal({ event: 'stack.start_failed', err: (err as Error).message });
-    console.error(`Mailyard failed to start: ${(err as Error).message}`);
+    process.stderr.write(`Mailyard failed to start: ${(err as Error).message}\n`);
     await stopAll(1);
   }
 }

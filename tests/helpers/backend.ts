@@ -71,3 +71,11 @@ export async function createTestBackend(): Promise<TestBackend> {
     },
   };
 }
+
+/** The usual cast of access-control tests: ann and ben on m.test, both signed in. */
+export async function signInTwoUsers(t: TestBackend): Promise<{ ann: Agent; ben: Agent }> {
+  await t.accounts.addDomain('m.test');
+  await t.accounts.addUser({ address: 'ann@m.test', password: 'ann password' });
+  await t.accounts.addUser({ address: 'ben@m.test', password: 'ben password' });
+  return { ann: await t.login('ann@m.test', 'ann password'), ben: await t.login('ben@m.test', 'ben password') };
+}

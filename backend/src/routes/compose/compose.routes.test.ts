@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestBackend, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
+import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 import { ingestMessage } from '../../../../core/src/mail/ingest.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './compose.routes.js';
@@ -54,11 +54,7 @@ async function uploadFiles(): Promise<string[]> {
 
 beforeAll(async () => {
   t = await createTestBackend();
-  await t.accounts.addDomain('m.test');
-  await t.accounts.addUser({ address: 'ann@m.test', password: 'ann password' });
-  await t.accounts.addUser({ address: 'ben@m.test', password: 'ben password' });
-  ann = await t.login('ann@m.test', 'ann password');
-  ben = await t.login('ben@m.test', 'ben password');
+  ({ ann, ben } = await signInTwoUsers(t));
   const raw = Buffer.from('From: Sam <sam@far.test>\r\nTo: ann@m.test\r\nSubject: Lunch?\r\nMessage-ID: <lunch@far.test>\r\n\r\nnoon?\r\n');
   const filed = await ingestMessage({ db: t.store.db, events: { publish: async () => undefined } }, { userId: ann.userId, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary: await summarizeMessage(raw) });
   annInboxMessage = filed.messageId;

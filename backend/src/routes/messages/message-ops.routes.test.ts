@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestBackend, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
+import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 import { ingestMessage } from '../../../../core/src/mail/ingest.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
 import type { SpecialUse } from '../../../../core/src/db/schema.js';
@@ -82,11 +82,7 @@ const attachmentMail = (filenameParam: string) =>
 
 beforeAll(async () => {
   t = await createTestBackend();
-  await t.accounts.addDomain('m.test');
-  await t.accounts.addUser({ address: 'ann@m.test', password: 'ann password' });
-  await t.accounts.addUser({ address: 'ben@m.test', password: 'ben password' });
-  ann = await t.login('ann@m.test', 'ann password');
-  ben = await t.login('ben@m.test', 'ben password');
+  ({ ann, ben } = await signInTwoUsers(t));
 });
 afterAll(async () => {
   await t.close();

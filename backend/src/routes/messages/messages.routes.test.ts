@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestBackend, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
+import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 import { ingestMessage } from '../../../../core/src/mail/ingest.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
 
@@ -16,11 +16,7 @@ async function deliver(userId: number, raw: string, internalDate: Date) {
 
 beforeAll(async () => {
   t = await createTestBackend();
-  await t.accounts.addDomain('m.test');
-  await t.accounts.addUser({ address: 'ann@m.test', password: 'ann password' });
-  await t.accounts.addUser({ address: 'ben@m.test', password: 'ben password' });
-  ann = await t.login('ann@m.test', 'ann password');
-  ben = await t.login('ben@m.test', 'ben password');
+  ({ ann, ben } = await signInTwoUsers(t));
   // 25 messages, several sharing the same date (ties), to page through.
   const base = Date.UTC(2026, 10, 1, 12);
   for (let i = 0; i < 25; i++) {
