@@ -185,6 +185,22 @@ describe('RCPT TO', () => {
     const [row] = await spoolRows(store.db, 'rcpt-variants@b.test');
     expect(row?.rcpt_to).toEqual(['alice+tag@a.test', 'team@a.test', 'alice@a.test']);
   });
+
+  it('accepts any unknown address of a domain with a catch-all alias (@domain), and only of that domain (250 2.1.5)', async () => {
+    const accounts = createAccountsService({ db: store.db });
+    await accounts.addDomain('catchall.test');
+    await accounts.addAlias('@catchall.test', 'alice@a.test');
+    const client = await session();
+    expect(await client.cmd('MAIL FROM:<catch-all@b.test>')).toMatchObject({ code: 250, enhanced: '2.1.0' });
+    // fresh addresses: RCPT verdicts are cached per address for a few seconds
+    expect(await client.cmd('RCPT TO:<never-seen-before@catchall.test>')).toMatchObject({ code: 250, enhanced: '2.1.5' });
+    expect(await client.cmd('RCPT TO:<never-seen-before@a.test>')).toMatchObject({ code: 550, enhanced: '5.1.1' });
+    expect(await client.cmd('RCPT TO:<never-seen-before@elsewhere.test>')).toMatchObject({ code: 550, enhanced: '5.7.1' });
+    expect((await client.cmd('DATA')).code).toBe(354);
+    expect(await client.data(message('catch-all'))).toMatchObject({ code: 250, enhanced: '2.0.0' });
+    const [row] = await spoolRows(store.db, 'catch-all@b.test');
+    expect(row?.rcpt_to).toEqual(['never-seen-before@catchall.test']);
+  });
 });
 
 describe('command sequence and syntax', () => {

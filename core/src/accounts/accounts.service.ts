@@ -2,7 +2,7 @@ import type { Db, DbOrTx } from '../db/client.js';
 import type { Role } from '../db/schema.js';
 import { AppError, isUniqueViolation } from '../errors.js';
 import { hashPassword, passwordProblem } from '../auth/password.js';
-import { isValidDomain, normalizeDomain, parseAddress, requireAddress, stripPlusTag } from '../mail/address.js';
+import { catchAllAddress, isValidDomain, normalizeDomain, parseAddress, requireAddress, requireAliasAddress, stripPlusTag } from '../mail/address.js';
 import { createDomainRepository, type DomainRow } from '../repositories/domain.repository.js';
 import { createAliasRepository, createUserRepository, findRecipientUserId, type AliasRow, type UserRow } from '../repositories/user.repository.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
@@ -14,7 +14,8 @@ export type RecipientVerdict =
   | { kind: 'invalid' };
 
 /**
- * Who receives mail for `input`: exact user or alias first, then `user+tag@` as `user@`.
+ * Who receives mail for `input`: exact user or alias first, then `user+tag@` as `user@`, then the
+ * domain's catch-all alias (`@domain`), then postmaster. A disabled target never receives mail.
  * `relay` means the domain is not ours (the caller must refuse: we never relay for strangers).
  */
 export async function resolveRecipient(db: DbOrTx, input: string): Promise<RecipientVerdict> {
@@ -29,6 +30,9 @@ export async function resolveRecipient(db: DbOrTx, input: string): Promise<Recip
     const base = await findRecipientUserId(db, untagged.address);
     if (base !== null) return { kind: 'local', userId: base, address: untagged.address };
   }
+  // Catch-all: any other address of the domain, when the domain has an `@domain` alias.
+  const catchAll = await findRecipientUserId(db, catchAllAddress(parsed.domain));
+  if (catchAll !== null) return { kind: 'local', userId: catchAll, address: parsed.address };
   // RFC 5321 4.5.1: every domain must accept postmaster. Without an explicit user or alias,
   // it reaches the first administrator.
   if (parsed.local === 'postmaster') {
@@ -114,21 +118,23 @@ export function createAccountsService({ db }: { db: Db }) {
       await createUserRepository(db).setPasswordHash(user.id, await hashPassword(password));
     },
 
+    /** `aliasAddress` is `local@domain`, or `@domain` for the domain's catch-all (one per domain). */
     async addAlias(aliasAddress: string, targetAddress: string): Promise<void> {
-      const alias = requireAddress(aliasAddress);
+      const alias = requireAliasAddress(aliasAddress);
       const domain = await requireDomain(alias.domain);
       const target = await requireUser(targetAddress);
-      if (await addressTaken(alias.address)) throw new AppError('alias.exists', `${alias.address} is already a user or an alias`, 409);
+      const taken = alias.catchAll ? `${domain.name} already has a catch-all alias` : `${alias.address} is already a user or an alias`;
+      if (await addressTaken(alias.address)) throw new AppError('alias.exists', taken, 409);
       try {
         await createAliasRepository(db).insert({ domainId: domain.id, address: alias.address, targetUserId: target.id });
       } catch (err) {
-        if (isUniqueViolation(err)) throw new AppError('alias.exists', `${alias.address} already exists`, 409);
+        if (isUniqueViolation(err)) throw new AppError('alias.exists', taken, 409);
         throw err;
       }
     },
     listAliases: (): Promise<AliasRow[]> => createAliasRepository(db).list(),
     async removeAlias(aliasAddress: string): Promise<void> {
-      const alias = requireAddress(aliasAddress);
+      const alias = requireAliasAddress(aliasAddress);
       if (!(await createAliasRepository(db).remove(alias.address))) throw new AppError('alias.not_found', `no alias ${alias.address}`, 404);
     },
   };

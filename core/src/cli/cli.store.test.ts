@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { resolveRecipient } from '../accounts/accounts.service.js';
 import { ingestMessage } from '../mail/ingest.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { runCli } from './main.js';
@@ -31,6 +32,17 @@ describe('mailyard CLI', () => {
     expect((await cli('user', 'list')).lines).toEqual(['eve@cli.test   user', 'root@cli.test  admin']);
     expect((await cli('alias', 'list')).lines).toEqual(['info@cli.test  ->  eve@cli.test']);
     expect((await cli('mailbox', 'list', 'eve@cli.test')).lines[0]).toMatch(/^INBOX\s+\\Inbox\s+0 messages\s+0 unread$/);
+  });
+
+  it('adds, lists and removes a catch-all alias (@domain), documented in the usage', async () => {
+    expect((await cli('--help')).lines[0]).toMatch(/@domain for a catch-all/);
+    expect(await cli('alias', 'add', '@CLI.test', 'eve@cli.test')).toEqual({ code: 0, lines: ['@CLI.test -> eve@cli.test'] });
+    expect((await cli('alias', 'list')).lines).toEqual(expect.arrayContaining(['@cli.test      ->  eve@cli.test', 'info@cli.test  ->  eve@cli.test']));
+    const eve = await store.db.selectFrom('users').select('id').where('address', '=', 'eve@cli.test').executeTakeFirstOrThrow();
+    expect(await resolveRecipient(store.db, 'anything@cli.test')).toMatchObject({ kind: 'local', userId: eve.id });
+    await expect(cli('alias', 'add', '@cli.test', 'root@cli.test')).rejects.toThrow(/already has a catch-all/);
+    expect((await cli('alias', 'remove', '@cli.test')).lines).toEqual(['removed alias @cli.test']);
+    expect(await resolveRecipient(store.db, 'anything@cli.test')).toMatchObject({ kind: 'unknown' });
   });
 
   it('lists messages of a mailbox, also as JSON', async () => {

@@ -24,7 +24,7 @@ const USAGE = `usage: mailyard <command>
   user list [--domain <domain>]
   user remove <address>
   user passwd <address> --password <pw>
-  alias add <alias> <target-address>
+  alias add <alias> <target-address>        <alias> is local@domain, or @domain for a catch-all
   alias list
   alias remove <alias>
   mailbox list <address>

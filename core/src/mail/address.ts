@@ -53,3 +53,33 @@ export function stripPlusTag(parsed: ParsedAddress): ParsedAddress | null {
   const local = parsed.local.slice(0, plus);
   return { address: `${local}@${parsed.domain}`, local, domain: parsed.domain };
 }
+
+/** An alias address: an ordinary `local@domain`, or `@domain` for the domain's catch-all. */
+export interface AliasAddress {
+  address: string;
+  domain: string;
+  catchAll: boolean;
+}
+
+/** The catch-all alias address of a domain: `@example.com`. */
+export function catchAllAddress(domain: string): string {
+  return `@${normalizeDomain(domain)}`;
+}
+
+/** Parses an alias address (`local@domain` or the catch-all `@domain`); null when it is neither. */
+export function parseAliasAddress(input: string): AliasAddress | null {
+  const value = input.trim().toLowerCase();
+  if (value.startsWith('@')) {
+    const domain = normalizeDomain(value.slice(1));
+    return isValidDomain(domain) ? { address: catchAllAddress(domain), domain, catchAll: true } : null;
+  }
+  const parsed = parseAddress(value);
+  return parsed ? { address: parsed.address, domain: parsed.domain, catchAll: false } : null;
+}
+
+/** Like parseAliasAddress but throws a clear, coded error. */
+export function requireAliasAddress(input: string): AliasAddress {
+  const parsed = parseAliasAddress(input);
+  if (!parsed) throw new AppError('address.invalid', `"${input}" is not a valid alias address (expected local@domain.tld, or @domain.tld for a catch-all)`);
+  return parsed;
+}

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveRecipient } from '@mailyard/core';
 import { createTestBackend, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 
 let t: TestBackend;
@@ -240,6 +241,29 @@ describe('aliases', () => {
     expect((await call(dadmin, 'POST', '/api/admin/aliases', { address: 'bob2@a.test', target: 'bob@b.test' })).json().error.code).toBe('user.not_found');
     expect((await call(dadmin, 'DELETE', '/api/admin/aliases/help@a.test')).statusCode).toBe(200);
     expect((await call(admin, 'GET', '/api/admin/aliases')).json().aliases.map((a: { address: string }) => a.address)).toContain('sales@b.test');
+  });
+
+  it('manages a catch-all alias (@domain) for an admin and for a domain-admin of that domain only', async () => {
+    const byAdmin = await call(admin, 'POST', '/api/admin/aliases', { address: '@B.test', target: 'bob@b.test' });
+    expect(byAdmin.statusCode).toBe(201);
+    expect(byAdmin.json()).toMatchObject({ address: '@b.test', targetUserId: otherUserId, targetAddress: 'bob@b.test' });
+    expect(await resolveRecipient(t.store.db, 'whoever@b.test')).toMatchObject({ kind: 'local', userId: otherUserId });
+    expect((await call(admin, 'POST', '/api/admin/aliases', { address: '@b.test', target: 'bob@b.test' })).json().error.code).toBe('alias.exists');
+    expect((await call(admin, 'POST', '/api/admin/aliases', { address: '@nowhere', target: 'bob@b.test' })).json().error.code).toBe('address.invalid');
+    // a domain-admin of a.test: its own catch-all works, b.test's looks absent
+    const byDadmin = await call(dadmin, 'POST', '/api/admin/aliases', { address: '@a.test', target: 'sue@a.test' });
+    expect(byDadmin.statusCode).toBe(201);
+    expect(byDadmin.json()).toMatchObject({ address: '@a.test', targetUserId: ownUserId });
+    expect(await resolveRecipient(t.store.db, 'whoever@a.test')).toMatchObject({ kind: 'local', userId: ownUserId });
+    const list = (await call(dadmin, 'GET', '/api/admin/aliases')).json().aliases.map((a: { address: string }) => a.address);
+    expect(list).toContain('@a.test');
+    expect(list).not.toContain('@b.test');
+    expect((await call(dadmin, 'POST', '/api/admin/aliases', { address: '@b.test', target: 'sue@a.test' })).statusCode).toBe(404);
+    expect((await call(dadmin, 'DELETE', '/api/admin/aliases/@b.test')).statusCode).toBe(404);
+    expect((await call(dadmin, 'DELETE', '/api/admin/aliases/@a.test')).statusCode).toBe(200);
+    expect((await call(admin, 'DELETE', '/api/admin/aliases/@b.test')).statusCode).toBe(200);
+    expect(await resolveRecipient(t.store.db, 'whoever@a.test')).toMatchObject({ kind: 'unknown' });
+    expect(await resolveRecipient(t.store.db, 'whoever@b.test')).toMatchObject({ kind: 'unknown' });
   });
 });
 

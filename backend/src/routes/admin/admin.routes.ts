@@ -32,6 +32,7 @@ import {
   normalizeDomain,
   requireAddress,
   requireAdminArea,
+  requireAliasAddress,
   requireFullAdmin,
   requireManagedUser,
   revokeDomainAdmin,
@@ -166,12 +167,12 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       const all = await accounts.listAliases();
       if (actor.role === 'admin') return { aliases: all };
       const visible = new Set((await domainsVisibleTo(ctx.db, actor)).map((d) => d.name));
-      return { aliases: all.filter((a) => visible.has(requireAddress(a.address).domain)) };
+      return { aliases: all.filter((a) => visible.has(requireAliasAddress(a.address).domain)) };
     });
 
     app.post('/api/admin/aliases', { schema: { tags: ['admin'], body: adminAliasBody, response: { 201: adminAliasSchema, ...errors } } }, async (req, reply) => {
       const actor = actorOf(req);
-      const alias = requireAddress(req.body.address);
+      const alias = requireAliasAddress(req.body.address); // local@domain, or @domain: the catch-all
       const target = requireAddress(req.body.target);
       await requireManagedDomain(actor, alias.domain);
       if (!(await canManageDomain(ctx.db, actor, target.domain))) throw new AppError('user.not_found', `no user ${target.address}`, 404);
@@ -183,7 +184,7 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
 
     app.delete('/api/admin/aliases/:address', { schema: { tags: ['admin'], params: adminAliasParam, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
       const actor = actorOf(req);
-      const alias = requireAddress(req.params.address);
+      const alias = requireAliasAddress(req.params.address);
       if (!(await canManageDomain(ctx.db, actor, alias.domain))) throw new AppError('alias.not_found', `no alias ${alias.address}`, 404);
       await accounts.removeAlias(alias.address);
       await record(req, actor, 'admin.alias.delete', alias.address);
