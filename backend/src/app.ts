@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import cookie from '@fastify/cookie';
@@ -35,6 +36,10 @@ export interface BackendOptions {
   events?: Partial<EventStreamOptions>;
   /** DATA_DIR (uploads live under `<dataDir>/uploads`); default ./data. */
   dataDir?: string;
+  /** DNS_SERVERS for the admin DNS check; default [] (the system's resolvers). */
+  dnsServers?: string[];
+  /** MAIL_HOSTNAME; default the machine's host name. */
+  mailHostname?: string;
 }
 
 /** The HTTP API, built without listening (tests use `app.inject`). */
@@ -65,6 +70,8 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
     limiter: createRateLimiter(deps.redis),
     secureCookies: options.secureCookies ?? false,
     dataDir: options.dataDir ?? path.resolve('data'),
+    dnsServers: options.dnsServers ?? [],
+    mailHostname: options.mailHostname ?? os.hostname(),
   };
   registerAuth(app, ctx.sessions);
   registerMetrics(app, { db: deps.db });

@@ -14,4 +14,8 @@ export interface BackendContext {
   secureCookies: boolean;
   /** DATA_DIR: uploads live under `<dataDir>/uploads`. */
   dataDir: string;
+  /** DNS_SERVERS (`host` or `host:port`) for the admin DNS check; empty: the system's resolvers. */
+  dnsServers: string[];
+  /** MAIL_HOSTNAME: where domains' MX records must point. */
+  mailHostname: string;
 }

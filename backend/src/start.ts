@@ -10,7 +10,7 @@ export async function start(config: HttpConfig, endpoints: { databaseUrl: string
     subscribers.push(sub);
     return sub;
   };
-  const app = await buildBackend({ db: store.db, redis, createSubscriber, log }, { dataDir: config.DATA_DIR });
+  const app = await buildBackend({ db: store.db, redis, createSubscriber, log }, { dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME });
   await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;

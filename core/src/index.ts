@@ -33,4 +33,7 @@ export * from './repositories/search.repository.js';
 export * from './repositories/contact.repository.js';
 export * from './util/keyed-batcher.js';
 export * from './accounts/admin-scope.js';
+export * from './accounts/dkim.service.js';
+export * from './accounts/dns-helper.js';
 export * from './mail/drafts.js';
+export * from './mail/send.js';

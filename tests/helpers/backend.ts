@@ -31,7 +31,7 @@ export interface TestBackend {
 }
 
 /** The real backend on a fresh database and its own Redis database; requests via app.inject. */
-export async function createTestBackend(): Promise<TestBackend> {
+export async function createTestBackend(options: { dnsServers?: string[]; mailHostname?: string } = {}): Promise<TestBackend> {
   const store = await createTestStore();
   const redisDb = await allocateRedisUrl();
   const redis = new Redis(redisDb.url);
@@ -42,7 +42,7 @@ export async function createTestBackend(): Promise<TestBackend> {
     return sub;
   };
   const dataDir = await mkdtemp(path.join(tmpdir(), 'mailyard-backend-'));
-  const app = await buildBackend({ db: store.db, redis, createSubscriber, log: silentLogger() }, { dataDir });
+  const app = await buildBackend({ db: store.db, redis, createSubscriber, log: silentLogger() }, { dataDir, ...options });
   await app.ready();
   const accounts = createAccountsService({ db: store.db });
   return {

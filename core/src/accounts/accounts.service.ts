@@ -6,6 +6,7 @@ import { catchAllAddress, isValidDomain, normalizeDomain, parseAddress, requireA
 import { createDomainRepository, type DomainRow } from '../repositories/domain.repository.js';
 import { createAliasRepository, createUserRepository, findRecipientUserId, type AliasRow, type UserRow } from '../repositories/user.repository.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
+import { generateDkimKey } from './dkim.service.js';
 
 export type RecipientVerdict =
   | { kind: 'local'; userId: number; address: string }
@@ -69,7 +70,12 @@ export function createAccountsService({ db }: { db: Db }) {
       const normalized = normalizeDomain(name);
       if (!isValidDomain(normalized)) throw new AppError('domain.invalid', `"${name}" is not a valid domain name (expected e.g. example.com)`);
       try {
-        return await domains.insert(normalized);
+        // The domain and its first DKIM key are created together.
+        return await db.transaction().execute(async (tx) => {
+          const domain = await createDomainRepository(tx).insert(normalized);
+          await generateDkimKey(tx, domain.name);
+          return domain;
+        });
       } catch (err) {
         if (isUniqueViolation(err)) throw new AppError('domain.exists', `domain ${normalized} already exists`, 409);
         throw err;
@@ -107,6 +113,7 @@ export function createAccountsService({ db }: { db: Db }) {
       return createUserRepository(db).list(domain?.id);
     },
     requireUser,
+    requireDomain,
     async removeUser(address: string): Promise<void> {
       const user = await requireUser(address);
       await createUserRepository(db).remove(user.id);

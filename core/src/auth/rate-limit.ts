@@ -42,3 +42,5 @@ export const LOGIN_FAILURES_PER_IP: RateLimitRule = { name: 'login-ip', max: 30,
 export const LOGIN_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'login-account', max: 10, windowSeconds: 15 * 60 };
 /** Wrong or replayed TOTP codes per account (sign-in second step, enable, disable). */
 export const TOTP_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'totp-account', max: 5, windowSeconds: 15 * 60 };
+/** Messages a user sends per hour (POST /api/messages/send), keyed by user id. */
+export const SENT_MESSAGES_PER_USER: RateLimitRule = { name: 'send-user', max: 200, windowSeconds: 60 * 60 };

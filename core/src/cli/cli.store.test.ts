@@ -4,6 +4,7 @@ import { resolveRecipient } from '../accounts/accounts.service.js';
 import { ingestMessage } from '../mail/ingest.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { runCli } from './main.js';
+import { startDnsmasq } from '../../../tests/helpers/dnsmasq.js';
 
 let store: TestStore;
 
@@ -52,6 +53,36 @@ describe('mailyard CLI', () => {
     const json = await cli('message', 'list', 'eve@cli.test', '--json');
     expect(JSON.parse(json.lines[0]!)).toMatchObject([{ uid: 1, subject: 'Quarterly', messageId: '<q@far.test>', from: [{ name: 'Zed', address: 'zed@far.test' }] }]);
     expect((await cli('message', 'list', 'eve@cli.test')).lines[0]).toMatch(/^1\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+zed@far.test\s+Quarterly$/);
+  });
+
+  it('prints the DNS records to publish, checks them live (--check) and rotates the DKIM key', async () => {
+    process.env.MAIL_HOSTNAME = 'mx.cli.test';
+    const dns = await startDnsmasq({ localDomains: ['cli.test'], mx: [{ name: 'cli.test', host: 'mx.cli.test' }], txt: [{ name: 'cli.test', value: 'v=spf1 mx -all' }] });
+    try {
+      const plain = await cli('dns', 'cli.test');
+      expect(plain.code).toBe(0);
+      expect(plain.lines[0]).toMatch(/^cli\.test\s+MX\s+10 mx\.cli\.test$/);
+      expect(plain.lines.some((l) => /^my\d{6}\._domainkey\.cli\.test\s+TXT\s+v=DKIM1; k=rsa; p=/.test(l))).toBe(true);
+      expect(plain.lines.some((l) => l.includes('_dmarc.cli.test') && l.includes('v=DMARC1; p=quarantine; rua=mailto:postmaster@cli.test'))).toBe(true);
+      expect(plain.lines.join('\n')).not.toContain('PRIVATE KEY');
+
+      process.env.DNS_SERVERS = dns.server;
+      const checked = await cli('dns', 'cli.test', '--check');
+      expect(checked.code).toBe(1);
+      expect(checked.lines[0]).toMatch(/^ok\s+cli\.test\s+MX/);
+      expect(checked.lines[1]).toMatch(/^ok\s+cli\.test\s+TXT\s+v=spf1 mx -all/);
+      expect(checked.lines.find((l) => l.includes('_dmarc.'))).toMatch(/^FAIL .*MISSING \(ENOTFOUND\)$/);
+
+      const rotated = await cli('dkim', 'rotate', 'cli.test');
+      expect(rotated.code).toBe(0);
+      expect(rotated.lines[0]).toMatch(/^new DKIM key for cli\.test, selector my\d{6}-2; publish:$/);
+      expect(rotated.lines[1]).toMatch(/^my\d{6}-2\._domainkey\.cli\.test {2}TXT {2}v=DKIM1; k=rsa; p=/);
+      await expect(cli('dkim', 'rotate', 'nowhere.test')).rejects.toThrow(/not served here/);
+    } finally {
+      delete process.env.MAIL_HOSTNAME;
+      delete process.env.DNS_SERVERS;
+      await dns.stop();
+    }
   });
 
   it('answers bad input with an error that names the fix', async () => {

@@ -1,6 +1,8 @@
 import { parseArgs } from 'node:util';
 import { createAccountsService } from '../accounts/accounts.service.js';
-import { ConfigError, loadConfig, schemas } from '../config/load-config.js';
+import { activeDkimPublicKey, dkimTxtRecord, rotateDkimKey } from '../accounts/dkim.service.js';
+import { checkRecords, createDnsResolver, expectedRecords, type CheckedRecord, type ExpectedRecord } from '../accounts/dns-helper.js';
+import { ConfigError, loadConfig, schemas, type BaseConfig } from '../config/load-config.js';
 import type { Db } from '../db/client.js';
 import { AppError } from '../errors.js';
 import { findRunningLocalPostgres, startLocalPostgres } from '../local/postgres.js';
@@ -29,14 +31,17 @@ const USAGE = `usage: mailyard <command>
   alias remove <alias>
   mailbox list <address>
   message list <address> [--mailbox INBOX] [--limit 50] [--json]
+  dns <domain> [--check]                    the DNS records to publish (--check: look them up live)
+  dkim rotate <domain>                      a new DKIM key (publish its record; old keys stay valid)
 
-Environment: DATABASE_URL (else the private PostgreSQL under DATA_DIR, default ./data).`;
+Environment: DATABASE_URL (else the private PostgreSQL under DATA_DIR, default ./data),
+MAIL_HOSTNAME (the MX target), DNS_SERVERS (for dns --check; default the system's).`;
 
 class UsageError extends Error {}
 
 type Out = (line: string) => void;
 
-async function withStore<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+async function withStore<T>(fn: (db: Db, config: BaseConfig) => Promise<T>): Promise<T> {
   const config = loadConfig(schemas.base('local'));
   const log = silentLogger();
   let url = config.DATABASE_URL;
@@ -52,7 +57,7 @@ async function withStore<T>(fn: (db: Db) => Promise<T>): Promise<T> {
   }
   const store = await openStore(url, log, { poolSize: 2, applicationName: 'mailyard-cli' });
   try {
-    return await fn(store.db);
+    return await fn(store.db, config);
   } finally {
     await store.close();
     await stopLocal?.();
@@ -82,6 +87,7 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
       mailbox: { type: 'string', default: 'INBOX' },
       limit: { type: 'string', default: '50' },
       json: { type: 'boolean', default: false },
+      check: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -90,9 +96,10 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
     out(USAGE);
     return values.help ? 0 : 2;
   }
-  const key = `${area} ${action ?? ''}`.trim();
+  // `dns <domain>` takes its argument where the others have an action.
+  const key = area === 'dns' ? 'dns' : `${area} ${action ?? ''}`.trim();
 
-  return withStore(async (db) => {
+  return withStore(async (db, config) => {
     const accounts = createAccountsService({ db });
     switch (key) {
       case 'domain add': {
@@ -152,6 +159,28 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
         } else {
           for (const line of table(messages.map((m) => [String(m.uid), m.internalDate.toISOString().slice(0, 19).replace('T', ' '), m.from[0]?.address ?? '', m.subject]))) out(line);
         }
+        return 0;
+      }
+      case 'dns': {
+        if (args.length > 0) throw new UsageError('usage: mailyard dns <domain> [--check]');
+        const domain = await accounts.requireDomain(need(action, '<domain>'));
+        const dkim = await activeDkimPublicKey(db, domain.name);
+        const expected = expectedRecords(domain.name, { mailHostname: config.MAIL_HOSTNAME, dkim, stsDate: domain.createdAt });
+        const show = (r: ExpectedRecord) => [r.name, r.type, r.priority === undefined ? r.value : `${r.priority} ${r.value}`];
+        if (!values.check) {
+          for (const line of table(expected.map(show))) out(line);
+          return 0;
+        }
+        const checked = await checkRecords(expected, createDnsResolver(config.DNS_SERVERS));
+        const status = (r: CheckedRecord) => (r.ok ? 'ok' : `MISSING${r.error ? ` (${r.error})` : r.found.length ? ` (found: ${r.found.join(' | ')})` : ''}`);
+        for (const line of table(checked.map((r) => [r.ok ? 'ok' : 'FAIL', ...show(r), r.ok ? '' : status(r)]))) out(line);
+        return checked.every((r) => r.ok) ? 0 : 1;
+      }
+      case 'dkim rotate': {
+        const domain = await accounts.requireDomain(need(args[0], '<domain>'));
+        const key = await rotateDkimKey(db, domain.name);
+        out(`new DKIM key for ${domain.name}, selector ${key.selector}; publish:`);
+        out(`${key.selector}._domainkey.${domain.name}  TXT  ${dkimTxtRecord(key.publicKeyB64)}`);
         return 0;
       }
       default:

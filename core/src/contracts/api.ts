@@ -153,6 +153,16 @@ export const adminDomainSchema = z.object({ id: z.number().int(), name: z.string
 export const adminDomainListResponse = z.object({ domains: z.array(adminDomainSchema) });
 export const adminDomainBody = z.object({ name: z.string().trim().min(1).max(253) });
 export const adminDomainParam = z.object({ name: z.string().min(1).max(253) });
+export const adminDnsRecordSchema = z.object({
+  type: z.enum(['MX', 'TXT']),
+  name: z.string(),
+  value: z.string(),
+  purpose: z.enum(['mx', 'spf', 'dkim', 'dmarc', 'mta-sts']),
+  priority: z.number().int().optional(),
+});
+export const adminDkimRotateResponse = z.object({ selector: z.string(), dnsRecord: adminDnsRecordSchema });
+export const adminDnsCheckedRecordSchema = adminDnsRecordSchema.extend({ ok: z.boolean(), found: z.array(z.string()), error: z.string().optional() });
+export const adminDnsResponse = z.object({ records: z.array(adminDnsCheckedRecordSchema) });
 
 export const adminUserSchema = z.object({
   id: z.number().int(),
@@ -231,3 +241,19 @@ export type DraftBody = z.infer<typeof draftBody>;
 export const draftIdResponse = z.object({ id: z.number().int() });
 export const draftListResponse = z.object({ drafts: z.array(messageListItemSchema) });
 export const composeOkResponse = z.object({ ok: z.literal(true) });
+
+// --- Sending (core/src/mail/send.ts) ---
+
+export const sendBody = draftBody.extend({
+  to: recipientList,
+  /** The draft this message was written in: deleted once sent. */
+  draftId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+});
+export type SendBody = z.infer<typeof sendBody>;
+export const sendResponse = z.object({
+  /** The sender's Sent copy. */
+  messageId: z.number().int(),
+  /** Remote recipients waiting in the outbound queue (not delivered yet). */
+  queued: z.array(z.object({ domain: z.string(), recipients: z.array(z.string()) })),
+  deliveredLocally: z.array(z.string()),
+});

@@ -27,7 +27,7 @@ describe('migrations', () => {
       expect(await migrateToLatest(db)).toEqual(Object.keys(migrations));
       expect(await migrateToLatest(db)).toEqual([]);
       const { rows } = await sql<{ table_name: string }>`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`.execute(db);
-      expect(rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['aliases', 'app_passwords', 'audit_log', 'blobs', 'changes', 'contacts', 'domain_admins', 'domains', 'mailboxes', 'messages', 'sessions', 'spool', 'spool_filings', 'thread_keys', 'uploads', 'users']));
+      expect(rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['aliases', 'app_passwords', 'audit_log', 'blobs', 'changes', 'contacts', 'dkim_keys', 'domain_admins', 'domains', 'mailboxes', 'messages', 'sessions', 'spool', 'spool_filings', 'thread_keys', 'uploads', 'users']));
       // The generated search vector works on this server version.
       const { rows: fts } = await sql<{ v: string }>`SELECT to_tsvector('simple', 'Grüße aus Köln')::text AS v`.execute(db);
       expect(fts[0]!.v).toContain('köln');

@@ -4,6 +4,7 @@ import * as m0002 from './migrations/0002_sessions_audit.js';
 import * as m0003 from './migrations/0003_moves_contacts.js';
 import * as m0004 from './migrations/0004_thread_keys.js';
 import * as m0005 from './migrations/0005_uploads.js';
+import * as m0006 from './migrations/0006_dkim_keys.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ export const migrations: Record<string, Migration> = {
   '0003_moves_contacts': m0003,
   '0004_thread_keys': m0004,
   '0005_uploads': m0005,
+  '0006_dkim_keys': m0006,
 };
 
 class StaticProvider implements MigrationProvider {

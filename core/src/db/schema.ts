@@ -215,6 +215,17 @@ export interface UploadsTable {
   created_at: Generated<Date>;
 }
 
+/** A domain's DKIM key; only the signer reads private_key_pem. At most one active per domain. */
+export interface DkimKeysTable {
+  id: Generated<number>;
+  domain_id: number;
+  selector: string;
+  private_key_pem: string;
+  public_key_b64: string;
+  active: Generated<boolean>;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   domains: DomainsTable;
   users: UsersTable;
@@ -232,4 +243,5 @@ export interface Database {
   contacts: ContactsTable;
   thread_keys: ThreadKeysTable;
   uploads: UploadsTable;
+  dkim_keys: DkimKeysTable;
 }

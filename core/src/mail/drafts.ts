@@ -133,19 +133,41 @@ export interface DraftSender {
 }
 
 /**
- * A recipient as typed: `addr@domain` or `Name <addr@domain>`. 400 'draft.invalid_address' names
- * the field and the bad entry.
+ * A recipient as typed: `addr@domain` or `Name <addr@domain>`. 400 `code` (default
+ * 'draft.invalid_address') names the field and the bad entry.
  */
-export function parseRecipient(field: string, input: string): { name: string; address: string } {
+export function parseRecipient(field: string, input: string, code = 'draft.invalid_address'): { name: string; address: string } {
   const angle = /^\s*(.*?)\s*<([^<>]*)>\s*$/.exec(input);
   const name = angle ? angle[1]!.replace(/^"(.*)"$/, '$1').trim() : '';
   const parsed = parseAddress(angle ? angle[2]! : input);
-  if (!parsed) throw new AppError('draft.invalid_address', `${field}: ${JSON.stringify(input.slice(0, 320))} is not a valid mail address (expected local@domain.tld)`, 400);
+  if (!parsed) throw new AppError(code, `${field}: ${JSON.stringify(input.slice(0, 320))} is not a valid mail address (expected local@domain.tld)`, 400);
   return { name, address: parsed.address };
 }
 
-async function buildDraft(deps: DraftDeps, from: DraftSender, input: DraftInput): Promise<Buffer> {
-  const recipients = (field: 'to' | 'cc' | 'bcc') => (input[field] ?? []).map((r) => parseRecipient(field, r));
+export interface MimeOptions {
+  /** Keep the Bcc header (a draft is the user's own copy); mail that leaves never carries it. */
+  keepBcc: boolean;
+  /** Message-ID to set (with angle brackets); MailComposer makes one otherwise. */
+  messageId?: string;
+  date?: Date;
+  /** Error code for a bad address (400). */
+  invalidAddressCode?: string;
+}
+
+export interface ComposedMessage {
+  raw: Buffer;
+  to: Array<{ name: string; address: string }>;
+  cc: Array<{ name: string; address: string }>;
+  bcc: Array<{ name: string; address: string }>;
+}
+
+/**
+ * Builds the MIME of a message the user writes (drafts and sending): From the user's address,
+ * recipients checked (400 naming a bad one), the user's uploads attached (404 if one is not
+ * theirs), In-Reply-To/References from the replied message (404 if not theirs).
+ */
+export async function composeMime(deps: DraftDeps, from: DraftSender, input: DraftInput, options: MimeOptions): Promise<ComposedMessage> {
+  const recipients = (field: 'to' | 'cc' | 'bcc') => (input[field] ?? []).map((r) => parseRecipient(field, r, options.invalidAddressCode));
   const to = recipients('to');
   const cc = recipients('cc');
   const bcc = recipients('bcc');
@@ -172,13 +194,19 @@ async function buildDraft(deps: DraftDeps, from: DraftSender, input: DraftInput)
     html: input.html,
     inReplyTo,
     references,
+    messageId: options.messageId,
+    date: options.date,
     attachments: uploads.map((u) => ({ filename: u.filename, contentType: u.contentType, path: uploadPath(deps.dataDir, u.id) })),
-    // Uploads are local files read by path; never let a draft fetch a URL or read another path.
+    // Uploads are local files read by path; never let a message fetch a URL or read another path.
     disableUrlAccess: true,
   });
   const node = composer.compile();
-  node.keepBcc = true;
-  return node.build();
+  node.keepBcc = options.keepBcc;
+  return { raw: await node.build(), to, cc, bcc };
+}
+
+async function buildDraft(deps: DraftDeps, from: DraftSender, input: DraftInput): Promise<Buffer> {
+  return (await composeMime(deps, from, input, { keepBcc: true })).raw;
 }
 
 /** Files a new draft in the user's \Drafts; returns its message id. */
@@ -188,7 +216,8 @@ export async function saveDraft(deps: DraftDeps, from: DraftSender, input: Draft
   return result.messageId;
 }
 
-async function requireDraft(deps: { db: Db }, userId: number, id: number): Promise<void> {
+/** 404 'draft.not_found' unless the message is in the user's \Drafts. */
+export async function requireDraft(deps: { db: Db }, userId: number, id: number): Promise<void> {
   const drafts = await createMailboxRepository(deps.db).findSpecial(userId, '\\Drafts');
   const row = drafts ? await deps.db.selectFrom('messages').select('id').where('user_id', '=', userId).where('mailbox_id', '=', drafts.id).where('id', '=', id).executeTakeFirst() : undefined;
   if (!row) throw new AppError('draft.not_found', 'no such draft', 404);

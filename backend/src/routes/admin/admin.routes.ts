@@ -8,6 +8,8 @@ import {
   adminAliasSchema,
   adminAuditListResponse,
   adminAuditQuery,
+  adminDkimRotateResponse,
+  adminDnsResponse,
   adminDomainAdminBody,
   adminDomainBody,
   adminDomainListResponse,
@@ -19,12 +21,17 @@ import {
   adminUserPatchBody,
   adminUserSchema,
   adminUsersQuery,
+  activeDkimPublicKey,
   canManageDomain,
+  checkRecords,
+  createDnsResolver,
   createAccountsService,
   createAuditRepository,
   createDomainRepository,
+  dkimTxtRecord,
   domainsVisibleTo,
   errorResponse,
+  expectedRecords,
   forbidden,
   grantDomainAdmin,
   idParam,
@@ -36,6 +43,7 @@ import {
   requireFullAdmin,
   requireManagedUser,
   revokeDomainAdmin,
+  rotateDkimKey,
   updateUserSettings,
   type AdminActor,
   type AdminUserView,
@@ -215,6 +223,25 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       if (!(await revokeDomainAdmin(ctx.db, user.id, domain.id))) throw new AppError('domain_admin.not_found', `${user.address} does not manage ${domain.name}`, 404);
       await record(req, actor, 'admin.domain_admin.revoke', domain.name, { userId: user.id, address: user.address });
       return { ok: true as const };
+    });
+
+    // --- DKIM and DNS: admins, or the domain's domain-admins. Never any private key material. ---
+
+    app.post('/api/admin/domains/:name/dkim/rotate', { schema: { tags: ['admin'], params: adminDomainParam, response: { 200: adminDkimRotateResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      await requireManagedDomain(actor, req.params.name);
+      const domain = await requireDomainRow(req.params.name);
+      const key = await rotateDkimKey(ctx.db, domain.name);
+      await record(req, actor, 'admin.domain.dkim_rotate', domain.name, { selector: key.selector });
+      return { selector: key.selector, dnsRecord: { type: 'TXT' as const, name: `${key.selector}._domainkey.${domain.name}`, value: dkimTxtRecord(key.publicKeyB64), purpose: 'dkim' as const } };
+    });
+
+    app.get('/api/admin/domains/:name/dns', { schema: { tags: ['admin'], params: adminDomainParam, response: { 200: adminDnsResponse, ...errors } } }, async (req) => {
+      await requireManagedDomain(actorOf(req), req.params.name);
+      const domain = await requireDomainRow(req.params.name);
+      const dkim = await activeDkimPublicKey(ctx.db, domain.name);
+      const expected = expectedRecords(domain.name, { mailHostname: ctx.mailHostname, dkim, stsDate: domain.createdAt });
+      return { records: await checkRecords(expected, createDnsResolver(ctx.dnsServers)) };
     });
 
     // --- Audit log: server admins only (simplest safe rule; domain-admins get 403). ---

@@ -8,6 +8,7 @@ import {
   cleanContentType,
   cleanFilename,
   composeOkResponse,
+  createOutboundQueue,
   createRedisEventPublisher,
   createUploadRepository,
   deleteDraft,
@@ -21,6 +22,10 @@ import {
   removeFile,
   replaceDraft,
   saveDraft,
+  sendBody,
+  sendMessage,
+  sendResponse,
+  SendRateLimitedError,
   uploadIdParam,
   uploadPath,
   uploadResponse,
@@ -28,6 +33,8 @@ import {
   type DraftDeps,
   type DraftInput,
   type DraftSender,
+  type SendDeps,
+  type SendInput,
 } from '@mailyard/core';
 import type { BackendContext } from '../../context.js';
 import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
@@ -44,12 +51,15 @@ const writeErrors = { 400: errorResponse, 403: errorResponse, 404: errorResponse
 
 /**
  * Uploads (files sent ahead of composing) and server-side drafts, so a reload never loses one.
- * Logic and storage rules: core/src/mail/drafts.ts.
+ * Logic and storage rules: core/src/mail/drafts.ts. Sending: core/src/mail/send.ts.
  */
 export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {}): FastifyPluginAsyncZod {
   const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const uploads = createUploadRepository(ctx.db, ctx.dataDir);
   const deps: DraftDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log, dataDir: ctx.dataDir };
+  // Remote mail waits in the `outbound` queue until the outbound worker (a later issue) delivers it.
+  const outbound = createOutboundQueue(ctx.redis);
+  const sendDeps: SendDeps = { ...deps, limiter: ctx.limiter, outbound };
 
   async function sender(userId: number, address: string): Promise<DraftSender> {
     const user = await ctx.db.selectFrom('users').select('display_name').where('id', '=', userId).executeTakeFirst();
@@ -59,6 +69,9 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
   return async (app) => {
     await app.register(multipart, { limits: { files: 1, fileSize: maxUploadBytes, fields: 10, parts: 20 } });
     app.addHook('preHandler', requireUser);
+    app.addHook('onClose', async () => {
+      await outbound.close();
+    });
 
     // One file as multipart/form-data, streamed to disk under a random name.
     app.post('/api/uploads', { schema: { tags: ['compose'], response: { 201: uploadResponse, ...writeErrors, 413: errorResponse } } }, async (req, reply) => {
@@ -89,6 +102,22 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
       if (!(await uploads.delete(me.userId, req.params.id))) throw new AppError('upload.not_found', 'no such upload', 404);
       return { ok: true as const };
     });
+
+    // 202: filed into Sent and local inboxes; remote recipients are queued, not yet delivered.
+    app.post(
+      '/api/messages/send',
+      { schema: { tags: ['compose'], body: sendBody, response: { 202: sendResponse, ...writeErrors, 429: errorResponse } } },
+      async (req, reply) => {
+        const me = currentUser(req);
+        try {
+          const result = await sendMessage(sendDeps, await sender(me.userId, me.address), req.body as SendInput);
+          return await reply.code(202).send(result);
+        } catch (err) {
+          if (err instanceof SendRateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
+          throw err;
+        }
+      },
+    );
 
     app.get('/api/drafts', { schema: { tags: ['compose'], response: { 200: draftListResponse } } }, async (req) => {
       const me = currentUser(req);

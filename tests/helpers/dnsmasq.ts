@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { Resolver } from 'node:dns/promises';
+
+/**
+ * A real DNS server on loopback for tests: Debian's dnsmasq as a child process, serving only the
+ * records given (authoritative for `localDomains`: other names there are NXDOMAIN).
+ */
+
+export interface DnsmasqRecords {
+  mx?: Array<{ name: string; host: string; priority?: number }>;
+  txt?: Array<{ name: string; value: string }>;
+  /** Domains answered locally only (unknown names: NXDOMAIN instead of REFUSED). */
+  localDomains?: string[];
+}
+
+export interface TestDnsServer {
+  /** `127.0.0.1:<port>`, for Resolver.setServers / DNS_SERVERS. */
+  server: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export const DNSMASQ = '/usr/sbin/dnsmasq';
+export const hasDnsmasq = existsSync(DNSMASQ);
+
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** TXT strings are at most 255 bytes; longer values are published as several strings. */
+function txtArg(name: string, value: string): string {
+  if (value.includes(',')) throw new Error('dnsmasq helper: a TXT value may not contain ","');
+  const chunks = value.match(/[\s\S]{1,255}/g) ?? [''];
+  return `--txt-record=${[name, ...chunks].join(',')}`;
+}
+
+export async function startDnsmasq(records: DnsmasqRecords): Promise<TestDnsServer> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freeUdpPort();
+    const args = [
+      '--no-daemon',
+      `--port=${port}`,
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      '--conf-file=/dev/null',
+      '--pid-file=',
+      ...(records.localDomains ?? []).map((d) => `--local=/${d}/`),
+      ...(records.mx ?? []).map((m) => `--mx-host=${m.name},${m.host},${m.priority ?? 10}`),
+      ...(records.txt ?? []).map((t) => txtArg(t.name, t.value)),
+    ];
+    const child: ChildProcess = spawn(DNSMASQ, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const stop = async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+    };
+    // Ready when it answers (any answer or DNS error that is not a connection problem).
+    const probe = new Resolver({ timeout: 200, tries: 1 });
+    probe.setServers([`127.0.0.1:${port}`]);
+    const deadline = Date.now() + 5000;
+    let ready = false;
+    while (!ready && Date.now() < deadline && child.exitCode === null) {
+      try {
+        await probe.resolveTxt('probe.invalid');
+        ready = true;
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        if (code !== 'ECONNREFUSED' && code !== 'ETIMEOUT') ready = true;
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    if (ready) return { server: `127.0.0.1:${port}`, pid: child.pid!, stop };
+    await stop();
+    if (attempt >= 2) throw new Error(`dnsmasq did not start: ${stderr}`);
+  }
+}
