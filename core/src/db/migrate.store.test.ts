@@ -28,6 +28,8 @@ describe('migrations', () => {
       expect(await migrateToLatest(db)).toEqual([]);
       const { rows } = await sql<{ table_name: string }>`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`.execute(db);
       expect(rows.map((r) => r.table_name)).toEqual(expect.arrayContaining(['aliases', 'app_passwords', 'audit_log', 'blobs', 'changes', 'contacts', 'dkim_keys', 'domain_admins', 'domains', 'mailboxes', 'messages', 'sessions', 'spool', 'spool_filings', 'thread_keys', 'uploads', 'users']));
+      const { rows: indexes } = await sql<{ indexname: string }>`SELECT indexname FROM pg_indexes WHERE tablename = 'messages'`.execute(db);
+      expect(indexes.map((i) => i.indexname)).toEqual(expect.arrayContaining(['messages_mailbox_date', 'messages_user_date', 'messages_search']));
       // The generated search vector works on this server version.
       const { rows: fts } = await sql<{ v: string }>`SELECT to_tsvector('simple', 'Grüße aus Köln')::text AS v`.execute(db);
       expect(fts[0]!.v).toContain('köln');

@@ -5,6 +5,7 @@ import * as m0003 from './migrations/0003_moves_contacts.js';
 import * as m0004 from './migrations/0004_thread_keys.js';
 import * as m0005 from './migrations/0005_uploads.js';
 import * as m0006 from './migrations/0006_dkim_keys.js';
+import * as m0007 from './migrations/0007_user_date_index.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   '0004_thread_keys': m0004,
   '0005_uploads': m0005,
   '0006_dkim_keys': m0006,
+  '0007_user_date_index': m0007,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -1,0 +1,650 @@
+#!/usr/bin/env node
+// HTTP API benchmark: list pages, search and SSE fan-out against the real backend process
+// (`node backend/dist/main.js`) on a private PostgreSQL + Redis, on ONE mailbox of generated mail.
+// Plain Node ESM; run after `npm run build` (or `npm run bench:api`, which builds first).
+//
+//   node bench/api.mjs                       # 100,000 messages
+//   BENCH_MESSAGES=20000 node bench/api.mjs  # smaller mailbox (quick check)
+//   BENCH_1M=1 ...                           # afterwards grow the mailbox to 1,000,000 and search again
+//   BENCH_KEEP=1 ...                         # keep bench/.data/api-* afterwards
+//
+// Messages are generated with set-based SQL (one INSERT ... SELECT generate_series per batch,
+// see generateMessages), never through ingest. Every process started here is stopped by PID in
+// a finally block; nothing outside bench/.data is written except bench/results/api-<timestamp>.json.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { randomBytes, createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { Kysely, PostgresDialect } from 'kysely';
+import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
+import { createSearchRepository, parseSearchQuery } from '../core/dist/index.js';
+
+const execFileP = promisify(execFile);
+const BENCH = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(BENCH, '..');
+const DATA_ROOT = path.join(BENCH, '.data');
+const RESULTS = path.join(BENCH, 'results');
+const HOST = '127.0.0.1';
+
+const PLAN = {
+  messages: Number(process.env.BENCH_MESSAGES ?? 100_000),
+  grow1M: process.env.BENCH_1M === '1',
+  insertBatch: 50_000,
+  list: { limit: 50, firstPageRuns: 300, walkToPage: 1000, deepPagesTimed: 300 },
+  search: { runsPerKind: 25, limit: 50 },
+  sse: { connections: 1000, latencyEvents: 100, latencyRatePerSecond: 10, burstEvents: 200, waitMs: 60_000, connectTimeoutMs: 60_000 },
+  requestTimeoutMs: 30_000,
+  user: 'user@bench.test',
+};
+const TARGETS = { listPageP99Ms100k: 20, searchP95Ms1M: 100 };
+
+/** Search kinds: the query as typed in the web UI. A bare last word is matched as a prefix (search as you type). */
+const SEARCH_KINDS = [
+  ['common word', 'meeting'],
+  ['rare word', 'zanzibar'],
+  ['phrase', '"quarterly report"'],
+  ['from:', 'from:alice'],
+  ['from: non-ASCII', 'from:müller'],
+  ['subject:', 'subject:invoice'],
+  ['has:attachment', 'has:attachment'],
+  ['is:unread', 'is:unread'],
+  ['in:inbox + word', 'in:inbox budget'],
+  ['date range', 'after:2025-03-01 before:2025-03-15'],
+  ['non-Latin word (Cyrillic)', 'отчёт'],
+  ['non-Latin word (Japanese)', '会議'],
+  ['two words', 'project deadline'],
+];
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...args) => console.log(`[bench-api +${(performance.now() / 1000).toFixed(1)}s]`, ...args);
+const round = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits);
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+function summary(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50: round(percentile(s, 50), 2), p95: round(percentile(s, 95), 2), p99: round(percentile(s, 99), 2), max: round(s.at(-1), 2), min: round(s[0], 2) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process bookkeeping (as in smtp-ingest.mjs): every child is recorded and stopped by PID.
+
+const cleanups = [];
+const children = new Set();
+
+function startChild(command, args, options = {}) {
+  const { logFile, ...spawnOptions } = options;
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  let tail = '';
+  const out = logFile ? fs.createWriteStream(logFile) : null;
+  const onData = (chunk) => {
+    tail = (tail + chunk.toString()).slice(-8000);
+    out?.write(chunk);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  child.once('exit', () => out?.end());
+  child.tail = () => tail;
+  return child;
+}
+const exited = (child) => child.exitCode !== null || child.signalCode !== null;
+
+async function stopPid(child, signal = 'SIGTERM', timeoutMs = 20_000) {
+  if (!child || exited(child)) return;
+  const done = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(child.pid, signal);
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, timeoutMs);
+  await done;
+  clearTimeout(timer);
+}
+
+async function runCleanups() {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop();
+    try {
+      await fn();
+    } catch (err) {
+      console.error(`[bench-api] cleanup step failed: ${err.message}`);
+    }
+  }
+  for (const child of [...children]) await stopPid(child, 'SIGKILL', 2_000);
+}
+
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error(`\n[bench-api] ${signal}: stopping everything this benchmark started…`);
+    void runCleanups().finally(() => process.exit(130));
+  });
+}
+
+function procStatus(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (key) => {
+      const m = text.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'));
+      return m ? Number(m[1]) : null;
+    };
+    return { vmRSSMb: round(kb('VmRSS') / 1024, 0), vmHWMMb: round(kb('VmHWM') / 1024, 0) };
+  } catch {
+    return { vmRSSMb: null, vmHWMMb: null };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helpers: one keep-alive agent for sequential requests (like a browser tab).
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+cleanups.push(async () => agent.destroy());
+
+function request(port, method, urlPath, { headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: HOST, port, method, path: urlPath, agent, headers: { ...headers, ...(body ? { 'content-type': 'application/json' } : {}) }, timeout: PLAN.requestTimeoutMs }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: timed out`)));
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+
+async function timedGet(port, urlPath, cookie) {
+  const t0 = performance.now();
+  const res = await request(port, 'GET', urlPath, { headers: { cookie } });
+  const ms = performance.now() - t0;
+  if (res.status !== 200) throw new Error(`GET ${urlPath}: ${res.status} ${res.text.slice(0, 300)}`);
+  return { ms, json: JSON.parse(res.text) };
+}
+
+async function waitForHttp(port, child, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (exited(child)) throw new Error(`backend exited before listening:\n${child.tail()}`);
+    try {
+      const res = await request(port, 'GET', '/api/auth/me');
+      if (res.status) return;
+    } catch {
+      /* not yet */
+    }
+    await sleep(200);
+  }
+  throw new Error(`backend did not answer on ${port} within ${timeoutMs} ms:\n${child.tail()}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data generation: set-based SQL straight into messages.
+
+/**
+ * Generates messages uid `from`..`to` of one mailbox in one INSERT ... SELECT generate_series.
+ * Every row points at ONE shared blob (the raw bytes are never read by list or search). The text
+ * columns are built from word lists by arithmetic on the row number, so the mix is deterministic:
+ * - subject: one of 24 templates (English, German, French, Spanish, Russian, Japanese, Greek) + a number;
+ * - body_text: ~60 words from a 200-word pool in the row's language (~5 % Russian, ~5 % Japanese,
+ *   ~5 % German, ~5 % French/Spanish, rest English), plus fixed markers: "meeting" in every 3rd row,
+ *   "quarterly report" in every 40th, "zanzibar" in every 9,973rd, "budget" in every 11th;
+ * - senders: 40 people (alice, bob, Jürgen Müller, Иван Петров, 佐藤 …) at 8 domains;
+ * - threads: every 10th row joins one of 300 long threads; the rest are their own thread;
+ * - flags: every 3rd row unread, every 50th \Flagged; every 17th row has 1–2 attachments
+ *   (names like report-Q3.pdf, Rechnung_2025.xlsx, 写真.jpg);
+ * - internal_date: uid × 5 min after 2025-01-01 (100k rows ≈ 347 days), so uid order = date order.
+ */
+function messageInsertSql() {
+  return `
+WITH words AS (
+  SELECT
+    string_to_array('the of and to in is for on with as project deadline update please review attached draft customer order shipping invoice payment team schedule call tomorrow today next week monday friday plan design server release version feature bug fix test deploy data report numbers sales revenue cost travel hotel flight conference agenda notes follow up question answer thanks regards best office lunch dinner weekend holiday contract legal signature approval manager client account password security login backup storage network email calendar invite event photo video document spreadsheet presentation slide budget forecast target goal quarter year month status progress risk issue ticket support request feedback survey results analysis summary overview detail change proposal offer price discount product service launch marketing campaign newsletter website blog article press media social partner vendor supplier delivery warehouse inventory stock item package tracking receipt refund return policy terms privacy training course workshop webinar recording link file folder share access permission team lead engineer developer designer analyst intern candidate interview hiring onboarding', ' ') AS en,
+    string_to_array('und der die das mit für von auf ist nicht ein eine bitte danke Besprechung Termin Rechnung Angebot Bestellung Lieferung Projekt Bericht Zahlen morgen heute Woche Montag Freitag Kunde Vertrag Unterschrift Freigabe Urlaub Reise Hotel Konferenz Grüße Anhang Entwurf Änderung Straße Übersicht Prüfung Größe Büro', ' ') AS de,
+    string_to_array('le la les des et pour avec sur est une un merci réunion facture commande livraison projet rapport demain aujourd''hui semaine lundi vendredi client contrat signature congés voyage hôtel conférence cordialement pièce jointe brouillon el los las para con por reunión factura pedido entrega proyecto informe mañana semana cliente contrato viaje saludos adjunto', ' ') AS fr,
+    string_to_array('и в не на с по для это как отчёт встреча счёт заказ доставка проект договор подпись завтра сегодня неделя понедельник пятница клиент отпуск поездка гостиница конференция спасибо вложение черновик изменение бюджет сервер релиз версия ошибка', ' ') AS ru,
+    string_to_array('会議 報告 請求書 注文 配送 プロジェクト 契約 署名 明日 今日 来週 月曜日 金曜日 顧客 休暇 出張 ホテル 会議室 ありがとう 添付 下書き 変更 予算 サーバー リリース 東京 大阪 資料 確認 お願いします', ' ') AS ja,
+    ARRAY['Project update','Meeting notes','Invoice','Quarterly report draft','Re: Budget','Shipping confirmation','Weekly status','Your order has shipped','Lunch on Friday?','Security alert','Contract for signature','Conference agenda','Besprechung morgen','Rechnung Nr.','Réunion de projet','Facture','Reunión semanal','Отчёт за неделю','Встреча в понедельник','会議の議事録','請求書の送付','Ενημέρωση έργου','Travel plans','Release notes'] AS subjects,
+    ARRAY['Alice Johnson:alice','Bob Smith:bob','Carol White:carol','Dave Brown:dave','Eve Davis:eve','Frank Miller:frank','Grace Lee:grace','Heidi Klum:heidi','Ivan Petrov:ivan','Judy Chen:judy','Jürgen Müller:juergen','Zoë Dubois:zoe','François Martin:francois','José García:jose','Иван Петров:ivan.petrov','Мария Иванова:maria','佐藤 花子:sato','田中 太郎:tanaka','Νίκος Παπαδόπουλος:nikos','Newsletter:news','GitHub:noreply','Billing:billing','Support:support','Calendar:calendar','Kim Park:kim','Liam O''Brien:liam','Mia Rossi:mia','Noah Wilson:noah','Olivia Taylor:olivia','Paul Anderson:paul','Quinn Thomas:quinn','Ruth Moore:ruth','Sam Jackson:sam','Tina Martin:tina','Uma Patel:uma','Victor Hugo:victor','Wendy Clark:wendy','Xavier Lewis:xavier','Yara Walker:yara','Zack Hall:zack'] AS people,
+    ARRAY['example.com','acme.test','mail.example.org','firma.de','société.fr','empresa.es','компания.рф','kaisha.jp'] AS domains,
+    ARRAY['report-Q3.pdf','invoice-2025-001.pdf','Rechnung_2025.xlsx','photo.jpg','写真.jpg','contract_signed.pdf','slides.pptx','budget-forecast.xlsx','отчёт.docx','notes.txt'] AS files
+), rows AS (
+  SELECT g, w.*,
+    CASE WHEN g % 20 = 1 THEN 'ru' WHEN g % 20 = 2 THEN 'ja' WHEN g % 20 = 3 THEN 'de' WHEN g % 20 = 4 THEN 'fr' ELSE 'en' END AS lang,
+    split_part(w.people[1 + (g * 7) % 40], ':', 1) AS from_name,
+    split_part(w.people[1 + (g * 7) % 40], ':', 2) || '@' || w.domains[1 + (g * 13) % 8] AS from_addr
+  FROM generate_series($1::bigint, $2::bigint) AS g, words w
+), built AS (
+  SELECT g, from_name, from_addr, files, lang,
+    subjects[1 + (g * 31) % 24] || ' #' || (g % 997) AS subject,
+    (SELECT string_agg(CASE lang WHEN 'ru' THEN ru[1 + ((g * 2654435761 + k * 40503) % 1000003) % array_length(ru, 1)]
+                                 WHEN 'ja' THEN ja[1 + ((g * 2654435761 + k * 40503) % 1000003) % array_length(ja, 1)]
+                                 WHEN 'de' THEN de[1 + ((g * 2654435761 + k * 40503) % 1000003) % array_length(de, 1)]
+                                 WHEN 'fr' THEN fr[1 + ((g * 2654435761 + k * 40503) % 1000003) % array_length(fr, 1)]
+                                 ELSE en[1 + ((g * 2654435761 + k * 40503) % 1000003) % array_length(en, 1)] END, ' ')
+       FROM generate_series(1, 60) AS k)
+      || CASE WHEN g % 3 = 0 THEN ' See you at the meeting.' ELSE '' END
+      || CASE WHEN g % 40 = 0 THEN ' The quarterly report is attached.' ELSE '' END
+      || CASE WHEN g % 11 = 0 THEN ' Budget approved.' ELSE '' END
+      || CASE WHEN g % 9973 = 0 THEN ' Postcard from Zanzibar.' ELSE '' END AS body
+  FROM rows
+)
+INSERT INTO messages (user_id, mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, thread_id, message_id_header,
+  subject, normalized_subject, from_json, to_json, from_text, to_text, sent_date, snippet, body_text, has_attachments, attachments, attachment_names, moved_at)
+SELECT $3::bigint, $4::bigint, g, g,
+  CASE WHEN g % 3 = 0 THEN '{}'::text[] WHEN g % 50 = 0 THEN ARRAY['\\Seen','\\Flagged'] ELSE ARRAY['\\Seen'] END,
+  timestamptz '2025-01-01 00:00:00+00' + g * interval '5 minutes',
+  $5::int + length(body), $6::bytea,
+  CASE WHEN g % 10 = 0 THEN 1 + (g / 10) % 300 ELSE 1000 + g END,
+  '<gen-' || g || '@bench.test>',
+  subject, lower(regexp_replace(subject, '^(re|fwd?): ', '', 'i')),
+  jsonb_build_array(jsonb_build_object('name', from_name, 'address', from_addr)),
+  jsonb_build_array(jsonb_build_object('name', 'Bench User', 'address', $7::text)),
+  from_name || ' ' || from_addr, 'Bench User ' || $7::text,
+  timestamptz '2025-01-01 00:00:00+00' + g * interval '5 minutes',
+  left(body, 200), body,
+  g % 17 = 0,
+  CASE WHEN g % 17 = 0 THEN jsonb_build_array(jsonb_build_object('filename', files[1 + g % 10], 'contentType', 'application/octet-stream', 'size', 12345)) ELSE '[]'::jsonb END,
+  CASE WHEN g % 17 = 0 THEN files[1 + g % 10] || CASE WHEN g % 34 = 0 THEN ' ' || files[1 + (g / 34) % 10] ELSE '' END ELSE '' END,
+  timestamptz '2025-01-01 00:00:00+00' + g * interval '5 minutes'
+FROM built`;
+}
+
+async function generateMessages(db, { userId, mailboxId, from, to, maxSeconds = Infinity }) {
+  const raw = Buffer.from(`From: generator@bench.test\r\nTo: ${PLAN.user}\r\nSubject: generated\r\n\r\nShared raw body of every generated row.\r\n`);
+  const hash = createHash('sha256').update(raw).digest();
+  await db.query('INSERT INTO blobs (hash, size, data) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [hash, raw.length, raw]);
+  const sql = messageInsertSql();
+  const t0 = performance.now();
+  let last = from - 1;
+  for (let start = from; start <= to; start += PLAN.insertBatch) {
+    if ((performance.now() - t0) / 1000 > maxSeconds) {
+      log(`generation stopped at uid ${last}: over ${maxSeconds} s`);
+      break;
+    }
+    const end = Math.min(to, start + PLAN.insertBatch - 1);
+    await db.query(sql, [start, end, userId, mailboxId, 600, hash, PLAN.user]);
+    last = end;
+    log(`generated uid ${start}..${end} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  }
+  const insertSeconds = (performance.now() - t0) / 1000;
+  // Counters exactly as ingest would leave them: uid/modseq consecutive from 1.
+  await db.query(
+    `UPDATE mailboxes m SET uidnext = s.n + 1, highestmodseq = s.n, message_count = s.n, unseen_count = s.unseen, total_bytes = s.bytes
+       FROM (SELECT count(*)::int AS n, count(*) FILTER (WHERE NOT flags @> ARRAY['\\Seen'])::int AS unseen, sum(size)::bigint AS bytes FROM messages WHERE mailbox_id = $1) s
+      WHERE m.id = $1`,
+    [mailboxId],
+  );
+  await db.query('UPDATE users SET modseq = (SELECT max(modseq) FROM messages WHERE user_id = $1) WHERE id = $1', [userId]);
+  await db.query(`SELECT setval('thread_ids', (SELECT max(thread_id) FROM messages) + 1)`);
+  const t1 = performance.now();
+  await db.query('ANALYZE messages');
+  await db.query('VACUUM (ANALYZE) messages');
+  return { rows: last - from + 1, insertSeconds: round(insertSeconds, 1), analyzeVacuumSeconds: round((performance.now() - t1) / 1000, 1) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. List pages.
+
+async function benchList(port, cookie, mailboxId) {
+  const base = `/api/mailboxes/${mailboxId}/messages?limit=${PLAN.list.limit}`;
+  for (let i = 0; i < 20; i++) await timedGet(port, base, cookie); // warm-up
+  const first = [];
+  for (let i = 0; i < PLAN.list.firstPageRuns; i++) first.push((await timedGet(port, base, cookie)).ms);
+  log(`list first page: ${JSON.stringify(summary(first))}`);
+
+  const walk = [];
+  let cursor = null;
+  let page = 1;
+  const t0 = performance.now();
+  while (page < PLAN.list.walkToPage && performance.now() - t0 < 300_000) {
+    const r = await timedGet(port, `${base}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, cookie);
+    walk.push(r.ms);
+    cursor = r.json.nextCursor;
+    if (!cursor) break;
+    page += 1;
+  }
+  log(`list walked to page ${page} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const deep = [];
+  let lastPage = page;
+  for (let i = 0; i < PLAN.list.deepPagesTimed && cursor; i++) {
+    const r = await timedGet(port, `${base}&cursor=${encodeURIComponent(cursor)}`, cookie);
+    deep.push(r.ms);
+    cursor = r.json.nextCursor;
+    lastPage += 1;
+  }
+  // The same deep cursor again and again (no page walking between): the index seek alone.
+  const sameDeep = [];
+  if (cursor) for (let i = 0; i < 200; i++) sameDeep.push((await timedGet(port, `${base}&cursor=${encodeURIComponent(cursor)}`, cookie)).ms);
+  log(`list deep pages ${page + 1}..${lastPage}: ${JSON.stringify(summary(deep))}`);
+  return {
+    method: `sequential GET ${base}[&cursor=] over one keep-alive connection; first page ${PLAN.list.firstPageRuns}× after 20 warm-ups; then walked nextCursor to page ${page} and timed the next ${deep.length} pages; then the page-${lastPage + 1} cursor 200× more`,
+    firstPageMs: summary(first),
+    walkMs: summary(walk),
+    deepPagesMs: { fromPage: page + 1, toPage: lastPage, ...summary(deep) },
+    sameDeepCursorMs: { page: lastPage + 1, ...summary(sameDeep) },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Search, plus the exact SQL of each kind under EXPLAIN ANALYZE.
+
+async function benchSearch(port, cookie, label) {
+  const kinds = {};
+  for (const [kind, q] of SEARCH_KINDS) {
+    const url = `/api/search?q=${encodeURIComponent(q)}&limit=${PLAN.search.limit}`;
+    const first = await timedGet(port, url, cookie); // warm-up; also the hit count of page 1
+    const times = [];
+    const t0 = performance.now();
+    for (let i = 0; i < PLAN.search.runsPerKind && performance.now() - t0 < 60_000; i++) times.push((await timedGet(port, url, cookie)).ms);
+    kinds[kind] = { q, firstPageHits: first.json.messages.length, hasMore: first.json.nextCursor !== null, ...summary(times) };
+    log(`search ${label} ${kind.padEnd(26)} ${JSON.stringify(kinds[kind])}`);
+  }
+  return kinds;
+}
+
+/** Runs the search repository on a capturing Kysely, then EXPLAIN (ANALYZE, BUFFERS) on the SQL it ran. */
+async function explainSearches(dbUrl, userId) {
+  const pool = new pg.Pool({ connectionString: dbUrl, max: 2 });
+  const captured = [];
+  const kysely = new Kysely({ dialect: new PostgresDialect({ pool }), log: (e) => captured.push({ sql: e.query.sql, parameters: e.query.parameters }) });
+  const repo = createSearchRepository(kysely);
+  const plans = {};
+  try {
+    for (const [kind, q] of SEARCH_KINDS) {
+      captured.length = 0;
+      await repo.search(userId, parseSearchQuery(q), { limit: PLAN.search.limit });
+      const { sql, parameters } = captured.at(-1);
+      const { rows } = await pool.query(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, parameters);
+      const lines = rows.map((r) => r['QUERY PLAN']);
+      const indexes = [...new Set(lines.flatMap((l) => [...l.matchAll(/(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Backward)? (?:using|on) (\w+)/g)].map((m) => m[1])))];
+      const seqScans = [...new Set(lines.flatMap((l) => [...l.matchAll(/Seq Scan on (\w+)/g)].map((m) => m[1])))];
+      const exec = lines.find((l) => l.startsWith('Execution Time'));
+      plans[kind] = { q, executionMs: exec ? Number(/([\d.]+) ms/.exec(exec)[1]) : null, indexes, seqScans, sql, plan: lines };
+    }
+  } finally {
+    await kysely.destroy();
+  }
+  return plans;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. SSE fan-out.
+
+function openSse(port, cookie, onEvent) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: HOST, port, method: 'GET', path: '/api/events', agent: false, headers: { cookie, accept: 'text/event-stream' } }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`SSE: ${res.statusCode}`));
+        return;
+      }
+      let buf = '';
+      let ready = false;
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        buf += chunk;
+        let idx;
+        while ((idx = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, idx);
+          buf = buf.slice(idx + 2);
+          if (!ready && frame.startsWith('retry:')) {
+            ready = true;
+            resolve(req);
+            continue;
+          }
+          const id = /^id: (\d+)$/m.exec(frame);
+          if (id) onEvent(Number(id[1]));
+        }
+      });
+      res.on('error', () => undefined);
+    });
+    req.setTimeout(PLAN.sse.connectTimeoutMs, () => req.destroy(new Error('SSE connect timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function benchSse({ port, cookie, redisUrl, db, userId, mailboxId, backendPid }) {
+  const { connections, latencyEvents, latencyRatePerSecond, burstEvents, waitMs } = PLAN.sse;
+  const sentAt = new Map(); // modseq -> publish time
+  const received = new Map(); // modseq -> count
+  const latencies = [];
+  let totalReceived = 0;
+  let lastReceivedAt = 0;
+  const onEvent = (modseq) => {
+    const now = performance.now();
+    totalReceived += 1;
+    lastReceivedAt = now;
+    received.set(modseq, (received.get(modseq) ?? 0) + 1);
+    const t = sentAt.get(modseq);
+    if (t !== undefined) latencies.push(now - t);
+  };
+  const reqs = [];
+  const closeAll = async () => {
+    for (const r of reqs) r.destroy();
+    reqs.length = 0;
+  };
+  cleanups.push(closeAll);
+  const pub = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  cleanups.push(async () => pub.disconnect());
+  await pub.connect();
+
+  const memBefore = procStatus(backendPid);
+  const tOpen = performance.now();
+  // Open in waves of 100 so the backend's accept queue is not the thing measured.
+  for (let i = 0; i < connections && performance.now() - tOpen < PLAN.sse.connectTimeoutMs; i += 100) {
+    const wave = await Promise.all(Array.from({ length: Math.min(100, connections - i) }, () => openSse(port, cookie, onEvent)));
+    reqs.push(...wave);
+  }
+  const openSeconds = (performance.now() - tOpen) / 1000;
+  log(`SSE: ${reqs.length} streams open in ${openSeconds.toFixed(1)} s`);
+  await sleep(1000);
+  const memOpen = procStatus(backendPid);
+
+  // Each event gets a real modseq: a changes row (message.flags) and users.modseq moved on.
+  const { rows } = await db.query('SELECT modseq::bigint AS m FROM users WHERE id = $1', [userId]);
+  let modseq = Number(rows[0].m);
+  const target = await db.query('SELECT id::bigint AS id, uid::bigint AS uid FROM messages WHERE mailbox_id = $1 ORDER BY uid DESC LIMIT 1', [mailboxId]);
+  const msg = { id: Number(target.rows[0].id), uid: Number(target.rows[0].uid) };
+  const reserve = latencyEvents + burstEvents;
+  await db.query(
+    `INSERT INTO changes (user_id, modseq, kind, mailbox_id, message_id, uid, payload)
+     SELECT $1, $2 + g, 'message.flags', $3, $4, $5, '{"flags":["\\\\Seen"]}'::jsonb FROM generate_series(1, $6::int) g`,
+    [userId, modseq, mailboxId, msg.id, msg.uid, reserve],
+  );
+  await db.query('UPDATE users SET modseq = $2 WHERE id = $1', [userId, modseq + reserve]);
+  const publish = async () => {
+    modseq += 1;
+    const event = { type: 'message.flags', modseq, mailboxId, messageId: msg.id, uid: msg.uid, flags: ['\\Seen'] };
+    sentAt.set(modseq, performance.now());
+    await pub.publish(`user:${userId}`, JSON.stringify(event));
+  };
+  const waitAll = async (count) => {
+    const deadline = performance.now() + waitMs;
+    while (totalReceived < count && performance.now() < deadline) await sleep(20);
+  };
+
+  // a. Latency at a fixed, modest rate.
+  const open = reqs.length;
+  const tLat = performance.now();
+  for (let i = 0; i < latencyEvents; i++) {
+    const due = tLat + (i * 1000) / latencyRatePerSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    await publish();
+  }
+  await waitAll(open * latencyEvents);
+  const latencyPhase = { events: latencyEvents, ratePerSecond: latencyRatePerSecond, expectedDeliveries: open * latencyEvents, delivered: totalReceived, deliveryMs: summary(latencies) };
+  log(`SSE latency phase: ${JSON.stringify(latencyPhase)}`);
+
+  // b. Burst: publish as fast as Redis takes it, measure deliveries per second across all clients.
+  const before = totalReceived;
+  latencies.length = 0;
+  const tBurst = performance.now();
+  for (let i = 0; i < burstEvents; i++) await publish();
+  const publishSeconds = (performance.now() - tBurst) / 1000;
+  await waitAll(before + open * burstEvents);
+  const delivered = totalReceived - before;
+  const seconds = (lastReceivedAt - tBurst) / 1000;
+  const burstPhase = {
+    events: burstEvents,
+    publishSeconds: round(publishSeconds, 3),
+    expectedDeliveries: open * burstEvents,
+    delivered,
+    secondsToLastDelivery: round(seconds, 2),
+    deliveriesPerSecond: round(delivered / seconds, 0),
+    eventsPerSecondToAllClients: round(delivered / open / seconds, 1),
+    deliveryMs: summary(latencies),
+  };
+  log(`SSE burst phase: ${JSON.stringify({ ...burstPhase, deliveryMs: burstPhase.deliveryMs })}`);
+  const memAfter = procStatus(backendPid);
+  await closeAll();
+  await sleep(1000);
+  return {
+    method: `${open} streams of ONE user's session (one cookie), GET /api/events over ${open} separate TCP connections from this script (same process parses all frames); events published on Redis user:<id> as message.flags with consecutive modseqs (matching changes rows inserted); latency = client receive time − publish time`,
+    connectionsRequested: connections,
+    connectionsOpen: open,
+    openSeconds: round(openSeconds, 2),
+    latencyPhase,
+    burstPhase,
+    backendMemory: { beforeOpen: memBefore, allOpen: memOpen, afterEvents: memAfter },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function machine() {
+  let git = null;
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    git = { commit, dirty };
+  } catch {
+    /* not a git checkout */
+  }
+  return { git, nproc: os.availableParallelism?.() ?? os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, memTotalGiB: round(os.totalmem() / 2 ** 30, 1), kernel: os.release(), node: process.version };
+}
+
+function writeResults(results, stamp) {
+  fs.mkdirSync(RESULTS, { recursive: true });
+  const out = path.join(RESULTS, `api-${stamp}.json`);
+  fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  return out;
+}
+
+async function main() {
+  for (const f of ['backend/dist/main.js', 'core/dist/index.js', 'core/dist/cli/main.js']) {
+    if (!fs.existsSync(path.join(ROOT, f))) throw new Error(`${f} is missing: run \`npm run build\` first (or \`npm run bench:api\`)`);
+  }
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const runDir = path.join(DATA_ROOT, `api-${stamp}`);
+  fs.mkdirSync(runDir, { recursive: true });
+  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench:api  (= npm run build && node bench/api.mjs)', plan: PLAN, targets: TARGETS, machine: machine() };
+  let failure = null;
+  try {
+    const dataDir = path.join(runDir, 'mailyard');
+    fs.mkdirSync(dataDir, { recursive: true });
+    log(`run directory ${path.relative(ROOT, runDir)}; starting private PostgreSQL and Redis…`);
+    const pgServer = await startLocalPostgres({ dataDir });
+    cleanups.push(() => pgServer.stop());
+    const redisServer = await startLocalRedis({ dataDir, persistent: true });
+    cleanups.push(() => redisServer.stop());
+    const db = new pg.Pool({ connectionString: pgServer.url, max: 3 });
+    cleanups.push(() => db.end());
+    results.postgres = Object.fromEntries((await db.query(`SELECT name, setting FROM pg_settings WHERE name IN ('server_version','shared_buffers','work_mem','effective_cache_size','random_page_cost','jit','lc_ctype')`)).rows.map((r) => [r.name, r.setting]));
+
+    const baseEnv = { ...process.env, DATABASE_URL: pgServer.url, REDIS_URL: redisServer.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+    const cli = (...args) => execFileP(process.execPath, [path.join(ROOT, 'bin', 'mailyard.mjs'), ...args], { cwd: ROOT, env: baseEnv, timeout: 60_000 });
+    const password = randomBytes(12).toString('base64url');
+    await cli('domain', 'add', 'bench.test');
+    await cli('user', 'add', PLAN.user, '--password', password);
+    const userId = Number((await db.query('SELECT id FROM users WHERE address = $1', [PLAN.user])).rows[0].id);
+    const mailboxId = Number((await db.query(`SELECT id FROM mailboxes WHERE user_id = $1 AND special_use = '\\Inbox'`, [userId])).rows[0].id);
+
+    log(`generating ${PLAN.messages} messages into mailbox ${mailboxId}…`);
+    results.generation = { method: 'INSERT ... SELECT generate_series in batches of 50,000 rows straight into messages (one shared blob), then mailbox/user counters, thread_ids setval, ANALYZE + VACUUM (ANALYZE); see messageInsertSql() in bench/api.mjs', ...(await generateMessages(db, { userId, mailboxId, from: 1, to: PLAN.messages })) };
+    results.generation.tableSize = (await db.query(`SELECT pg_size_pretty(pg_total_relation_size('messages')) AS total, pg_size_pretty(pg_relation_size('messages_search')) AS gin`)).rows[0];
+    log(`generated: ${JSON.stringify(results.generation)}`);
+
+    const httpPort = await freePort();
+    const backend = startChild(process.execPath, [path.join(ROOT, 'backend', 'dist', 'main.js')], {
+      cwd: ROOT,
+      env: { ...baseEnv, HTTP_PORT: String(httpPort), BIND_ADDRESS: HOST },
+      logFile: path.join(runDir, 'backend.log'),
+    });
+    cleanups.push(() => stopPid(backend, 'SIGTERM', 20_000));
+    await waitForHttp(httpPort, backend);
+    const memory = { afterStart: procStatus(backend.pid) };
+    const login = await request(httpPort, 'POST', '/api/auth/login', { body: { address: PLAN.user, password } });
+    if (login.status !== 200) throw new Error(`login: ${login.status} ${login.text}`);
+    const cookie = [].concat(login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
+
+    results.list = await benchList(httpPort, cookie, mailboxId);
+    memory.afterList = procStatus(backend.pid);
+    results.search = { messages: PLAN.messages, runsPerKind: PLAN.search.runsPerKind, kinds: await benchSearch(httpPort, cookie, `${PLAN.messages / 1000}k`) };
+    results.search.explain = await explainSearches(pgServer.url, userId);
+    memory.afterSearch = procStatus(backend.pid);
+    results.sse = await benchSse({ port: httpPort, cookie, redisUrl: redisServer.url, db, userId, mailboxId, backendPid: backend.pid });
+    memory.afterSse = procStatus(backend.pid);
+    results.memory = memory;
+    writeResults(results, stamp); // the 100k figures survive even if the 1M part is interrupted
+
+    if (PLAN.grow1M) {
+      log('growing the mailbox to 1,000,000 messages…');
+      const have = Number((await db.query('SELECT max(uid)::bigint AS n FROM messages WHERE mailbox_id = $1', [mailboxId])).rows[0].n);
+      results.generation1M = await generateMessages(db, { userId, mailboxId, from: have + 1, to: 1_000_000, maxSeconds: Number(process.env.BENCH_1M_MAX_SECONDS ?? 900) });
+      results.search1M = { messages: have + results.generation1M.rows, kinds: await benchSearch(httpPort, cookie, '1M') };
+      results.search1M.explain = await explainSearches(pgServer.url, userId);
+      results.memory.afterSearch1M = procStatus(backend.pid);
+    }
+    const logLines = fs.existsSync(path.join(runDir, 'backend.log')) ? fs.readFileSync(path.join(runDir, 'backend.log'), 'utf8').split('\n').filter(Boolean) : [];
+    results.backendLogLines = { count: logLines.length, sample: logLines.slice(0, 5) };
+  } catch (err) {
+    failure = err;
+    results.error = err.stack ?? String(err);
+  } finally {
+    log('stopping everything this benchmark started…');
+    await runCleanups();
+  }
+
+  if (results.list) {
+    const s = results.search1M ?? results.search;
+    const worstSearchP95 = Math.max(...Object.values(s.kinds).map((k) => k.p95));
+    results.targetCheck = {
+      listPageP99: { target: `< ${TARGETS.listPageP99Ms100k} ms at 100k`, firstPage: results.list.firstPageMs.p99, deepPages: results.list.deepPagesMs.p99, met: Math.max(results.list.firstPageMs.p99, results.list.deepPagesMs.p99) < TARGETS.listPageP99Ms100k },
+      searchP95: { target: `< ${TARGETS.searchP95Ms1M} ms at 1M`, measuredAt: s.messages, worstKindP95: worstSearchP95, met: results.search1M ? worstSearchP95 < TARGETS.searchP95Ms1M : null },
+    };
+  }
+  results.finishedAt = new Date().toISOString();
+  const out = writeResults(results, stamp);
+  console.log(`\nResults: ${path.relative(ROOT, out)}`);
+  if (!process.env.BENCH_KEEP && !failure) fs.rmSync(runDir, { recursive: true, force: true });
+  else console.log(`Run data kept in ${path.relative(ROOT, runDir)}`);
+  if (failure) {
+    console.error(`\nbenchmark failed: ${failure.stack ?? failure}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
