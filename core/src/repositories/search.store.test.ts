@@ -242,6 +242,16 @@ describe('ranking and paging', () => {
     expect(new Set(seen).size).toBe(seen.length);
   });
 
+  it('ranks only the newest matches of a free-text search, so a common word costs bounded work', async () => {
+    const base = Date.UTC(2026, 0, 5);
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await deliver(alice.id, `capword ${i}`, 'capword body', new Date(base + i * 60_000)));
+    const repo = createSearchRepository(store.db);
+    const page = await repo.search(alice.id, parseSearchQuery('capword'), { limit: 50, rankCandidates: 2 });
+    expect(page.messages.map((m) => m.id).sort()).toEqual([ids[2], ids[3]].sort());
+    expect((await repo.search(alice.id, parseSearchQuery('capword'), { limit: 50 })).messages).toHaveLength(4);
+  });
+
   it('rejects a forged cursor, or one from the other ordering, with a 400 AppError', async () => {
     const repo = createSearchRepository(store.db);
     const dated = await repo.search(alice.id, parseSearchQuery('from:news@list.test'), { limit: 1 });
