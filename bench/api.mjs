@@ -11,7 +11,7 @@
 // Messages are generated with set-based SQL (one INSERT ... SELECT generate_series per batch,
 // see generateMessages), never through ingest. Every process started here is stopped by PID in
 // a finally block; nothing outside bench/.data is written except bench/results/api-<timestamp>.json.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -25,6 +25,7 @@ import { Redis } from 'ioredis';
 import { Kysely, PostgresDialect } from 'kysely';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
 import { createSearchRepository, parseSearchQuery } from '../core/dist/index.js';
+import { cleanups, exited, memoryKb, percentile, round, runCleanups, sleep, startChild, stopPid } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -62,14 +63,8 @@ const SEARCH_KINDS = [
   ['two words', 'project deadline'],
 ];
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...args) => console.log(`[bench-api +${(performance.now() / 1000).toFixed(1)}s]`, ...args);
-const round = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits);
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
 function summary(xs) {
   const s = [...xs].sort((a, b) => a - b);
   return { n: s.length, p50: round(percentile(s, 50), 2), p95: round(percentile(s, 95), 2), p99: round(percentile(s, 99), 2), max: round(s.at(-1), 2), min: round(s[0], 2) };
@@ -78,58 +73,9 @@ function summary(xs) {
 // ---------------------------------------------------------------------------------------------
 // Process bookkeeping (as in smtp-ingest.mjs): every child is recorded and stopped by PID.
 
-const cleanups = [];
-const children = new Set();
 
-function startChild(command, args, options = {}) {
-  const { logFile, ...spawnOptions } = options;
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let tail = '';
-  const out = logFile ? fs.createWriteStream(logFile) : null;
-  const onData = (chunk) => {
-    tail = (tail + chunk.toString()).slice(-8000);
-    out?.write(chunk);
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  child.once('exit', () => out?.end());
-  child.tail = () => tail;
-  return child;
-}
-const exited = (child) => child.exitCode !== null || child.signalCode !== null;
 
-async function stopPid(child, signal = 'SIGTERM', timeoutMs = 20_000) {
-  if (!child || exited(child)) return;
-  const done = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    process.kill(child.pid, signal);
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }, timeoutMs);
-  await done;
-  clearTimeout(timer);
-}
 
-async function runCleanups() {
-  while (cleanups.length > 0) {
-    const fn = cleanups.pop();
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`[bench-api] cleanup step failed: ${err.message}`);
-    }
-  }
-  for (const child of [...children]) await stopPid(child, 'SIGKILL', 2_000);
-}
 
 let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -137,22 +83,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     if (interrupted) process.exit(130);
     interrupted = true;
     console.error(`\n[bench-api] ${signal}: stopping everything this benchmark started…`);
-    void runCleanups().finally(() => process.exit(130));
+    void runCleanups('bench-api').finally(() => process.exit(130));
   });
 }
 
-function procStatus(pid) {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key) => {
-      const m = text.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'));
-      return m ? Number(m[1]) : null;
-    };
-    return { vmRSSMb: round(kb('VmRSS') / 1024, 0), vmHWMMb: round(kb('VmHWM') / 1024, 0) };
-  } catch {
-    return { vmRSSMb: null, vmHWMMb: null };
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // HTTP helpers: one keep-alive agent for sequential requests (like a browser tab).
@@ -449,7 +383,7 @@ async function benchSse({ port, cookie, redisUrl, db, userId, mailboxId, backend
   cleanups.push(async () => pub.disconnect());
   await pub.connect();
 
-  const memBefore = procStatus(backendPid);
+  const memBefore = memoryMb(backendPid);
   const tOpen = performance.now();
   // Open in waves of 100 so the backend's accept queue is not the thing measured.
   for (let i = 0; i < connections && performance.now() - tOpen < PLAN.sse.connectTimeoutMs; i += 100) {
@@ -459,7 +393,7 @@ async function benchSse({ port, cookie, redisUrl, db, userId, mailboxId, backend
   const openSeconds = (performance.now() - tOpen) / 1000;
   log(`SSE: ${reqs.length} streams open in ${openSeconds.toFixed(1)} s`);
   await sleep(1000);
-  const memOpen = procStatus(backendPid);
+  const memOpen = memoryMb(backendPid);
 
   // Each event gets a real modseq: a changes row (message.flags) and users.modseq moved on.
   const { rows } = await db.query('SELECT modseq::bigint AS m FROM users WHERE id = $1', [userId]);
@@ -517,7 +451,7 @@ async function benchSse({ port, cookie, redisUrl, db, userId, mailboxId, backend
     deliveryMs: summary(latencies),
   };
   log(`SSE burst phase: ${JSON.stringify({ ...burstPhase, deliveryMs: burstPhase.deliveryMs })}`);
-  const memAfter = procStatus(backendPid);
+  const memAfter = memoryMb(backendPid);
   await closeAll();
   await sleep(1000);
   return {
@@ -550,6 +484,12 @@ function writeResults(results, stamp) {
   const out = path.join(RESULTS, `api-${stamp}.json`);
   fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
   return out;
+}
+
+/** Resident memory of a process in MB. */
+function memoryMb(pid) {
+  const { vmHWMKb, vmRSSKb } = memoryKb(pid);
+  return { vmRSSMb: vmRSSKb === null ? null : round(vmRSSKb / 1024, 0), vmHWMMb: vmHWMKb === null ? null : round(vmHWMKb / 1024, 0) };
 }
 
 async function main() {
@@ -595,18 +535,18 @@ async function main() {
     });
     cleanups.push(() => stopPid(backend, 'SIGTERM', 20_000));
     await waitForHttp(httpPort, backend);
-    const memory = { afterStart: procStatus(backend.pid) };
+    const memory = { afterStart: memoryMb(backend.pid) };
     const login = await request(httpPort, 'POST', '/api/auth/login', { body: { address: PLAN.user, password } });
     if (login.status !== 200) throw new Error(`login: ${login.status} ${login.text}`);
     const cookie = [].concat(login.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]).join('; ');
 
     results.list = await benchList(httpPort, cookie, mailboxId);
-    memory.afterList = procStatus(backend.pid);
+    memory.afterList = memoryMb(backend.pid);
     results.search = { messages: PLAN.messages, runsPerKind: PLAN.search.runsPerKind, kinds: await benchSearch(httpPort, cookie, `${PLAN.messages / 1000}k`) };
     results.search.explain = await explainSearches(pgServer.url, userId);
-    memory.afterSearch = procStatus(backend.pid);
+    memory.afterSearch = memoryMb(backend.pid);
     results.sse = await benchSse({ port: httpPort, cookie, redisUrl: redisServer.url, db, userId, mailboxId, backendPid: backend.pid });
-    memory.afterSse = procStatus(backend.pid);
+    memory.afterSse = memoryMb(backend.pid);
     results.memory = memory;
     writeResults(results, stamp); // the 100k figures survive even if the 1M part is interrupted
 
@@ -616,7 +556,7 @@ async function main() {
       results.generation1M = await generateMessages(db, { userId, mailboxId, from: have + 1, to: 1_000_000, maxSeconds: Number(process.env.BENCH_1M_MAX_SECONDS ?? 900) });
       results.search1M = { messages: have + results.generation1M.rows, kinds: await benchSearch(httpPort, cookie, '1M') };
       results.search1M.explain = await explainSearches(pgServer.url, userId);
-      results.memory.afterSearch1M = procStatus(backend.pid);
+      results.memory.afterSearch1M = memoryMb(backend.pid);
     }
     const logLines = fs.existsSync(path.join(runDir, 'backend.log')) ? fs.readFileSync(path.join(runDir, 'backend.log'), 'utf8').split('\n').filter(Boolean) : [];
     results.backendLogLines = { count: logLines.length, sample: logLines.slice(0, 5) };
@@ -625,7 +565,7 @@ async function main() {
     results.error = err.stack ?? String(err);
   } finally {
     log('stopping everything this benchmark started…');
-    await runCleanups();
+    await runCleanups('bench-api');
   }
 
   if (results.list) {

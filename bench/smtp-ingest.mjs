@@ -9,7 +9,7 @@
 //
 // Every process started here is stopped by PID in a finally block; nothing outside bench/.data
 // is written except bench/results/<timestamp>.json.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -22,6 +22,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
+import { cleanups, exited, memoryKb, percentile, round, runCleanups, sleep, startChild, stopPid } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -55,67 +56,15 @@ const TARGETS = {
 
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
 const wanted = (name) => !ONLY || ONLY.has(name);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...args) => console.log(`[bench +${(performance.now() / 1000).toFixed(1)}s]`, ...args);
 
 // ---------------------------------------------------------------------------------------------
 // Process bookkeeping: every child we start is recorded and stopped by PID.
 
-const cleanups = [];
-const children = new Set();
 
-function startChild(command, args, options = {}) {
-  const { logFile, ...spawnOptions } = options;
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...spawnOptions });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let tail = '';
-  const out = logFile ? fs.createWriteStream(logFile) : null;
-  const onData = (chunk) => {
-    tail = (tail + chunk.toString()).slice(-8000);
-    out?.write(chunk);
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  child.once('exit', () => out?.end());
-  child.tail = () => tail;
-  return child;
-}
 
-function exited(child) {
-  return child.exitCode !== null || child.signalCode !== null;
-}
 
-async function stopPid(child, signal = 'SIGTERM', timeoutMs = 20_000) {
-  if (!child || exited(child)) return;
-  const done = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    process.kill(child.pid, signal);
-  } catch {
-    return;
-  }
-  const timer = setTimeout(() => {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }, timeoutMs);
-  await done;
-  clearTimeout(timer);
-}
 
-async function runCleanups() {
-  while (cleanups.length > 0) {
-    const fn = cleanups.pop();
-    try {
-      await fn();
-    } catch (err) {
-      console.error(`[bench] cleanup step failed: ${err.message}`);
-    }
-  }
-  for (const child of [...children]) await stopPid(child, 'SIGKILL', 2_000);
-}
 
 let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -123,7 +72,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
     if (interrupted) process.exit(130);
     interrupted = true;
     console.error(`\n[bench] ${signal}: stopping everything this benchmark started…`);
-    void runCleanups().finally(() => process.exit(130));
+    void runCleanups('bench').finally(() => process.exit(130));
   });
 }
 
@@ -181,26 +130,8 @@ function systemCpu() {
   return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, iowait: iowait / CLK_TCK, idle: idle / CLK_TCK };
 }
 
-function procStatus(pid) {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (key) => {
-      const m = text.match(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm'));
-      return m ? Number(m[1]) : null;
-    };
-    return { vmHWMKb: kb('VmHWM'), vmRSSKb: kb('VmRSS') };
-  } catch {
-    return { vmHWMKb: null, vmRSSKb: null };
-  }
-}
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[index];
-}
 
-const round = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits);
 
 /** Waits until something accepts TCP on host:port and sends a 220 banner. */
 async function waitForBanner(port, { timeoutMs = 30_000, child } = {}) {
@@ -615,7 +546,7 @@ async function benchMailyard(runDir) {
   const latency = await measureLatency({ smtpPort, redisUrl: redisServer.url, userId, db, worker });
 
   // ----- 3. memory: peak RSS (VmHWM) of each service over the whole run -----
-  const memory = { smtpServer: procStatus(smtp.pid), inboundWorker: procStatus(worker.pid) };
+  const memory = { smtpServer: memoryKb(smtp.pid), inboundWorker: memoryKb(worker.pid) };
 
   const logLines = (file) => {
     try {
@@ -879,7 +810,7 @@ async function main() {
     results.error = err.stack ?? String(err);
   } finally {
     log('stopping everything this benchmark started…');
-    await runCleanups();
+    await runCleanups('bench');
   }
 
   const m = results.mailyard;
