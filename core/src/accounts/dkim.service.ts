@@ -117,19 +117,6 @@ export async function activeDkimKey(db: DbOrTx, domainName: string): Promise<Dki
   return row ? { domain: name, selector: row.selector, privateKeyPem: row.private_key_pem } : null;
 }
 
-/** The public half of the domain's active key (what DNS must publish), or null. */
-export async function activeDkimPublicKey(db: DbOrTx, domainName: string): Promise<DkimKeyInfo | null> {
-  const name = normalizeDomain(domainName);
-  const row = await db
-    .selectFrom('dkim_keys')
-    .innerJoin('domains', 'domains.id', 'dkim_keys.domain_id')
-    .select(['dkim_keys.selector', 'dkim_keys.public_key_b64', 'dkim_keys.active', 'dkim_keys.created_at'])
-    .where('domains.name', '=', name)
-    .where('dkim_keys.active', '=', true)
-    .executeTakeFirst();
-  return row ? { domain: name, selector: row.selector, publicKeyB64: row.public_key_b64, active: row.active, createdAt: row.created_at } : null;
-}
-
 /** Every key of the domain (public halves), newest first. */
 export async function listDkimKeys(db: DbOrTx, domainName: string): Promise<DkimKeyInfo[]> {
   const name = normalizeDomain(domainName);
@@ -141,4 +128,9 @@ export async function listDkimKeys(db: DbOrTx, domainName: string): Promise<Dkim
     .orderBy('dkim_keys.id', 'desc')
     .execute();
   return rows.map((r) => ({ domain: name, selector: r.selector, publicKeyB64: r.public_key_b64, active: r.active, createdAt: r.created_at }));
+}
+
+/** The public half of the domain's active key (what DNS must publish), or null. */
+export async function activeDkimPublicKey(db: DbOrTx, domainName: string): Promise<DkimKeyInfo | null> {
+  return (await listDkimKeys(db, domainName)).find((k) => k.active) ?? null;
 }

@@ -36,7 +36,3 @@ export function extractMessageIds(value: string | string[] | undefined | null): 
   }
   return [...new Set(ids)];
 }
-
-export function normalizeMessageId(value: string | undefined | null): string | null {
-  return extractMessageIds(value ?? '')[0] ?? null;
-}
