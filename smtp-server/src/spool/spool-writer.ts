@@ -59,8 +59,13 @@ export class SpoolWriter {
     try {
       ids = await this.deps.db.transaction().execute((tx) => createSpoolRepository(tx).insertMany(batch.map((p) => p.item)));
     } catch (err) {
-      this.deps.log.error({ event: 'smtp.spool.commit_failed', count: batch.length, err: (err as Error).message });
-      for (const p of batch) p.reject(err);
+      if (batch.length > 1) {
+        // One bad message must not fail the others that happened to share its transaction.
+        for (const p of batch) await this.commit([p]);
+        return;
+      }
+      this.deps.log.error({ event: 'smtp.spool.commit_failed', err: (err as Error).message });
+      batch[0]!.reject(err);
       return;
     }
     await this.enqueue(ids);
