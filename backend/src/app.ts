@@ -20,6 +20,7 @@ import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
 import { messageRoutes } from './routes/messages/messages.routes.js';
 import { searchRoutes } from './routes/search/search.routes.js';
 import { composeRoutes } from './routes/compose/compose.routes.js';
+import { outboundRoutes } from './routes/outbound/outbound.routes.js';
 
 export interface BackendDeps {
   db: Db;
@@ -85,5 +86,6 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(eventsRoutes(ctx, options.events));
   await app.register(adminRoutes(ctx));
   await app.register(composeRoutes(ctx));
+  await app.register(outboundRoutes(ctx));
   return app;
 }

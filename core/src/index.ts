@@ -37,3 +37,6 @@ export * from './accounts/dkim.service.js';
 export * from './accounts/dns-helper.js';
 export * from './mail/drafts.js';
 export * from './mail/send.js';
+export * from './mail/outbound.js';
+export * from './mail/raw-headers.js';
+export * from './mail/dsn.js';

@@ -1,3 +1,8 @@
-// outbound-worker is not implemented yet (see README). Exit with a clear message instead of pretending to run.
-process.stderr.write('outbound-worker: not implemented yet; see README.md "What works and what does not yet"\n');
-process.exit(64);
+import { loadConfig, requireServiceEndpoints, runMain, schemas } from '@mailyard/core';
+import { start } from './start.js';
+
+runMain(
+  'outbound-worker',
+  () => loadConfig(schemas.outbound('service')),
+  (config, log) => start(config, requireServiceEndpoints(config), log),
+);

@@ -2,6 +2,7 @@ import { createLogger, loadConfig, ConfigError, schemas, type Logger } from '@ma
 import { startLocalPostgres, startLocalRedis } from '@mailyard/core/local';
 import { start as startSmtp } from '@mailyard/smtp-server';
 import { start as startInbound } from '@mailyard/inbound-worker';
+import { start as startOutbound } from '@mailyard/outbound-worker';
 import { start as startBackend } from '@mailyard/backend';
 
 /**
@@ -69,6 +70,8 @@ async function main(): Promise<void> {
 
     const inbound = await startInbound(config, endpoints, log.child({ service: 'inbound-worker' }));
     stops.push(() => inbound.stop());
+    const outbound = await startOutbound(config, endpoints, log.child({ service: 'outbound-worker' }));
+    stops.push(() => outbound.stop());
     const smtp = await startSmtp(config, endpoints, log.child({ service: 'smtp-server' }));
     stops.push(() => smtp.stop());
     const backend = await startBackend(config, endpoints, log.child({ service: 'backend' }));

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
+import { isIPv4, isIPv6 } from 'node:net';
 
 /**
  * A real DNS server on loopback for tests: Debian's dnsmasq as a child process, serving only the
@@ -11,6 +12,12 @@ import { Resolver } from 'node:dns/promises';
 export interface DnsmasqRecords {
   mx?: Array<{ name: string; host: string; priority?: number }>;
   txt?: Array<{ name: string; value: string }>;
+  /** A records for exact names (not subdomains); repeat a name to publish several addresses. */
+  a?: Array<{ name: string; address: string }>;
+  /** AAAA records, as `a`. */
+  aaaa?: Array<{ name: string; address: string }>;
+  /** Domains publishing a null MX (RFC 7505: one MX, preference 0, exchange "."). */
+  nullMx?: string[];
   /** Domains answered locally only (unknown names: NXDOMAIN instead of REFUSED). */
   localDomains?: string[];
 }
@@ -40,6 +47,13 @@ function txtArg(name: string, value: string): string {
   return `--txt-record=${[name, ...chunks].join(',')}`;
 }
 
+/** An address record as `--host-record` (answers A/AAAA for that exact name only). */
+function hostRecordArg(name: string, address: string, family: 4 | 6): string {
+  if (name.includes(',') || name.includes('/')) throw new Error(`dnsmasq helper: bad name ${JSON.stringify(name)}`);
+  if (family === 4 ? !isIPv4(address) : !isIPv6(address)) throw new Error(`dnsmasq helper: not an IPv${family} address: ${address}`);
+  return `--host-record=${name},${address}`;
+}
+
 export async function startDnsmasq(records: DnsmasqRecords): Promise<TestDnsServer> {
   for (let attempt = 0; ; attempt++) {
     const port = await freeUdpPort();
@@ -55,6 +69,10 @@ export async function startDnsmasq(records: DnsmasqRecords): Promise<TestDnsServ
       ...(records.localDomains ?? []).map((d) => `--local=/${d}/`),
       ...(records.mx ?? []).map((m) => `--mx-host=${m.name},${m.host},${m.priority ?? 10}`),
       ...(records.txt ?? []).map((t) => txtArg(t.name, t.value)),
+      ...(records.a ?? []).map((r) => hostRecordArg(r.name, r.address, 4)),
+      ...(records.aaaa ?? []).map((r) => hostRecordArg(r.name, r.address, 6)),
+      // dnsmasq writes "." as the root name: the answer is a real null MX (RDATA 00 00 00).
+      ...(records.nullMx ?? []).map((d) => `--mx-host=${d},.,0`),
     ];
     const child: ChildProcess = spawn(DNSMASQ, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

@@ -73,6 +73,56 @@ function workerShape() {
   };
 }
 
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `5m`, `4h`, `5d`, `250ms` (a bare number is milliseconds) → milliseconds; NaN if not a duration. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
+  return m ? Math.round(Number(m[1]) * durationUnits[m[2] ?? 'ms']!) : Number.NaN;
+}
+
+/** A duration setting in milliseconds, written like `30s` or `5d`. */
+function duration(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (!Number.isFinite(ms) || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (examples: 250ms, 30s, 5m, 4h, 5d)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+function outboundShape() {
+  return {
+    OUTBOUND_CONCURRENCY: positiveInt.default(32),
+    /** Waits between delivery attempts (the last one repeats until the message expires). */
+    OUTBOUND_RETRY_SCHEDULE: z
+      .string()
+      .default('5m,10m,20m,40m,1h,2h,4h,8h')
+      .transform((v, ctx) => {
+        const steps = v.split(',').map((s) => parseDuration(s));
+        if (steps.length === 0 || steps.some((ms) => !Number.isFinite(ms) || ms <= 0)) {
+          ctx.addIssue({ code: 'custom', message: `"${v}" must be a comma-separated list of durations (e.g. 5m,30m,2h)` });
+          return z.NEVER;
+        }
+        return steps;
+      }),
+    /** A message not delivered after this long is returned to its sender. */
+    OUTBOUND_EXPIRE_AFTER: duration('5d'),
+    /** Test-only: the port remote MX hosts are contacted on (25 on the Internet). */
+    OUTBOUND_SMTP_PORT: port.default(25),
+    OUTBOUND_CONNECT_TIMEOUT: duration('30s'),
+    OUTBOUND_SOCKET_TIMEOUT: duration('5m'),
+    /** How long a worker holds recipients while talking to a remote server (a crashed worker's are retaken after it). */
+    OUTBOUND_LEASE: duration('15m'),
+    OUTBOUND_RECONCILE_INTERVAL: duration('30s'),
+  };
+}
+
 function httpShape(mode: RunMode) {
   const ports = mode === 'local' ? localPorts : servicePorts;
   return { HTTP_PORT: port.default(ports.HTTP_PORT) };
@@ -87,16 +137,18 @@ export const schemas = {
   base: (mode: RunMode) => z.object(baseShape(mode)),
   smtp: (mode: RunMode) => z.object({ ...baseShape(mode), ...smtpShape(mode) }),
   inbound: (mode: RunMode) => z.object({ ...baseShape(mode), ...workerShape() }),
+  outbound: (mode: RunMode) => z.object({ ...baseShape(mode), ...outboundShape() }),
   http: (mode: RunMode) => z.object({ ...baseShape(mode), ...httpShape(mode) }),
   imap: (mode: RunMode) => z.object({ ...baseShape(mode), ...imapShape(mode) }),
   /** `npm start`: every service in one process. */
   stack: (mode: RunMode) =>
-    z.object({ ...baseShape(mode), ...smtpShape(mode), ...workerShape(), ...httpShape(mode), ...imapShape(mode) }),
+    z.object({ ...baseShape(mode), ...smtpShape(mode), ...workerShape(), ...outboundShape(), ...httpShape(mode), ...imapShape(mode) }),
 };
 
 export type BaseConfig = z.infer<ReturnType<typeof schemas.base>>;
 export type SmtpConfig = z.infer<ReturnType<typeof schemas.smtp>>;
 export type InboundConfig = z.infer<ReturnType<typeof schemas.inbound>>;
+export type OutboundConfig = z.infer<ReturnType<typeof schemas.outbound>>;
 export type HttpConfig = z.infer<ReturnType<typeof schemas.http>>;
 export type ImapConfig = z.infer<ReturnType<typeof schemas.imap>>;
 export type StackConfig = z.infer<ReturnType<typeof schemas.stack>>;

@@ -253,7 +253,43 @@ export type SendBody = z.infer<typeof sendBody>;
 export const sendResponse = z.object({
   /** The sender's Sent copy. */
   messageId: z.number().int(),
-  /** Remote recipients waiting in the outbound queue (not delivered yet). */
+  /** The delivery record: GET /api/outbound/:id shows where each recipient stands. */
+  outboundId: z.number().int(),
+  /** Remote recipients handed to the outbound worker (not delivered yet). */
   queued: z.array(z.object({ domain: z.string(), recipients: z.array(z.string()) })),
   deliveredLocally: z.array(z.string()),
 });
+
+// --- Delivery log (core/src/mail/outbound.ts) ---
+
+export const deliveryStatus = z.enum(['queued', 'deferred', 'delivered', 'bounced', 'expired']);
+export const deliveryLogEntryDto = z.object({
+  status: z.string(),
+  reply: z.string().nullable(),
+  remoteMta: z.string().nullable(),
+  nextAttemptAt: z.string().nullable(),
+  at: z.string(),
+});
+export const deliveryDto = z.object({
+  recipient: z.string(),
+  status: deliveryStatus,
+  attempts: z.number().int(),
+  lastReply: z.string().nullable(),
+  remoteMta: z.string().nullable(),
+  nextAttemptAt: z.string().nullable(),
+  updatedAt: z.string(),
+  log: z.array(deliveryLogEntryDto),
+});
+export const outboundDto = z.object({
+  outboundId: z.number().int(),
+  sentMessageId: z.number().int().nullable(),
+  subject: z.string(),
+  createdAt: z.string(),
+  recipients: z.array(deliveryDto),
+});
+export type OutboundDto = z.infer<typeof outboundDto>;
+export const outboundListQuery = z.object({
+  before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export const outboundListResponse = z.object({ outbound: z.array(outboundDto), nextBefore: z.number().int().nullable() });

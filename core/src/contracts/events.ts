@@ -17,7 +17,18 @@ export const messageDeletedEvent = z.object({ type: z.literal('message.deleted')
 /** Not in the change log (no modseq): a hint to refresh a folder's counters. */
 export const mailboxCountsEvent = z.object({ type: z.literal('mailbox.counts'), mailboxId: id, total: z.number().int().nonnegative(), unread: z.number().int().nonnegative() });
 
-export const userEvent = z.discriminatedUnion('type', [messageNewEvent, messageFlagsEvent, messageMovedEvent, messageDeletedEvent, mailboxCountsEvent]);
+/** Not in the change log: a recipient of a message the user sent changed state (GET /api/outbound/:id). */
+export const deliveryStatusEvent = z.object({
+  type: z.literal('delivery.status'),
+  outboundId: id,
+  sentMessageId: id.nullable(),
+  recipient: z.string(),
+  status: z.enum(['queued', 'deferred', 'delivered', 'bounced', 'expired']),
+  reply: z.string().nullable(),
+  nextAttemptAt: z.string().nullable(),
+});
+
+export const userEvent = z.discriminatedUnion('type', [messageNewEvent, messageFlagsEvent, messageMovedEvent, messageDeletedEvent, mailboxCountsEvent, deliveryStatusEvent]);
 export type UserEvent = z.infer<typeof userEvent>;
 export type UserEventType = UserEvent['type'];
 

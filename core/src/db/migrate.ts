@@ -6,6 +6,7 @@ import * as m0004 from './migrations/0004_thread_keys.js';
 import * as m0005 from './migrations/0005_uploads.js';
 import * as m0006 from './migrations/0006_dkim_keys.js';
 import * as m0007 from './migrations/0007_user_date_index.js';
+import * as m0008 from './migrations/0008_outbound.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '0005_uploads': m0005,
   '0006_dkim_keys': m0006,
   '0007_user_date_index': m0007,
+  '0008_outbound': m0008,
 };
 
 class StaticProvider implements MigrationProvider {

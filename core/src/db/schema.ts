@@ -226,6 +226,52 @@ export interface DkimKeysTable {
   created_at: Generated<Date>;
 }
 
+/** One message a user sent, as it leaves: bytes, envelope sender, the domain it is DKIM-signed for. */
+export interface OutboundMessagesTable {
+  id: Generated<number>;
+  user_id: number;
+  sent_message_id: number | null;
+  blob_hash: Buffer;
+  size: number;
+  /** Envelope sender; '' is the null sender (never gets a DSN). */
+  mail_from: string;
+  message_id_header: string | null;
+  subject: Generated<string>;
+  dkim_domain: string | null;
+  created_at: Generated<Date>;
+}
+
+export type DeliveryStatus = 'queued' | 'deferred' | 'delivered' | 'bounced' | 'expired';
+
+/** One recipient of an outbound message: where it stands, what the remote server said last. */
+export interface DeliveriesTable {
+  id: Generated<number>;
+  outbound_id: number;
+  user_id: number;
+  recipient: string;
+  domain: string;
+  status: Generated<DeliveryStatus>;
+  attempts: Generated<number>;
+  last_reply: string | null;
+  remote_mta: string | null;
+  next_attempt_at: Generated<Date>;
+  /** A worker's lease while it delivers; expired leases are taken over. */
+  locked_until: Date | null;
+  /** Bounced or expired, and the sender's DSN is not filed yet. */
+  dsn_pending: Generated<boolean>;
+  updated_at: Generated<Date>;
+}
+
+export interface DeliveryEventsTable {
+  id: Generated<number>;
+  delivery_id: number;
+  status: string;
+  reply: string | null;
+  remote_mta: string | null;
+  next_attempt_at: Date | null;
+  at: Generated<Date>;
+}
+
 export interface Database {
   domains: DomainsTable;
   users: UsersTable;
@@ -244,4 +290,7 @@ export interface Database {
   thread_keys: ThreadKeysTable;
   uploads: UploadsTable;
   dkim_keys: DkimKeysTable;
+  outbound_messages: OutboundMessagesTable;
+  deliveries: DeliveriesTable;
+  delivery_events: DeliveryEventsTable;
 }

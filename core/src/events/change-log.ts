@@ -28,7 +28,7 @@ import type { Logger } from '../log/logger.js';
 /** Change kinds that become events (the rest are for IMAP only). */
 export const EVENT_CHANGE_KINDS = ['message.new', 'message.flags', 'message.moved', 'message.deleted'] as const satisfies readonly ChangeKind[];
 
-/** An event that comes from the change log (everything but `mailbox.counts`). */
+/** An event that comes from the change log (everything but the `mailbox.counts` and `delivery.status` hints). */
 export type ChangeLogEvent = Extract<UserEvent, { modseq: number }>;
 
 /** The `changes` row for an event, following the table above. */
@@ -77,7 +77,7 @@ export function changeRowToEvent(row: ChangeRow): ChangeLogEvent | null {
       return null;
   }
   const parsed = userEvent.safeParse(candidate);
-  return parsed.success && parsed.data.type !== 'mailbox.counts' ? parsed.data : null;
+  return parsed.success && 'modseq' in parsed.data ? parsed.data : null;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { resolveRecipient } from '../accounts/accounts.service.js';
+import type { Db } from '../db/client.js';
 import type { RateLimiter } from '../auth/rate-limit.js';
 import { SENT_MESSAGES_PER_USER } from '../auth/rate-limit.js';
 import { AppError } from '../errors.js';
@@ -8,13 +9,18 @@ import { createContactRepository } from '../repositories/contact.repository.js';
 import { composeMime, parseRecipient, requireDraft, type DraftDeps, type DraftInput, type DraftSender } from './drafts.js';
 import { ingestMessage } from './ingest.js';
 import { deleteMessages } from './message-ops.js';
-import { summarizeMessage } from './parse.js';
+import { summarizeMessage, type MessageSummary } from './parse.js';
+import { parseAddress } from './address.js';
+import { recordOutbound } from './outbound.js';
+import { headerFields, rewriteHeader, splitMessage } from './raw-headers.js';
 
 /**
- * Sending a message the user wrote (the API side of the Outbound flow in DESIGN.md). In one flow:
- * validate, build the MIME (no Bcc header), file a copy into the sender's \Sent (\Seen), file one
- * copy into the INBOX of each local recipient user (the sender included), enqueue one `outbound`
- * job per remote domain, record the recipients as contacts, and delete the draft it came from.
+ * Sending a message a user wrote (the Outbound flow in DESIGN.md), from the API (`sendMessage`:
+ * we build the MIME) or a mail client on the submission port (`submitRawMessage`: the client
+ * built it). Both end in `dispatch`: file a copy into the sender's \Sent (\Seen), file one copy
+ * into the INBOX of each local recipient user, record the message and its recipients for the
+ * outbound worker (migration 0008) and enqueue one `outbound` job per remote domain, record the
+ * recipients as contacts. Mail that leaves never carries a Bcc header.
  */
 
 /** Distinct recipients (To + Cc + Bcc) one message may have (400 'send.too_many_recipients' beyond). */
@@ -34,6 +40,8 @@ export interface SendDeps extends DraftDeps {
 export interface SendResult {
   /** The sender's \Sent copy. */
   messageId: number;
+  /** The delivery record (GET /api/outbound lists its state per recipient). */
+  outboundId: number;
   /** Remote recipients waiting in the `outbound` queue, per domain. */
   queued: Array<{ domain: string; recipients: string[] }>;
   /** Recipients filed directly into a local mailbox. */
@@ -51,31 +59,85 @@ export class SendRateLimitedError extends AppError {
   }
 }
 
+/** Where each recipient goes: a local user (one copy per user) or a remote domain. */
+interface Routing {
+  localUsers: Map<number, string[]>;
+  remote: string[];
+}
+
+async function route(db: Db, addresses: string[], code: string): Promise<Routing> {
+  const localUsers = new Map<number, string[]>();
+  const remote: string[] = [];
+  for (const address of addresses) {
+    const verdict = await resolveRecipient(db, address);
+    if (verdict.kind === 'local') localUsers.set(verdict.userId, [...(localUsers.get(verdict.userId) ?? []), address]);
+    else if (verdict.kind === 'relay') remote.push(verdict.address);
+    else if (verdict.kind === 'unknown') throw new AppError('send.unknown_recipient', `${JSON.stringify(address)}: no such mailbox on this server`, 400);
+    else throw new AppError(code, `${JSON.stringify(address)} is not a valid mail address`, 400);
+  }
+  return { localUsers, remote };
+}
+
+function checkRecipientCount(count: number): void {
+  if (count === 0) throw new AppError('send.no_recipients', 'add at least one recipient (to, cc or bcc)', 400);
+  if (count > MAX_RECIPIENTS_PER_MESSAGE) {
+    throw new AppError('send.too_many_recipients', `a message may have at most ${MAX_RECIPIENTS_PER_MESSAGE} recipients (this one has ${count})`, 400);
+  }
+}
+
+async function countAgainstRateLimit(deps: SendDeps, userId: number): Promise<void> {
+  const state = await deps.limiter.hit(SENT_MESSAGES_PER_USER, String(userId));
+  if (state.limited) throw new SendRateLimitedError(state.retryAfterSeconds);
+}
+
+interface Dispatch {
+  sender: DraftSender;
+  raw: Buffer;
+  summary: MessageSummary;
+  mailFrom: string;
+  routing: Routing;
+  /** The From header's domain: the DKIM signing domain (d=) that aligns with it. */
+  dkimDomain: string | null;
+}
+
+async function dispatch(deps: SendDeps, d: Dispatch): Promise<SendResult> {
+  const { raw, summary, sender } = d;
+  const sent = await ingestMessage(deps, { userId: sender.userId, mailbox: { specialUse: '\\Sent' }, content: { raw }, summary, flags: ['\\Seen'] });
+  const deliveredLocally: string[] = [];
+  for (const [userId, addresses] of d.routing.localUsers) {
+    await ingestMessage(deps, { userId, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary });
+    deliveredLocally.push(...addresses);
+  }
+  const recorded = await recordOutbound(deps.db, {
+    userId: sender.userId,
+    sentMessageId: sent.messageId,
+    raw,
+    mailFrom: d.mailFrom,
+    messageIdHeader: summary.messageId,
+    subject: summary.subject,
+    dkimDomain: d.dkimDomain,
+    recipients: [...deliveredLocally.map((address) => ({ address, local: true })), ...d.routing.remote.map((address) => ({ address, local: false }))],
+  });
+  // If Redis is away the message is still recorded: the outbound worker's reconciler finds it.
+  try {
+    await deps.outbound.enqueue(recorded.remoteDomains.map((domain) => ({ outboundId: recorded.outboundId, domain, attempt: 0 })));
+  } catch (err) {
+    deps.log?.warn({ event: 'send.enqueue_failed', outboundId: recorded.outboundId, err: (err as Error).message });
+  }
+  const queued = recorded.remoteDomains.map((domain) => ({ domain, recipients: d.routing.remote.filter((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase() === domain) }));
+  return { messageId: sent.messageId, outboundId: recorded.outboundId, queued, deliveredLocally };
+}
+
 export async function sendMessage(deps: SendDeps, from: DraftSender, input: SendInput): Promise<SendResult> {
   // 1. Validation that needs no I/O: addresses (400 naming the bad one), count.
   const code = 'send.invalid_address';
   const typed = (['to', 'cc', 'bcc'] as const).flatMap((field) => (input[field] ?? []).map((r) => parseRecipient(field, r, code)));
-  const unique = [...new Map(typed.map((r) => [r.address, r])).values()];
-  if (unique.length === 0) throw new AppError('send.no_recipients', 'add at least one recipient (to, cc or bcc)', 400);
-  if (unique.length > MAX_RECIPIENTS_PER_MESSAGE) {
-    throw new AppError('send.too_many_recipients', `a message may have at most ${MAX_RECIPIENTS_PER_MESSAGE} recipients (this one has ${unique.length})`, 400);
-  }
-
-  // 2. Where each recipient goes: a local user (one copy per user) or a remote domain.
-  const localUsers = new Map<number, string[]>();
-  const remote = new Map<string, string[]>();
-  for (const r of unique) {
-    const verdict = await resolveRecipient(deps.db, r.address);
-    if (verdict.kind === 'local') localUsers.set(verdict.userId, [...(localUsers.get(verdict.userId) ?? []), r.address]);
-    else if (verdict.kind === 'relay') {
-      const domain = r.address.slice(r.address.lastIndexOf('@') + 1);
-      remote.set(domain, [...(remote.get(domain) ?? []), r.address]);
-    } else if (verdict.kind === 'unknown') throw new AppError('send.unknown_recipient', `${JSON.stringify(r.address)}: no such mailbox on this server`, 400);
-    else throw new AppError(code, `${JSON.stringify(r.address)} is not a valid mail address`, 400);
-  }
+  const unique = [...new Set(typed.map((r) => r.address))];
+  checkRecipientCount(unique.length);
+  const routing = await route(deps.db, unique, code);
   if (input.draftId !== undefined) await requireDraft(deps, from.userId, input.draftId);
 
-  // 3. The MIME (404 for an upload or replied message that is not the sender's).
+  // 2. The MIME (404 for an upload or replied message that is not the sender's).
   const senderDomain = from.address.slice(from.address.lastIndexOf('@') + 1);
   const composed = await composeMime(deps, from, input, {
     keepBcc: false,
@@ -84,25 +146,11 @@ export async function sendMessage(deps: SendDeps, from: DraftSender, input: Send
     invalidAddressCode: code,
   });
 
-  // 4. The rate limit counts messages that would really be sent.
-  const state = await deps.limiter.hit(SENT_MESSAGES_PER_USER, String(from.userId));
-  if (state.limited) throw new SendRateLimitedError(state.retryAfterSeconds);
+  // 3. The rate limit counts messages that would really be sent.
+  await countAgainstRateLimit(deps, from.userId);
 
-  // 5. File: the Sent copy first (its id names the outbound jobs), then each local user's INBOX.
   const raw = composed.raw;
-  const summary = await summarizeMessage(raw);
-  const sent = await ingestMessage(deps, { userId: from.userId, mailbox: { specialUse: '\\Sent' }, content: { raw }, summary, flags: ['\\Seen'] });
-  const deliveredLocally: string[] = [];
-  for (const [userId, addresses] of localUsers) {
-    await ingestMessage(deps, { userId, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary });
-    deliveredLocally.push(...addresses);
-  }
-
-  // 6. Remote recipients: one job per domain. Until the outbound worker lands (a later issue),
-  //    these jobs wait in the `outbound` queue: nothing is delivered to remote servers yet.
-  const queued = [...remote].map(([domain, recipients]) => ({ domain, recipients }));
-  await deps.outbound.enqueue(queued.map((q) => ({ sentMessageId: sent.messageId, userId: from.userId, domain: q.domain, recipients: q.recipients })));
-
+  const result = await dispatch(deps, { sender: from, raw, summary: await summarizeMessage(raw), mailFrom: from.address, routing, dkimDomain: senderDomain });
   await createContactRepository(deps.db).recordSent(from.userId, [...composed.to, ...composed.cc, ...composed.bcc]);
 
   if (input.draftId !== undefined) {
@@ -113,5 +161,77 @@ export async function sendMessage(deps: SendDeps, from: DraftSender, input: Send
       if (!(err instanceof AppError && err.code === 'message.not_found')) throw err;
     }
   }
-  return { messageId: sent.messageId, queued, deliveredLocally };
+  return result;
+}
+
+// Submission (SMTP AUTH on 587/465)
+
+/**
+ * May this user send as `address`? Their own address, an alias that delivers to them, or any
+ * address of a domain whose catch-all (`@domain`) delivers to them.
+ */
+export async function mayUseSenderAddress(db: Db, userId: number, address: string): Promise<boolean> {
+  const parsed = parseAddress(address);
+  if (!parsed) return false;
+  const user = await db.selectFrom('users').select('address').where('id', '=', userId).executeTakeFirst();
+  if (user?.address === parsed.address) return true;
+  const alias = await db
+    .selectFrom('aliases')
+    .select('id')
+    .where('target_user_id', '=', userId)
+    .where('address', 'in', [parsed.address, `@${parsed.domain}`])
+    .executeTakeFirst();
+  return alias !== undefined;
+}
+
+/** 553 5.7.1 on the submission port: the envelope sender or From is not the user's. */
+export class SenderNotAllowedError extends AppError {
+  constructor(what: string, address: string) {
+    super('send.sender_not_allowed', `${what} <${address}> is not one of your addresses; send as your own address or one of your aliases`, 403);
+  }
+}
+
+export interface SubmitEnvelope {
+  mailFrom: string;
+  rcptTo: string[];
+}
+
+/**
+ * A message a mail client submitted (already authenticated as `sender`). The envelope sender and
+ * every From (and Sender) address must be the user's own; the message gets a Message-ID and Date
+ * if it has none (RFC 6409 §8), and loses its Bcc field. Then the same path as API mail.
+ */
+export async function submitRawMessage(deps: SendDeps, sender: DraftSender, envelope: SubmitEnvelope, input: Buffer): Promise<SendResult> {
+  const code = 'send.invalid_address';
+  const recipients = [...new Set(envelope.rcptTo.map((r) => parseAddress(r)?.address ?? r))];
+  checkRecipientCount(recipients.length);
+  if (!(await mayUseSenderAddress(deps.db, sender.userId, envelope.mailFrom))) throw new SenderNotAllowedError('the envelope sender', envelope.mailFrom);
+
+  const fields = headerFields(splitMessage(input).header);
+  const summary0 = await summarizeMessage(input);
+  if (!fields.some((f) => f.name === 'from') || summary0.from.length === 0) {
+    throw new AppError('send.from_missing', 'the message has no From header with an address; set From to your own address', 400);
+  }
+  for (const f of summary0.from) {
+    if (!(await mayUseSenderAddress(deps.db, sender.userId, f.address))) throw new SenderNotAllowedError('From', f.address);
+  }
+  const senderField = fields.find((f) => f.name === 'sender');
+  if (senderField) {
+    const address = /<([^<>]*)>/.exec(senderField.value)?.[1] ?? senderField.value;
+    if (!(await mayUseSenderAddress(deps.db, sender.userId, address))) throw new SenderNotAllowedError('Sender', address);
+  }
+  const routing = await route(deps.db, recipients, code);
+  const fromDomain = summary0.from[0]!.address.slice(summary0.from[0]!.address.lastIndexOf('@') + 1).toLowerCase();
+
+  const prepend: string[] = [];
+  if (!fields.some((f) => f.name === 'message-id')) prepend.push(`Message-ID: <${randomBytes(16).toString('hex')}@${fromDomain}>`);
+  if (!fields.some((f) => f.name === 'date')) prepend.push(`Date: ${new Date().toUTCString().replace('GMT', '+0000')}`);
+  const hasBcc = fields.some((f) => f.name === 'bcc');
+  const raw = prepend.length > 0 || hasBcc ? rewriteHeader(input, { drop: ['bcc'], prepend }) : input;
+  const summary = raw === input ? summary0 : await summarizeMessage(raw);
+
+  await countAgainstRateLimit(deps, sender.userId);
+  const result = await dispatch(deps, { sender, raw, summary, mailFrom: parseAddress(envelope.mailFrom)!.address, routing, dkimDomain: fromDomain });
+  await createContactRepository(deps.db).recordSent(sender.userId, [...summary.to, ...summary.cc]);
+  return result;
 }

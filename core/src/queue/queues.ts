@@ -42,32 +42,36 @@ export function createInboundQueue(connection: ConnectionOptions): InboundQueue 
 }
 
 /**
- * Outbound: one job per (sent message, recipient domain). The job names the sender's Sent copy
- * by id; the worker reads the bytes from the store.
+ * Outbound: one job per (outbound message, recipient domain, attempt). The `deliveries` rows are
+ * the truth (who is due, who is done); a job only tells a worker to look. The attempt number in
+ * the id lets a retry be enqueued while the finished job of the previous attempt is still kept,
+ * and makes the reconciler's re-enqueue of the same attempt a no-op.
  */
 export const QUEUE_OUTBOUND = 'outbound';
 
 export const outboundJobSchema = z.object({
-  sentMessageId: z.number().int().positive(),
-  userId: z.number().int().positive(),
+  outboundId: z.number().int().positive(),
   domain: z.string().min(1).max(253),
-  recipients: z.array(z.string().min(3).max(320)).min(1),
+  attempt: z.number().int().nonnegative(),
 });
 export type OutboundJob = z.infer<typeof outboundJobSchema>;
 
-/** Deterministic job id: enqueuing the same message for the same domain twice is a no-op. */
-export function outboundJobId(sentMessageId: number, domain: string): string {
-  return `out-${sentMessageId}-${domain}`;
+export function outboundJobId(job: OutboundJob): string {
+  return `out-${job.outboundId}-${job.domain}-${job.attempt}`;
 }
 
-/** The retry schedule (hours to days) belongs to the outbound worker's issue; jobs are kept until then. */
 export const outboundJobOptions: JobsOptions = {
+  // Retries are scheduled by the worker from the deliveries table, not by BullMQ backoff; a job
+  // that throws (store away) is tried a few times, then the reconciler takes over.
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 2_000 },
   removeOnComplete: { count: 1000 },
-  removeOnFail: false,
+  removeOnFail: { count: 5000 },
 };
 
 export interface OutboundQueue {
-  enqueue(jobs: OutboundJob[]): Promise<void>;
+  /** `delayMs`: run no earlier than that (a retry). */
+  enqueue(jobs: OutboundJob[], delayMs?: number): Promise<void>;
   close(): Promise<void>;
   queue: Queue;
 }
@@ -77,10 +81,10 @@ export function createOutboundQueue(connection: ConnectionOptions): OutboundQueu
   queue.on('error', () => undefined);
   return {
     queue,
-    async enqueue(jobs) {
+    async enqueue(jobs, delayMs = 0) {
       if (jobs.length === 0) return;
       await queue.addBulk(
-        jobs.map((job) => ({ name: 'deliver', data: outboundJobSchema.parse(job), opts: { ...outboundJobOptions, jobId: outboundJobId(job.sentMessageId, job.domain) } })),
+        jobs.map((job) => ({ name: 'deliver', data: outboundJobSchema.parse(job), opts: { ...outboundJobOptions, jobId: outboundJobId(job), ...(delayMs > 0 ? { delay: delayMs } : {}) } })),
       );
     },
     async close() {

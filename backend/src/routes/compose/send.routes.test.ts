@@ -17,6 +17,7 @@ const BOUNDARY = '----mailyard-send-boundary';
 
 interface SendResponse {
   messageId: number;
+  outboundId: number;
   queued: Array<{ domain: string; recipients: string[] }>;
   deliveredLocally: string[];
 }
@@ -82,7 +83,7 @@ afterAll(async () => {
 describe('POST /api/messages/send', () => {
   it('files a message to oneself into Sent (\\Seen) and into the own INBOX, with a Message-ID on the sender domain and a Date', async () => {
     const body = await sendOk(ann, { to: ['ann@m.test'], subject: 'note to self', text: 'remember' });
-    expect(body).toEqual({ messageId: expect.any(Number), queued: [], deliveredLocally: ['ann@m.test'] });
+    expect(body).toEqual({ messageId: expect.any(Number), outboundId: expect.any(Number), queued: [], deliveredLocally: ['ann@m.test'] });
     const copies = await filed(ann.userId, 'note to self');
     expect(copies.map((c) => c.specialUse).sort()).toEqual(['\\Inbox', '\\Sent']);
     const sent = copies.find((c) => c.specialUse === '\\Sent')!;
@@ -122,11 +123,19 @@ describe('POST /api/messages/send', () => {
       { domain: 'far.test', recipients: ['sam@far.test', 'kim@far.test'] },
       { domain: 'other.test', recipients: ['lee@other.test'] },
     ]);
-    const job = await outbound.getJob(outboundJobId(body.messageId, 'far.test'));
-    expect(job?.id).toBe(`out-${body.messageId}-far.test`);
-    expect(job!.data as OutboundJob).toEqual({ sentMessageId: body.messageId, userId: ann.userId, domain: 'far.test', recipients: ['sam@far.test', 'kim@far.test'] });
-    const other = await outbound.getJob(`out-${body.messageId}-other.test`);
-    expect(other!.data).toEqual({ sentMessageId: body.messageId, userId: ann.userId, domain: 'other.test', recipients: ['lee@other.test'] });
+    const job = await outbound.getJob(outboundJobId({ outboundId: body.outboundId, domain: 'far.test', attempt: 0 }));
+    expect(job?.id).toBe(`out-${body.outboundId}-far.test-0`);
+    expect(job!.data as OutboundJob).toEqual({ outboundId: body.outboundId, domain: 'far.test', attempt: 0 });
+    const other = await outbound.getJob(`out-${body.outboundId}-other.test-0`);
+    expect(other!.data).toEqual({ outboundId: body.outboundId, domain: 'other.test', attempt: 0 });
+    // The delivery record: each remote recipient queued, pointing at the Sent copy.
+    const rows = await t.store.db.selectFrom('deliveries').innerJoin('outbound_messages', 'outbound_messages.id', 'deliveries.outbound_id')
+      .select(['recipient', 'status', 'domain', 'outbound_messages.sent_message_id', 'outbound_messages.mail_from']).where('outbound_id', '=', body.outboundId).orderBy('recipient').execute();
+    expect(rows).toEqual([
+      { recipient: 'kim@far.test', status: 'queued', domain: 'far.test', sent_message_id: body.messageId, mail_from: 'ann@m.test' },
+      { recipient: 'lee@other.test', status: 'queued', domain: 'other.test', sent_message_id: body.messageId, mail_from: 'ann@m.test' },
+      { recipient: 'sam@far.test', status: 'queued', domain: 'far.test', sent_message_id: body.messageId, mail_from: 'ann@m.test' },
+    ]);
     expect((await filed(ann.userId, 'remote')).map((c) => c.specialUse)).toEqual(['\\Sent']);
     expect(await filed(ben.userId, 'remote')).toEqual([]);
   });

@@ -1,0 +1,96 @@
+import type { Resolver } from 'node:dns/promises';
+import { Worker, type ConnectionOptions } from 'bullmq';
+import { createOutboundQueue, listOwedDsns, listStalled, outboundJobSchema, QUEUE_OUTBOUND, type Db, type EventPublisher, type Logger } from '@mailyard/core';
+import { DkimSigner } from './delivery/dkim-signer.js';
+import { SmtpPool } from './delivery/smtp-pool.js';
+import { fileOwedDsn } from './jobs/bounce.job.js';
+import { deliverDue, type DeliverSettings } from './jobs/deliver.job.js';
+
+export interface OutboundWorkerDeps {
+  db: Db;
+  events: EventPublisher;
+  log: Logger;
+  connection: ConnectionOptions;
+  /** DNS_SERVERS applied: MX and address lookups go through it, never through dns.lookup. */
+  resolver: Resolver;
+}
+
+export interface OutboundWorkerOptions extends DeliverSettings {
+  concurrency: number;
+  /** EHLO name, Reporting-MTA of DSNs. */
+  hostname: string;
+  /** Port of remote MX hosts (25; tests map it elsewhere). */
+  smtpPort: number;
+  connectTimeoutMs: number;
+  socketTimeoutMs: number;
+  reconcileIntervalMs: number;
+}
+
+/**
+ * The outbound worker: BullMQ jobs name (message, domain, attempt); the deliveries table says who
+ * is due. After an attempt, deferred recipients get a delayed job for their next attempt; a
+ * periodic reconcile re-enqueues what is due but has no job (Redis lost it, a worker died
+ * holding a lease) and files DSNs still owed.
+ */
+export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundWorkerOptions) {
+  const { log } = deps;
+  const queue = createOutboundQueue(deps.connection);
+  const pool = new SmtpPool({ hostname: options.hostname, port: options.smtpPort, connectTimeoutMs: options.connectTimeoutMs, socketTimeoutMs: options.socketTimeoutMs, log });
+  const jobDeps = { ...deps, pool, signer: new DkimSigner(deps.db) };
+
+  const worker = new Worker(
+    QUEUE_OUTBOUND,
+    async (job) => {
+      const { outboundId, domain } = outboundJobSchema.parse(job.data);
+      const outcome = await deliverDue(jobDeps, options, outboundId, domain);
+      if (outcome.claimed > 0) log.info({ event: 'outbound.attempt', outboundId, domain, jobId: job.id, ...outcome });
+      if (outcome.retryAt) {
+        await queue.enqueue([{ outboundId, domain, attempt: outcome.attempts }], Math.max(0, outcome.retryAt.getTime() - Date.now()));
+      }
+      if (outcome.owesDsn) await fileOwedDsn(deps, options.hostname, outboundId);
+      return outcome;
+    },
+    {
+      connection: deps.connection,
+      concurrency: options.concurrency,
+      autorun: false,
+      // A job runs as long as one SMTP transaction; a crashed worker's job is retaken after this.
+      lockDuration: Math.min(options.leaseMs, 5 * 60_000),
+    },
+  );
+  worker.on('failed', (job, err) => log.error({ event: 'outbound.job_failed', jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
+  worker.on('error', (err) => log.warn({ event: 'outbound.worker_error', err: err.message }));
+
+  const reconcile = async () => {
+    try {
+      const stalled = await listStalled(deps.db, options.reconcileIntervalMs);
+      if (stalled.length > 0) {
+        await queue.enqueue(stalled.map((s) => ({ outboundId: s.outboundId, domain: s.domain, attempt: s.attempts })));
+        log.info({ event: 'outbound.reconciled', requeued: stalled.length });
+      }
+      for (const outboundId of await listOwedDsns(deps.db)) await fileOwedDsn(deps, options.hostname, outboundId);
+    } catch (err) {
+      log.warn({ event: 'outbound.reconcile_failed', err: (err as Error).message });
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+
+  return {
+    worker,
+    queue,
+    reconcile,
+    async run() {
+      void worker.run();
+      await worker.waitUntilReady();
+      await reconcile();
+      timer = setInterval(() => void reconcile(), options.reconcileIntervalMs);
+      timer.unref();
+    },
+    async close() {
+      if (timer) clearInterval(timer);
+      await worker.close();
+      await pool.close();
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,139 @@
+import type { Resolver } from 'node:dns/promises';
+import {
+  claimDue,
+  loadOutboundMessage,
+  recordOutcomes,
+  type ClaimedDelivery,
+  type Db,
+  type DeliveryOutcome,
+  type EventPublisher,
+  type Logger,
+  type OutboundMessageRow,
+} from '@mailyard/core';
+import type { DkimSigner } from '../delivery/dkim-signer.js';
+import { resolveDestination } from '../delivery/mx.js';
+import type { RecipientResult, SmtpPool } from '../delivery/smtp-pool.js';
+
+/**
+ * One delivery attempt for the due recipients of one message in one domain (DESIGN.md
+ * "Outbound" step 2): claim them, find the domain's MX hosts, sign, deliver to the first host
+ * that answers, and record per recipient: delivered, bounced (5xx, null MX, no such domain),
+ * deferred (4xx, nobody reachable) until the message expires.
+ */
+
+export interface DeliverDeps {
+  db: Db;
+  events: EventPublisher;
+  log: Logger;
+  resolver: Resolver;
+  pool: SmtpPool;
+  signer: DkimSigner;
+}
+
+export interface DeliverSettings {
+  /** Waits between attempts: attempt n waits retrySchedule[n-1] (the last entry repeats). */
+  retryScheduleMs: number[];
+  /** A message older than this is returned to its sender instead of deferred again. */
+  expireAfterMs: number;
+  leaseMs: number;
+}
+
+export interface DeliverOutcome {
+  claimed: number;
+  delivered: number;
+  deferred: number;
+  bounced: number;
+  expired: number;
+  /** When the deferred ones are due again (the caller schedules the next job). */
+  retryAt: Date | null;
+  /** The attempt count after this one (names the next job). */
+  attempts: number;
+  /** Bounced or expired recipients: a DSN is owed. */
+  owesDsn: boolean;
+}
+
+export function retryDelayMs(settings: DeliverSettings, attempts: number): number {
+  const schedule = settings.retryScheduleMs;
+  return schedule[Math.min(Math.max(attempts, 1), schedule.length) - 1]!;
+}
+
+type Verdicts = Array<RecipientResult & { deliveryId: number; remoteMta: string | null }>;
+
+async function attempt(deps: DeliverDeps, message: OutboundMessageRow, domain: string, claimed: ClaimedDelivery[]): Promise<Verdicts> {
+  const all = (verdict: RecipientResult['verdict'], reply: string, remoteMta: string | null = null): Verdicts =>
+    claimed.map((c) => ({ deliveryId: c.id, recipient: c.recipient, verdict, reply, remoteMta }));
+
+  const destination = await resolveDestination(deps.resolver, domain);
+  if (destination.kind === 'null-mx') return all('bounced', `556 5.1.10 ${domain} accepts no mail (null MX, RFC 7505)`);
+  if (destination.kind === 'no-domain') return all('bounced', `550 5.1.2 ${domain}: no such domain (DNS NXDOMAIN)`);
+  if (destination.kind === 'temp-failure') return all('deferred', `451 4.4.3 DNS lookup for ${domain} failed: ${destination.reason}`);
+
+  const signed = await deps.signer.sign(message.raw, message.dkimDomain);
+  let lastFailure = `451 4.4.1 no MX host of ${domain} answered`;
+  for (const host of destination.hosts) {
+    for (const ip of host.addresses) {
+      const result = await deps.pool.deliver({ ip, exchange: host.exchange }, { from: message.mailFrom, to: claimed.map((c) => c.recipient) }, signed.raw);
+      if (result.kind === 'unreachable') {
+        lastFailure = `${host.exchange}[${ip}]: ${result.reply}`;
+        deps.log.info({ event: 'outbound.host_unreachable', outboundId: message.id, host: host.exchange, ip, reply: result.reply });
+        continue;
+      }
+      const byRecipient = new Map(result.results.map((r) => [r.recipient, r]));
+      return claimed.map((c) => ({ ...byRecipient.get(c.recipient)!, deliveryId: c.id, remoteMta: host.exchange }));
+    }
+  }
+  // Nobody answered: try again later.
+  return all('deferred', lastFailure);
+}
+
+export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, outboundId: number, domain: string): Promise<DeliverOutcome> {
+  const claimed = await claimDue(deps.db, outboundId, domain, settings.leaseMs);
+  const outcome: DeliverOutcome = { claimed: claimed.length, delivered: 0, deferred: 0, bounced: 0, expired: 0, retryAt: null, attempts: 0, owesDsn: false };
+  if (claimed.length === 0) return outcome;
+  outcome.attempts = Math.max(...claimed.map((c) => c.attempts));
+  const message = await loadOutboundMessage(deps.db, outboundId);
+  if (!message) return outcome; // the sender's account was deleted meanwhile (cascade)
+
+  let verdicts: Verdicts;
+  try {
+    verdicts = await attempt(deps, message, domain, claimed);
+  } catch (err) {
+    // Our side failed (store, signing): count it as a deferral, never as a bounce.
+    deps.log.warn({ event: 'outbound.attempt_failed', outboundId, domain, err: (err as Error).message });
+    verdicts = claimed.map((c) => ({ deliveryId: c.id, recipient: c.recipient, verdict: 'deferred', reply: `451 4.3.0 local error: ${(err as Error).message}`, remoteMta: null }));
+  }
+
+  const now = Date.now();
+  const expiresAt = message.createdAt.getTime() + settings.expireAfterMs;
+  const outcomes: DeliveryOutcome[] = verdicts.map((v) => {
+    if (v.verdict !== 'deferred') return { deliveryId: v.deliveryId, status: v.verdict, reply: v.reply, remoteMta: v.remoteMta };
+    const attempts = claimed.find((c) => c.id === v.deliveryId)!.attempts;
+    const next = new Date(now + retryDelayMs(settings, attempts));
+    if (next.getTime() > expiresAt) return { deliveryId: v.deliveryId, status: 'expired', reply: v.reply, remoteMta: v.remoteMta };
+    return { deliveryId: v.deliveryId, status: 'deferred', reply: v.reply, remoteMta: v.remoteMta, nextAttemptAt: next };
+  });
+  await recordOutcomes(deps.db, outcomes);
+
+  for (const o of outcomes) {
+    outcome[o.status]++;
+    if (o.nextAttemptAt && (!outcome.retryAt || o.nextAttemptAt < outcome.retryAt)) outcome.retryAt = o.nextAttemptAt;
+  }
+  outcome.owesDsn = outcome.bounced + outcome.expired > 0;
+  const recipientOf = new Map(claimed.map((c) => [c.id, c.recipient]));
+  await Promise.all(
+    outcomes.map((o) =>
+      deps.events
+        .publish(message.userId, {
+          type: 'delivery.status',
+          outboundId,
+          sentMessageId: message.sentMessageId,
+          recipient: recipientOf.get(o.deliveryId)!,
+          status: o.status,
+          reply: o.reply,
+          nextAttemptAt: o.nextAttemptAt?.toISOString() ?? null,
+        })
+        .catch(() => undefined),
+    ),
+  );
+  return outcome;
+}
