@@ -1,0 +1,317 @@
+import { Resolver } from 'node:dns/promises';
+import type { Redis } from 'ioredis';
+import { simpleParser } from 'mailparser';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildOutboundWorker } from '../../outbound-worker/src/app.js';
+import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
+import { activeDkimPublicKey, dkimTxtRecord } from '../../core/src/accounts/dkim.service.js';
+import { createRateLimiter } from '../../core/src/auth/rate-limit.js';
+import type { UserEvent } from '../../core/src/contracts/events.js';
+import type { EventPublisher } from '../../core/src/events/publisher.js';
+import { silentLogger } from '../../core/src/log/logger.js';
+import { recordOutbound } from '../../core/src/mail/outbound.js';
+import { sendMessage, type SendDeps } from '../../core/src/mail/send.js';
+import { createOutboundQueue, type OutboundQueue } from '../../core/src/queue/queues.js';
+import { createRedis } from '../../core/src/queue/redis.js';
+import { blobHash, createBlobRepository } from '../../core/src/repositories/blob.repository.js';
+import { verifyDkim } from '../helpers/dkim-verify.js';
+import { startDnsmasq, type TestDnsServer } from '../helpers/dnsmasq.js';
+import { startPostfixReceiver, type PostfixReceiver } from '../helpers/postfix.js';
+import { allocateRedisUrl } from '../helpers/redis.js';
+import { eventually, spawnService, type ServiceProcess } from '../helpers/services.js';
+import { createTestStore, type TestStore } from '../helpers/store.js';
+
+/**
+ * The outbound worker against real peers: a private Debian Postfix on 127.0.0.2 as the remote
+ * MTA for b.test, dnsmasq serving MX/A/TXT for the test domains, python3-dkim as an independent
+ * DKIM verifier. Retries are time-compressed (300 ms); expiry is reached by ageing a message.
+ */
+
+let store: TestStore;
+let redisUrl: string;
+let connection: Redis;
+let outboundQueue: OutboundQueue;
+let dns: TestDnsServer;
+let postfix: PostfixReceiver;
+let ann: number;
+let sendDeps: SendDeps;
+let worker: ReturnType<typeof buildOutboundWorker>;
+const published: Array<{ userId: number; event: UserEvent }> = [];
+const events: EventPublisher = { publish: async (userId, event) => void published.push({ userId, event }) };
+
+/** Recipients whose first policy check is answered 450 (a greylisting remote). */
+const greylisted = new Set(['grey@b.test']);
+const seenGrey = new Set<string>();
+/** hold@b.test: the policy answer waits until the test releases it (the worker is mid-transaction). */
+let releaseHold: () => void = () => undefined;
+const held = new Promise<void>((resolve) => (releaseHold = resolve));
+let holdRequests = 0;
+
+async function send(to: string[], subject: string, text = `body of ${subject}`) {
+  return sendMessage(sendDeps, { userId: ann, address: 'ann@a.test', name: 'Ann' }, { to, subject, text });
+}
+
+async function statuses(outboundId: number): Promise<Record<string, string>> {
+  const rows = await store.db.selectFrom('deliveries').select(['recipient', 'status']).where('outbound_id', '=', outboundId).execute();
+  return Object.fromEntries(rows.map((r) => [r.recipient, r.status]));
+}
+
+async function waitForStatus(outboundId: number, want: Record<string, string>, timeoutMs = 30_000) {
+  return eventually(
+    async () => {
+      const now = await statuses(outboundId);
+      return Object.entries(want).every(([r, s]) => now[r] === s) ? now : null;
+    },
+    { timeoutMs, describe: async () => JSON.stringify(await statuses(outboundId)) },
+  );
+}
+
+async function eventLog(outboundId: number, recipient: string) {
+  return store.db
+    .selectFrom('delivery_events')
+    .innerJoin('deliveries', 'deliveries.id', 'delivery_events.delivery_id')
+    .select(['delivery_events.status', 'delivery_events.reply', 'delivery_events.remote_mta'])
+    .where('deliveries.outbound_id', '=', outboundId)
+    .where('deliveries.recipient', '=', recipient)
+    .orderBy('delivery_events.id')
+    .execute();
+}
+
+/** DSNs in Ann's INBOX that answer the message with this Message-ID. */
+async function dsnsFor(messageIdHeader: string) {
+  const rows = await store.db
+    .selectFrom('messages')
+    .innerJoin('mailboxes', 'mailboxes.id', 'messages.mailbox_id')
+    .innerJoin('blobs', 'blobs.hash', 'messages.blob_hash')
+    .select(['blobs.data', 'messages.thread_id'])
+    .where('messages.user_id', '=', ann)
+    .where('mailboxes.special_use', '=', '\\Inbox')
+    .where('messages.in_reply_to', '=', messageIdHeader)
+    .execute();
+  return rows;
+}
+
+async function messageIdOf(outboundId: number): Promise<string> {
+  const row = await store.db.selectFrom('outbound_messages').select('message_id_header').where('id', '=', outboundId).executeTakeFirstOrThrow();
+  return row.message_id_header!;
+}
+
+function deliveryStatusPart(raw: Buffer): string {
+  const text = raw.toString('latin1');
+  const start = text.search(/Content-Type: message\/delivery-status/i);
+  expect(start).toBeGreaterThan(0);
+  return text.slice(start, text.indexOf('\r\n--', start));
+}
+
+beforeAll(async () => {
+  store = await createTestStore();
+  const redis = await allocateRedisUrl();
+  redisUrl = redis.url;
+  await redis.flush();
+  connection = createRedis(redisUrl, { maxRetriesPerRequest: null });
+  outboundQueue = createOutboundQueue(connection);
+
+  const accounts = createAccountsService({ db: store.db });
+  await accounts.addDomain('a.test'); // generates the DKIM key
+  ann = (await accounts.addUser({ address: 'ann@a.test', password: 'correct horse' })).id;
+  const dkim = (await activeDkimPublicKey(store.db, 'a.test'))!;
+
+  postfix = await startPostfixReceiver({
+    host: '127.0.0.2',
+    domains: ['b.test'],
+    mailboxes: ['bob@b.test', 'grey@b.test', 'hold@b.test'],
+    policy: async (req) => {
+      const rcpt = (req.recipient ?? '').toLowerCase();
+      if (greylisted.has(rcpt) && !seenGrey.has(rcpt)) {
+        seenGrey.add(rcpt);
+        return '450 4.2.0 Greylisted, come back later';
+      }
+      if (rcpt === 'hold@b.test' && holdRequests++ === 0) await held;
+      return 'DUNNO';
+    },
+  });
+  dns = await startDnsmasq({
+    mx: [
+      { name: 'b.test', host: 'mx.b.test', priority: 10 },
+      { name: 'down.test', host: 'mx.down.test', priority: 10 },
+    ],
+    a: [
+      { name: 'mx.b.test', address: '127.0.0.2' },
+      // Nothing listens there: connection refused.
+      { name: 'mx.down.test', address: '127.0.0.9' },
+    ],
+    nullMx: ['null.test'],
+    txt: [{ name: `${dkim.selector}._domainkey.a.test`, value: dkimTxtRecord(dkim.publicKeyB64) }],
+    localDomains: ['b.test', 'down.test', 'null.test', 'nx.test', 'a.test'],
+  });
+
+  sendDeps = { db: store.db, events, dataDir: '/nonexistent', limiter: createRateLimiter(connection), outbound: outboundQueue };
+  const resolver = new Resolver({ timeout: 2_000, tries: 1 });
+  resolver.setServers([dns.server]);
+  worker = buildOutboundWorker(
+    { db: store.db, events, log: silentLogger(), connection, resolver },
+    {
+      concurrency: 4,
+      hostname: 'mx.a.test',
+      smtpPort: postfix.port,
+      connectTimeoutMs: 5_000,
+      socketTimeoutMs: 30_000,
+      retryScheduleMs: [300],
+      expireAfterMs: 3_600_000,
+      leaseMs: 60_000,
+      reconcileIntervalMs: 3_600_000,
+    },
+  );
+  await worker.run();
+});
+
+afterAll(async () => {
+  releaseHold();
+  await worker?.close();
+  await outboundQueue?.close();
+  connection?.disconnect();
+  await postfix?.stop();
+  await dns?.stop();
+  await store?.drop();
+});
+
+describe('outbound delivery to a real Postfix over MX', () => {
+  it('delivers the message intact over STARTTLS, with a DKIM signature an independent verifier accepts', async () => {
+    const sent = await send(['Bob <bob@b.test>'], 'hello over MX', 'line one\r\n.dot line\r\nline three');
+    await waitForStatus(sent.outboundId, { 'bob@b.test': 'delivered' });
+    const [delivered] = await postfix.waitForMessages('bob@b.test', 1, 20_000);
+    const original = await store.db.selectFrom('messages').innerJoin('blobs', 'blobs.hash', 'messages.blob_hash').select('blobs.data').where('messages.id', '=', sent.messageId).executeTakeFirstOrThrow();
+    // Postfix prepends its trace fields and we prepend the signature: the rest is byte-identical.
+    expect(delivered!.subarray(delivered!.length - original.data.length).equals(original.data)).toBe(true);
+    expect(delivered!.toString()).toMatch(/^DKIM-Signature: .*d=a\.test/m);
+    expect(delivered!.toString()).toMatch(/with ESMTPS/); // STARTTLS was used
+    const verdict = await verifyDkim(delivered!, dns.server);
+    expect(verdict, verdict.detail).toMatchObject({ ok: true });
+    const log = await eventLog(sent.outboundId, 'bob@b.test');
+    expect(log.map((e) => e.status)).toEqual(['queued', 'delivered']);
+    expect(log[1]).toMatchObject({ remote_mta: 'mx.b.test', reply: expect.stringMatching(/^250 /) });
+    expect(published).toContainEqual({ userId: ann, event: expect.objectContaining({ type: 'delivery.status', outboundId: sent.outboundId, recipient: 'bob@b.test', status: 'delivered' }) });
+  });
+
+  it('defers on 4xx and delivers on the retry', async () => {
+    const sent = await send(['grey@b.test'], 'greylisted once');
+    await waitForStatus(sent.outboundId, { 'grey@b.test': 'delivered' });
+    await postfix.waitForMessages('grey@b.test', 1, 10_000);
+    const log = await eventLog(sent.outboundId, 'grey@b.test');
+    expect(log.map((e) => e.status)).toEqual(['queued', 'deferred', 'delivered']);
+    expect(log[1]!.reply).toMatch(/^450 4\.2\.0 .*Greylisted/);
+  });
+
+  it('bounces a 550 recipient at once with an RFC 3464 DSN to the sender, while the other recipient is delivered', async () => {
+    const sent = await send(['bob@b.test', 'nobody@b.test'], 'one good one bad');
+    await waitForStatus(sent.outboundId, { 'bob@b.test': 'delivered', 'nobody@b.test': 'bounced' });
+    const messageId = await messageIdOf(sent.outboundId);
+    const [dsn] = await eventually(async () => {
+      const rows = await dsnsFor(messageId);
+      return rows.length > 0 ? rows : null;
+    }, { timeoutMs: 10_000 });
+    const parsed = await simpleParser(dsn!.data);
+    expect(parsed.headers.get('content-type')).toMatchObject({ value: 'multipart/report', params: expect.objectContaining({ 'report-type': 'delivery-status' }) });
+    expect(parsed.from?.text).toMatch(/MAILER-DAEMON@mx\.a\.test/);
+    const status = deliveryStatusPart(dsn!.data);
+    expect(status).toMatch(/^Final-Recipient: rfc822; ?nobody@b\.test$/m);
+    expect(status).toMatch(/^Action: failed$/m);
+    expect(status).toMatch(/^Status: 5\.1\.1$/m);
+    expect(status).toMatch(/^Remote-MTA: dns; ?mx\.b\.test$/m);
+    expect(status).toMatch(/^Diagnostic-Code: smtp; ?550 5\.1\.1/m);
+    expect(status).not.toMatch(/bob@b\.test/);
+    expect(dsn!.data.toString()).toContain('Subject: one good one bad');
+    // The bounce threads with the Sent message.
+    const sentThread = await store.db.selectFrom('messages').select('thread_id').where('id', '=', sent.messageId).executeTakeFirstOrThrow();
+    expect(dsn!.thread_id).toBe(sentThread.thread_id);
+    expect(await postfix.messagesFor('bob@b.test')).not.toHaveLength(0);
+  });
+
+  it('bounces a null-MX domain and a domain that does not exist without trying to connect', async () => {
+    const sent = await send(['x@null.test', 'y@nx.test'], 'nowhere to go');
+    await waitForStatus(sent.outboundId, { 'x@null.test': 'bounced', 'y@nx.test': 'bounced' });
+    expect((await eventLog(sent.outboundId, 'x@null.test')).at(-1)!.reply).toMatch(/^556 5\.1\.10 /);
+    expect((await eventLog(sent.outboundId, 'y@nx.test')).at(-1)!.reply).toMatch(/^550 5\.1\.2 /);
+    const messageId = await messageIdOf(sent.outboundId);
+    const dsns = await eventually(async () => {
+      const rows = await dsnsFor(messageId);
+      return rows.length >= 2 ? rows : null;
+    }, { timeoutMs: 10_000 });
+    const all = dsns.map((d) => deliveryStatusPart(d.data)).join('\n');
+    expect(all).toMatch(/Final-Recipient: rfc822; ?x@null\.test[\s\S]*Status: 5\.1\.10/);
+    expect(all).toMatch(/Final-Recipient: rfc822; ?y@nx\.test[\s\S]*Status: 5\.1\.2/);
+  });
+
+  it('defers an unreachable host, then returns the message once it expires (DSN with 4.4.7)', async () => {
+    const sent = await send(['z@down.test'], 'host is down');
+    await waitForStatus(sent.outboundId, { 'z@down.test': 'deferred' });
+    const first = await eventLog(sent.outboundId, 'z@down.test');
+    expect(first[1]!.reply).toMatch(/mx\.down\.test\[127\.0\.0\.9\].*(ECONNREFUSED|ECONNECTION)/);
+    // Age the message past its lifetime: the next failed attempt expires it instead of deferring.
+    await store.db.updateTable('outbound_messages').set({ created_at: new Date(Date.now() - 2 * 3_600_000) }).where('id', '=', sent.outboundId).execute();
+    await waitForStatus(sent.outboundId, { 'z@down.test': 'expired' });
+    const messageId = await messageIdOf(sent.outboundId);
+    const [dsn] = await eventually(async () => {
+      const rows = await dsnsFor(messageId);
+      return rows.length > 0 ? rows : null;
+    }, { timeoutMs: 10_000 });
+    const status = deliveryStatusPart(dsn!.data);
+    expect(status).toMatch(/^Final-Recipient: rfc822; ?z@down\.test$/m);
+    expect(status).toMatch(/^Action: failed$/m);
+    expect(status).toMatch(/^Status: 4\.4\.7$/m);
+  });
+
+  it('never sends a DSN for a message with the null sender', async () => {
+    const raw = Buffer.from('From: ann@a.test\r\nTo: nobody@b.test\r\nSubject: null sender\r\nMessage-ID: <null-sender@a.test>\r\n\r\nx\r\n');
+    await createBlobRepository(store.db).putMany([{ hash: blobHash(raw), data: raw }]);
+    const rec = await recordOutbound(store.db, { userId: ann, sentMessageId: null, raw, mailFrom: '', messageIdHeader: '<null-sender@a.test>', subject: 'null sender', dkimDomain: 'a.test', recipients: [{ address: 'nobody@b.test', local: false }] });
+    await outboundQueue.enqueue([{ outboundId: rec.outboundId, domain: 'b.test', attempt: 0 }]);
+    await waitForStatus(rec.outboundId, { 'nobody@b.test': 'bounced' });
+    await eventually(async () => {
+      const row = await store.db.selectFrom('deliveries').select('dsn_pending').where('outbound_id', '=', rec.outboundId).executeTakeFirstOrThrow();
+      return !row.dsn_pending;
+    }, { timeoutMs: 10_000 });
+    expect(await dsnsFor('<null-sender@a.test>')).toEqual([]);
+  });
+});
+
+describe('a worker killed mid-delivery', () => {
+  let spawned: ServiceProcess[] = [];
+  afterAll(async () => {
+    for (const s of spawned) await s.kill();
+    spawned = [];
+  });
+
+  it('neither loses nor doubles the message: another worker delivers it once after the lease runs out', async () => {
+    // This test's worker is a separate process (the built outbound-worker) so it can be SIGKILLed.
+    await worker.close();
+    const env = {
+      DATABASE_URL: store.url,
+      REDIS_URL: redisUrl,
+      DNS_SERVERS: dns.server,
+      MAIL_HOSTNAME: 'mx.a.test',
+      OUTBOUND_SMTP_PORT: String(postfix.port),
+      OUTBOUND_LEASE: '2s',
+      OUTBOUND_RECONCILE_INTERVAL: '500ms',
+      OUTBOUND_RETRY_SCHEDULE: '300ms',
+      LOG_LEVEL: 'warn',
+    };
+    const first = spawnService('outbound-worker', env);
+    spawned.push(first);
+    const sent = await send(['hold@b.test'], 'held mid-transaction');
+    // The remote is now holding our RCPT: the worker is inside the SMTP transaction.
+    await eventually(async () => holdRequests > 0, { timeoutMs: 20_000, describe: () => first.output() });
+    await first.kill();
+    releaseHold();
+    expect((await statuses(sent.outboundId))['hold@b.test']).toBe('queued');
+
+    const second = spawnService('outbound-worker', env);
+    spawned.push(second);
+    await waitForStatus(sent.outboundId, { 'hold@b.test': 'delivered' }, 30_000);
+    const messages = await postfix.waitForMessages('hold@b.test', 1, 10_000);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]!.toString()).toContain('Subject: held mid-transaction');
+    const log = await eventLog(sent.outboundId, 'hold@b.test');
+    expect(log.map((e) => e.status)).toEqual(['queued', 'delivered']);
+  });
+});
