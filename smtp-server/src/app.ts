@@ -1,8 +1,11 @@
-import { SMTPServer } from 'smtp-server';
-import type { Db, Logger } from '@mailyard/core';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import type { Db, Logger, SendDeps } from '@mailyard/core';
 import { createMxHandlers, type MxLimits } from './handlers/mx-session.handlers.js';
+import { createSubmissionHandlers, type AuthFailureRules, type SubmissionLimits } from './handlers/submission-session.handlers.js';
+import { useRfc4954AuthTlsReply } from './protocol/auth-requires-tls.js';
 import { useOwnEnhancedStatusCodes } from './protocol/enhanced-status.js';
 import { useConfigurableGreetingDelay } from './protocol/greeting-delay.js';
+import { submissionReplies } from './protocol/replies.js';
 import { SpoolWriter } from './spool/spool-writer.js';
 
 export interface SmtpAppDeps {
@@ -27,7 +30,7 @@ export interface SmtpApp {
   close(): Promise<void>;
 }
 
-/** Builds the MX listener without listening (tests call this directly). */
+/** Builds the MX listener (port 25) without listening (tests call this directly). */
 export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpApp {
   useOwnEnhancedStatusCodes();
   useConfigurableGreetingDelay();
@@ -59,20 +62,105 @@ export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpAp
     mx,
     spool,
     listen(port, host) {
-      return new Promise((resolve, reject) => {
-        mx.server.once('error', reject);
-        mx.listen(port, host, () => {
-          mx.server.off('error', reject);
-          const address = mx.server.address();
-          resolve(typeof address === 'object' && address ? address.port : port);
-        });
-      });
+      return listenOn(mx, port, host);
     },
     async close() {
       shuttingDown = true;
       // Stop accepting, let sessions in DATA finish, then flush what is being committed.
-      await new Promise<void>((resolve) => mx.close(() => resolve()));
+      await closeServer(mx);
       await spool.drain();
+    },
+  };
+}
+
+/** Listens on host:port; resolves with the port bound (useful with port 0). */
+function listenOn(server: SMTPServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, host, () => {
+      server.server.off('error', reject);
+      const address = server.server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+function closeServer(server: SMTPServer): Promise<void> {
+  return new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** What the submission listeners need: core's send path (store, events, rate limiter, outbound queue). */
+export interface SubmissionAppDeps extends SendDeps {
+  log: Logger;
+}
+
+export interface SubmissionAppOptions {
+  hostname: string;
+  tls: { key: Buffer; cert: Buffer };
+  limits: SubmissionLimits;
+  /** Failed-AUTH limits; core's SMTP_AUTH_FAILURES_PER_IP / _PER_ACCOUNT by default. */
+  authRules?: AuthFailureRules;
+  socketTimeoutMs?: number;
+}
+
+export interface SubmissionApp {
+  /** Port 587: plain text until STARTTLS, which AUTH requires. */
+  submission: SMTPServer;
+  /** Port 465: implicit TLS (RFC 8314). */
+  smtps: SMTPServer;
+  listen(ports: { submission: number; smtps: number }, host: string): Promise<{ submission: number; smtps: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the submission listeners without listening: mail clients authenticate (AUTH PLAIN or
+ * LOGIN, over TLS only) and send as their own addresses, to anyone. Both listeners share one set
+ * of handlers (one per-IP connection count).
+ */
+export function buildSubmissionApp(deps: SubmissionAppDeps, options: SubmissionAppOptions): SubmissionApp {
+  useOwnEnhancedStatusCodes();
+  useConfigurableGreetingDelay();
+  useRfc4954AuthTlsReply();
+  let shuttingDown = false;
+  const { log, ...send } = deps;
+  const handlers = createSubmissionHandlers({ send: { ...send, log }, log, hostname: options.hostname, limits: options.limits, authRules: options.authRules, isShuttingDown: () => shuttingDown });
+
+  const common: SMTPServerOptions = {
+    name: options.hostname,
+    banner: 'Mailyard',
+    key: options.tls.key,
+    cert: options.tls.cert,
+    size: options.limits.maxMessageSize,
+    authMethods: ['PLAIN', 'LOGIN'],
+    authOptional: false,
+    // AUTH before STARTTLS is refused without a SASL exchange or a password check (538 5.7.11).
+    allowInsecureAuth: false,
+    authRequiredMessage: submissionReplies.authRequiredText,
+    hideENHANCEDSTATUSCODES: false,
+    disableReverseLookup: true,
+    socketTimeout: options.socketTimeoutMs ?? 60_000,
+    closeTimeout: 5_000,
+    logger: false,
+    ...handlers.callbacks,
+  };
+  const submission = new SMTPServer({ ...common });
+  const smtps = new SMTPServer({ ...common, secure: true });
+  for (const [name, server] of [['submission', submission], ['smtps', smtps]] as const) {
+    server.on('error', (err) => log.warn({ event: 'smtp.server.error', listener: name, err: err.message }));
+  }
+
+  return {
+    submission,
+    smtps,
+    async listen(ports, host) {
+      const bound = await listenOn(submission, ports.submission, host);
+      return { submission: bound, smtps: await listenOn(smtps, ports.smtps, host) };
+    },
+    async close() {
+      shuttingDown = true;
+      // Stop accepting, let sessions in DATA finish, then wait for what core is committing.
+      await Promise.all([closeServer(submission), closeServer(smtps)]);
+      await handlers.drain();
     },
   };
 }

@@ -19,8 +19,8 @@ import { createTestStore, type TestStore } from '../helpers/store.js';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const composeFile = path.join(root, 'compose.yaml');
 const dockerfile = path.join(root, 'Dockerfile');
-const APP_SERVICES = ['smtp-server', 'inbound-worker', 'backend'] as const;
-const ALL_SERVICES = ['backend', 'inbound-worker', 'postgres', 'redis', 'smtp-server'];
+const APP_SERVICES = ['smtp-server', 'inbound-worker', 'outbound-worker', 'backend'] as const;
+const ALL_SERVICES = ['backend', 'inbound-worker', 'outbound-worker', 'postgres', 'redis', 'smtp-server'];
 const PASSWORD = 'compose-test-password';
 const MAIL_HOSTNAME = 'mx.compose.test';
 const nodeBinDir = path.dirname(process.execPath);
@@ -258,18 +258,23 @@ describe('compose.yaml rendered by docker-compose config', () => {
     expect(JSON.stringify(redis.healthcheck?.test)).toContain('ping');
   });
 
-  it('publishes 25 and 8080 onto the ports the services listen on inside their containers', () => {
+  it('publishes 25, 587, 465 and 8080 onto the ports the services listen on inside their containers', () => {
     const smtp = rendered.services['smtp-server']!;
     const smtpEnv = { ...runtime.env, ...environmentOf(smtp) };
-    expect(portsOf(smtp)).toEqual([{ published: 25, target: Number(smtpEnv.SMTP_PORT) }]);
-    // The image runs as an unprivileged user, so the in-container MX port is not a privileged one.
-    expect(Number(smtpEnv.SMTP_PORT)).toBeGreaterThanOrEqual(1024);
+    expect(portsOf(smtp)).toEqual([
+      { published: 25, target: Number(smtpEnv.SMTP_PORT) },
+      { published: 587, target: Number(smtpEnv.SUBMISSION_PORT) },
+      { published: 465, target: Number(smtpEnv.SMTPS_PORT) },
+    ]);
+    // The image runs as an unprivileged user, so the in-container SMTP ports are not privileged ones.
+    for (const key of ['SMTP_PORT', 'SUBMISSION_PORT', 'SMTPS_PORT']) expect(Number(smtpEnv[key])).toBeGreaterThanOrEqual(1024);
 
     const backend = rendered.services.backend!;
     const backendEnv = { ...runtime.env, ...environmentOf(backend) };
     // HTTP_PORT unset would mean the service default, 8080.
     expect(portsOf(backend)).toEqual([{ published: 8080, target: Number(backendEnv.HTTP_PORT ?? 8080) }]);
     expect(portsOf(rendered.services['inbound-worker']!)).toEqual([]);
+    expect(portsOf(rendered.services['outbound-worker']!)).toEqual([]);
   });
 
   it.each(APP_SERVICES)('%s reaches postgres and redis by service name, waits for them to be healthy, and shares /data', (name) => {
@@ -379,7 +384,7 @@ describe('each app service started with its compose environment', () => {
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('smtp-server, inbound-worker and backend start; /readyz answers 200 and the MX greets with 220', async () => {
+  it('smtp-server, both workers and backend start; /readyz answers 200 and the MX greets with 220', async () => {
     for (const name of APP_SERVICES) running.set(name, startCommand(commandOf(rendered.services[name]!), envs.get(name)!));
 
     const backend = running.get('backend')!;
@@ -393,6 +398,8 @@ describe('each app service started with its compose environment', () => {
 
     const worker = running.get('inbound-worker')!;
     await waitFor('inbound-worker start', async () => worker.output().includes('"event":"inbound.started"'), { timeoutMs: 30_000, child: worker.child, output: worker.output });
+    const outbound = running.get('outbound-worker')!;
+    await waitFor('outbound-worker start', async () => outbound.output().includes('"event":"outbound.started"'), { timeoutMs: 30_000, child: outbound.child, output: outbound.output });
 
     // The self-signed certificate was generated into DATA_DIR, the shared volume.
     expect(fs.existsSync(path.join(dataDir, 'tls', 'cert.pem'))).toBe(true);

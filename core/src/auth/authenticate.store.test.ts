@@ -41,6 +41,20 @@ describe('authenticatePassword with app passwords', () => {
     expect(await authenticatePassword(store.db, 'zoe@auth.test', 'zoe password', { allowAppPasswords: true })).toMatchObject({ userId: zoeId });
   });
 
+  it('with appPasswordOnlyWithTotp, a user with TOTP on gets in with an app password only (mail clients cannot ask for the code)', async () => {
+    const options = { allowAppPasswords: true, appPasswordOnlyWithTotp: true };
+    expect(await authenticatePassword(store.db, 'zoe@auth.test', 'zoe password', options)).toMatchObject({ userId: zoeId });
+    await store.db.updateTable('users').set({ totp_enabled: true }).where('id', '=', zoeId).execute();
+    try {
+      expect(await authenticatePassword(store.db, 'zoe@auth.test', 'zoe password', options)).toBeNull();
+      expect(await authenticatePassword(store.db, 'zoe@auth.test', appPassword, options)).toMatchObject({ userId: zoeId });
+      // The web sign-in still takes the account password (and then asks for the code).
+      expect(await authenticatePassword(store.db, 'zoe@auth.test', 'zoe password')).toMatchObject({ userId: zoeId, totpEnabled: true });
+    } finally {
+      await store.db.updateTable('users').set({ totp_enabled: false }).where('id', '=', zoeId).execute();
+    }
+  });
+
   it("does not accept one user's app password for another user", async () => {
     expect(await authenticatePassword(store.db, 'yan@auth.test', appPassword, { allowAppPasswords: true })).toBeNull();
   });

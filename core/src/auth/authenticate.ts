@@ -18,7 +18,16 @@ let dummyHash: Promise<string> | undefined;
  * Checks an address and its account password (web login) — or, with `allowAppPasswords`, any of
  * its app passwords (IMAP/SMTP clients). Null for unknown, disabled or wrong.
  */
-export async function authenticatePassword(db: Db, address: string, password: string, options: { allowAppPasswords?: boolean } = {}): Promise<AuthenticatedUser | null> {
+export async function authenticatePassword(
+  db: Db,
+  address: string,
+  password: string,
+  options: {
+    allowAppPasswords?: boolean;
+    /** Mail clients cannot ask for a second factor: with TOTP on, only app passwords open the account. */
+    appPasswordOnlyWithTotp?: boolean;
+  } = {},
+): Promise<AuthenticatedUser | null> {
   const parsed = parseAddress(address);
   const user = parsed
     ? await db.selectFrom('users').select(['id', 'address', 'role', 'password_hash', 'disabled', 'totp_enabled']).where('address', '=', parsed.address).executeTakeFirst()
@@ -29,7 +38,8 @@ export async function authenticatePassword(db: Db, address: string, password: st
     return null;
   }
   const result = { userId: user.id, address: user.address, role: user.role, totpEnabled: user.totp_enabled };
-  if (await verifyPassword(user.password_hash, password)) return result;
+  const accountPasswordAllowed = !(options.appPasswordOnlyWithTotp && user.totp_enabled);
+  if (accountPasswordAllowed && (await verifyPassword(user.password_hash, password))) return result;
   if (options.allowAppPasswords) {
     const appPasswords = await db.selectFrom('app_passwords').select(['id', 'password_hash']).where('user_id', '=', user.id).execute();
     for (const ap of appPasswords) {

@@ -44,3 +44,6 @@ export const LOGIN_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'login-account'
 export const TOTP_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'totp-account', max: 5, windowSeconds: 15 * 60 };
 /** Messages a user sends per hour (POST /api/messages/send), keyed by user id. */
 export const SENT_MESSAGES_PER_USER: RateLimitRule = { name: 'send-user', max: 200, windowSeconds: 60 * 60 };
+/** Failed SMTP AUTH attempts on the submission ports (587/465), per client IP and per account. */
+export const SMTP_AUTH_FAILURES_PER_IP: RateLimitRule = { name: 'smtp-auth-ip', max: 30, windowSeconds: 15 * 60 };
+export const SMTP_AUTH_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'smtp-auth-account', max: 10, windowSeconds: 15 * 60 };

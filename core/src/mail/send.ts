@@ -100,6 +100,15 @@ interface Dispatch {
   dkimDomain: string | null;
 }
 
+/** Suggestions only: once the message is filed and queued, a failure here must not fail the send. */
+async function recordContacts(deps: SendDeps, userId: number, people: Array<{ name: string; address: string }>): Promise<void> {
+  try {
+    await createContactRepository(deps.db).recordSent(userId, people);
+  } catch (err) {
+    deps.log?.warn({ event: 'send.contacts_failed', userId, err: (err as Error).message });
+  }
+}
+
 async function dispatch(deps: SendDeps, d: Dispatch): Promise<SendResult> {
   const { raw, summary, sender } = d;
   const sent = await ingestMessage(deps, { userId: sender.userId, mailbox: { specialUse: '\\Sent' }, content: { raw }, summary, flags: ['\\Seen'] });
@@ -151,7 +160,7 @@ export async function sendMessage(deps: SendDeps, from: DraftSender, input: Send
 
   const raw = composed.raw;
   const result = await dispatch(deps, { sender: from, raw, summary: await summarizeMessage(raw), mailFrom: from.address, routing, dkimDomain: senderDomain });
-  await createContactRepository(deps.db).recordSent(from.userId, [...composed.to, ...composed.cc, ...composed.bcc]);
+  await recordContacts(deps, from.userId, [...composed.to, ...composed.cc, ...composed.bcc]);
 
   if (input.draftId !== undefined) {
     try {
@@ -232,6 +241,6 @@ export async function submitRawMessage(deps: SendDeps, sender: DraftSender, enve
 
   await countAgainstRateLimit(deps, sender.userId);
   const result = await dispatch(deps, { sender, raw, summary, mailFrom: parseAddress(envelope.mailFrom)!.address, routing, dkimDomain: fromDomain });
-  await createContactRepository(deps.db).recordSent(sender.userId, [...summary.to, ...summary.cc]);
+  await recordContacts(deps, sender.userId, [...summary.to, ...summary.cc]);
   return result;
 }

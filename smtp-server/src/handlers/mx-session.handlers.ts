@@ -1,8 +1,8 @@
-import type { Readable } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Db, Logger } from '@mailyard/core';
 import { checkRecipientExists, type RcptVerdict } from '../checks/rcpt-exists.check.js';
 import { RecipientCache } from '../checks/recipient-cache.js';
+import { collectData } from '../protocol/data-stream.js';
 import { ConnectionCounter, RateWindow } from '../protocol/limits.js';
 import { acceptedText, replies } from '../protocol/replies.js';
 import type { SpoolWriter } from '../spool/spool-writer.js';
@@ -49,20 +49,6 @@ function receivedHeader(session: SMTPServerSession, hostname: string, rcpts: str
   const proto = session.secure ? 'ESMTPS' : 'ESMTP';
   const forClause = rcpts.length === 1 ? `\r\n\tfor <${rcpts[0]}>` : '';
   return `Received: from ${helo} ([${session.remoteAddress}])\r\n\tby ${hostname} (Mailyard) with ${proto}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
-}
-
-/** Reads the DATA stream into memory, keeping at most `max` bytes (the library flags overflow). */
-function collect(stream: Readable, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    stream.on('data', (chunk: Buffer) => {
-      if (length + chunk.length <= max) chunks.push(chunk);
-      length += chunk.length;
-    });
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
 }
 
 /** The smtp-server callbacks for the MX listener (port 25): accept mail for local users only. */
@@ -122,7 +108,7 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
 
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: Callback) {
       const state = sessions.get(session.id);
-      collect(stream, limits.maxMessageSize)
+      collectData(stream, limits.maxMessageSize)
         .then(async (raw) => {
           if (stream.sizeExceeded) return callback(replies.messageTooBig(limits.maxMessageSize));
           const rcpts = session.envelope.rcptTo.map((r) => r.address.toLowerCase());

@@ -25,6 +25,23 @@ export const replies = {
   shuttingDown: () => smtpReply(421, '4.3.2', 'server shutting down; try again later'),
 } as const;
 
+/** Replies of the submission listeners (587 STARTTLS, 465 implicit TLS): RFC 4954, RFC 6409. */
+export const submissionReplies = {
+  /** The text of the library's own 530 for MAIL/RCPT/DATA before AUTH (`authRequiredMessage`). */
+  authRequiredText: '5.7.0 Authentication required',
+  authRequired: () => smtpReply(530, '5.7.0', 'Authentication required'),
+  authInvalid: () => smtpReply(535, '5.7.8', 'Authentication credentials invalid'),
+  authLimited: () => smtpReply(454, '4.7.0', 'Too many authentication failures, try again later'),
+  authUnavailable: () => smtpReply(454, '4.7.0', 'Temporary authentication failure, try again later'),
+  nullSender: () => smtpReply(553, '5.7.1', 'Sender address rejected: the null sender <> is not allowed on submission'),
+  senderNotOwned: (sender: string, user: string) => smtpReply(553, '5.7.1', `Sender address rejected: <${sender}> not owned by user <${user}>`),
+  /** A message-level refusal from core (From not the user's, no From): `<code> <enhanced> <core's message>`. */
+  refused: (code: number, enhanced: string, message: string) => smtpReply(code, enhanced, message),
+  tooManyRecipients: (max: number) => smtpReply(452, '4.5.3', `Too many recipients (at most ${max} per message)`),
+  sendRateLimited: (message: string) => smtpReply(450, '4.7.1', message),
+  temporaryFailure: () => smtpReply(451, '4.3.0', 'Temporary failure, message not accepted; try again later'),
+} as const;
+
 export function acceptedText(queueId: string): string {
   return `2.0.0 Ok: queued as ${queueId}`;
 }
