@@ -193,6 +193,19 @@ describe('outbound delivery to a real Postfix over MX', () => {
     expect(published).toContainEqual({ userId: ann, event: expect.objectContaining({ type: 'delivery.status', outboundId: sent.outboundId, recipient: 'bob@b.test', status: 'delivered' }) });
   });
 
+  it('reuses the connection to a host for the next messages', async () => {
+    const connects = async () => ((await postfix.log()).match(/smtpd\[\d+\]: connect from/g) ?? []).length;
+    const before = await connects();
+    const already = (await postfix.messagesFor('bob@b.test')).length;
+    for (const n of [1, 2, 3]) {
+      const sent = await send(['bob@b.test'], `reuse ${n}`);
+      await waitForStatus(sent.outboundId, { 'bob@b.test': 'delivered' });
+    }
+    await postfix.waitForMessages('bob@b.test', already + 3, 10_000);
+    // At most one new connection (none if the previous test's one was still open).
+    expect((await connects()) - before).toBeLessThanOrEqual(1);
+  });
+
   it('defers on 4xx and delivers on the retry', async () => {
     const sent = await send(['grey@b.test'], 'greylisted once');
     await waitForStatus(sent.outboundId, { 'grey@b.test': 'delivered' });

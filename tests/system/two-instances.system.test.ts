@@ -9,7 +9,7 @@ import { createOutboundQueue, type OutboundQueue } from '../../core/src/queue/qu
 import { createRedis } from '../../core/src/queue/redis.js';
 import { startDnsmasq, type TestDnsServer } from '../helpers/dnsmasq.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
-import { eventually, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
+import { eventually, runCommand, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
 
 /**
@@ -26,6 +26,7 @@ interface Instance {
   redis: Redis;
   queue: OutboundQueue;
   services: ServiceProcess[];
+  submissionPort: number;
   userId: number;
   deps: SendDeps;
 }
@@ -55,7 +56,7 @@ async function portFreeOn(ips: string[]): Promise<number> {
   }
 }
 
-async function startInstance(domain: string, ip: string, user: string): Promise<Instance> {
+async function startInstance(domain: string, ip: string, user: string, submissionPort: number): Promise<Instance> {
   const store = await createTestStore();
   const redisDb = await allocateRedisUrl();
   await redisDb.flush();
@@ -69,7 +70,7 @@ async function startInstance(domain: string, ip: string, user: string): Promise<
     MAIL_HOSTNAME: `mx.${domain}`,
     BIND_ADDRESS: ip,
     SMTP_PORT: String(port),
-    SUBMISSION_PORT: '0',
+    SUBMISSION_PORT: String(submissionPort),
     SMTPS_PORT: '0',
     OUTBOUND_SMTP_PORT: String(port),
     OUTBOUND_RETRY_SCHEDULE: '500ms',
@@ -81,7 +82,7 @@ async function startInstance(domain: string, ip: string, user: string): Promise<
   const redis = createRedis(redisDb.url, { maxRetriesPerRequest: null });
   const queue = createOutboundQueue(redis);
   const deps: SendDeps = { db: store.db, events: createRedisEventPublisher(redis), dataDir: env.DATA_DIR, limiter: createRateLimiter(redis), outbound: queue };
-  return { domain, ip, store, redis, queue, services, userId, deps };
+  return { domain, ip, store, redis, queue, services, submissionPort, userId, deps };
 }
 
 async function inboxMessage(instance: Instance, subject: string) {
@@ -117,7 +118,8 @@ beforeAll(async () => {
     localDomains: ['a.test', 'c.test'],
   });
   port = await portFreeOn(['127.0.0.3', '127.0.0.4']);
-  instances.push(await startInstance('a.test', '127.0.0.3', 'ann'), await startInstance('c.test', '127.0.0.4', 'cat'));
+  const submission = await portFreeOn(['127.0.0.3']);
+  instances.push(await startInstance('a.test', '127.0.0.3', 'ann', submission), await startInstance('c.test', '127.0.0.4', 'cat', await portFreeOn(['127.0.0.4'])));
 });
 
 afterAll(async () => {
@@ -148,5 +150,19 @@ describe('two Mailyard instances', () => {
     // a.test: the reply joins Ann's sent message's thread; c.test: Cat's reply joins the received one's.
     expect(replyReceived.thread_id).toBe(await threadOf(a, sent.messageId));
     expect(await threadOf(c, reply.messageId)).toBe(received.thread_id);
+  });
+
+  it('delivers what a mail client submits on 587 (STARTTLS + AUTH) to the other instance', async () => {
+    const [a, c] = instances as [Instance, Instance];
+    const swaks = await runCommand('swaks', [
+      '--server', `${a.ip}:${a.submissionPort}`, '--tls', '--auth', 'PLAIN', '--auth-user', 'ann@a.test', '--auth-password', 'correct horse',
+      '--from', 'ann@a.test', '--to', 'cat@c.test', '--header', 'Subject: Submitted with swaks', '--body', 'sent from a mail client',
+    ], { timeoutMs: 30_000 });
+    expect(swaks.code, swaks.stdout + swaks.stderr).toBe(0);
+    expect(swaks.stdout).toMatch(/<~ +250 2\.0\.0 Ok: queued as \d+/);
+    const received = await inboxMessage(c, 'Submitted with swaks');
+    expect(received.from_text).toContain('ann@a.test');
+    const sentCopy = await a.store.db.selectFrom('messages').innerJoin('mailboxes', 'mailboxes.id', 'messages.mailbox_id').select('mailboxes.special_use').where('messages.user_id', '=', a.userId).where('messages.subject', '=', 'Submitted with swaks').execute();
+    expect(sentCopy).toEqual([{ special_use: '\\Sent' }]);
   });
 });

@@ -126,6 +126,16 @@ describe('GET /api/events', () => {
     s.close();
   });
 
+  it('relays delivery.status (where a sent message stands) without an id', async () => {
+    const s = await liveStream(amy);
+    const status: UserEvent = { type: 'delivery.status', outboundId: 41, sentMessageId: 9, recipient: 'sam@far.test', status: 'deferred', reply: '451 4.7.1 greylisted', nextAttemptAt: '2026-11-23T15:00:00.000Z' };
+    await publisher().publish(amy.userId, status);
+    const frame = await s.waitFor((f) => f.event === 'delivery.status');
+    expect(frame.id).toBeUndefined();
+    expect(eventData(frame)).toEqual(status);
+    s.close();
+  });
+
   it("gives each user only their own events: ben never receives amy's", async () => {
     const amyStream = await liveStream(amy);
     const benStream = await liveStream(ben);
