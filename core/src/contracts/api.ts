@@ -236,6 +236,10 @@ export const draftBody = z.object({
   attachments: z.array(uploadId).max(100).optional(),
   /** The id of the message this draft replies to. */
   inReplyTo: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  /** With inReplyTo: quote the original below the text. */
+  quoteOriginal: z.boolean().optional(),
+  /** The id of a message to forward: its text is quoted and its attachments attached. */
+  forwardOf: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
 });
 export type DraftBody = z.infer<typeof draftBody>;
 export const draftIdResponse = z.object({ id: z.number().int() });

@@ -5,11 +5,13 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Db } from '../db/client.js';
 import { AppError } from '../errors.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
-import { createMessageRepository, type MessageListItem } from '../repositories/message.repository.js';
+import { createBlobRepository } from '../repositories/blob.repository.js';
+import { createMessageRepository, type MessageDetail, type MessageListItem } from '../repositories/message.repository.js';
 import { parseAddress } from './address.js';
 import { ingestMessage, type IngestDeps } from './ingest.js';
 import { deleteMessages, type MessageOpsDeps } from './message-ops.js';
 import { summarizeMessage } from './parse.js';
+import { loadAttachment, renderMessage } from './render.js';
 
 /**
  * Drafts and uploads. A draft is a message in the user's \Drafts mailbox (flags \Draft \Seen), so
@@ -120,6 +122,10 @@ export interface DraftInput {
   attachments?: string[];
   /** The id of the user's message this draft answers (sets In-Reply-To and References). */
   inReplyTo?: number;
+  /** With inReplyTo: quote the original below the text ("On …, … wrote:" and "> " lines). */
+  quoteOriginal?: boolean;
+  /** The id of the user's message this one forwards: its text is quoted and its attachments attached. */
+  forwardOf?: number;
 }
 
 export interface DraftDeps extends IngestDeps, MessageOpsDeps {
@@ -161,6 +167,68 @@ export interface ComposedMessage {
   bcc: Array<{ name: string; address: string }>;
 }
 
+/** The user's own message and its bytes; 404 naming `field` when it is not theirs. */
+async function loadOwnMessage(deps: DraftDeps, userId: number, id: number, field: string): Promise<{ message: MessageDetail; raw: Buffer }> {
+  const message = await createMessageRepository(deps.db).get(userId, id);
+  if (!message) throw new AppError('message.not_found', `${field}: no such message ${id}`, 404);
+  const raw = await createBlobRepository(deps.db).get(message.blobHash);
+  if (!raw) throw new AppError('message.unavailable', `${field}: the content of message ${id} is missing`, 500);
+  return { message, raw };
+}
+
+function addressList(list: Array<{ name: string; address: string }>): string {
+  return list.map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(', ');
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+}
+
+interface Quoted {
+  text: string;
+  html: string;
+  attachments: Array<{ filename: string; contentType: string; content: Buffer }>;
+}
+
+/**
+ * The original below a reply (`> ` lines under "On <date>, <from> wrote:") or a forward (a
+ * "Forwarded message" header block, the original text, and its attachments). The original's
+ * HTML is not carried over: its text is quoted, escaped, in a blockquote.
+ */
+async function quoteOriginal(deps: DraftDeps, userId: number, id: number, mode: 'reply' | 'forward'): Promise<Quoted> {
+  const { message, raw } = await loadOwnMessage(deps, userId, id, mode === 'reply' ? 'inReplyTo' : 'forwardOf');
+  const rendered = await renderMessage(raw, { allowRemoteImages: false, attachmentUrl: () => '' });
+  const body = rendered.text.replace(/\r\n/g, '\n').trimEnd();
+  const from = addressList(message.from) || '(unknown sender)';
+  const date = message.internalDate.toUTCString();
+  if (mode === 'reply') {
+    const intro = `On ${date}, ${from} wrote:`;
+    return {
+      text: `\n\n${intro}\n${body.split('\n').map((l) => (l.startsWith('>') ? `>${l}` : `> ${l}`)).join('\n')}\n`,
+      html: `<p>${escapeHtml(intro)}</p><blockquote type="cite" style="margin:0 0 0 .8ex;border-left:1px solid #ccc;padding-left:1ex">${escapeHtml(body).replace(/\n/g, '<br>')}</blockquote>`,
+      attachments: [],
+    };
+  }
+  const header = [
+    '---------- Forwarded message ----------',
+    `From: ${from}`,
+    `Date: ${date}`,
+    `Subject: ${message.subject}`,
+    `To: ${addressList(message.to)}`,
+    ...(message.cc.length > 0 ? [`Cc: ${addressList(message.cc)}`] : []),
+  ];
+  const attachments: Quoted['attachments'] = [];
+  for (const a of rendered.attachments) {
+    const loaded = await loadAttachment(raw, a.index);
+    if (loaded) attachments.push({ filename: loaded.filename ?? `attachment-${a.index + 1}`, contentType: loaded.contentType, content: loaded.content });
+  }
+  return {
+    text: `\n\n${header.join('\n')}\n\n${body}\n`,
+    html: `<p>${header.map(escapeHtml).join('<br>')}</p><div>${escapeHtml(body).replace(/\n/g, '<br>')}</div>`,
+    attachments,
+  };
+}
+
 /**
  * Builds the MIME of a message the user writes (drafts and sending): From the user's address,
  * recipients checked (400 naming a bad one), the user's uploads attached (404 if one is not
@@ -183,6 +251,13 @@ export async function composeMime(deps: DraftDeps, from: DraftSender, input: Dra
       references = [...parent.references.filter((r) => r !== parent.messageId), parent.messageId];
     }
   }
+  const quoted =
+    input.forwardOf !== undefined
+      ? await quoteOriginal(deps, from.userId, input.forwardOf, 'forward')
+      : input.inReplyTo !== undefined && input.quoteOriginal
+        ? await quoteOriginal(deps, from.userId, input.inReplyTo, 'reply')
+        : null;
+  const text = input.text ?? (input.html === undefined ? '' : undefined);
 
   const composer = new MailComposer({
     from: { name: from.name ?? '', address: from.address },
@@ -190,13 +265,16 @@ export async function composeMime(deps: DraftDeps, from: DraftSender, input: Dra
     cc,
     bcc,
     subject: input.subject ?? '',
-    text: input.text ?? (input.html === undefined ? '' : undefined),
-    html: input.html,
+    text: quoted ? `${text ?? ''}${quoted.text}` : text,
+    html: quoted && input.html !== undefined ? `${input.html}${quoted.html}` : input.html,
     inReplyTo,
     references,
     messageId: options.messageId,
     date: options.date,
-    attachments: uploads.map((u) => ({ filename: u.filename, contentType: u.contentType, path: uploadPath(deps.dataDir, u.id) })),
+    attachments: [
+      ...uploads.map((u) => ({ filename: u.filename, contentType: u.contentType, path: uploadPath(deps.dataDir, u.id) })),
+      ...(quoted?.attachments ?? []),
+    ],
     // Uploads are local files read by path; never let a message fetch a URL or read another path.
     disableUrlAccess: true,
   });

@@ -156,6 +156,39 @@ describe('POST /api/messages/send', () => {
     expect(headers).toMatch(/^References: <plan@far\.test> <lunch@far\.test>$/m);
   });
 
+  it('quotes the replied message below the text when asked (text and HTML)', async () => {
+    const body = await sendOk(ann, { to: ['sam@far.test'], subject: 'Re: Lunch? (quoted)', text: 'sure thing', html: '<p>sure thing</p>', inReplyTo: annInboxMessage, quoteOriginal: true });
+    const raw = await rawOf(ann, body.messageId);
+    const view = (await t.app.inject({ method: 'GET', url: `/api/messages/${body.messageId}`, headers: { cookie: ann.cookie } })).json() as { text: string; html: string };
+    expect(view.text).toMatch(/^sure thing\n\nOn .+, Sam <sam@far\.test> wrote:\n> noon\?/);
+    expect(view.html).toContain('<blockquote');
+    expect(view.html).toContain('noon?');
+    expect(headerBlock(raw)).toMatch(/^In-Reply-To: <lunch@far\.test>$/m);
+  });
+
+  it("forwards a message with its text and attachments, and refuses another user's message (404)", async () => {
+    const original = Buffer.from(
+      'From: Sam <sam@far.test>\r\nTo: ann@m.test\r\nSubject: The plan\r\nMessage-ID: <fwd@far.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n' +
+        '--b1\r\nContent-Type: text/plain\r\n\r\nsee the attached plan\r\n' +
+        '--b1\r\nContent-Type: text/csv; name=plan.csv\r\nContent-Disposition: attachment; filename=plan.csv\r\n\r\nstep,when\r\n1,noon\r\n--b1--\r\n',
+    );
+    const originalId = (await ingestMessage({ db: t.store.db, events: { publish: async () => undefined } }, { userId: ann.userId, mailbox: { specialUse: '\\Inbox' }, content: { raw: original }, summary: await summarizeMessage(original) })).messageId;
+    const body = await sendOk(ann, { to: ['ben@m.test'], subject: 'Fwd: The plan', text: 'FYI', forwardOf: originalId });
+    const benCopy = (await filed(ben.userId, 'Fwd: The plan'))[0]!;
+    const view = (await t.app.inject({ method: 'GET', url: `/api/messages/${benCopy.id}`, headers: { cookie: ben.cookie } })).json() as { text: string; attachments: Array<{ filename: string; index: number }> };
+    expect(view.text).toMatch(/^FYI\n\n---------- Forwarded message ----------\nFrom: Sam <sam@far\.test>\n/);
+    expect(view.text).toContain('Subject: The plan');
+    expect(view.text).toContain('see the attached plan');
+    expect(view.attachments.map((a) => a.filename)).toEqual(['plan.csv']);
+    const file = await t.app.inject({ method: 'GET', url: `/api/messages/${benCopy.id}/attachments/0`, headers: { cookie: ben.cookie } });
+    expect(file.body).toBe('step,when\r\n1,noon');
+    expect(body.deliveredLocally).toEqual(['ben@m.test']);
+    // Ben cannot forward Ann's message.
+    const res = await send(ben, { to: ['ann@m.test'], subject: 'Fwd: stolen', text: 'x', forwardOf: originalId });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error.code).toBe('message.not_found');
+  });
+
   it('deletes the draft it was written in once the message is filed', async () => {
     const draft = await t.app.inject({ method: 'POST', url: '/api/drafts', headers: ann.headers, payload: { to: ['ben@m.test'], subject: 'from draft' } });
     expect(draft.statusCode).toBe(201);
