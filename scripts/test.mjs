@@ -7,7 +7,7 @@ import { build, ensureNodeModules, ensureSystemPackages, mustRun, root, run } fr
 ensureNodeModules();
 // redis-server for the tests' Redis; swaks and Postfix's smtp-source as real SMTP peers;
 // docker-compose (v1) to validate compose.yaml (no container is started); dnsmasq as a real DNS server for the DNS checks.
-ensureSystemPackages(['redis-server:redis-server', 'swaks:swaks', 'smtp-source:postfix', 'docker-compose:docker-compose', 'dnsmasq:dnsmasq-base']);
+ensureSystemPackages(['redis-server:redis-server', 'swaks:swaks', 'smtp-source:postfix', 'docker-compose:docker-compose', 'dnsmasq:dnsmasq-base', 'dkimverify:python3-dkim']);
 
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 console.log('\n== lint (eslint)');
