@@ -6,7 +6,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
-import { createRateLimiter, createSessionService, type Db, type Logger } from '@mailyard/core';
+import { createRateLimiter, createSecretBox, createSessionService, loadSecretKey, type Db, type Logger } from '@mailyard/core';
 import type { BackendContext } from './context.js';
 import { registerAuth } from './plugins/auth.plugin.js';
 import { registerErrorHandling } from './plugins/errors.plugin.js';
@@ -41,6 +41,8 @@ export interface BackendOptions {
   dnsServers?: string[];
   /** MAIL_HOSTNAME; default the machine's host name. */
   mailHostname?: string;
+  /** SECRET_KEY; unset: `<dataDir>/secret.key`, created on first start. */
+  secretKey?: string;
 }
 
 /** The HTTP API, built without listening (tests use `app.inject`). */
@@ -62,6 +64,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(swaggerUi, { routePrefix: '/api/docs' });
   await app.register(cookie);
 
+  const dataDir = options.dataDir ?? path.resolve('data');
   const ctx: BackendContext = {
     db: deps.db,
     redis: deps.redis,
@@ -70,7 +73,8 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
     sessions: createSessionService({ db: deps.db }),
     limiter: createRateLimiter(deps.redis),
     secureCookies: options.secureCookies ?? false,
-    dataDir: options.dataDir ?? path.resolve('data'),
+    dataDir,
+    secrets: createSecretBox(loadSecretKey(dataDir, options.secretKey)),
     dnsServers: options.dnsServers ?? [],
     mailHostname: options.mailHostname ?? os.hostname(),
   };

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Db, Logger, RateLimiter, SessionService } from '@mailyard/core';
+import type { Db, Logger, RateLimiter, SecretBox, SessionService } from '@mailyard/core';
 
 /** What route plugins may use. Each takes what it needs from here; nothing else is global. */
 export interface BackendContext {
@@ -12,6 +12,8 @@ export interface BackendContext {
   sessions: SessionService;
   limiter: RateLimiter;
   secureCookies: boolean;
+  /** Seals secrets stored in the database (TOTP seeds); its key is not in the database. */
+  secrets: SecretBox;
   /** DATA_DIR: uploads live under `<dataDir>/uploads`. */
   dataDir: string;
   /** DNS_SERVERS (`host` or `host:port`) for the admin DNS check; empty: the system's resolvers. */

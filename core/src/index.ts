@@ -40,3 +40,4 @@ export * from './mail/send.js';
 export * from './mail/outbound.js';
 export * from './mail/raw-headers.js';
 export * from './mail/dsn.js';
+export * from './auth/secret-box.js';

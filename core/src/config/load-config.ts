@@ -125,7 +125,11 @@ function outboundShape() {
 
 function httpShape(mode: RunMode) {
   const ports = mode === 'local' ? localPorts : servicePorts;
-  return { HTTP_PORT: port.default(ports.HTTP_PORT) };
+  return {
+    HTTP_PORT: port.default(ports.HTTP_PORT),
+    /** Seals TOTP seeds at rest (64 hex characters); unset: DATA_DIR/secret.key, made on first start. */
+    SECRET_KEY: optionalString,
+  };
 }
 
 function imapShape(mode: RunMode) {

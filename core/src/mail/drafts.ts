@@ -87,6 +87,23 @@ export function createUploadRepository(db: Db, dataDir: string) {
       }
       return out;
     },
+    /**
+     * Uploads are staging: once a draft or a sent message is built, its bytes live in the
+     * message. Deletes uploads older than `olderThan` (rows first, then files); returns how many.
+     */
+    async sweep(olderThan: Date, batch = 500): Promise<number> {
+      let total = 0;
+      for (;;) {
+        const rows = await db
+          .deleteFrom('uploads')
+          .where('id', 'in', (eb) => eb.selectFrom('uploads').select('id').where('created_at', '<', olderThan).limit(batch))
+          .returning('id')
+          .execute();
+        for (const r of rows) await removeFile(uploadPath(dataDir, r.id));
+        total += rows.length;
+        if (rows.length < batch) return total;
+      }
+    },
     /** Deletes the row, then the file; false if the user has no such upload. */
     async delete(userId: number, id: string): Promise<boolean> {
       if (!UPLOAD_ID_PATTERN.test(id)) return false;

@@ -1,4 +1,5 @@
 import type { DbOrTx } from '../db/client.js';
+import type { SecretBox } from '../auth/secret-box.js';
 
 /**
  * The second credentials of a user: app passwords (IMAP/SMTP clients) and the TOTP secret.
@@ -45,24 +46,27 @@ export interface TotpState {
   enabled: boolean;
 }
 
-export function createTotpRepository(db: DbOrTx) {
+/** TOTP state per user; the seed is sealed at rest with `box` (core/src/auth/secret-box.ts). */
+export function createTotpRepository(db: DbOrTx, box: SecretBox) {
   return {
     async get(userId: number): Promise<TotpState | null> {
       const row = await db.selectFrom('users').select(['totp_secret', 'totp_enabled']).where('id', '=', userId).executeTakeFirst();
-      return row ? { secret: row.totp_secret, enabled: row.totp_enabled } : null;
+      return row ? { secret: row.totp_secret === null ? null : box.open(row.totp_secret), enabled: row.totp_enabled } : null;
     },
     /** Stores a new secret, not yet enabled. Refused (false) while TOTP is enabled. */
     async setPendingSecret(userId: number, secret: string): Promise<boolean> {
-      const result = await db.updateTable('users').set({ totp_secret: secret, updated_at: new Date() }).where('id', '=', userId).where('totp_enabled', '=', false).executeTakeFirst();
+      const result = await db.updateTable('users').set({ totp_secret: box.seal(secret), updated_at: new Date() }).where('id', '=', userId).where('totp_enabled', '=', false).executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;
     },
     /** Enables TOTP only if the secret is still the one the code was checked against. */
     async enable(userId: number, secret: string): Promise<boolean> {
+      const row = await db.selectFrom('users').select('totp_secret').where('id', '=', userId).executeTakeFirst();
+      if (!row?.totp_secret || box.open(row.totp_secret) !== secret) return false;
       const result = await db
         .updateTable('users')
         .set({ totp_enabled: true, updated_at: new Date() })
         .where('id', '=', userId)
-        .where('totp_secret', '=', secret)
+        .where('totp_secret', '=', row.totp_secret)
         .where('totp_enabled', '=', false)
         .executeTakeFirst();
       return Number(result.numUpdatedRows) > 0;

@@ -206,6 +206,10 @@ describe('TOTP second factor', () => {
     expect(url.protocol).toBe('otpauth:');
     expect(decodeURIComponent(url.pathname)).toBe(`/Mailyard:${agent.address}`);
     expect(url.searchParams.get('secret')).toBe(secret);
+    // Sealed at rest: the database holds neither the base32 secret nor its bytes in any readable form.
+    const stored = await t.store.db.selectFrom('users').select('totp_secret').where('id', '=', agent.userId).executeTakeFirstOrThrow();
+    expect(stored.totp_secret).toMatch(/^v1:[A-Za-z0-9_-]+$/);
+    expect(stored.totp_secret).not.toContain(secret);
     expect((await get(agent, '/api/account/totp')).json()).toEqual({ enabled: false, pendingSetup: true });
     // Not enabled yet: sign-in still completes with the password alone.
     expect((await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: agent.address, password: agent.password } })).json()).toMatchObject({ id: agent.userId });

@@ -43,7 +43,7 @@ const noContent = z.undefined().describe('done; no body');
 export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const audit = createAuditRepository(ctx.db);
   const users = createUserRepository(ctx.db);
-  const totps = createTotpRepository(ctx.db);
+  const totps = createTotpRepository(ctx.db, ctx.secrets);
   const appPasswords = createAppPasswordRepository(ctx.db);
   const secondFactor = createSecondFactor(ctx);
 

@@ -15,6 +15,7 @@ import {
   totpCodeBody,
   type Db,
   type RateLimiter,
+  type SecretBox,
   type SessionService,
 } from '@mailyard/core';
 import { currentSession, currentUser, requireAnySession, requireMfaPending, requireUser, SESSION_COOKIE } from '../../plugins/auth.plugin.js';
@@ -26,11 +27,12 @@ export interface AuthRouteDeps {
   sessions: SessionService;
   limiter: RateLimiter;
   secureCookies: boolean;
+  secrets: SecretBox;
 }
 
 export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
   const audit = createAuditRepository(deps.db);
-  const totps = createTotpRepository(deps.db);
+  const totps = createTotpRepository(deps.db, deps.secrets);
   const secondFactor = createSecondFactor(deps);
 
   function setSessionCookie(req: FastifyRequest, reply: FastifyReply, token: string, expires: Date): void {

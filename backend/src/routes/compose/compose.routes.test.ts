@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 import { ingestMessage } from '../../../../core/src/mail/ingest.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
+import { createUploadRepository } from '../../../../core/src/mail/drafts.js';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './compose.routes.js';
 
 let t: TestBackend;
@@ -130,6 +131,20 @@ describe('DELETE /api/uploads/:id', () => {
     const id = await uploadOk(ann, 'keep.txt', Buffer.from('keep'));
     const res = await t.app.inject({ method: 'DELETE', url: `/api/uploads/${id}`, headers: { cookie: ann.cookie } });
     expect(res.statusCode).toBe(403);
+  });
+});
+
+describe('upload sweep', () => {
+  it('deletes uploads older than the cut-off, rows and files, and keeps newer ones', async () => {
+    const old = await uploadOk(ann, 'old.txt', Buffer.from('old'));
+    const fresh = await uploadOk(ben, 'fresh.txt', Buffer.from('fresh'));
+    await t.store.db.updateTable('uploads').set({ created_at: new Date(Date.now() - 2 * 86_400_000) }).where('id', '=', old).execute();
+    const removed = await createUploadRepository(t.store.db, t.dataDir).sweep(new Date(Date.now() - 86_400_000));
+    expect(removed).toBeGreaterThanOrEqual(1);
+    expect(await t.store.db.selectFrom('uploads').select('id').where('id', 'in', [old, fresh]).execute()).toEqual([{ id: fresh }]);
+    const files = await uploadFiles();
+    expect(files).not.toContain(old);
+    expect(files).toContain(fresh);
   });
 });
 
