@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 
 export interface AuditEvent {
@@ -31,9 +32,22 @@ export function createAuditRepository(db: DbOrTx) {
         })
         .execute();
     },
-    async list(options: { limit: number; beforeId?: number }): Promise<AuditRow[]> {
+    /**
+     * Newest first. `domains`: only entries about those domains — the domain or an address in it
+     * as target, or, for entries without a target (sign-ins), an actor address in it. What a
+     * domain-admin may read: an admin of a.test acting on b.test is not about a.test.
+     */
+    async list(options: { limit: number; beforeId?: number; domains?: string[] }): Promise<AuditRow[]> {
       let query = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(options.limit);
       if (options.beforeId !== undefined) query = query.where('id', '<', options.beforeId);
+      if (options.domains !== undefined) {
+        const domains = options.domains;
+        if (domains.length === 0) return [];
+        const inDomain = domains.map((d) => `%@${d.replace(/[\\%_]/g, (c) => `\\${c}`)}`);
+        query = query.where((eb) =>
+          eb.or([eb('target', 'in', domains), eb('target', 'like', sql<string>`ANY(${inDomain}::text[])`), eb.and([eb('target', 'is', null), eb('actor_address', 'like', sql<string>`ANY(${inDomain}::text[])`)])]),
+        );
+      }
       const rows = await query.execute();
       return rows.map((r) => ({ id: r.id, at: r.at, actorUserId: r.actor_user_id, actorAddress: r.actor_address, action: r.action, target: r.target, ip: r.ip, details: r.details }));
     },

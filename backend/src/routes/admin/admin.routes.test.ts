@@ -314,8 +314,22 @@ describe('audit log', () => {
     expect(entries.some((e) => e.target === 'refused.test')).toBe(false);
   });
 
-  it('is for server admins only: a domain-admin gets 403, bad paging input 400', async () => {
-    expect((await call(dadmin, 'GET', '/api/admin/audit')).statusCode).toBe(403);
+  it('shows a domain-admin only the entries about their domains; a plain user gets 403; bad paging input 400', async () => {
+    await call(admin, 'POST', '/api/admin/users', { address: 'ann2@b.test', password: 'ann2 password' });
+    await call(dadmin, 'POST', '/api/admin/users', { address: 'amy@a.test', password: 'amy password' });
+    const user = await t.login('joe@a.test', 'joe password');
+    await t.login('bob@b.test', 'bob password');
+    const res = await call(dadmin, 'GET', '/api/admin/audit?limit=500');
+    expect(res.statusCode).toBe(200);
+    const entries = res.json().entries as Array<{ action: string; target: string | null; actorAddress: string | null }>;
+    expect(entries.some((e) => e.target === 'amy@a.test' && e.action === 'admin.user.create')).toBe(true);
+    expect(entries.filter((e) => e.target === "ann2@b.test")).toEqual([]);
+    expect(entries.some((e) => e.target === 'audit.test')).toBe(false);
+    // Sign-ins (no target) of the domain's own users, not of others.
+    expect(entries.some((e) => e.action === 'auth.login' && e.actorAddress === 'joe@a.test')).toBe(true);
+    expect(entries.some((e) => e.actorAddress === 'bob@b.test')).toBe(false);
+    for (const e of entries) expect(`${e.target} ${e.actorAddress}`).toMatch(/(^|@)a\.test\b/);
+    expect((await call(user, 'GET', '/api/admin/audit')).statusCode).toBe(403);
     expect((await call(admin, 'GET', '/api/admin/audit?limit=0')).statusCode).toBe(400);
     expect((await call(admin, 'GET', '/api/admin/audit?before=x')).statusCode).toBe(400);
   });

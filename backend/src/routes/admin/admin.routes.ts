@@ -65,7 +65,7 @@ const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404
 /**
  * The admin API. Who may do what is decided in core/src/accounts/admin-scope.ts; the changes
  * themselves go through the accounts service (the same rules as the CLI). Every write is audited.
- * The audit log is readable by server admins only (domain-admins get 403).
+ * The audit log is readable by server admins, and by domain-admins for their own domains.
  */
 export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const accounts = createAccountsService({ db: ctx.db });
@@ -244,12 +244,13 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       return { records: await checkRecords(expected, createDnsResolver(ctx.dnsServers)) };
     });
 
-    // --- Audit log: server admins only (simplest safe rule; domain-admins get 403). ---
+    // --- Audit log: admins read all of it, domain-admins what concerns their domains. ---
 
     app.get('/api/admin/audit', { schema: { tags: ['admin'], querystring: adminAuditQuery, response: { 200: adminAuditListResponse, ...errors } } }, async (req) => {
       const actor = actorOf(req);
-      if (actor.role !== 'admin') throw forbidden('the audit log is for server administrators only');
-      const rows = await audit.list({ limit: req.query.limit, beforeId: req.query.before });
+      requireAdminArea(actor);
+      const domains = actor.role === 'admin' ? undefined : (await domainsVisibleTo(ctx.db, actor)).map((d) => d.name);
+      const rows = await audit.list({ limit: req.query.limit, beforeId: req.query.before, domains });
       const entries = rows.map((r) => ({ ...r, at: r.at.toISOString() }));
       return { entries, nextBefore: rows.length === req.query.limit ? rows[rows.length - 1]!.id : null };
     });
