@@ -14,6 +14,10 @@ export const messageFlagsEvent = z.object({ type: z.literal('message.flags'), ..
 /** The message keeps its id; it leaves `fromUid` in the source mailbox and gets `uid` in the target. */
 export const messageMovedEvent = z.object({ type: z.literal('message.moved'), ...base, messageId: id, fromMailboxId: id, fromUid: id, mailboxId: id, uid: id });
 export const messageDeletedEvent = z.object({ type: z.literal('message.deleted'), ...base, mailboxId: id, messageId: id, uid: id });
+/** Folder list changes (the webmail refreshes its folder list; IMAP reads the same change rows). */
+export const mailboxCreatedEvent = z.object({ type: z.literal('mailbox.created'), ...base, mailboxId: id, name: z.string(), uidvalidity: id });
+export const mailboxRenamedEvent = z.object({ type: z.literal('mailbox.renamed'), ...base, mailboxId: id, name: z.string(), from: z.string() });
+export const mailboxDeletedEvent = z.object({ type: z.literal('mailbox.deleted'), ...base, mailboxId: id, name: z.string(), uidvalidity: id });
 /** Not in the change log (no modseq): a hint to refresh a folder's counters. */
 export const mailboxCountsEvent = z.object({ type: z.literal('mailbox.counts'), mailboxId: id, total: z.number().int().nonnegative(), unread: z.number().int().nonnegative() });
 
@@ -28,7 +32,17 @@ export const deliveryStatusEvent = z.object({
   nextAttemptAt: z.string().nullable(),
 });
 
-export const userEvent = z.discriminatedUnion('type', [messageNewEvent, messageFlagsEvent, messageMovedEvent, messageDeletedEvent, mailboxCountsEvent, deliveryStatusEvent]);
+export const userEvent = z.discriminatedUnion('type', [
+  messageNewEvent,
+  messageFlagsEvent,
+  messageMovedEvent,
+  messageDeletedEvent,
+  mailboxCreatedEvent,
+  mailboxRenamedEvent,
+  mailboxDeletedEvent,
+  mailboxCountsEvent,
+  deliveryStatusEvent,
+]);
 export type UserEvent = z.infer<typeof userEvent>;
 export type UserEventType = UserEvent['type'];
 

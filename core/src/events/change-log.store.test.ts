@@ -13,6 +13,9 @@ const events: ChangeLogEvent[] = [
   { type: 'message.flags', modseq: 2, mailboxId: 10, messageId: 100, uid: 1, flags: ['\\Seen', '\\Flagged'] },
   { type: 'message.moved', modseq: 4, messageId: 100, fromMailboxId: 10, fromUid: 1, mailboxId: 11, uid: 7 },
   { type: 'message.deleted', modseq: 6, mailboxId: 11, messageId: 100, uid: 7 },
+  { type: 'mailbox.created', modseq: 8, mailboxId: 12, name: 'Projects', uidvalidity: 1_700_000_000 },
+  { type: 'mailbox.renamed', modseq: 9, mailboxId: 12, name: 'Projects 2026', from: 'Projects' },
+  { type: 'mailbox.deleted', modseq: 10, mailboxId: 12, name: 'Projects 2026', uidvalidity: 1_700_000_000 },
 ];
 
 async function insertRaw(userId: number, modseq: number, kind: ChangeKind, payload: Record<string, unknown>, ids: { mailbox?: number | null; message?: number | null; uid?: number | null } = {}) {
@@ -29,8 +32,8 @@ beforeAll(async () => {
   alice = (await accounts.addUser({ address: 'alice@log.test', password: 'alice password' })).id;
   bob = (await accounts.addUser({ address: 'bob@log.test', password: 'bob password' })).id;
   for (const e of events) await store.db.insertInto('changes').values(toChangeRow(alice, e)).execute();
+  // Rows a writer got wrong: a folder without its uidvalidity, no threadId, flags not a list.
   await insertRaw(alice, 3, 'mailbox.created', { name: 'Projects' }, { mailbox: 11, message: null, uid: null });
-  // Rows a writer got wrong: no threadId, flags not a list.
   await insertRaw(alice, 5, 'message.new', {});
   await insertRaw(alice, 7, 'message.flags', { flags: 'seen' });
   await store.db.insertInto('changes').values(toChangeRow(bob, { type: 'message.new', modseq: 1, mailboxId: 20, messageId: 200, uid: 1, threadId: 9 })).execute();
@@ -46,11 +49,11 @@ describe('the change log as events', () => {
   });
 
   it('returns only changes after the given modseq, and only the owner’s', async () => {
-    expect((await readChangesSince(store.db, alice, 2, 100)).map((e) => e.modseq)).toEqual([4, 6]);
+    expect((await readChangesSince(store.db, alice, 2, 100)).map((e) => e.modseq)).toEqual([4, 6, 8, 9, 10]);
     expect(await readChangesSince(store.db, bob, 0, 100)).toEqual([{ type: 'message.new', modseq: 1, mailboxId: 20, messageId: 200, uid: 1, threadId: 9 }]);
   });
 
-  it('skips mailbox changes (no event in the contract) and rows that do not make a valid event', async () => {
+  it('skips rows that do not make a valid event', async () => {
     const modseqs = (await readChangesSince(store.db, alice, 0, 100)).map((e) => e.modseq);
     expect(modseqs).not.toContain(3);
     expect(modseqs).not.toContain(5);
@@ -62,9 +65,9 @@ describe('the change log as events', () => {
   });
 
   it('counts the rows that make events after a modseq, no further than the cap', async () => {
-    // 1, 2, 4, 5, 6, 7 are message changes (5 and 7 invalid but counted: they hold a place); 3 is a mailbox change.
-    expect(await countChangesSince(store.db, alice, 0, 100)).toBe(6);
-    expect(await countChangesSince(store.db, alice, 4, 100)).toBe(3);
+    // 1–10 all make events (3, 5 and 7 are invalid but counted: they hold a place).
+    expect(await countChangesSince(store.db, alice, 0, 100)).toBe(10);
+    expect(await countChangesSince(store.db, alice, 4, 100)).toBe(6);
     expect(await countChangesSince(store.db, alice, 0, 4)).toBe(4);
     expect(await countChangesSince(store.db, bob, 1, 100)).toBe(0);
   });

@@ -19,20 +19,27 @@ import type { Logger } from '../log/logger.js';
  * | `message.moved`   | the TARGET mailbox          | the message (keeps its id) | its NEW UID in the target | `{ fromMailboxId: number, fromUid: number }` |
  * | `message.deleted` | the mailbox it was in       | the message | the UID it had          | `{}`                                      |
  *
- * `mailbox.created` / `mailbox.renamed` / `mailbox.deleted` rows take a modseq too (IMAP needs
- * them) but have no event in the contract: they are not replayed as events. A row that does not
- * make a valid event (a writer broke the rule above) is skipped and logged, never sent.
+ * | `mailbox.created` | the new folder              | null       | null                    | `{ name, uidvalidity }`                   |
+ * | `mailbox.renamed` | the folder                  | null       | null                    | `{ from, name }`                          |
+ * | `mailbox.deleted` | the folder it was           | null       | null                    | `{ name, uidvalidity }`                   |
+ *
+ * A row that does not make a valid event (a writer broke the rule above) is skipped and logged,
+ * never sent.
  * `toChangeRow` builds a conforming row from the event a writer is about to publish.
  */
 
 /** Change kinds that become events (the rest are for IMAP only). */
-export const EVENT_CHANGE_KINDS = ['message.new', 'message.flags', 'message.moved', 'message.deleted'] as const satisfies readonly ChangeKind[];
+export const EVENT_CHANGE_KINDS = ['message.new', 'message.flags', 'message.moved', 'message.deleted', 'mailbox.created', 'mailbox.renamed', 'mailbox.deleted'] as const satisfies readonly ChangeKind[];
 
 /** An event that comes from the change log (everything but the `mailbox.counts` and `delivery.status` hints). */
 export type ChangeLogEvent = Extract<UserEvent, { modseq: number }>;
 
 /** The `changes` row for an event, following the table above. */
 export function toChangeRow(userId: number, event: ChangeLogEvent): Insertable<ChangesTable> {
+  if (event.type === 'mailbox.created' || event.type === 'mailbox.renamed' || event.type === 'mailbox.deleted') {
+    const { type, modseq, mailboxId, ...payload } = event;
+    return { user_id: userId, modseq, kind: type, mailbox_id: mailboxId, message_id: null, uid: null, payload: JSON.stringify(payload) };
+  }
   const base = { user_id: userId, modseq: event.modseq, kind: event.type, mailbox_id: event.mailboxId, message_id: event.messageId, uid: event.uid };
   switch (event.type) {
     case 'message.new':
@@ -72,6 +79,13 @@ export function changeRowToEvent(row: ChangeRow): ChangeLogEvent | null {
       break;
     case 'message.deleted':
       candidate = { type: row.kind, ...common };
+      break;
+    case 'mailbox.created':
+    case 'mailbox.deleted':
+      candidate = { type: row.kind, modseq: row.modseq, mailboxId: row.mailbox_id, name: p.name, uidvalidity: p.uidvalidity };
+      break;
+    case 'mailbox.renamed':
+      candidate = { type: row.kind, modseq: row.modseq, mailboxId: row.mailbox_id, name: p.name, from: p.from };
       break;
     default:
       return null;

@@ -369,6 +369,14 @@ describe('custom mailboxes', () => {
     expect(await store.db.selectFrom('mailboxes').select('id').where('id', '=', box.id).executeTakeFirst()).toBeUndefined();
     const kinds = await store.db.selectFrom('changes').select(['kind', 'mailbox_id']).where('user_id', '=', alice).where('modseq', '>', before.user.modseq).orderBy('modseq').execute();
     expect(kinds.map((k) => k.kind)).toEqual(['mailbox.created', 'message.new', 'mailbox.renamed', 'message.deleted', 'mailbox.deleted']);
+    // Live clients hear about the folder list too, after each commit, with the change's modseq.
+    const folderEvents = published.filter((p) => p.event.type.startsWith('mailbox.') && p.event.type !== 'mailbox.counts');
+    expect(folderEvents.map((p) => p.event)).toEqual([
+      { type: 'mailbox.created', modseq: expect.any(Number), mailboxId: box.id, name: 'Projects/2026', uidvalidity: box.uidvalidity },
+      { type: 'mailbox.renamed', modseq: expect.any(Number), mailboxId: box.id, name: 'Projects/Done', from: 'Projects/2026' },
+      { type: 'mailbox.deleted', modseq: expect.any(Number), mailboxId: box.id, name: 'Projects/Done', uidvalidity: box.uidvalidity },
+    ]);
+    expect(folderEvents.every((p) => p.committed && p.userId === alice)).toBe(true);
     await expectConsistent(alice);
   });
 

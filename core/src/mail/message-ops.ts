@@ -258,9 +258,6 @@ async function logEvents(tx: Tx, userId: number, events: ChangeLogEvent[]): Prom
   await appendChanges(tx, events.map((e) => toChangeRow(userId, e)));
 }
 
-function mailboxChange(userId: number, modseq: number, kind: 'mailbox.created' | 'mailbox.renamed' | 'mailbox.deleted', mailboxId: number, payload: Record<string, unknown>): Insertable<ChangesTable> {
-  return { user_id: userId, modseq, kind, mailbox_id: mailboxId, message_id: null, uid: null, payload: JSON.stringify(payload) };
-}
 
 function countEvents(counts: Map<number, { total: number; unread: number }>, skip?: number): UserEvent[] {
   return [...counts.entries()].filter(([id]) => id !== skip).map(([mailboxId, c]) => ({ type: 'mailbox.counts', mailboxId, total: c.total, unread: c.unread }));
@@ -575,10 +572,10 @@ export async function createMailbox(deps: MessageOpsDeps, userId: number, name: 
             COALESCE((SELECT max((payload->>'uidvalidity')::bigint) FROM changes WHERE user_id = ${userId} AND kind = 'mailbox.deleted' AND payload->>'name' = ${clean}), 0) + 1
           ) AS v`.execute(tx);
         const inserted = await tx.insertInto('mailboxes').values({ user_id: userId, name: clean, special_use: null, uidvalidity: rows[0]!.v }).returning('id').executeTakeFirstOrThrow();
-        const modseq = await clock.take(1);
-        await appendChanges(tx, [mailboxChange(userId, modseq, 'mailbox.created', inserted.id, { name: clean, uidvalidity: rows[0]!.v })]);
+        const event: UserEvent = { type: 'mailbox.created', modseq: await clock.take(1), mailboxId: inserted.id, name: clean, uidvalidity: rows[0]!.v };
+        await appendChanges(tx, [toChangeRow(userId, event)]);
         const mailbox = await createMailboxRepository(tx).get(userId, inserted.id);
-        return { value: mailbox!, events: [] };
+        return { value: mailbox!, events: [event] };
       }),
     clean,
   );
@@ -591,14 +588,16 @@ export async function renameMailbox(deps: MessageOpsDeps, userId: number, mailbo
       inUserTransaction(deps, userId, async (tx, clock) => {
         const mailbox = await lockMailbox(tx, userId, mailboxId);
         if (mailbox.special_use) throw protectedError();
+        const events: UserEvent[] = [];
         if (mailbox.name !== clean) {
           await assertNameFree(tx, userId, clean);
           await tx.updateTable('mailboxes').set({ name: clean }).where('id', '=', mailbox.id).where('user_id', '=', userId).execute();
-          const modseq = await clock.take(1);
-          await appendChanges(tx, [mailboxChange(userId, modseq, 'mailbox.renamed', mailbox.id, { from: mailbox.name, name: clean })]);
+          const event: UserEvent = { type: 'mailbox.renamed', modseq: await clock.take(1), mailboxId: mailbox.id, name: clean, from: mailbox.name };
+          await appendChanges(tx, [toChangeRow(userId, event)]);
+          events.push(event);
         }
         const row = await createMailboxRepository(tx).get(userId, mailbox.id);
-        return { value: row!, events: [] };
+        return { value: row!, events };
       }),
     clean,
   );
@@ -612,8 +611,8 @@ export async function deleteMailbox(deps: MessageOpsDeps, userId: number, mailbo
     const removed = await tx.deleteFrom('messages').where('user_id', '=', userId).where('mailbox_id', '=', mailbox.id).returning(['id', 'mailbox_id', 'uid', 'size', 'flags']).execute();
     const { deleted, events } = await recordRemoval(tx, clock, userId, removed);
     await tx.deleteFrom('mailboxes').where('id', '=', mailbox.id).where('user_id', '=', userId).execute();
-    const modseq = await clock.take(1);
-    await appendChanges(tx, [mailboxChange(userId, modseq, 'mailbox.deleted', mailbox.id, { name: mailbox.name, uidvalidity: mailbox.uidvalidity })]);
-    return { value: { deletedMessages: deleted.length }, events };
+    const event: UserEvent = { type: 'mailbox.deleted', modseq: await clock.take(1), mailboxId: mailbox.id, name: mailbox.name, uidvalidity: mailbox.uidvalidity };
+    await appendChanges(tx, [toChangeRow(userId, event)]);
+    return { value: { deletedMessages: deleted.length }, events: [...events, event] };
   });
 }
