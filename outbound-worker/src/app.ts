@@ -3,7 +3,7 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import { createOutboundQueue, listOwedDsns, listStalled, outboundJobSchema, QUEUE_OUTBOUND, type Db, type EventPublisher, type Logger } from '@mailyard/core';
 import { DkimSigner } from './delivery/dkim-signer.js';
 import { SmtpPool } from './delivery/smtp-pool.js';
-import { fileOwedDsn } from './jobs/bounce.job.js';
+import { fileDelayWarning, fileOwedDsn } from './jobs/bounce.job.js';
 import { deliverDue, type DeliverSettings } from './jobs/deliver.job.js';
 
 export interface OutboundWorkerDeps {
@@ -48,6 +48,7 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
         await queue.enqueue([{ outboundId, domain, attempt: outcome.attempts }], Math.max(0, outcome.retryAt.getTime() - Date.now()));
       }
       if (outcome.owesDsn) await fileOwedDsn(deps, options.hostname, outboundId);
+      if (outcome.delayed.length > 0) await fileDelayWarning(deps, options.hostname, outboundId, outcome.delayed, outcome.expiresAt!);
       return outcome;
     },
     {

@@ -20,6 +20,7 @@ export async function start(config: OutboundConfig, endpoints: { databaseUrl: st
       expireAfterMs: config.OUTBOUND_EXPIRE_AFTER,
       leaseMs: config.OUTBOUND_LEASE,
       reconcileIntervalMs: config.OUTBOUND_RECONCILE_INTERVAL,
+      delayWarningMs: config.OUTBOUND_DELAY_WARNING,
     },
   );
   await app.run();

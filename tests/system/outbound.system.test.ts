@@ -160,6 +160,7 @@ beforeAll(async () => {
       expireAfterMs: 3_600_000,
       leaseMs: 60_000,
       reconcileIntervalMs: 3_600_000,
+      delayWarningMs: 1_800_000,
     },
   );
   await worker.run();
@@ -272,6 +273,32 @@ describe('outbound delivery to a real Postfix over MX', () => {
     expect(status).toMatch(/^Final-Recipient: rfc822; ?z@down\.test$/m);
     expect(status).toMatch(/^Action: failed$/m);
     expect(status).toMatch(/^Status: 4\.4\.7$/m);
+  });
+
+  it('tells the sender once when a message is still undelivered after the warning time (a "delayed" DSN)', async () => {
+    const sent = await send(['w@down.test'], 'slow to leave');
+    await waitForStatus(sent.outboundId, { 'w@down.test': 'deferred' });
+    // 45 minutes old: past the 30-minute warning, before the 1-hour expiry.
+    await store.db.updateTable('outbound_messages').set({ created_at: new Date(Date.now() - 45 * 60_000) }).where('id', '=', sent.outboundId).execute();
+    const messageId = await messageIdOf(sent.outboundId);
+    const [warning] = await eventually(async () => {
+      const rows = await dsnsFor(messageId);
+      return rows.length > 0 ? rows : null;
+    }, { timeoutMs: 10_000 });
+    const status = deliveryStatusPart(warning!.data);
+    expect(status).toMatch(/^Action: delayed$/m);
+    expect(status).toMatch(/^Final-Recipient: rfc822; ?w@down\.test$/m);
+    expect(status).toMatch(/^Will-Retry-Until: /m);
+    expect(warning!.data.toString()).toMatch(/^Subject: Delayed Mail/m);
+    // Still retried, and warned only once: a few more attempts file nothing new.
+    const attempts = async () => (await store.db.selectFrom('deliveries').select('attempts').where('outbound_id', '=', sent.outboundId).executeTakeFirstOrThrow()).attempts;
+    const seen = await attempts();
+    await eventually(async () => (await attempts()) >= seen + 2, { timeoutMs: 10_000 });
+    expect(await dsnsFor(messageId)).toHaveLength(1);
+    // Let it expire so it stops retrying: the failed DSN follows the warning.
+    await store.db.updateTable('outbound_messages').set({ created_at: new Date(Date.now() - 2 * 3_600_000) }).where('id', '=', sent.outboundId).execute();
+    await waitForStatus(sent.outboundId, { 'w@down.test': 'expired' });
+    await eventually(async () => (await dsnsFor(messageId)).length === 2, { timeoutMs: 10_000 });
   });
 
   it('never sends a DSN for a message with the null sender', async () => {

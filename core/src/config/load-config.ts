@@ -113,6 +113,19 @@ function outboundShape() {
       }),
     /** A message not delivered after this long is returned to its sender. */
     OUTBOUND_EXPIRE_AFTER: duration('5d'),
+    /** A message still undelivered after this long: its sender gets one "delayed" notice. `off` disables. */
+    OUTBOUND_DELAY_WARNING: z
+      .string()
+      .default('4h')
+      .transform((v, ctx) => {
+        if (v.trim() === 'off' || v.trim() === '0') return null;
+        const ms = parseDuration(v);
+        if (!Number.isFinite(ms) || ms <= 0) {
+          ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (e.g. 4h) or "off"` });
+          return z.NEVER;
+        }
+        return ms;
+      }),
     /** Test-only: the port remote MX hosts are contacted on (25 on the Internet). */
     OUTBOUND_SMTP_PORT: port.default(25),
     OUTBOUND_CONNECT_TIMEOUT: duration('30s'),

@@ -259,6 +259,8 @@ export interface DeliveriesTable {
   locked_until: Date | null;
   /** Bounced or expired, and the sender's DSN is not filed yet. */
   dsn_pending: Generated<boolean>;
+  /** The sender was told the message is delayed (a "delayed" DSN, once). */
+  delay_warned: Generated<boolean>;
   updated_at: Generated<Date>;
 }
 

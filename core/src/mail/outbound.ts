@@ -84,6 +84,7 @@ export interface ClaimedDelivery {
   id: number;
   recipient: string;
   attempts: number;
+  delayWarned: boolean;
 }
 
 export interface OutboundMessageRow {
@@ -144,9 +145,9 @@ export async function claimDue(db: DbOrTx, outboundId: number, domain: string, l
     // A second of slack: a delayed job may fire a hair before the time it was computed from.
     .where('next_attempt_at', '<=', sql<Date>`now() + interval '1 second'`)
     .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
-    .returning(['id', 'recipient', 'attempts'])
+    .returning(['id', 'recipient', 'attempts', 'delay_warned'])
     .execute();
-  return rows.sort((a, b) => a.id - b.id);
+  return rows.map((r) => ({ id: r.id, recipient: r.recipient, attempts: r.attempts, delayWarned: r.delay_warned })).sort((a, b) => a.id - b.id);
 }
 
 export interface DeliveryOutcome {
@@ -196,6 +197,12 @@ export async function pendingDsns(db: DbOrTx, outboundId: number) {
     .where('dsn_pending', '=', true)
     .orderBy('id')
     .execute();
+}
+
+/** Recipients told about a delay (they are not told again). */
+export async function markDelayWarned(db: DbOrTx, deliveryIds: number[]): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  await db.updateTable('deliveries').set({ delay_warned: true }).where('id', 'in', deliveryIds).execute();
 }
 
 export async function markDsnSent(db: DbOrTx, deliveryIds: number[]): Promise<void> {

@@ -41,7 +41,7 @@ describe('classifyFailure: what a failed SMTP transaction means for each recipie
 
 describe('retryDelayMs', () => {
   it('walks the schedule by attempts made and repeats its last step', () => {
-    const settings = { retryScheduleMs: [60_000, 600_000, 3_600_000], expireAfterMs: 5 * 86_400_000, leaseMs: 1 };
+    const settings = { retryScheduleMs: [60_000, 600_000, 3_600_000] };
     expect([1, 2, 3, 4, 40].map((n) => retryDelayMs(settings, n))).toEqual([60_000, 600_000, 3_600_000, 3_600_000, 3_600_000]);
   });
 });

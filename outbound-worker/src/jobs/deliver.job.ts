@@ -36,6 +36,8 @@ export interface DeliverSettings {
   /** A message older than this is returned to its sender instead of deferred again. */
   expireAfterMs: number;
   leaseMs: number;
+  /** A message still undelivered after this long gets one "delayed" DSN to its sender; null: never. */
+  delayWarningMs: number | null;
 }
 
 export interface DeliverOutcome {
@@ -50,9 +52,13 @@ export interface DeliverOutcome {
   attempts: number;
   /** Bounced or expired recipients: a DSN is owed. */
   owesDsn: boolean;
+  /** Deferred recipients whose sender should now hear that the message is delayed. */
+  delayed: Array<{ deliveryId: number; recipient: string; reply: string | null; remoteMta: string | null }>;
+  /** When the message expires (the "Will-Retry-Until" of a delay warning). */
+  expiresAt: Date | null;
 }
 
-export function retryDelayMs(settings: DeliverSettings, attempts: number): number {
+export function retryDelayMs(settings: Pick<DeliverSettings, 'retryScheduleMs'>, attempts: number): number {
   const schedule = settings.retryScheduleMs;
   return schedule[Math.min(Math.max(attempts, 1), schedule.length) - 1]!;
 }
@@ -88,7 +94,7 @@ async function attempt(deps: DeliverDeps, message: OutboundMessageRow, domain: s
 
 export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, outboundId: number, domain: string): Promise<DeliverOutcome> {
   const claimed = await claimDue(deps.db, outboundId, domain, settings.leaseMs);
-  const outcome: DeliverOutcome = { claimed: claimed.length, delivered: 0, deferred: 0, bounced: 0, expired: 0, retryAt: null, attempts: 0, owesDsn: false };
+  const outcome: DeliverOutcome = { claimed: claimed.length, delivered: 0, deferred: 0, bounced: 0, expired: 0, retryAt: null, attempts: 0, owesDsn: false, delayed: [], expiresAt: null };
   if (claimed.length === 0) return outcome;
   outcome.attempts = Math.max(...claimed.map((c) => c.attempts));
   const message = await loadOutboundMessage(deps.db, outboundId);
@@ -119,7 +125,14 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
     if (o.nextAttemptAt && (!outcome.retryAt || o.nextAttemptAt < outcome.retryAt)) outcome.retryAt = o.nextAttemptAt;
   }
   outcome.owesDsn = outcome.bounced + outcome.expired > 0;
+  outcome.expiresAt = new Date(expiresAt);
   const recipientOf = new Map(claimed.map((c) => [c.id, c.recipient]));
+  if (settings.delayWarningMs !== null && now - message.createdAt.getTime() >= settings.delayWarningMs) {
+    const warned = new Set(claimed.filter((c) => c.delayWarned).map((c) => c.id));
+    outcome.delayed = outcomes
+      .filter((o) => o.status === 'deferred' && !warned.has(o.deliveryId))
+      .map((o) => ({ deliveryId: o.deliveryId, recipient: recipientOf.get(o.deliveryId)!, reply: o.reply, remoteMta: o.remoteMta }));
+  }
   await Promise.all(
     outcomes.map((o) =>
       deps.events

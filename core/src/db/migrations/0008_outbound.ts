@@ -39,6 +39,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       next_attempt_at timestamptz NOT NULL DEFAULT now(),
       locked_until timestamptz,
       dsn_pending boolean NOT NULL DEFAULT false,
+      delay_warned boolean NOT NULL DEFAULT false,
       updated_at timestamptz NOT NULL DEFAULT now(),
       UNIQUE (outbound_id, recipient)
     );
