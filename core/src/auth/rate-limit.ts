@@ -24,9 +24,10 @@ export function createRateLimiter(redis: Redis) {
       const limited = Number(count ?? 0) >= rule.max;
       return { limited, retryAfterSeconds: limited ? Math.max(ttl, 1) : 0 };
     },
-    async hit(rule: RateLimitRule, subject: string): Promise<RateLimitState> {
+    /** Counts `weight` events (default one). */
+    async hit(rule: RateLimitRule, subject: string, weight = 1): Promise<RateLimitState> {
       const k = key(rule, subject);
-      const results = await redis.multi().incr(k).expire(k, rule.windowSeconds, 'NX').ttl(k).exec();
+      const results = await redis.multi().incrby(k, weight).expire(k, rule.windowSeconds, 'NX').ttl(k).exec();
       const count = Number(results?.[0]?.[1] ?? 0);
       const ttl = Number(results?.[2]?.[1] ?? rule.windowSeconds);
       return { limited: count > rule.max, retryAfterSeconds: Math.max(ttl, 1) };
@@ -44,6 +45,8 @@ export const LOGIN_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'login-account'
 export const TOTP_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'totp-account', max: 5, windowSeconds: 15 * 60 };
 /** Messages a user sends per hour (POST /api/messages/send), keyed by user id. */
 export const SENT_MESSAGES_PER_USER: RateLimitRule = { name: 'send-user', max: 200, windowSeconds: 60 * 60 };
+/** Recipients a user sends to per hour, all messages together (a compromised account's spam run ends here). */
+export const SENT_RECIPIENTS_PER_USER: RateLimitRule = { name: 'send-recipients-user', max: 2000, windowSeconds: 60 * 60 };
 /** Failed SMTP AUTH attempts on the submission ports (587/465), per client IP and per account. */
 export const SMTP_AUTH_FAILURES_PER_IP: RateLimitRule = { name: 'smtp-auth-ip', max: 30, windowSeconds: 15 * 60 };
 export const SMTP_AUTH_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'smtp-auth-account', max: 10, windowSeconds: 15 * 60 };

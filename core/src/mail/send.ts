@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { resolveRecipient } from '../accounts/accounts.service.js';
 import type { Db } from '../db/client.js';
 import type { RateLimiter } from '../auth/rate-limit.js';
-import { SENT_MESSAGES_PER_USER } from '../auth/rate-limit.js';
+import { SENT_MESSAGES_PER_USER, SENT_RECIPIENTS_PER_USER, type RateLimitRule } from '../auth/rate-limit.js';
 import { AppError } from '../errors.js';
 import type { OutboundJob } from '../queue/queues.js';
 import { createContactRepository } from '../repositories/contact.repository.js';
@@ -23,7 +23,7 @@ import { headerFields, rewriteHeader, splitMessage } from './raw-headers.js';
  * recipients as contacts. Mail that leaves never carries a Bcc header.
  */
 
-/** Distinct recipients (To + Cc + Bcc) one message may have (400 'send.too_many_recipients' beyond). */
+/** Distinct recipients (To + Cc + Bcc) one message may have (429 'send.too_many_recipients' beyond). */
 export const MAX_RECIPIENTS_PER_MESSAGE = 100;
 
 export interface SendInput extends DraftInput {
@@ -50,12 +50,12 @@ export interface SendResult {
 
 /** 429 'send.rate_limited'; the route answers Retry-After from `retryAfterSeconds`. */
 export class SendRateLimitedError extends AppError {
-  constructor(public readonly retryAfterSeconds: number) {
-    super(
-      'send.rate_limited',
-      `you may send at most ${SENT_MESSAGES_PER_USER.max} messages per hour; try again in ${Math.ceil(retryAfterSeconds / 60)} minute(s)`,
-      429,
-    );
+  constructor(
+    public readonly retryAfterSeconds: number,
+    rule: RateLimitRule = SENT_MESSAGES_PER_USER,
+  ) {
+    const what = rule === SENT_RECIPIENTS_PER_USER ? `send to at most ${rule.max} recipients` : `send at most ${rule.max} messages`;
+    super('send.rate_limited', `you may ${what} per hour; try again in ${Math.ceil(retryAfterSeconds / 60)} minute(s)`, 429);
   }
 }
 
@@ -81,13 +81,16 @@ async function route(db: Db, addresses: string[], code: string): Promise<Routing
 function checkRecipientCount(count: number): void {
   if (count === 0) throw new AppError('send.no_recipients', 'add at least one recipient (to, cc or bcc)', 400);
   if (count > MAX_RECIPIENTS_PER_MESSAGE) {
-    throw new AppError('send.too_many_recipients', `a message may have at most ${MAX_RECIPIENTS_PER_MESSAGE} recipients (this one has ${count})`, 400);
+    throw new AppError('send.too_many_recipients', `a message may have at most ${MAX_RECIPIENTS_PER_MESSAGE} recipients (this one has ${count}); send it in parts`, 429);
   }
 }
 
-async function countAgainstRateLimit(deps: SendDeps, userId: number): Promise<void> {
-  const state = await deps.limiter.hit(SENT_MESSAGES_PER_USER, String(userId));
-  if (state.limited) throw new SendRateLimitedError(state.retryAfterSeconds);
+/** The hourly limits count messages that would really be sent, and their recipients. */
+async function countAgainstRateLimit(deps: SendDeps, userId: number, recipients: number): Promise<void> {
+  const messages = await deps.limiter.hit(SENT_MESSAGES_PER_USER, String(userId));
+  if (messages.limited) throw new SendRateLimitedError(messages.retryAfterSeconds);
+  const people = await deps.limiter.hit(SENT_RECIPIENTS_PER_USER, String(userId), recipients);
+  if (people.limited) throw new SendRateLimitedError(people.retryAfterSeconds, SENT_RECIPIENTS_PER_USER);
 }
 
 interface Dispatch {
@@ -156,7 +159,7 @@ export async function sendMessage(deps: SendDeps, from: DraftSender, input: Send
   });
 
   // 3. The rate limit counts messages that would really be sent.
-  await countAgainstRateLimit(deps, from.userId);
+  await countAgainstRateLimit(deps, from.userId, unique.length);
 
   const raw = composed.raw;
   const result = await dispatch(deps, { sender: from, raw, summary: await summarizeMessage(raw), mailFrom: from.address, routing, dkimDomain: senderDomain });
@@ -239,7 +242,7 @@ export async function submitRawMessage(deps: SendDeps, sender: DraftSender, enve
   const raw = prepend.length > 0 || hasBcc ? rewriteHeader(input, { drop: ['bcc'], prepend }) : input;
   const summary = raw === input ? summary0 : await summarizeMessage(raw);
 
-  await countAgainstRateLimit(deps, sender.userId);
+  await countAgainstRateLimit(deps, sender.userId, recipients.length);
   const result = await dispatch(deps, { sender, raw, summary, mailFrom: parseAddress(envelope.mailFrom)!.address, routing, dkimDomain: fromDomain });
   await recordContacts(deps, sender.userId, [...summary.to, ...summary.cc]);
   return result;

@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
-import { createRateLimiter, SENT_MESSAGES_PER_USER } from '../../../../core/src/auth/rate-limit.js';
+import { createRateLimiter, SENT_MESSAGES_PER_USER, SENT_RECIPIENTS_PER_USER } from '../../../../core/src/auth/rate-limit.js';
 import { ingestMessage } from '../../../../core/src/mail/ingest.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
 import { outboundJobId, QUEUE_OUTBOUND, type OutboundJob } from '../../../../core/src/queue/queues.js';
@@ -232,10 +232,11 @@ describe('POST /api/messages/send', () => {
     expect(res.json().error.code).toBe('send.unknown_recipient');
   });
 
-  it('answers 400 send.too_many_recipients beyond 100 distinct recipients', async () => {
+  it('answers 429 send.too_many_recipients beyond 100 distinct recipients', async () => {
     const to = Array.from({ length: 101 }, (_, i) => `r${i}@far.test`);
     const res = await send(ann, { to, subject: 'too many', text: 'x' });
-    expect(res.statusCode).toBe(400);
+    expect(res.statusCode).toBe(429);
+    expect(res.json().error.message).toMatch(/at most 100 recipients/);
     expect(res.json().error.code).toBe('send.too_many_recipients');
   });
 
@@ -265,5 +266,18 @@ describe('POST /api/messages/send', () => {
     expect(await filed(ann.userId, 'over the limit')).toEqual([]);
     // Other users are not affected.
     await sendOk(ben, { to: ['ann@m.test'], subject: 'not limited', text: 'x' });
+  });
+
+  it('answers 429 once the recipients of the last hour would pass the hourly maximum', async () => {
+    await t.accounts.addUser({ address: 'dora@m.test', password: 'dora password' });
+    const dora = await t.login('dora@m.test', 'dora password');
+    const limiter = createRateLimiter(t.redis);
+    await limiter.hit(SENT_RECIPIENTS_PER_USER, String(dora.userId), SENT_RECIPIENTS_PER_USER.max - 2);
+    await sendOk(dora, { to: ['ann@m.test', 'ben@m.test'], subject: 'exactly at the limit', text: 'x' });
+    const res = await send(dora, { to: ['ann@m.test'], subject: 'one too many', text: 'x' });
+    expect(res.statusCode).toBe(429);
+    expect(res.json().error.message).toMatch(/send to at most 2000 recipients per hour/);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(await filed(ann.userId, 'one too many')).toEqual([]);
   });
 });
