@@ -24,6 +24,8 @@ export interface OutboundWorkerOptions extends DeliverSettings {
   connectTimeoutMs: number;
   socketTimeoutMs: number;
   reconcileIntervalMs: number;
+  /** Transactions at once to one remote host address (default 20). */
+  maxConnectionsPerHost?: number;
 }
 
 /**
@@ -35,7 +37,14 @@ export interface OutboundWorkerOptions extends DeliverSettings {
 export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundWorkerOptions) {
   const { log } = deps;
   const queue = createOutboundQueue(deps.connection);
-  const pool = new SmtpPool({ hostname: options.hostname, port: options.smtpPort, connectTimeoutMs: options.connectTimeoutMs, socketTimeoutMs: options.socketTimeoutMs, log });
+  const pool = new SmtpPool({
+    hostname: options.hostname,
+    port: options.smtpPort,
+    connectTimeoutMs: options.connectTimeoutMs,
+    socketTimeoutMs: options.socketTimeoutMs,
+    maxConnectionsPerHost: options.maxConnectionsPerHost,
+    log,
+  });
   const jobDeps = { ...deps, pool, signer: new DkimSigner(deps.db) };
 
   const worker = new Worker(

@@ -21,6 +21,7 @@ export async function start(config: OutboundConfig, endpoints: { databaseUrl: st
       leaseMs: config.OUTBOUND_LEASE,
       reconcileIntervalMs: config.OUTBOUND_RECONCILE_INTERVAL,
       delayWarningMs: config.OUTBOUND_DELAY_WARNING,
+      maxConnectionsPerHost: config.OUTBOUND_MAX_CONNECTIONS_PER_HOST,
     },
   );
   await app.run();

@@ -99,6 +99,8 @@ function duration(fallback: string) {
 function outboundShape() {
   return {
     OUTBOUND_CONCURRENCY: positiveInt.default(32),
+    /** SMTP transactions at once to one remote host (Postfix's default destination concurrency). */
+    OUTBOUND_MAX_CONNECTIONS_PER_HOST: positiveInt.default(20),
     /** Waits between delivery attempts (the last one repeats until the message expires). */
     OUTBOUND_RETRY_SCHEDULE: z
       .string()

@@ -29,6 +29,8 @@ export interface SmtpPoolOptions {
   /** An idle connection is closed after this long. */
   idleMs?: number;
   maxMessagesPerConnection?: number;
+  /** Transactions at once to one host address (Postfix's default destination concurrency is 20). */
+  maxConnectionsPerHost?: number;
   log: Logger;
 }
 
@@ -85,9 +87,28 @@ export function classifyFailure(err: NodemailerError, recipients: string[], enve
 export class SmtpPool {
   private readonly idle = new Map<string, Pooled[]>();
   private readonly open = new Set<Pooled>();
+  /** Per host address: transactions running, and callers waiting for one to finish. */
+  private readonly slots = new Map<string, { used: number; waiters: Array<() => void> }>();
   private closed = false;
 
   constructor(private readonly options: SmtpPoolOptions) {}
+
+  private async takeSlot(key: string): Promise<void> {
+    const slot = this.slots.get(key) ?? { used: 0, waiters: [] };
+    this.slots.set(key, slot);
+    if (slot.used < (this.options.maxConnectionsPerHost ?? 20)) {
+      slot.used++;
+      return;
+    }
+    await new Promise<void>((resolve) => slot.waiters.push(resolve)); // the slot is handed over
+  }
+
+  private giveSlot(key: string): void {
+    const slot = this.slots.get(key)!;
+    const next = slot.waiters.shift();
+    if (next) next();
+    else if (--slot.used === 0) this.slots.delete(key);
+  }
 
   private connect(ip: string, exchange: string): Promise<Pooled> {
     const { options } = this;
@@ -170,6 +191,15 @@ export class SmtpPool {
   /** One message to one host address, for `recipients` (all in one domain). */
   async deliver(target: { ip: string; exchange: string }, envelope: { from: string; to: string[] }, raw: Buffer): Promise<AttemptResult> {
     const key = `${target.ip}:${this.options.port}`;
+    await this.takeSlot(key);
+    try {
+      return await this.transaction(key, target, envelope, raw);
+    } finally {
+      this.giveSlot(key);
+    }
+  }
+
+  private async transaction(key: string, target: { ip: string; exchange: string }, envelope: { from: string; to: string[] }, raw: Buffer): Promise<AttemptResult> {
     let pooled = this.takeIdle(key);
     if (!pooled) {
       try {
