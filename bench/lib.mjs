@@ -1,7 +1,23 @@
 // Shared by the benchmarks: child processes that are always stopped by PID, cleanup steps that
-// run in a finally block, percentiles, and /proc memory readings. Plain Node, no dependencies.
-import { spawn } from 'node:child_process';
+// run in a finally block, percentiles, /proc memory and CPU readings, BENCH_ONLY and signal
+// handling. Plain Node, no dependencies.
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
+/** Where the benchmarks live and write: bench/.data for run directories, bench/results for JSON. */
+export const BENCH = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(BENCH, '..');
+export const DATA_ROOT = path.join(BENCH, '.data');
+export const RESULTS = path.join(BENCH, 'results');
+
+/** Debian's Postfix tools the benchmarks drive. */
+export const SMTP_SOURCE = '/usr/sbin/smtp-source';
+export const SMTP_SINK = '/usr/sbin/smtp-sink';
+export const POSTFIX = '/usr/sbin/postfix';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const round = (n, digits = 1) => (n === null || n === undefined || Number.isNaN(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits);
@@ -81,4 +97,282 @@ export function memoryKb(pid) {
   } catch {
     return { vmHWMKb: null, vmRSSKb: null };
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run control shared by the benchmarks.
+
+/** `BENCH_ONLY=a,b`: a predicate saying whether a target should run (all when unset). */
+export function onlyFilter(env = process.env.BENCH_ONLY) {
+  const only = env ? new Set(env.split(',').map((s) => s.trim())) : null;
+  return (name) => !only || only.has(name);
+}
+
+/** console.log with the seconds since start. */
+export const benchLog = (...args) => console.log(`[bench +${(performance.now() / 1000).toFixed(1)}s]`, ...args);
+
+/** Ctrl-C / SIGTERM: stop everything started (runCleanups), then exit 130; a second signal exits at once. */
+export function stopOnSignals() {
+  let interrupted = false;
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      console.error(`\n[bench] ${signal}: stopping everything this benchmark started…`);
+      void runCleanups('bench').finally(() => process.exit(130));
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting from /proc.
+
+export const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+export function procStat(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return null;
+  }
+}
+
+/** utime+stime (+ reaped children's) of one process, in seconds; null when it is gone. */
+export function cpuSeconds(pid, withReapedChildren = false) {
+  const f = procStat(pid);
+  if (!f) return null;
+  // f[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
+  let ticks = Number(f[11]) + Number(f[12]);
+  if (withReapedChildren) ticks += Number(f[13]) + Number(f[14]);
+  return ticks / CLK_TCK;
+}
+
+export function childPids(ppid) {
+  const pids = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = procStat(entry);
+    if (f && Number(f[1]) === ppid) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** CPU of a process tree (two levels): the root with its reaped children, plus its live children. */
+export function treeCpuSeconds(rootPid) {
+  if (!rootPid) return null;
+  const own = cpuSeconds(rootPid, true);
+  if (own === null) return null;
+  let total = own;
+  for (const pid of childPids(rootPid)) total += cpuSeconds(pid, true) ?? 0;
+  return total;
+}
+
+export function systemCpu() {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line;
+  return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, iowait: iowait / CLK_TCK, idle: idle / CLK_TCK };
+}
+
+/** Every process's own CPU seconds and its reaped children's, by PID (with its command name). */
+export function allProcesses() {
+  const out = new Map();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(entry, { comm, self: (Number(f[11]) + Number(f[12])) / CLK_TCK, children: (Number(f[13]) + Number(f[14])) / CLK_TCK });
+    } catch {
+      /* raced with exit */
+    }
+  }
+  return out;
+}
+
+/**
+ * Where the machine's CPU went between two allProcesses() snapshots, by command name: a process's
+ * own time, plus the time of children it reaped meanwhile (short-lived Postfix smtp processes,
+ * postsuper ...) as "<name> (reaped children)". Includes processes of other sessions on the machine.
+ */
+export function topProcesses(a, b, seconds, labels = {}, limit = 10) {
+  const by = new Map();
+  const add = (name, cpu) => cpu > 0 && by.set(name, (by.get(name) ?? 0) + cpu);
+  for (const [pid, now] of b) {
+    const then = a.get(pid);
+    if (then && then.comm !== now.comm) continue; // PID reused
+    const name = labels[pid] ?? now.comm;
+    add(name, now.self - (then?.self ?? 0));
+    if (then) add(`${name} (reaped children)`, now.children - then.children);
+  }
+  return [...by.entries()]
+    .sort((x, y) => y[1] - x[1])
+    .slice(0, limit)
+    .map(([name, cpu]) => ({ name, cores: round(cpu / seconds, 2) }));
+}
+
+/** Snapshot of the CPU seconds of named process trees and of the machine. */
+export function cpuSnapshot(pids) {
+  const out = { system: systemCpu() };
+  for (const [name, pid] of Object.entries(pids)) out[name] = pid ? treeCpuSeconds(pid) : null;
+  return out;
+}
+
+/** Cores used per process between two snapshots (CPU seconds / wall seconds). */
+export function coresBetween(a, b, seconds) {
+  const out = {};
+  for (const key of Object.keys(b)) {
+    if (key === 'system') continue;
+    out[key] = a[key] === null || b[key] === null || a[key] === undefined ? null : round((b[key] - a[key]) / seconds, 2);
+  }
+  out.wholeMachine = round((b.system.busy - a.system.busy) / seconds, 2);
+  out.iowait = round((b.system.iowait - a.system.iowait) / seconds, 2);
+  return out;
+}
+
+/** Waits until something on host:port answers with a 220 banner. */
+export async function waitForBanner(host, port, { timeoutMs = 30_000, child } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && exited(child)) throw new Error(`process exited before listening on ${host}:${port}:\n${child.tail()}`);
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect(port, host);
+      let data = '';
+      socket.setTimeout(1000, () => socket.destroy());
+      socket.on('error', () => resolve(false));
+      socket.on('data', (chunk) => {
+        data += chunk.toString();
+        if (/^220[ -]/m.test(data)) {
+          socket.end('QUIT\r\n');
+          resolve(true);
+        }
+      });
+      socket.on('close', () => resolve(/^220[ -]/m.test(data)));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`nothing answered 220 on ${host}:${port} within ${timeoutMs} ms${child ? `:\n${child.tail()}` : ''}`);
+}
+
+/**
+ * The end of a run: results to `<resultsDir>/<fileName>` (JSON), the table printed, the run
+ * directory removed unless BENCH_KEEP is set or the run failed, and a failure reported (exit 1).
+ */
+export function finishRun({ root, resultsDir, fileName, results, printTable, runDir, failure, kept }) {
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const out = path.join(resultsDir, fileName);
+  fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+  printTable(results);
+  console.log(`\nResults: ${path.relative(root, out)}`);
+  if (!process.env.BENCH_KEEP && !failure) fs.rmSync(runDir, { recursive: true, force: true });
+  else console.log(`Run data kept in ${path.relative(root, runDir)} (${kept})`);
+  if (failure) {
+    console.error(`\nbenchmark failed: ${failure.stack ?? failure}`);
+    process.exitCode = 1;
+  }
+}
+
+/**
+ * Removes old run directories `<dataRoot>/<prefix>*` whose servers are gone (`pidFiles(dir)`
+ * lists the pid files that would show one still running); only ever under bench/.data.
+ */
+export function pruneOldRuns(dataRoot, prefix, pidFiles) {
+  if (!fs.existsSync(dataRoot)) return;
+  for (const name of fs.readdirSync(dataRoot)) {
+    if (!name.startsWith(prefix)) continue;
+    const dir = path.join(dataRoot, name);
+    const live = pidFiles(dir).some((f) => {
+      try {
+        const pid = Number(fs.readFileSync(f, 'utf8').trim().split('\n')[0]);
+        if (!(pid > 0)) return false;
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (live) console.warn(`[bench] leaving ${dir}: a server from an earlier run still uses it`);
+    else fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs a load generator to its end, SIGKILLed after `timeoutMs`: exit code (or signal), wall
+ * seconds, the non-empty lines it wrote (smtp-source's warnings), whether it timed out.
+ */
+export async function runBounded(command, args, { cwd, timeoutMs }) {
+  const t0 = performance.now();
+  const child = startChild(command, args, { cwd });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }, timeoutMs);
+  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(c ?? s)));
+  clearTimeout(timer);
+  const seconds = (performance.now() - t0) / 1000;
+  const lines = child.tail().trim().split('\n').filter(Boolean);
+  return { code, seconds, lines, timedOut };
+}
+
+/**
+ * Writes the configuration of a private Postfix instance under `dir` (etc/, spool/, lib/ and
+ * `maillog`), never touching the system's: main.cf = the common lines below + `settings`;
+ * master.cf = Debian's, with smtpd on `listen` (host:port) and chroot off everywhere.
+ */
+export function writePrivatePostfix(dir, { listen, comment, settings }) {
+  const etc = path.join(dir, 'etc');
+  const queue = path.join(dir, 'spool');
+  const data = path.join(dir, 'lib');
+  const maillog = path.join(dir, 'maillog');
+  for (const d of [etc, queue, data]) fs.mkdirSync(d, { recursive: true });
+  execFileSync('chown', ['postfix', data]); // master.lock lives there; it belongs to mail_owner
+  const common = [
+    `# ${comment}`,
+    'compatibility_level = 3.6',
+    `queue_directory = ${queue}`,
+    `data_directory = ${data}`,
+    'mail_owner = postfix',
+    'setgid_group = postdrop',
+    'inet_interfaces = 127.0.0.1',
+    'inet_protocols = ipv4',
+    'mydomain = bench.local',
+    'myorigin = bench.local',
+    'mynetworks = 127.0.0.0/8',
+    'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination',
+    'alias_maps =',
+    'alias_database =',
+    'local_recipient_maps =',
+    'biff = no',
+    `maillog_file_prefixes = ${dir}`,
+    `maillog_file = ${maillog}`,
+  ];
+  const mainCf = [...common, ...settings];
+  fs.writeFileSync(path.join(etc, 'main.cf'), [...mainCf, ''].join('\n'));
+  const master = fs
+    .readFileSync('/etc/postfix/master.cf', 'utf8')
+    .split('\n')
+    .map((line) => {
+      if (/^[#\s]/.test(line) || line.trim() === '') return line;
+      const f = line.trim().split(/\s+/);
+      if (f.length < 8) return line;
+      if (f[0] === 'smtp' && f[1] === 'inet') f[0] = listen;
+      f[4] = 'n';
+      return f.join('  ');
+    })
+    .join('\n');
+  fs.writeFileSync(path.join(etc, 'master.cf'), master);
+  return { etc, queue, data, maillog, settings: mainCf.filter((l) => l && !l.startsWith('#')) };
 }

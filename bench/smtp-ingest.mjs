@@ -16,24 +16,16 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { cleanups, exited, memoryKb, percentile, round, runCleanups, sleep, startChild, stopPid } from './lib.mjs';
+import { BENCH, benchLog, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, memoryKb, onlyFilter, percentile, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
-const BENCH = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(BENCH, '..');
-const DATA_ROOT = path.join(BENCH, '.data');
-const RESULTS = path.join(BENCH, 'results');
 const HOST = '127.0.0.1';
 
-const SMTP_SOURCE = '/usr/sbin/smtp-source';
-const SMTP_SINK = '/usr/sbin/smtp-sink';
-const POSTFIX = '/usr/sbin/postfix';
 
 /** The workload. Kept here so the JSON records exactly what ran. */
 const PLAN = {
@@ -54,109 +46,10 @@ const TARGETS = {
   p99AcceptedToVisibleMs: 250,
 };
 
-const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((s) => s.trim())) : null;
-const wanted = (name) => !ONLY || ONLY.has(name);
-const log = (...args) => console.log(`[bench +${(performance.now() / 1000).toFixed(1)}s]`, ...args);
+const wanted = onlyFilter();
+const log = benchLog;
+stopOnSignals();
 
-// ---------------------------------------------------------------------------------------------
-// Process bookkeeping: every child we start is recorded and stopped by PID.
-
-
-
-
-
-
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    console.error(`\n[bench] ${signal}: stopping everything this benchmark started…`);
-    void runCleanups('bench').finally(() => process.exit(130));
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Measurement helpers.
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime+stime (+ reaped children's) of one process, in seconds; null when it is gone. */
-function cpuSeconds(pid, withReapedChildren = false) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state): utime is field 14, stime 15, cutime 16, cstime 17.
-    let ticks = Number(fields[11]) + Number(fields[12]);
-    if (withReapedChildren) ticks += Number(fields[13]) + Number(fields[14]);
-    return ticks / CLK_TCK;
-  } catch {
-    return null;
-  }
-}
-
-function childPids(ppid) {
-  const pids = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === ppid) pids.push(Number(entry));
-    } catch {
-      /* raced with exit */
-    }
-  }
-  return pids;
-}
-
-/** CPU of a process tree: the root (with reaped children) plus its live children. */
-function treeCpuSeconds(rootPid) {
-  let total = cpuSeconds(rootPid, true) ?? 0;
-  for (const pid of childPids(rootPid)) total += cpuSeconds(pid) ?? 0;
-  return total;
-}
-
-/** System-wide jiffies from /proc/stat: busy and iowait, in seconds. */
-function systemCpu() {
-  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line;
-  return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, iowait: iowait / CLK_TCK, idle: idle / CLK_TCK };
-}
-
-
-
-
-/** Waits until something accepts TCP on host:port and sends a 220 banner. */
-async function waitForBanner(port, { timeoutMs = 30_000, child } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child && exited(child)) throw new Error(`process exited before listening on ${port}:\n${child.tail()}`);
-    const ok = await new Promise((resolve) => {
-      const socket = net.connect(port, HOST);
-      let data = '';
-      socket.setTimeout(1000, () => socket.destroy());
-      socket.on('error', () => resolve(false));
-      socket.on('data', (chunk) => {
-        data += chunk.toString();
-        if (/^220[ -]/m.test(data)) {
-          socket.end('QUIT\r\n');
-          resolve(true);
-        }
-      });
-      socket.on('close', () => resolve(/^220[ -]/m.test(data)));
-    });
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error(`nothing answered 220 on ${HOST}:${port} within ${timeoutMs} ms${child ? `:\n${child.tail()}` : ''}`);
-}
 
 /** Median and max time from TCP connect to the 220 greeting, over `count` sequential connections. */
 async function bannerLatency(port, count = 20) {
@@ -191,23 +84,8 @@ async function bannerLatency(port, count = 20) {
 async function smtpSource(port, { messages, sessions = PLAN.sessions, reuse, label }) {
   const args = [...(reuse ? ['-d'] : []), '-s', String(sessions), '-l', String(PLAN.messageBytes), '-m', String(messages), '-f', PLAN.sender, '-t', PLAN.recipient, '-M', 'client.source.test', `${HOST}:${port}`];
   const sys0 = systemCpu();
-  const t0 = performance.now();
-  const child = startChild(SMTP_SOURCE, args, { cwd: BENCH });
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }, PLAN.smtpSourceTimeoutMs);
-  const code = await new Promise((resolve) => child.once('exit', (c, s) => resolve(c ?? s)));
-  clearTimeout(timer);
-  const seconds = (performance.now() - t0) / 1000;
+  const { code, seconds, lines: warnings, timedOut } = await runBounded(SMTP_SOURCE, args, { cwd: BENCH, timeoutMs: PLAN.smtpSourceTimeoutMs });
   const sys1 = systemCpu();
-  const stderr = child.tail().trim();
-  const warnings = stderr ? stderr.split('\n').filter(Boolean) : [];
   const result = {
     label,
     command: `smtp-source ${args.join(' ')}`,
@@ -238,26 +116,6 @@ function requireTools() {
   }
 }
 
-/** Old run directories whose servers are gone are removed (only ever under bench/.data). */
-function pruneOldRuns() {
-  if (!fs.existsSync(DATA_ROOT)) return;
-  for (const name of fs.readdirSync(DATA_ROOT)) {
-    if (!name.startsWith('run-')) continue;
-    const dir = path.join(DATA_ROOT, name);
-    const live = [path.join(dir, 'mailyard', 'postgres', 'postmaster.pid'), path.join(dir, 'postfix', 'lib', 'master.lock')].some((f) => {
-      try {
-        const pid = Number(fs.readFileSync(f, 'utf8').trim().split('\n')[0]);
-        if (!(pid > 0)) return false;
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    if (live) console.warn(`[bench] leaving ${dir}: a server from an earlier run still uses it`);
-    else fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // b. smtp-sink: the protocol ceiling.
@@ -268,7 +126,7 @@ async function benchSink(runDir) {
   const args = [...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []), `${HOST}:${port}`, '1000'];
   const sink = startChild(SMTP_SINK, args, { cwd: runDir });
   cleanups.push(() => stopPid(sink, 'SIGTERM', 5_000));
-  await waitForBanner(port, { child: sink });
+  await waitForBanner(HOST, port, { child: sink });
   await smtpSource(port, { messages: 200, reuse: false, label: 'smtp-sink warm-up' });
   const connectToGreeting = await bannerLatency(port);
   const newConnection = await smtpSource(port, { messages: PLAN.newConnectionMessages, reuse: false, label: 'smtp-sink new connection' });
@@ -282,60 +140,19 @@ async function benchSink(runDir) {
 
 async function benchPostfix(runDir) {
   const dir = path.join(runDir, 'postfix');
-  const etc = path.join(dir, 'etc');
-  const queue = path.join(dir, 'spool');
-  const data = path.join(dir, 'lib');
-  const logDir = path.join(dir, 'log');
-  const maillog = path.join(logDir, 'maillog');
-  for (const d of [etc, queue, data, logDir]) fs.mkdirSync(d, { recursive: true });
-  // data_directory must belong to mail_owner (master.lock lives there).
-  execFileSync('chown', ['postfix', data]);
   const port = await freePort();
-
-  fs.writeFileSync(
-    path.join(etc, 'main.cf'),
-    [
-      '# Private benchmark instance (bench/smtp-ingest.mjs). Accept for bench.test, discard on delivery.',
-      'compatibility_level = 3.6',
-      `queue_directory = ${queue}`,
-      `data_directory = ${data}`,
-      'mail_owner = postfix',
-      'setgid_group = postdrop',
-      'inet_interfaces = 127.0.0.1',
-      'inet_protocols = ipv4',
+  const { etc, queue, maillog } = writePrivatePostfix(dir, {
+    listen: `${HOST}:${port}`,
+    comment: 'Private benchmark instance (bench/smtp-ingest.mjs). Accept for bench.test, discard on delivery.',
+    settings: [
       'myhostname = bench.local',
-      'mydomain = bench.local',
-      'myorigin = bench.local',
       'mydestination = bench.test',
-      'mynetworks = 127.0.0.0/8',
       '# any local part of bench.test is accepted; delivery is discarded',
-      'local_recipient_maps =',
-      'alias_maps =',
-      'alias_database =',
       'local_transport = discard:',
       'default_transport = discard:',
       'relay_transport = discard:',
-      'smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination',
-      'biff = no',
-      `maillog_file_prefixes = ${dir}`,
-      `maillog_file = ${maillog}`,
-      '',
-    ].join('\n'),
-  );
-  // Debian's master.cf with the smtpd listener moved to our loopback port and chroot off everywhere.
-  const master = fs
-    .readFileSync('/etc/postfix/master.cf', 'utf8')
-    .split('\n')
-    .map((line) => {
-      if (/^[#\s]/.test(line) || line.trim() === '') return line;
-      const f = line.trim().split(/\s+/);
-      if (f.length < 8) return line;
-      if (f[0] === 'smtp' && f[1] === 'inet') f[0] = `${HOST}:${port}`;
-      f[4] = 'n';
-      return f.join('  ');
-    })
-    .join('\n');
-  fs.writeFileSync(path.join(etc, 'master.cf'), master);
+    ],
+  });
 
   const pf = (...args) => execFileP(POSTFIX, ['-c', etc, ...args], { cwd: dir, timeout: 60_000 });
   const countSent = () => {
@@ -384,7 +201,7 @@ async function benchPostfix(runDir) {
     }
     return { error: `postfix start failed: ${err.stderr || err.message}\n${tail}` };
   }
-  await waitForBanner(port);
+  await waitForBanner(HOST, port);
   const before = countSent();
   await smtpSource(port, { messages: 200, reuse: false, label: 'postfix warm-up' });
   let expected = before + 200;
@@ -447,7 +264,7 @@ async function benchMailyard(runDir) {
   cleanups.push(() => stopPid(worker, 'SIGTERM', 20_000));
   const smtp = startChild(process.execPath, [path.join(ROOT, 'smtp-server', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'smtp-server.log') });
   cleanups.push(() => stopPid(smtp, 'SIGTERM', 20_000));
-  await waitForBanner(smtpPort, { child: smtp });
+  await waitForBanner(HOST, smtpPort, { child: smtp });
 
   const postmasterPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
   const redisPid = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis', 'server.json'), 'utf8')).pid;
@@ -788,7 +605,7 @@ async function main() {
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   requireTools();
   fs.mkdirSync(DATA_ROOT, { recursive: true });
-  pruneOldRuns();
+  pruneOldRuns(DATA_ROOT, 'run-', (dir) => [path.join(dir, 'mailyard', 'postgres', 'postmaster.pid'), path.join(dir, 'postfix', 'lib', 'master.lock')]);
   const runDir = path.join(DATA_ROOT, `run-${stamp}`);
   fs.mkdirSync(runDir, { recursive: true });
   const results = { startedAt: startedAt.toISOString(), command: 'npm run bench  (= npm run build && node bench/smtp-ingest.mjs)', plan: PLAN, machine: machine() };
@@ -823,18 +640,7 @@ async function main() {
     results.targets = { ...TARGETS, rows, allMet: rows.every((r) => r[3]) };
   }
   results.finishedAt = new Date().toISOString();
-  fs.mkdirSync(RESULTS, { recursive: true });
-  const out = path.join(RESULTS, `${stamp}.json`);
-  fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
-  printTable(results);
-  console.log(`\nResults: ${path.relative(ROOT, out)}`);
-
-  if (!process.env.BENCH_KEEP && !failure) fs.rmSync(runDir, { recursive: true, force: true });
-  else console.log(`Run data kept in ${path.relative(ROOT, runDir)} (databases, service logs, Postfix maillog)`);
-  if (failure) {
-    console.error(`\nbenchmark failed: ${failure.stack ?? failure}`);
-    process.exitCode = 1;
-  }
+  finishRun({ root: ROOT, resultsDir: RESULTS, fileName: `${stamp}.json`, results, printTable, runDir, failure, kept: 'databases, service logs, Postfix maillog' });
 }
 
 await main();

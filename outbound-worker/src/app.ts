@@ -1,6 +1,23 @@
 import type { Resolver } from 'node:dns/promises';
 import { Worker, type ConnectionOptions } from 'bullmq';
-import { createOutboundQueue, listOwedDsns, listStalled, outboundJobSchema, QUEUE_OUTBOUND, type Db, type EventPublisher, type Logger } from '@mailyard/core';
+import {
+  claimDueBatch,
+  createOutboundQueue,
+  dueKey,
+  KeyedBatcher,
+  listOwedDsns,
+  listStalled,
+  outboundJobSchema,
+  QUEUE_OUTBOUND,
+  recordOutcomes,
+  type ClaimedWork,
+  type Db,
+  type DeliveryOutcome,
+  type DueKey,
+  type EventPublisher,
+  type Logger,
+} from '@mailyard/core';
+import { createDestinationCache } from './delivery/destination-cache.js';
 import { DkimSigner } from './delivery/dkim-signer.js';
 import { SmtpPool } from './delivery/smtp-pool.js';
 import { fileDelayWarning, fileOwedDsn } from './jobs/bounce.job.js';
@@ -45,7 +62,23 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
     maxConnectionsPerHost: options.maxConnectionsPerHost,
     log,
   });
-  const jobDeps = { ...deps, pool, signer: new DkimSigner(deps.db) };
+  // Group commit: the claims of jobs that start together share one statement, so do their outcomes.
+  const claims = new KeyedBatcher<'claim', DueKey, ClaimedWork | null>(async (_k, keys) => {
+    const work = await claimDueBatch(deps.db, keys, options.leaseMs);
+    return keys.map((k) => work.get(dueKey(k)) ?? null);
+  }, 200, 2);
+  const outcomes = new KeyedBatcher<'record', DeliveryOutcome[], void>(async (_k, lists) => {
+    await recordOutcomes(deps.db, lists.flat());
+    return lists.map(() => undefined);
+  }, 200, 2);
+  const jobDeps = {
+    ...deps,
+    pool,
+    signer: new DkimSigner(deps.db),
+    destination: createDestinationCache(deps.resolver),
+    claim: (key: DueKey) => claims.add('claim', key),
+    record: (list: DeliveryOutcome[]) => outcomes.add('record', list),
+  };
 
   const worker = new Worker(
     QUEUE_OUTBOUND,

@@ -130,24 +130,95 @@ export async function loadOutboundMessage(db: DbOrTx, outboundId: number): Promi
   };
 }
 
+/** A (message, domain) pair whose due recipients a worker wants to deliver. */
+export interface DueKey {
+  outboundId: number;
+  domain: string;
+}
+
+export function dueKey(k: DueKey): string {
+  return `${k.outboundId} ${k.domain}`;
+}
+
+export interface ClaimedWork {
+  message: OutboundMessageRow;
+  claimed: ClaimedDelivery[];
+}
+
 /**
- * Takes the lease on the recipients of (message, domain) that are due: pending, their time has
- * come, nobody else holds them. Two workers (or a job and its stalled re-run) never get the same
- * recipient at once. Each claimed recipient counts one more attempt.
+ * Takes the lease on the recipients of each (message, domain) that are due: pending, their time
+ * has come (a second of slack: a delayed job may fire a hair early), nobody else holds them. Two
+ * workers (or a job and its stalled re-run) never get the same recipient at once; each claimed
+ * recipient counts one more attempt. One statement for many pairs (the worker batches its jobs'
+ * claims), returning the message with its bytes once per pair. Pairs with nothing due are absent.
  */
+export async function claimDueBatch(db: DbOrTx, wants: DueKey[], leaseMs: number): Promise<Map<string, ClaimedWork>> {
+  const result = new Map<string, ClaimedWork>();
+  if (wants.length === 0) return result;
+  const { rows } = await sql<{
+    id: number;
+    outbound_id: number;
+    domain: string;
+    recipient: string;
+    attempts: number;
+    delay_warned: boolean;
+    user_id: number;
+    sent_message_id: number | null;
+    mail_from: string;
+    message_id_header: string | null;
+    subject: string;
+    dkim_domain: string | null;
+    created_at: Date;
+    data: Buffer | null;
+  }>`
+    WITH want AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(wants.map((w) => ({ outbound_id: w.outboundId, domain: w.domain })))}::jsonb) AS w(outbound_id bigint, domain text)
+    ), claimed AS (
+      UPDATE deliveries d
+      SET locked_until = now() + ${`${leaseMs} milliseconds`}::interval, attempts = d.attempts + 1, updated_at = now()
+      FROM want w
+      WHERE d.outbound_id = w.outbound_id AND d.domain = w.domain
+        AND d.status IN ('queued', 'deferred')
+        AND d.next_attempt_at <= now() + interval '1 second'
+        AND (d.locked_until IS NULL OR d.locked_until < now())
+      RETURNING d.id, d.outbound_id, d.domain, d.recipient, d.attempts, d.delay_warned
+    )
+    SELECT c.id, c.outbound_id, c.domain, c.recipient, c.attempts, c.delay_warned,
+           o.user_id, o.sent_message_id, o.mail_from, o.message_id_header, o.subject, o.dkim_domain, o.created_at,
+           CASE WHEN row_number() OVER (PARTITION BY c.outbound_id, c.domain ORDER BY c.id) = 1 THEN b.data END AS data
+    FROM claimed c
+    JOIN outbound_messages o ON o.id = c.outbound_id
+    JOIN blobs b ON b.hash = o.blob_hash
+    ORDER BY c.outbound_id, c.domain, c.id`.execute(db);
+  for (const r of rows) {
+    const key = dueKey({ outboundId: Number(r.outbound_id), domain: r.domain });
+    let work = result.get(key);
+    if (!work) {
+      work = {
+        message: {
+          id: Number(r.outbound_id),
+          userId: Number(r.user_id),
+          sentMessageId: r.sent_message_id === null ? null : Number(r.sent_message_id),
+          mailFrom: r.mail_from,
+          messageIdHeader: r.message_id_header,
+          subject: r.subject,
+          dkimDomain: r.dkim_domain,
+          createdAt: r.created_at,
+          raw: r.data!,
+        },
+        claimed: [],
+      };
+      result.set(key, work);
+    }
+    work.claimed.push({ id: Number(r.id), recipient: r.recipient, attempts: r.attempts, delayWarned: r.delay_warned });
+  }
+  return result;
+}
+
+/** claimDueBatch for one pair: the claimed recipients (empty when nothing is due). */
 export async function claimDue(db: DbOrTx, outboundId: number, domain: string, leaseMs: number): Promise<ClaimedDelivery[]> {
-  const rows = await db
-    .updateTable('deliveries')
-    .set({ locked_until: sql<Date>`now() + ${`${leaseMs} milliseconds`}::interval`, attempts: sql<number>`attempts + 1`, updated_at: sql<Date>`now()` })
-    .where('outbound_id', '=', outboundId)
-    .where('domain', '=', domain)
-    .where('status', 'in', ['queued', 'deferred'])
-    // A second of slack: a delayed job may fire a hair before the time it was computed from.
-    .where('next_attempt_at', '<=', sql<Date>`now() + interval '1 second'`)
-    .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
-    .returning(['id', 'recipient', 'attempts', 'delay_warned'])
-    .execute();
-  return rows.map((r) => ({ id: r.id, recipient: r.recipient, attempts: r.attempts, delayWarned: r.delay_warned })).sort((a, b) => a.id - b.id);
+  const work = await claimDueBatch(db, [{ outboundId, domain }], leaseMs);
+  return work.get(dueKey({ outboundId, domain }))?.claimed ?? [];
 }
 
 export interface DeliveryOutcome {
@@ -160,32 +231,25 @@ export interface DeliveryOutcome {
 }
 
 /**
- * Records what happened to claimed recipients (one transaction): the new state, the lease
+ * Records what happened to claimed recipients, in one statement (one commit, however many
+ * recipients and messages — the worker batches its jobs' outcomes): the new state, the lease
  * released, one log entry each. Bounced and expired recipients are marked for a DSN.
  */
-export async function recordOutcomes(db: Db, outcomes: DeliveryOutcome[]): Promise<void> {
+export async function recordOutcomes(db: DbOrTx, outcomes: DeliveryOutcome[]): Promise<void> {
   if (outcomes.length === 0) return;
-  await db.transaction().execute(async (tx) => {
-    for (const o of outcomes) {
-      await tx
-        .updateTable('deliveries')
-        .set({
-          status: o.status,
-          last_reply: o.reply,
-          remote_mta: o.remoteMta,
-          locked_until: null,
-          updated_at: sql<Date>`now()`,
-          dsn_pending: o.status === 'bounced' || o.status === 'expired',
-          ...(o.nextAttemptAt ? { next_attempt_at: o.nextAttemptAt } : {}),
-        })
-        .where('id', '=', o.deliveryId)
-        .execute();
-    }
-    await tx
-      .insertInto('delivery_events')
-      .values(outcomes.map((o) => ({ delivery_id: o.deliveryId, status: o.status, reply: o.reply, remote_mta: o.remoteMta, next_attempt_at: o.nextAttemptAt ?? null })))
-      .execute();
-  });
+  const rows = outcomes.map((o) => ({ id: o.deliveryId, status: o.status, reply: o.reply, remote_mta: o.remoteMta, next_attempt_at: o.nextAttemptAt?.toISOString() ?? null }));
+  await sql`
+    WITH v AS (
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id bigint, status text, reply text, remote_mta text, next_attempt_at timestamptz)
+    ), u AS (
+      UPDATE deliveries d
+      SET status = v.status, last_reply = v.reply, remote_mta = v.remote_mta, locked_until = NULL, updated_at = now(),
+          dsn_pending = v.status IN ('bounced', 'expired'), next_attempt_at = COALESCE(v.next_attempt_at, d.next_attempt_at)
+      FROM v WHERE d.id = v.id
+      RETURNING d.id
+    )
+    INSERT INTO delivery_events (delivery_id, status, reply, remote_mta, next_attempt_at)
+    SELECT v.id, v.status, v.reply, v.remote_mta, v.next_attempt_at FROM v`.execute(db);
 }
 
 /** Recipients whose DSN is owed, grouped by message (bounced/expired, dsn_pending). */

@@ -19,9 +19,14 @@ export class KeyedBatcher<K, I, R> {
   private readonly queues = new Map<K, Array<Waiting<I, R>>>();
   private readonly running = new Set<K>();
 
+  /**
+   * `lingerMs`: how long a batch waits for company before it is written (0: at once). A few
+   * milliseconds under load turn many small commits into a few large ones.
+   */
   constructor(
     private readonly runBatch: RunBatch<K, I, R>,
     private readonly maxBatch = 50,
+    private readonly lingerMs = 0,
   ) {}
 
   add(key: K, item: I): Promise<R> {
@@ -37,6 +42,7 @@ export class KeyedBatcher<K, I, R> {
     this.running.add(key);
     try {
       for (;;) {
+        if (this.lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, this.lingerMs));
         const queue = this.queues.get(key);
         if (!queue || queue.length === 0) {
           this.queues.delete(key);

@@ -50,8 +50,13 @@ interface Pooled {
   idleTimer?: NodeJS.Timeout;
 }
 
+/** A remote reply as one line of printable text (it is stored, logged and put in DSNs). */
 function oneLine(text: string | undefined): string {
-  return (text ?? '').replace(/\s*\r?\n\s*/g, ' ').trim().slice(0, 1000);
+  return (text ?? '')
+    .replace(/\s*\r?\n\s*/g, ' ')
+    .replace(/[\u0000-\u001f\u007f]/g, ' ') // eslint-disable-line no-control-regex
+    .trim()
+    .slice(0, 1000);
 }
 
 function verdictOf(code: number | undefined): RecipientVerdict {

@@ -1,17 +1,6 @@
-import type { Resolver } from 'node:dns/promises';
-import {
-  claimDue,
-  loadOutboundMessage,
-  recordOutcomes,
-  type ClaimedDelivery,
-  type Db,
-  type DeliveryOutcome,
-  type EventPublisher,
-  type Logger,
-  type OutboundMessageRow,
-} from '@mailyard/core';
+import type { ClaimedDelivery, ClaimedWork, DeliveryOutcome, DueKey, EventPublisher, Logger, OutboundMessageRow } from '@mailyard/core';
 import type { DkimSigner } from '../delivery/dkim-signer.js';
-import { resolveDestination } from '../delivery/mx.js';
+import type { Destination } from '../delivery/mx.js';
 import type { RecipientResult, SmtpPool } from '../delivery/smtp-pool.js';
 
 /**
@@ -22,10 +11,13 @@ import type { RecipientResult, SmtpPool } from '../delivery/smtp-pool.js';
  */
 
 export interface DeliverDeps {
-  db: Db;
   events: EventPublisher;
   log: Logger;
-  resolver: Resolver;
+  /** Claims the due recipients of (message, domain) with the message (core claimDueBatch, batched). */
+  claim(key: DueKey): Promise<ClaimedWork | null>;
+  /** Records outcomes (core recordOutcomes, batched). */
+  record(outcomes: DeliveryOutcome[]): Promise<void>;
+  destination(domain: string): Promise<Destination>;
   pool: SmtpPool;
   signer: DkimSigner;
 }
@@ -69,7 +61,7 @@ async function attempt(deps: DeliverDeps, message: OutboundMessageRow, domain: s
   const all = (verdict: RecipientResult['verdict'], reply: string, remoteMta: string | null = null): Verdicts =>
     claimed.map((c) => ({ deliveryId: c.id, recipient: c.recipient, verdict, reply, remoteMta }));
 
-  const destination = await resolveDestination(deps.resolver, domain);
+  const destination = await deps.destination(domain);
   if (destination.kind === 'null-mx') return all('bounced', `556 5.1.10 ${domain} accepts no mail (null MX, RFC 7505)`);
   if (destination.kind === 'no-domain') return all('bounced', `550 5.1.2 ${domain}: no such domain (DNS NXDOMAIN)`);
   if (destination.kind === 'temp-failure') return all('deferred', `451 4.4.3 DNS lookup for ${domain} failed: ${destination.reason}`);
@@ -93,12 +85,12 @@ async function attempt(deps: DeliverDeps, message: OutboundMessageRow, domain: s
 }
 
 export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, outboundId: number, domain: string): Promise<DeliverOutcome> {
-  const claimed = await claimDue(deps.db, outboundId, domain, settings.leaseMs);
-  const outcome: DeliverOutcome = { claimed: claimed.length, delivered: 0, deferred: 0, bounced: 0, expired: 0, retryAt: null, attempts: 0, owesDsn: false, delayed: [], expiresAt: null };
-  if (claimed.length === 0) return outcome;
+  const work = await deps.claim({ outboundId, domain });
+  const outcome: DeliverOutcome = { claimed: 0, delivered: 0, deferred: 0, bounced: 0, expired: 0, retryAt: null, attempts: 0, owesDsn: false, delayed: [], expiresAt: null };
+  if (!work) return outcome;
+  const { message, claimed } = work;
+  outcome.claimed = claimed.length;
   outcome.attempts = Math.max(...claimed.map((c) => c.attempts));
-  const message = await loadOutboundMessage(deps.db, outboundId);
-  if (!message) return outcome; // the sender's account was deleted meanwhile (cascade)
 
   let verdicts: Verdicts;
   try {
@@ -118,7 +110,7 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
     if (next.getTime() > expiresAt) return { deliveryId: v.deliveryId, status: 'expired', reply: v.reply, remoteMta: v.remoteMta };
     return { deliveryId: v.deliveryId, status: 'deferred', reply: v.reply, remoteMta: v.remoteMta, nextAttemptAt: next };
   });
-  await recordOutcomes(deps.db, outcomes);
+  await deps.record(outcomes);
 
   for (const o of outcomes) {
     outcome[o.status]++;
