@@ -32,7 +32,6 @@ import {
   domainsVisibleTo,
   errorResponse,
   expectedRecords,
-  forbidden,
   grantDomainAdmin,
   idParam,
   listUsersVisibleTo,
