@@ -47,5 +47,12 @@ describe('DKIM signer', () => {
     expect(relaxedHeader('Subject', 'SubJect :  a\r\n\t b  ')).toBe('subject:a b');
     expect(relaxedBody(Buffer.from(' a  b \r\n\r\nc\t\r\n\r\n\r\n')).toString()).toBe(' a b\r\n\r\nc\r\n');
     expect(relaxedBody(Buffer.from('\r\n\r\n')).length).toBe(0);
+    // The fast path (already canonical) and the slow one agree.
+    for (const body of ['a b\r\nc\r\n\r\n', 'a b\r\nc', 'x\r\n', 'a\nb\r\n', 'a \r\n', 'a  b\r\n', 'a\tb\r\n', ' lead\r\n']) {
+      const fast = relaxedBody(Buffer.from(body)).toString();
+      const slow = body.split(/\r?\n/).map((l) => l.replace(/[ \t]+/g, ' ').replace(/ $/, ''));
+      while (slow.length > 0 && slow[slow.length - 1] === '') slow.pop();
+      expect(fast, JSON.stringify(body)).toBe(slow.length === 0 ? '' : `${slow.join('\r\n')}\r\n`);
+    }
   });
 });

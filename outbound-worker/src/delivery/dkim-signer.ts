@@ -38,7 +38,14 @@ const SIGNED_FIELDS = [
 
 /** RFC 6376 3.4.4: WSP runs to one space, no WSP at line ends, no empty lines at the end. */
 export function relaxedBody(body: Buffer): Buffer {
-  const lines = body.toString('latin1').split(/\r?\n/);
+  const text = body.toString('latin1');
+  // Most bodies (ours are built by nodemailer) are canonical already: CRLF line ends, no tabs, no
+  // double spaces, no space before a line end. Then only the empty lines at the end go.
+  if (!/\t| {2}| \r?\n| $|(?:^|[^\r])\n/.test(text)) {
+    const trimmed = text.replace(/(?:\r\n)+$/, '');
+    return trimmed.length === 0 ? Buffer.alloc(0) : Buffer.from(`${trimmed}\r\n`, 'latin1');
+  }
+  const lines = text.split(/\r?\n/);
   const out = lines.map((l) => l.replace(/[ \t]+/g, ' ').replace(/ $/, ''));
   while (out.length > 0 && out[out.length - 1] === '') out.pop();
   return out.length === 0 ? Buffer.alloc(0) : Buffer.from(`${out.join('\r\n')}\r\n`, 'latin1');
