@@ -301,6 +301,17 @@ describe('outbound delivery to a real Postfix over MX', () => {
     await eventually(async () => (await dsnsFor(messageId)).length === 2, { timeoutMs: 10_000 });
   });
 
+  it('delivers what is due but has no job (Redis lost it): the reconciler queues it again', async () => {
+    const raw = Buffer.from('From: ann@a.test\r\nTo: bob@b.test\r\nSubject: lost job\r\nMessage-ID: <lost-job@a.test>\r\n\r\nx\r\n');
+    await createBlobRepository(store.db).putMany([{ hash: blobHash(raw), data: raw }]);
+    const rec = await recordOutbound(store.db, { userId: ann, sentMessageId: null, raw, mailFrom: 'ann@a.test', messageIdHeader: '<lost-job@a.test>', subject: 'lost job', dkimDomain: 'a.test', recipients: [{ address: 'bob@b.test', local: false }] });
+    // Never enqueued, and due for longer than the reconciler's grace (its interval, 1 h here).
+    await store.db.updateTable('deliveries').set({ next_attempt_at: new Date(Date.now() - 2 * 3_600_000) }).where('outbound_id', '=', rec.outboundId).execute();
+    expect((await statuses(rec.outboundId))['bob@b.test']).toBe('queued');
+    await worker.reconcile();
+    await waitForStatus(rec.outboundId, { 'bob@b.test': 'delivered' });
+  });
+
   it('never sends a DSN for a message with the null sender', async () => {
     const raw = Buffer.from('From: ann@a.test\r\nTo: nobody@b.test\r\nSubject: null sender\r\nMessage-ID: <null-sender@a.test>\r\n\r\nx\r\n');
     await createBlobRepository(store.db).putMany([{ hash: blobHash(raw), data: raw }]);

@@ -65,8 +65,10 @@ export const outboundJobOptions: JobsOptions = {
   // that throws (store away) is tried a few times, then the reconciler takes over.
   attempts: 5,
   backoff: { type: 'exponential', delay: 2_000 },
-  removeOnComplete: { count: 1000 },
-  removeOnFail: { count: 5000 },
+  // Finished jobs go at once: a kept job would make the reconciler's re-enqueue of the same id a
+  // no-op (the deliveries table, not the queue, remembers what happened).
+  removeOnComplete: true,
+  removeOnFail: true,
 };
 
 export interface OutboundQueue {
