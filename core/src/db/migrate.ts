@@ -7,6 +7,7 @@ import * as m0005 from './migrations/0005_uploads.js';
 import * as m0006 from './migrations/0006_dkim_keys.js';
 import * as m0007 from './migrations/0007_user_date_index.js';
 import * as m0008 from './migrations/0008_outbound.js';
+import * as m0009 from './migrations/0009_search_indexes.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ export const migrations: Record<string, Migration> = {
   '0006_dkim_keys': m0006,
   '0007_user_date_index': m0007,
   '0008_outbound': m0008,
+  '0009_search_indexes': m0009,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -165,6 +165,15 @@ describe('operators', () => {
     expect(await searchIds(bob.id, 'in:Проекты')).toEqual([]);
   });
 
+  it('combines several in: and -in: terms as AND', async () => {
+    expect(await find('in:inbox -in:inbox')).toEqual([]);
+    expect(await find('in:sent in:archive')).toEqual([]);
+    expect(await find('in:sent in:SENT')).toEqual(['sent']);
+    expect(await find('in:geheim -in:Geheim zugspitze')).toEqual([]);
+    expect(await find('-in:inbox -in:archive -in:geheim')).toEqual(['sent']);
+    expect(await sorted('münchen in:anywhere -in:trash')).toEqual(['de']);
+  });
+
   it('leaves Trash and Junk out unless in: names them or says in:anywhere', async () => {
     expect(await find('münchen')).toEqual(['de']);
     expect(await sorted('münchen in:anywhere')).toEqual(['de', 'trash']);
@@ -250,6 +259,36 @@ describe('ranking and paging', () => {
     const page = await repo.search(alice.id, parseSearchQuery('capword'), { limit: 50, rankCandidates: 2 });
     expect(page.messages.map((m) => m.id).sort()).toEqual([ids[2], ids[3]].sort());
     expect((await repo.search(alice.id, parseSearchQuery('capword'), { limit: 50 })).messages).toHaveLength(4);
+  });
+
+  it('ranks exactly the newest N matches, whether a walk in date order or the GIN index finds them', async () => {
+    // 40 messages, the newest of alice's mail, one minute apart. Each word occurs 1–3 times in some
+    // of them: in all, densely, in the newest few and then only much older ones, or only in the
+    // oldest, so that each of the repository's ways to find the candidates (walking in date order,
+    // walking on, the plain query) is taken. For every N the candidates must be the newest N
+    // matches, ranked by occurrences.
+    const base = Date.UTC(2027, 0, 1);
+    const words = { jedeswort: (i: number) => 1 + (i % 3), dichtwort: (i: number) => (i % 2 === 0 ? 1 + (i % 3) : 0), lueckenwort: (i: number) => ((i >= 36 || i < 16) && i % 4 === 0 ? 1 + (i % 3) : 0), altwort: (i: number) => (i < 6 && i % 2 === 1 ? 1 + (i % 3) : 0) };
+    const sent: { id: number; at: number; counts: Record<string, number> }[] = [];
+    for (let i = 0; i < 40; i++) {
+      const counts = Object.fromEntries(Object.entries(words).map(([w, f]) => [w, f(i)]));
+      const body = Object.entries(counts).flatMap(([w, k]) => Array.from({ length: k }, () => w)).join(' und ') || 'nichts';
+      const at = base + i * 60_000;
+      sent.push({ id: await deliver(alice.id, `Reihe ${i}`, body, new Date(at)), at, counts });
+    }
+    const repo = createSearchRepository(store.db);
+    for (const word of Object.keys(words)) {
+      for (const n of [1, 2, 3, 4, 5, 7, 10, 50]) {
+        const expected = sent
+          .filter((m) => m.counts[word]! > 0)
+          .sort((a, b) => b.at - a.at)
+          .slice(0, n)
+          .sort((a, b) => b.counts[word]! - a.counts[word]! || b.at - a.at)
+          .map((m) => m.id);
+        const page = await repo.search(alice.id, parseSearchQuery(word), { limit: 50, rankCandidates: n });
+        expect(page.messages.map((m) => m.id), `${word}, N=${n}`).toEqual(expected);
+      }
+    }
   });
 
   it('rejects a forged cursor, or one from the other ordering, with a 400 AppError', async () => {
