@@ -6,6 +6,7 @@ import {
   ingestForUser,
   KeyedBatcher,
   QUEUE_INBOUND,
+  runWithReconciler,
   type Db,
   type EventPublisher,
   type IngestInput,
@@ -71,28 +72,23 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
   });
   worker.on('error', (err) => log.warn({ event: 'inbound.worker_error', err: err.message }));
 
-  let timer: NodeJS.Timeout | undefined;
-  const reconcile = async () => {
-    try {
+  const runner = runWithReconciler(
+    worker,
+    'inbound',
+    log,
+    async () => {
       const n = await reconcileSpool(deps.db, (ids) => queue.enqueue(ids), options.reconcileAgeMs);
       if (n > 0) log.info({ event: 'inbound.reconciled', requeued: n });
-    } catch (err) {
-      log.warn({ event: 'inbound.reconcile_failed', err: (err as Error).message });
-    }
-  };
+    },
+    options.reconcileIntervalMs,
+  );
 
   return {
     worker,
-    reconcile,
-    async run() {
-      void worker.run();
-      await worker.waitUntilReady();
-      await reconcile();
-      timer = setInterval(() => void reconcile(), options.reconcileIntervalMs);
-    },
+    reconcile: runner.reconcile,
+    run: runner.start,
     async close() {
-      clearInterval(timer);
-      await worker.close(); // waits for jobs in progress to finish
+      await runner.stop(); // waits for jobs in progress to finish
       await queue.close();
     },
   };

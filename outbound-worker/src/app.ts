@@ -9,6 +9,7 @@ import {
   listStalled,
   outboundJobSchema,
   QUEUE_OUTBOUND,
+  runWithReconciler,
   recordOutcomes,
   type ClaimedWork,
   type Db,
@@ -104,34 +105,28 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
   worker.on('failed', (job, err) => log.error({ event: 'outbound.job_failed', jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
   worker.on('error', (err) => log.warn({ event: 'outbound.worker_error', err: err.message }));
 
-  const reconcile = async () => {
-    try {
+  const runner = runWithReconciler(
+    worker,
+    'outbound',
+    log,
+    async () => {
       const stalled = await listStalled(deps.db, options.reconcileIntervalMs);
       if (stalled.length > 0) {
         await queue.enqueue(stalled.map((s) => ({ outboundId: s.outboundId, domain: s.domain, attempt: s.attempts })));
         log.info({ event: 'outbound.reconciled', requeued: stalled.length });
       }
       for (const outboundId of await listOwedDsns(deps.db)) await fileOwedDsn(deps, options.hostname, outboundId);
-    } catch (err) {
-      log.warn({ event: 'outbound.reconcile_failed', err: (err as Error).message });
-    }
-  };
-  let timer: NodeJS.Timeout | undefined;
+    },
+    options.reconcileIntervalMs,
+  );
 
   return {
     worker,
     queue,
-    reconcile,
-    async run() {
-      void worker.run();
-      await worker.waitUntilReady();
-      await reconcile();
-      timer = setInterval(() => void reconcile(), options.reconcileIntervalMs);
-      timer.unref();
-    },
+    reconcile: runner.reconcile,
+    run: runner.start,
     async close() {
-      if (timer) clearInterval(timer);
-      await worker.close();
+      await runner.stop();
       await pool.close();
       await queue.close();
     },
