@@ -61,13 +61,6 @@ async function session(port = mainPort, helo = 'client.b.test'): Promise<SmtpTra
   return client;
 }
 
-/** MAIL, RCPT (all must be accepted), DATA 354, then the body; returns the reply to the end of DATA. */
-async function sendMail(client: SmtpTranscript, from: string, rcpts: string[], raw: Buffer): Promise<SmtpReply> {
-  expect(await client.cmd(`MAIL FROM:<${from}>`)).toMatchObject({ code: 250, enhanced: '2.1.0' });
-  for (const rcpt of rcpts) expect(await client.cmd(`RCPT TO:<${rcpt}>`)).toMatchObject({ code: 250, enhanced: '2.1.5' });
-  expect((await client.cmd('DATA')).code).toBe(354);
-  return client.data(raw);
-}
 
 function message(subject: string, body = 'hello'): Buffer {
   return Buffer.from(['From: Sender <sender@b.test>', 'To: alice@a.test', `Subject: ${subject}`, `Message-ID: <${subject.replace(/\W/g, '-')}@b.test>`, '', body, ''].join('\r\n'));
@@ -273,7 +266,7 @@ describe('message size', () => {
     const client = await session();
     const raw = message('too big', 'x'.repeat(LIMIT));
     expect(raw.length).toBeGreaterThan(LIMIT);
-    const reply = await sendMail(client, 'oversize@b.test', ['alice@a.test'], raw);
+    const reply = await client.sendMail('oversize@b.test', ['alice@a.test'], raw);
     expect(reply).toMatchObject({ code: 552, enhanced: '5.3.4' });
     expect(await spoolRows(store.db, 'oversize@b.test')).toEqual([]);
     // The session goes on: the next transaction is accepted.
@@ -285,7 +278,7 @@ describe('message size', () => {
     const head = message('exactly the limit', '');
     const raw = Buffer.concat([head, Buffer.from('y'.repeat(LIMIT - head.length - 2)), Buffer.from('\r\n')]);
     expect(raw.length).toBe(LIMIT);
-    const reply = await sendMail(client, 'at-limit@b.test', ['alice@a.test'], raw);
+    const reply = await client.sendMail('at-limit@b.test', ['alice@a.test'], raw);
     expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0' });
     const blob = await store.db.selectFrom('blobs').innerJoin('spool', 'spool.blob_hash', 'blobs.hash').select('blobs.data').where('spool.id', '=', queuedId(reply)).executeTakeFirstOrThrow();
     expect(blob.data.equals(raw)).toBe(true);
@@ -304,7 +297,7 @@ describe('STARTTLS', () => {
     const keywords = ehlo.lines.slice(1).map((l) => l.toUpperCase());
     expect(keywords).not.toContain('STARTTLS');
     expect(keywords).toContain(`SIZE ${LIMIT}`);
-    const reply = await sendMail(client, 'over-tls@b.test', ['alice@a.test'], message('over tls'));
+    const reply = await client.sendMail('over-tls@b.test', ['alice@a.test'], message('over tls'));
     expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0' });
     const row = await store.db.selectFrom('spool').selectAll().where('id', '=', queuedId(reply)).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ tls: true, helo: 'secure.b.test' });
@@ -323,7 +316,7 @@ describe('accepted mail', () => {
       Buffer.from('last line\r\n'),
     ]);
     expect(dotUnstuff(dotStuff(raw)).equals(raw)).toBe(true);
-    const reply = await sendMail(client, 'exact@b.test', ['alice@a.test', 'team@a.test'], raw);
+    const reply = await client.sendMail('exact@b.test', ['alice@a.test', 'team@a.test'], raw);
     expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0' });
     const spoolId = queuedId(reply);
 
@@ -344,7 +337,7 @@ describe('accepted mail', () => {
     const senders = Array.from({ length: count }, (_, i) => `concurrent-${i}@b.test`);
     const raws = senders.map((_, i) => message(`concurrent ${i}`, `body number ${i}`));
     const clientsReady = await Promise.all(senders.map(() => session()));
-    const replies = await Promise.all(clientsReady.map((client, i) => sendMail(client, senders[i]!, ['bob@a.test'], raws[i]!)));
+    const replies = await Promise.all(clientsReady.map((client, i) => client.sendMail(senders[i]!, ['bob@a.test'], raws[i]!)));
     const ids = replies.map((reply) => {
       expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0' });
       return queuedId(reply);
@@ -421,7 +414,7 @@ describe('Redis unavailable', () => {
   it('still answers 250 2.0.0 when the enqueue fails (the message is durable) and leaves the spool row pending', async () => {
     const port = await startApp({ enqueueInbound: () => Promise.reject(new Error('redis is down')) });
     const client = await session(port);
-    const reply = await sendMail(client, 'no-redis@b.test', ['alice@a.test'], message('no redis'));
+    const reply = await client.sendMail('no-redis@b.test', ['alice@a.test'], message('no redis'));
     expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0' });
     const spoolId = queuedId(reply);
     const row = await store.db.selectFrom('spool').select(['status']).where('id', '=', spoolId).executeTakeFirstOrThrow();
@@ -443,7 +436,7 @@ describe('limits', () => {
   it('refuses a MAIL over the per-connection message limit (451 4.7.0)', async () => {
     const port = await startApp({ limits: { maxMessagesPerConnection: 1 } });
     const client = await session(port);
-    expect(await sendMail(client, 'per-connection@b.test', ['alice@a.test'], message('first of the connection'))).toMatchObject({ code: 250, enhanced: '2.0.0' });
+    expect(await client.sendMail('per-connection@b.test', ['alice@a.test'], message('first of the connection'))).toMatchObject({ code: 250, enhanced: '2.0.0' });
     expect(await client.cmd('MAIL FROM:<per-connection@b.test>')).toMatchObject({ code: 451, enhanced: '4.7.0' });
   });
 

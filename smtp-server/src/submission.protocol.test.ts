@@ -24,7 +24,7 @@ import {
   type TlsMaterial,
 } from '@mailyard/core';
 import { runCommand } from '../../tests/helpers/services.js';
-import { connect, type SmtpReply, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
+import { connect, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
 import { allocateRedisUrl } from '../../tests/helpers/redis.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
 import { buildSubmissionApp, type SubmissionApp, type SubmissionAppDeps } from './app.js';
@@ -109,13 +109,6 @@ async function authedSession(user = ALICE.address, password = ALICE.password, po
   return client;
 }
 
-/** MAIL, RCPT (all must be accepted), DATA 354, then the body; returns the reply to the end of DATA. */
-async function sendMail(client: SmtpTranscript, from: string, rcpts: string[], raw: Buffer): Promise<SmtpReply> {
-  expect(await client.cmd(`MAIL FROM:<${from}>`)).toMatchObject({ code: 250, enhanced: '2.1.0' });
-  for (const rcpt of rcpts) expect(await client.cmd(`RCPT TO:<${rcpt}>`)).toMatchObject({ code: 250, enhanced: '2.1.5' });
-  expect((await client.cmd('DATA')).code).toBe(354);
-  return client.data(raw);
-}
 
 function message(headers: Record<string, string>, body = 'hello'): Buffer {
   const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}`);
@@ -463,7 +456,7 @@ describe('sender addresses', () => {
 
   it('refuses a message without a From header (550 5.6.0)', async () => {
     const client = await authedSession();
-    const reply = await sendMail(client, ALICE.address, [BOB.address], message({ To: BOB.address, Subject: 'no from' }));
+    const reply = await client.sendMail(ALICE.address, [BOB.address], message({ To: BOB.address, Subject: 'no from' }));
     expect(reply).toMatchObject({ code: 550, enhanced: '5.6.0' });
   });
 });
@@ -499,7 +492,7 @@ describe('accepted mail', () => {
     const subject = 'good message to local and remote';
     const client = await authedSession(ALICE.address, aliceAppPassword);
     const raw = message({ From: `Alice <${ALICE.address}>`, To: `${BOB.address}, carol@remote.test`, Bcc: 'dave@hidden.test', Subject: subject }, 'Hello Bob and Carol.');
-    const reply = await sendMail(client, ALICE.address, [BOB.address, 'carol@remote.test', 'dave@hidden.test'], raw);
+    const reply = await client.sendMail(ALICE.address, [BOB.address, 'carol@remote.test', 'dave@hidden.test'], raw);
     expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0' });
     const outboundId = queuedId(reply.text);
 
@@ -541,7 +534,7 @@ describe('accepted mail', () => {
     const subject = 'from the alias';
     const client = await authedSession();
     const raw = message({ From: 'Sales <sales@a.test>', To: BOB.address, Subject: subject, 'Message-ID': '<client-chosen@a.test>', Date: 'Mon, 01 Jan 2024 10:00:00 +0000' });
-    expect(await sendMail(client, 'sales@a.test', [BOB.address], raw)).toMatchObject({ code: 250, enhanced: '2.0.0' });
+    expect(await client.sendMail('sales@a.test', [BOB.address], raw)).toMatchObject({ code: 250, enhanced: '2.0.0' });
     const [copy] = await filed(bobId, subject);
     expect(copy?.message_id_header).toMatch(/client-chosen@a\.test/);
     expect(headerBlock(copy!.data).match(/^Message-ID:/gim)).toHaveLength(1);
@@ -550,7 +543,7 @@ describe('accepted mail', () => {
   it('sends several messages in one authenticated session', async () => {
     const client = await authedSession();
     for (const n of [1, 2]) {
-      const reply = await sendMail(client, ALICE.address, [BOB.address], message({ From: ALICE.address, To: BOB.address, Subject: `same session ${n}` }));
+      const reply = await client.sendMail(ALICE.address, [BOB.address], message({ From: ALICE.address, To: BOB.address, Subject: `same session ${n}` }));
       expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0' });
     }
     expect(await filed(bobId, 'same session 2')).toHaveLength(1);
@@ -559,7 +552,7 @@ describe('accepted mail', () => {
   it('refuses a message over the size limit with 552 5.3.4 and files nothing', async () => {
     const client = await authedSession();
     const raw = message({ From: ALICE.address, To: BOB.address, Subject: 'too big' }, 'x'.repeat(SIZE_LIMIT));
-    expect(await sendMail(client, ALICE.address, [BOB.address], raw)).toMatchObject({ code: 552, enhanced: '5.3.4' });
+    expect(await client.sendMail(ALICE.address, [BOB.address], raw)).toMatchObject({ code: 552, enhanced: '5.3.4' });
     expect(await filed(aliceId, 'too big')).toEqual([]);
   });
 
@@ -567,7 +560,7 @@ describe('accepted mail', () => {
     const busy = await store.db.selectFrom('users').select('id').where('address', '=', 'busy@a.test').executeTakeFirstOrThrow();
     await redisConnection.set(`rl:${SENT_MESSAGES_PER_USER.name}:${busy.id}`, String(SENT_MESSAGES_PER_USER.max), 'EX', 600);
     const client = await authedSession('busy@a.test', 'busy password');
-    const reply = await sendMail(client, 'busy@a.test', [BOB.address], message({ From: 'busy@a.test', To: BOB.address, Subject: 'over the limit' }));
+    const reply = await client.sendMail('busy@a.test', [BOB.address], message({ From: 'busy@a.test', To: BOB.address, Subject: 'over the limit' }));
     expect(reply).toMatchObject({ code: 450, enhanced: '4.7.1' });
     expect(await filed(bobId, 'over the limit')).toEqual([]);
   });

@@ -125,6 +125,23 @@ export class SmtpTranscript {
     return this.reply();
   }
 
+  /**
+   * A whole transaction that must be accepted: MAIL (250 2.1.0), each RCPT (250 2.1.5), DATA
+   * (354), then the body. Throws naming the step the server refused; resolves with the reply to
+   * the end of DATA (which the test checks).
+   */
+  async sendMail(from: string, rcpts: string[], raw: Buffer): Promise<SmtpReply> {
+    const expectReply = (step: string, reply: SmtpReply, code: number, enhanced?: string) => {
+      if (reply.code !== code || (enhanced !== undefined && reply.enhanced !== enhanced)) {
+        throw new Error(`${step}: expected ${code}${enhanced ? ` ${enhanced}` : ''}, got ${reply.code} ${reply.text}`);
+      }
+    };
+    expectReply(`MAIL FROM:<${from}>`, await this.cmd(`MAIL FROM:<${from}>`), 250, '2.1.0');
+    for (const rcpt of rcpts) expectReply(`RCPT TO:<${rcpt}>`, await this.cmd(`RCPT TO:<${rcpt}>`), 250, '2.1.5');
+    expectReply('DATA', await this.cmd('DATA'), 354);
+    return this.data(raw);
+  }
+
   /** STARTTLS: expects 220, then upgrades the socket (self-signed certificates accepted). */
   async startTls(): Promise<SmtpReply> {
     const ready = await this.cmd('STARTTLS');
