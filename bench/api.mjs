@@ -313,6 +313,20 @@ async function benchSearch(port, cookie, label, list = SEARCH_KINDS) {
   return kinds;
 }
 
+/** The open SSE requests of a phase (closed by `closeAll`, also on cleanup) and a Redis publisher. */
+async function sseHarness(redisUrl) {
+  const reqs = [];
+  const closeAll = async () => {
+    for (const r of reqs) r.destroy();
+    reqs.length = 0;
+  };
+  cleanups.push(closeAll);
+  const pub = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  cleanups.push(async () => pub.disconnect());
+  await pub.connect();
+  return { reqs, closeAll, pub };
+}
+
 /**
  * Runs the search repository on a capturing Kysely, then EXPLAIN (ANALYZE, BUFFERS) on every
  * statement it ran (a search runs several: the user's folders, the walks in date order, the list
@@ -403,15 +417,7 @@ async function benchSse({ port, cookie, redisUrl, db, userId, mailboxId, backend
     const t = sentAt.get(modseq);
     if (t !== undefined) latencies.push(now - t);
   };
-  const reqs = [];
-  const closeAll = async () => {
-    for (const r of reqs) r.destroy();
-    reqs.length = 0;
-  };
-  cleanups.push(closeAll);
-  const pub = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-  cleanups.push(async () => pub.disconnect());
-  await pub.connect();
+  const { reqs, closeAll, pub } = await sseHarness(redisUrl);
 
   const memBefore = memoryMb(backendPid);
   const tOpen = performance.now();
@@ -520,15 +526,7 @@ async function benchSseUsers({ port, redisUrl, db, userId, backendPid }) {
     const t = sentAt.get(`${user}:${modseq}`);
     if (t !== undefined) latencies.push(now - t);
   };
-  const reqs = [];
-  const closeAll = async () => {
-    for (const r of reqs) r.destroy();
-    reqs.length = 0;
-  };
-  cleanups.push(closeAll);
-  const pub = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 2 });
-  cleanups.push(async () => pub.disconnect());
-  await pub.connect();
+  const { reqs, closeAll, pub } = await sseHarness(redisUrl);
 
   const memBefore = memoryMb(backendPid);
   const tOpen = performance.now();
