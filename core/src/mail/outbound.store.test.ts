@@ -43,6 +43,7 @@ describe('outbound store', () => {
       ['z@other.test', 'queued', null],
     ]);
     expect(view!.recipients[1]!.log.map((e) => e.status)).toEqual(['queued']);
+    expect(view!.recipients[0]).toMatchObject({ lastReply: 'filed into the local mailbox', log: [{ status: 'delivered', reply: 'filed into the local mailbox' }] });
     const message = await loadOutboundMessage(store.db, rec.outboundId);
     expect(message!.raw.toString()).toContain('body record');
     // Scoped by owner: another user sees none of it.

@@ -32,6 +32,9 @@ export interface RecordedOutbound {
   remoteDomains: string[];
 }
 
+/** What the log says for a recipient on this server (filed at once, no SMTP). */
+const LOCAL_DELIVERY_REPLY = 'filed into the local mailbox';
+
 export function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
@@ -63,6 +66,7 @@ export async function recordOutbound(db: Db, input: NewOutbound): Promise<Record
           domain: domainOf(r.address),
           status: r.local ? ('delivered' as const) : ('queued' as const),
           remote_mta: r.local ? 'local' : null,
+          last_reply: r.local ? LOCAL_DELIVERY_REPLY : null,
           attempts: r.local ? 1 : 0,
         })),
       )
@@ -71,7 +75,7 @@ export async function recordOutbound(db: Db, input: NewOutbound): Promise<Record
       .execute();
     await tx
       .insertInto('delivery_events')
-      .values(rows.map((r) => ({ delivery_id: r.id, status: r.status, remote_mta: r.remote_mta, reply: r.status === 'delivered' ? 'filed into the local mailbox' : null, next_attempt_at: null })))
+      .values(rows.map((r) => ({ delivery_id: r.id, status: r.status, remote_mta: r.remote_mta, reply: r.status === 'delivered' ? LOCAL_DELIVERY_REPLY : null, next_attempt_at: null })))
       .execute();
     const remoteDomains = [...new Set(input.recipients.filter((r) => !r.local).map((r) => domainOf(r.address)))];
     return { outboundId, remoteDomains };
