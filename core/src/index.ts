@@ -41,3 +41,4 @@ export * from './mail/outbound.js';
 export * from './mail/raw-headers.js';
 export * from './mail/dsn.js';
 export * from './auth/secret-box.js';
+export * from './util/semaphore.js';

@@ -7,9 +7,11 @@ import {
   KeyedBatcher,
   listOwedDsns,
   listStalled,
+  loadOutboundBytes,
   outboundJobSchema,
   QUEUE_OUTBOUND,
   runWithReconciler,
+  Semaphore,
   recordOutcomes,
   type ClaimedWork,
   type Db,
@@ -44,6 +46,8 @@ export interface OutboundWorkerOptions extends DeliverSettings {
   reconcileIntervalMs: number;
   /** Transactions at once to one remote host address (default 20). */
   maxConnectionsPerHost?: number;
+  /** Messages over 256 KiB held in memory at once (default 8). */
+  largeMessagesInMemory?: number;
 }
 
 /**
@@ -72,11 +76,23 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
     await recordOutcomes(deps.db, lists.flat());
     return lists.map(() => undefined);
   }, 200, 2);
+  const largeMessages = new Semaphore(options.largeMessagesInMemory ?? 8);
   const jobDeps = {
     ...deps,
     pool,
     signer: new DkimSigner(deps.db),
     destination: createDestinationCache(deps.resolver),
+    // Messages over the inline limit (256 KiB) are loaded only with one of these slots: a 25 MB
+    // attachment sent to many domains cannot fill the worker's memory.
+    loadLarge: async (outboundId: number) => {
+      const release = await largeMessages.acquire();
+      try {
+        return { raw: await loadOutboundBytes(deps.db, outboundId), release };
+      } catch (err) {
+        release();
+        throw err;
+      }
+    },
     claim: (key: DueKey) => claims.add('claim', key),
     record: (list: DeliveryOutcome[]) => outcomes.add('record', list),
   };

@@ -194,6 +194,17 @@ describe('outbound delivery to a real Postfix over MX', () => {
     expect(published).toContainEqual({ userId: ann, event: expect.objectContaining({ type: 'delivery.status', outboundId: sent.outboundId, recipient: 'bob@b.test', status: 'delivered' }) });
   });
 
+  it('delivers a message over the inline limit (loaded apart from its claim) intact', async () => {
+    const big = Array.from({ length: 6000 }, (_, i) => `line ${i} of a long message, padded to be about fifty bytes`).join('\r\n');
+    const sent = await send(['bob@b.test'], 'a big one', big);
+    const original = await store.db.selectFrom('messages').innerJoin('blobs', 'blobs.hash', 'messages.blob_hash').select('blobs.data').where('messages.id', '=', sent.messageId).executeTakeFirstOrThrow();
+    expect(original.data.length).toBeGreaterThan(256 * 1024);
+    await waitForStatus(sent.outboundId, { 'bob@b.test': 'delivered' });
+    const delivered = await eventually(async () => (await postfix.messagesFor('bob@b.test')).find((m) => m.includes('Subject: a big one')), { timeoutMs: 10_000 });
+    expect(delivered.subarray(delivered.length - original.data.length).equals(original.data)).toBe(true);
+    expect((await verifyDkim(delivered, dns.server)).ok).toBe(true);
+  });
+
   it('reuses the connection to a host for the next messages', async () => {
     const connects = async () => ((await postfix.log()).match(/smtpd\[\d+\]: connect from/g) ?? []).length;
     const before = await connects();

@@ -98,7 +98,7 @@ function duration(fallback: string) {
 
 function outboundShape() {
   return {
-    OUTBOUND_CONCURRENCY: positiveInt.default(100),
+    OUTBOUND_CONCURRENCY: positiveInt.default(200),
     /** SMTP transactions at once to one remote host (Postfix's default destination concurrency). */
     OUTBOUND_MAX_CONNECTIONS_PER_HOST: positiveInt.default(20),
     /** Waits between delivery attempts (the last one repeats until the message expires). */

@@ -145,8 +145,22 @@ export function dueKey(k: DueKey): string {
 }
 
 export interface ClaimedWork {
-  message: OutboundMessageRow;
+  /** `raw` is null for a message over the claim's inline limit: load it with loadOutboundBytes. */
+  message: Omit<OutboundMessageRow, 'raw'> & { raw: Buffer | null; size: number };
   claimed: ClaimedDelivery[];
+}
+
+/** Messages up to this size come with their claim; bigger ones are loaded when their turn comes. */
+export const INLINE_MESSAGE_BYTES = 256 * 1024;
+
+export async function loadOutboundBytes(db: DbOrTx, outboundId: number): Promise<Buffer | null> {
+  const row = await db
+    .selectFrom('outbound_messages')
+    .innerJoin('blobs', 'blobs.hash', 'outbound_messages.blob_hash')
+    .select('blobs.data')
+    .where('outbound_messages.id', '=', outboundId)
+    .executeTakeFirst();
+  return row?.data ?? null;
 }
 
 /**
@@ -156,7 +170,7 @@ export interface ClaimedWork {
  * recipient counts one more attempt. One statement for many pairs (the worker batches its jobs'
  * claims), returning the message with its bytes once per pair. Pairs with nothing due are absent.
  */
-export async function claimDueBatch(db: DbOrTx, wants: DueKey[], leaseMs: number): Promise<Map<string, ClaimedWork>> {
+export async function claimDueBatch(db: DbOrTx, wants: DueKey[], leaseMs: number, inlineBytes = INLINE_MESSAGE_BYTES): Promise<Map<string, ClaimedWork>> {
   const result = new Map<string, ClaimedWork>();
   if (wants.length === 0) return result;
   const { rows } = await sql<{
@@ -173,6 +187,7 @@ export async function claimDueBatch(db: DbOrTx, wants: DueKey[], leaseMs: number
     subject: string;
     dkim_domain: string | null;
     created_at: Date;
+    size: number;
     data: Buffer | null;
   }>`
     WITH want AS (
@@ -188,8 +203,8 @@ export async function claimDueBatch(db: DbOrTx, wants: DueKey[], leaseMs: number
       RETURNING d.id, d.outbound_id, d.domain, d.recipient, d.attempts, d.delay_warned
     )
     SELECT c.id, c.outbound_id, c.domain, c.recipient, c.attempts, c.delay_warned,
-           o.user_id, o.sent_message_id, o.mail_from, o.message_id_header, o.subject, o.dkim_domain, o.created_at,
-           CASE WHEN row_number() OVER (PARTITION BY c.outbound_id, c.domain ORDER BY c.id) = 1 THEN b.data END AS data
+           o.user_id, o.sent_message_id, o.mail_from, o.message_id_header, o.subject, o.dkim_domain, o.created_at, o.size,
+           CASE WHEN o.size <= ${inlineBytes} AND row_number() OVER (PARTITION BY c.outbound_id, c.domain ORDER BY c.id) = 1 THEN b.data END AS data
     FROM claimed c
     JOIN outbound_messages o ON o.id = c.outbound_id
     JOIN blobs b ON b.hash = o.blob_hash
@@ -208,7 +223,8 @@ export async function claimDueBatch(db: DbOrTx, wants: DueKey[], leaseMs: number
           subject: r.subject,
           dkimDomain: r.dkim_domain,
           createdAt: r.created_at,
-          raw: r.data!,
+          size: r.size,
+          raw: r.data,
         },
         claimed: [],
       };

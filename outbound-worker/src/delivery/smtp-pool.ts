@@ -1,5 +1,5 @@
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
-import type { Logger } from '@mailyard/core';
+import { KeyedSemaphore, type Logger } from '@mailyard/core';
 
 /**
  * SMTP client side of delivery: connections to remote MX hosts (opportunistic STARTTLS, EHLO with
@@ -92,27 +92,12 @@ export function classifyFailure(err: NodemailerError, recipients: string[], enve
 export class SmtpPool {
   private readonly idle = new Map<string, Pooled[]>();
   private readonly open = new Set<Pooled>();
-  /** Per host address: transactions running, and callers waiting for one to finish. */
-  private readonly slots = new Map<string, { used: number; waiters: Array<() => void> }>();
+  /** Per host address: transactions running at once. */
+  private readonly slots: KeyedSemaphore<string>;
   private closed = false;
 
-  constructor(private readonly options: SmtpPoolOptions) {}
-
-  private async takeSlot(key: string): Promise<void> {
-    const slot = this.slots.get(key) ?? { used: 0, waiters: [] };
-    this.slots.set(key, slot);
-    if (slot.used < (this.options.maxConnectionsPerHost ?? 20)) {
-      slot.used++;
-      return;
-    }
-    await new Promise<void>((resolve) => slot.waiters.push(resolve)); // the slot is handed over
-  }
-
-  private giveSlot(key: string): void {
-    const slot = this.slots.get(key)!;
-    const next = slot.waiters.shift();
-    if (next) next();
-    else if (--slot.used === 0) this.slots.delete(key);
+  constructor(private readonly options: SmtpPoolOptions) {
+    this.slots = new KeyedSemaphore(options.maxConnectionsPerHost ?? 20);
   }
 
   private connect(ip: string, exchange: string): Promise<Pooled> {
@@ -196,11 +181,11 @@ export class SmtpPool {
   /** One message to one host address, for `recipients` (all in one domain). */
   async deliver(target: { ip: string; exchange: string }, envelope: { from: string; to: string[] }, raw: Buffer): Promise<AttemptResult> {
     const key = `${target.ip}:${this.options.port}`;
-    await this.takeSlot(key);
+    const release = await this.slots.acquire(key);
     try {
       return await this.transaction(key, target, envelope, raw);
     } finally {
-      this.giveSlot(key);
+      release();
     }
   }
 

@@ -18,6 +18,11 @@ export interface DeliverDeps {
   /** Records outcomes (core recordOutcomes, batched). */
   record(outcomes: DeliveryOutcome[]): Promise<void>;
   destination(domain: string): Promise<Destination>;
+  /**
+   * The bytes of a message too big to come with its claim, with a slot among the few large
+   * messages the worker holds in memory at once; call `release` when the attempt is over.
+   */
+  loadLarge(outboundId: number): Promise<{ raw: Buffer | null; release(): void }>;
   pool: SmtpPool;
   signer: DkimSigner;
 }
@@ -88,21 +93,28 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
   const work = await deps.claim({ outboundId, domain });
   const outcome: DeliverOutcome = { claimed: 0, delivered: 0, deferred: 0, bounced: 0, expired: 0, retryAt: null, attempts: 0, owesDsn: false, delayed: [], expiresAt: null };
   if (!work) return outcome;
-  const { message, claimed } = work;
+  const { claimed } = work;
   outcome.claimed = claimed.length;
   outcome.attempts = Math.max(...claimed.map((c) => c.attempts));
+  let release = () => undefined as void;
 
   let verdicts: Verdicts;
   try {
-    verdicts = await attempt(deps, message, domain, claimed);
+    let raw = work.message.raw;
+    if (raw === null) ({ raw, release } = await deps.loadLarge(outboundId));
+    if (raw === null) throw new Error('the message bytes are missing');
+    verdicts = await attempt(deps, { ...work.message, raw }, domain, claimed);
   } catch (err) {
     // Our side failed (store, signing): count it as a deferral, never as a bounce.
     deps.log.warn({ event: 'outbound.attempt_failed', outboundId, domain, err: (err as Error).message });
     verdicts = claimed.map((c) => ({ deliveryId: c.id, recipient: c.recipient, verdict: 'deferred', reply: `451 4.3.0 local error: ${(err as Error).message}`, remoteMta: null }));
+  } finally {
+    release();
   }
+  const { createdAt, userId, sentMessageId } = work.message;
 
   const now = Date.now();
-  const expiresAt = message.createdAt.getTime() + settings.expireAfterMs;
+  const expiresAt = createdAt.getTime() + settings.expireAfterMs;
   const outcomes: DeliveryOutcome[] = verdicts.map((v) => {
     if (v.verdict !== 'deferred') return { deliveryId: v.deliveryId, status: v.verdict, reply: v.reply, remoteMta: v.remoteMta };
     const attempts = claimed.find((c) => c.id === v.deliveryId)!.attempts;
@@ -119,7 +131,7 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
   outcome.owesDsn = outcome.bounced + outcome.expired > 0;
   outcome.expiresAt = new Date(expiresAt);
   const recipientOf = new Map(claimed.map((c) => [c.id, c.recipient]));
-  if (settings.delayWarningMs !== null && now - message.createdAt.getTime() >= settings.delayWarningMs) {
+  if (settings.delayWarningMs !== null && now - createdAt.getTime() >= settings.delayWarningMs) {
     const warned = new Set(claimed.filter((c) => c.delayWarned).map((c) => c.id));
     outcome.delayed = outcomes
       .filter((o) => o.status === 'deferred' && !warned.has(o.deliveryId))
@@ -128,10 +140,10 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
   await Promise.all(
     outcomes.map((o) =>
       deps.events
-        .publish(message.userId, {
+        .publish(userId, {
           type: 'delivery.status',
           outboundId,
-          sentMessageId: message.sentMessageId,
+          sentMessageId: sentMessageId,
           recipient: recipientOf.get(o.deliveryId)!,
           status: o.status,
           reply: o.reply,
