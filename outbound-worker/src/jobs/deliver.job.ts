@@ -96,7 +96,7 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
   const { claimed } = work;
   outcome.claimed = claimed.length;
   outcome.attempts = Math.max(...claimed.map((c) => c.attempts));
-  let release = () => undefined as void;
+  let release: () => void = () => undefined;
 
   let verdicts: Verdicts;
   try {
@@ -143,7 +143,7 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
         .publish(userId, {
           type: 'delivery.status',
           outboundId,
-          sentMessageId: sentMessageId,
+          sentMessageId,
           recipient: recipientOf.get(o.deliveryId)!,
           status: o.status,
           reply: o.reply,
