@@ -13,11 +13,10 @@
 // Messages are generated with set-based SQL (one INSERT ... SELECT generate_series per batch,
 // see generateMessages), never through ingest. Every process started here is stopped by PID in
 // a finally block; nothing outside bench/.data is written except bench/results/api-<timestamp>.json.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes, createHash } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +26,7 @@ import { Redis } from 'ioredis';
 import { Kysely, PostgresDialect } from 'kysely';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
 import { createSearchRepository, parseSearchQuery } from '../core/dist/index.js';
-import { cleanups, exited, memoryKb, percentile, round, runCleanups, sleep, startChild, stopPid } from './lib.mjs';
+import { cleanups, exited, machineInfo, memoryKb, percentile, round, runCleanups, sleep, startChild, stopPid } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -596,17 +595,6 @@ async function benchSseUsers({ port, redisUrl, db, userId, backendPid }) {
 
 // ---------------------------------------------------------------------------------------------
 
-function machine() {
-  let git = null;
-  try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
-    git = { commit, dirty };
-  } catch {
-    /* not a git checkout */
-  }
-  return { git, nproc: os.availableParallelism?.() ?? os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, memTotalGiB: round(os.totalmem() / 2 ** 30, 1), kernel: os.release(), node: process.version };
-}
 
 function writeResults(results, stamp) {
   fs.mkdirSync(RESULTS, { recursive: true });
@@ -629,7 +617,7 @@ async function main() {
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   const runDir = path.join(DATA_ROOT, `api-${stamp}`);
   fs.mkdirSync(runDir, { recursive: true });
-  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench:api  (= npm run build && node bench/api.mjs)', plan: PLAN, targets: TARGETS, machine: machine() };
+  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench:api  (= npm run build && node bench/api.mjs)', plan: PLAN, targets: TARGETS, machine: machineInfo() };
   let failure = null;
   try {
     const dataDir = path.join(runDir, 'mailyard');

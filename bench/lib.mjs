@@ -4,6 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -375,4 +376,36 @@ export function writePrivatePostfix(dir, { listen, comment, settings }) {
     .join('\n');
   fs.writeFileSync(path.join(etc, 'master.cf'), master);
   return { etc, queue, data, maillog, settings: mainCf.filter((l) => l && !l.startsWith('#')) };
+}
+
+/**
+ * What a result file records about where it ran: git commit (and the tracked files changed), the
+ * machine, Node, and Postfix's version when it is installed. `extra` adds fields of one benchmark.
+ */
+export function machineInfo(extra = {}) {
+  let git = null;
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
+    git = { commit, dirty: changed.length > 0, changedFiles: changed.map((l) => l.slice(3)) };
+  } catch {
+    /* not a git checkout */
+  }
+  let postfix = null;
+  try {
+    postfix = execFileSync('/usr/sbin/postconf', ['-d', '-h', 'mail_version'], { encoding: 'utf8' }).trim();
+  } catch {
+    /* no Postfix */
+  }
+  return {
+    git,
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? null,
+    memTotalGiB: round(os.totalmem() / 2 ** 30, 1),
+    loadAverageAtStart: os.loadavg().map((x) => round(x, 2)),
+    kernel: os.release(),
+    node: process.version,
+    postfix,
+    ...extra,
+  };
 }

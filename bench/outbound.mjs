@@ -17,12 +17,11 @@
 // dnsmasq on 127.0.0.1 serves sink.test MX mx.sink.test -> 127.0.0.2, dump.test -> 127.0.0.3 and
 // the bench.test DKIM key. Every process started here is stopped by PID in a finally block; nothing
 // outside bench/.data is written except bench/results/outbound-<timestamp>.json.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -41,7 +40,7 @@ import {
   schemas,
   silentLogger,
 } from '../core/dist/index.js';
-import { allProcesses, BENCH, benchLog, cleanups, coresBetween, cpuSnapshot, DATA_ROOT, exited, finishRun, memoryKb, onlyFilter, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, stopOnSignals, stopPid, topProcesses, waitForBanner, writePrivatePostfix } from './lib.mjs';
+import { allProcesses, BENCH, benchLog, cleanups, coresBetween, cpuSnapshot, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, stopOnSignals, stopPid, topProcesses, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -679,32 +678,6 @@ async function mailyardRun(my, w, sink, label, tag, pids) {
 
 // ---------------------------------------------------------------------------------------------
 
-function machine() {
-  let git = null;
-  try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const changed = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
-    git = { commit, dirty: changed.length > 0, changedFiles: changed.map((l) => l.slice(3)) };
-  } catch {
-    /* not a git checkout */
-  }
-  let postfix = null;
-  try {
-    postfix = execFileSync(POSTCONF, ['-d', '-h', 'mail_version'], { encoding: 'utf8' }).trim();
-  } catch {
-    /* no postconf */
-  }
-  return {
-    git,
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? null,
-    memTotalGiB: round(os.totalmem() / 2 ** 30, 1),
-    loadAverageAtStart: os.loadavg().map((x) => round(x, 2)),
-    kernel: os.release(),
-    node: process.version,
-    postfix,
-  };
-}
 
 function requireTools() {
   const missing = [SMTP_SOURCE, SMTP_SINK, POSTFIX, POSTSUPER, POSTQUEUE, DNSMASQ].filter((f) => !fs.existsSync(f));
@@ -789,7 +762,7 @@ async function main() {
   const runDir = path.join(DATA_ROOT, `outbound-${stamp}`);
   fs.mkdirSync(runDir, { recursive: true });
   fs.chmodSync(runDir, 0o755);
-  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench:outbound  (= npm run build && node bench/outbound.mjs)', plan: PLAN, machine: machine() };
+  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench:outbound  (= npm run build && node bench/outbound.mjs)', plan: PLAN, machine: machineInfo() };
   log(`run directory ${path.relative(ROOT, runDir)}; ${PLAN.messages} messages per run, ${PLAN.rounds} rounds, default concurrency ${PLAN.defaultConcurrency}, extra ${PLAN.extraConcurrency.join(',') || 'none'}`);
 
   let failure = null;

@@ -9,11 +9,10 @@
 //
 // Every process started here is stopped by PID in a finally block; nothing outside bench/.data
 // is written except bench/results/<timestamp>.json.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
@@ -21,7 +20,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { BENCH, benchLog, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, memoryKb, onlyFilter, percentile, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
+import { BENCH, benchLog, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -524,38 +523,6 @@ async function measureLatency({ smtpPort, redisUrl, userId, db, worker }) {
 
 // ---------------------------------------------------------------------------------------------
 
-function machine() {
-  let memory = null;
-  try {
-    memory = execFileSync('free', ['-g'], { encoding: 'utf8' }).trim();
-  } catch {
-    /* no free */
-  }
-  let postfixVersion = null;
-  try {
-    postfixVersion = execFileSync('/usr/sbin/postconf', ['-d', '-h', 'mail_version'], { encoding: 'utf8' }).trim();
-  } catch {
-    /* no postconf */
-  }
-  let git = null;
-  try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
-    git = { commit, dirty };
-  } catch {
-    /* not a git checkout */
-  }
-  return {
-    git,
-    nproc: os.availableParallelism?.() ?? os.cpus().length,
-    cpuModel: os.cpus()[0]?.model ?? null,
-    memTotalGiB: round(os.totalmem() / 2 ** 30, 1),
-    freeG: memory,
-    kernel: os.release(),
-    node: process.version,
-    postfix: postfixVersion,
-  };
-}
 
 function printTable(results) {
   const fmt = (n) => (n === null || n === undefined ? '—' : String(n));
@@ -608,7 +575,7 @@ async function main() {
   pruneOldRuns(DATA_ROOT, 'run-', (dir) => [path.join(dir, 'mailyard', 'postgres', 'postmaster.pid'), path.join(dir, 'postfix', 'lib', 'master.lock')]);
   const runDir = path.join(DATA_ROOT, `run-${stamp}`);
   fs.mkdirSync(runDir, { recursive: true });
-  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench  (= npm run build && node bench/smtp-ingest.mjs)', plan: PLAN, machine: machine() };
+  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench  (= npm run build && node bench/smtp-ingest.mjs)', plan: PLAN, machine: machineInfo() };
   log(`run directory ${path.relative(ROOT, runDir)}`);
 
   let failure = null;
