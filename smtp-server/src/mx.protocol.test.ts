@@ -1,11 +1,8 @@
-import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createDb, createInboundQueue, createRedis, loadTlsMaterial, silentLogger, type Db, type InboundQueue, type TlsMaterial } from '@mailyard/core';
-import { allocateRedisUrl } from '../../tests/helpers/redis.js';
+import { createAccountsService, createDb, createInboundQueue, silentLogger, type createRedis, type Db, type InboundQueue, type TlsMaterial } from '@mailyard/core';
 import { connect, dotStuff, dotUnstuff, type SmtpReply, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
+import { closedPort, createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
 import { buildSmtpApp, type SmtpApp, type SmtpAppDeps } from './app.js';
 import type { MxLimits } from './handlers/mx-session.handlers.js';
@@ -26,16 +23,15 @@ const DEFAULT_LIMITS: MxLimits = {
 };
 
 let store: TestStore;
-let redis: { url: string; flush(): Promise<void> };
 let redisConnection: ReturnType<typeof createRedis>;
 let inbound: InboundQueue;
 let tlsMaterial: TlsMaterial;
-let tlsDir: string;
 let mainPort: number;
 
 const apps: SmtpApp[] = [];
-const clients: SmtpTranscript[] = [];
-const extraDbs: Db[] = [];
+let env: SmtpTestEnv;
+let clients: SmtpTranscript[];
+let extraDbs: Db[];
 const extraStores = new Set<TestStore>();
 
 async function startApp(overrides: { limits?: Partial<MxLimits>; db?: Db; enqueueInbound?: SmtpAppDeps['enqueueInbound']; greetingDelayMs?: number } = {}): Promise<number> {
@@ -77,47 +73,31 @@ function spoolRows(db: Db, mailFrom: string) {
   return db.selectFrom('spool').selectAll().where('mail_from', '=', mailFrom).execute();
 }
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
-  store = await createTestStore();
+  env = await createSmtpTestEnv('mx.a.test');
+  ({ store, redis: redisConnection, tls: tlsMaterial, clients, extraDbs } = env);
   const accounts = createAccountsService({ db: store.db });
   await accounts.addDomain('a.test');
   await accounts.addUser({ address: 'alice@a.test', password: 'correct horse battery' });
   await accounts.addUser({ address: 'bob@a.test', password: 'correct horse battery' });
   await accounts.addAlias('team@a.test', 'bob@a.test');
 
-  redis = await allocateRedisUrl();
-  redisConnection = createRedis(redis.url, { maxRetriesPerRequest: 1 });
   inbound = createInboundQueue(redisConnection);
-
-  tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-mx-tls-'));
-  tlsMaterial = await loadTlsMaterial({ dataDir: tlsDir, hostname: 'mx.a.test' });
 
   mainPort = await startApp();
 });
 
 afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await env.closeClients();
 });
 
 afterAll(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await env?.closeClients();
   await Promise.all(apps.splice(0).map((a) => a.close()));
-  await Promise.all(extraDbs.splice(0).map((db) => db.destroy()));
   await Promise.all([...extraStores].map((s) => s.drop()));
   await inbound?.close();
-  await redis?.flush();
-  redisConnection?.disconnect();
-  await store?.drop();
-  if (tlsDir) fs.rmSync(tlsDir, { recursive: true, force: true });
+  await env?.close();
 });
 
 describe('greeting and EHLO', () => {

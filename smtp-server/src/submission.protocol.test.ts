@@ -1,7 +1,4 @@
-import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import nodemailer from 'nodemailer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,7 +11,6 @@ import {
   createRedisEventPublisher,
   generateAppPassword,
   hashPassword,
-  loadTlsMaterial,
   outboundJobId,
   SENT_MESSAGES_PER_USER,
   silentLogger,
@@ -25,8 +21,8 @@ import {
 } from '@mailyard/core';
 import { runCommand } from '../../tests/helpers/services.js';
 import { connect, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
-import { allocateRedisUrl } from '../../tests/helpers/redis.js';
-import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
+import { closedPort, createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
+import type { TestStore } from '../../tests/helpers/store.js';
 import { buildSubmissionApp, type SubmissionApp, type SubmissionAppDeps } from './app.js';
 import type { AuthFailureRules, SubmissionLimits } from './handlers/submission-session.handlers.js';
 
@@ -43,19 +39,18 @@ const ALICE = { address: 'alice@a.test', password: 'alice account password' };
 const BOB = { address: 'bob@a.test', password: 'bob account password' };
 
 let store: TestStore;
-let redis: { url: string; flush(): Promise<void> };
 let redisConnection: ReturnType<typeof createRedis>;
 let outbound: OutboundQueue;
 let tlsMaterial: TlsMaterial;
-let tmpDir: string;
 let aliceAppPassword: string;
 let aliceId: number;
 let bobId: number;
 let main: { submission: number; smtps: number };
 
 const apps: SubmissionApp[] = [];
-const clients: SmtpTranscript[] = [];
-const extraDbs: Db[] = [];
+let env: SmtpTestEnv;
+let clients: SmtpTranscript[];
+let extraDbs: Db[];
 const extraRedis: Array<ReturnType<typeof createRedis>> = [];
 let ruleCounter = 0;
 
@@ -73,7 +68,7 @@ async function startApp(overrides: { db?: Db; limiter?: SubmissionAppDeps['limit
       events: createRedisEventPublisher(redisConnection),
       limiter: overrides.limiter ?? createRateLimiter(redisConnection),
       outbound,
-      dataDir: tmpDir,
+      dataDir: env.dir,
       log: silentLogger(),
     },
     { hostname: 'mail.a.test', tls: tlsMaterial, limits: { ...DEFAULT_LIMITS, ...overrides.limits }, authRules: overrides.authRules ?? rules(1_000, 1_000) },
@@ -175,17 +170,10 @@ function headerBlock(raw: Buffer): string {
   return text.slice(0, text.indexOf('\r\n\r\n'));
 }
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 beforeAll(async () => {
-  store = await createTestStore();
+  env = await createSmtpTestEnv('mail.a.test');
+  ({ store, redis: redisConnection, tls: tlsMaterial, clients, extraDbs } = env);
   const accounts = createAccountsService({ db: store.db });
   await accounts.addDomain('a.test');
   aliceId = (await accounts.addUser(ALICE)).id;
@@ -195,29 +183,20 @@ beforeAll(async () => {
   aliceAppPassword = generateAppPassword();
   await createAppPasswordRepository(store.db).insert(aliceId, 'Thunderbird', await hashPassword(aliceAppPassword));
 
-  redis = await allocateRedisUrl();
-  redisConnection = createRedis(redis.url, { maxRetriesPerRequest: 1 });
   outbound = createOutboundQueue(redisConnection);
-
-  tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-submission-'));
-  tlsMaterial = await loadTlsMaterial({ dataDir: tmpDir, hostname: 'mail.a.test' });
   main = await startApp();
 });
 
 afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await env.closeClients();
 });
 
 afterAll(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
+  await env?.closeClients();
   await Promise.all(apps.splice(0).map((a) => a.close()));
-  await Promise.all(extraDbs.splice(0).map((db) => db.destroy()));
   for (const r of extraRedis) r.disconnect();
   await outbound?.close();
-  await redis?.flush();
-  redisConnection?.disconnect();
-  await store?.drop();
-  if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+  await env?.close();
 });
 
 describe('greeting, EHLO and TLS', () => {
