@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, requireServiceEndpoints, schemas } from './load-config.js';
+import { ConfigError, loadConfig, parseDuration, requireServiceEndpoints, schemas } from './load-config.js';
 
 describe('loadConfig', () => {
   it('uses the npm start ports in local mode and the standard ones in a container', () => {
@@ -21,5 +21,25 @@ describe('loadConfig', () => {
     const config = loadConfig(schemas.base('service'), {});
     expect(() => requireServiceEndpoints(config)).toThrow(/DATABASE_URL[\s\S]*REDIS_URL/);
     expect(requireServiceEndpoints(loadConfig(schemas.base('service'), { DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://y' }))).toEqual({ databaseUrl: 'postgres://x', redisUrl: 'redis://y' });
+  });
+
+  it('reads durations (250ms, 30s, 5m, 4h, 5d; a bare number is ms) and rejects anything else', () => {
+    expect(['250ms', '30s', '5m', '4h', '5d', '1.5h', '1200'].map(parseDuration)).toEqual([250, 30_000, 300_000, 14_400_000, 432_000_000, 5_400_000, 1200]);
+    for (const bad of ['', 'soon', '5 days', '-1s', '5w']) expect(parseDuration(bad), bad).toBeNaN();
+  });
+
+  it('has the outbound defaults, takes a retry schedule and "off" for the delay warning, and names bad values', () => {
+    const defaults = loadConfig(schemas.outbound('service'), {});
+    expect(defaults).toMatchObject({ OUTBOUND_EXPIRE_AFTER: 5 * 86_400_000, OUTBOUND_DELAY_WARNING: 4 * 3_600_000, OUTBOUND_SMTP_PORT: 25, OUTBOUND_MAX_CONNECTIONS_PER_HOST: 20 });
+    expect(defaults.OUTBOUND_RETRY_SCHEDULE[0]).toBe(300_000);
+    const custom = loadConfig(schemas.outbound('service'), { OUTBOUND_RETRY_SCHEDULE: '300ms, 2s', OUTBOUND_DELAY_WARNING: 'off', OUTBOUND_EXPIRE_AFTER: '3s' });
+    expect(custom).toMatchObject({ OUTBOUND_RETRY_SCHEDULE: [300, 2000], OUTBOUND_DELAY_WARNING: null, OUTBOUND_EXPIRE_AFTER: 3000 });
+    try {
+      loadConfig(schemas.outbound('service'), { OUTBOUND_RETRY_SCHEDULE: '5m,later', OUTBOUND_EXPIRE_AFTER: 'never', OUTBOUND_DELAY_WARNING: 'x' });
+      expect.unreachable();
+    } catch (err) {
+      const problems = (err as ConfigError).problems.join('\n');
+      for (const key of ['OUTBOUND_RETRY_SCHEDULE', 'OUTBOUND_EXPIRE_AFTER', 'OUTBOUND_DELAY_WARNING']) expect(problems).toContain(key);
+    }
   });
 });

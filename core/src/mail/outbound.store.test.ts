@@ -109,4 +109,15 @@ describe('outbound store', () => {
     );
     expect(await listOwedDsns(store.db)).not.toContain(rec.outboundId);
   });
+
+  it('pages the delivery list newest first with a keyset on the record id, scoped to the owner', async () => {
+    const ids: number[] = [];
+    for (const n of [1, 2, 3]) ids.push((await newOutbound(`page-${n}`, [{ address: `p${n}@far.test`, local: false }], otherUserId)).outboundId);
+    const page1 = await listOutbound(store.db, otherUserId, { limit: 2 });
+    expect(page1.map((v) => v.outboundId)).toEqual([ids[2], ids[1]]);
+    const page2 = await listOutbound(store.db, otherUserId, { limit: 2, before: page1[1]!.outboundId });
+    expect(page2.map((v) => v.outboundId)).toEqual([ids[0]]);
+    expect(page2[0]!.recipients.map((r) => r.recipient)).toEqual(['p1@far.test']);
+    expect(await listOutbound(store.db, userId, { limit: 10, sentMessageId: 999_999 })).toEqual([]);
+  });
 });

@@ -103,12 +103,36 @@ export interface OutboundMessageRow {
   raw: Buffer;
 }
 
+/** The columns of outbound_messages a worker needs, as selected by the queries below. */
+interface OutboundColumns {
+  user_id: number;
+  sent_message_id: number | null;
+  mail_from: string;
+  message_id_header: string | null;
+  subject: string;
+  dkim_domain: string | null;
+  created_at: Date;
+}
+
+function toOutboundMessage<R>(id: number, r: OutboundColumns, raw: R): Omit<OutboundMessageRow, 'raw'> & { raw: R } {
+  return {
+    id,
+    userId: Number(r.user_id),
+    sentMessageId: r.sent_message_id === null ? null : Number(r.sent_message_id),
+    mailFrom: r.mail_from,
+    messageIdHeader: r.message_id_header,
+    subject: r.subject,
+    dkimDomain: r.dkim_domain,
+    createdAt: r.created_at,
+    raw,
+  };
+}
+
 export async function loadOutboundMessage(db: DbOrTx, outboundId: number): Promise<OutboundMessageRow | undefined> {
   const row = await db
     .selectFrom('outbound_messages')
     .innerJoin('blobs', 'blobs.hash', 'outbound_messages.blob_hash')
     .select([
-      'outbound_messages.id',
       'outbound_messages.user_id',
       'outbound_messages.sent_message_id',
       'outbound_messages.mail_from',
@@ -120,18 +144,7 @@ export async function loadOutboundMessage(db: DbOrTx, outboundId: number): Promi
     ])
     .where('outbound_messages.id', '=', outboundId)
     .executeTakeFirst();
-  if (!row) return undefined;
-  return {
-    id: row.id,
-    userId: row.user_id,
-    sentMessageId: row.sent_message_id,
-    mailFrom: row.mail_from,
-    messageIdHeader: row.message_id_header,
-    subject: row.subject,
-    dkimDomain: row.dkim_domain,
-    createdAt: row.created_at,
-    raw: row.data,
-  };
+  return row ? toOutboundMessage(outboundId, row, row.data) : undefined;
 }
 
 /** A (message, domain) pair whose due recipients a worker wants to deliver. */
@@ -213,21 +226,7 @@ export async function claimDueBatch(db: DbOrTx, wants: DueKey[], leaseMs: number
     const key = dueKey({ outboundId: Number(r.outbound_id), domain: r.domain });
     let work = result.get(key);
     if (!work) {
-      work = {
-        message: {
-          id: Number(r.outbound_id),
-          userId: Number(r.user_id),
-          sentMessageId: r.sent_message_id === null ? null : Number(r.sent_message_id),
-          mailFrom: r.mail_from,
-          messageIdHeader: r.message_id_header,
-          subject: r.subject,
-          dkimDomain: r.dkim_domain,
-          createdAt: r.created_at,
-          size: r.size,
-          raw: r.data,
-        },
-        claimed: [],
-      };
+      work = { message: { ...toOutboundMessage(Number(r.outbound_id), r, r.data), size: r.size }, claimed: [] };
       result.set(key, work);
     }
     work.claimed.push({ id: Number(r.id), recipient: r.recipient, attempts: r.attempts, delayWarned: r.delay_warned });

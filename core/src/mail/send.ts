@@ -11,7 +11,7 @@ import { ingestMessage } from './ingest.js';
 import { deleteMessages } from './message-ops.js';
 import { summarizeMessage, type MessageSummary } from './parse.js';
 import { parseAddress } from './address.js';
-import { recordOutbound } from './outbound.js';
+import { domainOf, recordOutbound } from './outbound.js';
 import { headerFields, rewriteHeader, splitMessage } from './raw-headers.js';
 
 /**
@@ -136,7 +136,7 @@ async function dispatch(deps: SendDeps, d: Dispatch): Promise<SendResult> {
   } catch (err) {
     deps.log?.warn({ event: 'send.enqueue_failed', outboundId: recorded.outboundId, err: (err as Error).message });
   }
-  const queued = recorded.remoteDomains.map((domain) => ({ domain, recipients: d.routing.remote.filter((r) => r.slice(r.lastIndexOf('@') + 1).toLowerCase() === domain) }));
+  const queued = recorded.remoteDomains.map((domain) => ({ domain, recipients: d.routing.remote.filter((r) => domainOf(r) === domain) }));
   return { messageId: sent.messageId, outboundId: recorded.outboundId, queued, deliveredLocally };
 }
 
@@ -150,7 +150,7 @@ export async function sendMessage(deps: SendDeps, from: DraftSender, input: Send
   if (input.draftId !== undefined) await requireDraft(deps, from.userId, input.draftId);
 
   // 2. The MIME (404 for an upload or replied message that is not the sender's).
-  const senderDomain = from.address.slice(from.address.lastIndexOf('@') + 1);
+  const senderDomain = domainOf(from.address);
   const composed = await composeMime(deps, from, input, {
     keepBcc: false,
     messageId: `<${randomBytes(16).toString('hex')}@${senderDomain}>`,
@@ -233,7 +233,7 @@ export async function submitRawMessage(deps: SendDeps, sender: DraftSender, enve
     if (!(await mayUseSenderAddress(deps.db, sender.userId, address))) throw new SenderNotAllowedError('Sender', address);
   }
   const routing = await route(deps.db, recipients, code);
-  const fromDomain = summary0.from[0]!.address.slice(summary0.from[0]!.address.lastIndexOf('@') + 1).toLowerCase();
+  const fromDomain = domainOf(summary0.from[0]!.address);
 
   const prepend: string[] = [];
   if (!fields.some((f) => f.name === 'message-id')) prepend.push(`Message-ID: <${randomBytes(16).toString('hex')}@${fromDomain}>`);

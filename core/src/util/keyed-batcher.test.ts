@@ -56,4 +56,14 @@ describe('KeyedBatcher', () => {
     expect((await good).messageId).toBe(2);
     await expect(bad).rejects.toThrow('bad message');
   });
+
+  it('with a linger, waits that long for company, so items added meanwhile share the first batch', async () => {
+    const calls: number[][] = [];
+    const batcher = new KeyedBatcher<'k', number, number>(async (_k, items) => (calls.push(items), items.map((i) => i * 10)), 50, 20);
+    const first = batcher.add('k', 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = batcher.add('k', 2);
+    expect(await Promise.all([first, second])).toEqual([10, 20]);
+    expect(calls).toEqual([[1, 2]]);
+  });
 });

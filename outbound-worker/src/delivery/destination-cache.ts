@@ -4,18 +4,17 @@ import { resolveDestination, type Destination, type MxResolver } from './mx.js';
  * MX answers per domain, kept for `ttlMs` (a busy queue to one domain asks DNS once, not per
  * message). Temporary failures are not kept: the next attempt asks again.
  */
-export function createDestinationCache(resolver: MxResolver, ttlMs = 60_000): (domain: string) => Promise<Destination> {
+export function createDestinationCache(resolver: MxResolver, ttlMs = 60_000, clock: () => number = Date.now): (domain: string) => Promise<Destination> {
   const cache = new Map<string, { value: Promise<Destination>; until: number }>();
   return (domain) => {
     const key = domain.toLowerCase();
     const hit = cache.get(key);
-    if (hit && hit.until > Date.now()) return hit.value;
+    if (hit && hit.until > clock()) return hit.value;
     const value = resolveDestination(resolver, key);
-    cache.set(key, { value, until: Date.now() + ttlMs });
-    void value.then(
-      (d) => d.kind === 'temp-failure' && cache.delete(key),
-      () => cache.delete(key),
-    );
+    cache.set(key, { value, until: clock() + ttlMs });
+    // Only this lookup's entry goes (a newer one may have replaced it meanwhile).
+    const forget = () => cache.get(key)?.value === value && cache.delete(key);
+    void value.then((d) => d.kind === 'temp-failure' && forget(), forget);
     if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
     return value;
   };
