@@ -1,13 +1,14 @@
 // Shared by the benchmarks: child processes that are always stopped by PID, cleanup steps that
 // run in a finally block, percentiles, /proc memory and CPU readings, BENCH_ONLY and signal
 // handling. Plain Node, no dependencies.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /** Where the benchmarks live and write: bench/.data for run directories, bench/results for JSON. */
 export const BENCH = path.dirname(fileURLToPath(import.meta.url));
@@ -408,4 +409,60 @@ export function machineInfo(extra = {}) {
     postfix,
     ...extra,
   };
+}
+
+/**
+ * Checks and starts a private Postfix written by writePrivatePostfix, registers its stop (bounded
+ * wait for its master, then SIGKILL of that master's group) with the cleanups, and waits for its
+ * 220 on host:port. Throws with the log's tail when it does not start.
+ */
+export async function startPrivatePostfix({ dir, etc, queue, maillog, host, port }) {
+  const pf = (...args) => promisify(execFile)(POSTFIX, ['-c', etc, ...args], { cwd: dir, timeout: 60_000 });
+  await pf('check').catch((err) => {
+    throw new Error(`postfix check failed: ${err.stderr || err.message}`);
+  });
+  const masterPid = () => {
+    try {
+      return Number(fs.readFileSync(path.join(queue, 'pid', 'master.pid'), 'utf8').trim()) || null;
+    } catch {
+      return null;
+    }
+  };
+  let started = false;
+  cleanups.push(async () => {
+    if (!started) return;
+    const pid = masterPid();
+    await pf('stop').catch((err) => console.error(`[bench] postfix stop: ${err.stderr || err.message}`));
+    const alive = () => {
+      try {
+        if (pid) process.kill(pid, 0);
+        return Boolean(pid);
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && alive()) await sleep(200);
+    if (alive()) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  });
+  try {
+    await pf('start');
+    started = true;
+  } catch (err) {
+    let tail = '';
+    try {
+      tail = fs.readFileSync(maillog, 'utf8').split('\n').slice(-10).join('\n');
+    } catch {
+      /* no log */
+    }
+    throw new Error(`postfix start failed: ${err.stderr || err.message}\n${tail}`);
+  }
+  await waitForBanner(host, port);
+  return { pf, masterPid };
 }

@@ -40,7 +40,7 @@ import {
   schemas,
   silentLogger,
 } from '../core/dist/index.js';
-import { allProcesses, BENCH, benchLog, cleanups, coresBetween, cpuSnapshot, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, stopOnSignals, stopPid, topProcesses, waitForBanner, writePrivatePostfix } from './lib.mjs';
+import { allProcesses, BENCH, benchLog, cleanups, coresBetween, cpuSnapshot, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, startPrivatePostfix, stopOnSignals, stopPid, topProcesses, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -201,55 +201,7 @@ async function startPostfixRelay(runDir, sinkPort) {
     ],
   });
 
-  const pf = (...args) => execFileP(POSTFIX, ['-c', etc, ...args], { cwd: dir, timeout: 60_000 });
-  await pf('check').catch((err) => {
-    throw new Error(`postfix check failed: ${err.stderr || err.message}`);
-  });
-  const masterPidFile = path.join(queue, 'pid', 'master.pid');
-  const masterPid = () => {
-    try {
-      return Number(fs.readFileSync(masterPidFile, 'utf8').trim()) || null;
-    } catch {
-      return null;
-    }
-  };
-  let started = false;
-  cleanups.push(async () => {
-    if (!started) return;
-    const pid = masterPid();
-    await pf('stop').catch((err) => console.error(`[bench] postfix stop: ${err.stderr || err.message}`));
-    // Bounded wait for the master (and so its children) to exit; then SIGKILL that master's group.
-    const deadline = Date.now() + 15_000;
-    const alive = () => {
-      try {
-        if (pid) process.kill(pid, 0);
-        return Boolean(pid);
-      } catch {
-        return false;
-      }
-    };
-    while (Date.now() < deadline && alive()) await sleep(200);
-    if (alive()) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  });
-  try {
-    await pf('start');
-    started = true;
-  } catch (err) {
-    let tail = '';
-    try {
-      tail = fs.readFileSync(maillog, 'utf8').split('\n').slice(-10).join('\n');
-    } catch {
-      /* no log */
-    }
-    throw new Error(`postfix start failed: ${err.stderr || err.message}\n${tail}`);
-  }
-  await waitForBanner('127.0.0.1', port);
+  const { masterPid } = await startPrivatePostfix({ dir, etc, queue, maillog, host: '127.0.0.1', port });
 
   const countFiles = (sub) => {
     let n = 0;

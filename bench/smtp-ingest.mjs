@@ -20,7 +20,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { BENCH, benchLog, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
+import { BENCH, benchLog, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, startPrivatePostfix, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -153,7 +153,6 @@ async function benchPostfix(runDir) {
     ],
   });
 
-  const pf = (...args) => execFileP(POSTFIX, ['-c', etc, ...args], { cwd: dir, timeout: 60_000 });
   const countSent = () => {
     try {
       return (fs.readFileSync(maillog, 'utf8').match(/ status=sent /g) ?? []).length;
@@ -169,38 +168,10 @@ async function benchPostfix(runDir) {
   };
 
   try {
-    await pf('check');
+    await startPrivatePostfix({ dir, etc, queue, maillog, host: HOST, port });
   } catch (err) {
-    return { error: `postfix check failed: ${err.stderr || err.message}` };
+    return { error: err.message };
   }
-  let started = false;
-  cleanups.push(async () => {
-    if (!started) return;
-    await pf('stop').catch((err) => console.error(`[bench] postfix stop: ${err.stderr || err.message}`));
-    // Wait (bounded) for the master to exit so the queue is quiet before anything else runs.
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && fs.existsSync(path.join(queue, 'pid', 'master.pid'))) {
-      try {
-        process.kill(Number(fs.readFileSync(path.join(queue, 'pid', 'master.pid'), 'utf8').trim()), 0);
-      } catch {
-        break;
-      }
-      await sleep(200);
-    }
-  });
-  try {
-    await pf('start');
-    started = true;
-  } catch (err) {
-    let tail = '';
-    try {
-      tail = fs.readFileSync(maillog, 'utf8').split('\n').slice(-10).join('\n');
-    } catch {
-      /* no log */
-    }
-    return { error: `postfix start failed: ${err.stderr || err.message}\n${tail}` };
-  }
-  await waitForBanner(HOST, port);
   const before = countSent();
   await smtpSource(port, { messages: 200, reuse: false, label: 'postfix warm-up' });
   let expected = before + 200;
