@@ -34,9 +34,10 @@ import {
   createAccountsService,
   createBlobRepository,
   createOutboundQueue,
+  createOutboundRepository,
   dkimTxtRecord,
+  domainOf,
   openStore,
-  recordOutbound,
   schemas,
   silentLogger,
 } from '../core/dist/index.js';
@@ -364,6 +365,7 @@ function buildMessage(tag, i, recipient) {
 /** Stores `count` messages (blob + outbound record each, as the send path does) and returns their ids. */
 async function storeOutbound(db, userId, tag, count, recipientOf) {
   const blobs = createBlobRepository(db);
+  const outbound = createOutboundRepository(db);
   const ids = new Array(count);
   let sizeTotal = 0;
   const t0 = performance.now();
@@ -377,7 +379,7 @@ async function storeOutbound(db, userId, tag, count, recipientOf) {
         while (next < batch.length) {
           const m = batch[next++];
           sizeTotal += m.raw.length;
-          const r = await recordOutbound(db, {
+          const r = await outbound.record({
             userId,
             sentMessageId: null,
             raw: m.raw,
@@ -385,7 +387,7 @@ async function storeOutbound(db, userId, tag, count, recipientOf) {
             messageIdHeader: m.messageId,
             subject: m.subject,
             dkimDomain: PLAN.senderDomain,
-            recipients: [{ address: m.recipient, local: false }],
+            recipients: [{ address: m.recipient, domain: domainOf(m.recipient), local: false }],
           });
           ids[m.i] = { outboundId: r.outboundId, domain: r.remoteDomains[0] };
         }

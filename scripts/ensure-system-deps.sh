@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs Debian packages for commands that are missing. Usage: ensure-system-deps.sh cmd:package ...
+# A spec `pkg:package` checks the package itself (for libraries no command stands for).
 # Runs apt-get only when something is missing; as root directly, otherwise it says what to run.
 # Daemons in these packages (redis, postfix) are NOT started: policy-rc.d forbids it during the install.
 set -euo pipefail
 missing=()
 for spec in "$@"; do
   cmd=${spec%%:*}; pkg=${spec#*:}
-  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then missing+=("$pkg"); fi
+  if [ "$cmd" = pkg ]; then
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  elif ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then missing+=("$pkg"); fi
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)

@@ -58,7 +58,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   registerErrorHandling(app);
 
   await app.register(swagger, {
-    openapi: { info: { title: 'Mailyard API', version: '0.1.0', description: 'Mail, accounts and live updates. Errors: { error: { code, message }, requestId }.' } },
+    openapi: { info: { title: 'Mailyard API', version: '0.1.0', description: 'Mail, accounts and live updates. Errors: { error: { code, message }, requestId }. Every shape here is a zod schema of @mailyard/core/contracts.' } },
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: '/api/docs' });

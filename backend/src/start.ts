@@ -1,41 +1,34 @@
-import { createRedis, createUploadRepository, openStore, type HttpConfig, type Logger } from '@mailyard/core';
+import type { Redis } from 'ioredis';
+import { createRedis, openStore, requireRedis, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
 import { buildBackend } from './app.js';
 
-/** An upload not used within a day is deleted. */
-export const UPLOAD_MAX_AGE_MS = 24 * 3_600_000;
-
-export async function start(config: HttpConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) {
-  const store = await openStore(endpoints.databaseUrl, log, { poolSize: 10, applicationName: 'backend' });
-  const redis = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1 });
-  const subscribers: Array<ReturnType<typeof createRedis>> = [];
-  const createSubscriber = () => {
-    const sub = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null });
-    subscribers.push(sub);
-    return sub;
-  };
-  const app = await buildBackend({ db: store.db, redis, createSubscriber, log }, { dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY });
-  await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
-  // Uploads are staging for compose; a day after upload they are gone (hourly sweep).
-  const uploads = createUploadRepository(store.db, config.DATA_DIR);
-  const sweepUploads = () =>
-    void uploads
-      .sweep(new Date(Date.now() - UPLOAD_MAX_AGE_MS))
-      .then((n) => n > 0 && log.info({ event: 'uploads.swept', removed: n }))
-      .catch((err: Error) => log.warn({ event: 'uploads.sweep_failed', err: err.message }));
-  const sweepTimer = setInterval(sweepUploads, 3_600_000);
-  sweepTimer.unref();
-  sweepUploads();
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;
-  log.info({ event: 'http.listening', port, host: config.BIND_ADDRESS });
-  return {
-    port,
-    async stop() {
-      clearInterval(sweepTimer);
-      await app.close();
-      for (const sub of subscribers) sub.disconnect();
-      redis.disconnect();
-      await store.close();
-    },
-  };
+/**
+ * Starts the HTTP API on HTTP_PORT, and runs the upload sweep (housekeeping: the upload files are
+ * in this service's DATA_DIR). Redis must answer at start: sign-in limits, events and the
+ * housekeeping schedule live there. When a step fails, what the earlier ones opened is closed.
+ */
+export function start(config: HttpConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) {
+  return startService(log, async (opened) => {
+    const store = opened.add(await openStore(endpoints.databaseUrl, log, { poolSize: 10, applicationName: 'backend' }), (s) => s.close());
+    const redis = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1 }), (r) => r.disconnect());
+    await requireRedis(redis);
+    const subscribers = opened.add<Redis[]>([], (subs) => subs.forEach((sub) => sub.disconnect()));
+    const createSubscriber = () => {
+      const sub = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null });
+      subscribers.push(sub);
+      return sub;
+    };
+    const app = opened.add(
+      await buildBackend({ db: store.db, redis, createSubscriber, log }, { dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY }),
+      (a) => a.close(),
+    );
+    await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
+    // BullMQ workers block on Redis: the housekeeping worker gets a connection of its own.
+    const connection = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null }), (r) => r.disconnect());
+    opened.add(await startHousekeeping({ connection, log }, [uploadSweepTask({ db: store.db, dataDir: config.DATA_DIR })]), (h) => h.stop());
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;
+    log.info({ event: 'http.listening', port, host: config.BIND_ADDRESS });
+    return { port };
+  });
 }

@@ -1,44 +1,107 @@
-export * from './config/index.js';
-export * from './log/logger.js';
-export * from './errors.js';
-export * from './db/index.js';
-export * from './repositories/domain.repository.js';
-export * from './repositories/user.repository.js';
-export * from './repositories/mailbox.repository.js';
-export * from './repositories/message.repository.js';
-export * from './repositories/spool.repository.js';
-export * from './repositories/blob.repository.js';
-export * from './accounts/accounts.service.js';
-export * from './auth/password.js';
-export * from './mail/address.js';
-export * from './mail/threading.js';
-export * from './mail/parse.js';
-export * from './mail/ingest.js';
-export * from './events/publisher.js';
-export * from './events/change-log.js';
-export * from './queue/index.js';
-export * from './contracts/index.js';
-export * from './runtime/index.js';
-export * from './auth/session.service.js';
-export * from './auth/rate-limit.js';
-export * from './repositories/audit.repository.js';
-export * from './auth/authenticate.js';
-export * from './mail/render.js';
-export * from './auth/totp.js';
-export * from './auth/app-password.js';
-export * from './repositories/credential.repository.js';
-export * from './mail/message-ops.js';
-export * from './mail/search-query.js';
-export * from './repositories/search.repository.js';
-export * from './repositories/contact.repository.js';
-export * from './util/keyed-batcher.js';
-export * from './accounts/admin-scope.js';
-export * from './accounts/dkim.service.js';
-export * from './accounts/dns-helper.js';
-export * from './mail/drafts.js';
-export * from './mail/send.js';
-export * from './mail/outbound.js';
-export * from './mail/raw-headers.js';
-export * from './mail/dsn.js';
-export * from './auth/secret-box.js';
-export * from './util/semaphore.js';
+/**
+ * @mailyard/core, the server side: what the services, the CLI, the tests and the benchmarks use,
+ * named one by one (no catch-all), grouped by layer (docs/ARCHITECTURE.md). The browser imports
+ * @mailyard/core/contracts instead, and never this file. Export something new here when an app
+ * needs it; keep core's internals (e.g. the DKIM private-key reader) out.
+ */
+
+// config
+export { ConfigError, type HttpConfig, type InboundConfig, type OutboundConfig, type SmtpConfig, type StackConfig, loadConfig, requireServiceEndpoints, schemas } from './config/load-config.js';
+
+// log
+export { createLogger, type Logger, silentLogger } from './log/logger.js';
+
+// errors
+export { AppError, isUniqueViolation } from './errors.js';
+
+// util
+export { KeyedBatcher } from './util/keyed-batcher.js';
+export { KeyedSemaphore, Semaphore } from './util/semaphore.js';
+
+// db
+export { type Db, createDb, pingDatabase } from './db/client.js';
+export { type SpecialUse } from './db/schema.js';
+
+// repositories
+export { createAuditRepository } from './repositories/audit.repository.js';
+export { blobHash, createBlobRepository } from './repositories/blob.repository.js';
+export { type ChangeRepository, createChangeRepository } from './repositories/change.repository.js';
+export { createContactRepository } from './repositories/contact.repository.js';
+export { createAppPasswordRepository, createTotpRepository } from './repositories/credential.repository.js';
+export { type DomainRow, createDomainAdminRepository, createDomainRepository } from './repositories/domain.repository.js';
+export { createMailboxRepository } from './repositories/mailbox.repository.js';
+export { type MessageListItem, createMessageRepository } from './repositories/message.repository.js';
+export { type ClaimedDelivery, type ClaimedWork, type DeliveryOutcome, type DueKey, type OutboundMessageRow, type OutboundRepository, createOutboundRepository, dueKey } from './repositories/outbound.repository.js';
+export { createSearchRepository } from './repositories/search.repository.js';
+export { type SpoolInput, createSpoolRepository } from './repositories/spool.repository.js';
+export { createUploadRepository } from './repositories/upload.repository.js';
+export { createUserRepository } from './repositories/user.repository.js';
+
+// contracts
+export { type UserEvent, userChannel } from './contracts/events.js';
+
+// api
+export { attachmentUrl, toAdminAuditEntryDto, toAdminDomainDto, toAdminUserDto, toAppPasswordDto, toContactDto, toMailboxDto, toMessageDetailDto, toMessageListItemDto, toMessageStateDto, toMovedStateResponse, toOutboundDto } from './api/mappers.js';
+
+// mail
+export { domainOf, normalizeDomain, parseAddress, requireAddress, requireAliasAddress } from './mail/address.js';
+export { type DraftDeps, type DraftInput, type DraftSender, deleteDraft, listDrafts, replaceDraft, saveDraft } from './mail/drafts.js';
+export { type DsnRecipient, buildDsn, headerBlock, statusFromReply } from './mail/dsn.js';
+export { type IngestInput, type IngestResult, type MessageOpsDeps, createMailbox, deleteMailbox, deleteMessages, emptyMailbox, ingestForUser, ingestMessage, moveMessages, openMailboxWrite, publishMailboxEvents, renameMailbox, setFlags } from './mail/mailbox-writer/index.js';
+export { EMPTYABLE, MailboxWrite } from './mail/mailbox-writer/mailbox-write.js';
+export { loadMessageBytes, loadMessagePart, loadStoredMessage } from './mail/message-content.js';
+export { summarizeMessage } from './mail/parse.js';
+export { headerFields, splitMessage } from './mail/raw-headers.js';
+export { type RecipientVerdict, resolveRecipient } from './mail/recipient-routing.js';
+export { renderMessage } from './mail/render.js';
+export { parseSearchQuery } from './mail/search-query.js';
+export { MAX_RECIPIENTS_PER_MESSAGE, type SendDeps, type SendInput, SendRateLimitedError, SenderNotAllowedError, type SubmitEnvelope, sendMessage } from './mail/send.js';
+
+// auth
+export { APP_PASSWORD_PATTERN, MAX_APP_PASSWORDS, generateAppPassword } from './auth/app-password.js';
+export { type ClientAuthResult, type ClientCredentials, type SignInFailureRules, authenticateClient, confirmAccountPassword } from './auth/authenticate.js';
+export { hashPassword, passwordProblem } from './auth/password.js';
+export { type RateLimitRule, type RateLimiter, SENT_MESSAGES_PER_USER, TOTP_FAILURES_PER_ACCOUNT, createRateLimiter } from './auth/rate-limit.js';
+export { type SecretBox, createSecretBox, loadSecretKey } from './auth/secret-box.js';
+export { type SessionService, type SessionUser, createSessionService } from './auth/session.service.js';
+export { TOTP_STEP_SECONDS, TOTP_WINDOW, base32Decode, generateTotpSecret, totp, totpUri, verifyTotp } from './auth/totp.js';
+
+// accounts
+export { createAccountsService } from './accounts/accounts.service.js';
+export { type AdminActor, canManageDomain, domainsVisibleTo, listUsersVisibleTo, requireAdminArea, requireFullAdmin, requireManagedUser } from './accounts/admin-scope.js';
+export { activeDkimKey, activeDkimPublicKey, dkimTxtRecord, rotateDkimKey } from './accounts/dkim.service.js';
+export { checkRecords, createDnsResolver, expectedRecords } from './accounts/dns-helper.js';
+
+// events
+export { type ChangeFeed, type FeedItem, openChangeFeed } from './events/change-feed.js';
+export { type ChangeLogEvent, toChangeRow } from './events/change-log.js';
+export { type EventPublisher, createRedisEventPublisher } from './events/publisher.js';
+export { type UserEventHub, createUserEventHub } from './events/user-event-hub.js';
+
+// spool
+export { type SpoolFilingOutcome, fileSpooled } from './spool/spool-filer.js';
+export { reconcileSpool } from './spool/spool-reconciler.js';
+export { SpoolWriter } from './spool/spool-writer.js';
+
+// storage
+export { cleanContentType, cleanFilename, newUploadId, removeFile, uploadPath, uploadsDir } from './storage/upload-files.js';
+
+// queue
+export { startHousekeeping } from './queue/housekeeping.js';
+export { type InboundQueue, type OutboundQueue, QUEUE_INBOUND, QUEUE_OUTBOUND, createInboundQueue, createOutboundQueue, inboundJobId, inboundJobSchema, outboundJobId, outboundJobSchema } from './queue/queues.js';
+export { createRedis, requireRedis } from './queue/redis.js';
+export { runWithReconciler } from './queue/worker-runner.js';
+
+// housekeeping
+export { trashPurgeTask } from './housekeeping/trash-purge.task.js';
+export { uploadSweepTask } from './housekeeping/upload-sweep.task.js';
+
+// protocol-services
+export { type MxServices, type RecipientResolver, type SubmissionServices, createRecipientResolver, createSubmissionServices } from './protocol-services/smtp.js';
+
+// runtime
+export { type Resources, startService } from './runtime/lifecycle.js';
+export { type Running, runMain } from './runtime/run-main.js';
+export { openStore } from './runtime/store.js';
+export { type TlsMaterial, loadTlsMaterial, loadTlsMaterialFromConfig } from './runtime/tls.js';
+

@@ -2,10 +2,12 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import {
   createInboundQueue,
   createSpoolRepository,
+  fileSpooled,
   inboundJobSchema,
   ingestForUser,
   KeyedBatcher,
   QUEUE_INBOUND,
+  reconcileSpool,
   runWithReconciler,
   type Db,
   type EventPublisher,
@@ -13,7 +15,6 @@ import {
   type IngestResult,
   type Logger,
 } from '@mailyard/core';
-import { ingestSpooled } from './jobs/ingest-spool.job.js';
 
 export interface InboundWorkerDeps {
   db: Db;
@@ -32,15 +33,10 @@ export interface InboundWorkerOptions {
 }
 
 /**
- * Re-enqueues spool rows that are committed but not filed. The job id is deterministic, so a
- * row whose job is still queued is not queued twice.
+ * The inbound worker: each job names a spool row, which core's fileSpooled files into the
+ * recipients' mailboxes; a periodic reconcile (core's reconcileSpool) re-enqueues rows whose job
+ * was lost.
  */
-export async function reconcileSpool(db: Db, enqueue: (ids: number[]) => Promise<void>, ageMs: number): Promise<number> {
-  const ids = await createSpoolRepository(db).listPending(new Date(Date.now() - ageMs), 1000);
-  if (ids.length > 0) await enqueue(ids);
-  return ids.length;
-}
-
 export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWorkerOptions) {
   const { log } = deps;
   const queue = createInboundQueue(deps.connection);
@@ -56,7 +52,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     QUEUE_INBOUND,
     async (job) => {
       const { spoolId } = inboundJobSchema.parse(job.data);
-      const outcome = await ingestSpooled(jobDeps, spoolId, job.attemptsMade + 1);
+      const outcome = await fileSpooled(jobDeps, spoolId, job.attemptsMade + 1);
       log.info({ event: 'inbound.filed', spoolId, jobId: job.id, ...outcome });
       return outcome;
     },

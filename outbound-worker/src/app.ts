@@ -1,18 +1,14 @@
 import type { Resolver } from 'node:dns/promises';
 import { Worker, type ConnectionOptions } from 'bullmq';
 import {
-  claimDueBatch,
   createOutboundQueue,
+  createOutboundRepository,
   dueKey,
   KeyedBatcher,
-  listOwedDsns,
-  listStalled,
-  loadOutboundBytes,
   outboundJobSchema,
   QUEUE_OUTBOUND,
   runWithReconciler,
   Semaphore,
-  recordOutcomes,
   type ClaimedWork,
   type Db,
   type DeliveryOutcome,
@@ -59,6 +55,7 @@ export interface OutboundWorkerOptions extends DeliverSettings {
 export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundWorkerOptions) {
   const { log } = deps;
   const queue = createOutboundQueue(deps.connection);
+  const deliveries = createOutboundRepository(deps.db);
   const pool = new SmtpPool({
     hostname: options.hostname,
     port: options.smtpPort,
@@ -69,11 +66,11 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
   });
   // Group commit: the claims of jobs that start together share one statement, so do their outcomes.
   const claims = new KeyedBatcher<'claim', DueKey, ClaimedWork | null>(async (_k, keys) => {
-    const work = await claimDueBatch(deps.db, keys, options.leaseMs);
+    const work = await deliveries.claimDueBatch(keys, options.leaseMs);
     return keys.map((k) => work.get(dueKey(k)) ?? null);
   }, 200, 2);
   const outcomes = new KeyedBatcher<'record', DeliveryOutcome[], void>(async (_k, lists) => {
-    await recordOutcomes(deps.db, lists.flat());
+    await deliveries.recordOutcomes(lists.flat());
     return lists.map(() => undefined);
   }, 200, 2);
   const largeMessages = new Semaphore(options.largeMessagesInMemory ?? 8);
@@ -87,7 +84,7 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
     loadLarge: async (outboundId: number) => {
       const release = await largeMessages.acquire();
       try {
-        return { raw: await loadOutboundBytes(deps.db, outboundId), release };
+        return { raw: await deliveries.loadBytes(outboundId), release };
       } catch (err) {
         release();
         throw err;
@@ -126,12 +123,12 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
     'outbound',
     log,
     async () => {
-      const stalled = await listStalled(deps.db, options.reconcileIntervalMs);
+      const stalled = await deliveries.listStalled(options.reconcileIntervalMs);
       if (stalled.length > 0) {
         await queue.enqueue(stalled.map((s) => ({ outboundId: s.outboundId, domain: s.domain, attempt: s.attempts })));
         log.info({ event: 'outbound.reconciled', requeued: stalled.length });
       }
-      for (const outboundId of await listOwedDsns(deps.db)) await fileOwedDsn(deps, options.hostname, outboundId);
+      for (const outboundId of await deliveries.listOwedDsns()) await fileOwedDsn(deps, options.hostname, outboundId);
     },
     options.reconcileIntervalMs,
   );

@@ -1,12 +1,11 @@
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import type { Db, Logger, SendDeps } from '@mailyard/core';
+import { createRecipientResolver, createSubmissionServices, SpoolWriter, type Db, type Logger, type MxServices, type SendDeps, type SignInFailureRules, type SubmissionServices } from '@mailyard/core';
 import { createMxHandlers, type MxLimits } from './handlers/mx-session.handlers.js';
-import { createSubmissionHandlers, type AuthFailureRules, type SubmissionLimits } from './handlers/submission-session.handlers.js';
+import { createSubmissionHandlers, type SubmissionLimits } from './handlers/submission-session.handlers.js';
 import { useRfc4954AuthTlsReply } from './protocol/auth-requires-tls.js';
 import { useOwnEnhancedStatusCodes } from './protocol/enhanced-status.js';
 import { useConfigurableGreetingDelay } from './protocol/greeting-delay.js';
 import { submissionReplies } from './protocol/replies.js';
-import { SpoolWriter } from './spool/spool-writer.js';
 
 export interface SmtpAppDeps {
   db: Db;
@@ -23,20 +22,37 @@ export interface SmtpAppOptions {
   greetingDelayMs?: number;
 }
 
-export interface SmtpApp {
+export interface MxListener {
   mx: SMTPServer;
-  spool: SpoolWriter;
   listen(port: number, host: string): Promise<number>;
   close(): Promise<void>;
 }
 
-/** Builds the MX listener (port 25) without listening (tests call this directly). */
+export interface SmtpApp extends MxListener {
+  spool: SpoolWriter;
+}
+
+/** Builds the MX listener (port 25) on the real store without listening (tests call this directly). */
 export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpApp {
+  const spool = new SpoolWriter({ db: deps.db, enqueue: deps.enqueueInbound, log: deps.log });
+  const listener = buildMxListener({ services: { recipients: createRecipientResolver(deps.db), spool }, log: deps.log }, options);
+  return {
+    ...listener,
+    spool,
+    async close() {
+      // Stop accepting, let sessions in DATA finish, then flush what is being committed.
+      await listener.close();
+      await spool.drain();
+    },
+  };
+}
+
+/** The MX listener on the services it is given, without listening (transcript tests give it in-memory fakes). */
+export function buildMxListener(deps: { services: MxServices; log: Logger }, options: SmtpAppOptions): MxListener {
   useOwnEnhancedStatusCodes();
   useConfigurableGreetingDelay();
   let shuttingDown = false;
-  const spool = new SpoolWriter({ db: deps.db, enqueue: deps.enqueueInbound, log: deps.log });
-  const handlers = createMxHandlers({ db: deps.db, spool, log: deps.log, hostname: options.hostname, limits: options.limits, isShuttingDown: () => shuttingDown });
+  const handlers = createMxHandlers({ services: deps.services, log: deps.log, hostname: options.hostname, limits: options.limits, isShuttingDown: () => shuttingDown });
 
   const mx = new SMTPServer({
     name: options.hostname,
@@ -60,15 +76,13 @@ export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpAp
 
   return {
     mx,
-    spool,
     listen(port, host) {
       return listenOn(mx, port, host);
     },
     async close() {
       shuttingDown = true;
-      // Stop accepting, let sessions in DATA finish, then flush what is being committed.
+      // Stop accepting and let sessions in DATA finish.
       await closeServer(mx);
-      await spool.drain();
     },
   };
 }
@@ -98,8 +112,8 @@ export interface SubmissionAppOptions {
   hostname: string;
   tls: { key: Buffer; cert: Buffer };
   limits: SubmissionLimits;
-  /** Failed-AUTH limits; core's SMTP_AUTH_FAILURES_PER_IP / _PER_ACCOUNT by default. */
-  authRules?: AuthFailureRules;
+  /** Failed-AUTH limits; core's sign-in limits (shared with web and IMAP sign-in) by default. */
+  authRules?: SignInFailureRules;
   socketTimeoutMs?: number;
 }
 
@@ -113,17 +127,25 @@ export interface SubmissionApp {
 }
 
 /**
- * Builds the submission listeners without listening: mail clients authenticate (AUTH PLAIN or
- * LOGIN, over TLS only) and send as their own addresses, to anyone. Both listeners share one set
- * of handlers (one per-IP connection count).
+ * Builds the submission listeners on the real store without listening: mail clients authenticate
+ * (AUTH PLAIN or LOGIN, over TLS only) and send as their own addresses, to anyone.
  */
 export function buildSubmissionApp(deps: SubmissionAppDeps, options: SubmissionAppOptions): SubmissionApp {
+  const { authRules, ...listenerOptions } = options;
+  return buildSubmissionListeners({ services: createSubmissionServices(deps, { authRules }), log: deps.log }, listenerOptions);
+}
+
+/**
+ * The submission listeners on the services they are given, without listening (transcript tests
+ * give them in-memory fakes). Both listeners share one set of handlers (one per-IP connection count).
+ */
+export function buildSubmissionListeners(deps: { services: SubmissionServices; log: Logger }, options: Omit<SubmissionAppOptions, 'authRules'>): SubmissionApp {
   useOwnEnhancedStatusCodes();
   useConfigurableGreetingDelay();
   useRfc4954AuthTlsReply();
   let shuttingDown = false;
-  const { log, ...send } = deps;
-  const handlers = createSubmissionHandlers({ send: { ...send, log }, log, hostname: options.hostname, limits: options.limits, authRules: options.authRules, isShuttingDown: () => shuttingDown });
+  const { log } = deps;
+  const handlers = createSubmissionHandlers({ services: deps.services, log, hostname: options.hostname, limits: options.limits, isShuttingDown: () => shuttingDown });
 
   const common: SMTPServerOptions = {
     name: options.hostname,

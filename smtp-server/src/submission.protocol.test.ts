@@ -17,6 +17,7 @@ import {
   type Db,
   type OutboundQueue,
   type RateLimitRule,
+  type SignInFailureRules,
   type TlsMaterial,
 } from '@mailyard/core';
 import { runCommand } from '../../tests/helpers/services.js';
@@ -24,7 +25,7 @@ import { connect, type SmtpTranscript } from '../../tests/helpers/smtp-transcrip
 import { closedPort, createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
 import type { TestStore } from '../../tests/helpers/store.js';
 import { buildSubmissionApp, type SubmissionApp, type SubmissionAppDeps } from './app.js';
-import type { AuthFailureRules, SubmissionLimits } from './handlers/submission-session.handlers.js';
+import type { SubmissionLimits } from './handlers/submission-session.handlers.js';
 
 /**
  * SMTP submission (587 with STARTTLS, 465 with implicit TLS) against a real PostgreSQL and a real
@@ -55,13 +56,13 @@ const extraRedis: Array<ReturnType<typeof createRedis>> = [];
 let ruleCounter = 0;
 
 /** Failed-AUTH rules under names of their own, so that tests never share counters. */
-function rules(perIp: number, perAccount: number): AuthFailureRules {
+function rules(perIp: number, perAccount: number): SignInFailureRules {
   ruleCounter += 1;
   const rule = (kind: string, max: number): RateLimitRule => ({ name: `test-${kind}-${ruleCounter}`, max, windowSeconds: 600 });
   return { perIp: rule('ip', perIp), perAccount: rule('account', perAccount) };
 }
 
-async function startApp(overrides: { db?: Db; limiter?: SubmissionAppDeps['limiter']; authRules?: AuthFailureRules; limits?: Partial<SubmissionLimits> } = {}) {
+async function startApp(overrides: { db?: Db; limiter?: SubmissionAppDeps['limiter']; authRules?: SignInFailureRules; limits?: Partial<SubmissionLimits> } = {}) {
   const app = buildSubmissionApp(
     {
       db: overrides.db ?? store.db,
@@ -373,6 +374,34 @@ describe('brute-force limits', () => {
     expect(lastReply(limited, 454), limited.out).toMatch(/^454 4\.7\.0/);
     const other = await swaks([...from('127.0.0.7'), ...swaksAuth(ALICE.address, ALICE.password)]);
     expect(lastReply(other, 235), other.out).toMatch(/^235 2\.7\.0/);
+  });
+
+  it('counts failures under every spelling of an address against that one account: after 20 under four spellings, the right password gets 454 4.7.0', async () => {
+    await createAccountsService({ db: store.db }).addUser({ address: 'spell@a.test', password: 'spell password' });
+    const ports = await startApp({ authRules: rules(1_000, 10) });
+    // A tab is refused by the SASL layer itself (501): that spelling opens nothing.
+    expect((await (await tlsSession(ports.submission)).cmd(`AUTH PLAIN ${plain('spell@\ta.test', 'spell password')}`)).code).toBe(501);
+    const spellings = ['spell@a.test.', 'spell@ a.test', 'SPELL@a.test', ' spell@a.test'];
+    const codes: number[] = [];
+    // One session per spelling: the library allows a session only so many commands before AUTH.
+    for (const [n, spelling] of spellings.entries()) {
+      const client = await tlsSession(ports.submission);
+      for (let i = 0; i < 5; i++) codes.push((await client.cmd(`AUTH PLAIN ${plain(spelling, `guess ${n}-${i}`)}`)).code);
+    }
+    expect(codes).toEqual([...Array<number>(10).fill(535), ...Array<number>(10).fill(454)]);
+    const fresh = await tlsSession(ports.submission);
+    expect(await fresh.cmd(`AUTH PLAIN ${plain('spell@a.test', 'spell password')}`)).toMatchObject({ code: 454, enhanced: '4.7.0' });
+  });
+
+  it('counts twenty parallel wrong passwords for one account before checking any: ten get 535, ten get 454 4.7.0, then the right password gets 454', async () => {
+    await createAccountsService({ db: store.db }).addUser({ address: 'para@a.test', password: 'para password' });
+    const ports = await startApp({ authRules: rules(1_000, 10) });
+    const sessions = [];
+    for (let i = 0; i < 20; i++) sessions.push(await tlsSession(ports.submission));
+    const replies = await Promise.all(sessions.map((client, i) => client.cmd(`AUTH PLAIN ${plain('para@a.test', `parallel guess ${i}`)}`)));
+    expect(replies.map((r) => `${r.code} ${r.enhanced}`).sort()).toEqual([...Array<string>(10).fill('454 4.7.0'), ...Array<string>(10).fill('535 5.7.8')]);
+    const fresh = await tlsSession(ports.submission);
+    expect(await fresh.cmd(`AUTH PLAIN ${plain('para@a.test', 'para password')}`)).toMatchObject({ code: 454, enhanced: '4.7.0' });
   });
 
   it('a successful login does not reset the per-IP count', async () => {

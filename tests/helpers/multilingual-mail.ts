@@ -1,7 +1,7 @@
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type { Db } from '../../core/src/db/index.js';
 import type { SpecialUse } from '../../core/src/db/schema.js';
-import { ingestMessage } from '../../core/src/mail/ingest.js';
+import { ingestMessage } from '../../core/src/mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../../core/src/mail/parse.js';
 
 /**

@@ -16,6 +16,8 @@ export interface SseStream {
   frames: SseFrame[];
   /** Frames that carry an event (`event:`/`data:`). */
   events(): SseFrame[];
+  /** Event frames that carry an id: the change-log events and `resync` (not hints like mailbox.counts). */
+  changes(): SseFrame[];
   /** The first frame (from the start) that matches, waiting up to `timeoutMs` for it. */
   waitFor(match: (f: SseFrame) => boolean, timeoutMs?: number, what?: string): Promise<SseFrame>;
   /** Resolves when the server ends the stream (or the connection closes). */
@@ -88,6 +90,7 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
         headers: res.headers,
         frames,
         events: () => frames.filter((f) => f.event !== undefined || f.data !== undefined),
+        changes: () => frames.filter((f) => f.id !== undefined && (f.event !== undefined || f.data !== undefined)),
         ended: endedPromise,
         isEnded: () => ended,
         close: () => req.destroy(),

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,5 +75,30 @@ describe('npm start', () => {
     expect(after.code, after.stderr).toBe(0);
     expect(after.stdout).toContain('smoke test');
     expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+  });
+
+  it('when a port is taken, exits 1 after stopping what it had started, its private PostgreSQL and Redis included', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-start-fail-'));
+    fs.chmodSync(dir, 0o755);
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dir, LOG_LEVEL: 'warn', MAIL_HOSTNAME: 'mx.start.test' };
+      for (const key of ['SMTP_PORT', 'SUBMISSION_PORT', 'SMTPS_PORT', 'IMAP_PORT', 'IMAPS_PORT']) env[key] = String(await freePort());
+      // The backend starts last: everything before it has started when its port turns out taken.
+      env.HTTP_PORT = String((taken.address() as net.AddressInfo).port);
+      const failing = spawn(process.execPath, ['stack/dist/main.js'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      failing.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      failing.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      const code = await new Promise<number | null>((r) => failing.once('exit', (c) => r(c)));
+      expect(code, out).toBe(1);
+      expect(out).toMatch(/Mailyard failed to start: .*EADDRINUSE/);
+      expect(fs.existsSync(path.join(dir, 'postgres', 'postmaster.pid'))).toBe(false);
+      expect(fs.existsSync(path.join(dir, 'redis', 'server.json'))).toBe(false);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

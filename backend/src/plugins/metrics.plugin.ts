@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { sql } from 'kysely';
-import type { Db } from '@mailyard/core';
+import { createSpoolRepository, type Db } from '@mailyard/core';
 
 /**
  * Prometheus text exposition at GET /metrics: HTTP requests by route and status, latency sums,
@@ -26,8 +25,7 @@ export function registerMetrics(app: FastifyInstance, deps: { db: Db }): void {
     const mem = process.memoryUsage();
     let pending = -1;
     try {
-      const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM spool WHERE status = 'pending'`.execute(deps.db);
-      pending = rows[0]?.n ?? 0;
+      pending = await createSpoolRepository(deps.db).countPending();
     } catch {
       // reported as -1: the store is unreachable
     }

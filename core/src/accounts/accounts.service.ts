@@ -1,47 +1,12 @@
-import type { Db, DbOrTx } from '../db/client.js';
+import type { Db } from '../db/client.js';
 import type { Role } from '../db/schema.js';
 import { AppError, isUniqueViolation } from '../errors.js';
 import { hashPassword, passwordProblem } from '../auth/password.js';
-import { catchAllAddress, isValidDomain, normalizeDomain, parseAddress, requireAddress, requireAliasAddress, stripPlusTag } from '../mail/address.js';
+import { isValidDomain, normalizeDomain, requireAddress, requireAliasAddress } from '../mail/address.js';
 import { createDomainRepository, type DomainRow } from '../repositories/domain.repository.js';
-import { createAliasRepository, createUserRepository, findRecipientUserId, type AliasRow, type UserRow } from '../repositories/user.repository.js';
+import { createAliasRepository, createUserRepository, type AliasRow, type UserRow } from '../repositories/user.repository.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { generateDkimKey } from './dkim.service.js';
-
-export type RecipientVerdict =
-  | { kind: 'local'; userId: number; address: string }
-  | { kind: 'unknown'; address: string }
-  | { kind: 'relay'; address: string }
-  | { kind: 'invalid' };
-
-/**
- * Who receives mail for `input`: exact user or alias first, then `user+tag@` as `user@`, then the
- * domain's catch-all alias (`@domain`), then postmaster. A disabled target never receives mail.
- * `relay` means the domain is not ours (the caller must refuse: we never relay for strangers).
- */
-export async function resolveRecipient(db: DbOrTx, input: string): Promise<RecipientVerdict> {
-  const parsed = parseAddress(input);
-  if (!parsed) return { kind: 'invalid' };
-  const domain = await createDomainRepository(db).findByName(parsed.domain);
-  if (!domain) return { kind: 'relay', address: parsed.address };
-  const exact = await findRecipientUserId(db, parsed.address);
-  if (exact !== null) return { kind: 'local', userId: exact, address: parsed.address };
-  const untagged = stripPlusTag(parsed);
-  if (untagged) {
-    const base = await findRecipientUserId(db, untagged.address);
-    if (base !== null) return { kind: 'local', userId: base, address: untagged.address };
-  }
-  // Catch-all: any other address of the domain, when the domain has an `@domain` alias.
-  const catchAll = await findRecipientUserId(db, catchAllAddress(parsed.domain));
-  if (catchAll !== null) return { kind: 'local', userId: catchAll, address: parsed.address };
-  // RFC 5321 4.5.1: every domain must accept postmaster. Without an explicit user or alias,
-  // it reaches the first administrator.
-  if (parsed.local === 'postmaster') {
-    const admin = await db.selectFrom('users').select('id').where('role', '=', 'admin').where('disabled', '=', false).orderBy('id').executeTakeFirst();
-    if (admin) return { kind: 'local', userId: admin.id, address: parsed.address };
-  }
-  return { kind: 'unknown', address: parsed.address };
-}
 
 /** Domains, users and aliases: what the CLI and (later) the admin API manage. */
 export function createAccountsService({ db }: { db: Db }) {

@@ -3,12 +3,15 @@ import { promisify } from 'node:util';
 import type { Db, DbOrTx } from '../db/client.js';
 import { AppError } from '../errors.js';
 import { normalizeDomain } from '../mail/address.js';
+import { createDkimKeyRepository } from '../repositories/dkim-key.repository.js';
+import { createDomainRepository, type DomainRow } from '../repositories/domain.repository.js';
 
 /**
- * DKIM keys per domain (table dkim_keys). Keys are RSA-2048; a domain has at most one active key
- * (the one outgoing mail is signed with). Rotation adds a new active key and keeps the old ones,
- * inactive, so their DNS records can stay published while signed mail is still in flight.
- * Only `activeDkimKey` returns private material; everything else returns the public half.
+ * DKIM keys per domain (stored by core/src/repositories/dkim-key.repository.ts). Keys are
+ * RSA-2048; a domain has at most one active key (the one outgoing mail is signed with). Rotation
+ * adds a new active key and keeps the old ones, inactive, so their DNS records can stay published
+ * while signed mail is still in flight. Only `activeDkimKey` returns private material; everything
+ * else returns the public half.
  */
 
 const generateKeyPairAsync = promisify(generateKeyPair);
@@ -49,18 +52,16 @@ function defaultSelectorBase(now: Date): string {
   return `my${now.getUTCFullYear()}${String(now.getUTCMonth() + 1).padStart(2, '0')}`;
 }
 
-async function requireDomainId(db: DbOrTx, domainName: string, lock: boolean): Promise<{ id: number; name: string }> {
+async function requireDomain(db: DbOrTx, domainName: string, lock: boolean): Promise<DomainRow> {
   const name = normalizeDomain(domainName);
-  let query = db.selectFrom('domains').select(['id', 'name']).where('name', '=', name);
-  if (lock) query = query.forUpdate();
-  const row = await query.executeTakeFirst();
-  if (!row) throw new AppError('domain.not_found', `domain ${name} is not served here`, 404);
-  return row;
+  const domain = await createDomainRepository(db).findByName(name, { lock });
+  if (!domain) throw new AppError('domain.not_found', `domain ${name} is not served here`, 404);
+  return domain;
 }
 
 /** `selector` if given (must be unused), else `myYYYYMM`, then `myYYYYMM-2`, `-3`… until unused. */
 async function pickSelector(db: DbOrTx, domainId: number, wanted: string | undefined): Promise<string> {
-  const taken = new Set((await db.selectFrom('dkim_keys').select('selector').where('domain_id', '=', domainId).execute()).map((r) => r.selector));
+  const taken = new Set(await createDkimKeyRepository(db).selectors(domainId));
   if (wanted !== undefined) {
     const selector = wanted.trim().toLowerCase();
     if (!selectorPattern.test(selector)) throw new AppError('dkim.selector_invalid', `"${wanted}" is not a valid DKIM selector (letters, digits and "-")`);
@@ -72,13 +73,9 @@ async function pickSelector(db: DbOrTx, domainId: number, wanted: string | undef
   for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
 }
 
-async function insertKey(db: DbOrTx, domain: { id: number; name: string }, selector: string, pair: { privateKeyPem: string; publicKeyB64: string }, active: boolean): Promise<DkimKeyInfo> {
-  const row = await db
-    .insertInto('dkim_keys')
-    .values({ domain_id: domain.id, selector, private_key_pem: pair.privateKeyPem, public_key_b64: pair.publicKeyB64, active })
-    .returning(['selector', 'public_key_b64', 'active', 'created_at'])
-    .executeTakeFirstOrThrow();
-  return { domain: domain.name, selector: row.selector, publicKeyB64: row.public_key_b64, active: row.active, createdAt: row.created_at };
+async function insertKey(db: DbOrTx, domain: DomainRow, selector: string, pair: { privateKeyPem: string; publicKeyB64: string }, active: boolean): Promise<DkimKeyInfo> {
+  const row = await createDkimKeyRepository(db).insert(domain.id, { selector, ...pair, active });
+  return { domain: domain.name, ...row };
 }
 
 /**
@@ -88,8 +85,8 @@ async function insertKey(db: DbOrTx, domain: { id: number; name: string }, selec
  */
 export async function generateDkimKey(db: DbOrTx, domainName: string, selector?: string): Promise<DkimKeyInfo> {
   const pair = await generateDkimKeyPair();
-  const domain = await requireDomainId(db, domainName, false);
-  const hasActive = await db.selectFrom('dkim_keys').select('id').where('domain_id', '=', domain.id).where('active', '=', true).executeTakeFirst();
+  const domain = await requireDomain(db, domainName, false);
+  const hasActive = await createDkimKeyRepository(db).hasActive(domain.id);
   return insertKey(db, domain, await pickSelector(db, domain.id, selector), pair, !hasActive);
 }
 
@@ -97,9 +94,9 @@ export async function generateDkimKey(db: DbOrTx, domainName: string, selector?:
 export async function rotateDkimKey(db: Db, domainName: string, selector?: string): Promise<DkimKeyInfo> {
   const pair = await generateDkimKeyPair(); // outside the transaction: it takes a while
   return db.transaction().execute(async (tx) => {
-    const domain = await requireDomainId(tx, domainName, true); // serializes rotations of one domain
+    const domain = await requireDomain(tx, domainName, true); // serializes rotations of one domain
     const chosen = await pickSelector(tx, domain.id, selector);
-    await tx.updateTable('dkim_keys').set({ active: false }).where('domain_id', '=', domain.id).where('active', '=', true).execute();
+    await createDkimKeyRepository(tx).deactivate(domain.id);
     return insertKey(tx, domain, chosen, pair, true);
   });
 }
@@ -107,27 +104,14 @@ export async function rotateDkimKey(db: Db, domainName: string, selector?: strin
 /** The key to sign the domain's mail with, or null when it has none. The only private-key reader. */
 export async function activeDkimKey(db: DbOrTx, domainName: string): Promise<DkimSigningKey | null> {
   const name = normalizeDomain(domainName);
-  const row = await db
-    .selectFrom('dkim_keys')
-    .innerJoin('domains', 'domains.id', 'dkim_keys.domain_id')
-    .select(['dkim_keys.selector', 'dkim_keys.private_key_pem'])
-    .where('domains.name', '=', name)
-    .where('dkim_keys.active', '=', true)
-    .executeTakeFirst();
-  return row ? { domain: name, selector: row.selector, privateKeyPem: row.private_key_pem } : null;
+  const key = await createDkimKeyRepository(db).findActiveSigningKey(name);
+  return key ? { domain: name, ...key } : null;
 }
 
 /** Every key of the domain (public halves), newest first. */
 export async function listDkimKeys(db: DbOrTx, domainName: string): Promise<DkimKeyInfo[]> {
   const name = normalizeDomain(domainName);
-  const rows = await db
-    .selectFrom('dkim_keys')
-    .innerJoin('domains', 'domains.id', 'dkim_keys.domain_id')
-    .select(['dkim_keys.selector', 'dkim_keys.public_key_b64', 'dkim_keys.active', 'dkim_keys.created_at'])
-    .where('domains.name', '=', name)
-    .orderBy('dkim_keys.id', 'desc')
-    .execute();
-  return rows.map((r) => ({ domain: name, selector: r.selector, publicKeyB64: r.public_key_b64, active: r.active, createdAt: r.created_at }));
+  return (await createDkimKeyRepository(db).list(name)).map((k) => ({ domain: name, ...k }));
 }
 
 /** The public half of the domain's active key (what DNS must publish), or null. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
-import { resolveRecipient } from '../accounts/accounts.service.js';
-import { ingestMessage } from '../mail/ingest.js';
+import { resolveRecipient } from '../mail/recipient-routing.js';
+import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { runCli } from './main.js';
 import { startDnsmasq } from '../../../tests/helpers/dnsmasq.js';

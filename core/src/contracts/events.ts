@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { nonJsonResponse } from './common.js';
+import { deliveryStatus } from './outbound.js';
 
 /**
  * Events pushed to a user's live clients (SSE in the browser, IDLE in IMAP). Browser-safe:
@@ -27,7 +29,7 @@ export const deliveryStatusEvent = z.object({
   outboundId: id,
   sentMessageId: id.nullable(),
   recipient: z.string(),
-  status: z.enum(['queued', 'deferred', 'delivered', 'bounced', 'expired']),
+  status: deliveryStatus,
   reply: z.string().nullable(),
   nextAttemptAt: z.string().nullable(),
 });
@@ -45,6 +47,22 @@ export const userEvent = z.discriminatedUnion('type', [
 ]);
 export type UserEvent = z.infer<typeof userEvent>;
 export type UserEventType = UserEvent['type'];
+
+/** GET /api/events?since=<modseq>: replay what came after it (a `Last-Event-ID` header wins). */
+export const eventsQuery = z.object({
+  since: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional().describe('Replay changes after this modseq (Last-Event-ID wins when both are given)'),
+});
+export type EventsQuery = z.input<typeof eventsQuery>;
+
+/**
+ * The data of an `event: resync` frame: more changes were missed than the server replays, so the
+ * client reloads everything; the stream goes on live from `modseq`.
+ */
+export const resyncEventData = z.object({ modseq: z.number().int().nonnegative() });
+export type ResyncEventData = z.infer<typeof resyncEventData>;
+
+/** GET /api/events answers a stream of Server-Sent Events, each with a `userEvent` as data. */
+export const eventStreamResponse = nonJsonResponse('text/event-stream', 'Server-Sent Events: `id: <modseq>` (change-log events only), `event: <type>`, `data: <userEvent as JSON>`');
 
 /** Redis pub/sub channel that carries one user's events. */
 export function userChannel(userId: number): string {

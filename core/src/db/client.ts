@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -28,4 +28,9 @@ export function createDb(options: DbOptions): { db: Db; pool: pg.Pool } {
   pool.on('error', () => undefined);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, pool };
+}
+
+/** One round trip to the database: resolves when it answers, throws when it is unreachable (readiness checks). */
+export async function pingDatabase(db: DbOrTx): Promise<void> {
+  await sql`SELECT 1`.execute(db);
 }

@@ -1,13 +1,14 @@
 import type { Insertable } from 'kysely';
 import { userEvent, type UserEvent } from '../contracts/events.js';
-import type { DbOrTx } from '../db/client.js';
 import type { ChangeKind, ChangesTable } from '../db/schema.js';
 import type { Logger } from '../log/logger.js';
+import type { ChangeRow } from '../repositories/change.repository.js';
 
 /**
- * The per-user change log (`changes`) read back as the events live clients receive. SSE replay
- * (`Last-Event-ID`) and anything else that catches up after a gap use this, so a replayed event
- * is exactly the event that was published live.
+ * The per-user change log (`changes`) as the events live clients receive: `toChangeRow` for the
+ * writer, `changeRowToEvent` for the reader (the change feed's replay, see change-feed.ts), so a
+ * replayed event is exactly the event that was published live. The queries are in
+ * repositories/change.repository.ts.
  *
  * What each kind of row must carry (columns, then `payload`), written in the same transaction
  * that takes the user's modseq:
@@ -53,15 +54,6 @@ export function toChangeRow(userId: number, event: ChangeLogEvent): Insertable<C
   }
 }
 
-interface ChangeRow {
-  modseq: number;
-  kind: ChangeKind;
-  mailbox_id: number | null;
-  message_id: number | null;
-  uid: number | null;
-  payload: Record<string, unknown> | null;
-}
-
 /** The event a row stands for, or null when the row does not make a valid one. */
 export function changeRowToEvent(row: ChangeRow): ChangeLogEvent | null {
   const p = row.payload ?? {};
@@ -94,20 +86,8 @@ export function changeRowToEvent(row: ChangeRow): ChangeLogEvent | null {
   return parsed.success && 'modseq' in parsed.data ? parsed.data : null;
 }
 
-/**
- * The user's events with modseq greater than `modseq`, oldest first, from at most `limit` change
- * rows of the kinds that make events. Rows that do not make a valid event are skipped (and logged).
- */
-export async function readChangesSince(db: DbOrTx, userId: number, modseq: number, limit: number, log?: Logger): Promise<ChangeLogEvent[]> {
-  const rows = await db
-    .selectFrom('changes')
-    .select(['modseq', 'kind', 'mailbox_id', 'message_id', 'uid', 'payload'])
-    .where('user_id', '=', userId)
-    .where('modseq', '>', modseq)
-    .where('kind', 'in', EVENT_CHANGE_KINDS)
-    .orderBy('modseq', 'asc')
-    .limit(limit)
-    .execute();
+/** The events these rows of the user's stand for, in order; a row that makes no valid event is skipped and logged. */
+export function changeRowsToEvents(userId: number, rows: readonly ChangeRow[], log?: Logger): ChangeLogEvent[] {
   const events: ChangeLogEvent[] = [];
   for (const row of rows) {
     const event = changeRowToEvent(row);
@@ -115,25 +95,4 @@ export async function readChangesSince(db: DbOrTx, userId: number, modseq: numbe
     else log?.warn({ event: 'changes.invalid_row', userId, modseq: row.modseq, kind: row.kind });
   }
   return events;
-}
-
-/**
- * How many change rows that make events the user has after `modseq`, counting no further than
- * `cap` (so a huge gap costs no more than `cap` index entries).
- */
-export async function countChangesSince(db: DbOrTx, userId: number, modseq: number, cap: number): Promise<number> {
-  const row = await db
-    .selectFrom((eb) =>
-      eb
-        .selectFrom('changes')
-        .select('modseq')
-        .where('user_id', '=', userId)
-        .where('modseq', '>', modseq)
-        .where('kind', 'in', EVENT_CHANGE_KINDS)
-        .limit(cap)
-        .as('gap'),
-    )
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
 }

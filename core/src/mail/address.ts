@@ -39,6 +39,11 @@ export function parseAddress(input: string): ParsedAddress | null {
   return { address: `${local}@${domain}`, local, domain };
 }
 
+/** The domain of an address as the store keeps it (`local@domain`), lower-cased. */
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
 /** Like parseAddress but throws a clear, coded error. */
 export function requireAddress(input: string): ParsedAddress {
   const parsed = parseAddress(input);

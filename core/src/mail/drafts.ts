@@ -1,129 +1,23 @@
-import { randomBytes } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
-import path from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import type { Db } from '../db/client.js';
+import type { Db, DbOrTx } from '../db/client.js';
 import { AppError } from '../errors.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { createBlobRepository } from '../repositories/blob.repository.js';
 import { createMessageRepository, type MessageDetail, type MessageListItem } from '../repositories/message.repository.js';
+import { createUploadRepository } from '../repositories/upload.repository.js';
+import { uploadPath } from '../storage/upload-files.js';
 import { parseAddress } from './address.js';
-import { ingestMessage, type IngestDeps } from './ingest.js';
-import { deleteMessages, type MessageOpsDeps } from './message-ops.js';
+import { deleteMessages, writeMailboxes, type MailboxWrite, type MailboxWriterDeps } from './mailbox-writer/index.js';
 import { summarizeMessage } from './parse.js';
 import { loadAttachment, renderMessage } from './render.js';
 
 /**
- * Drafts and uploads. A draft is a message in the user's \Drafts mailbox (flags \Draft \Seen), so
- * IMAP clients see the same drafts as the webmail. Saving builds the MIME (From the user's own
- * address, Bcc kept: it is the user's own copy) and files it through ingest; replacing files the
- * new version first and only then deletes the old one, so a failure never loses the draft.
- *
- * Uploads are files sent ahead of composing, to attach to drafts. Each is a row (owner, the
- * user's filename and type) plus the bytes at `<DATA_DIR>/uploads/<id>`: the id is 128 random
- * bits in base64url, so the path never carries anything the user chose.
+ * Drafts, and the MIME of messages users write. A draft is a message in the user's \Drafts mailbox
+ * (flags \Draft \Seen), so IMAP clients see the same drafts as the webmail. Saving builds the MIME
+ * (From the user's own address, Bcc kept: it is the user's own copy) and files it through the
+ * mailbox writer; replacing files the new version and deletes the old one in one transaction.
+ * Attachments come from the user's uploads (core/src/repositories/upload.repository.ts).
  */
-
-// ---------------------------------------------------------------------------------------------
-// Uploads
-
-/** 128 random bits, base64url (22 characters). */
-export const UPLOAD_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
-
-export function newUploadId(): string {
-  return randomBytes(16).toString('base64url');
-}
-
-export function uploadsDir(dataDir: string): string {
-  return path.join(dataDir, 'uploads');
-}
-
-/** Where an upload's bytes live; throws on anything that is not an id this server makes. */
-export function uploadPath(dataDir: string, id: string): string {
-  if (!UPLOAD_ID_PATTERN.test(id)) throw new AppError('upload.not_found', 'no such upload', 404);
-  return path.join(uploadsDir(dataDir), id);
-}
-
-/** A filename as kept: no directories, no control characters, at most 255 characters, never empty. */
-export function cleanFilename(name: string | undefined): string {
-  // eslint-disable-next-line no-control-regex
-  const base = (name ?? '').split(/[\\/]/).pop()!.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 255);
-  return base === '' || base === '.' || base === '..' ? 'attachment' : base;
-}
-
-/** A MIME type as kept (type/subtype, lower-cased); anything else is application/octet-stream. */
-export function cleanContentType(type: string | undefined): string {
-  const value = (type ?? '').trim().toLowerCase();
-  return /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/.test(value) ? value : 'application/octet-stream';
-}
-
-export interface Upload {
-  id: string;
-  userId: number;
-  filename: string;
-  contentType: string;
-  size: number;
-  createdAt: Date;
-}
-
-/** Uploads, always read through their owner: another user's id is "not found". */
-export function createUploadRepository(db: Db, dataDir: string) {
-  return {
-    async insert(upload: { id: string; userId: number; filename: string; contentType: string; size: number }): Promise<void> {
-      await db.insertInto('uploads').values({ id: upload.id, user_id: upload.userId, filename: upload.filename, content_type: upload.contentType, size: upload.size }).execute();
-    },
-    async get(userId: number, id: string): Promise<Upload | null> {
-      if (!UPLOAD_ID_PATTERN.test(id)) return null;
-      const r = await db.selectFrom('uploads').selectAll().where('id', '=', id).where('user_id', '=', userId).executeTakeFirst();
-      return r ? { id: r.id, userId: r.user_id, filename: r.filename, contentType: r.content_type, size: r.size, createdAt: r.created_at } : null;
-    },
-    /** The user's uploads with these ids, in the order asked; 404 'upload.not_found' if any is missing or not theirs. */
-    async requireMany(userId: number, ids: readonly string[]): Promise<Upload[]> {
-      const out: Upload[] = [];
-      for (const id of ids) {
-        const upload = await this.get(userId, id);
-        if (!upload) throw new AppError('upload.not_found', `no such upload: ${JSON.stringify(id.slice(0, 40))}`, 404);
-        out.push(upload);
-      }
-      return out;
-    },
-    /**
-     * Uploads are staging: once a draft or a sent message is built, its bytes live in the
-     * message. Deletes uploads older than `olderThan` (rows first, then files); returns how many.
-     */
-    async sweep(olderThan: Date, batch = 500): Promise<number> {
-      let total = 0;
-      for (;;) {
-        const rows = await db
-          .deleteFrom('uploads')
-          .where('id', 'in', (eb) => eb.selectFrom('uploads').select('id').where('created_at', '<', olderThan).limit(batch))
-          .returning('id')
-          .execute();
-        for (const r of rows) await removeFile(uploadPath(dataDir, r.id));
-        total += rows.length;
-        if (rows.length < batch) return total;
-      }
-    },
-    /** Deletes the row, then the file; false if the user has no such upload. */
-    async delete(userId: number, id: string): Promise<boolean> {
-      if (!UPLOAD_ID_PATTERN.test(id)) return false;
-      const removed = await db.deleteFrom('uploads').where('id', '=', id).where('user_id', '=', userId).returning('id').executeTakeFirst();
-      if (!removed) return false;
-      await removeFile(uploadPath(dataDir, id));
-      return true;
-    },
-  };
-}
-export type UploadRepository = ReturnType<typeof createUploadRepository>;
-
-/** Unlinks a file; a file that is already gone is fine. */
-export async function removeFile(file: string): Promise<void> {
-  try {
-    await unlink(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Drafts
@@ -145,7 +39,7 @@ export interface DraftInput {
   forwardOf?: number;
 }
 
-export interface DraftDeps extends IngestDeps, MessageOpsDeps {
+export interface DraftDeps extends MailboxWriterDeps {
   dataDir: string;
 }
 
@@ -304,34 +198,42 @@ async function buildDraft(deps: DraftDeps, from: DraftSender, input: DraftInput)
   return (await composeMime(deps, from, input, { keepBcc: true })).raw;
 }
 
+/** Files a draft (already built) into the user's \Drafts in `write`; returns its message id. */
+async function fileDraft(write: MailboxWrite, userId: number, raw: Buffer): Promise<number> {
+  const [filed] = await write.append(userId, [{ mailbox: { specialUse: '\\Drafts' }, content: { raw }, summary: await summarizeMessage(raw), flags: ['\\Draft', '\\Seen'] }]);
+  return filed!.messageId;
+}
+
 /** Files a new draft in the user's \Drafts; returns its message id. */
 export async function saveDraft(deps: DraftDeps, from: DraftSender, input: DraftInput): Promise<number> {
   const raw = await buildDraft(deps, from, input);
-  const result = await ingestMessage(deps, { userId: from.userId, mailbox: { specialUse: '\\Drafts' }, content: { raw }, summary: await summarizeMessage(raw), flags: ['\\Draft', '\\Seen'] });
-  return result.messageId;
+  return writeMailboxes(deps, [from.userId], (w) => fileDraft(w, from.userId, raw));
 }
 
 /** 404 'draft.not_found' unless the message is in the user's \Drafts. */
-export async function requireDraft(deps: { db: Db }, userId: number, id: number): Promise<void> {
+export async function requireDraft(deps: { db: DbOrTx }, userId: number, id: number): Promise<void> {
   const drafts = await createMailboxRepository(deps.db).findSpecial(userId, '\\Drafts');
-  const row = drafts ? await deps.db.selectFrom('messages').select('id').where('user_id', '=', userId).where('mailbox_id', '=', drafts.id).where('id', '=', id).executeTakeFirst() : undefined;
-  if (!row) throw new AppError('draft.not_found', 'no such draft', 404);
+  const message = drafts ? await createMessageRepository(deps.db).get(userId, id) : null;
+  if (!message || message.mailboxId !== drafts!.id) throw new AppError('draft.not_found', 'no such draft', 404);
 }
 
-/** Files the new version, then deletes the old one (in that order); returns the new id. */
+/**
+ * Files the new version and deletes the old one, in one transaction; returns the new id. If the
+ * old version was deleted meanwhile (another tab, an IMAP client), the new version still stands.
+ */
 export async function replaceDraft(deps: DraftDeps, from: DraftSender, draftId: number, input: DraftInput): Promise<number> {
   await requireDraft(deps, from.userId, draftId);
-  const id = await saveDraft(deps, from, input);
-  try {
-    await deleteMessages(deps, from.userId, [draftId]);
-  } catch (err) {
-    // Deleted meanwhile (another tab, an IMAP client): the new version stands.
-    if (!(err instanceof AppError && err.code === 'message.not_found')) throw err;
-  }
-  return id;
+  const raw = await buildDraft(deps, from, input);
+  return writeMailboxes(deps, [from.userId], async (w) => {
+    const id = await fileDraft(w, from.userId, raw);
+    // Looked up again under the user lock, so it cannot vanish between the check and the delete.
+    const old = await createMessageRepository(w.tx).get(from.userId, draftId);
+    if (old) await w.remove(from.userId, [draftId]);
+    return id;
+  });
 }
 
-export async function deleteDraft(deps: MessageOpsDeps, userId: number, draftId: number): Promise<void> {
+export async function deleteDraft(deps: MailboxWriterDeps, userId: number, draftId: number): Promise<void> {
   await requireDraft(deps, userId, draftId);
   await deleteMessages(deps, userId, [draftId]);
 }

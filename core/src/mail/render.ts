@@ -100,11 +100,19 @@ export async function renderMessage(raw: Buffer, options: { allowRemoteImages: b
   return { text: cleanText(mail.text ?? '', 2_000_000), html, hasRemoteContent, attachments };
 }
 
+/** One attachment's bytes, as a download serves them. */
+export interface MessageAttachment {
+  filename: string | null;
+  contentType: string;
+  content: Buffer;
+}
+
 /**
  * Attachment `index` of a message (the same numbering `renderMessage` gives), or null when there
  * is none. The content type is passed through only when it is a well-formed type/subtype.
+ * A stored message's attachment is loaded with `loadMessagePart` (message-content.ts).
  */
-export async function loadAttachment(raw: Buffer, index: number): Promise<{ filename: string | null; contentType: string; content: Buffer } | null> {
+export async function loadAttachment(raw: Buffer, index: number): Promise<MessageAttachment | null> {
   const mail = await simpleParser(raw, PARSE_OPTIONS);
   const a = mail.attachments[index];
   if (!a) return null;

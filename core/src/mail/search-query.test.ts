@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
-import { caseVariants, parseSearchQuery, SEARCH_MAX_LENGTH, SEARCH_MAX_TERMS } from './search-query.js';
+import { parseSearchQuery, SEARCH_MAX_LENGTH, SEARCH_MAX_TERMS } from './search-query.js';
 
 const terms = (q: string) => parseSearchQuery(q).terms;
 
@@ -117,13 +117,5 @@ describe('parseSearchQuery', () => {
     expect(invalid('a'.repeat(SEARCH_MAX_LENGTH + 1)).message).toMatch(/too long/);
     expect(invalid(Array.from({ length: SEARCH_MAX_TERMS + 1 }, (_, i) => `w${i}`).join(' ')).message).toMatch(/too many terms/);
     expect(terms(Array.from({ length: SEARCH_MAX_TERMS }, (_, i) => `w${i}`).join(' '))).toHaveLength(SEARCH_MAX_TERMS);
-  });
-});
-
-describe('caseVariants', () => {
-  it('gives the typed, lower, upper, capitalised and title-case forms, once each', () => {
-    expect(caseVariants('привет')).toEqual(['привет', 'ПРИВЕТ', 'Привет']);
-    expect(caseVariants('jürgen MÜLLER')).toEqual(['jürgen MÜLLER', 'jürgen müller', 'JÜRGEN MÜLLER', 'Jürgen müller', 'Jürgen Müller']);
-    expect(caseVariants('東京')).toEqual(['東京']);
   });
 });

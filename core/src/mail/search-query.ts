@@ -1,5 +1,6 @@
 import type { SpecialUse } from '../db/schema.js';
 import { AppError } from '../errors.js';
+import type { ParsedSearch, SearchTerm } from '../repositories/search.repository.js';
 
 /**
  * A Gmail-like search query, parsed into terms that are all AND-ed together. Pure: no database.
@@ -14,24 +15,9 @@ import { AppError } from '../errors.js';
  *
  * Not supported: OR, parentheses, wildcards. An unknown operator (`foo:bar`, `is:important`) is an
  * ordinary word. The last word of the query, when bare and at least two characters, is matched as
- * a prefix (search as you type).
+ * a prefix (search as you type). The parsed form (ParsedSearch) is what the search repository
+ * (core/src/repositories/search.repository.ts) runs.
  */
-
-export type SearchTerm =
-  /** A free word or "phrase"; `prefix` only for the query's last bare word. */
-  | { kind: 'text'; value: string; phrase: boolean; prefix: boolean; negated: boolean }
-  | { kind: 'from' | 'to' | 'subject'; value: string; negated: boolean }
-  | { kind: 'has-attachment'; negated: boolean }
-  | { kind: 'is'; state: 'unread' | 'read' | 'starred'; negated: boolean }
-  /** `specialUse` when the value names a special folder; `name` is always the value as typed. */
-  | { kind: 'in'; name: string; specialUse: SpecialUse | null; negated: boolean }
-  | { kind: 'before' | 'after'; date: Date; negated: boolean };
-
-export interface ParsedSearch {
-  terms: SearchTerm[];
-  /** `in:anywhere`: do not leave out Trash and Junk. */
-  anywhere: boolean;
-}
 
 export const SEARCH_MAX_LENGTH = 500;
 export const SEARCH_MAX_TERMS = 50;
@@ -199,34 +185,4 @@ export function parseSearchQuery(input: string): ParsedSearch {
     last.prefix = true;
   }
   return { terms, anywhere };
-}
-
-/**
- * The forms a value is matched in (as typed, lower, UPPER, Capitalised, Title Case), so that case
- * does not matter even where the database lower-cases only ASCII (the C locale).
- */
-export function caseVariants(value: string): string[] {
-  const lower = value.toLowerCase();
-  const capitalise = (w: string) => (w === '' ? w : w[0]!.toUpperCase() + w.slice(1));
-  const title = lower.split(/(\s+)/).map(capitalise).join('');
-  return [...new Set([value, lower, value.toUpperCase(), capitalise(lower), title])];
-}
-
-/** ASCII letters lower-cased, everything else as is: what every PostgreSQL locale, the C locale included, folds. */
-export const foldAsciiCase = (value: string): string => value.replace(/[A-Z]+/g, (s) => s.toLowerCase());
-
-/**
- * caseVariants() without the forms that differ only in ASCII case: the database folds those
- * itself (to_tsvector/to_tsquery lower-case ASCII, ILIKE ignores its case), so they would only
- * repeat an operand. "meeting" needs one form; "привет" still needs its three under the C locale.
- * (Not so under a Turkish locale, where lower('I') is 'ı'; Mailyard's databases are C or en_US.)
- */
-export function databaseCaseVariants(value: string): string[] {
-  const seen = new Set<string>();
-  return caseVariants(value).filter((v) => {
-    const key = foldAsciiCase(v);
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }

@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
-import { mayUseSenderAddress } from './send.js';
+import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { allocateRedisUrl } from '../../../tests/helpers/redis.js';
+import { createRateLimiter } from '../auth/rate-limit.js';
+import type { UserEvent } from '../contracts/events.js';
+import type { OutboundJob } from '../queue/queues.js';
+import { mayUseSenderAddress } from './recipient-routing.js';
+import { sendMessage } from './send.js';
 
 let store: TestStore;
 let ann: number;
@@ -34,5 +42,59 @@ describe('mayUseSenderAddress (who may send as whom)', () => {
       expect(await mayUseSenderAddress(store.db, ann, address), address).toBe(false);
     }
     expect(await mayUseSenderAddress(store.db, ben, 'someone@catch.test')).toBe(false);
+  });
+});
+
+describe('sendMessage writes everything or nothing', () => {
+  let redis: Redis;
+  const published: Array<{ userId: number; event: UserEvent }> = [];
+  const enqueued: OutboundJob[] = [];
+  const deps = () => ({
+    db: store.db,
+    events: { publish: async (userId: number, event: UserEvent) => void published.push({ userId, event }) },
+    dataDir: tmpdir(),
+    limiter: createRateLimiter(redis),
+    outbound: { enqueue: async (jobs: OutboundJob[]) => void enqueued.push(...jobs) },
+  });
+  async function traces() {
+    const users = await store.db.selectFrom('users').select(['id', 'modseq']).where('id', 'in', [ann, ben]).orderBy('id').execute();
+    const messages = await store.db.selectFrom('messages').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+    const changes = await store.db.selectFrom('changes').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+    const outbound = await store.db.selectFrom('outbound_messages').select(sql<number>`count(*)`.as('n')).executeTakeFirstOrThrow();
+    const counters = await store.db.selectFrom('mailboxes').select(['id', 'message_count', 'uidnext', 'highestmodseq']).where('user_id', 'in', [ann, ben]).orderBy('id').execute();
+    return { users, messages: Number(messages.n), changes: Number(changes.n), outbound: Number(outbound.n), counters };
+  }
+
+  beforeAll(async () => {
+    const allocated = await allocateRedisUrl();
+    redis = new Redis(allocated.url);
+  });
+  afterAll(() => redis?.disconnect());
+
+  it('a send that fails after the Sent and local copies are written leaves no copy, no record, no change and no event', async () => {
+    const before = await traces();
+    // The last step (the outbound record, for the remote recipient) fails as a crash there would.
+    await sql`CREATE FUNCTION fail_outbound() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`.execute(store.db);
+    await sql`CREATE TRIGGER fail_outbound BEFORE INSERT ON outbound_messages FOR EACH ROW EXECUTE FUNCTION fail_outbound()`.execute(store.db);
+    try {
+      await expect(sendMessage(deps(), { userId: ann, address: 'ann@own.test' }, { to: ['ben@own.test', 'someone@remote.test'], subject: 'half sent?', text: 'hello' })).rejects.toThrow(/injected failure/);
+    } finally {
+      await sql`DROP TRIGGER fail_outbound ON outbound_messages`.execute(store.db);
+      await sql`DROP FUNCTION fail_outbound()`.execute(store.db);
+    }
+    expect(await traces()).toEqual(before);
+    expect(published).toEqual([]);
+    expect(enqueued).toEqual([]);
+  });
+
+  it('the same send, unhindered, files both copies, records the delivery and only then publishes and enqueues', async () => {
+    const before = await traces();
+    const result = await sendMessage(deps(), { userId: ann, address: 'ann@own.test' }, { to: ['ben@own.test', 'someone@remote.test'], subject: 'whole', text: 'hello' });
+    const after = await traces();
+    expect(after.messages).toBe(before.messages + 2);
+    expect(after.outbound).toBe(before.outbound + 1);
+    expect(result.deliveredLocally).toEqual(['ben@own.test']);
+    expect(enqueued).toEqual([{ outboundId: result.outboundId, domain: 'remote.test', attempt: 0 }]);
+    expect(published.filter((p) => p.event.type === 'message.new').map((p) => p.userId).sort()).toEqual([ann, ben].sort());
   });
 });

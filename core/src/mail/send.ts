@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { resolveRecipient } from '../accounts/accounts.service.js';
+import { mayUseSenderAddress, resolveRecipient } from './recipient-routing.js';
 import type { Db } from '../db/client.js';
 import type { RateLimiter } from '../auth/rate-limit.js';
 import { SENT_MESSAGES_PER_USER, SENT_RECIPIENTS_PER_USER, type RateLimitRule } from '../auth/rate-limit.js';
 import { AppError } from '../errors.js';
 import type { OutboundJob } from '../queue/queues.js';
 import { createContactRepository } from '../repositories/contact.repository.js';
+import { createMessageRepository } from '../repositories/message.repository.js';
 import { composeMime, parseRecipient, requireDraft, type DraftDeps, type DraftInput, type DraftSender } from './drafts.js';
-import { ingestMessage } from './ingest.js';
-import { deleteMessages } from './message-ops.js';
+import { openMailboxWrite, publishMailboxEvents } from './mailbox-writer/index.js';
 import { summarizeMessage, type MessageSummary } from './parse.js';
-import { parseAddress } from './address.js';
-import { domainOf, recordOutbound } from './outbound.js';
+import { domainOf, parseAddress } from './address.js';
+import { createOutboundRepository } from '../repositories/outbound.repository.js';
 import { headerFields, rewriteHeader, splitMessage } from './raw-headers.js';
 
 /**
@@ -112,24 +112,42 @@ async function recordContacts(deps: SendDeps, userId: number, people: Array<{ na
   }
 }
 
-async function dispatch(deps: SendDeps, d: Dispatch): Promise<SendResult> {
+/**
+ * Files and records a message in ONE transaction: the sender's \Sent copy, a copy in each local
+ * recipient's INBOX, the outbound record, and (sending a draft) the draft's removal. A crash at
+ * any point leaves all of it or none. The users involved are locked in id order (the mailbox
+ * writer's rule), so two people sending to each other at once cannot deadlock. Only after the
+ * commit: the events, and one `outbound` job per remote domain.
+ */
+async function dispatch(deps: SendDeps, d: Dispatch, draftId?: number): Promise<SendResult> {
   const { raw, summary, sender } = d;
-  const sent = await ingestMessage(deps, { userId: sender.userId, mailbox: { specialUse: '\\Sent' }, content: { raw }, summary, flags: ['\\Seen'] });
-  const deliveredLocally: string[] = [];
-  for (const [userId, addresses] of d.routing.localUsers) {
-    await ingestMessage(deps, { userId, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary });
-    deliveredLocally.push(...addresses);
-  }
-  const recorded = await recordOutbound(deps.db, {
-    userId: sender.userId,
-    sentMessageId: sent.messageId,
-    raw,
-    mailFrom: d.mailFrom,
-    messageIdHeader: summary.messageId,
-    subject: summary.subject,
-    dkimDomain: d.dkimDomain,
-    recipients: [...deliveredLocally.map((address) => ({ address, local: true })), ...d.routing.remote.map((address) => ({ address, local: false }))],
+  const localUsers = [...d.routing.localUsers.entries()];
+  const deliveredLocally = localUsers.flatMap(([, addresses]) => addresses);
+  const { recorded, sentId, events } = await deps.db.transaction().execute(async (tx) => {
+    const write = await openMailboxWrite(tx, [sender.userId, ...localUsers.map(([userId]) => userId)]);
+    const [sent] = await write.append(sender.userId, [{ mailbox: { specialUse: '\\Sent' }, content: { raw }, summary, flags: ['\\Seen'] }]);
+    for (const [userId] of localUsers) await write.append(userId, [{ mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary }]);
+    if (draftId !== undefined && (await createMessageRepository(tx).get(sender.userId, draftId))) {
+      // Deleted meanwhile (another tab, an IMAP client): the message is sent either way.
+      await write.remove(sender.userId, [draftId]);
+    }
+    const recorded = await createOutboundRepository(tx).record({
+      userId: sender.userId,
+      sentMessageId: sent!.messageId,
+      raw,
+      mailFrom: d.mailFrom,
+      messageIdHeader: summary.messageId,
+      subject: summary.subject,
+      dkimDomain: d.dkimDomain,
+      recipients: [
+        ...deliveredLocally.map((address) => ({ address, domain: domainOf(address), local: true })),
+        ...d.routing.remote.map((address) => ({ address, domain: domainOf(address), local: false })),
+      ],
+    });
+    await write.finish();
+    return { recorded, sentId: sent!.messageId, events: write.events() };
   });
+  await publishMailboxEvents(deps, events);
   // If Redis is away the message is still recorded: the outbound worker's reconciler finds it.
   try {
     await deps.outbound.enqueue(recorded.remoteDomains.map((domain) => ({ outboundId: recorded.outboundId, domain, attempt: 0 })));
@@ -137,7 +155,7 @@ async function dispatch(deps: SendDeps, d: Dispatch): Promise<SendResult> {
     deps.log?.warn({ event: 'send.enqueue_failed', outboundId: recorded.outboundId, err: (err as Error).message });
   }
   const queued = recorded.remoteDomains.map((domain) => ({ domain, recipients: d.routing.remote.filter((r) => domainOf(r) === domain) }));
-  return { messageId: sent.messageId, outboundId: recorded.outboundId, queued, deliveredLocally };
+  return { messageId: sentId, outboundId: recorded.outboundId, queued, deliveredLocally };
 }
 
 export async function sendMessage(deps: SendDeps, from: DraftSender, input: SendInput): Promise<SendResult> {
@@ -162,39 +180,12 @@ export async function sendMessage(deps: SendDeps, from: DraftSender, input: Send
   await countAgainstRateLimit(deps, from.userId, unique.length);
 
   const raw = composed.raw;
-  const result = await dispatch(deps, { sender: from, raw, summary: await summarizeMessage(raw), mailFrom: from.address, routing, dkimDomain: senderDomain });
+  const result = await dispatch(deps, { sender: from, raw, summary: await summarizeMessage(raw), mailFrom: from.address, routing, dkimDomain: senderDomain }, input.draftId);
   await recordContacts(deps, from.userId, [...composed.to, ...composed.cc, ...composed.bcc]);
-
-  if (input.draftId !== undefined) {
-    try {
-      await deleteMessages(deps, from.userId, [input.draftId]);
-    } catch (err) {
-      // Deleted meanwhile (another tab, an IMAP client): the message is sent either way.
-      if (!(err instanceof AppError && err.code === 'message.not_found')) throw err;
-    }
-  }
   return result;
 }
 
 // Submission (SMTP AUTH on 587/465)
-
-/**
- * May this user send as `address`? Their own address, an alias that delivers to them, or any
- * address of a domain whose catch-all (`@domain`) delivers to them.
- */
-export async function mayUseSenderAddress(db: Db, userId: number, address: string): Promise<boolean> {
-  const parsed = parseAddress(address);
-  if (!parsed) return false;
-  const user = await db.selectFrom('users').select('address').where('id', '=', userId).executeTakeFirst();
-  if (user?.address === parsed.address) return true;
-  const alias = await db
-    .selectFrom('aliases')
-    .select('id')
-    .where('target_user_id', '=', userId)
-    .where('address', 'in', [parsed.address, `@${parsed.domain}`])
-    .executeTakeFirst();
-  return alias !== undefined;
-}
 
 /** 553 5.7.1 on the submission port: the envelope sender or From is not the user's. */
 export class SenderNotAllowedError extends AppError {

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { AddressJson } from '../db/schema.js';
-import { caseVariants } from '../mail/search-query.js';
+import { caseVariants } from '../util/case-variants.js';
 
 /**
  * The people a user hears from and writes to, for recipient suggestions. Counts are upserted in

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeMail, deliverCorpus } from '../../../tests/helpers/multilingual-mail.js';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
-import { ingestMessage } from '../mail/ingest.js';
+import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { createContactRepository } from './contact.repository.js';
 

@@ -1,5 +1,4 @@
 import type { DbOrTx } from '../db/client.js';
-import type { SecretBox } from '../auth/secret-box.js';
 
 /**
  * The second credentials of a user: app passwords (IMAP/SMTP clients) and the TOTP secret.
@@ -32,6 +31,14 @@ export function createAppPasswordRepository(db: DbOrTx) {
         .executeTakeFirstOrThrow();
       return { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: row.last_used_at };
     },
+    /** The user's app password hashes, for sign-in to try in turn (core/src/auth/authenticate.ts only). */
+    async hashes(userId: number): Promise<Array<{ id: number; passwordHash: string }>> {
+      const rows = await db.selectFrom('app_passwords').select(['id', 'password_hash']).where('user_id', '=', userId).execute();
+      return rows.map((r) => ({ id: r.id, passwordHash: r.password_hash }));
+    },
+    async markUsed(userId: number, id: number): Promise<void> {
+      await db.updateTable('app_passwords').set({ last_used_at: new Date() }).where('user_id', '=', userId).where('id', '=', id).execute();
+    },
     /** The removed row's name, or null when the user has no app password with this id. */
     async remove(userId: number, id: number): Promise<string | null> {
       const row = await db.deleteFrom('app_passwords').where('user_id', '=', userId).where('id', '=', id).returning('name').executeTakeFirst();
@@ -46,8 +53,14 @@ export interface TotpState {
   enabled: boolean;
 }
 
-/** TOTP state per user; the seed is sealed at rest with `box` (core/src/auth/secret-box.ts). */
-export function createTotpRepository(db: DbOrTx, box: SecretBox) {
+/** Seals a secret for storage and opens it again; core/src/auth/secret-box.ts implements it. */
+export interface SecretSealer {
+  seal(plain: string): string;
+  open(stored: string): string;
+}
+
+/** TOTP state per user; the seed is sealed at rest with `box` (a SecretBox). */
+export function createTotpRepository(db: DbOrTx, box: SecretSealer) {
   return {
     async get(userId: number): Promise<TotpState | null> {
       const row = await db.selectFrom('users').select(['totp_secret', 'totp_enabled']).where('id', '=', userId).executeTakeFirst();

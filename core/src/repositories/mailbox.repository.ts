@@ -44,6 +44,30 @@ function toMailbox(r: Row): MailboxRow {
   };
 }
 
+export interface LockedMailbox {
+  id: number;
+  name: string;
+  uidvalidity: number;
+  specialUse: SpecialUse | null;
+}
+
+/** A change to a mailbox's counters (all relative), and how many UIDs to take from its uidnext. */
+export interface MailboxDelta {
+  count: number;
+  unseen: number;
+  bytes: number;
+  /** The mailbox's highestmodseq becomes at least this. */
+  highestmodseq: number;
+  uids: number;
+}
+
+export interface MailboxCounts {
+  total: number;
+  unread: number;
+  /** The first of the UIDs the change took (uidnext before it). */
+  firstUid: number;
+}
+
 /** UIDVALIDITY: seconds since epoch at creation, as IMAP servers conventionally pick it. */
 function newUidValidity(): number {
   return Math.floor(Date.now() / 1000);
@@ -80,26 +104,72 @@ export function createMailboxRepository(db: DbOrTx) {
       const row = await db.selectFrom('mailboxes').select(columns).where('user_id', '=', userId).where('special_use', '=', specialUse).executeTakeFirst();
       return row ? toMailbox(row) : null;
     },
+    /** Locks one of the user's mailboxes (by id or special use) for a write; null when they have none such. */
+    async lockForWrite(userId: number, target: number | { specialUse: SpecialUse }): Promise<LockedMailbox | null> {
+      let query = db.selectFrom('mailboxes').select(['id', 'name', 'uidvalidity', 'special_use']).where('user_id', '=', userId);
+      query = typeof target === 'number' ? query.where('id', '=', target) : query.where('special_use', '=', target.specialUse);
+      const row = await query.forUpdate().executeTakeFirst();
+      return row ? { id: row.id, name: row.name, uidvalidity: row.uidvalidity, specialUse: row.special_use } : null;
+    },
     /**
-     * Takes the next UID of a mailbox and records the new modseq and counters, in the caller's
-     * transaction. The row lock this update holds orders concurrent appends: UIDs come out
-     * strictly increasing, and a rolled-back append never leaves its UID visible to anyone.
+     * Applies counter changes to the user's mailboxes, in id order (so two writers never lock them in
+     * opposite orders), and takes `uids` new UIDs from each one's uidnext. Returns each mailbox's
+     * counts after the change and the first UID it gave out; a mailbox that is not the user's is
+     * missing from the result.
      */
-    async allocateUid(userId: number, mailboxId: number, change: { modseq: number; size: number; unseen: boolean }): Promise<number | null> {
-      const row = await db
-        .updateTable('mailboxes')
-        .set({
-          uidnext: sql`uidnext + 1`,
-          highestmodseq: change.modseq,
-          message_count: sql`message_count + 1`,
-          unseen_count: sql`unseen_count + ${change.unseen ? 1 : 0}`,
-          total_bytes: sql`total_bytes + ${change.size}`,
-        })
-        .where('id', '=', mailboxId)
-        .where('user_id', '=', userId)
-        .returning(sql<number>`uidnext - 1`.as('uid'))
-        .executeTakeFirst();
-      return row?.uid ?? null;
+    async applyDeltas(userId: number, deltas: ReadonlyMap<number, MailboxDelta>): Promise<Map<number, MailboxCounts>> {
+      const out = new Map<number, MailboxCounts>();
+      for (const [id, d] of [...deltas.entries()].sort(([a], [b]) => a - b)) {
+        const row = await db
+          .updateTable('mailboxes')
+          .set({
+            uidnext: sql`uidnext + ${d.uids}`,
+            message_count: sql`message_count + ${d.count}`,
+            unseen_count: sql`unseen_count + ${d.unseen}`,
+            total_bytes: sql`total_bytes + ${d.bytes}`,
+            highestmodseq: sql`GREATEST(highestmodseq, ${d.highestmodseq})`,
+          })
+          .where('id', '=', id)
+          .where('user_id', '=', userId)
+          .returning(['message_count', 'unseen_count', sql<number>`uidnext - ${d.uids}`.as('first_uid')])
+          .executeTakeFirst();
+        if (row) out.set(id, { total: row.message_count, unread: row.unseen_count, firstUid: row.first_uid });
+      }
+      return out;
+    },
+    async nameTaken(userId: number, name: string): Promise<boolean> {
+      return (await db.selectFrom('mailboxes').select('id').where('user_id', '=', userId).where('name', '=', name).executeTakeFirst()) !== undefined;
+    },
+    /**
+     * A new custom folder. Its UIDVALIDITY is above every one this user has (or had under this name,
+     * as the change log remembers), so an IMAP client that cached a deleted folder of the same name
+     * cannot mistake the new one for it.
+     */
+    async insertFolder(userId: number, name: string): Promise<{ id: number; uidvalidity: number }> {
+      const { rows } = await sql<{ v: number }>`
+        SELECT GREATEST(
+          extract(epoch FROM now())::bigint,
+          COALESCE((SELECT max(uidvalidity) FROM mailboxes WHERE user_id = ${userId}), 0) + 1,
+          COALESCE((SELECT max((payload->>'uidvalidity')::bigint) FROM changes WHERE user_id = ${userId} AND kind = 'mailbox.deleted' AND payload->>'name' = ${name}), 0) + 1
+        ) AS v`.execute(db);
+      const uidvalidity = rows[0]!.v;
+      const inserted = await db.insertInto('mailboxes').values({ user_id: userId, name, special_use: null, uidvalidity }).returning('id').executeTakeFirstOrThrow();
+      return { id: inserted.id, uidvalidity };
+    },
+    async rename(userId: number, id: number, name: string): Promise<void> {
+      await db.updateTable('mailboxes').set({ name }).where('id', '=', id).where('user_id', '=', userId).execute();
+    },
+    async remove(userId: number, id: number): Promise<void> {
+      await db.deleteFrom('mailboxes').where('id', '=', id).where('user_id', '=', userId).execute();
+    },
+    /** Every user's Trash that holds a message moved there before `olderThan` (the Trash purge's work list). */
+    async trashesWithMailBefore(olderThan: Date): Promise<Array<{ id: number; userId: number }>> {
+      const { rows } = await sql<{ id: number; user_id: number }>`
+        SELECT b.id, b.user_id FROM mailboxes b
+        WHERE b.special_use = ${'\\Trash'}
+          AND EXISTS (SELECT 1 FROM messages m WHERE m.mailbox_id = b.id AND m.moved_at < ${olderThan})
+        ORDER BY b.user_id`.execute(db);
+      return rows.map((r) => ({ id: r.id, userId: r.user_id }));
     },
   };
 }

@@ -1,13 +1,14 @@
 import { sql, type Expression, type SqlBool } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
+import type { SpecialUse } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import { caseVariants, databaseCaseVariants, type ParsedSearch, type SearchTerm } from '../mail/search-query.js';
+import { caseVariants, databaseCaseVariants } from '../util/case-variants.js';
 import { listColumns, toListItem, type MessageListItem } from './message.repository.js';
 
 /**
- * Runs a parsed search (core/src/mail/search-query.ts) over ONE user's messages. Every query
- * filters on user_id, and folder names resolve only among that user's mailboxes. All values go
- * to PostgreSQL as bound parameters.
+ * Runs a parsed search (ParsedSearch below, as core/src/mail/search-query.ts parses it from the
+ * query text) over ONE user's messages. Every query filters on user_id, and folder names resolve
+ * only among that user's mailboxes. All values go to PostgreSQL as bound parameters.
  *
  * How terms match:
  * - Words and "phrases" use the stored `search` tsvector ('simple' configuration: no stemming,
@@ -50,6 +51,23 @@ import { listColumns, toListItem, type MessageListItem } from './message.reposit
  * - Still slow at 1M: a word in roughly 1–5 % of the mail (too rare for a short walk, too common
  *   for fetching every match), and a combination like from:x plus a common word; 0.1–0.3 s.
  */
+
+/** One search term; the terms of a search are AND-ed together. */
+export type SearchTerm =
+  /** A free word or "phrase"; `prefix` only for the query's last bare word. */
+  | { kind: 'text'; value: string; phrase: boolean; prefix: boolean; negated: boolean }
+  | { kind: 'from' | 'to' | 'subject'; value: string; negated: boolean }
+  | { kind: 'has-attachment'; negated: boolean }
+  | { kind: 'is'; state: 'unread' | 'read' | 'starred'; negated: boolean }
+  /** `specialUse` when the value names a special folder; `name` is always the value as typed. */
+  | { kind: 'in'; name: string; specialUse: SpecialUse | null; negated: boolean }
+  | { kind: 'before' | 'after'; date: Date; negated: boolean };
+
+export interface ParsedSearch {
+  terms: SearchTerm[];
+  /** `in:anywhere`: do not leave out Trash and Junk. */
+  anywhere: boolean;
+}
 
 export interface SearchPage {
   messages: MessageListItem[];

@@ -3,7 +3,7 @@ import { CORPUS, deliverCorpus } from '../../../tests/helpers/multilingual-mail.
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
 import { AppError } from '../errors.js';
-import { ingestMessage } from '../mail/ingest.js';
+import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { parseSearchQuery } from '../mail/search-query.js';
 import { createSearchRepository } from './search.repository.js';

@@ -84,6 +84,11 @@ export function createSpoolRepository(db: DbOrTx) {
     async markFailed(id: number, error: string, attempts = 1): Promise<void> {
       await db.updateTable('spool').set({ status: 'failed', processed_at: new Date(), error, attempts }).where('id', '=', id).execute();
     },
+    /** How many rows are committed but not filed (the backlog /metrics reports). */
+    async countPending(): Promise<number> {
+      const row = await db.selectFrom('spool').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'pending').executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
     /** Pending rows received before `olderThan`: committed but not (yet) filed. */
     async listPending(olderThan: Date, limit: number): Promise<number[]> {
       const rows = await db.selectFrom('spool').select('id').where('status', '=', 'pending').where('received_at', '<', olderThan).orderBy('received_at').limit(limit).execute();

@@ -12,6 +12,29 @@ export interface UserRow {
   createdAt: Date;
 }
 
+/** A user as sign-in sees it (core/src/auth/authenticate.ts only). */
+export interface SignInCredentials {
+  id: number;
+  address: string;
+  role: Role;
+  passwordHash: string;
+  disabled: boolean;
+  totpEnabled: boolean;
+}
+
+/** What the admin API shows of a user: never the password hash or the TOTP secret. */
+export interface AdminUserView {
+  id: number;
+  address: string;
+  domain: string;
+  role: Role;
+  displayName: string | null;
+  disabled: boolean;
+  quotaBytes: number | null;
+  totpEnabled: boolean;
+  createdAt: Date;
+}
+
 const publicColumns = ['id', 'domain_id', 'address', 'role', 'display_name', 'disabled', 'created_at'] as const;
 
 function toUser(row: { id: number; domain_id: number; address: string; role: Role; display_name: string | null; disabled: boolean; created_at: Date }): UserRow {
@@ -28,6 +51,10 @@ export function createUserRepository(db: DbOrTx) {
         .executeTakeFirstOrThrow();
       return toUser(row);
     },
+    async get(userId: number): Promise<UserRow | null> {
+      const row = await db.selectFrom('users').select(publicColumns).where('id', '=', userId).executeTakeFirst();
+      return row ? toUser(row) : null;
+    },
     async findByAddress(address: string): Promise<UserRow | null> {
       const row = await db.selectFrom('users').select(publicColumns).where('address', '=', address).executeTakeFirst();
       return row ? toUser(row) : null;
@@ -36,6 +63,11 @@ export function createUserRepository(db: DbOrTx) {
       let query = db.selectFrom('users').select(publicColumns).orderBy('address');
       if (domainId !== undefined) query = query.where('domain_id', '=', domainId);
       return (await query.execute()).map(toUser);
+    },
+    /** What sign-in checks: the account password hash, whether the account is disabled, whether TOTP is on. */
+    async findSignInCredentials(address: string): Promise<SignInCredentials | null> {
+      const row = await db.selectFrom('users').select(['id', 'address', 'role', 'password_hash', 'disabled', 'totp_enabled']).where('address', '=', address).executeTakeFirst();
+      return row ? { id: row.id, address: row.address, role: row.role, passwordHash: row.password_hash, disabled: row.disabled, totpEnabled: row.totp_enabled } : null;
     },
     async getPasswordHash(userId: number): Promise<string | null> {
       const row = await db.selectFrom('users').select('password_hash').where('id', '=', userId).executeTakeFirst();
@@ -46,6 +78,68 @@ export function createUserRepository(db: DbOrTx) {
     },
     async remove(userId: number): Promise<void> {
       await db.deleteFrom('users').where('id', '=', userId).execute();
+    },
+    /**
+     * Users with their domain, by address; optionally only those of the domains `managedBy`
+     * administers (domain_admins), of one domain, or one user.
+     */
+    async listAdminViews(filter: { managedBy?: number; domainName?: string; userId?: number } = {}): Promise<AdminUserView[]> {
+      let query = db
+        .selectFrom('users')
+        .innerJoin('domains', 'domains.id', 'users.domain_id')
+        .select(['users.id', 'users.address', 'domains.name as domain', 'users.role', 'users.display_name', 'users.disabled', 'users.quota_bytes', 'users.totp_enabled', 'users.created_at'])
+        .orderBy('users.address');
+      if (filter.managedBy !== undefined) {
+        query = query.where('users.domain_id', 'in', db.selectFrom('domain_admins').select('domain_id').where('domain_admins.user_id', '=', filter.managedBy));
+      }
+      if (filter.domainName !== undefined) query = query.where('domains.name', '=', filter.domainName);
+      if (filter.userId !== undefined) query = query.where('users.id', '=', filter.userId);
+      const rows = await query.execute();
+      return rows.map((r) => ({
+        id: r.id,
+        address: r.address,
+        domain: r.domain,
+        role: r.role,
+        displayName: r.display_name,
+        disabled: r.disabled,
+        quotaBytes: r.quota_bytes,
+        totpEnabled: r.totp_enabled,
+        createdAt: r.created_at,
+      }));
+    },
+    /** Role, disabled flag and quota (null: no quota); what is not given stays. */
+    async updateSettings(userId: number, changes: { role?: Role; disabled?: boolean; quotaBytes?: number | null }): Promise<void> {
+      const set: { role?: Role; disabled?: boolean; quota_bytes?: number | null; updated_at: Date } = { updated_at: new Date() };
+      if (changes.role !== undefined) set.role = changes.role;
+      if (changes.disabled !== undefined) set.disabled = changes.disabled;
+      if (changes.quotaBytes !== undefined) set.quota_bytes = changes.quotaBytes;
+      await db.updateTable('users').set(set).where('id', '=', userId).execute();
+    },
+    /**
+     * Who receives mail for an exact address: an enabled user or the user an alias points to.
+     * One indexed query; used on the SMTP RCPT hot path and again by the inbound worker.
+     */
+    async findRecipientUserId(address: string): Promise<number | null> {
+      const row = await db
+        .selectFrom('users')
+        .select('id')
+        .where('address', '=', address)
+        .where('disabled', '=', false)
+        .unionAll(
+          db
+            .selectFrom('aliases')
+            .innerJoin('users', 'users.id', 'aliases.target_user_id')
+            .select('users.id')
+            .where('aliases.address', '=', address)
+            .where('users.disabled', '=', false),
+        )
+        .executeTakeFirst();
+      return row?.id ?? null;
+    },
+    /** The first (oldest) enabled administrator, or null when there is none. */
+    async firstAdminId(): Promise<number | null> {
+      const row = await db.selectFrom('users').select('id').where('role', '=', 'admin').where('disabled', '=', false).orderBy('id').executeTakeFirst();
+      return row?.id ?? null;
     },
   };
 }
@@ -75,6 +169,11 @@ export function createAliasRepository(db: DbOrTx) {
         .execute();
       return rows.map((r) => ({ id: r.id, address: r.address, targetUserId: r.target_user_id, targetAddress: r.target_address }));
     },
+    /** Whether any of these alias addresses (an exact alias, a catch-all `@domain`) delivers to this user. */
+    async anyTargets(userId: number, addresses: readonly string[]): Promise<boolean> {
+      if (addresses.length === 0) return false;
+      return (await db.selectFrom('aliases').select('id').where('target_user_id', '=', userId).where('address', 'in', [...addresses]).executeTakeFirst()) !== undefined;
+    },
     async remove(address: string): Promise<boolean> {
       const result = await db.deleteFrom('aliases').where('address', '=', address).executeTakeFirst();
       return Number(result.numDeletedRows) > 0;
@@ -82,25 +181,3 @@ export function createAliasRepository(db: DbOrTx) {
   };
 }
 export type AliasRepository = ReturnType<typeof createAliasRepository>;
-
-/**
- * Who receives mail for an exact address: an enabled user or the user an alias points to.
- * One indexed query; used on the SMTP RCPT hot path and again by the inbound worker.
- */
-export async function findRecipientUserId(db: DbOrTx, address: string): Promise<number | null> {
-  const row = await db
-    .selectFrom('users')
-    .select('id')
-    .where('address', '=', address)
-    .where('disabled', '=', false)
-    .unionAll(
-      db
-        .selectFrom('aliases')
-        .innerJoin('users', 'users.id', 'aliases.target_user_id')
-        .select('users.id')
-        .where('aliases.address', '=', address)
-        .where('users.disabled', '=', false),
-    )
-    .executeTakeFirst();
-  return row?.id ?? null;
-}

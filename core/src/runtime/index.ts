@@ -1,3 +1,4 @@
 export * from './store.js';
 export * from './run-main.js';
 export * from './tls.js';
+export * from './lifecycle.js';

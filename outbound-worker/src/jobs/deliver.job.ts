@@ -13,9 +13,9 @@ import type { RecipientResult, SmtpPool } from '../delivery/smtp-pool.js';
 export interface DeliverDeps {
   events: EventPublisher;
   log: Logger;
-  /** Claims the due recipients of (message, domain) with the message (core claimDueBatch, batched). */
+  /** Claims the due recipients of (message, domain) with the message (claimDueBatch of core's outbound repository, batched). */
   claim(key: DueKey): Promise<ClaimedWork | null>;
-  /** Records outcomes (core recordOutcomes, batched). */
+  /** Records outcomes (recordOutcomes of core's outbound repository, batched). */
   record(outcomes: DeliveryOutcome[]): Promise<void>;
   destination(domain: string): Promise<Destination>;
   /**

@@ -1,14 +1,15 @@
-import { resolveRecipient, type DbOrTx } from '@mailyard/core';
+import type { RecipientResolver } from '@mailyard/core';
 import { replies, type SmtpReplyError } from '../protocol/replies.js';
 
 export type RcptVerdict = { accept: true; userId: number } | { accept: false; reply: SmtpReplyError };
 
 /**
  * RCPT TO on the MX: only existing local users and aliases (and their +tags), or any address of a
- * local domain with a catch-all alias (@domain). A domain that is not ours is a relay attempt. A store failure is thrown (the caller answers 451: fail closed).
+ * local domain with a catch-all alias (@domain). A domain that is not ours is a relay attempt. A
+ * store failure is thrown (the caller answers 451: fail closed).
  */
-export async function checkRecipientExists(db: DbOrTx, rcpt: string): Promise<RcptVerdict> {
-  const verdict = await resolveRecipient(db, rcpt);
+export async function checkRecipientExists(recipients: RecipientResolver, rcpt: string): Promise<RcptVerdict> {
+  const verdict = await recipients.resolve(rcpt);
   switch (verdict.kind) {
     case 'local':
       return { accept: true, userId: verdict.userId };

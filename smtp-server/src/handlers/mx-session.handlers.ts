@@ -1,11 +1,10 @@
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import type { Db, Logger } from '@mailyard/core';
+import type { Logger, MxServices } from '@mailyard/core';
 import { checkRecipientExists, type RcptVerdict } from '../checks/rcpt-exists.check.js';
 import { RecipientCache } from '../checks/recipient-cache.js';
 import { collectData } from '../protocol/data-stream.js';
 import { ConnectionCounter, RateWindow } from '../protocol/limits.js';
 import { acceptedText, replies } from '../protocol/replies.js';
-import type { SpoolWriter } from '../spool/spool-writer.js';
 
 export interface MxLimits {
   maxMessageSize: number;
@@ -16,8 +15,8 @@ export interface MxLimits {
 }
 
 export interface MxHandlerDeps {
-  db: Db;
-  spool: SpoolWriter;
+  /** Recipient lookup and the spool: core's on the real store, fakes in transcript tests. */
+  services: MxServices;
   log: Logger;
   hostname: string;
   limits: MxLimits;
@@ -61,7 +60,7 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
   const lookup = async (rcpt: string): Promise<RcptVerdict> => {
     const cached = recipients.get(rcpt);
     if (cached) return cached;
-    const verdict = await checkRecipientExists(deps.db, rcpt);
+    const verdict = await checkRecipientExists(deps.services.recipients, rcpt);
     recipients.set(rcpt, verdict);
     return verdict;
   };
@@ -114,7 +113,7 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
           const rcpts = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
           const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
           try {
-            const spoolId = await deps.spool.write({
+            const spoolId = await deps.services.spool.write({
               raw,
               mailFrom,
               rcptTo: rcpts,

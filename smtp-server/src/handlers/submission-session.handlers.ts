@@ -1,20 +1,5 @@
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import {
-  AppError,
-  authenticatePassword,
-  createAuditRepository,
-  mayUseSenderAddress,
-  parseAddress,
-  resolveRecipient,
-  SenderNotAllowedError,
-  SendRateLimitedError,
-  SMTP_AUTH_FAILURES_PER_ACCOUNT,
-  SMTP_AUTH_FAILURES_PER_IP,
-  submitRawMessage,
-  type Logger,
-  type RateLimitRule,
-  type SendDeps,
-} from '@mailyard/core';
+import { AppError, SenderNotAllowedError, SendRateLimitedError, type Logger, type SubmissionServices } from '@mailyard/core';
 import { collectData } from '../protocol/data-stream.js';
 import { ConnectionCounter } from '../protocol/limits.js';
 import { acceptedText, replies, submissionReplies, type SmtpReplyError } from '../protocol/replies.js';
@@ -26,21 +11,12 @@ export interface SubmissionLimits {
   maxConnectionsPerIp: number;
 }
 
-/** Failed AUTH attempts allowed per client IP and per account (core's rules by default). */
-export interface AuthFailureRules {
-  perIp: RateLimitRule;
-  perAccount: RateLimitRule;
-}
-
-export const defaultAuthFailureRules: AuthFailureRules = { perIp: SMTP_AUTH_FAILURES_PER_IP, perAccount: SMTP_AUTH_FAILURES_PER_ACCOUNT };
-
 export interface SubmissionHandlerDeps {
-  /** Everything `submitRawMessage` needs: the same path as mail sent from the API. */
-  send: SendDeps;
+  /** Sign-in, sender and recipient checks, and the send path: core's on the real store, fakes in transcript tests. */
+  services: SubmissionServices;
   log: Logger;
   hostname: string;
   limits: SubmissionLimits;
-  authRules?: AuthFailureRules;
   isShuttingDown(): boolean;
 }
 
@@ -75,7 +51,7 @@ function receivedHeader(session: SMTPServerSession, hostname: string): string {
   return `Received: from ${helo}\r\n\tby ${hostname} (Mailyard) with ${proto} id ${session.id};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
 }
 
-/** Maps what `submitRawMessage` threw to a reply: a real refusal is 5xx, anything else 4xx. */
+/** Maps what `submit` threw to a reply: a real refusal is 5xx, anything else 4xx. */
 function replyForSubmitError(err: unknown): SmtpReplyError {
   if (err instanceof SenderNotAllowedError) return submissionReplies.refused(553, '5.7.1', err.message);
   if (err instanceof SendRateLimitedError) return submissionReplies.sendRateLimited(err.message);
@@ -98,15 +74,12 @@ function replyForSubmitError(err: unknown): SmtpReplyError {
 
 /**
  * The smtp-server callbacks for the submission listeners (587 with STARTTLS, 465 with implicit
- * TLS): AUTH PLAIN/LOGIN with the account password or an app password, then mail from the
- * user's own addresses to anyone, handed to core's `submitRawMessage`. Fail closed: a store or
- * Redis failure is a 4xx, never an accept.
+ * TLS): AUTH PLAIN/LOGIN checked by core's `authenticateClient` (limits and audit included), then
+ * mail from the user's own addresses to anyone, handed to core's send path. Fail closed: a store
+ * or Redis failure is a 4xx, never an accept.
  */
 export function createSubmissionHandlers(deps: SubmissionHandlerDeps): SubmissionHandlers {
-  const { limits, send } = deps;
-  const { db, limiter } = send;
-  const rules = deps.authRules ?? defaultAuthFailureRules;
-  const audit = createAuditRepository(db);
+  const { limits, services } = deps;
   const connections = new ConnectionCounter(limits.maxConnectionsPerIp);
   const sessions = new Map<string, Logger>();
   const inFlight = new Set<Promise<unknown>>();
@@ -115,33 +88,26 @@ export function createSubmissionHandlers(deps: SubmissionHandlerDeps): Submissio
 
   async function authenticate(auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<SMTPServerAuthenticationResponse | SmtpReplyError> {
     const log = logFor(session);
-    const ip = session.remoteAddress;
-    const username = (auth.username ?? '').trim();
     // RFC 4616: acting as someone else (an authzid other than the authcid) is not offered.
     if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid.trim().toLowerCase() !== auth.authcid.trim().toLowerCase()) {
-      log.info({ event: 'smtp.auth.authzid_refused', user: username });
+      log.info({ event: 'smtp.auth.authzid_refused' });
       return submissionReplies.authInvalid();
     }
-    const account = (parseAddress(username)?.address ?? username.toLowerCase()).slice(0, 320);
-    const [byIp, byAccount] = await Promise.all([limiter.check(rules.perIp, ip), limiter.check(rules.perAccount, account)]);
-    if (byIp.limited || byAccount.limited) {
-      // Refused without looking at the password: a guess made now learns nothing.
-      log.warn({ event: 'smtp.auth.limited', user: account, by: byIp.limited ? 'ip' : 'account' });
-      return submissionReplies.authLimited();
+    // The typed name stays out of the log: it may be a password typed into the wrong field.
+    const result = await services.auth.authenticate({ username: auth.username ?? '', password: auth.password ?? '', ip: session.remoteAddress, details: { method: auth.method } });
+    switch (result.kind) {
+      case 'limited':
+        log.warn({ event: 'smtp.auth.limited', by: result.by, method: auth.method });
+        return submissionReplies.authLimited();
+      case 'invalid':
+        log.info({ event: 'smtp.auth.failed', method: auth.method });
+        return submissionReplies.authInvalid();
+      case 'ok': {
+        log.info({ event: 'smtp.auth.ok', user: result.user.address, method: auth.method });
+        const sessionUser: SubmissionUser = { userId: result.user.userId, address: result.user.address };
+        return { user: sessionUser };
+      }
     }
-    const user = await authenticatePassword(db, account, auth.password ?? '', { allowAppPasswords: true, appPasswordOnlyWithTotp: true });
-    if (!user) {
-      await Promise.all([limiter.hit(rules.perIp, ip), limiter.hit(rules.perAccount, account)]);
-      await audit.record({ actorUserId: null, actorAddress: account, action: 'auth.smtp_login_failed', ip, details: { method: auth.method } });
-      log.info({ event: 'smtp.auth.failed', user: account, method: auth.method });
-      return submissionReplies.authInvalid();
-    }
-    // As for web sign-in: the account's own count starts over; the IP's count does not.
-    await limiter.reset(rules.perAccount, account);
-    await audit.record({ actorUserId: user.userId, actorAddress: user.address, action: 'auth.smtp_login', ip, details: { method: auth.method } });
-    log.info({ event: 'smtp.auth.ok', user: user.address, method: auth.method });
-    const sessionUser: SubmissionUser = { userId: user.userId, address: user.address };
-    return { user: sessionUser };
   }
 
   const callbacks: SubmissionCallbacks = {
@@ -174,7 +140,7 @@ export function createSubmissionHandlers(deps: SubmissionHandlerDeps): Submissio
       const user = userOf(session);
       if (!user) return callback(submissionReplies.authRequired());
       if (!address.address) return callback(submissionReplies.nullSender());
-      mayUseSenderAddress(db, user.userId, address.address).then(
+      services.senders.mayUse(user.userId, address.address).then(
         (allowed) => {
           if (allowed) return callback();
           logFor(session).info({ event: 'smtp.mail.sender_refused', user: user.address, mailFrom: address.address });
@@ -191,7 +157,7 @@ export function createSubmissionHandlers(deps: SubmissionHandlerDeps): Submissio
       if (!userOf(session)) return callback(submissionReplies.authRequired());
       if (session.envelope.rcptTo.length >= limits.maxRecipients) return callback(submissionReplies.tooManyRecipients(limits.maxRecipients));
       // Authenticated relay: any address, except a local one nobody receives.
-      resolveRecipient(db, address.address).then(
+      services.recipients.resolve(address.address).then(
         (verdict) => {
           if (verdict.kind === 'local' || verdict.kind === 'relay') return callback();
           logFor(session).info({ event: 'smtp.rcpt.rejected', rcpt: address.address, reason: verdict.kind });
@@ -215,7 +181,7 @@ export function createSubmissionHandlers(deps: SubmissionHandlerDeps): Submissio
         const raw = Buffer.concat([Buffer.from(receivedHeader(session, deps.hostname)), body]);
         try {
           // Resolves only once the Sent copy and the delivery record are committed.
-          const result = await submitRawMessage(send, { userId: user.userId, address: user.address }, { mailFrom, rcptTo }, raw);
+          const result = await services.submit({ userId: user.userId, address: user.address }, { mailFrom, rcptTo }, raw);
           log.info({ event: 'smtp.submission.accepted', user: user.address, outboundId: result.outboundId, size: raw.length, rcpts: rcptTo.length });
           // smtp-server sends `250 <message>` when the callback gets a string as second argument.
           (callback as (err: null, message: string) => void)(null, acceptedText(String(result.outboundId)));

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { APP_PASSWORD_PATTERN, authenticatePassword, base32Decode, totp, TOTP_STEP_SECONDS } from '@mailyard/core';
+import { APP_PASSWORD_PATTERN, authenticateClient, base32Decode, createRateLimiter, totp, TOTP_STEP_SECONDS } from '@mailyard/core';
 import { createTestBackend, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 
 let t: TestBackend;
@@ -32,6 +32,11 @@ function post(agent: Agent, url: string, payload?: object) {
 
 function get(agent: Agent, url: string) {
   return t.app.inject({ method: 'GET', url, headers: { cookie: agent.cookie } });
+}
+
+/** Sign-in as a mail client (IMAP/SMTP rules: app passwords allowed), through core's authenticateClient. */
+function mailClientSignIn(address: string, password: string) {
+  return authenticateClient({ db: t.store.db, limiter: createRateLimiter(t.redis) }, 'imap', { username: address, password, ip: '127.0.0.1' });
 }
 
 async function auditActions(userId: number): Promise<string[]> {
@@ -345,6 +350,29 @@ describe('TOTP second factor', () => {
     expect((await post(again, '/api/auth/totp', { code: codeNow(key) })).statusCode).toBe(429);
   });
 
+  it('counts parallel wrong codes before checking any: of eight at once, five are checked and three get 429', async () => {
+    const agent = await signIn('totppar');
+    const key = await enable(agent);
+    nextStep();
+    const pending = await loginPending(agent.address, agent.password);
+    const results = await Promise.all(Array.from({ length: 8 }, () => post(pending, '/api/auth/totp', { code: wrongCode(key) })));
+    expect(results.map((r) => r.statusCode).sort()).toEqual([401, 401, 401, 401, 401, 429, 429, 429]);
+    expect((await post(pending, '/api/auth/totp', { code: codeNow(key) })).statusCode).toBe(429);
+  });
+
+  it('a right code takes back only its own count: wrong codes before it stay counted', async () => {
+    const agent = await signIn('totpkeep');
+    const key = await enable(agent);
+    nextStep();
+    const first = await loginPending(agent.address, agent.password);
+    for (let i = 0; i < 4; i++) expect((await post(first, '/api/auth/totp', { code: wrongCode(key) })).statusCode).toBe(401);
+    expect((await post(first, '/api/auth/totp', { code: codeNow(key) })).statusCode).toBe(200);
+    nextStep();
+    const second = await loginPending(agent.address, agent.password);
+    expect((await post(second, '/api/auth/totp', { code: wrongCode(key) })).statusCode).toBe(401);
+    expect((await post(second, '/api/auth/totp', { code: codeNow(key) })).statusCode).toBe(429);
+  });
+
   it('POST /api/auth/totp needs the CSRF header, and is refused for a session that is already complete (409)', async () => {
     const agent = await signIn('totpcsrf');
     const key = await enable(agent);
@@ -427,7 +455,7 @@ describe('app passwords', () => {
     const { password } = (await post(agent, '/api/account/app-passwords', { name: 'Phone' })).json();
     const web = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: agent.address, password } });
     expect(web.statusCode).toBe(401);
-    expect(await authenticatePassword(t.store.db, agent.address, password, { allowAppPasswords: true })).toMatchObject({ userId: agent.userId });
+    expect(await mailClientSignIn(agent.address, password)).toMatchObject({ kind: 'ok', user: { userId: agent.userId } });
     const [listed] = (await get(agent, '/api/account/app-passwords')).json().appPasswords;
     expect(listed.lastUsedAt).toEqual(expect.any(String));
   });
@@ -458,7 +486,7 @@ describe('app passwords', () => {
     const res = await t.app.inject({ method: 'DELETE', url: `/api/account/app-passwords/${created.id}`, headers: agent.headers });
     expect(res.statusCode).toBe(204);
     expect((await get(agent, '/api/account/app-passwords')).json().appPasswords).toEqual([]);
-    expect(await authenticatePassword(t.store.db, agent.address, created.password, { allowAppPasswords: true })).toBeNull();
+    expect(await mailClientSignIn(agent.address, created.password)).toEqual({ kind: 'invalid' });
     expect(await auditActions(agent.userId)).toEqual(expect.arrayContaining(['account.app_password_created', 'account.app_password_revoked']));
     const again = await t.app.inject({ method: 'DELETE', url: `/api/account/app-passwords/${created.id}`, headers: agent.headers });
     expect(again.statusCode).toBe(404);
@@ -474,7 +502,7 @@ describe('app passwords', () => {
     expect(res.json().error.code).toBe('app_password.not_found');
     expect((await get(a, '/api/account/app-passwords')).json().appPasswords.map((p: { id: number }) => p.id)).toEqual([created.id]);
     expect((await get(b, '/api/account/app-passwords')).json().appPasswords).toEqual([]);
-    expect(await authenticatePassword(t.store.db, a.address, created.password, { allowAppPasswords: true })).toMatchObject({ userId: a.userId });
+    expect(await mailClientSignIn(a.address, created.password)).toMatchObject({ kind: 'ok', user: { userId: a.userId } });
   });
 
   it('rejects a malformed id with 400 request.invalid', async () => {

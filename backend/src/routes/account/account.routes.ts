@@ -1,39 +1,40 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyReply } from 'fastify';
-import { z } from 'zod';
 import {
   AppError,
-  appPasswordCreateBody,
-  appPasswordCreatedResponse,
-  appPasswordListResponse,
-  changePasswordBody,
+  confirmAccountPassword,
   createAppPasswordRepository,
   createAuditRepository,
   createTotpRepository,
   createUserRepository,
-  errorResponse,
   generateAppPassword,
   generateTotpSecret,
   hashPassword,
-  idParam,
   isUniqueViolation,
-  LOGIN_FAILURES_PER_ACCOUNT,
   MAX_APP_PASSWORDS,
   passwordProblem,
+  toAppPasswordDto,
+  totpUri,
+  type SessionUser,
+} from '@mailyard/core';
+import {
+  appPasswordCreateBody,
+  appPasswordCreatedResponse,
+  appPasswordListResponse,
+  changePasswordBody,
+  errorResponses,
+  idParam,
+  noContent,
   totpCodeBody,
   totpDisableBody,
   totpSetupResponse,
   totpStatusResponse,
-  totpUri,
-  verifyPassword,
-  type SessionUser,
-} from '@mailyard/core';
+} from '@mailyard/core/contracts';
 import type { BackendContext } from '../../context.js';
 import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
 import { createSecondFactor } from './second-factor.js';
 
 const TOTP_ISSUER = 'Mailyard';
-const noContent = z.undefined().describe('done; no body');
 
 /**
  * Account security for the signed-in user: password change, the TOTP second factor and app
@@ -48,18 +49,17 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const secondFactor = createSecondFactor(ctx);
 
   /**
-   * Re-checks the account password of a signed-in user. Wrong answers count toward the same
-   * per-account limit as failed sign-ins, so a stolen session cannot be used to guess it.
+   * Re-checks the account password of a signed-in user (core's confirmAccountPassword): wrong
+   * answers count toward the same per-account limit as failed sign-ins, so a stolen session
+   * cannot be used to guess it.
    */
   async function confirmPassword(reply: FastifyReply, me: SessionUser, password: string, ip: string, action: string): Promise<void> {
-    const state = await ctx.limiter.check(LOGIN_FAILURES_PER_ACCOUNT, me.address);
-    if (state.limited) {
-      reply.header('retry-after', String(state.retryAfterSeconds));
-      throw new AppError('auth.rate_limited', `too many wrong passwords; try again in ${Math.ceil(state.retryAfterSeconds / 60)} minute(s)`, 429);
+    const result = await confirmAccountPassword(ctx, me, password);
+    if (result.kind === 'ok') return;
+    if (result.kind === 'limited') {
+      reply.header('retry-after', String(result.retryAfterSeconds));
+      throw new AppError('auth.rate_limited', `too many wrong passwords; try again in ${Math.ceil(result.retryAfterSeconds / 60)} minute(s)`, 429);
     }
-    const hash = await users.getPasswordHash(me.userId);
-    if (hash && (await verifyPassword(hash, password))) return;
-    await ctx.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, me.address);
     await audit.record({ actorUserId: me.userId, actorAddress: me.address, action, ip, details: { reason: 'wrong password' } });
     throw new AppError('auth.invalid', 'the password is wrong', 403);
   }
@@ -74,7 +74,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
           tags: ['account'],
           description: 'Changes the account password and signs out every other session of the user.',
           body: changePasswordBody,
-          response: { 204: noContent, 400: errorResponse, 401: errorResponse, 403: errorResponse, 429: errorResponse },
+          response: { 204: noContent, ...errorResponses(400, 401, 403, 429) },
         },
       },
       async (req, reply) => {
@@ -89,7 +89,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       },
     );
 
-    app.get('/api/account/totp', { schema: { tags: ['account'], response: { 200: totpStatusResponse, 401: errorResponse } } }, async (req) => {
+    app.get('/api/account/totp', { schema: { tags: ['account'], response: { 200: totpStatusResponse, ...errorResponses(401) } } }, async (req) => {
       const state = await totps.get(currentUser(req).userId);
       return { enabled: state?.enabled ?? false, pendingSetup: !!state && !state.enabled && state.secret !== null };
     });
@@ -100,7 +100,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
         schema: {
           tags: ['account'],
           description: 'Creates a new TOTP secret (replacing an unconfirmed one). It takes effect only after POST /api/account/totp/enable.',
-          response: { 200: totpSetupResponse, 401: errorResponse, 403: errorResponse, 409: errorResponse },
+          response: { 200: totpSetupResponse, ...errorResponses(401, 403, 409) },
         },
       },
       async (req) => {
@@ -119,7 +119,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
           tags: ['account'],
           description: 'Turns two-factor sign-in on once a code from the newly set-up authenticator verifies.',
           body: totpCodeBody,
-          response: { 204: noContent, 400: errorResponse, 401: errorResponse, 403: errorResponse, 409: errorResponse, 429: errorResponse },
+          response: { 204: noContent, ...errorResponses(400, 401, 403, 409, 429) },
         },
       },
       async (req, reply) => {
@@ -141,7 +141,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
           tags: ['account'],
           description: 'Turns two-factor sign-in off; needs the account password and a current code.',
           body: totpDisableBody,
-          response: { 204: noContent, 400: errorResponse, 401: errorResponse, 403: errorResponse, 409: errorResponse, 429: errorResponse },
+          response: { 204: noContent, ...errorResponses(400, 401, 403, 409, 429) },
         },
       },
       async (req, reply) => {
@@ -156,9 +156,9 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       },
     );
 
-    app.get('/api/account/app-passwords', { schema: { tags: ['account'], response: { 200: appPasswordListResponse, 401: errorResponse } } }, async (req) => {
+    app.get('/api/account/app-passwords', { schema: { tags: ['account'], response: { 200: appPasswordListResponse, ...errorResponses(401) } } }, async (req) => {
       const rows = await appPasswords.list(currentUser(req).userId);
-      return { appPasswords: rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.createdAt.toISOString(), lastUsedAt: r.lastUsedAt?.toISOString() ?? null })) };
+      return { appPasswords: rows.map(toAppPasswordDto) };
     });
 
     app.post(
@@ -168,7 +168,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
           tags: ['account'],
           description: 'Creates a password for one IMAP/SMTP client. The answer is the only time it is shown.',
           body: appPasswordCreateBody,
-          response: { 201: appPasswordCreatedResponse, 400: errorResponse, 401: errorResponse, 403: errorResponse, 409: errorResponse },
+          response: { 201: appPasswordCreatedResponse, ...errorResponses(400, 401, 403, 409) },
         },
       },
       async (req, reply) => {
@@ -192,7 +192,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
 
     app.delete(
       '/api/account/app-passwords/:id',
-      { schema: { tags: ['account'], params: idParam, response: { 204: noContent, 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse } } },
+      { schema: { tags: ['account'], params: idParam, response: { 204: noContent, ...errorResponses(400, 401, 403, 404) } } },
       async (req, reply) => {
         const me = currentUser(req);
         const name = await appPasswords.remove(me.userId, req.params.id);

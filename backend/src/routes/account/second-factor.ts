@@ -14,31 +14,27 @@ return 1`;
 const CLAIM_TTL_SECONDS = (2 * TOTP_WINDOW + 2) * TOTP_STEP_SECONDS;
 
 /**
- * Checks TOTP codes for the API: rate-limited per account (wrong and replayed codes count), and a
- * code is accepted at most once — once a time step was accepted, that step and every earlier one
- * is refused for the user (RFC 6238 section 5.2). A success does not reset the failure count, so
- * someone holding the password cannot earn fresh guesses from the owner's own sign-ins.
+ * Checks TOTP codes for the API: rate-limited per account (by user id; wrong and replayed codes
+ * count), and a code is accepted at most once — once a time step was accepted, that step and
+ * every earlier one is refused for the user (RFC 6238 section 5.2). Each try is counted before the
+ * code is checked, so parallel guesses cannot all pass the limit; a right code takes back only its
+ * own count, so someone holding the password cannot earn fresh guesses from the owner's sign-ins.
  */
 export function createSecondFactor(deps: { redis: Redis; limiter: RateLimiter }) {
   return {
     /** Throws `totp.invalid` / `totp.replayed` with `status`, or 429 `auth.rate_limited`. */
     async verify(reply: FastifyReply, userId: number, secret: string, code: string, status: 400 | 401): Promise<void> {
-      const subject = String(userId);
-      const state = await deps.limiter.check(TOTP_FAILURES_PER_ACCOUNT, subject);
-      if (state.limited) {
-        reply.header('retry-after', String(state.retryAfterSeconds));
-        throw new AppError('auth.rate_limited', `too many wrong codes; try again in ${Math.ceil(state.retryAfterSeconds / 60)} minute(s)`, 429);
+      const attempt = await deps.limiter.attempt([[TOTP_FAILURES_PER_ACCOUNT, String(userId)]]);
+      if (attempt.limitedBy) {
+        const seconds = attempt.limitedBy.retryAfterSeconds;
+        reply.header('retry-after', String(seconds));
+        throw new AppError('auth.rate_limited', `too many wrong codes; try again in ${Math.ceil(seconds / 60)} minute(s)`, 429);
       }
       const step = verifyTotp(base32Decode(secret), code);
-      if (step === null) {
-        await deps.limiter.hit(TOTP_FAILURES_PER_ACCOUNT, subject);
-        throw new AppError('totp.invalid', 'wrong or expired code', status);
-      }
+      if (step === null) throw new AppError('totp.invalid', 'wrong or expired code', status);
       const claimed = await deps.redis.eval(CLAIM_STEP, 1, `totp:last-step:${userId}`, String(step), String(CLAIM_TTL_SECONDS));
-      if (Number(claimed) !== 1) {
-        await deps.limiter.hit(TOTP_FAILURES_PER_ACCOUNT, subject);
-        throw new AppError('totp.replayed', 'this code was already used; wait for the next one', status);
-      }
+      if (Number(claimed) !== 1) throw new AppError('totp.replayed', 'this code was already used; wait for the next one', status);
+      await attempt.takeBack();
     },
   };
 }

@@ -2,6 +2,33 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { FastifyRequest } from 'fastify';
 import {
   AppError,
+  activeDkimPublicKey,
+  canManageDomain,
+  checkRecords,
+  createDnsResolver,
+  createAccountsService,
+  createAuditRepository,
+  createDomainAdminRepository,
+  createDomainRepository,
+  createUserRepository,
+  dkimTxtRecord,
+  domainsVisibleTo,
+  expectedRecords,
+  listUsersVisibleTo,
+  normalizeDomain,
+  requireAddress,
+  requireAdminArea,
+  requireAliasAddress,
+  requireFullAdmin,
+  requireManagedUser,
+  rotateDkimKey,
+  toAdminAuditEntryDto,
+  toAdminDomainDto,
+  toAdminUserDto,
+  type AdminActor,
+  type DomainRow,
+} from '@mailyard/core';
+import {
   adminAliasBody,
   adminAliasListResponse,
   adminAliasParam,
@@ -15,51 +42,19 @@ import {
   adminDomainListResponse,
   adminDomainParam,
   adminDomainSchema,
-  adminOkResponse,
   adminUserCreateBody,
   adminUserListResponse,
   adminUserPatchBody,
   adminUserSchema,
   adminUsersQuery,
-  activeDkimPublicKey,
-  canManageDomain,
-  checkRecords,
-  createDnsResolver,
-  createAccountsService,
-  createAuditRepository,
-  createDomainRepository,
-  dkimTxtRecord,
-  domainsVisibleTo,
-  errorResponse,
-  expectedRecords,
-  grantDomainAdmin,
+  errorResponses,
   idParam,
-  listUsersVisibleTo,
-  normalizeDomain,
-  requireAddress,
-  requireAdminArea,
-  requireAliasAddress,
-  requireFullAdmin,
-  requireManagedUser,
-  revokeDomainAdmin,
-  rotateDkimKey,
-  updateUserSettings,
-  type AdminActor,
-  type AdminUserView,
-  type DomainRow,
-} from '@mailyard/core';
+  okResponse,
+} from '@mailyard/core/contracts';
 import type { BackendContext } from '../../context.js';
 import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
 
-function toDomainDto(d: DomainRow) {
-  return { id: d.id, name: d.name, createdAt: d.createdAt.toISOString() };
-}
-
-function toUserDto(u: AdminUserView) {
-  return { ...u, createdAt: u.createdAt.toISOString() };
-}
-
-const errors = { 400: errorResponse, 401: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
+const errors = errorResponses(400, 401, 403, 404, 409);
 
 /**
  * The admin API. Who may do what is decided in core/src/accounts/admin-scope.ts; the changes
@@ -99,7 +94,7 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
     // --- Domains: everyone with admin rights sees their domains; only admins add or remove. ---
 
     app.get('/api/admin/domains', { schema: { tags: ['admin'], response: { 200: adminDomainListResponse, ...errors } } }, async (req) => {
-      return { domains: (await domainsVisibleTo(ctx.db, actorOf(req))).map(toDomainDto) };
+      return { domains: (await domainsVisibleTo(ctx.db, actorOf(req))).map(toAdminDomainDto) };
     });
 
     app.post('/api/admin/domains', { schema: { tags: ['admin'], body: adminDomainBody, response: { 201: adminDomainSchema, ...errors } } }, async (req, reply) => {
@@ -107,10 +102,10 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       requireFullAdmin(actor);
       const domain = await accounts.addDomain(req.body.name);
       await record(req, actor, 'admin.domain.create', domain.name);
-      return reply.code(201).send(toDomainDto(domain));
+      return reply.code(201).send(toAdminDomainDto(domain));
     });
 
-    app.delete('/api/admin/domains/:name', { schema: { tags: ['admin'], params: adminDomainParam, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
+    app.delete('/api/admin/domains/:name', { schema: { tags: ['admin'], params: adminDomainParam, response: { 200: okResponse, ...errors } } }, async (req) => {
       const actor = actorOf(req);
       requireFullAdmin(actor);
       await accounts.removeDomain(req.params.name);
@@ -126,7 +121,7 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
         await requireManagedDomain(actor, req.query.domain);
         await requireDomainRow(req.query.domain);
       }
-      return { users: (await listUsersVisibleTo(ctx.db, actor, { domainName: req.query.domain })).map(toUserDto) };
+      return { users: (await listUsersVisibleTo(ctx.db, actor, { domainName: req.query.domain })).map(toAdminUserDto) };
     });
 
     app.post('/api/admin/users', { schema: { tags: ['admin'], body: adminUserCreateBody, response: { 201: adminUserSchema, ...errors } } }, async (req, reply) => {
@@ -137,7 +132,7 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       const created = await accounts.addUser({ address: parsed.address, password: req.body.password, role: req.body.role });
       await record(req, actor, 'admin.user.create', created.address, { userId: created.id, role: created.role });
       const [view] = await listUsersVisibleTo(ctx.db, actor, { userId: created.id });
-      return reply.code(201).send(toUserDto(view!));
+      return reply.code(201).send(toAdminUserDto(view!));
     });
 
     app.patch('/api/admin/users/:id', { schema: { tags: ['admin'], params: idParam, body: adminUserPatchBody, response: { 200: adminUserSchema, ...errors } } }, async (req) => {
@@ -149,15 +144,15 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
         throw new AppError('admin.self', 'you cannot change your own role or disable yourself', 409);
       }
       if (password !== undefined) await accounts.setPassword(user.address, password);
-      await updateUserSettings(ctx.db, user.id, { role, disabled, quotaBytes });
+      await createUserRepository(ctx.db).updateSettings(user.id, { role, disabled, quotaBytes });
       const revokedSessions = disabled === true || password !== undefined ? await ctx.sessions.revokeAllForUser(user.id) : 0;
       const changed = { role, disabled, quotaBytes, passwordReset: password !== undefined };
       await record(req, actor, 'admin.user.update', user.address, { userId: user.id, ...changed, revokedSessions });
       const [view] = await listUsersVisibleTo(ctx.db, actor, { userId: user.id });
-      return toUserDto(view!);
+      return toAdminUserDto(view!);
     });
 
-    app.delete('/api/admin/users/:id', { schema: { tags: ['admin'], params: idParam, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
+    app.delete('/api/admin/users/:id', { schema: { tags: ['admin'], params: idParam, response: { 200: okResponse, ...errors } } }, async (req) => {
       const actor = actorOf(req);
       const user = await requireManagedUser(ctx.db, actor, req.params.id);
       if (user.id === actor.userId) throw new AppError('admin.self', 'you cannot remove yourself', 409);
@@ -189,7 +184,7 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       return reply.code(201).send(created);
     });
 
-    app.delete('/api/admin/aliases/:address', { schema: { tags: ['admin'], params: adminAliasParam, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
+    app.delete('/api/admin/aliases/:address', { schema: { tags: ['admin'], params: adminAliasParam, response: { 200: okResponse, ...errors } } }, async (req) => {
       const actor = actorOf(req);
       const alias = requireAliasAddress(req.params.address);
       if (!(await canManageDomain(ctx.db, actor, alias.domain))) throw new AppError('alias.not_found', `no alias ${alias.address}`, 404);
@@ -206,20 +201,20 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       return { user, domain: await requireDomainRow(domainName) };
     }
 
-    app.post('/api/admin/domain-admins', { schema: { tags: ['admin'], body: adminDomainAdminBody, response: { 201: adminOkResponse, ...errors } } }, async (req, reply) => {
+    app.post('/api/admin/domain-admins', { schema: { tags: ['admin'], body: adminDomainAdminBody, response: { 201: okResponse, ...errors } } }, async (req, reply) => {
       const actor = actorOf(req);
       requireFullAdmin(actor);
       const { user, domain } = await grantTarget(actor, req.body.userId, req.body.domain);
-      if (!(await grantDomainAdmin(ctx.db, user.id, domain.id))) throw new AppError('domain_admin.exists', `${user.address} already manages ${domain.name}`, 409);
+      if (!(await createDomainAdminRepository(ctx.db).grant(user.id, domain.id))) throw new AppError('domain_admin.exists', `${user.address} already manages ${domain.name}`, 409);
       await record(req, actor, 'admin.domain_admin.grant', domain.name, { userId: user.id, address: user.address });
       return reply.code(201).send({ ok: true as const });
     });
 
-    app.delete('/api/admin/domain-admins', { schema: { tags: ['admin'], body: adminDomainAdminBody, response: { 200: adminOkResponse, ...errors } } }, async (req) => {
+    app.delete('/api/admin/domain-admins', { schema: { tags: ['admin'], body: adminDomainAdminBody, response: { 200: okResponse, ...errors } } }, async (req) => {
       const actor = actorOf(req);
       requireFullAdmin(actor);
       const { user, domain } = await grantTarget(actor, req.body.userId, req.body.domain);
-      if (!(await revokeDomainAdmin(ctx.db, user.id, domain.id))) throw new AppError('domain_admin.not_found', `${user.address} does not manage ${domain.name}`, 404);
+      if (!(await createDomainAdminRepository(ctx.db).revoke(user.id, domain.id))) throw new AppError('domain_admin.not_found', `${user.address} does not manage ${domain.name}`, 404);
       await record(req, actor, 'admin.domain_admin.revoke', domain.name, { userId: user.id, address: user.address });
       return { ok: true as const };
     });
@@ -250,7 +245,7 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       requireAdminArea(actor);
       const domains = actor.role === 'admin' ? undefined : (await domainsVisibleTo(ctx.db, actor)).map((d) => d.name);
       const rows = await audit.list({ limit: req.query.limit, beforeId: req.query.before, domains });
-      const entries = rows.map((r) => ({ ...r, at: r.at.toISOString() }));
+      const entries = rows.map(toAdminAuditEntryDto);
       return { entries, nextBefore: rows.length === req.query.limit ? rows[rows.length - 1]!.id : null };
     });
   };

@@ -53,6 +53,39 @@ describe('POST /api/auth/login', () => {
     expect(res.json().error.code).toBe('auth.rate_limited');
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
   });
+
+  it('counts failed sign-ins under every spelling of an address against that one account: after 20 under four spellings, the right password gets 429', async () => {
+    await t.accounts.addUser({ address: 'alice@api.test', password: 'alice password' });
+    const spellings = ['alice@api.test.', 'alice@ api.test', 'ALICE@api.test', 'alice@\tapi.test'];
+    const login = (address: string, password: string, ip: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: ip, payload: { address, password } });
+    const codes: number[] = [];
+    for (let i = 0; i < 20; i++) codes.push((await login(spellings[i % 4]!, `guess ${i}`, `203.0.113.${i + 1}`)).statusCode);
+    expect(codes.filter((c) => c === 401)).toHaveLength(10);
+    expect(codes.slice(10).every((c) => c === 429)).toBe(true);
+    for (const address of ['alice@api.test', ...spellings]) {
+      const res = await login(address, 'alice password', '203.0.113.200');
+      expect(res.statusCode, address).toBe(429);
+      expect(res.json().error.code).toBe('auth.rate_limited');
+    }
+  });
+
+  it('counts twenty parallel wrong passwords for one account before checking any: only ten are checked, then even the right password gets 429', async () => {
+    await t.accounts.addUser({ address: 'para@api.test', password: 'para password' });
+    const login = (password: string, ip: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: ip, payload: { address: 'para@api.test', password } });
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => login(`parallel guess ${i}`, `198.51.100.${i + 1}`)));
+    const codes = results.map((r) => r.statusCode);
+    expect(codes.filter((c) => c === 401)).toHaveLength(10);
+    expect(codes.filter((c) => c === 429)).toHaveLength(10);
+    expect(Number(await t.redis.get('rl:login-account:para@api.test'))).toBe(20);
+    expect((await login('para password', '198.51.100.200')).statusCode).toBe(429);
+  });
+
+  it('limits sign-in failures per client IPv6 /64: 30 from one /64, then its every address gets 429, another /64 does not', async () => {
+    const login = (address: string, password: string, ip: string) => t.app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: ip, payload: { address, password } });
+    for (let i = 0; i < 30; i++) expect((await login(`nobody${i}@api.test`, 'guess', `2001:db8:77:1::${(i + 1).toString(16)}`)).statusCode).toBe(401);
+    expect((await login('amy@api.test', 'amy password', '2001:db8:77:1:ffff::1')).statusCode).toBe(429);
+    expect((await login('amy@api.test', 'amy password', '2001:db8:77:2::1')).statusCode).toBe(200);
+  });
 });
 
 describe('sessions', () => {

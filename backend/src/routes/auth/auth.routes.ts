@@ -3,21 +3,15 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import {
   AppError,
-  authenticatePassword,
+  authenticateClient,
   createAuditRepository,
   createTotpRepository,
-  errorResponse,
-  LOGIN_FAILURES_PER_ACCOUNT,
-  LOGIN_FAILURES_PER_IP,
-  loginBody,
-  loginResponse,
-  meResponse,
-  totpCodeBody,
   type Db,
   type RateLimiter,
   type SecretBox,
   type SessionService,
 } from '@mailyard/core';
+import { errorResponses, loginBody, loginResponse, meResponse, noContent, totpCodeBody } from '@mailyard/core/contracts';
 import { currentSession, currentUser, requireAnySession, requireMfaPending, requireUser, SESSION_COOKIE } from '../../plugins/auth.plugin.js';
 import { createSecondFactor } from '../account/second-factor.js';
 
@@ -47,33 +41,24 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
           tags: ['auth'],
           description: 'Signs in. Accounts with TOTP get `{ mfaRequired: true, csrfToken }` and a session that only POST /api/auth/totp accepts.',
           body: loginBody,
-          response: { 200: loginResponse, 401: errorResponse, 429: errorResponse },
+          response: { 200: loginResponse, ...errorResponses(400, 401, 429) },
         },
       },
       async (req, reply) => {
-        const address = req.body.address.trim().toLowerCase();
-        for (const [rule, subject] of [[LOGIN_FAILURES_PER_IP, req.ip], [LOGIN_FAILURES_PER_ACCOUNT, address]] as const) {
-          const state = await deps.limiter.check(rule, subject);
-          if (state.limited) {
-            reply.header('retry-after', String(state.retryAfterSeconds));
-            throw new AppError('auth.rate_limited', `too many failed sign-ins; try again in ${Math.ceil(state.retryAfterSeconds / 60)} minute(s)`, 429);
-          }
+        // Limits, the account/app password rules and the audit entry are core's (authenticateClient).
+        const result = await authenticateClient(deps, 'web', { username: req.body.address, password: req.body.password, ip: req.ip });
+        if (result.kind === 'limited') {
+          reply.header('retry-after', String(result.retryAfterSeconds));
+          throw new AppError('auth.rate_limited', `too many failed sign-ins; try again in ${Math.ceil(result.retryAfterSeconds / 60)} minute(s)`, 429);
         }
-        const user = await authenticatePassword(deps.db, address, req.body.password);
-        if (!user) {
-          await Promise.all([deps.limiter.hit(LOGIN_FAILURES_PER_IP, req.ip), deps.limiter.hit(LOGIN_FAILURES_PER_ACCOUNT, address)]);
-          await audit.record({ actorUserId: null, actorAddress: address, action: 'auth.login_failed', ip: req.ip });
-          throw new AppError('auth.invalid', 'wrong address or password', 401);
-        }
-        await deps.limiter.reset(LOGIN_FAILURES_PER_ACCOUNT, address);
-        if (user.totpEnabled) {
+        if (result.kind === 'invalid') throw new AppError('auth.invalid', 'wrong address or password', 401);
+        const { user } = result;
+        if (result.totpRequired) {
           const pending = await deps.sessions.create(user.userId, { ip: req.ip, userAgent: req.headers['user-agent'], mfaPending: true });
-          await audit.record({ actorUserId: user.userId, actorAddress: user.address, action: 'auth.login_mfa_pending', ip: req.ip });
           setSessionCookie(req, reply, pending.token, pending.expiresAt);
           return { mfaRequired: true as const, csrfToken: pending.csrfToken };
         }
         const session = await deps.sessions.create(user.userId, { ip: req.ip, userAgent: req.headers['user-agent'] });
-        await audit.record({ actorUserId: user.userId, actorAddress: user.address, action: 'auth.login', ip: req.ip });
         setSessionCookie(req, reply, session.token, session.expiresAt);
         return { id: user.userId, address: user.address, role: user.role, csrfToken: session.csrfToken };
       },
@@ -86,7 +71,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
           tags: ['auth'],
           description: 'Second sign-in step for TOTP accounts: the code from the authenticator app completes the pending session.',
           body: totpCodeBody,
-          response: { 200: meResponse, 400: errorResponse, 401: errorResponse, 403: errorResponse, 409: errorResponse, 429: errorResponse },
+          response: { 200: meResponse, ...errorResponses(400, 401, 403, 409, 429) },
         },
         preHandler: requireMfaPending,
       },
@@ -117,7 +102,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
     );
 
     // A session waiting for its code may still be ended (the user gives up on the second step).
-    app.post('/api/auth/logout', { schema: { tags: ['auth'] }, preHandler: requireAnySession }, async (req, reply) => {
+    app.post('/api/auth/logout', { schema: { tags: ['auth'], response: { 204: noContent, ...errorResponses(401, 403) } }, preHandler: requireAnySession }, async (req, reply) => {
       const me = currentSession(req);
       await deps.sessions.revoke(me.sessionId);
       await audit.record({ actorUserId: me.userId, actorAddress: me.address, action: 'auth.logout', ip: req.ip });
@@ -125,7 +110,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
       return reply.code(204).send();
     });
 
-    app.get('/api/me', { schema: { tags: ['auth'], response: { 200: meResponse, 401: errorResponse } }, preHandler: requireUser }, async (req) => {
+    app.get('/api/me', { schema: { tags: ['auth'], response: { 200: meResponse, ...errorResponses(401) } }, preHandler: requireUser }, async (req) => {
       const me = currentUser(req);
       return { id: me.userId, address: me.address, role: me.role, csrfToken: me.csrfToken };
     });

@@ -2,9 +2,9 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
-import { ingestMessage } from '../../../../core/src/mail/ingest.js';
+import { ingestMessage } from '../../../../core/src/mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
-import { createUploadRepository } from '../../../../core/src/mail/drafts.js';
+import { createUploadRepository } from '../../../../core/src/repositories/upload.repository.js';
 import { DEFAULT_MAX_UPLOAD_BYTES } from './compose.routes.js';
 
 let t: TestBackend;

@@ -7,28 +7,20 @@ import {
   AppError,
   cleanContentType,
   cleanFilename,
-  composeOkResponse,
   createOutboundQueue,
   createRedisEventPublisher,
   createUploadRepository,
+  createUserRepository,
   deleteDraft,
-  draftBody,
-  draftIdResponse,
-  draftListResponse,
-  errorResponse,
-  idParam,
   listDrafts,
   newUploadId,
   removeFile,
   replaceDraft,
   saveDraft,
-  sendBody,
   sendMessage,
-  sendResponse,
   SendRateLimitedError,
-  uploadIdParam,
+  toMessageListItemDto,
   uploadPath,
-  uploadResponse,
   uploadsDir,
   type DraftDeps,
   type DraftInput,
@@ -36,9 +28,20 @@ import {
   type SendDeps,
   type SendInput,
 } from '@mailyard/core';
+import {
+  draftBody,
+  draftIdResponse,
+  draftListResponse,
+  errorResponses,
+  idParam,
+  okResponse,
+  sendBody,
+  sendResponse,
+  uploadIdParam,
+  uploadResponse,
+} from '@mailyard/core/contracts';
 import type { BackendContext } from '../../context.js';
 import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
-import { toListItemDto } from '../mailboxes/mailboxes.routes.js';
 
 export interface ComposeOptions {
   /** Largest upload accepted, in bytes (413 upload.too_large beyond). */
@@ -47,11 +50,12 @@ export interface ComposeOptions {
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
 
-const writeErrors = { 400: errorResponse, 403: errorResponse, 404: errorResponse };
+const writeErrors = errorResponses(400, 401, 403, 404);
 
 /**
  * Uploads (files sent ahead of composing) and server-side drafts, so a reload never loses one.
- * Logic and storage rules: core/src/mail/drafts.ts. Sending: core/src/mail/send.ts.
+ * Drafts: core/src/mail/drafts.ts. Uploads: core/src/repositories/upload.repository.ts and
+ * core/src/storage/upload-files.ts. Sending: core/src/mail/send.ts.
  */
 export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {}): FastifyPluginAsyncZod {
   const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
@@ -62,8 +66,8 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
   const sendDeps: SendDeps = { ...deps, limiter: ctx.limiter, outbound };
 
   async function sender(userId: number, address: string): Promise<DraftSender> {
-    const user = await ctx.db.selectFrom('users').select('display_name').where('id', '=', userId).executeTakeFirst();
-    return { userId, address, name: user?.display_name ?? null };
+    const user = await createUserRepository(ctx.db).get(userId);
+    return { userId, address, name: user?.displayName ?? null };
   }
 
   return async (app) => {
@@ -74,7 +78,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
     });
 
     // One file as multipart/form-data, streamed to disk under a random name.
-    app.post('/api/uploads', { schema: { tags: ['compose'], response: { 201: uploadResponse, ...writeErrors, 413: errorResponse } } }, async (req, reply) => {
+    app.post('/api/uploads', { schema: { tags: ['compose'], description: 'One file as multipart/form-data; the answer is the upload id to list in a draft or message.', response: { 201: uploadResponse, ...writeErrors, ...errorResponses(413) } } }, async (req, reply) => {
       const me = currentUser(req);
       if (!req.isMultipart()) throw new AppError('upload.invalid', 'send the file as multipart/form-data', 400);
       const part = await req.file();
@@ -97,7 +101,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
       }
     });
 
-    app.delete('/api/uploads/:id', { schema: { tags: ['compose'], params: uploadIdParam, response: { 200: composeOkResponse, ...writeErrors } } }, async (req) => {
+    app.delete('/api/uploads/:id', { schema: { tags: ['compose'], params: uploadIdParam, response: { 200: okResponse, ...writeErrors } } }, async (req) => {
       const me = currentUser(req);
       if (!(await uploads.delete(me.userId, req.params.id))) throw new AppError('upload.not_found', 'no such upload', 404);
       return { ok: true as const };
@@ -106,7 +110,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
     // 202: filed into Sent and local inboxes; remote recipients are queued, not yet delivered.
     app.post(
       '/api/messages/send',
-      { schema: { tags: ['compose'], body: sendBody, response: { 202: sendResponse, ...writeErrors, 429: errorResponse } } },
+      { schema: { tags: ['compose'], body: sendBody, response: { 202: sendResponse, ...writeErrors, ...errorResponses(429) } } },
       async (req, reply) => {
         const me = currentUser(req);
         try {
@@ -119,9 +123,9 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
       },
     );
 
-    app.get('/api/drafts', { schema: { tags: ['compose'], response: { 200: draftListResponse } } }, async (req) => {
+    app.get('/api/drafts', { schema: { tags: ['compose'], response: { 200: draftListResponse, ...errorResponses(401) } } }, async (req) => {
       const me = currentUser(req);
-      return { drafts: (await listDrafts(ctx.db, me.userId)).map(toListItemDto) };
+      return { drafts: (await listDrafts(ctx.db, me.userId)).map(toMessageListItemDto) };
     });
 
     app.post('/api/drafts', { schema: { tags: ['compose'], body: draftBody, response: { 201: draftIdResponse, ...writeErrors } } }, async (req, reply) => {
@@ -136,7 +140,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
       return { id: await replaceDraft(deps, await sender(me.userId, me.address), req.params.id, req.body as DraftInput) };
     });
 
-    app.delete('/api/drafts/:id', { schema: { tags: ['compose'], params: idParam, response: { 200: composeOkResponse, ...writeErrors } } }, async (req) => {
+    app.delete('/api/drafts/:id', { schema: { tags: ['compose'], params: idParam, response: { 200: okResponse, ...writeErrors } } }, async (req) => {
       const me = currentUser(req);
       await deleteDraft(deps, me.userId, req.params.id);
       return { ok: true as const };

@@ -2,7 +2,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 import { createRateLimiter, SENT_MESSAGES_PER_USER, SENT_RECIPIENTS_PER_USER } from '../../../../core/src/auth/rate-limit.js';
-import { ingestMessage } from '../../../../core/src/mail/ingest.js';
+import { ingestMessage } from '../../../../core/src/mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
 import { outboundJobId, QUEUE_OUTBOUND, type OutboundJob } from '../../../../core/src/queue/queues.js';
 

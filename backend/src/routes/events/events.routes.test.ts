@@ -144,8 +144,8 @@ describe('GET /api/events', () => {
     const b1 = await deliver(ben.userId, 'for ben');
     await benStream.waitFor((f) => f.id === String(b1.modseq), 10_000, "ben's event");
     await amyStream.waitFor((f) => f.id === String(a2.modseq), 10_000, "amy's second event");
-    expect(benStream.events().map((f) => eventData(f).messageId)).toEqual([b1.messageId]);
-    expect(amyStream.events().map((f) => eventData(f).messageId)).toEqual([a1.messageId, a2.messageId]);
+    expect(benStream.changes().map((f) => eventData(f).messageId)).toEqual([b1.messageId]);
+    expect(amyStream.changes().map((f) => eventData(f).messageId)).toEqual([a1.messageId, a2.messageId]);
     amyStream.close();
     benStream.close();
   });
@@ -157,7 +157,7 @@ describe('GET /api/events', () => {
     await t.redis.publish(userChannel(ben.userId), JSON.stringify({ type: 'account.deleted', modseq: 2 }));
     const good = await deliver(ben.userId, 'valid');
     await s.waitFor((f) => f.id === String(good.modseq), 10_000, 'the valid event');
-    expect(s.events()).toHaveLength(1);
+    expect(s.changes()).toHaveLength(1);
     s.close();
   });
 
@@ -182,9 +182,9 @@ describe('replay after a gap', () => {
 
     const s = await liveStream(amy, { lastEventId: String(seen.modseq) });
     await s.waitFor((f) => f.id === String(deleted.modseq), 10_000, 'the last missed event');
-    expect(modseqs(s.events())).toEqual([m1.modseq, m2.modseq, flags.modseq, moved.modseq, deleted.modseq]);
-    expect(s.events().map((f) => f.event)).toEqual(['message.new', 'message.new', 'message.flags', 'message.moved', 'message.deleted']);
-    expect(s.events().map((f) => eventData(f))).toEqual([
+    expect(modseqs(s.changes())).toEqual([m1.modseq, m2.modseq, flags.modseq, moved.modseq, deleted.modseq]);
+    expect(s.changes().map((f) => f.event)).toEqual(['message.new', 'message.new', 'message.flags', 'message.moved', 'message.deleted']);
+    expect(s.changes().map((f) => eventData(f))).toEqual([
       { type: 'message.new', modseq: m1.modseq, mailboxId: m1.mailboxId, messageId: m1.messageId, uid: m1.uid, threadId: m1.threadId },
       { type: 'message.new', modseq: m2.modseq, mailboxId: m2.mailboxId, messageId: m2.messageId, uid: m2.uid, threadId: m2.threadId },
       flags,
@@ -194,7 +194,7 @@ describe('replay after a gap', () => {
 
     const live = await deliver(amy.userId, 'after the replay');
     await s.waitFor((f) => f.id === String(live.modseq), 10_000, 'the live event');
-    expect(modseqs(s.events())).toEqual([m1.modseq, m2.modseq, flags.modseq, moved.modseq, deleted.modseq, live.modseq]);
+    expect(modseqs(s.changes())).toEqual([m1.modseq, m2.modseq, flags.modseq, moved.modseq, deleted.modseq, live.modseq]);
     s.close();
   });
 
@@ -203,12 +203,12 @@ describe('replay after a gap', () => {
     const b = await deliver(ben.userId, 'b');
     const byQuery = await liveStream(ben, { query: `?since=${a.modseq - 1}` });
     await byQuery.waitFor((f) => f.id === String(b.modseq));
-    expect(modseqs(byQuery.events())).toEqual([a.modseq, b.modseq]);
+    expect(modseqs(byQuery.changes())).toEqual([a.modseq, b.modseq]);
     byQuery.close();
 
     const both = await liveStream(ben, { query: `?since=${a.modseq - 1}`, lastEventId: String(a.modseq) });
     await both.waitFor((f) => f.id === String(b.modseq));
-    expect(modseqs(both.events())).toEqual([b.modseq]);
+    expect(modseqs(both.changes())).toEqual([b.modseq]);
     both.close();
   });
 
@@ -264,12 +264,12 @@ describe('replay after a gap', () => {
       await blocker.query('COMMIT');
 
       await s.waitFor((f) => f.id === String(k3), 10_000, 'the event after the replay');
-      expect(modseqs(s.events())).toEqual([missed.modseq, k1, k2, k3]);
+      expect(modseqs(s.changes())).toEqual([missed.modseq, k1, k2, k3]);
       // The replayed k1, k2 come from the log (the same shape as the live ones).
-      expect(eventData(s.events()[1]!)).toEqual(ev(k1));
+      expect(eventData(s.changes()[1]!)).toEqual(ev(k1));
       const afterwards = await deliver(amy.userId, 'live afterwards');
       await s.waitFor((f) => f.id === String(afterwards.modseq));
-      expect(modseqs(s.events())).toEqual([missed.modseq, k1, k2, k3, afterwards.modseq]);
+      expect(modseqs(s.changes())).toEqual([missed.modseq, k1, k2, k3, afterwards.modseq]);
       s.close();
     } finally {
       await blocker.query('ROLLBACK').catch(() => undefined);
@@ -292,14 +292,14 @@ describe('replay after a gap', () => {
     expect(resync).toEqual({ id: '10001', event: 'resync', data: JSON.stringify({ modseq: 10_001 }) });
     const live = await deliver(user.id, 'after the resync');
     await s.waitFor((f) => f.id === String(live.modseq));
-    expect(s.events().map((f) => f.event)).toEqual(['resync', 'message.new']);
+    expect(s.changes().map((f) => f.event)).toEqual(['resync', 'message.new']);
     s.close();
 
     // Exactly 10,000 missing is still a replay (3 .. 10,001 and the live one).
     const within = await liveStream(busy, { lastEventId: '2' });
     await within.waitFor((f) => f.id === String(live.modseq), 20_000, 'the end of a 10,000-event replay');
-    expect(within.events()).toHaveLength(10_000);
-    expect(within.events()[0]!.id).toBe('3');
+    expect(within.changes()).toHaveLength(10_000);
+    expect(within.changes()[0]!.id).toBe('3');
     within.close();
   });
 
@@ -348,7 +348,7 @@ describe('lifetime of a stream', () => {
     await again.waitFor((f) => f.id === String(missed.modseq), 10_000, 'the missed event');
     const live = await deliver(ben.userId, 'after the reconnect');
     await again.waitFor((f) => f.id === String(live.modseq), 10_000, 'a live event on the new subscriber connection');
-    expect(modseqs(again.events())).toEqual([missed.modseq, live.modseq]);
+    expect(modseqs(again.changes())).toEqual([missed.modseq, live.modseq]);
     again.close();
   });
 

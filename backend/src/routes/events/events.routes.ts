@@ -1,10 +1,19 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
-import { AppError, countChangesSince, errorResponse, readChangesSince, type Db, type Logger, type UserEvent } from '@mailyard/core';
+import {
+  AppError,
+  createChangeRepository,
+  createUserEventHub,
+  openChangeFeed,
+  type ChangeFeed,
+  type ChangeRepository,
+  type FeedItem,
+  type Logger,
+  type UserEventHub,
+} from '@mailyard/core';
+import { errorResponses, eventsQuery, eventStreamResponse } from '@mailyard/core/contracts';
 import type { BackendContext } from '../../context.js';
 import { currentUser, requireUser, SESSION_COOKIE } from '../../plugins/auth.plugin.js';
-import { createUserEventHub, type UserEventHub } from './user-event-hub.js';
 
 /**
  * `GET /api/events`: the signed-in user's live updates as Server-Sent Events, one stream per tab.
@@ -15,11 +24,10 @@ import { createUserEventHub, type UserEventHub } from './user-event-hub.js';
  *
  * Catching up: with `Last-Event-ID: <modseq>` (what EventSource sends when it reconnects; it wins
  * over the query) or `?since=<modseq>` (the modseq the page loaded at), the stream first replays
- * every change after it from the change log, oldest first, then goes live. It subscribes BEFORE
- * reading the log and holds live events back until the replay is written, then sends only those
- * the replay did not (by modseq), so nothing falls in between and nothing comes twice. When more
- * than `maxReplay` changes are missing, or the client's modseq is ahead of the server's, it sends
- * instead `id: <current modseq>`, `event: resync`, `data: {"modseq": <current>}`: reload
+ * every change after it from the change log, oldest first, then goes live, each change once (core's
+ * change feed, core/src/events/change-feed.ts, does this; the route frames what it yields). When
+ * more than `maxReplay` changes are missing, or the client's modseq is ahead of the server's, it
+ * sends instead `id: <current modseq>`, `event: resync`, `data: {"modseq": <current>}`: reload
  * everything, the stream continues live from there.
  *
  * The stream ends when the client goes, when the session is no longer valid (checked with every
@@ -45,12 +53,6 @@ export const eventStreamDefaults: EventStreamOptions = { heartbeatMs: 25_000, re
 
 /** A client that cannot take this much unsent data is dropped; it reconnects and replays. */
 const MAX_UNSENT_BYTES = 1024 * 1024;
-/** Live events held back during a replay, at most. */
-const MAX_HELD_EVENTS = 10_000;
-
-const eventsQuery = z.object({
-  since: z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional().describe('Replay changes after this modseq (Last-Event-ID wins when both are given)'),
-});
 
 /** The `Last-Event-ID` header as a modseq; undefined when absent or empty. */
 function lastEventId(header: string | string[] | undefined): number | undefined {
@@ -60,21 +62,16 @@ function lastEventId(header: string | string[] | undefined): number | undefined 
   return Number(value);
 }
 
-function frame(event: UserEvent): string {
+function frame(item: FeedItem): string {
+  if (item.type === 'resync') return `id: ${item.modseq}\nevent: resync\ndata: ${JSON.stringify({ modseq: item.modseq })}\n\n`;
+  const { event } = item;
   const id = 'modseq' in event ? `id: ${event.modseq}\n` : '';
   return `${id}event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
 }
 
-/** Events with a modseq in modseq order; `mailbox.counts` hints (no modseq) after them. */
-function byModseq(a: UserEvent, b: UserEvent): number {
-  const ka = 'modseq' in a ? a.modseq : Number.POSITIVE_INFINITY;
-  const kb = 'modseq' in b ? b.modseq : Number.POSITIVE_INFINITY;
-  return ka === kb ? 0 : ka < kb ? -1 : 1;
-}
-
 interface StreamDeps {
-  db: Db;
   hub: UserEventHub;
+  changes: ChangeRepository;
   log: Logger;
   settings: EventStreamOptions;
   /** False once the session behind the stream is gone (logout, expiry, disabled user). */
@@ -87,13 +84,9 @@ interface OpenStream {
 
 /** Runs one stream on a hijacked response until it ends; never throws. */
 async function runStream(deps: StreamDeps, res: ServerResponse, userId: number, since: number | undefined, register: (s: OpenStream) => () => void): Promise<void> {
-  const { db, hub, log, settings } = deps;
+  const { log, settings } = deps;
   let ended = false;
-  let unsubscribe: (() => void) | null = null;
-  let replaying = since !== undefined;
-  const held: UserEvent[] = [];
-  /** Events with a modseq up to here are with the client already. */
-  let floor = since ?? -1;
+  let feed: ChangeFeed | null = null;
 
   const unregister = register({ end: () => finish() });
   const heartbeat = setInterval(() => {
@@ -111,8 +104,7 @@ async function runStream(deps: StreamDeps, res: ServerResponse, userId: number, 
     ended = true;
     clearInterval(heartbeat);
     unregister();
-    unsubscribe?.();
-    unsubscribe = null;
+    feed?.close();
     log.debug({ event: 'sse.closed', userId });
   }
   function finish(): void {
@@ -122,19 +114,21 @@ async function runStream(deps: StreamDeps, res: ServerResponse, userId: number, 
   res.on('close', cleanup);
   res.on('error', cleanup);
 
-  function write(chunk: string): boolean {
+  /**
+   * Writes a chunk; false: the client is behind ('drain' comes when it caught up). Live data to a
+   * client with more than MAX_UNSENT_BYTES unsent drops it; the replay waits for it instead.
+   */
+  function write(chunk: string, replay = false): boolean {
     if (ended || res.writableEnded) return false;
     const ok = res.write(chunk);
-    if (!ok && res.writableLength > MAX_UNSENT_BYTES) {
+    if (!ok && !replay && res.writableLength > MAX_UNSENT_BYTES) {
       log.info({ event: 'sse.client_too_slow', userId });
       finish();
     }
     return ok;
   }
-  /** For the replay: waits while the client drains, instead of dropping it. */
-  async function writeAndWait(chunk: string): Promise<void> {
-    if (ended || res.writableEnded) return;
-    if (!res.write(chunk)) await new Promise<void>((resolve) => {
+  function drained(): Promise<void> {
+    return new Promise<void>((resolve) => {
       const done = () => {
         res.off('drain', done);
         res.off('close', done);
@@ -145,64 +139,39 @@ async function runStream(deps: StreamDeps, res: ServerResponse, userId: number, 
     });
   }
 
-  function deliver(event: UserEvent): void {
-    if ('modseq' in event && event.modseq <= floor) return;
-    write(frame(event));
-  }
-
-  const listener = {
-    event(event: UserEvent) {
-      if (!replaying) return deliver(event);
-      held.push(event);
-      if (held.length > MAX_HELD_EVENTS) finish();
-    },
-    lost() {
-      finish();
-    },
-  };
-
   try {
-    const off = await hub.subscribe(userId, listener);
-    if (ended) return off();
-    unsubscribe = off;
-    // First frame, once the subscription is live: from here on no event is missed.
-    write(`retry: ${settings.retryMs}\n\n`);
-    if (since === undefined) return;
-
-    // The subscription is live, so every change committed from here on also arrives as an event.
-    const current = (await db.selectFrom('users').select('modseq').where('id', '=', userId).executeTakeFirst())?.modseq ?? 0;
-    const gap = since > current ? Number.POSITIVE_INFINITY : await countChangesSince(db, userId, since, settings.maxReplay + 1);
-    if (gap > settings.maxReplay) {
-      await writeAndWait(`id: ${current}\nevent: resync\ndata: ${JSON.stringify({ modseq: current })}\n\n`);
-      floor = current;
-    } else if (gap > 0) {
-      const events = await readChangesSince(db, userId, since, settings.maxReplay, log);
-      for (let i = 0; i < events.length && !ended; i += 200) await writeAndWait(events.slice(i, i + 200).map(frame).join(''));
-      const last = events.at(-1);
-      if (last) floor = Math.max(floor, last.modseq);
-    }
-    if (ended) return;
-    // Live events that came during the replay: those it did not cover, once each, in order.
-    const seen = new Set<number>();
-    const pending = held.splice(0).sort(byModseq);
-    replaying = false;
-    for (const event of pending) {
-      if ('modseq' in event) {
-        if (seen.has(event.modseq)) continue;
-        seen.add(event.modseq);
-      }
-      deliver(event);
-    }
+    feed = await openChangeFeed({ hub: deps.hub, changes: deps.changes, log }, userId, { since, maxReplay: settings.maxReplay });
   } catch (err) {
     log.warn({ event: 'sse.failed', userId, err: (err as Error).message });
     finish();
+    return;
   }
+  if (ended) return feed.close();
+  // First frame, once the subscription is live: from here on no event is missed.
+  write(`retry: ${settings.retryMs}\n\n`);
+  while (!ended) {
+    await feed.wait();
+    if (feed.end) break;
+    // Up to 200 frames per write. The replay (and a resync) waits while the client drains;
+    // live events do not wait, and a client too far behind them is dropped.
+    let chunk = '';
+    let replay = false;
+    for (let n = 0; n < 200; n++) {
+      const item = feed.take();
+      if (!item) break;
+      chunk += frame(item);
+      replay ||= item.type === 'resync' || item.replayed;
+    }
+    if (!write(chunk, replay) && replay && !ended) await drained();
+  }
+  finish();
 }
 
 export function eventsRoutes(ctx: BackendContext, options: Partial<EventStreamOptions> = {}): FastifyPluginAsyncZod {
   return async (app) => {
     const settings: EventStreamOptions = { ...eventStreamDefaults, ...options };
     const hub = createUserEventHub({ createSubscriber: ctx.createSubscriber, log: ctx.log });
+    const changes = createChangeRepository(ctx.db);
     const open = new Set<OpenStream>();
     const register = (s: OpenStream) => {
       open.add(s);
@@ -230,7 +199,7 @@ export function eventsRoutes(ctx: BackendContext, options: Partial<EventStreamOp
           description:
             'Server-Sent Events. Each event: `id: <modseq>` (change-log events only), `event: <type>`, `data: <JSON>` (see the userEvent contract). Send `Last-Event-ID` or `?since=` to replay what was missed; `event: resync` means reload.',
           querystring: eventsQuery,
-          response: { 400: errorResponse, 401: errorResponse },
+          response: { 200: eventStreamResponse, ...errorResponses(400, 401) },
         },
       },
       async (req, reply) => {
@@ -251,7 +220,7 @@ export function eventsRoutes(ctx: BackendContext, options: Partial<EventStreamOp
         });
         req.raw.socket.setNoDelay(true);
         ctx.log.debug({ event: 'sse.opened', userId: me.userId, since });
-        await runStream({ db: ctx.db, hub, log: ctx.log, settings, sessionValid }, res, me.userId, since, register);
+        await runStream({ hub, changes, log: ctx.log, settings, sessionValid }, res, me.userId, since, register);
       },
     );
   };

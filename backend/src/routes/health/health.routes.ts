@@ -1,15 +1,15 @@
-import { sql } from 'kysely';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
-import type { Db } from '@mailyard/core';
+import { pingDatabase, type Db } from '@mailyard/core';
+import { healthResponse, readinessResponse } from '@mailyard/core/contracts';
 
 export function healthRoutes(deps: { db: Db; redis: Redis }): FastifyPluginAsyncZod {
   return async (app) => {
-    app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-    app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+    app.get('/healthz', { schema: { hide: true, response: { 200: healthResponse } } }, async () => ({ status: 'ok' as const }));
+    app.get('/readyz', { schema: { hide: true, response: { 200: readinessResponse, 503: readinessResponse } } }, async (_req, reply) => {
       const checks = { postgres: false, redis: false };
       try {
-        await sql`SELECT 1`.execute(deps.db);
+        await pingDatabase(deps.db);
         checks.postgres = true;
       } catch {
         // reported below

@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import {
   AppError,
   createMailbox,
@@ -8,42 +7,25 @@ import {
   createRedisEventPublisher,
   deleteMailbox,
   emptyMailbox,
-  errorResponse,
+  renameMailbox,
+  toMailboxDto,
+  toMessageListItemDto,
+  type MessageListItem,
+  type MessageOpsDeps,
+} from '@mailyard/core';
+import {
+  errorResponses,
   idParam,
   mailboxDeleteResponse,
+  mailboxListResponse,
   mailboxNameBody,
   mailboxSchema,
   messageDeleteResponse,
   messageListQuery,
   messageListResponse,
-  renameMailbox,
-  type MailboxRow,
-  type MessageListItem,
-  type MessageOpsDeps,
-} from '@mailyard/core';
+} from '@mailyard/core/contracts';
 import type { BackendContext } from '../../context.js';
 import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
-
-export function toMailboxDto(m: MailboxRow) {
-  return { id: m.id, name: m.name, specialUse: m.specialUse, total: m.messageCount, unread: m.unseenCount };
-}
-
-export function toListItemDto(m: MessageListItem) {
-  return {
-    id: m.id,
-    mailboxId: m.mailboxId,
-    threadId: m.threadId,
-    date: m.internalDate.toISOString(),
-    from: m.from,
-    to: m.to,
-    subject: m.subject,
-    snippet: m.snippet,
-    unread: !m.flags.includes('\\Seen'),
-    starred: m.flags.includes('\\Flagged'),
-    hasAttachments: m.hasAttachments,
-    size: m.size,
-  };
-}
 
 /** Cursor: the (date, id) of the last message of a page, opaque to clients. */
 export function encodeCursor(m: MessageListItem): string {
@@ -56,7 +38,7 @@ export function decodeCursor(cursor: string): { date: Date; id: number } {
   return { date: new Date(Number(match[1])), id: Number(match[2]) };
 }
 
-const writeErrors = { 400: errorResponse, 403: errorResponse, 404: errorResponse, 409: errorResponse };
+const writeErrors = errorResponses(400, 401, 403, 404, 409);
 
 export function mailboxRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const mailboxes = createMailboxRepository(ctx.db);
@@ -65,14 +47,14 @@ export function mailboxRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   return async (app) => {
     app.addHook('preHandler', requireUser);
 
-    app.get('/api/mailboxes', { schema: { tags: ['mailboxes'], response: { 200: z.object({ mailboxes: z.array(mailboxSchema) }) } } }, async (req) => {
+    app.get('/api/mailboxes', { schema: { tags: ['mailboxes'], response: { 200: mailboxListResponse, ...errorResponses(401) } } }, async (req) => {
       const me = currentUser(req);
       return { mailboxes: (await mailboxes.list(me.userId)).map(toMailboxDto) };
     });
 
     app.get(
       '/api/mailboxes/:id/messages',
-      { schema: { tags: ['mailboxes'], params: idParam, querystring: messageListQuery, response: { 200: messageListResponse, 404: errorResponse } } },
+      { schema: { tags: ['mailboxes'], params: idParam, querystring: messageListQuery, response: { 200: messageListResponse, ...errorResponses(400, 401, 404) } } },
       async (req) => {
         const me = currentUser(req);
         const mailbox = await mailboxes.get(me.userId, req.params.id);
@@ -81,7 +63,7 @@ export function mailboxRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
         const page = await messages.listPage(me.userId, mailbox.id, { limit: req.query.limit + 1, before });
         const more = page.length > req.query.limit;
         const items = more ? page.slice(0, req.query.limit) : page;
-        return { messages: items.map(toListItemDto), nextCursor: more ? encodeCursor(items[items.length - 1]!) : null };
+        return { messages: items.map(toMessageListItemDto), nextCursor: more ? encodeCursor(items[items.length - 1]!) : null };
       },
     );
 

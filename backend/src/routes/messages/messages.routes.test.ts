@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
-import { ingestMessage } from '../../../../core/src/mail/ingest.js';
+import { ingestMessage } from '../../../../core/src/mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
 
 let t: TestBackend;

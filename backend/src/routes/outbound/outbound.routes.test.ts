@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
-import { claimDue, recordOutcomes } from '../../../../core/src/mail/outbound.js';
+import { createOutboundRepository } from '../../../../core/src/repositories/outbound.repository.js';
 
 let t: TestBackend;
 let ann: Agent;
@@ -36,9 +36,10 @@ describe('delivery log API', () => {
   });
 
   it('follows the worker: a deferral shows the remote reply and the next attempt, and the log keeps every step', async () => {
-    const [claimed] = await claimDue(t.store.db, sent.outboundId, 'far.test', 60_000);
+    const outbound = createOutboundRepository(t.store.db);
+    const [claimed] = await outbound.claimDue(sent.outboundId, 'far.test', 60_000);
     const next = new Date(Date.now() + 600_000);
-    await recordOutcomes(t.store.db, [{ deliveryId: claimed!.id, status: 'deferred', reply: '451 4.7.1 greylisted', remoteMta: 'mx.far.test', nextAttemptAt: next }]);
+    await outbound.recordOutcomes([{ deliveryId: claimed!.id, status: 'deferred', reply: '451 4.7.1 greylisted', remoteMta: 'mx.far.test', nextAttemptAt: next }]);
     const list = (await get(ann, '/api/outbound?limit=10')).json();
     expect(list.nextBefore).toBeNull();
     const sam = list.outbound[0].recipients.find((r: { recipient: string }) => r.recipient === 'sam@far.test');

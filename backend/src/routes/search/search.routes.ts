@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { contactsQuery, contactsResponse, createContactRepository, createSearchRepository, errorResponse, parseSearchQuery, searchQuery, searchResponse } from '@mailyard/core';
+import { createContactRepository, createSearchRepository, parseSearchQuery, toContactDto, toMessageListItemDto } from '@mailyard/core';
+import { contactsQuery, contactsResponse, errorResponses, searchQuery, searchResponse } from '@mailyard/core/contracts';
 import type { BackendContext } from '../../context.js';
 import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
-import { toListItemDto } from '../mailboxes/mailboxes.routes.js';
 
 /**
  * GET /api/search: the signed-in user's messages matching a Gmail-like query (syntax and what
@@ -15,17 +15,17 @@ export function searchRoutes(ctx: Pick<BackendContext, 'db'>): FastifyPluginAsyn
   return async (app) => {
     app.addHook('preHandler', requireUser);
 
-    app.get('/api/search', { schema: { tags: ['search'], querystring: searchQuery, response: { 200: searchResponse, 400: errorResponse } } }, async (req) => {
+    app.get('/api/search', { schema: { tags: ['search'], querystring: searchQuery, response: { 200: searchResponse, ...errorResponses(400, 401) } } }, async (req) => {
       const me = currentUser(req);
       const parsed = parseSearchQuery(req.query.q);
       const page = await search.search(me.userId, parsed, { limit: req.query.limit, cursor: req.query.cursor });
-      return { messages: page.messages.map(toListItemDto), nextCursor: page.nextCursor };
+      return { messages: page.messages.map(toMessageListItemDto), nextCursor: page.nextCursor };
     });
 
-    app.get('/api/contacts', { schema: { tags: ['search'], querystring: contactsQuery, response: { 200: contactsResponse, 400: errorResponse } } }, async (req) => {
+    app.get('/api/contacts', { schema: { tags: ['search'], querystring: contactsQuery, response: { 200: contactsResponse, ...errorResponses(400, 401) } } }, async (req) => {
       const me = currentUser(req);
       const found = await contacts.suggest(me.userId, req.query.q, req.query.limit);
-      return { contacts: found.map((c) => ({ address: c.address, name: c.name, sentCount: c.sentCount, receivedCount: c.receivedCount })) };
+      return { contacts: found.map(toContactDto) };
     });
   };
 }

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestBackend, type TestBackend } from '../../tests/helpers/backend.js';
+
+/**
+ * The OpenAPI document at /api/docs/json is generated from the routes' schemas, which come from
+ * `@mailyard/core/contracts`. It must show every route with what it takes and what it answers,
+ * errors included, so a client can be written from it alone.
+ */
+
+type Takes = 'body' | 'query' | 'multipart' | '';
+/**
+ * Every API route: what it takes besides path parameters (a JSON body, a query string, or a file
+ * as multipart/form-data) and its success answer (a status, and the content type when not JSON).
+ */
+const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: string]> = [
+  ['POST', '/api/auth/login', 'body', '200'],
+  ['POST', '/api/auth/totp', 'body', '200'],
+  ['POST', '/api/auth/logout', '', '204'],
+  ['GET', '/api/me', '', '200'],
+  ['POST', '/api/account/password', 'body', '204'],
+  ['GET', '/api/account/totp', '', '200'],
+  ['POST', '/api/account/totp/setup', '', '200'],
+  ['POST', '/api/account/totp/enable', 'body', '204'],
+  ['POST', '/api/account/totp/disable', 'body', '204'],
+  ['GET', '/api/account/app-passwords', '', '200'],
+  ['POST', '/api/account/app-passwords', 'body', '201'],
+  ['DELETE', '/api/account/app-passwords/{id}', '', '204'],
+  ['GET', '/api/mailboxes', '', '200'],
+  ['POST', '/api/mailboxes', 'body', '201'],
+  ['GET', '/api/mailboxes/{id}/messages', 'query', '200'],
+  ['PATCH', '/api/mailboxes/{id}', 'body', '200'],
+  ['DELETE', '/api/mailboxes/{id}', '', '200'],
+  ['POST', '/api/mailboxes/{id}/empty', '', '200'],
+  ['GET', '/api/messages/{id}', 'query', '200'],
+  ['GET', '/api/messages/{id}/raw', '', '200 message/rfc822'],
+  ['GET', '/api/messages/{id}/attachments/{index}', '', '200 application/octet-stream'],
+  ['GET', '/api/threads/{id}', '', '200'],
+  ['POST', '/api/messages/flags', 'body', '200'],
+  ['POST', '/api/messages/move', 'body', '200'],
+  ['POST', '/api/messages/archive', 'body', '200'],
+  ['POST', '/api/messages/trash', 'body', '200'],
+  ['POST', '/api/messages/restore', 'body', '200'],
+  ['POST', '/api/messages/delete', 'body', '200'],
+  ['GET', '/api/search', 'query', '200'],
+  ['GET', '/api/contacts', 'query', '200'],
+  ['GET', '/api/events', 'query', '200 text/event-stream'],
+  ['GET', '/api/admin/domains', '', '200'],
+  ['POST', '/api/admin/domains', 'body', '201'],
+  ['DELETE', '/api/admin/domains/{name}', '', '200'],
+  ['GET', '/api/admin/users', 'query', '200'],
+  ['POST', '/api/admin/users', 'body', '201'],
+  ['PATCH', '/api/admin/users/{id}', 'body', '200'],
+  ['DELETE', '/api/admin/users/{id}', '', '200'],
+  ['GET', '/api/admin/aliases', '', '200'],
+  ['POST', '/api/admin/aliases', 'body', '201'],
+  ['DELETE', '/api/admin/aliases/{address}', '', '200'],
+  ['POST', '/api/admin/domain-admins', 'body', '201'],
+  ['DELETE', '/api/admin/domain-admins', 'body', '200'],
+  ['POST', '/api/admin/domains/{name}/dkim/rotate', '', '200'],
+  ['GET', '/api/admin/domains/{name}/dns', '', '200'],
+  ['GET', '/api/admin/audit', 'query', '200'],
+  ['POST', '/api/uploads', 'multipart', '201'],
+  ['DELETE', '/api/uploads/{id}', '', '200'],
+  ['POST', '/api/messages/send', 'body', '202'],
+  ['GET', '/api/drafts', '', '200'],
+  ['POST', '/api/drafts', 'body', '201'],
+  ['PUT', '/api/drafts/{id}', 'body', '200'],
+  ['DELETE', '/api/drafts/{id}', '', '200'],
+  ['GET', '/api/outbound', 'query', '200'],
+  ['GET', '/api/outbound/{id}', '', '200'],
+  ['GET', '/api/messages/{id}/delivery', '', '200'],
+];
+
+interface JsonSchema {
+  type?: string;
+  anyOf?: unknown[];
+  properties?: Record<string, JsonSchema>;
+}
+interface Operation {
+  parameters?: Array<{ in: string; name: string }>;
+  requestBody?: { content: Record<string, { schema: JsonSchema }> };
+  responses: Record<string, { content?: Record<string, { schema: JsonSchema }> }>;
+}
+type Doc = { paths: Record<string, Record<string, Operation>> };
+
+let t: TestBackend;
+let doc: Doc;
+beforeAll(async () => {
+  t = await createTestBackend();
+  const res = await t.app.inject({ method: 'GET', url: '/api/docs/json' });
+  expect(res.statusCode).toBe(200);
+  doc = res.json();
+});
+afterAll(async () => {
+  await t.close();
+});
+
+/** What is wrong with one route's entry in the document; [] when nothing is. */
+function problemsOf(method: string, path: string, takes: Takes, success: string): string[] {
+  const op = doc.paths[path]?.[method.toLowerCase()];
+  if (!op) return ['not in the document'];
+  const problems: string[] = [];
+  const params = op.parameters ?? [];
+  for (const name of [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1])) {
+    if (!params.some((p) => p.in === 'path' && p.name === name)) problems.push(`path parameter ${name} undocumented`);
+  }
+  const bodySchema = op.requestBody?.content['application/json']?.schema;
+  if (takes === 'body' && !bodySchema?.properties) problems.push('no JSON body schema');
+  if (takes !== 'body' && op.requestBody) problems.push('documents a body it does not take');
+  if ((takes === 'query') !== params.some((p) => p.in === 'query')) problems.push(takes === 'query' ? 'no query parameters' : 'documents query parameters it does not take');
+
+  const [status, contentType = 'application/json'] = success.split(' ') as [string, string?];
+  const answer = op.responses[status];
+  if (!answer) problems.push(`no ${status} answer`);
+  else if (status === '204') {
+    if (answer.content) problems.push('204 with a body');
+  } else {
+    const schema = answer.content?.[contentType]?.schema;
+    if (!schema || !(schema.type || schema.anyOf)) problems.push(`${status} has no ${contentType} schema`);
+  }
+
+  const errors = Object.keys(op.responses).filter((s) => s.startsWith('4'));
+  for (const s of errors) {
+    const schema = op.responses[s]!.content?.['application/json']?.schema;
+    if (!schema?.properties?.error?.properties?.code || !schema.properties.requestId) problems.push(`${s} is not the error body`);
+  }
+  const validates = takes === 'body' || takes === 'query' || params.length > 0;
+  if (validates && !errors.includes('400')) problems.push('no 400 for invalid input');
+  const needsSession = !(method === 'POST' && path === '/api/auth/login');
+  if (needsSession && !errors.includes('401')) problems.push('no 401 for a missing session');
+  return problems;
+}
+
+describe('GET /api/docs/json', () => {
+  it('documents exactly the API routes (health probes and metrics stay out)', () => {
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(documented.sort()).toEqual(API_ROUTES.map(([method, path]) => `${method} ${path}`).sort());
+  });
+
+  it('shows each route with its parameters, body, success answer and error answers', () => {
+    const problems = API_ROUTES.flatMap(([method, path, takes, success]) => problemsOf(method, path, takes, success).map((p) => `${method} ${path}: ${p}`));
+    expect(problems).toEqual([]);
+  });
+
+  it('lists the stable error codes with the error body', () => {
+    const code = doc.paths['/api/me']!.get!.responses['401']!.content!['application/json']!.schema.properties!.error!.properties!.code as { description?: string };
+    expect(code.description).toContain('auth.required');
+    expect(code.description).toContain('message.not_found');
+  });
+});

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import { totpCode } from './auth.js';
+
+/** Account security of the signed-in user (backend/src/routes/account): password, TOTP, app passwords. */
+
+export const changePasswordBody = z.object({
+  currentPassword: z.string().min(1).max(1024),
+  /** Length rules are core's passwordProblem (answered as password.invalid). */
+  newPassword: z.string().max(4096),
+});
+export type ChangePasswordBody = z.input<typeof changePasswordBody>;
+
+export const totpStatusResponse = z.object({ enabled: z.boolean(), pendingSetup: z.boolean() });
+export type TotpStatus = z.infer<typeof totpStatusResponse>;
+/** The new secret, also as an otpauth:// URL for a QR code. */
+export const totpSetupResponse = z.object({ secret: z.string(), otpauthUrl: z.string() });
+export type TotpSetup = z.infer<typeof totpSetupResponse>;
+export const totpDisableBody = z.object({ password: z.string().min(1).max(1024), code: totpCode });
+export type TotpDisableBody = z.input<typeof totpDisableBody>;
+
+export const appPasswordSchema = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable(),
+});
+export type AppPasswordDto = z.infer<typeof appPasswordSchema>;
+export const appPasswordListResponse = z.object({ appPasswords: z.array(appPasswordSchema) });
+export type AppPasswordListResponse = z.infer<typeof appPasswordListResponse>;
+export const appPasswordCreateBody = z.object({ name: z.string().trim().min(1).max(100) });
+export type AppPasswordCreateBody = z.input<typeof appPasswordCreateBody>;
+/** The only time the password itself is shown. */
+export const appPasswordCreatedResponse = z.object({ id: z.number().int(), name: z.string(), password: z.string() });
+export type AppPasswordCreated = z.infer<typeof appPasswordCreatedResponse>;

@@ -1,0 +1,99 @@
+import { z } from 'zod';
+import { positiveId, role } from './common.js';
+
+/**
+ * The admin API (backend/src/routes/admin). Who may do what is decided in
+ * core/src/accounts/admin-scope.ts: admins everything, domain-admins their own domains.
+ */
+
+export const adminDomainSchema = z.object({ id: z.number().int(), name: z.string(), createdAt: z.string() });
+export type AdminDomainDto = z.infer<typeof adminDomainSchema>;
+export const adminDomainListResponse = z.object({ domains: z.array(adminDomainSchema) });
+export type AdminDomainListResponse = z.infer<typeof adminDomainListResponse>;
+export const adminDomainBody = z.object({ name: z.string().trim().min(1).max(253) });
+export type AdminDomainBody = z.input<typeof adminDomainBody>;
+export const adminDomainParam = z.object({ name: z.string().min(1).max(253) });
+
+/** A DNS record the domain should publish. */
+export const adminDnsRecordSchema = z.object({
+  type: z.enum(['MX', 'TXT']),
+  name: z.string(),
+  value: z.string(),
+  purpose: z.enum(['mx', 'spf', 'dkim', 'dmarc', 'mta-sts']),
+  priority: z.number().int().optional(),
+});
+export type AdminDnsRecordDto = z.infer<typeof adminDnsRecordSchema>;
+/** POST /api/admin/domains/:name/dkim/rotate: the new selector and the record to publish for it. */
+export const adminDkimRotateResponse = z.object({ selector: z.string(), dnsRecord: adminDnsRecordSchema });
+export type AdminDkimRotateResponse = z.infer<typeof adminDkimRotateResponse>;
+/** A record as the live DNS check found it: `found` is what the DNS answered. */
+export const adminDnsCheckedRecordSchema = adminDnsRecordSchema.extend({ ok: z.boolean(), found: z.array(z.string()), error: z.string().optional() });
+export type AdminDnsCheckedRecordDto = z.infer<typeof adminDnsCheckedRecordSchema>;
+export const adminDnsResponse = z.object({ records: z.array(adminDnsCheckedRecordSchema) });
+export type AdminDnsResponse = z.infer<typeof adminDnsResponse>;
+
+export const adminUserSchema = z.object({
+  id: z.number().int(),
+  address: z.string(),
+  domain: z.string(),
+  role,
+  displayName: z.string().nullable(),
+  disabled: z.boolean(),
+  quotaBytes: z.number().int().nullable(),
+  totpEnabled: z.boolean(),
+  createdAt: z.string(),
+});
+export type AdminUserDto = z.infer<typeof adminUserSchema>;
+export const adminUserListResponse = z.object({ users: z.array(adminUserSchema) });
+export type AdminUserListResponse = z.infer<typeof adminUserListResponse>;
+export const adminUsersQuery = z.object({ domain: z.string().min(1).max(253).optional() });
+export type AdminUsersQuery = z.input<typeof adminUsersQuery>;
+export const adminUserCreateBody = z.object({
+  address: z.string().min(3).max(320),
+  password: z.string().min(1).max(1024),
+  role: role.optional(),
+});
+export type AdminUserCreateBody = z.input<typeof adminUserCreateBody>;
+/** Disabling a user or resetting their password ends all their sessions. quotaBytes null: no quota. */
+export const adminUserPatchBody = z
+  .object({
+    role: role.optional(),
+    disabled: z.boolean().optional(),
+    quotaBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().optional(),
+    password: z.string().min(1).max(1024).optional(),
+  })
+  .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'nothing to change' });
+export type AdminUserPatchBody = z.input<typeof adminUserPatchBody>;
+
+/** `address` is local@domain, or @domain for the domain's catch-all. */
+export const adminAliasSchema = z.object({ id: z.number().int(), address: z.string(), targetUserId: z.number().int(), targetAddress: z.string() });
+export type AdminAliasDto = z.infer<typeof adminAliasSchema>;
+export const adminAliasListResponse = z.object({ aliases: z.array(adminAliasSchema) });
+export type AdminAliasListResponse = z.infer<typeof adminAliasListResponse>;
+export const adminAliasBody = z.object({ address: z.string().min(3).max(320), target: z.string().min(3).max(320) });
+export type AdminAliasBody = z.input<typeof adminAliasBody>;
+export const adminAliasParam = z.object({ address: z.string().min(3).max(320) });
+
+/** Grant or revoke a domain-admin (admins only). */
+export const adminDomainAdminBody = z.object({ userId: positiveId, domain: z.string().min(1).max(253) });
+export type AdminDomainAdminBody = z.input<typeof adminDomainAdminBody>;
+
+/** Newest first; `before` is the `nextBefore` of the page before. */
+export const adminAuditQuery = z.object({
+  before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+export type AdminAuditQuery = z.input<typeof adminAuditQuery>;
+export const adminAuditEntrySchema = z.object({
+  id: z.number().int(),
+  at: z.string(),
+  actorUserId: z.number().int().nullable(),
+  actorAddress: z.string().nullable(),
+  action: z.string(),
+  target: z.string().nullable(),
+  ip: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+});
+export type AdminAuditEntryDto = z.infer<typeof adminAuditEntrySchema>;
+export const adminAuditListResponse = z.object({ entries: z.array(adminAuditEntrySchema), nextBefore: z.number().int().nullable() });
+export type AdminAuditListResponse = z.infer<typeof adminAuditListResponse>;

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+/**
+ * How the API answers an error, and the stable codes it uses. Every error is
+ * `{ error: { code, message }, requestId }` with an HTTP status; `code` is one of `apiErrorCodes`
+ * (a client switches on the code, shows the message, and quotes the requestId when reporting).
+ */
+
+export const apiErrorCodes = [
+  // Requests in general (backend/src/plugins/errors.plugin.ts)
+  'request.invalid',
+  'request.too_large',
+  'route.not_found',
+  'internal',
+  // Sign-in, sessions and account security
+  'auth.required',
+  'auth.invalid',
+  'auth.csrf',
+  'auth.forbidden',
+  'auth.mfa_required',
+  'auth.mfa_not_pending',
+  'auth.rate_limited',
+  'password.invalid',
+  'totp.invalid',
+  'totp.replayed',
+  'totp.already_enabled',
+  'totp.not_enabled',
+  'totp.not_set_up',
+  'app_password.exists',
+  'app_password.limit',
+  'app_password.not_found',
+  // Mailboxes and messages
+  'mailbox.not_found',
+  'mailbox.exists',
+  'mailbox.name_invalid',
+  'mailbox.protected',
+  'mailbox.not_emptyable',
+  'message.not_found',
+  'message.not_in_trash',
+  'message.unavailable',
+  'attachment.not_found',
+  'thread.not_found',
+  'flags.invalid',
+  'flags.too_many',
+  'search.invalid',
+  // Composing and sending
+  'upload.invalid',
+  'upload.not_found',
+  'upload.too_large',
+  'draft.not_found',
+  'draft.invalid_address',
+  'send.invalid_address',
+  'send.unknown_recipient',
+  'send.no_recipients',
+  'send.too_many_recipients',
+  'send.rate_limited',
+  'send.sender_not_allowed',
+  'send.from_missing',
+  'outbound.not_found',
+  // Administration
+  'admin.self',
+  'address.invalid',
+  'domain.invalid',
+  'domain.exists',
+  'domain.not_found',
+  'domain.not_empty',
+  'user.exists',
+  'user.not_found',
+  'alias.exists',
+  'alias.not_found',
+  'domain_admin.exists',
+  'domain_admin.not_found',
+  'dkim.selector_invalid',
+  'dkim.selector_exists',
+] as const;
+export const apiErrorCode = z.enum(apiErrorCodes);
+export type ApiErrorCode = z.infer<typeof apiErrorCode>;
+
+/**
+ * The body of every error answer. `code` is typed as a string, not the enum, so that a server
+ * newer than the client still parses; compare it with `apiErrorCodes`.
+ */
+export const errorResponse = z
+  .object({
+    error: z.object({ code: z.string().describe(`a stable code: ${apiErrorCodes.join(', ')}`), message: z.string() }),
+    requestId: z.string(),
+  })
+  .describe('an error');
+export type ErrorResponse = z.infer<typeof errorResponse>;
+
+/** The error answers of a route, for its response schema: `errorResponses(400, 401, 404)`. */
+export function errorResponses<const S extends readonly number[]>(...statuses: S): { [K in S[number]]: typeof errorResponse } {
+  return Object.fromEntries(statuses.map((status) => [status, errorResponse])) as { [K in S[number]]: typeof errorResponse };
+}

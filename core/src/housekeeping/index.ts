@@ -1,0 +1,2 @@
+export * from './trash-purge.task.js';
+export * from './upload-sweep.task.js';

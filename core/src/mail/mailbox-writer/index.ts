@@ -1,0 +1,156 @@
+import type { UserEvent } from '../../contracts/events.js';
+import type { Db, Tx } from '../../db/client.js';
+import type { EventPublisher } from '../../events/publisher.js';
+import type { Logger } from '../../log/logger.js';
+import { createMailboxRepository, type MailboxRow } from '../../repositories/mailbox.repository.js';
+import {
+  MailboxWrite,
+  type AppendInput,
+  type AppendResult,
+  type CopyResult,
+  type DeletedMessage,
+  type FlagChange,
+  type FlaggedMessage,
+  type MailboxTarget,
+  type MoveResult,
+  type OnlyFromOption,
+} from './mailbox-write.js';
+
+/**
+ * The mailbox writer: the ONE way a mailbox changes (DESIGN.md, "One way to change a mailbox").
+ * Ingest, the API's message and folder operations, drafts, sending, DSN filing and IMAP
+ * APPEND/COPY/MOVE/STORE/EXPUNGE all come through here.
+ *
+ * - `writeMailboxes(deps, userIds, work)` runs `work` in a new transaction behind the users' locks
+ *   and publishes its events after the commit.
+ * - `openMailboxWrite(tx, userIds)` joins a caller's transaction (sending writes the Sent copy,
+ *   the local recipients' copies and the outbound record in one): the caller calls `finish()`
+ *   before its commit and `publishMailboxEvents(deps, write.events())` after it.
+ * - The functions below are single operations, each its own transaction.
+ *
+ * Events are hints: if publishing fails, the change log holds every change and live clients
+ * (SSE, IMAP IDLE) catch up from it.
+ */
+
+export interface MailboxWriterDeps {
+  db: Db;
+  events: EventPublisher;
+  log?: Logger;
+}
+
+export { EMPTYABLE, MailboxWrite } from './mailbox-write.js';
+export type { AppendInput, AppendResult, CopiedMessage, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MailboxTarget, MessageContent, MovedMessage, MoveResult, OnlyFromOption } from './mailbox-write.js';
+export { MAX_MAILBOX_NAME_LENGTH, normalizeFlag, SYSTEM_FLAGS, validateMailboxName } from './validation.js';
+
+/** Locks `userIds` in the caller's transaction for a write (see above for finish and publish). */
+export function openMailboxWrite(tx: Tx, userIds: readonly number[]): Promise<MailboxWrite> {
+  return MailboxWrite.open(tx, userIds);
+}
+
+/** Publishes a committed write's events, per user in order; stops for a user at the first failure. */
+export async function publishMailboxEvents(deps: MailboxWriterDeps, events: ReadonlyArray<{ userId: number; event: UserEvent }>): Promise<void> {
+  const failed = new Set<number>();
+  for (const { userId, event } of events) {
+    if (failed.has(userId)) continue;
+    try {
+      await deps.events.publish(userId, event);
+    } catch (err) {
+      failed.add(userId);
+      deps.log?.warn({ event: 'mailbox.publish_failed', userId, type: event.type, err: (err as Error).message });
+    }
+  }
+}
+
+/** Runs `work` in one transaction behind the users' locks, then publishes what it changed. */
+export async function writeMailboxes<T>(deps: MailboxWriterDeps, userIds: readonly number[], work: (write: MailboxWrite) => Promise<T>): Promise<T> {
+  const { value, events } = await deps.db.transaction().execute(async (tx) => {
+    const write = await MailboxWrite.open(tx, userIds);
+    const result = await work(write);
+    await write.finish();
+    return { value: result, events: write.events() };
+  });
+  await publishMailboxEvents(deps, events);
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single operations
+
+/** An AppendInput for a given user (the inbound worker and CLI-style callers). */
+export interface IngestInput extends AppendInput {
+  userId: number;
+}
+export type IngestResult = AppendResult;
+export type IngestDeps = MailboxWriterDeps;
+export type MessageOpsDeps = MailboxWriterDeps;
+
+/** Files messages of ONE user in one transaction, in order (the inbound worker batches a busy mailbox this way). */
+export async function ingestForUser(deps: MailboxWriterDeps, userId: number, inputs: IngestInput[]): Promise<AppendResult[]> {
+  if (inputs.some((i) => i.userId !== userId)) throw new Error('ingestForUser: every input must be for the same user');
+  if (inputs.length === 0) return [];
+  return writeMailboxes(deps, [userId], (w) => w.append(userId, inputs));
+}
+
+export async function ingestMessage(deps: MailboxWriterDeps, input: IngestInput): Promise<AppendResult> {
+  const [result] = await ingestForUser(deps, input.userId, [input]);
+  return result!;
+}
+
+export function setFlags(deps: MailboxWriterDeps, userId: number, messageIds: readonly number[], change: FlagChange): Promise<FlaggedMessage[]> {
+  return writeMailboxes(deps, [userId], (w) => w.setFlags(userId, messageIds, change));
+}
+
+export function moveMessages(deps: MailboxWriterDeps, userId: number, messageIds: readonly number[], target: MailboxTarget, options: OnlyFromOption = {}): Promise<MoveResult> {
+  return writeMailboxes(deps, [userId], (w) => w.move(userId, messageIds, target, options));
+}
+
+export function copyMessages(deps: MailboxWriterDeps, userId: number, messageIds: readonly number[], target: MailboxTarget): Promise<CopyResult> {
+  return writeMailboxes(deps, [userId], (w) => w.copy(userId, messageIds, target));
+}
+
+/** Deletes the user's messages forever (their blobs stay until the reclaim sweep). */
+export function deleteMessages(deps: MailboxWriterDeps, userId: number, messageIds: readonly number[], options: OnlyFromOption = {}): Promise<DeletedMessage[]> {
+  return writeMailboxes(deps, [userId], (w) => w.remove(userId, messageIds, options));
+}
+
+export function expungeMessages(deps: MailboxWriterDeps, userId: number, mailboxId: number, uids?: readonly number[]): Promise<DeletedMessage[]> {
+  return writeMailboxes(deps, [userId], (w) => w.expunge(userId, mailboxId, uids));
+}
+
+export function emptyMailbox(deps: MailboxWriterDeps, userId: number, mailboxId: number): Promise<DeletedMessage[]> {
+  return writeMailboxes(deps, [userId], (w) => w.empty(userId, mailboxId));
+}
+
+export function createMailbox(deps: MailboxWriterDeps, userId: number, name: string): Promise<MailboxRow> {
+  return writeMailboxes(deps, [userId], (w) => w.createMailbox(userId, name));
+}
+
+export function renameMailbox(deps: MailboxWriterDeps, userId: number, mailboxId: number, name: string): Promise<MailboxRow> {
+  return writeMailboxes(deps, [userId], (w) => w.renameMailbox(userId, mailboxId, name));
+}
+
+export function deleteMailbox(deps: MailboxWriterDeps, userId: number, mailboxId: number): Promise<{ deletedMessages: number }> {
+  return writeMailboxes(deps, [userId], (w) => w.deleteMailbox(userId, mailboxId));
+}
+
+export const TRASH_RETENTION_MS = 30 * 24 * 3600 * 1000;
+const PURGE_BATCH = 1000;
+
+/**
+ * Deletes, for every user, the messages that have been in their Trash since before `olderThan`
+ * (moved_at; default 30 days ago). One transaction per user and batch of 1000 messages, each
+ * behind that user's lock, so it never holds up one user's mail for long.
+ */
+export async function purgeTrash(deps: MailboxWriterDeps, olderThan: Date = new Date(Date.now() - TRASH_RETENTION_MS)): Promise<{ users: number; messages: number }> {
+  const trashes = await createMailboxRepository(deps.db).trashesWithMailBefore(olderThan);
+  let messages = 0;
+  for (const trash of trashes) {
+    for (;;) {
+      const deleted = await writeMailboxes(deps, [trash.userId], (w) => w.purgeFromTrash(trash.userId, trash.id, olderThan, PURGE_BATCH));
+      messages += deleted.length;
+      if (deleted.length < PURGE_BATCH) break;
+    }
+  }
+  return { users: new Set(trashes.map((t) => t.userId)).size, messages };
+}
+

@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStore, type TestStore } from '../../../../tests/helpers/store.js';
+import { createAccountsService } from '../../accounts/accounts.service.js';
+import type { UserEvent } from '../../contracts/events.js';
+import type { EventPublisher } from '../../events/publisher.js';
+import { createMailboxRepository } from '../../repositories/mailbox.repository.js';
+import { createMessageRepository } from '../../repositories/message.repository.js';
+import { createSpoolRepository } from '../../repositories/spool.repository.js';
+import { ingestForUser, ingestMessage } from './index.js';
+import { summarizeMessage } from '../parse.js';
+
+let store: TestStore;
+const published: Array<{ userId: number; event: UserEvent }> = [];
+const events: EventPublisher = { publish: async (userId, event) => void published.push({ userId, event }) };
+
+function rawMessage(opts: { subject: string; messageId: string; inReplyTo?: string; references?: string; body?: string }): Buffer {
+  const lines = [
+    'From: Sender <sender@remote.test>',
+    'To: alice@a.test',
+    `Subject: ${opts.subject}`,
+    `Message-ID: ${opts.messageId}`,
+    ...(opts.inReplyTo ? [`In-Reply-To: ${opts.inReplyTo}`] : []),
+    ...(opts.references ? [`References: ${opts.references}`] : []),
+    'Date: Mon, 23 Nov 2026 10:00:00 +0000',
+    '',
+    opts.body ?? 'hello',
+    '',
+  ];
+  return Buffer.from(lines.join('\r\n'));
+}
+
+async function deliver(userId: number, raw: Buffer, spoolId?: number) {
+  return ingestMessage({ db: store.db, events }, { userId, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary: await summarizeMessage(raw), spoolId });
+}
+
+let alice: number;
+let bob: number;
+
+beforeAll(async () => {
+  store = await createTestStore();
+  const accounts = createAccountsService({ db: store.db });
+  await accounts.addDomain('a.test');
+  alice = (await accounts.addUser({ address: 'alice@a.test', password: 'correct horse' })).id;
+  bob = (await accounts.addUser({ address: 'bob@a.test', password: 'correct horse' })).id;
+});
+afterAll(async () => {
+  await store.drop();
+});
+
+describe('ingest', () => {
+  it('allocates strictly increasing UIDs and modseqs under concurrent inserts, with no UID used twice', async () => {
+    const raws = Array.from({ length: 60 }, (_, i) => rawMessage({ subject: `concurrent ${i}`, messageId: `<c${i}@remote.test>` }));
+    const results = await Promise.all(raws.map((raw) => deliver(alice, raw)));
+    const uids = results.map((r) => r.uid).sort((a, b) => a - b);
+    expect(new Set(uids).size).toBe(60);
+    // In commit order (modseq order), UIDs only ever go up.
+    const byModseq = [...results].sort((a, b) => a.modseq - b.modseq);
+    for (let i = 1; i < byModseq.length; i++) {
+      expect(byModseq[i]!.uid).toBeGreaterThan(byModseq[i - 1]!.uid);
+      expect(byModseq[i]!.modseq).toBeGreaterThan(byModseq[i - 1]!.modseq);
+    }
+    const inbox = await createMailboxRepository(store.db).findSpecial(alice, '\\Inbox');
+    expect(inbox!.uidnext).toBe(uids[uids.length - 1]! + 1);
+    expect(inbox!.messageCount).toBe(60);
+    expect(inbox!.unseenCount).toBe(60);
+    expect(inbox!.highestmodseq).toBe(byModseq[byModseq.length - 1]!.modseq);
+  });
+
+  it('never reuses a UID after a failed append rolls back', async () => {
+    const before = await deliver(bob, rawMessage({ subject: 'one', messageId: '<r1@remote.test>' }));
+    await expect(
+      ingestMessage({ db: store.db, events }, { userId: bob, mailbox: { id: 999_999 }, content: { raw: rawMessage({ subject: 'x', messageId: '<rx@r>' }) }, summary: await summarizeMessage(Buffer.from('Subject: x\r\n\r\n')) }),
+    ).rejects.toThrow(/mailbox/);
+    const after = await deliver(bob, rawMessage({ subject: 'two', messageId: '<r2@remote.test>' }));
+    expect(after.uid).toBe(before.uid + 1);
+  });
+
+  it('files a spooled message once per user however often the job runs', async () => {
+    const raw = rawMessage({ subject: 'idempotent', messageId: '<idem@remote.test>' });
+    const [spoolId] = await createSpoolRepository(store.db).insertMany([{ raw, mailFrom: 's@remote.test', rcptTo: ['bob@a.test'], remoteIp: '127.0.0.1', helo: 'x', tls: false, traceHeaders: '' }]);
+    const runs = await Promise.all([deliver(bob, raw, spoolId), deliver(bob, raw, spoolId), deliver(bob, raw, spoolId)]);
+    expect(new Set(runs.map((r) => r.messageId)).size).toBe(1);
+    expect(runs.filter((r) => !r.duplicate)).toHaveLength(1);
+    const list = await createMessageRepository(store.db).listInMailbox(bob, runs[0]!.mailboxId);
+    expect(list.filter((m) => m.messageId === '<idem@remote.test>')).toHaveLength(1);
+  });
+
+  it('files a batch for one user in one transaction with consecutive modseqs and UIDs, once per spool row', async () => {
+    const spool = createSpoolRepository(store.db);
+    const raws = [0, 1, 2, 3].map((i) => rawMessage({ subject: `batch ${i}`, messageId: `<batch${i}@remote.test>` }));
+    const ids = await spool.insertMany(raws.map((raw) => ({ raw, mailFrom: 's@remote.test', rcptTo: ['bob@a.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' })));
+    const inputs = await Promise.all(
+      raws.map(async (raw, i) => ({ userId: bob, mailbox: { specialUse: '\\Inbox' as const }, content: { raw }, summary: await summarizeMessage(raw), spoolId: ids[i] })),
+    );
+    // The first was filed before; the last appears twice in the batch.
+    await deliver(bob, raws[0]!, ids[0]);
+    const results = await ingestForUser({ db: store.db, events }, bob, [...inputs, inputs[3]!]);
+    expect(results.map((r) => r.duplicate)).toEqual([true, false, false, false, true]);
+    const fresh = results.slice(1, 4);
+    expect(fresh.map((r) => r.modseq)).toEqual([fresh[0]!.modseq, fresh[0]!.modseq + 1, fresh[0]!.modseq + 2]);
+    expect(fresh.map((r) => r.uid)).toEqual([fresh[0]!.uid, fresh[0]!.uid + 1, fresh[0]!.uid + 2]);
+    expect(results[4]!.messageId).toBe(results[3]!.messageId);
+    await expect(ingestForUser({ db: store.db, events }, bob, [{ ...inputs[0]!, userId: alice }])).rejects.toThrow(/same user/);
+  });
+
+  it('appends to the change log and publishes after commit: the message, then the folder\'s new counts', async () => {
+    published.length = 0;
+    const result = await deliver(bob, rawMessage({ subject: 'event', messageId: '<ev@remote.test>' }));
+    const inbox = (await createMailboxRepository(store.db).get(bob, result.mailboxId))!;
+    expect(published).toEqual([
+      { userId: bob, event: { type: 'message.new', modseq: result.modseq, mailboxId: result.mailboxId, messageId: result.messageId, uid: result.uid, threadId: result.threadId } },
+      { userId: bob, event: { type: 'mailbox.counts', mailboxId: result.mailboxId, total: inbox.messageCount, unread: inbox.unseenCount } },
+    ]);
+    const change = await store.db.selectFrom('changes').selectAll().where('user_id', '=', bob).where('modseq', '=', result.modseq).executeTakeFirst();
+    expect(change?.kind).toBe('message.new');
+    expect(change?.message_id).toBe(result.messageId);
+  });
+
+  it('threads by references, by a reply that arrived first, and by reply subject; not unrelated subjects', async () => {
+    const root = await deliver(alice, rawMessage({ subject: 'Plan', messageId: '<plan@x.test>' }));
+    const reply = await deliver(alice, rawMessage({ subject: 'Re: Plan', messageId: '<plan-2@x.test>', inReplyTo: '<plan@x.test>', references: '<plan@x.test>' }));
+    expect(reply.threadId).toBe(root.threadId);
+
+    const lateChild = await deliver(alice, rawMessage({ subject: 'Re: Budget', messageId: '<b2@x.test>', references: '<b1@x.test>' }));
+    const lateParent = await deliver(alice, rawMessage({ subject: 'Budget', messageId: '<b1@x.test>' }));
+    expect(lateParent.threadId).toBe(lateChild.threadId);
+
+    const bySubject = await deliver(alice, rawMessage({ subject: 'RE: plan', messageId: '<plan-3@y.test>' }));
+    expect(bySubject.threadId).toBe(root.threadId);
+
+    const unrelated1 = await deliver(alice, rawMessage({ subject: 'Hello', messageId: '<h1@x.test>' }));
+    const unrelated2 = await deliver(alice, rawMessage({ subject: 'Hello', messageId: '<h2@x.test>' }));
+    expect(unrelated2.threadId).not.toBe(unrelated1.threadId);
+  });
+
+  it('does not return another user\'s message', async () => {
+    const mine = await deliver(alice, rawMessage({ subject: 'private', messageId: '<private@x.test>' }));
+    const messages = createMessageRepository(store.db);
+    expect(await messages.get(alice, mine.messageId)).not.toBeNull();
+    expect(await messages.get(bob, mine.messageId)).toBeNull();
+    expect(await messages.listInMailbox(bob, mine.mailboxId)).toEqual([]);
+  });
+});

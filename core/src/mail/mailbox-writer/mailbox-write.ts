@@ -1,0 +1,535 @@
+import type { UserEvent } from '../../contracts/events.js';
+import type { Tx } from '../../db/client.js';
+import type { SpecialUse } from '../../db/schema.js';
+import { AppError, isUniqueViolation } from '../../errors.js';
+import { toChangeRow, type ChangeLogEvent } from '../../events/change-log.js';
+import { blobHash, createBlobRepository } from '../../repositories/blob.repository.js';
+import { createContactRepository } from '../../repositories/contact.repository.js';
+import { createMailboxRepository, type MailboxCounts, type MailboxDelta, type MailboxRow } from '../../repositories/mailbox.repository.js';
+import { createMessageRepository, type RemovalFilter, type RemovedMessage } from '../../repositories/message.repository.js';
+import { createModseqRepository } from '../../repositories/modseq.repository.js';
+import { addressText, type MessageSummary } from '../parse.js';
+import { ModseqClock } from './modseq-clock.js';
+import { assignThreads } from './threading.js';
+import { MAX_FLAGS_PER_MESSAGE, normalizeFlag, normalizeFlags, uniqueIds, validateMailboxName } from './validation.js';
+
+/**
+ * MailboxWrite: every change to a mailbox, inside ONE transaction. It is the only code that
+ * writes `messages`, `mailboxes` counters, `changes` and `users.modseq` (through repositories).
+ *
+ * `open` locks the users it will write for, in id order, and takes a first modseq for each (see
+ * ModseqClock). Each operation then reads its rows under those locks, scoped by user_id (another
+ * user's id is "not found" and the whole transaction is rolled back: a call is all or nothing),
+ * allocates UIDs from the mailboxes' uidnext and one modseq PER CHANGED MESSAGE (so `changes`
+ * keeps one row per modseq and IMAP CONDSTORE sees a per-message MODSEQ), updates counters
+ * incrementally, and appends to the change log. `finish` gives back unused modseqs; `events`
+ * are what to publish once the transaction has committed (see index.ts).
+ *
+ * Deleting a message removes its row only: the bytes in `blobs` are content-addressed and may be
+ * shared (other recipients, copies, the spool); reclaiming unreferenced blobs is a separate sweep.
+ */
+
+export type MessageContent = { raw: Buffer } | { blobHash: Buffer; size: number };
+export type MailboxTarget = number | { specialUse: SpecialUse };
+
+export interface AppendInput {
+  /** A mailbox id of the user's, or their mailbox with this special use. */
+  mailbox: { specialUse: SpecialUse } | { id: number };
+  content: MessageContent;
+  summary: MessageSummary;
+  flags?: readonly string[];
+  internalDate?: Date;
+  /** Lines put before the stored bytes (Received:), kept apart from the shared blob. */
+  traceHeaders?: string;
+  /** The accepted SMTP transaction it comes from: filing the same one twice returns the first filing. */
+  spoolId?: number;
+}
+
+export interface AppendResult {
+  messageId: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+  threadId: number;
+  /** Filed before (same spool row): nothing was written. Zeros when the owner has deleted it since. */
+  duplicate: boolean;
+}
+
+export interface FlagChange {
+  add?: readonly string[];
+  remove?: readonly string[];
+  /** Replace all flags (IMAP STORE FLAGS); not combined with add/remove. */
+  replace?: readonly string[];
+  /** IMAP UNCHANGEDSINCE: messages whose modseq is above this are left alone and reported as `conflict`. */
+  unchangedSince?: number;
+}
+
+export interface FlaggedMessage {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  /** The message's modseq after the call (unchanged messages keep theirs). */
+  modseq: number;
+  flags: string[];
+  changed: boolean;
+  /** Left alone because its modseq was above `unchangedSince`. */
+  conflict?: boolean;
+}
+
+export interface MovedMessage {
+  id: number;
+  fromMailboxId: number;
+  fromUid: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+  flags: string[];
+}
+
+export interface MoveResult {
+  target: { id: number; uidvalidity: number };
+  /** Messages that changed mailbox, in the order their new UIDs were given (source mailbox, then source UID). */
+  moved: MovedMessage[];
+  /** Messages that already were in the target (left alone). */
+  unchanged: Array<{ id: number; uid: number; flags: string[] }>;
+}
+
+export interface CopiedMessage {
+  /** The original. */
+  sourceId: number;
+  sourceUid: number;
+  /** The new message in the target. */
+  id: number;
+  uid: number;
+  modseq: number;
+}
+
+export interface CopyResult {
+  target: { id: number; uidvalidity: number };
+  copied: CopiedMessage[];
+}
+
+export interface DeletedMessage {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  modseq: number;
+}
+
+export interface OnlyFromOption {
+  /** Only act on messages in a mailbox with one of these special uses (else 409 'message.not_in_trash'). */
+  onlyFrom?: readonly SpecialUse[];
+}
+
+/** Mailboxes whose messages may be deleted forever in bulk. */
+export const EMPTYABLE: readonly SpecialUse[] = ['\\Trash', '\\Junk'];
+
+const isUnseen = (flags: readonly string[]) => !flags.includes('\\Seen');
+const sameFlags = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((f) => b.includes(f));
+
+function addDelta(deltas: Map<number, MailboxDelta>, mailboxId: number, change: Partial<MailboxDelta>): void {
+  const d = deltas.get(mailboxId) ?? { count: 0, unseen: 0, bytes: 0, highestmodseq: 0, uids: 0 };
+  d.count += change.count ?? 0;
+  d.unseen += change.unseen ?? 0;
+  d.bytes += change.bytes ?? 0;
+  d.uids += change.uids ?? 0;
+  d.highestmodseq = Math.max(d.highestmodseq, change.highestmodseq ?? 0);
+  deltas.set(mailboxId, d);
+}
+
+function notInAllowedFolder(onlyFrom: readonly SpecialUse[], what: string): AppError {
+  return new AppError('message.not_in_trash', `only messages in ${onlyFrom.join(' or ')} can be ${what}`, 409);
+}
+
+export class MailboxWrite {
+  private readonly changeLog: Array<{ userId: number; event: ChangeLogEvent }> = [];
+  /** Latest counts per mailbox touched, for the mailbox.counts hints after commit. */
+  private readonly counts = new Map<number, { userId: number; total: number; unread: number }>();
+  private readonly deletedMailboxes = new Set<number>();
+
+  private constructor(
+    readonly tx: Tx,
+    private readonly clocks: Map<number, ModseqClock>,
+  ) {}
+
+  /** Locks these users (in id order) for a write in `tx`. */
+  static async open(tx: Tx, userIds: readonly number[]): Promise<MailboxWrite> {
+    const clocks = new Map<number, ModseqClock>();
+    for (const userId of [...new Set(userIds)].sort((a, b) => a - b)) clocks.set(userId, await ModseqClock.lock(tx, userId));
+    return new MailboxWrite(tx, clocks);
+  }
+
+  /** Gives back unused modseqs. Call once, before the transaction commits. */
+  async finish(): Promise<void> {
+    for (const clock of this.clocks.values()) await clock.finish();
+  }
+
+  /** What to publish after commit, per user: the change-log events in modseq order, then mailbox.counts hints. */
+  events(): Array<{ userId: number; event: UserEvent }> {
+    const out: Array<{ userId: number; event: UserEvent }> = [...this.changeLog];
+    for (const [mailboxId, c] of this.counts) {
+      if (!this.deletedMailboxes.has(mailboxId)) out.push({ userId: c.userId, event: { type: 'mailbox.counts', mailboxId, total: c.total, unread: c.unread } });
+    }
+    return out;
+  }
+
+  /** The user's clock; throws when the user was not locked by `open` (a writer bug, never a client error). */
+  private clock(userId: number): ModseqClock {
+    const clock = this.clocks.get(userId);
+    if (!clock) throw new Error(`mailbox writer: user ${userId} was not locked for this write`);
+    return clock;
+  }
+
+  private async log(userId: number, events: ChangeLogEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await createModseqRepository(this.tx).appendChanges(events.map((e) => toChangeRow(userId, e)));
+    for (const event of events) this.changeLog.push({ userId, event });
+  }
+
+  private async applyDeltas(userId: number, deltas: Map<number, MailboxDelta>): Promise<Map<number, MailboxCounts>> {
+    const result = await createMailboxRepository(this.tx).applyDeltas(userId, deltas);
+    for (const id of deltas.keys()) {
+      const c = result.get(id);
+      if (!c) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
+      this.counts.set(id, { userId, total: c.total, unread: c.unread });
+    }
+    return result;
+  }
+
+  private async lockMailbox(userId: number, target: MailboxTarget) {
+    const mailbox = await createMailboxRepository(this.tx).lockForWrite(userId, target);
+    if (!mailbox) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
+    return mailbox;
+  }
+
+  private async lockMessages(userId: number, ids: number[]) {
+    const rows = await createMessageRepository(this.tx).lockForWrite(userId, ids);
+    if (rows.length !== ids.length) throw new AppError('message.not_found', 'no such message', 404);
+    return rows;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Adding messages
+
+  /**
+   * Adds messages to the user's mailboxes, in order: consecutive modseqs and, per mailbox,
+   * consecutive UIDs. Results line up with `inputs`; a spool row filed before (or twice in this
+   * batch) comes back with `duplicate: true`.
+   */
+  async append(userId: number, inputs: readonly AppendInput[]): Promise<AppendResult[]> {
+    const clock = this.clock(userId);
+    const messages = createMessageRepository(this.tx);
+    const filed = await messages.filingsOf(userId, inputs.flatMap((i) => (i.spoolId === undefined ? [] : [i.spoolId])));
+    const previous = new Map<number, AppendResult>();
+    for (const [spoolId, f] of filed) {
+      previous.set(spoolId, { messageId: f.messageId, mailboxId: f.mailboxId ?? 0, uid: f.uid ?? 0, modseq: f.modseq ?? 0, threadId: f.threadId ?? 0, duplicate: true });
+    }
+    const fresh = inputs.flatMap((input, index) => {
+      if (input.spoolId === undefined) return [index];
+      if (previous.has(input.spoolId)) return [];
+      return inputs.findIndex((other) => other.spoolId === input.spoolId) === index ? [index] : [];
+    });
+    if (fresh.length === 0) return inputs.map((i) => previous.get(i.spoolId!)!);
+
+    // Where each goes, its flags, size and date.
+    const mailboxes = createMailboxRepository(this.tx);
+    const special = new Map<SpecialUse, number>();
+    const planned = [];
+    for (const index of fresh) {
+      const input = inputs[index]!;
+      let mailboxId: number;
+      if ('id' in input.mailbox) mailboxId = input.mailbox.id;
+      else {
+        const use = input.mailbox.specialUse;
+        if (!special.has(use)) {
+          const found = await mailboxes.findSpecial(userId, use);
+          if (!found) throw new AppError('mailbox.not_found', `user ${userId} has no ${use} mailbox`, 404);
+          special.set(use, found.id);
+        }
+        mailboxId = special.get(use)!;
+      }
+      const traceHeaders = input.traceHeaders ?? '';
+      const blobSize = 'raw' in input.content ? input.content.raw.length : input.content.size;
+      const hash = 'raw' in input.content ? blobHash(input.content.raw) : input.content.blobHash;
+      planned.push({ index, input, mailboxId, hash, flags: normalizeFlags(input.flags ?? []), size: blobSize + Buffer.byteLength(traceHeaders), traceHeaders, internalDate: input.internalDate ?? new Date() });
+    }
+
+    // Modseqs, then UIDs and counters per mailbox.
+    const first = await clock.take(planned.length);
+    const deltas = new Map<number, MailboxDelta>();
+    planned.forEach((p, n) => addDelta(deltas, p.mailboxId, { count: 1, unseen: isUnseen(p.flags) ? 1 : 0, bytes: p.size, uids: 1, highestmodseq: first + n }));
+    const counts = await this.applyDeltas(userId, deltas);
+    const nextUid = new Map([...counts].map(([id, c]) => [id, c.firstUid]));
+
+    // The bytes, stored once.
+    await createBlobRepository(this.tx).putMany(planned.flatMap((p) => ('raw' in p.input.content ? [{ hash: p.hash, data: p.input.content.raw }] : [])));
+
+    const threads = await assignThreads(this.tx, userId, planned.map((p) => ({ summary: p.input.summary, internalDate: p.internalDate })));
+    const rows = planned.map((p, n) => {
+      const uid = nextUid.get(p.mailboxId)!;
+      nextUid.set(p.mailboxId, uid + 1);
+      const s = p.input.summary;
+      return {
+        user_id: userId,
+        mailbox_id: p.mailboxId,
+        uid,
+        modseq: first + n,
+        flags: p.flags,
+        internal_date: p.internalDate,
+        size: p.size,
+        blob_hash: p.hash,
+        trace_headers: p.traceHeaders,
+        thread_id: threads.threadIds[n]!,
+        message_id_header: s.messageId,
+        in_reply_to: s.inReplyTo,
+        references: s.references,
+        subject: s.subject,
+        normalized_subject: s.normalizedSubject,
+        from_json: JSON.stringify(s.from),
+        to_json: JSON.stringify(s.to),
+        cc_json: JSON.stringify(s.cc),
+        from_text: addressText(s.from),
+        to_text: addressText(s.to),
+        cc_text: addressText(s.cc),
+        sent_date: s.sentDate,
+        snippet: s.snippet,
+        body_text: s.bodyText,
+        has_attachments: s.attachments.length > 0,
+        attachments: JSON.stringify(s.attachments),
+        attachment_names: s.attachments.map((a) => a.filename ?? '').join(' '),
+        spool_id: p.input.spoolId ?? null,
+      };
+    });
+    const ids = await messages.insertMany(rows);
+    await messages.addThreadKeyPairs(userId, threads.newKeys);
+    await messages.recordFilings(userId, planned.flatMap((p, n) => (p.input.spoolId === undefined ? [] : [{ spoolId: p.input.spoolId, messageId: ids[n]! }])));
+    // Contacts (recipient suggestions): the senders of mail delivered to the Inbox, in this transaction.
+    const contacts = createContactRepository(this.tx);
+    for (const p of planned) if ('specialUse' in p.input.mailbox && p.input.mailbox.specialUse === '\\Inbox') await contacts.recordReceived(userId, p.input.summary.from);
+
+    const results = new Map<number, AppendResult>();
+    const events: ChangeLogEvent[] = planned.map((p, n) => {
+      const row = rows[n]!;
+      const result: AppendResult = { messageId: ids[n]!, mailboxId: p.mailboxId, uid: row.uid, modseq: row.modseq, threadId: row.thread_id, duplicate: false };
+      results.set(p.index, result);
+      if (p.input.spoolId !== undefined) previous.set(p.input.spoolId, { ...result, duplicate: true });
+      return { type: 'message.new', modseq: row.modseq, mailboxId: p.mailboxId, messageId: result.messageId, uid: row.uid, threadId: row.thread_id };
+    });
+    await this.log(userId, events);
+    return inputs.map((input, index) => results.get(index) ?? previous.get(input.spoolId!)!);
+  }
+
+  /** Copies of the user's messages in a mailbox (IMAP COPY): new ids and UIDs, same bytes, flags and thread. */
+  async copy(userId: number, messageIds: readonly number[], target: MailboxTarget): Promise<CopyResult> {
+    this.clock(userId);
+    const ids = uniqueIds(messageIds);
+    const rows = (await this.lockMessages(userId, ids)).sort((a, b) => a.mailboxId - b.mailboxId || a.uid - b.uid);
+    const mailbox = await this.lockMailbox(userId, target);
+    const result: CopyResult = { target: { id: mailbox.id, uidvalidity: mailbox.uidvalidity }, copied: [] };
+    if (rows.length === 0) return result;
+    const first = await this.clock(userId).take(rows.length);
+    const deltas = new Map<number, MailboxDelta>();
+    addDelta(deltas, mailbox.id, {
+      count: rows.length,
+      unseen: rows.filter((r) => isUnseen(r.flags)).length,
+      bytes: rows.reduce((sum, r) => sum + r.size, 0),
+      uids: rows.length,
+      highestmodseq: first + rows.length - 1,
+    });
+    const firstUid = (await this.applyDeltas(userId, deltas)).get(mailbox.id)!.firstUid;
+    const planned = rows.map((r, i) => ({ sourceId: r.id, sourceUid: r.uid, mailboxId: mailbox.id, uid: firstUid + i, modseq: first + i, flags: r.flags, threadId: r.threadId }));
+    const newIds = await createMessageRepository(this.tx).copyRows(userId, planned);
+    result.copied = planned.map((p, i) => ({ sourceId: p.sourceId, sourceUid: p.sourceUid, id: newIds[i]!, uid: p.uid, modseq: p.modseq }));
+    await this.log(
+      userId,
+      planned.map((p, i) => ({ type: 'message.new', modseq: p.modseq, mailboxId: mailbox.id, messageId: newIds[i]!, uid: p.uid, threadId: p.threadId })),
+    );
+    return result;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Changing messages
+
+  /**
+   * Adds and removes flags on the user's messages. Messages whose flags end up the same are left
+   * alone (no modseq, no change entry, no event). Returns every requested message, in id order.
+   */
+  async setFlags(userId: number, messageIds: readonly number[], change: FlagChange): Promise<FlaggedMessage[]> {
+    this.clock(userId);
+    const add = [...new Set((change.add ?? []).map(normalizeFlag))];
+    const remove = new Set((change.remove ?? []).map(normalizeFlag));
+    const replace = change.replace ? [...new Set(change.replace.map(normalizeFlag))] : null;
+    if (replace && (add.length > 0 || remove.size > 0)) throw new AppError('flags.invalid', 'replace cannot be combined with add or remove', 400);
+    if (add.some((f) => remove.has(f))) throw new AppError('flags.invalid', 'a flag cannot be both added and removed', 400);
+    const rows = await this.lockMessages(userId, uniqueIds(messageIds));
+
+    const next = rows.map((r) => {
+      const conflict = change.unchangedSince !== undefined && r.modseq > change.unchangedSince;
+      const flags = replace ?? [...r.flags.filter((f) => !remove.has(f)), ...add.filter((f) => !r.flags.includes(f))];
+      const changed = !conflict && !sameFlags(flags, r.flags);
+      return { row: r, flags: changed ? flags : r.flags, changed, conflict };
+    });
+    const changed = next.filter((n) => n.changed);
+    if (changed.some((n) => n.flags.length > MAX_FLAGS_PER_MESSAGE)) throw new AppError('flags.too_many', `a message carries at most ${MAX_FLAGS_PER_MESSAGE} flags`, 400);
+
+    const modseqOf = new Map(rows.map((r) => [r.id, r.modseq]));
+    const first = changed.length > 0 ? await this.clock(userId).take(changed.length) : 0;
+    const deltas = new Map<number, MailboxDelta>();
+    changed.forEach((n, i) => {
+      modseqOf.set(n.row.id, first + i);
+      addDelta(deltas, n.row.mailboxId, { unseen: (isUnseen(n.flags) ? 1 : 0) - (isUnseen(n.row.flags) ? 1 : 0), highestmodseq: first + i });
+    });
+    await createMessageRepository(this.tx).updateFlags(userId, changed.map((n) => ({ id: n.row.id, modseq: modseqOf.get(n.row.id)!, flags: n.flags })));
+    await this.applyDeltas(userId, deltas);
+    await this.log(
+      userId,
+      changed.map((n) => ({ type: 'message.flags', modseq: modseqOf.get(n.row.id)!, mailboxId: n.row.mailboxId, messageId: n.row.id, uid: n.row.uid, flags: n.flags })),
+    );
+    return next.map((n) => ({ id: n.row.id, mailboxId: n.row.mailboxId, uid: n.row.uid, modseq: modseqOf.get(n.row.id)!, flags: n.flags, changed: n.changed, ...(n.conflict ? { conflict: true } : {}) }));
+  }
+
+  /**
+   * Moves the user's messages into a mailbox. Each row keeps its id and flags, gets a new UID from
+   * the target's uidnext (above every UID the target ever gave out) and moved_at = now(); source
+   * counters go down, the target's up.
+   */
+  async move(userId: number, messageIds: readonly number[], target: MailboxTarget, options: OnlyFromOption = {}): Promise<MoveResult> {
+    this.clock(userId);
+    const rows = await this.lockMessages(userId, uniqueIds(messageIds));
+    const mailbox = await this.lockMailbox(userId, target);
+    const { onlyFrom } = options;
+    if (onlyFrom && rows.some((r) => !r.specialUse || !onlyFrom.includes(r.specialUse))) throw notInAllowedFolder(onlyFrom, 'moved this way');
+    const moving = rows.filter((r) => r.mailboxId !== mailbox.id).sort((a, b) => a.mailboxId - b.mailboxId || a.uid - b.uid);
+    const unchanged = rows.filter((r) => r.mailboxId === mailbox.id).map((r) => ({ id: r.id, uid: r.uid, flags: r.flags }));
+    const result: MoveResult = { target: { id: mailbox.id, uidvalidity: mailbox.uidvalidity }, moved: [], unchanged };
+    if (moving.length === 0) return result;
+
+    const first = await this.clock(userId).take(moving.length);
+    const deltas = new Map<number, MailboxDelta>();
+    moving.forEach((r, i) => addDelta(deltas, r.mailboxId, { count: -1, unseen: isUnseen(r.flags) ? -1 : 0, bytes: -r.size, highestmodseq: first + i }));
+    addDelta(deltas, mailbox.id, {
+      count: moving.length,
+      unseen: moving.filter((r) => isUnseen(r.flags)).length,
+      bytes: moving.reduce((sum, r) => sum + r.size, 0),
+      highestmodseq: first + moving.length - 1,
+      uids: moving.length,
+    });
+    const firstUid = (await this.applyDeltas(userId, deltas)).get(mailbox.id)!.firstUid;
+    result.moved = moving.map((r, i) => ({ id: r.id, fromMailboxId: r.mailboxId, fromUid: r.uid, mailboxId: mailbox.id, uid: firstUid + i, modseq: first + i, flags: r.flags }));
+    await createMessageRepository(this.tx).relocate(userId, mailbox.id, result.moved);
+    await this.log(
+      userId,
+      result.moved.map((m) => ({ type: 'message.moved', modseq: m.modseq, messageId: m.id, fromMailboxId: m.fromMailboxId, fromUid: m.fromUid, mailboxId: m.mailboxId, uid: m.uid })),
+    );
+    return result;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Removing messages
+
+  /** Deletes the user's messages with these ids forever. */
+  async remove(userId: number, messageIds: readonly number[], options: OnlyFromOption = {}): Promise<DeletedMessage[]> {
+    this.clock(userId);
+    const ids = uniqueIds(messageIds);
+    const rows = await this.lockMessages(userId, ids);
+    const { onlyFrom } = options;
+    if (onlyFrom && rows.some((r) => !r.specialUse || !onlyFrom.includes(r.specialUse))) throw notInAllowedFolder(onlyFrom, 'deleted forever');
+    return this.removeWhere(userId, { ids });
+  }
+
+  /** IMAP EXPUNGE: removes the messages flagged \Deleted in a mailbox (only those with these UIDs, when given). */
+  async expunge(userId: number, mailboxId: number, uids?: readonly number[]): Promise<DeletedMessage[]> {
+    this.clock(userId);
+    const mailbox = await this.lockMailbox(userId, mailboxId);
+    return this.removeWhere(userId, { mailboxId: mailbox.id, deletedFlag: true, ...(uids ? { uids } : {}) });
+  }
+
+  /** Deletes every message in the user's Trash or Junk (409 'mailbox.not_emptyable' for any other folder). */
+  async empty(userId: number, mailboxId: number): Promise<DeletedMessage[]> {
+    this.clock(userId);
+    const mailbox = await this.lockMailbox(userId, mailboxId);
+    if (!mailbox.specialUse || !EMPTYABLE.includes(mailbox.specialUse)) throw new AppError('mailbox.not_emptyable', 'only Trash and Junk can be emptied', 409);
+    return this.removeWhere(userId, { mailboxId: mailbox.id });
+  }
+
+  /** Deletes up to `limit` messages that have been in this Trash since before `olderThan`. */
+  async purgeFromTrash(userId: number, trashId: number, olderThan: Date, limit: number): Promise<DeletedMessage[]> {
+    this.clock(userId);
+    return this.removeWhere(userId, { mailboxId: trashId, movedBefore: olderThan, limit });
+  }
+
+  /** Deletes rows, then does the bookkeeping: one modseq and change entry per message, counters. */
+  private async removeWhere(userId: number, filter: RemovalFilter): Promise<DeletedMessage[]> {
+    const removed: RemovedMessage[] = await createMessageRepository(this.tx).removeWhere(userId, filter);
+    if (removed.length === 0) return [];
+    const rows = removed.sort((a, b) => a.mailboxId - b.mailboxId || a.uid - b.uid);
+    const first = await this.clock(userId).take(rows.length);
+    const deltas = new Map<number, MailboxDelta>();
+    const deleted = rows.map((r, i) => {
+      addDelta(deltas, r.mailboxId, { count: -1, unseen: isUnseen(r.flags) ? -1 : 0, bytes: -r.size, highestmodseq: first + i });
+      return { id: r.id, mailboxId: r.mailboxId, uid: r.uid, modseq: first + i };
+    });
+    await this.applyDeltas(userId, deltas);
+    await this.log(userId, deleted.map((d) => ({ type: 'message.deleted', modseq: d.modseq, mailboxId: d.mailboxId, messageId: d.id, uid: d.uid })));
+    return deleted;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Folders
+
+  private async assertNameFree(userId: number, name: string): Promise<void> {
+    if (await createMailboxRepository(this.tx).nameTaken(userId, name)) throw new AppError('mailbox.exists', `a folder named ${JSON.stringify(name)} already exists`, 409);
+  }
+
+  /** A new custom folder (see MailboxRepository.insertFolder for its UIDVALIDITY). */
+  async createMailbox(userId: number, name: string): Promise<MailboxRow> {
+    this.clock(userId);
+    const clean = validateMailboxName(name);
+    await this.assertNameFree(userId, clean);
+    const repo = createMailboxRepository(this.tx);
+    const created = await translateUnique(() => repo.insertFolder(userId, clean), clean);
+    await this.log(userId, [{ type: 'mailbox.created', modseq: await this.clock(userId).take(1), mailboxId: created.id, name: clean, uidvalidity: created.uidvalidity }]);
+    return (await repo.get(userId, created.id))!;
+  }
+
+  async renameMailbox(userId: number, mailboxId: number, name: string): Promise<MailboxRow> {
+    this.clock(userId);
+    const clean = validateMailboxName(name);
+    const mailbox = await this.lockMailbox(userId, mailboxId);
+    if (mailbox.specialUse) throw protectedError();
+    const repo = createMailboxRepository(this.tx);
+    if (mailbox.name !== clean) {
+      await this.assertNameFree(userId, clean);
+      await translateUnique(() => repo.rename(userId, mailbox.id, clean), clean);
+      await this.log(userId, [{ type: 'mailbox.renamed', modseq: await this.clock(userId).take(1), mailboxId: mailbox.id, name: clean, from: mailbox.name }]);
+    }
+    return (await repo.get(userId, mailbox.id))!;
+  }
+
+  /** Deletes a custom folder and its messages (one message.deleted change each, then mailbox.deleted). */
+  async deleteMailbox(userId: number, mailboxId: number): Promise<{ deletedMessages: number }> {
+    this.clock(userId);
+    const mailbox = await this.lockMailbox(userId, mailboxId);
+    if (mailbox.specialUse) throw protectedError();
+    const deleted = await this.removeWhere(userId, { mailboxId: mailbox.id });
+    await createMailboxRepository(this.tx).remove(userId, mailbox.id);
+    this.deletedMailboxes.add(mailbox.id);
+    await this.log(userId, [{ type: 'mailbox.deleted', modseq: await this.clock(userId).take(1), mailboxId: mailbox.id, name: mailbox.name, uidvalidity: mailbox.uidvalidity }]);
+    return { deletedMessages: deleted.length };
+  }
+}
+
+function protectedError(): AppError {
+  return new AppError('mailbox.protected', 'system folders cannot be renamed or deleted', 403);
+}
+
+/** A concurrent folder of the same name (unique index) is the same 409 as one seen before. */
+async function translateUnique<T>(run: () => Promise<T>, name: string): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new AppError('mailbox.exists', `a folder named ${JSON.stringify(name)} already exists`, 409);
+    throw err;
+  }
+}
+

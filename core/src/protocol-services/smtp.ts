@@ -1,0 +1,64 @@
+import type { DbOrTx } from '../db/client.js';
+import { resolveRecipient, type RecipientVerdict } from '../mail/recipient-routing.js';
+import { createClientAuthService, type ClientAuthService, type SignInFailureRules } from '../auth/authenticate.js';
+import type { DraftSender } from '../mail/drafts.js';
+import { mayUseSenderAddress } from '../mail/recipient-routing.js';
+import { submitRawMessage, type SendDeps, type SubmitEnvelope } from '../mail/send.js';
+import type { SpoolInput } from '../repositories/spool.repository.js';
+
+/**
+ * The narrow services the SMTP listeners stand on (smtp-server/src/handlers), and core's
+ * implementations of them. Protocol code never holds a database handle: it gets these, so its
+ * transcript tests can run on in-memory fakes (smtp-server/src/handlers/*.transcript.test.ts).
+ * smtp-server/src/app.ts wires the real ones. The IMAP server gets its own set the same way.
+ */
+
+/** Who receives mail for an address (core's routing rule, `resolveRecipient`). */
+export interface RecipientResolver {
+  resolve(address: string): Promise<RecipientVerdict>;
+}
+
+/** Where the MX puts an accepted message: resolves with the spool id once it is durable (then 250 may be said). */
+export interface SpoolSink {
+  write(item: SpoolInput): Promise<number>;
+}
+
+/** The MX listener (port 25). */
+export interface MxServices {
+  recipients: RecipientResolver;
+  /** Core's group-committing SpoolWriter (core/src/spool/spool-writer.ts) is the real one. */
+  spool: SpoolSink;
+}
+
+/** May a user send as an address (envelope sender)? */
+export interface SenderPolicy {
+  mayUse(userId: number, address: string): Promise<boolean>;
+}
+
+/** The submission listeners (587, 465). */
+export interface SubmissionServices {
+  /** `authenticateClient` for the `smtp` channel: app passwords allowed; with TOTP on, only they. */
+  auth: ClientAuthService;
+  senders: SenderPolicy;
+  recipients: RecipientResolver;
+  /**
+   * Hands a message to core's send path (`submitRawMessage`); resolves once the Sent copy and the
+   * delivery record are committed. Refusals are thrown as core's errors (SenderNotAllowedError,
+   * SendRateLimitedError, an AppError below 500); anything else is a temporary failure.
+   */
+  submit(sender: DraftSender, envelope: SubmitEnvelope, raw: Buffer): Promise<{ outboundId: number }>;
+}
+
+export function createRecipientResolver(db: DbOrTx): RecipientResolver {
+  return { resolve: (address) => resolveRecipient(db, address) };
+}
+
+/** The submission services on the real store, Redis limiter and outbound queue. */
+export function createSubmissionServices(deps: SendDeps, options: { authRules?: SignInFailureRules } = {}): SubmissionServices {
+  return {
+    auth: createClientAuthService({ db: deps.db, limiter: deps.limiter, rules: options.authRules }, 'smtp'),
+    senders: { mayUse: (userId, address) => mayUseSenderAddress(deps.db, userId, address) },
+    recipients: createRecipientResolver(deps.db),
+    submit: (sender, envelope, raw) => submitRawMessage(deps, sender, envelope, raw),
+  };
+}

@@ -1,0 +1,432 @@
+import { sql } from 'kysely';
+import type { DbOrTx } from '../db/client.js';
+import type { DeliveryStatus } from '../db/schema.js';
+import { blobHash } from './blob.repository.js';
+
+/**
+ * The store side of outbound mail (tables outbound_messages, deliveries, delivery_events;
+ * migration 0008): recording a message that leaves, the per-recipient delivery state the outbound
+ * worker works from, and the delivery log the sender reads. The worker's methods take outbound and
+ * delivery ids (its jobs carry ids and run for no user); the sender's view is scoped by owner.
+ * The worker's SMTP side lives in outbound-worker/.
+ */
+
+export interface OutboundRecipient {
+  address: string;
+  /** The address's domain, lower-cased (domainOf in core/src/mail/address.ts): remote delivery is grouped by it. */
+  domain: string;
+  /** Filed into a local mailbox already: logged as delivered, never queued. */
+  local: boolean;
+}
+
+export interface NewOutbound {
+  userId: number;
+  sentMessageId: number | null;
+  raw: Buffer;
+  mailFrom: string;
+  messageIdHeader: string | null;
+  subject: string;
+  dkimDomain: string | null;
+  recipients: OutboundRecipient[];
+}
+
+export interface RecordedOutbound {
+  outboundId: number;
+  /** One entry per remote domain: the `outbound` jobs to enqueue. */
+  remoteDomains: string[];
+}
+
+/** What the log says for a recipient on this server (filed at once, no SMTP). */
+const LOCAL_DELIVERY_REPLY = 'filed into the local mailbox';
+
+// The worker's view
+
+export interface ClaimedDelivery {
+  id: number;
+  recipient: string;
+  attempts: number;
+  delayWarned: boolean;
+}
+
+export interface OutboundMessageRow {
+  id: number;
+  userId: number;
+  sentMessageId: number | null;
+  mailFrom: string;
+  messageIdHeader: string | null;
+  subject: string;
+  dkimDomain: string | null;
+  createdAt: Date;
+  raw: Buffer;
+}
+
+/** A (message, domain) pair whose due recipients a worker wants to deliver. */
+export interface DueKey {
+  outboundId: number;
+  domain: string;
+}
+
+export function dueKey(k: DueKey): string {
+  return `${k.outboundId} ${k.domain}`;
+}
+
+export interface ClaimedWork {
+  /** `raw` is null for a message over the claim's inline limit: load it with loadBytes. */
+  message: Omit<OutboundMessageRow, 'raw'> & { raw: Buffer | null; size: number };
+  claimed: ClaimedDelivery[];
+}
+
+/** Messages up to this size come with their claim; bigger ones are loaded when their turn comes. */
+export const INLINE_MESSAGE_BYTES = 256 * 1024;
+
+export interface DeliveryOutcome {
+  deliveryId: number;
+  status: Exclude<DeliveryStatus, 'queued'>;
+  reply: string | null;
+  remoteMta: string | null;
+  /** For 'deferred': when to try again. */
+  nextAttemptAt?: Date;
+}
+
+// The sender's view (API)
+
+export interface DeliveryLogEntry {
+  status: string;
+  reply: string | null;
+  remoteMta: string | null;
+  nextAttemptAt: Date | null;
+  at: Date;
+}
+
+export interface DeliveryView {
+  recipient: string;
+  status: DeliveryStatus;
+  attempts: number;
+  lastReply: string | null;
+  remoteMta: string | null;
+  nextAttemptAt: Date | null;
+  updatedAt: Date;
+  log: DeliveryLogEntry[];
+}
+
+export interface OutboundView {
+  outboundId: number;
+  sentMessageId: number | null;
+  subject: string;
+  createdAt: Date;
+  recipients: DeliveryView[];
+}
+
+/** The columns of outbound_messages a worker needs, as selected by the queries below. */
+interface OutboundColumns {
+  user_id: number;
+  sent_message_id: number | null;
+  mail_from: string;
+  message_id_header: string | null;
+  subject: string;
+  dkim_domain: string | null;
+  created_at: Date;
+}
+
+function toOutboundMessage<R>(id: number, r: OutboundColumns, raw: R): Omit<OutboundMessageRow, 'raw'> & { raw: R } {
+  return {
+    id,
+    userId: Number(r.user_id),
+    sentMessageId: r.sent_message_id === null ? null : Number(r.sent_message_id),
+    mailFrom: r.mail_from,
+    messageIdHeader: r.message_id_header,
+    subject: r.subject,
+    dkimDomain: r.dkim_domain,
+    createdAt: r.created_at,
+    raw,
+  };
+}
+
+export function createOutboundRepository(db: DbOrTx) {
+  return {
+    /**
+     * Records a message and its recipients, all or nothing: inside the caller's transaction when
+     * there is one (the sender's Sent copy commits with it), else in one of its own. The blob
+     * must already be stored.
+     */
+    async record(input: NewOutbound): Promise<RecordedOutbound> {
+      const write = async (tx: DbOrTx): Promise<RecordedOutbound> => {
+        const { id: outboundId } = await tx
+          .insertInto('outbound_messages')
+          .values({
+            user_id: input.userId,
+            sent_message_id: input.sentMessageId,
+            blob_hash: blobHash(input.raw),
+            size: input.raw.length,
+            mail_from: input.mailFrom,
+            message_id_header: input.messageIdHeader,
+            subject: input.subject.slice(0, 1000),
+            dkim_domain: input.dkimDomain,
+          })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        const rows = await tx
+          .insertInto('deliveries')
+          .values(
+            input.recipients.map((r) => ({
+              outbound_id: outboundId,
+              user_id: input.userId,
+              recipient: r.address,
+              domain: r.domain,
+              status: r.local ? ('delivered' as const) : ('queued' as const),
+              remote_mta: r.local ? 'local' : null,
+              last_reply: r.local ? LOCAL_DELIVERY_REPLY : null,
+              attempts: r.local ? 1 : 0,
+            })),
+          )
+          .onConflict((oc) => oc.columns(['outbound_id', 'recipient']).doNothing())
+          .returning(['id', 'status', 'remote_mta'])
+          .execute();
+        await tx
+          .insertInto('delivery_events')
+          .values(rows.map((r) => ({ delivery_id: r.id, status: r.status, remote_mta: r.remote_mta, reply: r.status === 'delivered' ? LOCAL_DELIVERY_REPLY : null, next_attempt_at: null })))
+          .execute();
+        const remoteDomains = [...new Set(input.recipients.filter((r) => !r.local).map((r) => r.domain))];
+        return { outboundId, remoteDomains };
+      };
+      return db.isTransaction ? write(db) : db.transaction().execute(write);
+    },
+
+    async loadMessage(outboundId: number): Promise<OutboundMessageRow | undefined> {
+      const row = await db
+        .selectFrom('outbound_messages')
+        .innerJoin('blobs', 'blobs.hash', 'outbound_messages.blob_hash')
+        .select([
+          'outbound_messages.user_id',
+          'outbound_messages.sent_message_id',
+          'outbound_messages.mail_from',
+          'outbound_messages.message_id_header',
+          'outbound_messages.subject',
+          'outbound_messages.dkim_domain',
+          'outbound_messages.created_at',
+          'blobs.data',
+        ])
+        .where('outbound_messages.id', '=', outboundId)
+        .executeTakeFirst();
+      return row ? toOutboundMessage(outboundId, row, row.data) : undefined;
+    },
+
+    async loadBytes(outboundId: number): Promise<Buffer | null> {
+      const row = await db
+        .selectFrom('outbound_messages')
+        .innerJoin('blobs', 'blobs.hash', 'outbound_messages.blob_hash')
+        .select('blobs.data')
+        .where('outbound_messages.id', '=', outboundId)
+        .executeTakeFirst();
+      return row?.data ?? null;
+    },
+
+    /**
+     * Takes the lease on the recipients of each (message, domain) that are due: pending, their time
+     * has come (a second of slack: a delayed job may fire a hair early), nobody else holds them. Two
+     * workers (or a job and its stalled re-run) never get the same recipient at once; each claimed
+     * recipient counts one more attempt. One statement for many pairs (the worker batches its jobs'
+     * claims), returning the message with its bytes once per pair. Pairs with nothing due are absent.
+     */
+    async claimDueBatch(wants: DueKey[], leaseMs: number, inlineBytes = INLINE_MESSAGE_BYTES): Promise<Map<string, ClaimedWork>> {
+      const result = new Map<string, ClaimedWork>();
+      if (wants.length === 0) return result;
+      const { rows } = await sql<{
+        id: number;
+        outbound_id: number;
+        domain: string;
+        recipient: string;
+        attempts: number;
+        delay_warned: boolean;
+        user_id: number;
+        sent_message_id: number | null;
+        mail_from: string;
+        message_id_header: string | null;
+        subject: string;
+        dkim_domain: string | null;
+        created_at: Date;
+        size: number;
+        data: Buffer | null;
+      }>`
+        WITH want AS (
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(wants.map((w) => ({ outbound_id: w.outboundId, domain: w.domain })))}::jsonb) AS w(outbound_id bigint, domain text)
+        ), claimed AS (
+          UPDATE deliveries d
+          SET locked_until = now() + ${`${leaseMs} milliseconds`}::interval, attempts = d.attempts + 1, updated_at = now()
+          FROM want w
+          WHERE d.outbound_id = w.outbound_id AND d.domain = w.domain
+            AND d.status IN ('queued', 'deferred')
+            AND d.next_attempt_at <= now() + interval '1 second'
+            AND (d.locked_until IS NULL OR d.locked_until < now())
+          RETURNING d.id, d.outbound_id, d.domain, d.recipient, d.attempts, d.delay_warned
+        )
+        SELECT c.id, c.outbound_id, c.domain, c.recipient, c.attempts, c.delay_warned,
+               o.user_id, o.sent_message_id, o.mail_from, o.message_id_header, o.subject, o.dkim_domain, o.created_at, o.size,
+               CASE WHEN o.size <= ${inlineBytes} AND row_number() OVER (PARTITION BY c.outbound_id, c.domain ORDER BY c.id) = 1 THEN b.data END AS data
+        FROM claimed c
+        JOIN outbound_messages o ON o.id = c.outbound_id
+        JOIN blobs b ON b.hash = o.blob_hash
+        ORDER BY c.outbound_id, c.domain, c.id`.execute(db);
+      for (const r of rows) {
+        const key = dueKey({ outboundId: Number(r.outbound_id), domain: r.domain });
+        let work = result.get(key);
+        if (!work) {
+          work = { message: { ...toOutboundMessage(Number(r.outbound_id), r, r.data), size: r.size }, claimed: [] };
+          result.set(key, work);
+        }
+        work.claimed.push({ id: Number(r.id), recipient: r.recipient, attempts: r.attempts, delayWarned: r.delay_warned });
+      }
+      return result;
+    },
+
+    /** claimDueBatch for one pair: the claimed recipients (empty when nothing is due). */
+    async claimDue(outboundId: number, domain: string, leaseMs: number): Promise<ClaimedDelivery[]> {
+      const work = await this.claimDueBatch([{ outboundId, domain }], leaseMs);
+      return work.get(dueKey({ outboundId, domain }))?.claimed ?? [];
+    },
+
+    /**
+     * Records what happened to claimed recipients, in one statement (one commit, however many
+     * recipients and messages — the worker batches its jobs' outcomes): the new state, the lease
+     * released, one log entry each. Bounced and expired recipients are marked for a DSN.
+     */
+    async recordOutcomes(outcomes: DeliveryOutcome[]): Promise<void> {
+      if (outcomes.length === 0) return;
+      const rows = outcomes.map((o) => ({ id: o.deliveryId, status: o.status, reply: o.reply, remote_mta: o.remoteMta, next_attempt_at: o.nextAttemptAt?.toISOString() ?? null }));
+      await sql`
+        WITH v AS (
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id bigint, status text, reply text, remote_mta text, next_attempt_at timestamptz)
+        ), u AS (
+          UPDATE deliveries d
+          SET status = v.status, last_reply = v.reply, remote_mta = v.remote_mta, locked_until = NULL, updated_at = now(),
+              dsn_pending = v.status IN ('bounced', 'expired'), next_attempt_at = COALESCE(v.next_attempt_at, d.next_attempt_at)
+          FROM v WHERE d.id = v.id
+          RETURNING d.id
+        )
+        INSERT INTO delivery_events (delivery_id, status, reply, remote_mta, next_attempt_at)
+        SELECT v.id, v.status, v.reply, v.remote_mta, v.next_attempt_at FROM v`.execute(db);
+    },
+
+    /** Recipients whose DSN is owed, grouped by message (bounced/expired, dsn_pending). */
+    /** Recipients owed a "failed" DSN. With `lock` (in a transaction), the rows stay locked until it ends. */
+    async pendingDsns(outboundId: number, options: { lock?: boolean } = {}) {
+      const query = db
+        .selectFrom('deliveries')
+        .select(['id', 'recipient', 'status', 'last_reply', 'remote_mta', 'updated_at'])
+        .where('outbound_id', '=', outboundId)
+        .where('dsn_pending', '=', true)
+        .orderBy('id');
+      return (options.lock ? query.forUpdate() : query).execute();
+    },
+
+    /** Of these deliveries, those not yet warned about a delay, locked until the transaction ends. */
+    async lockUnwarned(deliveryIds: number[]): Promise<number[]> {
+      if (deliveryIds.length === 0) return [];
+      const rows = await db.selectFrom('deliveries').select('id').where('id', 'in', deliveryIds).where('delay_warned', '=', false).orderBy('id').forUpdate().execute();
+      return rows.map((r) => r.id);
+    },
+
+    /** Recipients told about a delay (they are not told again). */
+    async markDelayWarned(deliveryIds: number[]): Promise<void> {
+      if (deliveryIds.length === 0) return;
+      await db.updateTable('deliveries').set({ delay_warned: true }).where('id', 'in', deliveryIds).execute();
+    },
+
+    async markDsnSent(deliveryIds: number[]): Promise<void> {
+      if (deliveryIds.length === 0) return;
+      await db.updateTable('deliveries').set({ dsn_pending: false }).where('id', 'in', deliveryIds).execute();
+    },
+
+    /**
+     * What the reconciler re-enqueues: (message, domain) pairs with recipients that are due (plus
+     * `graceMs`, so a job that is simply running late is not doubled) and not leased.
+     */
+    async listStalled(graceMs: number, limit = 1000): Promise<Array<{ outboundId: number; domain: string; attempts: number }>> {
+      const rows = await db
+        .selectFrom('deliveries')
+        .select(['outbound_id', 'domain', sql<number>`max(attempts)`.as('attempts')])
+        .where('status', 'in', ['queued', 'deferred'])
+        .where('next_attempt_at', '<', sql<Date>`now() - ${`${graceMs} milliseconds`}::interval`)
+        .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
+        .groupBy(['outbound_id', 'domain'])
+        .limit(limit)
+        .execute();
+      return rows.map((r) => ({ outboundId: r.outbound_id, domain: r.domain, attempts: Number(r.attempts) }));
+    },
+
+    /** Messages whose DSN is still owed (and not leased): the reconciler files them. */
+    async listOwedDsns(limit = 1000): Promise<number[]> {
+      const rows = await db
+        .selectFrom('deliveries')
+        .select('outbound_id')
+        .distinct()
+        .where('dsn_pending', '=', true)
+        .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
+        .limit(limit)
+        .execute();
+      return rows.map((r) => r.outbound_id);
+    },
+
+    /** The delivery state of the user's outbound messages, newest first; scoped by owner. */
+    async list(userId: number, options: { sentMessageId?: number; before?: number; limit: number }): Promise<OutboundView[]> {
+      let query = db
+        .selectFrom('outbound_messages')
+        .select(['id', 'sent_message_id', 'subject', 'created_at'])
+        .where('user_id', '=', userId)
+        .orderBy('id', 'desc')
+        .limit(options.limit);
+      if (options.sentMessageId !== undefined) query = query.where('sent_message_id', '=', options.sentMessageId);
+      if (options.before !== undefined) query = query.where('id', '<', options.before);
+      const messages = await query.execute();
+      if (messages.length === 0) return [];
+      const deliveries = await db
+        .selectFrom('deliveries')
+        .select(['id', 'outbound_id', 'recipient', 'status', 'attempts', 'last_reply', 'remote_mta', 'next_attempt_at', 'updated_at'])
+        .where('user_id', '=', userId)
+        .where(
+          'outbound_id',
+          'in',
+          messages.map((m) => m.id),
+        )
+        .orderBy('id')
+        .execute();
+      const events = deliveries.length
+        ? await db
+            .selectFrom('delivery_events')
+            .select(['delivery_id', 'status', 'reply', 'remote_mta', 'next_attempt_at', 'at'])
+            .where(
+              'delivery_id',
+              'in',
+              deliveries.map((d) => d.id),
+            )
+            .orderBy('id')
+            .execute()
+        : [];
+      const logOf = new Map<number, DeliveryLogEntry[]>();
+      for (const e of events) {
+        const list = logOf.get(e.delivery_id) ?? [];
+        list.push({ status: e.status, reply: e.reply, remoteMta: e.remote_mta, nextAttemptAt: e.next_attempt_at, at: e.at });
+        logOf.set(e.delivery_id, list);
+      }
+      return messages.map((m) => ({
+        outboundId: m.id,
+        sentMessageId: m.sent_message_id,
+        subject: m.subject,
+        createdAt: m.created_at,
+        recipients: deliveries
+          .filter((d) => d.outbound_id === m.id)
+          .map((d) => ({
+            recipient: d.recipient,
+            status: d.status,
+            attempts: d.attempts,
+            lastReply: d.last_reply,
+            remoteMta: d.remote_mta,
+            nextAttemptAt: d.status === 'queued' || d.status === 'deferred' ? d.next_attempt_at : null,
+            updatedAt: d.updated_at,
+            log: logOf.get(d.id) ?? [],
+          })),
+      }));
+    },
+  };
+}
+export type OutboundRepository = ReturnType<typeof createOutboundRepository>;

@@ -1,0 +1,103 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '@mailyard/core';
+import { fakeRecipients, fakeSpool, tempTlsMaterial } from '../../../tests/helpers/smtp-fakes.js';
+import { connect, type SmtpTranscript } from '../../../tests/helpers/smtp-transcript.js';
+import { buildMxListener, type MxListener } from '../app.js';
+import type { MxLimits } from './mx-session.handlers.js';
+
+/**
+ * The MX listener's replies with its handlers on in-memory fakes of core's services: no
+ * PostgreSQL, no Redis. The same listener runs on the real store in mx.protocol.test.ts.
+ */
+
+const HOST = '127.0.0.1';
+const LIMITS: MxLimits = { maxMessageSize: 2_000, maxRecipients: 3, maxMessagesPerConnection: 2, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000 };
+
+let tls: Awaited<ReturnType<typeof tempTlsMaterial>>;
+const listeners: MxListener[] = [];
+const clients: SmtpTranscript[] = [];
+
+beforeAll(async () => {
+  tls = await tempTlsMaterial('mx.a.test');
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()));
+});
+afterAll(async () => {
+  await Promise.all(listeners.splice(0).map((l) => l.close()));
+  tls?.remove();
+});
+
+/** A listener on fresh fakes, and a client that has said EHLO. */
+async function start(limits: Partial<MxLimits> = {}) {
+  const recipients = fakeRecipients({ 'alice@a.test': 1, 'bob@a.test': 2, 'carol@a.test': 3, 'dan@a.test': 4 });
+  const spool = fakeSpool();
+  const listener = buildMxListener({ services: { recipients, spool }, log: silentLogger() }, { hostname: 'mx.a.test', tls, limits: { ...LIMITS, ...limits } });
+  listeners.push(listener);
+  const port = await listener.listen(0, HOST);
+  const open = async () => {
+    const client = await connect(HOST, port);
+    clients.push(client);
+    return client;
+  };
+  const client = await open();
+  expect(client.greeting.code).toBe(220);
+  expect((await client.cmd('EHLO client.b.test')).code).toBe(250);
+  return { client, recipients, spool, open };
+}
+
+const message = (subject: string, body = 'hello') => Buffer.from(`From: s@b.test\r\nTo: alice@a.test\r\nSubject: ${subject}\r\n\r\n${body}\r\n`);
+
+describe('MX transcripts on in-memory services', () => {
+  it('accepts mail for a local user with 250 and the spool id, and spools the envelope and a Received trace', async () => {
+    const { client, spool } = await start();
+    const reply = await client.sendMail('s@b.test', ['ALICE@a.test'], message('hi'));
+    expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0', text: '2.0.0 Ok: queued as S1' });
+    expect(spool.written).toHaveLength(1);
+    expect(spool.written[0]).toMatchObject({ mailFrom: 's@b.test', rcptTo: ['alice@a.test'], remoteIp: HOST, helo: 'client.b.test', tls: false });
+    expect(spool.written[0]!.traceHeaders).toMatch(/^Received: from client\.b\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.a\.test \(Mailyard\) with ESMTP\r\n\tfor <alice@a\.test>;/);
+    expect(spool.written[0]!.raw.toString()).toContain('Subject: hi');
+  });
+
+  it('refuses an unknown local user with 550 5.1.1, another domain with 550 5.7.1 (no relay), a domain that can never be a mail domain with 553 5.1.3', async () => {
+    const { client, recipients } = await start();
+    expect(await client.cmd('MAIL FROM:<s@b.test>')).toMatchObject({ code: 250, enhanced: '2.1.0' });
+    expect(await client.cmd('RCPT TO:<nobody@a.test>')).toMatchObject({ code: 550, enhanced: '5.1.1' });
+    expect(await client.cmd('RCPT TO:<someone@elsewhere.test>')).toMatchObject({ code: 550, enhanced: '5.7.1' });
+    expect(await client.cmd('RCPT TO:<alice@localhost>')).toMatchObject({ code: 553, enhanced: '5.1.3' });
+    expect(await client.cmd('RCPT TO:<bob@a.test>')).toMatchObject({ code: 250, enhanced: '2.1.5' });
+    expect(recipients.asked).toEqual(['nobody@a.test', 'someone@elsewhere.test', 'alice@localhost', 'bob@a.test']);
+  });
+
+  it('answers 451 4.3.0 at RCPT when the recipient lookup fails (fail closed)', async () => {
+    const { client, recipients } = await start();
+    recipients.failing = true;
+    expect(await client.cmd('MAIL FROM:<s@b.test>')).toMatchObject({ code: 250 });
+    expect(await client.cmd('RCPT TO:<alice@a.test>')).toMatchObject({ code: 451, enhanced: '4.3.0' });
+  });
+
+  it('answers the end of DATA with 451 4.3.0, never 250, when the spool write fails', async () => {
+    const { client, spool } = await start();
+    spool.failing = true;
+    expect(await client.sendMail('s@b.test', ['alice@a.test'], message('lost'))).toMatchObject({ code: 451, enhanced: '4.3.0' });
+    expect(spool.written).toEqual([]);
+  });
+
+  it('refuses recipients over the limit with 452 4.5.3, a message over the size limit with 552 5.3.4, and messages over the per-connection limit with 451 4.7.0', async () => {
+    const { client, spool } = await start();
+    expect(await client.cmd('MAIL FROM:<s@b.test>')).toMatchObject({ code: 250 });
+    for (const rcpt of ['alice@a.test', 'bob@a.test', 'carol@a.test']) expect((await client.cmd(`RCPT TO:<${rcpt}>`)).code).toBe(250);
+    expect(await client.cmd('RCPT TO:<dan@a.test>')).toMatchObject({ code: 452, enhanced: '4.5.3' });
+    expect((await client.cmd('DATA')).code).toBe(354);
+    expect(await client.data(message('big', 'x'.repeat(3_000)))).toMatchObject({ code: 552, enhanced: '5.3.4' });
+    for (const subject of ['one', 'two']) expect(await client.sendMail('s@b.test', ['bob@a.test'], message(subject))).toMatchObject({ code: 250 });
+    expect(await client.cmd('MAIL FROM:<s@b.test>')).toMatchObject({ code: 451, enhanced: '4.7.0' });
+    expect(spool.written.map((w) => w.rcptTo)).toEqual([['bob@a.test'], ['bob@a.test']]);
+  });
+
+  it('refuses a connection over the per-IP limit with 421 4.7.0', async () => {
+    const { open } = await start({ maxConnectionsPerIp: 1 });
+    const second = await open();
+    expect(second.greeting).toMatchObject({ code: 421, enhanced: '4.7.0' });
+  });
+});
