@@ -273,4 +273,25 @@ describe('the change feed', () => {
     expect(await feed.ended).toBe('closed');
     expect(hub.subscribedUsers()).not.toContain(userId);
   });
+
+  it('onReady pushes: the listener runs when items are ready and once at the end, and takes them in order', async () => {
+    const userId = await newUser();
+    const feed = await open(userId, { since: 0 });
+    const taken: FeedItem[] = [];
+    let calls = 0;
+    const ready = () => {
+      calls++;
+      for (let item = feed.take(); item; item = feed.take()) taken.push(item);
+    };
+    feed.onReady(ready);
+    const a = await change(userId);
+    const b = await change(userId);
+    const deadline = Date.now() + 10_000;
+    while (!taken.some(isModseq(b.modseq)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(summary(taken)).toEqual([`live message.flags ${a.modseq}`, `live message.flags ${b.modseq}`]);
+    const before = calls;
+    feed.close();
+    expect(calls).toBe(before + 1);
+    expect(feed.end).toBe('closed');
+  });
 });

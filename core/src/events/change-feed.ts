@@ -61,6 +61,12 @@ export interface ChangeFeed {
   readonly end: FeedEnd | null;
   /** Resolves with the reason when the feed ends. */
   readonly ended: Promise<FeedEnd>;
+  /**
+   * Push instead of pull: `listener` is called synchronously whenever items become ready, and once
+   * when the feed ends; it then takes what it can (`take()`). A consumer that writes to a socket
+   * (SSE) uses this to skip a promise per event; null removes it.
+   */
+  onReady(listener: (() => void) | null): void;
   /** Ends the feed ('closed') and releases its subscription; calling it again does nothing. */
   close(): void;
 }
@@ -111,6 +117,7 @@ export async function openChangeFeed(deps: ChangeFeedDeps, userId: number, optio
   let end: FeedEnd | null = null;
   let unsubscribe: (() => void) | null = null;
   let waiters: Array<() => void> = [];
+  let readyListener: (() => void) | null = null;
   let markEnded!: (reason: FeedEnd) => void;
   const ended = new Promise<FeedEnd>((resolve) => (markEnded = resolve));
 
@@ -118,6 +125,7 @@ export async function openChangeFeed(deps: ChangeFeedDeps, userId: number, optio
     const ready = waiters;
     waiters = [];
     for (const resolve of ready) resolve();
+    readyListener?.();
   }
 
   function finish(reason: FeedEnd): void {
@@ -213,6 +221,9 @@ export async function openChangeFeed(deps: ChangeFeedDeps, userId: number, optio
         if (item || end) return item;
         await feed.wait();
       }
+    },
+    onReady(listener) {
+      readyListener = listener;
     },
     close() {
       finish('closed');

@@ -231,23 +231,18 @@ export function createOutboundRepository(db: DbOrTx) {
     async claimDueBatch(wants: DueKey[], leaseMs: number, inlineBytes = INLINE_MESSAGE_BYTES): Promise<Map<string, ClaimedWork>> {
       const result = new Map<string, ClaimedWork>();
       if (wants.length === 0) return result;
-      const { rows } = await sql<{
-        id: number;
-        outbound_id: number;
-        domain: string;
-        recipient: string;
-        attempts: number;
-        delay_warned: boolean;
-        user_id: number;
-        sent_message_id: number | null;
-        mail_from: string;
-        message_id_header: string | null;
-        subject: string;
-        dkim_domain: string | null;
-        created_at: Date;
-        size: number;
-        data: Buffer | null;
-      }>`
+      const { rows } = await sql<
+        OutboundColumns & {
+          id: number;
+          outbound_id: number;
+          domain: string;
+          recipient: string;
+          attempts: number;
+          delay_warned: boolean;
+          size: number;
+          data: Buffer | null;
+        }
+      >`
         WITH want AS (
           SELECT * FROM jsonb_to_recordset(${JSON.stringify(wants.map((w) => ({ outbound_id: w.outboundId, domain: w.domain })))}::jsonb) AS w(outbound_id bigint, domain text)
         ), claimed AS (

@@ -147,23 +147,41 @@ async function runStream(deps: StreamDeps, res: ServerResponse, userId: number, 
     return;
   }
   if (ended) return feed.close();
+  const open = feed;
   // First frame, once the subscription is live: from here on no event is missed.
   write(`retry: ${settings.retryMs}\n\n`);
-  while (!ended) {
-    await feed.wait();
-    if (feed.end) break;
-    // Up to 200 frames per write. The replay (and a resync) waits while the client drains;
-    // live events do not wait, and a client too far behind them is dropped.
-    let chunk = '';
-    let replay = false;
-    for (let n = 0; n < 200; n++) {
-      const item = feed.take();
-      if (!item) break;
-      chunk += frame(item);
-      replay ||= item.type === 'resync' || item.replayed;
+  let draining = false;
+  /**
+   * Writes what the feed has ready, up to 200 frames per write, synchronously as it arrives. The
+   * replay (and a resync) waits while the client drains; live events do not wait, and a client
+   * too far behind them is dropped.
+   */
+  function pump(): void {
+    if (ended || draining) return;
+    if (open.end) return finish();
+    for (;;) {
+      let chunk = '';
+      let replay = false;
+      for (let n = 0; n < 200; n++) {
+        const item = open.take();
+        if (!item) break;
+        chunk += frame(item);
+        replay ||= item.type === 'resync' || item.replayed;
+      }
+      if (chunk === '') return;
+      if (!write(chunk, replay) && replay && !ended) {
+        draining = true;
+        void drained().then(() => {
+          draining = false;
+          pump();
+        });
+        return;
+      }
     }
-    if (!write(chunk, replay) && replay && !ended) await drained();
   }
+  open.onReady(pump);
+  pump();
+  await open.ended;
   finish();
 }
 
