@@ -29,17 +29,18 @@ RUN npm run build \
 # Assemble what the runtime needs in /out: the root manifests and the production node_modules,
 # the admin CLI, and for each service workspace its package.json ("exports" -> dist), its dist,
 # and its own node_modules if npm had to put one there. node_modules/@mailyard/* are relative
-# symlinks (../../core, ...) that resolve to these folders. imap-server is not implemented yet
-# (its main.js exits 64): add it to the list with its compose service.
+# symlinks (../../core, ...) that resolve to these folders.
 RUN set -eu; \
     mkdir -p /out; \
     cp -a package.json package-lock.json node_modules bin /out/; \
-    for ws in core smtp-server inbound-worker outbound-worker backend; do \
+    for ws in core smtp-server inbound-worker outbound-worker backend imap-server; do \
       mkdir -p "/out/$ws"; \
       cp -a "$ws/package.json" "$ws/dist" "/out/$ws/"; \
       rm -f "/out/$ws/dist/.tsbuildinfo"; \
       if [ -d "$ws/node_modules" ]; then cp -a "$ws/node_modules" "/out/$ws/"; fi; \
-    done
+    done; \
+    mkdir -p /out/frontend; \
+    cp -a frontend/dist /out/frontend/
 
 # ---- runtime: production dependencies + compiled JavaScript, as an unprivileged user ---------
 FROM ${NODE_IMAGE} AS runtime

@@ -13,8 +13,9 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['*/src/**/*.test.ts', 'tests/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/dist/**', 'frontend/**'],
+    // frontend component tests pick their DOM per file (`// @vitest-environment happy-dom`)
+    include: ['*/src/**/*.test.ts', 'tests/**/*.test.ts', 'frontend/src/**/*.test.tsx'],
+    exclude: ['**/node_modules/**', '**/dist/**'],
     globalSetup: ['tests/setup/global-setup.ts'],
     pool: 'forks',
     testTimeout: 60_000,

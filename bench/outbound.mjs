@@ -466,6 +466,7 @@ function startWorkers(my, runDir, { dns, sinkPort, concurrency, processes = 1 })
     MAIL_HOSTNAME: 'mta.bench.test',
     DNS_SERVERS: dns.server,
     OUTBOUND_SMTP_PORT: String(sinkPort),
+    OUTBOUND_ALLOW_PRIVATE: 'true', // the sink listens on loopback
     OUTBOUND_RECONCILE_INTERVAL: PLAN.workerReconcileInterval,
   };
   if (concurrency !== PLAN.defaultConcurrency) env.OUTBOUND_CONCURRENCY = String(concurrency);

@@ -35,4 +35,7 @@ export function ensureSystemPackages(specs) {
 
 export function build() {
   mustRun('Build (tsc -b)', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-b', 'stack/tsconfig.json']);
+  // The webmail: type-checked, then bundled by Vite into frontend/dist (the backend serves it).
+  mustRun('Webmail type-check', process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'frontend/tsconfig.json']);
+  mustRun('Webmail build (vite)', process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', 'frontend', '--logLevel', 'warn']);
 }

@@ -6,14 +6,18 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
-import { createRateLimiter, createSecretBox, createSessionService, loadSecretKey, type Db, type Logger } from '@mailyard/core';
+import { createRateLimiter, createSecretBox, createSessionService, loadSecretKey, type Db, type Logger, type MetricsAccess } from '@mailyard/core';
 import type { BackendContext } from './context.js';
 import { registerAuth } from './plugins/auth.plugin.js';
 import { registerErrorHandling } from './plugins/errors.plugin.js';
 import { registerMetrics } from './plugins/metrics.plugin.js';
+import { registerWebmail } from './plugins/webmail.plugin.js';
 import { adminRoutes } from './routes/admin/admin.routes.js';
+import { adminQueueRoutes } from './routes/admin/admin-queue.routes.js';
 import { accountRoutes } from './routes/account/account.routes.js';
+import { accountSettingsRoutes } from './routes/account/settings.routes.js';
 import { authRoutes } from './routes/auth/auth.routes.js';
+import { autoconfigRoutes, type ClientPorts } from './routes/autoconfig/autoconfig.routes.js';
 import { eventsRoutes, type EventStreamOptions } from './routes/events/events.routes.js';
 import { healthRoutes } from './routes/health/health.routes.js';
 import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
@@ -41,8 +45,16 @@ export interface BackendOptions {
   dnsServers?: string[];
   /** MAIL_HOSTNAME; default the machine's host name. */
   mailHostname?: string;
+  /** The public IMAP and submission ports autoconfiguration tells clients; default 143/993/587/465. */
+  clientPorts?: ClientPorts;
   /** SECRET_KEY; unset: `<dataDir>/secret.key`, created on first start. */
   secretKey?: string;
+  /** API_DOCS: serve the OpenAPI UI and document at /api/docs; default on (tests read the document). */
+  apiDocs?: boolean;
+  /** METRICS_TOKEN as parsed by the config: who may read GET /metrics; default 'open'. */
+  metrics?: MetricsAccess;
+  /** The built webmail; default frontend/dist of this checkout. */
+  webmailDir?: string;
 }
 
 /** The HTTP API, built without listening (tests use `app.inject`). */
@@ -57,11 +69,13 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
 
-  await app.register(swagger, {
-    openapi: { info: { title: 'Mailyard API', version: '0.1.0', description: 'Mail, accounts and live updates. Errors: { error: { code, message }, requestId }. Every shape here is a zod schema of @mailyard/core/contracts.' } },
-    transform: jsonSchemaTransform,
-  });
-  await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  if (options.apiDocs ?? true) {
+    await app.register(swagger, {
+      openapi: { info: { title: 'Mailyard API', version: '0.1.0', description: 'Mail, accounts and live updates. Errors: { error: { code, message }, requestId }. Every shape here is a zod schema of @mailyard/core/contracts.' } },
+      transform: jsonSchemaTransform,
+    });
+    await app.register(swaggerUi, { routePrefix: '/api/docs' });
+  }
   await app.register(cookie);
 
   const dataDir = options.dataDir ?? path.resolve('data');
@@ -79,17 +93,21 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
     mailHostname: options.mailHostname ?? os.hostname(),
   };
   registerAuth(app, ctx.sessions);
-  registerMetrics(app, { db: deps.db });
+  registerMetrics(app, { db: deps.db, access: options.metrics ?? 'open' });
 
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx));
   await app.register(accountRoutes(ctx));
+  await app.register(accountSettingsRoutes(ctx));
   await app.register(mailboxRoutes(ctx));
   await app.register(messageRoutes(ctx));
   await app.register(searchRoutes(ctx));
   await app.register(eventsRoutes(ctx, options.events));
   await app.register(adminRoutes(ctx));
+  await app.register(adminQueueRoutes(ctx));
   await app.register(composeRoutes(ctx));
   await app.register(outboundRoutes(ctx));
+  await app.register(autoconfigRoutes(ctx, options.clientPorts ?? { imap: 143, imaps: 993, submission: 587, smtps: 465 }));
+  await registerWebmail(app, { distDir: options.webmailDir });
   return app;
 }

@@ -25,6 +25,8 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['GET', '/api/account/app-passwords', '', '200'],
   ['POST', '/api/account/app-passwords', 'body', '201'],
   ['DELETE', '/api/account/app-passwords/{id}', '', '204'],
+  ['GET', '/api/account/settings', '', '200'],
+  ['PATCH', '/api/account/settings', 'body', '200'],
   ['GET', '/api/mailboxes', '', '200'],
   ['POST', '/api/mailboxes', 'body', '201'],
   ['GET', '/api/mailboxes/{id}/messages', 'query', '200'],
@@ -46,6 +48,7 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['GET', '/api/events', 'query', '200 text/event-stream'],
   ['GET', '/api/admin/domains', '', '200'],
   ['POST', '/api/admin/domains', 'body', '201'],
+  ['PATCH', '/api/admin/domains/{name}', 'body', '200'],
   ['DELETE', '/api/admin/domains/{name}', '', '200'],
   ['GET', '/api/admin/users', 'query', '200'],
   ['POST', '/api/admin/users', 'body', '201'],
@@ -59,9 +62,15 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['POST', '/api/admin/domains/{name}/dkim/rotate', '', '200'],
   ['GET', '/api/admin/domains/{name}/dns', '', '200'],
   ['GET', '/api/admin/audit', 'query', '200'],
+  ['GET', '/api/admin/outbound', 'query', '200'],
+  ['POST', '/api/admin/outbound/deliveries/{id}/retry', '', '200'],
+  ['POST', '/api/admin/outbound/deliveries/{id}/cancel', '', '200'],
+  ['GET', '/api/admin/stats', '', '200'],
   ['POST', '/api/uploads', 'multipart', '201'],
   ['DELETE', '/api/uploads/{id}', '', '200'],
   ['POST', '/api/messages/send', 'body', '202'],
+  ['GET', '/api/messages/scheduled', '', '200'],
+  ['POST', '/api/messages/scheduled/{id}/cancel', '', '200'],
   ['GET', '/api/drafts', '', '200'],
   ['POST', '/api/drafts', 'body', '201'],
   ['PUT', '/api/drafts/{id}', 'body', '200'],
@@ -69,6 +78,10 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['GET', '/api/outbound', 'query', '200'],
   ['GET', '/api/outbound/{id}', '', '200'],
   ['GET', '/api/messages/{id}/delivery', '', '200'],
+  ['GET', '/.well-known/autoconfig/mail/config-v1.1.xml', 'query', '200 text/xml'],
+  ['GET', '/mail/config-v1.1.xml', 'query', '200 text/xml'],
+  ['GET', '/autodiscover/autodiscover.xml', 'query', '200 text/xml'],
+  ['POST', '/autodiscover/autodiscover.xml', '', '200 text/xml'],
 ];
 
 interface JsonSchema {
@@ -86,7 +99,7 @@ type Doc = { paths: Record<string, Record<string, Operation>> };
 let t: TestBackend;
 let doc: Doc;
 beforeAll(async () => {
-  t = await createTestBackend();
+  t = await createTestBackend({ apiDocs: true });
   const res = await t.app.inject({ method: 'GET', url: '/api/docs/json' });
   expect(res.statusCode).toBe(200);
   doc = res.json();
@@ -126,7 +139,8 @@ function problemsOf(method: string, path: string, takes: Takes, success: string)
   }
   const validates = takes === 'body' || takes === 'query' || params.length > 0;
   if (validates && !errors.includes('400')) problems.push('no 400 for invalid input');
-  const needsSession = !(method === 'POST' && path === '/api/auth/login');
+  // Sign-in and mail client autoconfiguration (asked before the client has a session) are open.
+  const needsSession = path.startsWith('/api/') && !(method === 'POST' && path === '/api/auth/login');
   if (needsSession && !errors.includes('401')) problems.push('no 401 for a missing session');
   return problems;
 }
@@ -146,5 +160,20 @@ describe('GET /api/docs/json', () => {
     const code = doc.paths['/api/me']!.get!.responses['401']!.content!['application/json']!.schema.properties!.error!.properties!.code as { description?: string };
     expect(code.description).toContain('auth.required');
     expect(code.description).toContain('message.not_found');
+  });
+});
+
+describe('API_DOCS=off', () => {
+  it('answers /api/docs and /api/docs/json with 404', async () => {
+    const closed = await createTestBackend({ apiDocs: false });
+    try {
+      for (const url of ['/api/docs', '/api/docs/', '/api/docs/json', '/api/docs/static/index.html']) {
+        const res = await closed.app.inject({ method: 'GET', url });
+        expect(res.statusCode, url).toBe(404);
+        expect(res.json(), url).toMatchObject({ error: { code: 'route.not_found' } });
+      }
+    } finally {
+      await closed.close();
+    }
   });
 });

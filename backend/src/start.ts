@@ -19,7 +19,7 @@ export function start(config: HttpConfig, endpoints: { databaseUrl: string; redi
       return sub;
     };
     const app = opened.add(
-      await buildBackend({ db: store.db, redis, createSubscriber, log }, { dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY }),
+      await buildBackend({ db: store.db, redis, createSubscriber, log }, { dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY, apiDocs: config.API_DOCS, metrics: config.METRICS_TOKEN, clientPorts: { imap: config.IMAP_PORT, imaps: config.IMAPS_PORT, submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT } }),
       (a) => a.close(),
     );
     await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });

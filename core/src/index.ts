@@ -6,7 +6,7 @@
  */
 
 // config
-export { ConfigError, type HttpConfig, type InboundConfig, type OutboundConfig, type SmtpConfig, type StackConfig, loadConfig, requireServiceEndpoints, schemas } from './config/load-config.js';
+export { ConfigError, type HttpConfig, type ImapConfig, type InboundConfig, type MetricsAccess, type OutboundConfig, type SmtpConfig, type StackConfig, loadConfig, requireServiceEndpoints, schemas } from './config/load-config.js';
 
 // log
 export { createLogger, type Logger, silentLogger } from './log/logger.js';
@@ -28,12 +28,14 @@ export { blobHash, createBlobRepository } from './repositories/blob.repository.j
 export { type ChangeRepository, createChangeRepository } from './repositories/change.repository.js';
 export { createContactRepository } from './repositories/contact.repository.js';
 export { createAppPasswordRepository, createTotpRepository } from './repositories/credential.repository.js';
-export { type DomainRow, createDomainAdminRepository, createDomainRepository } from './repositories/domain.repository.js';
+export { type DomainRow, type DomainTrustPolicy, DEFAULT_TRUST_POLICY, createDomainAdminRepository, createDomainRepository } from './repositories/domain.repository.js';
 export { createMailboxRepository } from './repositories/mailbox.repository.js';
 export { type MessageListItem, createMessageRepository } from './repositories/message.repository.js';
-export { type ClaimedDelivery, type ClaimedWork, type DeliveryOutcome, type DueKey, type OutboundMessageRow, type OutboundRepository, createOutboundRepository, dueKey } from './repositories/outbound.repository.js';
+export { type ClaimedDelivery, type ClaimedWork, type DeliveryOutcome, type DueKey, type OutboundMessageRow, type OutboundRepository, type QueuedDeliveryRow, type SenderScope, CANCELLED_DELIVERY_REPLY, createOutboundRepository, dueKey } from './repositories/outbound.repository.js';
+export { type AdminStats, createAdminStatsRepository } from './repositories/admin-stats.repository.js';
 export { createSearchRepository } from './repositories/search.repository.js';
 export { type SpoolInput, createSpoolRepository } from './repositories/spool.repository.js';
+export { createScheduledSendRepository, type ScheduledSendRow } from './repositories/scheduled-send.repository.js';
 export { createUploadRepository } from './repositories/upload.repository.js';
 export { createUserRepository } from './repositories/user.repository.js';
 
@@ -41,7 +43,7 @@ export { createUserRepository } from './repositories/user.repository.js';
 export { type UserEvent, userChannel } from './contracts/events.js';
 
 // api
-export { attachmentUrl, toAdminAuditEntryDto, toAdminDomainDto, toAdminUserDto, toAppPasswordDto, toContactDto, toMailboxDto, toMessageDetailDto, toMessageListItemDto, toMessageStateDto, toMovedStateResponse, toOutboundDto } from './api/mappers.js';
+export { attachmentUrl, toAdminAuditEntryDto, toAdminDomainDto, toAdminUserDto, toAppPasswordDto, toContactDto, toMailboxDto, toMessageDetailDto, toMessageListItemDto, toMessageStateDto, toMovedStateResponse, toOutboundDto, toScheduledSendDto } from './api/mappers.js';
 
 // mail
 export { domainOf, normalizeDomain, parseAddress, requireAddress, requireAliasAddress } from './mail/address.js';
@@ -51,11 +53,12 @@ export { type IngestInput, type IngestResult, type MessageOpsDeps, createMailbox
 export { EMPTYABLE, MailboxWrite } from './mail/mailbox-writer/mailbox-write.js';
 export { loadMessageBytes, loadMessagePart, loadStoredMessage } from './mail/message-content.js';
 export { summarizeMessage } from './mail/parse.js';
-export { headerFields, splitMessage } from './mail/raw-headers.js';
+export { countHeaderFields, headerFields, isMailLoop, MAX_RECEIVED_FIELDS, splitMessage } from './mail/raw-headers.js';
 export { type RecipientVerdict, resolveRecipient } from './mail/recipient-routing.js';
 export { renderMessage } from './mail/render.js';
 export { parseSearchQuery } from './mail/search-query.js';
-export { MAX_RECIPIENTS_PER_MESSAGE, type SendDeps, type SendInput, SendRateLimitedError, SenderNotAllowedError, type SubmitEnvelope, sendMessage } from './mail/send.js';
+export { cancelHeld, type HeldResult, type HoldDeps, holdMessage, NotDueError, sendHeld } from './mail/scheduled-send.js';
+export { type DispatchDeps, MAX_RECIPIENTS_PER_MESSAGE, type SendDeps, type SendInput, SendRateLimitedError, SenderNotAllowedError, type SubmitEnvelope, sendMessage } from './mail/send.js';
 
 // auth
 export { APP_PASSWORD_PATTERN, MAX_APP_PASSWORDS, generateAppPassword } from './auth/app-password.js';
@@ -88,7 +91,7 @@ export { cleanContentType, cleanFilename, newUploadId, removeFile, uploadPath, u
 
 // queue
 export { startHousekeeping } from './queue/housekeeping.js';
-export { type InboundQueue, type OutboundQueue, QUEUE_INBOUND, QUEUE_OUTBOUND, createInboundQueue, createOutboundQueue, inboundJobId, inboundJobSchema, outboundJobId, outboundJobSchema } from './queue/queues.js';
+export { type InboundQueue, type OutboundQueue, QUEUE_INBOUND, QUEUE_OUTBOUND, QUEUE_SCHEDULED_SEND, type ScheduledSendQueue, createInboundQueue, createOutboundQueue, createScheduledSendQueue, inboundJobId, inboundJobSchema, outboundJobId, outboundJobSchema, scheduledSendJobId, scheduledSendJobSchema } from './queue/queues.js';
 export { createRedis, requireRedis } from './queue/redis.js';
 export { runWithReconciler } from './queue/worker-runner.js';
 
@@ -97,7 +100,10 @@ export { trashPurgeTask } from './housekeeping/trash-purge.task.js';
 export { uploadSweepTask } from './housekeeping/upload-sweep.task.js';
 
 // protocol-services
-export { type MxServices, type RecipientResolver, type SubmissionServices, createRecipientResolver, createSubmissionServices } from './protocol-services/smtp.js';
+export { type InboundTrustService, type MxServices, type RecipientResolver, type SubmissionServices, createRecipientResolver, createSubmissionServices } from './protocol-services/smtp.js';
+export { type TrustAction, type TrustInput, type TrustVerdict, createAuthDnsResolver, createInboundTrust, spoolVerdictOf } from './mail/inbound-auth.js';
+export { type TrustedNetworks, DEFAULT_TRUSTED_NETWORKS, parseTrustedNetworks } from './mail/trusted-networks.js';
+export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapMailboxes, type ImapMailboxInfo, type ImapMessageRow, type ImapMessages, type ImapServiceDeps, type ImapServices, type ImapTextField, createImapServices } from './protocol-services/imap.js';
 
 // runtime
 export { type Resources, startService } from './runtime/lifecycle.js';

@@ -1,5 +1,2 @@
-/**
- * Not built yet: this service arrives with its own issue (see README "What works").
- * It exports nothing and starts nothing.
- */
-export const implemented = false;
+export * from './app.js';
+export * from './start.js';

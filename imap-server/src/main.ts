@@ -1,3 +1,9 @@
-// imap-server is not implemented yet (see README). Exit with a clear message instead of pretending to run.
-process.stderr.write('imap-server: not implemented yet; see README.md "What works and what does not yet"\n');
-process.exit(64);
+import { loadConfig, requireServiceEndpoints, runMain, schemas } from '@mailyard/core';
+import { start } from './start.js';
+
+// One service per process (a container in compose.yaml): DATABASE_URL and REDIS_URL are required.
+runMain(
+  'imap-server',
+  () => loadConfig(schemas.imap('service')),
+  (config, log) => start(config, requireServiceEndpoints(config), log),
+);

@@ -3,11 +3,16 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import {
   createOutboundQueue,
   createOutboundRepository,
+  createScheduledSendQueue,
+  createScheduledSendRepository,
   dueKey,
   KeyedBatcher,
   outboundJobSchema,
   QUEUE_OUTBOUND,
+  QUEUE_SCHEDULED_SEND,
   runWithReconciler,
+  scheduledSendJobSchema,
+  sendHeld,
   Semaphore,
   type ClaimedWork,
   type Db,
@@ -42,6 +47,8 @@ export interface OutboundWorkerOptions extends DeliverSettings {
   reconcileIntervalMs: number;
   /** Transactions at once to one remote host address (default 20). */
   maxConnectionsPerHost?: number;
+  /** Deliver to loopback/private/link-local addresses (OUTBOUND_ALLOW_PRIVATE); refused by default. */
+  allowPrivate?: boolean;
   /** Messages over 256 KiB held in memory at once (default 8). */
   largeMessagesInMemory?: number;
 }
@@ -50,7 +57,9 @@ export interface OutboundWorkerOptions extends DeliverSettings {
  * The outbound worker: BullMQ jobs name (message, domain, attempt); the deliveries table says who
  * is due. After an attempt, deferred recipients get a delayed job for their next attempt; a
  * periodic reconcile re-enqueues what is due but has no job (Redis lost it, a worker died
- * holding a lease) and files DSNs still owed.
+ * holding a lease) and files DSNs still owed. It also sends held messages (undo send, scheduled
+ * send: core/src/mail/scheduled-send.ts) when their `scheduled-send` job comes due, and its
+ * reconcile pass sends due ones whose job was lost.
  */
 export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundWorkerOptions) {
   const { log } = deps;
@@ -78,7 +87,7 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
     ...deps,
     pool,
     signer: new DkimSigner(deps.db),
-    destination: createDestinationCache(deps.resolver),
+    destination: createDestinationCache(deps.resolver, { allowPrivate: options.allowPrivate }),
     // Messages over the inline limit (256 KiB) are loaded only with one of these slots: a 25 MB
     // attachment sent to many domains cannot fill the worker's memory.
     loadLarge: async (outboundId: number) => {
@@ -118,6 +127,36 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
   worker.on('failed', (job, err) => log.error({ event: 'outbound.job_failed', jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
   worker.on('error', (err) => log.warn({ event: 'outbound.worker_error', err: err.message }));
 
+  // Held messages: the job wakes the worker at the send time; sendHeld locks the row, so a row
+  // raced for by two workers or a reconcile pass is sent once.
+  const scheduledQueue = createScheduledSendQueue(deps.connection);
+  const held = createScheduledSendRepository(deps.db);
+  const sendDeps = { db: deps.db, events: deps.events, log, outbound: queue };
+  const scheduledWorker = new Worker(
+    QUEUE_SCHEDULED_SEND,
+    async (job) => {
+      const { scheduledId } = scheduledSendJobSchema.parse(job.data);
+      const sent = await sendHeld(sendDeps, scheduledId);
+      if (sent) log.info({ event: 'outbound.scheduled_sent', scheduledId, outboundId: sent.outboundId });
+      return sent ? 'sent' : 'skipped';
+    },
+    { connection: deps.connection, concurrency: Math.max(1, Math.ceil(options.concurrency / 4)), autorun: false },
+  );
+  scheduledWorker.on('failed', (job, err) => log.warn({ event: 'outbound.scheduled_job_failed', jobId: job?.id, attempts: job?.attemptsMade, err: err.message }));
+  scheduledWorker.on('error', (err) => log.warn({ event: 'outbound.scheduled_worker_error', err: err.message }));
+  const scheduledRunner = runWithReconciler(
+    scheduledWorker,
+    'outbound.scheduled',
+    log,
+    async () => {
+      // Due for a while and still pending: its job was lost (Redis restarted) or gave up.
+      const overdue = await held.listOverdue(options.reconcileIntervalMs);
+      for (const scheduledId of overdue) await scheduledQueue.enqueue(scheduledId, 0);
+      if (overdue.length > 0) log.info({ event: 'outbound.scheduled_reconciled', requeued: overdue.length });
+    },
+    options.reconcileIntervalMs,
+  );
+
   const runner = runWithReconciler(
     worker,
     'outbound',
@@ -136,11 +175,21 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
   return {
     worker,
     queue,
-    reconcile: runner.reconcile,
-    run: runner.start,
+    scheduledWorker,
+    scheduledQueue,
+    reconcile: async () => {
+      await runner.reconcile();
+      await scheduledRunner.reconcile();
+    },
+    async run() {
+      await runner.start();
+      await scheduledRunner.start();
+    },
     async close() {
+      await scheduledRunner.stop();
       await runner.stop();
       await pool.close();
+      await scheduledQueue.close();
       await queue.close();
     },
   };

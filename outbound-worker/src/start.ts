@@ -30,6 +30,7 @@ export function start(config: OutboundConfig, endpoints: { databaseUrl: string; 
           reconcileIntervalMs: config.OUTBOUND_RECONCILE_INTERVAL,
           delayWarningMs: config.OUTBOUND_DELAY_WARNING,
           maxConnectionsPerHost: config.OUTBOUND_MAX_CONNECTIONS_PER_HOST,
+          allowPrivate: config.OUTBOUND_ALLOW_PRIVATE,
         },
       ),
       (a) => a.close(),

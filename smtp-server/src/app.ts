@@ -1,5 +1,20 @@
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { createRecipientResolver, createSubmissionServices, SpoolWriter, type Db, type Logger, type MxServices, type SendDeps, type SignInFailureRules, type SubmissionServices } from '@mailyard/core';
+import {
+  createAuthDnsResolver,
+  createInboundTrust,
+  createRecipientResolver,
+  createSubmissionServices,
+  DEFAULT_TRUSTED_NETWORKS,
+  parseTrustedNetworks,
+  SpoolWriter,
+  type Db,
+  type Logger,
+  type MxServices,
+  type SendDeps,
+  type SignInFailureRules,
+  type SubmissionServices,
+  type TrustedNetworks,
+} from '@mailyard/core';
 import { createMxHandlers, type MxLimits } from './handlers/mx-session.handlers.js';
 import { createSubmissionHandlers, type SubmissionLimits } from './handlers/submission-session.handlers.js';
 import { useRfc4954AuthTlsReply } from './protocol/auth-requires-tls.js';
@@ -22,6 +37,12 @@ export interface SmtpAppOptions {
   greetingDelayMs?: number;
 }
 
+/** Inbound authentication settings (DNS_SERVERS, SMTP_TRUSTED_NETWORKS); system DNS and loopback trusted by default. */
+export interface MxTrustOptions {
+  dnsServers?: readonly string[];
+  trustedNetworks?: TrustedNetworks;
+}
+
 export interface MxListener {
   mx: SMTPServer;
   listen(port: number, host: string): Promise<number>;
@@ -33,9 +54,15 @@ export interface SmtpApp extends MxListener {
 }
 
 /** Builds the MX listener (port 25) on the real store without listening (tests call this directly). */
-export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions): SmtpApp {
+export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions & { trust?: MxTrustOptions }): SmtpApp {
   const spool = new SpoolWriter({ db: deps.db, enqueue: deps.enqueueInbound, log: deps.log });
-  const listener = buildMxListener({ services: { recipients: createRecipientResolver(deps.db), spool }, log: deps.log }, options);
+  const trust = createInboundTrust({
+    db: deps.db,
+    resolver: createAuthDnsResolver(options.trust?.dnsServers ?? []),
+    hostname: options.hostname,
+    trustedNetworks: options.trust?.trustedNetworks ?? parseTrustedNetworks(DEFAULT_TRUSTED_NETWORKS),
+  });
+  const listener = buildMxListener({ services: { recipients: createRecipientResolver(deps.db), spool, trust }, log: deps.log }, options);
   return {
     ...listener,
     spool,

@@ -303,7 +303,7 @@ describe('accepted mail', () => {
     // Read right after the 250, from another connection of the pool: committed, not in flight.
     const row = await store.db.selectFrom('spool').selectAll().where('id', '=', spoolId).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ mail_from: 'exact@b.test', rcpt_to: ['alice@a.test', 'team@a.test'], remote_ip: HOST, helo: 'client.b.test', tls: false, status: 'pending' });
-    expect(row.trace_headers).toMatch(/^Received: from client\.b\.test \(\[127\.0\.0\.1\]\)/);
+    expect(row.trace_headers).toMatch(/^Authentication-Results: mx\.a\.test;\r\n[^]*\r\nReceived: from client\.b\.test \(\[127\.0\.0\.1\]\)/);
     const blob = await store.db.selectFrom('blobs').select(['data', 'size']).where('hash', '=', row.blob_hash).executeTakeFirstOrThrow();
     expect(blob.data.equals(dotUnstuff(dotStuff(raw)))).toBe(true);
     expect(blob.size).toBe(raw.length);

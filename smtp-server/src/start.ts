@@ -39,6 +39,7 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
         tls,
         socketTimeoutMs: config.SMTP_SOCKET_TIMEOUT_MS,
         greetingDelayMs: config.SMTP_GREETING_DELAY_MS,
+        trust: { dnsServers: config.DNS_SERVERS, trustedNetworks: config.SMTP_TRUSTED_NETWORKS },
         limits: {
           maxMessageSize: config.SMTP_MAX_MESSAGE_SIZE,
           maxRecipients: config.SMTP_MAX_RECIPIENTS,

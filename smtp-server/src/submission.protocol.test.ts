@@ -180,7 +180,8 @@ beforeAll(async () => {
   aliceId = (await accounts.addUser(ALICE)).id;
   bobId = (await accounts.addUser(BOB)).id;
   await accounts.addUser({ address: 'busy@a.test', password: 'busy password' });
-  await accounts.addAlias('sales@a.test', ALICE.address);
+  await accounts.addAlias('sales@a.test', ALICE.address, { allowSend: true });
+  await accounts.addAlias('support@a.test', ALICE.address);
   aliceAppPassword = generateAppPassword();
   await createAppPasswordRepository(store.db).insert(aliceId, 'Thunderbird', await hashPassword(aliceAppPassword));
 
@@ -435,6 +436,11 @@ describe('sender addresses', () => {
     expect(await client.cmd('MAIL FROM:<Sales@A.test>')).toMatchObject({ code: 250, enhanced: '2.1.0' });
   });
 
+  it('refuses an alias that only receives for the user (no allow_send) with 553 5.7.1', async () => {
+    const client = await authedSession();
+    expect(await client.cmd('MAIL FROM:<support@a.test>')).toMatchObject({ code: 553, enhanced: '5.7.1' });
+  });
+
   it('swaks: a spoofed envelope sender is refused at MAIL FROM with 553 5.7.1', async () => {
     const result = await swaks([...swaksServer(main.submission), ...swaksAuth(ALICE.address, ALICE.password), '--from', 'ceo@a.test', '--to', BOB.address]);
     expect(result.code, result.out).not.toBe(0);
@@ -460,6 +466,22 @@ describe('sender addresses', () => {
     expect(lastReply(result, 553), result.out).toMatch(/^553 5\.7\.1 From <bob@a\.test> is not one of your addresses/);
     expect(await filed(bobId, subject)).toEqual([]);
     expect(await filed(aliceId, subject)).toEqual([]);
+  });
+
+  it('refuses a second From or a second Sender header field with 553 5.7.1 at the end of DATA, and nothing is filed', async () => {
+    const client = await authedSession();
+    const cases = [
+      { subject: 'two from fields', extra: ['From: The Boss <bob@a.test>', `From: ${ALICE.address}`] },
+      { subject: 'two sender fields', extra: [`From: ${ALICE.address}`, `Sender: ${ALICE.address}`, 'Sender: bob@a.test'] },
+    ];
+    for (const { subject, extra } of cases) {
+      const raw = Buffer.from([...extra, `To: ${BOB.address}`, `Subject: ${subject}`, '', 'hello', ''].join('\r\n'));
+      const reply = await client.sendMail(ALICE.address, [BOB.address], raw);
+      expect(reply, subject).toMatchObject({ code: 553, enhanced: '5.7.1' });
+      expect(reply.text, subject).toMatch(/has 2 (From|Sender) header fields/);
+      expect(await filed(bobId, subject)).toEqual([]);
+      expect(await filed(aliceId, subject)).toEqual([]);
+    }
   });
 
   it('refuses a message without a From header (550 5.6.0)', async () => {

@@ -4,6 +4,7 @@ import { start as startSmtp } from '@mailyard/smtp-server';
 import { start as startInbound } from '@mailyard/inbound-worker';
 import { start as startOutbound } from '@mailyard/outbound-worker';
 import { start as startBackend } from '@mailyard/backend';
+import { start as startImap } from '@mailyard/imap-server';
 
 /**
  * `npm start`: every service in one process on embedded defaults. Without DATABASE_URL a private
@@ -98,6 +99,7 @@ async function startAll(config: StackConfig, log: Logger, step: Step): Promise<v
   await step(() => startInbound(config, endpoints, log.child({ service: 'inbound-worker' })));
   await step(() => startOutbound(config, endpoints, log.child({ service: 'outbound-worker' })));
   const smtp = await step(() => startSmtp(config, endpoints, log.child({ service: 'smtp-server' })));
+  const imap = await step(() => startImap(config, endpoints, log.child({ service: 'imap-server' })));
   const backend = await step(() => startBackend(config, endpoints, log.child({ service: 'backend' })));
 
   const host = config.BIND_ADDRESS;
@@ -107,11 +109,12 @@ async function startAll(config: StackConfig, log: Logger, step: Step): Promise<v
       'Mailyard is running.',
       `  SMTP (MX)     ${host}:${smtp.port}`,
       `  Submission    ${host}:${smtp.submissionPort} (STARTTLS + AUTH), ${host}:${smtp.smtpsPort} (implicit TLS)`,
+      `  IMAP          ${host}:${imap.port} (STARTTLS + LOGIN), ${host}:${imap.imapsPort} (implicit TLS)`,
       `  HTTP          http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${backend.port}  (API, docs at /api/docs)`,
       `  PostgreSQL    ${postgresNote}`,
       `  Redis         ${redisNote}`,
       `  Data          ${config.DATA_DIR}`,
-      '  Not yet:      IMAP (143/993), webmail — see README',
+      '  Not yet:      webmail — see README',
       '',
       'Add a domain and a user:  npx mailyard domain add example.com && npx mailyard user add you@example.com --password ...',
       'Press Ctrl-C to stop.',

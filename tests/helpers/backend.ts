@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
-import { buildBackend } from '../../backend/src/app.js';
+import { buildBackend, type BackendOptions } from '../../backend/src/app.js';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import { silentLogger } from '../../core/src/log/logger.js';
 import { allocateRedisUrl } from './redis.js';
@@ -31,7 +31,7 @@ export interface TestBackend {
 }
 
 /** The real backend on a fresh database and its own Redis database; requests via app.inject. */
-export async function createTestBackend(options: { dnsServers?: string[]; mailHostname?: string } = {}): Promise<TestBackend> {
+export async function createTestBackend(options: Pick<BackendOptions, 'dnsServers' | 'mailHostname' | 'apiDocs' | 'metrics'> = {}): Promise<TestBackend> {
   const store = await createTestStore();
   const redisDb = await allocateRedisUrl();
   const redis = new Redis(redisDb.url);

@@ -11,6 +11,8 @@ import {
   type SpoolInput,
   type SubmitEnvelope,
   type TlsMaterial,
+  type TrustInput,
+  type TrustVerdict,
 } from '@mailyard/core';
 
 /**
@@ -47,6 +49,32 @@ export function fakeSpool() {
       if (this.failing) throw new Error('commit failed');
       this.written.push(item);
       return this.written.length;
+    },
+  };
+}
+
+/** Inbound authentication that passes everything, or answers `next` (a verdict's fields) when a test sets it. */
+export function fakeTrust() {
+  return {
+    failing: false,
+    next: null as Partial<TrustVerdict> | null,
+    asked: [] as TrustInput[],
+    trusted: new Set<string>(),
+    isTrustedNetwork(ip: string): boolean {
+      return this.trusted.has(ip);
+    },
+    async verify(input: TrustInput): Promise<TrustVerdict> {
+      this.asked.push(input);
+      if (this.failing) throw new Error('store unavailable');
+      const pass = (domain: string) => ({ result: 'pass', domain });
+      return {
+        action: 'accept',
+        reason: null,
+        trustedNetwork: this.trusted.has(input.ip),
+        authentication: { spf: pass('b.test'), dkim: pass('b.test'), dmarc: { ...pass('b.test'), policy: 'reject' }, arc: { result: 'none', domain: null } },
+        header: 'Authentication-Results: mx.a.test;\r\n dmarc=pass header.from=b.test\r\n',
+        ...this.next,
+      };
     },
   };
 }

@@ -19,8 +19,8 @@ import { createTestStore, type TestStore } from '../helpers/store.js';
 const root = path.resolve(import.meta.dirname, '..', '..');
 const composeFile = path.join(root, 'compose.yaml');
 const dockerfile = path.join(root, 'Dockerfile');
-const APP_SERVICES = ['smtp-server', 'inbound-worker', 'outbound-worker', 'backend'] as const;
-const ALL_SERVICES = ['backend', 'inbound-worker', 'outbound-worker', 'postgres', 'redis', 'smtp-server'];
+const APP_SERVICES = ['smtp-server', 'inbound-worker', 'outbound-worker', 'backend', 'imap-server'] as const;
+const ALL_SERVICES = ['backend', 'imap-server', 'inbound-worker', 'outbound-worker', 'postgres', 'redis', 'smtp-server'];
 const PASSWORD = 'compose-test-password';
 const MAIL_HOSTNAME = 'mx.compose.test';
 const nodeBinDir = path.dirname(process.execPath);
@@ -241,7 +241,7 @@ afterAll(() => {
 // ---- (a) (b): the rendered file ---------------------------------------------------------------
 
 describe('compose.yaml rendered by docker-compose config', () => {
-  it('has the five services, with images, healthchecks and persistent volumes for the stores', () => {
+  it('has every service, with images, healthchecks and persistent volumes for the stores', () => {
     expect(renderedStderr).not.toMatch(/ERROR/);
     expect(Object.keys(rendered.services).sort()).toEqual(ALL_SERVICES);
 
@@ -258,7 +258,7 @@ describe('compose.yaml rendered by docker-compose config', () => {
     expect(JSON.stringify(redis.healthcheck?.test)).toContain('ping');
   });
 
-  it('publishes 25, 587, 465 and 8080 onto the ports the services listen on inside their containers', () => {
+  it('publishes 25, 587, 465, 143, 993 and 8080 onto the ports the services listen on inside their containers', () => {
     const smtp = rendered.services['smtp-server']!;
     const smtpEnv = { ...runtime.env, ...environmentOf(smtp) };
     expect(portsOf(smtp)).toEqual([
@@ -273,6 +273,13 @@ describe('compose.yaml rendered by docker-compose config', () => {
     const backendEnv = { ...runtime.env, ...environmentOf(backend) };
     // HTTP_PORT unset would mean the service default, 8080.
     expect(portsOf(backend)).toEqual([{ published: 8080, target: Number(backendEnv.HTTP_PORT ?? 8080) }]);
+    const imap = rendered.services['imap-server']!;
+    const imapEnv = { ...runtime.env, ...environmentOf(imap) };
+    expect(portsOf(imap)).toEqual([
+      { published: 143, target: Number(imapEnv.IMAP_PORT) },
+      { published: 993, target: Number(imapEnv.IMAPS_PORT) },
+    ]);
+    for (const key of ['IMAP_PORT', 'IMAPS_PORT']) expect(Number(imapEnv[key])).toBeGreaterThanOrEqual(1024);
     expect(portsOf(rendered.services['inbound-worker']!)).toEqual([]);
     expect(portsOf(rendered.services['outbound-worker']!)).toEqual([]);
   });
@@ -395,6 +402,8 @@ describe('each app service started with its compose environment', () => {
     const smtp = running.get('smtp-server')!;
     const smtpPort = Number(envs.get('smtp-server')!.SMTP_PORT);
     await waitFor('smtp-server greeting', () => smtpGreets(smtpPort), { timeoutMs: 30_000, child: smtp.child, output: smtp.output });
+    const imap = running.get('imap-server')!;
+    await waitFor('imap-server start', async () => imap.output().includes('"event":"imap.listening"'), { timeoutMs: 30_000, child: imap.child, output: imap.output });
 
     const worker = running.get('inbound-worker')!;
     await waitFor('inbound-worker start', async () => worker.output().includes('"event":"inbound.started"'), { timeoutMs: 30_000, child: worker.child, output: worker.output });
@@ -415,7 +424,7 @@ describe('each app service started with its compose environment', () => {
     expect(greeting).toMatch(new RegExp(`^220 ${MAIL_HOSTNAME.replace(/\./g, '\\.')}\\b`));
   });
 
-  it.each(['smtp-server', 'backend'])("%s: the compose healthcheck passes in the service's environment", async (name) => {
+  it.each(['smtp-server', 'backend', 'imap-server'])("%s: the compose healthcheck passes in the service's environment", async (name) => {
     expect(running.get(name) && alive(running.get(name)!.child)).toBe(true);
     const test = rendered.services[name]!.healthcheck?.test;
     expect(Array.isArray(test) && test[0] === 'CMD').toBe(true);

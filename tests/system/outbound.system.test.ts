@@ -161,6 +161,7 @@ beforeAll(async () => {
       leaseMs: 60_000,
       reconcileIntervalMs: 3_600_000,
       delayWarningMs: 1_800_000,
+      allowPrivate: true, // the peers listen on 127.0.0.x
     },
   );
   await worker.run();
@@ -359,6 +360,7 @@ describe('a worker killed mid-delivery', () => {
       OUTBOUND_LEASE: '2s',
       OUTBOUND_RECONCILE_INTERVAL: '500ms',
       OUTBOUND_RETRY_SCHEDULE: '300ms',
+      OUTBOUND_ALLOW_PRIVATE: 'true',
       LOG_LEVEL: 'warn',
     };
     const first = spawnService('outbound-worker', env);
@@ -378,5 +380,31 @@ describe('a worker killed mid-delivery', () => {
     expect(messages[0]!.toString()).toContain('Subject: held mid-transaction');
     const log = await eventLog(sent.outboundId, 'hold@b.test');
     expect(log.map((e) => e.status)).toEqual(['queued', 'delivered']);
+  });
+});
+
+describe('a domain whose MX resolves to a private address, with OUTBOUND_ALLOW_PRIVATE unset', () => {
+  let spawned: ServiceProcess | undefined;
+  afterAll(async () => {
+    await spawned?.kill();
+  });
+
+  it('bounces it at once with 550 5.4.4 and the reason, without connecting', async () => {
+    await worker.close().catch(() => undefined); // the built worker below, with the default setting, takes the queue
+    spawned = spawnService('outbound-worker', {
+      DATABASE_URL: store.url,
+      REDIS_URL: redisUrl,
+      DNS_SERVERS: dns.server,
+      MAIL_HOSTNAME: 'mx.a.test',
+      OUTBOUND_SMTP_PORT: String(postfix.port),
+      LOG_LEVEL: 'warn',
+    });
+    const sent = await send(['bob@b.test'], 'to a private address');
+    await waitForStatus(sent.outboundId, { 'bob@b.test': 'bounced' });
+    expect((await eventLog(sent.outboundId, 'bob@b.test')).at(-1)!.reply).toBe(
+      '550 5.4.4 b.test resolves to a private address only: mx.b.test (127.0.0.2) (set OUTBOUND_ALLOW_PRIVATE=true to allow)',
+    );
+    const received = await postfix.messagesFor('bob@b.test');
+    expect(received.map((m) => m.toString()).filter((m) => m.includes('Subject: to a private address'))).toEqual([]);
   });
 });

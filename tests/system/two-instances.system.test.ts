@@ -74,6 +74,7 @@ async function startInstance(domain: string, ip: string, user: string, submissio
     SMTPS_PORT: '0',
     OUTBOUND_SMTP_PORT: String(port),
     OUTBOUND_RETRY_SCHEDULE: '500ms',
+    OUTBOUND_ALLOW_PRIVATE: 'true', // the instances' MX hosts are 127.0.0.x
     DATA_DIR: `/tmp/mailyard-two-instances-${domain}`,
     LOG_LEVEL: 'warn',
   };

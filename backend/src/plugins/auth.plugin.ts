@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type SessionService, type SessionUser } from '@mailyard/core';
 
@@ -25,10 +26,20 @@ export function registerAuth(app: FastifyInstance, sessions: SessionService): vo
   });
 }
 
+/**
+ * Whether `given` equals the secret `expected`, in time that does not depend on where they
+ * differ: both are hashed to equal-length digests first, so neither their lengths nor a common
+ * prefix show in the timing.
+ */
+export function sameSecret(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
 function checkCsrf(req: FastifyRequest, session: SessionUser): void {
   if (SAFE_METHODS.has(req.method)) return;
   const header = req.headers[CSRF_HEADER];
-  if (typeof header !== 'string' || header !== session.csrfToken) throw new AppError('auth.csrf', `missing or wrong ${CSRF_HEADER} header`, 403);
+  if (typeof header !== 'string' || !sameSecret(header, session.csrfToken)) throw new AppError('auth.csrf', `missing or wrong ${CSRF_HEADER} header`, 403);
 }
 
 function mfaRequired(): AppError {

@@ -1,11 +1,22 @@
-import type { FastifyInstance } from 'fastify';
-import { createSpoolRepository, type Db } from '@mailyard/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError, createSpoolRepository, type Db, type MetricsAccess } from '@mailyard/core';
+import { sameSecret } from './auth.plugin.js';
+
+/** Throws 401 unless the request carries `Authorization: Bearer <token>` (compared in constant time). */
+function checkBearer(req: FastifyRequest, token: string): void {
+  const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+  if (!match || !sameSecret(match[1]!, token)) throw new AppError('auth.required', 'send Authorization: Bearer <METRICS_TOKEN>', 401);
+}
 
 /**
  * Prometheus text exposition at GET /metrics: HTTP requests by route and status, latency sums,
- * process memory, and the store's backlog (spool rows not yet filed). Contains no user data.
+ * process memory, and the store's backlog (spool rows not yet filed). Contains no user data, but
+ * is still only for the operator: behind a bearer token, open only where told (`npm start`, on
+ * loopback), and not there at all (404) when `access` is 'off'.
  */
-export function registerMetrics(app: FastifyInstance, deps: { db: Db }): void {
+export function registerMetrics(app: FastifyInstance, deps: { db: Db; access: MetricsAccess }): void {
+  const { access } = deps;
+  if (access === 'off') return;
   const requests = new Map<string, number>();
   const durations = new Map<string, { sum: number; count: number }>();
   const started = Date.now();
@@ -21,7 +32,11 @@ export function registerMetrics(app: FastifyInstance, deps: { db: Db }): void {
     durations.set(route, d);
   });
 
-  app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
+    if (access !== 'open') {
+      reply.header('www-authenticate', 'Bearer realm="metrics"');
+      checkBearer(req, access.token);
+    }
     const mem = process.memoryUsage();
     let pending = -1;
     try {

@@ -4,6 +4,7 @@ import { AppError, isUniqueViolation } from '../errors.js';
 import { hashPassword, passwordProblem } from '../auth/password.js';
 import { isValidDomain, normalizeDomain, requireAddress, requireAliasAddress } from '../mail/address.js';
 import { createDomainRepository, type DomainRow } from '../repositories/domain.repository.js';
+import { createAppPasswordRepository } from '../repositories/credential.repository.js';
 import { createAliasRepository, createUserRepository, type AliasRow, type UserRow } from '../repositories/user.repository.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { generateDkimKey } from './dkim.service.js';
@@ -23,6 +24,21 @@ export function createAccountsService({ db }: { db: Db }) {
     const user = await createUserRepository(db).findByAddress(parsed.address);
     if (!user) throw new AppError('user.not_found', `no user ${parsed.address}`, 404);
     return user;
+  }
+
+  /**
+   * Sets a user's password and, in the same transaction, revokes all their app passwords: a
+   * password change or reset (perhaps after a compromise) must also lock out the mail clients
+   * set up before it. Returns how many app passwords were revoked.
+   */
+  async function replacePassword(userId: number, password: string): Promise<number> {
+    const problem = passwordProblem(password);
+    if (problem) throw new AppError('password.invalid', problem);
+    const passwordHash = await hashPassword(password);
+    return db.transaction().execute(async (tx) => {
+      await createUserRepository(tx).setPasswordHash(userId, passwordHash);
+      return createAppPasswordRepository(tx).removeAll(userId);
+    });
   }
 
   /** An address is taken when it names a user (enabled or not) or an alias. */
@@ -83,22 +99,28 @@ export function createAccountsService({ db }: { db: Db }) {
       const user = await requireUser(address);
       await createUserRepository(db).remove(user.id);
     },
-    async setPassword(address: string, password: string): Promise<void> {
+    /** Sets the password of the user at `address` (an admin reset); returns how many app passwords were revoked. */
+    async setPassword(address: string, password: string): Promise<number> {
       const problem = passwordProblem(password);
       if (problem) throw new AppError('password.invalid', problem);
       const user = await requireUser(address);
-      await createUserRepository(db).setPasswordHash(user.id, await hashPassword(password));
+      return replacePassword(user.id, password);
     },
+    /** The same for a user changing their own password; returns how many app passwords were revoked. */
+    changePassword: replacePassword,
 
-    /** `aliasAddress` is `local@domain`, or `@domain` for the domain's catch-all (one per domain). */
-    async addAlias(aliasAddress: string, targetAddress: string): Promise<void> {
+    /**
+     * `aliasAddress` is `local@domain`, or `@domain` for the domain's catch-all (one per domain).
+     * The target receives its mail; with `allowSend` (an admin's decision) it may also send as it.
+     */
+    async addAlias(aliasAddress: string, targetAddress: string, options: { allowSend?: boolean } = {}): Promise<void> {
       const alias = requireAliasAddress(aliasAddress);
       const domain = await requireDomain(alias.domain);
       const target = await requireUser(targetAddress);
       const taken = alias.catchAll ? `${domain.name} already has a catch-all alias` : `${alias.address} is already a user or an alias`;
       if (await addressTaken(alias.address)) throw new AppError('alias.exists', taken, 409);
       try {
-        await createAliasRepository(db).insert({ domainId: domain.id, address: alias.address, targetUserId: target.id });
+        await createAliasRepository(db).insert({ domainId: domain.id, address: alias.address, targetUserId: target.id, allowSend: options.allowSend ?? false });
       } catch (err) {
         if (isUniqueViolation(err)) throw new AppError('alias.exists', taken, 409);
         throw err;

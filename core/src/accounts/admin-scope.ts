@@ -10,7 +10,10 @@ import { createUserRepository, type AdminUserView } from '../repositories/user.r
  * - `admin`: every domain, user, alias, domain-admin grant and the audit log;
  * - `domain-admin`: only the users and aliases of the domains listed for them in domain_admins.
  *   Anything outside those domains looks absent (404). They cannot add or remove domains, grant
- *   the admin role, touch an admin account, grant domain-admin rights or read the audit log (403);
+ *   the admin role, grant domain-admin rights, let an alias send, or read the audit log (403).
+ *   They may change only users whose every scope is within their own: not an admin, and not a
+ *   domain-admin of any domain they do not manage (403), or taking over that user would reach
+ *   beyond their domains;
  * - `user`: nothing (403 auth.forbidden on every admin route).
  */
 
@@ -61,11 +64,18 @@ export async function listUsersVisibleTo(db: DbOrTx, actor: AdminActor, filter: 
   });
 }
 
-/** One user `actor` may manage, or 404 user.not_found (also for users outside their domains). */
+/**
+ * One user `actor` may change, or 404 user.not_found (also for users outside their domains), or
+ * 403 when the user's rights reach beyond the actor's: an administrator, or a domain-admin of a
+ * domain the actor does not manage, even when the user's own address is in the actor's domain.
+ */
 export async function requireManagedUser(db: DbOrTx, actor: AdminActor, userId: number): Promise<AdminUserView> {
   const [user] = await listUsersVisibleTo(db, actor, { userId });
   if (!user) throw new AppError('user.not_found', `no user with id ${userId}`, 404);
-  // A domain-admin may not act on an administrator account even inside their own domain.
-  if (actor.role !== 'admin' && user.role === 'admin') throw forbidden('only server administrators may change an administrator');
+  if (actor.role === 'admin') return user;
+  if (user.role === 'admin') throw forbidden('only server administrators may change an administrator');
+  const managed = new Set((await domainsVisibleTo(db, actor)).map((d) => d.id));
+  const theirs = await createDomainAdminRepository(db).listDomains(user.id);
+  if (theirs.some((d) => !managed.has(d.id))) throw forbidden('this user administers a domain you do not manage; only server administrators may change them');
   return user;
 }

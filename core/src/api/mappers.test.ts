@@ -34,6 +34,7 @@ const message: MessageDetail = {
   attachments: [],
   blobHash: Buffer.from('secret-hash'),
   traceHeaders: 'Received: from somewhere\r\n',
+  authentication: null,
 };
 
 describe('message mappers', () => {
@@ -70,6 +71,20 @@ describe('message mappers', () => {
     expect(JSON.stringify(dto)).not.toMatch(/secret-hash|Received|"uid"|"modseq"/);
     expect(messageDetailSchema.parse(dto)).toEqual(dto);
     expect(attachmentUrl(7, 3)).toBe('/api/messages/7/attachments/3');
+  });
+
+  it('shows how the MX authenticated a received message, and null for a message it did not check', () => {
+    const rendered = { text: '', html: null, hasRemoteContent: false, attachments: [] };
+    const authentication = {
+      spf: { result: 'pass', domain: 'b.test' },
+      dkim: { result: 'fail', domain: 'b.test' },
+      dmarc: { result: 'pass', domain: 'b.test', policy: 'reject' },
+      arc: { result: 'none', domain: null },
+    };
+    const checked = toMessageDetailDto({ ...message, authentication }, rendered);
+    expect(checked.authentication).toEqual(authentication);
+    expect(messageDetailSchema.parse(checked)).toEqual(checked);
+    expect(toMessageDetailDto(message, rendered).authentication).toBeNull();
   });
 
   it('answers a move with every message in the target, in id order', () => {

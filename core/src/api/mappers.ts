@@ -10,6 +10,7 @@ import type {
   MessageOpResponse,
   MessageStateDto,
   OutboundDto,
+  ScheduledSendDto,
 } from '../contracts/index.js';
 import type { RenderedMessage } from '../mail/render.js';
 import type { AuditRow } from '../repositories/audit.repository.js';
@@ -20,6 +21,7 @@ import type { MailboxRow } from '../repositories/mailbox.repository.js';
 import type { MessageDetail, MessageListItem } from '../repositories/message.repository.js';
 import type { AdminUserView } from '../repositories/user.repository.js';
 import type { OutboundView } from '../repositories/outbound.repository.js';
+import type { ScheduledSendRow } from '../repositories/scheduled-send.repository.js';
 
 /**
  * The server side of the API contracts (contracts/): turns what the store and the services return
@@ -82,6 +84,7 @@ export function toMessageDetailDto(message: MessageDetail, rendered: RenderedMes
       inline: a.inline,
       url: attachmentUrl(message.id, a.index),
     })),
+    authentication: message.authentication,
   };
 }
 
@@ -116,6 +119,11 @@ export function toOutboundDto(view: OutboundView): OutboundDto {
       log: r.log.map((e) => ({ status: e.status, reply: e.reply, remoteMta: e.remoteMta, nextAttemptAt: iso(e.nextAttemptAt), at: e.at.toISOString() })),
     })),
   };
+}
+
+/** The stored fields are the send body the user posted (checked by the response schema). */
+export function toScheduledSendDto(row: ScheduledSendRow): ScheduledSendDto {
+  return { id: row.id, sendAt: row.sendAt.toISOString(), status: row.status, error: row.error, message: row.input as ScheduledSendDto['message'] };
 }
 
 export function toAppPasswordDto(r: AppPasswordRow): AppPasswordDto {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
-import { resolveRecipient } from '../mail/recipient-routing.js';
+import { createAppPasswordRepository } from '../repositories/credential.repository.js';
+import { mayUseSenderAddress, resolveRecipient } from '../mail/recipient-routing.js';
 import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { runCli } from './main.js';
@@ -33,6 +34,14 @@ describe('mailyard CLI', () => {
     expect((await cli('user', 'list')).lines).toEqual(['eve@cli.test   user', 'root@cli.test  admin']);
     expect((await cli('alias', 'list')).lines).toEqual(['info@cli.test  ->  eve@cli.test']);
     expect((await cli('mailbox', 'list', 'eve@cli.test')).lines[0]).toMatch(/^INBOX\s+\\Inbox\s+0 messages\s+0 unread$/);
+  });
+
+  it('shows and relaxes the inbound checks of a domain (domain trust), refusing unknown values', async () => {
+    await cli('domain', 'add', 'trust.test');
+    expect(await cli('domain', 'trust', 'trust.test')).toEqual({ code: 0, lines: ['trust.test: dmarc-reject enforce, own-domain-spoofing reject'] });
+    expect((await cli('domain', 'trust', 'trust.test', '--dmarc-reject', 'quarantine')).lines).toEqual(['trust.test: dmarc-reject quarantine, own-domain-spoofing reject']);
+    expect((await cli('domain', 'trust', 'trust.test', '--own-domain-spoofing', 'ignore')).lines).toEqual(['trust.test: dmarc-reject quarantine, own-domain-spoofing ignore']);
+    await expect(cli('domain', 'trust', 'trust.test', '--dmarc-reject', 'maybe')).rejects.toThrow(/--dmarc-reject is enforce, quarantine or ignore/);
   });
 
   it('adds, lists and removes a catch-all alias (@domain), documented in the usage', async () => {
@@ -83,6 +92,27 @@ describe('mailyard CLI', () => {
       delete process.env.DNS_SERVERS;
       await dns.stop();
     }
+  });
+
+  it('alias add --allow-send lets the target also send as the alias; without it the alias only receives', async () => {
+    await cli('user', 'add', 'max@cli.test', '--password', 'max password');
+    const max = await store.db.selectFrom('users').select('id').where('address', '=', 'max@cli.test').executeTakeFirstOrThrow();
+    expect((await cli('alias', 'add', 'orders@cli.test', 'max@cli.test', '--allow-send')).lines).toEqual(['orders@cli.test -> max@cli.test (may send as it)']);
+    expect((await cli('alias', 'add', 'inbox@cli.test', 'max@cli.test')).lines).toEqual(['inbox@cli.test -> max@cli.test']);
+    expect((await cli('alias', 'list')).lines).toEqual(expect.arrayContaining([expect.stringMatching(/^orders@cli\.test\s+->\s+max@cli\.test\s+may send$/), expect.stringMatching(/^inbox@cli\.test\s+->\s+max@cli\.test$/)]));
+    expect(await mayUseSenderAddress(store.db, max.id, 'orders@cli.test')).toBe(true);
+    expect(await mayUseSenderAddress(store.db, max.id, 'inbox@cli.test')).toBe(false);
+    expect(await resolveRecipient(store.db, 'inbox@cli.test')).toMatchObject({ kind: 'local', userId: max.id });
+  });
+
+  it('user passwd sets the password and revokes all of the user\'s app passwords', async () => {
+    await cli('user', 'add', 'pat@cli.test', '--password', 'pat password');
+    const pat = await store.db.selectFrom('users').select('id').where('address', '=', 'pat@cli.test').executeTakeFirstOrThrow();
+    const apps = createAppPasswordRepository(store.db);
+    await apps.insert(pat.id, 'Phone', 'hash 1');
+    await apps.insert(pat.id, 'Laptop', 'hash 2');
+    expect(await cli('user', 'passwd', 'pat@cli.test', '--password', 'pat new password')).toEqual({ code: 0, lines: ['password changed for pat@cli.test; 2 app password(s) revoked'] });
+    expect(await apps.list(pat.id)).toEqual([]);
   });
 
   it('answers bad input with an error that names the fix', async () => {

@@ -7,6 +7,7 @@ import type { Db } from '../db/client.js';
 import { AppError } from '../errors.js';
 import { findRunningLocalPostgres, startLocalPostgres } from '../local/postgres.js';
 import { silentLogger } from '../log/logger.js';
+import { createDomainRepository, type DomainTrustPolicy } from '../repositories/domain.repository.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { createMessageRepository } from '../repositories/message.repository.js';
 import { openStore } from '../runtime/store.js';
@@ -22,11 +23,15 @@ const USAGE = `usage: mailyard <command>
   domain add <domain>                       serve mail for a domain
   domain list
   domain remove <domain>                    (only when it has no users)
+  domain trust <domain> [--dmarc-reject enforce|quarantine|ignore] [--own-domain-spoofing reject|quarantine|ignore]
+                                            show or relax the inbound checks for mail to/from the domain
   user add <address> --password <pw> [--admin]
   user list [--domain <domain>]
   user remove <address>
   user passwd <address> --password <pw>
-  alias add <alias> <target-address>        <alias> is local@domain, or @domain for a catch-all
+  alias add <alias> <target-address> [--allow-send]
+                                            <alias> is local@domain, or @domain for a catch-all;
+                                            --allow-send: the target may also send as it
   alias list
   alias remove <alias>
   mailbox list <address>
@@ -75,6 +80,19 @@ function need(value: string | undefined, what: string): string {
   return value;
 }
 
+function trustPolicyChange(dmarcReject: string | undefined, ownDomainSpoofing: string | undefined): Partial<DomainTrustPolicy> {
+  const change: Partial<DomainTrustPolicy> = {};
+  if (dmarcReject !== undefined) {
+    if (dmarcReject !== 'enforce' && dmarcReject !== 'quarantine' && dmarcReject !== 'ignore') throw new UsageError('--dmarc-reject is enforce, quarantine or ignore');
+    change.dmarcReject = dmarcReject;
+  }
+  if (ownDomainSpoofing !== undefined) {
+    if (ownDomainSpoofing !== 'reject' && ownDomainSpoofing !== 'quarantine' && ownDomainSpoofing !== 'ignore') throw new UsageError('--own-domain-spoofing is reject, quarantine or ignore');
+    change.ownDomainSpoofing = ownDomainSpoofing;
+  }
+  return change;
+}
+
 export async function runCli(argv: string[], out: Out): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -83,11 +101,14 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
     options: {
       password: { type: 'string' },
       admin: { type: 'boolean', default: false },
+      'allow-send': { type: 'boolean', default: false },
       domain: { type: 'string' },
       mailbox: { type: 'string', default: 'INBOX' },
       limit: { type: 'string', default: '50' },
       json: { type: 'boolean', default: false },
       check: { type: 'boolean', default: false },
+      'dmarc-reject': { type: 'string' },
+      'own-domain-spoofing': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -114,6 +135,14 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
         await accounts.removeDomain(need(args[0], '<domain>'));
         out(`removed domain ${args[0]}`);
         return 0;
+      case 'domain trust': {
+        const domain = await accounts.requireDomain(need(args[0], '<domain>'));
+        const change = trustPolicyChange(values['dmarc-reject'], values['own-domain-spoofing']);
+        const repo = createDomainRepository(db);
+        const policy = Object.keys(change).length > 0 ? await repo.updateTrustPolicy(domain.id, change) : (await repo.trustPolicies([domain.name])).get(domain.name);
+        out(`${domain.name}: dmarc-reject ${policy!.dmarcReject}, own-domain-spoofing ${policy!.ownDomainSpoofing}`);
+        return 0;
+      }
       case 'user add': {
         const u = await accounts.addUser({ address: need(args[0], '<address>'), password: need(values.password, '--password <pw>'), role: values.admin ? 'admin' : 'user' });
         out(`added user ${u.address}${u.role === 'admin' ? ' (admin)' : ''}`);
@@ -127,15 +156,17 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
         out(`removed user ${args[0]} and all their mail`);
         return 0;
       case 'user passwd':
-        await accounts.setPassword(need(args[0], '<address>'), need(values.password, '--password <pw>'));
-        out(`password changed for ${args[0]}`);
+      {
+        const revoked = await accounts.setPassword(need(args[0], '<address>'), need(values.password, '--password <pw>'));
+        out(`password changed for ${args[0]}; ${revoked} app password(s) revoked`);
+      }
         return 0;
       case 'alias add':
-        await accounts.addAlias(need(args[0], '<alias>'), need(args[1], '<target-address>'));
-        out(`${args[0]} -> ${args[1]}`);
+        await accounts.addAlias(need(args[0], '<alias>'), need(args[1], '<target-address>'), { allowSend: values['allow-send'] });
+        out(`${args[0]} -> ${args[1]}${values['allow-send'] ? ' (may send as it)' : ''}`);
         return 0;
       case 'alias list':
-        for (const line of table((await accounts.listAliases()).map((a) => [a.address, '->', a.targetAddress]))) out(line);
+        for (const line of table((await accounts.listAliases()).map((a) => [a.address, '->', a.targetAddress, a.allowSend ? 'may send' : '']))) out(line);
         return 0;
       case 'alias remove':
         await accounts.removeAlias(need(args[0], '<alias>'));

@@ -7,6 +7,22 @@ describe('loadConfig', () => {
     expect(loadConfig(schemas.smtp('service'), {})).toMatchObject({ SMTP_PORT: 25, BIND_ADDRESS: '0.0.0.0' });
     expect(loadConfig(schemas.smtp('local'), { SMTP_PORT: '3025' }).SMTP_PORT).toBe(3025);
   });
+  it('serves /api/docs and an open /metrics under npm start only; a service needs API_DOCS=on and METRICS_TOKEN', () => {
+    expect(loadConfig(schemas.stack('local'), {})).toMatchObject({ API_DOCS: true, METRICS_TOKEN: 'open' });
+    expect(loadConfig(schemas.http('service'), {})).toMatchObject({ API_DOCS: false, METRICS_TOKEN: 'off' });
+    const token = 'a'.repeat(32);
+    expect(loadConfig(schemas.http('service'), { API_DOCS: 'on', METRICS_TOKEN: token })).toMatchObject({ API_DOCS: true, METRICS_TOKEN: { token } });
+    expect(loadConfig(schemas.stack('local'), { API_DOCS: 'off', METRICS_TOKEN: token })).toMatchObject({ API_DOCS: false, METRICS_TOKEN: { token } });
+    expect(() => loadConfig(schemas.http('service'), { API_DOCS: 'yes', METRICS_TOKEN: 'short' })).toThrow(/API_DOCS[\s\S]*METRICS_TOKEN: must be at least 16 characters/);
+  });
+  it('trusts loopback by default, takes CIDRs or none for SMTP_TRUSTED_NETWORKS, and names a bad entry', () => {
+    const byDefault = loadConfig(schemas.smtp('service'), {}).SMTP_TRUSTED_NETWORKS;
+    expect([byDefault.contains('127.0.0.1'), byDefault.contains('::1'), byDefault.contains('::ffff:127.0.0.2'), byDefault.contains('192.0.2.1')]).toEqual([true, true, true, false]);
+    const custom = loadConfig(schemas.smtp('service'), { SMTP_TRUSTED_NETWORKS: '10.0.0.0/8, 2001:db8::/32' }).SMTP_TRUSTED_NETWORKS;
+    expect([custom.contains('10.1.2.3'), custom.contains('2001:db8::5'), custom.contains('127.0.0.1')]).toEqual([true, true, false]);
+    expect(loadConfig(schemas.smtp('service'), { SMTP_TRUSTED_NETWORKS: 'none' }).SMTP_TRUSTED_NETWORKS.contains('127.0.0.1')).toBe(false);
+    expect(() => loadConfig(schemas.smtp('service'), { SMTP_TRUSTED_NETWORKS: '10.0.0.0/33' })).toThrow(/SMTP_TRUSTED_NETWORKS: not a CIDR: "10.0.0.0\/33"/);
+  });
   it('lists every bad key at once', () => {
     try {
       loadConfig(schemas.stack('local'), { SMTP_PORT: 'abc', HTTP_PORT: '70000', LOG_LEVEL: 'loud', SMTP_MAX_RECIPIENTS: '0' });

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_TRUSTED_NETWORKS, parseTrustedNetworks } from '../mail/trusted-networks.js';
 
 /**
  * Configuration is read here and nowhere else. Each service has one zod schema; `loadConfig`
@@ -24,6 +25,9 @@ const optionalString = z
 
 /** Defaults that differ between the one-process developer stack and a container. */
 export type RunMode = 'local' | 'service';
+
+/** Who may read GET /metrics: holders of the token, anyone (`npm start` on loopback), or nobody (404). */
+export type MetricsAccess = { token: string } | 'open' | 'off';
 
 const localPorts = { SMTP_PORT: 2525, SUBMISSION_PORT: 2587, SMTPS_PORT: 2465, IMAP_PORT: 2143, IMAPS_PORT: 2993, HTTP_PORT: 8080 };
 const servicePorts = { SMTP_PORT: 25, SUBMISSION_PORT: 587, SMTPS_PORT: 465, IMAP_PORT: 143, IMAPS_PORT: 993, HTTP_PORT: 8080 };
@@ -60,6 +64,18 @@ function smtpShape(mode: RunMode) {
     SMTP_SOCKET_TIMEOUT_MS: positiveInt.default(60_000),
     /** Pause before the 220 greeting (a pre-greeting test for early talkers); 0 greets at once. */
     SMTP_GREETING_DELAY_MS: z.coerce.number().int().min(0).max(30_000).default(0),
+    /** Clients whose mail is checked but never refused or sent to Junk by the checks: comma-separated CIDRs, or `none`. */
+    SMTP_TRUSTED_NETWORKS: z
+      .string()
+      .default(DEFAULT_TRUSTED_NETWORKS)
+      .transform((text, ctx) => {
+        try {
+          return parseTrustedNetworks(text);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (comma-separated CIDRs, or none)` });
+          return z.NEVER;
+        }
+      }),
   };
 }
 
@@ -130,6 +146,8 @@ function outboundShape() {
       }),
     /** Test-only: the port remote MX hosts are contacted on (25 on the Internet). */
     OUTBOUND_SMTP_PORT: port.default(25),
+    /** Deliver to MX hosts on loopback, private, link-local or unique-local addresses (tests, closed networks). */
+    OUTBOUND_ALLOW_PRIVATE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
     OUTBOUND_CONNECT_TIMEOUT: duration('30s'),
     OUTBOUND_SOCKET_TIMEOUT: duration('5m'),
     /** How long a worker holds recipients while talking to a remote server (a crashed worker's are retaken after it). */
@@ -142,14 +160,47 @@ function httpShape(mode: RunMode) {
   const ports = mode === 'local' ? localPorts : servicePorts;
   return {
     HTTP_PORT: port.default(ports.HTTP_PORT),
+    /** The ports mail clients are told to use by autoconfiguration: the IMAP and submission services' own. */
+    IMAP_PORT: port.default(ports.IMAP_PORT),
+    IMAPS_PORT: port.default(ports.IMAPS_PORT),
+    SUBMISSION_PORT: port.default(ports.SUBMISSION_PORT),
+    SMTPS_PORT: port.default(ports.SMTPS_PORT),
     /** Seals TOTP seeds at rest (64 hex characters); unset: DATA_DIR/secret.key, made on first start. */
     SECRET_KEY: optionalString,
+    /** The OpenAPI UI and document at /api/docs: on under `npm start`, off (404) for a service unless turned on. */
+    API_DOCS: z
+      .enum(['on', 'off'])
+      .default(mode === 'local' ? 'on' : 'off')
+      .transform((v) => v === 'on'),
+    /**
+     * The bearer token GET /metrics asks for, read as who may scrape: with a token, its holders;
+     * without, anyone under `npm start` (it binds to loopback) and nobody (404) for a service.
+     */
+    METRICS_TOKEN: optionalString
+      .refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters (e.g. openssl rand -hex 32)')
+      .transform((token): MetricsAccess => (token ? { token } : mode === 'local' ? 'open' : 'off')),
   };
 }
 
 function imapShape(mode: RunMode) {
   const ports = mode === 'local' ? localPorts : servicePorts;
-  return { IMAP_PORT: port.default(ports.IMAP_PORT), IMAPS_PORT: port.default(ports.IMAPS_PORT) };
+  return {
+    IMAP_PORT: port.default(ports.IMAP_PORT),
+    IMAPS_PORT: port.default(ports.IMAPS_PORT),
+    TLS_CERT_FILE: optionalString,
+    TLS_KEY_FILE: optionalString,
+    /** LOGIN/AUTHENTICATE before STARTTLS on IMAP_PORT (off: `NO [PRIVACYREQUIRED]`). */
+    IMAP_ALLOW_PLAINTEXT_AUTH: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true'),
+    IMAP_MAX_CONNECTIONS_PER_IP: positiveInt.default(50),
+    IMAP_MAX_CONNECTIONS_PER_USER: positiveInt.default(20),
+    /** The largest APPEND literal. */
+    IMAP_MAX_MESSAGE_SIZE: positiveInt.default(50 * 1024 * 1024),
+    /** RFC 3501: an idle client (IDLE included) is logged out after at least 30 minutes. */
+    IMAP_IDLE_TIMEOUT: duration('30m'),
+  };
 }
 
 export const schemas = {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { totpCode } from './auth.js';
 
-/** Account security of the signed-in user (backend/src/routes/account): password, TOTP, app passwords. */
+/** The signed-in user's account (backend/src/routes/account): password, TOTP, app passwords, settings. */
 
 export const changePasswordBody = z.object({
   currentPassword: z.string().min(1).max(1024),
@@ -27,8 +27,15 @@ export const appPasswordSchema = z.object({
 export type AppPasswordDto = z.infer<typeof appPasswordSchema>;
 export const appPasswordListResponse = z.object({ appPasswords: z.array(appPasswordSchema) });
 export type AppPasswordListResponse = z.infer<typeof appPasswordListResponse>;
-export const appPasswordCreateBody = z.object({ name: z.string().trim().min(1).max(100) });
+/** `password`: the account password, asked again (a session alone cannot mint a long-lived credential). */
+export const appPasswordCreateBody = z.object({ name: z.string().trim().min(1).max(100), password: z.string().min(1).max(1024) });
 export type AppPasswordCreateBody = z.input<typeof appPasswordCreateBody>;
 /** The only time the password itself is shown. */
 export const appPasswordCreatedResponse = z.object({ id: z.number().int(), name: z.string(), password: z.string() });
 export type AppPasswordCreated = z.infer<typeof appPasswordCreatedResponse>;
+
+/** Mail settings of the user. `undoSendSeconds`: how long a sent message is held so it can be undone (0 sends at once). */
+export const accountSettingsResponse = z.object({ undoSendSeconds: z.number().int().min(0).max(30) });
+export type AccountSettings = z.infer<typeof accountSettingsResponse>;
+export const accountSettingsBody = z.object({ undoSendSeconds: z.number().int().min(0).max(30).optional() });
+export type AccountSettingsBody = z.input<typeof accountSettingsBody>;

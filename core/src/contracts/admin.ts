@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { positiveId, role } from './common.js';
+import { deliveryStatus } from './outbound.js';
 
 /**
  * The admin API (backend/src/routes/admin). Who may do what is decided in
@@ -13,6 +14,21 @@ export type AdminDomainListResponse = z.infer<typeof adminDomainListResponse>;
 export const adminDomainBody = z.object({ name: z.string().trim().min(1).max(253) });
 export type AdminDomainBody = z.input<typeof adminDomainBody>;
 export const adminDomainParam = z.object({ name: z.string().min(1).max(253) });
+
+/**
+ * PATCH /api/admin/domains/:name (admins only): relax the inbound checks for a domain. `dmarcReject`:
+ * what a DMARC `p=reject` failure sent to this domain gets (refused, Junk, or delivered);
+ * `ownDomainSpoofing`: what mail claiming to be From this domain that fails the checks gets.
+ */
+export const adminDomainTrustPolicySchema = z.object({
+  dmarcReject: z.enum(['enforce', 'quarantine', 'ignore']),
+  ownDomainSpoofing: z.enum(['reject', 'quarantine', 'ignore']),
+});
+export type AdminDomainTrustPolicyDto = z.infer<typeof adminDomainTrustPolicySchema>;
+export const adminDomainPatchBody = adminDomainTrustPolicySchema.partial().refine((b) => Object.keys(b).length > 0, { message: 'give dmarcReject and/or ownDomainSpoofing' });
+export type AdminDomainPatchBody = z.input<typeof adminDomainPatchBody>;
+export const adminDomainPatchResponse = adminDomainSchema.extend({ trustPolicy: adminDomainTrustPolicySchema });
+export type AdminDomainPatchResponse = z.infer<typeof adminDomainPatchResponse>;
 
 /** A DNS record the domain should publish. */
 export const adminDnsRecordSchema = z.object({
@@ -65,12 +81,16 @@ export const adminUserPatchBody = z
   .refine((b) => Object.values(b).some((v) => v !== undefined), { message: 'nothing to change' });
 export type AdminUserPatchBody = z.input<typeof adminUserPatchBody>;
 
-/** `address` is local@domain, or @domain for the domain's catch-all. */
-export const adminAliasSchema = z.object({ id: z.number().int(), address: z.string(), targetUserId: z.number().int(), targetAddress: z.string() });
+/**
+ * `address` is local@domain, or @domain for the domain's catch-all. An alias delivers to its
+ * target; `allowSend` also lets the target send as it (any address of the domain, for a
+ * catch-all). Only a server admin may set `allowSend` (403 for a domain-admin).
+ */
+export const adminAliasSchema = z.object({ id: z.number().int(), address: z.string(), targetUserId: z.number().int(), targetAddress: z.string(), allowSend: z.boolean() });
 export type AdminAliasDto = z.infer<typeof adminAliasSchema>;
 export const adminAliasListResponse = z.object({ aliases: z.array(adminAliasSchema) });
 export type AdminAliasListResponse = z.infer<typeof adminAliasListResponse>;
-export const adminAliasBody = z.object({ address: z.string().min(3).max(320), target: z.string().min(3).max(320) });
+export const adminAliasBody = z.object({ address: z.string().min(3).max(320), target: z.string().min(3).max(320), allowSend: z.boolean().default(false) });
 export type AdminAliasBody = z.input<typeof adminAliasBody>;
 export const adminAliasParam = z.object({ address: z.string().min(3).max(320) });
 
@@ -78,10 +98,18 @@ export const adminAliasParam = z.object({ address: z.string().min(3).max(320) })
 export const adminDomainAdminBody = z.object({ userId: positiveId, domain: z.string().min(1).max(253) });
 export type AdminDomainAdminBody = z.input<typeof adminDomainAdminBody>;
 
-/** Newest first; `before` is the `nextBefore` of the page before. */
+/**
+ * Newest first; `before` is the `nextBefore` of the page before. Filters: `action` is an action
+ * or a prefix of one at a dot (`admin.user` matches `admin.user.create`), `actor` the actor's
+ * address (any case), `since`/`until` a time range (ISO 8601, `until` exclusive).
+ */
 export const adminAuditQuery = z.object({
   before: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
+  action: z.string().trim().min(1).max(100).optional(),
+  actor: z.string().trim().min(1).max(320).optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
 });
 export type AdminAuditQuery = z.input<typeof adminAuditQuery>;
 export const adminAuditEntrySchema = z.object({
@@ -97,3 +125,45 @@ export const adminAuditEntrySchema = z.object({
 export type AdminAuditEntryDto = z.infer<typeof adminAuditEntrySchema>;
 export const adminAuditListResponse = z.object({ entries: z.array(adminAuditEntrySchema), nextBefore: z.number().int().nullable() });
 export type AdminAuditListResponse = z.infer<typeof adminAuditListResponse>;
+
+/**
+ * The outbound queue (GET /api/admin/outbound): recipients still waiting, oldest first. Admins see every sender's; domain-admins those of senders in their domains. `status`
+ * narrows to queued (never tried yet) or deferred (tried, the remote said "later").
+ */
+export const adminOutboundQuery = z.object({
+  status: z.enum(['queued', 'deferred']).optional(),
+  /** The `nextAfter` of the page before. */
+  after: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+export type AdminOutboundQuery = z.input<typeof adminOutboundQuery>;
+export const adminQueuedDeliverySchema = z.object({
+  id: z.number().int(),
+  outboundId: z.number().int(),
+  sender: z.string(),
+  recipient: z.string(),
+  subject: z.string(),
+  status: deliveryStatus,
+  attempts: z.number().int(),
+  lastReply: z.string().nullable(),
+  remoteMta: z.string().nullable(),
+  nextAttemptAt: z.string(),
+  /** A worker is talking to the remote server right now: retry and cancel wait until it is done. */
+  inProgress: z.boolean(),
+  createdAt: z.string(),
+});
+export type AdminQueuedDeliveryDto = z.infer<typeof adminQueuedDeliverySchema>;
+export const adminOutboundListResponse = z.object({ deliveries: z.array(adminQueuedDeliverySchema), nextAfter: z.number().int().nullable() });
+export type AdminOutboundListResponse = z.infer<typeof adminOutboundListResponse>;
+
+/**
+ * The dashboard (GET /api/admin/stats), over the actor's domains: messages filed into mailboxes
+ * (`received`, one per recipient) and messages sent (`sent`) per hour for the last 24 hours,
+ * oldest first; the queue now; and what became of deliveries in the last 24 hours.
+ */
+export const adminStatsResponse = z.object({
+  hours: z.array(z.object({ hour: z.string(), received: z.number().int(), sent: z.number().int() })),
+  queue: z.object({ queued: z.number().int(), deferred: z.number().int() }),
+  outcomes: z.object({ delivered: z.number().int(), deferred: z.number().int(), bounced: z.number().int(), expired: z.number().int() }),
+});
+export type AdminStatsResponse = z.infer<typeof adminStatsResponse>;

@@ -43,9 +43,12 @@ export const sendBody = draftBody.extend({
   to: recipientList,
   /** The draft this message was written in: deleted once sent. */
   draftId: positiveId.optional(),
+  /** Scheduled send: when it goes (ISO 8601, within a year). Without it the message is held for the user's undo delay. */
+  sendAt: z.string().datetime({ offset: true }).optional(),
 });
 export type SendBody = z.input<typeof sendBody>;
-export const sendResponse = z.object({
+/** A message that went: filed into Sent and local inboxes, remote recipients queued. */
+export const sentResult = z.object({
   /** The sender's Sent copy. */
   messageId: z.number().int(),
   /** The delivery record: GET /api/outbound/:id shows where each recipient stands. */
@@ -54,4 +57,24 @@ export const sendResponse = z.object({
   queued: z.array(z.object({ domain: z.string(), recipients: z.array(z.string()) })),
   deliveredLocally: z.array(z.string()),
 });
+export type SentResult = z.infer<typeof sentResult>;
+/** POST /api/messages/send: the message is held until `sendAt` (cancel it meanwhile); `sent` when the undo delay is 0. */
+export const sendResponse = z.object({
+  scheduledId: z.number().int(),
+  sendAt: z.string(),
+  sent: sentResult.nullable(),
+});
 export type SendResponse = z.infer<typeof sendResponse>;
+
+/** A held message (undo send, scheduled send) with the fields as composed, to reopen it in the compose window. */
+export const scheduledSendSchema = z.object({
+  id: z.number().int(),
+  sendAt: z.string(),
+  status: z.enum(['pending', 'sent', 'cancelled', 'failed']),
+  /** Why it failed (a recipient that no longer exists). */
+  error: z.string().nullable(),
+  message: sendBody.omit({ sendAt: true }),
+});
+export type ScheduledSendDto = z.infer<typeof scheduledSendSchema>;
+export const scheduledSendListResponse = z.object({ scheduled: z.array(scheduledSendSchema) });
+export type ScheduledSendListResponse = z.infer<typeof scheduledSendListResponse>;

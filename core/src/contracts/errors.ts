@@ -56,7 +56,13 @@ export const apiErrorCodes = [
   'send.rate_limited',
   'send.sender_not_allowed',
   'send.from_missing',
+  'send.header_repeated',
+  'send.schedule_invalid',
+  'scheduled.not_found',
+  'scheduled.not_pending',
   'outbound.not_found',
+  'outbound.not_pending',
+  'outbound.in_progress',
   // Administration
   'admin.self',
   'address.invalid',

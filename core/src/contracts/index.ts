@@ -18,3 +18,4 @@ export * from './outbound.js';
 export * from './admin.js';
 export * from './events.js';
 export * from './health.js';
+export * from './autoconfig.js';

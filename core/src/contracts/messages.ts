@@ -54,6 +54,20 @@ export const messageAttachmentSchema = z.object({
 });
 export type MessageAttachmentDto = z.infer<typeof messageAttachmentSchema>;
 
+/** One inbound check: `pass`, `fail`, `softfail`, `neutral`, `none`, `temperror`, `permerror`…, and the domain it concerns. */
+export const authCheckSchema = z.object({ result: z.string(), domain: z.string().nullable() });
+/** How the MX authenticated a received message; null for mail it did not check (sent mail, older mail). */
+export const messageAuthenticationSchema = z
+  .object({
+    spf: authCheckSchema,
+    dkim: authCheckSchema,
+    /** `policy`: the sender's published DMARC policy (none, quarantine, reject), when it has one. */
+    dmarc: authCheckSchema.extend({ policy: z.string().nullable() }),
+    arc: authCheckSchema,
+  })
+  .nullable();
+export type MessageAuthenticationDto = z.infer<typeof messageAuthenticationSchema>;
+
 /** A message as the reader shows it. */
 export const messageDetailSchema = z.object({
   id: z.number().int(),
@@ -74,6 +88,7 @@ export const messageDetailSchema = z.object({
   /** Remote images were left out; ask again with remoteImages=1 to have them. */
   hasRemoteContent: z.boolean(),
   attachments: z.array(messageAttachmentSchema),
+  authentication: messageAuthenticationSchema,
 });
 export type MessageDetailDto = z.infer<typeof messageDetailSchema>;
 

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
+import type { Logger } from '../log/logger.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -15,6 +16,8 @@ export interface DbOptions {
   connectionString: string;
   max?: number;
   applicationName?: string;
+  /** Where dropped connections are reported (`db.connection_lost`); unset: they are dropped silently. */
+  log?: Logger;
 }
 
 export function createDb(options: DbOptions): { db: Db; pool: pg.Pool } {
@@ -24,8 +27,14 @@ export function createDb(options: DbOptions): { db: Db; pool: pg.Pool } {
     application_name: options.applicationName ?? 'mailyard',
     connectionTimeoutMillis: 5_000,
   });
-  // An idle client that loses its connection must not crash the process; the next query reconnects.
-  pool.on('error', () => undefined);
+  // A connection that drops (PostgreSQL restarted, a backend terminated) must never crash the
+  // process. pg emits 'error' on the client: the pool listens only while the client is idle, so a
+  // client checked out (a transaction waiting between statements) needs its own listener. The
+  // statement in flight fails on its own and its caller answers 4xx or retries; the pool drops
+  // the dead client on release and the next query opens a fresh connection.
+  const lost = (err: Error) => options.log?.warn({ event: 'db.connection_lost', err: err.message });
+  pool.on('connect', (client) => client.on('error', lost));
+  pool.on('error', () => undefined); // reported once, by the client's own listener above
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, pool };
 }

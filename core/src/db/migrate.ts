@@ -8,6 +8,10 @@ import * as m0006 from './migrations/0006_dkim_keys.js';
 import * as m0007 from './migrations/0007_user_date_index.js';
 import * as m0008 from './migrations/0008_outbound.js';
 import * as m0009 from './migrations/0009_search_indexes.js';
+import * as m0010 from './migrations/0010_scheduled_sends.js';
+import * as m0011 from './migrations/0011_alias_allow_send.js';
+import * as m0012 from './migrations/0012_imap_state.js';
+import * as m0013 from './migrations/0013_inbound_auth.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -20,6 +24,10 @@ export const migrations: Record<string, Migration> = {
   '0007_user_date_index': m0007,
   '0008_outbound': m0008,
   '0009_search_indexes': m0009,
+  '0010_scheduled_sends': m0010,
+  '0011_alias_allow_send': m0011,
+  '0012_imap_state': m0012,
+  '0013_inbound_auth': m0013,
 };
 
 class StaticProvider implements MigrationProvider {

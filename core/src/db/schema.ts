@@ -11,8 +11,35 @@ type Json<T> = ColumnType<T, string, string>;
 export interface DomainsTable {
   id: Generated<number>;
   name: string;
+  /** How strictly inbound mail checks apply for this domain (DomainTrustPolicy; `{}` is the default, strictest). */
+  trust_policy: ColumnType<DomainTrustPolicyJson, string | undefined, string>;
   created_at: Generated<Date>;
 }
+
+/** The per-domain relaxations of the inbound checks (core/src/mail/inbound-auth.ts); absent keys are the defaults. */
+export interface DomainTrustPolicyJson {
+  dmarcReject?: 'enforce' | 'quarantine' | 'ignore';
+  ownDomainSpoofing?: 'reject' | 'quarantine' | 'ignore';
+}
+
+/** One check of inbound mail authentication (SPF, DKIM, DMARC, ARC): its result and the domain it concerns. */
+export interface AuthCheckJson {
+  result: string;
+  domain: string | null;
+}
+
+/** SPF, DKIM, DMARC and ARC results of a message received on the MX (core/src/mail/inbound-auth.ts). */
+export interface AuthenticationJson {
+  spf: AuthCheckJson;
+  dkim: AuthCheckJson;
+  dmarc: AuthCheckJson & { policy: string | null };
+  arc: AuthCheckJson;
+}
+
+/** Where the filer puts a spooled message: the Inbox, or Junk (a DMARC quarantine verdict). */
+export type SpoolVerdict = 'inbox' | 'junk';
+
+type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
 
 export type Role = 'admin' | 'domain-admin' | 'user';
 
@@ -29,6 +56,8 @@ export interface UsersTable {
   totp_secret: string | null;
   totp_enabled: Generated<boolean>;
   quota_bytes: number | null;
+  /** How long the API holds a message the user sends (undo send), 0–30 s. */
+  undo_send_seconds: Generated<number>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }
@@ -76,6 +105,8 @@ export interface AliasesTable {
   domain_id: number;
   address: string;
   target_user_id: number;
+  /** Whether the target may send as this alias (for a catch-all: as any address of the domain); set by an admin. */
+  allow_send: Generated<boolean>;
   created_at: Generated<Date>;
 }
 
@@ -115,6 +146,9 @@ export interface SpoolTable {
   tls: boolean;
   /** Trace header lines (Received:) this server adds, kept apart so the blob stays byte-exact. */
   trace_headers: string;
+  /** The inbound checks' results (null: not checked). */
+  authentication: NullableJson<AuthenticationJson>;
+  verdict: Generated<SpoolVerdict>;
   status: Generated<SpoolStatus>;
   attempts: Generated<number>;
   error: string | null;
@@ -165,6 +199,8 @@ export interface MessagesTable {
   attachments: Json<AttachmentJson[]>;
   attachment_names: string;
   spool_id: number | null;
+  /** SPF/DKIM/DMARC/ARC as checked on arrival at the MX; null for mail that was not checked (sent, older). */
+  authentication: NullableJson<AuthenticationJson>;
   /** When the message entered its current mailbox (Trash is purged by this). */
   moved_at: Generated<Date>;
   created_at: Generated<Date>;
@@ -274,6 +310,28 @@ export interface DeliveryEventsTable {
   at: Generated<Date>;
 }
 
+export type ScheduledSendStatus = 'pending' | 'sent' | 'cancelled' | 'failed';
+
+/** A message sent through the API and held until send_at (undo send, scheduled send). */
+export interface ScheduledSendsTable {
+  id: Generated<number>;
+  user_id: number;
+  blob_hash: Buffer;
+  /** The fields as composed (DraftInput plus draftId), to reopen a cancelled send. */
+  input: Json<Record<string, unknown>>;
+  recipients: string[];
+  mail_from: string;
+  dkim_domain: string | null;
+  draft_id: number | null;
+  send_at: Timestamp;
+  status: Generated<ScheduledSendStatus>;
+  error: string | null;
+  sent_message_id: number | null;
+  outbound_id: number | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
 export interface Database {
   domains: DomainsTable;
   users: UsersTable;
@@ -295,4 +353,5 @@ export interface Database {
   outbound_messages: OutboundMessagesTable;
   deliveries: DeliveriesTable;
   delivery_events: DeliveryEventsTable;
+  scheduled_sends: ScheduledSendsTable;
 }

@@ -6,7 +6,9 @@ import { captureOutput, commandExists, freePort, isProcessAlive, readSecret, spa
 
 /**
  * A private `redis-server` (Debian's package) with its data under `<dataDir>/redis`:
- * loopback only, a generated password, append-only file on.
+ * loopback only, a generated password, append-only file on. Its settings, the password among
+ * them, are in `<dataDir>/redis/redis.conf` (mode 0600), never on its command line, where any
+ * local user could read them in `ps` or /proc/<pid>/cmdline.
  */
 export interface LocalRedis {
   url: string;
@@ -30,6 +32,18 @@ function ping(port: number, password: string): Promise<boolean> {
   });
 }
 
+/**
+ * Writes `<dir>/redis.conf`, created afresh with mode 0600 (readable by this user only), and
+ * returns its path. Each value is double-quoted, so paths with spaces and an empty `save` survive.
+ */
+function writeConfigFile(dir: string, settings: Array<[name: string, value: string]>): string {
+  const file = path.join(dir, 'redis.conf');
+  const quote = (value: string) => `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  fs.rmSync(file, { force: true });
+  fs.writeFileSync(file, settings.map(([name, value]) => `${name} ${quote(value)}\n`).join(''), { mode: 0o600, flag: 'wx' });
+  return file;
+}
+
 export async function startLocalRedis(options: { dataDir: string; persistent?: boolean; databases?: number }): Promise<LocalRedis> {
   const dir = path.join(options.dataDir, 'redis');
   fs.mkdirSync(dir, { recursive: true });
@@ -51,19 +65,19 @@ export async function startLocalRedis(options: { dataDir: string; persistent?: b
   }
   const port = await freePort();
   const persistent = options.persistent ?? true;
-  const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    '--requirepass', password,
-    '--save', '',
-    '--appendonly', persistent ? 'yes' : 'no',
-    '--appendfsync', 'everysec',
-    '--daemonize', 'no',
-    '--maxmemory-policy', 'noeviction',
-    '--databases', String(options.databases ?? 16),
-  ];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const configFile = writeConfigFile(dir, [
+    ['port', String(port)],
+    ['bind', '127.0.0.1'],
+    ['dir', dir],
+    ['requirepass', password],
+    ['save', ''],
+    ['appendonly', persistent ? 'yes' : 'no'],
+    ['appendfsync', 'everysec'],
+    ['daemonize', 'no'],
+    ['maxmemory-policy', 'noeviction'],
+    ['databases', String(options.databases ?? 16)],
+  ]);
+  const child = spawn('redis-server', [configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const output = captureOutput(child);
   await waitUntil('redis-server', () => ping(port, password), { timeoutMs: 15_000, child, output });
   fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid, port }));

@@ -45,6 +45,20 @@ export function headerFields(header: Buffer): HeaderField[] {
   return fields;
 }
 
+/** RFC 5321 §6.3: a message with more Received fields than this is taken to be in a mail loop. */
+export const MAX_RECEIVED_FIELDS = 50;
+
+/** How many fields named `name` (any case) the header section holds; the body is not looked at. */
+export function countHeaderFields(raw: Buffer, name: string): number {
+  const wanted = name.toLowerCase();
+  return headerFields(splitMessage(raw).header).filter((f) => f.name === wanted).length;
+}
+
+/** True when the message carries more than MAX_RECEIVED_FIELDS Received fields (a loop: `554 5.4.6`). */
+export function isMailLoop(raw: Buffer): boolean {
+  return countHeaderFields(raw, 'received') > MAX_RECEIVED_FIELDS;
+}
+
 /**
  * The message with the fields named in `drop` removed and `prepend` lines (no line breaks; CRLF
  * added) put first. The body is untouched.

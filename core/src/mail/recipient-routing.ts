@@ -46,13 +46,15 @@ export async function resolveRecipient(db: DbOrTx, input: string): Promise<Recip
 }
 
 /**
- * May this user send as `address`? Their own address, an alias that delivers to them, or any
- * address of a domain whose catch-all (`@domain`) delivers to them.
+ * May this user send as `address`? Their own address, or one an admin allowed them: an alias
+ * that delivers to them, or any address of a domain whose catch-all (`@domain`) delivers to
+ * them, when that alias has `allow_send`. Receiving mail for an address alone never allows
+ * sending as it (a domain-admin could otherwise point a catch-all at themselves).
  */
 export async function mayUseSenderAddress(db: DbOrTx, userId: number, address: string): Promise<boolean> {
   const parsed = parseAddress(address);
   if (!parsed) return false;
   const user = await createUserRepository(db).get(userId);
   if (user?.address === parsed.address) return true;
-  return createAliasRepository(db).anyTargets(userId, [parsed.address, catchAllAddress(parsed.domain)]);
+  return createAliasRepository(db).anyAllowsSending(userId, [parsed.address, catchAllAddress(parsed.domain)]);
 }

@@ -22,16 +22,20 @@ beforeAll(async () => {
   await accounts.addDomain('catch.test');
   ann = (await accounts.addUser({ address: 'ann@own.test', password: 'ann password' })).id;
   ben = (await accounts.addUser({ address: 'ben@own.test', password: 'ben password' })).id;
-  await accounts.addAlias('sales@own.test', 'ann@own.test');
-  await accounts.addAlias('help@own.test', 'ben@own.test');
-  await accounts.addAlias('@catch.test', 'ann@own.test');
+  await accounts.addDomain('recv.test');
+  // Aliases grant receiving; sending as one is an admin's explicit grant.
+  await accounts.addAlias('sales@own.test', 'ann@own.test', { allowSend: true });
+  await accounts.addAlias('help@own.test', 'ben@own.test', { allowSend: true });
+  await accounts.addAlias('@catch.test', 'ann@own.test', { allowSend: true });
+  await accounts.addAlias('inbox@own.test', 'ann@own.test');
+  await accounts.addAlias('@recv.test', 'ann@own.test');
 });
 afterAll(async () => {
   await store?.drop();
 });
 
 describe('mayUseSenderAddress (who may send as whom)', () => {
-  it('allows the user’s own address (any case), their aliases and any address of a domain whose catch-all is theirs', async () => {
+  it('allows the user’s own address (any case), their aliases and any address of a domain whose catch-all is theirs, when allowed to send', async () => {
     for (const address of ['ann@own.test', 'Ann@OWN.test', 'sales@own.test', 'anything@catch.test']) {
       expect(await mayUseSenderAddress(store.db, ann, address), address).toBe(true);
     }
@@ -42,6 +46,12 @@ describe('mayUseSenderAddress (who may send as whom)', () => {
       expect(await mayUseSenderAddress(store.db, ann, address), address).toBe(false);
     }
     expect(await mayUseSenderAddress(store.db, ben, 'someone@catch.test')).toBe(false);
+  });
+
+  it('refuses an alias or a catch-all that delivers to the user but was not allowed to send', async () => {
+    for (const address of ['inbox@own.test', 'anyone@recv.test', 'postmaster@recv.test']) {
+      expect(await mayUseSenderAddress(store.db, ann, address), address).toBe(false);
+    }
   });
 });
 

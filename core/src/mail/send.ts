@@ -8,7 +8,8 @@ import type { OutboundJob } from '../queue/queues.js';
 import { createContactRepository } from '../repositories/contact.repository.js';
 import { createMessageRepository } from '../repositories/message.repository.js';
 import { composeMime, parseRecipient, requireDraft, type DraftDeps, type DraftInput, type DraftSender } from './drafts.js';
-import { openMailboxWrite, publishMailboxEvents } from './mailbox-writer/index.js';
+import { openMailboxWrite, publishMailboxEvents, type MailboxWriterDeps } from './mailbox-writer/index.js';
+import type { Tx } from '../db/client.js';
 import { summarizeMessage, type MessageSummary } from './parse.js';
 import { domainOf, parseAddress } from './address.js';
 import { createOutboundRepository } from '../repositories/outbound.repository.js';
@@ -20,7 +21,9 @@ import { headerFields, rewriteHeader, splitMessage } from './raw-headers.js';
  * built it). Both end in `dispatch`: file a copy into the sender's \Sent (\Seen), file one copy
  * into the INBOX of each local recipient user, record the message and its recipients for the
  * outbound worker (migration 0008) and enqueue one `outbound` job per remote domain, record the
- * recipients as contacts. Mail that leaves never carries a Bcc header.
+ * recipients as contacts. Mail that leaves never carries a Bcc header. API mail is first held
+ * (undo send, scheduled send: mail/scheduled-send.ts), checked and built by `prepareSend` here,
+ * and dispatched through the same `dispatch` when its time comes.
  */
 
 /** Distinct recipients (To + Cc + Bcc) one message may have (429 'send.too_many_recipients' beyond). */
@@ -32,9 +35,13 @@ export interface SendInput extends DraftInput {
   draftId?: number;
 }
 
-export interface SendDeps extends DraftDeps {
-  limiter: RateLimiter;
+/** What `dispatch` needs: the store, events, and the `outbound` queue. */
+export interface DispatchDeps extends MailboxWriterDeps {
   outbound: { enqueue(jobs: OutboundJob[]): Promise<void> };
+}
+
+export interface SendDeps extends DraftDeps, DispatchDeps {
+  limiter: RateLimiter;
 }
 
 export interface SendResult {
@@ -60,12 +67,13 @@ export class SendRateLimitedError extends AppError {
 }
 
 /** Where each recipient goes: a local user (one copy per user) or a remote domain. */
-interface Routing {
+export interface Routing {
   localUsers: Map<number, string[]>;
   remote: string[];
 }
 
-async function route(db: Db, addresses: string[], code: string): Promise<Routing> {
+/** Routes each address (400 for an unknown local mailbox or, with `code`, an invalid address). */
+export async function routeRecipients(db: Db, addresses: string[], code: string): Promise<Routing> {
   const localUsers = new Map<number, string[]>();
   const remote: string[] = [];
   for (const address of addresses) {
@@ -93,7 +101,7 @@ async function countAgainstRateLimit(deps: SendDeps, userId: number, recipients:
   if (people.limited) throw new SendRateLimitedError(people.retryAfterSeconds, SENT_RECIPIENTS_PER_USER);
 }
 
-interface Dispatch {
+export interface Dispatch {
   sender: DraftSender;
   raw: Buffer;
   summary: MessageSummary;
@@ -104,7 +112,7 @@ interface Dispatch {
 }
 
 /** Suggestions only: once the message is filed and queued, a failure here must not fail the send. */
-async function recordContacts(deps: SendDeps, userId: number, people: Array<{ name: string; address: string }>): Promise<void> {
+export async function recordContacts(deps: MailboxWriterDeps, userId: number, people: Array<{ name: string; address: string }>): Promise<void> {
   try {
     await createContactRepository(deps.db).recordSent(userId, people);
   } catch (err) {
@@ -113,17 +121,28 @@ async function recordContacts(deps: SendDeps, userId: number, people: Array<{ na
 }
 
 /**
+ * A held message's claim on being sent, run first in `dispatch`'s transaction: `claim` locks its
+ * row and says whether it may go; `done` marks it sent in the same transaction.
+ */
+export interface DispatchGuard {
+  claim(tx: Tx): Promise<boolean>;
+  done(tx: Tx, sent: { messageId: number; outboundId: number }): Promise<void>;
+}
+
+/**
  * Files and records a message in ONE transaction: the sender's \Sent copy, a copy in each local
  * recipient's INBOX, the outbound record, and (sending a draft) the draft's removal. A crash at
  * any point leaves all of it or none. The users involved are locked in id order (the mailbox
  * writer's rule), so two people sending to each other at once cannot deadlock. Only after the
- * commit: the events, and one `outbound` job per remote domain.
+ * commit: the events, and one `outbound` job per remote domain. With a `guard`, nothing happens
+ * (null) unless it claims the message.
  */
-async function dispatch(deps: SendDeps, d: Dispatch, draftId?: number): Promise<SendResult> {
+export async function dispatch(deps: DispatchDeps, d: Dispatch, draftId?: number, guard?: DispatchGuard): Promise<SendResult | null> {
   const { raw, summary, sender } = d;
   const localUsers = [...d.routing.localUsers.entries()];
   const deliveredLocally = localUsers.flatMap(([, addresses]) => addresses);
-  const { recorded, sentId, events } = await deps.db.transaction().execute(async (tx) => {
+  const committed = await deps.db.transaction().execute(async (tx) => {
+    if (guard && !(await guard.claim(tx))) return null;
     const write = await openMailboxWrite(tx, [sender.userId, ...localUsers.map(([userId]) => userId)]);
     const [sent] = await write.append(sender.userId, [{ mailbox: { specialUse: '\\Sent' }, content: { raw }, summary, flags: ['\\Seen'] }]);
     for (const [userId] of localUsers) await write.append(userId, [{ mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary }]);
@@ -145,8 +164,11 @@ async function dispatch(deps: SendDeps, d: Dispatch, draftId?: number): Promise<
       ],
     });
     await write.finish();
+    await guard?.done(tx, { messageId: sent!.messageId, outboundId: recorded.outboundId });
     return { recorded, sentId: sent!.messageId, events: write.events() };
   });
+  if (!committed) return null;
+  const { recorded, sentId, events } = committed;
   await publishMailboxEvents(deps, events);
   // If Redis is away the message is still recorded: the outbound worker's reconciler finds it.
   try {
@@ -158,13 +180,28 @@ async function dispatch(deps: SendDeps, d: Dispatch, draftId?: number): Promise<
   return { messageId: sentId, outboundId: recorded.outboundId, queued, deliveredLocally };
 }
 
-export async function sendMessage(deps: SendDeps, from: DraftSender, input: SendInput): Promise<SendResult> {
+/** A message checked and built by `prepareSend`, ready for `dispatch` (or to be held). */
+export interface PreparedSend {
+  raw: Buffer;
+  /** Distinct recipient addresses (To, Cc, Bcc): routed again when it is dispatched. */
+  recipients: string[];
+  routing: Routing;
+  mailFrom: string;
+  dkimDomain: string;
+  contacts: Array<{ name: string; address: string }>;
+}
+
+/**
+ * Everything checked before a message is accepted: addresses, count, routing, the draft, the MIME
+ * (dated `date`), and the hourly limits (counted here, when the user sends, not when it goes).
+ */
+export async function prepareSend(deps: SendDeps, from: DraftSender, input: SendInput, date = new Date()): Promise<PreparedSend> {
   // 1. Validation that needs no I/O: addresses (400 naming the bad one), count.
   const code = 'send.invalid_address';
   const typed = (['to', 'cc', 'bcc'] as const).flatMap((field) => (input[field] ?? []).map((r) => parseRecipient(field, r, code)));
   const unique = [...new Set(typed.map((r) => r.address))];
   checkRecipientCount(unique.length);
-  const routing = await route(deps.db, unique, code);
+  const routing = await routeRecipients(deps.db, unique, code);
   if (input.draftId !== undefined) await requireDraft(deps, from.userId, input.draftId);
 
   // 2. The MIME (404 for an upload or replied message that is not the sender's).
@@ -172,17 +209,21 @@ export async function sendMessage(deps: SendDeps, from: DraftSender, input: Send
   const composed = await composeMime(deps, from, input, {
     keepBcc: false,
     messageId: `<${randomBytes(16).toString('hex')}@${senderDomain}>`,
-    date: new Date(),
+    date,
     invalidAddressCode: code,
   });
 
   // 3. The rate limit counts messages that would really be sent.
   await countAgainstRateLimit(deps, from.userId, unique.length);
+  return { raw: composed.raw, recipients: unique, routing, mailFrom: from.address, dkimDomain: senderDomain, contacts: [...composed.to, ...composed.cc, ...composed.bcc] };
+}
 
-  const raw = composed.raw;
-  const result = await dispatch(deps, { sender: from, raw, summary: await summarizeMessage(raw), mailFrom: from.address, routing, dkimDomain: senderDomain }, input.draftId);
-  await recordContacts(deps, from.userId, [...composed.to, ...composed.cc, ...composed.bcc]);
-  return result;
+/** Sends at once, with no hold (tools and tests; the API holds first: mail/scheduled-send.ts). */
+export async function sendMessage(deps: SendDeps, from: DraftSender, input: SendInput): Promise<SendResult> {
+  const p = await prepareSend(deps, from, input);
+  const result = await dispatch(deps, { sender: from, raw: p.raw, summary: await summarizeMessage(p.raw), mailFrom: p.mailFrom, routing: p.routing, dkimDomain: p.dkimDomain }, input.draftId);
+  await recordContacts(deps, from.userId, p.contacts);
+  return result!;
 }
 
 // Submission (SMTP AUTH on 587/465)
@@ -211,6 +252,12 @@ export async function submitRawMessage(deps: SendDeps, sender: DraftSender, enve
   if (!(await mayUseSenderAddress(deps.db, sender.userId, envelope.mailFrom))) throw new SenderNotAllowedError('the envelope sender', envelope.mailFrom);
 
   const fields = headerFields(splitMessage(input).header);
+  // Only one From (and one Sender) is checked below and signed: a second one, which a reader may
+  // be shown instead, is refused (RFC 5322 3.6 allows exactly one of each).
+  for (const name of ['From', 'Sender']) {
+    const count = fields.filter((f) => f.name === name.toLowerCase()).length;
+    if (count > 1) throw new AppError('send.header_repeated', `the message has ${count} ${name} header fields; a message may have only one`, 400);
+  }
   const summary0 = await summarizeMessage(input);
   if (!fields.some((f) => f.name === 'from') || summary0.from.length === 0) {
     throw new AppError('send.from_missing', 'the message has no From header with an address; set From to your own address', 400);
@@ -223,7 +270,7 @@ export async function submitRawMessage(deps: SendDeps, sender: DraftSender, enve
     const address = /<([^<>]*)>/.exec(senderField.value)?.[1] ?? senderField.value;
     if (!(await mayUseSenderAddress(deps.db, sender.userId, address))) throw new SenderNotAllowedError('Sender', address);
   }
-  const routing = await route(deps.db, recipients, code);
+  const routing = await routeRecipients(deps.db, recipients, code);
   const fromDomain = domainOf(summary0.from[0]!.address);
 
   const prepend: string[] = [];
@@ -234,7 +281,7 @@ export async function submitRawMessage(deps: SendDeps, sender: DraftSender, enve
   const summary = raw === input ? summary0 : await summarizeMessage(raw);
 
   await countAgainstRateLimit(deps, sender.userId, recipients.length);
-  const result = await dispatch(deps, { sender, raw, summary, mailFrom: parseAddress(envelope.mailFrom)!.address, routing, dkimDomain: fromDomain });
+  const result = (await dispatch(deps, { sender, raw, summary, mailFrom: parseAddress(envelope.mailFrom)!.address, routing, dkimDomain: fromDomain }))!;
   await recordContacts(deps, sender.userId, [...summary.to, ...summary.cc]);
   return result;
 }

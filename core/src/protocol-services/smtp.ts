@@ -5,6 +5,7 @@ import type { DraftSender } from '../mail/drafts.js';
 import { mayUseSenderAddress } from '../mail/recipient-routing.js';
 import { submitRawMessage, type SendDeps, type SubmitEnvelope } from '../mail/send.js';
 import type { SpoolInput } from '../repositories/spool.repository.js';
+import type { TrustInput, TrustVerdict } from '../mail/inbound-auth.js';
 
 /**
  * The narrow services the SMTP listeners stand on (smtp-server/src/handlers), and core's
@@ -23,11 +24,24 @@ export interface SpoolSink {
   write(item: SpoolInput): Promise<number>;
 }
 
+/**
+ * Inbound mail authentication at the end of DATA (core/src/mail/inbound-auth.ts): SPF, DKIM,
+ * DMARC, ARC and the verdict (accept, Junk, refuse). DNS trouble never throws (it is `temperror`);
+ * a throw is a store failure (451).
+ */
+export interface InboundTrustService {
+  verify(input: TrustInput): Promise<TrustVerdict>;
+  /** Whether a client is in SMTP_TRUSTED_NETWORKS: the one place later checks (greylisting, DNSBL, rates) ask. */
+  isTrustedNetwork(ip: string): boolean;
+}
+
 /** The MX listener (port 25). */
 export interface MxServices {
   recipients: RecipientResolver;
   /** Core's group-committing SpoolWriter (core/src/spool/spool-writer.ts) is the real one. */
   spool: SpoolSink;
+  /** `createInboundTrust` is the real one. */
+  trust: InboundTrustService;
 }
 
 /** May a user send as an address (envelope sender)? */

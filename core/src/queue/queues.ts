@@ -94,3 +94,49 @@ export function createOutboundQueue(connection: ConnectionOptions): OutboundQueu
     },
   };
 }
+
+/**
+ * Scheduled send (undo send is a send scheduled a few seconds ahead): one delayed job per
+ * `scheduled_sends` row, due at its send time. The row is the truth; the job only wakes the
+ * outbound worker, and the reconciler re-enqueues a due row whose job was lost.
+ */
+export const QUEUE_SCHEDULED_SEND = 'scheduled-send';
+
+export const scheduledSendJobSchema = z.object({ scheduledId: z.number().int().positive() });
+export type ScheduledSendJob = z.infer<typeof scheduledSendJobSchema>;
+
+export function scheduledSendJobId(scheduledId: number): string {
+  return `scheduled-${scheduledId}`;
+}
+
+export const scheduledSendJobOptions: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1_000 },
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+
+export interface ScheduledSendQueue {
+  /** Wakes a worker for the row in `delayMs` (0: now). */
+  enqueue(scheduledId: number, delayMs: number): Promise<void>;
+  close(): Promise<void>;
+  queue: Queue;
+}
+
+export function createScheduledSendQueue(connection: ConnectionOptions): ScheduledSendQueue {
+  const queue = new Queue(QUEUE_SCHEDULED_SEND, { connection });
+  queue.on('error', () => undefined);
+  return {
+    queue,
+    async enqueue(scheduledId, delayMs) {
+      await queue.add('send', scheduledSendJobSchema.parse({ scheduledId }), {
+        ...scheduledSendJobOptions,
+        jobId: scheduledSendJobId(scheduledId),
+        ...(delayMs > 0 ? { delay: delayMs } : {}),
+      });
+    },
+    async close() {
+      await queue.close();
+    },
+  };
+}

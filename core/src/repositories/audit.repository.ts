@@ -16,6 +16,18 @@ export interface AuditRow extends Required<Omit<AuditEvent, 'details'>> {
   details: Record<string, unknown>;
 }
 
+/** What the admin panel filters the log by: an action or its prefix at a dot, the actor's address, a time range (`until` exclusive). */
+export interface AuditFilter {
+  action?: string;
+  actor?: string;
+  since?: Date;
+  until?: Date;
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
 /** Security events: logins, failures, password and role changes, admin actions. */
 export function createAuditRepository(db: DbOrTx) {
   return {
@@ -37,13 +49,17 @@ export function createAuditRepository(db: DbOrTx) {
      * as target, or, for entries without a target (sign-ins), an actor address in it. What a
      * domain-admin may read: an admin of a.test acting on b.test is not about a.test.
      */
-    async list(options: { limit: number; beforeId?: number; domains?: string[] }): Promise<AuditRow[]> {
+    async list(options: { limit: number; beforeId?: number; domains?: string[] } & AuditFilter): Promise<AuditRow[]> {
       let query = db.selectFrom('audit_log').selectAll().orderBy('id', 'desc').limit(options.limit);
       if (options.beforeId !== undefined) query = query.where('id', '<', options.beforeId);
+      if (options.action !== undefined) query = query.where((eb) => eb.or([eb('action', '=', options.action!), eb('action', 'like', `${escapeLike(options.action!)}.%`)]));
+      if (options.actor !== undefined) query = query.where(sql`lower(actor_address)`, '=', options.actor.toLowerCase());
+      if (options.since !== undefined) query = query.where('at', '>=', options.since);
+      if (options.until !== undefined) query = query.where('at', '<', options.until);
       if (options.domains !== undefined) {
         const domains = options.domains;
         if (domains.length === 0) return [];
-        const inDomain = domains.map((d) => `%@${d.replace(/[\\%_]/g, (c) => `\\${c}`)}`);
+        const inDomain = domains.map((d) => `%@${escapeLike(d)}`);
         query = query.where((eb) =>
           eb.or([eb('target', 'in', domains), eb('target', 'like', sql<string>`ANY(${inDomain}::text[])`), eb.and([eb('target', 'is', null), eb('actor_address', 'like', sql<string>`ANY(${inDomain}::text[])`)])]),
         );

@@ -39,6 +39,11 @@ export function createAppPasswordRepository(db: DbOrTx) {
     async markUsed(userId: number, id: number): Promise<void> {
       await db.updateTable('app_passwords').set({ last_used_at: new Date() }).where('user_id', '=', userId).where('id', '=', id).execute();
     },
+    /** Removes every app password of the user (their password changed); returns how many there were. */
+    async removeAll(userId: number): Promise<number> {
+      const result = await db.deleteFrom('app_passwords').where('user_id', '=', userId).executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
     /** The removed row's name, or null when the user has no app password with this id. */
     async remove(userId: number, id: number): Promise<string | null> {
       const row = await db.deleteFrom('app_passwords').where('user_id', '=', userId).where('id', '=', id).returning('name').executeTakeFirst();

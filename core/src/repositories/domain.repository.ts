@@ -1,4 +1,20 @@
+import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
+import type { DomainTrustPolicyJson } from '../db/schema.js';
+
+/** How strictly inbound checks apply to a domain's mail (core/src/mail/inbound-auth.ts); the defaults are the strictest. */
+export interface DomainTrustPolicy {
+  /** A DMARC `p=reject` failure to this domain: refused (550), filed in Junk, or delivered. */
+  dmarcReject: 'enforce' | 'quarantine' | 'ignore';
+  /** Mail claiming to be From this domain, from outside, that does not pass: refused, filed in Junk, or delivered. */
+  ownDomainSpoofing: 'reject' | 'quarantine' | 'ignore';
+}
+
+export const DEFAULT_TRUST_POLICY: DomainTrustPolicy = { dmarcReject: 'enforce', ownDomainSpoofing: 'reject' };
+
+function toTrustPolicy(json: DomainTrustPolicyJson | null | undefined): DomainTrustPolicy {
+  return { ...DEFAULT_TRUST_POLICY, ...json };
+}
 
 export interface DomainRow {
   id: number;
@@ -30,6 +46,22 @@ export function createDomainRepository(db: DbOrTx) {
     async countAddresses(domainId: number): Promise<number> {
       const users = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).where('domain_id', '=', domainId).executeTakeFirstOrThrow();
       return users.n;
+    },
+    /** The trust policy of each of these domains that exists (names in lower case). */
+    async trustPolicies(names: readonly string[]): Promise<Map<string, DomainTrustPolicy>> {
+      if (names.length === 0) return new Map();
+      const rows = await db.selectFrom('domains').select(['name', 'trust_policy']).where('name', 'in', [...names]).execute();
+      return new Map(rows.map((r) => [r.name, toTrustPolicy(r.trust_policy)]));
+    },
+    /** Changes some keys of a domain's trust policy; returns the whole policy, or null when there is no such domain. */
+    async updateTrustPolicy(domainId: number, change: Partial<DomainTrustPolicy>): Promise<DomainTrustPolicy | null> {
+      const row = await db
+        .updateTable('domains')
+        .set((eb) => ({ trust_policy: sql<string>`${eb.ref('trust_policy')} || ${JSON.stringify(change)}::jsonb` }))
+        .where('id', '=', domainId)
+        .returning('trust_policy')
+        .executeTakeFirst();
+      return row ? toTrustPolicy(row.trust_policy) : null;
     },
     async remove(domainId: number): Promise<void> {
       await db.deleteFrom('domains').where('id', '=', domainId).execute();

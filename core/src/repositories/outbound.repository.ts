@@ -117,6 +117,37 @@ export interface OutboundView {
   recipients: DeliveryView[];
 }
 
+// The administrator's view (the outbound queue in the admin panel)
+
+/** A recipient still waiting (or just settled by an admin), with its sender. */
+export interface QueuedDeliveryRow {
+  id: number;
+  outboundId: number;
+  sender: string;
+  recipient: string;
+  domain: string;
+  subject: string;
+  status: DeliveryStatus;
+  attempts: number;
+  lastReply: string | null;
+  remoteMta: string | null;
+  nextAttemptAt: Date;
+  /** A worker holds the lease: it is talking to the remote server now. */
+  inProgress: boolean;
+  createdAt: Date;
+}
+
+/** Whose deliveries an administrator sees: all, or those of senders in these domains. */
+export interface SenderScope {
+  senderDomainIds?: number[];
+}
+
+/** Why a retry or cancel did not happen. */
+export type QueueActionRefusal = 'not_found' | 'not_pending' | 'in_progress';
+
+/** What the log says for a recipient an administrator cancelled (a 5xx reply: the sender's DSN quotes it). */
+export const CANCELLED_DELIVERY_REPLY = '550 5.0.0 Delivery cancelled by an administrator';
+
 /** The columns of outbound_messages a worker needs, as selected by the queries below. */
 interface OutboundColumns {
   user_id: number;
@@ -422,6 +453,124 @@ export function createOutboundRepository(db: DbOrTx) {
           })),
       }));
     },
+
+    /** Waiting recipients (queued, deferred, or one of them), oldest first, paged by id; scoped by sender domain. */
+    async listQueued(options: SenderScope & { status?: 'queued' | 'deferred'; afterId?: number; limit: number }): Promise<QueuedDeliveryRow[]> {
+      const statuses = options.status ? [options.status] : (['queued', 'deferred'] as const);
+      return queuedQuery(db, options)
+        .where('d.status', 'in', statuses)
+        .$if(options.afterId !== undefined, (q) => q.where('d.id', '>', options.afterId!))
+        .orderBy('d.id')
+        .limit(options.limit)
+        .execute()
+        .then((rows) => rows.map(toQueuedDelivery));
+    },
+
+    /** One delivery, whatever its state, if it is within the scope. */
+    async getQueued(id: number, scope: SenderScope): Promise<QueuedDeliveryRow | undefined> {
+      const row = await queuedQuery(db, scope).where('d.id', '=', id).executeTakeFirst();
+      return row ? toQueuedDelivery(row) : undefined;
+    },
+
+    /**
+     * Retry now: a waiting recipient no worker holds becomes due at once. Returns the job that
+     * wakes a worker for it — named by the highest attempt count of its (message, domain), as the
+     * worker names its delayed retry — or why nothing changed.
+     */
+    async retryNow(id: number, scope: SenderScope): Promise<{ outboundId: number; domain: string; attempts: number } | QueueActionRefusal> {
+      const refusal = await refusalFor(db, id, scope);
+      if (refusal) return refusal;
+      const row = await db
+        .updateTable('deliveries')
+        .set({ next_attempt_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+        .where('id', '=', id)
+        .where('status', 'in', ['queued', 'deferred'])
+        .where((eb) => eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]))
+        .returning(['outbound_id', 'domain'])
+        .executeTakeFirst();
+      if (!row) return 'in_progress'; // taken by a worker (or settled) since the check
+      const { attempts } = await db
+        .selectFrom('deliveries')
+        .select(sql<number>`coalesce(max(attempts), 0)`.as('attempts'))
+        .where('outbound_id', '=', row.outbound_id)
+        .where('domain', '=', row.domain)
+        .where('status', 'in', ['queued', 'deferred'])
+        .executeTakeFirstOrThrow();
+      return { outboundId: row.outbound_id, domain: row.domain, attempts: Number(attempts) };
+    },
+
+    /**
+     * Cancel: a waiting recipient no worker holds is given up, as a bounce with
+     * CANCELLED_DELIVERY_REPLY, logged, and owed a DSN (the outbound worker files it), so the
+     * sender learns the message did not go — as for any other recipient given up on.
+     */
+    async cancel(id: number, scope: SenderScope): Promise<true | QueueActionRefusal> {
+      const refusal = await refusalFor(db, id, scope);
+      if (refusal) return refusal;
+      const { rows } = await sql<{ id: number }>`
+        WITH u AS (
+          UPDATE deliveries
+          SET status = 'bounced', last_reply = ${CANCELLED_DELIVERY_REPLY}, remote_mta = NULL, locked_until = NULL, dsn_pending = true, updated_at = now()
+          WHERE id = ${id} AND status IN ('queued', 'deferred') AND (locked_until IS NULL OR locked_until < now())
+          RETURNING id
+        )
+        INSERT INTO delivery_events (delivery_id, status, reply)
+        SELECT id, 'bounced', ${CANCELLED_DELIVERY_REPLY} FROM u
+        RETURNING delivery_id AS id`.execute(db);
+      return rows.length > 0 ? true : 'in_progress';
+    },
   };
 }
 export type OutboundRepository = ReturnType<typeof createOutboundRepository>;
+
+/** Deliveries with their sender and subject, within a sender scope. */
+function queuedQuery(db: DbOrTx, scope: SenderScope) {
+  return db
+    .selectFrom('deliveries as d')
+    .innerJoin('outbound_messages as o', 'o.id', 'd.outbound_id')
+    .innerJoin('users as u', 'u.id', 'd.user_id')
+    .select([
+      'd.id',
+      'd.outbound_id',
+      'u.address as sender',
+      'd.recipient',
+      'd.domain',
+      'o.subject',
+      'd.status',
+      'd.attempts',
+      'd.last_reply',
+      'd.remote_mta',
+      'd.next_attempt_at',
+      sql<boolean>`coalesce(d.locked_until > now(), false)`.as('in_progress'),
+      'o.created_at',
+    ])
+    .$if(scope.senderDomainIds !== undefined, (q) => q.where('u.domain_id', 'in', scope.senderDomainIds!.length > 0 ? scope.senderDomainIds! : [-1]));
+}
+
+type QueuedColumns = Awaited<ReturnType<ReturnType<typeof queuedQuery>['executeTakeFirstOrThrow']>>;
+
+function toQueuedDelivery(r: QueuedColumns): QueuedDeliveryRow {
+  return {
+    id: Number(r.id),
+    outboundId: Number(r.outbound_id),
+    sender: r.sender,
+    recipient: r.recipient,
+    domain: r.domain,
+    subject: r.subject,
+    status: r.status,
+    attempts: r.attempts,
+    lastReply: r.last_reply,
+    remoteMta: r.remote_mta,
+    nextAttemptAt: r.next_attempt_at,
+    inProgress: r.in_progress,
+    createdAt: r.created_at,
+  };
+}
+
+/** Why an admin action on a delivery cannot happen now, or null when it can. */
+async function refusalFor(db: DbOrTx, id: number, scope: SenderScope): Promise<QueueActionRefusal | null> {
+  const row = await queuedQuery(db, scope).where('d.id', '=', id).executeTakeFirst();
+  if (!row) return 'not_found';
+  if (row.status !== 'queued' && row.status !== 'deferred') return 'not_pending';
+  return row.in_progress ? 'in_progress' : null;
+}

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
-import type { SpoolStatus } from '../db/schema.js';
+import type { AuthenticationJson, SpoolStatus, SpoolVerdict } from '../db/schema.js';
 import { blobHash, createBlobRepository } from './blob.repository.js';
 
 export interface SpoolInput {
@@ -11,6 +11,10 @@ export interface SpoolInput {
   helo: string | null;
   tls: boolean;
   traceHeaders: string;
+  /** The MX's SPF/DKIM/DMARC/ARC results; absent when not checked. */
+  authentication?: AuthenticationJson | null;
+  /** Where the filer puts it; the Inbox when absent. */
+  verdict?: SpoolVerdict;
 }
 
 export interface SpoolRow {
@@ -20,6 +24,8 @@ export interface SpoolRow {
   rcptTo: string[];
   remoteIp: string | null;
   traceHeaders: string;
+  authentication: AuthenticationJson | null;
+  verdict: SpoolVerdict;
   status: SpoolStatus;
   attempts: number;
   receivedAt: Date;
@@ -46,6 +52,8 @@ export function createSpoolRepository(db: DbOrTx) {
             helo: item.helo,
             tls: item.tls,
             trace_headers: item.traceHeaders,
+            authentication: item.authentication ? JSON.stringify(item.authentication) : null,
+            verdict: item.verdict ?? 'inbox',
           })),
         )
         .returning('id')
@@ -63,6 +71,8 @@ export function createSpoolRepository(db: DbOrTx) {
         rcptTo: r.rcpt_to,
         remoteIp: r.remote_ip,
         traceHeaders: r.trace_headers,
+        authentication: r.authentication,
+        verdict: r.verdict,
         status: r.status,
         attempts: r.attempts,
         receivedAt: r.received_at,

@@ -150,12 +150,14 @@ export interface AliasRow {
   address: string;
   targetUserId: number;
   targetAddress: string;
+  /** The target may also send as it (aliases grant receiving only, unless an admin allows this). */
+  allowSend: boolean;
 }
 
 export function createAliasRepository(db: DbOrTx) {
   return {
-    async insert(values: { domainId: number; address: string; targetUserId: number }): Promise<void> {
-      await db.insertInto('aliases').values({ domain_id: values.domainId, address: values.address, target_user_id: values.targetUserId }).execute();
+    async insert(values: { domainId: number; address: string; targetUserId: number; allowSend: boolean }): Promise<void> {
+      await db.insertInto('aliases').values({ domain_id: values.domainId, address: values.address, target_user_id: values.targetUserId, allow_send: values.allowSend }).execute();
     },
     async exists(address: string): Promise<boolean> {
       return (await db.selectFrom('aliases').select('id').where('address', '=', address).executeTakeFirst()) !== undefined;
@@ -164,15 +166,16 @@ export function createAliasRepository(db: DbOrTx) {
       const rows = await db
         .selectFrom('aliases')
         .innerJoin('users', 'users.id', 'aliases.target_user_id')
-        .select(['aliases.id', 'aliases.address', 'aliases.target_user_id', 'users.address as target_address'])
+        .select(['aliases.id', 'aliases.address', 'aliases.target_user_id', 'aliases.allow_send', 'users.address as target_address'])
         .orderBy('aliases.address')
         .execute();
-      return rows.map((r) => ({ id: r.id, address: r.address, targetUserId: r.target_user_id, targetAddress: r.target_address }));
+      return rows.map((r) => ({ id: r.id, address: r.address, targetUserId: r.target_user_id, targetAddress: r.target_address, allowSend: r.allow_send }));
     },
-    /** Whether any of these alias addresses (an exact alias, a catch-all `@domain`) delivers to this user. */
-    async anyTargets(userId: number, addresses: readonly string[]): Promise<boolean> {
+    /** Whether any of these alias addresses (an exact alias, a catch-all `@domain`) delivers to this user and lets them send as it. */
+    async anyAllowsSending(userId: number, addresses: readonly string[]): Promise<boolean> {
       if (addresses.length === 0) return false;
-      return (await db.selectFrom('aliases').select('id').where('target_user_id', '=', userId).where('address', 'in', [...addresses]).executeTakeFirst()) !== undefined;
+      const row = await db.selectFrom('aliases').select('id').where('target_user_id', '=', userId).where('allow_send', '=', true).where('address', 'in', [...addresses]).executeTakeFirst();
+      return row !== undefined;
     },
     async remove(address: string): Promise<boolean> {
       const result = await db.deleteFrom('aliases').where('address', '=', address).executeTakeFirst();

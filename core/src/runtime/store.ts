@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 
 /** Opens the store and runs pending migrations forward (each service does this at start-up). */
 export async function openStore(databaseUrl: string, log: Logger, options: { poolSize?: number; applicationName?: string } = {}): Promise<{ db: Db; close(): Promise<void> }> {
-  const { db } = createDb({ connectionString: databaseUrl, max: options.poolSize ?? 10, applicationName: options.applicationName });
+  const { db } = createDb({ connectionString: databaseUrl, max: options.poolSize ?? 10, applicationName: options.applicationName, log });
   let applied: string[];
   try {
     applied = await migrateToLatest(db);

@@ -25,14 +25,24 @@ export async function loadTlsMaterial(options: { certFile?: string; keyFile?: st
   const certPath = path.join(dir, 'cert.pem');
   const keyPath = path.join(dir, 'key.pem');
   if (!fs.existsSync(certPath) || !fs.existsSync(keyPath)) {
-    fs.mkdirSync(dir, { recursive: true });
     const pems = await generate([{ name: 'commonName', value: options.hostname }], {
       keySize: 2048,
       algorithm: 'sha256',
       extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: options.hostname }, { type: 7, ip: '127.0.0.1' }] }],
     });
-    fs.writeFileSync(keyPath, pems.private, { mode: 0o600 });
-    fs.writeFileSync(certPath, pems.cert);
+    // Several services share DATA_DIR and may start at once (SMTP, IMAP): the pair is written
+    // apart and moved into place in one rename, so that every service reads one matching pair.
+    fs.mkdirSync(options.dataDir, { recursive: true });
+    const staging = fs.mkdtempSync(path.join(options.dataDir, 'tls-'));
+    fs.writeFileSync(path.join(staging, 'key.pem'), pems.private, { mode: 0o600 });
+    fs.writeFileSync(path.join(staging, 'cert.pem'), pems.cert);
+    try {
+      fs.renameSync(staging, dir);
+    } catch (err) {
+      // Another service's pair got there first (or a partial directory is in the way).
+      fs.rmSync(staging, { recursive: true, force: true });
+      if (!fs.existsSync(certPath) || !fs.existsSync(keyPath)) throw err;
+    }
   }
   return { cert: fs.readFileSync(certPath), key: fs.readFileSync(keyPath), selfSigned: true };
 }

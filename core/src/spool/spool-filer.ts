@@ -9,7 +9,8 @@ import { createSpoolRepository } from '../repositories/spool.repository.js';
 
 /**
  * Filing the spool: an accepted message (a spool row) becomes one message in the INBOX of each
- * local recipient, then the row is marked done. The inbound worker runs this for each job.
+ * local recipient (in Junk when the MX's verdict says so, e.g. a DMARC quarantine), with the MX's
+ * authentication results, then the row is marked done. The inbound worker runs this for each job.
  */
 
 export interface SpoolFilerDeps {
@@ -58,12 +59,13 @@ export async function fileSpooled(deps: SpoolFilerDeps, spoolId: number, attempt
     [...userIds].map((userId) =>
       file({
         userId,
-        mailbox: { specialUse: '\\Inbox' },
+        mailbox: { specialUse: row.verdict === 'junk' ? '\\Junk' : '\\Inbox' },
         content: { blobHash: row.blobHash, size: raw.length },
         summary,
         internalDate: row.receivedAt,
         traceHeaders: row.traceHeaders,
         spoolId,
+        authentication: row.authentication,
       }),
     ),
   );

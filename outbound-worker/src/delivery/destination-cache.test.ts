@@ -26,7 +26,7 @@ describe.skipIf(!hasDnsmasq)('destination cache', () => {
     dns = await startDnsmasq({
       localDomains: ['cache.test'],
       mx: [{ name: 'cache.test', host: 'mx.cache.test', priority: 10 }, { name: 'broken.cache.test', host: 'nowhere.cache.test', priority: 10 }],
-      a: [{ name: 'mx.cache.test', address: '127.0.6.1' }],
+      a: [{ name: 'mx.cache.test', address: '198.51.100.61' }],
     });
   });
   afterAll(async () => {
@@ -36,9 +36,9 @@ describe.skipIf(!hasDnsmasq)('destination cache', () => {
   it('asks DNS once per domain within the TTL (names compared case-insensitively), again after it', async () => {
     const resolver = countingResolver(dns.server);
     const now = { t: 0 };
-    const destination = createDestinationCache(resolver, 60_000, () => now.t);
+    const destination = createDestinationCache(resolver, { ttlMs: 60_000, clock: () => now.t });
     const first = await destination('cache.test');
-    expect(first).toEqual({ kind: 'hosts', hosts: [{ exchange: 'mx.cache.test', priority: 10, addresses: ['127.0.6.1'] }] });
+    expect(first).toEqual({ kind: 'hosts', hosts: [{ exchange: 'mx.cache.test', priority: 10, addresses: ['198.51.100.61'] }] });
     expect(await destination('CACHE.test')).toEqual(first);
     expect(resolver.mxQueries).toBe(1);
     now.t = 60_001;
@@ -48,7 +48,7 @@ describe.skipIf(!hasDnsmasq)('destination cache', () => {
 
   it('does not keep a temporary failure: the next attempt asks again', async () => {
     const resolver = countingResolver(dns.server);
-    const destination = createDestinationCache(resolver, 60_000);
+    const destination = createDestinationCache(resolver, { ttlMs: 60_000 });
     expect((await destination('broken.cache.test')).kind).toBe('temp-failure');
     expect((await destination('broken.cache.test')).kind).toBe('temp-failure');
     expect(resolver.mxQueries).toBe(2);

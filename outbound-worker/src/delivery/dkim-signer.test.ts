@@ -43,6 +43,21 @@ describe('DKIM signer', () => {
     expect((await verifyDkim(Buffer.from(signed.replace('Subject: hello', 'Subject: hellO')), dns.server)).ok).toBe(false);
   });
 
+  it('oversigns From: h= lists it once more than it occurs, and a From added above or below the signed one breaks the signature', async () => {
+    for (const text of [messages.plain!, 'From: ann@sign.test\r\nFrom: ann2@sign.test\r\nSubject: two\r\n\r\nbody\r\n']) {
+      const signed = (await dkimSign(Buffer.from(text), key)).toString('latin1');
+      const h = /\bh=([^;]*);/.exec(signed.replace(/\r\n\t/g, ''))![1]!.split(':').map((n) => n.trim());
+      const occurring = text.split('\r\n').filter((l) => /^from:/i.test(l)).length;
+      expect(h.filter((n) => n === 'from')).toHaveLength(occurring + 1);
+      expect((await verifyDkim(Buffer.from(signed, 'latin1'), dns.server)).ok, 'untouched').toBe(true);
+      const [signature, rest] = [signed.slice(0, signed.indexOf('\r\nFrom:') + 2), signed.slice(signed.indexOf('\r\nFrom:') + 2)];
+      const above = `${signature}From: ceo@sign.test\r\n${rest}`;
+      expect((await verifyDkim(Buffer.from(above, 'latin1'), dns.server)).ok, 'From added above').toBe(false);
+      const below = signed.replace(/\r\n\r\n/, '\r\nFrom: ceo@sign.test\r\n\r\n');
+      expect((await verifyDkim(Buffer.from(below, 'latin1'), dns.server)).ok, 'From added below').toBe(false);
+    }
+  });
+
   it('canonicalizes like RFC 6376 3.4 (relaxed)', () => {
     expect(relaxedHeader('Subject', 'SubJect :  a\r\n\t b  ')).toBe('subject:a b');
     expect(relaxedBody(Buffer.from(' a  b \r\n\r\nc\t\r\n\r\n\r\n')).toString()).toBe(' a b\r\n\r\nc\r\n');

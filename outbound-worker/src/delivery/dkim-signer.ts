@@ -36,6 +36,9 @@ const SIGNED_FIELDS = [
   'list-archive',
 ];
 
+/** Fields signed once more than they occur, so none can be added after signing. */
+const OVERSIGNED_FIELDS = new Set(['from']);
+
 /** RFC 6376 3.4.4: WSP runs to one space, no WSP at line ends, no empty lines at the end. */
 export function relaxedBody(body: Buffer): Buffer {
   const text = body.toString('latin1');
@@ -106,11 +109,14 @@ export interface SigningKey {
 export async function dkimSign(raw: Buffer, key: SigningKey, now = new Date()): Promise<Buffer> {
   const { header, body } = splitMessage(raw);
   const fields = headerFields(header);
-  // Each present field once per occurrence, the last occurrence first (RFC 6376 5.4.2).
-  const signed: Array<{ name: string; raw: string }> = [];
+  // Each present field once per occurrence, the last occurrence first (RFC 6376 5.4.2). From is
+  // listed once more than it occurs (oversigned): a name with no field left to match hashes as
+  // nothing, so a From added after signing, above or below, breaks the signature (RFC 6376 8.15).
+  const signed: Array<{ name: string; raw: string | null }> = [];
   for (const name of SIGNED_FIELDS) {
     const occurrences = fields.filter((f) => f.name === name);
     for (let i = occurrences.length - 1; i >= 0; i--) signed.push({ name, raw: occurrences[i]!.raw });
+    if (OVERSIGNED_FIELDS.has(name)) signed.push({ name, raw: null });
   }
   const bodyHash = createHash('sha256').update(relaxedBody(body)).digest('base64');
   const tags: Array<[string, string]> = [
@@ -125,7 +131,8 @@ export async function dkimSign(raw: Buffer, key: SigningKey, now = new Date()): 
     ['b', ''],
   ];
   const unsigned = foldSignature(tags);
-  const hashed = [...signed.map((f) => relaxedHeader(f.name, f.raw)), relaxedHeader('dkim-signature', unsigned)].join('\r\n');
+  const present = signed.flatMap((f) => (f.raw === null ? [] : [relaxedHeader(f.name, f.raw)]));
+  const hashed = [...present, relaxedHeader('dkim-signature', unsigned)].join('\r\n');
   const signature = await new Promise<Buffer>((resolve, reject) =>
     rsaSign('sha256', Buffer.from(hashed, 'latin1'), key.key, (err, sig) => (err ? reject(err) : resolve(sig))),
   );

@@ -1,6 +1,6 @@
 import type { MxRecord } from 'node:dns';
 import type { Resolver } from 'node:dns/promises';
-import { isIPv4, isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
 
 /**
@@ -15,12 +15,16 @@ import { domainToASCII } from 'node:url';
  * - `null-mx`: the domain says it accepts no mail (MX "." only): bounce at once.
  * - `no-domain`: NXDOMAIN (or a name that cannot exist): bounce at once.
  * - `temp-failure`: SERVFAIL, timeout, refused, no usable address...: retry later.
+ * - `private`: every address found is loopback, private, link-local... (`isPrivateAddress`): a
+ *   permanent failure, unless the operator allows it (OUTBOUND_ALLOW_PRIVATE, `allowPrivate`).
+ *   Mail is never sent into the operator's own network because a remote domain points there.
  */
 export type Destination =
   | { kind: 'hosts'; hosts: Array<{ exchange: string; priority: number; addresses: string[] }> }
   | { kind: 'null-mx' }
   | { kind: 'no-domain' }
-  | { kind: 'temp-failure'; reason: string };
+  | { kind: 'temp-failure'; reason: string }
+  | { kind: 'private'; reason: string };
 
 /** The part of a `node:dns/promises` Resolver this module uses. */
 export type MxResolver = Pick<Resolver, 'resolveMx' | 'resolve4' | 'resolve6'>;
@@ -28,11 +32,49 @@ export type MxResolver = Pick<Resolver, 'resolveMx' | 'resolve4' | 'resolve6'>;
 export interface ResolveOptions {
   /** Chooses the order among MX hosts of equal preference; Math.random by default. */
   random?: () => number;
+  /** Keep loopback, private, link-local and unique-local addresses (tests, private networks). */
+  allowPrivate?: boolean;
 }
 
 export const MAX_MX_HOSTS = 10;
 
 type Host = { exchange: string; priority: number; addresses: string[] };
+
+/**
+ * Addresses mail must not be sent to from the Internet-facing worker: unspecified, loopback,
+ * RFC 1918, CGNAT (100.64/10), link-local, multicast and reserved IPv4; ::, ::1, unique-local
+ * (fc00::/7), link-local (fe80::/10) and multicast IPv6; and IPv4-mapped IPv6 of any of these.
+ */
+const NOT_PUBLIC = new BlockList();
+for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.168.0.0', 16], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) {
+  NOT_PUBLIC.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) NOT_PUBLIC.addSubnet(net, prefix, 'ipv6');
+
+/** The IPv4 address inside an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`, `::ffff:7f00:1`), else null. */
+function mappedIPv4(ip: string): string | null {
+  const m = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/.exec(new URL(`http://[${ip}]/`).hostname);
+  if (!m) return null;
+  const [hi, lo] = [parseInt(m[1]!, 16), parseInt(m[2]!, 16)];
+  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
+}
+
+/** True for an address that is not on the public Internet (see NOT_PUBLIC); false for anything else. */
+export function isPrivateAddress(ip: string): boolean {
+  if (isIPv4(ip)) return NOT_PUBLIC.check(ip, 'ipv4');
+  if (!isIPv6(ip)) return false;
+  const v4 = mappedIPv4(ip);
+  return v4 !== null ? NOT_PUBLIC.check(v4, 'ipv4') : NOT_PUBLIC.check(ip, 'ipv6');
+}
+
+/** Hosts with their non-public addresses removed; `private` when that leaves none. */
+function publicOnly(hosts: Host[], options: ResolveOptions): Destination {
+  if (options.allowPrivate) return { kind: 'hosts', hosts };
+  const kept = hosts.map((h) => ({ ...h, addresses: h.addresses.filter((ip) => !isPrivateAddress(ip)) })).filter((h) => h.addresses.length > 0);
+  if (kept.length > 0) return { kind: 'hosts', hosts: kept };
+  const found = hosts.map((h) => `${h.exchange} (${h.addresses.join(', ')})`).join(', ');
+  return { kind: 'private', reason: `resolves to a private address only: ${found}` };
+}
 
 function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
@@ -117,7 +159,7 @@ async function addressesOf(resolver: MxResolver, name: string): Promise<Addresse
 export async function resolveDestination(resolver: MxResolver, domain: string, options: ResolveOptions = {}): Promise<Destination> {
   const literal = addressLiteral(domain);
   if (literal === null) return { kind: 'no-domain' };
-  if (literal !== undefined) return { kind: 'hosts', hosts: [{ exchange: literal, priority: 0, addresses: [literal] }] };
+  if (literal !== undefined) return publicOnly([{ exchange: literal, priority: 0, addresses: [literal] }], options);
 
   const name = normalizeName(domain);
   if (name === '') return { kind: 'no-domain' };
@@ -135,7 +177,7 @@ export async function resolveDestination(resolver: MxResolver, domain: string, o
   if (records.length === 0) {
     // Implicit MX (RFC 5321 §5.1): the domain itself, if it has an address.
     const own = await addressesOf(resolver, name);
-    if (own.addresses.length > 0) return { kind: 'hosts', hosts: [{ exchange: name, priority: 0, addresses: own.addresses }] };
+    if (own.addresses.length > 0) return publicOnly([{ exchange: name, priority: 0, addresses: own.addresses }], options);
     if (own.nxdomain) return { kind: 'no-domain' };
     if (own.failures.length > 0) return { kind: 'temp-failure', reason: `address lookup for ${name} (no MX records) failed: ${own.failures.join(', ')}` };
     return { kind: 'temp-failure', reason: `${name} has no MX records and no A/AAAA address` };
@@ -149,7 +191,7 @@ export async function resolveDestination(resolver: MxResolver, domain: string, o
   const candidates = order(usable, options.random ?? Math.random).slice(0, MAX_MX_HOSTS);
   const resolved = await Promise.all(candidates.map(async (c) => ({ ...c, ...(await addressesOf(resolver, c.exchange)) })));
   const hosts: Host[] = resolved.filter((h) => h.addresses.length > 0).map(({ exchange, priority, addresses }) => ({ exchange, priority, addresses }));
-  if (hosts.length > 0) return { kind: 'hosts', hosts };
+  if (hosts.length > 0) return publicOnly(hosts, options);
 
   const detail = resolved.map((h) => `${h.exchange} (${h.failures.length > 0 ? h.failures.join(', ') : h.nxdomain ? 'NXDOMAIN' : 'no A/AAAA'})`).join(', ');
   return { kind: 'temp-failure', reason: `no MX host of ${name} has an address: ${detail}` };

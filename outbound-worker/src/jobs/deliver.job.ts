@@ -70,6 +70,7 @@ async function attempt(deps: DeliverDeps, message: OutboundMessageRow, domain: s
   if (destination.kind === 'null-mx') return all('bounced', `556 5.1.10 ${domain} accepts no mail (null MX, RFC 7505)`);
   if (destination.kind === 'no-domain') return all('bounced', `550 5.1.2 ${domain}: no such domain (DNS NXDOMAIN)`);
   if (destination.kind === 'temp-failure') return all('deferred', `451 4.4.3 DNS lookup for ${domain} failed: ${destination.reason}`);
+  if (destination.kind === 'private') return all('bounced', `550 5.4.4 ${domain} ${destination.reason} (set OUTBOUND_ALLOW_PRIVATE=true to allow)`);
 
   const signed = await deps.signer.sign(message.raw, message.dkimDomain);
   let lastFailure = `451 4.4.1 no MX host of ${domain} answered`;

@@ -1,5 +1,5 @@
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import type { Logger, MxServices } from '@mailyard/core';
+import { isMailLoop, MAX_RECEIVED_FIELDS, spoolVerdictOf, type Logger, type MxServices, type TrustVerdict } from '@mailyard/core';
 import { checkRecipientExists, type RcptVerdict } from '../checks/rcpt-exists.check.js';
 import { RecipientCache } from '../checks/recipient-cache.js';
 import { collectData } from '../protocol/data-stream.js';
@@ -110,20 +110,40 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
       collectData(stream, limits.maxMessageSize)
         .then(async (raw) => {
           if (stream.sizeExceeded) return callback(replies.messageTooBig(limits.maxMessageSize));
+          if (isMailLoop(raw)) {
+            state?.log.info({ event: 'smtp.data.loop_refused' });
+            return callback(replies.mailLoop(MAX_RECEIVED_FIELDS));
+          }
           const rcpts = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
           const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+          const helo = session.hostNameAppearsAs || null;
+          let trust: TrustVerdict;
+          try {
+            const rcptDomains = [...new Set(rcpts.map((r) => r.slice(r.lastIndexOf('@') + 1)))];
+            trust = await deps.services.trust.verify({ raw, ip: session.remoteAddress, helo, mailFrom, rcptDomains });
+          } catch (err) {
+            deps.log.error({ event: 'smtp.data.trust_failed', err: (err as Error).message });
+            return callback(replies.storeUnavailable());
+          }
+          if (trust.action === 'reject') {
+            state?.log.info({ event: 'smtp.data.auth_refused', mailFrom, reason: trust.reason, authentication: trust.authentication });
+            return callback(replies.authenticationRefused(trust.reason ?? 'authentication failed'));
+          }
           try {
             const spoolId = await deps.services.spool.write({
               raw,
               mailFrom,
               rcptTo: rcpts,
               remoteIp: session.remoteAddress,
-              helo: session.hostNameAppearsAs ?? null,
+              helo,
               tls: Boolean(session.secure),
-              traceHeaders: receivedHeader(session, deps.hostname, rcpts),
+              // Authentication-Results goes above our Received: it is the newest trace field.
+              traceHeaders: trust.header + receivedHeader(session, deps.hostname, rcpts),
+              authentication: trust.authentication,
+              verdict: spoolVerdictOf(trust.action),
             });
             if (state) state.messages += 1;
-            if (state && deps.log.isLevelEnabled('info')) state.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, rcpts: rcpts.length });
+            if (state && deps.log.isLevelEnabled('info')) state.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, rcpts: rcpts.length, verdict: trust.action, reason: trust.reason });
             // smtp-server sends `250 <message>` when the callback gets a string as second argument.
             (callback as (err: null, message: string) => void)(null, acceptedText(`S${spoolId}`));
           } catch {

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@mailyard/core';
-import { fakeRecipients, fakeSpool, tempTlsMaterial } from '../../../tests/helpers/smtp-fakes.js';
+import { fakeRecipients, fakeSpool, fakeTrust, tempTlsMaterial } from '../../../tests/helpers/smtp-fakes.js';
 import { connect, type SmtpTranscript } from '../../../tests/helpers/smtp-transcript.js';
 import { buildMxListener, type MxListener } from '../app.js';
 import type { MxLimits } from './mx-session.handlers.js';
@@ -32,7 +32,8 @@ afterAll(async () => {
 async function start(limits: Partial<MxLimits> = {}) {
   const recipients = fakeRecipients({ 'alice@a.test': 1, 'bob@a.test': 2, 'carol@a.test': 3, 'dan@a.test': 4 });
   const spool = fakeSpool();
-  const listener = buildMxListener({ services: { recipients, spool }, log: silentLogger() }, { hostname: 'mx.a.test', tls, limits: { ...LIMITS, ...limits } });
+  const trust = fakeTrust();
+  const listener = buildMxListener({ services: { recipients, spool, trust }, log: silentLogger() }, { hostname: 'mx.a.test', tls, limits: { ...LIMITS, ...limits } });
   listeners.push(listener);
   const port = await listener.listen(0, HOST);
   const open = async () => {
@@ -43,7 +44,7 @@ async function start(limits: Partial<MxLimits> = {}) {
   const client = await open();
   expect(client.greeting.code).toBe(220);
   expect((await client.cmd('EHLO client.b.test')).code).toBe(250);
-  return { client, recipients, spool, open };
+  return { client, recipients, spool, trust, open };
 }
 
 const message = (subject: string, body = 'hello') => Buffer.from(`From: s@b.test\r\nTo: alice@a.test\r\nSubject: ${subject}\r\n\r\n${body}\r\n`);
@@ -55,8 +56,44 @@ describe('MX transcripts on in-memory services', () => {
     expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0', text: '2.0.0 Ok: queued as S1' });
     expect(spool.written).toHaveLength(1);
     expect(spool.written[0]).toMatchObject({ mailFrom: 's@b.test', rcptTo: ['alice@a.test'], remoteIp: HOST, helo: 'client.b.test', tls: false });
-    expect(spool.written[0]!.traceHeaders).toMatch(/^Received: from client\.b\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.a\.test \(Mailyard\) with ESMTP\r\n\tfor <alice@a\.test>;/);
+    expect(spool.written[0]!.traceHeaders).toMatch(/^Authentication-Results: mx\.a\.test;\r\n dmarc=pass header\.from=b\.test\r\nReceived: from client\.b\.test \(\[127\.0\.0\.1\]\)\r\n\tby mx\.a\.test \(Mailyard\) with ESMTP\r\n\tfor <alice@a\.test>;/);
     expect(spool.written[0]!.raw.toString()).toContain('Subject: hi');
+  });
+
+  it('checks the message at the end of DATA with the client, HELO, MAIL FROM and recipient domains, and spools the results', async () => {
+    const { client, spool, trust } = await start();
+    expect((await client.sendMail('s@b.test', ['alice@a.test', 'bob@a.test'], message('checked'))).code).toBe(250);
+    expect(trust.asked).toHaveLength(1);
+    expect(trust.asked[0]).toMatchObject({ ip: HOST, helo: 'client.b.test', mailFrom: 's@b.test', rcptDomains: ['a.test'] });
+    expect(trust.asked[0]!.raw.toString()).toContain('Subject: checked');
+    expect(spool.written[0]).toMatchObject({ verdict: 'inbox', authentication: { dmarc: { result: 'pass', domain: 'b.test', policy: 'reject' } } });
+  });
+
+  it('refuses with 550 5.7.1 and spools nothing when the verdict is reject (DMARC p=reject, own domain forged)', async () => {
+    const { client, spool, trust } = await start();
+    trust.next = { action: 'reject', reason: 'DMARC policy reject of b.test: fail' };
+    const reply = await client.sendMail('s@b.test', ['alice@a.test'], message('forged'));
+    expect(reply).toMatchObject({ code: 550, enhanced: '5.7.1' });
+    expect(reply.text).toContain('DMARC policy reject of b.test: fail');
+    expect(spool.written).toHaveLength(0);
+    // The session goes on: the next message is checked afresh.
+    trust.next = null;
+    expect((await client.sendMail('s@b.test', ['alice@a.test'], message('genuine'))).code).toBe(250);
+    expect(spool.written).toHaveLength(1);
+  });
+
+  it('accepts a Junk verdict with 250 and spools it marked for Junk', async () => {
+    const { client, spool, trust } = await start();
+    trust.next = { action: 'junk', reason: 'DMARC policy quarantine of b.test: fail' };
+    expect((await client.sendMail('s@b.test', ['alice@a.test'], message('quarantined'))).code).toBe(250);
+    expect(spool.written[0]).toMatchObject({ verdict: 'junk' });
+  });
+
+  it('answers 451 4.3.0 and spools nothing when the checks cannot run (fail closed)', async () => {
+    const { client, spool, trust } = await start();
+    trust.failing = true;
+    expect(await client.sendMail('s@b.test', ['alice@a.test'], message('unchecked'))).toMatchObject({ code: 451, enhanced: '4.3.0' });
+    expect(spool.written).toHaveLength(0);
   });
 
   it('refuses an unknown local user with 550 5.1.1, another domain with 550 5.7.1 (no relay), a domain that can never be a mail domain with 553 5.1.3', async () => {
@@ -93,6 +130,15 @@ describe('MX transcripts on in-memory services', () => {
     for (const subject of ['one', 'two']) expect(await client.sendMail('s@b.test', ['bob@a.test'], message(subject))).toMatchObject({ code: 250 });
     expect(await client.cmd('MAIL FROM:<s@b.test>')).toMatchObject({ code: 451, enhanced: '4.7.0' });
     expect(spool.written.map((w) => w.rcptTo)).toEqual([['bob@a.test'], ['bob@a.test']]);
+  });
+
+  it('refuses a message with more than 50 Received fields in its header with 554 5.4.6 (a loop) and spools nothing; accepts 50', async () => {
+    const { client, spool } = await start({ maxMessageSize: 20_000 });
+    const withReceived = (n: number) => Buffer.concat([Buffer.from('Received: from x.test by y.test; Mon, 1 Jan 2024 00:00:00 +0000\r\n'.repeat(n)), message(`hops ${n}`)]);
+    expect(await client.sendMail('s@b.test', ['alice@a.test'], withReceived(51))).toMatchObject({ code: 554, enhanced: '5.4.6' });
+    expect(spool.written).toEqual([]);
+    expect(await client.sendMail('s@b.test', ['alice@a.test'], withReceived(50))).toMatchObject({ code: 250 });
+    expect(spool.written).toHaveLength(1);
   });
 
   it('refuses a connection over the per-IP limit with 421 4.7.0', async () => {

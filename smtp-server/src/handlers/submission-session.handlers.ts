@@ -1,5 +1,5 @@
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import { AppError, SenderNotAllowedError, SendRateLimitedError, type Logger, type SubmissionServices } from '@mailyard/core';
+import { AppError, isMailLoop, MAX_RECEIVED_FIELDS, SenderNotAllowedError, SendRateLimitedError, type Logger, type SubmissionServices } from '@mailyard/core';
 import { collectData } from '../protocol/data-stream.js';
 import { ConnectionCounter } from '../protocol/limits.js';
 import { acceptedText, replies, submissionReplies, type SmtpReplyError } from '../protocol/replies.js';
@@ -59,6 +59,8 @@ function replyForSubmitError(err: unknown): SmtpReplyError {
     switch (err.code) {
       case 'send.from_missing':
         return submissionReplies.refused(550, '5.6.0', err.message);
+      case 'send.header_repeated':
+        return submissionReplies.refused(553, '5.7.1', err.message);
       case 'send.unknown_recipient':
         return submissionReplies.refused(550, '5.1.1', err.message);
       case 'send.invalid_address':
@@ -176,6 +178,11 @@ export function createSubmissionHandlers(deps: SubmissionHandlerDeps): Submissio
       const work = collectData(stream, limits.maxMessageSize).then(async (body) => {
         if (stream.sizeExceeded) return callback(replies.messageTooBig(limits.maxMessageSize));
         if (!user) return callback(submissionReplies.authRequired());
+        // Counted on what the client sent, before our own Received field is added.
+        if (isMailLoop(body)) {
+          log.info({ event: 'smtp.submission.loop_refused', user: user.address });
+          return callback(replies.mailLoop(MAX_RECEIVED_FIELDS));
+        }
         const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const rcptTo = session.envelope.rcptTo.map((r) => r.address);
         const raw = Buffer.concat([Buffer.from(receivedHeader(session, deps.hostname)), body]);

@@ -142,6 +142,7 @@ describe('submission transcripts on in-memory services: envelope and data', () =
       [new SenderNotAllowedError('From', 'ceo@a.test'), 553, '5.7.1'],
       [new SendRateLimitedError(600), 450, '4.7.1'],
       [new AppError('send.from_missing', 'the message has no From header', 400), 550, '5.6.0'],
+      [new AppError('send.header_repeated', 'the message has 2 From header fields', 400), 553, '5.7.1'],
       [new Error('connection terminated'), 451, '4.3.0'],
     ];
     for (const [err, code, enhanced] of cases) {
@@ -149,5 +150,15 @@ describe('submission transcripts on in-memory services: envelope and data', () =
       expect(await client.sendMail(ALICE.address, ['bob@a.test'], message(ALICE.address, err.message)), err.message).toMatchObject({ code, enhanced });
     }
     expect(services.submitted).toEqual([]);
+  });
+
+  it('refuses a message with more than 50 Received fields with 554 5.4.6 (a loop) without submitting it, and accepts 50', async () => {
+    const { services, session } = await start();
+    const client = await session({ auth: true });
+    const withReceived = (n: number) => Buffer.concat([Buffer.from('Received: from x.test by y.test; Mon, 1 Jan 2024 00:00:00 +0000\r\n'.repeat(n)), message(ALICE.address, `hops ${n}`)]);
+    expect(await client.sendMail(ALICE.address, ['bob@a.test'], withReceived(51))).toMatchObject({ code: 554, enhanced: '5.4.6' });
+    expect(services.submitted).toEqual([]);
+    expect(await client.sendMail(ALICE.address, ['bob@a.test'], withReceived(50))).toMatchObject({ code: 250 });
+    expect(services.submitted).toHaveLength(1);
   });
 });

@@ -21,6 +21,9 @@ export const replies = {
   tooManyConnections: (max: number) => smtpReply(421, '4.7.0', `too many connections from your address (at most ${max}); try again later`),
   rateLimited: (max: number) => smtpReply(451, '4.7.1', `rate limit reached (at most ${max} messages per minute from your address); try again later`),
   messageTooBig: (max: number) => smtpReply(552, '5.3.4', `message exceeds the maximum size of ${max} bytes`),
+  mailLoop: (max: number) => smtpReply(554, '5.4.6', `too many Received header fields (more than ${max}): mail loop detected, message refused`),
+  /** A DMARC reject or own-domain forgery verdict (core/src/mail/inbound-auth.ts); `reason` says which. */
+  authenticationRefused: (reason: string) => smtpReply(550, '5.7.1', `message refused: ${reason.replace(/[^\x20-\x7e]/g, '?')}`),
   storeUnavailable: () => smtpReply(451, '4.3.0', 'temporary local problem, message not accepted; please try again later'),
   shuttingDown: () => smtpReply(421, '4.3.2', 'server shutting down; try again later'),
 } as const;

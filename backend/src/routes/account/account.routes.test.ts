@@ -50,7 +50,7 @@ describe('authentication and CSRF on account routes', () => {
     ['POST', '/api/account/totp/setup', undefined],
     ['POST', '/api/account/totp/enable', { code: '123456' }],
     ['POST', '/api/account/totp/disable', { password: 'x', code: '123456' }],
-    ['POST', '/api/account/app-passwords', { name: 'Mail app' }],
+    ['POST', '/api/account/app-passwords', { name: 'Mail app', password: 'x' }],
     ['DELETE', '/api/account/app-passwords/1', undefined],
   ];
 
@@ -69,7 +69,7 @@ describe('authentication and CSRF on account routes', () => {
       expect(res.statusCode, `${method} ${url}`).toBe(403);
       expect(res.json().error.code).toBe('auth.csrf');
     }
-    const forged = await t.app.inject({ method: 'POST', url: '/api/account/app-passwords', headers: { cookie: agent.cookie, 'x-csrf-token': 'forged' }, payload: { name: 'x' } });
+    const forged = await t.app.inject({ method: 'POST', url: '/api/account/app-passwords', headers: { cookie: agent.cookie, 'x-csrf-token': 'forged' }, payload: { name: 'x', password: agent.password } });
     expect(forged.statusCode).toBe(403);
     expect((await get(agent, '/api/account/app-passwords')).json()).toEqual({ appPasswords: [] });
     expect((await get(agent, '/api/account/totp')).json()).toEqual({ enabled: false, pendingSetup: false });
@@ -107,7 +107,7 @@ describe('POST /api/account/password', () => {
     expect((await get(thirdDevice, '/api/me')).statusCode).toBe(401);
     expect((await get(stranger, '/api/me')).statusCode).toBe(200);
     const audit = await t.store.db.selectFrom('audit_log').selectAll().where('actor_user_id', '=', user.id).where('action', '=', 'account.password_changed').executeTakeFirstOrThrow();
-    expect(audit.details).toEqual({ revokedSessions: 2 });
+    expect(audit.details).toEqual({ revokedSessions: 2, revokedAppPasswords: 0 });
   });
 
   it('refuses a wrong current password with 403 auth.invalid and keeps the old password and sessions', async () => {
@@ -283,7 +283,7 @@ describe('TOTP second factor', () => {
       expect(res.statusCode, url).toBe(401);
       expect(res.json()).toMatchObject({ error: { code: 'auth.mfa_required' }, requestId: expect.any(String) });
     }
-    const write = await post(pending, '/api/account/app-passwords', { name: 'sneaky' });
+    const write = await post(pending, '/api/account/app-passwords', { name: 'sneaky', password: agent.password });
     expect(write.statusCode).toBe(401);
     expect(write.json().error.code).toBe('auth.mfa_required');
     const session = await t.store.db.selectFrom('sessions').select(['mfa_pending', 'expires_at']).where('user_id', '=', agent.userId).orderBy('id', 'desc').executeTakeFirstOrThrow();
@@ -436,7 +436,7 @@ describe('TOTP second factor', () => {
 describe('app passwords', () => {
   it('creates one shown once (4 groups of 4), stores only its argon2id hash, and lists it without password or hash', async () => {
     const agent = await signIn('apcreate');
-    const res = await post(agent, '/api/account/app-passwords', { name: '  Thunderbird  ' });
+    const res = await post(agent, '/api/account/app-passwords', { name: '  Thunderbird  ', password: agent.password });
     expect(res.statusCode).toBe(201);
     const created = res.json();
     expect(created).toEqual({ id: expect.any(Number), name: 'Thunderbird', password: expect.stringMatching(APP_PASSWORD_PATTERN) });
@@ -450,9 +450,46 @@ describe('app passwords', () => {
     expect(await auditActions(agent.userId)).toContain('account.app_password_created');
   });
 
+  it('needs the account password: missing is 400, wrong is 403 auth.invalid (audited) and creates nothing', async () => {
+    const agent = await signIn('apconfirm');
+    const missing = await post(agent, '/api/account/app-passwords', { name: 'Phone' });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().error.code).toBe('request.invalid');
+    const wrong = await post(agent, '/api/account/app-passwords', { name: 'Phone', password: 'not my password' });
+    expect(wrong.statusCode).toBe(403);
+    expect(wrong.json()).toMatchObject({ error: { code: 'auth.invalid' }, requestId: expect.any(String) });
+    expect((await get(agent, '/api/account/app-passwords')).json().appPasswords).toEqual([]);
+    expect(await auditActions(agent.userId)).toEqual(['auth.login', 'account.app_password_create_failed']);
+  });
+
+  it("counts wrong passwords when creating one toward the account's sign-in limit (then 429, even with the right password)", async () => {
+    const agent = await signIn('aplimit');
+    for (let i = 0; i < 10; i++) expect((await post(agent, '/api/account/app-passwords', { name: 'Phone', password: `guess ${i}` })).statusCode).toBe(403);
+    const limited = await post(agent, '/api/account/app-passwords', { name: 'Phone', password: agent.password });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().error.code).toBe('auth.rate_limited');
+    expect((await get(agent, '/api/account/app-passwords')).json().appPasswords).toEqual([]);
+    expect((await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: agent.address, password: agent.password } })).statusCode).toBe(429);
+  });
+
+  it("a password change revokes all of the user's app passwords (audited), and leaves other users' alone", async () => {
+    const agent = await signIn('aprotate');
+    const other = await signIn('apkeep');
+    const first = (await post(agent, '/api/account/app-passwords', { name: 'Phone', password: agent.password })).json();
+    const second = (await post(agent, '/api/account/app-passwords', { name: 'Laptop', password: agent.password })).json();
+    const others = (await post(other, '/api/account/app-passwords', { name: 'Phone', password: other.password })).json();
+    expect((await post(agent, '/api/account/password', { currentPassword: agent.password, newPassword: 'a brand new password' })).statusCode).toBe(204);
+    expect((await get(agent, '/api/account/app-passwords')).json().appPasswords).toEqual([]);
+    expect(await mailClientSignIn(agent.address, first.password)).toEqual({ kind: 'invalid' });
+    expect(await mailClientSignIn(agent.address, second.password)).toEqual({ kind: 'invalid' });
+    expect(await mailClientSignIn(other.address, others.password)).toMatchObject({ kind: 'ok', user: { userId: other.userId } });
+    const audit = await t.store.db.selectFrom('audit_log').select('details').where('actor_user_id', '=', agent.userId).where('action', '=', 'account.password_changed').executeTakeFirstOrThrow();
+    expect(audit.details).toMatchObject({ revokedAppPasswords: 2 });
+  });
+
   it('works where app passwords are allowed (IMAP/SMTP) but never for web sign-in', async () => {
     const agent = await signIn('apweb');
-    const { password } = (await post(agent, '/api/account/app-passwords', { name: 'Phone' })).json();
+    const { password } = (await post(agent, '/api/account/app-passwords', { name: 'Phone', password: agent.password })).json();
     const web = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: agent.address, password } });
     expect(web.statusCode).toBe(401);
     expect(await mailClientSignIn(agent.address, password)).toMatchObject({ kind: 'ok', user: { userId: agent.userId } });
@@ -463,16 +500,16 @@ describe('app passwords', () => {
   it('refuses a second app password with the same name for the same user (409), but another user may use the name', async () => {
     const agent = await signIn('apdup');
     const other = await signIn('apdup');
-    expect((await post(agent, '/api/account/app-passwords', { name: 'Laptop' })).statusCode).toBe(201);
-    const dup = await post(agent, '/api/account/app-passwords', { name: 'Laptop' });
+    expect((await post(agent, '/api/account/app-passwords', { name: 'Laptop', password: agent.password })).statusCode).toBe(201);
+    const dup = await post(agent, '/api/account/app-passwords', { name: 'Laptop', password: agent.password });
     expect(dup.statusCode).toBe(409);
     expect(dup.json().error.code).toBe('app_password.exists');
-    expect((await post(other, '/api/account/app-passwords', { name: 'Laptop' })).statusCode).toBe(201);
+    expect((await post(other, '/api/account/app-passwords', { name: 'Laptop', password: other.password })).statusCode).toBe(201);
   });
 
   it('rejects a missing, blank or overlong name with 400 request.invalid', async () => {
     const agent = await signIn('apbad');
-    for (const payload of [{}, { name: '' }, { name: '   ' }, { name: 'x'.repeat(101) }, { name: 7 }]) {
+    for (const payload of [{}, { name: '' }, { name: '   ' }, { name: 'x'.repeat(101) }, { name: 7 }].map((p) => ({ ...p, password: agent.password }))) {
       const res = await post(agent, '/api/account/app-passwords', payload);
       expect(res.statusCode, JSON.stringify(payload)).toBe(400);
       expect(res.json().error.code).toBe('request.invalid');
@@ -482,7 +519,7 @@ describe('app passwords', () => {
 
   it('revoking one removes it from the list, stops it working for IMAP/SMTP, and is audited', async () => {
     const agent = await signIn('aprevoke');
-    const created = (await post(agent, '/api/account/app-passwords', { name: 'Old phone' })).json();
+    const created = (await post(agent, '/api/account/app-passwords', { name: 'Old phone', password: agent.password })).json();
     const res = await t.app.inject({ method: 'DELETE', url: `/api/account/app-passwords/${created.id}`, headers: agent.headers });
     expect(res.statusCode).toBe(204);
     expect((await get(agent, '/api/account/app-passwords')).json().appPasswords).toEqual([]);
@@ -496,7 +533,7 @@ describe('app passwords', () => {
   it("user B cannot delete user A's app password (404) and A's keeps working", async () => {
     const a = await signIn('apowner');
     const b = await signIn('apthief');
-    const created = (await post(a, '/api/account/app-passwords', { name: 'Desktop' })).json();
+    const created = (await post(a, '/api/account/app-passwords', { name: 'Desktop', password: a.password })).json();
     const res = await t.app.inject({ method: 'DELETE', url: `/api/account/app-passwords/${created.id}`, headers: b.headers });
     expect(res.statusCode).toBe(404);
     expect(res.json().error.code).toBe('app_password.not_found');
@@ -516,8 +553,8 @@ describe('app passwords', () => {
 
   it('caps a user at 20 app passwords (409 app_password.limit)', async () => {
     const agent = await signIn('apcap');
-    for (let i = 0; i < 20; i++) expect((await post(agent, '/api/account/app-passwords', { name: `client ${i}` })).statusCode).toBe(201);
-    const res = await post(agent, '/api/account/app-passwords', { name: 'one too many' });
+    for (let i = 0; i < 20; i++) expect((await post(agent, '/api/account/app-passwords', { name: `client ${i}`, password: agent.password })).statusCode).toBe(201);
+    const res = await post(agent, '/api/account/app-passwords', { name: 'one too many', password: agent.password });
     expect(res.statusCode).toBe(409);
     expect(res.json().error.code).toBe('app_password.limit');
   });

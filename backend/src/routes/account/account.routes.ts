@@ -3,10 +3,10 @@ import type { FastifyReply } from 'fastify';
 import {
   AppError,
   confirmAccountPassword,
+  createAccountsService,
   createAppPasswordRepository,
   createAuditRepository,
   createTotpRepository,
-  createUserRepository,
   generateAppPassword,
   generateTotpSecret,
   hashPassword,
@@ -43,7 +43,7 @@ const TOTP_ISSUER = 'Mailyard';
  */
 export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const audit = createAuditRepository(ctx.db);
-  const users = createUserRepository(ctx.db);
+  const accounts = createAccountsService({ db: ctx.db });
   const totps = createTotpRepository(ctx.db, ctx.secrets);
   const appPasswords = createAppPasswordRepository(ctx.db);
   const secondFactor = createSecondFactor(ctx);
@@ -72,7 +72,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       {
         schema: {
           tags: ['account'],
-          description: 'Changes the account password and signs out every other session of the user.',
+          description: 'Changes the account password, signs out every other session of the user and revokes all their app passwords.',
           body: changePasswordBody,
           response: { 204: noContent, ...errorResponses(400, 401, 403, 429) },
         },
@@ -82,9 +82,9 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
         const problem = passwordProblem(req.body.newPassword);
         if (problem) throw new AppError('password.invalid', problem, 400);
         await confirmPassword(reply, me, req.body.currentPassword, req.ip, 'account.password_change_failed');
-        await users.setPasswordHash(me.userId, await hashPassword(req.body.newPassword));
+        const revokedAppPasswords = await accounts.changePassword(me.userId, req.body.newPassword);
         const revokedSessions = await ctx.sessions.revokeAllForUser(me.userId, me.sessionId);
-        await audit.record({ actorUserId: me.userId, actorAddress: me.address, action: 'account.password_changed', target: me.address, ip: req.ip, details: { revokedSessions } });
+        await audit.record({ actorUserId: me.userId, actorAddress: me.address, action: 'account.password_changed', target: me.address, ip: req.ip, details: { revokedSessions, revokedAppPasswords } });
         return reply.code(204).send();
       },
     );
@@ -166,14 +166,16 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       {
         schema: {
           tags: ['account'],
-          description: 'Creates a password for one IMAP/SMTP client. The answer is the only time it is shown.',
+          description:
+            'Creates a password for one IMAP/SMTP client; needs the account password (wrong ones count toward the sign-in limit). The answer is the only time it is shown. Changing or resetting the account password revokes every app password.',
           body: appPasswordCreateBody,
-          response: { 201: appPasswordCreatedResponse, ...errorResponses(400, 401, 403, 409) },
+          response: { 201: appPasswordCreatedResponse, ...errorResponses(400, 401, 403, 409, 429) },
         },
       },
       async (req, reply) => {
         const me = currentUser(req);
         const name = req.body.name;
+        await confirmPassword(reply, me, req.body.password, req.ip, 'account.app_password_create_failed');
         if ((await appPasswords.count(me.userId)) >= MAX_APP_PASSWORDS) {
           throw new AppError('app_password.limit', `at most ${MAX_APP_PASSWORDS} app passwords; revoke one first`, 409);
         }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveRecipient } from '@mailyard/core';
+import { authenticateClient, createRateLimiter, resolveRecipient } from '@mailyard/core';
 import { createTestBackend, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
+import { mayUseSenderAddress } from '../../../../core/src/mail/recipient-routing.js';
 
 let t: TestBackend;
 let admin: Agent;
@@ -110,6 +111,18 @@ describe('domains', () => {
     expect(gone.json().error.code).toBe('domain.not_found');
   });
 
+  it('lets an admin relax the inbound checks of a domain (PATCH), one key at a time; others get 403, bad values 400', async () => {
+    const relaxed = await call(admin, 'PATCH', '/api/admin/domains/b.test', { dmarcReject: 'quarantine' });
+    expect(relaxed.statusCode).toBe(200);
+    expect(relaxed.json()).toMatchObject({ name: 'b.test', trustPolicy: { dmarcReject: 'quarantine', ownDomainSpoofing: 'reject' } });
+    expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', { ownDomainSpoofing: 'ignore' })).json().trustPolicy).toEqual({ dmarcReject: 'quarantine', ownDomainSpoofing: 'ignore' });
+    expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', { dmarcReject: 'sometimes' })).statusCode).toBe(400);
+    expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', {})).statusCode).toBe(400);
+    expect((await call(admin, 'PATCH', '/api/admin/domains/nowhere.test', { dmarcReject: 'ignore' })).statusCode).toBe(404);
+    expect((await call(dadmin, 'PATCH', '/api/admin/domains/a.test', { dmarcReject: 'ignore' })).statusCode).toBe(403);
+    await call(admin, 'PATCH', '/api/admin/domains/b.test', { dmarcReject: 'enforce', ownDomainSpoofing: 'reject' });
+  });
+
   it('shows a domain-admin only their domains and forbids them to add or remove domains', async () => {
     expect((await call(dadmin, 'GET', '/api/admin/domains')).json().domains.map((d: { name: string }) => d.name)).toEqual(['a.test']);
     const add = await call(dadmin, 'POST', '/api/admin/domains', { name: 'mine.test' });
@@ -212,6 +225,22 @@ describe('users', () => {
     await expect(t.login('sue@a.test', 'sue password')).rejects.toThrow();
     await t.login('sue@a.test', 'fresh password');
   });
+
+  it("revokes every app password of a user whose password an admin resets (audited), and only that user's", async () => {
+    const signInAsClient = (address: string, password: string) => authenticateClient({ db: t.store.db, limiter: createRateLimiter(t.redis) }, 'smtp', { username: address, password, ip: '127.0.0.1' });
+    const tomId = (await t.accounts.addUser({ address: 'tom@a.test', password: 'tom password' })).id;
+    const tom = await t.login('tom@a.test', 'tom password');
+    const joeApp = (await call(plain, 'POST', '/api/account/app-passwords', { name: 'Phone', password: 'joe password' })).json();
+    const tomApps = [];
+    for (const name of ['Phone', 'Laptop']) tomApps.push((await call(tom, 'POST', '/api/account/app-passwords', { name, password: 'tom password' })).json());
+    expect(await signInAsClient('tom@a.test', tomApps[0].password)).toMatchObject({ kind: 'ok' });
+    expect((await call(dadmin, 'PATCH', `/api/admin/users/${tomId}`, { password: 'tom reset password' })).statusCode).toBe(200);
+    for (const app of tomApps) expect(await signInAsClient('tom@a.test', app.password)).toEqual({ kind: 'invalid' });
+    expect(await t.store.db.selectFrom('app_passwords').select('id').where('user_id', '=', tomId).execute()).toEqual([]);
+    expect(await signInAsClient('joe@a.test', joeApp.password)).toMatchObject({ kind: 'ok', user: { userId: plain.userId } });
+    const entry = await t.store.db.selectFrom('audit_log').select('details').where('action', '=', 'admin.user.update').where('target', '=', 'tom@a.test').executeTakeFirstOrThrow();
+    expect(entry.details).toMatchObject({ passwordReset: true, revokedAppPasswords: 2 });
+  });
 });
 
 describe('aliases', () => {
@@ -264,6 +293,63 @@ describe('aliases', () => {
     expect((await call(admin, 'DELETE', '/api/admin/aliases/@b.test')).statusCode).toBe(200);
     expect(await resolveRecipient(t.store.db, 'whoever@a.test')).toMatchObject({ kind: 'unknown' });
     expect(await resolveRecipient(t.store.db, 'whoever@b.test')).toMatchObject({ kind: 'unknown' });
+  });
+});
+
+describe('domain-admin escalation: a domain-admin changes only users whose every scope is within their own', () => {
+  it('forbids (403) resetting the password of, disabling, demoting or deleting a co-admin who also manages another domain, and changes nothing', async () => {
+    const cora = await t.accounts.addUser({ address: 'cora@a.test', password: 'cora password', role: 'domain-admin' });
+    await t.store.db.insertInto('domain_admins').values([{ user_id: cora.id, domain_id: await domainId('a.test') }, { user_id: cora.id, domain_id: await domainId('b.test') }]).execute();
+    const coraSession = await t.login('cora@a.test', 'cora password');
+    for (const [method, payload] of [
+      ['PATCH', { password: 'taken over password' }],
+      ['PATCH', { disabled: true }],
+      ['PATCH', { role: 'user' }],
+      ['PATCH', { quotaBytes: 1 }],
+      ['DELETE', undefined],
+    ] as Array<[Method, unknown]>) {
+      const res = await call(dadmin, method, `/api/admin/users/${cora.id}`, payload);
+      expect(res.statusCode, `${method} ${JSON.stringify(payload)}`).toBe(403);
+      expect(res.json().error.code).toBe('auth.forbidden');
+    }
+    for (const method of ['POST', 'DELETE'] as const) expect((await call(dadmin, method, '/api/admin/domain-admins', { userId: cora.id, domain: 'a.test' })).statusCode).toBe(403);
+    const after = await t.accounts.requireUser('cora@a.test');
+    expect(after).toMatchObject({ role: 'domain-admin', disabled: false });
+    expect((await call(coraSession, 'GET', '/api/me')).statusCode).toBe(200);
+    await t.login('cora@a.test', 'cora password');
+    const grants = await t.store.db.selectFrom('domain_admins').select('domain_id').where('user_id', '=', cora.id).execute();
+    expect(grants).toHaveLength(2);
+    // An admin still may.
+    expect((await call(admin, 'PATCH', `/api/admin/users/${cora.id}`, { role: 'user' })).statusCode).toBe(200);
+    expect((await call(admin, 'DELETE', `/api/admin/users/${cora.id}`)).statusCode).toBe(200);
+  });
+
+  it('still lets a domain-admin change a co-admin of their own domains only', async () => {
+    const dana = await t.accounts.addUser({ address: 'dana@a.test', password: 'dana password', role: 'domain-admin' });
+    await t.store.db.insertInto('domain_admins').values({ user_id: dana.id, domain_id: await domainId('a.test') }).execute();
+    expect((await call(dadmin, 'PATCH', `/api/admin/users/${dana.id}`, { password: 'dana new password' })).statusCode).toBe(200);
+    expect((await call(dadmin, 'DELETE', `/api/admin/users/${dana.id}`)).statusCode).toBe(200);
+  });
+
+  it('a catch-all a domain-admin points at themselves receives but does not let them send as the domain; only an admin may allow sending', async () => {
+    const own = await call(dadmin, 'POST', '/api/admin/aliases', { address: '@a.test', target: 'boss@a.test' });
+    expect(own.statusCode).toBe(201);
+    expect(own.json()).toMatchObject({ address: '@a.test', targetUserId: dadmin.userId, allowSend: false });
+    expect(await resolveRecipient(t.store.db, 'ceo@a.test')).toMatchObject({ kind: 'local', userId: dadmin.userId });
+    expect(await mayUseSenderAddress(t.store.db, dadmin.userId, 'ceo@a.test')).toBe(false);
+    expect((await call(dadmin, 'DELETE', '/api/admin/aliases/@a.test')).statusCode).toBe(200);
+
+    const refused = await call(dadmin, 'POST', '/api/admin/aliases', { address: '@a.test', target: 'boss@a.test', allowSend: true });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().error.code).toBe('auth.forbidden');
+    expect((await call(admin, 'GET', '/api/admin/aliases')).json().aliases.map((a: { address: string }) => a.address)).not.toContain('@a.test');
+    expect(await mayUseSenderAddress(t.store.db, dadmin.userId, 'ceo@a.test')).toBe(false);
+
+    const allowed = await call(admin, 'POST', '/api/admin/aliases', { address: 'press@a.test', target: 'sue@a.test', allowSend: true });
+    expect(allowed.statusCode).toBe(201);
+    expect(allowed.json()).toMatchObject({ address: 'press@a.test', allowSend: true });
+    expect(await mayUseSenderAddress(t.store.db, ownUserId, 'press@a.test')).toBe(true);
+    expect((await call(admin, 'DELETE', '/api/admin/aliases/press@a.test')).statusCode).toBe(200);
   });
 });
 

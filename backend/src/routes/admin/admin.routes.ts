@@ -41,6 +41,8 @@ import {
   adminDomainBody,
   adminDomainListResponse,
   adminDomainParam,
+  adminDomainPatchBody,
+  adminDomainPatchResponse,
   adminDomainSchema,
   adminUserCreateBody,
   adminUserListResponse,
@@ -105,6 +107,16 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       return reply.code(201).send(toAdminDomainDto(domain));
     });
 
+    app.patch('/api/admin/domains/:name', { schema: { tags: ['admin'], params: adminDomainParam, body: adminDomainPatchBody, response: { 200: adminDomainPatchResponse, ...errors } } }, async (req) => {
+      const actor = actorOf(req);
+      requireFullAdmin(actor);
+      const domain = await requireDomainRow(req.params.name);
+      const trustPolicy = await domains.updateTrustPolicy(domain.id, req.body);
+      if (!trustPolicy) throw new AppError('domain.not_found', `domain ${domain.name} is not served here`, 404);
+      await record(req, actor, 'admin.domain.trust_policy', domain.name, req.body);
+      return { ...toAdminDomainDto(domain), trustPolicy };
+    });
+
     app.delete('/api/admin/domains/:name', { schema: { tags: ['admin'], params: adminDomainParam, response: { 200: okResponse, ...errors } } }, async (req) => {
       const actor = actorOf(req);
       requireFullAdmin(actor);
@@ -143,11 +155,11 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       if (user.id === actor.userId && ((role !== undefined && role !== user.role) || disabled === true)) {
         throw new AppError('admin.self', 'you cannot change your own role or disable yourself', 409);
       }
-      if (password !== undefined) await accounts.setPassword(user.address, password);
+      const revokedAppPasswords = password !== undefined ? await accounts.setPassword(user.address, password) : 0;
       await createUserRepository(ctx.db).updateSettings(user.id, { role, disabled, quotaBytes });
       const revokedSessions = disabled === true || password !== undefined ? await ctx.sessions.revokeAllForUser(user.id) : 0;
       const changed = { role, disabled, quotaBytes, passwordReset: password !== undefined };
-      await record(req, actor, 'admin.user.update', user.address, { userId: user.id, ...changed, revokedSessions });
+      await record(req, actor, 'admin.user.update', user.address, { userId: user.id, ...changed, revokedSessions, revokedAppPasswords });
       const [view] = await listUsersVisibleTo(ctx.db, actor, { userId: user.id });
       return toAdminUserDto(view!);
     });
@@ -176,10 +188,13 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       const actor = actorOf(req);
       const alias = requireAliasAddress(req.body.address); // local@domain, or @domain: the catch-all
       const target = requireAddress(req.body.target);
+      const { allowSend } = req.body;
       await requireManagedDomain(actor, alias.domain);
       if (!(await canManageDomain(ctx.db, actor, target.domain))) throw new AppError('user.not_found', `no user ${target.address}`, 404);
-      await accounts.addAlias(alias.address, target.address);
-      await record(req, actor, 'admin.alias.create', alias.address, { target: target.address });
+      // Sending as an address is a server admin's grant: a domain-admin's alias only receives.
+      if (allowSend) requireFullAdmin(actor);
+      await accounts.addAlias(alias.address, target.address, { allowSend });
+      await record(req, actor, 'admin.alias.create', alias.address, { target: target.address, allowSend });
       const created = (await accounts.listAliases()).find((a) => a.address === alias.address)!;
       return reply.code(201).send(created);
     });
@@ -244,9 +259,10 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       const actor = actorOf(req);
       requireAdminArea(actor);
       const domains = actor.role === 'admin' ? undefined : (await domainsVisibleTo(ctx.db, actor)).map((d) => d.name);
-      const rows = await audit.list({ limit: req.query.limit, beforeId: req.query.before, domains });
+      const { limit, before, action, actor: actorAddress, since, until } = req.query;
+      const rows = await audit.list({ limit, beforeId: before, domains, action, actor: actorAddress, since: since ? new Date(since) : undefined, until: until ? new Date(until) : undefined });
       const entries = rows.map(toAdminAuditEntryDto);
-      return { entries, nextBefore: rows.length === req.query.limit ? rows[rows.length - 1]!.id : null };
+      return { entries, nextBefore: rows.length === limit ? rows[rows.length - 1]!.id : null };
     });
   };
 }

@@ -5,27 +5,31 @@ import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import {
   AppError,
+  cancelHeld,
   cleanContentType,
   cleanFilename,
   createOutboundQueue,
   createRedisEventPublisher,
+  createScheduledSendQueue,
+  createScheduledSendRepository,
   createUploadRepository,
   createUserRepository,
   deleteDraft,
+  holdMessage,
   listDrafts,
   newUploadId,
   removeFile,
   replaceDraft,
   saveDraft,
-  sendMessage,
   SendRateLimitedError,
   toMessageListItemDto,
+  toScheduledSendDto,
   uploadPath,
   uploadsDir,
   type DraftDeps,
   type DraftInput,
   type DraftSender,
-  type SendDeps,
+  type HoldDeps,
   type SendInput,
 } from '@mailyard/core';
 import {
@@ -35,6 +39,8 @@ import {
   errorResponses,
   idParam,
   okResponse,
+  scheduledSendListResponse,
+  scheduledSendSchema,
   sendBody,
   sendResponse,
   uploadIdParam,
@@ -61,9 +67,12 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
   const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const uploads = createUploadRepository(ctx.db, ctx.dataDir);
   const deps: DraftDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log, dataDir: ctx.dataDir };
-  // Remote mail waits in the `outbound` queue until the outbound worker (a later issue) delivers it.
+  // Sent mail is held (undo send, scheduled send) until a `scheduled-send` job wakes the outbound
+  // worker; with an undo delay of 0 it is sent in the request, remote mail going to `outbound`.
   const outbound = createOutboundQueue(ctx.redis);
-  const sendDeps: SendDeps = { ...deps, limiter: ctx.limiter, outbound };
+  const scheduled = createScheduledSendQueue(ctx.redis);
+  const sendDeps: HoldDeps = { ...deps, limiter: ctx.limiter, outbound, scheduled };
+  const held = createScheduledSendRepository(ctx.db);
 
   async function sender(userId: number, address: string): Promise<DraftSender> {
     const user = await createUserRepository(ctx.db).get(userId);
@@ -75,6 +84,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
     app.addHook('preHandler', requireUser);
     app.addHook('onClose', async () => {
       await outbound.close();
+      await scheduled.close();
     });
 
     // One file as multipart/form-data, streamed to disk under a random name.
@@ -107,21 +117,41 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
       return { ok: true as const };
     });
 
-    // 202: filed into Sent and local inboxes; remote recipients are queued, not yet delivered.
+    // 202: held until sendAt (undo send: the user's delay; scheduled send: the time asked for), or
+    // with an undo delay of 0 filed into Sent and local inboxes at once (`sent`).
     app.post(
       '/api/messages/send',
-      { schema: { tags: ['compose'], body: sendBody, response: { 202: sendResponse, ...writeErrors, ...errorResponses(429) } } },
+      {
+        schema: {
+          tags: ['compose'],
+          description: 'Holds the message for the undo delay (or until sendAt), then sends it; cancel it meanwhile with /api/messages/scheduled/:id/cancel.',
+          body: sendBody,
+          response: { 202: sendResponse, ...writeErrors, ...errorResponses(429) },
+        },
+      },
       async (req, reply) => {
         const me = currentUser(req);
+        const { sendAt, ...input } = req.body;
         try {
-          const result = await sendMessage(sendDeps, await sender(me.userId, me.address), req.body as SendInput);
-          return await reply.code(202).send(result);
+          const result = await holdMessage(sendDeps, await sender(me.userId, me.address), input as SendInput, sendAt === undefined ? undefined : new Date(sendAt));
+          return await reply.code(202).send({ scheduledId: result.row.id, sendAt: result.row.sendAt.toISOString(), sent: result.sent });
         } catch (err) {
           if (err instanceof SendRateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));
           throw err;
         }
       },
     );
+
+    app.get('/api/messages/scheduled', { schema: { tags: ['compose'], description: 'Messages held for sending (undo send, scheduled send), soonest first.', response: { 200: scheduledSendListResponse, ...errorResponses(401) } } }, async (req) => {
+      const me = currentUser(req);
+      return { scheduled: (await held.listPending(me.userId)).map(toScheduledSendDto) };
+    });
+
+    // Answers the message as composed, so the compose window can reopen it; 409 once it went.
+    app.post('/api/messages/scheduled/:id/cancel', { schema: { tags: ['compose'], params: idParam, response: { 200: scheduledSendSchema, ...writeErrors, ...errorResponses(409) } } }, async (req) => {
+      const me = currentUser(req);
+      return toScheduledSendDto(await cancelHeld(ctx, me.userId, req.params.id));
+    });
 
     app.get('/api/drafts', { schema: { tags: ['compose'], response: { 200: draftListResponse, ...errorResponses(401) } } }, async (req) => {
       const me = currentUser(req);

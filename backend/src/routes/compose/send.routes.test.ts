@@ -26,10 +26,18 @@ function send(agent: Agent, payload: Record<string, unknown>, headers: Record<st
   return t.app.inject({ method: 'POST', url: '/api/messages/send', headers, payload });
 }
 
+/** These tests send at once: an undo delay of 0 (holding is scheduled.routes.test.ts). */
+async function sendAtOnce(agent: Agent): Promise<void> {
+  const res = await t.app.inject({ method: 'PATCH', url: '/api/account/settings', headers: agent.headers, payload: { undoSendSeconds: 0 } });
+  expect(res.statusCode, res.body).toBe(200);
+}
+
 async function sendOk(agent: Agent, payload: Record<string, unknown>): Promise<SendResponse> {
   const res = await send(agent, payload);
   expect(res.statusCode, res.body).toBe(202);
-  return res.json() as SendResponse;
+  const body = res.json() as { sent: SendResponse | null };
+  expect(body.sent).not.toBeNull();
+  return body.sent!;
 }
 
 /** The user's messages with this subject, as (special-use mailbox, id, flags). */
@@ -71,6 +79,7 @@ beforeAll(async () => {
   ({ ann, ben } = await signInTwoUsers(t));
   await t.accounts.addUser({ address: 'carl@m.test', password: 'carl password' });
   carl = await t.login('carl@m.test', 'carl password');
+  for (const agent of [ann, ben, carl]) await sendAtOnce(agent);
   outbound = new Queue(QUEUE_OUTBOUND, { connection: t.redis });
   const raw = Buffer.from('From: Sam <sam@far.test>\r\nTo: ann@m.test\r\nSubject: Lunch?\r\nMessage-ID: <lunch@far.test>\r\nReferences: <plan@far.test>\r\n\r\nnoon?\r\n');
   annInboxMessage = (await ingestMessage({ db: t.store.db, events: { publish: async () => undefined } }, { userId: ann.userId, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary: await summarizeMessage(raw) })).messageId;
@@ -271,6 +280,7 @@ describe('POST /api/messages/send', () => {
   it('answers 429 once the recipients of the last hour would pass the hourly maximum', async () => {
     await t.accounts.addUser({ address: 'dora@m.test', password: 'dora password' });
     const dora = await t.login('dora@m.test', 'dora password');
+  await sendAtOnce(dora);
     const limiter = createRateLimiter(t.redis);
     await limiter.hit(SENT_RECIPIENTS_PER_USER, String(dora.userId), SENT_RECIPIENTS_PER_USER.max - 2);
     await sendOk(dora, { to: ['ann@m.test', 'ben@m.test'], subject: 'exactly at the limit', text: 'x' });

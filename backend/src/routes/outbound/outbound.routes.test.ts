@@ -14,9 +14,11 @@ function get(agent: Agent, url: string) {
 beforeAll(async () => {
   t = await createTestBackend();
   ({ ann, ben } = await signInTwoUsers(t));
+  // An undo delay of 0: sent in the request.
+  expect((await t.app.inject({ method: 'PATCH', url: '/api/account/settings', headers: ann.headers, payload: { undoSendSeconds: 0 } })).statusCode).toBe(200);
   const res = await t.app.inject({ method: 'POST', url: '/api/messages/send', headers: ann.headers, payload: { to: ['sam@far.test', 'ben@m.test'], subject: 'where is it', text: 'x' } });
   expect(res.statusCode, res.body).toBe(202);
-  sent = res.json();
+  sent = res.json().sent;
 });
 afterAll(async () => {
   await t?.close();

@@ -1,6 +1,6 @@
 import type { UserEvent } from '../../contracts/events.js';
 import type { Tx } from '../../db/client.js';
-import type { SpecialUse } from '../../db/schema.js';
+import type { AuthenticationJson, SpecialUse } from '../../db/schema.js';
 import { AppError, isUniqueViolation } from '../../errors.js';
 import { toChangeRow, type ChangeLogEvent } from '../../events/change-log.js';
 import { blobHash, createBlobRepository } from '../../repositories/blob.repository.js';
@@ -43,6 +43,8 @@ export interface AppendInput {
   traceHeaders?: string;
   /** The accepted SMTP transaction it comes from: filing the same one twice returns the first filing. */
   spoolId?: number;
+  /** SPF/DKIM/DMARC/ARC as the MX checked them (mail received on the MX only). */
+  authentication?: AuthenticationJson | null;
 }
 
 export interface AppendResult {
@@ -298,6 +300,7 @@ export class MailboxWrite {
         attachments: JSON.stringify(s.attachments),
         attachment_names: s.attachments.map((a) => a.filename ?? '').join(' '),
         spool_id: p.input.spoolId ?? null,
+        authentication: p.input.authentication ? JSON.stringify(p.input.authentication) : null,
       };
     });
     const ids = await messages.insertMany(rows);

@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { authTestMessage, SENDER_IP, startAuthDns, type AuthDns } from '../../../tests/helpers/mail-auth.js';
+import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { createAccountsService } from '../accounts/accounts.service.js';
+import { createDomainRepository } from '../repositories/domain.repository.js';
+import { cachingDnsResolver, createAuthDnsResolver, createInboundTrust, type TrustInput } from './inbound-auth.js';
+import { parseTrustedNetworks } from './trusted-networks.js';
+
+/**
+ * The inbound checks against a real DNS server (dnsmasq publishing SPF, DKIM and DMARC, see
+ * tests/helpers/mail-auth.ts) and the domains' policies in a real PostgreSQL.
+ */
+
+let store: TestStore;
+let auth: AuthDns;
+let inTest: number;
+
+beforeAll(async () => {
+  [store, auth] = await Promise.all([createTestStore(), startAuthDns()]);
+  const accounts = createAccountsService({ db: store.db });
+  inTest = (await accounts.addDomain('in.test')).id;
+  await accounts.addDomain('relaxed.test');
+});
+afterAll(async () => {
+  await auth?.stop();
+  await store?.drop();
+});
+
+function trust(options: { dns?: string; trusted?: string } = {}) {
+  return createInboundTrust({
+    db: store.db,
+    resolver: createAuthDnsResolver([options.dns ?? auth.dns.server], { timeoutMs: 500 }),
+    hostname: 'mx.in.test',
+    trustedNetworks: parseTrustedNetworks(options.trusted ?? 'none'),
+  });
+}
+
+const input = (raw: Buffer, overrides: Partial<TrustInput> = {}): TrustInput => ({ raw, ip: '203.0.113.5', helo: 'client.example', mailFrom: 'ann@signed.test', rcptDomains: ['in.test'], ...overrides });
+
+describe('inbound authentication (SPF, DKIM, DMARC) on a real resolver', () => {
+  it('passes signed mail from a p=reject domain (aligned DKIM) and writes Authentication-Results with our name', async () => {
+    const raw = await auth.sign(authTestMessage('Ann <ann@signed.test>', 'bob@in.test', 'signed'));
+    const verdict = await trust().verify(input(raw));
+    expect(verdict).toMatchObject({ action: 'accept', reason: null, trustedNetwork: false });
+    expect(verdict.authentication).toEqual({
+      spf: { result: 'fail', domain: 'signed.test' },
+      dkim: { result: 'pass', domain: 'signed.test' },
+      dmarc: { result: 'pass', domain: 'signed.test', policy: 'reject' },
+      arc: { result: 'none', domain: null },
+    });
+    expect(verdict.header).toMatch(/^Authentication-Results: mx\.in\.test;\r\n /);
+    expect(verdict.header).toMatch(/dkim=pass/);
+    expect(verdict.header).toMatch(/dmarc=pass/);
+    expect(verdict.header.endsWith('\r\n')).toBe(true);
+    expect(verdict.header.split('\r\n').slice(1, -1).every((line) => /^[ \t]/.test(line))).toBe(true);
+  });
+
+  it('passes SPF for the allowed client address', async () => {
+    const verdict = await trust().verify(input(authTestMessage('ann@signed.test', 'bob@in.test', 'spf'), { ip: SENDER_IP }));
+    expect(verdict.authentication.spf).toEqual({ result: 'pass', domain: 'signed.test' });
+    expect(verdict.authentication.dmarc.result).toBe('pass');
+    expect(verdict.action).toBe('accept');
+  });
+
+  it('fails DKIM when the body was changed after signing, and refuses it under p=reject', async () => {
+    const signed = await auth.sign(authTestMessage('ann@signed.test', 'bob@in.test', 'tampered', 'Pay 10 euros.'));
+    const tampered = Buffer.from(signed.toString().replace('Pay 10 euros.', 'Pay 9999 euros.'));
+    const verdict = await trust().verify(input(tampered));
+    // mailauth reports a body hash mismatch as `neutral (body hash did not verify)`.
+    expect(verdict.authentication.dkim).toEqual({ result: 'neutral', domain: 'signed.test' });
+    expect(verdict.header).toMatch(/dkim=neutral \(body hash did not verify\)/);
+    expect(verdict.authentication.dmarc).toMatchObject({ result: 'fail', policy: 'reject' });
+    expect(verdict).toMatchObject({ action: 'reject', reason: expect.stringContaining('DMARC policy reject') });
+  });
+
+  it('refuses a forged From of a p=reject domain, files a p=quarantine failure in Junk', async () => {
+    expect((await trust().verify(input(authTestMessage('ann@signed.test', 'bob@in.test', 'forged')))).action).toBe('reject');
+    const quarantined = await trust().verify(input(authTestMessage('q@quarantine.test', 'bob@in.test', 'q'), { mailFrom: 'q@quarantine.test' }));
+    expect(quarantined.authentication.dmarc).toMatchObject({ result: 'fail', policy: 'quarantine' });
+    expect(quarantined.action).toBe('junk');
+  });
+
+  it('refuses mail From our own domain sent from outside that does not pass, unless the domain relaxes it', async () => {
+    const forged = input(authTestMessage('ceo@in.test', 'bob@in.test', 'wire money'), { mailFrom: 'ceo@in.test' });
+    const verdict = await trust().verify(forged);
+    expect(verdict.authentication.dmarc.result).toBe('none');
+    expect(verdict).toMatchObject({ action: 'reject', reason: expect.stringContaining('our domain in.test') });
+    // From the address the domain's SPF allows, it passes (aligned SPF).
+    expect((await trust().verify({ ...forged, ip: SENDER_IP })).action).toBe('accept');
+
+    const domains = createDomainRepository(store.db);
+    expect(await domains.updateTrustPolicy(inTest, { ownDomainSpoofing: 'quarantine' })).toEqual({ dmarcReject: 'enforce', ownDomainSpoofing: 'quarantine' });
+    expect((await trust().verify(forged)).action).toBe('junk');
+    await domains.updateTrustPolicy(inTest, { ownDomainSpoofing: 'ignore' });
+    expect((await trust().verify(forged)).action).toBe('accept');
+    await domains.updateTrustPolicy(inTest, { ownDomainSpoofing: 'reject' });
+  });
+
+  it("follows the recipient domain's dmarcReject setting, and refuses only when every recipient domain would", async () => {
+    const forged = authTestMessage('ann@signed.test', 'x@relaxed.test', 'forged to relaxed');
+    const domains = createDomainRepository(store.db);
+    const relaxed = (await domains.findByName('relaxed.test'))!.id;
+    await domains.updateTrustPolicy(relaxed, { dmarcReject: 'quarantine' });
+    expect((await trust().verify(input(forged, { rcptDomains: ['relaxed.test'] }))).action).toBe('junk');
+    expect((await trust().verify(input(forged, { rcptDomains: ['in.test', 'relaxed.test'] }))).action).toBe('junk');
+    await domains.updateTrustPolicy(relaxed, { dmarcReject: 'ignore' });
+    expect((await trust().verify(input(forged, { rcptDomains: ['relaxed.test'] })))).toMatchObject({ action: 'accept', reason: null });
+    // The other key is kept when one is changed.
+    expect((await domains.trustPolicies(['relaxed.test'])).get('relaxed.test')).toEqual({ dmarcReject: 'ignore', ownDomainSpoofing: 'reject' });
+  });
+
+  it('checks and records mail from a trusted network but neither refuses it nor files it in Junk', async () => {
+    const verdict = await trust({ trusted: '203.0.113.0/24' }).verify(input(authTestMessage('ann@signed.test', 'bob@in.test', 'trusted forged')));
+    expect(verdict).toMatchObject({ action: 'accept', trustedNetwork: true, reason: expect.stringContaining('trusted network') });
+    expect(verdict.authentication.dmarc).toMatchObject({ result: 'fail', policy: 'reject' });
+  });
+
+  it('records temperror and accepts when the DNS server does not answer (no refusal, no Junk)', async () => {
+    const verdict = await trust({ dns: '127.0.0.1:9' }).verify(input(authTestMessage('ann@signed.test', 'bob@in.test', 'no dns')));
+    expect(verdict.action).toBe('accept');
+    expect(verdict.authentication.spf.result).toBe('temperror');
+    expect(verdict.authentication.dmarc.result).toBe('temperror');
+    // Own-domain mail is not called forged when the checks could not run.
+    const own = await trust({ dns: '127.0.0.1:9' }).verify(input(authTestMessage('ceo@in.test', 'bob@in.test', 'own, no dns'), { mailFrom: 'ceo@in.test' }));
+    expect(own.action).toBe('accept');
+  });
+});
+
+describe('the DNS answer cache', () => {
+  it('keeps answers and NXDOMAIN for a bounded time, never failures, and holds at most maxEntries names', async () => {
+    let clock = 0;
+    const asked: string[] = [];
+    const answers: Record<string, () => unknown> = {
+      'ok.test': () => [['v=spf1 -all']],
+      'nx.test': () => {
+        throw Object.assign(new Error('nx'), { code: 'ENOTFOUND' });
+      },
+      'down.test': () => {
+        throw Object.assign(new Error('timeout'), { code: 'ETIMEOUT' });
+      },
+    };
+    const resolve = async (name: string) => {
+      asked.push(name);
+      return (answers[name] ?? answers['ok.test']!)();
+    };
+    const cached = cachingDnsResolver(resolve, { maxTtlMs: 1000, negativeTtlMs: 100, maxEntries: 3, now: () => clock });
+    const settle = (p: Promise<unknown>) => p.then(() => 'ok', (e: { code: string }) => e.code);
+
+    expect(await cached('ok.test', 'TXT')).toEqual([['v=spf1 -all']]);
+    expect(await cached('OK.test', 'TXT')).toEqual([['v=spf1 -all']]);
+    expect(await settle(cached('nx.test', 'TXT'))).toBe('ENOTFOUND');
+    expect(await settle(cached('nx.test', 'TXT'))).toBe('ENOTFOUND');
+    expect(await settle(cached('down.test', 'TXT'))).toBe('ETIMEOUT');
+    expect(await settle(cached('down.test', 'TXT'))).toBe('ETIMEOUT');
+    expect(asked).toEqual(['ok.test', 'nx.test', 'down.test', 'down.test']);
+
+    clock = 500; // NXDOMAIN expired, the answer not yet
+    await cached('ok.test', 'TXT');
+    await settle(cached('nx.test', 'TXT'));
+    expect(asked.slice(4)).toEqual(['nx.test']);
+    clock = 1600;
+    await cached('ok.test', 'TXT');
+    expect(asked.slice(5)).toEqual(['ok.test']);
+
+    for (const name of ['a.test', 'b.test', 'c.test', 'd.test']) await cached(name, 'TXT');
+    expect(cached.size()).toBe(3);
+  });
+});

@@ -1,0 +1,278 @@
+import { authenticate, type AuthenticateResult, type DNSResolver } from 'mailauth';
+import type { AuthCheckJson, AuthenticationJson, SpoolVerdict } from '../db/schema.js';
+import { createDnsResolver } from '../accounts/dns-helper.js';
+import type { DbOrTx } from '../db/client.js';
+import { createDomainRepository, DEFAULT_TRUST_POLICY, type DomainTrustPolicy } from '../repositories/domain.repository.js';
+import { normalizeClientIp, type TrustedNetworks } from './trusted-networks.js';
+
+/**
+ * Authentication of mail received on the MX (issue 11, first slice): SPF (client IP, HELO, MAIL
+ * FROM), DKIM, DMARC with alignment and ARC, verified by `mailauth` through the configured DNS
+ * servers with a small answer cache; then the verdict: accept, file into Junk, or refuse.
+ *
+ * - DMARC `p=reject` failures are refused, `p=quarantine` failures go to Junk; each recipient
+ *   domain's `dmarcReject` policy may relax that (to Junk, or to nothing).
+ * - Mail From one of our own domains that does not pass (no DMARC pass, no aligned SPF or DKIM
+ *   pass) is forged: refused, unless that domain's `ownDomainSpoofing` policy relaxes it.
+ * - DNS trouble (timeout, SERVFAIL, no network) is `temperror`: never a refusal or Junk by itself.
+ * - Clients in the trusted networks are checked and recorded but never refused or sent to Junk.
+ * - Several recipient domains: refused only when every one of them would refuse; otherwise Junk
+ *   when any of them asks for it.
+ */
+
+export type TrustAction = 'accept' | 'junk' | 'reject';
+
+export interface TrustInput {
+  raw: Buffer;
+  /** The client's address as the socket reports it. */
+  ip: string;
+  helo: string | null;
+  /** The envelope sender; '' for the null sender. */
+  mailFrom: string;
+  /** The domains of the (local) recipients, lower case. */
+  rcptDomains: readonly string[];
+}
+
+export interface TrustVerdict {
+  action: TrustAction;
+  /** Why it is refused or filed in Junk (logged; the 550 text); null when accepted plainly. */
+  reason: string | null;
+  trustedNetwork: boolean;
+  authentication: AuthenticationJson;
+  /** `Authentication-Results: <hostname>; …\r\n`, to prepend to the stored message. */
+  header: string;
+}
+
+/** Where the filer puts a message with this verdict (a refused one is never spooled). */
+export function spoolVerdictOf(action: TrustAction): SpoolVerdict {
+  return action === 'junk' ? 'junk' : 'inbox';
+}
+
+// --- DNS: the configured servers, with a bounded answer cache. ---
+
+/** The part of a `node:dns/promises` Resolver used here. */
+export type DnsResolve = (name: string, rrtype: string) => Promise<unknown>;
+
+export interface DnsCacheOptions {
+  /** Answers are kept at most this long (ms). */
+  maxTtlMs?: number;
+  /** "No such name / no data" answers are kept this long (ms). */
+  negativeTtlMs?: number;
+  maxEntries?: number;
+  now?: () => number;
+}
+
+const NEGATIVE_CODES = new Set(['ENOTFOUND', 'ENODATA']);
+
+/**
+ * Wraps a lookup with a cache: answers and NXDOMAIN/NODATA are kept for a bounded time, failures
+ * (timeout, SERVFAIL, refused) never; the oldest entry goes when full; concurrent lookups of one
+ * name share one query.
+ */
+export function cachingDnsResolver(resolve: DnsResolve, options: DnsCacheOptions = {}): DNSResolver & { size(): number } {
+  const maxTtlMs = options.maxTtlMs ?? 300_000;
+  const negativeTtlMs = options.negativeTtlMs ?? 60_000;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { expires: number; answer: Promise<unknown> }>();
+  const lookup = (name: string, rrtype: string): Promise<unknown> => {
+    const key = `${rrtype} ${name.toLowerCase()}`;
+    const hit = cache.get(key);
+    if (hit && hit.expires > now()) return hit.answer;
+    cache.delete(key);
+    const answer = resolve(name, rrtype);
+    const entry = { expires: Number.POSITIVE_INFINITY, answer };
+    while (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
+    cache.set(key, entry);
+    answer.then(
+      () => (entry.expires = now() + maxTtlMs),
+      (err: { code?: string }) => {
+        if (NEGATIVE_CODES.has(err?.code ?? '')) entry.expires = now() + negativeTtlMs;
+        else if (cache.get(key) === entry) cache.delete(key);
+      },
+    );
+    return answer;
+  };
+  return Object.assign(lookup as DNSResolver, { size: () => cache.size });
+}
+
+/** A resolver on the configured DNS servers (DNS_SERVERS; the system's when empty), with the cache. */
+export function createAuthDnsResolver(servers: readonly string[], options: DnsCacheOptions & { timeoutMs?: number } = {}): DNSResolver {
+  const resolver = createDnsResolver([...servers], { timeoutMs: options.timeoutMs ?? 2_000, tries: 2 });
+  return cachingDnsResolver((name, rrtype) => resolver.resolve(name, rrtype), options);
+}
+
+// --- The checks. ---
+
+const TEMPERROR: AuthCheckJson = { result: 'temperror', domain: null };
+
+/** What the checks found, as the policy needs it. */
+export interface AuthFacts {
+  authentication: AuthenticationJson;
+  /** The domain of the (single) From address; null when there is none or several. */
+  fromDomain: string | null;
+  /** An SPF or DKIM pass aligned (relaxed) with the From domain. */
+  alignedPass: boolean;
+  /** Some check could not finish for a DNS failure. */
+  temporary: boolean;
+  /** The `Authentication-Results:` field, folded, ending in CRLF. */
+  header: string;
+}
+
+function domainOfAddress(address: string): string | null {
+  const at = address.lastIndexOf('@');
+  return at >= 0 ? address.slice(at + 1).toLowerCase().replace(/\.$/, '') : null;
+}
+
+/** Relaxed alignment: one domain is the other or a parent of it. */
+function aligned(a: string, b: string): boolean {
+  a = a.toLowerCase();
+  b = b.toLowerCase();
+  return a === b || a.endsWith(`.${b}`) || b.endsWith(`.${a}`);
+}
+
+function normalizeResult(result: string | undefined): string {
+  return result === 'temperr' ? 'temperror' : (result ?? 'none');
+}
+
+/** The Authentication-Results field from mailauth's header block, with nothing but printable text and proper folding. */
+function authResultsField(headers: string, hostname: string): string {
+  const start = headers.indexOf('Authentication-Results:');
+  const block = start >= 0 ? headers.slice(start) : `Authentication-Results: ${hostname}; none`;
+  const lines = block.split(/\r?\n/).filter((line) => line !== '');
+  const field = [lines[0]!, ...lines.slice(1).filter((l) => /^[ \t]/.test(l))].map((l) => l.replace(/[^\t\x20-\x7e]/g, '?'));
+  return `${field.join('\r\n')}\r\n`;
+}
+
+/** The results of a mailauth run, reduced to what is stored and what the policy needs. */
+export function toAuthFacts(result: AuthenticateResult, hostname: string): AuthFacts {
+  const fromAddresses = result.dkim.headerFrom ?? [];
+  const fromDomain = fromAddresses.length === 1 ? domainOfAddress(fromAddresses[0]!) : null;
+  const signatures = result.dkim.results ?? [];
+  const dkimPass = signatures.filter((s) => s.status.result === 'pass');
+  const dkimBest = dkimPass.find((s) => fromDomain && aligned(s.signingDomain, fromDomain)) ?? dkimPass[0] ?? signatures[0];
+  const spf = result.spf || null;
+  const spfResult = normalizeResult(spf?.status.result);
+  const dmarc = result.dmarc || null;
+  const arc = result.arc || null;
+  const authentication: AuthenticationJson = {
+    spf: { result: spfResult, domain: spf?.domain ?? null },
+    dkim: dkimBest ? { result: normalizeResult(dkimBest.status.result), domain: dkimBest.signingDomain ?? null } : { result: 'none', domain: null },
+    dmarc: dmarc ? { result: normalizeResult(dmarc.status.result), domain: dmarc.domain ?? fromDomain, policy: dmarc.policy ?? null } : { result: 'none', domain: fromDomain, policy: null },
+    arc: arc ? { result: normalizeResult(arc.status.result), domain: arc.signature ? arc.signature.signingDomain : null } : { result: 'none', domain: null },
+  };
+  const alignedPass =
+    fromDomain !== null &&
+    (dkimPass.some((s) => aligned(s.signingDomain, fromDomain)) || (spfResult === 'pass' && spf?.domain !== undefined && aligned(spf.domain, fromDomain)));
+  const temporary = [authentication.spf, authentication.dmarc, ...signatures.map((s) => ({ result: normalizeResult(s.status.result) }))].some((c) => c.result === 'temperror');
+  return { authentication, fromDomain, alignedPass, temporary, header: authResultsField(result.headers, hostname) };
+}
+
+/** When the checks did not finish in time: everything is a temporary error (the mail is still received). */
+function timedOutFacts(hostname: string): AuthFacts {
+  return {
+    authentication: { spf: TEMPERROR, dkim: TEMPERROR, dmarc: { ...TEMPERROR, policy: null }, arc: TEMPERROR },
+    fromDomain: null,
+    alignedPass: false,
+    temporary: true,
+    header: `Authentication-Results: ${hostname};\r\n spf=temperror;\r\n dkim=temperror;\r\n dmarc=temperror (checks timed out)\r\n`,
+  };
+}
+
+export interface CheckOptions {
+  resolver: DNSResolver;
+  /** This server's name (MAIL_HOSTNAME), the authserv-id of Authentication-Results. */
+  hostname: string;
+  /** A bound on all lookups of one message; past it the checks are `temperror` (default 20 s). */
+  timeoutMs?: number;
+}
+
+/** Runs SPF, DKIM, DMARC and ARC on one message. Throws only on a fault of the verifier itself. */
+export async function checkMessage(input: Omit<TrustInput, 'rcptDomains'>, options: CheckOptions): Promise<AuthFacts> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), options.timeoutMs ?? 20_000);
+  });
+  try {
+    const result = await Promise.race([
+      authenticate(input.raw, {
+        resolver: options.resolver,
+        ip: normalizeClientIp(input.ip),
+        helo: input.helo ?? undefined,
+        sender: input.mailFrom || undefined,
+        mta: options.hostname,
+        disableBimi: true,
+      }),
+      timeout,
+    ]);
+    return result ? toAuthFacts(result, options.hostname) : timedOutFacts(options.hostname);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// --- The policy. ---
+
+function fromSetting(setting: 'enforce' | 'reject' | 'quarantine' | 'ignore'): TrustAction {
+  return setting === 'ignore' ? 'accept' : setting === 'quarantine' ? 'junk' : 'reject';
+}
+
+/**
+ * The verdict from the facts and the domains' policies (`policies` maps our domains, and only
+ * them, to their policy). Pure: the unit tests state the rules on it.
+ */
+export function decideTrust(
+  facts: Pick<AuthFacts, 'authentication' | 'fromDomain' | 'alignedPass' | 'temporary'>,
+  rcptDomains: readonly string[],
+  policies: ReadonlyMap<string, DomainTrustPolicy>,
+  trustedNetwork: boolean,
+): { action: TrustAction; reason: string | null } {
+  const { dmarc } = facts.authentication;
+  const passes = dmarc.result === 'pass' || facts.alignedPass;
+  let verdict: { action: TrustAction; reason: string | null } = { action: 'accept', reason: null };
+
+  const own = facts.fromDomain !== null ? policies.get(facts.fromDomain) : undefined;
+  if (own && !passes && !facts.temporary) {
+    verdict = { action: fromSetting(own.ownDomainSpoofing), reason: `claims to be from our domain ${facts.fromDomain} but does not pass SPF, DKIM or DMARC` };
+  }
+  if (verdict.action === 'accept' && dmarc.result === 'fail' && (dmarc.policy === 'reject' || dmarc.policy === 'quarantine')) {
+    const domains = rcptDomains.length > 0 ? rcptDomains : [''];
+    const actions = domains.map((d): TrustAction => {
+      const setting = (policies.get(d) ?? DEFAULT_TRUST_POLICY).dmarcReject;
+      if (setting === 'ignore') return 'accept';
+      return dmarc.policy === 'reject' ? fromSetting(setting) : 'junk';
+    });
+    // Refused only if every recipient domain refuses; otherwise Junk if any of them asks for more than delivery.
+    const action: TrustAction = actions.every((a) => a === 'reject') ? 'reject' : actions.some((a) => a !== 'accept') ? 'junk' : 'accept';
+    verdict = { action, reason: `DMARC policy ${dmarc.policy} of ${dmarc.domain ?? 'the sender'}: fail` };
+  }
+  if (verdict.action !== 'accept' && trustedNetwork) return { action: 'accept', reason: `trusted network (${verdict.reason})` };
+  return verdict.action === 'accept' ? { action: 'accept', reason: null } : verdict;
+}
+
+// --- The service the MX uses. ---
+
+export interface InboundTrustDeps {
+  db: DbOrTx;
+  resolver: DNSResolver;
+  hostname: string;
+  trustedNetworks: TrustedNetworks;
+  timeoutMs?: number;
+}
+
+/** Checks a message and decides; throws when the store cannot be read (the MX answers 451). */
+export function createInboundTrust(deps: InboundTrustDeps) {
+  const domains = createDomainRepository(deps.db);
+  return {
+    isTrustedNetwork: (ip: string) => deps.trustedNetworks.contains(ip),
+    async verify(input: TrustInput): Promise<TrustVerdict> {
+      const facts = await checkMessage(input, { resolver: deps.resolver, hostname: deps.hostname, timeoutMs: deps.timeoutMs });
+      const names = [...new Set([...input.rcptDomains, ...(facts.fromDomain ? [facts.fromDomain] : [])])];
+      const policies = await domains.trustPolicies(names);
+      const trustedNetwork = deps.trustedNetworks.contains(input.ip);
+      const { action, reason } = decideTrust(facts, input.rcptDomains, policies, trustedNetwork);
+      return { action, reason, trustedNetwork, authentication: facts.authentication, header: facts.header };
+    },
+  };
+}
+export type InboundTrust = ReturnType<typeof createInboundTrust>;

@@ -1,0 +1,153 @@
+import { tmpdir } from 'node:os';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { allocateRedisUrl } from '../../../tests/helpers/redis.js';
+import { createAccountsService } from '../accounts/accounts.service.js';
+import { createRateLimiter } from '../auth/rate-limit.js';
+import type { OutboundJob } from '../queue/queues.js';
+import { createScheduledSendRepository } from '../repositories/scheduled-send.repository.js';
+import { cancelHeld, holdMessage, NotDueError, sendHeld, type HoldDeps } from './scheduled-send.js';
+
+let store: TestStore;
+let redis: Redis;
+let ann: number;
+let ben: number;
+const woken: Array<{ id: number; delayMs: number }> = [];
+const enqueued: OutboundJob[] = [];
+
+function deps(): HoldDeps {
+  return {
+    db: store.db,
+    events: { publish: async () => undefined },
+    dataDir: tmpdir(),
+    limiter: createRateLimiter(redis),
+    outbound: { enqueue: async (jobs) => void enqueued.push(...jobs) },
+    scheduled: { enqueue: async (id, delayMs) => void woken.push({ id, delayMs }) },
+  };
+}
+const annSender = () => ({ userId: ann, address: 'ann@own.test', name: 'Ann' });
+
+/** The copies of a subject in each user's mailboxes, as "user:specialUse". */
+async function copies(subject: string): Promise<string[]> {
+  const rows = await store.db
+    .selectFrom('messages')
+    .innerJoin('mailboxes', 'mailboxes.id', 'messages.mailbox_id')
+    .select(['messages.user_id', 'mailboxes.special_use'])
+    .where('messages.subject', '=', subject)
+    .execute();
+  return rows.map((r) => `${r.user_id === ann ? 'ann' : 'ben'}:${r.special_use}`).sort();
+}
+
+/** Makes a held message due now (instead of waiting for its time). */
+async function makeDue(id: number): Promise<void> {
+  await sql`UPDATE scheduled_sends SET send_at = now() - interval '1 second' WHERE id = ${id}`.execute(store.db);
+}
+
+beforeAll(async () => {
+  store = await createTestStore();
+  redis = new Redis((await allocateRedisUrl()).url);
+  const accounts = createAccountsService({ db: store.db });
+  await accounts.addDomain('own.test');
+  ann = (await accounts.addUser({ address: 'ann@own.test', password: 'ann password' })).id;
+  ben = (await accounts.addUser({ address: 'ben@own.test', password: 'ben password' })).id;
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await store?.drop();
+});
+
+describe('holding a message (undo send, scheduled send)', () => {
+  it("holds it for the user's undo delay (default 10 s) and files nothing meanwhile", async () => {
+    const { row, sent } = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'held', text: 'x' });
+    expect(sent).toBeNull();
+    expect(row.status).toBe('pending');
+    const wait = row.sendAt.getTime() - Date.now();
+    expect(wait).toBeGreaterThan(5_000);
+    expect(wait).toBeLessThanOrEqual(11_000);
+    expect(woken.at(-1)).toEqual({ id: row.id, delayMs: expect.any(Number) });
+    expect(await copies('held')).toEqual([]);
+    await expect(sendHeld(deps(), row.id)).rejects.toBeInstanceOf(NotDueError);
+    expect(await copies('held')).toEqual([]);
+  });
+
+  it('never sends a cancelled message, even once it is due', async () => {
+    const { row } = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], cc: ['Ann <ann@own.test>'], subject: 'changed my mind', text: 'oops' });
+    const cancelled = await cancelHeld(deps(), ann, row.id);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.input).toMatchObject({ to: ['ben@own.test'], cc: ['Ann <ann@own.test>'], subject: 'changed my mind', text: 'oops' });
+    await makeDue(row.id);
+    expect(await sendHeld(deps(), row.id)).toBeNull();
+    expect(await copies('changed my mind')).toEqual([]);
+    await expect(cancelHeld(deps(), ann, row.id)).rejects.toMatchObject({ code: 'scheduled.not_pending', status: 409 });
+  });
+
+  it("does not let another user cancel or see someone's held message (404)", async () => {
+    const { row } = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'mine', text: 'x' });
+    await expect(cancelHeld(deps(), ben, row.id)).rejects.toMatchObject({ code: 'scheduled.not_found', status: 404 });
+    expect(await createScheduledSendRepository(store.db).get(ben, row.id)).toBeNull();
+    await cancelHeld(deps(), ann, row.id);
+  });
+
+  it('sends a due message exactly once when workers and a reconcile pass race for it, and then refuses to cancel it (409)', async () => {
+    const { row } = await holdMessage(deps(), annSender(), { to: ['ben@own.test', 'someone@remote.test'], subject: 'once only', text: 'x' });
+    await makeDue(row.id);
+    const before = enqueued.length;
+    const results = await Promise.all([sendHeld(deps(), row.id), sendHeld(deps(), row.id), sendHeld(deps(), row.id), cancelHeld(deps(), ann, row.id).catch((e: unknown) => e)]);
+    const sent = results.slice(0, 3).filter((r) => r !== null);
+    expect(sent).toHaveLength(1);
+    expect(results[3]).toMatchObject({ code: 'scheduled.not_pending' });
+    expect(await copies('once only')).toEqual(['ann:\\Sent', 'ben:\\Inbox']);
+    expect(enqueued.slice(before)).toEqual([{ outboundId: expect.any(Number), domain: 'remote.test', attempt: 0 }]);
+    const after = await createScheduledSendRepository(store.db).get(ann, row.id);
+    expect(after).toMatchObject({ status: 'sent', outboundId: enqueued.at(-1)!.outboundId, sentMessageId: expect.any(Number) });
+    expect(await sendHeld(deps(), row.id)).toBeNull();
+  });
+
+  it('sends at once, in the same call, when the undo delay is 0', async () => {
+    await createScheduledSendRepository(store.db).setUndoSendSeconds(ann, 0);
+    try {
+      const { row, sent } = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'no undo', text: 'x' });
+      expect(sent?.deliveredLocally).toEqual(['ben@own.test']);
+      expect((await createScheduledSendRepository(store.db).get(ann, row.id))?.status).toBe('sent');
+      expect(await copies('no undo')).toEqual(['ann:\\Sent', 'ben:\\Inbox']);
+    } finally {
+      await createScheduledSendRepository(store.db).setUndoSendSeconds(ann, 10);
+    }
+  });
+
+  it('holds a scheduled message until the time asked for, and refuses a time in the past or over a year ahead (400)', async () => {
+    const tomorrow = new Date(Date.now() + 24 * 3600_000);
+    const { row } = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'tomorrow', text: 'x' }, tomorrow);
+    expect(row.sendAt.toISOString()).toBe(tomorrow.toISOString());
+    expect(woken.at(-1)!.delayMs).toBeGreaterThan(23 * 3600_000);
+    expect((await createScheduledSendRepository(store.db).listPending(ann)).map((r) => r.id)).toContain(row.id);
+    for (const when of [new Date(Date.now() - 3600_000), new Date(Date.now() + 400 * 24 * 3600_000)]) {
+      await expect(holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'bad time', text: 'x' }, when)).rejects.toMatchObject({ code: 'send.schedule_invalid' });
+    }
+  });
+
+  it('checks recipients when the user sends, and marks it failed if a recipient is gone when it is due', async () => {
+    await expect(holdMessage(deps(), annSender(), { to: ['nobody@own.test'], subject: 'to nobody', text: 'x' })).rejects.toMatchObject({ code: 'send.unknown_recipient' });
+    const accounts = createAccountsService({ db: store.db });
+    const cat = await accounts.addUser({ address: 'cat@own.test', password: 'cat password' });
+    const { row } = await holdMessage(deps(), annSender(), { to: ['cat@own.test'], subject: 'to cat', text: 'x' });
+    await store.db.deleteFrom('users').where('id', '=', cat.id).execute();
+    await makeDue(row.id);
+    expect(await sendHeld(deps(), row.id)).toBeNull();
+    const after = await createScheduledSendRepository(store.db).get(ann, row.id);
+    expect(after).toMatchObject({ status: 'failed', error: expect.stringMatching(/cat@own\.test.*no such mailbox/) });
+    expect(await copies('to cat')).toEqual([]);
+  });
+
+  it('lists due pending messages whose job should have run for the reconciler', async () => {
+    const { row } = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'lost job', text: 'x' });
+    const repo = createScheduledSendRepository(store.db);
+    expect(await repo.listOverdue(0)).not.toContain(row.id);
+    await makeDue(row.id);
+    expect(await repo.listOverdue(0)).toContain(row.id);
+    await sendHeld(deps(), row.id);
+    expect(await repo.listOverdue(0)).not.toContain(row.id);
+  });
+});

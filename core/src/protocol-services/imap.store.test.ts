@@ -1,0 +1,184 @@
+import { randomInt } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allocateRedisUrl } from '../../../tests/helpers/redis.js';
+import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { createAccountsService } from '../accounts/accounts.service.js';
+import { createRateLimiter } from '../auth/rate-limit.js';
+import { createRedisEventPublisher } from '../events/publisher.js';
+import { createUserEventHub, type UserEventHub } from '../events/user-event-hub.js';
+import { silentLogger } from '../log/logger.js';
+import { ingestMessage } from '../mail/mailbox-writer/index.js';
+import { summarizeMessage } from '../mail/parse.js';
+import { createImapServices, type ImapServices } from './imap.js';
+
+/** core's IMAP services on the real store, Redis publisher and event hub. */
+
+let store: TestStore;
+let redis: Redis;
+let redisUrl: string;
+let flushRedis: () => Promise<void>;
+let hub: UserEventHub;
+let services: ImapServices;
+let alice: number;
+let bob: number;
+const log = silentLogger();
+
+const raw = (n: number, subject = `Report ${n}`) => Buffer.from([`From: Carol <carol@c.test>`, 'To: alice@imap.test', `Subject: ${subject}`, `Message-ID: <r${n}@c.test>`, 'Date: Mon, 23 Nov 2026 09:00:00 +0000', '', `Quarterly numbers ${n}`, ''].join('\r\n'));
+
+beforeAll(async () => {
+  store = await createTestStore();
+  // Redis pub/sub ignores the database index: user ids unique to this file on the shared Redis.
+  await sql`ALTER SEQUENCE users_id_seq RESTART WITH ${sql.lit(randomInt(1_000_000, 2 ** 40))}`.execute(store.db);
+  const accounts = createAccountsService({ db: store.db });
+  await accounts.addDomain('imap.test');
+  alice = (await accounts.addUser({ address: 'alice@imap.test', password: 'alice password' })).id;
+  bob = (await accounts.addUser({ address: 'bob@imap.test', password: 'bob password' })).id;
+  ({ url: redisUrl, flush: flushRedis } = await allocateRedisUrl());
+  redis = new Redis(redisUrl);
+  hub = createUserEventHub({ createSubscriber: () => new Redis(redisUrl, { maxRetriesPerRequest: null }), log });
+  services = createImapServices({ db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
+});
+
+afterAll(async () => {
+  hub?.close();
+  await flushRedis?.();
+  redis?.disconnect();
+  await store?.drop();
+});
+
+async function inbox(userId: number) {
+  return (await services.mailboxes.find(userId, 'inbox'))!;
+}
+
+describe('IMAP services on the real store', () => {
+  it('signs in through authenticateClient on the imap channel', async () => {
+    expect(await services.auth.authenticate({ username: 'alice@imap.test', password: 'alice password', ip: '192.0.2.1' })).toMatchObject({ kind: 'ok', user: { userId: alice } });
+    expect(await services.auth.authenticate({ username: 'alice@imap.test', password: 'wrong', ip: '192.0.2.1' })).toEqual({ kind: 'invalid' });
+  });
+
+  it('appends, lists by UID, loads bytes, sets flags and searches text, scoped to the user', async () => {
+    const box = await inbox(alice);
+    const first = await services.messages.append(alice, box.id, { raw: raw(1), flags: ['\\Seen'], internalDate: new Date('2026-11-24T09:00:00Z') });
+    const second = await services.messages.append(alice, box.id, { raw: raw(2, 'Holiday plans'), flags: [] });
+    expect([first.uid, second.uid]).toEqual([1, 2]);
+    expect(first.uidvalidity).toBe(box.uidvalidity);
+    const rows = await services.messages.list(alice, box.id);
+    expect(rows.map((r) => [r.uid, r.flags])).toEqual([
+      [1, ['\\Seen']],
+      [2, []],
+    ]);
+    expect(rows[0]!.internalDate.toISOString()).toBe('2026-11-24T09:00:00.000Z');
+    expect((await services.messages.list(alice, box.id, 1)).map((r) => r.uid)).toEqual([2]);
+    expect(await services.messages.content(alice, rows[1]!.id)).toEqual(raw(2, 'Holiday plans'));
+    await expect(services.messages.content(bob, rows[1]!.id)).rejects.toMatchObject({ code: 'message.not_found' });
+    expect(await services.messages.list(bob, box.id)).toEqual([]);
+
+    const flagged = await services.messages.setFlags(alice, [rows[1]!.id], { add: ['\\Flagged'] });
+    expect(flagged[0]).toMatchObject({ uid: 2, flags: ['\\Flagged'], changed: true });
+    expect(await services.messages.searchText(alice, box.id, 'subject', 'holiday')).toEqual([2]);
+    expect(await services.messages.searchText(alice, box.id, 'body', 'quarterly numbers')).toEqual([1, 2]);
+    expect(await services.messages.searchText(alice, box.id, 'text', '100%_')).toEqual([]);
+    expect(await services.messages.searchText(bob, box.id, 'subject', 'holiday')).toEqual([]);
+    const status = await inbox(alice);
+    expect([status.messages, status.unseen, status.uidnext]).toEqual([2, 1, 3]);
+  });
+
+  it('answers the existing UID when a message with the same Message-ID is appended to Sent', async () => {
+    const sent = (await services.mailboxes.list(alice)).find((m) => m.specialUse === '\\Sent')!;
+    const once = await services.messages.append(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });
+    const again = await services.messages.append(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });
+    expect(again).toEqual({ ...once, duplicate: true });
+    expect(await services.messages.list(alice, sent.id)).toHaveLength(1);
+    // Elsewhere than Sent, a copy is a copy.
+    const drafts = (await services.mailboxes.list(alice)).find((m) => m.specialUse === '\\Drafts')!;
+    await services.messages.append(alice, drafts.id, { raw: raw(50), flags: [] });
+    expect((await services.messages.append(alice, drafts.id, { raw: raw(50), flags: [] })).duplicate).toBe(false);
+  });
+
+  it('creates, renames and deletes folders through the writer, and copies, moves and expunges', async () => {
+    await services.mailboxes.create(alice, 'Projects/2026');
+    await expect(services.mailboxes.create(alice, 'Projects/2026')).rejects.toMatchObject({ code: 'mailbox.exists' });
+    const folder = (await services.mailboxes.find(alice, 'Projects/2026'))!;
+    await services.mailboxes.rename(alice, folder.id, 'Projects/2027');
+    expect(await services.mailboxes.find(alice, 'Projects/2027')).toMatchObject({ id: folder.id });
+    await expect(services.mailboxes.rename(alice, (await inbox(alice)).id, 'X')).rejects.toMatchObject({ code: 'mailbox.protected' });
+
+    const box = await inbox(alice);
+    const rows = await services.messages.list(alice, box.id);
+    const copied = await services.messages.copy(alice, [rows[0]!.id], folder.id);
+    expect(copied.copied.map((c) => [c.sourceUid, c.uid])).toEqual([[1, 1]]);
+    const moved = await services.messages.move(alice, [rows[1]!.id], folder.id);
+    expect(moved.moved.map((m) => [m.fromUid, m.uid])).toEqual([[2, 2]]);
+    await services.messages.setFlags(alice, [copied.copied[0]!.id], { add: ['\\Deleted'] });
+    expect((await services.messages.expunge(alice, folder.id)).map((d) => d.uid)).toEqual([1]);
+    expect((await services.messages.list(alice, folder.id)).map((r) => r.uid)).toEqual([2]);
+    await services.mailboxes.remove(alice, folder.id);
+    expect(await services.mailboxes.find(alice, 'Projects/2027')).toBeNull();
+  });
+
+  it('renames a folder with its subfolders in one write, and keeps subscriptions by name', async () => {
+    const defaults = await services.mailboxes.subscriptions(bob);
+    expect(defaults).toEqual(expect.arrayContaining(['INBOX', 'Sent', 'Trash']));
+    for (const name of ['Clients', 'Clients/Acme', 'Clients/Acme/2026', 'Clientsville']) await services.mailboxes.create(bob, name);
+    // CREATE leaves subscribing to the IMAP client.
+    expect(await services.mailboxes.subscriptions(bob)).toEqual(defaults);
+    await services.mailboxes.subscribe(bob, 'Clients/Acme');
+    const clients = (await services.mailboxes.find(bob, 'Clients'))!;
+    await services.mailboxes.rename(bob, clients.id, 'Customers');
+    const names = (await services.mailboxes.list(bob)).map((m) => m.name);
+    expect(names).toEqual(expect.arrayContaining(['Customers', 'Customers/Acme', 'Customers/Acme/2026', 'Clientsville']));
+    expect(names.filter((n) => n.startsWith('Clients/'))).toEqual([]);
+    expect(await services.mailboxes.subscriptions(bob)).toContain('Customers/Acme');
+    expect(await services.mailboxes.subscriptions(bob)).not.toContain('Clients/Acme');
+    // Into its own subfolder, or onto a name in use: refused, nothing renamed.
+    const customers = (await services.mailboxes.find(bob, 'Customers'))!;
+    await expect(services.mailboxes.rename(bob, customers.id, 'Customers/Acme/Inner')).rejects.toMatchObject({ code: 'mailbox.name_invalid' });
+    await expect(services.mailboxes.rename(bob, customers.id, 'Clientsville')).rejects.toMatchObject({ code: 'mailbox.exists' });
+    expect((await services.mailboxes.find(bob, 'Customers/Acme/2026'))?.name).toBe('Customers/Acme/2026');
+    expect(await services.mailboxes.unsubscribe(bob, 'Customers/Acme')).toBe(true);
+    expect(await services.mailboxes.subscriptions(alice)).not.toContain('Customers/Acme');
+  });
+
+  it('moves a message into its own mailbox under a new UID, flags kept (RFC 6851)', async () => {
+    const box = await inbox(bob);
+    const added = await services.messages.append(bob, box.id, { raw: raw(81), flags: ['\\Flagged'] });
+    const [row] = await services.messages.list(bob, box.id, added.uid - 1);
+    const result = await services.messages.move(bob, [row!.id], box.id);
+    expect(result.unchanged).toEqual([]);
+    expect(result.moved).toEqual([expect.objectContaining({ fromUid: added.uid, mailboxId: box.id, flags: ['\\Flagged'] })]);
+    const after = await services.messages.list(bob, box.id, added.uid - 1);
+    expect(after.map((r) => [r.uid, r.flags])).toEqual([[result.moved[0]!.uid, ['\\Flagged']]]);
+    expect(result.moved[0]!.uid).toBeGreaterThan(added.uid);
+    expect((await inbox(bob)).messages).toBe(box.messages + 1);
+  });
+
+  it('names the UIDs that left a mailbox since a modseq from the change log (QRESYNC)', async () => {
+    const box = await inbox(bob);
+    const first = await services.messages.append(bob, box.id, { raw: raw(71), flags: [] });
+    const second = await services.messages.append(bob, box.id, { raw: raw(72), flags: [] });
+    const since = (await inbox(bob)).highestmodseq;
+    const rows = await services.messages.list(bob, box.id, second.uid - 1);
+    const archive = (await services.mailboxes.find(bob, 'Archive'))!;
+    await services.messages.move(bob, [(await services.messages.list(bob, box.id, first.uid - 1))[0]!.id], archive.id);
+    await services.messages.setFlags(bob, [rows[0]!.id], { add: ['\\Deleted'] });
+    await services.messages.expunge(bob, box.id, [second.uid]);
+    expect((await services.changes.vanishedSince(bob, box.id, since))?.sort((a, b) => a - b)).toEqual([first.uid, second.uid]);
+    expect(await services.changes.vanishedSince(bob, archive.id, since)).toEqual([]);
+    expect(await services.changes.vanishedSince(bob, box.id, (await inbox(bob)).highestmodseq)).toEqual([]);
+    expect(await services.changes.vanishedSince(alice, box.id, since)).toEqual([]);
+  });
+
+  it('feeds the user\'s changes live, wherever they come from', async () => {
+    const feed = await services.changes.open(alice);
+    try {
+      const box = await inbox(alice);
+      const added = await ingestMessage({ db: store.db, events: createRedisEventPublisher(redis) }, { userId: alice, mailbox: { id: box.id }, content: { raw: raw(99) }, summary: await summarizeMessage(raw(99)) });
+      const item = await feed.next();
+      expect(item).toMatchObject({ type: 'event', event: { type: 'message.new', mailboxId: box.id, uid: added.uid } });
+    } finally {
+      feed.close();
+    }
+  });
+});

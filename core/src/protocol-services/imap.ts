@@ -1,0 +1,217 @@
+import { createClientAuthService, type ClientAuthService, type SignInFailureRules } from '../auth/authenticate.js';
+import type { RateLimiter } from '../auth/rate-limit.js';
+import type { Db } from '../db/client.js';
+import type { SpecialUse } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { openChangeFeed, readReplay, type ChangeFeed } from '../events/change-feed.js';
+import type { EventPublisher } from '../events/publisher.js';
+import type { UserEventHub } from '../events/user-event-hub.js';
+import type { Logger } from '../log/logger.js';
+import { copyMessages, deleteMailbox, expungeMessages, ingestMessage, setFlags, writeMailboxes } from '../mail/mailbox-writer/index.js';
+import type { CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MoveResult } from '../mail/mailbox-writer/mailbox-write.js';
+import { loadMessageBytes } from '../mail/message-content.js';
+import { summarizeMessage } from '../mail/parse.js';
+import { createChangeRepository } from '../repositories/change.repository.js';
+import { createImapRepository, type ImapMessageRow, type ImapTextField } from '../repositories/imap.repository.js';
+import { createMailboxRepository, type MailboxRow } from '../repositories/mailbox.repository.js';
+
+/**
+ * The narrow services the IMAP server stands on (imap-server/src/handlers), and core's
+ * implementations of them over the mailbox writer, the change feed, `authenticateClient` ('imap'
+ * channel) and the message loader. Protocol code never holds a database handle: its transcript
+ * tests run the handlers on in-memory fakes of these (tests/helpers/imap-fakes.ts).
+ * Mailbox names here are the stored (Unicode) names; the wire's modified UTF-7 is the protocol's.
+ */
+
+export type { ImapMessageRow, ImapTextField } from '../repositories/imap.repository.js';
+
+export interface ImapMailboxInfo {
+  id: number;
+  name: string;
+  specialUse: SpecialUse | null;
+  uidvalidity: number;
+  uidnext: number;
+  highestmodseq: number;
+  messages: number;
+  unseen: number;
+  size: number;
+}
+
+export interface ImapAppendInput {
+  raw: Buffer;
+  flags: readonly string[];
+  internalDate?: Date;
+}
+
+export interface ImapMailboxes {
+  list(userId: number): Promise<ImapMailboxInfo[]>;
+  /** By name (INBOX in any case); null when the user has none such. */
+  find(userId: number, name: string): Promise<ImapMailboxInfo | null>;
+  /** Not subscribed (the client subscribes). Writer errors: 409 'mailbox.exists', 400 'mailbox.name_invalid'. */
+  create(userId: number, name: string): Promise<void>;
+  /**
+   * Renames a folder and its subfolders (`A/B` goes with `A`) in one write. Errors: 404
+   * 'mailbox.not_found', 403 'mailbox.protected', 409 'mailbox.exists', 400 'mailbox.name_invalid'
+   * (into its own subfolder).
+   */
+  rename(userId: number, mailboxId: number, name: string): Promise<void>;
+  remove(userId: number, mailboxId: number): Promise<void>;
+  /** The subscribed folder names (a deleted folder's name stays subscribed until UNSUBSCRIBE). */
+  subscriptions(userId: number): Promise<string[]>;
+  subscribe(userId: number, name: string): Promise<void>;
+  /** False when the name was not subscribed. */
+  unsubscribe(userId: number, name: string): Promise<boolean>;
+}
+
+export interface ImapMessages {
+  /** The mailbox's messages above a UID (0: all) by ascending UID (a session's seq↔uid map). */
+  list(userId: number, mailboxId: number, afterUid?: number): Promise<ImapMessageRow[]>;
+  /** The full message as served (RFC822.SIZE bytes). */
+  content(userId: number, messageId: number): Promise<Buffer>;
+  setFlags(userId: number, messageIds: readonly number[], change: FlagChange): Promise<FlaggedMessage[]>;
+  copy(userId: number, messageIds: readonly number[], mailboxId: number): Promise<CopyResult>;
+  /** Into the messages' own mailbox too: they get new UIDs there (RFC 6851), nothing is left `unchanged`. */
+  move(userId: number, messageIds: readonly number[], mailboxId: number): Promise<MoveResult>;
+  /** Removes the messages flagged \Deleted (only those with these UIDs, when given). */
+  expunge(userId: number, mailboxId: number, uids?: readonly number[]): Promise<DeletedMessage[]>;
+  /**
+   * Adds a message through the writer. To Sent, a message whose Message-ID is already there is not
+   * added again: the existing copy's UID is answered (the user's submission made that copy).
+   */
+  append(userId: number, mailboxId: number, input: ImapAppendInput): Promise<{ uid: number; uidvalidity: number; duplicate: boolean }>;
+  /**
+   * \Recent: claims the messages from the first recent UID up to `upToUid` (exclusive) for the
+   * calling session, and returns that first UID (the caller's recent messages are those at or above).
+   */
+  claimRecent(userId: number, mailboxId: number, upToUid: number): Promise<number>;
+  /** The first recent UID and how many messages are recent (EXAMINE, STATUS RECENT). */
+  recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }>;
+  /** UIDs of the mailbox's messages whose `field` contains `text`, case-insensitively. */
+  searchText(userId: number, mailboxId: number, field: ImapTextField, text: string): Promise<number[]>;
+}
+
+/** What a session takes from the user's change feed (core's ChangeFeed, narrowed). */
+export type ImapChangeFeed = Pick<ChangeFeed, 'next' | 'close'>;
+
+export interface ImapChanges {
+  /** The user's change feed, live from now (`since` undefined) or replayed after `since`. */
+  open(userId: number, since?: number): Promise<ImapChangeFeed>;
+  /**
+   * QRESYNC: the UIDs that left the mailbox (expunged or moved out) after modseq `since`, from the
+   * change log; null when the log no longer covers that far back.
+   */
+  vanishedSince(userId: number, mailboxId: number, since: number): Promise<number[] | null>;
+}
+
+export interface ImapServices {
+  /** `authenticateClient` for the `imap` channel: app passwords allowed; with TOTP on, only they. */
+  auth: ClientAuthService;
+  mailboxes: ImapMailboxes;
+  messages: ImapMessages;
+  changes: ImapChanges;
+}
+
+export interface ImapServiceDeps {
+  db: Db;
+  events: EventPublisher;
+  limiter: RateLimiter;
+  hub: UserEventHub;
+  log: Logger;
+  authRules?: SignInFailureRules;
+}
+
+/** IMAP's hierarchy delimiter: folder `A/B` is a subfolder of `A`. */
+const HIERARCHY_DELIMITER = '/';
+
+/** Beyond this many missed changes a reopened feed says `resync` (the session then reloads its mailbox). */
+const MAX_REPLAY = 10_000;
+
+function toInfo(m: MailboxRow): ImapMailboxInfo {
+  return { id: m.id, name: m.name, specialUse: m.specialUse, uidvalidity: m.uidvalidity, uidnext: m.uidnext, highestmodseq: m.highestmodseq, messages: m.messageCount, unseen: m.unseenCount, size: m.totalBytes };
+}
+
+/** The IMAP services on the real store, Redis event publisher, limiter and event hub. */
+export function createImapServices(deps: ImapServiceDeps): ImapServices {
+  const writer = { db: deps.db, events: deps.events, log: deps.log };
+  const mailboxRepo = createMailboxRepository(deps.db);
+  const imapRepo = createImapRepository(deps.db);
+  const changes = createChangeRepository(deps.db);
+  return {
+    auth: createClientAuthService({ db: deps.db, limiter: deps.limiter, rules: deps.authRules }, 'imap'),
+    mailboxes: {
+      list: async (userId) => (await mailboxRepo.list(userId)).map(toInfo),
+      async find(userId, name) {
+        const found = await mailboxRepo.findByName(userId, name);
+        return found ? toInfo(found) : null;
+      },
+      async create(userId, name) {
+        // Folders made elsewhere (new users' defaults, the webmail) start subscribed (migration
+        // 0012); an IMAP client subscribes what it creates itself (RFC 3501: CREATE does not).
+        await writeMailboxes(writer, [userId], async (write) => {
+          const subscriptions = createImapRepository(write.tx);
+          const wasSubscribed = (await subscriptions.listSubscriptions(userId)).includes(name);
+          const created = await write.createMailbox(userId, name);
+          if (!wasSubscribed) await subscriptions.unsubscribe(userId, created.name);
+        });
+      },
+      async rename(userId, mailboxId, name) {
+        const all = await mailboxRepo.list(userId);
+        const mailbox = all.find((m) => m.id === mailboxId);
+        if (!mailbox) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
+        const prefix = `${mailbox.name}${HIERARCHY_DELIMITER}`;
+        if (name.startsWith(prefix)) throw new AppError('mailbox.name_invalid', 'a folder cannot be moved into its own subfolder', 400);
+        const children = all.filter((m) => m.name.startsWith(prefix));
+        await writeMailboxes(writer, [userId], async (write) => {
+          await write.renameMailbox(userId, mailboxId, name);
+          for (const child of children) await write.renameMailbox(userId, child.id, `${name}${child.name.slice(mailbox.name.length)}`);
+        });
+      },
+      async remove(userId, mailboxId) {
+        await deleteMailbox(writer, userId, mailboxId);
+      },
+      subscriptions: (userId) => imapRepo.listSubscriptions(userId),
+      subscribe: (userId, name) => imapRepo.subscribe(userId, name),
+      unsubscribe: (userId, name) => imapRepo.unsubscribe(userId, name),
+    },
+    messages: {
+      list: (userId, mailboxId, afterUid) => imapRepo.listMessages(userId, mailboxId, afterUid),
+      content: (userId, messageId) => loadMessageBytes(deps.db, userId, messageId),
+      setFlags: (userId, ids, change) => setFlags(writer, userId, ids, change),
+      copy: (userId, ids, mailboxId) => copyMessages(writer, userId, ids, mailboxId),
+      move: (userId, ids, mailboxId) =>
+        writeMailboxes(writer, [userId], async (write) => {
+          const result = await write.move(userId, ids, mailboxId);
+          if (result.unchanged.length === 0) return result;
+          // RFC 6851: a MOVE into the message's own mailbox gives it a new UID (a copy, then the original removed).
+          const flags = new Map(result.unchanged.map((u) => [u.id, u.flags]));
+          const { copied } = await write.copy(userId, result.unchanged.map((u) => u.id), mailboxId);
+          await write.remove(userId, result.unchanged.map((u) => u.id));
+          const again = copied.map((c) => ({ id: c.id, fromMailboxId: mailboxId, fromUid: c.sourceUid, mailboxId, uid: c.uid, modseq: c.modseq, flags: flags.get(c.sourceId) ?? [] }));
+          return { target: result.target, moved: [...result.moved, ...again], unchanged: [] };
+        }),
+      expunge: (userId, mailboxId, uids) => expungeMessages(writer, userId, mailboxId, uids),
+      async append(userId, mailboxId, input) {
+        const mailbox = await mailboxRepo.get(userId, mailboxId);
+        if (!mailbox) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
+        const summary = await summarizeMessage(input.raw);
+        if (mailbox.specialUse === '\\Sent' && summary.messageId) {
+          const existing = await imapRepo.findByMessageIdHeader(userId, mailbox.id, summary.messageId);
+          if (existing) return { uid: existing.uid, uidvalidity: mailbox.uidvalidity, duplicate: true };
+        }
+        const added = await ingestMessage(writer, { userId, mailbox: { id: mailbox.id }, content: { raw: input.raw }, summary, flags: input.flags, internalDate: input.internalDate });
+        return { uid: added.uid, uidvalidity: mailbox.uidvalidity, duplicate: false };
+      },
+      claimRecent: (userId, mailboxId, upToUid) => imapRepo.claimRecent(userId, mailboxId, upToUid),
+      recent: (userId, mailboxId) => imapRepo.recent(userId, mailboxId),
+      searchText: (userId, mailboxId, field, text) => imapRepo.uidsMatchingText(userId, mailboxId, field, text),
+    },
+    changes: {
+      open: (userId, since) => openChangeFeed({ hub: deps.hub, changes, log: deps.log }, userId, { since, maxReplay: MAX_REPLAY }),
+      async vanishedSince(userId, mailboxId, since) {
+        const replay = await readReplay({ changes, log: deps.log }, userId, since, MAX_REPLAY);
+        if (replay.type === 'resync') return null;
+        return replay.events.flatMap((e) => (e.type === 'message.deleted' && e.mailboxId === mailboxId ? [e.uid] : e.type === 'message.moved' && e.fromMailboxId === mailboxId ? [e.fromUid] : []));
+      },
+    },
+  };
+}

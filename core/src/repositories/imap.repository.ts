@@ -1,0 +1,105 @@
+import { sql } from 'kysely';
+import type { DbOrTx } from '../db/client.js';
+
+/**
+ * What only IMAP needs (SQL here, scoped by user_id like every repository): a mailbox's messages
+ * in UID order (a session's seq↔uid map), the Sent copy with a given Message-ID (APPEND to Sent
+ * answers with it), the text criteria of SEARCH, the user's subscriptions (folder names, in
+ * `mailbox_subscriptions`; migration 0012's triggers subscribe new folders and follow renames),
+ * and \Recent (`mailboxes.imap_first_recent_uid`).
+ * Message and folder writes go through the mailbox writer.
+ */
+
+export interface ImapMessageRow {
+  id: number;
+  uid: number;
+  modseq: number;
+  flags: string[];
+  internalDate: Date;
+  size: number;
+  sentDate: Date | null;
+}
+
+/** The stored columns IMAP SEARCH text criteria look in. */
+export type ImapTextField = 'from' | 'to' | 'cc' | 'subject' | 'body' | 'text';
+
+const textColumn: Record<Exclude<ImapTextField, 'text'>, string> = { from: 'from_text', to: 'to_text', cc: 'cc_text', subject: 'subject', body: 'body_text' };
+
+/** `%`, `_` and `\` taken literally in an ILIKE pattern. */
+function likeLiteral(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export function createImapRepository(db: DbOrTx) {
+  return {
+    /** The messages in the user's mailbox above a UID (0: all), by ascending UID. */
+    async listMessages(userId: number, mailboxId: number, afterUid = 0): Promise<ImapMessageRow[]> {
+      const rows = await db
+        .selectFrom('messages')
+        .select(['id', 'uid', 'modseq', 'flags', 'internal_date', 'size', 'sent_date'])
+        .where('user_id', '=', userId)
+        .where('mailbox_id', '=', mailboxId)
+        .where('uid', '>', afterUid)
+        .orderBy('uid')
+        .execute();
+      return rows.map((r) => ({ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }));
+    },
+    /** The user's message in this mailbox with this Message-ID header, if any (the lowest UID). */
+    async findByMessageIdHeader(userId: number, mailboxId: number, messageIdHeader: string): Promise<{ id: number; uid: number } | null> {
+      const row = await db
+        .selectFrom('messages')
+        .select(['id', 'uid'])
+        .where('user_id', '=', userId)
+        .where('mailbox_id', '=', mailboxId)
+        .where('message_id_header', '=', messageIdHeader)
+        .orderBy('uid')
+        .limit(1)
+        .executeTakeFirst();
+      return row ?? null;
+    },
+    /** The folder names the user is subscribed to, sorted. */
+    async listSubscriptions(userId: number): Promise<string[]> {
+      const { rows } = await sql<{ name: string }>`SELECT name FROM mailbox_subscriptions WHERE user_id = ${userId} ORDER BY name`.execute(db);
+      return rows.map((r) => r.name);
+    },
+    async subscribe(userId: number, name: string): Promise<void> {
+      await sql`INSERT INTO mailbox_subscriptions (user_id, name) VALUES (${userId}, ${name}) ON CONFLICT DO NOTHING`.execute(db);
+    },
+    /** False when the name was not subscribed. */
+    async unsubscribe(userId: number, name: string): Promise<boolean> {
+      const result = await sql`DELETE FROM mailbox_subscriptions WHERE user_id = ${userId} AND name = ${name}`.execute(db);
+      return Number(result.numAffectedRows ?? 0) > 0;
+    },
+    /**
+     * Claims the mailbox's recent messages below `upToUid` for one session: returns the first
+     * recent UID as it was, and moves it up to `upToUid` (never down), under the row's lock.
+     */
+    async claimRecent(userId: number, mailboxId: number, upToUid: number): Promise<number> {
+      const { rows } = await sql<{ first: string }>`
+        WITH old AS (SELECT id, imap_first_recent_uid AS first FROM mailboxes WHERE user_id = ${userId} AND id = ${mailboxId} FOR UPDATE)
+        UPDATE mailboxes m SET imap_first_recent_uid = GREATEST(old.first, ${upToUid}) FROM old WHERE m.id = old.id
+        RETURNING old.first`.execute(db);
+      return rows[0] ? Number(rows[0].first) : upToUid;
+    },
+    /** The first recent UID and how many messages are at or above it. */
+    async recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }> {
+      const { rows } = await sql<{ first: string; count: string }>`
+        SELECT b.imap_first_recent_uid AS first,
+               (SELECT count(*) FROM messages m WHERE m.user_id = b.user_id AND m.mailbox_id = b.id AND m.uid >= b.imap_first_recent_uid) AS count
+        FROM mailboxes b WHERE b.user_id = ${userId} AND b.id = ${mailboxId}`.execute(db);
+      return rows[0] ? { firstUid: Number(rows[0].first), count: Number(rows[0].count) } : { firstUid: 1, count: 0 };
+    },
+    /** UIDs of the user's messages in this mailbox whose `field` contains `text` (case-insensitive). */
+    async uidsMatchingText(userId: number, mailboxId: number, field: ImapTextField, text: string): Promise<number[]> {
+      const pattern = likeLiteral(text);
+      const columns = field === 'text' ? ['from_text', 'to_text', 'cc_text', 'subject', 'body_text'] : [textColumn[field]];
+      const { rows } = await sql<{ uid: number }>`
+        SELECT uid FROM messages
+        WHERE user_id = ${userId} AND mailbox_id = ${mailboxId}
+          AND (${sql.join(columns.map((c) => sql`${sql.ref(c)} ILIKE ${pattern}`), sql` OR `)})
+        ORDER BY uid`.execute(db);
+      return rows.map((r) => r.uid);
+    },
+  };
+}
+export type ImapRepository = ReturnType<typeof createImapRepository>;

@@ -1,0 +1,37 @@
+/** How the mail screens write dates and people. */
+import type { AddressDto } from '@mailyard/core/contracts';
+
+const DAY = 86_400_000;
+
+/** "14:05" today, "Mon" this week, "3 Mar" this year, "3 Mar 2024" before. */
+export function listDate(iso: string, now: Date = new Date()): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return '';
+  const startOfToday = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+  if (date.getTime() >= startOfToday) return date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  if (date.getTime() >= startOfToday - 6 * DAY) return date.toLocaleDateString(undefined, { weekday: 'short' });
+  if (date.getFullYear() === now.getFullYear()) return date.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+  return date.toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+}
+
+export function fullDate(iso: string): string {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? '' : date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+/** The display name, else the address. */
+export function personName(people: AddressDto[]): string {
+  const first = people[0];
+  if (!first) return '(no sender)';
+  return first.name || first.address;
+}
+
+export function people(list: AddressDto[]): string {
+  return list.map((p) => (p.name ? `${p.name} <${p.address}>` : p.address)).join(', ');
+}
+
+export function byteSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}

@@ -1,0 +1,119 @@
+import { randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccountsService, createRateLimiter, createRedisEventPublisher, createUserEventHub, ingestMessage, loadTlsMaterial, setFlags, silentLogger, summarizeMessage, type UserEventHub } from '../../core/src/index.js';
+import { connectImap, type ImapTranscriptClient } from '../../tests/helpers/imap-transcript.js';
+import { allocateRedisUrl } from '../../tests/helpers/redis.js';
+import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
+import { buildImapApp, type ImapListener } from './app.js';
+
+/**
+ * The transcript flows on the real store: core's IMAP services over PostgreSQL and Redis, so a
+ * change made through the mailbox writer elsewhere reaches an IDLE session through the feed.
+ */
+
+let store: TestStore;
+let redis: Redis;
+let flushRedis: () => Promise<void>;
+let hub: UserEventHub;
+let app: ImapListener;
+let port: number;
+let alice: number;
+let dataDir: string;
+const clients: ImapTranscriptClient[] = [];
+const log = silentLogger();
+
+const raw = (n: number) => Buffer.from([`From: Carol <carol@c.test>`, 'To: alice@imap.test', `Subject: Note ${n}`, `Message-ID: <n${n}@c.test>`, 'Date: Mon, 23 Nov 2026 09:00:00 +0000', '', `Text ${n}`, ''].join('\r\n'));
+
+beforeAll(async () => {
+  store = await createTestStore();
+  await sql`ALTER SEQUENCE users_id_seq RESTART WITH ${sql.lit(randomInt(1_000_000, 2 ** 40))}`.execute(store.db);
+  const accounts = createAccountsService({ db: store.db });
+  await accounts.addDomain('imap.test');
+  alice = (await accounts.addUser({ address: 'alice@imap.test', password: 'alice password' })).id;
+  let redisUrl: string;
+  ({ url: redisUrl, flush: flushRedis } = await allocateRedisUrl());
+  redis = new Redis(redisUrl);
+  hub = createUserEventHub({ createSubscriber: () => new Redis(redisUrl, { maxRetriesPerRequest: null }), log });
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imap-store-'));
+  const tls = await loadTlsMaterial({ dataDir, hostname: 'imap.imap.test' });
+  app = buildImapApp({ db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log }, { hostname: 'imap.imap.test', tls, allowPlaintextAuth: true });
+  port = (await app.listen({ imap: 0, imaps: 0 }, '127.0.0.1')).imap;
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  await app?.close();
+  hub?.close();
+  await flushRedis?.();
+  redis?.disconnect();
+  await store?.drop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function session(): Promise<ImapTranscriptClient> {
+  const client = await connectImap(port);
+  clients.push(client);
+  await client.greeting();
+  expect((await client.command('l LOGIN alice@imap.test "alice password"')).at(-1)).toMatch(/^l OK/);
+  return client;
+}
+
+const deliver = async (n: number) => ingestMessage({ db: store.db, events: createRedisEventPublisher(redis) }, { userId: alice, mailbox: { specialUse: '\\Inbox' }, content: { raw: raw(n) }, summary: await summarizeMessage(raw(n)) });
+
+describe('IMAP on the real store', () => {
+  it('lists, selects, appends, fetches, stores, searches, moves and expunges', async () => {
+    await deliver(1);
+    const client = await session();
+    expect(await client.command('a1 LIST "" "*"')).toContain('* LIST (\\HasNoChildren \\Sent) "/" "Sent"');
+    const selected = await client.command('a2 SELECT INBOX');
+    expect(selected).toContain('* 1 EXISTS');
+    // \Recent: the first session to select the mailbox read-write claims the new mail.
+    expect(selected).toContain('* 1 RECENT');
+    expect(selected.at(-1)).toBe('a2 OK [READ-WRITE] SELECT completed');
+    const message = raw(2);
+    client.write(`a3 APPEND INBOX (\\Flagged) {${message.length}+}\r\n${message.toString()}\r\n`);
+    const appended = await client.until((l) => l.startsWith('a3 '));
+    // Appended to the selected mailbox: its EXISTS comes with the answer.
+    expect(appended.slice(0, 2)).toEqual(['* 2 EXISTS', '* 2 RECENT']);
+    expect(appended[2]).toMatch(/^a3 OK \[APPENDUID \d+ 2\] APPEND completed$/);
+    expect(await client.command('a4 NOOP')).toEqual(['a4 OK NOOP completed']);
+    expect(await client.command('a5 UID FETCH 1:* (FLAGS)')).toEqual(['* 1 FETCH (UID 1 FLAGS (\\Recent))', '* 2 FETCH (UID 2 FLAGS (\\Recent \\Flagged))', 'a5 OK UID FETCH completed']);
+    expect(await client.command('a5 SEARCH NEW')).toEqual(['* SEARCH 1 2', 'a5 OK SEARCH completed']);
+    // Another session sees nothing recent: the first one has claimed it.
+    const other = await session();
+    expect((await other.command('o1 STATUS INBOX (RECENT)'))[0]).toBe('* STATUS "INBOX" (RECENT 0)');
+    expect(await other.command('o2 EXAMINE INBOX')).toContain('* 0 RECENT');
+    expect(await other.command('o3 SELECT INBOX')).toContain('* 0 RECENT');
+    expect(await other.command('o4 SEARCH RECENT')).toEqual(['* SEARCH', 'o4 OK SEARCH completed']);
+    const body = await client.command('a6 UID FETCH 1 (BODY[] ENVELOPE)');
+    expect(body[0]).toMatch(/^\* 1 FETCH \(UID 1 FLAGS \(\\Recent \\Seen\) BODY\[\] \{\d+\}$/);
+    expect(body).toContain('Text 1');
+    expect(await client.command('a7 UID SEARCH UNSEEN SUBJECT "note 2"')).toEqual(['* SEARCH 2', 'a7 OK UID SEARCH completed']);
+    expect((await client.command('a8 UID STORE 2 +FLAGS (\\Deleted)'))[0]).toBe('* 2 FETCH (UID 2 FLAGS (\\Recent \\Flagged \\Deleted))');
+    expect(await client.command('a9 UID EXPUNGE 2')).toEqual(['* 2 EXPUNGE', 'a9 OK EXPUNGE completed']);
+    const moved = await client.command('b1 MOVE 1 Archive');
+    expect(moved[0]).toMatch(/^\* OK \[COPYUID \d+ 1 1\] Moved$/);
+    expect(moved.slice(1)).toEqual(['* 1 EXPUNGE', 'b1 OK MOVE completed']);
+    expect((await client.command('b2 STATUS Archive (MESSAGES UNSEEN)'))[0]).toBe('* STATUS "Archive" (MESSAGES 1 UNSEEN 0)');
+  });
+
+  it('wakes an IDLE session with a delivery and a flag change made elsewhere', async () => {
+    const client = await session();
+    const selected = await client.command('a1 SELECT INBOX');
+    const exists = Number(/^\* (\d+) EXISTS$/.exec(selected.find((l) => l.endsWith('EXISTS'))!)![1]);
+    client.write('a2 IDLE\r\n');
+    await client.until((l) => l.startsWith('+'));
+    const added = await deliver(3);
+    expect(await client.until((l) => l.endsWith('EXISTS'))).toEqual([`* ${exists + 1} EXISTS`]);
+    await setFlags({ db: store.db, events: createRedisEventPublisher(redis) }, alice, [added.messageId], { add: ['\\Answered'] });
+    // The delivery is \Recent for this session (it is the one that saw it arrive).
+    expect(await client.until((l) => l.includes('FETCH'))).toEqual(['* 1 RECENT', `* ${exists + 1} FETCH (UID ${added.uid} FLAGS (\\Recent \\Answered))`]);
+    client.write('DONE\r\n');
+    expect(await client.until((l) => l.startsWith('a2 '))).toEqual(['a2 OK IDLE terminated']);
+  });
+});

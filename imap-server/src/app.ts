@@ -1,0 +1,189 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { createImapServices, type ImapServiceDeps, type ImapServices, type Logger } from '@mailyard/core';
+import { ImapSession, type SessionIo, type UserConnections } from './handlers/session.js';
+import { CommandReader } from './protocol/command-reader.js';
+
+/**
+ * The IMAP listeners: IMAP_PORT (plain until STARTTLS) and IMAPS_PORT (implicit TLS, RFC 8314),
+ * one session per connection (handlers/session.ts) over a CommandReader. The connection caps
+ * (per client IP at connect, per user at sign-in) and the idle timeout (RFC 3501: at least 30
+ * minutes, IDLE included) are enforced here.
+ */
+
+export interface ImapListenerOptions {
+  hostname: string;
+  tls: { key: Buffer; cert: Buffer };
+  /** LOGIN/AUTHENTICATE before TLS (off by default). */
+  allowPlaintextAuth?: boolean;
+  maxConnectionsPerIp?: number;
+  maxConnectionsPerUser?: number;
+  /** The largest literal accepted (APPEND). */
+  maxLiteralSize?: number;
+  idleTimeoutMs?: number;
+}
+
+export interface ImapListener {
+  imap: net.Server;
+  imaps: tls.Server;
+  listen(ports: { imap: number; imaps: number }, host: string): Promise<{ imap: number; imaps: number }>;
+  close(): Promise<void>;
+}
+
+export const IMAP_DEFAULTS = {
+  maxConnectionsPerIp: 50,
+  maxConnectionsPerUser: 20,
+  maxLiteralSize: 50 * 1024 * 1024,
+  /** Before sign-in a command needs no more than a user name and a password. */
+  maxLiteralSizeBeforeLogin: 8 * 1024,
+  idleTimeoutMs: 30 * 60 * 1000,
+  maxLineLength: 64 * 1024,
+};
+
+/** Counts per key with a cap. */
+function createCounter(max: number) {
+  const counts = new Map<string | number, number>();
+  return {
+    acquire(key: string | number): boolean {
+      const n = counts.get(key) ?? 0;
+      if (n >= max) return false;
+      counts.set(key, n + 1);
+      return true;
+    },
+    release(key: string | number): void {
+      const n = (counts.get(key) ?? 0) - 1;
+      if (n <= 0) counts.delete(key);
+      else counts.set(key, n);
+    },
+  };
+}
+
+/** The IMAP server on the real store (tests call this; start.ts listens). */
+export function buildImapApp(deps: ImapServiceDeps, options: ImapListenerOptions): ImapListener {
+  return buildImapListener({ services: createImapServices(deps), log: deps.log }, options);
+}
+
+/** The listeners on the services they are given, without listening (transcript tests give in-memory fakes). */
+export function buildImapListener(deps: { services: ImapServices; log: Logger }, options: ImapListenerOptions): ImapListener {
+  const settings = { ...IMAP_DEFAULTS, ...stripUndefined(options) };
+  const { log } = deps;
+  const secureContext = tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert });
+  const perIp = createCounter(settings.maxConnectionsPerIp);
+  const userConnections: UserConnections = createCounter(settings.maxConnectionsPerUser);
+  const sessions = new Set<{ bye(): void }>();
+  let shuttingDown = false;
+
+  function serve(socket: net.Socket, secure: boolean): void {
+    const ip = socket.remoteAddress ?? 'unknown';
+    socket.on('error', (err) => log.debug({ event: 'imap.socket_error', err: err.message }));
+    if (shuttingDown || !perIp.acquire(ip)) {
+      socket.end(shuttingDown ? '* BYE Server shutting down\r\n' : '* BYE Too many connections from your address\r\n');
+      return;
+    }
+    let current: net.Socket = socket;
+    let isSecure = secure;
+    let signedIn = () => false;
+    const reader = new CommandReader({
+      maxLiteralSize: () => (signedIn() ? settings.maxLiteralSize : Math.min(settings.maxLiteralSize, settings.maxLiteralSizeBeforeLogin)),
+      maxLineLength: settings.maxLineLength,
+      onContinue: () => void current.write('+ Ready for literal data\r\n'),
+      pause: () => current.pause(),
+      resume: () => current.resume(),
+    });
+    const onData = (chunk: Buffer) => reader.push(chunk);
+    current.on('data', onData);
+    socket.on('close', () => reader.end());
+    socket.setTimeout(settings.idleTimeoutMs, () => {
+      current.write('* BYE Idle timeout, closing\r\n');
+      current.destroySoon();
+    });
+
+    const io: SessionIo = {
+      ip,
+      secure: () => isSecure,
+      write: (data) =>
+        new Promise<void>((resolve) => {
+          if (current.destroyed) return resolve();
+          if (current.write(data)) return resolve();
+          const done = () => {
+            current.off('drain', done);
+            current.off('close', done);
+            resolve();
+          };
+          current.on('drain', done);
+          current.on('close', done);
+        }),
+      startTls: () =>
+        new Promise<void>((resolve, reject) => {
+          socket.off('data', onData);
+          reader.reset();
+          const upgraded = new tls.TLSSocket(socket, { isServer: true, secureContext });
+          upgraded.once('secure', () => {
+            isSecure = true;
+            current = upgraded;
+            upgraded.on('data', onData);
+            resolve();
+          });
+          upgraded.once('error', reject);
+          upgraded.on('error', (err) => log.debug({ event: 'imap.tls_error', err: err.message }));
+        }),
+      next: () => reader.next(),
+      close: () => {
+        current.end();
+        current.destroySoon();
+      },
+    };
+    const session = new ImapSession(io, { services: deps.services, log, settings: { hostname: options.hostname, allowPlaintextAuth: settings.allowPlaintextAuth ?? false }, userConnections });
+    signedIn = () => session.state !== 'not-authenticated';
+    const entry = {
+      bye: () => {
+        void session.send('* BYE Server shutting down').then(() => session.end());
+      },
+    };
+    sessions.add(entry);
+    socket.once('close', () => {
+      sessions.delete(entry);
+      perIp.release(ip);
+    });
+    session.run().catch((err: Error) => {
+      log.warn({ event: 'imap.session_failed', err: err.message });
+      socket.destroy();
+    });
+  }
+
+  const imap = net.createServer((socket) => serve(socket, false));
+  const imaps = tls.createServer({ key: options.tls.key, cert: options.tls.cert }, (socket) => serve(socket, true));
+  for (const [name, server] of [['imap', imap], ['imaps', imaps]] as const) {
+    server.on('error', (err) => log.warn({ event: 'imap.server_error', listener: name, err: err.message }));
+  }
+  imaps.on('tlsClientError', (err) => log.debug({ event: 'imap.tls_error', err: err.message }));
+
+  return {
+    imap,
+    imaps,
+    async listen(ports, host) {
+      return { imap: await listenOn(imap, ports.imap, host), imaps: await listenOn(imaps, ports.imaps, host) };
+    },
+    async close() {
+      shuttingDown = true;
+      const closed = Promise.all([imap, imaps].map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
+      for (const s of [...sessions]) s.bye();
+      await closed;
+    },
+  };
+}
+
+function listenOn(server: net.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

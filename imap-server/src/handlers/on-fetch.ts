@@ -1,0 +1,132 @@
+import { AppError, type ImapMessageRow } from '@mailyard/core';
+import { parseFetchItems, parseFetchModifiers, type FetchItem, type SectionSpec } from '../protocol/commands/fetch.js';
+import { parseSequenceSet } from '../protocol/commands/sequence-set.js';
+import { MimeMessage, partial } from '../protocol/message/index.js';
+import { flagList, internalDate, literal, type Part } from '../protocol/response.js';
+import { sendVanishedEarlier } from './qresync.js';
+import type { ImapSession } from './session.js';
+import { bad, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
+
+/**
+ * FETCH and UID FETCH: UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ (CONDSTORE, with
+ * CHANGEDSINCE; with QRESYNC, VANISHED), the full bytes (BODY[], RFC822) from the message loader, and ENVELOPE,
+ * BODYSTRUCTURE, BODY and BODY[section]<partial> from the MIME module (protocol/message). A body
+ * fetch that is not PEEK sets \Seen through the mailbox writer, and the response carries FLAGS.
+ */
+
+const needsContent = (item: FetchItem) => !['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ'].includes(item.type);
+const setsSeen = (item: FetchItem) => (item.type === 'section' && !item.peek) || item.type === 'RFC822' || item.type === 'RFC822.TEXT';
+
+function sectionOf(item: FetchItem): { spec: SectionSpec; name: string; partial?: { start: number; length: number } } | null {
+  if (item.type === 'section') return { spec: item.section, name: `BODY[${item.label}]${item.partial ? `<${item.partial.start}>` : ''}`, partial: item.partial };
+  if (item.type === 'RFC822') return { spec: { path: [] }, name: 'RFC822' };
+  if (item.type === 'RFC822.HEADER') return { spec: { path: [], kind: 'HEADER' }, name: 'RFC822.HEADER' };
+  if (item.type === 'RFC822.TEXT') return { spec: { path: [], kind: 'TEXT' }, name: 'RFC822.TEXT' };
+  return null;
+}
+
+async function fetch(session: ImapSession, byUid: boolean, setText: string, itemsToken: Parameters<typeof parseFetchItems>[0], modifierTokens: Parameters<typeof parseFetchModifiers>[0], tag: string): Promise<Reply> {
+  const selected = session.selected!;
+  const set = parseSequenceSet(setText, tag);
+  const items = parseFetchItems(itemsToken, tag);
+  const { changedSince, vanished } = parseFetchModifiers(modifierTokens, tag);
+  if (!byUid && selected.outOfRange(set)) return bad('Invalid message sequence number');
+  // RFC 7162 3.2.6: VANISHED only in UID FETCH with CHANGEDSINCE, after ENABLE QRESYNC.
+  if (vanished && (!byUid || changedSince === undefined || !session.qresync)) return bad('VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC enabled');
+  if (vanished) await sendVanishedEarlier(session, changedSince!, set);
+  if (changedSince !== undefined || items.some((i) => i.type === 'MODSEQ')) await session.enableCondstore();
+  let targets = selected.resolve(set, byUid);
+  if (changedSince !== undefined) targets = targets.filter((t) => t.row.modseq > changedSince);
+
+  const markSeen = !selected.readOnly && items.some(setsSeen);
+  const seenNow = new Set<number>();
+  if (markSeen) {
+    const unseen = targets.filter((t) => !t.row.flags.includes('\\Seen'));
+    if (unseen.length > 0) {
+      const changed = await session.services.messages.setFlags(session.userId, unseen.map((t) => t.row.id), { add: ['\\Seen'] });
+      for (const m of changed) {
+        selected.updateFlags(m.uid, m.flags, m.modseq);
+        if (m.changed) seenNow.add(m.uid);
+      }
+    }
+  }
+
+  const wantFlags = items.some((i) => i.type === 'FLAGS');
+  const wantModseq = session.condstore && (changedSince !== undefined || wantFlags || items.some((i) => i.type === 'MODSEQ'));
+  for (const { seq, row } of targets) {
+    let parts: Part[];
+    try {
+      parts = await fetchParts(session, row, items, { uid: byUid || items.some((i) => i.type === 'UID'), flags: wantFlags || seenNow.has(row.uid), modseq: wantModseq || (session.condstore && seenNow.has(row.uid)) });
+    } catch (err) {
+      // Deleted by someone else meanwhile: its expunge is reported later; nothing to say about it now.
+      if (err instanceof AppError && err.code === 'message.not_found') continue;
+      throw err;
+    }
+    await session.send(`* ${seq} FETCH (`, ...parts, ')');
+  }
+  return ok(`${byUid ? 'UID ' : ''}FETCH completed`);
+}
+
+async function fetchParts(session: ImapSession, row: ImapMessageRow, items: readonly FetchItem[], include: { uid: boolean; flags: boolean; modseq: boolean }): Promise<Part[]> {
+  const out: Part[][] = [];
+  if (include.uid) out.push([`UID ${row.uid}`]);
+  if (include.flags) out.push([`FLAGS ${flagList(session.selected!.flagsOf(row))}`]);
+  if (include.modseq) out.push([`MODSEQ (${row.modseq})`]);
+  let mime: MimeMessage | null = null;
+  let content: Buffer | null = null;
+  if (items.some(needsContent)) {
+    content = await session.services.messages.content(session.userId, row.id);
+    mime = MimeMessage.parse(content);
+  }
+  for (const item of items) {
+    switch (item.type) {
+      case 'UID':
+      case 'FLAGS':
+      case 'MODSEQ':
+        break; // added once, above
+      case 'INTERNALDATE':
+        out.push([`INTERNALDATE ${internalDate(row.internalDate)}`]);
+        break;
+      case 'RFC822.SIZE':
+        out.push([`RFC822.SIZE ${row.size}`]);
+        break;
+      case 'ENVELOPE':
+        out.push(['ENVELOPE ', Buffer.from(mime!.envelope(), 'utf8')]);
+        break;
+      case 'BODYSTRUCTURE':
+      case 'BODY':
+        out.push([`${item.type} `, Buffer.from(mime!.bodyStructure(item.type === 'BODYSTRUCTURE'), 'utf8')]);
+        break;
+      default: {
+        const section = sectionOf(item)!;
+        let bytes = section.spec.path.length === 0 && !section.spec.kind ? content! : mime!.section(section.spec);
+        if (section.partial) bytes = partial(bytes, section.partial.start, section.partial.length);
+        out.push([`${section.name} `, literal(bytes)]);
+      }
+    }
+  }
+  return out.flatMap((parts, i) => (i === 0 ? parts : [' ', ...parts]));
+}
+
+export const fetchCommand: CommandHandler = {
+  states: SELECTED,
+  expungeAllowed: false,
+  async run(session, args) {
+    const setText = args.atom('sequence set');
+    const items = args.token('fetch items');
+    const modifiers = args.optionalList() ?? [];
+    args.end();
+    return fetch(session, false, setText, items, modifiers, args.tag);
+  },
+};
+
+export const uidFetch: CommandHandler = {
+  states: SELECTED,
+  async run(session, args) {
+    const setText = args.atom('UID set');
+    const items = args.token('fetch items');
+    const modifiers = args.optionalList() ?? [];
+    args.end();
+    return fetch(session, true, setText, items, modifiers, args.tag);
+  },
+};

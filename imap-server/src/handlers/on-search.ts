@@ -1,0 +1,178 @@
+import type { ImapMessageRow } from '@mailyard/core';
+import { BadCharsetError, parseSearch, type SearchKey } from '../protocol/commands/search.js';
+import { formatSequenceSet, inSequenceSet } from '../protocol/commands/sequence-set.js';
+import { MimeMessage } from '../protocol/message/index.js';
+import type { ImapSession } from './session.js';
+import { no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
+
+/**
+ * SEARCH and UID SEARCH over the selected mailbox: sequence and UID sets, flags and keywords,
+ * internal dates, sizes and MODSEQ are decided on the session's snapshot; FROM/TO/CC/SUBJECT/BODY
+ * on the store's text columns (`searchText`); TEXT on those and the whole header; BCC, HEADER and
+ * the SENT* dates (the Date header's own calendar day) on the message's own header fields.
+ * `RETURN (MIN MAX COUNT ALL)` answers ESEARCH (RFC 4731).
+ */
+
+const DAY = 86_400_000;
+const dayOf = (date: Date) => Math.floor(date.getTime() / DAY);
+
+type Matcher = (row: ImapMessageRow, seq: number) => boolean;
+
+async function compile(session: ImapSession, key: SearchKey, star: { seq: number; uid: number }, headerCache: Map<number, MimeMessage | null>): Promise<Matcher> {
+  const selected = session.selected!;
+  switch (key.type) {
+    case 'all':
+      return () => true;
+    case 'none':
+      return () => false;
+    case 'recent':
+      return (row) => selected.isRecent(row.uid);
+    case 'seq':
+      return (_row, seq) => inSequenceSet(key.set, seq, star.seq);
+    case 'uid':
+      return (row) => inSequenceSet(key.set, row.uid, star.uid);
+    case 'flag': {
+      const flag = key.flag.toLowerCase();
+      return (row) => row.flags.some((f) => f.toLowerCase() === flag) === key.present;
+    }
+    case 'size':
+      return (row) => (key.larger ? row.size > key.size : row.size < key.size);
+    case 'modseq':
+      return (row) => row.modseq >= key.modseq;
+    case 'date': {
+      const inRange = (day: number) => (key.op === 'before' ? day < key.day : key.op === 'on' ? day === key.day : day >= key.day);
+      if (!key.sent) return (row) => inRange(dayOf(row.internalDate));
+      // SENT*: the calendar date the Date header states, in its own time zone (RFC 3501 6.4.4).
+      const days = new Map<number, number>();
+      for (const row of selected.rows()) {
+        const stated = headerDay((await headerFields(session, row.id, 'Date', headerCache))[0] ?? '');
+        days.set(row.id, stated ?? dayOf(row.sentDate ?? row.internalDate));
+      }
+      return (row) => inRange(days.get(row.id) ?? dayOf(row.internalDate));
+    }
+    case 'text': {
+      if (key.field === 'bcc') return compile(session, { type: 'header', name: 'Bcc', value: key.value }, star, headerCache);
+      const uids = new Set(await session.services.messages.searchText(session.userId, selected.id, key.field, key.value));
+      if (key.field !== 'text') return (row) => uids.has(row.uid);
+      // TEXT is the whole header as well as the body: fields the store does not index count too.
+      const wanted = key.value.toLowerCase();
+      for (const row of selected.rows()) {
+        if (uids.has(row.uid)) continue;
+        if ((await headerFields(session, row.id, null, headerCache)).some((v) => v.toLowerCase().includes(wanted))) uids.add(row.uid);
+      }
+      return (row) => uids.has(row.uid);
+    }
+    case 'header': {
+      const wanted = key.value.toLowerCase();
+      const matching = new Set<number>();
+      for (const row of selected.rows()) {
+        if ((await headerFields(session, row.id, key.name, headerCache)).some((v) => v.toLowerCase().includes(wanted))) matching.add(row.id);
+      }
+      return (row) => matching.has(row.id);
+    }
+    case 'not': {
+      const inner = await compile(session, key.key, star, headerCache);
+      return (row, seq) => !inner(row, seq);
+    }
+    case 'or': {
+      const a = await compile(session, key.a, star, headerCache);
+      const b = await compile(session, key.b, star, headerCache);
+      return (row, seq) => a(row, seq) || b(row, seq);
+    }
+    case 'and': {
+      const all: Matcher[] = [];
+      for (const k of key.keys) all.push(await compile(session, k, star, headerCache));
+      return (row, seq) => all.every((m) => m(row, seq));
+    }
+  }
+}
+
+/** The unfolded values of a message's header field (every field when `name` is null). */
+async function headerFields(session: ImapSession, messageId: number, name: string | null, cache: Map<number, MimeMessage | null>): Promise<string[]> {
+  if (!cache.has(messageId)) cache.set(messageId, await loadMime(session, messageId));
+  const mime = cache.get(messageId);
+  if (!mime) return [];
+  const header = mime.section(name === null ? { path: [], kind: 'HEADER' } : { path: [], kind: 'HEADER.FIELDS', fields: [name] }).toString('utf8');
+  return header
+    .replace(/\r?\n[ \t]+/g, ' ')
+    .split(/\r?\n/)
+    .filter(Boolean)
+    .map((l) => l.slice(l.indexOf(':') + 1).trim());
+}
+
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/** The day number of the date a Date header states (`Sat, 24 Mar 2007 23:00:00 +0200` → 24 Mar 2007), or null. */
+function headerDay(value: string): number | null {
+  const m = /(\d{1,2})\s+([A-Za-z]{3})[a-z]*\s+(\d{2,4})/.exec(value);
+  const month = m ? MONTHS.indexOf(m[2]!.toLowerCase()) : -1;
+  if (!m || month < 0) return null;
+  const year = Number(m[3]) < 100 ? Number(m[3]) + (Number(m[3]) < 50 ? 2000 : 1900) : Number(m[3]);
+  return Math.floor(Date.UTC(year, month, Number(m[1])) / DAY);
+}
+
+async function loadMime(session: ImapSession, messageId: number): Promise<MimeMessage | null> {
+  try {
+    return MimeMessage.parse(await session.services.messages.content(session.userId, messageId));
+  } catch {
+    return null; // deleted meanwhile: it matches nothing
+  }
+}
+
+function usesModseq(key: SearchKey): boolean {
+  if (key.type === 'modseq') return true;
+  if (key.type === 'not') return usesModseq(key.key);
+  if (key.type === 'or') return usesModseq(key.a) || usesModseq(key.b);
+  if (key.type === 'and') return key.keys.some(usesModseq);
+  return false;
+}
+
+async function search(session: ImapSession, tokens: Parameters<typeof parseSearch>[0], tag: string, byUid: boolean): Promise<Reply> {
+  let command;
+  try {
+    command = parseSearch(tokens, tag);
+  } catch (err) {
+    if (err instanceof BadCharsetError) return no(`Charset ${err.message} is not supported`, 'BADCHARSET (UTF-8 US-ASCII)');
+    throw err;
+  }
+  if (usesModseq(command.key)) await session.enableCondstore();
+  const selected = session.selected!;
+  const rows = selected.rows();
+  const matcher = await compile(session, command.key, { seq: rows.length, uid: selected.lastUid }, new Map());
+  const hits: ImapMessageRow[] = [];
+  const numbers: number[] = [];
+  rows.forEach((row, i) => {
+    if (matcher(row, i + 1)) {
+      hits.push(row);
+      numbers.push(byUid ? row.uid : i + 1);
+    }
+  });
+  const returns = command.returns && (command.returns.length === 0 ? ['ALL'] : command.returns);
+  // RFC 7162 3.1.5: with only MIN and/or MAX, MODSEQ is that of the messages returned.
+  const reported = returns && !returns.includes('ALL') && !returns.includes('COUNT') && hits.length > 0 ? [...(returns.includes('MIN') ? [hits[0]!] : []), ...(returns.includes('MAX') ? [hits.at(-1)!] : [])] : hits;
+  const modseq = usesModseq(command.key) && reported.length > 0 ? Math.max(...reported.map((h) => h.modseq)) : null;
+  if (returns) {
+    const data: string[] = [];
+    if (numbers.length > 0) {
+      if (returns.includes('MIN')) data.push(`MIN ${Math.min(...numbers)}`);
+      if (returns.includes('MAX')) data.push(`MAX ${Math.max(...numbers)}`);
+      if (returns.includes('ALL')) data.push(`ALL ${formatSequenceSet(numbers)}`);
+    }
+    if (returns.includes('COUNT')) data.push(`COUNT ${numbers.length}`);
+    if (modseq !== null) data.push(`MODSEQ ${modseq}`);
+    await session.send(`* ESEARCH (TAG "${tag}")${byUid ? ' UID' : ''}${data.map((d) => ` ${d}`).join('')}`);
+  } else {
+    await session.send(`* SEARCH${numbers.map((n) => ` ${n}`).join('')}${modseq !== null ? ` (MODSEQ ${modseq})` : ''}`);
+  }
+  return ok(`${byUid ? 'UID ' : ''}SEARCH completed`);
+}
+
+export const searchCommand: CommandHandler = {
+  states: SELECTED,
+  expungeAllowed: false,
+  run: (session, args, command) => search(session, command.args, args.tag, false),
+};
+export const uidSearch: CommandHandler = {
+  states: SELECTED,
+  run: (session, args, command) => search(session, command.args, args.tag, true),
+};

@@ -1,0 +1,110 @@
+import { parseNumber, tokenText, type Args } from '../protocol/commands/args.js';
+import { parseSequenceSet, type SequenceSet } from '../protocol/commands/sequence-set.js';
+import { flagList } from '../protocol/response.js';
+import { sendResync } from './qresync.js';
+import { SelectedMailbox } from './selected-mailbox.js';
+import { SYSTEM_FLAGS, type ImapSession } from './session.js';
+import { no, ok, AUTHENTICATED, SELECTED, type CommandHandler, type Reply } from './types.js';
+
+/** SELECT and EXAMINE (with the CONDSTORE and QRESYNC parameters), CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE. */
+
+async function open(session: ImapSession, args: Args, readOnly: boolean): Promise<Reply> {
+  const name = args.mailbox();
+  const params = args.optionalList() ?? [];
+  let resync: { uidvalidity: number; modseq: number; known: SequenceSet | null } | null = null;
+  for (let i = 0; i < params.length; i++) {
+    const param = tokenText(params[i]!, 'select parameter', args.tag).toUpperCase();
+    if (param === 'CONDSTORE') session.condstore = true;
+    else if (param === 'QRESYNC') {
+      if (!session.qresync) args.fail('QRESYNC is not enabled');
+      const data = params[++i];
+      if (data?.type !== 'list' || data.items.length < 2) args.fail('QRESYNC needs (uidvalidity modseq [known-uids])');
+      const [validity, modseq, known] = data.items.map((t) => tokenText(t, 'QRESYNC parameter', args.tag));
+      resync = { uidvalidity: parseNumber(validity!, 'UIDVALIDITY', args.tag), modseq: parseNumber(modseq!, 'MODSEQ', args.tag), known: known ? parseSequenceSet(known, args.tag) : null };
+    } else args.fail(`unknown SELECT parameter ${param.slice(0, 20)}`);
+  }
+  args.end();
+  if (session.selected) {
+    session.selected = null;
+    session.state = 'authenticated';
+    await session.send('* OK [CLOSED] Previous mailbox closed');
+  }
+  const mailbox = await session.services.mailboxes.find(session.userId, name);
+  if (!mailbox) return no('No such mailbox', 'NONEXISTENT');
+  const rows = await session.services.messages.list(session.userId, mailbox.id);
+  const selected = new SelectedMailbox(mailbox.id, mailbox.name, readOnly, mailbox.uidvalidity, rows);
+  selected.reportedExists = rows.length;
+  // \Recent: a read-write SELECT claims what is recent; EXAMINE only looks (RFC 3501 6.3.2).
+  const firstRecent = readOnly ? (await session.services.messages.recent(session.userId, mailbox.id)).firstUid : await session.services.messages.claimRecent(session.userId, mailbox.id, selected.lastUid + 1);
+  const recent = selected.markRecent(firstRecent);
+  const firstUnseen = rows.findIndex((r) => !r.flags.includes('\\Seen'));
+  const uidnext = Math.max(mailbox.uidnext, selected.lastUid + 1);
+  const highestModseq = Math.max(mailbox.highestmodseq, ...rows.map((r) => r.modseq), 1);
+  await session.send(`* FLAGS ${flagList(SYSTEM_FLAGS)}`);
+  await session.send(`* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...SYSTEM_FLAGS, '\\*'])}] Flags permitted`);
+  await session.send(`* ${rows.length} EXISTS`);
+  await session.send(`* ${recent} RECENT`);
+  if (firstUnseen >= 0) await session.send(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+  await session.send(`* OK [UIDVALIDITY ${mailbox.uidvalidity}] UIDs valid`);
+  await session.send(`* OK [UIDNEXT ${uidnext}] Predicted next UID`);
+  await session.send(`* OK [HIGHESTMODSEQ ${highestModseq}] Highest`);
+  session.selected = selected;
+  session.state = 'selected';
+  // A client back with the same UIDVALIDITY learns what it missed (else it starts over).
+  if (resync && resync.uidvalidity === mailbox.uidvalidity) await sendResync(session, resync.modseq, resync.known);
+  return ok(`${readOnly ? 'EXAMINE' : 'SELECT'} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
+}
+
+export const select: CommandHandler = { states: AUTHENTICATED, run: (session, args) => open(session, args, false) };
+export const examine: CommandHandler = { states: AUTHENTICATED, run: (session, args) => open(session, args, true) };
+
+function deselect(session: ImapSession): void {
+  session.selected = null;
+  session.state = 'authenticated';
+}
+
+export const unselect: CommandHandler = {
+  states: SELECTED,
+  async run(session, args) {
+    args.end();
+    deselect(session);
+    return ok('UNSELECT completed');
+  },
+};
+
+/** CLOSE: expunges silently (read-write), then deselects. */
+export const close: CommandHandler = {
+  states: SELECTED,
+  async run(session, args) {
+    args.end();
+    const selected = session.selected!;
+    if (!selected.readOnly) await session.services.messages.expunge(session.userId, selected.id);
+    deselect(session);
+    return ok('CLOSE completed');
+  },
+};
+
+async function expunge(session: ImapSession, uids?: number[]): Promise<Reply> {
+  const selected = session.selected!;
+  if (selected.readOnly) return no('Mailbox is read-only', 'READ-ONLY');
+  const deleted = await session.services.messages.expunge(session.userId, selected.id, uids);
+  await session.sendExpunges(selected.remove(deleted.map((d) => d.uid)));
+  return ok('EXPUNGE completed');
+}
+
+export const expungeCommand: CommandHandler = {
+  states: SELECTED,
+  async run(session, args) {
+    args.end();
+    return expunge(session);
+  },
+};
+
+export const uidExpunge: CommandHandler = {
+  states: SELECTED,
+  async run(session, args) {
+    const set = parseSequenceSet(args.atom('UID set'), args.tag);
+    args.end();
+    return expunge(session, session.selected!.resolve(set, true).map((m) => m.row.uid));
+  },
+};

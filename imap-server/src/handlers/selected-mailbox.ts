@@ -1,0 +1,201 @@
+import type { ImapMessageRow, UserEvent } from '@mailyard/core';
+import { inSequenceSet, type SequenceSet } from '../protocol/commands/sequence-set.js';
+
+/** A message removed from the session's view: reported as `* seq EXPUNGE`, or by UID in VANISHED (QRESYNC). */
+export interface Removed {
+  seq: number;
+  uid: number;
+}
+
+/**
+ * The selected mailbox as this session has told its client: messages in UID order (sequence
+ * number = position + 1), and the changes from elsewhere not yet reported. Changes arrive from the
+ * change feed at any time and are only recorded here; the session reports them (EXPUNGE, EXISTS,
+ * FETCH FLAGS) when the protocol allows (`takeUpdates`). Events the session caused itself, or that
+ * its snapshot already reflects, are recognized by UID and modseq and ignored.
+ */
+export class SelectedMailbox {
+  private messages: ImapMessageRow[];
+  private byUid = new Map<number, ImapMessageRow>();
+  private expunged = new Set<number>();
+  private flagsChanged = new Set<number>();
+  /** UIDs that are \Recent for this session (it claimed them: RFC 3501 2.3.2). */
+  private recentUids = new Set<number>();
+  /** New messages may exist above the last UID known (reload them when reporting). */
+  private mayHaveNew = false;
+  /** Too much happened (a resync, a lost feed): compare the whole mailbox when reporting. */
+  private needsResync = false;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly readOnly: boolean,
+    readonly uidvalidity: number,
+    rows: ImapMessageRow[],
+  ) {
+    this.messages = rows;
+    for (const row of rows) this.byUid.set(row.uid, row);
+  }
+
+  get exists(): number {
+    return this.messages.length;
+  }
+
+  get lastUid(): number {
+    return this.messages.at(-1)?.uid ?? 0;
+  }
+
+  rows(): readonly ImapMessageRow[] {
+    return this.messages;
+  }
+
+  /** Marks the messages at or above `firstUid` as recent for this session; returns how many are. */
+  markRecent(firstUid: number): number {
+    for (const row of this.messages) if (row.uid >= firstUid) this.recentUids.add(row.uid);
+    return this.recentCount;
+  }
+
+  get recentCount(): number {
+    return this.messages.filter((r) => this.recentUids.has(r.uid)).length;
+  }
+
+  isRecent(uid: number): boolean {
+    return this.recentUids.has(uid);
+  }
+
+  /** A message's flags as this session shows them: \Recent added when it is recent here. */
+  flagsOf(row: Pick<ImapMessageRow, 'uid' | 'flags'>): string[] {
+    return this.recentUids.has(row.uid) ? ['\\Recent', ...row.flags] : row.flags;
+  }
+
+  seqOf(uid: number): number {
+    const row = this.byUid.get(uid);
+    return row ? this.messages.indexOf(row) + 1 : 0;
+  }
+
+  /** Messages named by a sequence set of sequence numbers or UIDs, in sequence order. */
+  resolve(set: SequenceSet, byUid: boolean): Array<{ seq: number; row: ImapMessageRow }> {
+    const star = byUid ? this.lastUid : this.messages.length;
+    const out: Array<{ seq: number; row: ImapMessageRow }> = [];
+    this.messages.forEach((row, i) => {
+      if (inSequenceSet(set, byUid ? row.uid : i + 1, star)) out.push({ seq: i + 1, row });
+    });
+    return out;
+  }
+
+  /** True when a sequence set of sequence numbers names a number beyond EXISTS (a BAD). */
+  outOfRange(set: SequenceSet): boolean {
+    return set.some((r) => (r.from !== null && r.from > this.messages.length) || (r.to !== null && r.to > this.messages.length));
+  }
+
+  /** This session changed flags itself: its snapshot follows (and the feed's echo is ignored). */
+  updateFlags(uid: number, flags: string[], modseq: number): void {
+    const row = this.byUid.get(uid);
+    if (!row || modseq < row.modseq) return;
+    row.flags = flags;
+    row.modseq = modseq;
+    // The session reports these flags itself: a change the feed recorded up to here is covered.
+    this.flagsChanged.delete(uid);
+  }
+
+  /** Removes messages (this session's EXPUNGE or MOVE, or expunges reported): their sequence numbers and UIDs, in the order to report them. */
+  remove(uids: readonly number[]): Removed[] {
+    const seqs: Removed[] = [];
+    for (const uid of [...uids].sort((a, b) => b - a)) {
+      const row = this.byUid.get(uid);
+      if (!row) continue;
+      const index = this.messages.indexOf(row);
+      seqs.push({ seq: index + 1, uid });
+      this.messages.splice(index, 1);
+      this.byUid.delete(uid);
+      this.expunged.delete(uid);
+      this.flagsChanged.delete(uid);
+    }
+    // Each EXPUNGE told lowers the client's count.
+    this.reportedExists -= seqs.length;
+    return seqs;
+  }
+
+  /** Records a change from the feed. */
+  apply(event: UserEvent): void {
+    switch (event.type) {
+      case 'message.new':
+        if (event.mailboxId === this.id && event.uid > this.lastUid) this.mayHaveNew = true;
+        break;
+      case 'message.flags': {
+        if (event.mailboxId !== this.id) break;
+        const row = this.byUid.get(event.uid);
+        if (row && event.modseq > row.modseq) {
+          row.flags = event.flags;
+          row.modseq = event.modseq;
+          this.flagsChanged.add(row.uid);
+        }
+        break;
+      }
+      case 'message.deleted':
+        if (event.mailboxId === this.id && this.byUid.has(event.uid)) this.expunged.add(event.uid);
+        break;
+      case 'message.moved':
+        if (event.fromMailboxId === this.id && this.byUid.has(event.fromUid)) this.expunged.add(event.fromUid);
+        if (event.mailboxId === this.id && event.uid > this.lastUid) this.mayHaveNew = true;
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** New messages may have arrived (this session appended or copied here). */
+  expectNew(): void {
+    this.mayHaveNew = true;
+  }
+
+  /** Compare everything on the next report (after a resync or a lost feed). */
+  resync(): void {
+    this.needsResync = true;
+  }
+
+  /**
+   * What to report now. `load(afterUid)` reads the mailbox's rows above a UID (0: all of them).
+   * With `allowExpunge` false (during FETCH, STORE, SEARCH) expunges wait for a later command.
+   */
+  async takeUpdates(load: (afterUid: number) => Promise<ImapMessageRow[]>, allowExpunge: boolean): Promise<{ expunged: Removed[]; exists: number | null; flags: ImapMessageRow[] }> {
+    if (this.needsResync) {
+      this.needsResync = false;
+      this.mayHaveNew = false;
+      const current = new Map((await load(0)).map((r) => [r.uid, r]));
+      for (const row of this.messages) {
+        const now = current.get(row.uid);
+        if (!now) this.expunged.add(row.uid);
+        else if (now.modseq > row.modseq) {
+          row.flags = now.flags;
+          row.modseq = now.modseq;
+          this.flagsChanged.add(row.uid);
+        }
+      }
+      this.appendRows([...current.values()].filter((r) => r.uid > this.lastUid).sort((a, b) => a.uid - b.uid));
+    } else if (this.mayHaveNew) {
+      this.mayHaveNew = false;
+      this.appendRows(await load(this.lastUid));
+    }
+    const expunged = allowExpunge ? this.remove([...this.expunged]) : [];
+    const flags = [...this.flagsChanged].flatMap((uid) => {
+      const row = this.byUid.get(uid);
+      return row && !this.expunged.has(uid) ? [row] : [];
+    });
+    for (const row of flags) this.flagsChanged.delete(row.uid);
+    const exists = this.reportedExists === this.messages.length ? null : this.messages.length;
+    this.reportedExists = this.messages.length;
+    return { expunged, exists, flags };
+  }
+
+  /** EXISTS as last told to the client. */
+  reportedExists = 0;
+
+  private appendRows(rows: ImapMessageRow[]): void {
+    for (const row of rows) {
+      if (row.uid <= this.lastUid) continue;
+      this.messages.push(row);
+      this.byUid.set(row.uid, row);
+    }
+  }
+}

@@ -1,0 +1,464 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadTlsMaterial, silentLogger, type TlsMaterial } from '../../../core/src/index.js';
+import { createFakeImapStore, type FakeImapStore } from '../../../tests/helpers/imap-fakes.js';
+import { connectImap, type ImapTranscriptClient } from '../../../tests/helpers/imap-transcript.js';
+import { buildImapListener, type ImapListener, type ImapListenerOptions } from '../app.js';
+
+/**
+ * Transcripts of the IMAP handlers on in-memory fakes of the protocol services: each test sends
+ * commands as a client writes them and asserts the server's lines, error replies included.
+ */
+
+let tlsMaterial: TlsMaterial;
+let dataDir: string;
+const open: Array<{ listener: ImapListener; clients: ImapTranscriptClient[] }> = [];
+
+beforeAll(async () => {
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imap-transcript-'));
+  tlsMaterial = await loadTlsMaterial({ dataDir, hostname: 'imap.a.test' });
+});
+afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+afterEach(async () => {
+  for (const { listener, clients } of open.splice(0)) {
+    for (const c of clients) c.close();
+    await listener.close();
+  }
+});
+
+const MESSAGE = (n: number, extra = '') =>
+  [`From: Bob <bob@b.test>`, `To: alice@a.test`, `Subject: Hello ${n}`, `Message-ID: <m${n}@b.test>`, 'Date: Mon, 23 Nov 2026 09:00:00 +0000', extra, '', `Body number ${n}`, ''].filter((l, i) => l !== '' || i > 5).join('\r\n');
+
+async function serve(store: FakeImapStore, options: Partial<ImapListenerOptions> = {}) {
+  const listener = buildImapListener({ services: store.services, log: silentLogger() }, { hostname: 'imap.a.test', tls: tlsMaterial, allowPlaintextAuth: true, ...options });
+  const ports = await listener.listen({ imap: 0, imaps: 0 }, '127.0.0.1');
+  const entry = { listener, clients: [] as ImapTranscriptClient[] };
+  open.push(entry);
+  return {
+    ports,
+    async connect(connectOptions: { tls?: boolean } = {}) {
+      const client = await connectImap(connectOptions.tls ? ports.imaps : ports.imap, connectOptions);
+      entry.clients.push(client);
+      await client.greeting();
+      return client;
+    },
+  };
+}
+
+async function signedIn(store: FakeImapStore, options: Partial<ImapListenerOptions> = {}) {
+  const server = await serve(store, options);
+  const client = await server.connect();
+  expect((await client.command('l1 LOGIN alice@a.test secret')).at(-1)).toMatch(/^l1 OK/);
+  return { server, client };
+}
+
+describe('greeting, capabilities and sign-in', () => {
+  it('greets with its capabilities and refuses LOGIN before TLS unless allowed', async () => {
+    const server = await serve(createFakeImapStore(), { allowPlaintextAuth: false });
+    const client = await connectImap(server.ports.imap);
+    const greeting = await client.greeting();
+    expect(greeting).toMatch(/^\* OK \[CAPABILITY IMAP4rev1 .*STARTTLS.*LOGINDISABLED\]/);
+    expect(await client.command('a1 LOGIN alice@a.test secret')).toEqual(['a1 NO [PRIVACYREQUIRED] Use STARTTLS (or port 993) before signing in']);
+    expect(await client.command('a2 AUTHENTICATE PLAIN AGFsaWNlQGEudGVzdABzZWNyZXQ=')).toEqual(['a2 NO [PRIVACYREQUIRED] Use STARTTLS (or port 993) before signing in']);
+    expect(await client.command('a3 STARTTLS')).toEqual(['a3 OK Begin TLS negotiation now']);
+    await client.startTls();
+    const caps = await client.command('a4 CAPABILITY');
+    expect(caps[0]).toContain('AUTH=PLAIN');
+    expect(caps[0]).not.toContain('STARTTLS');
+    const login = await client.command('a5 LOGIN alice@a.test secret');
+    expect(login.at(-1)).toMatch(/^a5 OK \[CAPABILITY IMAP4rev1 .*\] Signed in$/);
+    client.close();
+  });
+
+  it('signs in on the implicit-TLS port', async () => {
+    const server = await serve(createFakeImapStore(), { allowPlaintextAuth: false });
+    const client = await server.connect({ tls: true });
+    expect((await client.command('a1 LOGIN alice@a.test secret')).at(-1)).toMatch(/^a1 OK/);
+  });
+
+  it('answers a wrong password, a limited account and an unavailable store with their codes', async () => {
+    const store = createFakeImapStore();
+    const client = await (await serve(store)).connect();
+    expect(await client.command('a1 LOGIN alice@a.test wrong')).toEqual(['a1 NO [AUTHENTICATIONFAILED] Invalid credentials']);
+    expect(await client.command('a2 LOGIN limited@a.test x')).toEqual(['a2 NO [UNAVAILABLE] Too many failed sign-ins, try again in 60 seconds']);
+    store.failing = true;
+    expect(await client.command('a3 LOGIN alice@a.test secret')).toEqual(['a3 NO [UNAVAILABLE] Sign-in is unavailable, try again later']);
+  });
+
+  it('takes AUTHENTICATE PLAIN with an initial response and after a continuation', async () => {
+    const server = await serve(createFakeImapStore());
+    const first = await server.connect();
+    expect((await first.command(`a1 AUTHENTICATE PLAIN ${Buffer.from('\0alice@a.test\0secret').toString('base64')}`)).at(-1)).toMatch(/^a1 OK/);
+    const second = await server.connect();
+    second.write('b1 AUTHENTICATE PLAIN\r\n');
+    expect(await second.until((l) => l.startsWith('+'))).toEqual(['+ ']);
+    second.write(`${Buffer.from('alice@a.test\0alice@a.test\0secret').toString('base64')}\r\n`);
+    expect((await second.until((l) => l.startsWith('b1 '))).at(-1)).toMatch(/^b1 OK/);
+    const third = await server.connect();
+    third.write('c1 AUTHENTICATE PLAIN\r\n');
+    await third.until((l) => l.startsWith('+'));
+    third.write('*\r\n');
+    expect(await third.until((l) => l.startsWith('c1 '))).toEqual(['c1 BAD Authentication cancelled']);
+  });
+
+  it('answers ID, NAMESPACE, ENABLE and LOGOUT', async () => {
+    const { client } = await signedIn(createFakeImapStore());
+    expect(await client.command('a1 ID ("name" "test")')).toEqual(['* ID ("name" "Mailyard" "vendor" "Mailyard")', 'a1 OK ID completed']);
+    expect(await client.command('a2 NAMESPACE')).toEqual(['* NAMESPACE (("" "/")) NIL NIL', 'a2 OK NAMESPACE completed']);
+    expect(await client.command('a3 ENABLE CONDSTORE QRESYNC')).toEqual(['* ENABLED CONDSTORE QRESYNC', 'a3 OK ENABLE completed']);
+    expect(await client.command('a4 LOGOUT')).toEqual(['* BYE Mailyard IMAP signing off', 'a4 OK LOGOUT completed']);
+    await client.closed();
+  });
+
+  it('caps connections per user and per IP', async () => {
+    const store = createFakeImapStore();
+    const server = await serve(store, { maxConnectionsPerUser: 1, maxConnectionsPerIp: 2 });
+    const a = await server.connect();
+    expect((await a.command('a1 LOGIN alice@a.test secret')).at(-1)).toMatch(/^a1 OK/);
+    const b = await server.connect();
+    expect(await b.command('b1 LOGIN alice@a.test secret')).toEqual(['b1 NO [LIMIT] Too many connections for this user']);
+    const c = await connectImap(server.ports.imap);
+    expect(await c.greeting()).toBe('* BYE Too many connections from your address');
+    await c.closed();
+  });
+
+  it('logs out a client idle for longer than the timeout', async () => {
+    const server = await serve(createFakeImapStore(), { idleTimeoutMs: 200 });
+    const client = await server.connect();
+    expect(await client.until((l) => l.startsWith('* BYE'))).toEqual(['* BYE Idle timeout, closing']);
+    await client.closed();
+  });
+});
+
+describe('malformed input', () => {
+  it('answers BAD and keeps the connection', async () => {
+    const { client } = await signedIn(createFakeImapStore());
+    expect(await client.command('a1 FROB')).toEqual(['a1 BAD Unknown command FROB']);
+    expect(await client.command('a2 SELECT "unterminated')).toEqual(['a2 BAD unterminated quoted string']);
+    expect(await client.command('a3 FETCH 1 FLAGS')).toEqual(['a3 BAD FETCH is not allowed without a selected mailbox']);
+    expect(await client.command('a4 LOGIN x y')).toEqual(['a4 BAD LOGIN is not allowed now']);
+    client.write('\r\n');
+    expect(await client.until(() => true)).toEqual(['* BAD a command starts with a tag']);
+    expect(await client.command('a5 SELECT INBOX (BOGUS)')).toEqual(['a5 BAD unknown SELECT parameter BOGUS']);
+    expect(await client.command('a6 NOOP')).toEqual(['a6 OK NOOP completed']);
+  });
+
+  it('refuses a literal over the limit before reading it, and closes on a non-synchronizing one', async () => {
+    const store = createFakeImapStore();
+    const { server, client } = await signedIn(store, { maxLiteralSize: 100 });
+    client.write('a1 APPEND INBOX {101}\r\n');
+    expect(await client.until(() => true)).toEqual(['a1 NO [TOOBIG] Literal of 101 bytes is over the limit of 100']);
+    client.write('a2 APPEND INBOX {5}\r\n');
+    expect(await client.until(() => true)).toEqual(['+ Ready for literal data']);
+    client.write('hello\r\n');
+    expect((await client.until((l) => l.startsWith('a2 '))).at(-1)).toMatch(/^a2 OK \[APPENDUID \d+ 1\]/);
+    const other = await server.connect();
+    other.write('b1 APPEND INBOX {500+}\r\n');
+    expect(await other.until(() => true)).toEqual(['* BYE Literal too big']);
+    await other.closed();
+  });
+
+  it('takes at most 8 KiB of literals in a command before sign-in', async () => {
+    const client = await (await serve(createFakeImapStore())).connect();
+    client.write('a1 LOGIN {9000}\r\n');
+    expect(await client.until(() => true)).toEqual(['a1 NO [TOOBIG] Literal of 9000 bytes is over the limit of 8192']);
+    client.write('a2 LOGIN {12}\r\n');
+    expect(await client.until(() => true)).toEqual(['+ Ready for literal data']);
+    client.write('alice@a.test secret\r\n');
+    expect((await client.until((l) => l.startsWith('a2 '))).at(-1)).toMatch(/^a2 OK/);
+  });
+});
+
+describe('folders', () => {
+  it('lists folders with special-use and children attributes, extended forms and LSUB', async () => {
+    const store = createFakeImapStore();
+    const { client } = await signedIn(store);
+    expect(await client.command('a1 CREATE "Projects/2026"')).toEqual(['a1 OK CREATE completed']);
+    expect(await client.command('a2 LIST "" "*"')).toEqual([
+      '* LIST (\\HasNoChildren) "/" "INBOX"',
+      '* LIST (\\HasNoChildren \\Drafts) "/" "Drafts"',
+      '* LIST (\\HasNoChildren \\Sent) "/" "Sent"',
+      '* LIST (\\HasNoChildren \\Archive) "/" "Archive"',
+      '* LIST (\\HasNoChildren \\Junk) "/" "Junk"',
+      '* LIST (\\HasNoChildren \\Trash) "/" "Trash"',
+      '* LIST (\\HasNoChildren) "/" "Projects/2026"',
+      'a2 OK LIST completed',
+    ]);
+    expect(await client.command('a3 LIST "" "%"')).toContain('* LIST (\\Noselect \\HasChildren) "/" "Projects"');
+    expect(await client.command('a4 LIST "" ""')).toEqual(['* LIST (\\Noselect) "/" ""', 'a4 OK LIST completed']);
+    expect(await client.command('a5 LIST (SPECIAL-USE) "" "*" RETURN (SPECIAL-USE)')).toEqual([
+      '* LIST (\\HasNoChildren \\Drafts) "/" "Drafts"',
+      '* LIST (\\HasNoChildren \\Sent) "/" "Sent"',
+      '* LIST (\\HasNoChildren \\Archive) "/" "Archive"',
+      '* LIST (\\HasNoChildren \\Junk) "/" "Junk"',
+      '* LIST (\\HasNoChildren \\Trash) "/" "Trash"',
+      'a5 OK LIST completed',
+    ]);
+    store.deliver('INBOX', MESSAGE(1));
+    expect(await client.command('a6 LIST "" "inbox" RETURN (SUBSCRIBED CHILDREN STATUS (MESSAGES UNSEEN UIDNEXT))')).toEqual([
+      '* LIST (\\HasNoChildren \\Subscribed) "/" "INBOX"',
+      '* STATUS "INBOX" (MESSAGES 1 UNSEEN 1 UIDNEXT 2)',
+      'a6 OK LIST completed',
+    ]);
+    expect(await client.command('a7 LSUB "" "S*"')).toEqual(['* LSUB (\\HasNoChildren \\Sent \\Subscribed) "/" "Sent"', 'a7 OK LSUB completed']);
+    expect(await client.command('a8 LIST "" "*" RETURN (BOGUS)')).toEqual(['a8 BAD unknown LIST return option BOGUS']);
+  });
+
+  it('creates, renames and deletes folders with modified UTF-7 names, and answers their errors', async () => {
+    const store = createFakeImapStore();
+    const { client } = await signedIn(store);
+    expect(await client.command('a1 CREATE "&AMk-t&AOk- &- Co"')).toEqual(['a1 OK CREATE completed']);
+    expect(store.mailbox('Été & Co').name).toBe('Été & Co');
+    expect(await client.command('a2 LIST "" "&AMk-*"')).toEqual(['* LIST (\\HasNoChildren) "/" "&AMk-t&AOk- &- Co"', 'a2 OK LIST completed']);
+    expect(await client.command('a3 CREATE "&AMk-t&AOk- &- Co"')).toEqual(['a3 NO [ALREADYEXISTS] Mailbox already exists']);
+    expect(await client.command('a4 CREATE inbox')).toEqual(['a4 NO [ALREADYEXISTS] INBOX already exists']);
+    expect(await client.command('a5 CREATE "bad&name"')).toEqual(['a5 NO [CANNOT] unterminated &-sequence in a mailbox name']);
+    expect(await client.command('c1 SELECT "bad&name"')).toEqual(['c1 NO [CANNOT] unterminated &-sequence in a mailbox name']);
+    expect(await client.command('c2 LIST "" "bad&name*"')).toEqual(['c2 OK LIST completed']);
+    expect(await client.command('a6 RENAME "&AMk-t&AOk- &- Co" Summer')).toEqual(['a6 OK RENAME completed']);
+    expect(await client.command('a7 RENAME Sent Other')).toEqual(['a7 NO [CANNOT] System mailboxes cannot be renamed or deleted']);
+    expect(await client.command('a8 RENAME Nope Other')).toEqual(['a8 NO [NONEXISTENT] No such mailbox']);
+    expect(await client.command('a9 STATUS Summer (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE)')).toEqual([
+      `* STATUS "Summer" (MESSAGES 0 UIDNEXT 1 UIDVALIDITY ${store.mailbox('Summer').uidvalidity} UNSEEN 0 HIGHESTMODSEQ 0 SIZE 0)`,
+      'a9 OK STATUS completed',
+    ]);
+    expect(await client.command('b1 SUBSCRIBE Summer')).toEqual(['b1 OK SUBSCRIBE completed']);
+    expect(await client.command('b2 DELETE Summer')).toEqual(['b2 OK DELETE completed']);
+    expect(await client.command('b3 DELETE Summer')).toEqual(['b3 NO [NONEXISTENT] No such mailbox']);
+    expect(await client.command('b4 STATUS INBOX (BOGUS)')).toEqual(['b4 BAD unknown STATUS item BOGUS']);
+  });
+});
+
+describe('subscriptions and folder trees', () => {
+  it('keeps subscriptions: LSUB, LIST (SUBSCRIBED) with \\NonExistent and CHILDINFO, and \\Noselect parents', async () => {
+    const store = createFakeImapStore();
+    const { client } = await signedIn(store);
+    for (const name of ['Work', 'Work/Old', 'Work/New', 'Play']) expect((await client.command(`a0 CREATE ${name}`)).at(-1)).toBe('a0 OK CREATE completed');
+    // CREATE leaves subscribing to the client; the default folders are subscribed.
+    expect(await client.command('a1 LSUB "" "Work*"')).toEqual(['a1 OK LSUB completed']);
+    expect(await client.command('a1 LSUB "" "D*"')).toEqual(['* LSUB (\\HasNoChildren \\Drafts \\Subscribed) "/" "Drafts"', 'a1 OK LSUB completed']);
+    expect(await client.command('a2 SUBSCRIBE Work/Old')).toEqual(['a2 OK SUBSCRIBE completed']);
+    expect(await client.command('a3 SUBSCRIBE Nowhere')).toEqual(['a3 NO [NONEXISTENT] No such mailbox']);
+    expect(await client.command('a4 LSUB "" "Work/%"')).toEqual(['* LSUB (\\HasNoChildren \\Subscribed) "/" "Work/Old"', 'a4 OK LSUB completed']);
+    expect(await client.command('a5 LSUB "" "%"')).toEqual(expect.arrayContaining(['* LSUB (\\Noselect \\HasChildren) "/" "Work"']));
+    expect(await client.command('a6 LIST (SUBSCRIBED RECURSIVEMATCH) "" "W%"')).toEqual(['* LIST (\\HasChildren) "/" "Work" (CHILDINFO ("SUBSCRIBED"))', 'a6 OK LIST completed']);
+    expect(await client.command('a7 LIST "" "W*" RETURN (SUBSCRIBED)')).toEqual([
+      '* LIST (\\HasChildren) "/" "Work"',
+      '* LIST (\\HasNoChildren \\Subscribed) "/" "Work/Old"',
+      '* LIST (\\HasNoChildren) "/" "Work/New"',
+      'a7 OK LIST completed',
+    ]);
+    // A deleted folder's name stays subscribed until UNSUBSCRIBE.
+    expect(await client.command('b1 DELETE Work/Old')).toEqual(['b1 OK DELETE completed']);
+    expect(await client.command('b2 LIST (SUBSCRIBED) "" "Work/*"')).toEqual(['* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" "Work/Old"', 'b2 OK LIST completed']);
+    expect(await client.command('b3 UNSUBSCRIBE Work/Old')).toEqual(['b3 OK UNSUBSCRIBE completed']);
+    expect(await client.command('b4 UNSUBSCRIBE Work/Old')).toEqual(['b4 NO [NONEXISTENT] Not subscribed to that name']);
+    expect(await client.command('b5 LSUB "" "Work*"')).toEqual(['b5 OK LSUB completed']);
+  });
+
+  it('renames a folder with its subfolders and refuses to delete a folder that has some', async () => {
+    const store = createFakeImapStore();
+    const { client } = await signedIn(store);
+    for (const name of ['A', 'A/B', 'A/B/C']) await client.command(`a0 CREATE ${name}`);
+    await client.command('a1 SUBSCRIBE A/B');
+    expect(await client.command('a2 DELETE A')).toEqual(['a2 NO [INUSE] The folder has subfolders: delete or move them first']);
+    expect(await client.command('a3 RENAME A Z')).toEqual(['a3 OK RENAME completed']);
+    expect(await client.command('a4 LIST "" "*" RETURN (SUBSCRIBED)')).toEqual(expect.arrayContaining(['* LIST (\\HasChildren) "/" "Z"', '* LIST (\\HasChildren \\Subscribed) "/" "Z/B"', '* LIST (\\HasNoChildren) "/" "Z/B/C"']));
+    expect(await client.command('a5 LIST "" "A/*"')).toEqual(['a5 OK LIST completed']);
+    expect(await client.command('a6 DELETE Z/B/C')).toEqual(['a6 OK DELETE completed']);
+    expect(await client.command('a7 DELETE Z/B')).toEqual(['a7 OK DELETE completed']);
+  });
+});
+
+describe('QRESYNC', () => {
+  it('tells a returning client what vanished and changed, and reports expunges as VANISHED', async () => {
+    const store = createFakeImapStore();
+    for (let i = 1; i <= 4; i++) store.deliver('INBOX', MESSAGE(i));
+    const inbox = store.mailbox('INBOX');
+    const since = Math.max(...store.messages('INBOX').map((m) => m.modseq));
+    // While the client was away: message 2 expunged, message 3 flagged.
+    const { client } = await signedIn(store);
+    await client.command('a0 SELECT INBOX');
+    await client.command('a1 STORE 2 +FLAGS (\\Deleted)');
+    await client.command('a2 EXPUNGE');
+    store.setFlagsElsewhere('INBOX', 3, ['\\Flagged']);
+    await client.command('a3 LOGOUT');
+
+    const { client: back } = await signedIn(store);
+    expect(await back.command('b0 SELECT INBOX (QRESYNC (1 2))')).toEqual(['b0 BAD QRESYNC is not enabled']);
+    expect(await back.command('b1 ENABLE QRESYNC')).toEqual(['* ENABLED QRESYNC', 'b1 OK ENABLE completed']);
+    const selected = await back.command(`b2 SELECT INBOX (QRESYNC (${inbox.uidvalidity} ${since}))`);
+    const flagged = store.messages('INBOX').find((m) => m.uid === 3)!;
+    expect(selected.slice(-3)).toEqual(['* VANISHED (EARLIER) 2', `* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (${flagged.modseq}))`, 'b2 OK [READ-WRITE] SELECT completed']);
+    // Known UIDs narrow it; another UIDVALIDITY gets nothing (the client starts over).
+    expect((await back.command(`b3 EXAMINE INBOX (QRESYNC (${inbox.uidvalidity} ${since} 3:4))`)).filter((l) => /VANISHED|FETCH/.test(l))).toEqual([`* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (${flagged.modseq}))`]);
+    expect((await back.command(`b4 SELECT INBOX (QRESYNC (${inbox.uidvalidity + 1} ${since}))`)).filter((l) => /VANISHED|FETCH/.test(l))).toEqual([]);
+    expect(await back.command(`b5 UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${since} VANISHED)`)).toEqual(['* VANISHED (EARLIER) 2', `* 2 FETCH (UID 3 FLAGS (\\Flagged) MODSEQ (${flagged.modseq}))`, 'b5 OK UID FETCH completed']);
+    expect(await back.command(`b6 FETCH 1:* (FLAGS) (CHANGEDSINCE ${since} VANISHED)`)).toEqual(['b6 BAD VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC enabled']);
+    // With QRESYNC on, an expunge is a VANISHED by UID.
+    await back.command('b7 UID STORE 4 +FLAGS.SILENT (\\Deleted)');
+    expect(await back.command('b8 EXPUNGE')).toEqual(['* VANISHED 4', 'b8 OK EXPUNGE completed']);
+  });
+});
+
+describe('selected mailbox', () => {
+  async function withMail(count: number) {
+    const store = createFakeImapStore();
+    for (let i = 1; i <= count; i++) store.deliver('INBOX', MESSAGE(i), { flags: i === 1 ? ['\\Seen'] : [] });
+    const { server, client } = await signedIn(store);
+    return { store, server, client };
+  }
+
+  it('selects with FLAGS, EXISTS, UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ; EXAMINE is read-only', async () => {
+    const { store, client } = await withMail(2);
+    const inbox = store.mailbox('INBOX');
+    expect(await client.command('a1 SELECT INBOX (CONDSTORE)')).toEqual([
+      '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)',
+      '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted',
+      '* 2 EXISTS',
+      '* 0 RECENT',
+      '* OK [UNSEEN 2] First unseen',
+      `* OK [UIDVALIDITY ${inbox.uidvalidity}] UIDs valid`,
+      '* OK [UIDNEXT 3] Predicted next UID',
+      `* OK [HIGHESTMODSEQ ${inbox.highestmodseq}] Highest`,
+      'a1 OK [READ-WRITE] SELECT completed',
+    ]);
+    const examine = await client.command('a2 EXAMINE INBOX');
+    expect(examine[0]).toBe('* OK [CLOSED] Previous mailbox closed');
+    expect(examine.at(-1)).toBe('a2 OK [READ-ONLY] EXAMINE completed');
+    expect(await client.command('a3 STORE 1 +FLAGS (\\Flagged)')).toEqual(['a3 NO [READ-ONLY] Mailbox is read-only']);
+    expect(await client.command('a4 SELECT Nope')).toEqual(['* OK [CLOSED] Previous mailbox closed', 'a4 NO [NONEXISTENT] No such mailbox']);
+    expect(await client.command('a5 FETCH 1 FLAGS')).toEqual(['a5 BAD FETCH is not allowed without a selected mailbox']);
+  });
+
+  it('fetches flags, sizes, dates, bodies and sections, and marks \\Seen on a non-PEEK body fetch', async () => {
+    const { store, client } = await withMail(2);
+    await client.command('a0 SELECT INBOX');
+    expect(await client.command('a1 UID FETCH 1:* (FLAGS)')).toEqual(['* 1 FETCH (UID 1 FLAGS (\\Seen))', '* 2 FETCH (UID 2 FLAGS ())', 'a1 OK UID FETCH completed']);
+    const size = store.messages('INBOX')[1]!.size;
+    expect(await client.command('a2 FETCH 2 (UID RFC822.SIZE INTERNALDATE)')).toEqual([`* 2 FETCH (UID 2 RFC822.SIZE ${size} INTERNALDATE "23-Nov-2026 09:00:00 +0000")`, 'a2 OK FETCH completed']);
+    expect(await client.command('a3 FETCH 2 (BODY.PEEK[HEADER.FIELDS (Subject)])')).toEqual(['* 2 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {20}', 'Subject: Hello 2', '', ')', 'a3 OK FETCH completed']);
+    expect(store.messages('INBOX')[1]!.flags).toEqual([]);
+    const envelope = await client.command('a4 FETCH 2 ENVELOPE');
+    expect(envelope[0]).toMatch(/^\* 2 FETCH \(ENVELOPE \("Mon, 23 Nov 2026 09:00:00 \+0000" "Hello 2" \(\("Bob" NIL "bob" "b.test"\)\)/);
+    const body = await client.command('a5 FETCH 2 BODY[]');
+    expect(body[0]).toBe(`* 2 FETCH (FLAGS (\\Seen) BODY[] {${size}}`);
+    expect(body).toContain('Body number 2');
+    expect(store.messages('INBOX')[1]!.flags).toEqual(['\\Seen']);
+    expect(await client.command('a6 FETCH 2 (BODY[TEXT]<0.4>)')).toEqual(['* 2 FETCH (BODY[TEXT]<0> {4}', 'Body)', 'a6 OK FETCH completed']);
+    expect((await client.command('a7 FETCH 1 BODYSTRUCTURE'))[0]).toMatch(/^\* 1 FETCH \(BODYSTRUCTURE \("TEXT" "PLAIN"/i);
+    expect(await client.command('a8 FETCH 3 FLAGS')).toEqual(['a8 BAD Invalid message sequence number']);
+    expect(await client.command('a9 UID FETCH 3:5 FLAGS')).toEqual(['a9 OK UID FETCH completed']);
+    expect(await client.command('b1 FETCH 1 (FLAGS BOGUS)')).toEqual(['b1 BAD unknown FETCH item "BOGUS"']);
+    expect(await client.command('b2 FETCH 1 BODY[1.HEADER.FIELDS]')).toEqual(['b2 BAD invalid section [1.HEADER.FIELDS]']);
+  });
+
+  it('stores flags (silent, conditional) and reports MODIFIED for conflicts', async () => {
+    const { store, client } = await withMail(2);
+    await client.command('a0 SELECT INBOX');
+    expect(await client.command('a1 STORE 1:2 +FLAGS (\\Flagged)')).toEqual(['* 1 FETCH (FLAGS (\\Seen \\Flagged))', '* 2 FETCH (FLAGS (\\Flagged))', 'a1 OK STORE completed']);
+    expect(await client.command('a2 UID STORE 2 -FLAGS.SILENT (\\Flagged)')).toEqual(['a2 OK STORE completed']);
+    expect(store.messages('INBOX')[1]!.flags).toEqual([]);
+    expect(await client.command('a3 STORE 2 FLAGS ($Forwarded \\Answered)')).toEqual(['* 2 FETCH (FLAGS ($Forwarded \\Answered))', 'a3 OK STORE completed']);
+    const modseq = store.messages('INBOX')[0]!.modseq;
+    const highest = Math.max(store.mailbox('INBOX').highestmodseq, ...store.messages('INBOX').map((m) => m.modseq));
+    // The first CONDSTORE command in the mailbox reports HIGHESTMODSEQ (RFC 7162 3.1).
+    expect(await client.command(`a4 UID STORE 1:2 (UNCHANGEDSINCE ${modseq}) +FLAGS (\\Deleted)`)).toEqual([
+      `* OK [HIGHESTMODSEQ ${highest}] CONDSTORE enabled`,
+      `* 1 FETCH (UID 1 FLAGS (\\Seen \\Flagged \\Deleted) MODSEQ (${store.messages('INBOX')[0]!.modseq}))`,
+      'a4 OK [MODIFIED 2] Conditional STORE failed for some messages',
+    ]);
+    expect(await client.command('a5 STORE 1 +FLAGS (\\Bogus)')).toEqual(['a5 BAD \\Bogus is not a flag that can be stored']);
+    expect(await client.command('a6 STORE 1 REPLACE (\\Seen)')).toEqual(['a6 BAD unknown STORE action REPLACE']);
+  });
+
+  it('copies and moves with COPYUID, expunges, and closes', async () => {
+    const { store, client } = await withMail(3);
+    await client.command('a0 SELECT INBOX');
+    const archive = store.mailbox('Archive');
+    expect(await client.command('a1 COPY 1:2 Archive')).toEqual([`a1 OK [COPYUID ${archive.uidvalidity} 1:2 1:2] COPY completed`]);
+    expect(await client.command('a2 UID MOVE 2 Archive')).toEqual([`* OK [COPYUID ${archive.uidvalidity} 2 3] Moved`, '* 2 EXPUNGE', 'a2 OK MOVE completed']);
+    expect(await client.command('a3 MOVE 1 Nowhere')).toEqual(['a3 NO [TRYCREATE] No such mailbox']);
+    expect(await client.command('a4 STORE 1 +FLAGS.SILENT (\\Deleted)')).toEqual(['a4 OK STORE completed']);
+    expect(await client.command('a5 EXPUNGE')).toEqual(['* 1 EXPUNGE', 'a5 OK EXPUNGE completed']);
+    expect(await client.command('a6 UID FETCH 1:* FLAGS')).toEqual(['* 1 FETCH (UID 3 FLAGS ())', 'a6 OK UID FETCH completed']);
+    expect(await client.command('a7 UID STORE 3 +FLAGS (\\Deleted)')).toEqual(['* 1 FETCH (UID 3 FLAGS (\\Deleted))', 'a7 OK STORE completed']);
+    expect(await client.command('a8 CLOSE')).toEqual(['a8 OK CLOSE completed']);
+    expect(store.messages('INBOX')).toEqual([]);
+    expect(store.messages('Archive').map((m) => m.uid).sort()).toEqual([1, 2, 3]);
+  });
+
+  it('appends with APPENDUID, answers the existing UID for a copy already in Sent, and TRYCREATE for no folder', async () => {
+    const { store, client } = await withMail(0);
+    const sent = store.mailbox('Sent');
+    const raw = MESSAGE(9);
+    client.write(`a1 APPEND Sent (\\Seen) "24-Nov-2026 10:00:00 +0100" {${raw.length}+}\r\n${raw}\r\n`);
+    expect(await client.until((l) => l.startsWith('a1 '))).toEqual([`a1 OK [APPENDUID ${sent.uidvalidity} 1] APPEND completed`]);
+    expect(store.messages('Sent')[0]!.internalDate.toISOString()).toBe('2026-11-24T09:00:00.000Z');
+    expect(store.messages('Sent')[0]!.flags).toEqual(['\\Seen']);
+    client.write(`a2 APPEND Sent {${raw.length}+}\r\n${raw}\r\n`);
+    expect(await client.until((l) => l.startsWith('a2 '))).toEqual([`a2 OK [APPENDUID ${sent.uidvalidity} 1] APPEND completed (already in Sent)`]);
+    expect(store.messages('Sent')).toHaveLength(1);
+    client.write(`a3 APPEND Nowhere {${raw.length}+}\r\n${raw}\r\n`);
+    expect(await client.until((l) => l.startsWith('a3 '))).toEqual(['a3 NO [TRYCREATE] No such mailbox']);
+    client.write('a4 APPEND INBOX "not a date" {3+}\r\nabc\r\n');
+    expect(await client.until((l) => l.startsWith('a4 '))).toEqual(['a4 BAD invalid date-time "not a date"']);
+  });
+
+  it('reports changes from elsewhere after NOOP and at once while IDLE', async () => {
+    const { store, server, client } = await withMail(2);
+    await client.command('a0 SELECT INBOX');
+    store.deliver('INBOX', MESSAGE(3));
+    expect(await client.command('a1 NOOP')).toEqual(['* 3 EXISTS', 'a1 OK NOOP completed']);
+    client.write('a2 IDLE\r\n');
+    expect(await client.until(() => true)).toEqual(['+ idling']);
+    store.deliver('INBOX', MESSAGE(4));
+    expect(await client.until(() => true)).toEqual(['* 4 EXISTS']);
+    store.setFlagsElsewhere('INBOX', 2, ['\\Flagged']);
+    expect(await client.until(() => true)).toEqual(['* 2 FETCH (UID 2 FLAGS (\\Flagged))']);
+    // Another session expunges: reported while IDLE too.
+    const other = await server.connect();
+    await other.command('b0 LOGIN alice@a.test secret');
+    await other.command('b1 SELECT INBOX');
+    await other.command('b2 STORE 1 +FLAGS.SILENT (\\Deleted)');
+    await other.command('b3 EXPUNGE');
+    expect(await client.until((l) => l.includes('EXPUNGE'))).toEqual(['* 1 FETCH (UID 1 FLAGS (\\Seen \\Deleted))', '* 1 EXPUNGE']);
+    client.write('DONE\r\n');
+    expect(await client.until((l) => l.startsWith('a2 '))).toEqual(['a2 OK IDLE terminated']);
+    expect(await client.command('a3 UID SEARCH ALL')).toEqual(['* SEARCH 2 3 4', 'a3 OK UID SEARCH completed']);
+  });
+
+  it('holds expunges back during FETCH, STORE and SEARCH by sequence number', async () => {
+    const { server, client } = await withMail(2);
+    await client.command('a0 SELECT INBOX');
+    const other = await server.connect();
+    await other.command('b0 LOGIN alice@a.test secret');
+    await other.command('b1 SELECT INBOX');
+    await other.command('b2 STORE 1 +FLAGS.SILENT (\\Deleted)');
+    await other.command('b3 EXPUNGE');
+    expect(await client.command('a1 FETCH 1:* (UID)')).toEqual(['* 1 FETCH (UID 1)', '* 2 FETCH (UID 2)', 'a1 OK FETCH completed']);
+    expect(await client.command('a2 NOOP')).toEqual(['* 1 EXPUNGE', 'a2 OK NOOP completed']);
+  });
+
+  it('searches by flags, text, sets, dates, sizes and boolean combinations, with ESEARCH', async () => {
+    const { client } = await withMail(3);
+    await client.command('a0 SELECT INBOX');
+    expect(await client.command('a1 SEARCH UNSEEN')).toEqual(['* SEARCH 2 3', 'a1 OK SEARCH completed']);
+    expect(await client.command('a2 UID SEARCH SUBJECT "hello 2"')).toEqual(['* SEARCH 2', 'a2 OK UID SEARCH completed']);
+    expect(await client.command('a3 SEARCH OR SEEN SUBJECT "Hello 3"')).toEqual(['* SEARCH 1 3', 'a3 OK SEARCH completed']);
+    expect(await client.command('a4 SEARCH NOT 2:3')).toEqual(['* SEARCH 1', 'a4 OK SEARCH completed']);
+    expect(await client.command('a5 SEARCH SINCE 23-Nov-2026 BEFORE 24-Nov-2026 LARGER 10')).toEqual(['* SEARCH 1 2 3', 'a5 OK SEARCH completed']);
+    expect(await client.command('a6 SEARCH ON 1-Jan-2020')).toEqual(['* SEARCH', 'a6 OK SEARCH completed']);
+    expect(await client.command('a7 SEARCH HEADER Message-ID "<m3@b.test>"')).toEqual(['* SEARCH 3', 'a7 OK SEARCH completed']);
+    expect(await client.command('a8 UID SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN')).toEqual(['* ESEARCH (TAG "a8") UID MIN 2 MAX 3 ALL 2:3 COUNT 2', 'a8 OK UID SEARCH completed']);
+    expect(await client.command('a9 SEARCH CHARSET UTF-8 BODY "number 1"')).toEqual(['* SEARCH 1', 'a9 OK SEARCH completed']);
+    expect(await client.command('b1 SEARCH CHARSET KOI8-R ALL')).toEqual(['b1 NO [BADCHARSET (UTF-8 US-ASCII)] Charset KOI8-R is not supported']);
+    expect(await client.command('b2 SEARCH BOGUS')).toEqual(['b2 BAD unknown search key "BOGUS"']);
+    expect(await client.command('b3 SEARCH SINCE yesterday')).toEqual(['b3 BAD invalid date "yesterday"']);
+    const modseqSearch = await client.command('b4 SEARCH MODSEQ 1');
+    expect(modseqSearch[0]).toMatch(/^\* OK \[HIGHESTMODSEQ \d+\] CONDSTORE enabled$/);
+    expect(modseqSearch[1]).toMatch(/^\* SEARCH 1 2 3 \(MODSEQ \d+\)$/);
+  });
+});

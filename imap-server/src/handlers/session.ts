@@ -1,0 +1,280 @@
+import type { ImapChangeFeed, ImapServices, Logger } from '@mailyard/core';
+import { Args, InvalidMailboxNameError } from '../protocol/commands/args.js';
+import type { Frame } from '../protocol/command-reader.js';
+import { ImapParseError, parseCommand } from '../protocol/parser.js';
+import { formatSequenceSet } from '../protocol/commands/sequence-set.js';
+import { flagList, line, type Part } from '../protocol/response.js';
+import { COMMANDS } from './commands.js';
+import { replyForError } from './errors.js';
+import type { Removed, SelectedMailbox } from './selected-mailbox.js';
+import { bad, no, type Reply, type SessionState } from './types.js';
+
+/**
+ * One IMAP connection's session: the state machine (not authenticated → authenticated → selected
+ * → logout), command dispatch to handlers/on-*.ts, and the unsolicited updates of the selected
+ * mailbox. After sign-in the session holds the user's change feed; a pump records each change in
+ * the selected mailbox (SelectedMailbox) and, while the client IDLEs, reports it at once; else it
+ * is reported after the next command (NOOP included).
+ */
+
+/** The connection under a session (app.ts: a socket, STARTTLS, the command reader). */
+export interface SessionIo {
+  readonly ip: string;
+  secure(): boolean;
+  /** Resolves once the data is written or buffered below the high-water mark. */
+  write(data: Buffer): Promise<void>;
+  /** Upgrades the connection to TLS; bytes the client sent after STARTTLS in the clear are dropped. */
+  startTls(): Promise<void>;
+  next(): Promise<Frame | null>;
+  close(): void;
+}
+
+/** Counts signed-in connections per user (the per-user cap). */
+export interface UserConnections {
+  acquire(userId: number): boolean;
+  release(userId: number): void;
+}
+
+export interface SessionSettings {
+  hostname: string;
+  /** Allow LOGIN and AUTHENTICATE before TLS (IMAP_ALLOW_PLAINTEXT_AUTH; tests and trusted networks). */
+  allowPlaintextAuth: boolean;
+}
+
+export interface SessionDeps {
+  services: ImapServices;
+  log: Logger;
+  settings: SessionSettings;
+  userConnections: UserConnections;
+}
+
+const BASE_CAPABILITIES = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'CONDSTORE', 'QRESYNC'];
+
+export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
+
+export class ImapSession {
+  state: SessionState = 'not-authenticated';
+  user: { userId: number; address: string } | null = null;
+  selected: SelectedMailbox | null = null;
+  /** CONDSTORE enabled (ENABLE, SELECT (CONDSTORE), or a MODSEQ item): FETCH responses carry MODSEQ. */
+  condstore = false;
+  /** QRESYNC enabled (ENABLE QRESYNC): expunges are reported as VANISHED. */
+  qresync = false;
+  /** True while an IDLE command runs: the pump reports changes at once. */
+  idling = false;
+  /** STARTTLS was answered OK: upgrade before reading on. */
+  tlsPending = false;
+  private feed: ImapChangeFeed | null = null;
+  private closed = false;
+  /** Serializes writes to the client (the pump and the command loop both write). */
+  private writing: Promise<void> = Promise.resolve();
+  private reporting: Promise<void> = Promise.resolve();
+  readonly log: Logger;
+
+  constructor(
+    readonly io: SessionIo,
+    readonly deps: SessionDeps,
+  ) {
+    this.log = deps.log;
+  }
+
+  get services(): ImapServices {
+    return this.deps.services;
+  }
+
+  get userId(): number {
+    if (!this.user) throw new Error('imap session: no user signed in');
+    return this.user.userId;
+  }
+
+  capabilities(): string {
+    const caps = [...BASE_CAPABILITIES];
+    if (this.state === 'not-authenticated') {
+      if (!this.io.secure()) caps.push('STARTTLS');
+      if (this.io.secure() || this.deps.settings.allowPlaintextAuth) caps.push('AUTH=PLAIN');
+      else caps.push('LOGINDISABLED');
+    }
+    return caps.join(' ');
+  }
+
+  /**
+   * CONDSTORE turned on by a FETCH, STORE or SEARCH in the selected mailbox (RFC 7162 3.1): the
+   * first such command also reports the mailbox's HIGHESTMODSEQ.
+   */
+  async enableCondstore(): Promise<void> {
+    if (this.condstore) return;
+    this.condstore = true;
+    const selected = this.selected;
+    if (!selected) return;
+    const mailbox = (await this.services.mailboxes.list(this.userId)).find((m) => m.id === selected.id);
+    const highest = Math.max(mailbox?.highestmodseq ?? 0, ...selected.rows().map((r) => r.modseq), 1);
+    await this.send(`* OK [HIGHESTMODSEQ ${highest}] CONDSTORE enabled`);
+  }
+
+  /** Writes one response line built from parts; writes are kept in order. */
+  send(...parts: Part[]): Promise<void> {
+    const data = line(parts);
+    this.writing = this.writing.then(() => (this.closed ? undefined : this.io.write(data))).catch(() => undefined);
+    return this.writing;
+  }
+
+  /** Runs the session until LOGOUT or the connection ends. */
+  async run(): Promise<void> {
+    await this.send(`* OK [CAPABILITY ${this.capabilities()}] ${this.deps.settings.hostname} Mailyard IMAP ready`);
+    try {
+      for (;;) {
+        const frame = await this.io.next();
+        if (!frame || this.closed) break;
+        if (!(await this.handleFrame(frame))) break;
+      }
+    } finally {
+      await this.end();
+    }
+  }
+
+  /** One frame; false when the session is over. */
+  private async handleFrame(frame: Frame): Promise<boolean> {
+    if (frame.kind === 'fatal') {
+      await this.send(`* BYE ${frame.reason === 'literal_too_big' ? 'Literal too big' : 'Line too long'}`);
+      return false;
+    }
+    if (frame.kind === 'literal_too_big') {
+      await this.send(`${frame.tag ?? '*'} NO [TOOBIG] Literal of ${frame.size} bytes is over the limit of ${frame.limit}`);
+      return true;
+    }
+    let command;
+    try {
+      command = parseCommand(frame.raw);
+    } catch (err) {
+      if (err instanceof ImapParseError) {
+        await this.send(`${err.tag ?? '*'} BAD ${err.message}`);
+        return true;
+      }
+      throw err;
+    }
+    const handler = COMMANDS[command.name];
+    let reply: Reply;
+    if (!handler) reply = bad(`Unknown command ${command.name.slice(0, 30)}`);
+    else if (!handler.states.includes(this.state)) reply = bad(`${command.name} is not allowed ${this.state === 'not-authenticated' ? 'before login' : handler.states.includes('selected') ? 'without a selected mailbox' : 'now'}`);
+    else {
+      try {
+        reply = await handler.run(this, new Args(command.args, command.tag), command);
+      } catch (err) {
+        reply = err instanceof ImapParseError ? bad(err.message) : err instanceof InvalidMailboxNameError ? no(err.message, 'CANNOT') : replyForError(err, this.log, command.name);
+      }
+      if (this.state === 'selected' && reply.status !== 'BAD') await this.reportUpdates(handler.expungeAllowed !== false);
+    }
+    if (command.name === 'LOGOUT' && reply.status === 'OK') {
+      await this.send(`${command.tag} OK LOGOUT completed`);
+      return false;
+    }
+    await this.send(`${command.tag} ${reply.status}${reply.code ? ` [${reply.code}]` : ''} ${reply.text}`);
+    if (this.tlsPending) {
+      this.tlsPending = false;
+      try {
+        await this.io.startTls();
+      } catch (err) {
+        this.log.info({ event: 'imap.starttls_failed', err: (err as Error).message });
+        return false;
+      }
+    }
+    return !this.closed;
+  }
+
+  /** Reports removed messages: `* n EXPUNGE` each, or one `* VANISHED uids` with QRESYNC on (RFC 7162 3.2.10). */
+  async sendExpunges(removed: readonly Removed[]): Promise<void> {
+    if (removed.length === 0) return;
+    if (this.qresync) await this.send(`* VANISHED ${formatSequenceSet(removed.map((r) => r.uid))}`);
+    else for (const { seq } of removed) await this.send(`* ${seq} EXPUNGE`);
+  }
+
+  /** Signs the user in: the per-user cap, then the change feed. Returns a refusal, or null when signed in. */
+  async signIn(user: { userId: number; address: string }): Promise<Reply | null> {
+    if (!this.deps.userConnections.acquire(user.userId)) return { status: 'NO', code: 'LIMIT', text: 'Too many connections for this user' };
+    try {
+      this.feed = await this.services.changes.open(user.userId);
+    } catch (err) {
+      this.deps.userConnections.release(user.userId);
+      return replyForError(err, this.log, 'LOGIN');
+    }
+    this.user = user;
+    this.state = 'authenticated';
+    void this.pump(this.feed);
+    return null;
+  }
+
+  /** Takes the feed's items into the selected mailbox; reopens the feed when it is lost. */
+  private async pump(feed: ImapChangeFeed): Promise<void> {
+    let lastModseq: number | undefined;
+    for (;;) {
+      const item = await feed.next();
+      if (this.closed) return;
+      if (!item) break;
+      if (item.type === 'resync') this.selected?.resync();
+      else {
+        this.selected?.apply(item.event);
+        if ('modseq' in item.event) lastModseq = item.event.modseq;
+      }
+      if (this.idling) await this.reportUpdates(true);
+    }
+    if (this.closed || !this.user) return;
+    // 'lost' or 'overflow': reopen, and compare the selected mailbox as a whole.
+    this.selected?.resync();
+    try {
+      this.feed = await this.services.changes.open(this.user.userId, lastModseq);
+      void this.pump(this.feed);
+    } catch (err) {
+      this.log.warn({ event: 'imap.feed_reopen_failed', err: (err as Error).message });
+      await this.send('* BYE Temporary failure, please reconnect');
+      this.io.close();
+    }
+  }
+
+  /** Reports what changed in the selected mailbox (EXPUNGE, EXISTS, FETCH FLAGS); one report at a time. */
+  reportUpdates(allowExpunge: boolean): Promise<void> {
+    this.reporting = this.reporting.then(() => this.report(allowExpunge));
+    return this.reporting;
+  }
+
+  private async report(allowExpunge: boolean): Promise<void> {
+    const selected = this.selected;
+    if (!selected || !this.user) return;
+    const userId = this.user.userId;
+    let updates;
+    try {
+      updates = await selected.takeUpdates((afterUid) => this.services.messages.list(userId, selected.id, afterUid), allowExpunge);
+    } catch (err) {
+      this.log.warn({ event: 'imap.update_failed', err: (err as Error).message });
+      return;
+    }
+    if (this.selected !== selected) return;
+    await this.sendExpunges(updates.expunged);
+    if (updates.exists !== null) {
+      await this.send(`* ${updates.exists} EXISTS`);
+      // New messages: a read-write session claims them as \Recent (unless another one did first).
+      if (!selected.readOnly) {
+        const before = selected.recentCount;
+        try {
+          const recent = selected.markRecent(await this.services.messages.claimRecent(userId, selected.id, selected.lastUid + 1));
+          if (recent !== before) await this.send(`* ${recent} RECENT`);
+        } catch (err) {
+          this.log.warn({ event: 'imap.recent_failed', err: (err as Error).message });
+        }
+      }
+    }
+    for (const row of updates.flags) {
+      const seq = selected.seqOf(row.uid);
+      if (seq > 0) await this.send(`* ${seq} FETCH (UID ${row.uid} FLAGS ${flagList(selected.flagsOf(row))}${this.condstore ? ` MODSEQ (${row.modseq})` : ''})`);
+    }
+  }
+
+  /** Ends the session: releases the feed and the per-user slot, closes the connection. */
+  async end(): Promise<void> {
+    if (this.closed) return;
+    await this.writing;
+    this.closed = true;
+    this.feed?.close();
+    if (this.user) this.deps.userConnections.release(this.user.userId);
+    this.io.close();
+  }
+}

@@ -1,0 +1,42 @@
+import { encodeMailboxName } from './mutf7.js';
+
+/**
+ * How the server writes IMAP data: strings as quoted strings when they are short 7-bit text and
+ * as literals otherwise, flag lists, mailbox names (modified UTF-7), dates. A response is
+ * built from parts (text and bytes) so message content is never copied into a string.
+ */
+
+export type Part = string | Buffer;
+
+/** `{n}` CRLF and the bytes. */
+export function literal(bytes: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`{${bytes.length}}\r\n`), bytes]);
+}
+
+/** A string: quoted when it is printable ASCII (and short), else a literal. */
+export function imapString(value: string | Buffer): Part {
+  const text = typeof value === 'string' ? value : value.toString('latin1');
+  if (text.length <= 1000 && /^[\x20-\x7e]*$/.test(text)) return `"${text.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return literal(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
+}
+
+export function mailboxName(name: string): Part {
+  return imapString(encodeMailboxName(name));
+}
+
+export function flagList(flags: readonly string[]): string {
+  return `(${flags.join(' ')})`;
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** INTERNALDATE as `"dd-Mon-yyyy hh:mm:ss +0000"` (UTC). */
+export function internalDate(date: Date): string {
+  return `"${pad(date.getUTCDate())}-${MONTHS[date.getUTCMonth()]}-${date.getUTCFullYear()} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000"`;
+}
+
+/** Joins parts into one buffer with a final CRLF. */
+export function line(parts: readonly Part[]): Buffer {
+  return Buffer.concat([...parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)), Buffer.from('\r\n')]);
+}

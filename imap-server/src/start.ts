@@ -1,0 +1,51 @@
+import { createRateLimiter, createRedis, createRedisEventPublisher, createUserEventHub, loadTlsMaterialFromConfig, openStore, requireRedis, startService, type ImapConfig, type Logger } from '@mailyard/core';
+import { buildImapApp } from './app.js';
+
+export interface Endpoints {
+  databaseUrl: string;
+  redisUrl: string;
+}
+
+/**
+ * Starts IMAP on IMAP_PORT (STARTTLS) and IMAPS_PORT (implicit TLS). Redis must answer at start:
+ * sign-in limits, the change feed (IDLE) and the events the writer publishes live there. When a
+ * step fails, what the earlier ones opened is closed.
+ */
+export function start(config: ImapConfig, endpoints: Endpoints, log: Logger) {
+  return startService(log, async (opened) => {
+    const store = opened.add(await openStore(endpoints.databaseUrl, log, { poolSize: 20, applicationName: 'imap-server' }), (s) => s.close());
+    const redis = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1 }), (r) => r.disconnect());
+    await requireRedis(redis);
+    const subscribers = opened.add<Array<ReturnType<typeof createRedis>>>([], (subs) => subs.forEach((sub) => sub.disconnect()));
+    const hub = opened.add(
+      createUserEventHub({
+        createSubscriber: () => {
+          const sub = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null });
+          subscribers.push(sub);
+          return sub;
+        },
+        log,
+      }),
+      (h) => h.close(),
+    );
+    const tls = await loadTlsMaterialFromConfig(config);
+    const app = opened.add(
+      buildImapApp(
+        { db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log },
+        {
+          hostname: config.MAIL_HOSTNAME,
+          tls,
+          allowPlaintextAuth: config.IMAP_ALLOW_PLAINTEXT_AUTH,
+          maxConnectionsPerIp: config.IMAP_MAX_CONNECTIONS_PER_IP,
+          maxConnectionsPerUser: config.IMAP_MAX_CONNECTIONS_PER_USER,
+          maxLiteralSize: config.IMAP_MAX_MESSAGE_SIZE,
+          idleTimeoutMs: config.IMAP_IDLE_TIMEOUT,
+        },
+      ),
+      (a) => a.close(),
+    );
+    const ports = await app.listen({ imap: config.IMAP_PORT, imaps: config.IMAPS_PORT }, config.BIND_ADDRESS);
+    log.info({ event: 'imap.listening', port: ports.imap, imapsPort: ports.imaps, host: config.BIND_ADDRESS, tls: tls.selfSigned ? 'self-signed' : 'configured' });
+    return { port: ports.imap, imapsPort: ports.imaps };
+  });
+}

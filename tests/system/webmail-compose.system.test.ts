@@ -1,0 +1,172 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { sql } from 'kysely';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
+import { freePort } from '../../core/src/local/process-utils.js';
+import { allocateRedisUrl } from '../helpers/redis.js';
+import { eventually, repoRoot, spawnService, type ServiceProcess } from '../helpers/services.js';
+import { createTestStore, type TestStore } from '../helpers/store.js';
+
+/**
+ * Compose end to end in headless Chromium: the built backend (serving frontend/dist), the
+ * outbound worker (which sends held messages when their undo time is over) and the inbound worker
+ * as processes on a private store. Gil writes to Hana with the rich-text editor and an
+ * attachment; it shows in his Sent and, live, in her inbox, where she downloads the file and
+ * replies; an undone send never arrives and its window comes back.
+ */
+
+const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const screenshots = path.join(repoRoot, 'docs', 'screenshots');
+
+let store: TestStore;
+let redisDb: Awaited<ReturnType<typeof allocateRedisUrl>>;
+let services: ServiceProcess[] = [];
+let dataDir: string;
+let base: string;
+let browser: Browser;
+let gil: Page;
+let hana: Page;
+let gilId: number;
+let hanaId: number;
+
+async function signIn(page: Page, address: string, password: string): Promise<void> {
+  await page.goto(`${base}/`);
+  await page.getByLabel('Email address').fill(address);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign out' }).waitFor();
+}
+
+const folder = (page: Page, name: string) => page.getByRole('navigation', { name: 'Folders' }).getByRole('button', { name: new RegExp(`^${name}`) });
+const row = (page: Page, subject: string) => page.getByRole('option').filter({ hasText: subject });
+
+async function setUndoDelay(userId: number, seconds: number): Promise<void> {
+  await sql`UPDATE users SET undo_send_seconds = ${seconds} WHERE id = ${userId}`.execute(store.db);
+}
+
+async function subjects(userId: number): Promise<string[]> {
+  const rows = await store.db.selectFrom('messages').select('subject').where('user_id', '=', userId).execute();
+  return rows.map((r) => r.subject);
+}
+
+beforeAll(async () => {
+  if (!fs.existsSync(path.join(repoRoot, 'frontend', 'dist', 'index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
+  store = await createTestStore();
+  redisDb = await allocateRedisUrl();
+  const accounts = createAccountsService({ db: store.db });
+  await accounts.addDomain('compose.test');
+  gilId = (await accounts.addUser({ address: 'gil@compose.test', password: 'gil password 1' })).id;
+  hanaId = (await accounts.addUser({ address: 'hana@compose.test', password: 'hana password 1' })).id;
+
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-compose-'));
+  const httpPort = await freePort();
+  const env = {
+    DATABASE_URL: store.url,
+    REDIS_URL: redisDb.url,
+    DATA_DIR: dataDir,
+    MAIL_HOSTNAME: 'mx.compose.test',
+    BIND_ADDRESS: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    HTTP_PORT: String(httpPort),
+  };
+  services = [spawnService('inbound-worker', env), spawnService('outbound-worker', env), spawnService('backend', env)];
+  base = `http://127.0.0.1:${httpPort}`;
+  await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, describe: () => services.map((s) => s.output()).join('\n') });
+
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+  gil = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  hana = await (await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } })).newPage();
+  await signIn(gil, 'gil@compose.test', 'gil password 1');
+  await signIn(hana, 'hana@compose.test', 'hana password 1');
+  fs.mkdirSync(screenshots, { recursive: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all(services.map((s) => s.stop()));
+  await redisDb?.flush();
+  await store?.drop();
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('composing in the webmail', () => {
+  it('writes and sends a message with an attachment: it shows in Sent and in the other user’s inbox, where the file downloads', async () => {
+    await setUndoDelay(gilId, 2);
+    await gil.keyboard.press('c');
+    const window = gil.getByRole('region', { name: 'New message' });
+    await window.getByRole('combobox', { name: 'To' }).fill('hana@compose.test');
+    await window.getByRole('combobox', { name: 'To' }).press('Enter');
+    await window.getByRole('textbox', { name: 'Subject' }).fill('Trip notes');
+    const editor = gil.getByRole('region', { name: 'Trip notes' }).getByRole('textbox', { name: 'Message' });
+    await editor.click();
+    await gil.keyboard.type('Here are the ');
+    await gil.keyboard.press('Control+b');
+    await gil.keyboard.type('notes');
+    const compose = gil.getByRole('region', { name: 'Trip notes' });
+    await compose.getByLabel('Attach files').setInputFiles({ name: 'itinerary.txt', mimeType: 'text/plain', buffer: Buffer.from('Day 1: the lake\nDay 2: the hills\n') });
+    await compose.getByText('itinerary.txt').waitFor();
+    await expect.poll(() => compose.getByLabel('Uploading itinerary.txt').count()).toBe(0);
+    await gil.screenshot({ path: path.join(screenshots, 'compose-light.png') });
+    await compose.getByRole('button', { name: 'Send', exact: true }).click();
+    await gil.getByText(/Sending…/).waitFor();
+    await gil.getByRole('status').filter({ hasText: 'Sent' }).waitFor({ timeout: 20_000 });
+
+    await folder(gil, 'Sent').click();
+    await row(gil, 'Trip notes').waitFor({ timeout: 20_000 });
+
+    await row(hana, 'Trip notes').waitFor({ timeout: 20_000 });
+    await row(hana, 'Trip notes').click();
+    const link = hana.getByRole('link', { name: 'itinerary.txt' });
+    await link.waitFor();
+    const [download] = await Promise.all([hana.waitForEvent('download'), link.click()]);
+    const file = await download.path();
+    expect(fs.readFileSync(file, 'utf8')).toBe('Day 1: the lake\nDay 2: the hills\n');
+    // The HTML part carries the formatting, the text part the words.
+    const raw = await hana.evaluate(async (subject) => {
+      const list = (await (await fetch('/api/search?q=' + encodeURIComponent(`subject:"${subject}"`))).json()) as { messages: Array<{ id: number }> };
+      return (await fetch(`/api/messages/${list.messages[0]!.id}/raw`)).text();
+    }, 'Trip notes');
+    expect(raw).toMatch(/<strong>notes<\/strong>/);
+    expect(raw).toMatch(/Content-Type: text\/plain[\s\S]*Here are the notes/);
+  });
+
+  it('replies to the open message with the r key; the reply reaches the sender', async () => {
+    await setUndoDelay(hanaId, 0);
+    await hana.keyboard.press('r');
+    const reply = hana.getByRole('region', { name: 'Re: Trip notes' });
+    await reply.waitFor();
+    expect(await reply.getByRole('list', { name: 'To recipients' }).textContent()).toContain('gil@compose.test');
+    await reply.getByRole('textbox', { name: 'Message' }).click();
+    await hana.keyboard.type('Looks great, see you there.');
+    await reply.getByRole('button', { name: 'Send', exact: true }).click();
+    await hana.getByRole('status').filter({ hasText: 'Sent' }).waitFor({ timeout: 20_000 });
+    await folder(gil, 'Inbox').click();
+    await row(gil, 'Re: Trip notes').waitFor({ timeout: 20_000 });
+  });
+
+  it('undoes a send: nothing arrives and the compose window comes back with what was written', async () => {
+    await setUndoDelay(gilId, 30);
+    await gil.getByRole('button', { name: 'Compose', exact: true }).click();
+    const window = gil.getByRole('region', { name: 'New message' });
+    await window.getByRole('combobox', { name: 'To' }).fill('hana@compose.test');
+    await window.getByRole('combobox', { name: 'To' }).press('Enter');
+    await window.getByRole('textbox', { name: 'Subject' }).fill('Never mind');
+    const compose = gil.getByRole('region', { name: 'Never mind' });
+    await compose.getByRole('textbox', { name: 'Message' }).click();
+    await gil.keyboard.type('I wrote this too soon.');
+    await compose.getByRole('button', { name: 'Send', exact: true }).click();
+    await compose.waitFor({ state: 'detached' });
+    await gil.getByRole('button', { name: 'Undo', exact: true }).click();
+
+    const back = gil.getByRole('region', { name: 'Never mind' });
+    await back.waitFor();
+    expect(await back.getByRole('textbox', { name: 'Message' }).textContent()).toContain('I wrote this too soon.');
+    expect(await back.getByRole('list', { name: 'To recipients' }).textContent()).toContain('hana@compose.test');
+    const held = await store.db.selectFrom('scheduled_sends').select('status').where('user_id', '=', gilId).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(held.status).toBe('cancelled');
+    expect(await subjects(hanaId)).not.toContain('Never mind');
+  });
+});
