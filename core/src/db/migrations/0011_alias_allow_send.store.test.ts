@@ -1,39 +1,19 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { Migrator } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
 import { createAccountsService } from '../../accounts/accounts.service.js';
 import { createAliasRepository } from '../../repositories/user.repository.js';
-import { createDb, type Db } from '../client.js';
-import { migrateToLatest, migrations } from '../migrate.js';
+import type { Db } from '../client.js';
+import { migrateToLatest } from '../migrate.js';
 
-const adminUrl = inject('pgAdminUrl');
-const name = `m_${randomBytes(5).toString('hex')}`;
+const empty = useEmptyDatabase();
 let db: Db;
-
-async function admin(query: string) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(query);
-  } finally {
-    await client.end();
-  }
-}
-
-beforeAll(async () => {
-  await admin(`CREATE DATABASE ${name}`);
-  ({ db } = createDb({ connectionString: adminUrl.replace(/\/postgres$/, `/${name}`), max: 2 }));
-});
-afterAll(async () => {
-  await db?.destroy();
-  await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+beforeAll(() => {
+  db = empty.db;
 });
 
 describe('migration 0011_alias_allow_send', () => {
   it('lets aliases made before it keep sending, and makes new aliases receive-only unless allowed', async () => {
-    const { error } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateTo('0010_scheduled_sends');
-    expect(error).toBeUndefined();
+    await empty.migrateTo('0010_scheduled_sends');
     const accounts = createAccountsService({ db });
     const domain = await accounts.addDomain('old.test');
     const ann = await accounts.addUser({ address: 'ann@old.test', password: 'ann password' });

@@ -1,43 +1,23 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { Migrator } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
 import { createAccountsService } from '../../accounts/accounts.service.js';
 import { createMailbox, deleteMailbox, renameMailbox } from '../../mail/mailbox-writer/index.js';
 import { createImapRepository } from '../../repositories/imap.repository.js';
 import { createMailboxRepository } from '../../repositories/mailbox.repository.js';
-import { createDb, type Db } from '../client.js';
-import { migrateToLatest, migrations } from '../migrate.js';
+import type { Db } from '../client.js';
+import { migrateToLatest } from '../migrate.js';
 
-const adminUrl = inject('pgAdminUrl');
-const name = `m_${randomBytes(5).toString('hex')}`;
+const empty = useEmptyDatabase();
 let db: Db;
-
-async function admin(query: string) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(query);
-  } finally {
-    await client.end();
-  }
-}
-
-beforeAll(async () => {
-  await admin(`CREATE DATABASE ${name}`);
-  ({ db } = createDb({ connectionString: adminUrl.replace(/\/postgres$/, `/${name}`), max: 2 }));
-});
-afterAll(async () => {
-  await db?.destroy();
-  await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+beforeAll(() => {
+  db = empty.db;
 });
 
 const events = { publish: async () => undefined };
 
 describe('migration 0012_imap_state', () => {
   it('subscribes the folders that were subscribed and new folders, follows renames, keeps a deleted folder subscribed, and starts \\Recent after the existing mail', async () => {
-    const { error } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateTo('0011_alias_allow_send');
-    expect(error).toBeUndefined();
+    await empty.migrateTo('0011_alias_allow_send');
     const accounts = createAccountsService({ db });
     await accounts.addDomain('subs.test');
     const old = await accounts.addUser({ address: 'old@subs.test', password: 'old password' });

@@ -1,37 +1,18 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { Migrator, sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
-import { createDb, type Db } from '../client.js';
-import { migrateToLatest, migrations } from '../migrate.js';
+import { sql } from 'kysely';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
+import type { Db } from '../client.js';
+import { migrateToLatest } from '../migrate.js';
 
-const adminUrl = inject('pgAdminUrl');
-const name = `m_${randomBytes(5).toString('hex')}`;
+const empty = useEmptyDatabase();
 let db: Db;
-
-async function admin(query: string) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(query);
-  } finally {
-    await client.end();
-  }
-}
-
-beforeAll(async () => {
-  await admin(`CREATE DATABASE ${name}`);
-  ({ db } = createDb({ connectionString: adminUrl.replace(/\/postgres$/, `/${name}`), max: 2 }));
-});
-afterAll(async () => {
-  await db?.destroy();
-  await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+beforeAll(() => {
+  db = empty.db;
 });
 
 describe('migration 0013_inbound_auth', () => {
   it('leaves rows made before it unchecked, filed to the Inbox, with the default (strictest) domain policy', async () => {
-    const { error } = await new Migrator({ db, provider: { getMigrations: async () => migrations } }).migrateTo('0011_alias_allow_send');
-    expect(error).toBeUndefined();
+    await empty.migrateTo('0011_alias_allow_send');
     await sql`INSERT INTO domains (name) VALUES ('old.test')`.execute(db);
     await sql`INSERT INTO blobs (hash, size, data) VALUES ('\\x01', 1, 'x')`.execute(db);
     await sql`INSERT INTO spool (blob_hash, mail_from, rcpt_to, remote_ip, helo, tls, trace_headers) VALUES ('\\x01', 'a@b.test', '{c@old.test}', '192.0.2.1', 'b.test', false, '')`.execute(db);
