@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /**
- * Dovecot imaptest's scripted-test format (the data in /work/shared/imaptest, described in its
+ * Dovecot imaptest's scripted-test format (the data in tests/imaptest/data, described in its
  * scripted_test.md), parsed into steps: each step is one command, or several pipelined with tags,
  * sent on one connection, with the tagged status and response-code prefix expected, the untagged
  * replies that must arrive (`*`) and those that must not (`!`). Literals `{{{ … }}}` become IMAP
