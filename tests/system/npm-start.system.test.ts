@@ -38,10 +38,14 @@ describe('npm start', () => {
     stack.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     await eventually(async () => out.includes('Mailyard is running') || stack!.exitCode !== null, { timeoutMs: 120_000, describe: () => out });
     expect(out).toContain(`SMTP (MX)     127.0.0.1:${ports.SMTP_PORT}`);
-    expect(out).toContain(`http://127.0.0.1:${ports.HTTP_PORT}`);
+    expect(out).toContain(`Webmail       http://127.0.0.1:${ports.HTTP_PORT}/`);
     await waitForSmtpGreeting(ports.SMTP_PORT);
     const ready = await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/readyz`);
     expect(ready.status).toBe(200);
+    // The webmail is built and served by the same command.
+    const app = await fetch(`http://127.0.0.1:${ports.HTTP_PORT}/`);
+    expect(app.status).toBe(200);
+    expect(await app.text()).toMatch(/<script type="module"[^>]+src="\/assets\/index-[\w-]+\.js"/);
 
     const cli = (...args: string[]) => runCommand(process.execPath, ['bin/mailyard.mjs', ...args], { env });
     expect((await cli('domain', 'add', 'start.test')).code).toBe(0);
