@@ -21,11 +21,19 @@ console.log('== tests (vitest: unit, store, protocol, system)');
 mkdirSync(join(root, '.test-data'), { recursive: true });
 const report = join(root, '.test-data', 'vitest-report.json');
 const status = run(bin('vitest'), ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...process.argv.slice(2)]);
+let skipped = 0;
 try {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   const failed = r.numFailedTests + (r.numRuntimeErrorTestSuites ?? 0);
-  console.log(`\nvitest: ${r.numPassedTests} passed, ${failed} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`\nvitest: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
 } catch {
   console.log('\nvitest: no report written');
+  if (status === 0) process.exit(1);
+}
+// A skipped or todo test is a claim nobody checks: it fails the run like a failing test does.
+if (status === 0 && skipped > 0) {
+  console.error(`npm test: ${skipped} test(s) skipped or todo; remove the skip or make the test run.`);
+  process.exit(1);
 }
 process.exit(status);

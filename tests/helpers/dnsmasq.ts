@@ -55,6 +55,8 @@ function hostRecordArg(name: string, address: string, family: 4 | 6): string {
 }
 
 export async function startDnsmasq(records: DnsmasqRecords): Promise<TestDnsServer> {
+  // npm test installs dnsmasq-base (scripts/ensure-system-deps.sh); a test that needs it fails without it, never skips.
+  if (!hasDnsmasq) throw new Error(`dnsmasq is not installed at ${DNSMASQ}: run npm test (it installs dnsmasq-base) or apt-get install dnsmasq-base`);
   for (let attempt = 0; ; attempt++) {
     const port = await freeUdpPort();
     const args = [

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDnsmasq, hasDnsmasq, type TestDnsServer } from '../../../tests/helpers/dnsmasq.js';
+import { startDnsmasq, type TestDnsServer } from '../../../tests/helpers/dnsmasq.js';
 import { checkRecords, createDnsResolver, expectedRecords, type DnsLookup } from './dns-helper.js';
 
 const dkim = { selector: 'my202611', publicKeyB64: 'MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA' + 'x'.repeat(300) + 'IDAQAB' };
@@ -53,7 +53,7 @@ describe('checkRecords with a failing resolver', () => {
   });
 });
 
-describe.skipIf(!hasDnsmasq)('checkRecords against a real DNS server (dnsmasq on loopback)', () => {
+describe('checkRecords against a real DNS server (dnsmasq on loopback)', () => {
   let dns: TestDnsServer;
   beforeAll(async () => {
     dns = await startDnsmasq({

@@ -1,6 +1,6 @@
 import { Resolver } from 'node:dns/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasDnsmasq, startDnsmasq, type TestDnsServer } from '../../../tests/helpers/dnsmasq.js';
+import { startDnsmasq, type TestDnsServer } from '../../../tests/helpers/dnsmasq.js';
 import { createDestinationCache } from './destination-cache.js';
 import type { MxResolver } from './mx.js';
 
@@ -20,7 +20,7 @@ function countingResolver(server: string): MxResolver & { mxQueries: number } {
   return counter as MxResolver & { mxQueries: number };
 }
 
-describe.skipIf(!hasDnsmasq)('destination cache', () => {
+describe('destination cache', () => {
   let dns: TestDnsServer;
   beforeAll(async () => {
     dns = await startDnsmasq({
