@@ -433,3 +433,47 @@ describe('the webmail: conversations and settings', () => {
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
   });
 });
+
+describe('the webmail on a phone-sized screen', () => {
+  it('keeps the header on the screen with a usable search box, and shows one pane at a time', async () => {
+    await send({ subject: 'Seen on a phone', text: 'This one is read on a small screen.' });
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    try {
+      await phone.goto(`${base}/`);
+      await phone.getByLabel('Email address').fill('dana@webmail.test');
+      await phone.getByLabel('Password').fill('dana password 1');
+      await phone.getByRole('button', { name: 'Sign in' }).click();
+      const signOut = phone.getByRole('button', { name: 'Sign out' });
+      await signOut.waitFor();
+
+      // Every header control fits inside the screen, on one line (a wrapped label doubles the height).
+      const search = (await phone.getByRole('searchbox', { name: 'Search mail' }).boundingBox())!;
+      expect(search.width).toBeGreaterThan(250);
+      for (const name of ['Settings', 'Sign out', 'Folders']) {
+        const box = (await phone.getByRole('button', { name, exact: true }).boundingBox())!;
+        expect(box.x, name).toBeGreaterThanOrEqual(0);
+        expect(box.x + box.width, name).toBeLessThanOrEqual(390);
+        expect(box.height, name).toBeLessThan(60);
+      }
+
+      // One pane at a time: the list, then the reader alone, then back to the list.
+      const row = phone.getByRole('option').filter({ hasText: 'Seen on a phone' });
+      await row.waitFor({ timeout: 30_000 });
+      for (const scheme of ['light', 'dark'] as const) {
+        await phone.emulateMedia({ colorScheme: scheme });
+        await phone.screenshot({ path: path.join(screenshots, `phone-inbox-${scheme}.png`) });
+      }
+      await row.click();
+      await phone.locator('pre.text-body', { hasText: 'This one is read on a small screen.' }).waitFor();
+      expect(await row.isVisible()).toBe(false);
+      for (const scheme of ['light', 'dark'] as const) {
+        await phone.emulateMedia({ colorScheme: scheme });
+        await phone.screenshot({ path: path.join(screenshots, `phone-reader-${scheme}.png`) });
+      }
+      await phone.locator('.reader-toolbar .back').click();
+      await row.waitFor();
+    } finally {
+      await phone.close();
+    }
+  });
+});

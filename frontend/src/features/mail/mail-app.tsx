@@ -447,7 +447,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
           </span>
         )}
         <span className="spacer" />
-        <button type="button" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">
+        <button type="button" className="shortcuts-button" onClick={() => setHelp(true)} aria-label="Keyboard shortcuts" title="Keyboard shortcuts (?)">
           ?
         </button>
         {onAdmin && (
