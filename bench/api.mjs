@@ -647,7 +647,7 @@ async function main() {
     const httpPort = await freePort();
     const backend = startChild(process.execPath, [path.join(ROOT, 'backend', 'dist', 'main.js')], {
       cwd: ROOT,
-      env: { ...baseEnv, HTTP_PORT: String(httpPort), BIND_ADDRESS: HOST },
+      env: { ...baseEnv, HTTP_PORT: String(httpPort), HTTPS_PORT: '0', BIND_ADDRESS: HOST },
       logFile: path.join(runDir, 'backend.log'),
     });
     cleanups.push(() => stopPid(backend, 'SIGTERM', 20_000));

@@ -35,8 +35,10 @@ import {
   createBlobRepository,
   createOutboundQueue,
   createOutboundRepository,
+  createSecretBox,
   dkimTxtRecord,
   domainOf,
+  loadSecretKey,
   openStore,
   schemas,
   silentLogger,
@@ -439,7 +441,8 @@ async function mailyardSetup(runDir) {
   );
   if (settings.fsync !== 'on' || settings.synchronous_commit !== 'on') throw new Error(`PostgreSQL is not durable here: ${JSON.stringify(settings)}`);
 
-  const accounts = createAccountsService({ db: store.db });
+  // Sealed with the key the workers will use (their DATA_DIR/secret.key, or SECRET_KEY).
+  const accounts = createAccountsService({ db: store.db, secrets: createSecretBox(loadSecretKey(dataDir, process.env.SECRET_KEY || undefined)) });
   await accounts.addDomain(PLAN.senderDomain); // generates the domain's DKIM key
   const user = await accounts.addUser({ address: PLAN.sender, password: randomBytes(12).toString('base64url') });
   const dkim = await activeDkimPublicKey(store.db, PLAN.senderDomain);

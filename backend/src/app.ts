@@ -9,19 +9,23 @@ import type { Redis } from 'ioredis';
 import { createRateLimiter, createSecretBox, createSessionService, loadSecretKey, type Db, type Logger, type MetricsAccess } from '@mailyard/core';
 import type { BackendContext } from './context.js';
 import { registerAuth } from './plugins/auth.plugin.js';
-import { registerErrorHandling } from './plugins/errors.plugin.js';
+import { frameworkErrors, registerErrorHandling } from './plugins/errors.plugin.js';
+import { registerHttpsPolicy, type HttpsPolicy } from './plugins/https/https.plugin.js';
 import { registerMetrics } from './plugins/metrics.plugin.js';
 import { registerWebmail } from './plugins/webmail.plugin.js';
 import { adminRoutes } from './routes/admin/admin.routes.js';
 import { adminQueueRoutes } from './routes/admin/admin-queue.routes.js';
 import { accountRoutes } from './routes/account/account.routes.js';
+import { accountExportRoutes } from './routes/account/export.routes.js';
 import { accountSettingsRoutes } from './routes/account/settings.routes.js';
+import { accountUsageRoutes } from './routes/account/usage.routes.js';
 import { authRoutes } from './routes/auth/auth.routes.js';
 import { autoconfigRoutes, type ClientPorts } from './routes/autoconfig/autoconfig.routes.js';
 import { eventsRoutes, type EventStreamOptions } from './routes/events/events.routes.js';
 import { healthRoutes } from './routes/health/health.routes.js';
 import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
 import { messageRoutes } from './routes/messages/messages.routes.js';
+import { mtaStsRoutes, type MtaStsSettings } from './routes/mta-sts/mta-sts.routes.js';
 import { searchRoutes } from './routes/search/search.routes.js';
 import { composeRoutes } from './routes/compose/compose.routes.js';
 import { outboundRoutes } from './routes/outbound/outbound.routes.js';
@@ -34,9 +38,15 @@ export interface BackendDeps {
 }
 
 export interface BackendOptions {
-  /** Mark cookies Secure even behind a TLS-terminating proxy that speaks plain HTTP to us. */
-  secureCookies?: boolean;
-  trustProxy?: boolean;
+  /**
+   * TRUST_PROXY: the proxies (CIDRs) whose X-Forwarded-For/-Proto/-Host count, for the client IP
+   * (sign-in limits, audit log) and the protocol (Secure cookies, the HTTPS redirect); default none.
+   */
+  trustProxy?: readonly string[];
+  /** Redirect HTTP to HTTPS and send HSTS while a trusted certificate is in use; default off. */
+  https?: HttpsPolicy;
+  /** The MTA-STS policy served at mta-sts.<domain>; default mode testing, max_age one week. */
+  mtaSts?: MtaStsSettings;
   /** SSE settings (heartbeat interval, replay limit); tests shorten the heartbeat. */
   events?: Partial<EventStreamOptions>;
   /** DATA_DIR (uploads live under `<dataDir>/uploads`); default ./data. */
@@ -53,6 +63,8 @@ export interface BackendOptions {
   apiDocs?: boolean;
   /** METRICS_TOKEN as parsed by the config: who may read GET /metrics; default 'open'. */
   metrics?: MetricsAccess;
+  /** SMTP_MAX_MESSAGE_SIZE: the largest message a user may write (drafts, sending); default 25 MB. */
+  maxMessageBytes?: number;
   /** The built webmail; default frontend/dist of this checkout. */
   webmailDir?: string;
 }
@@ -62,12 +74,15 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? [...options.trustProxy] : false,
     bodyLimit: 1024 * 1024,
+    frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  const mailHostname = options.mailHostname ?? os.hostname();
+  if (options.https) registerHttpsPolicy(app, options.https, mailHostname);
 
   if (options.apiDocs ?? true) {
     await app.register(swagger, {
@@ -86,11 +101,10 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
     log: deps.log,
     sessions: createSessionService({ db: deps.db }),
     limiter: createRateLimiter(deps.redis),
-    secureCookies: options.secureCookies ?? false,
     dataDir,
     secrets: createSecretBox(loadSecretKey(dataDir, options.secretKey)),
     dnsServers: options.dnsServers ?? [],
-    mailHostname: options.mailHostname ?? os.hostname(),
+    mailHostname,
   };
   registerAuth(app, ctx.sessions);
   registerMetrics(app, { db: deps.db, access: options.metrics ?? 'open' });
@@ -99,14 +113,17 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(authRoutes(ctx));
   await app.register(accountRoutes(ctx));
   await app.register(accountSettingsRoutes(ctx));
+  await app.register(accountExportRoutes(ctx));
+  await app.register(accountUsageRoutes(ctx));
   await app.register(mailboxRoutes(ctx));
   await app.register(messageRoutes(ctx));
   await app.register(searchRoutes(ctx));
   await app.register(eventsRoutes(ctx, options.events));
   await app.register(adminRoutes(ctx));
   await app.register(adminQueueRoutes(ctx));
-  await app.register(composeRoutes(ctx));
+  await app.register(composeRoutes(ctx, { maxMessageBytes: options.maxMessageBytes }));
   await app.register(outboundRoutes(ctx));
+  await app.register(mtaStsRoutes(ctx, options.mtaSts ?? { mode: 'testing', maxAgeSeconds: 7 * 24 * 3600 }));
   await app.register(autoconfigRoutes(ctx, options.clientPorts ?? { imap: 143, imaps: 993, submission: 587, smtps: 465 }));
   await registerWebmail(app, { distDir: options.webmailDir });
   return app;

@@ -11,7 +11,6 @@ export interface BackendContext {
   log: Logger;
   sessions: SessionService;
   limiter: RateLimiter;
-  secureCookies: boolean;
   /** Seals secrets stored in the database (TOTP seeds); its key is not in the database. */
   secrets: SecretBox;
   /** DATA_DIR: uploads live under `<dataDir>/uploads`. */

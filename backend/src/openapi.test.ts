@@ -19,7 +19,7 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['GET', '/api/me', '', '200'],
   ['POST', '/api/account/password', 'body', '204'],
   ['GET', '/api/account/totp', '', '200'],
-  ['POST', '/api/account/totp/setup', '', '200'],
+  ['POST', '/api/account/totp/setup', 'body', '200'],
   ['POST', '/api/account/totp/enable', 'body', '204'],
   ['POST', '/api/account/totp/disable', 'body', '204'],
   ['GET', '/api/account/app-passwords', '', '200'],
@@ -27,6 +27,8 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['DELETE', '/api/account/app-passwords/{id}', '', '204'],
   ['GET', '/api/account/settings', '', '200'],
   ['PATCH', '/api/account/settings', 'body', '200'],
+  ['GET', '/api/account/usage', '', '200'],
+  ['GET', '/api/account/export', 'query', '200 application/mbox'],
   ['GET', '/api/mailboxes', '', '200'],
   ['POST', '/api/mailboxes', 'body', '201'],
   ['GET', '/api/mailboxes/{id}/messages', 'query', '200'],
@@ -82,6 +84,7 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['GET', '/mail/config-v1.1.xml', 'query', '200 text/xml'],
   ['GET', '/autodiscover/autodiscover.xml', 'query', '200 text/xml'],
   ['POST', '/autodiscover/autodiscover.xml', '', '200 text/xml'],
+  ['GET', '/.well-known/mta-sts.txt', '', '200 text/plain'],
 ];
 
 interface JsonSchema {

@@ -9,6 +9,7 @@ import { eventually } from '../../tests/helpers/services.js';
 import { allocateRedisUrl } from '../../tests/helpers/redis.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
 import { start } from './start.js';
+import { testSecrets } from '../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let redis: Awaited<ReturnType<typeof allocateRedisUrl>>;
@@ -32,7 +33,7 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
-const config = (port: number) => loadConfig(schemas.http('local'), { DATA_DIR: dataDir, HTTP_PORT: String(port), LOG_LEVEL: 'silent' });
+const config = (port: number) => loadConfig(schemas.http('local'), { DATA_DIR: dataDir, HTTP_PORT: String(port), HTTPS_PORT: '0', LOG_LEVEL: 'silent' });
 const endpoints = () => ({ databaseUrl: store.url, redisUrl: redis.url });
 
 describe('backend start()', () => {
@@ -58,7 +59,7 @@ describe('backend start()', () => {
   });
 
   it('sweeps uploads older than a day, rows and files (housekeeping runs where the files are)', async () => {
-    const accounts = createAccountsService({ db: store.db });
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
     await accounts.addDomain('start.test');
     const user = await accounts.addUser({ address: 'una@start.test', password: 'una password' });
     const upload = async (createdAt: Date) => {

@@ -1,9 +1,11 @@
 import type { Redis } from 'ioredis';
-import { createRedis, openStore, requireRedis, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
+import { createRedis, openStore, openTlsSourceFromConfig, requireRedis, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
 import { buildBackend } from './app.js';
+import { createHttpsListener } from './plugins/https/https-server.js';
 
 /**
- * Starts the HTTP API on HTTP_PORT, and runs the upload sweep (housekeeping: the upload files are
+ * Starts the API and webmail on HTTP_PORT and HTTPS_PORT (the certificate SMTP and IMAP use, followed
+ * as its files change; a trusted one turns on the HTTP to HTTPS redirect and HSTS), and runs the upload sweep (housekeeping: the upload files are
  * in this service's DATA_DIR). Redis must answer at start: sign-in limits, events and the
  * housekeeping schedule live there. When a step fails, what the earlier ones opened is closed.
  */
@@ -18,17 +20,27 @@ export function start(config: HttpConfig, endpoints: { databaseUrl: string; redi
       subscribers.push(sub);
       return sub;
     };
+    const tls = opened.add(await openTlsSourceFromConfig(config, log), (t) => t.close());
+    // Opened before the app so that it closes after it (the app's preClose ends the SSE streams).
+    const httpsListener = opened.add(createHttpsListener(tls, log), (h) => h.close());
+    let httpsPort = config.HTTPS_PORT;
     const app = opened.add(
-      await buildBackend({ db: store.db, redis, createSubscriber, log }, { dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY, apiDocs: config.API_DOCS, metrics: config.METRICS_TOKEN, clientPorts: { imap: config.IMAP_PORT, imaps: config.IMAPS_PORT, submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT } }),
+      await buildBackend({ db: store.db, redis, createSubscriber, log }, {
+        trustProxy: config.TRUST_PROXY,
+        https: { trusted: () => !tls.current().selfSigned, port: () => config.HTTPS_PUBLIC_PORT ?? httpsPort },
+        mtaSts: { mode: config.MTA_STS_MODE, maxAgeSeconds: Math.floor(config.MTA_STS_MAX_AGE / 1000) },
+        dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY, apiDocs: config.API_DOCS, metrics: config.METRICS_TOKEN, maxMessageBytes: config.SMTP_MAX_MESSAGE_SIZE, clientPorts: { imap: config.IMAP_PORT, imaps: config.IMAPS_PORT, submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT } }),
       (a) => a.close(),
     );
     await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
+    httpsListener.route(app.routing);
+    httpsPort = await httpsListener.listen(config.HTTPS_PORT, config.BIND_ADDRESS);
     // BullMQ workers block on Redis: the housekeeping worker gets a connection of its own.
     const connection = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null }), (r) => r.disconnect());
     opened.add(await startHousekeeping({ connection, log }, [uploadSweepTask({ db: store.db, dataDir: config.DATA_DIR })]), (h) => h.stop());
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;
-    log.info({ event: 'http.listening', port, host: config.BIND_ADDRESS });
-    return { port };
+    log.info({ event: 'http.listening', port, httpsPort, host: config.BIND_ADDRESS, tls: tls.current().selfSigned ? 'self-signed' : 'configured' });
+    return { port, httpsPort };
   });
 }

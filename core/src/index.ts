@@ -37,7 +37,7 @@ export { createSearchRepository } from './repositories/search.repository.js';
 export { type SpoolInput, createSpoolRepository } from './repositories/spool.repository.js';
 export { createScheduledSendRepository, type ScheduledSendRow } from './repositories/scheduled-send.repository.js';
 export { createUploadRepository } from './repositories/upload.repository.js';
-export { createUserRepository } from './repositories/user.repository.js';
+export { createUserRepository, type QuotaUsage } from './repositories/user.repository.js';
 
 // contracts
 export { type UserEvent, userChannel } from './contracts/events.js';
@@ -47,15 +47,16 @@ export { attachmentUrl, toAdminAuditEntryDto, toAdminDomainDto, toAdminUserDto, 
 
 // mail
 export { domainOf, normalizeDomain, parseAddress, requireAddress, requireAliasAddress } from './mail/address.js';
-export { type DraftDeps, type DraftInput, type DraftSender, deleteDraft, listDrafts, replaceDraft, saveDraft } from './mail/drafts.js';
+export { DEFAULT_MAX_MESSAGE_BYTES, type DraftDeps, type DraftInput, type DraftSender, deleteDraft, listDrafts, replaceDraft, saveDraft } from './mail/drafts.js';
 export { type DsnRecipient, buildDsn, headerBlock, statusFromReply } from './mail/dsn.js';
 export { type IngestInput, type IngestResult, type MessageOpsDeps, createMailbox, deleteMailbox, deleteMessages, emptyMailbox, ingestForUser, ingestMessage, moveMessages, openMailboxWrite, publishMailboxEvents, renameMailbox, setFlags } from './mail/mailbox-writer/index.js';
 export { EMPTYABLE, MailboxWrite } from './mail/mailbox-writer/mailbox-write.js';
 export { loadMessageBytes, loadMessagePart, loadStoredMessage } from './mail/message-content.js';
+export { exportMailboxes } from './mail/transfer/export.js';
 export { summarizeMessage } from './mail/parse.js';
 export { countHeaderFields, headerFields, isMailLoop, MAX_RECEIVED_FIELDS, splitMessage } from './mail/raw-headers.js';
 export { type RecipientVerdict, resolveRecipient } from './mail/recipient-routing.js';
-export { renderMessage } from './mail/render.js';
+export { type MessageRenderer, sharedMessageRenderer } from './mail/render/renderer.js';
 export { parseSearchQuery } from './mail/search-query.js';
 export { cancelHeld, type HeldResult, type HoldDeps, holdMessage, NotDueError, sendHeld } from './mail/scheduled-send.js';
 export { type DispatchDeps, MAX_RECIPIENTS_PER_MESSAGE, type SendDeps, type SendInput, SendRateLimitedError, SenderNotAllowedError, type SubmitEnvelope, sendMessage } from './mail/send.js';
@@ -64,7 +65,7 @@ export { type DispatchDeps, MAX_RECIPIENTS_PER_MESSAGE, type SendDeps, type Send
 export { APP_PASSWORD_PATTERN, MAX_APP_PASSWORDS, generateAppPassword } from './auth/app-password.js';
 export { type ClientAuthResult, type ClientCredentials, type SignInFailureRules, authenticateClient, confirmAccountPassword } from './auth/authenticate.js';
 export { hashPassword, passwordProblem } from './auth/password.js';
-export { type RateLimitRule, type RateLimiter, SENT_MESSAGES_PER_USER, TOTP_FAILURES_PER_ACCOUNT, createRateLimiter } from './auth/rate-limit.js';
+export { DRAFT_SAVES_PER_USER, type RateLimitRule, type RateLimiter, SENT_MESSAGES_PER_USER, TOTP_FAILURES_PER_ACCOUNT, createRateLimiter } from './auth/rate-limit.js';
 export { type SecretBox, createSecretBox, loadSecretKey } from './auth/secret-box.js';
 export { type SessionService, type SessionUser, createSessionService } from './auth/session.service.js';
 export { TOTP_STEP_SECONDS, TOTP_WINDOW, base32Decode, generateTotpSecret, totp, totpUri, verifyTotp } from './auth/totp.js';
@@ -72,7 +73,7 @@ export { TOTP_STEP_SECONDS, TOTP_WINDOW, base32Decode, generateTotpSecret, totp,
 // accounts
 export { createAccountsService } from './accounts/accounts.service.js';
 export { type AdminActor, canManageDomain, domainsVisibleTo, listUsersVisibleTo, requireAdminArea, requireFullAdmin, requireManagedUser } from './accounts/admin-scope.js';
-export { activeDkimKey, activeDkimPublicKey, dkimTxtRecord, rotateDkimKey } from './accounts/dkim.service.js';
+export { type DkimKeyDeps, activeDkimKey, activeDkimPublicKey, dkimTxtRecord, rotateDkimKey, sealLegacyDkimKeys } from './accounts/dkim.service.js';
 export { checkRecords, createDnsResolver, expectedRecords } from './accounts/dns-helper.js';
 
 // events
@@ -100,14 +101,25 @@ export { trashPurgeTask } from './housekeeping/trash-purge.task.js';
 export { uploadSweepTask } from './housekeeping/upload-sweep.task.js';
 
 // protocol-services
-export { type InboundTrustService, type MxServices, type RecipientResolver, type SubmissionServices, createRecipientResolver, createSubmissionServices } from './protocol-services/smtp.js';
+export {
+  type InboundTrustService,
+  type MxRecipientResolver,
+  type MxRecipientVerdict,
+  type MxServices,
+  type RecipientResolver,
+  type SubmissionServices,
+  createMxRecipientResolver,
+  createRecipientResolver,
+  createSubmissionServices,
+} from './protocol-services/smtp.js';
 export { type TrustAction, type TrustInput, type TrustVerdict, createAuthDnsResolver, createInboundTrust, spoolVerdictOf } from './mail/inbound-auth.js';
 export { type TrustedNetworks, DEFAULT_TRUSTED_NETWORKS, parseTrustedNetworks } from './mail/trusted-networks.js';
 export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapMailboxes, type ImapMailboxInfo, type ImapMessageRow, type ImapMessages, type ImapServiceDeps, type ImapServices, type ImapTextField, createImapServices } from './protocol-services/imap.js';
 
 // runtime
 export { type Resources, startService } from './runtime/lifecycle.js';
+export { listenOn } from './runtime/listen.js';
 export { type Running, runMain } from './runtime/run-main.js';
 export { openStore } from './runtime/store.js';
-export { type TlsMaterial, loadTlsMaterial, loadTlsMaterialFromConfig } from './runtime/tls.js';
+export { type TlsMaterial, type TlsSource, loadTlsMaterial, openTlsSource, openTlsSourceFromConfig } from './runtime/tls.js';
 

@@ -10,6 +10,7 @@ import { connectImap, type ImapTranscriptClient } from '../../tests/helpers/imap
 import { allocateRedisUrl } from '../../tests/helpers/redis.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
 import { buildImapApp, type ImapListener } from './app.js';
+import { testSecrets } from '../../tests/helpers/secrets.js';
 
 /**
  * The transcript flows on the real store: core's IMAP services over PostgreSQL and Redis, so a
@@ -32,7 +33,7 @@ const raw = (n: number) => Buffer.from([`From: Carol <carol@c.test>`, 'To: alice
 beforeAll(async () => {
   store = await createTestStore();
   await sql`ALTER SEQUENCE users_id_seq RESTART WITH ${sql.lit(randomInt(1_000_000, 2 ** 40))}`.execute(store.db);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('imap.test');
   alice = (await accounts.addUser({ address: 'alice@imap.test', password: 'alice password' })).id;
   let redisUrl: string;

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { createImapServices, type ImapServiceDeps, type ImapServices, type Logger } from '@mailyard/core';
+import { createImapServices, listenOn, type ImapServiceDeps, type ImapServices, type Logger } from '@mailyard/core';
 import { ImapSession, type SessionIo, type UserConnections } from './handlers/session.js';
 import { CommandReader } from './protocol/command-reader.js';
 
@@ -27,6 +27,8 @@ export interface ImapListener {
   imap: net.Server;
   imaps: tls.Server;
   listen(ports: { imap: number; imaps: number }, host: string): Promise<{ imap: number; imaps: number }>;
+  /** Serves a new certificate to connections (and STARTTLS upgrades) from now on. */
+  updateTls(material: { key: Buffer; cert: Buffer }): void;
   close(): Promise<void>;
 }
 
@@ -67,7 +69,7 @@ export function buildImapApp(deps: ImapServiceDeps, options: ImapListenerOptions
 export function buildImapListener(deps: { services: ImapServices; log: Logger }, options: ImapListenerOptions): ImapListener {
   const settings = { ...IMAP_DEFAULTS, ...stripUndefined(options) };
   const { log } = deps;
-  const secureContext = tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert });
+  let secureContext = tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert });
   const perIp = createCounter(settings.maxConnectionsPerIp);
   const userConnections: UserConnections = createCounter(settings.maxConnectionsPerUser);
   const sessions = new Set<{ bye(): void }>();
@@ -164,6 +166,10 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
     async listen(ports, host) {
       return { imap: await listenOn(imap, ports.imap, host), imaps: await listenOn(imaps, ports.imaps, host) };
     },
+    updateTls({ key, cert }) {
+      secureContext = tls.createSecureContext({ key, cert });
+      imaps.setSecureContext({ key, cert });
+    },
     async close() {
       shuttingDown = true;
       const closed = Promise.all([imap, imaps].map((s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve()))));
@@ -171,17 +177,6 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
       await closed;
     },
   };
-}
-
-function listenOn(server: net.Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

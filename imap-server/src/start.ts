@@ -1,4 +1,4 @@
-import { createRateLimiter, createRedis, createRedisEventPublisher, createUserEventHub, loadTlsMaterialFromConfig, openStore, requireRedis, startService, type ImapConfig, type Logger } from '@mailyard/core';
+import { createRateLimiter, createRedis, createRedisEventPublisher, createUserEventHub, openStore, openTlsSourceFromConfig, requireRedis, startService, type ImapConfig, type Logger } from '@mailyard/core';
 import { buildImapApp } from './app.js';
 
 export interface Endpoints {
@@ -8,7 +8,8 @@ export interface Endpoints {
 
 /**
  * Starts IMAP on IMAP_PORT (STARTTLS) and IMAPS_PORT (implicit TLS). Redis must answer at start:
- * sign-in limits, the change feed (IDLE) and the events the writer publishes live there. When a
+ * sign-in limits, the change feed (IDLE) and the events the writer publishes live there. A new
+ * TLS_CERT_FILE/TLS_KEY_FILE pair is used by new connections without a restart. When a
  * step fails, what the earlier ones opened is closed.
  */
 export function start(config: ImapConfig, endpoints: Endpoints, log: Logger) {
@@ -28,7 +29,8 @@ export function start(config: ImapConfig, endpoints: Endpoints, log: Logger) {
       }),
       (h) => h.close(),
     );
-    const tls = await loadTlsMaterialFromConfig(config);
+    const tlsSource = opened.add(await openTlsSourceFromConfig(config, log), (t) => t.close());
+    const tls = tlsSource.current();
     const app = opened.add(
       buildImapApp(
         { db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log },
@@ -44,6 +46,7 @@ export function start(config: ImapConfig, endpoints: Endpoints, log: Logger) {
       ),
       (a) => a.close(),
     );
+    tlsSource.onChange((material) => app.updateTls(material));
     const ports = await app.listen({ imap: config.IMAP_PORT, imaps: config.IMAPS_PORT }, config.BIND_ADDRESS);
     log.info({ event: 'imap.listening', port: ports.imap, imapsPort: ports.imaps, host: config.BIND_ADDRESS, tls: tls.selfSigned ? 'self-signed' : 'configured' });
     return { port: ports.imap, imapsPort: ports.imaps };

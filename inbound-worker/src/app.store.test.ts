@@ -16,6 +16,7 @@ import {
 import { allocateRedisUrl } from '../../tests/helpers/redis.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
 import { buildInboundWorker } from './app.js';
+import { testSecrets } from '../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let connection: Redis;
@@ -80,7 +81,7 @@ beforeAll(async () => {
   await redis.flush();
   connection = createRedis(redis.url, { maxRetriesPerRequest: null });
   queue = createInboundQueue(connection);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('in.test');
   alice = (await accounts.addUser({ address: 'alice@in.test', password: 'correct horse' })).id;
   bob = (await accounts.addUser({ address: 'bob@in.test', password: 'correct horse' })).id;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Resolver } from 'node:dns/promises';
 import { Worker, type ConnectionOptions } from 'bullmq';
 import {
@@ -20,6 +21,7 @@ import {
   type DueKey,
   type EventPublisher,
   type Logger,
+  type SecretBox,
 } from '@mailyard/core';
 import { createDestinationCache } from './delivery/destination-cache.js';
 import { DkimSigner } from './delivery/dkim-signer.js';
@@ -34,6 +36,8 @@ export interface OutboundWorkerDeps {
   connection: ConnectionOptions;
   /** DNS_SERVERS applied: MX and address lookups go through it, never through dns.lookup. */
   resolver: Resolver;
+  /** Opens the sealed DKIM private keys (the backend's SECRET_KEY or DATA_DIR/secret.key). */
+  secrets: SecretBox;
 }
 
 export interface OutboundWorkerOptions extends DeliverSettings {
@@ -73,20 +77,22 @@ export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundW
     maxConnectionsPerHost: options.maxConnectionsPerHost,
     log,
   });
+  // Who holds a lease (the first half of its token; the attempt count is the second): this process.
+  const leaseOwner = `${options.hostname}/${process.pid}/${randomBytes(4).toString('hex')}`;
   // Group commit: the claims of jobs that start together share one statement, so do their outcomes.
   const claims = new KeyedBatcher<'claim', DueKey, ClaimedWork | null>(async (_k, keys) => {
-    const work = await deliveries.claimDueBatch(keys, options.leaseMs);
+    const work = await deliveries.claimDueBatch(keys, options.leaseMs, leaseOwner);
     return keys.map((k) => work.get(dueKey(k)) ?? null);
   }, 200, 2);
-  const outcomes = new KeyedBatcher<'record', DeliveryOutcome[], void>(async (_k, lists) => {
-    await deliveries.recordOutcomes(lists.flat());
-    return lists.map(() => undefined);
+  const outcomes = new KeyedBatcher<'record', DeliveryOutcome[], number[]>(async (_k, lists) => {
+    const fenced = new Set((await deliveries.recordOutcomes(lists.flat())).fenced);
+    return lists.map((list) => list.filter((o) => fenced.has(o.deliveryId)).map((o) => o.deliveryId));
   }, 200, 2);
   const largeMessages = new Semaphore(options.largeMessagesInMemory ?? 8);
   const jobDeps = {
     ...deps,
     pool,
-    signer: new DkimSigner(deps.db),
+    signer: new DkimSigner({ db: deps.db, secrets: deps.secrets, log }),
     destination: createDestinationCache(deps.resolver, { allowPrivate: options.allowPrivate }),
     // Messages over the inline limit (256 KiB) are loaded only with one of these slots: a 25 MB
     // attachment sent to many domains cannot fill the worker's memory.

@@ -18,6 +18,7 @@ import {
 import { allocateRedisUrl } from '../../tests/helpers/redis.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
 import { buildOutboundWorker } from './app.js';
+import { testSecrets } from '../../tests/helpers/secrets.js';
 
 /** The outbound worker sends held messages (undo send, scheduled send) when due, and finds those whose job was lost. */
 
@@ -56,14 +57,14 @@ async function inboxOfBen(subject: string): Promise<number> {
 beforeAll(async () => {
   store = await createTestStore();
   connection = new Redis((await allocateRedisUrl()).url, { maxRetriesPerRequest: null });
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('own.test');
   ann = (await accounts.addUser({ address: 'ann@own.test', password: 'ann password' })).id;
   ben = (await accounts.addUser({ address: 'ben@own.test', password: 'ben password' })).id;
   outbound = createOutboundQueue(connection);
   scheduled = createScheduledSendQueue(connection);
   worker = buildOutboundWorker(
-    { db: store.db, events: { publish: async () => undefined }, log: silentLogger(), connection, resolver: new Resolver() },
+    { db: store.db, events: { publish: async () => undefined }, log: silentLogger(), connection, resolver: new Resolver(), secrets: testSecrets },
     {
       concurrency: 2,
       hostname: 'mx.own.test',

@@ -1,5 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import { createRedis, createRedisEventPublisher, openStore, requireRedis, startService, type Logger, type OutboundConfig } from '@mailyard/core';
+import { createRedis, createRedisEventPublisher, createSecretBox, loadSecretKey, openStore, requireRedis, startService, type Logger, type OutboundConfig } from '@mailyard/core';
 import { buildOutboundWorker } from './app.js';
 
 /**
@@ -17,7 +17,7 @@ export function start(config: OutboundConfig, endpoints: { databaseUrl: string; 
     if (config.DNS_SERVERS.length > 0) resolver.setServers(config.DNS_SERVERS);
     const app = opened.add(
       buildOutboundWorker(
-        { db: store.db, events: createRedisEventPublisher(publisher), log, connection, resolver },
+        { db: store.db, events: createRedisEventPublisher(publisher), log, connection, resolver, secrets: createSecretBox(loadSecretKey(config.DATA_DIR, config.SECRET_KEY)) },
         {
           concurrency: config.OUTBOUND_CONCURRENCY,
           hostname: config.MAIL_HOSTNAME,

@@ -1,10 +1,12 @@
+import fs from 'node:fs';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import {
   createAuthDnsResolver,
   createInboundTrust,
-  createRecipientResolver,
+  createMxRecipientResolver,
   createSubmissionServices,
   DEFAULT_TRUSTED_NETWORKS,
+  listenOn,
   parseTrustedNetworks,
   SpoolWriter,
   type Db,
@@ -18,6 +20,8 @@ import {
 import { createMxHandlers, type MxLimits } from './handlers/mx-session.handlers.js';
 import { createSubmissionHandlers, type SubmissionLimits } from './handlers/submission-session.handlers.js';
 import { useRfc4954AuthTlsReply } from './protocol/auth-requires-tls.js';
+import { useDataAdmission } from './protocol/data-admission.js';
+import { prepareSpillFolder, privateSpillFolder } from './protocol/data-stream.js';
 import { useOwnEnhancedStatusCodes } from './protocol/enhanced-status.js';
 import { useConfigurableGreetingDelay } from './protocol/greeting-delay.js';
 import { submissionReplies } from './protocol/replies.js';
@@ -35,6 +39,12 @@ export interface SmtpAppOptions {
   socketTimeoutMs?: number;
   /** Pause before the 220 greeting; 0 greets at once. */
   greetingDelayMs?: number;
+  /**
+   * The private folder where DATA larger than the threshold is received (DATA_DIR/spool-temp):
+   * made 0700 and emptied when the listener is built. Without it, a fresh folder under the
+   * system temp folder, removed on close.
+   */
+  spillDir?: string;
 }
 
 /** Inbound authentication settings (DNS_SERVERS, SMTP_TRUSTED_NETWORKS); system DNS and loopback trusted by default. */
@@ -62,7 +72,7 @@ export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions & { trus
     hostname: options.hostname,
     trustedNetworks: options.trust?.trustedNetworks ?? parseTrustedNetworks(DEFAULT_TRUSTED_NETWORKS),
   });
-  const listener = buildMxListener({ services: { recipients: createRecipientResolver(deps.db), spool, trust }, log: deps.log }, options);
+  const listener = buildMxListener({ services: { recipients: createMxRecipientResolver(deps.db), spool, trust }, log: deps.log }, options);
   return {
     ...listener,
     spool,
@@ -78,8 +88,11 @@ export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions & { trus
 export function buildMxListener(deps: { services: MxServices; log: Logger }, options: SmtpAppOptions): MxListener {
   useOwnEnhancedStatusCodes();
   useConfigurableGreetingDelay();
+  useDataAdmission();
   let shuttingDown = false;
-  const handlers = createMxHandlers({ services: deps.services, log: deps.log, hostname: options.hostname, limits: options.limits, isShuttingDown: () => shuttingDown });
+  const spillDir = options.spillDir ?? privateSpillFolder();
+  if (options.spillDir) prepareSpillFolder(spillDir);
+  const handlers = createMxHandlers({ services: deps.services, log: deps.log, hostname: options.hostname, limits: options.limits, spillDir, isShuttingDown: () => shuttingDown });
 
   const mx = new SMTPServer({
     name: options.hostname,
@@ -87,6 +100,8 @@ export function buildMxListener(deps: { services: MxServices; log: Logger }, opt
     key: options.tls.key,
     cert: options.tls.cert,
     size: options.limits.maxMessageSize,
+    // Over it: 421 4.7.0 (protocol/greeting-delay.ts).
+    maxClients: options.limits.maxClients,
     authOptional: true,
     disabledCommands: ['AUTH'],
     hideENHANCEDSTATUSCODES: false,
@@ -104,26 +119,20 @@ export function buildMxListener(deps: { services: MxServices; log: Logger }, opt
   return {
     mx,
     listen(port, host) {
-      return listenOn(mx, port, host);
+      return listenSmtp(mx, port, host);
     },
     async close() {
       shuttingDown = true;
       // Stop accepting and let sessions in DATA finish.
       await closeServer(mx);
+      if (!options.spillDir) fs.rmSync(spillDir, { recursive: true, force: true });
     },
   };
 }
 
 /** Listens on host:port; resolves with the port bound (useful with port 0). */
-function listenOn(server: SMTPServer, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(port, host, () => {
-      server.server.off('error', reject);
-      const address = server.server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
+function listenSmtp(server: SMTPServer, port: number, host: string): Promise<number> {
+  return listenOn(server.server, port, host, (done) => server.listen(port, host, done));
 }
 
 function closeServer(server: SMTPServer): Promise<void> {
@@ -202,8 +211,8 @@ export function buildSubmissionListeners(deps: { services: SubmissionServices; l
     submission,
     smtps,
     async listen(ports, host) {
-      const bound = await listenOn(submission, ports.submission, host);
-      return { submission: bound, smtps: await listenOn(smtps, ports.smtps, host) };
+      const bound = await listenSmtp(submission, ports.submission, host);
+      return { submission: bound, smtps: await listenSmtp(smtps, ports.smtps, host) };
     },
     async close() {
       shuttingDown = true;

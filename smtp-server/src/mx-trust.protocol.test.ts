@@ -5,6 +5,7 @@ import { connect, type SmtpReply, type SmtpTranscript } from '../../tests/helper
 import { createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
 import type { TestStore } from '../../tests/helpers/store.js';
 import { buildSmtpApp, type SmtpApp } from './app.js';
+import { testSecrets } from '../../tests/helpers/secrets.js';
 
 /**
  * The MX with inbound authentication on the real store and a real DNS server (dnsmasq publishing
@@ -13,7 +14,7 @@ import { buildSmtpApp, type SmtpApp } from './app.js';
  */
 
 const HOST = '127.0.0.1';
-const LIMITS = { maxMessageSize: 100_000, maxRecipients: 10, maxMessagesPerConnection: 100, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000 };
+const LIMITS = { maxMessageSize: 100_000, maxRecipients: 10, maxMessagesPerConnection: 100, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000, maxClients: 500, maxDataPerIp: 10 };
 
 let env: SmtpTestEnv;
 let store: TestStore;
@@ -26,7 +27,7 @@ const clients: SmtpTranscript[] = [];
 beforeAll(async () => {
   [env, auth] = await Promise.all([createSmtpTestEnv('mx.in.test'), startAuthDns()]);
   ({ store, tls } = env);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('in.test');
   bob = (await accounts.addUser({ address: 'bob@in.test', password: 'bob password' })).id;
 });

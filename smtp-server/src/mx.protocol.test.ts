@@ -1,11 +1,15 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createDb, createInboundQueue, silentLogger, type createRedis, type Db, type InboundQueue, type TlsMaterial } from '@mailyard/core';
+import { createAccountsService, createDb, createInboundQueue, fileSpooled, loadMessageBytes, silentLogger, type createRedis, type Db, type InboundQueue, type TlsMaterial } from '@mailyard/core';
 import { connect, dotStuff, dotUnstuff, type SmtpReply, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
 import { closedPort, createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
 import { buildSmtpApp, type SmtpApp, type SmtpAppDeps } from './app.js';
 import type { MxLimits } from './handlers/mx-session.handlers.js';
+import { testSecrets } from '../../tests/helpers/secrets.js';
 
 /**
  * SMTP transcripts against the MX listener, with a real PostgreSQL (spool, accounts) and a real
@@ -20,6 +24,8 @@ const DEFAULT_LIMITS: MxLimits = {
   maxMessagesPerConnection: 100,
   maxConnectionsPerIp: 100,
   maxMessagesPerIpPerMinute: 1_000,
+  maxClients: 500,
+  maxDataPerIp: 100,
 };
 
 let store: TestStore;
@@ -34,10 +40,10 @@ let clients: SmtpTranscript[];
 let extraDbs: Db[];
 const extraStores = new Set<TestStore>();
 
-async function startApp(overrides: { limits?: Partial<MxLimits>; db?: Db; enqueueInbound?: SmtpAppDeps['enqueueInbound']; greetingDelayMs?: number } = {}): Promise<number> {
+async function startApp(overrides: { limits?: Partial<MxLimits>; db?: Db; enqueueInbound?: SmtpAppDeps['enqueueInbound']; greetingDelayMs?: number; spillDir?: string } = {}): Promise<number> {
   const app = buildSmtpApp(
     { db: overrides.db ?? store.db, enqueueInbound: overrides.enqueueInbound ?? ((ids) => inbound.enqueue(ids)), log: silentLogger() },
-    { hostname: 'mx.a.test', tls: tlsMaterial, limits: { ...DEFAULT_LIMITS, ...overrides.limits }, greetingDelayMs: overrides.greetingDelayMs },
+    { hostname: 'mx.a.test', tls: tlsMaterial, limits: { ...DEFAULT_LIMITS, ...overrides.limits }, greetingDelayMs: overrides.greetingDelayMs, spillDir: overrides.spillDir },
   );
   apps.push(app);
   return app.listen(0, HOST);
@@ -77,7 +83,7 @@ function spoolRows(db: Db, mailFrom: string) {
 beforeAll(async () => {
   env = await createSmtpTestEnv('mx.a.test');
   ({ store, redis: redisConnection, tls: tlsMaterial, clients, extraDbs } = env);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('a.test');
   await accounts.addUser({ address: 'alice@a.test', password: 'correct horse battery' });
   await accounts.addUser({ address: 'bob@a.test', password: 'correct horse battery' });
@@ -160,7 +166,7 @@ describe('RCPT TO', () => {
   });
 
   it('accepts any unknown address of a domain with a catch-all alias (@domain), and only of that domain (250 2.1.5)', async () => {
-    const accounts = createAccountsService({ db: store.db });
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
     await accounts.addDomain('catchall.test');
     await accounts.addAlias('@catchall.test', 'alice@a.test');
     const client = await session();
@@ -372,7 +378,7 @@ describe('store unavailable', () => {
   it('answers the end of DATA with a temporary failure (451 4.3.0), never 250, when the database disappears after RCPT', async () => {
     const doomed = await createTestStore();
     extraStores.add(doomed);
-    const accounts = createAccountsService({ db: doomed.db });
+    const accounts = createAccountsService({ db: doomed.db, secrets: testSecrets });
     await accounts.addDomain('a.test');
     await accounts.addUser({ address: 'alice@a.test', password: 'correct horse battery' });
     // The app has a pool of its own, like the real service: the drop terminates its connections.
@@ -438,5 +444,70 @@ describe('limits', () => {
     expect(await second.cmd('MAIL FROM:<rate@b.test>')).toMatchObject({ code: 250, enhanced: '2.1.0' });
     expect(await second.cmd('RSET')).toMatchObject({ code: 250 });
     expect(await first.cmd('MAIL FROM:<rate@b.test>')).toMatchObject({ code: 451, enhanced: '4.7.1' });
+  });
+});
+
+describe('large messages: DATA past the threshold goes to a private temp file, not RAM', () => {
+  const spillDir = () => path.join(env.dir, 'spool-temp');
+  const tempFiles = () => (fs.existsSync(spillDir()) ? fs.readdirSync(spillDir()) : []);
+
+  /** Polls `check` until it holds; fails with `what` after the deadline. */
+  async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** A message of about `megabytes` MB as lines (sent one by one, so a test can stop half-way). */
+  function bigMessage(subject: string, megabytes: number): string[] {
+    const header = ['From: Big Sender <big@b.test>', 'To: alice@a.test', `Subject: ${subject}`, `Message-ID: <${subject.replace(/\W/g, '-')}@b.test>`, ''];
+    const count = Math.ceil((megabytes * 1024 * 1024) / 1000);
+    return [...header, ...Array.from({ length: count }, (_, i) => `${String(i).padStart(7, '0')} ${'0123456789abcdef'.repeat(62)}`)];
+  }
+
+  it('writes a 10 MB message to a 0700 temp folder while it arrives, spools and files it intact, and has removed the file when it answers 250', async () => {
+    const port = await startApp({ limits: { maxMessageSize: 12 * 1024 * 1024 }, spillDir: spillDir() });
+    const client = await session(port);
+    const lines = bigMessage('ten megabytes', 10);
+    const raw = Buffer.from(`${lines.join('\r\n')}\r\n`);
+    expect(raw.length).toBeGreaterThan(10 * 1024 * 1024);
+    expect((await client.cmd('MAIL FROM:<big@b.test>')).code).toBe(250);
+    expect((await client.cmd('RCPT TO:<alice@a.test>')).code).toBe(250);
+    expect((await client.cmd('DATA')).code).toBe(354);
+    const half = Math.floor(lines.length / 2);
+    for (const line of lines.slice(0, half)) client.send(line);
+    await until('the message is being written to a temp file', () => tempFiles().length === 1);
+    expect(fs.statSync(spillDir()).mode & 0o777).toBe(0o700);
+    for (const line of lines.slice(half, -1)) client.send(line);
+    const reply = await client.data(Buffer.from(`${lines.at(-1)}\r\n`));
+    expect(reply).toMatchObject({ code: 250, enhanced: '2.0.0' });
+    expect(tempFiles()).toEqual([]);
+
+    const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+    const spoolId = queuedId(reply);
+    const row = await store.db.selectFrom('spool').selectAll().where('id', '=', spoolId).executeTakeFirstOrThrow();
+    const blob = await store.db.selectFrom('blobs').select(['data', 'size']).where('hash', '=', row.blob_hash).executeTakeFirstOrThrow();
+    expect(blob.size).toBe(raw.length);
+    expect(sha256(blob.data)).toBe(sha256(raw));
+
+    expect(await fileSpooled({ db: store.db, events: { publish: async () => {} }, log: silentLogger() }, spoolId)).toMatchObject({ status: 'filed', filed: 1 });
+    const stored = await store.db.selectFrom('messages').select(['id', 'user_id']).where('spool_id', '=', spoolId).executeTakeFirstOrThrow();
+    const bytes = await loadMessageBytes(store.db, stored.user_id, stored.id);
+    expect(sha256(bytes.subarray(bytes.length - raw.length))).toBe(sha256(raw));
+  });
+
+  it('removes the temp file of a client that goes away in the middle of DATA, and spools nothing', async () => {
+    const port = await startApp({ limits: { maxMessageSize: 12 * 1024 * 1024 }, spillDir: spillDir() });
+    const client = await session(port);
+    expect((await client.cmd('MAIL FROM:<vanishing@b.test>')).code).toBe(250);
+    expect((await client.cmd('RCPT TO:<alice@a.test>')).code).toBe(250);
+    expect((await client.cmd('DATA')).code).toBe(354);
+    for (const line of bigMessage('never finished', 2)) client.send(line);
+    await until('the message is being written to a temp file', () => tempFiles().length === 1);
+    await client.close();
+    await until('the temp file is removed', () => tempFiles().length === 0);
+    expect(await spoolRows(store.db, 'vanishing@b.test')).toEqual([]);
   });
 });

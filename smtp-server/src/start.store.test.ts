@@ -57,6 +57,20 @@ describe('smtp-server start()', () => {
     await watch.expectNothingLeftOpen();
   });
 
+  it('empties DATA_DIR/spool-temp (what a killed process left in DATA) at start and makes it private (0700)', async () => {
+    const spillDir = path.join(dataDir, 'spool-temp');
+    fs.mkdirSync(spillDir, { recursive: true, mode: 0o755 });
+    fs.chmodSync(spillDir, 0o755);
+    fs.writeFileSync(path.join(spillDir, 'left-by-a-crash.eml'), 'half a message');
+    const smtp = await start(config(), endpoints(), silentLogger());
+    try {
+      expect(fs.readdirSync(spillDir)).toEqual([]);
+      expect(fs.statSync(spillDir).mode & 0o777).toBe(0o700);
+    } finally {
+      await smtp.stop();
+    }
+  });
+
   it('listens, greets, and leaves nothing open after stop()', async () => {
     watch = await watchSmtp();
     const smtp = await start(config(), endpoints(), silentLogger());

@@ -1,10 +1,11 @@
+import path from 'node:path';
 import {
   createInboundQueue,
   createOutboundQueue,
   createRateLimiter,
   createRedis,
   createRedisEventPublisher,
-  loadTlsMaterialFromConfig,
+  openTlsSourceFromConfig,
   MAX_RECIPIENTS_PER_MESSAGE,
   openStore,
   startService,
@@ -22,16 +23,19 @@ export interface Endpoints {
  * Starts the MX listener on SMTP_PORT and the submission listeners on SUBMISSION_PORT (STARTTLS)
  * and SMTPS_PORT (implicit TLS). Starts without Redis: MX mail is durable in the spool (the
  * reconciler enqueues it later), submitted mail is recorded (the outbound reconciler finds it),
- * AUTH answers 454 (fail closed). When a step fails (a port taken, an unreadable certificate),
+ * AUTH answers 454 (fail closed). A new TLS_CERT_FILE/TLS_KEY_FILE pair is used by new sessions
+ * without a restart. When a step fails (a port taken, an unreadable certificate),
  * what the earlier ones opened is closed.
  */
 export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
   return startService(log, async (opened) => {
     const store = opened.add(await openStore(endpoints.databaseUrl, log, { poolSize: 20, applicationName: 'smtp-server' }), (s) => s.close());
-    // Fail fast when Redis is away (see above): no offline queue, one retry.
-    const redis = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false }), (r) => r.disconnect());
+    // Fail fast when Redis is away (see above): no offline queue, one retry, and a command that a
+    // hung Redis never answers fails after 2 s (AUTH answers 454 instead of holding the session).
+    const redis = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 2_000 }), (r) => r.disconnect());
     const queues = opened.add({ inbound: createInboundQueue(redis), outbound: createOutboundQueue(redis) }, (q) => Promise.all([q.inbound.close(), q.outbound.close()]));
-    const tls = await loadTlsMaterialFromConfig(config);
+    const tlsSource = opened.add(await openTlsSourceFromConfig(config, log), (t) => t.close());
+    const tls = tlsSource.current();
     const app = buildSmtpApp(
       { db: store.db, enqueueInbound: (ids) => queues.inbound.enqueue(ids), log },
       {
@@ -39,6 +43,8 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
         tls,
         socketTimeoutMs: config.SMTP_SOCKET_TIMEOUT_MS,
         greetingDelayMs: config.SMTP_GREETING_DELAY_MS,
+        // Emptied at start: what a killed process left in DATA.
+        spillDir: path.join(config.DATA_DIR, 'spool-temp'),
         trust: { dnsServers: config.DNS_SERVERS, trustedNetworks: config.SMTP_TRUSTED_NETWORKS },
         limits: {
           maxMessageSize: config.SMTP_MAX_MESSAGE_SIZE,
@@ -46,6 +52,8 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
           maxMessagesPerConnection: config.SMTP_MAX_MESSAGES_PER_CONNECTION,
           maxConnectionsPerIp: config.SMTP_MAX_CONNECTIONS_PER_IP,
           maxMessagesPerIpPerMinute: config.SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE,
+          maxClients: config.SMTP_MAX_CLIENTS,
+          maxDataPerIp: config.SMTP_MAX_DATA_PER_IP,
         },
       },
     );
@@ -64,6 +72,9 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
     );
     // Both close at once: each lets the sessions in DATA finish.
     opened.add([app, submissionApp], (apps) => Promise.all(apps.map((a) => a.close())));
+    tlsSource.onChange(({ key, cert }) => {
+      for (const server of [app.mx, submissionApp.submission, submissionApp.smtps]) server.updateSecureContext({ key, cert });
+    });
     const port = await app.listen(config.SMTP_PORT, config.BIND_ADDRESS);
     const submissionPorts = await submissionApp.listen({ submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT }, config.BIND_ADDRESS);
     log.info({ event: 'smtp.listening', port, submissionPort: submissionPorts.submission, smtpsPort: submissionPorts.smtps, host: config.BIND_ADDRESS, tls: tls.selfSigned ? 'self-signed' : 'configured' });

@@ -26,6 +26,7 @@ import { closedPort, createSmtpTestEnv, type SmtpTestEnv } from '../../tests/hel
 import type { TestStore } from '../../tests/helpers/store.js';
 import { buildSubmissionApp, type SubmissionApp, type SubmissionAppDeps } from './app.js';
 import type { SubmissionLimits } from './handlers/submission-session.handlers.js';
+import { testSecrets } from '../../tests/helpers/secrets.js';
 
 /**
  * SMTP submission (587 with STARTTLS, 465 with implicit TLS) against a real PostgreSQL and a real
@@ -175,7 +176,7 @@ function headerBlock(raw: Buffer): string {
 beforeAll(async () => {
   env = await createSmtpTestEnv('mail.a.test');
   ({ store, redis: redisConnection, tls: tlsMaterial, clients, extraDbs } = env);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('a.test');
   aliceId = (await accounts.addUser(ALICE)).id;
   bobId = (await accounts.addUser(BOB)).id;
@@ -340,7 +341,7 @@ describe('credentials', () => {
   });
 
   it('does not authenticate a disabled account (535 5.7.8)', async () => {
-    const accounts = createAccountsService({ db: store.db });
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
     const user = await accounts.addUser({ address: 'gone@a.test', password: 'gone password' });
     await store.db.updateTable('users').set({ disabled: true }).where('id', '=', user.id).execute();
     const client = await tlsSession();
@@ -378,7 +379,7 @@ describe('brute-force limits', () => {
   });
 
   it('counts failures under every spelling of an address against that one account: after 20 under four spellings, the right password gets 454 4.7.0', async () => {
-    await createAccountsService({ db: store.db }).addUser({ address: 'spell@a.test', password: 'spell password' });
+    await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'spell@a.test', password: 'spell password' });
     const ports = await startApp({ authRules: rules(1_000, 10) });
     // A tab is refused by the SASL layer itself (501): that spelling opens nothing.
     expect((await (await tlsSession(ports.submission)).cmd(`AUTH PLAIN ${plain('spell@\ta.test', 'spell password')}`)).code).toBe(501);
@@ -395,7 +396,7 @@ describe('brute-force limits', () => {
   });
 
   it('counts twenty parallel wrong passwords for one account before checking any: ten get 535, ten get 454 4.7.0, then the right password gets 454', async () => {
-    await createAccountsService({ db: store.db }).addUser({ address: 'para@a.test', password: 'para password' });
+    await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'para@a.test', password: 'para password' });
     const ports = await startApp({ authRules: rules(1_000, 10) });
     const sessions = [];
     for (let i = 0; i < 20; i++) sessions.push(await tlsSession(ports.submission));
@@ -593,6 +594,18 @@ describe('accepted mail', () => {
     const reply = await client.sendMail('busy@a.test', [BOB.address], message({ From: 'busy@a.test', To: BOB.address, Subject: 'over the limit' }));
     expect(reply).toMatchObject({ code: 450, enhanced: '4.7.1' });
     expect(await filed(bobId, 'over the limit')).toEqual([]);
+  });
+
+  it('answers 552 5.2.2 when the sender is at their storage quota (the Sent copy has no room), and sends nothing', async () => {
+    await store.db.updateTable('users').set({ quota_bytes: 1 }).where('id', '=', aliceId).execute();
+    try {
+      const client = await authedSession(ALICE.address, ALICE.password);
+      const reply = await client.sendMail(ALICE.address, [BOB.address], message({ From: ALICE.address, To: BOB.address, Subject: 'no room to send' }));
+      expect(reply).toMatchObject({ code: 552, enhanced: '5.2.2' });
+      expect(await filed(bobId, 'no room to send')).toEqual([]);
+    } finally {
+      await store.db.updateTable('users').set({ quota_bytes: null }).where('id', '=', aliceId).execute();
+    }
   });
 });
 

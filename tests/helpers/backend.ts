@@ -7,6 +7,7 @@ import { buildBackend, type BackendOptions } from '../../backend/src/app.js';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import { silentLogger } from '../../core/src/log/logger.js';
 import { allocateRedisUrl } from './redis.js';
+import { TEST_SECRET_KEY, testSecrets } from './secrets.js';
 import { createTestStore, type TestStore } from './store.js';
 
 export interface Agent {
@@ -31,7 +32,7 @@ export interface TestBackend {
 }
 
 /** The real backend on a fresh database and its own Redis database; requests via app.inject. */
-export async function createTestBackend(options: Pick<BackendOptions, 'dnsServers' | 'mailHostname' | 'apiDocs' | 'metrics'> = {}): Promise<TestBackend> {
+export async function createTestBackend(options: Pick<BackendOptions, 'dnsServers' | 'mailHostname' | 'apiDocs' | 'metrics' | 'maxMessageBytes'> = {}): Promise<TestBackend> {
   const store = await createTestStore();
   const redisDb = await allocateRedisUrl();
   const redis = new Redis(redisDb.url);
@@ -42,9 +43,10 @@ export async function createTestBackend(options: Pick<BackendOptions, 'dnsServer
     return sub;
   };
   const dataDir = await mkdtemp(path.join(tmpdir(), 'mailyard-backend-'));
-  const app = await buildBackend({ db: store.db, redis, createSubscriber, log: silentLogger() }, { dataDir, ...options });
+  // The test's sealing key: what the backend seals (TOTP, rotated DKIM keys) the test opens, and back.
+  const app = await buildBackend({ db: store.db, redis, createSubscriber, log: silentLogger() }, { dataDir, secretKey: TEST_SECRET_KEY, ...options });
   await app.ready();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   return {
     app,
     redisUrl: redisDb.url,

@@ -277,14 +277,16 @@ export function createFakeImapStore(options: { address?: string; password?: stri
           return deleted;
         });
       },
-      async append(userId, mailboxId, input) {
+      async append(userId, mailboxId, inputs) {
         check(userId);
         const box = byId(mailboxId);
-        const messageId = /^Message-ID:\s*(\S+)/im.exec(input.raw.toString('latin1'))?.[1];
-        const existing = box.specialUse === '\\Sent' && messageId ? messages.find((m) => m.mailboxId === box.id && m.messageIdHeader === messageId) : undefined;
-        if (existing) return { uid: existing.uid, uidvalidity: box.uidvalidity, duplicate: true };
-        const m = add(box, input.raw, [...input.flags], input.internalDate);
-        return { uid: m.uid, uidvalidity: box.uidvalidity, duplicate: false };
+        const appended = inputs.map((input) => {
+          const messageId = /^Message-ID:\s*(\S+)/im.exec(input.raw.toString('latin1'))?.[1];
+          const existing = box.specialUse === '\\Sent' && messageId ? messages.find((m) => m.mailboxId === box.id && m.messageIdHeader === messageId) : undefined;
+          if (existing) return { uid: existing.uid, duplicate: true };
+          return { uid: add(box, input.raw, [...input.flags], input.internalDate).uid, duplicate: false };
+        });
+        return { uidvalidity: box.uidvalidity, appended };
       },
       async claimRecent(userId, mailboxId, upToUid) {
         check(userId);

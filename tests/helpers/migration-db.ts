@@ -10,10 +10,11 @@ import { migrations } from '../../core/src/db/migrate.js';
  * template), created before the tests and dropped after them. `migrateTo(name)` runs the migrations
  * up to and including `name`, so a test can write rows the way an older version did, then migrate on.
  */
-export function useEmptyDatabase(): { readonly db: Db; migrateTo(name: string): Promise<void> } {
+export function useEmptyDatabase(): { readonly db: Db; readonly url: string; migrateTo(name: string): Promise<void> } {
   const adminUrl = inject('pgAdminUrl');
   const name = `m_${randomBytes(5).toString('hex')}`;
   let db: Db | undefined;
+  const url = adminUrl.replace(/\/postgres$/, `/${name}`);
   async function admin(query: string): Promise<void> {
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();
@@ -25,7 +26,7 @@ export function useEmptyDatabase(): { readonly db: Db; migrateTo(name: string): 
   }
   beforeAll(async () => {
     await admin(`CREATE DATABASE ${name}`);
-    ({ db } = createDb({ connectionString: adminUrl.replace(/\/postgres$/, `/${name}`), max: 2 }));
+    ({ db } = createDb({ connectionString: url, max: 2 }));
   });
   afterAll(async () => {
     await db?.destroy();
@@ -36,6 +37,7 @@ export function useEmptyDatabase(): { readonly db: Db; migrateTo(name: string): 
       if (!db) throw new Error('useEmptyDatabase: the database exists only inside tests');
       return db;
     },
+    url,
     async migrateTo(target: string) {
       const { error } = await new Migrator({ db: this.db, provider: { getMigrations: async () => migrations } }).migrateTo(target);
       expect(error).toBeUndefined();

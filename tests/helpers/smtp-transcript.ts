@@ -114,6 +114,11 @@ export class SmtpTranscript {
     this.write(Buffer.concat([Buffer.from(line, 'utf8'), CRLF]));
   }
 
+  /** Writes bytes exactly as given (no dot-stuffing, CR and LF allowed): for smuggling and junk tests. */
+  sendRaw(bytes: Buffer): void {
+    this.write(bytes);
+  }
+
   /**
    * Sends a message body after a 354: dot-stuffed, then the terminating "<CRLF>.<CRLF>" (the
    * body's own final CRLF, when it has one, is the first half of it). Resolves with the reply

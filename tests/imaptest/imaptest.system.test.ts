@@ -10,6 +10,7 @@ import { eventually, repoRoot, spawnService, type ServiceProcess } from '../help
 import { createTestStore, type TestStore } from '../helpers/store.js';
 import { runGroup, serverCapabilities, type GroupResult } from './runner.js';
 import { loadScripts } from './script.js';
+import { testSecrets } from '../helpers/secrets.js';
 
 /**
  * Dovecot's imaptest scripted compliance groups (tests/imaptest/data, MIT-licensed data) against
@@ -42,7 +43,7 @@ let port: number;
 beforeAll(async () => {
   store = await createTestStore();
   redis = await allocateRedisUrl();
-  await createAccountsService({ db: store.db }).addDomain('imaptest.test');
+  await createAccountsService({ db: store.db, secrets: testSecrets }).addDomain('imaptest.test');
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-imaptest-'));
   port = await freePort();
   service = spawnService('imap-server', {
@@ -102,7 +103,7 @@ describe('imaptest compliance', () => {
     const scripts = loadScripts(IMAPTEST_DIR);
     expect(scripts.length).toBeGreaterThan(50);
     let n = 0;
-    const accounts = createAccountsService({ db: store.db });
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
     const target = {
       port,
       newAccount: async () => {

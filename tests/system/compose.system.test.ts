@@ -258,7 +258,7 @@ describe('compose.yaml rendered by docker-compose config', () => {
     expect(JSON.stringify(redis.healthcheck?.test)).toContain('ping');
   });
 
-  it('publishes 25, 587, 465, 143, 993 and 8080 onto the ports the services listen on inside their containers', () => {
+  it('publishes 25, 587, 465, 143, 993, 80 and 443 onto the ports the services listen on inside their containers', () => {
     const smtp = rendered.services['smtp-server']!;
     const smtpEnv = { ...runtime.env, ...environmentOf(smtp) };
     expect(portsOf(smtp)).toEqual([
@@ -271,8 +271,13 @@ describe('compose.yaml rendered by docker-compose config', () => {
 
     const backend = rendered.services.backend!;
     const backendEnv = { ...runtime.env, ...environmentOf(backend) };
-    // HTTP_PORT unset would mean the service default, 8080.
-    expect(portsOf(backend)).toEqual([{ published: 8080, target: Number(backendEnv.HTTP_PORT ?? 8080) }]);
+    expect(portsOf(backend)).toEqual([
+      { published: 80, target: Number(backendEnv.HTTP_PORT) },
+      { published: 443, target: Number(backendEnv.HTTPS_PORT) },
+    ]);
+    // Redirects to HTTPS name the published port, not the one inside the container.
+    expect(Number(backendEnv.HTTPS_PUBLIC_PORT)).toBe(443);
+    for (const key of ['HTTP_PORT', 'HTTPS_PORT']) expect(Number(backendEnv[key])).toBeGreaterThanOrEqual(1024);
     const imap = rendered.services['imap-server']!;
     const imapEnv = { ...runtime.env, ...environmentOf(imap) };
     expect(portsOf(imap)).toEqual([
@@ -309,6 +314,15 @@ describe('compose.yaml rendered by docker-compose config', () => {
     const dataVolume = volumesOf(service).find((v) => v.target === dataDir);
     expect(dataVolume?.source).toBeTruthy();
     for (const other of APP_SERVICES) expect(volumesOf(rendered.services[other]!).find((v) => v.target === dataDir)?.source).toBe(dataVolume?.source);
+  });
+
+  it('gives the backend and the outbound worker the same SECRET_KEY: one seals the DKIM keys, the other opens them', async () => {
+    const key = 'ab'.repeat(32);
+    const result = await composeConfig({ POSTGRES_PASSWORD: PASSWORD, MAIL_HOSTNAME, SECRET_KEY: key });
+    expect(result.code, result.stderr).toBe(0);
+    const services = (parse(result.stdout) as ComposeConfig).services;
+    expect(environmentOf(services.backend!).SECRET_KEY).toBe(key);
+    expect(environmentOf(services['outbound-worker']!).SECRET_KEY).toBe(key);
   });
 
   it('fails without POSTGRES_PASSWORD, naming it', async () => {

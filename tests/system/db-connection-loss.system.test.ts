@@ -13,7 +13,8 @@ import { eventually, repoRoot } from '../helpers/services.js';
  * Node exits. A child process (tests/system/fixtures/db-client.mjs, on the built core) holds a
  * transaction open between two statements while its backend is terminated, or while the
  * postmaster is SIGKILLed: the child stays up, the transaction fails, and (after a terminated
- * backend) the next statement runs on a fresh connection. A private PostgreSQL, so it can be killed.
+ * backend) the next statement runs on a fresh connection. A private PostgreSQL, so it can be killed,
+ * with fsync on (no unsafeFastMode): the crash is the one a production server would have.
  */
 
 let dataDir: string;
@@ -68,7 +69,19 @@ async function terminateBackends(): Promise<number> {
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-pgloss-'));
   fs.chmodSync(dataDir, 0o755); // as root, PostgreSQL runs as the postgres user
-  postgres = await startLocalPostgres({ dataDir, unsafeFastMode: true });
+  postgres = await startLocalPostgres({ dataDir });
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  try {
+    const settings = await admin.query<{ name: string; setting: string }>("SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes') ORDER BY name");
+    expect(settings.rows).toEqual([
+      { name: 'fsync', setting: 'on' },
+      { name: 'full_page_writes', setting: 'on' },
+      { name: 'synchronous_commit', setting: 'on' },
+    ]);
+  } finally {
+    await admin.end();
+  }
 });
 
 afterEach(() => {

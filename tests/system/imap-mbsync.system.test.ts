@@ -9,6 +9,7 @@ import { connectImap } from '../helpers/imap-transcript.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, runCommand, spawnService, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { testSecrets } from '../helpers/secrets.js';
 
 /**
  * mbsync (Debian's isync) against the built imap-server over STARTTLS, trusting the server's
@@ -30,7 +31,7 @@ const PASSWORD = 'mia password';
 beforeAll(async () => {
   store = await createTestStore();
   redis = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('mbsync.test');
   await accounts.addUser({ address: ADDRESS, password: PASSWORD });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-mbsync-data-'));

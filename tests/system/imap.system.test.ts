@@ -13,6 +13,7 @@ import { connectImap } from '../helpers/imap-transcript.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, runCommand, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { testSecrets } from '../helpers/secrets.js';
 
 /**
  * The built imap-server as its own process (next to smtp-server and inbound-worker) on a private
@@ -32,7 +33,7 @@ let alice: number;
 beforeAll(async () => {
   store = await createTestStore();
   redis = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('imap.test');
   alice = (await accounts.addUser({ address: 'alice@imap.test', password: 'alice password' })).id;
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-imap-sys-'));

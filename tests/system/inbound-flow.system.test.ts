@@ -10,6 +10,7 @@ import { freePort } from '../../core/src/local/process-utils.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, runCommand, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { testSecrets } from '../helpers/secrets.js';
 
 /**
  * Mail from the Internet into mailboxes, with the real processes: smtp-server and inbound-worker
@@ -77,7 +78,7 @@ async function composed(options: ConstructorParameters<typeof MailComposer>[0]):
 beforeAll(async () => {
   store = await createTestStore();
   redis = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('a.test');
   users.alice = (await accounts.addUser({ address: 'alice@a.test', password: 'alice password' })).id;
   users.bob = (await accounts.addUser({ address: 'bob@a.test', password: 'bob password' })).id;

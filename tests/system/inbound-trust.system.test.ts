@@ -11,6 +11,7 @@ import { authTestMessage, startAuthDns, type AuthDns } from '../helpers/mail-aut
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, runCommand, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { testSecrets } from '../helpers/secrets.js';
 
 /**
  * Inbound authentication with the real processes: the built smtp-server and inbound-worker, a
@@ -29,7 +30,7 @@ let dataDir: string;
 
 beforeAll(async () => {
   [store, redisDb, auth] = await Promise.all([createTestStore(), allocateRedisUrl(), startAuthDns()]);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('in.test');
   await accounts.addUser({ address: 'bob@in.test', password: 'bob password' });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-trust-'));

@@ -27,7 +27,7 @@ afterAll(async () => {
 
 describe('npm start', () => {
   it('runs everything on embedded defaults, receives mail for a CLI-created user, and stops cleanly', async () => {
-    const ports = { SMTP_PORT: await freePort(), HTTP_PORT: await freePort(), SUBMISSION_PORT: await freePort(), SMTPS_PORT: await freePort(), IMAP_PORT: await freePort(), IMAPS_PORT: await freePort() };
+    const ports = { SMTP_PORT: await freePort(), HTTP_PORT: await freePort(), HTTPS_PORT: await freePort(), SUBMISSION_PORT: await freePort(), SMTPS_PORT: await freePort(), IMAP_PORT: await freePort(), IMAPS_PORT: await freePort() };
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn', MAIL_HOSTNAME: 'mx.start.test' };
     for (const [k, v] of Object.entries(ports)) env[k] = String(v);
 
@@ -88,7 +88,7 @@ describe('npm start', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     try {
       const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dir, LOG_LEVEL: 'warn', MAIL_HOSTNAME: 'mx.start.test' };
-      for (const key of ['SMTP_PORT', 'SUBMISSION_PORT', 'SMTPS_PORT', 'IMAP_PORT', 'IMAPS_PORT']) env[key] = String(await freePort());
+      for (const key of ['SMTP_PORT', 'SUBMISSION_PORT', 'SMTPS_PORT', 'IMAP_PORT', 'IMAPS_PORT', 'HTTPS_PORT']) env[key] = String(await freePort());
       // The backend starts last: everything before it has started when its port turns out taken.
       env.HTTP_PORT = String((taken.address() as net.AddressInfo).port);
       const failing = spawn(process.execPath, ['stack/dist/main.js'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,7 +1,12 @@
+import { randomInt } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { sql } from 'kysely';
 import { simpleParser } from 'mailparser';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildOutboundWorker } from '../../outbound-worker/src/app.js';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import { activeDkimPublicKey, dkimTxtRecord } from '../../core/src/accounts/dkim.service.js';
@@ -14,12 +19,15 @@ import { createOutboundQueue, type OutboundQueue } from '../../core/src/queue/qu
 import { createRedis } from '../../core/src/queue/redis.js';
 import { blobHash, createBlobRepository } from '../../core/src/repositories/blob.repository.js';
 import { createOutboundRepository } from '../../core/src/repositories/outbound.repository.js';
+import { freePort } from '../../core/src/local/process-utils.js';
 import { verifyDkim } from '../helpers/dkim-verify.js';
 import { startDnsmasq, type TestDnsServer } from '../helpers/dnsmasq.js';
 import { startPostfixReceiver, type PostfixReceiver } from '../helpers/postfix.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, spawnService, type ServiceProcess } from '../helpers/services.js';
+import { eventData, openSse, type SseStream } from '../helpers/sse.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
 
 /**
  * The outbound worker against real peers: a private Debian Postfix on 127.0.0.2 as the remote
@@ -40,12 +48,17 @@ const published: Array<{ userId: number; event: UserEvent }> = [];
 const events: EventPublisher = { publish: async (userId, event) => void published.push({ userId, event }) };
 
 /** Recipients whose first policy check is answered 450 (a greylisting remote). */
-const greylisted = new Set(['grey@b.test']);
+const greylisted = new Set(['grey@b.test', 'later@b.test']);
+/** Policy requests (one per RCPT the remote was sent) per recipient. */
+const rcptCount = new Map<string, number>();
 const seenGrey = new Set<string>();
 /** hold@b.test: the policy answer waits until the test releases it (the worker is mid-transaction). */
 let releaseHold: () => void = () => undefined;
 const held = new Promise<void>((resolve) => (releaseHold = resolve));
 let holdRequests = 0;
+/** after250@b.test: the first RCPT waits until the test has taken its row lock (see the kill after the 250). */
+let releaseAfter250: () => void = () => undefined;
+const after250Gate = new Promise<void>((resolve) => (releaseAfter250 = resolve));
 
 async function send(to: string[], subject: string, text = `body of ${subject}`) {
   return sendMessage(sendDeps, { userId: ann, address: 'ann@a.test', name: 'Ann' }, { to, subject, text });
@@ -111,17 +124,21 @@ beforeAll(async () => {
   connection = createRedis(redisUrl, { maxRetriesPerRequest: null });
   outboundQueue = createOutboundQueue(connection);
 
-  const accounts = createAccountsService({ db: store.db });
+  // Redis pub/sub ignores the database index: a random user id keeps `user:<id>` (SSE) this file's own.
+  await sql`ALTER SEQUENCE users_id_seq RESTART WITH ${sql.lit(randomInt(1_000_000, 2 ** 40))}`.execute(store.db);
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('a.test'); // generates the DKIM key
   ann = (await accounts.addUser({ address: 'ann@a.test', password: 'correct horse' })).id;
   const dkim = (await activeDkimPublicKey(store.db, 'a.test'))!;
 
   postfix = await startPostfixReceiver({
     host: '127.0.0.2',
-    domains: ['b.test'],
-    mailboxes: ['bob@b.test', 'grey@b.test', 'hold@b.test'],
+    domains: ['b.test', 'failover.test'],
+    mailboxes: ['bob@b.test', 'grey@b.test', 'hold@b.test', 'after250@b.test', 'later@b.test', 'sec@failover.test'],
     policy: async (req) => {
       const rcpt = (req.recipient ?? '').toLowerCase();
+      rcptCount.set(rcpt, (rcptCount.get(rcpt) ?? 0) + 1);
+      if (rcpt === 'after250@b.test' && rcptCount.get(rcpt) === 1) await after250Gate;
       if (greylisted.has(rcpt) && !seenGrey.has(rcpt)) {
         seenGrey.add(rcpt);
         return '450 4.2.0 Greylisted, come back later';
@@ -134,22 +151,27 @@ beforeAll(async () => {
     mx: [
       { name: 'b.test', host: 'mx.b.test', priority: 10 },
       { name: 'down.test', host: 'mx.down.test', priority: 10 },
+      // The primary refuses connections; the secondary (lower preference) is the real Postfix.
+      { name: 'failover.test', host: 'mx1.failover.test', priority: 10 },
+      { name: 'failover.test', host: 'mx2.failover.test', priority: 20 },
     ],
     a: [
       { name: 'mx.b.test', address: '127.0.0.2' },
       // Nothing listens there: connection refused.
       { name: 'mx.down.test', address: '127.0.0.9' },
+      { name: 'mx1.failover.test', address: '127.0.0.9' },
+      { name: 'mx2.failover.test', address: '127.0.0.2' },
     ],
     nullMx: ['null.test'],
     txt: [{ name: `${dkim.selector}._domainkey.a.test`, value: dkimTxtRecord(dkim.publicKeyB64) }],
-    localDomains: ['b.test', 'down.test', 'null.test', 'nx.test', 'a.test'],
+    localDomains: ['b.test', 'down.test', 'failover.test', 'null.test', 'nx.test', 'a.test'],
   });
 
   sendDeps = { db: store.db, events, dataDir: '/nonexistent', limiter: createRateLimiter(connection), outbound: outboundQueue };
   const resolver = new Resolver({ timeout: 2_000, tries: 1 });
   resolver.setServers([dns.server]);
   worker = buildOutboundWorker(
-    { db: store.db, events, log: silentLogger(), connection, resolver },
+    { db: store.db, events, log: silentLogger(), connection, resolver, secrets: testSecrets },
     {
       concurrency: 4,
       hostname: 'mx.a.test',
@@ -169,6 +191,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   releaseHold();
+  releaseAfter250();
   await worker?.close();
   await outboundQueue?.close();
   connection?.disconnect();
@@ -226,6 +249,19 @@ describe('outbound delivery to a real Postfix over MX', () => {
     const log = await eventLog(sent.outboundId, 'grey@b.test');
     expect(log.map((e) => e.status)).toEqual(['queued', 'deferred', 'delivered']);
     expect(log[1]!.reply).toMatch(/^450 4\.2\.0 .*Greylisted/);
+  });
+
+  it('fails over to the secondary MX when the primary refuses the connection', async () => {
+    const sent = await send(['sec@failover.test'], 'via the backup MX');
+    await waitForStatus(sent.outboundId, { 'sec@failover.test': 'delivered' });
+    const [received] = await postfix.waitForMessages('sec@failover.test', 1, 10_000);
+    expect(received!.toString()).toContain('Subject: via the backup MX');
+    const log = await eventLog(sent.outboundId, 'sec@failover.test');
+    // One attempt: the refused primary was skipped within it, not deferred.
+    expect(log.map((e) => [e.status, e.remote_mta])).toEqual([
+      ['queued', null],
+      ['delivered', 'mx2.failover.test'],
+    ]);
   });
 
   it('bounces a 550 recipient at once with an RFC 3464 DSN to the sender, while the other recipient is delivered', async () => {
@@ -343,26 +379,28 @@ describe('outbound delivery to a real Postfix over MX', () => {
 
 describe('a worker killed mid-delivery', () => {
   let spawned: ServiceProcess[] = [];
-  afterAll(async () => {
+  // These tests' workers are separate processes (the built outbound-worker) so they can be SIGKILLed.
+  const workerEnv = () => ({
+    DATABASE_URL: store.url,
+    REDIS_URL: redisUrl,
+    DNS_SERVERS: dns.server,
+    MAIL_HOSTNAME: 'mx.a.test',
+    OUTBOUND_SMTP_PORT: String(postfix.port),
+    OUTBOUND_LEASE: '2s',
+    OUTBOUND_RECONCILE_INTERVAL: '500ms',
+    OUTBOUND_RETRY_SCHEDULE: '300ms',
+    OUTBOUND_ALLOW_PRIVATE: 'true',
+    SECRET_KEY: TEST_SECRET_KEY, // opens the DKIM key the test sealed
+    LOG_LEVEL: 'warn',
+  });
+  afterEach(async () => {
     for (const s of spawned) await s.kill();
     spawned = [];
   });
 
-  it('neither loses nor doubles the message: another worker delivers it once after the lease runs out', async () => {
-    // This test's worker is a separate process (the built outbound-worker) so it can be SIGKILLed.
-    await worker.close();
-    const env = {
-      DATABASE_URL: store.url,
-      REDIS_URL: redisUrl,
-      DNS_SERVERS: dns.server,
-      MAIL_HOSTNAME: 'mx.a.test',
-      OUTBOUND_SMTP_PORT: String(postfix.port),
-      OUTBOUND_LEASE: '2s',
-      OUTBOUND_RECONCILE_INTERVAL: '500ms',
-      OUTBOUND_RETRY_SCHEDULE: '300ms',
-      OUTBOUND_ALLOW_PRIVATE: 'true',
-      LOG_LEVEL: 'warn',
-    };
+  it('neither loses nor doubles the message: another worker delivers it once after the lease runs out (killed mid-RCPT)', async () => {
+    await worker.close().catch(() => undefined);
+    const env = workerEnv();
     const first = spawnService('outbound-worker', env);
     spawned.push(first);
     const sent = await send(['hold@b.test'], 'held mid-transaction');
@@ -381,6 +419,158 @@ describe('a worker killed mid-delivery', () => {
     const log = await eventLog(sent.outboundId, 'hold@b.test');
     expect(log.map((e) => e.status)).toEqual(['queued', 'delivered']);
   });
+
+  it('at-least-once: killed between the remote 250 to end-of-DATA and the outcome commit, the remote may hold a duplicate, the log records one delivery', async () => {
+    await worker.close().catch(() => undefined);
+    // The killed worker's outcome statement is already on the wire, waiting for our lock; a
+    // PostgreSQL that checks for a vanished client drops it (without the check it would commit
+    // once the lock is released, and the kill would have landed after the commit instead).
+    const { rows } = await sql<{ name: string }>`SELECT current_database() AS name`.execute(store.db);
+    await sql`ALTER DATABASE ${sql.id(rows[0]!.name)} SET client_connection_check_interval = '100ms'`.execute(store.db);
+    const env = workerEnv();
+    const first = spawnService('outbound-worker', env);
+    spawned.push(first);
+    const sent = await send(['after250@b.test'], 'killed after the 250');
+    // The worker is at RCPT: its claim is committed. Lock the row its outcome must update.
+    await eventually(async () => (rcptCount.get('after250@b.test') ?? 0) > 0, { timeoutMs: 20_000, describe: () => first.output() });
+    const { id: deliveryId } = await store.db.selectFrom('deliveries').select('id').where('outbound_id', '=', sent.outboundId).executeTakeFirstOrThrow();
+    let unlock: () => void = () => undefined;
+    const unlocked = new Promise<void>((resolve) => (unlock = resolve));
+    let lockerPid = 0;
+    const locker = store.db.transaction().execute(async (tx) => {
+      lockerPid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(tx)).rows[0]!.pid;
+      await tx.selectFrom('deliveries').select('id').where('id', '=', deliveryId).forUpdate().execute();
+      releaseAfter250();
+      await unlocked;
+    });
+    try {
+      // The remote answered 250 to end-of-DATA: it has the message...
+      await postfix.waitForMessages('after250@b.test', 1, 20_000);
+      // ...and the worker's outcome commit waits on our lock, its job still active in BullMQ.
+      const blocked = await eventually(
+        async () => {
+          const { rows: waiting } = await sql<{ pid: number; query: string }>`
+            SELECT pid, query FROM pg_stat_activity WHERE ${lockerPid} = ANY(pg_blocking_pids(pid))`.execute(store.db);
+          return waiting.length > 0 ? waiting : null;
+        },
+        { timeoutMs: 20_000, describe: () => first.output() },
+      );
+      expect(blocked.map((b) => b.query).join('\n')).toMatch(/UPDATE deliveries/);
+      const active = await outboundQueue.queue.getActive();
+      expect(active.filter((j) => j.data.outboundId === sent.outboundId)).toHaveLength(1);
+      await first.kill();
+      // PostgreSQL notices the dead client and abandons its statement before we let go.
+      await eventually(
+        async () => {
+          const { rows: left } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid IN (${sql.join(blocked.map((b) => b.pid))})`.execute(store.db);
+          return left[0]!.n === 0;
+        },
+        { timeoutMs: 20_000 },
+      );
+    } finally {
+      unlock();
+      await locker;
+    }
+    // Nothing was committed: the recipient is still queued, its lease running out.
+    expect((await statuses(sent.outboundId))['after250@b.test']).toBe('queued');
+
+    const second = spawnService('outbound-worker', env);
+    spawned.push(second);
+    await waitForStatus(sent.outboundId, { 'after250@b.test': 'delivered' }, 30_000);
+    // The worker could not know the first copy arrived: the remote holds it twice (as it would
+    // from Postfix's own queue manager after the same crash). Settled and delivered, it is never
+    // claimed again, so no third copy can follow.
+    const copies = await postfix.waitForMessages('after250@b.test', 2, 20_000);
+    expect(copies.length).toBeLessThanOrEqual(2);
+    expect(copies.every((c) => c.toString().includes('Subject: killed after the 250'))).toBe(true);
+    const log = await eventLog(sent.outboundId, 'after250@b.test');
+    expect(log.map((e) => e.status)).toEqual(['queued', 'delivered']);
+    expect(await createOutboundRepository(store.db).claimDue(sent.outboundId, 'b.test', 60_000)).toEqual([]);
+  });
+
+  it('retries a greylisted recipient only when its next_attempt_at has come: an early wake-up does nothing', async () => {
+    await worker.close().catch(() => undefined);
+    const first = spawnService('outbound-worker', { ...workerEnv(), OUTBOUND_RETRY_SCHEDULE: '1h' });
+    spawned.push(first);
+    const sent = await send(['later@b.test'], 'greylisted, retried on schedule');
+    await waitForStatus(sent.outboundId, { 'later@b.test': 'deferred' });
+    const row = () => store.db.selectFrom('deliveries').select(['id', 'attempts', 'next_attempt_at']).where('outbound_id', '=', sent.outboundId).executeTakeFirstOrThrow();
+    const deferred = await row();
+    expect(deferred.attempts).toBe(1);
+    expect(deferred.next_attempt_at.getTime()).toBeGreaterThan(Date.now() + 30 * 60_000); // the 1 h schedule
+    expect(rcptCount.get('later@b.test')).toBe(1);
+
+    // A job wakes the worker before the time (a duplicate, a reconcile pass): nothing is due.
+    // (Finished jobs are removed at once: a job gone from the queue has run.)
+    const runJob = async (attempt: number) => {
+      await outboundQueue.enqueue([{ outboundId: sent.outboundId, domain: 'b.test', attempt }]);
+      await eventually(async () => !(await outboundQueue.queue.getJob(`out-${sent.outboundId}-b.test-${attempt}`)), { timeoutMs: 20_000, describe: () => first.output() });
+    };
+    await runJob(90);
+    expect(await row()).toEqual(deferred);
+    expect(rcptCount.get('later@b.test')).toBe(1);
+
+    // The time comes (the clock is moved, not waited for): the next wake-up delivers it.
+    await store.db.updateTable('deliveries').set({ next_attempt_at: new Date(Date.now() - 1000) }).where('id', '=', deferred.id).execute();
+    await runJob(91);
+    await waitForStatus(sent.outboundId, { 'later@b.test': 'delivered' });
+    await postfix.waitForMessages('later@b.test', 1, 10_000);
+    expect(rcptCount.get('later@b.test')).toBe(2);
+    expect((await eventLog(sent.outboundId, 'later@b.test')).map((e) => e.status)).toEqual(['queued', 'deferred', 'delivered']);
+  });
+});
+
+describe('delivery status end to end: worker → Redis → backend → SSE (real processes)', () => {
+  let services: ServiceProcess[] = [];
+  let stream: SseStream | undefined;
+  let dataDir = '';
+  afterAll(async () => {
+    stream?.close();
+    for (const s of services) await s.stop();
+    services = [];
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('shows the sender "delivered" on their open event stream once the outbound worker process has delivered to Postfix', async () => {
+    await worker.close().catch(() => undefined);
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-outbound-sse-'));
+    const httpPort = await freePort();
+    const env = {
+      DATABASE_URL: store.url,
+      REDIS_URL: redisUrl,
+      DATA_DIR: dataDir,
+      DNS_SERVERS: dns.server,
+      MAIL_HOSTNAME: 'mx.a.test',
+      BIND_ADDRESS: '127.0.0.1',
+      HTTP_PORT: String(httpPort),
+      HTTPS_PORT: '0',
+      OUTBOUND_SMTP_PORT: String(postfix.port),
+      OUTBOUND_ALLOW_PRIVATE: 'true',
+      SECRET_KEY: TEST_SECRET_KEY,
+      LOG_LEVEL: 'warn',
+    };
+    services = [spawnService('outbound-worker', env), spawnService('backend', env)];
+    const base = `http://127.0.0.1:${httpPort}`;
+    // Start-up is slow on a busy machine (two cores shared by every test file): a generous deadline.
+    await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, { timeoutMs: 90_000, describe: () => services.map((s) => s.output()).join('\n') });
+    const login = await fetch(`${base}/api/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ address: 'ann@a.test', password: 'correct horse' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.getSetCookie().find((c) => c.startsWith('mailyard_session='))!.split(';')[0]!;
+    stream = await openSse(`${base}/api/events`, { cookie });
+    expect(stream.status).toBe(200);
+    await stream.waitFor((f) => f.retry !== undefined, 10_000, 'the stream to be live');
+
+    const sent = await send(['bob@b.test'], 'status over SSE');
+    const frame = await stream.waitFor(
+      (f) => f.event === 'delivery.status' && eventData<{ outboundId: number; status: string }>(f).outboundId === sent.outboundId && eventData<{ status: string }>(f).status === 'delivered',
+      30_000,
+      'delivery.status delivered',
+    );
+    expect(eventData(frame)).toMatchObject({ type: 'delivery.status', outboundId: sent.outboundId, recipient: 'bob@b.test', status: 'delivered', reply: expect.stringMatching(/^250 /) });
+    expect(await statuses(sent.outboundId)).toEqual({ 'bob@b.test': 'delivered' });
+    const received = await postfix.waitForMessages('bob@b.test', 1, 10_000);
+    expect(received.some((m) => m.toString().includes('Subject: status over SSE'))).toBe(true);
+  });
 });
 
 describe('a domain whose MX resolves to a private address, with OUTBOUND_ALLOW_PRIVATE unset', () => {
@@ -397,6 +587,7 @@ describe('a domain whose MX resolves to a private address, with OUTBOUND_ALLOW_P
       DNS_SERVERS: dns.server,
       MAIL_HOSTNAME: 'mx.a.test',
       OUTBOUND_SMTP_PORT: String(postfix.port),
+      SECRET_KEY: TEST_SECRET_KEY,
       LOG_LEVEL: 'warn',
     });
     const sent = await send(['bob@b.test'], 'to a private address');

@@ -16,6 +16,7 @@ import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
 import { eventData, openSse, type SseFrame, type SseStream } from '../helpers/sse.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { testSecrets } from '../helpers/secrets.js';
 
 /**
  * Live updates end to end: mail sent over SMTP to the real smtp-server process, filed by the real
@@ -41,7 +42,7 @@ beforeAll(async () => {
   redisDb = await allocateRedisUrl();
   // Redis pub/sub ignores the database index: a random user id keeps `user:<id>` this file's own.
   await sql`ALTER SEQUENCE users_id_seq RESTART WITH ${sql.lit(randomInt(1_000_000, 2 ** 40))}`.execute(store.db);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('sse.test');
   aliceId = (await accounts.addUser({ address: 'alice@sse.test', password: 'alice password' })).id;
 

@@ -11,6 +11,7 @@ import { startDnsmasq, type TestDnsServer } from '../helpers/dnsmasq.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, runCommand, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
 
 /**
  * Two Mailyard instances, each its own database, Redis and processes (smtp-server,
@@ -60,7 +61,7 @@ async function startInstance(domain: string, ip: string, user: string, submissio
   const store = await createTestStore();
   const redisDb = await allocateRedisUrl();
   await redisDb.flush();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain(domain);
   const userId = (await accounts.addUser({ address: `${user}@${domain}`, password: 'correct horse' })).id;
   const env = {
@@ -76,6 +77,7 @@ async function startInstance(domain: string, ip: string, user: string, submissio
     OUTBOUND_RETRY_SCHEDULE: '500ms',
     OUTBOUND_ALLOW_PRIVATE: 'true', // the instances' MX hosts are 127.0.0.x
     DATA_DIR: `/tmp/mailyard-two-instances-${domain}`,
+    SECRET_KEY: TEST_SECRET_KEY,
     LOG_LEVEL: 'warn',
   };
   const services = ['smtp-server', 'inbound-worker', 'outbound-worker'].map((name) => spawnService(name, env));

@@ -14,6 +14,7 @@ import { freePort } from '../../core/src/local/process-utils.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, repoRoot, spawnService, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
 
 /**
  * The admin panel end to end in headless Chromium against the built backend (serving
@@ -40,7 +41,7 @@ beforeAll(async () => {
   redisDb = await allocateRedisUrl();
   redis = createRedis(redisDb.url, { maxRetriesPerRequest: null });
   queue = createOutboundQueue(redis);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('panel.test');
   await accounts.addDomain('other.test');
   await accounts.addUser({ address: 'root@panel.test', password: 'root password 1', role: 'admin' });
@@ -52,7 +53,7 @@ beforeAll(async () => {
 
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-webmail-admin-'));
   const httpPort = await freePort();
-  const env = { DATABASE_URL: store.url, REDIS_URL: redisDb.url, DATA_DIR: dataDir, MAIL_HOSTNAME: 'mx.panel.test', BIND_ADDRESS: '127.0.0.1', LOG_LEVEL: 'warn', HTTP_PORT: String(httpPort) };
+  const env = { DATABASE_URL: store.url, REDIS_URL: redisDb.url, DATA_DIR: dataDir, MAIL_HOSTNAME: 'mx.panel.test', SECRET_KEY: TEST_SECRET_KEY, BIND_ADDRESS: '127.0.0.1', LOG_LEVEL: 'warn', HTTP_PORT: String(httpPort), HTTPS_PORT: '0' };
   services = [spawnService('backend', env)];
   base = `http://127.0.0.1:${httpPort}`;
   await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, describe: () => services.map((s) => s.output()).join('\n') });
@@ -141,7 +142,7 @@ describe('the admin panel in Chromium', () => {
     // The worker tried it once: greylisted, next attempt in an hour.
     const outbound = createOutboundRepository(store.db);
     const [claimed] = await outbound.claimDue(outboundId, 'far.test', 60_000);
-    await outbound.recordOutcomes([{ deliveryId: claimed!.id, status: 'deferred', reply: '451 4.7.1 greylisted, try later', remoteMta: 'mx.far.test', nextAttemptAt: new Date(Date.now() + 3_600_000) }]);
+    await outbound.recordOutcomes([{ deliveryId: claimed!.id, leaseToken: claimed!.leaseToken, status: 'deferred', reply: '451 4.7.1 greylisted, try later', remoteMta: 'mx.far.test', nextAttemptAt: new Date(Date.now() + 3_600_000) }]);
 
     const page = await signIn('root@panel.test', 'root password 1');
     await openAdmin(page);

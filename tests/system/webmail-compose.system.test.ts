@@ -9,6 +9,7 @@ import { freePort } from '../../core/src/local/process-utils.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, repoRoot, spawnService, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
 
 /**
  * Compose end to end in headless Chromium: the built backend (serving frontend/dist), the
@@ -56,7 +57,7 @@ beforeAll(async () => {
   if (!fs.existsSync(path.join(repoRoot, 'frontend', 'dist', 'index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
   store = await createTestStore();
   redisDb = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('compose.test');
   gilId = (await accounts.addUser({ address: 'gil@compose.test', password: 'gil password 1' })).id;
   hanaId = (await accounts.addUser({ address: 'hana@compose.test', password: 'hana password 1' })).id;
@@ -67,10 +68,12 @@ beforeAll(async () => {
     DATABASE_URL: store.url,
     REDIS_URL: redisDb.url,
     DATA_DIR: dataDir,
+    SECRET_KEY: TEST_SECRET_KEY,
     MAIL_HOSTNAME: 'mx.compose.test',
     BIND_ADDRESS: '127.0.0.1',
     LOG_LEVEL: 'warn',
     HTTP_PORT: String(httpPort),
+    HTTPS_PORT: '0',
   };
   services = [spawnService('inbound-worker', env), spawnService('outbound-worker', env), spawnService('backend', env)];
   base = `http://127.0.0.1:${httpPort}`;
@@ -168,5 +171,36 @@ describe('composing in the webmail', () => {
     const held = await store.db.selectFrom('scheduled_sends').select('status').where('user_id', '=', gilId).orderBy('id', 'desc').executeTakeFirstOrThrow();
     expect(held.status).toBe('cancelled');
     expect(await subjects(hanaId)).not.toContain('Never mind');
+  });
+  it('schedules a message for tomorrow, lists it under Scheduled, and cancels it back into a compose window', async () => {
+    // The window given back by the undo test above stays open beside this one.
+    await gil.getByRole('button', { name: 'Compose', exact: true }).click();
+    const window = gil.getByRole('region', { name: 'New message' });
+    await window.getByRole('combobox', { name: 'To' }).fill('hana@compose.test');
+    await window.getByRole('combobox', { name: 'To' }).press('Enter');
+    await window.getByRole('textbox', { name: 'Subject' }).fill('See you next week');
+    const compose = gil.getByRole('region', { name: 'See you next week' });
+    await compose.getByRole('textbox', { name: 'Message' }).click();
+    await gil.keyboard.type('Written today, sent tomorrow.');
+    await compose.getByRole('button', { name: 'Send later…' }).click();
+    const tomorrow = new Date(Date.now() + 24 * 3600_000);
+    const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+    await compose.getByLabel('Send at').fill(local);
+    await compose.getByRole('button', { name: 'Schedule', exact: true }).click();
+    await compose.waitFor({ state: 'detached' });
+
+    await gil.getByRole('button', { name: 'Scheduled', exact: true }).click();
+    const item = gil.getByRole('list', { name: 'Scheduled messages' }).getByRole('listitem').filter({ hasText: 'See you next week' });
+    await item.waitFor();
+    expect(await item.textContent()).toContain('To: hana@compose.test');
+    await item.getByRole('button', { name: 'Cancel and edit' }).click();
+
+    const reopened = gil.getByRole('region', { name: 'See you next week' });
+    await reopened.waitFor();
+    expect(await reopened.getByRole('textbox', { name: 'Message' }).textContent()).toContain('Written today, sent tomorrow.');
+    await gil.getByText(/No scheduled messages/).waitFor();
+    const held = await store.db.selectFrom('scheduled_sends').select('status').where('user_id', '=', gilId).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(held.status).toBe('cancelled');
+    expect(await subjects(hanaId)).not.toContain('See you next week');
   });
 });

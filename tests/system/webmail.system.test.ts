@@ -17,6 +17,7 @@ import { freePort } from '../../core/src/local/process-utils.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, repoRoot, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { testSecrets } from '../helpers/secrets.js';
 
 /**
  * The webmail end to end in headless Chromium: the built backend (serving frontend/dist),
@@ -47,7 +48,7 @@ beforeAll(async () => {
   if (!fs.existsSync(path.join(repoRoot, 'frontend', 'dist', 'index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
   store = await createTestStore();
   redisDb = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('webmail.test');
   danaId = (await accounts.addUser({ address: 'dana@webmail.test', password: 'dana password 1' })).id;
   await accounts.addUser({ address: 'finn@webmail.test', password: 'finn password 1' });
@@ -74,6 +75,7 @@ beforeAll(async () => {
     SUBMISSION_PORT: String(submissionPort),
     SMTPS_PORT: '0',
     HTTP_PORT: String(httpPort),
+    HTTPS_PORT: '0',
   };
   services = [spawnService('smtp-server', env), spawnService('inbound-worker', env), spawnService('backend', env)];
   base = `http://127.0.0.1:${httpPort}`;
@@ -394,6 +396,7 @@ describe('the webmail: conversations and settings', () => {
   });
 
   it('turns on two-step sign-in with a QR code, then signs in with the password and a code, and turns it off', async () => {
+    await page.getByRole('region', { name: 'Two-step sign-in' }).getByLabel('Password').fill('dana password 1');
     await page.getByRole('button', { name: 'Set up two-step sign-in' }).click();
     const key = base32Decode((await page.getByLabel('Secret key').textContent())!);
     const qr = page.getByAltText('QR code for your authenticator app');
@@ -431,6 +434,19 @@ describe('the webmail: conversations and settings', () => {
     await page.getByText('Two-step sign-in is off.').waitFor();
     await page.getByRole('button', { name: '← Back to mail' }).click();
     await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  });
+});
+
+describe('the webmail: export', () => {
+  it('downloads all mail as one mbox from Settings', async () => {
+    await page.getByRole('button', { name: 'Settings' }).click();
+    const link = page.getByRole('link', { name: 'Download all mail (.mbox)' });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    expect(download.suggestedFilename()).toBe('mail-dana@webmail.test.mbox');
+    const mbox = fs.readFileSync(await download.path(), 'utf8');
+    expect(mbox).toMatch(/^From \S+ \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n/);
+    expect(mbox).toContain('Subject: Lunch on Friday?');
+    await page.getByRole('button', { name: '← Back to mail' }).click();
   });
 });
 

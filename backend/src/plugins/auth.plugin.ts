@@ -16,7 +16,9 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 /**
  * Reads the session cookie on every request. `requireUser` rejects anonymous requests (401), a
  * session still waiting for its second factor (401 auth.mfa_required) and, for writes, a missing
- * or wrong CSRF header (403): a cookie alone never authorises a change.
+ * or wrong CSRF header (403): a cookie alone never authorises a change. Routes run these guards as
+ * `onRequest` hooks, before the body is parsed or validated: an anonymous request learns nothing
+ * about a route's input (tests/security/route-security.test.ts walks the route table).
  */
 export function registerAuth(app: FastifyInstance, sessions: SessionService): void {
   app.decorateRequest('session', null);
@@ -52,11 +54,11 @@ export async function requireUser(req: FastifyRequest, _reply: FastifyReply): Pr
   checkCsrf(req, req.session);
 }
 
-/** The second sign-in step: only a session that is waiting for its TOTP code (+ CSRF). */
+/** The second sign-in step: only a session that is waiting for its TOTP code (+ CSRF, checked first like every write). */
 export async function requireMfaPending(req: FastifyRequest, _reply: FastifyReply): Promise<void> {
   if (!req.session) throw new AppError('auth.required', 'sign in first', 401);
-  if (!req.session.mfaPending) throw new AppError('auth.mfa_not_pending', 'this session is not waiting for a code', 409);
   checkCsrf(req, req.session);
+  if (!req.session.mfaPending) throw new AppError('auth.mfa_not_pending', 'this session is not waiting for a code', 409);
 }
 
 /** Any session, complete or waiting for its second factor (+ CSRF): for logout. */

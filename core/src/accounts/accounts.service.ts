@@ -4,13 +4,16 @@ import { AppError, isUniqueViolation } from '../errors.js';
 import { hashPassword, passwordProblem } from '../auth/password.js';
 import { isValidDomain, normalizeDomain, requireAddress, requireAliasAddress } from '../mail/address.js';
 import { createDomainRepository, type DomainRow } from '../repositories/domain.repository.js';
-import { createAppPasswordRepository } from '../repositories/credential.repository.js';
+import { createAppPasswordRepository, type SecretSealer } from '../repositories/credential.repository.js';
 import { createAliasRepository, createUserRepository, type AliasRow, type UserRow } from '../repositories/user.repository.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { generateDkimKey } from './dkim.service.js';
 
-/** Domains, users and aliases: what the CLI and (later) the admin API manage. */
-export function createAccountsService({ db }: { db: Db }) {
+/**
+ * Domains, users and aliases: what the CLI and the admin API manage. `secrets` seals the DKIM
+ * private key a new domain gets (core/src/auth/secret-box.ts, the key SECRET_KEY or DATA_DIR/secret.key).
+ */
+export function createAccountsService({ db, secrets }: { db: Db; secrets: SecretSealer }) {
   const domains = createDomainRepository(db);
 
   async function requireDomain(name: string): Promise<DomainRow> {
@@ -54,7 +57,7 @@ export function createAccountsService({ db }: { db: Db }) {
         // The domain and its first DKIM key are created together.
         return await db.transaction().execute(async (tx) => {
           const domain = await createDomainRepository(tx).insert(normalized);
-          await generateDkimKey(tx, domain.name);
+          await generateDkimKey({ db: tx, secrets }, domain.name);
           return domain;
         });
       } catch (err) {

@@ -4,13 +4,14 @@ import { verifyPassword } from '../auth/password.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { resolveRecipient } from '../mail/recipient-routing.js';
 import { createAccountsService } from './accounts.service.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let accounts: ReturnType<typeof createAccountsService>;
 
 beforeAll(async () => {
   store = await createTestStore();
-  accounts = createAccountsService({ db: store.db });
+  accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('Example.COM');
   await accounts.addUser({ address: 'Ann@example.com', password: 'ann password' });
   await accounts.addAlias('sales@example.com', 'ann@example.com');

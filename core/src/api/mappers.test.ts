@@ -62,10 +62,11 @@ describe('message mappers', () => {
       text: 'Hi Ben',
       html: '<p>Hi Ben</p>',
       hasRemoteContent: false,
+      truncated: true,
       attachments: [{ index: 0, filename: 'a.pdf', contentType: 'application/pdf', size: 10, contentId: null, inline: false }],
     };
     const dto = toMessageDetailDto({ ...message, flags: ['\\Seen'] }, rendered);
-    expect(dto).toMatchObject({ id: 7, messageId: '<m7@a.test>', cc: [], unread: false, starred: false, text: 'Hi Ben', html: '<p>Hi Ben</p>' });
+    expect(dto).toMatchObject({ id: 7, messageId: '<m7@a.test>', cc: [], unread: false, starred: false, text: 'Hi Ben', html: '<p>Hi Ben</p>', truncated: true });
     expect(dto.attachments).toEqual([{ index: 0, filename: 'a.pdf', contentType: 'application/pdf', size: 10, inline: false, url: '/api/messages/7/attachments/0' }]);
     expect(dto).not.toHaveProperty('blobHash');
     expect(JSON.stringify(dto)).not.toMatch(/secret-hash|Received|"uid"|"modseq"/);
@@ -74,7 +75,7 @@ describe('message mappers', () => {
   });
 
   it('shows how the MX authenticated a received message, and null for a message it did not check', () => {
-    const rendered = { text: '', html: null, hasRemoteContent: false, attachments: [] };
+    const rendered = { text: '', html: null, hasRemoteContent: false, truncated: false, attachments: [] };
     const authentication = {
       spf: { result: 'pass', domain: 'b.test' },
       dkim: { result: 'fail', domain: 'b.test' },

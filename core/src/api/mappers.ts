@@ -76,6 +76,7 @@ export function toMessageDetailDto(message: MessageDetail, rendered: RenderedMes
     text: rendered.text,
     html: rendered.html,
     hasRemoteContent: rendered.hasRemoteContent,
+    truncated: rendered.truncated,
     attachments: rendered.attachments.map((a) => ({
       index: a.index,
       filename: a.filename,
@@ -147,6 +148,7 @@ export function toAdminUserDto(u: AdminUserView): AdminUserDto {
     displayName: u.displayName,
     disabled: u.disabled,
     quotaBytes: u.quotaBytes,
+    usedBytes: u.usedBytes,
     totpEnabled: u.totpEnabled,
     createdAt: u.createdAt.toISOString(),
   };

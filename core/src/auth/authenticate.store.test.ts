@@ -8,6 +8,7 @@ import { generateAppPassword } from './app-password.js';
 import { authenticateClient, confirmAccountPassword, type ClientAuthDeps, type ClientChannel, type SignInFailureRules } from './authenticate.js';
 import { hashPassword } from './password.js';
 import { createRateLimiter, LOGIN_FAILURES_PER_ACCOUNT, type RateLimitRule } from './rate-limit.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let redis: Redis;
@@ -16,7 +17,7 @@ let deps: ClientAuthDeps;
 let zoeId: number;
 let yanId: number;
 const appPassword = generateAppPassword();
-const accounts = () => createAccountsService({ db: store.db });
+const accounts = () => createAccountsService({ db: store.db, secrets: testSecrets });
 
 beforeAll(async () => {
   store = await createTestStore();
@@ -171,6 +172,17 @@ describe('authenticateClient: failure limits', () => {
     expect(await signIn('imap', 'zoe@auth.test', 'zoe password', '192.0.2.77', own)).toMatchObject({ kind: 'limited', by: 'ip' });
     const rows = await store.db.selectFrom('audit_log').select('actor_address').where('action', '=', 'auth.imap_login_failed').where('ip', '=', '192.0.2.77').execute();
     expect(rows).toEqual([{ actor_address: null }, { actor_address: null }]);
+  });
+
+  it('audits no typed name when it is an address but no account (it may be a mistyped password)', async () => {
+    for (const name of ['zoe-password-1@auth.test', 'zoe@auth.tset']) {
+      expect(await authenticateClient(deps, 'web', { username: name, password: 'x', ip: '192.0.2.78' })).toEqual({ kind: 'invalid' });
+    }
+    const rows = await store.db.selectFrom('audit_log').select(['action', 'actor_address', 'actor_user_id']).where('ip', '=', '192.0.2.78').execute();
+    expect(rows).toEqual([
+      { action: 'auth.login_failed', actor_address: null, actor_user_id: null },
+      { action: 'auth.login_failed', actor_address: null, actor_user_id: null },
+    ]);
   });
 
   it('audits each attempt under the canonical address with the channel and the caller details', async () => {

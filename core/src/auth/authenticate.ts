@@ -92,10 +92,11 @@ export async function authenticateClient(deps: ClientAuthDeps, channel: ClientCh
     // Refused without looking at the password: a guess made now learns nothing.
     return { kind: 'limited', by: attempt.limitedBy.rule === rules.perIp ? 'ip' : 'account', retryAfterSeconds: attempt.limitedBy.retryAfterSeconds };
   }
-  const user = account ? await checkPassword(deps.db, account, credentials.password, mailClient) : await burnDummyHash(credentials.password).then(() => null);
+  const { user, known } = account ? await checkPassword(deps.db, account, credentials.password, mailClient) : await burnDummyHash(credentials.password).then(() => ({ user: null, known: false }));
   const audit = createAuditRepository(deps.db);
   if (!user) {
-    await audit.record({ actorUserId: null, actorAddress: account, action: actions.failed, ip: credentials.ip, details: credentials.details });
+    // The typed name is recorded only when it is an account: otherwise it may be a password typed in the wrong field.
+    await audit.record({ actorUserId: null, actorAddress: known ? account : null, action: actions.failed, ip: credentials.ip, details: credentials.details });
     return { kind: 'invalid' };
   }
   await attempt.takeBack();
@@ -104,26 +105,29 @@ export async function authenticateClient(deps: ClientAuthDeps, channel: ClientCh
   return { kind: 'ok', user, totpRequired };
 }
 
-/** The account behind `address` when `password` opens it under the channel's rules; null otherwise. */
-async function checkPassword(db: Db, address: string, password: string, mailClient: boolean): Promise<AuthenticatedUser | null> {
+/**
+ * The account behind `address` when `password` opens it under the channel's rules (`user`, else
+ * null), and whether `address` is an account at all (`known`, a disabled one included).
+ */
+async function checkPassword(db: Db, address: string, password: string, mailClient: boolean): Promise<{ user: AuthenticatedUser | null; known: boolean }> {
   const user = await createUserRepository(db).findSignInCredentials(address);
   if (!user || user.disabled) {
     await burnDummyHash(password);
-    return null;
+    return { user: null, known: user !== null };
   }
   const result = { userId: user.id, address: user.address, role: user.role, totpEnabled: user.totpEnabled };
   const accountPasswordAllowed = !(mailClient && user.totpEnabled);
-  if (accountPasswordAllowed && (await verifyPassword(user.passwordHash, password))) return result;
+  if (accountPasswordAllowed && (await verifyPassword(user.passwordHash, password))) return { user: result, known: true };
   if (mailClient) {
     const appPasswords = createAppPasswordRepository(db);
     for (const ap of await appPasswords.hashes(user.id)) {
       if (await verifyPassword(ap.passwordHash, password)) {
         await appPasswords.markUsed(user.id, ap.id);
-        return result;
+        return { user: result, known: true };
       }
     }
   }
-  return null;
+  return { user: null, known: true };
 }
 
 /** A protocol server's view of sign-in: `authenticateClient` with its channel fixed. */

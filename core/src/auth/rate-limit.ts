@@ -114,5 +114,7 @@ export const LOGIN_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'login-account'
 export const TOTP_FAILURES_PER_ACCOUNT: RateLimitRule = { name: 'totp-account', max: 5, windowSeconds: 15 * 60 };
 /** Messages a user sends per hour (POST /api/messages/send), keyed by user id. */
 export const SENT_MESSAGES_PER_USER: RateLimitRule = { name: 'send-user', max: 200, windowSeconds: 60 * 60 };
+/** Drafts a user saves per minute (POST and PUT /api/drafts: each builds a message of up to the size limit). */
+export const DRAFT_SAVES_PER_USER: RateLimitRule = { name: 'draft-user', max: 60, windowSeconds: 60 };
 /** Recipients a user sends to per hour, all messages together (a compromised account's spam run ends here). */
 export const SENT_RECIPIENTS_PER_USER: RateLimitRule = { name: 'send-recipients-user', max: 2000, windowSeconds: 60 * 60 };

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /**
- * Encryption at rest for the few secrets the server must read back (TOTP seeds): AES-256-GCM
+ * Encryption at rest for the few secrets the server must read back (TOTP seeds, DKIM private keys): AES-256-GCM
  * with a key that does not live in the database, so a leaked dump or backup of PostgreSQL does
  * not hand out second factors. Sealed values are `v1:<base64url(iv | tag | ciphertext)>`; a
  * value without the prefix is a secret stored before sealing existed and is read as it is.
@@ -36,7 +36,8 @@ export function createSecretBox(key: Buffer): SecretBox {
 
 /**
  * The key: SECRET_KEY (64 hex characters or 32 bytes in base64) when set, else
- * `<dataDir>/secret.key`, created (0600, exclusively: two starting processes agree) on first use.
+ * `<dataDir>/secret.key`, created (0600) on first use: written aside and linked into place, so two
+ * processes starting at once (the backend and the outbound worker) agree, and neither reads it half-written.
  */
 export function loadSecretKey(dataDir: string, configured?: string): Buffer {
   if (configured) {
@@ -46,12 +47,18 @@ export function loadSecretKey(dataDir: string, configured?: string): Buffer {
   }
   const file = path.join(dataDir, 'secret.key');
   fs.mkdirSync(dataDir, { recursive: true });
-  try {
-    fs.writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  if (!fs.existsSync(file)) {
+    const aside = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(aside, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      fs.linkSync(aside, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      fs.rmSync(aside, { force: true });
+    }
   }
   const key = Buffer.from(fs.readFileSync(file, 'utf8').trim(), 'hex');
-  if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte hex key; remove it only if no TOTP secrets were sealed with it`);
+  if (key.length !== 32) throw new Error(`${file} does not hold a 32-byte hex key; remove it only if no TOTP or DKIM secrets were sealed with it`);
   return key;
 }

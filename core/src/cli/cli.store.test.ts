@@ -6,6 +6,7 @@ import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { runCli } from './main.js';
 import { startDnsmasq } from '../../../tests/helpers/dnsmasq.js';
+import { TEST_SECRET_KEY, testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 
@@ -18,9 +19,11 @@ async function cli(...argv: string[]): Promise<{ code: number; lines: string[] }
 beforeAll(async () => {
   store = await createTestStore();
   process.env.DATABASE_URL = store.url; // the CLI reads the configured store
+  process.env.SECRET_KEY = TEST_SECRET_KEY; // and seals DKIM keys with it (not DATA_DIR/secret.key under the checkout)
 });
 afterAll(async () => {
   delete process.env.DATABASE_URL;
+  delete process.env.SECRET_KEY;
   await store.drop();
 });
 
@@ -87,6 +90,19 @@ describe('mailyard CLI', () => {
       expect(rotated.lines[0]).toMatch(/^new DKIM key for cli\.test, selector my\d{6}-2; publish:$/);
       expect(rotated.lines[1]).toMatch(/^my\d{6}-2\._domainkey\.cli\.test {2}TXT {2}v=DKIM1; k=rsa; p=/);
       await expect(cli('dkim', 'rotate', 'nowhere.test')).rejects.toThrow(/not served here/);
+
+      // The keys it made are sealed with SECRET_KEY; `dkim seal` seals one stored before sealing existed.
+      const storedKeys = () => store.db.selectFrom('dkim_keys').select(['id', 'private_key_pem']).orderBy('id').execute();
+      const keys = await storedKeys();
+      expect(keys.length).toBeGreaterThanOrEqual(2); // cli.test's two, and the other domains' of this file
+      expect(keys.every((k) => k.private_key_pem.startsWith('v1:'))).toBe(true);
+      const pem = testSecrets.open(keys[0]!.private_key_pem);
+      await store.db.updateTable('dkim_keys').set({ private_key_pem: pem }).where('id', '=', keys[0]!.id).execute();
+      expect(await cli('dkim', 'seal')).toEqual({ code: 0, lines: ['sealed 1 DKIM private key(s)'] });
+      expect(await cli('dkim', 'seal')).toEqual({ code: 0, lines: ['every DKIM private key is sealed already'] });
+      const [resealed] = await storedKeys();
+      expect(resealed!.private_key_pem).toMatch(/^v1:/);
+      expect(testSecrets.open(resealed!.private_key_pem)).toBe(pem);
     } finally {
       delete process.env.MAIL_HOSTNAME;
       delete process.env.DNS_SERVERS;

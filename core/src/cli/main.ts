@@ -1,9 +1,19 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { createAccountsService } from '../accounts/accounts.service.js';
-import { activeDkimPublicKey, dkimTxtRecord, rotateDkimKey } from '../accounts/dkim.service.js';
+import { activeDkimPublicKey, dkimTxtRecord, rotateDkimKey, sealLegacyDkimKeys } from '../accounts/dkim.service.js';
 import { checkRecords, createDnsResolver, expectedRecords, type CheckedRecord, type ExpectedRecord } from '../accounts/dns-helper.js';
 import { ConfigError, loadConfig, schemas, type BaseConfig } from '../config/load-config.js';
+import { createSecretBox, loadSecretKey, type SecretBox } from '../auth/secret-box.js';
+import { backupDatabase, BackupError, otherClients, readBackupHeader, restoreDatabase, type BackupProgress } from '../db/backup.js';
 import type { Db } from '../db/client.js';
+import { createRedisEventPublisher } from '../events/publisher.js';
+import { exportMailboxes, ExportError, type ExportCursor } from '../mail/transfer/export.js';
+import { importMessages, type ImportItem } from '../mail/transfer/import.js';
+import { isMaildir, readMaildir } from '../mail/transfer/maildir.js';
+import { readMbox } from '../mail/transfer/mbox.js';
 import { AppError } from '../errors.js';
 import { findRunningLocalPostgres, startLocalPostgres } from '../local/postgres.js';
 import { silentLogger } from '../log/logger.js';
@@ -38,35 +48,199 @@ const USAGE = `usage: mailyard <command>
   message list <address> [--mailbox INBOX] [--limit 50] [--json]
   dns <domain> [--check]                    the DNS records to publish (--check: look them up live)
   dkim rotate <domain>                      a new DKIM key (publish its record; old keys stay valid)
+  dkim seal                                 seal DKIM private keys stored before sealing existed
+                                            (the outbound worker also seals each on first use)
+  export <address> <file.mbox> [--mailbox <name>] [--resume]
+                                            a user's mail (every folder, or one) as one mbox;
+                                            --resume continues an interrupted export
+  import <address> <file.mbox|Maildir> [--mailbox <name>]
+                                            keeps folders, flags and dates; importing again adds
+                                            nothing, so an interrupted import resumes by running it again
+  backup <file>                             a consistent copy of everything: mail, accounts, keys
+  restore <file> [--force]                  into a fresh install with the services stopped
+                                            (--force: replace a database that holds data)
 
 Environment: DATABASE_URL (else the private PostgreSQL under DATA_DIR, default ./data),
-MAIL_HOSTNAME (the MX target), DNS_SERVERS (for dns --check; default the system's).`;
+MAIL_HOSTNAME (the MX target), DNS_SERVERS (for dns --check; default the system's),
+SECRET_KEY (seals DKIM keys; else DATA_DIR/secret.key: the same as the services').`;
 
 class UsageError extends Error {}
 
 type Out = (line: string) => void;
 
-async function withStore<T>(fn: (db: Db, config: BaseConfig) => Promise<T>): Promise<T> {
+/**
+ * The database to work on: DATABASE_URL, else the private PostgreSQL under DATA_DIR (the running
+ * one when `npm start` is up, `running: true`; else started for the duration of `fn`).
+ */
+async function withDatabase<T>(fn: (url: string, config: BaseConfig, running: boolean) => Promise<T>): Promise<T> {
   const config = loadConfig(schemas.base('local'));
-  const log = silentLogger();
-  let url = config.DATABASE_URL;
-  let stopLocal: (() => Promise<void>) | undefined;
-  if (!url) {
-    const running = findRunningLocalPostgres(config.DATA_DIR);
-    if (running) url = running.url;
-    else {
-      const started = await startLocalPostgres({ dataDir: config.DATA_DIR });
-      url = started.url;
-      stopLocal = () => started.stop();
-    }
-  }
-  const store = await openStore(url, log, { poolSize: 2, applicationName: 'mailyard-cli' });
+  if (config.DATABASE_URL) return fn(config.DATABASE_URL, config, false);
+  const running = findRunningLocalPostgres(config.DATA_DIR);
+  if (running) return fn(running.url, config, true);
+  const started = await startLocalPostgres({ dataDir: config.DATA_DIR });
   try {
-    return await fn(store.db, config);
+    return await fn(started.url, config, false);
   } finally {
-    await store.close();
-    await stopLocal?.();
+    await started.stop();
   }
+}
+
+/** The store, the configuration and the box that seals DKIM keys (SECRET_KEY, else DATA_DIR/secret.key, as the services). */
+async function withStore<T>(fn: (db: Db, config: BaseConfig, secrets: SecretBox) => Promise<T>): Promise<T> {
+  return withDatabase(async (url, config) => {
+    const secrets = createSecretBox(loadSecretKey(config.DATA_DIR, config.SECRET_KEY));
+    const store = await openStore(url, silentLogger(), { poolSize: 2, applicationName: 'mailyard-cli' });
+    try {
+      return await fn(store.db, config, secrets);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
+/** SECRET_KEY as the services read it (the CLI's base configuration does not carry it). */
+const sealingKeyConfigured = () => Boolean(process.env.SECRET_KEY);
+
+const megabytes = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`;
+const progressLine = (verb: string) => (p: BackupProgress) => process.stderr.write(`${verb} ${p.table}: ${p.rows.toLocaleString('en-US')} rows, ${megabytes(p.bytes)}\n`);
+
+/** `backup <file>`: the database and, when secrets are sealed with DATA_DIR/secret.key, that key. */
+async function backupCommand(file: string, out: Out): Promise<number> {
+  return withDatabase(async (url, config) => {
+    const keyFile = path.join(config.DATA_DIR, 'secret.key');
+    const secretKey = !sealingKeyConfigured() && fs.existsSync(keyFile) ? loadSecretKey(config.DATA_DIR) : null;
+    const made = await backupDatabase({ connectionString: url, file, secretKey, onProgress: progressLine('backed up') });
+    out(`backup written to ${file}: ${made.tables} tables, ${made.rows.toLocaleString('en-US')} rows, schema ${made.schema}`);
+    if (secretKey) out('It holds the key that seals TOTP and DKIM secrets: keep the file as private as the server.');
+    else if (sealingKeyConfigured()) out('Secrets are sealed with SECRET_KEY: restore with the same SECRET_KEY set.');
+    return 0;
+  });
+}
+
+/** `restore <file> [--force]`: into a fresh install (services stopped); the sealing key goes back into DATA_DIR. */
+async function restoreCommand(file: string, force: boolean, out: Out): Promise<number> {
+  const header = await readBackupHeader(file);
+  return withDatabase(async (url, config, running) => {
+    if (running) throw new BackupError('npm start is running on this DATA_DIR: stop it (Ctrl-C) before restoring, the restore replaces the database under it');
+    const keyFile = path.join(config.DATA_DIR, 'secret.key');
+    if (header.secretKey && !sealingKeyConfigured() && fs.existsSync(keyFile) && !loadSecretKey(config.DATA_DIR).equals(Buffer.from(header.secretKey, 'base64')) && !force) {
+      throw new BackupError(`${keyFile} differs from the key in the backup: restore into a fresh DATA_DIR, or pass --force to replace the key`);
+    }
+    const others = await otherClients(url);
+    if (others.length > 0 && !force) throw new BackupError(`other clients are connected to the database (${others.join(', ')}): stop the services first, or pass --force`);
+    const restored = await restoreDatabase({ connectionString: url, file, force, onProgress: progressLine('restored') });
+    if (header.secretKey && !sealingKeyConfigured()) {
+      fs.mkdirSync(config.DATA_DIR, { recursive: true });
+      fs.writeFileSync(keyFile, `${Buffer.from(header.secretKey, 'base64').toString('hex')}\n`, { mode: 0o600 });
+    }
+    out(`restored ${file} (made ${header.createdAt}, schema ${header.schema}): ${restored.tables} tables, ${restored.rows.toLocaleString('en-US')} rows`);
+    if (!header.secretKey && !sealingKeyConfigured()) out('The backup holds no sealing key (it was made with SECRET_KEY): set the same SECRET_KEY before starting, or TOTP and DKIM secrets cannot be opened.');
+    return 0;
+  });
+}
+
+/** One status line on stderr, rewritten in place on a terminal, else printed every few seconds. */
+function statusLine(): { update(text: string): void; done(): void } {
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  let pending = '';
+  return {
+    update(text) {
+      pending = text;
+      if (tty) process.stderr.write(`\r${text}\x1b[K`);
+      else if (Date.now() - last > 5_000) {
+        last = Date.now();
+        process.stderr.write(`${text}\n`);
+      }
+    },
+    done() {
+      if (tty) process.stderr.write('\n');
+      else if (pending) process.stderr.write(`${pending}\n`);
+    },
+  };
+}
+
+/**
+ * `export <address> <file>`: written as it goes, with `<file>.progress` recording how far it got
+ * (the last folder and UID, and the bytes written then); `--resume` cuts the file back to that
+ * point and continues. The progress file goes when the export is complete.
+ */
+async function exportCommand(address: string, file: string, mailbox: string | undefined, resume: boolean, out: Out): Promise<number> {
+  const progressFile = `${file}.progress`;
+  let after: ExportCursor | undefined;
+  let bytes = 0;
+  if (resume) {
+    if (!fs.existsSync(progressFile)) throw new UsageError(`nothing to resume: ${progressFile} does not exist`);
+    const saved = JSON.parse(fs.readFileSync(progressFile, 'utf8')) as { address: string; mailbox?: string; cursor: ExportCursor | null; bytes: number };
+    if (saved.address !== address || saved.mailbox !== mailbox) throw new UsageError(`${progressFile} is for another export (${saved.address}${saved.mailbox ? ` --mailbox ${saved.mailbox}` : ''})`);
+    after = saved.cursor ?? undefined;
+    bytes = saved.bytes;
+    fs.truncateSync(file, bytes);
+  } else if (fs.existsSync(file)) {
+    throw new UsageError(`${file} exists: remove it first${fs.existsSync(progressFile) ? ', or pass --resume to continue the interrupted export' : ''}`);
+  }
+  return withStore(async (db, _config, secrets) => {
+    const user = await createAccountsService({ db, secrets }).requireUser(address);
+    const output = fs.createWriteStream(file, { flags: resume ? 'a' : 'wx', mode: 0o600 });
+    const status = statusLine();
+    let count = 0;
+    const record = (cursor: ExportCursor | null) => fs.writeFileSync(progressFile, JSON.stringify({ address, mailbox, cursor, bytes }));
+    try {
+      record(after ?? null);
+      const result = await exportMailboxes(db, user.id, {
+        mailbox,
+        after,
+        write: async (entry, cursor) => {
+          await new Promise<void>((resolve, reject) => output.write(entry, (err) => (err ? reject(err) : resolve())));
+          bytes += entry.length;
+          count += 1;
+          if (count % 50 === 0) record(cursor);
+          status.update(`exported ${count.toLocaleString('en-US')} messages, ${megabytes(bytes)}`);
+        },
+      });
+      await new Promise<void>((resolve, reject) => output.end((err?: Error | null) => (err ? reject(err) : resolve())));
+      fs.rmSync(progressFile, { force: true });
+      status.done();
+      out(`exported ${count} messages${resume ? ' more' : ''} from ${result.folders} folder(s) of ${user.address} to ${file}`);
+      return 0;
+    } catch (err) {
+      output.destroy();
+      status.done();
+      throw err instanceof ExportError ? new UsageError(err.message) : err;
+    }
+  });
+}
+
+/** `import <address> <file or Maildir>`: live clients hear of the new mail when REDIS_URL is set; else at their next sync. */
+async function importCommand(address: string, source: string, mailbox: string | undefined, out: Out): Promise<number> {
+  if (!fs.existsSync(source)) throw new UsageError(`${source} does not exist`);
+  const maildir = fs.statSync(source).isDirectory();
+  if (maildir && !(await isMaildir(source))) throw new UsageError(`${source} is a folder but not a Maildir (it has no cur/ folder)`);
+  return withStore(async (db, config, secrets) => {
+    const user = await createAccountsService({ db, secrets }).requireUser(address);
+    const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
+    const events = redis ? createRedisEventPublisher(redis) : { publish: async () => undefined };
+    const status = statusLine();
+    try {
+      const items: AsyncIterable<ImportItem> = maildir ? readMaildir(source) : mboxItems(source);
+      const result = await importMessages({ db, events }, user.id, items, {
+        mailbox,
+        onProgress: (p) => status.update(`read ${p.read.toLocaleString('en-US')} messages: ${p.imported.toLocaleString('en-US')} imported, ${p.skipped.toLocaleString('en-US')} already there`),
+      });
+      status.done();
+      out(`imported ${result.imported} messages into ${user.address} (${result.skipped} already there, ${result.read} read)`);
+      return 0;
+    } catch (err) {
+      status.done();
+      throw err;
+    } finally {
+      redis?.disconnect();
+    }
+  });
+}
+
+async function* mboxItems(file: string): AsyncGenerator<ImportItem> {
+  for await (const m of readMbox(fs.createReadStream(file))) yield { raw: m.raw, folder: null, flags: [], date: m.date };
 }
 
 function table(rows: string[][]): string[] {
@@ -109,6 +283,8 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
       check: { type: 'boolean', default: false },
       'dmarc-reject': { type: 'string' },
       'own-domain-spoofing': { type: 'string' },
+      force: { type: 'boolean', default: false },
+      resume: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -117,11 +293,17 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
     out(USAGE);
     return values.help ? 0 : 2;
   }
-  // `dns <domain>` takes its argument where the others have an action.
+  // `dns <domain>`, `backup <file>` and `restore <file>` take their argument where the others have an action.
+  if (area === 'backup') return backupCommand(need(action, '<file>'), out);
+  // --mailbox defaults to INBOX for `message list`; export and import act on every folder unless it is given.
+  const mailboxGiven = argv.some((a) => a === '--mailbox' || a.startsWith('--mailbox='));
+  if (area === 'export') return exportCommand(need(action, '<address>'), need(args[0], '<file.mbox>'), mailboxGiven ? values.mailbox : undefined, values.resume, out);
+  if (area === 'import') return importCommand(need(action, '<address>'), need(args[0], '<file.mbox or Maildir>'), mailboxGiven ? values.mailbox : undefined, out);
+  if (area === 'restore') return restoreCommand(need(action, '<file>'), values.force, out);
   const key = area === 'dns' ? 'dns' : `${area} ${action ?? ''}`.trim();
 
-  return withStore(async (db, config) => {
-    const accounts = createAccountsService({ db });
+  return withStore(async (db, config, secrets) => {
+    const accounts = createAccountsService({ db, secrets });
     switch (key) {
       case 'domain add': {
         const d = await accounts.addDomain(need(args[0], '<domain>'));
@@ -209,9 +391,14 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
       }
       case 'dkim rotate': {
         const domain = await accounts.requireDomain(need(args[0], '<domain>'));
-        const key = await rotateDkimKey(db, domain.name);
+        const key = await rotateDkimKey({ db, secrets }, domain.name);
         out(`new DKIM key for ${domain.name}, selector ${key.selector}; publish:`);
         out(`${key.selector}._domainkey.${domain.name}  TXT  ${dkimTxtRecord(key.publicKeyB64)}`);
+        return 0;
+      }
+      case 'dkim seal': {
+        const sealed = await sealLegacyDkimKeys({ db, secrets });
+        out(sealed === 0 ? 'every DKIM private key is sealed already' : `sealed ${sealed} DKIM private key(s)`);
         return 0;
       }
       default:
@@ -228,7 +415,7 @@ export async function main(argv = process.argv.slice(2)): Promise<void> {
     if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
       process.stderr.write(`mailyard: ${(err as Error).message}\n\n${USAGE}\n`);
       process.exitCode = 2;
-    } else if (err instanceof AppError || err instanceof ConfigError) {
+    } else if (err instanceof AppError || err instanceof ConfigError || err instanceof BackupError) {
       process.stderr.write(`mailyard: ${err.message}\n`);
       process.exitCode = 1;
     } else {

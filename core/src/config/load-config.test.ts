@@ -23,6 +23,11 @@ describe('loadConfig', () => {
     expect(loadConfig(schemas.smtp('service'), { SMTP_TRUSTED_NETWORKS: 'none' }).SMTP_TRUSTED_NETWORKS.contains('127.0.0.1')).toBe(false);
     expect(() => loadConfig(schemas.smtp('service'), { SMTP_TRUSTED_NETWORKS: '10.0.0.0/33' })).toThrow(/SMTP_TRUSTED_NETWORKS: not a CIDR: "10.0.0.0\/33"/);
   });
+  it('serves HTTPS on 8443, trusts no proxy by default, takes proxy CIDRs for TRUST_PROXY and names a bad entry', () => {
+    expect(loadConfig(schemas.http('local'), {})).toMatchObject({ HTTPS_PORT: 8443, TRUST_PROXY: [], MTA_STS_MODE: 'testing', MTA_STS_MAX_AGE: 7 * 86_400_000, TLS_RELOAD_INTERVAL: 30_000 });
+    expect(loadConfig(schemas.http('service'), { TRUST_PROXY: '10.0.0.0/8, ::1' }).TRUST_PROXY).toEqual(['10.0.0.0/8', '::1/128']);
+    expect(() => loadConfig(schemas.http('service'), { TRUST_PROXY: 'proxy.local', MTA_STS_MODE: 'strict' })).toThrow(/TRUST_PROXY: not a CIDR: "proxy.local"[\s\S]*MTA_STS_MODE/);
+  });
   it('lists every bad key at once', () => {
     try {
       loadConfig(schemas.stack('local'), { SMTP_PORT: 'abc', HTTP_PORT: '70000', LOG_LEVEL: 'loud', SMTP_MAX_RECIPIENTS: '0' });

@@ -18,6 +18,8 @@ export class ConfigError extends Error {
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** The largest message accepted: the MX's SIZE, and the cap on what users write through the API. */
+const maxMessageSize = positiveInt.default(25 * 1024 * 1024);
 const optionalString = z
   .string()
   .optional()
@@ -29,8 +31,8 @@ export type RunMode = 'local' | 'service';
 /** Who may read GET /metrics: holders of the token, anyone (`npm start` on loopback), or nobody (404). */
 export type MetricsAccess = { token: string } | 'open' | 'off';
 
-const localPorts = { SMTP_PORT: 2525, SUBMISSION_PORT: 2587, SMTPS_PORT: 2465, IMAP_PORT: 2143, IMAPS_PORT: 2993, HTTP_PORT: 8080 };
-const servicePorts = { SMTP_PORT: 25, SUBMISSION_PORT: 587, SMTPS_PORT: 465, IMAP_PORT: 143, IMAPS_PORT: 993, HTTP_PORT: 8080 };
+const localPorts = { SMTP_PORT: 2525, SUBMISSION_PORT: 2587, SMTPS_PORT: 2465, IMAP_PORT: 2143, IMAPS_PORT: 2993, HTTP_PORT: 8080, HTTPS_PORT: 8443 };
+const servicePorts = { SMTP_PORT: 25, SUBMISSION_PORT: 587, SMTPS_PORT: 465, IMAP_PORT: 143, IMAPS_PORT: 993, HTTP_PORT: 8080, HTTPS_PORT: 8443 };
 
 function baseShape(mode: RunMode) {
   return {
@@ -45,6 +47,11 @@ function baseShape(mode: RunMode) {
       .refine((h) => /^[a-z0-9.-]+$/i.test(h), 'must be a host name'),
     DNS_SERVERS: optionalString.transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
     BIND_ADDRESS: z.string().default(mode === 'local' ? '127.0.0.1' : '0.0.0.0'),
+    /**
+     * Seals TOTP seeds and DKIM private keys at rest (64 hex characters); unset: DATA_DIR/secret.key,
+     * made on first start. Every process that reads them (backend, outbound worker, CLI) needs the same.
+     */
+    SECRET_KEY: optionalString,
   };
 }
 
@@ -54,12 +61,15 @@ function smtpShape(mode: RunMode) {
     SMTP_PORT: port.default(ports.SMTP_PORT),
     SUBMISSION_PORT: port.default(ports.SUBMISSION_PORT),
     SMTPS_PORT: port.default(ports.SMTPS_PORT),
-    TLS_CERT_FILE: optionalString,
-    TLS_KEY_FILE: optionalString,
-    SMTP_MAX_MESSAGE_SIZE: positiveInt.default(25 * 1024 * 1024),
+    ...tlsShape(),
+    SMTP_MAX_MESSAGE_SIZE: maxMessageSize,
     SMTP_MAX_RECIPIENTS: positiveInt.default(100),
     SMTP_MAX_MESSAGES_PER_CONNECTION: positiveInt.default(1000),
     SMTP_MAX_CONNECTIONS_PER_IP: positiveInt.default(100),
+    /** Connections at once on the MX listener, from all addresses; over it, 421 4.7.0. */
+    SMTP_MAX_CLIENTS: positiveInt.default(500),
+    /** MX transactions in DATA at once from one address; over it, DATA gets 451 4.7.1 (the sender retries). */
+    SMTP_MAX_DATA_PER_IP: positiveInt.default(10),
     SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE: positiveInt.default(6000),
     SMTP_SOCKET_TIMEOUT_MS: positiveInt.default(60_000),
     /** Pause before the 220 greeting (a pre-greeting test for early talkers); 0 greets at once. */
@@ -76,6 +86,16 @@ function smtpShape(mode: RunMode) {
           return z.NEVER;
         }
       }),
+  };
+}
+
+/** The certificate HTTPS, SMTP and IMAP share: files (followed as they change), else self-signed. */
+function tlsShape() {
+  return {
+    TLS_CERT_FILE: optionalString,
+    TLS_KEY_FILE: optionalString,
+    /** How often TLS_CERT_FILE/TLS_KEY_FILE are checked for a new pair (served without a restart). */
+    TLS_RELOAD_INTERVAL: duration('30s'),
   };
 }
 
@@ -160,13 +180,35 @@ function httpShape(mode: RunMode) {
   const ports = mode === 'local' ? localPorts : servicePorts;
   return {
     HTTP_PORT: port.default(ports.HTTP_PORT),
+    HTTPS_PORT: port.default(ports.HTTPS_PORT),
+    /** The HTTPS port clients reach (HTTP redirects there) when a proxy or port mapping differs from HTTPS_PORT. */
+    HTTPS_PUBLIC_PORT: port.optional(),
+    ...tlsShape(),
+    /**
+     * The reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated CIDRs); unset:
+     * none, so the peer's own address counts for sign-in limits and the audit log.
+     */
+    TRUST_PROXY: z
+      .string()
+      .default('none')
+      .transform((text, ctx) => {
+        try {
+          return parseTrustedNetworks(text.trim() === '' ? 'none' : text).cidrs;
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (comma-separated CIDRs of your proxies)` });
+          return z.NEVER;
+        }
+      }),
+    /** The MTA-STS policy mode served at mta-sts.<domain> (RFC 8461). */
+    MTA_STS_MODE: z.enum(['testing', 'enforce', 'none']).default('testing'),
+    /** The policy's max_age: how long senders may cache it. */
+    MTA_STS_MAX_AGE: duration('7d'),
     /** The ports mail clients are told to use by autoconfiguration: the IMAP and submission services' own. */
     IMAP_PORT: port.default(ports.IMAP_PORT),
     IMAPS_PORT: port.default(ports.IMAPS_PORT),
     SUBMISSION_PORT: port.default(ports.SUBMISSION_PORT),
     SMTPS_PORT: port.default(ports.SMTPS_PORT),
-    /** Seals TOTP seeds at rest (64 hex characters); unset: DATA_DIR/secret.key, made on first start. */
-    SECRET_KEY: optionalString,
+    SMTP_MAX_MESSAGE_SIZE: maxMessageSize,
     /** The OpenAPI UI and document at /api/docs: on under `npm start`, off (404) for a service unless turned on. */
     API_DOCS: z
       .enum(['on', 'off'])
@@ -187,8 +229,7 @@ function imapShape(mode: RunMode) {
   return {
     IMAP_PORT: port.default(ports.IMAP_PORT),
     IMAPS_PORT: port.default(ports.IMAPS_PORT),
-    TLS_CERT_FILE: optionalString,
-    TLS_KEY_FILE: optionalString,
+    ...tlsShape(),
     /** LOGIN/AUTHENTICATE before STARTTLS on IMAP_PORT (off: `NO [PRIVACYREQUIRED]`). */
     IMAP_ALLOW_PLAINTEXT_AUTH: z
       .enum(['true', 'false'])

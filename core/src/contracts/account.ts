@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { totpCode } from './auth.js';
+import { nonJsonResponse } from './common.js';
 
 /** The signed-in user's account (backend/src/routes/account): password, TOTP, app passwords, settings. */
 
@@ -15,6 +16,9 @@ export type TotpStatus = z.infer<typeof totpStatusResponse>;
 /** The new secret, also as an otpauth:// URL for a QR code. */
 export const totpSetupResponse = z.object({ secret: z.string(), otpauthUrl: z.string() });
 export type TotpSetup = z.infer<typeof totpSetupResponse>;
+/** Setting up a new authenticator needs the account password, like turning it off. */
+export const totpSetupBody = z.object({ password: z.string().min(1).max(1024) });
+export type TotpSetupBody = z.input<typeof totpSetupBody>;
 export const totpDisableBody = z.object({ password: z.string().min(1).max(1024), code: totpCode });
 export type TotpDisableBody = z.input<typeof totpDisableBody>;
 
@@ -39,3 +43,12 @@ export const accountSettingsResponse = z.object({ undoSendSeconds: z.number().in
 export type AccountSettings = z.infer<typeof accountSettingsResponse>;
 export const accountSettingsBody = z.object({ undoSendSeconds: z.number().int().min(0).max(30).optional() });
 export type AccountSettingsBody = z.input<typeof accountSettingsBody>;
+
+/** The user's storage: bytes of mail stored and their quota (null: none). At the quota, new mail waits and sending stops. */
+export const accountUsageResponse = z.object({ usedBytes: z.number().int().min(0), quotaBytes: z.number().int().min(0).nullable() });
+export type AccountUsage = z.infer<typeof accountUsageResponse>;
+
+/** GET /api/account/export: the user's mail as one mbox file (every folder, or the one named), as `npx mailyard export` writes it. */
+export const accountExportQuery = z.object({ mailbox: z.string().min(1).max(1000).optional() });
+export type AccountExportQuery = z.input<typeof accountExportQuery>;
+export const accountExportResponse = nonJsonResponse('application/mbox', 'all mail (or one folder) as an mbox download: folders and flags in X-Mailyard-Folder / Status / X-Status / X-Keywords fields', { binary: true });

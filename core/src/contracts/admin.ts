@@ -56,6 +56,8 @@ export const adminUserSchema = z.object({
   displayName: z.string().nullable(),
   disabled: z.boolean(),
   quotaBytes: z.number().int().nullable(),
+  /** Bytes of mail stored (what counts against the quota). */
+  usedBytes: z.number().int(),
   totpEnabled: z.boolean(),
   createdAt: z.string(),
 });

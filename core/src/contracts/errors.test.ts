@@ -14,10 +14,11 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 const SERVER_SOURCES = ['core/src', 'backend/src'];
 /**
  * Codes that never reach an API answer: a bounce the outbound worker could not build, a
- * subscription to a closed event hub (the SSE route has started its stream by then), and a
- * service that cannot reach Redis at start-up.
+ * subscription to a closed event hub (the SSE route has started its stream by then), a
+ * service that cannot reach Redis at start-up, and a DKIM key sealed with another SECRET_KEY (only
+ * the outbound worker opens private keys).
  */
-const NOT_API_CODES = new Set(['dsn.no_recipients', 'dsn.null_sender', 'events.hub_closed', 'redis.unreachable']);
+const NOT_API_CODES = new Set(['dsn.no_recipients', 'dsn.null_sender', 'events.hub_closed', 'redis.unreachable', 'dkim.key_unreadable']);
 /** `new AppError('x.y'`, `super('x.y'` in its subclasses, and codes held in a variable or option first. */
 const THROWN_CODE = /(?:new AppError\(|super\(|\bcode = |\bcode: )\s*'([a-z_]+\.[a-z_.]+)'/g;
 

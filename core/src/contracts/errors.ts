@@ -12,6 +12,12 @@ export const apiErrorCodes = [
   'request.too_large',
   'route.not_found',
   'internal',
+  /** 503 with Retry-After: PostgreSQL or Redis is out of reach for a moment (restarting, a dropped connection). */
+  'service.unavailable',
+  // Heavy work off the event loop (core/src/util/worker-pool.ts: rendering a message)
+  'worker_pool.busy',
+  'worker_pool.closed',
+  'worker_pool.crashed',
   // Sign-in, sessions and account security
   'auth.required',
   'auth.invalid',
@@ -43,12 +49,15 @@ export const apiErrorCodes = [
   'flags.invalid',
   'flags.too_many',
   'search.invalid',
+  'quota.exceeded',
   // Composing and sending
   'upload.invalid',
   'upload.not_found',
   'upload.too_large',
   'draft.not_found',
   'draft.invalid_address',
+  'draft.rate_limited',
+  'message.too_large',
   'send.invalid_address',
   'send.unknown_recipient',
   'send.no_recipients',

@@ -87,6 +87,8 @@ export const messageDetailSchema = z.object({
   html: z.string().nullable(),
   /** Remote images were left out; ask again with remoteImages=1 to have them. */
   hasRemoteContent: z.boolean(),
+  /** Only the start of a very large body was rendered (text and html); the whole message is the raw download. */
+  truncated: z.boolean(),
   attachments: z.array(messageAttachmentSchema),
   authentication: messageAuthenticationSchema,
 });

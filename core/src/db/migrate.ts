@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_sessions_audit.js';
 import * as m0003 from './migrations/0003_moves_contacts.js';
@@ -12,6 +12,8 @@ import * as m0010 from './migrations/0010_scheduled_sends.js';
 import * as m0011 from './migrations/0011_alias_allow_send.js';
 import * as m0012 from './migrations/0012_imap_state.js';
 import * as m0013 from './migrations/0013_inbound_auth.js';
+import * as m0014 from './migrations/0014_quota_usage.js';
+import * as m0015 from './migrations/0015_delivery_lease_token.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -28,6 +30,8 @@ export const migrations: Record<string, Migration> = {
   '0011_alias_allow_send': m0011,
   '0012_imap_state': m0012,
   '0013_inbound_auth': m0013,
+  '0014_quota_usage': m0014,
+  '0015_delivery_lease_token': m0015,
 };
 
 class StaticProvider implements MigrationProvider {
@@ -39,6 +43,7 @@ class StaticProvider implements MigrationProvider {
 /** Runs every pending migration forward; safe to call from several processes at once (kysely locks). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
 export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  await refuseNewerDatabase(db);
   const migrator = new Migrator({ db, provider: new StaticProvider() });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
@@ -46,4 +51,17 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
     throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
+/** A service never runs on a database a newer version has migrated: its code would not know the schema. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
+async function refuseNewerDatabase(db: Kysely<any>): Promise<void> {
+  const { rows } = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db).catch((err: { code?: string }) => {
+    if (err.code === '42P01') return { rows: [] }; // a fresh database: no migration has run yet
+    throw err;
+  });
+  const unknown = rows.map((r) => r.name).filter((name) => !(name in migrations)).sort();
+  if (unknown.length > 0) {
+    throw new Error(`the database was upgraded by a newer Mailyard (migration ${unknown.at(-1)} is unknown to this version): run that version or a newer one, or restore a backup made with this one`);
+  }
 }

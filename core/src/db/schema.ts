@@ -56,6 +56,8 @@ export interface UsersTable {
   totp_secret: string | null;
   totp_enabled: Generated<boolean>;
   quota_bytes: number | null;
+  /** Sum of the sizes of the user's message rows, kept by the mailbox writer (core/src/mail/quota.ts). */
+  used_bytes: Generated<number>;
   /** How long the API holds a message the user sends (undo send), 0–30 s. */
   undo_send_seconds: Generated<number>;
   created_at: Generated<Date>;
@@ -293,6 +295,8 @@ export interface DeliveriesTable {
   next_attempt_at: Generated<Date>;
   /** A worker's lease while it delivers; expired leases are taken over. */
   locked_until: Date | null;
+  /** Who holds the lease, as `<worker id>#<attempt>`: an outcome is recorded only under the current token (migration 0015). */
+  lease_token: string | null;
   /** Bounced or expired, and the sender's DSN is not filed yet. */
   dsn_pending: Generated<boolean>;
   /** The sender was told the message is delayed (a "delayed" DSN, once). */

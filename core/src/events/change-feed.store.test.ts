@@ -12,6 +12,7 @@ import { openChangeFeed, type ChangeFeed, type ChangeFeedOptions, type FeedItem 
 import { toChangeRow, type ChangeLogEvent } from './change-log.js';
 import { createRedisEventPublisher } from './publisher.js';
 import { createUserEventHub, type UserEventHub } from './user-event-hub.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let redisUrl: string;
@@ -29,7 +30,7 @@ beforeAll(async () => {
   // Redis pub/sub ignores the database index: user ids start at a random high value so that
   // `user:<id>` channels are this file's alone on the run's shared Redis.
   await sql`ALTER SEQUENCE users_id_seq RESTART WITH ${sql.lit(randomInt(1_000_000, 2 ** 40))}`.execute(store.db);
-  await createAccountsService({ db: store.db }).addDomain('feed.test');
+  await createAccountsService({ db: store.db, secrets: testSecrets }).addDomain('feed.test');
   ({ url: redisUrl, flush: flushRedis } = await allocateRedisUrl());
   redis = new Redis(redisUrl);
   hub = createUserEventHub({
@@ -52,7 +53,7 @@ afterAll(async () => {
 let users = 0;
 async function newUser(): Promise<number> {
   users++;
-  return (await createAccountsService({ db: store.db }).addUser({ address: `u${users}@feed.test`, password: 'feed password' })).id;
+  return (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: `u${users}@feed.test`, password: 'feed password' })).id;
 }
 
 /** A flag change the way a writer makes one: the user's next modseq and its change row, in one transaction (not published). */

@@ -4,6 +4,7 @@ import { createAccountsService } from '../accounts/accounts.service.js';
 import type { ChangeKind } from '../db/schema.js';
 import { createChangeRepository } from '../repositories/change.repository.js';
 import { changeRowsToEvents, EVENT_CHANGE_KINDS, toChangeRow, type ChangeLogEvent } from './change-log.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let alice: number;
@@ -28,7 +29,7 @@ async function insertRaw(userId: number, modseq: number, kind: ChangeKind, paylo
 
 beforeAll(async () => {
   store = await createTestStore();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('log.test');
   alice = (await accounts.addUser({ address: 'alice@log.test', password: 'alice password' })).id;
   bob = (await accounts.addUser({ address: 'bob@log.test', password: 'bob password' })).id;

@@ -10,6 +10,7 @@ import { ingestMessage, TRASH_RETENTION_MS } from '../mail/mailbox-writer/index.
 import { summarizeMessage } from '../mail/parse.js';
 import { housekeepingQueueName, startHousekeeping, type HousekeepingTask } from '../queue/housekeeping.js';
 import { trashPurgeTask } from './trash-purge.task.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let redisUrl: string;
@@ -22,7 +23,7 @@ const noEvents = { publish: async () => undefined };
 beforeAll(async () => {
   store = await createTestStore();
   ({ url: redisUrl, flush: flushRedis } = await allocateRedisUrl());
-  await createAccountsService({ db: store.db }).addDomain('hk.test');
+  await createAccountsService({ db: store.db, secrets: testSecrets }).addDomain('hk.test');
 });
 
 afterEach(async () => {
@@ -99,7 +100,7 @@ describe('housekeeping', () => {
   });
 
   it('the Trash purge job deletes mail that has been in Trash for 30 days, and nothing else', async () => {
-    const user = await createAccountsService({ db: store.db }).addUser({ address: 'tom@hk.test', password: 'tom password' });
+    const user = await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'tom@hk.test', password: 'tom password' });
     const old = await fileInTrash(user.id, new Date(Date.now() - TRASH_RETENTION_MS - 3_600_000));
     const recent = await fileInTrash(user.id, new Date(Date.now() - TRASH_RETENTION_MS + 3_600_000));
 

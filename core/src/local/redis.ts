@@ -2,7 +2,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from '../log/logger.js';
 import { captureOutput, commandExists, freePort, isProcessAlive, readSecret, spawn, stopChild, waitUntil } from './process-utils.js';
+import { supervise, type RestartBackoff } from './supervisor.js';
 
 /**
  * A private `redis-server` (Debian's package) with its data under `<dataDir>/redis`:
@@ -44,7 +47,15 @@ function writeConfigFile(dir: string, settings: Array<[name: string, value: stri
   return file;
 }
 
-export async function startLocalRedis(options: { dataDir: string; persistent?: boolean; databases?: number }): Promise<LocalRedis> {
+export interface LocalRedisOptions {
+  dataDir: string;
+  persistent?: boolean;
+  databases?: number;
+  /** Restart the server whenever it dies (`npm start`), logging each restart: see supervisor.ts. */
+  supervise?: { log: Logger; backoff?: RestartBackoff };
+}
+
+export async function startLocalRedis(options: LocalRedisOptions): Promise<LocalRedis> {
   const dir = path.join(options.dataDir, 'redis');
   fs.mkdirSync(dir, { recursive: true });
   const password = readSecret(path.join(options.dataDir, 'redis.secret'), () => randomBytes(18).toString('base64url'));
@@ -77,17 +88,29 @@ export async function startLocalRedis(options: { dataDir: string; persistent?: b
     ['maxmemory-policy', 'noeviction'],
     ['databases', String(options.databases ?? 16)],
   ]);
-  const child = spawn('redis-server', [configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = captureOutput(child);
-  await waitUntil('redis-server', () => ping(port, password), { timeoutMs: 15_000, child, output });
-  fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid, port }));
+  const launch = async () => {
+    const child = spawn('redis-server', [configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = captureOutput(child);
+    try {
+      await waitUntil('redis-server', () => ping(port, password), { timeoutMs: 15_000, child, output });
+    } catch (err) {
+      await stopChild(child, 'SIGKILL');
+      throw err;
+    }
+    fs.writeFileSync(stateFile, JSON.stringify({ pid: child.pid, port }));
+    return child;
+  };
+  const stopServer = async (child: ChildProcess) => {
+    await stopChild(child, 'SIGTERM');
+    fs.rmSync(stateFile, { force: true });
+  };
+  const child = await launch();
+  // Restarted on the same port with the same settings, so the services' URL stays right.
+  const supervised = options.supervise && supervise(child, launch, stopServer, { name: 'redis-server', ...options.supervise });
   return {
     url: urlFor(port),
     port,
     owned: true,
-    stop: async () => {
-      await stopChild(child, 'SIGTERM');
-      fs.rmSync(stateFile, { force: true });
-    },
+    stop: () => (supervised ? supervised.stop() : stopServer(child)),
   };
 }

@@ -9,7 +9,9 @@ import { uploadPath } from '../storage/upload-files.js';
 import { parseAddress } from './address.js';
 import { deleteMessages, writeMailboxes, type MailboxWrite, type MailboxWriterDeps } from './mailbox-writer/index.js';
 import { summarizeMessage } from './parse.js';
-import { loadAttachment, renderMessage } from './render.js';
+import { assertRoom } from './quota.js';
+import { loadAttachment } from './render.js';
+import { sharedMessageRenderer } from './render/renderer.js';
 
 /**
  * Drafts, and the MIME of messages users write. A draft is a message in the user's \Drafts mailbox
@@ -17,6 +19,12 @@ import { loadAttachment, renderMessage } from './render.js';
  * (From the user's own address, Bcc kept: it is the user's own copy) and files it through the
  * mailbox writer; replacing files the new version and deletes the old one in one transaction.
  * Attachments come from the user's uploads (core/src/repositories/upload.repository.ts).
+ *
+ * A message the user writes is at most `maxMessageBytes` (the MX's SMTP_MAX_MESSAGE_SIZE: what
+ * we would accept from anyone else): 413 'message.too_large' before anything is built when its
+ * parts alone are too big, and again if the built MIME is. Uploads are attached by path, so
+ * MailComposer streams each file into the encoder: the only copy in memory is the encoded
+ * message. Saving a draft needs room in the user's quota (413 'quota.exceeded', mail/quota.ts).
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -41,6 +49,18 @@ export interface DraftInput {
 
 export interface DraftDeps extends MailboxWriterDeps {
   dataDir: string;
+  /** The largest message a user may write, in bytes; default DEFAULT_MAX_MESSAGE_BYTES. */
+  maxMessageBytes?: number;
+}
+
+/** The default of SMTP_MAX_MESSAGE_SIZE (core/src/config/load-config.ts). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
+
+/** Base64 makes 4 bytes of every 3: encoded attachments are at least this much bigger. */
+const base64Size = (bytes: number) => Math.ceil(bytes / 3) * 4;
+
+function tooLarge(max: number, size: number): AppError {
+  return new AppError('message.too_large', `the message would be about ${Math.ceil(size / (1024 * 1024))} MB with its attachments; a message may be at most ${Math.floor(max / (1024 * 1024))} MB`, 413);
 }
 
 export interface DraftSender {
@@ -108,7 +128,8 @@ interface Quoted {
  */
 async function quoteOriginal(deps: DraftDeps, userId: number, id: number, mode: 'reply' | 'forward'): Promise<Quoted> {
   const { message, raw } = await loadOwnMessage(deps, userId, id, mode === 'reply' ? 'inReplyTo' : 'forwardOf');
-  const rendered = await renderMessage(raw, { allowRemoteImages: false, attachmentUrl: () => '' });
+  // Off the event loop and usually from the cache: the reader has just rendered this message.
+  const rendered = await sharedMessageRenderer().render(message.id, raw, { allowRemoteImages: false, attachmentUrl: () => '' });
   const body = rendered.text.replace(/\r\n/g, '\n').trimEnd();
   const from = addressList(message.from) || '(unknown sender)';
   const date = message.internalDate.toUTCString();
@@ -170,6 +191,15 @@ export async function composeMime(deps: DraftDeps, from: DraftSender, input: Dra
         : null;
   const text = input.text ?? (input.html === undefined ? '' : undefined);
 
+  // What the parts alone take, encoded: a lower bound of the message's size, checked before building it.
+  const max = deps.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const partsSize =
+    [...uploads.map((u) => u.size), ...(quoted?.attachments ?? []).map((a) => a.content.length)].reduce((sum, n) => sum + base64Size(n), 0) +
+    Buffer.byteLength(input.text ?? '') +
+    Buffer.byteLength(input.html ?? '') +
+    Buffer.byteLength(quoted?.text ?? '');
+  if (partsSize > max) throw tooLarge(max, partsSize);
+
   const composer = new MailComposer({
     from: { name: from.name ?? '', address: from.address },
     to,
@@ -191,21 +221,24 @@ export async function composeMime(deps: DraftDeps, from: DraftSender, input: Dra
   });
   const node = composer.compile();
   node.keepBcc = options.keepBcc;
-  return { raw: await node.build(), to, cc, bcc };
+  const raw = await node.build();
+  if (raw.length > max) throw tooLarge(max, raw.length);
+  return { raw, to, cc, bcc };
 }
 
 async function buildDraft(deps: DraftDeps, from: DraftSender, input: DraftInput): Promise<Buffer> {
   return (await composeMime(deps, from, input, { keepBcc: true })).raw;
 }
 
-/** Files a draft (already built) into the user's \Drafts in `write`; returns its message id. */
+/** Files a draft (already built) into the user's \Drafts in `write` if it fits in their quota; returns its message id. */
 async function fileDraft(write: MailboxWrite, userId: number, raw: Buffer): Promise<number> {
-  const [filed] = await write.append(userId, [{ mailbox: { specialUse: '\\Drafts' }, content: { raw }, summary: await summarizeMessage(raw), flags: ['\\Draft', '\\Seen'] }]);
+  const [filed] = await write.append(userId, [{ mailbox: { specialUse: '\\Drafts' }, content: { raw }, summary: await summarizeMessage(raw), flags: ['\\Draft', '\\Seen'] }], { enforceQuota: true });
   return filed!.messageId;
 }
 
 /** Files a new draft in the user's \Drafts; returns its message id. */
 export async function saveDraft(deps: DraftDeps, from: DraftSender, input: DraftInput): Promise<number> {
+  await assertRoom(deps.db, from.userId);
   const raw = await buildDraft(deps, from, input);
   return writeMailboxes(deps, [from.userId], (w) => fileDraft(w, from.userId, raw));
 }
@@ -218,18 +251,18 @@ export async function requireDraft(deps: { db: DbOrTx }, userId: number, id: num
 }
 
 /**
- * Files the new version and deletes the old one, in one transaction; returns the new id. If the
- * old version was deleted meanwhile (another tab, an IMAP client), the new version still stands.
+ * Deletes the old version and files the new one, in one transaction (the old one's bytes are
+ * freed before the new one is measured against the quota); returns the new id. If the old
+ * version was deleted meanwhile (another tab, an IMAP client), the new version still stands.
  */
 export async function replaceDraft(deps: DraftDeps, from: DraftSender, draftId: number, input: DraftInput): Promise<number> {
   await requireDraft(deps, from.userId, draftId);
   const raw = await buildDraft(deps, from, input);
   return writeMailboxes(deps, [from.userId], async (w) => {
-    const id = await fileDraft(w, from.userId, raw);
     // Looked up again under the user lock, so it cannot vanish between the check and the delete.
     const old = await createMessageRepository(w.tx).get(from.userId, draftId);
     if (old) await w.remove(from.userId, [draftId]);
-    return id;
+    return fileDraft(w, from.userId, raw);
   });
 }
 

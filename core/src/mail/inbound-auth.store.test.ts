@@ -5,6 +5,7 @@ import { createAccountsService } from '../accounts/accounts.service.js';
 import { createDomainRepository } from '../repositories/domain.repository.js';
 import { cachingDnsResolver, createAuthDnsResolver, createInboundTrust, type TrustInput } from './inbound-auth.js';
 import { parseTrustedNetworks } from './trusted-networks.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 /**
  * The inbound checks against a real DNS server (dnsmasq publishing SPF, DKIM and DMARC, see
@@ -17,7 +18,7 @@ let inTest: number;
 
 beforeAll(async () => {
   [store, auth] = await Promise.all([createTestStore(), startAuthDns()]);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   inTest = (await accounts.addDomain('in.test')).id;
   await accounts.addDomain('relaxed.test');
 });

@@ -4,6 +4,7 @@ import { createAccountsService } from '../accounts/accounts.service.js';
 import { ingestMessage } from './mailbox-writer/index.js';
 import { loadMessageBytes, loadMessagePart } from './message-content.js';
 import { summarizeMessage } from './parse.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let annId: number;
@@ -37,7 +38,7 @@ const RAW = Buffer.from(
 
 beforeAll(async () => {
   store = await createTestStore();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('c.test');
   annId = (await accounts.addUser({ address: 'ann@c.test', password: 'ann password' })).id;
   benId = (await accounts.addUser({ address: 'ben@c.test', password: 'ben password' })).id;

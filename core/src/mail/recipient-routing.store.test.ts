@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
 import { resolveRecipient } from './recipient-routing.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let accounts: ReturnType<typeof createAccountsService>;
 
 beforeAll(async () => {
   store = await createTestStore();
-  accounts = createAccountsService({ db: store.db });
+  accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('Example.COM');
   await accounts.addUser({ address: 'Ann@example.com', password: 'ann password' });
   await accounts.addAlias('sales@example.com', 'ann@example.com');

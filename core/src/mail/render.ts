@@ -1,74 +1,26 @@
 import { simpleParser } from 'mailparser';
-import sanitizeHtml from 'sanitize-html';
 import { cleanText } from './parse.js';
+import { sanitizeMailHtml } from './render/sanitize.js';
 
 /**
- * A message prepared for display: plain text, and HTML that is safe to put in a sandboxed frame.
- * Scripts, event handlers, forms, frames and styles that can load things are removed; remote
- * images are dropped unless the reader asked for them (tracking pixels stay silent), and inline
- * `cid:` images point at the message's attachment URLs.
+ * A message prepared for display: plain text, and HTML that is safe to put in a sandboxed frame
+ * (render/sanitize.ts: allow-listed tags, attributes and CSS; remote images only on request;
+ * inline `cid:` images pointing at the message's attachment URLs). At most the first
+ * MAX_RENDERED_CHARS of the HTML and of the text are rendered, and `truncated` says when that cut
+ * something: the whole message stays available as a download. This runs in the caller's thread;
+ * the reader's path goes through render/renderer.ts, which runs it on worker threads and caches it.
  */
 export interface RenderedMessage {
   text: string;
   html: string | null;
   hasRemoteContent: boolean;
+  /** The HTML or the text was longer than MAX_RENDERED_CHARS and only its start was rendered. */
+  truncated: boolean;
   attachments: Array<{ index: number; filename: string | null; contentType: string; size: number; contentId: string | null; inline: boolean }>;
 }
 
-const ALLOWED_TAGS = [
-  'a', 'abbr', 'b', 'blockquote', 'br', 'caption', 'center', 'code', 'col', 'colgroup', 'dd', 'del', 'div', 'dl', 'dt', 'em', 'font',
-  'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'i', 'img', 'ins', 'li', 'ol', 'p', 'pre', 'q', 's', 'small', 'span', 'strike', 'strong',
-  'sub', 'sup', 'table', 'tbody', 'td', 'tfoot', 'th', 'thead', 'tr', 'u', 'ul',
-];
-
-/** CSS that cannot fetch anything: no url(), no @import, no expression(). */
-function safeStyle(value: string): string {
-  return /url\s*\(|@import|expression\s*\(|behavior\s*:|-moz-binding/i.test(value) ? '' : value;
-}
-
-export function sanitizeMailHtml(html: string, options: { allowRemoteImages: boolean; cidUrl: (cid: string) => string | null }): { html: string; hasRemoteContent: boolean } {
-  let hasRemoteContent = false;
-  const clean = sanitizeHtml(html, {
-    allowedTags: ALLOWED_TAGS,
-    allowedAttributes: {
-      '*': ['style', 'align', 'valign', 'width', 'height', 'bgcolor', 'color', 'dir', 'lang', 'title'],
-      a: ['href', 'name', 'target', 'rel'],
-      img: ['src', 'alt', 'width', 'height'],
-      font: ['face', 'size', 'color'],
-      td: ['colspan', 'rowspan'],
-      th: ['colspan', 'rowspan'],
-      table: ['border', 'cellpadding', 'cellspacing'],
-    },
-    allowedSchemes: ['http', 'https', 'mailto', 'cid'],
-    allowedSchemesByTag: { img: ['http', 'https', 'cid', 'data'] },
-    allowProtocolRelative: false,
-    nonTextTags: ['script', 'style', 'textarea', 'option', 'noscript', 'title', 'head'],
-    transformTags: {
-      a: (tagName, attribs) => ({ tagName, attribs: { ...attribs, target: '_blank', rel: 'noopener noreferrer nofollow' } }),
-      img: (tagName, attribs) => {
-        const src = attribs.src ?? '';
-        if (/^cid:/i.test(src)) {
-          const url = options.cidUrl(src.slice(4));
-          return url ? { tagName, attribs: { ...attribs, src: url } } : { tagName: 'span', attribs: {} };
-        }
-        if (/^https?:/i.test(src)) {
-          hasRemoteContent = true;
-          if (!options.allowRemoteImages) return { tagName, attribs: { alt: attribs.alt ?? '', 'data-blocked': '1' } };
-        }
-        return { tagName, attribs };
-      },
-    },
-    allowedStyles: undefined,
-    exclusiveFilter: () => false,
-  });
-  // sanitize-html keeps style attributes verbatim; strip those that could load remote content.
-  const html2 = clean.replace(/\sstyle="([^"]*)"/gi, (_m, v: string) => {
-    const safe = safeStyle(v);
-    if (safe !== v) hasRemoteContent = true;
-    return safe ? ` style="${safe}"` : '';
-  });
-  return { html: html2, hasRemoteContent };
-}
+/** How much of a message's HTML, and of its text, is rendered (2 MiB of characters each). */
+export const MAX_RENDERED_CHARS = 2 * 1024 * 1024;
 
 /** One parse configuration for display and download, so attachment indexes agree. */
 const PARSE_OPTIONS = { skipImageLinks: true, skipTextLinks: true } as const;
@@ -85,9 +37,11 @@ export async function renderMessage(raw: Buffer, options: { allowRemoteImages: b
   }));
   let html: string | null = null;
   let hasRemoteContent = false;
+  let truncated = (mail.text ?? '').length > MAX_RENDERED_CHARS;
   if (typeof mail.html === 'string') {
+    truncated ||= mail.html.length > MAX_RENDERED_CHARS;
     const byCid = new Map(attachments.filter((a) => a.contentId).map((a) => [a.contentId!, a.index]));
-    const result = sanitizeMailHtml(mail.html, {
+    const result = sanitizeMailHtml(mail.html.slice(0, MAX_RENDERED_CHARS), {
       allowRemoteImages: options.allowRemoteImages,
       cidUrl: (cid) => {
         const index = byCid.get(cid.replace(/^<|>$/g, ''));
@@ -97,7 +51,7 @@ export async function renderMessage(raw: Buffer, options: { allowRemoteImages: b
     html = result.html;
     hasRemoteContent = result.hasRemoteContent;
   }
-  return { text: cleanText(mail.text ?? '', 2_000_000), html, hasRemoteContent, attachments };
+  return { text: cleanText(mail.text ?? '', MAX_RENDERED_CHARS), html, hasRemoteContent, truncated, attachments };
 }
 
 /** One attachment's bytes, as a download serves them. */

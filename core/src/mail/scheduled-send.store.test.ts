@@ -9,6 +9,7 @@ import { createRateLimiter } from '../auth/rate-limit.js';
 import type { OutboundJob } from '../queue/queues.js';
 import { createScheduledSendRepository } from '../repositories/scheduled-send.repository.js';
 import { cancelHeld, holdMessage, NotDueError, sendHeld, type HoldDeps } from './scheduled-send.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let redis: Redis;
@@ -48,7 +49,7 @@ async function makeDue(id: number): Promise<void> {
 beforeAll(async () => {
   store = await createTestStore();
   redis = new Redis((await allocateRedisUrl()).url);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('own.test');
   ann = (await accounts.addUser({ address: 'ann@own.test', password: 'ann password' })).id;
   ben = (await accounts.addUser({ address: 'ben@own.test', password: 'ben password' })).id;
@@ -117,6 +118,27 @@ describe('holding a message (undo send, scheduled send)', () => {
     }
   });
 
+  it('answers "held", not an error, when sending at once fails on the store after the row is stored, and the reconcile pass sends it once', async () => {
+    // A failure a client would retry into a second copy if it were answered as an error
+    // (found by tests/system/faults.system.test.ts: PostgreSQL killed during API sends).
+    const repo = createScheduledSendRepository(store.db);
+    await repo.setUndoSendSeconds(ann, 0);
+    await sql`CREATE FUNCTION fail_store() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'store down'; END $$`.execute(store.db);
+    await sql`CREATE TRIGGER fail_store BEFORE INSERT ON messages FOR EACH ROW WHEN (NEW.subject = 'store fails') EXECUTE FUNCTION fail_store()`.execute(store.db);
+    try {
+      const before = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'store fails', text: 'x' });
+      expect(before.sent).toBeNull();
+      expect((await repo.get(ann, before.row.id))?.status).toBe('pending');
+      await sql`DROP TRIGGER fail_store ON messages`.execute(store.db);
+      expect(await sendHeld(deps(), before.row.id)).not.toBeNull();
+      expect(await copies('store fails')).toEqual(['ann:\\Sent', 'ben:\\Inbox']);
+    } finally {
+      await sql`DROP TRIGGER IF EXISTS fail_store ON messages`.execute(store.db);
+      await sql`DROP FUNCTION IF EXISTS fail_store()`.execute(store.db);
+      await repo.setUndoSendSeconds(ann, 10);
+    }
+  });
+
   it('holds a scheduled message until the time asked for, and refuses a time in the past or over a year ahead (400)', async () => {
     const tomorrow = new Date(Date.now() + 24 * 3600_000);
     const { row } = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'tomorrow', text: 'x' }, tomorrow);
@@ -130,7 +152,7 @@ describe('holding a message (undo send, scheduled send)', () => {
 
   it('checks recipients when the user sends, and marks it failed if a recipient is gone when it is due', async () => {
     await expect(holdMessage(deps(), annSender(), { to: ['nobody@own.test'], subject: 'to nobody', text: 'x' })).rejects.toMatchObject({ code: 'send.unknown_recipient' });
-    const accounts = createAccountsService({ db: store.db });
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
     const cat = await accounts.addUser({ address: 'cat@own.test', password: 'cat password' });
     const { row } = await holdMessage(deps(), annSender(), { to: ['cat@own.test'], subject: 'to cat', text: 'x' });
     await store.db.deleteFrom('users').where('id', '=', cat.id).execute();

@@ -49,7 +49,18 @@ export async function holdMessage(deps: HoldDeps, from: DraftSender, input: Send
     draftId: input.draftId ?? null,
     sendAt: sendAt ?? { holdSeconds },
   });
-  if (!sendAt && holdSeconds === 0) return { row, sent: await sendHeld(deps, row.id) };
+  if (!sendAt && holdSeconds === 0) {
+    try {
+      return { row, sent: await sendHeld(deps, row.id) };
+    } catch (err) {
+      if (err instanceof AppError) throw err;
+      // The row is stored, so the message goes (or went: a commit whose answer was lost) whatever
+      // failed here: the outbound worker's reconcile pass sends it while it is still pending.
+      // Answer "held", not an error a client would retry into a second copy.
+      deps.log?.warn({ event: 'send.immediate_failed', scheduledId: row.id, err: (err as Error).message });
+      return { row, sent: null };
+    }
+  }
   const delayMs = row.sendAt.getTime() - Date.now();
   try {
     await deps.scheduled.enqueue(row.id, Math.max(0, delayMs));

@@ -10,6 +10,7 @@ import type { UserEvent } from '../contracts/events.js';
 import type { OutboundJob } from '../queue/queues.js';
 import { mayUseSenderAddress } from './recipient-routing.js';
 import { sendMessage } from './send.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let ann: number;
@@ -17,7 +18,7 @@ let ben: number;
 
 beforeAll(async () => {
   store = await createTestStore();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('own.test');
   await accounts.addDomain('catch.test');
   ann = (await accounts.addUser({ address: 'ann@own.test', password: 'ann password' })).id;

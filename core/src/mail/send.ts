@@ -11,6 +11,7 @@ import { composeMime, parseRecipient, requireDraft, type DraftDeps, type DraftIn
 import { openMailboxWrite, publishMailboxEvents, type MailboxWriterDeps } from './mailbox-writer/index.js';
 import type { Tx } from '../db/client.js';
 import { summarizeMessage, type MessageSummary } from './parse.js';
+import { assertRoom } from './quota.js';
 import { domainOf, parseAddress } from './address.js';
 import { createOutboundRepository } from '../repositories/outbound.repository.js';
 import { headerFields, rewriteHeader, splitMessage } from './raw-headers.js';
@@ -23,7 +24,9 @@ import { headerFields, rewriteHeader, splitMessage } from './raw-headers.js';
  * outbound worker (migration 0008) and enqueue one `outbound` job per remote domain, record the
  * recipients as contacts. Mail that leaves never carries a Bcc header. API mail is first held
  * (undo send, scheduled send: mail/scheduled-send.ts), checked and built by `prepareSend` here,
- * and dispatched through the same `dispatch` when its time comes.
+ * and dispatched through the same `dispatch` when its time comes. A sender at or over their quota
+ * cannot send (413 'quota.exceeded': the \Sent copy would not fit; see mail/quota.ts); what was
+ * accepted for sending is dispatched whatever the quota says by then.
  */
 
 /** Distinct recipients (To + Cc + Bcc) one message may have (429 'send.too_many_recipients' beyond). */
@@ -203,6 +206,7 @@ export async function prepareSend(deps: SendDeps, from: DraftSender, input: Send
   checkRecipientCount(unique.length);
   const routing = await routeRecipients(deps.db, unique, code);
   if (input.draftId !== undefined) await requireDraft(deps, from.userId, input.draftId);
+  await assertRoom(deps.db, from.userId);
 
   // 2. The MIME (404 for an upload or replied message that is not the sender's).
   const senderDomain = domainOf(from.address);
@@ -213,7 +217,8 @@ export async function prepareSend(deps: SendDeps, from: DraftSender, input: Send
     invalidAddressCode: code,
   });
 
-  // 3. The rate limit counts messages that would really be sent.
+  // 3. Its \Sent copy must fit in the quota; the rate limit counts messages that would really be sent.
+  await assertRoom(deps.db, from.userId, composed.raw.length);
   await countAgainstRateLimit(deps, from.userId, unique.length);
   return { raw: composed.raw, recipients: unique, routing, mailFrom: from.address, dkimDomain: senderDomain, contacts: [...composed.to, ...composed.cc, ...composed.bcc] };
 }
@@ -280,6 +285,7 @@ export async function submitRawMessage(deps: SendDeps, sender: DraftSender, enve
   const raw = prepend.length > 0 || hasBcc ? rewriteHeader(input, { drop: ['bcc'], prepend }) : input;
   const summary = raw === input ? summary0 : await summarizeMessage(raw);
 
+  await assertRoom(deps.db, sender.userId, raw.length);
   await countAgainstRateLimit(deps, sender.userId, recipients.length);
   const result = (await dispatch(deps, { sender, raw, summary, mailFrom: parseAddress(envelope.mailFrom)!.address, routing, dkimDomain: fromDomain }))!;
   await recordContacts(deps, sender.userId, [...summary.to, ...summary.cc]);

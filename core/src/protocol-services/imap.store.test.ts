@@ -11,7 +11,8 @@ import { createUserEventHub, type UserEventHub } from '../events/user-event-hub.
 import { silentLogger } from '../log/logger.js';
 import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
-import { createImapServices, type ImapServices } from './imap.js';
+import { createImapServices, type ImapAppendInput, type ImapServices } from './imap.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 /** core's IMAP services on the real store, Redis publisher and event hub. */
 
@@ -31,7 +32,7 @@ beforeAll(async () => {
   store = await createTestStore();
   // Redis pub/sub ignores the database index: user ids unique to this file on the shared Redis.
   await sql`ALTER SEQUENCE users_id_seq RESTART WITH ${sql.lit(randomInt(1_000_000, 2 ** 40))}`.execute(store.db);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('imap.test');
   alice = (await accounts.addUser({ address: 'alice@imap.test', password: 'alice password' })).id;
   bob = (await accounts.addUser({ address: 'bob@imap.test', password: 'bob password' })).id;
@@ -52,6 +53,12 @@ async function inbox(userId: number) {
   return (await services.mailboxes.find(userId, 'inbox'))!;
 }
 
+/** One APPEND: the service takes a list (MULTIAPPEND); this gives back the one result. */
+async function appendOne(userId: number, mailboxId: number, input: ImapAppendInput): Promise<{ uid: number; uidvalidity: number; duplicate: boolean }> {
+  const { uidvalidity, appended } = await services.messages.append(userId, mailboxId, [input]);
+  return { uidvalidity, ...appended[0]! };
+}
+
 describe('IMAP services on the real store', () => {
   it('signs in through authenticateClient on the imap channel', async () => {
     expect(await services.auth.authenticate({ username: 'alice@imap.test', password: 'alice password', ip: '192.0.2.1' })).toMatchObject({ kind: 'ok', user: { userId: alice } });
@@ -60,8 +67,8 @@ describe('IMAP services on the real store', () => {
 
   it('appends, lists by UID, loads bytes, sets flags and searches text, scoped to the user', async () => {
     const box = await inbox(alice);
-    const first = await services.messages.append(alice, box.id, { raw: raw(1), flags: ['\\Seen'], internalDate: new Date('2026-11-24T09:00:00Z') });
-    const second = await services.messages.append(alice, box.id, { raw: raw(2, 'Holiday plans'), flags: [] });
+    const first = await appendOne(alice, box.id, { raw: raw(1), flags: ['\\Seen'], internalDate: new Date('2026-11-24T09:00:00Z') });
+    const second = await appendOne(alice, box.id, { raw: raw(2, 'Holiday plans'), flags: [] });
     expect([first.uid, second.uid]).toEqual([1, 2]);
     expect(first.uidvalidity).toBe(box.uidvalidity);
     const rows = await services.messages.list(alice, box.id);
@@ -87,14 +94,14 @@ describe('IMAP services on the real store', () => {
 
   it('answers the existing UID when a message with the same Message-ID is appended to Sent', async () => {
     const sent = (await services.mailboxes.list(alice)).find((m) => m.specialUse === '\\Sent')!;
-    const once = await services.messages.append(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });
-    const again = await services.messages.append(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });
+    const once = await appendOne(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });
+    const again = await appendOne(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });
     expect(again).toEqual({ ...once, duplicate: true });
     expect(await services.messages.list(alice, sent.id)).toHaveLength(1);
     // Elsewhere than Sent, a copy is a copy.
     const drafts = (await services.mailboxes.list(alice)).find((m) => m.specialUse === '\\Drafts')!;
-    await services.messages.append(alice, drafts.id, { raw: raw(50), flags: [] });
-    expect((await services.messages.append(alice, drafts.id, { raw: raw(50), flags: [] })).duplicate).toBe(false);
+    await appendOne(alice, drafts.id, { raw: raw(50), flags: [] });
+    expect((await appendOne(alice, drafts.id, { raw: raw(50), flags: [] })).duplicate).toBe(false);
   });
 
   it('creates, renames and deletes folders through the writer, and copies, moves and expunges', async () => {
@@ -143,7 +150,7 @@ describe('IMAP services on the real store', () => {
 
   it('moves a message into its own mailbox under a new UID, flags kept (RFC 6851)', async () => {
     const box = await inbox(bob);
-    const added = await services.messages.append(bob, box.id, { raw: raw(81), flags: ['\\Flagged'] });
+    const added = await appendOne(bob, box.id, { raw: raw(81), flags: ['\\Flagged'] });
     const [row] = await services.messages.list(bob, box.id, added.uid - 1);
     const result = await services.messages.move(bob, [row!.id], box.id);
     expect(result.unchanged).toEqual([]);
@@ -156,8 +163,8 @@ describe('IMAP services on the real store', () => {
 
   it('names the UIDs that left a mailbox since a modseq from the change log (QRESYNC)', async () => {
     const box = await inbox(bob);
-    const first = await services.messages.append(bob, box.id, { raw: raw(71), flags: [] });
-    const second = await services.messages.append(bob, box.id, { raw: raw(72), flags: [] });
+    const first = await appendOne(bob, box.id, { raw: raw(71), flags: [] });
+    const second = await appendOne(bob, box.id, { raw: raw(72), flags: [] });
     const since = (await inbox(bob)).highestmodseq;
     const rows = await services.messages.list(bob, box.id, second.uid - 1);
     const archive = (await services.mailboxes.find(bob, 'Archive'))!;
@@ -168,6 +175,25 @@ describe('IMAP services on the real store', () => {
     expect(await services.changes.vanishedSince(bob, archive.id, since)).toEqual([]);
     expect(await services.changes.vanishedSince(bob, box.id, (await inbox(bob)).highestmodseq)).toEqual([]);
     expect(await services.changes.vanishedSince(alice, box.id, since)).toEqual([]);
+  });
+
+  it('appends several messages in one transaction (MULTIAPPEND): consecutive UIDs, or none when they do not all fit', async () => {
+    const box = (await services.mailboxes.list(bob)).find((m) => m.specialUse === '\\Drafts')!;
+    const { uidvalidity, appended } = await services.messages.append(bob, box.id, [
+      { raw: raw(91), flags: [] },
+      { raw: raw(92), flags: ['\\Seen'] },
+      { raw: raw(93), flags: [] },
+    ]);
+    expect(uidvalidity).toBe(box.uidvalidity);
+    expect(appended.map((a) => a.uid)).toEqual([box.uidnext, box.uidnext + 1, box.uidnext + 2]);
+    const used = (await store.db.selectFrom('users').select('used_bytes').where('id', '=', bob).executeTakeFirstOrThrow()).used_bytes;
+    await store.db.updateTable('users').set({ quota_bytes: Number(used) + raw(94).length + 10 }).where('id', '=', bob).execute();
+    try {
+      await expect(services.messages.append(bob, box.id, [{ raw: raw(94), flags: [] }, { raw: raw(95), flags: [] }])).rejects.toMatchObject({ code: 'quota.exceeded' });
+      expect((await services.messages.list(bob, box.id)).map((r) => r.uid)).toEqual(appended.map((a) => a.uid));
+    } finally {
+      await store.db.updateTable('users').set({ quota_bytes: null }).where('id', '=', bob).execute();
+    }
   });
 
   it('feeds the user\'s changes live, wherever they come from', async () => {

@@ -7,8 +7,8 @@ import { openChangeFeed, readReplay, type ChangeFeed } from '../events/change-fe
 import type { EventPublisher } from '../events/publisher.js';
 import type { UserEventHub } from '../events/user-event-hub.js';
 import type { Logger } from '../log/logger.js';
-import { copyMessages, deleteMailbox, expungeMessages, ingestMessage, setFlags, writeMailboxes } from '../mail/mailbox-writer/index.js';
-import type { CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MoveResult } from '../mail/mailbox-writer/mailbox-write.js';
+import { copyMessages, deleteMailbox, expungeMessages, setFlags, writeMailboxes } from '../mail/mailbox-writer/index.js';
+import type { AppendInput, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MoveResult } from '../mail/mailbox-writer/mailbox-write.js';
 import { loadMessageBytes } from '../mail/message-content.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { createChangeRepository } from '../repositories/change.repository.js';
@@ -75,10 +75,12 @@ export interface ImapMessages {
   /** Removes the messages flagged \Deleted (only those with these UIDs, when given). */
   expunge(userId: number, mailboxId: number, uids?: readonly number[]): Promise<DeletedMessage[]>;
   /**
-   * Adds a message through the writer. To Sent, a message whose Message-ID is already there is not
-   * added again: the existing copy's UID is answered (the user's submission made that copy).
+   * Adds messages (one APPEND, or several with MULTIAPPEND, RFC 3502) through the writer, all in
+   * one transaction: all are added or none. To Sent, a message whose Message-ID is already there
+   * is not added again: the existing copy's UID is answered (the user's submission made that copy).
+   * Throws 'quota.exceeded' (as COPY does) when they would take the user over their quota.
    */
-  append(userId: number, mailboxId: number, input: ImapAppendInput): Promise<{ uid: number; uidvalidity: number; duplicate: boolean }>;
+  append(userId: number, mailboxId: number, inputs: readonly ImapAppendInput[]): Promise<{ uidvalidity: number; appended: Array<{ uid: number; duplicate: boolean }> }>;
   /**
    * \Recent: claims the messages from the first recent UID up to `upToUid` (exclusive) for the
    * calling session, and returns that first UID (the caller's recent messages are those at or above).
@@ -190,16 +192,24 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
           return { target: result.target, moved: [...result.moved, ...again], unchanged: [] };
         }),
       expunge: (userId, mailboxId, uids) => expungeMessages(writer, userId, mailboxId, uids),
-      async append(userId, mailboxId, input) {
+      async append(userId, mailboxId, inputs) {
         const mailbox = await mailboxRepo.get(userId, mailboxId);
         if (!mailbox) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
-        const summary = await summarizeMessage(input.raw);
-        if (mailbox.specialUse === '\\Sent' && summary.messageId) {
-          const existing = await imapRepo.findByMessageIdHeader(userId, mailbox.id, summary.messageId);
-          if (existing) return { uid: existing.uid, uidvalidity: mailbox.uidvalidity, duplicate: true };
+        const appended: Array<{ uid: number; duplicate: boolean } | null> = [];
+        const fresh: AppendInput[] = [];
+        for (const input of inputs) {
+          const summary = await summarizeMessage(input.raw);
+          const existing = mailbox.specialUse === '\\Sent' && summary.messageId ? await imapRepo.findByMessageIdHeader(userId, mailbox.id, summary.messageId) : null;
+          if (existing) appended.push({ uid: existing.uid, duplicate: true });
+          else {
+            appended.push(null);
+            fresh.push({ mailbox: { id: mailbox.id }, content: { raw: input.raw }, summary, flags: input.flags, internalDate: input.internalDate });
+          }
         }
-        const added = await ingestMessage(writer, { userId, mailbox: { id: mailbox.id }, content: { raw: input.raw }, summary, flags: input.flags, internalDate: input.internalDate });
-        return { uid: added.uid, uidvalidity: mailbox.uidvalidity, duplicate: false };
+        // The user's own action: refused (NO [OVERQUOTA]) unless it fits in their quota.
+        const added = fresh.length > 0 ? await writeMailboxes(writer, [userId], (w) => w.append(userId, fresh, { enforceQuota: true })) : [];
+        let next = 0;
+        return { uidvalidity: mailbox.uidvalidity, appended: appended.map((a) => a ?? { uid: added[next++]!.uid, duplicate: false }) };
       },
       claimRecent: (userId, mailboxId, upToUid) => imapRepo.claimRecent(userId, mailboxId, upToUid),
       recent: (userId, mailboxId) => imapRepo.recent(userId, mailboxId),

@@ -6,6 +6,7 @@ import { mayUseSenderAddress } from '../mail/recipient-routing.js';
 import { submitRawMessage, type SendDeps, type SubmitEnvelope } from '../mail/send.js';
 import type { SpoolInput } from '../repositories/spool.repository.js';
 import type { TrustInput, TrustVerdict } from '../mail/inbound-auth.js';
+import { isOverQuota } from '../mail/quota.js';
 
 /**
  * The narrow services the SMTP listeners stand on (smtp-server/src/handlers), and core's
@@ -17,6 +18,16 @@ import type { TrustInput, TrustVerdict } from '../mail/inbound-auth.js';
 /** Who receives mail for an address (core's routing rule, `resolveRecipient`). */
 export interface RecipientResolver {
   resolve(address: string): Promise<RecipientVerdict>;
+}
+
+/**
+ * The MX's RCPT answer: the routing verdict, or `full` when the local user is at or over their
+ * storage quota (452 4.2.2: the sender retries, then bounces; core/src/mail/quota.ts).
+ */
+export type MxRecipientVerdict = RecipientVerdict | { kind: 'full'; userId: number; address: string };
+
+export interface MxRecipientResolver {
+  resolve(address: string): Promise<MxRecipientVerdict>;
 }
 
 /** Where the MX puts an accepted message: resolves with the spool id once it is durable (then 250 may be said). */
@@ -37,7 +48,8 @@ export interface InboundTrustService {
 
 /** The MX listener (port 25). */
 export interface MxServices {
-  recipients: RecipientResolver;
+  /** `createMxRecipientResolver` is the real one. */
+  recipients: MxRecipientResolver;
   /** Core's group-committing SpoolWriter (core/src/spool/spool-writer.ts) is the real one. */
   spool: SpoolSink;
   /** `createInboundTrust` is the real one. */
@@ -65,6 +77,20 @@ export interface SubmissionServices {
 
 export function createRecipientResolver(db: DbOrTx): RecipientResolver {
   return { resolve: (address) => resolveRecipient(db, address) };
+}
+
+/**
+ * RCPT on the MX: routing, then the quota of the user it reaches. Mail accepted before the user
+ * went over (already in the spool) is still filed: the quota only stops new transactions.
+ */
+export function createMxRecipientResolver(db: DbOrTx): MxRecipientResolver {
+  return {
+    async resolve(address) {
+      const verdict = await resolveRecipient(db, address);
+      if (verdict.kind === 'local' && (await isOverQuota(db, verdict.userId))) return { kind: 'full', userId: verdict.userId, address: verdict.address };
+      return verdict;
+    },
+  };
 }
 
 /** The submission services on the real store, Redis limiter and outbound queue. */

@@ -5,6 +5,7 @@ import { createAccountsService } from '../accounts/accounts.service.js';
 import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { createContactRepository } from './contact.repository.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let accounts: ReturnType<typeof createAccountsService>;
@@ -22,7 +23,7 @@ async function contactsOf(userId: number) {
 
 beforeAll(async () => {
   store = await createTestStore();
-  accounts = createAccountsService({ db: store.db });
+  accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('c.test');
 });
 afterAll(async () => {

@@ -1,8 +1,9 @@
 import type { DbOrTx } from '../db/client.js';
 
 /**
- * DKIM keys per domain (table dkim_keys). Only `findActiveSigningKey` returns private material;
- * everything else returns the public half.
+ * DKIM keys per domain (table dkim_keys). The private key is stored as the caller gives it
+ * (sealed: core/src/accounts/dkim.service.ts seals and opens it); only `findActiveSigningKey` and
+ * `listUnsealed` return that column, everything else returns the public half.
  */
 
 export interface DkimKeyRow {
@@ -12,12 +13,20 @@ export interface DkimKeyRow {
   createdAt: Date;
 }
 
+/** A key's private half as stored (sealed, or a plain PEM from before sealing). */
+export interface StoredDkimKey {
+  id: number;
+  domain: string;
+  selector: string;
+  storedPrivateKey: string;
+}
+
 export function createDkimKeyRepository(db: DbOrTx) {
   return {
-    async insert(domainId: number, key: { selector: string; privateKeyPem: string; publicKeyB64: string; active: boolean }): Promise<DkimKeyRow> {
+    async insert(domainId: number, key: { selector: string; storedPrivateKey: string; publicKeyB64: string; active: boolean }): Promise<DkimKeyRow> {
       const row = await db
         .insertInto('dkim_keys')
-        .values({ domain_id: domainId, selector: key.selector, private_key_pem: key.privateKeyPem, public_key_b64: key.publicKeyB64, active: key.active })
+        .values({ domain_id: domainId, selector: key.selector, private_key_pem: key.storedPrivateKey, public_key_b64: key.publicKeyB64, active: key.active })
         .returning(['selector', 'public_key_b64', 'active', 'created_at'])
         .executeTakeFirstOrThrow();
       return { selector: row.selector, publicKeyB64: row.public_key_b64, active: row.active, createdAt: row.created_at };
@@ -34,16 +43,32 @@ export function createDkimKeyRepository(db: DbOrTx) {
     async deactivate(domainId: number): Promise<void> {
       await db.updateTable('dkim_keys').set({ active: false }).where('domain_id', '=', domainId).where('active', '=', true).execute();
     },
-    /** The selector and private key of the domain's active key (by domain name), or null. */
-    async findActiveSigningKey(domainName: string): Promise<{ selector: string; privateKeyPem: string } | null> {
+    /** The id, selector and stored private key of the domain's active key (by domain name), or null. */
+    async findActiveSigningKey(domainName: string): Promise<StoredDkimKey | null> {
       const row = await db
         .selectFrom('dkim_keys')
         .innerJoin('domains', 'domains.id', 'dkim_keys.domain_id')
-        .select(['dkim_keys.selector', 'dkim_keys.private_key_pem'])
+        .select(['dkim_keys.id', 'domains.name', 'dkim_keys.selector', 'dkim_keys.private_key_pem'])
         .where('domains.name', '=', domainName)
         .where('dkim_keys.active', '=', true)
         .executeTakeFirst();
-      return row ? { selector: row.selector, privateKeyPem: row.private_key_pem } : null;
+      return row ? { id: row.id, domain: row.name, selector: row.selector, storedPrivateKey: row.private_key_pem } : null;
+    },
+    /** Every key whose private key is still a plain PEM (stored before sealing existed). */
+    async listUnsealed(): Promise<StoredDkimKey[]> {
+      const rows = await db
+        .selectFrom('dkim_keys')
+        .innerJoin('domains', 'domains.id', 'dkim_keys.domain_id')
+        .select(['dkim_keys.id', 'domains.name', 'dkim_keys.selector', 'dkim_keys.private_key_pem'])
+        .where('dkim_keys.private_key_pem', 'like', '-----BEGIN%')
+        .orderBy('dkim_keys.id')
+        .execute();
+      return rows.map((r) => ({ id: r.id, domain: r.name, selector: r.selector, storedPrivateKey: r.private_key_pem }));
+    },
+    /** Replaces a stored private key if it is still `from` (two processes sealing it at once: one wins); true when replaced. */
+    async replaceStoredKey(id: number, from: string, to: string): Promise<boolean> {
+      const result = await db.updateTable('dkim_keys').set({ private_key_pem: to }).where('id', '=', id).where('private_key_pem', '=', from).executeTakeFirst();
+      return Number(result.numUpdatedRows) > 0;
     },
     /** Every key of the domain (by domain name; public halves), newest first. */
     async list(domainName: string): Promise<DkimKeyRow[]> {

@@ -46,6 +46,8 @@ export interface ClaimedDelivery {
   recipient: string;
   attempts: number;
   delayWarned: boolean;
+  /** This claim's lease (`<owner>#<attempt>`): its outcome is recorded only while the row still carries it. */
+  leaseToken: string;
 }
 
 export interface OutboundMessageRow {
@@ -81,6 +83,8 @@ export const INLINE_MESSAGE_BYTES = 256 * 1024;
 
 export interface DeliveryOutcome {
   deliveryId: number;
+  /** The lease token of the claim the outcome comes from (ClaimedDelivery.leaseToken). */
+  leaseToken: string;
   status: Exclude<DeliveryStatus, 'queued'>;
   reply: string | null;
   remoteMta: string | null;
@@ -258,8 +262,10 @@ export function createOutboundRepository(db: DbOrTx) {
      * workers (or a job and its stalled re-run) never get the same recipient at once; each claimed
      * recipient counts one more attempt. One statement for many pairs (the worker batches its jobs'
      * claims), returning the message with its bytes once per pair. Pairs with nothing due are absent.
+     * Each claimed row gets the lease token `<owner>#<attempt>`: unique per claim (the attempt count
+     * only grows), so an outcome from an older claim is fenced out by recordOutcomes.
      */
-    async claimDueBatch(wants: DueKey[], leaseMs: number, inlineBytes = INLINE_MESSAGE_BYTES): Promise<Map<string, ClaimedWork>> {
+    async claimDueBatch(wants: DueKey[], leaseMs: number, owner: string, inlineBytes = INLINE_MESSAGE_BYTES): Promise<Map<string, ClaimedWork>> {
       const result = new Map<string, ClaimedWork>();
       if (wants.length === 0) return result;
       const { rows } = await sql<
@@ -270,6 +276,7 @@ export function createOutboundRepository(db: DbOrTx) {
           recipient: string;
           attempts: number;
           delay_warned: boolean;
+          lease_token: string;
           size: number;
           data: Buffer | null;
         }
@@ -278,15 +285,16 @@ export function createOutboundRepository(db: DbOrTx) {
           SELECT * FROM jsonb_to_recordset(${JSON.stringify(wants.map((w) => ({ outbound_id: w.outboundId, domain: w.domain })))}::jsonb) AS w(outbound_id bigint, domain text)
         ), claimed AS (
           UPDATE deliveries d
-          SET locked_until = now() + ${`${leaseMs} milliseconds`}::interval, attempts = d.attempts + 1, updated_at = now()
+          SET locked_until = now() + ${`${leaseMs} milliseconds`}::interval, attempts = d.attempts + 1, updated_at = now(),
+              lease_token = ${owner} || '#' || (d.attempts + 1)
           FROM want w
           WHERE d.outbound_id = w.outbound_id AND d.domain = w.domain
             AND d.status IN ('queued', 'deferred')
             AND d.next_attempt_at <= now() + interval '1 second'
             AND (d.locked_until IS NULL OR d.locked_until < now())
-          RETURNING d.id, d.outbound_id, d.domain, d.recipient, d.attempts, d.delay_warned
+          RETURNING d.id, d.outbound_id, d.domain, d.recipient, d.attempts, d.delay_warned, d.lease_token
         )
-        SELECT c.id, c.outbound_id, c.domain, c.recipient, c.attempts, c.delay_warned,
+        SELECT c.id, c.outbound_id, c.domain, c.recipient, c.attempts, c.delay_warned, c.lease_token,
                o.user_id, o.sent_message_id, o.mail_from, o.message_id_header, o.subject, o.dkim_domain, o.created_at, o.size,
                CASE WHEN o.size <= ${inlineBytes} AND row_number() OVER (PARTITION BY c.outbound_id, c.domain ORDER BY c.id) = 1 THEN b.data END AS data
         FROM claimed c
@@ -300,14 +308,14 @@ export function createOutboundRepository(db: DbOrTx) {
           work = { message: { ...toOutboundMessage(Number(r.outbound_id), r, r.data), size: r.size }, claimed: [] };
           result.set(key, work);
         }
-        work.claimed.push({ id: Number(r.id), recipient: r.recipient, attempts: r.attempts, delayWarned: r.delay_warned });
+        work.claimed.push({ id: Number(r.id), recipient: r.recipient, attempts: r.attempts, delayWarned: r.delay_warned, leaseToken: r.lease_token });
       }
       return result;
     },
 
     /** claimDueBatch for one pair: the claimed recipients (empty when nothing is due). */
-    async claimDue(outboundId: number, domain: string, leaseMs: number): Promise<ClaimedDelivery[]> {
-      const work = await this.claimDueBatch([{ outboundId, domain }], leaseMs);
+    async claimDue(outboundId: number, domain: string, leaseMs: number, owner = 'claim'): Promise<ClaimedDelivery[]> {
+      const work = await this.claimDueBatch([{ outboundId, domain }], leaseMs, owner);
       return work.get(dueKey({ outboundId, domain }))?.claimed ?? [];
     },
 
@@ -315,22 +323,36 @@ export function createOutboundRepository(db: DbOrTx) {
      * Records what happened to claimed recipients, in one statement (one commit, however many
      * recipients and messages — the worker batches its jobs' outcomes): the new state, the lease
      * released, one log entry each. Bounced and expired recipients are marked for a DSN.
+     * Fenced by lease: a row is changed only while it is pending and still carries the outcome's
+     * lease token, so a worker whose lease ran out and was taken over (or an outcome recorded
+     * twice) changes nothing. Returns the delivery ids whose outcome was dropped that way.
      */
-    async recordOutcomes(outcomes: DeliveryOutcome[]): Promise<void> {
-      if (outcomes.length === 0) return;
-      const rows = outcomes.map((o) => ({ id: o.deliveryId, status: o.status, reply: o.reply, remote_mta: o.remoteMta, next_attempt_at: o.nextAttemptAt?.toISOString() ?? null }));
-      await sql`
+    async recordOutcomes(outcomes: DeliveryOutcome[]): Promise<{ fenced: number[] }> {
+      if (outcomes.length === 0) return { fenced: [] };
+      const rows = outcomes.map((o) => ({
+        id: o.deliveryId,
+        lease_token: o.leaseToken,
+        status: o.status,
+        reply: o.reply,
+        remote_mta: o.remoteMta,
+        next_attempt_at: o.nextAttemptAt?.toISOString() ?? null,
+      }));
+      const { rows: recorded } = await sql<{ id: number }>`
         WITH v AS (
-          SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id bigint, status text, reply text, remote_mta text, next_attempt_at timestamptz)
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS x(id bigint, lease_token text, status text, reply text, remote_mta text, next_attempt_at timestamptz)
         ), u AS (
           UPDATE deliveries d
-          SET status = v.status, last_reply = v.reply, remote_mta = v.remote_mta, locked_until = NULL, updated_at = now(),
+          SET status = v.status, last_reply = v.reply, remote_mta = v.remote_mta, locked_until = NULL, lease_token = NULL, updated_at = now(),
               dsn_pending = v.status IN ('bounced', 'expired'), next_attempt_at = COALESCE(v.next_attempt_at, d.next_attempt_at)
-          FROM v WHERE d.id = v.id
+          FROM v WHERE d.id = v.id AND d.lease_token = v.lease_token AND d.status IN ('queued', 'deferred')
           RETURNING d.id
+        ), logged AS (
+          INSERT INTO delivery_events (delivery_id, status, reply, remote_mta, next_attempt_at)
+          SELECT v.id, v.status, v.reply, v.remote_mta, v.next_attempt_at FROM v JOIN u ON u.id = v.id
         )
-        INSERT INTO delivery_events (delivery_id, status, reply, remote_mta, next_attempt_at)
-        SELECT v.id, v.status, v.reply, v.remote_mta, v.next_attempt_at FROM v`.execute(db);
+        SELECT id FROM u`.execute(db);
+      const kept = new Set(recorded.map((r) => Number(r.id)));
+      return { fenced: outcomes.map((o) => o.deliveryId).filter((id) => !kept.has(id)) };
     },
 
     /** Recipients whose DSN is owed, grouped by message (bounced/expired, dsn_pending). */

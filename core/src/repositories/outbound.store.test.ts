@@ -4,6 +4,7 @@ import { createAccountsService } from '../accounts/accounts.service.js';
 import { domainOf } from '../mail/address.js';
 import { blobHash, createBlobRepository } from './blob.repository.js';
 import { createOutboundRepository, type OutboundRepository } from './outbound.repository.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let outbound: OutboundRepository;
@@ -28,7 +29,7 @@ async function newOutbound(subject: string, recipients: Array<{ address: string;
 beforeAll(async () => {
   store = await createTestStore();
   outbound = createOutboundRepository(store.db);
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('o.test');
   userId = (await accounts.addUser({ address: 'ann@o.test', password: 'correct horse' })).id;
   otherUserId = (await accounts.addUser({ address: 'ben@o.test', password: 'correct horse' })).id;
@@ -99,6 +100,37 @@ describe('outbound store', () => {
     ]);
   });
 
+  it("fences outcomes by lease: a worker whose lease ran out and was taken over cannot overwrite the new holder's outcome", async () => {
+    const rec = await newOutbound('fenced', [{ address: 'f@far.test', local: false }]);
+    const [a] = await outbound.claimDue(rec.outboundId, 'far.test', 60_000, 'worker-a');
+    // A stalls past its lease; B takes the recipient over and delivers it.
+    await store.db.updateTable('deliveries').set({ locked_until: new Date(Date.now() - 1000) }).where('id', '=', a!.id).execute();
+    const [b] = await outbound.claimDue(rec.outboundId, 'far.test', 60_000, 'worker-b');
+    expect(b!.id).toBe(a!.id);
+    const byB = await outbound.recordOutcomes([{ deliveryId: b!.id, leaseToken: b!.leaseToken, status: 'delivered', reply: '250 2.0.0 Ok: queued as B', remoteMta: 'mx.far.test' }]);
+    // A comes back late with "deferred": dropped, nothing changes, nothing is logged.
+    const late = await outbound.recordOutcomes([
+      { deliveryId: a!.id, leaseToken: a!.leaseToken, status: 'deferred', reply: '451 4.4.2 timeout', remoteMta: 'mx.far.test', nextAttemptAt: new Date(Date.now() + 60_000) },
+    ]);
+    const [view] = await outbound.list(userId, { limit: 1 });
+    expect(view!.recipients[0]).toMatchObject({ status: 'delivered', lastReply: '250 2.0.0 Ok: queued as B', attempts: 2 });
+    expect(view!.recipients[0]!.log.map((e) => e.status)).toEqual(['queued', 'delivered']);
+    expect(byB).toEqual({ fenced: [] });
+    expect(late).toEqual({ fenced: [a!.id] });
+    expect(b!.leaseToken).not.toBe(a!.leaseToken);
+    // The same token twice (a retried batch) is recorded once: the lease ends with its outcome.
+    expect(await outbound.recordOutcomes([{ deliveryId: b!.id, leaseToken: b!.leaseToken, status: 'bounced', reply: '550 5.1.1 no', remoteMta: 'mx.far.test' }])).toEqual({ fenced: [b!.id] });
+    expect((await outbound.list(userId, { limit: 1 }))[0]!.recipients[0]!.status).toBe('delivered');
+  });
+
+  it('records the outcome of a worker whose lease ran out when nobody took over (the token still holds)', async () => {
+    const rec = await newOutbound('late-alone', [{ address: 'l@far.test', local: false }]);
+    const [a] = await outbound.claimDue(rec.outboundId, 'far.test', 60_000, 'worker-a');
+    await store.db.updateTable('deliveries').set({ locked_until: new Date(Date.now() - 1000) }).where('id', '=', a!.id).execute();
+    expect(await outbound.recordOutcomes([{ deliveryId: a!.id, leaseToken: a!.leaseToken, status: 'delivered', reply: '250 ok', remoteMta: 'mx.far.test' }])).toEqual({ fenced: [] });
+    expect((await outbound.list(userId, { limit: 1 }))[0]!.recipients[0]!.status).toBe('delivered');
+  });
+
   it('records outcomes with their log; deferred ones wait for their time, bounced ones owe a DSN until it is filed', async () => {
     const rec = await newOutbound('outcomes', [
       { address: 'ok@far.test', local: false },
@@ -107,11 +139,12 @@ describe('outbound store', () => {
     ]);
     const claimed = await outbound.claimDue(rec.outboundId, 'far.test', 60_000);
     const id = (r: string) => claimed.find((c) => c.recipient === r)!.id;
+    const leaseToken = claimed[0]!.leaseToken;
     const next = new Date(Date.now() + 3_600_000);
     await outbound.recordOutcomes([
-      { deliveryId: id('ok@far.test'), status: 'delivered', reply: '250 2.0.0 Ok: queued as ABC', remoteMta: 'mx.far.test' },
-      { deliveryId: id('later@far.test'), status: 'deferred', reply: '450 4.2.0 try later', remoteMta: 'mx.far.test', nextAttemptAt: next },
-      { deliveryId: id('gone@far.test'), status: 'bounced', reply: '550 5.1.1 no such user', remoteMta: 'mx.far.test' },
+      { deliveryId: id('ok@far.test'), leaseToken, status: 'delivered', reply: '250 2.0.0 Ok: queued as ABC', remoteMta: 'mx.far.test' },
+      { deliveryId: id('later@far.test'), leaseToken, status: 'deferred', reply: '450 4.2.0 try later', remoteMta: 'mx.far.test', nextAttemptAt: next },
+      { deliveryId: id('gone@far.test'), leaseToken, status: 'bounced', reply: '550 5.1.1 no such user', remoteMta: 'mx.far.test' },
     ]);
     const [view] = await outbound.list(userId, { limit: 1 });
     const r = Object.fromEntries(view!.recipients.map((x) => [x.recipient, x]));

@@ -7,6 +7,7 @@ import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { parseSearchQuery } from '../mail/search-query.js';
 import { createSearchRepository } from './search.repository.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let alice: { id: number; address: string };
@@ -45,7 +46,7 @@ const sorted = async (q: string, user = alice) => (await find(q, user)).sort();
 
 beforeAll(async () => {
   store = await createTestStore();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('a.test');
   alice = await accounts.addUser({ address: 'alice@a.test', password: 'alice password' });
   bob = await accounts.addUser({ address: 'bob@a.test', password: 'bob password' });

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { Role } from '../db/schema.js';
 
@@ -31,8 +32,16 @@ export interface AdminUserView {
   displayName: string | null;
   disabled: boolean;
   quotaBytes: number | null;
+  /** Bytes of mail stored (core/src/mail/quota.ts). */
+  usedBytes: number;
   totpEnabled: boolean;
   createdAt: Date;
+}
+
+/** A user's storage: bytes used and their quota (null: none). */
+export interface QuotaUsage {
+  usedBytes: number;
+  quotaBytes: number | null;
 }
 
 const publicColumns = ['id', 'domain_id', 'address', 'role', 'display_name', 'disabled', 'created_at'] as const;
@@ -87,7 +96,7 @@ export function createUserRepository(db: DbOrTx) {
       let query = db
         .selectFrom('users')
         .innerJoin('domains', 'domains.id', 'users.domain_id')
-        .select(['users.id', 'users.address', 'domains.name as domain', 'users.role', 'users.display_name', 'users.disabled', 'users.quota_bytes', 'users.totp_enabled', 'users.created_at'])
+        .select(['users.id', 'users.address', 'domains.name as domain', 'users.role', 'users.display_name', 'users.disabled', 'users.quota_bytes', 'users.used_bytes', 'users.totp_enabled', 'users.created_at'])
         .orderBy('users.address');
       if (filter.managedBy !== undefined) {
         query = query.where('users.domain_id', 'in', db.selectFrom('domain_admins').select('domain_id').where('domain_admins.user_id', '=', filter.managedBy));
@@ -103,6 +112,7 @@ export function createUserRepository(db: DbOrTx) {
         displayName: r.display_name,
         disabled: r.disabled,
         quotaBytes: r.quota_bytes,
+        usedBytes: r.used_bytes,
         totpEnabled: r.totp_enabled,
         createdAt: r.created_at,
       }));
@@ -114,6 +124,15 @@ export function createUserRepository(db: DbOrTx) {
       if (changes.disabled !== undefined) set.disabled = changes.disabled;
       if (changes.quotaBytes !== undefined) set.quota_bytes = changes.quotaBytes;
       await db.updateTable('users').set(set).where('id', '=', userId).execute();
+    },
+    /** Bytes used and the quota; null when there is no such user. */
+    async usage(userId: number): Promise<QuotaUsage | null> {
+      const row = await db.selectFrom('users').select(['used_bytes', 'quota_bytes']).where('id', '=', userId).executeTakeFirst();
+      return row ? { usedBytes: row.used_bytes, quotaBytes: row.quota_bytes } : null;
+    },
+    /** Adds `delta` (negative: removed) to the bytes used; only the mailbox writer calls it, in its transaction. */
+    async addUsedBytes(userId: number, delta: number): Promise<void> {
+      await db.updateTable('users').set({ used_bytes: sql`used_bytes + ${delta}` }).where('id', '=', userId).execute();
     },
     /**
      * Who receives mail for an exact address: an enabled user or the user an alias points to.

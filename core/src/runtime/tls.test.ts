@@ -2,8 +2,11 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadTlsMaterial } from './tls.js';
+import { eventually } from '../../../tests/helpers/services.js';
+import { pino } from 'pino';
+import { loadTlsMaterial, openTlsSource } from './tls.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -21,5 +24,43 @@ describe('loadTlsMaterial', () => {
       expect(new crypto.X509Certificate(pair.cert).checkPrivateKey(crypto.createPrivateKey(pair.key))).toBe(true);
     }
     expect(fs.readdirSync(dataDir)).toEqual(['tls']);
+  });
+});
+
+describe('openTlsSource', () => {
+  const pair = async () => {
+    const pems = await generate([{ name: 'commonName', value: 'mx.source.test' }], { keySize: 2048, algorithm: 'sha256' });
+    return { cert: pems.cert, key: pems.private };
+  };
+
+  it('follows TLS_CERT_FILE/TLS_KEY_FILE: a mismatched pair is skipped, a matching one becomes current and is announced', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-source-'));
+    dirs.push(dir);
+    const certFile = path.join(dir, 'cert.pem');
+    const keyFile = path.join(dir, 'key.pem');
+    const first = await pair();
+    const second = await pair();
+    fs.writeFileSync(certFile, first.cert);
+    fs.writeFileSync(keyFile, first.key);
+    const logged: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void logged.push(line) });
+    const source = await openTlsSource({ certFile, keyFile, dataDir: dir, hostname: 'mx.source.test', reloadIntervalMs: 50 }, log);
+    try {
+      const announced: string[] = [];
+      source.onChange((material) => announced.push(material.cert.toString()));
+      expect(source.current()).toMatchObject({ selfSigned: false });
+      expect(source.current().cert.toString()).toBe(first.cert);
+
+      fs.writeFileSync(certFile, second.cert);
+      await eventually(async () => logged.some((line) => line.includes('"tls.reload_failed"')), { timeoutMs: 10_000 });
+      expect(source.current().cert.toString()).toBe(first.cert);
+      expect(announced).toEqual([]);
+
+      fs.writeFileSync(keyFile, second.key);
+      await eventually(async () => source.current().cert.toString() === second.cert, { timeoutMs: 10_000 });
+      expect(announced).toEqual([second.cert]);
+    } finally {
+      source.close();
+    }
   });
 });

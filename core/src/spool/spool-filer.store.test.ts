@@ -7,6 +7,7 @@ import type { EventPublisher } from '../events/publisher.js';
 import { silentLogger } from '../log/logger.js';
 import { createSpoolRepository } from '../repositories/spool.repository.js';
 import { fileSpooled } from './spool-filer.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 const published: Array<{ userId: number; event: UserEvent }> = [];
@@ -86,7 +87,7 @@ async function fileForAlice(raw: Buffer) {
 
 beforeAll(async () => {
   store = await createTestStore();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('in.test');
   alice = (await accounts.addUser({ address: 'alice@in.test', password: 'correct horse' })).id;
   bob = (await accounts.addUser({ address: 'bob@in.test', password: 'correct horse' })).id;
@@ -328,7 +329,7 @@ describe('fileSpooled: recipients and repetition', () => {
   });
 
   it('records a recipient removed after acceptance in the row note, and still files for the others', async () => {
-    const accounts = createAccountsService({ db: store.db });
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
     await accounts.addUser({ address: 'dave@in.test', password: 'correct horse' });
     const spoolId = await spool(bytes('From: sender@remote.test\nSubject: dave left\n\nbody\n'), ['alice@in.test', 'dave@in.test', 'bob@in.test']);
     await accounts.removeUser('dave@in.test');

@@ -8,6 +8,7 @@
 import type {
   AccountSettings,
   AccountSettingsBody,
+  AccountUsage,
   AppPasswordCreateBody,
   AppPasswordCreated,
   AppPasswordListResponse,
@@ -38,6 +39,7 @@ import type {
   ThreadResponse,
   TotpCodeBody,
   TotpDisableBody,
+  TotpSetupBody,
   TotpSetup,
   TotpStatus,
   UploadDto,
@@ -93,6 +95,9 @@ const friendly: Record<string, string> = {
   'scheduled.not_pending': 'Too late: the message has already been sent.',
   'upload.too_large': 'That file is too large to attach.',
   'draft.not_found': 'The draft was deleted elsewhere; it will be saved again.',
+  'draft.rate_limited': 'Drafts are being saved too often. Wait a moment; your text is kept.',
+  'message.too_large': 'The message is too large with its attachments. Remove some attachments and try again.',
+  'quota.exceeded': 'Your mailbox is full. Delete some mail and empty the Trash to make room.',
 };
 
 export class ApiError extends Error {
@@ -210,7 +215,8 @@ export const api = {
   /** Signs out the user's other sessions and revokes their app passwords. */
   changePassword: (body: ChangePasswordBody) => request<void>('POST', '/api/account/password', { body }),
   totpStatus: () => request<TotpStatus>('GET', '/api/account/totp'),
-  totpSetup: () => request<TotpSetup>('POST', '/api/account/totp/setup'),
+  totpSetup: (body: TotpSetupBody) => request<TotpSetup>('POST', '/api/account/totp/setup', { body }),
+  /** Signs out the user's other sessions. */
   totpEnable: (body: TotpCodeBody) => request<void>('POST', '/api/account/totp/enable', { body }),
   totpDisable: (body: TotpDisableBody) => request<void>('POST', '/api/account/totp/disable', { body }),
   appPasswords: () => request<AppPasswordListResponse>('GET', '/api/account/app-passwords'),
@@ -219,6 +225,7 @@ export const api = {
   revokeAppPassword: (id: number) => request<void>('DELETE', `/api/account/app-passwords/${id}`),
   accountSettings: () => request<AccountSettings>('GET', '/api/account/settings'),
   saveAccountSettings: (body: AccountSettingsBody) => request<AccountSettings>('PATCH', '/api/account/settings', { body }),
+  accountUsage: () => request<AccountUsage>('GET', '/api/account/usage'),
   contacts: (q: string, limit = 8) => request<ContactsResponse>('GET', `/api/contacts?${new URLSearchParams({ q, limit: String(limit) })}`),
   /** Held for the undo delay (or until sendAt); `sent` is set when the delay is 0. */
   send: (body: SendBody) => request<SendResponse>('POST', '/api/messages/send', { body }),

@@ -13,6 +13,8 @@ const CODES: Record<string, (message: string) => Reply> = {
   'message.not_found': () => no('Some of the messages no longer exist', 'EXPUNGEISSUED'),
   'flags.invalid': (m) => bad(m),
   'flags.too_many': (m) => no(m, 'LIMIT'),
+  /** RFC 9208: APPEND or COPY would take the user over their storage quota. */
+  'quota.exceeded': (m) => no(m, 'OVERQUOTA'),
 };
 
 export function replyForError(err: unknown, log: Logger, command: string): Reply {

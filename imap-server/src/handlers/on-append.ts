@@ -1,9 +1,10 @@
+import type { ImapAppendInput } from '@mailyard/core';
 import { flagArgs } from '../protocol/commands/args.js';
 import { ImapParseError } from '../protocol/parser.js';
 import { no, ok, AUTHENTICATED, type CommandHandler } from './types.js';
 
 /**
- * APPEND (one message: flags, date, literal; UIDPLUS APPENDUID) through the mailbox writer, so
+ * APPEND and MULTIAPPEND (flags, date, literal per message; UIDPLUS APPENDUID) through the mailbox writer, so
  * threading, counters and events apply. To Sent, a message whose Message-ID is already there gets
  * the existing copy's UID (clients save what they just sent; the submission made that copy).
  */
@@ -25,23 +26,43 @@ export const append: CommandHandler = {
   states: AUTHENTICATED,
   async run(session, args) {
     const name = args.mailbox();
-    const flagTokens = args.optionalList();
-    const flags = flagTokens ? flagArgs(flagTokens, args.tag) : [];
-    let internalDate: Date | undefined;
-    if (args.remaining > 1) {
-      const token = args.token('date-time');
-      if (token.type !== 'string') return args.fail('the date-time must be a quoted string');
-      internalDate = parseDateTime(token.value.toString('latin1'), args.tag);
-    }
-    const message = args.token('message literal');
-    if (message.type !== 'string') return args.fail('the message must be a literal');
+    // APPEND takes one message; MULTIAPPEND (RFC 3502) more, each with its own flags and date.
+    const messages: ImapAppendInput[] = [];
+    do {
+      const flagTokens = args.optionalList();
+      const flags = flagTokens ? flagArgs(flagTokens, args.tag) : [];
+      if (flags.some((f) => f.toLowerCase() === '\\recent')) args.fail('\\Recent cannot be set');
+      let internalDate: Date | undefined;
+      const next = args.peek();
+      if (next?.type === 'string' && !next.literal) {
+        const token = args.token('date-time');
+        if (token.type !== 'string') return args.fail('the date-time must be a quoted string');
+        internalDate = parseDateTime(token.value.toString('latin1'), args.tag);
+      }
+      const message = args.token('message literal');
+      if (message.type !== 'string' || !message.literal) return args.fail('the message must be a literal');
+      messages.push({ raw: message.value, flags, ...(internalDate ? { internalDate } : {}) });
+    } while (args.remaining > 0);
     args.end();
-    if (flags.some((f) => f.toLowerCase() === '\\recent')) args.fail('\\Recent cannot be set');
     const mailbox = await session.services.mailboxes.find(session.userId, name);
     if (!mailbox) return no('No such mailbox', 'TRYCREATE');
-    if (message.value.length === 0) return no('Empty message', 'CANNOT');
-    const result = await session.services.messages.append(session.userId, mailbox.id, { raw: message.value, flags, ...(internalDate ? { internalDate } : {}) });
+    if (messages.some((m) => m.raw.length === 0)) return no('Empty message', 'CANNOT');
+    const result = await session.services.messages.append(session.userId, mailbox.id, messages);
     if (session.selected?.id === mailbox.id) session.selected.expectNew();
-    return ok(result.duplicate ? 'APPEND completed (already in Sent)' : 'APPEND completed', `APPENDUID ${result.uidvalidity} ${result.uid}`);
+    const uids = result.appended.map((a) => a.uid);
+    const already = result.appended.every((a) => a.duplicate);
+    return ok(already ? 'APPEND completed (already in Sent)' : 'APPEND completed', `APPENDUID ${result.uidvalidity} ${uidSet(uids)}`);
   },
 };
+
+/** UIDs as an IMAP uid-set, runs of consecutive UIDs as ranges (`5:7,9`). */
+function uidSet(uids: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < uids.length; ) {
+    let j = i;
+    while (j + 1 < uids.length && uids[j + 1] === uids[j]! + 1) j++;
+    parts.push(j > i ? `${uids[i]}:${uids[j]}` : String(uids[i]));
+    i = j + 1;
+  }
+  return parts.join(',');
+}

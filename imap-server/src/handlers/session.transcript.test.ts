@@ -407,6 +407,25 @@ describe('selected mailbox', () => {
     expect(await client.until((l) => l.startsWith('a4 '))).toEqual(['a4 BAD invalid date-time "not a date"']);
   });
 
+  it('appends several messages in one command (MULTIAPPEND), each with its flags and date, answering a UID set', async () => {
+    const { store, client } = await withMail(0);
+    const box = store.mailbox('Drafts');
+    const [m1, m2, m3] = [MESSAGE(21), MESSAGE(22), MESSAGE(23)];
+    client.write(`a1 APPEND Drafts (\\Seen) "01-Dec-2026 08:00:00 +0000" {${m1.length}+}\r\n${m1} {${m2.length}+}\r\n${m2} (\\Flagged) {${m3.length}+}\r\n${m3}\r\n`);
+    expect(await client.until((l) => l.startsWith('a1 '))).toEqual([`a1 OK [APPENDUID ${box.uidvalidity} 1:3] APPEND completed`]);
+    expect(store.messages('Drafts').map((m) => [m.uid, m.flags])).toEqual([
+      [1, ['\\Seen']],
+      [2, []],
+      [3, ['\\Flagged']],
+    ]);
+    expect(store.messages('Drafts')[0]!.internalDate.toISOString()).toBe('2026-12-01T08:00:00.000Z');
+    expect((await client.command('a2 CAPABILITY'))[0]).toContain(' MULTIAPPEND ');
+    // A quoted string where a message belongs is refused, and nothing of the command is stored.
+    client.write(`a3 APPEND Drafts {${m1.length}+}\r\n${m1} "01-Dec-2026 08:00:00 +0000" "just text"\r\n`);
+    expect(await client.until((l) => l.startsWith('a3 '))).toEqual(['a3 BAD the message must be a literal']);
+    expect(store.messages('Drafts')).toHaveLength(3);
+  });
+
   it('reports changes from elsewhere after NOOP and at once while IDLE', async () => {
     const { store, server, client } = await withMail(2);
     await client.command('a0 SELECT INBOX');

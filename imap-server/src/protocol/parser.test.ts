@@ -16,7 +16,7 @@ describe('parseCommand', () => {
     expect(cmd.args).toEqual([
       { type: 'string', value: b('Sent "x" \\ y') },
       { type: 'list', items: [{ type: 'atom', value: '\\Seen' }, { type: 'atom', value: '$Label' }] },
-      { type: 'string', value: b('hello') },
+      { type: 'string', value: b('hello'), literal: true },
     ]);
   });
 
@@ -29,7 +29,7 @@ describe('parseCommand', () => {
   });
 
   it('takes LITERAL+ and literals in the middle of a command', () => {
-    expect(parseTokens(b('{3+}\r\nabc {0}\r\n x'))).toEqual([{ type: 'string', value: b('abc') }, { type: 'string', value: b('') }, { type: 'atom', value: 'x' }]);
+    expect(parseTokens(b('{3+}\r\nabc {0}\r\n x'))).toEqual([{ type: 'string', value: b('abc'), literal: true }, { type: 'string', value: b(''), literal: true }, { type: 'atom', value: 'x' }]);
   });
 
   it('rejects malformed commands with the tag when it was read', () => {

@@ -6,7 +6,8 @@
  * What each command's arguments mean is in commands/*.ts.
  */
 
-export type Token = { type: 'atom'; value: string } | { type: 'string'; value: Buffer } | { type: 'list'; items: Token[] };
+/** A string is quoted or a literal (`literal: true`): APPEND's date-time must be quoted, its message a literal. */
+export type Token = { type: 'atom'; value: string } | { type: 'string'; value: Buffer; literal?: true } | { type: 'list'; items: Token[] };
 
 export interface ParsedCommand {
   tag: string;
@@ -137,7 +138,7 @@ function readToken(c: Cursor): Token {
     }
   }
   if (b === 0x22) return { type: 'string', value: readQuoted(c) };
-  if (b === 0x7b || (b === 0x7e && c.buf[c.pos + 1] === 0x7b)) return { type: 'string', value: readLiteral(c) };
+  if (b === 0x7b || (b === 0x7e && c.buf[c.pos + 1] === 0x7b)) return { type: 'string', value: readLiteral(c), literal: true };
   return { type: 'atom', value: readAtomText(c) };
 }
 

@@ -1,9 +1,10 @@
 import { createHash, createPrivateKey, sign as rsaSign, type KeyObject } from 'node:crypto';
-import { activeDkimKey, headerFields, splitMessage, type Db } from '@mailyard/core';
+import { activeDkimKey, headerFields, splitMessage, type DkimKeyDeps } from '@mailyard/core';
 
 /**
  * DKIM signing (RFC 6376: rsa-sha256, relaxed/relaxed) with the domain's active key from the
- * store. The private key is parsed once per key (a KeyObject, cached briefly so a rotation takes
+ * store (sealed at rest: `activeDkimKey` opens it with the install's SECRET_KEY or DATA_DIR/secret.key).
+ * The private key is parsed once per key (a KeyObject, cached briefly so a rotation takes
  * effect within `ttlMs`), and the RSA operation runs on libuv's thread pool (the async form of
  * crypto.sign), off the event loop that talks SMTP. python3-dkim verifies the result in the
  * system tests.
@@ -144,14 +145,14 @@ export class DkimSigner {
   private readonly cache = new Map<string, { key: SigningKey | null; until: number }>();
 
   constructor(
-    private readonly db: Db,
+    private readonly keys: DkimKeyDeps,
     private readonly ttlMs = 60_000,
   ) {}
 
   private async keyFor(domain: string): Promise<SigningKey | null> {
     const hit = this.cache.get(domain);
     if (hit && hit.until > Date.now()) return hit.key;
-    const stored = await activeDkimKey(this.db, domain);
+    const stored = await activeDkimKey(this.keys, domain);
     const key = stored ? { domain: stored.domain, selector: stored.selector, key: createPrivateKey(stored.privateKeyPem) } : null;
     this.cache.set(domain, { key, until: Date.now() + this.ttlMs });
     return key;

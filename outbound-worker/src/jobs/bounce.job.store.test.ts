@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { blobHash, createAccountsService, createBlobRepository, createOutboundRepository, silentLogger, type UserEvent } from '@mailyard/core';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { fileDelayWarning, fileOwedDsn } from './bounce.job.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let ann: number;
@@ -36,7 +37,7 @@ async function dsnsInInbox(subject: string): Promise<number> {
 
 beforeAll(async () => {
   store = await createTestStore();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('o.test');
   ann = (await accounts.addUser({ address: 'ann@o.test', password: 'correct horse' })).id;
 });

@@ -7,7 +7,9 @@ import type { RecipientResult, SmtpPool } from '../delivery/smtp-pool.js';
  * One delivery attempt for the due recipients of one message in one domain (DESIGN.md
  * "Outbound" step 2): claim them, find the domain's MX hosts, sign, deliver to the first host
  * that answers, and record per recipient: delivered, bounced (5xx, null MX, no such domain),
- * deferred (4xx, nobody reachable) until the message expires.
+ * deferred (4xx, nobody reachable) until the message expires. Outcomes are fenced by the claim's
+ * lease token: when the lease ran out and another worker took the recipients over, this attempt's
+ * outcome is logged (`outbound.outcome_fenced`) and dropped: no count, no event, no DSN.
  */
 
 export interface DeliverDeps {
@@ -15,8 +17,8 @@ export interface DeliverDeps {
   log: Logger;
   /** Claims the due recipients of (message, domain) with the message (claimDueBatch of core's outbound repository, batched). */
   claim(key: DueKey): Promise<ClaimedWork | null>;
-  /** Records outcomes (recordOutcomes of core's outbound repository, batched). */
-  record(outcomes: DeliveryOutcome[]): Promise<void>;
+  /** Records outcomes (recordOutcomes of core's outbound repository, batched); returns the fenced-out delivery ids. */
+  record(outcomes: DeliveryOutcome[]): Promise<number[]>;
   destination(domain: string): Promise<Destination>;
   /**
    * The bytes of a message too big to come with its claim, with a slot among the few large
@@ -90,8 +92,27 @@ async function attempt(deps: DeliverDeps, message: OutboundMessageRow, domain: s
   return all('deferred', lastFailure);
 }
 
+/**
+ * Records the outcomes, retrying while the store is out of reach (PostgreSQL restarting) for as
+ * long as the claim's lease lasts: a delivery the remote accepted must be written down, or it is
+ * sent again once the lease expires. Close to the lease's end another worker may claim the
+ * recipients, so it gives up and the delivery is at-least-once, as with any MTA.
+ */
+export async function recordWithinLease(deps: Pick<DeliverDeps, 'record' | 'log'>, decided: DeliveryOutcome[], leaseEnds: number): Promise<number[]> {
+  for (let waitMs = 250; ; waitMs = Math.min(waitMs * 2, 4_000)) {
+    try {
+      return await deps.record(decided);
+    } catch (err) {
+      if (Date.now() + waitMs >= leaseEnds - 1_000) throw err;
+      deps.log.warn({ event: 'outbound.record_retry', err: (err as Error).message, retryInMs: waitMs, deliveries: decided.length });
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+}
+
 export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, outboundId: number, domain: string): Promise<DeliverOutcome> {
   const work = await deps.claim({ outboundId, domain });
+  const leaseEnds = Date.now() + settings.leaseMs;
   const outcome: DeliverOutcome = { claimed: 0, delivered: 0, deferred: 0, bounced: 0, expired: 0, retryAt: null, attempts: 0, owesDsn: false, delayed: [], expiresAt: null };
   if (!work) return outcome;
   const { claimed } = work;
@@ -116,14 +137,20 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
 
   const now = Date.now();
   const expiresAt = createdAt.getTime() + settings.expireAfterMs;
-  const outcomes: DeliveryOutcome[] = verdicts.map((v) => {
-    if (v.verdict !== 'deferred') return { deliveryId: v.deliveryId, status: v.verdict, reply: v.reply, remoteMta: v.remoteMta };
-    const attempts = claimed.find((c) => c.id === v.deliveryId)!.attempts;
+  const claimOf = new Map(claimed.map((c) => [c.id, c]));
+  const decided: DeliveryOutcome[] = verdicts.map((v) => {
+    const { attempts, leaseToken } = claimOf.get(v.deliveryId)!;
+    const base = { deliveryId: v.deliveryId, leaseToken, reply: v.reply, remoteMta: v.remoteMta };
+    if (v.verdict !== 'deferred') return { ...base, status: v.verdict };
     const next = new Date(now + retryDelayMs(settings, attempts));
-    if (next.getTime() > expiresAt) return { deliveryId: v.deliveryId, status: 'expired', reply: v.reply, remoteMta: v.remoteMta };
-    return { deliveryId: v.deliveryId, status: 'deferred', reply: v.reply, remoteMta: v.remoteMta, nextAttemptAt: next };
+    if (next.getTime() > expiresAt) return { ...base, status: 'expired' };
+    return { ...base, status: 'deferred', nextAttemptAt: next };
   });
-  await deps.record(outcomes);
+  const fenced = new Set(await recordWithinLease(deps, decided, leaseEnds));
+  for (const o of decided.filter((d) => fenced.has(d.deliveryId))) {
+    deps.log.warn({ event: 'outbound.outcome_fenced', outboundId, domain, deliveryId: o.deliveryId, leaseToken: o.leaseToken, status: o.status, reply: o.reply });
+  }
+  const outcomes = decided.filter((d) => !fenced.has(d.deliveryId));
 
   for (const o of outcomes) {
     outcome[o.status]++;
@@ -131,12 +158,11 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
   }
   outcome.owesDsn = outcome.bounced + outcome.expired > 0;
   outcome.expiresAt = new Date(expiresAt);
-  const recipientOf = new Map(claimed.map((c) => [c.id, c.recipient]));
   if (settings.delayWarningMs !== null && now - createdAt.getTime() >= settings.delayWarningMs) {
     const warned = new Set(claimed.filter((c) => c.delayWarned).map((c) => c.id));
     outcome.delayed = outcomes
       .filter((o) => o.status === 'deferred' && !warned.has(o.deliveryId))
-      .map((o) => ({ deliveryId: o.deliveryId, recipient: recipientOf.get(o.deliveryId)!, reply: o.reply, remoteMta: o.remoteMta }));
+      .map((o) => ({ deliveryId: o.deliveryId, recipient: claimOf.get(o.deliveryId)!.recipient, reply: o.reply, remoteMta: o.remoteMta }));
   }
   await Promise.all(
     outcomes.map((o) =>
@@ -145,7 +171,7 @@ export async function deliverDue(deps: DeliverDeps, settings: DeliverSettings, o
           type: 'delivery.status',
           outboundId,
           sentMessageId,
-          recipient: recipientOf.get(o.deliveryId)!,
+          recipient: claimOf.get(o.deliveryId)!.recipient,
           status: o.status,
           reply: o.reply,
           nextAttemptAt: o.nextAttemptAt?.toISOString() ?? null,

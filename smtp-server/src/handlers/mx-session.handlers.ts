@@ -2,9 +2,10 @@ import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPSe
 import { isMailLoop, MAX_RECEIVED_FIELDS, spoolVerdictOf, type Logger, type MxServices, type TrustVerdict } from '@mailyard/core';
 import { checkRecipientExists, type RcptVerdict } from '../checks/rcpt-exists.check.js';
 import { RecipientCache } from '../checks/recipient-cache.js';
-import { collectData } from '../protocol/data-stream.js';
-import { ConnectionCounter, RateWindow } from '../protocol/limits.js';
-import { acceptedText, replies } from '../protocol/replies.js';
+import type { DataCommandCheck } from '../protocol/data-admission.js';
+import { receiveData, type ReceivedMessage } from '../protocol/data-stream.js';
+import { ConnectionCounter, RateWindow, Semaphore } from '../protocol/limits.js';
+import { acceptedText, replies, type SmtpReplyError } from '../protocol/replies.js';
 
 export interface MxLimits {
   maxMessageSize: number;
@@ -12,6 +13,18 @@ export interface MxLimits {
   maxMessagesPerConnection: number;
   maxConnectionsPerIp: number;
   maxMessagesPerIpPerMinute: number;
+  /** Connections at once on the listener, from all addresses (SMTP_MAX_CLIENTS): over it, 421 4.7.0. No limit when absent. */
+  maxClients?: number;
+  /** Transactions in DATA at once from one address (SMTP_MAX_DATA_PER_IP): over it, DATA gets 451 4.7.1. No limit when absent. */
+  maxDataPerIp?: number;
+  /** A message larger than this is received into a temp file instead of RAM (default 256 KiB). */
+  spillThresholdBytes?: number;
+  /**
+   * Large (spilled) messages whose bytes are loaded at once for the checks and the spool insert
+   * (default 4); the others wait their turn. With the threshold this bounds the RAM DATA uses,
+   * whatever the number of connections.
+   */
+  maxLargeMessagesLoaded?: number;
 }
 
 export interface MxHandlerDeps {
@@ -20,10 +33,15 @@ export interface MxHandlerDeps {
   log: Logger;
   hostname: string;
   limits: MxLimits;
+  /** The private folder of DATA temp files (`prepareSpillFolder`). */
+  spillDir: string;
   isShuttingDown(): boolean;
 }
 
 type Callback = (err?: Error | null) => void;
+
+/** How a transaction ends: a refusal, or the text of the 250. */
+type DataOutcome = SmtpReplyError | { accepted: string };
 
 /** Per-session state we keep beside the library's session object. */
 interface SessionState {
@@ -50,10 +68,17 @@ function receivedHeader(session: SMTPServerSession, hostname: string, rcpts: str
   return `Received: from ${helo} ([${session.remoteAddress}])\r\n\tby ${hostname} (Mailyard) with ${proto}${forClause};\r\n\t${new Date().toUTCString().replace('GMT', '+0000')}\r\n`;
 }
 
-/** The smtp-server callbacks for the MX listener (port 25): accept mail for local users only. */
-export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onMailFrom' | 'onRcptTo' | 'onData'> {
+/**
+ * The smtp-server callbacks for the MX listener (port 25): accept mail for local users only.
+ * `onDataCommand` is read by protocol/data-admission.ts.
+ */
+export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, 'onConnect' | 'onClose' | 'onMailFrom' | 'onRcptTo' | 'onData'> & { onDataCommand: DataCommandCheck } {
   const { limits } = deps;
   const connections = new ConnectionCounter(limits.maxConnectionsPerIp);
+  const maxDataPerIp = limits.maxDataPerIp ?? Number.POSITIVE_INFINITY;
+  const inData = new ConnectionCounter(maxDataPerIp);
+  const largeMessages = new Semaphore(limits.maxLargeMessagesLoaded ?? 4);
+  const spillAt = limits.spillThresholdBytes ?? 256 * 1024;
   const rate = new RateWindow(limits.maxMessagesPerIpPerMinute);
   const sessions = new Map<string, SessionState>();
   const recipients = new RecipientCache({ acceptTtlMs: 10_000, rejectTtlMs: 2_000, maxEntries: 10_000 });
@@ -105,55 +130,80 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
       );
     },
 
+    onDataCommand(session: SMTPServerSession) {
+      if (!inData.isFull(session.remoteAddress)) return null;
+      sessions.get(session.id)?.log.warn({ event: 'smtp.data.limited' });
+      return replies.tooManyInData(maxDataPerIp);
+    },
+
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: Callback) {
+      const ip = session.remoteAddress;
+      // onDataCommand refused DATA when the address was full; this counts the transaction.
+      if (!inData.tryAcquire(ip)) return callback(replies.tooManyInData(maxDataPerIp));
       const state = sessions.get(session.id);
-      collectData(stream, limits.maxMessageSize)
-        .then(async (raw) => {
-          if (stream.sizeExceeded) return callback(replies.messageTooBig(limits.maxMessageSize));
-          if (isMailLoop(raw)) {
-            state?.log.info({ event: 'smtp.data.loop_refused' });
-            return callback(replies.mailLoop(MAX_RECEIVED_FIELDS));
-          }
-          const rcpts = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
-          const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-          const helo = session.hostNameAppearsAs || null;
-          let trust: TrustVerdict;
+      void receiveData(stream, { max: limits.maxMessageSize, spillAt, dir: deps.spillDir })
+        .then(async (message): Promise<DataOutcome> => {
           try {
-            const rcptDomains = [...new Set(rcpts.map((r) => r.slice(r.lastIndexOf('@') + 1)))];
-            trust = await deps.services.trust.verify({ raw, ip: session.remoteAddress, helo, mailFrom, rcptDomains });
-          } catch (err) {
-            deps.log.error({ event: 'smtp.data.trust_failed', err: (err as Error).message });
-            return callback(replies.storeUnavailable());
-          }
-          if (trust.action === 'reject') {
-            state?.log.info({ event: 'smtp.data.auth_refused', mailFrom, reason: trust.reason, authentication: trust.authentication });
-            return callback(replies.authenticationRefused(trust.reason ?? 'authentication failed'));
-          }
-          try {
-            const spoolId = await deps.services.spool.write({
-              raw,
-              mailFrom,
-              rcptTo: rcpts,
-              remoteIp: session.remoteAddress,
-              helo,
-              tls: Boolean(session.secure),
-              // Authentication-Results goes above our Received: it is the newest trace field.
-              traceHeaders: trust.header + receivedHeader(session, deps.hostname, rcpts),
-              authentication: trust.authentication,
-              verdict: spoolVerdictOf(trust.action),
-            });
-            if (state) state.messages += 1;
-            if (state && deps.log.isLevelEnabled('info')) state.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, rcpts: rcpts.length, verdict: trust.action, reason: trust.reason });
-            // smtp-server sends `250 <message>` when the callback gets a string as second argument.
-            (callback as (err: null, message: string) => void)(null, acceptedText(`S${spoolId}`));
-          } catch {
-            callback(replies.storeUnavailable());
+            if (stream.sizeExceeded) return replies.messageTooBig(limits.maxMessageSize);
+            // A large message's bytes are loaded only when its turn comes: RAM is bounded by the semaphore.
+            return message.spilled ? await largeMessages.run(() => finishTransaction(message)) : await finishTransaction(message);
+          } finally {
+            await message.discard();
           }
         })
-        .catch((err: Error) => {
+        .catch((err: Error): DataOutcome => {
           state?.log.warn({ event: 'smtp.data.stream_failed', err: err.message });
-          callback(replies.storeUnavailable());
+          return replies.storeUnavailable();
+        })
+        .then((outcome) => {
+          inData.release(ip);
+          if (outcome instanceof Error) return callback(outcome);
+          // smtp-server sends `250 <message>` when the callback gets a string as second argument.
+          (callback as (err: null, message: string) => void)(null, outcome.accepted);
         });
+
+      /** The checks and the spool write of a complete message; 250 only after the commit. */
+      async function finishTransaction(message: ReceivedMessage): Promise<DataOutcome> {
+        const raw = await message.bytes();
+        if (isMailLoop(raw)) {
+          state?.log.info({ event: 'smtp.data.loop_refused' });
+          return replies.mailLoop(MAX_RECEIVED_FIELDS);
+        }
+        const rcpts = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
+        const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+        const helo = session.hostNameAppearsAs || null;
+        let trust: TrustVerdict;
+        try {
+          const rcptDomains = [...new Set(rcpts.map((r) => r.slice(r.lastIndexOf('@') + 1)))];
+          trust = await deps.services.trust.verify({ raw, ip, helo, mailFrom, rcptDomains });
+        } catch (err) {
+          deps.log.error({ event: 'smtp.data.trust_failed', err: (err as Error).message });
+          return replies.storeUnavailable();
+        }
+        if (trust.action === 'reject') {
+          state?.log.info({ event: 'smtp.data.auth_refused', mailFrom, reason: trust.reason, authentication: trust.authentication });
+          return replies.authenticationRefused(trust.reason ?? 'authentication failed');
+        }
+        try {
+          const spoolId = await deps.services.spool.write({
+            raw,
+            mailFrom,
+            rcptTo: rcpts,
+            remoteIp: ip,
+            helo,
+            tls: Boolean(session.secure),
+            // Authentication-Results goes above our Received: it is the newest trace field.
+            traceHeaders: trust.header + receivedHeader(session, deps.hostname, rcpts),
+            authentication: trust.authentication,
+            verdict: spoolVerdictOf(trust.action),
+          });
+          if (state) state.messages += 1;
+          if (state && deps.log.isLevelEnabled('info')) state.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, spilled: message.spilled, rcpts: rcpts.length, verdict: trust.action, reason: trust.reason });
+          return { accepted: acceptedText(`S${spoolId}`) };
+        } catch {
+          return replies.storeUnavailable();
+        }
+      }
     },
   };
 }

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@mailyard/core';
 import { fakeRecipients, fakeSpool, fakeTrust, tempTlsMaterial } from '../../../tests/helpers/smtp-fakes.js';
@@ -11,7 +14,7 @@ import type { MxLimits } from './mx-session.handlers.js';
  */
 
 const HOST = '127.0.0.1';
-const LIMITS: MxLimits = { maxMessageSize: 2_000, maxRecipients: 3, maxMessagesPerConnection: 2, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000 };
+const LIMITS: MxLimits = { maxMessageSize: 2_000, maxRecipients: 3, maxMessagesPerConnection: 2, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000, maxClients: 100, maxDataPerIp: 10 };
 
 let tls: Awaited<ReturnType<typeof tempTlsMaterial>>;
 const listeners: MxListener[] = [];
@@ -29,11 +32,11 @@ afterAll(async () => {
 });
 
 /** A listener on fresh fakes, and a client that has said EHLO. */
-async function start(limits: Partial<MxLimits> = {}) {
+async function start(limits: Partial<MxLimits> = {}, spillDir?: string) {
   const recipients = fakeRecipients({ 'alice@a.test': 1, 'bob@a.test': 2, 'carol@a.test': 3, 'dan@a.test': 4 });
   const spool = fakeSpool();
   const trust = fakeTrust();
-  const listener = buildMxListener({ services: { recipients, spool, trust }, log: silentLogger() }, { hostname: 'mx.a.test', tls, limits: { ...LIMITS, ...limits } });
+  const listener = buildMxListener({ services: { recipients, spool, trust }, log: silentLogger() }, { hostname: 'mx.a.test', tls, limits: { ...LIMITS, ...limits }, spillDir });
   listeners.push(listener);
   const port = await listener.listen(0, HOST);
   const open = async () => {
@@ -145,5 +148,110 @@ describe('MX transcripts on in-memory services', () => {
     const { open } = await start({ maxConnectionsPerIp: 1 });
     const second = await open();
     expect(second.greeting).toMatchObject({ code: 421, enhanced: '4.7.0' });
+  });
+
+  it('greets a connection over SMTP_MAX_CLIENTS (all addresses together) with 421 4.7.0 and closes it; the others go on, and a freed place is taken again', async () => {
+    const { client, open } = await start({ maxClients: 2 });
+    const second = await open();
+    expect(second.greeting.code).toBe(220);
+    const third = await open();
+    expect(third.greeting).toMatchObject({ code: 421, enhanced: '4.7.0' });
+    expect(third.greeting.text).toContain('too many connections');
+    await third.closed;
+    expect(await client.sendMail('s@b.test', ['alice@a.test'], message('still served'))).toMatchObject({ code: 250 });
+    await second.close();
+    // The server notices the close a moment later: a new connection is greeted once it has.
+    const deadline = Date.now() + 10_000;
+    let again = await open();
+    while (again.greeting.code !== 220 && Date.now() < deadline) again = await open();
+    expect(again.greeting.code).toBe(220);
+  });
+
+  it('answers DATA with 451 4.7.1 while the address has SMTP_MAX_DATA_PER_IP transactions in DATA; the connection stays usable and DATA is taken once one ends', async () => {
+    const { client, open, spool } = await start({ maxDataPerIp: 1 });
+    expect((await client.cmd('MAIL FROM:<s@b.test>')).code).toBe(250);
+    expect((await client.cmd('RCPT TO:<alice@a.test>')).code).toBe(250);
+    expect((await client.cmd('DATA')).code).toBe(354);
+
+    const other = await open();
+    expect((await other.cmd('EHLO other.b.test')).code).toBe(250);
+    expect((await other.cmd('MAIL FROM:<t@b.test>')).code).toBe(250);
+    expect((await other.cmd('RCPT TO:<bob@a.test>')).code).toBe(250);
+    const refused = await other.cmd('DATA');
+    expect(refused).toMatchObject({ code: 451, enhanced: '4.7.1' });
+    expect(other.isOpen).toBe(true);
+    expect((await other.cmd('NOOP')).code).toBe(250);
+
+    expect(await client.data(message('first'))).toMatchObject({ code: 250 });
+    expect((await other.cmd('DATA')).code).toBe(354);
+    expect(await other.data(message('second'))).toMatchObject({ code: 250 });
+    expect(spool.written.map((w) => w.rcptTo)).toEqual([['alice@a.test'], ['bob@a.test']]);
+  });
+
+  it('counts a transaction in DATA as ended when its client goes away mid-message', async () => {
+    const { client, open } = await start({ maxDataPerIp: 1 });
+    expect((await client.cmd('MAIL FROM:<s@b.test>')).code).toBe(250);
+    expect((await client.cmd('RCPT TO:<alice@a.test>')).code).toBe(250);
+    expect((await client.cmd('DATA')).code).toBe(354);
+    client.send('Subject: never finished');
+    await client.close();
+
+    const other = await open();
+    expect((await other.cmd('EHLO other.b.test')).code).toBe(250);
+    expect((await other.cmd('MAIL FROM:<t@b.test>')).code).toBe(250);
+    expect((await other.cmd('RCPT TO:<bob@a.test>')).code).toBe(250);
+    // The server sees the close a moment later; until then DATA may still be refused (and retried).
+    const deadline = Date.now() + 10_000;
+    let reply = await other.cmd('DATA');
+    while (reply.code === 451 && Date.now() < deadline) reply = await other.cmd('DATA');
+    expect(reply.code).toBe(354);
+    expect(await other.data(message('after'))).toMatchObject({ code: 250 });
+  });
+
+  it('answers 451 4.3.0, never 250, when a large message cannot be written to its temp folder; the connection goes on', async () => {
+    const spillDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-mx-spill-'));
+    const { client, spool } = await start({ maxMessageSize: 20_000, spillThresholdBytes: 1_000 }, spillDir);
+    fs.rmSync(spillDir, { recursive: true });
+    expect(await client.sendMail('s@b.test', ['alice@a.test'], message('large', 'x'.repeat(5_000)))).toMatchObject({ code: 451, enhanced: '4.3.0' });
+    expect(await client.sendMail('s@b.test', ['alice@a.test'], message('small'))).toMatchObject({ code: 250 });
+    expect(spool.written.map((w) => w.raw.toString().includes('Subject: small'))).toEqual([true]);
+  });
+
+  it('loads one large message at a time with maxLargeMessagesLoaded 1: the next is checked once the one before is committed, while small ones pass', async () => {
+    const spillDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-mx-spill-'));
+    const { client, open, spool, trust } = await start({ maxMessageSize: 50_000, spillThresholdBytes: 1_000, maxLargeMessagesLoaded: 1 }, spillDir);
+    let commitFirst!: () => void;
+    const firstMayCommit = new Promise<void>((resolve) => (commitFirst = resolve));
+    const write = spool.write.bind(spool);
+    let writes = 0;
+    spool.write = async (item) => {
+      if (++writes === 1) await firstMayCommit;
+      return write(item);
+    };
+    const until = async (what: string, check: () => boolean) => {
+      const deadline = Date.now() + 10_000;
+      while (!check()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    const second = await open();
+    const third = await open();
+    for (const c of [second, third]) expect((await c.cmd('EHLO other.b.test')).code).toBe(250);
+
+    const firstReply = client.sendMail('s@b.test', ['alice@a.test'], message('large one', 'x'.repeat(20_000)));
+    await until('the first large message is checked', () => trust.asked.length === 1);
+    const secondRaw = message('large two', 'y'.repeat(21_000));
+    const secondReply = second.sendMail('s@b.test', ['bob@a.test'], secondRaw);
+    await until('the second large message is received in full', () => fs.readdirSync(spillDir).some((f) => fs.statSync(path.join(spillDir, f)).size === secondRaw.length));
+    // A small message is not held up by the large ones; the second large one still waits its turn.
+    expect(await third.sendMail('s@b.test', ['carol@a.test'], message('small'))).toMatchObject({ code: 250 });
+    expect(trust.asked.map((t) => /Subject: ([^\r]*)/.exec(t.raw.toString())![1])).toEqual(['large one', 'small']);
+
+    commitFirst();
+    expect(await firstReply).toMatchObject({ code: 250 });
+    expect(await secondReply).toMatchObject({ code: 250 });
+    expect(spool.written.map((w) => w.rcptTo)).toEqual([['carol@a.test'], ['alice@a.test'], ['bob@a.test']]);
+    fs.rmSync(spillDir, { recursive: true, force: true });
   });
 });

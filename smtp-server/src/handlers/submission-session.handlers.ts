@@ -67,6 +67,8 @@ function replyForSubmitError(err: unknown): SmtpReplyError {
         return submissionReplies.refused(553, '5.1.3', err.message);
       case 'send.too_many_recipients':
         return submissionReplies.refused(452, '4.5.3', err.message);
+      case 'quota.exceeded':
+        return submissionReplies.refused(552, '5.2.2', err.message);
       default:
         return submissionReplies.refused(550, '5.7.0', err.message);
     }

@@ -1,4 +1,5 @@
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { replies } from './replies.js';
 
 /**
  * smtp-server waits a fixed 100 ms before its greeting on every connection (to catch clients
@@ -7,8 +8,9 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
  * (`greetingDelayMs` in the server options, default 0); a pre-greeting test belongs with the
  * spam defences, where it can apply to unknown clients only.
  *
- * This replaces the library's `init()` (smtp-server 3.21.x, pinned in package.json); the MX
- * protocol tests fail if the greeting or the connection limit stop working.
+ * This replaces the library's `init()` (smtp-server 3.21.x, pinned in package.json), and answers
+ * a connection over `maxClients` (SMTP_MAX_CLIENTS) with our `421 4.7.0 too many connections`;
+ * the MX protocol tests fail if the greeting or the connection limit stop working.
  */
 interface ConnectionInternals {
   _server: { options: { maxClients?: number; greetingDelayMs?: number }; connections: Set<unknown> };
@@ -28,7 +30,9 @@ export function useConfigurableGreetingDelay(): void {
     this._setListeners(() => {
       const { maxClients, greetingDelayMs = 0 } = this._server.options;
       if (maxClients && this._server.connections.size > maxClients) {
-        this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
+        // send() closes the connection after a 421.
+        const refusal = replies.tooManyClients(maxClients);
+        this.send(refusal.responseCode, refusal.message, false);
         return;
       }
       if (greetingDelayMs <= 0) return this.connectionReady();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionCounter, RateWindow } from './limits.js';
+import { ConnectionCounter, RateWindow, Semaphore } from './limits.js';
 
 describe('ConnectionCounter', () => {
   it('refuses the connection over the per-IP limit and frees a slot on release', () => {
@@ -21,5 +21,39 @@ describe('RateWindow', () => {
     expect(rate.tryHit('b')).toBe(true);
     now = 1001;
     expect(rate.tryHit('a')).toBe(true);
+  });
+});
+
+describe('Semaphore', () => {
+  it('runs at most N tasks at once, starts the waiting ones in order, and frees the place of a task that throws', async () => {
+    const gate = new Semaphore(2);
+    const running = new Set<string>();
+    const started: string[] = [];
+    let peak = 0;
+    const releases = new Map<string, () => void>();
+    const task = (name: string, fail = false) =>
+      gate.run(async () => {
+        running.add(name);
+        started.push(name);
+        peak = Math.max(peak, running.size);
+        await new Promise<void>((resolve) => releases.set(name, resolve));
+        running.delete(name);
+        if (fail) throw new Error(`${name} failed`);
+        return name;
+      });
+    const results = [task('a', true), task('b'), task('c'), task('d')].map((p) => p.catch((err: Error) => err.message));
+    const settle = () => new Promise((resolve) => setImmediate(resolve));
+    await settle();
+    expect(started).toEqual(['a', 'b']);
+    releases.get('a')!();
+    await settle();
+    expect(started).toEqual(['a', 'b', 'c']);
+    releases.get('b')!();
+    await settle();
+    releases.get('c')!();
+    await settle();
+    releases.get('d')!();
+    expect(await Promise.all(results)).toEqual(['a failed', 'b', 'c', 'd']);
+    expect(peak).toBe(2);
   });
 });

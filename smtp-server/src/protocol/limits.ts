@@ -1,4 +1,7 @@
-/** Per-client-IP counters: open connections, and messages in a sliding one-minute window. */
+/**
+ * Per-client-IP counters (open connections, transactions in DATA), messages in a sliding
+ * one-minute window, and a semaphore (large messages loaded at once).
+ */
 export class ConnectionCounter {
   private readonly open = new Map<string, number>();
 
@@ -10,6 +13,11 @@ export class ConnectionCounter {
     if (current >= this.maxPerIp) return false;
     this.open.set(ip, current + 1);
     return true;
+  }
+
+  /** Whether the address is at its limit (nothing counted). */
+  isFull(ip: string): boolean {
+    return (this.open.get(ip) ?? 0) >= this.maxPerIp;
   }
 
   release(ip: string): void {
@@ -58,5 +66,26 @@ export class RateWindow {
 
   private prune(second: number): void {
     for (const [key, counter] of this.counters) if (!counter.stamps.some((s) => s > second - this.slots)) this.counters.delete(key);
+  }
+}
+
+/** Runs at most `size` tasks at once; the others wait their turn, in order. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active < this.size) this.active++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      // The place goes straight to the next waiter, if any.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
   }
 }

@@ -16,9 +16,13 @@ export const replies = {
   unknownUser: (rcpt: string) => smtpReply(550, '5.1.1', `<${rcpt}>: no such user here`),
   relayDenied: (rcpt: string) => smtpReply(550, '5.7.1', `<${rcpt}>: relaying denied; this server only accepts mail for its own domains`),
   badRecipient: (rcpt: string) => smtpReply(553, '5.1.3', `<${rcpt}>: not a valid mailbox address`),
+  /** RFC 3463 4.2.2: the recipient is at or over their storage quota; the sender should retry later. */
+  mailboxFull: (rcpt: string) => smtpReply(452, '4.2.2', `Mailbox full: <${rcpt}> is over its storage quota; try again later`),
   tooManyRecipients: (max: number) => smtpReply(452, '4.5.3', `too many recipients (at most ${max} per message); send the rest in another transaction`),
   tooManyMessages: (max: number) => smtpReply(451, '4.7.0', `too many messages in one connection (at most ${max}); reconnect to send more`),
   tooManyConnections: (max: number) => smtpReply(421, '4.7.0', `too many connections from your address (at most ${max}); try again later`),
+  tooManyClients: (max: number) => smtpReply(421, '4.7.0', `too many connections (at most ${max} in all); try again later`),
+  tooManyInData: (max: number) => smtpReply(451, '4.7.1', `too many messages in transfer from your address (at most ${max} at once); try again later`),
   rateLimited: (max: number) => smtpReply(451, '4.7.1', `rate limit reached (at most ${max} messages per minute from your address); try again later`),
   messageTooBig: (max: number) => smtpReply(552, '5.3.4', `message exceeds the maximum size of ${max} bytes`),
   mailLoop: (max: number) => smtpReply(554, '5.4.6', `too many Received header fields (more than ${max}): mail loop detected, message refused`),

@@ -44,37 +44,8 @@ async function auditActions(userId: number): Promise<string[]> {
   return rows.map((r) => r.action);
 }
 
-describe('authentication and CSRF on account routes', () => {
-  const writes: [string, string, object | undefined][] = [
-    ['POST', '/api/account/password', { currentPassword: 'x', newPassword: 'new password 1' }],
-    ['POST', '/api/account/totp/setup', undefined],
-    ['POST', '/api/account/totp/enable', { code: '123456' }],
-    ['POST', '/api/account/totp/disable', { password: 'x', code: '123456' }],
-    ['POST', '/api/account/app-passwords', { name: 'Mail app', password: 'x' }],
-    ['DELETE', '/api/account/app-passwords/1', undefined],
-  ];
-
-  it('answers 401 auth.required without a session, for reads and writes', async () => {
-    for (const [method, url, payload] of [['GET', '/api/account/totp', undefined], ['GET', '/api/account/app-passwords', undefined], ...writes] as const) {
-      const res = await t.app.inject({ method, url, ...(payload ? { payload } : {}) });
-      expect(res.statusCode, `${method} ${url}`).toBe(401);
-      expect(res.json()).toMatchObject({ error: { code: 'auth.required' }, requestId: expect.any(String) });
-    }
-  });
-
-  it('refuses every account write that lacks the CSRF header (403 auth.csrf) and changes nothing', async () => {
-    const agent = await signIn('csrf');
-    for (const [method, url, payload] of writes) {
-      const res = await t.app.inject({ method: method as 'POST' | 'DELETE', url, headers: { cookie: agent.cookie }, ...(payload ? { payload } : {}) });
-      expect(res.statusCode, `${method} ${url}`).toBe(403);
-      expect(res.json().error.code).toBe('auth.csrf');
-    }
-    const forged = await t.app.inject({ method: 'POST', url: '/api/account/app-passwords', headers: { cookie: agent.cookie, 'x-csrf-token': 'forged' }, payload: { name: 'x', password: agent.password } });
-    expect(forged.statusCode).toBe(403);
-    expect((await get(agent, '/api/account/app-passwords')).json()).toEqual({ appPasswords: [] });
-    expect((await get(agent, '/api/account/totp')).json()).toEqual({ enabled: false, pendingSetup: false });
-  });
-
+// 401 without a session and 403 without the CSRF header, on every route: tests/security/route-security.test.ts.
+describe('account routes', () => {
   it('lists the account routes in the OpenAPI document', async () => {
     const paths = Object.keys((await t.app.inject({ method: 'GET', url: '/api/docs/json' })).json().paths);
     for (const p of ['/api/account/password', '/api/account/totp', '/api/account/totp/setup', '/api/account/totp/enable', '/api/account/totp/disable', '/api/account/app-passwords', '/api/account/app-passwords/{id}', '/api/auth/totp']) {
@@ -179,13 +150,13 @@ describe('TOTP second factor', () => {
     return code;
   };
 
-  async function setUp(agent: Agent): Promise<Buffer> {
-    const res = await post(agent, '/api/account/totp/setup');
+  async function setUp(agent: Agent & { password: string }): Promise<Buffer> {
+    const res = await post(agent, '/api/account/totp/setup', { password: agent.password });
     expect(res.statusCode).toBe(200);
     return base32Decode(res.json().secret);
   }
 
-  async function enable(agent: Agent): Promise<Buffer> {
+  async function enable(agent: Agent & { password: string }): Promise<Buffer> {
     const key = await setUp(agent);
     expect((await post(agent, '/api/account/totp/enable', { code: codeNow(key) })).statusCode).toBe(204);
     return key;
@@ -203,7 +174,7 @@ describe('TOTP second factor', () => {
 
   it('setup returns a base32 secret and an otpauth URL, but does not turn TOTP on until a code is confirmed', async () => {
     const agent = await signIn('setup');
-    const res = await post(agent, '/api/account/totp/setup');
+    const res = await post(agent, '/api/account/totp/setup', { password: agent.password });
     expect(res.statusCode).toBe(200);
     const { secret, otpauthUrl } = res.json();
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
@@ -218,6 +189,31 @@ describe('TOTP second factor', () => {
     expect((await get(agent, '/api/account/totp')).json()).toEqual({ enabled: false, pendingSetup: true });
     // Not enabled yet: sign-in still completes with the password alone.
     expect((await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { address: agent.address, password: agent.password } })).json()).toMatchObject({ id: agent.userId });
+  });
+
+  it('setup needs the account password: missing is 400, wrong is 403 auth.invalid (audited) and sets nothing up', async () => {
+    const agent = await signIn('setuppw');
+    const missing = await post(agent, '/api/account/totp/setup');
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().error.code).toBe('request.invalid');
+    const wrong = await post(agent, '/api/account/totp/setup', { password: 'not the password' });
+    expect(wrong.statusCode).toBe(403);
+    expect(wrong.json().error.code).toBe('auth.invalid');
+    expect((await get(agent, '/api/account/totp')).json()).toEqual({ enabled: false, pendingSetup: false });
+    expect(await auditActions(agent.userId)).toContain('account.totp_setup_failed');
+  });
+
+  it("enable signs out every other session of the user, keeps the current one, and leaves other users' alone", async () => {
+    const user = await newUser('enrevoke');
+    const current = { ...(await t.login(user.address, user.password)), password: user.password };
+    const otherDevice = await t.login(user.address, user.password);
+    const stranger = await signIn('enstranger');
+    await enable(current);
+    expect((await get(current, '/api/me')).statusCode).toBe(200);
+    expect((await get(otherDevice, '/api/me')).statusCode).toBe(401);
+    expect((await get(stranger, '/api/me')).statusCode).toBe(200);
+    const audit = await t.store.db.selectFrom('audit_log').selectAll().where('actor_user_id', '=', user.id).where('action', '=', 'account.totp_enabled').executeTakeFirstOrThrow();
+    expect(audit.details).toEqual({ revokedSessions: 1 });
   });
 
   it('enable refuses a wrong code with 400 totp.invalid and leaves TOTP off', async () => {
@@ -250,7 +246,7 @@ describe('TOTP second factor', () => {
     const agent = await signIn('enable');
     await enable(agent);
     expect((await get(agent, '/api/account/totp')).json()).toEqual({ enabled: true, pendingSetup: false });
-    const again = await post(agent, '/api/account/totp/setup');
+    const again = await post(agent, '/api/account/totp/setup', { password: agent.password });
     expect(again.statusCode).toBe(409);
     expect(again.json().error.code).toBe('totp.already_enabled');
     expect(await auditActions(agent.userId)).toEqual(expect.arrayContaining(['account.totp_setup', 'account.totp_enabled']));

@@ -27,6 +27,7 @@ import {
   noContent,
   totpCodeBody,
   totpDisableBody,
+  totpSetupBody,
   totpSetupResponse,
   totpStatusResponse,
 } from '@mailyard/core/contracts';
@@ -43,7 +44,7 @@ const TOTP_ISSUER = 'Mailyard';
  */
 export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const audit = createAuditRepository(ctx.db);
-  const accounts = createAccountsService({ db: ctx.db });
+  const accounts = createAccountsService({ db: ctx.db, secrets: ctx.secrets });
   const totps = createTotpRepository(ctx.db, ctx.secrets);
   const appPasswords = createAppPasswordRepository(ctx.db);
   const secondFactor = createSecondFactor(ctx);
@@ -65,7 +66,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   }
 
   return async (app) => {
-    app.addHook('preHandler', requireUser);
+    app.addHook('onRequest', requireUser);
 
     app.post(
       '/api/account/password',
@@ -99,12 +100,15 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       {
         schema: {
           tags: ['account'],
-          description: 'Creates a new TOTP secret (replacing an unconfirmed one). It takes effect only after POST /api/account/totp/enable.',
-          response: { 200: totpSetupResponse, ...errorResponses(401, 403, 409) },
+          description:
+            'Creates a new TOTP secret (replacing an unconfirmed one); needs the account password (wrong ones count toward the sign-in limit). It takes effect only after POST /api/account/totp/enable.',
+          body: totpSetupBody,
+          response: { 200: totpSetupResponse, ...errorResponses(400, 401, 403, 409, 429) },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const me = currentUser(req);
+        await confirmPassword(reply, me, req.body.password, req.ip, 'account.totp_setup_failed');
         const secret = generateTotpSecret();
         if (!(await totps.setPendingSecret(me.userId, secret))) throw new AppError('totp.already_enabled', 'two-factor sign-in is already on; turn it off first', 409);
         await audit.record({ actorUserId: me.userId, actorAddress: me.address, action: 'account.totp_setup', target: me.address, ip: req.ip });
@@ -117,7 +121,7 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       {
         schema: {
           tags: ['account'],
-          description: 'Turns two-factor sign-in on once a code from the newly set-up authenticator verifies.',
+          description: 'Turns two-factor sign-in on once a code from the newly set-up authenticator verifies, and signs out every other session of the user.',
           body: totpCodeBody,
           response: { 204: noContent, ...errorResponses(400, 401, 403, 409, 429) },
         },
@@ -129,7 +133,9 @@ export function accountRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
         if (!state?.secret) throw new AppError('totp.not_set_up', 'set up an authenticator first (POST /api/account/totp/setup)', 409);
         await secondFactor.verify(reply, me.userId, state.secret, req.body.code, 400);
         if (!(await totps.enable(me.userId, state.secret))) throw new AppError('totp.not_set_up', 'the authenticator setup changed meanwhile; set it up again', 409);
-        await audit.record({ actorUserId: me.userId, actorAddress: me.address, action: 'account.totp_enabled', target: me.address, ip: req.ip });
+        // Sessions opened with the password alone end: from now on a session needs the code too.
+        const revokedSessions = await ctx.sessions.revokeAllForUser(me.userId, me.sessionId);
+        await audit.record({ actorUserId: me.userId, actorAddress: me.address, action: 'account.totp_enabled', target: me.address, ip: req.ip, details: { revokedSessions } });
         return reply.code(204).send();
       },
     );

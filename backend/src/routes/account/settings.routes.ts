@@ -8,7 +8,7 @@ import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
 export function accountSettingsRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const settings = createScheduledSendRepository(ctx.db);
   return async (app) => {
-    app.addHook('preHandler', requireUser);
+    app.addHook('onRequest', requireUser);
 
     app.get('/api/account/settings', { schema: { tags: ['account'], response: { 200: accountSettingsResponse, ...errorResponses(401) } } }, async (req) => {
       return { undoSendSeconds: await settings.undoSendSeconds(currentUser(req).userId) };

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activeDkimKey } from '@mailyard/core';
 import { createTestBackend, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 import { startDnsmasq, type TestDnsServer } from '../../../../tests/helpers/dnsmasq.js';
+import { testSecrets } from '../../../../tests/helpers/secrets.js';
 
 let t: TestBackend;
 let dns: TestDnsServer;
@@ -57,7 +58,7 @@ describe('DKIM and DNS admin routes', () => {
   });
 
   it('rotates the key (admin or the domain-admin) and answers with the public record only', async () => {
-    const before = (await activeDkimKey(t.store.db, 'b.test'))!;
+    const before = (await activeDkimKey({ db: t.store.db, secrets: testSecrets }, 'b.test'))!;
     const res = await call(dadmin, 'POST', '/api/admin/domains/B.test/dkim/rotate');
     expect(res.statusCode).toBe(200);
     expect(res.body).not.toContain('PRIVATE KEY');
@@ -65,7 +66,7 @@ describe('DKIM and DNS admin routes', () => {
     expect(body.selector).not.toBe(before.selector);
     expect(body.dnsRecord).toMatchObject({ type: 'TXT', name: `${body.selector}._domainkey.b.test` });
     // The published key verifies what the new active private key signs.
-    const after = (await activeDkimKey(t.store.db, 'b.test'))!;
+    const after = (await activeDkimKey({ db: t.store.db, secrets: testSecrets }, 'b.test'))!;
     expect(after.selector).toBe(body.selector);
     const p = /p=([A-Za-z0-9+/=]+)/.exec(body.dnsRecord.value)![1]!;
     const data = Buffer.from('signed');

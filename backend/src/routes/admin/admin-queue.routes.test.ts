@@ -55,7 +55,7 @@ beforeAll(async () => {
   const claimed = await outbound.claimDue(sueOutboundId, 'far.test', 60_000);
   expect(claimed).toHaveLength(2);
   const later = new Date(Date.now() + 600_000);
-  await outbound.recordOutcomes(claimed.map((c) => ({ deliveryId: c.id, status: 'deferred' as const, reply: '451 4.7.1 greylisted', remoteMta: 'mx.far.test', nextAttemptAt: later })));
+  await outbound.recordOutcomes(claimed.map((c) => ({ deliveryId: c.id, leaseToken: c.leaseToken, status: 'deferred' as const, reply: '451 4.7.1 greylisted', remoteMta: 'mx.far.test', nextAttemptAt: later })));
   await queue.queue.drain(true);
   await queue.enqueue([{ outboundId: sueOutboundId, domain: 'far.test', attempt: 1 }], 600_000);
 });

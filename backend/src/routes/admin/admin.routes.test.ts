@@ -38,58 +38,7 @@ afterAll(async () => {
   await t.close();
 });
 
-describe('authorization', () => {
-  it('gives an anonymous request 401 on admin routes', async () => {
-    expect((await call(null, 'GET', '/api/admin/users')).statusCode).toBe(401);
-    expect((await call(null, 'POST', '/api/admin/domains', { name: 'x.test' })).statusCode).toBe(401);
-  });
-
-  it('gives a plain user 403 auth.forbidden on every admin route, even with bad input', async () => {
-    const routes: Array<[Method, string, unknown?]> = [
-      ['GET', '/api/admin/domains'],
-      ['POST', '/api/admin/domains', { name: 'x.test' }],
-      ['DELETE', '/api/admin/domains/a.test'],
-      ['GET', '/api/admin/users'],
-      ['GET', '/api/admin/users?domain=a.test'],
-      ['POST', '/api/admin/users', { address: 'new@a.test', password: 'long password' }],
-      ['POST', '/api/admin/users', { nonsense: true }],
-      ['PATCH', `/api/admin/users/${ownUserId}`, { disabled: true }],
-      ['DELETE', `/api/admin/users/${ownUserId}`],
-      ['GET', '/api/admin/aliases'],
-      ['POST', '/api/admin/aliases', { address: 'al@a.test', target: 'sue@a.test' }],
-      ['DELETE', '/api/admin/aliases/al@a.test'],
-      ['POST', '/api/admin/domain-admins', { userId: plain.userId, domain: 'a.test' }],
-      ['DELETE', '/api/admin/domain-admins', { userId: plain.userId, domain: 'a.test' }],
-      ['GET', '/api/admin/audit'],
-    ];
-    for (const [method, url, payload] of routes) {
-      const res = await call(plain, method, url, payload);
-      expect(res.statusCode, `${method} ${url}`).toBe(403);
-      expect(res.json().error.code, `${method} ${url}`).toBe('auth.forbidden');
-    }
-  });
-
-  it('requires the CSRF header on every admin write', async () => {
-    const writes: Array<[Method, string, unknown?]> = [
-      ['POST', '/api/admin/domains', { name: 'csrf.test' }],
-      ['DELETE', '/api/admin/domains/b.test'],
-      ['POST', '/api/admin/users', { address: 'csrf@a.test', password: 'long password' }],
-      ['PATCH', `/api/admin/users/${ownUserId}`, { disabled: true }],
-      ['DELETE', `/api/admin/users/${ownUserId}`],
-      ['POST', '/api/admin/aliases', { address: 'csrf@a.test', target: 'sue@a.test' }],
-      ['DELETE', '/api/admin/aliases/none@a.test'],
-      ['POST', '/api/admin/domain-admins', { userId: ownUserId, domain: 'a.test' }],
-      ['DELETE', '/api/admin/domain-admins', { userId: ownUserId, domain: 'a.test' }],
-    ];
-    for (const [method, url, payload] of writes) {
-      const res = await t.app.inject({ method, url, headers: { cookie: admin.cookie }, ...(payload === undefined ? {} : { payload: payload as object }) });
-      expect(res.statusCode, `${method} ${url}`).toBe(403);
-      expect(res.json().error.code, `${method} ${url}`).toBe('auth.csrf');
-    }
-    expect((await t.accounts.listUsers('a.test')).map((u) => u.address)).not.toContain('csrf@a.test');
-    expect((await call(admin, 'GET', `/api/admin/users?domain=a.test`)).json().users.find((u: { id: number }) => u.id === ownUserId).disabled).toBe(false);
-  });
-});
+// Anonymous, plain-user and CSRF refusals of every admin route: tests/security/route-security.test.ts (from the route table).
 
 describe('domains', () => {
   it('lets an admin list, add and remove domains, with 4xx for bad, duplicate, unknown and non-empty ones', async () => {

@@ -64,7 +64,7 @@ const errors = errorResponses(400, 401, 403, 404, 409);
  * The audit log is readable by server admins, and by domain-admins for their own domains.
  */
 export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
-  const accounts = createAccountsService({ db: ctx.db });
+  const accounts = createAccountsService({ db: ctx.db, secrets: ctx.secrets });
   const audit = createAuditRepository(ctx.db);
   const domains = createDomainRepository(ctx.db);
 
@@ -240,7 +240,7 @@ export function adminRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       const actor = actorOf(req);
       await requireManagedDomain(actor, req.params.name);
       const domain = await requireDomainRow(req.params.name);
-      const key = await rotateDkimKey(ctx.db, domain.name);
+      const key = await rotateDkimKey({ db: ctx.db, secrets: ctx.secrets }, domain.name);
       await record(req, actor, 'admin.domain.dkim_rotate', domain.name, { selector: key.selector });
       return { selector: key.selector, dnsRecord: { type: 'TXT' as const, name: `${key.selector}._domainkey.${domain.name}`, value: dkimTxtRecord(key.publicKeyB64), purpose: 'dkim' as const } };
     });

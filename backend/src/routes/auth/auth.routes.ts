@@ -20,7 +20,6 @@ export interface AuthRouteDeps {
   redis: Redis;
   sessions: SessionService;
   limiter: RateLimiter;
-  secureCookies: boolean;
   secrets: SecretBox;
 }
 
@@ -30,7 +29,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
   const secondFactor = createSecondFactor(deps);
 
   function setSessionCookie(req: FastifyRequest, reply: FastifyReply, token: string, expires: Date): void {
-    reply.setCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies || req.protocol === 'https', path: '/', expires });
+    reply.setCookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: req.protocol === 'https', path: '/', expires });
   }
 
   return async (app) => {
@@ -73,7 +72,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
           body: totpCodeBody,
           response: { 200: meResponse, ...errorResponses(400, 401, 403, 409, 429) },
         },
-        preHandler: requireMfaPending,
+        onRequest: requireMfaPending,
       },
       async (req, reply) => {
         const session = currentSession(req);
@@ -102,7 +101,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
     );
 
     // A session waiting for its code may still be ended (the user gives up on the second step).
-    app.post('/api/auth/logout', { schema: { tags: ['auth'], response: { 204: noContent, ...errorResponses(401, 403) } }, preHandler: requireAnySession }, async (req, reply) => {
+    app.post('/api/auth/logout', { schema: { tags: ['auth'], response: { 204: noContent, ...errorResponses(401, 403) } }, onRequest: requireAnySession }, async (req, reply) => {
       const me = currentSession(req);
       await deps.sessions.revoke(me.sessionId);
       await audit.record({ actorUserId: me.userId, actorAddress: me.address, action: 'auth.logout', ip: req.ip });
@@ -110,7 +109,7 @@ export function authRoutes(deps: AuthRouteDeps): FastifyPluginAsyncZod {
       return reply.code(204).send();
     });
 
-    app.get('/api/me', { schema: { tags: ['auth'], response: { 200: meResponse, ...errorResponses(401) } }, preHandler: requireUser }, async (req) => {
+    app.get('/api/me', { schema: { tags: ['auth'], response: { 200: meResponse, ...errorResponses(401) } }, onRequest: requireUser }, async (req) => {
       const me = currentUser(req);
       return { id: me.userId, address: me.address, role: me.role, csrfToken: me.csrfToken };
     });

@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import {
   AppError,
@@ -15,6 +16,7 @@ import {
   createUploadRepository,
   createUserRepository,
   deleteDraft,
+  DRAFT_SAVES_PER_USER,
   holdMessage,
   listDrafts,
   newUploadId,
@@ -30,6 +32,7 @@ import {
   type DraftInput,
   type DraftSender,
   type HoldDeps,
+  type RateLimiter,
   type SendInput,
 } from '@mailyard/core';
 import {
@@ -52,11 +55,32 @@ import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
 export interface ComposeOptions {
   /** Largest upload accepted, in bytes (413 upload.too_large beyond). */
   maxUploadBytes?: number;
+  /** Largest message a user may write, uploads included (SMTP_MAX_MESSAGE_SIZE; 413 message.too_large beyond). */
+  maxMessageBytes?: number;
 }
 
 export const DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
 
 const writeErrors = errorResponses(400, 401, 403, 404);
+
+/**
+ * A multipart body the parser (busboy) cannot read ("Boundary not found", "Unexpected end of
+ * form") is the client's mistake: 400. Its errors are plain Errors; file-system ones carry a code.
+ */
+function malformedUpload(err: unknown): AppError | null {
+  if (!(err instanceof Error) || 'code' in err || 'statusCode' in err) return null;
+  return new AppError('upload.invalid', `malformed multipart/form-data: ${err.message}`, 400);
+}
+/** Saving a draft: also too large or over quota (413) and too often (429). */
+const draftErrors = { ...writeErrors, ...errorResponses(413, 429) };
+
+/** Counts a draft save: 429 'draft.rate_limited' with Retry-After beyond DRAFT_SAVES_PER_USER. */
+async function countDraftSave(limiter: RateLimiter, userId: number, reply: FastifyReply): Promise<void> {
+  const state = await limiter.hit(DRAFT_SAVES_PER_USER, String(userId));
+  if (!state.limited) return;
+  void reply.header('retry-after', String(state.retryAfterSeconds));
+  throw new AppError('draft.rate_limited', `you may save at most ${DRAFT_SAVES_PER_USER.max} drafts a minute; try again in ${state.retryAfterSeconds} s`, 429);
+}
 
 /**
  * Uploads (files sent ahead of composing) and server-side drafts, so a reload never loses one.
@@ -66,7 +90,7 @@ const writeErrors = errorResponses(400, 401, 403, 404);
 export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {}): FastifyPluginAsyncZod {
   const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   const uploads = createUploadRepository(ctx.db, ctx.dataDir);
-  const deps: DraftDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log, dataDir: ctx.dataDir };
+  const deps: DraftDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log, dataDir: ctx.dataDir, maxMessageBytes: options.maxMessageBytes };
   // Sent mail is held (undo send, scheduled send) until a `scheduled-send` job wakes the outbound
   // worker; with an undo delay of 0 it is sent in the request, remote mail going to `outbound`.
   const outbound = createOutboundQueue(ctx.redis);
@@ -81,7 +105,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
 
   return async (app) => {
     await app.register(multipart, { limits: { files: 1, fileSize: maxUploadBytes, fields: 10, parts: 20 } });
-    app.addHook('preHandler', requireUser);
+    app.addHook('onRequest', requireUser);
     app.addHook('onClose', async () => {
       await outbound.close();
       await scheduled.close();
@@ -91,7 +115,9 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
     app.post('/api/uploads', { schema: { tags: ['compose'], description: 'One file as multipart/form-data; the answer is the upload id to list in a draft or message.', response: { 201: uploadResponse, ...writeErrors, ...errorResponses(413) } } }, async (req, reply) => {
       const me = currentUser(req);
       if (!req.isMultipart()) throw new AppError('upload.invalid', 'send the file as multipart/form-data', 400);
-      const part = await req.file();
+      const part = await req.file().catch((err: unknown) => {
+        throw malformedUpload(err) ?? err;
+      });
       if (!part) throw new AppError('upload.invalid', 'the request holds no file', 400);
       const id = newUploadId();
       const file = uploadPath(ctx.dataDir, id);
@@ -107,7 +133,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
         await removeFile(file);
         if (err instanceof AppError) throw err;
         if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new AppError('upload.too_large', `a file may be at most ${maxUploadBytes} bytes`, 413);
-        throw err;
+        throw malformedUpload(err) ?? err;
       }
     });
 
@@ -126,7 +152,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
           tags: ['compose'],
           description: 'Holds the message for the undo delay (or until sendAt), then sends it; cancel it meanwhile with /api/messages/scheduled/:id/cancel.',
           body: sendBody,
-          response: { 202: sendResponse, ...writeErrors, ...errorResponses(429) },
+          response: { 202: sendResponse, ...writeErrors, ...errorResponses(413, 429) },
         },
       },
       async (req, reply) => {
@@ -158,15 +184,17 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
       return { drafts: (await listDrafts(ctx.db, me.userId)).map(toMessageListItemDto) };
     });
 
-    app.post('/api/drafts', { schema: { tags: ['compose'], body: draftBody, response: { 201: draftIdResponse, ...writeErrors } } }, async (req, reply) => {
+    app.post('/api/drafts', { schema: { tags: ['compose'], body: draftBody, response: { 201: draftIdResponse, ...draftErrors } } }, async (req, reply) => {
       const me = currentUser(req);
+      await countDraftSave(ctx.limiter, me.userId, reply);
       const id = await saveDraft(deps, await sender(me.userId, me.address), req.body as DraftInput);
       return reply.code(201).send({ id });
     });
 
     // Replaces the draft: the new version is filed first, then the old one deleted; answers the new id.
-    app.put('/api/drafts/:id', { schema: { tags: ['compose'], params: idParam, body: draftBody, response: { 200: draftIdResponse, ...writeErrors } } }, async (req) => {
+    app.put('/api/drafts/:id', { schema: { tags: ['compose'], params: idParam, body: draftBody, response: { 200: draftIdResponse, ...draftErrors } } }, async (req, reply) => {
       const me = currentUser(req);
+      await countDraftSave(ctx.limiter, me.userId, reply);
       return { id: await replaceDraft(deps, await sender(me.userId, me.address), req.params.id, req.body as DraftInput) };
     });
 

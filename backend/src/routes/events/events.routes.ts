@@ -208,7 +208,7 @@ export function eventsRoutes(ctx: BackendContext, options: Partial<EventStreamOp
     app.get(
       '/api/events',
       {
-        preHandler: requireUser,
+        onRequest: requireUser,
         // A HEAD would hold a subscription open with nothing to send.
         exposeHeadRoute: false,
         schema: {

@@ -45,7 +45,7 @@ export function mailboxRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const messages = createMessageRepository(ctx.db);
   const ops: MessageOpsDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log };
   return async (app) => {
-    app.addHook('preHandler', requireUser);
+    app.addHook('onRequest', requireUser);
 
     app.get('/api/mailboxes', { schema: { tags: ['mailboxes'], response: { 200: mailboxListResponse, ...errorResponses(401) } } }, async (req) => {
       const me = currentUser(req);

@@ -10,8 +10,8 @@ import {
   loadMessagePart,
   loadStoredMessage,
   moveMessages,
-  renderMessage,
   setFlags,
+  sharedMessageRenderer,
   toMessageDetailDto,
   toMessageListItemDto,
   toMessageStateDto,
@@ -60,7 +60,7 @@ export function messageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   }
 
   return async (app) => {
-    app.addHook('preHandler', requireUser);
+    app.addHook('onRequest', requireUser);
 
     app.get(
       '/api/messages/:id',
@@ -68,7 +68,8 @@ export function messageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       async (req) => {
         const me = currentUser(req);
         const { message, raw } = await load(me.userId, req.params.id);
-        const rendered = await renderMessage(raw, { allowRemoteImages: req.query.remoteImages === '1', attachmentUrl: (index) => attachmentUrl(message.id, index) });
+        // Parsed and sanitized on worker threads, once per message (a cache), the HTML capped.
+        const rendered = await sharedMessageRenderer().render(message.id, raw, { allowRemoteImages: req.query.remoteImages === '1', attachmentUrl: (index) => attachmentUrl(message.id, index) });
         return toMessageDetailDto(message, rendered);
       },
     );

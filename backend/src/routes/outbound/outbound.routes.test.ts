@@ -41,7 +41,7 @@ describe('delivery log API', () => {
     const outbound = createOutboundRepository(t.store.db);
     const [claimed] = await outbound.claimDue(sent.outboundId, 'far.test', 60_000);
     const next = new Date(Date.now() + 600_000);
-    await outbound.recordOutcomes([{ deliveryId: claimed!.id, status: 'deferred', reply: '451 4.7.1 greylisted', remoteMta: 'mx.far.test', nextAttemptAt: next }]);
+    await outbound.recordOutcomes([{ deliveryId: claimed!.id, leaseToken: claimed!.leaseToken, status: 'deferred', reply: '451 4.7.1 greylisted', remoteMta: 'mx.far.test', nextAttemptAt: next }]);
     const list = (await get(ann, '/api/outbound?limit=10')).json();
     expect(list.nextBefore).toBeNull();
     const sam = list.outbound[0].recipients.find((r: { recipient: string }) => r.recipient === 'sam@far.test');

@@ -15,7 +15,7 @@ import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
 export function outboundRoutes(ctx: Pick<BackendContext, 'db'>): FastifyPluginAsyncZod {
   const outbound = createOutboundRepository(ctx.db);
   return async (app) => {
-    app.addHook('preHandler', requireUser);
+    app.addHook('onRequest', requireUser);
 
     app.get('/api/outbound', { schema: { tags: ['sending'], querystring: outboundListQuery, response: { 200: outboundListResponse, ...errorResponses(400, 401) } } }, async (req) => {
       const me = currentUser(req);

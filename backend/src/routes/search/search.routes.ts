@@ -13,7 +13,7 @@ export function searchRoutes(ctx: Pick<BackendContext, 'db'>): FastifyPluginAsyn
   const search = createSearchRepository(ctx.db);
   const contacts = createContactRepository(ctx.db);
   return async (app) => {
-    app.addHook('preHandler', requireUser);
+    app.addHook('onRequest', requireUser);
 
     app.get('/api/search', { schema: { tags: ['search'], querystring: searchQuery, response: { 200: searchResponse, ...errorResponses(400, 401) } } }, async (req) => {
       const me = currentUser(req);

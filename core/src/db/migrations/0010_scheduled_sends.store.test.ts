@@ -2,13 +2,14 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../../../../tests/helpers/store.js';
 import { createAccountsService } from '../../accounts/accounts.service.js';
+import { testSecrets } from '../../../../tests/helpers/secrets.js';
 
 describe('migration 0010_scheduled_sends', () => {
   let store: TestStore;
   let userId: number;
   beforeAll(async () => {
     store = await createTestStore();
-    const accounts = createAccountsService({ db: store.db });
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
     await accounts.addDomain('m.test');
     userId = (await accounts.addUser({ address: 'ann@m.test', password: 'ann password' })).id;
   });

@@ -4,6 +4,7 @@ import { createAccountsService } from '../../accounts/accounts.service.js';
 import { createAliasRepository } from '../../repositories/user.repository.js';
 import type { Db } from '../client.js';
 import { migrateToLatest } from '../migrate.js';
+import { testSecrets } from '../../../../tests/helpers/secrets.js';
 
 const empty = useEmptyDatabase();
 let db: Db;
@@ -14,7 +15,7 @@ beforeAll(() => {
 describe('migration 0011_alias_allow_send', () => {
   it('lets aliases made before it keep sending, and makes new aliases receive-only unless allowed', async () => {
     await empty.migrateTo('0010_scheduled_sends');
-    const accounts = createAccountsService({ db });
+    const accounts = createAccountsService({ db, secrets: testSecrets });
     const domain = await accounts.addDomain('old.test');
     const ann = await accounts.addUser({ address: 'ann@old.test', password: 'ann password' });
     await db.insertInto('aliases').values([{ domain_id: domain.id, address: 'sales@old.test', target_user_id: ann.id }, { domain_id: domain.id, address: '@old.test', target_user_id: ann.id }]).execute();

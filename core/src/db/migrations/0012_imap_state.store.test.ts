@@ -6,6 +6,7 @@ import { createImapRepository } from '../../repositories/imap.repository.js';
 import { createMailboxRepository } from '../../repositories/mailbox.repository.js';
 import type { Db } from '../client.js';
 import { migrateToLatest } from '../migrate.js';
+import { testSecrets } from '../../../../tests/helpers/secrets.js';
 
 const empty = useEmptyDatabase();
 let db: Db;
@@ -18,7 +19,7 @@ const events = { publish: async () => undefined };
 describe('migration 0012_imap_state', () => {
   it('subscribes the folders that were subscribed and new folders, follows renames, keeps a deleted folder subscribed, and starts \\Recent after the existing mail', async () => {
     await empty.migrateTo('0011_alias_allow_send');
-    const accounts = createAccountsService({ db });
+    const accounts = createAccountsService({ db, secrets: testSecrets });
     await accounts.addDomain('subs.test');
     const old = await accounts.addUser({ address: 'old@subs.test', password: 'old password' });
     const oldFolders = (await createMailboxRepository(db).list(old.id)).map((m) => m.name).sort();

@@ -39,7 +39,7 @@ export interface MailboxWriterDeps {
 }
 
 export { EMPTYABLE, MailboxWrite } from './mailbox-write.js';
-export type { AppendInput, AppendResult, CopiedMessage, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MailboxTarget, MessageContent, MovedMessage, MoveResult, OnlyFromOption } from './mailbox-write.js';
+export type { AppendInput, AppendResult, CopiedMessage, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MailboxTarget, MessageContent, MovedMessage, MoveResult, OnlyFromOption, QuotaOption } from './mailbox-write.js';
 export { MAX_MAILBOX_NAME_LENGTH, normalizeFlag, SYSTEM_FLAGS, validateMailboxName } from './validation.js';
 
 /** Locks `userIds` in the caller's transaction for a write (see above for finish and publish). */
@@ -104,8 +104,9 @@ export function moveMessages(deps: MailboxWriterDeps, userId: number, messageIds
   return writeMailboxes(deps, [userId], (w) => w.move(userId, messageIds, target, options));
 }
 
+/** Copies are the user's own action: refused (413 'quota.exceeded') when they would not fit. */
 export function copyMessages(deps: MailboxWriterDeps, userId: number, messageIds: readonly number[], target: MailboxTarget): Promise<CopyResult> {
-  return writeMailboxes(deps, [userId], (w) => w.copy(userId, messageIds, target));
+  return writeMailboxes(deps, [userId], (w) => w.copy(userId, messageIds, target, { enforceQuota: true }));
 }
 
 /** Deletes the user's messages forever (their blobs stay until the reclaim sweep). */

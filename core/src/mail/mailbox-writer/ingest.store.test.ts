@@ -8,6 +8,7 @@ import { createMessageRepository } from '../../repositories/message.repository.j
 import { createSpoolRepository } from '../../repositories/spool.repository.js';
 import { ingestForUser, ingestMessage } from './index.js';
 import { summarizeMessage } from '../parse.js';
+import { testSecrets } from '../../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 const published: Array<{ userId: number; event: UserEvent }> = [];
@@ -38,7 +39,7 @@ let bob: number;
 
 beforeAll(async () => {
   store = await createTestStore();
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('a.test');
   alice = (await accounts.addUser({ address: 'alice@a.test', password: 'correct horse' })).id;
   bob = (await accounts.addUser({ address: 'bob@a.test', password: 'correct horse' })).id;

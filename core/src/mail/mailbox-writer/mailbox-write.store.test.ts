@@ -24,6 +24,7 @@ import {
   type MessageOpsDeps,
 } from './index.js';
 import { summarizeMessage } from '../parse.js';
+import { testSecrets } from '../../../../tests/helpers/secrets.js';
 
 let store: TestStore;
 let deps: MessageOpsDeps;
@@ -96,7 +97,7 @@ async function expectConsistent(userId: number) {
 beforeAll(async () => {
   store = await createTestStore();
   deps = { db: store.db, events };
-  const accounts = createAccountsService({ db: store.db });
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('a.test');
   alice = (await accounts.addUser({ address: 'alice@a.test', password: 'correct horse' })).id;
   bob = (await accounts.addUser({ address: 'bob@a.test', password: 'correct horse' })).id;

@@ -8,7 +8,9 @@ import { createContactRepository } from '../../repositories/contact.repository.j
 import { createMailboxRepository, type MailboxCounts, type MailboxDelta, type MailboxRow } from '../../repositories/mailbox.repository.js';
 import { createMessageRepository, type RemovalFilter, type RemovedMessage } from '../../repositories/message.repository.js';
 import { createModseqRepository } from '../../repositories/modseq.repository.js';
+import { createUserRepository } from '../../repositories/user.repository.js';
 import { addressText, type MessageSummary } from '../parse.js';
+import { assertRoom } from '../quota.js';
 import { ModseqClock } from './modseq-clock.js';
 import { assignThreads } from './threading.js';
 import { MAX_FLAGS_PER_MESSAGE, normalizeFlag, normalizeFlags, uniqueIds, validateMailboxName } from './validation.js';
@@ -24,6 +26,10 @@ import { MAX_FLAGS_PER_MESSAGE, normalizeFlag, normalizeFlags, uniqueIds, valida
  * keeps one row per modseq and IMAP CONDSTORE sees a per-message MODSEQ), updates counters
  * incrementally, and appends to the change log. `finish` gives back unused modseqs; `events`
  * are what to publish once the transaction has committed (see index.ts).
+ *
+ * The user's quota usage (`users.used_bytes`, see core/src/mail/quota.ts) moves with the byte
+ * counters, in `applyDeltas`. `append` and `copy` refuse (413 'quota.exceeded') what would not
+ * fit when asked to (`enforceQuota`: a user's own action); filing accepted mail never is.
  *
  * Deleting a message removes its row only: the bytes in `blobs` are content-addressed and may be
  * shared (other recipients, copies, the spool); reclaiming unreferenced blobs is a separate sweep.
@@ -118,6 +124,11 @@ export interface DeletedMessage {
   modseq: number;
 }
 
+export interface QuotaOption {
+  /** Refuse with 413 'quota.exceeded' (QuotaExceededError) unless the new messages fit in the user's quota. */
+  enforceQuota?: boolean;
+}
+
 export interface OnlyFromOption {
   /** Only act on messages in a mailbox with one of these special uses (else 409 'message.not_in_trash'). */
   onlyFrom?: readonly SpecialUse[];
@@ -188,8 +199,11 @@ export class MailboxWrite {
     for (const event of events) this.changeLog.push({ userId, event });
   }
 
+  /** Applies counter changes to the user's mailboxes, and their byte total to the user's quota usage. */
   private async applyDeltas(userId: number, deltas: Map<number, MailboxDelta>): Promise<Map<number, MailboxCounts>> {
     const result = await createMailboxRepository(this.tx).applyDeltas(userId, deltas);
+    const bytes = [...deltas.values()].reduce((sum, d) => sum + d.bytes, 0);
+    if (bytes !== 0) await createUserRepository(this.tx).addUsedBytes(userId, bytes);
     for (const id of deltas.keys()) {
       const c = result.get(id);
       if (!c) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
@@ -218,7 +232,7 @@ export class MailboxWrite {
    * consecutive UIDs. Results line up with `inputs`; a spool row filed before (or twice in this
    * batch) comes back with `duplicate: true`.
    */
-  async append(userId: number, inputs: readonly AppendInput[]): Promise<AppendResult[]> {
+  async append(userId: number, inputs: readonly AppendInput[], options: QuotaOption = {}): Promise<AppendResult[]> {
     const clock = this.clock(userId);
     const messages = createMessageRepository(this.tx);
     const filed = await messages.filingsOf(userId, inputs.flatMap((i) => (i.spoolId === undefined ? [] : [i.spoolId])));
@@ -255,6 +269,8 @@ export class MailboxWrite {
       const hash = 'raw' in input.content ? blobHash(input.content.raw) : input.content.blobHash;
       planned.push({ index, input, mailboxId, hash, flags: normalizeFlags(input.flags ?? []), size: blobSize + Buffer.byteLength(traceHeaders), traceHeaders, internalDate: input.internalDate ?? new Date() });
     }
+
+    if (options.enforceQuota) await assertRoom(this.tx, userId, planned.reduce((sum, p) => sum + p.size, 0));
 
     // Modseqs, then UIDs and counters per mailbox.
     const first = await clock.take(planned.length);
@@ -323,13 +339,14 @@ export class MailboxWrite {
   }
 
   /** Copies of the user's messages in a mailbox (IMAP COPY): new ids and UIDs, same bytes, flags and thread. */
-  async copy(userId: number, messageIds: readonly number[], target: MailboxTarget): Promise<CopyResult> {
+  async copy(userId: number, messageIds: readonly number[], target: MailboxTarget, options: QuotaOption = {}): Promise<CopyResult> {
     this.clock(userId);
     const ids = uniqueIds(messageIds);
     const rows = (await this.lockMessages(userId, ids)).sort((a, b) => a.mailboxId - b.mailboxId || a.uid - b.uid);
     const mailbox = await this.lockMailbox(userId, target);
     const result: CopyResult = { target: { id: mailbox.id, uidvalidity: mailbox.uidvalidity }, copied: [] };
     if (rows.length === 0) return result;
+    if (options.enforceQuota) await assertRoom(this.tx, userId, rows.reduce((sum, r) => sum + r.size, 0));
     const first = await this.clock(userId).take(rows.length);
     const deltas = new Map<number, MailboxDelta>();
     addDelta(deltas, mailbox.id, {

@@ -8,7 +8,7 @@ import { UsersView } from './users-view';
 afterEach(cleanup);
 
 function user(id: number, address: string, patch: Partial<AdminUserDto> = {}): AdminUserDto {
-  return { id, address, domain: address.split('@')[1]!, role: 'user', displayName: null, disabled: false, quotaBytes: null, totpEnabled: false, createdAt: '2024-03-03T10:00:00.000Z', ...patch };
+  return { id, address, domain: address.split('@')[1]!, role: 'user', displayName: null, disabled: false, quotaBytes: null, usedBytes: 0, totpEnabled: false, createdAt: '2024-03-03T10:00:00.000Z', ...patch };
 }
 
 function fakeApi(initial: AdminUserDto[]) {

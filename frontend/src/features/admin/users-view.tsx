@@ -1,11 +1,12 @@
 /**
  * Users of the domains the actor manages: create (address, password, role), change the role,
- * the quota, disable or enable, reset the password, delete. What the API refuses for the actor's
+ * the quota (storage used is shown next to it), disable or enable, reset the password, delete. What the API refuses for the actor's
  * rights (403) is said in words next to the row.
  */
 import { useCallback, useState, type FormEvent } from 'react';
 import type { AdminUserDto } from '@mailyard/core/contracts';
 import type { AdminApi } from '../../api/client';
+import { byteSize } from '../mail/format';
 import { ErrorBlock, useAction, useResource } from './shared';
 
 type UsersApi = Pick<AdminApi, 'users' | 'createUser' | 'updateUser' | 'deleteUser' | 'domains'>;
@@ -50,7 +51,7 @@ export function UsersView({ api, fullAdmin, selfId }: { api: UsersApi; fullAdmin
             <tr>
               <th scope="col">Address</th>
               <th scope="col">Role</th>
-              <th scope="col">Quota (MB)</th>
+              <th scope="col">Quota (MB) and use</th>
               <th scope="col">Status</th>
               <th scope="col">
                 <span className="visually-hidden">Actions</span>
@@ -75,6 +76,7 @@ export function UsersView({ api, fullAdmin, selfId }: { api: UsersApi; fullAdmin
                 </td>
                 <td>
                   <QuotaInput user={u} onSave={(quotaBytes) => void change(u, { quotaBytes })} />
+                  <span className="muted"> {byteSize(u.usedBytes)} used</span>
                 </td>
                 <td>{u.disabled ? 'Disabled' : 'Active'}</td>
                 <td className="row-actions">

@@ -23,11 +23,13 @@ export interface FolderListProps {
   onCreate?(name: string): Promise<void>;
   onRename?(id: number, name: string): Promise<void>;
   onDelete?(folder: MailboxDto): void;
+  /** The "Scheduled" entry below the system folders (messages held for a later send). */
+  scheduled?: { selected: boolean; onSelect(): void };
 }
 
 type Editing = { kind: 'create' } | { kind: 'rename'; id: number } | null;
 
-export function FolderList({ mailboxes, selectedId, onSelect, onDropMessages, onCreate, onRename, onDelete }: FolderListProps) {
+export function FolderList({ mailboxes, selectedId, onSelect, onDropMessages, onCreate, onRename, onDelete, scheduled }: FolderListProps) {
   const [editing, setEditing] = useState<Editing>(null);
   const [dropTarget, setDropTarget] = useState<number | null>(null);
   const system = mailboxes.filter((m) => m.specialUse !== null);
@@ -72,6 +74,13 @@ export function FolderList({ mailboxes, selectedId, onSelect, onDropMessages, on
         {system.map((m) => (
           <li key={m.id}>{folder(m)}</li>
         ))}
+        {scheduled && (
+          <li>
+            <button type="button" className={scheduled.selected ? 'folder selected' : 'folder'} aria-current={scheduled.selected ? 'page' : undefined} onClick={scheduled.onSelect}>
+              <span className="name">Scheduled</span>
+            </button>
+          </li>
+        )}
       </ul>
       {(own.length > 0 || onCreate) && (
         <>

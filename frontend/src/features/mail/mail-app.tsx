@@ -12,10 +12,12 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { MailboxDto, Me, MessageListItemDto, UserEvent } from '@mailyard/core/contracts';
 import { api, ApiError } from '../../api/client';
+import { openCompose } from '../compose/compose-store';
 import { SearchBox } from '../search/search-box';
 import type { DeliveryEvent } from './delivery-strip';
 import { groupConversations, groupsConversations, messageIdsOf, rememberGrouping, rowIdOf } from './conversations';
 import { FolderList, folderName } from './folder-list';
+import { ScheduledList } from './scheduled-list';
 import { appendPage, applyEvent, emptyList, mergeNewer, patchMessages, removeMessages, type ListState } from './list-state';
 import { ActionMenu, actionsFor, BulkBar, ConfirmDialog, isEmptyable, moveTargets, type MailAction } from './mail-actions';
 import { MessageList, type RowConversation } from './message-list';
@@ -86,6 +88,8 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
   const [cursor, setCursor] = useState(0);
   const [openId, setOpenId] = useState<number | null>(null);
   const [view, setView] = useState<View>('list');
+  /** The "Scheduled" view replaces the message list while it is open. */
+  const [scheduledOpen, setScheduledOpen] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [selection, setSelection] = useState<Selection>(noSelection);
   const [menu, setMenu] = useState<{ x: number; y: number; ids: number[] } | null>(null);
@@ -200,6 +204,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
   }, [inbox]);
 
   const showList = (next: ListState) => {
+    setScheduledOpen(false);
     setList(next);
     setCursor(0);
     setOpenId(null);
@@ -208,7 +213,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
   };
   const selectFolder = (id: number) => {
     setView('list');
-    if (id === list.mailboxId && list.query === null) return;
+    if (id === list.mailboxId && list.query === null && !scheduledOpen) return;
     showList({ ...emptyList, mailboxId: id });
   };
 
@@ -298,6 +303,8 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
   };
 
   const runCommand = (command: ShortcutCommand): boolean => {
+    // The Scheduled view has no message rows: only the commands that leave it or help apply.
+    if (scheduledOpen && !['search', 'goInbox', 'help'].includes(command)) return false;
     const items = rows;
     const targetsNow = keyTargets();
     const ids = messageIds(targetsNow.map((m) => m.id));
@@ -482,59 +489,79 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
         ) : (
           <FolderList
             mailboxes={mailboxes}
-            selectedId={list.query === null ? list.mailboxId : null}
+            selectedId={list.query === null && !scheduledOpen ? list.mailboxId : null}
             onSelect={selectFolder}
             onDropMessages={(ids, mailboxId) => void perform(messageIds(ids), { kind: 'move', mailboxId })}
             onCreate={createFolder}
             onRename={renameFolder}
             onDelete={deleteFolder}
+            scheduled={{
+              selected: scheduledOpen,
+              onSelect: () => {
+                setOpenId(null);
+                setSelection(noSelection);
+                setScheduledOpen(true);
+                setView('list');
+              },
+            }}
           />
         )}
       </aside>
       <section className="pane list-pane" aria-label="Message list">
-        <div className="list-header">
-          <h1 className="pane-title">{listTitle}</h1>
-          {list.query === null && (
-            <button type="button" className="grouping" aria-pressed={grouped} onClick={switchGrouping} title={grouped ? 'Show single messages' : 'Group messages by conversation'}>
-              Conversations
-            </button>
-          )}
-          {isEmptyable(current) && current!.total > 0 && (
-            <button type="button" onClick={() => emptyFolder(current!)}>
-              Empty {folderName(current!)}
-            </button>
-          )}
-        </div>
-        {selectedItems.length > 0 && (
-          <BulkBar
-            count={selectedItems.length}
-            actions={actionsFor(current, selectedItems)}
-            targets={targets}
-            onAction={(action) => request(messageIds(selectedItems.map((m) => m.id)), action)}
-            onClear={() => setSelection(noSelection)}
-          />
+        {scheduledOpen ? (
+          <>
+            <div className="list-header">
+              <h1 className="pane-title">Scheduled</h1>
+            </div>
+            <ScheduledList load={api.scheduled} cancel={api.cancelScheduled} onEdit={(message) => openCompose({ kind: 'restore', message })} />
+          </>
+        ) : (
+          <>
+            <div className="list-header">
+              <h1 className="pane-title">{listTitle}</h1>
+              {list.query === null && (
+                <button type="button" className="grouping" aria-pressed={grouped} onClick={switchGrouping} title={grouped ? 'Show single messages' : 'Group messages by conversation'}>
+                  Conversations
+                </button>
+              )}
+              {isEmptyable(current) && current!.total > 0 && (
+                <button type="button" onClick={() => emptyFolder(current!)}>
+                  Empty {folderName(current!)}
+                </button>
+              )}
+            </div>
+            {selectedItems.length > 0 && (
+              <BulkBar
+                count={selectedItems.length}
+                actions={actionsFor(current, selectedItems)}
+                targets={targets}
+                onAction={(action) => request(messageIds(selectedItems.map((m) => m.id)), action)}
+                onClear={() => setSelection(noSelection)}
+              />
+            )}
+            <MessageList
+              items={rows}
+              conversations={rowConversations}
+              folderName={list.query !== null ? 'the results' : current ? folderName(current) : 'this folder'}
+              loading={list.loading}
+              loadingMore={list.loadingMore}
+              hasMore={list.nextCursor !== null}
+              error={list.error}
+              cursor={cursor}
+              openId={openId}
+              onOpen={open}
+              onLoadMore={loadMore}
+              onRetry={() => (list.items.length === 0 && list.mailboxId !== null ? void loadFirstPage(list) : void loadMore())}
+              selected={selection.ids}
+              onSelect={(message, mode) => setSelection((s) => (mode === 'range' ? selectRange(s, rowsRef.current, message.id) : toggleSelected(s, message.id)))}
+              onContextMenu={(message, x, y) => {
+                const ids = selection.ids.has(message.id) ? [...selection.ids] : [message.id];
+                if (!selection.ids.has(message.id)) setSelection(noSelection);
+                setMenu({ x, y, ids });
+              }}
+            />
+          </>
         )}
-        <MessageList
-          items={rows}
-          conversations={rowConversations}
-          folderName={list.query !== null ? 'the results' : current ? folderName(current) : 'this folder'}
-          loading={list.loading}
-          loadingMore={list.loadingMore}
-          hasMore={list.nextCursor !== null}
-          error={list.error}
-          cursor={cursor}
-          openId={openId}
-          onOpen={open}
-          onLoadMore={loadMore}
-          onRetry={() => (list.items.length === 0 && list.mailboxId !== null ? void loadFirstPage(list) : void loadMore())}
-          selected={selection.ids}
-          onSelect={(message, mode) => setSelection((s) => (mode === 'range' ? selectRange(s, rowsRef.current, message.id) : toggleSelected(s, message.id)))}
-          onContextMenu={(message, x, y) => {
-            const ids = selection.ids.has(message.id) ? [...selection.ids] : [message.id];
-            if (!selection.ids.has(message.id)) setSelection(noSelection);
-            setMenu({ x, y, ids });
-          }}
-        />
       </section>
       <section className="pane reader-pane" aria-label="Reader">
         {openConversation ? (

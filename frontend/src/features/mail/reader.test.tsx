@@ -38,6 +38,18 @@ describe('Reader', () => {
     expect(screen.queryByText('Images from remote senders are hidden.')).toBeNull();
   });
 
+  it('says when only the start of a large message is shown, and links to its download', async () => {
+    render(<Reader messageId={9} load={async () => detail(9, { html: '<p>start</p>', truncated: true })} starred={false} onBack={() => undefined} />);
+    await screen.findByText('This message is too large to show in full.');
+    expect(screen.getByRole('link', { name: 'Download it to see everything' }).getAttribute('href')).toBe('/api/messages/9/raw');
+  });
+
+  it('shows no truncation notice for a message shown in full', async () => {
+    render(<Reader messageId={9} load={async () => detail(9, { html: '<p>all</p>' })} starred={false} onBack={() => undefined} />);
+    await waitFor(() => frame());
+    expect(screen.queryByText('This message is too large to show in full.')).toBeNull();
+  });
+
   it('shows plain-text mail as text, with its headers and attachments', async () => {
     const message: MessageDetailDto = detail(8, {
       text: 'Line one\nLine two',

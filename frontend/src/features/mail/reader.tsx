@@ -186,6 +186,14 @@ export function Reader({ messageId, userId, load, loadSource, loadDelivery, deli
           )}
         </div>
       )}
+      {message.truncated && (
+        <p className="images-bar" role="status">
+          <span>This message is too large to show in full.</span>
+          <a href={`/api/messages/${message.id}/raw`} download>
+            Download it to see everything
+          </a>
+        </p>
+      )}
       {message.html !== null ? (
         <iframe
           className="mail-frame"

@@ -35,6 +35,7 @@ export function detail(id: number, patch: Partial<MessageDetailDto> = {}): Messa
     text: 'Plain words',
     html: null,
     hasRemoteContent: false,
+    truncated: false,
     attachments: [],
     authentication: null,
     ...patch,

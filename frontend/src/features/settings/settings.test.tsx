@@ -57,11 +57,14 @@ function totpClient(enabled: boolean): TotpClient & { [K in keyof TotpClient]: R
 }
 
 describe('two-step sign-in', () => {
-  it('sets up with a QR code drawn in the browser and the key as text, and turns on with a code', async () => {
+  it('sets up with the password, a QR code drawn in the browser and the key as text, and turns on with a code', async () => {
     const client = totpClient(false);
     render(<TotpSection client={client} />);
-    fireEvent.click(await screen.findByRole('button', { name: 'Set up two-step sign-in' }));
+    await screen.findByRole('button', { name: 'Set up two-step sign-in' });
+    type('Password', 'my password');
+    fireEvent.click(screen.getByRole('button', { name: 'Set up two-step sign-in' }));
     expect((await screen.findByLabelText('Secret key')).textContent).toBe('JBSWY3DPEHPK3PXP');
+    expect(client.totpSetup).toHaveBeenCalledWith({ password: 'my password' });
     const qr = (await screen.findByAltText('QR code for your authenticator app')) as HTMLImageElement;
     expect(qr.getAttribute('src')).toMatch(/^data:image\/svg\+xml;charset=utf-8,%3Csvg/);
 
@@ -71,7 +74,7 @@ describe('two-step sign-in', () => {
     expect((await screen.findByRole('alert')).textContent).toContain('That code is not right.');
     type('6-digit code from the app', ' 123456 ');
     fireEvent.click(screen.getByRole('button', { name: 'Turn on' }));
-    expect((await screen.findByRole('status')).textContent).toContain('Two-step sign-in is on.');
+    expect((await screen.findByRole('status')).textContent).toContain('Two-step sign-in is on. Your other sessions were signed out');
     expect(client.totpEnable).toHaveBeenLastCalledWith({ code: '123456' });
     expect(screen.getByRole('button', { name: 'Turn off' })).toBeTruthy();
   });

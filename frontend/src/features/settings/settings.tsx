@@ -1,6 +1,6 @@
 /**
- * The settings screen (`/settings`, loaded on demand): the theme, the undo-send delay (GET/PATCH
- * /api/account/settings), the password, two-step sign-in and app passwords. Each section talks
+ * The settings screen (`/settings`, loaded on demand): the theme, storage used (GET
+ * /api/account/usage), the undo-send delay (GET/PATCH /api/account/settings), the password, two-step sign-in and app passwords. Each section talks
  * to the API by itself and says in words what failed.
  */
 import { useEffect, useState } from 'react';
@@ -10,6 +10,7 @@ import type { Theme, ThemeChoice } from '../../app/theme';
 import { AppPasswords } from './app-passwords';
 import { describeError } from './describe-error';
 import { PasswordForm } from './password-form';
+import { StorageUsage } from './storage-usage';
 import { TotpSection } from './totp-section';
 
 interface SettingsProps {
@@ -51,6 +52,14 @@ export default function Settings({ me, inert, theme, onClose }: SettingsProps) {
             </label>
           ))}
         </fieldset>
+        <StorageUsage load={api.accountUsage} />
+        <section className="settings-form" aria-labelledby="export-title">
+          <h2 id="export-title">Export</h2>
+          <p className="muted">Every folder as one mbox file, with read and starred marks. Thunderbird, Apple Mail and <code>npx mailyard import</code> read it.</p>
+          <a className="button" href="/api/account/export" download>
+            Download all mail (.mbox)
+          </a>
+        </section>
         <UndoSendSetting load={api.accountSettings} save={api.saveAccountSettings} />
         <PasswordForm changePassword={api.changePassword} />
         <TotpSection client={api} />

@@ -1,16 +1,17 @@
 /**
- * Two-step sign-in (TOTP). Off: "Set up" asks the API for a new secret and shows it as a QR code
- * (drawn in the browser by `qrcode`, loaded only then) and as text to type; a code from the
- * authenticator turns it on. On: turning it off needs the account password and a current code.
+ * Two-step sign-in (TOTP). Off: "Set up" (with the account password) asks the API for a new secret
+ * and shows it as a QR code (drawn in the browser by `qrcode`, loaded only then) and as text to
+ * type; a code from the authenticator turns it on, and signs out the user's other sessions. On:
+ * turning it off needs the account password and a current code.
  * The API gives no recovery codes, so the screen says to keep the key somewhere safe.
  */
 import { useEffect, useState, type FormEvent } from 'react';
-import type { TotpCodeBody, TotpDisableBody, TotpSetup, TotpStatus } from '@mailyard/core/contracts';
+import type { TotpCodeBody, TotpDisableBody, TotpSetup, TotpSetupBody, TotpStatus } from '@mailyard/core/contracts';
 import { describeError } from './describe-error';
 
 export interface TotpClient {
   totpStatus(): Promise<TotpStatus>;
-  totpSetup(): Promise<TotpSetup>;
+  totpSetup(body: TotpSetupBody): Promise<TotpSetup>;
   totpEnable(body: TotpCodeBody): Promise<void>;
   totpDisable(body: TotpDisableBody): Promise<void>;
 }
@@ -56,14 +57,17 @@ export function TotpSection({ client }: { client: TotpClient }) {
     }
   }
 
-  const startSetup = () =>
-    step(async () => {
-      const setup = await client.totpSetup();
+  const startSetup = (event: FormEvent) => {
+    event.preventDefault();
+    void step(async () => {
+      const setup = await client.totpSetup({ password });
+      setPassword('');
       setCode('');
       setState({ kind: 'setup', setup, qr: null });
       const qr = await qrImage(setup.otpauthUrl).catch(() => null);
       setState((s) => (s.kind === 'setup' && s.setup === setup ? { ...s, qr } : s));
     });
+  };
 
   const enable = (event: FormEvent) => {
     event.preventDefault();
@@ -71,7 +75,7 @@ export function TotpSection({ client }: { client: TotpClient }) {
       await client.totpEnable({ code: code.trim() });
       setCode('');
       setState({ kind: 'on' });
-      setNotice('Two-step sign-in is on. From now on, signing in asks for a code from your authenticator app.');
+      setNotice('Two-step sign-in is on. Your other sessions were signed out; from now on, signing in asks for a code from your authenticator app.');
     });
   };
 
@@ -85,6 +89,13 @@ export function TotpSection({ client }: { client: TotpClient }) {
       setNotice('Two-step sign-in is off.');
     });
   };
+
+  const passwordField = (
+    <label>
+      Password
+      <input type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
+    </label>
+  );
 
   const codeField = (
     <label>
@@ -106,12 +117,13 @@ export function TotpSection({ client }: { client: TotpClient }) {
         </div>
       )}
       {state.kind === 'off' && (
-        <>
-          <p className="muted">Ask for a code from an authenticator app (such as Aegis, 1Password or Google Authenticator) when you sign in on the web.</p>
-          <button type="button" className="primary" disabled={busy} onClick={() => void startSetup()}>
+        <form onSubmit={startSetup}>
+          <p className="muted">Ask for a code from an authenticator app (such as Aegis, 1Password or Google Authenticator) when you sign in on the web. To set it up, enter your password.</p>
+          {passwordField}
+          <button type="submit" className="primary" disabled={busy}>
             Set up two-step sign-in
           </button>
-        </>
+        </form>
       )}
       {state.kind === 'setup' && (
         <form onSubmit={enable} className="totp-setup">
@@ -134,10 +146,7 @@ export function TotpSection({ client }: { client: TotpClient }) {
       {state.kind === 'on' && (
         <form onSubmit={disable}>
           <p>Two-step sign-in is on. To turn it off, enter your password and a current code.</p>
-          <label>
-            Password
-            <input type="password" autoComplete="current-password" required value={password} onChange={(e) => setPassword(e.target.value)} />
-          </label>
+          {passwordField}
           {codeField}
           <button type="submit" disabled={busy}>
             Turn off

@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_RENDERED_CHARS, renderMessage } from '../render.js';
+import { createMessageRenderer, type MessageRenderer } from './renderer.js';
+
+// One renderer for the file (starting workers from the sources is slow); each test uses its own message ids.
+let renderer: MessageRenderer;
+beforeAll(() => {
+  renderer = createMessageRenderer({ workers: 1 });
+});
+afterAll(async () => {
+  await renderer.close();
+});
+
+function html(body: string, subject = 'Hello'): Buffer {
+  return Buffer.from(`From: a@b.test\r\nTo: c@d.test\r\nSubject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${body}\r\n`);
+}
+
+const withInlineImage = Buffer.from(
+  [
+    'From: a@b.test',
+    'To: c@d.test',
+    'Subject: logo',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/related; boundary="b1"',
+    '',
+    '--b1',
+    'Content-Type: text/html; charset=utf-8',
+    '',
+    '<p>Look</p><img src="cid:logo@b.test"><img src=" https://t/x">',
+    '--b1',
+    'Content-Type: image/png',
+    'Content-ID: <logo@b.test>',
+    'Content-Disposition: inline; filename="logo.png"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    'iVBORw0KGgo=',
+    '--b1--',
+    '',
+  ].join('\r\n'),
+);
+
+const url = (id: number) => (index: number) => `/api/messages/${id}/attachments/${index}`;
+
+describe('message renderer', () => {
+  it('renders on a worker exactly as in the caller\'s thread, inline images at the caller\'s URLs', async () => {
+    const options = { allowRemoteImages: false, attachmentUrl: url(7) };
+    const rendered = await renderer.render(7, withInlineImage, options);
+    expect(rendered).toEqual(await renderMessage(withInlineImage, options));
+    expect(rendered.html).toBe('<p>Look</p><img src="/api/messages/7/attachments/0" /><img alt="" data-blocked="1" />');
+    expect(rendered.hasRemoteContent).toBe(true);
+    expect(rendered.truncated).toBe(false);
+  });
+
+  it('does not parse a message twice: a second view comes from the cache, with the URLs asked for', async () => {
+    const first = await renderer.render(8, withInlineImage, { allowRemoteImages: false, attachmentUrl: url(8) });
+    const entries = renderer.stats().cachedEntries;
+    // Different bytes under the same id: a cache hit cannot have parsed them.
+    const again = await renderer.render(8, html('<p>other</p>'), { allowRemoteImages: false, attachmentUrl: (i) => `/elsewhere/${i}?a&b` });
+    expect(again.text).toBe(first.text);
+    expect(again.html).toBe('<p>Look</p><img src="/elsewhere/0?a&amp;b" /><img alt="" data-blocked="1" />');
+    expect(renderer.stats().cachedEntries).toBe(entries);
+    // The remote-images choice is its own rendering.
+    const remote = await renderer.render(8, withInlineImage, { allowRemoteImages: true, attachmentUrl: url(8) });
+    expect(remote.html).toContain('<img src="https://t/x" />');
+    expect(renderer.stats().cachedEntries).toBe(entries + 1);
+  });
+
+  it('shares one rendering between concurrent requests for the same message', async () => {
+    const options = { allowRemoteImages: false, attachmentUrl: url(3) };
+    const both = Promise.all([renderer.render(3, html('<p>one</p>'), options), renderer.render(3, html('<p>two</p>'), options)]);
+    expect(renderer.stats()).toMatchObject({ busy: 1, queued: 0 });
+    const [a, b] = await both;
+    expect(a.html!.trim()).toBe('<p>one</p>');
+    expect(b).toEqual(a);
+  });
+
+  it('keeps the cache within its byte budget, dropping the least recently used', async () => {
+    const small = createMessageRenderer({ workers: 1, cacheBytes: 9_000 });
+    const options = { allowRemoteImages: false, attachmentUrl: url(1) };
+    const body = (n: number) => html(`<p>${String(n).repeat(900)}</p>`); // about 4 KB rendered: two fit
+    try {
+      await small.render(1, body(1), options);
+      await small.render(2, body(2), options);
+      await small.render(1, body(9), options); // 1 is now the most recent
+      await small.render(3, body(3), options); // over budget: 2 goes
+      expect(small.stats()).toMatchObject({ cachedEntries: 2 });
+      expect(small.stats().cachedBytes).toBeLessThanOrEqual(9_000);
+      expect((await small.render(1, body(9), options)).html).toContain('111');
+      expect((await small.render(2, body(8), options)).html).toContain('888');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('renders only the start of a huge HTML body and says so', async () => {
+    const big = html(`<p>${'word '.repeat(Math.ceil(MAX_RENDERED_CHARS / 5) + 1000)}</p><p>the end</p>`);
+    const rendered = await renderer.render(11, big, { allowRemoteImages: false, attachmentUrl: url(11) });
+    expect(rendered.truncated).toBe(true);
+    expect(rendered.html!.length).toBeLessThanOrEqual(MAX_RENDERED_CHARS + 10);
+    expect(rendered.html).not.toContain('the end');
+    expect(rendered.html!.startsWith('<p>word word')).toBe(true);
+  });
+});
