@@ -98,4 +98,13 @@ describe('IMAP and the storage quota', () => {
     expect(await append(client, 'b1', message)).toMatch(/^b1 OK \[APPENDUID \d+ 1\] APPEND completed$/);
     await setQuota(null);
   });
+
+  it('reports the usage the writer counts and the quota in KiB (GETQUOTAROOT), and no root without a quota', async () => {
+    const client = await session();
+    await setQuota(5 * 1024 * 1024);
+    const usedKiB = Math.ceil((await stored(dan)) / 1024);
+    expect(await client.command('q1 GETQUOTAROOT Archive')).toEqual(['* QUOTAROOT "Archive" ""', `* QUOTA "" (STORAGE ${usedKiB} 5120)`, 'q1 OK GETQUOTAROOT completed']);
+    await setQuota(null);
+    expect(await client.command('q2 GETQUOTAROOT Archive')).toEqual(['* QUOTAROOT "Archive"', 'q2 OK GETQUOTAROOT completed']);
+  });
 });

@@ -66,6 +66,8 @@ export interface FakeImapStore {
   openFeeds(): number;
   /** Make every service call fail (an infrastructure failure). */
   failing: boolean;
+  /** The user's storage quota in bytes (null: none); usage is the sum of the messages' sizes. */
+  quotaBytes: number | null;
 }
 
 const USER_ID = 7;
@@ -89,7 +91,7 @@ export function createFakeImapStore(options: { address?: string; password?: stri
   };
   for (const [name, use] of [['INBOX', '\\Inbox'], ['Drafts', '\\Drafts'], ['Sent', '\\Sent'], ['Archive', '\\Archive'], ['Junk', '\\Junk'], ['Trash', '\\Trash']] as const) addMailbox(name, use);
 
-  const store: FakeImapStore = { services: null as unknown as ImapServices, userId: USER_ID, failing: false, deliver, setFlagsElsewhere, mailbox, messages: (name) => messages.filter((m) => m.mailboxId === mailbox(name).id), openFeeds: () => feeds.size };
+  const store: FakeImapStore = { services: null as unknown as ImapServices, userId: USER_ID, failing: false, quotaBytes: null, deliver, setFlagsElsewhere, mailbox, messages: (name) => messages.filter((m) => m.mailboxId === mailbox(name).id), openFeeds: () => feeds.size };
 
   /** Every change, as the store's change log keeps it (QRESYNC's VANISHED reads it). */
   const changeLog: UserEvent[] = [];
@@ -173,6 +175,10 @@ export function createFakeImapStore(options: { address?: string; password?: stri
       async list(userId) {
         check(userId);
         return mailboxes.map(info);
+      },
+      async usage(userId) {
+        check(userId);
+        return { usedBytes: messages.reduce((sum, m) => sum + m.raw.length, 0), quotaBytes: store.quotaBytes };
       },
       async find(userId, name) {
         check(userId);

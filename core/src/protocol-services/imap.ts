@@ -14,6 +14,7 @@ import { summarizeMessage } from '../mail/parse.js';
 import { createChangeRepository } from '../repositories/change.repository.js';
 import { createImapRepository, type ImapMessageRow, type ImapTextField } from '../repositories/imap.repository.js';
 import { createMailboxRepository, type MailboxRow } from '../repositories/mailbox.repository.js';
+import { createUserRepository } from '../repositories/user.repository.js';
 
 /**
  * The narrow services the IMAP server stands on (imap-server/src/handlers), and core's
@@ -45,6 +46,8 @@ export interface ImapAppendInput {
 
 export interface ImapMailboxes {
   list(userId: number): Promise<ImapMailboxInfo[]>;
+  /** The user's storage (IMAP QUOTA, RFC 9208): bytes stored and the quota (null: none). */
+  usage(userId: number): Promise<{ usedBytes: number; quotaBytes: number | null }>;
   /** By name (INBOX in any case); null when the user has none such. */
   find(userId: number, name: string): Promise<ImapMailboxInfo | null>;
   /** Not subscribed (the client subscribes). Writer errors: 409 'mailbox.exists', 400 'mailbox.name_invalid'. */
@@ -142,6 +145,7 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
     auth: createClientAuthService({ db: deps.db, limiter: deps.limiter, rules: deps.authRules }, 'imap'),
     mailboxes: {
       list: async (userId) => (await mailboxRepo.list(userId)).map(toInfo),
+      usage: async (userId) => (await createUserRepository(deps.db).usage(userId)) ?? { usedBytes: 0, quotaBytes: null },
       async find(userId, name) {
         const found = await mailboxRepo.findByName(userId, name);
         return found ? toInfo(found) : null;

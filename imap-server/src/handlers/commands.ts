@@ -4,6 +4,7 @@ import { fetchCommand, uidFetch } from './on-fetch.js';
 import { idle } from './on-idle.js';
 import { authenticate, login } from './on-login.js';
 import { create, deleteMailbox, list, lsub, rename, status, subscribe, unsubscribe } from './on-mailboxes.js';
+import { getQuota, getQuotaRoot, setQuota } from './on-quota.js';
 import { searchCommand, uidSearch } from './on-search.js';
 import { close, examine, expungeCommand, select, uidExpunge, unselect } from './on-select.js';
 import { capability, check, enable, id, logout, namespace, noop, starttls } from './on-session.js';
@@ -24,6 +25,9 @@ export const COMMANDS: Readonly<Record<string, CommandHandler>> = {
   LIST: list,
   LSUB: lsub,
   STATUS: status,
+  GETQUOTAROOT: getQuotaRoot,
+  GETQUOTA: getQuota,
+  SETQUOTA: setQuota,
   CREATE: create,
   DELETE: deleteMailbox,
   RENAME: rename,

@@ -426,6 +426,19 @@ describe('selected mailbox', () => {
     expect(store.messages('Drafts')).toHaveLength(3);
   });
 
+  it('reports the storage quota (QUOTA, RFC 9208): one root "" in KiB, none without a quota, and SETQUOTA refused', async () => {
+    const { store, client } = await withMail(2);
+    expect((await client.command('q0 CAPABILITY'))[0]).toMatch(/ QUOTA QUOTA=RES-STORAGE( |$)/);
+    expect(await client.command('q1 GETQUOTAROOT INBOX')).toEqual(['* QUOTAROOT "INBOX"', 'q1 OK GETQUOTAROOT completed']);
+    expect(await client.command('q2 GETQUOTA ""')).toEqual(['q2 NO [NONEXISTENT] No such quota root']);
+    store.quotaBytes = 10 * 1024 * 1024;
+    const usedKiB = Math.ceil([...store.messages('INBOX')].reduce((sum, m) => sum + m.raw.length, 0) / 1024);
+    expect(await client.command('q3 GETQUOTAROOT INBOX')).toEqual(['* QUOTAROOT "INBOX" ""', `* QUOTA "" (STORAGE ${usedKiB} 10240)`, 'q3 OK GETQUOTAROOT completed']);
+    expect(await client.command('q4 GETQUOTA ""')).toEqual([`* QUOTA "" (STORAGE ${usedKiB} 10240)`, 'q4 OK GETQUOTA completed']);
+    expect(await client.command('q5 GETQUOTAROOT Nowhere')).toEqual(['q5 NO [NONEXISTENT] No such mailbox']);
+    expect(await client.command('q6 SETQUOTA "" (STORAGE 1)')).toEqual(['q6 NO [NOPERM] Quotas are set by an administrator']);
+  });
+
   it('reports changes from elsewhere after NOOP and at once while IDLE', async () => {
     const { store, server, client } = await withMail(2);
     await client.command('a0 SELECT INBOX');
