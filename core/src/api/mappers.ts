@@ -86,6 +86,8 @@ export function toMessageDetailDto(message: MessageDetail, rendered: RenderedMes
       url: attachmentUrl(message.id, a.index),
     })),
     authentication: message.authentication,
+    // The stored decision comes with migration 0016 (issue 11, spam filtering).
+    filter: null,
   };
 }
 

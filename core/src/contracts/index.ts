@@ -19,3 +19,4 @@ export * from './admin.js';
 export * from './events.js';
 export * from './health.js';
 export * from './autoconfig.js';
+export * from './filters.js';

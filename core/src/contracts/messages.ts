@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { addressSchema, idParam, nonJsonResponse, positiveId } from './common.js';
+import { messageFilterSchema, senderRuleSchema } from './filters.js';
 
 /**
  * Messages (backend/src/routes/messages and the list of a mailbox): list items and pages, the
@@ -91,6 +92,8 @@ export const messageDetailSchema = z.object({
   truncated: z.boolean(),
   attachments: z.array(messageAttachmentSchema),
   authentication: messageAuthenticationSchema,
+  /** Why the spam filter filed it where it did (issue 11); null for mail it did not judge. */
+  filter: messageFilterSchema,
 });
 export type MessageDetailDto = z.infer<typeof messageDetailSchema>;
 
@@ -122,3 +125,13 @@ export const messageOpResponse = z.object({ messages: z.array(messageStateSchema
 export type MessageOpResponse = z.infer<typeof messageOpResponse>;
 export const messageDeleteResponse = z.object({ deleted: z.number().int() });
 export type MessageDeleteResponse = z.infer<typeof messageDeleteResponse>;
+
+/**
+ * POST /api/messages/:id/not-spam: moves the message to the Inbox, teaches the filter it is ham
+ * (rspamd learn_ham when configured), and with `allowSender` adds its From address to the allow
+ * list. Answers where the message is now and the entry added, if any.
+ */
+export const notSpamBody = z.object({ allowSender: z.boolean().default(false) });
+export type NotSpamBody = z.input<typeof notSpamBody>;
+export const notSpamResponse = z.object({ message: messageStateSchema, sender: senderRuleSchema.nullable() });
+export type NotSpamResponse = z.infer<typeof notSpamResponse>;

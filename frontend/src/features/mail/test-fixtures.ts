@@ -38,6 +38,7 @@ export function detail(id: number, patch: Partial<MessageDetailDto> = {}): Messa
     truncated: false,
     attachments: [],
     authentication: null,
+    filter: null,
     ...patch,
   };
 }
