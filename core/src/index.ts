@@ -29,6 +29,7 @@ export { type ChangeRepository, createChangeRepository } from './repositories/ch
 export { createContactRepository } from './repositories/contact.repository.js';
 export { createAppPasswordRepository, createTotpRepository } from './repositories/credential.repository.js';
 export { type DomainRow, type DomainTrustPolicy, DEFAULT_TRUST_POLICY, createDomainAdminRepository, createDomainRepository } from './repositories/domain.repository.js';
+export { type SenderRuleKind, type SenderRuleRow, type SenderRuleRepository, createSenderRuleRepository, normalizeSenderPattern, senderPatternsFor } from './repositories/sender-rule.repository.js';
 export { createMailboxRepository } from './repositories/mailbox.repository.js';
 export { type MessageListItem, createMessageRepository } from './repositories/message.repository.js';
 export { type ClaimedDelivery, type ClaimedWork, type DeliveryOutcome, type DueKey, type OutboundMessageRow, type OutboundRepository, type QueuedDeliveryRow, type SenderScope, CANCELLED_DELIVERY_REPLY, createOutboundRepository, dueKey } from './repositories/outbound.repository.js';

@@ -36,6 +36,26 @@ export interface AuthenticationJson {
   arc: AuthCheckJson;
 }
 
+/** One check that spoke about a received message, with the points it added (contracts/filters.ts `filterCheckSchema`). */
+export interface FilterCheckJson {
+  check: string;
+  result: string;
+  score: number;
+  detail: string | null;
+}
+
+/** The spam filter's decision for a received message (contracts/filters.ts `messageFilterSchema`; migration 0016). */
+export interface FilterDecisionJson {
+  verdict: 'inbox' | 'junk';
+  score: number;
+  junkThreshold: number;
+  rejectThreshold: number;
+  engine: 'rspamd' | 'builtin';
+  override: 'allow' | 'block' | null;
+  reason: string | null;
+  checks: FilterCheckJson[];
+}
+
 /** Where the filer puts a spooled message: the Inbox, or Junk (a DMARC quarantine verdict). */
 export type SpoolVerdict = 'inbox' | 'junk';
 
@@ -150,6 +170,8 @@ export interface SpoolTable {
   trace_headers: string;
   /** The inbound checks' results (null: not checked). */
   authentication: NullableJson<AuthenticationJson>;
+  /** The spam filter's decision (null: not judged); the filer copies it to the message. */
+  filter: NullableJson<FilterDecisionJson>;
   verdict: Generated<SpoolVerdict>;
   status: Generated<SpoolStatus>;
   attempts: Generated<number>;
@@ -203,6 +225,8 @@ export interface MessagesTable {
   spool_id: number | null;
   /** SPF/DKIM/DMARC/ARC as checked on arrival at the MX; null for mail that was not checked (sent, older). */
   authentication: NullableJson<AuthenticationJson>;
+  /** The spam filter's decision on arrival; null for mail that was not judged (sent, imported, older). */
+  filter: NullableJson<FilterDecisionJson>;
   /** When the message entered its current mailbox (Trash is purged by this). */
   moved_at: Generated<Date>;
   created_at: Generated<Date>;
@@ -336,6 +360,15 @@ export interface ScheduledSendsTable {
   updated_at: Generated<Date>;
 }
 
+/** A user's allow or block list entry: an address or a domain, lower case (migration 0016). */
+export interface SenderRulesTable {
+  id: Generated<number>;
+  user_id: number;
+  kind: 'allow' | 'block';
+  pattern: string;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   domains: DomainsTable;
   users: UsersTable;
@@ -358,4 +391,5 @@ export interface Database {
   deliveries: DeliveriesTable;
   delivery_events: DeliveryEventsTable;
   scheduled_sends: ScheduledSendsTable;
+  sender_rules: SenderRulesTable;
 }
