@@ -1,5 +1,5 @@
 import { authenticate, type AuthenticateResult, type DNSResolver } from 'mailauth';
-import type { AuthCheckJson, AuthenticationJson, SpoolVerdict } from '../db/schema.js';
+import type { AuthCheckJson, AuthenticationJson, FilterCheckJson, SpoolVerdict } from '../db/schema.js';
 import { createDnsResolver } from '../accounts/dns-helper.js';
 import type { DbOrTx } from '../db/client.js';
 import { createDomainRepository, DEFAULT_TRUST_POLICY, type DomainTrustPolicy } from '../repositories/domain.repository.js';
@@ -31,6 +31,8 @@ export interface TrustInput {
   mailFrom: string;
   /** The domains of the (local) recipients, lower case. */
   rcptDomains: readonly string[];
+  /** What the connection-level checks found (DNSBL, reverse DNS: core/src/mail/spam/), to be scored with the message. */
+  connectionChecks?: readonly FilterCheckJson[];
 }
 
 export interface TrustVerdict {
