@@ -7,7 +7,7 @@ import { build, ensureNodeModules, ensureSystemPackages, mustRun, root, run } fr
 ensureNodeModules();
 // redis-server for the tests' Redis; swaks (with Net::SSLeay for its STARTTLS/TLS, only a Recommends of the package) and Postfix's smtp-source as real SMTP peers;
 // docker-compose (v1) to validate compose.yaml (no container is started); dnsmasq as a real DNS server for the DNS checks.
-ensureSystemPackages(['redis-server:redis-server', 'swaks:swaks', 'pkg:libnet-ssleay-perl', 'smtp-source:postfix', 'docker-compose:docker-compose', 'dnsmasq:dnsmasq-base', 'dkimverify:python3-dkim', 'chromium:chromium', 'mbsync:isync']);
+ensureSystemPackages(['redis-server:redis-server', 'swaks:swaks', 'pkg:libnet-ssleay-perl', 'smtp-source:postfix', 'docker-compose:docker-compose', 'dnsmasq:dnsmasq-base', 'dkimverify:python3-dkim', 'chromium:chromium', 'mbsync:isync', 'rspamd:rspamd', 'clamd:clamav-daemon', 'pebble:pebble']);
 
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 console.log('\n== lint (eslint)');
