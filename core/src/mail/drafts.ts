@@ -10,7 +10,6 @@ import { parseAddress } from './address.js';
 import { deleteMessages, writeMailboxes, type MailboxWrite, type MailboxWriterDeps } from './mailbox-writer/index.js';
 import { summarizeMessage } from './parse.js';
 import { assertRoom } from './quota.js';
-import { loadAttachment } from './render.js';
 import { sharedMessageRenderer } from './render/renderer.js';
 
 /**
@@ -150,10 +149,11 @@ async function quoteOriginal(deps: DraftDeps, userId: number, id: number, mode: 
     ...(message.cc.length > 0 ? [`Cc: ${addressList(message.cc)}`] : []),
   ];
   const attachments: Quoted['attachments'] = [];
-  for (const a of rendered.attachments) {
-    const loaded = await loadAttachment(raw, a.index);
-    if (loaded) attachments.push({ filename: loaded.filename ?? `attachment-${a.index + 1}`, contentType: loaded.contentType, content: loaded.content });
-  }
+  const indexes = rendered.attachments.map((a) => a.index);
+  const loaded = indexes.length > 0 ? await sharedMessageRenderer().attachments(raw, indexes) : [];
+  loaded.forEach((a, i) => {
+    if (a) attachments.push({ filename: a.filename ?? `attachment-${indexes[i]! + 1}`, contentType: a.contentType, content: a.content });
+  });
   return {
     text: `\n\n${header.join('\n')}\n\n${body}\n`,
     html: `<p>${header.map(escapeHtml).join('<br>')}</p><div>${escapeHtml(body).replace(/\n/g, '<br>')}</div>`,

@@ -2,7 +2,8 @@ import type { Db } from '../db/client.js';
 import { AppError } from '../errors.js';
 import { createBlobRepository } from '../repositories/blob.repository.js';
 import { createMessageRepository, type MessageDetail } from '../repositories/message.repository.js';
-import { loadAttachment, type MessageAttachment } from './render.js';
+import type { MessageAttachment } from './render.js';
+import { sharedMessageRenderer } from './render/renderer.js';
 
 /**
  * A stored message's content, always loaded through its owner: the bytes as this server serves
@@ -34,10 +35,14 @@ export async function loadMessageBytes(db: Db, userId: number, messageId: number
   return Buffer.concat([Buffer.from(message.traceHeaders), blob]);
 }
 
-/** Attachment `index` of the user's message (numbered as `renderMessage` numbers them); 404 `attachment.not_found` when there is none. */
+/**
+ * Attachment `index` of the user's message (numbered as `renderMessage` numbers them), parsed on
+ * the renderer's worker threads so a large message never stalls the caller's event loop; 404
+ * `attachment.not_found` when there is none.
+ */
 export async function loadMessagePart(db: Db, userId: number, messageId: number, index: number): Promise<MessageAttachment> {
   const { blob } = await loadStoredMessage(db, userId, messageId);
-  const attachment = await loadAttachment(blob, index);
+  const [attachment] = await sharedMessageRenderer().attachments(blob, [index]);
   if (!attachment) throw new AppError('attachment.not_found', 'no such attachment', 404);
   return attachment;
 }

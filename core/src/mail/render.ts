@@ -62,18 +62,21 @@ export interface MessageAttachment {
 }
 
 /**
- * Attachment `index` of a message (the same numbering `renderMessage` gives), or null when there
- * is none. The content type is passed through only when it is a well-formed type/subtype.
- * A stored message's attachment is loaded with `loadMessagePart` (message-content.ts).
+ * Attachments `indexes` of a message (the same numbering `renderMessage` gives), from one parse;
+ * null for an index that has none. The content type is passed through only when it is a
+ * well-formed type/subtype. This runs in the caller's thread: a stored message's attachment is
+ * loaded with `loadMessagePart` (message-content.ts), which runs it on the renderer's workers.
  */
-export async function loadAttachment(raw: Buffer, index: number): Promise<MessageAttachment | null> {
+export async function loadAttachments(raw: Buffer, indexes: readonly number[]): Promise<Array<MessageAttachment | null>> {
   const mail = await simpleParser(raw, PARSE_OPTIONS);
-  const a = mail.attachments[index];
-  if (!a) return null;
-  const type = (a.contentType ?? '').toLowerCase();
-  return {
-    filename: a.filename ? cleanText(a.filename, 500) : null,
-    contentType: /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/.test(type) ? type : 'application/octet-stream',
-    content: a.content,
-  };
+  return indexes.map((index) => {
+    const a = mail.attachments[index];
+    if (!a) return null;
+    const type = (a.contentType ?? '').toLowerCase();
+    return {
+      filename: a.filename ? cleanText(a.filename, 500) : null,
+      contentType: /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/.test(type) ? type : 'application/octet-stream',
+      content: a.content,
+    };
+  });
 }

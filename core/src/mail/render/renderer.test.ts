@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_RENDERED_CHARS, renderMessage } from '../render.js';
+import { MAX_RENDERED_CHARS, loadAttachments, renderMessage } from '../render.js';
 import { createMessageRenderer, type MessageRenderer } from './renderer.js';
 
 // One renderer for the file (starting workers from the sources is slow); each test uses its own message ids.
@@ -99,5 +99,44 @@ describe('message renderer', () => {
     expect(rendered.html!.length).toBeLessThanOrEqual(MAX_RENDERED_CHARS + 10);
     expect(rendered.html).not.toContain('the end');
     expect(rendered.html!.startsWith('<p>word word')).toBe(true);
+  });
+
+  it('takes attachments out on a worker, as bytes equal to the caller\'s thread\'s, from one parse for several', async () => {
+    const attachment = Buffer.alloc(300_000, 7);
+    const mixed = Buffer.from(
+      [
+        'From: a@b.test',
+        'To: c@d.test',
+        'Subject: files',
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/mixed; boundary="m1"',
+        '',
+        '--m1',
+        'Content-Type: text/plain',
+        '',
+        'two files',
+        '--m1',
+        'Content-Type: application/x-weird',
+        'Content-Disposition: attachment; filename="data.bin"',
+        'Content-Transfer-Encoding: base64',
+        '',
+        attachment.toString('base64').replace(/.{76}/g, '$&\r\n'),
+        '--m1',
+        'Content-Type: text/csv',
+        'Content-Disposition: attachment; filename="t.csv"',
+        '',
+        'a,b',
+        '--m1--',
+        '',
+      ].join('\r\n'),
+    );
+    const [data, csv, missing] = await renderer.attachments(mixed, [0, 1, 5]);
+    expect(Buffer.isBuffer(data!.content)).toBe(true);
+    expect(data!.content.equals(attachment)).toBe(true);
+    expect(data).toMatchObject({ filename: 'data.bin', contentType: 'application/x-weird' });
+    expect(csv).toMatchObject({ filename: 't.csv', contentType: 'text/csv' });
+    expect(csv!.content.toString()).toBe('a,b');
+    expect(missing).toBeNull();
+    expect(await loadAttachments(mixed, [1])).toEqual([csv]);
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { createWorkerPool, type WorkerPool, type WorkerPoolStats } from '../../util/worker-pool.js';
-import type { RenderedMessage } from '../render.js';
+import type { MessageAttachment, RenderedMessage } from '../render.js';
 
 /**
  * The reader's renderer: parse + sanitize (render.ts) on a small pool of worker threads, so a
@@ -18,6 +18,9 @@ import type { RenderedMessage } from '../render.js';
  * Inline images point at URLs the caller gives (`attachmentUrl`). The worker cannot call back, so
  * it writes a marker (a random token per renderer, which a message cannot guess) and the URLs
  * are put in on the way out; cached renderings hold the markers.
+ *
+ * Attachment downloads (and forwarding) parse on the same workers (`attachments`), uncached: the
+ * bytes are served once and a cache of them would hold a lot of memory for little.
  */
 
 export interface RenderOptions {
@@ -27,17 +30,25 @@ export interface RenderOptions {
 
 export interface MessageRenderer {
   render(messageId: number, raw: Buffer, options: RenderOptions): Promise<RenderedMessage>;
+  /** Attachments `indexes` (renderMessage's numbering) from one parse; null where there is none. */
+  attachments(raw: Buffer, indexes: readonly number[]): Promise<Array<MessageAttachment | null>>;
   stats(): WorkerPoolStats & { cachedEntries: number; cachedBytes: number };
   close(): Promise<void>;
 }
 
-/** What a render worker gets. */
-export interface RenderTask {
-  raw: Uint8Array;
-  allowRemoteImages: boolean;
-  /** Inline image `index` is written as `<marker>-<index>-<marker>`. */
-  marker: string;
-}
+/** What a render worker gets: a message to render, or attachments to take out of one. */
+export type RenderTask =
+  | {
+      kind: 'render';
+      raw: Uint8Array;
+      allowRemoteImages: boolean;
+      /** Inline image `index` is written as `<marker>-<index>-<marker>`. */
+      marker: string;
+    }
+  | { kind: 'attachments'; raw: Uint8Array; indexes: number[] };
+
+/** What comes back: a Buffer crosses the thread boundary as a plain Uint8Array. */
+type RenderResult = RenderedMessage | Array<(Omit<MessageAttachment, 'content'> & { content: Uint8Array }) | null>;
 
 export interface MessageRendererOptions {
   /** Worker threads (default: 2, or 1 on a single core). */
@@ -60,7 +71,7 @@ function escapeAttribute(value: string): string {
 }
 
 export function createMessageRenderer(options: MessageRendererOptions = {}): MessageRenderer {
-  const pool: WorkerPool<RenderTask, RenderedMessage> = createWorkerPool({
+  const pool: WorkerPool<RenderTask, RenderResult> = createWorkerPool({
     module: WORKER,
     size: options.workers ?? Math.min(2, availableParallelism()),
     maxQueue: options.maxQueue ?? 32,
@@ -93,7 +104,8 @@ export function createMessageRenderer(options: MessageRendererOptions = {}): Mes
     }
     let pending = inFlight.get(key);
     if (!pending) {
-      pending = pool.run({ raw, allowRemoteImages, marker }).then((rendered) => {
+      pending = pool.run({ kind: 'render', raw, allowRemoteImages, marker }).then((result) => {
+        const rendered = result as RenderedMessage;
         remember(key, rendered);
         return rendered;
       });
@@ -110,6 +122,10 @@ export function createMessageRenderer(options: MessageRendererOptions = {}): Mes
     async render(messageId, raw, { allowRemoteImages, attachmentUrl }) {
       const rendered = await renderOnce(`${messageId}:${allowRemoteImages ? 1 : 0}`, raw, allowRemoteImages);
       return rendered.html === null ? rendered : { ...rendered, html: rendered.html.replace(markerPattern, (_m, index: string) => escapeAttribute(attachmentUrl(Number(index)))) };
+    },
+    async attachments(raw, indexes) {
+      const found = (await pool.run({ kind: 'attachments', raw, indexes: [...indexes] })) as Exclude<RenderResult, RenderedMessage>;
+      return found.map((a) => a && { ...a, content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength) });
     },
     stats() {
       return { ...pool.stats(), cachedEntries: cache.size, cachedBytes };
