@@ -115,7 +115,7 @@ export {
 } from './protocol-services/smtp.js';
 export { type TrustAction, type TrustInput, type TrustVerdict, createAuthDnsResolver, createInboundTrust, spoolVerdictOf } from './mail/inbound-auth.js';
 export { type TrustedNetworks, DEFAULT_TRUSTED_NETWORKS, parseTrustedNetworks } from './mail/trusted-networks.js';
-export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapMailboxes, type ImapMailboxInfo, type ImapMessageRow, type ImapMessages, type ImapServiceDeps, type ImapServices, type ImapTextField, createImapServices } from './protocol-services/imap.js';
+export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapMailboxes, type ImapMailboxInfo, type ImapMessageRow, type ImapMessages, type ImapSortFields, type ImapServiceDeps, type ImapServices, type ImapTextField, createImapServices } from './protocol-services/imap.js';
 
 // runtime
 export { type Resources, startService } from './runtime/lifecycle.js';

@@ -103,6 +103,20 @@ describe('IMAP on the real store', () => {
     expect((await client.command('b2 STATUS Archive (MESSAGES UNSEEN)'))[0]).toBe('* STATUS "Archive" (MESSAGES 1 UNSEEN 0)');
   });
 
+  it('sorts by the stored subject and addresses (SORT, UID SORT)', async () => {
+    const client = await session();
+    expect((await client.command('s1 CREATE Sorting')).at(-1)).toBe('s1 OK CREATE completed');
+    const mail = (from: string, subject: string) => Buffer.from([`From: ${from}`, 'To: alice@imap.test', `Subject: ${subject}`, '', 'x', ''].join('\r\n'));
+    for (const [i, m] of [mail('Zoë <a@z.test>', 'Re: pear'), mail('Adam <z@a.test>', 'Apple'), mail('m@m.test', '[Fwd: re: Mango]')].entries()) {
+      client.write(`s2${i} APPEND Sorting {${m.length}+}\r\n${m.toString()}\r\n`);
+      expect((await client.until((l) => l.startsWith(`s2${i} `))).at(-1)).toMatch(/OK \[APPENDUID/);
+    }
+    await client.command('s3 SELECT Sorting');
+    expect(await client.command('s4 SORT (SUBJECT) UTF-8 ALL')).toEqual(['* SORT 2 3 1', 's4 OK SORT completed']);
+    expect(await client.command('s5 UID SORT (REVERSE FROM) UTF-8 ALL')).toEqual(['* SORT 2 3 1', 's5 OK UID SORT completed']);
+    expect(await client.command('s6 SORT (DISPLAYFROM) UTF-8 ALL')).toEqual(['* SORT 2 3 1', 's6 OK SORT completed']);
+  });
+
   it('wakes an IDLE session with a delivery and a flag change made elsewhere', async () => {
     const client = await session();
     const selected = await client.command('a1 SELECT INBOX');

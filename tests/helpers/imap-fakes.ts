@@ -1,4 +1,4 @@
-import { AppError, type FeedItem, type ImapChangeFeed, type ImapMailboxInfo, type ImapMessageRow, type ImapServices, type SpecialUse, type UserEvent } from '../../core/src/index.js';
+import { AppError, summarizeMessage, type FeedItem, type ImapChangeFeed, type ImapMailboxInfo, type ImapMessageRow, type ImapServices, type SpecialUse, type UserEvent } from '../../core/src/index.js';
 
 /**
  * In-memory fakes of the IMAP protocol services (core/src/protocol-services/imap.ts) for the
@@ -305,6 +305,16 @@ export function createFakeImapStore(options: { address?: string; password?: stri
         check(userId);
         const box = byId(mailboxId);
         return { firstUid: box.firstRecentUid, count: messages.filter((m) => m.mailboxId === box.id && m.uid >= box.firstRecentUid).length };
+      },
+      async sortFields(userId, mailboxId) {
+        check(userId);
+        const inBox = messages.filter((m) => m.mailboxId === mailboxId).sort((a, b) => a.uid - b.uid);
+        return Promise.all(
+          inBox.map(async (m) => {
+            const summary = await summarizeMessage(m.raw);
+            return { uid: m.uid, subject: summary.subject, from: summary.from[0] ?? null, to: summary.to[0] ?? null, cc: summary.cc[0] ?? null };
+          }),
+        );
       },
       async searchText(userId, mailboxId, field, text) {
         check(userId);

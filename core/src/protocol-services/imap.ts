@@ -12,7 +12,7 @@ import type { AppendInput, CopyResult, DeletedMessage, FlagChange, FlaggedMessag
 import { loadMessageBytes } from '../mail/message-content.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { createChangeRepository } from '../repositories/change.repository.js';
-import { createImapRepository, type ImapMessageRow, type ImapTextField } from '../repositories/imap.repository.js';
+import { createImapRepository, type ImapMessageRow, type ImapSortFields, type ImapTextField } from '../repositories/imap.repository.js';
 import { createMailboxRepository, type MailboxRow } from '../repositories/mailbox.repository.js';
 import { createUserRepository } from '../repositories/user.repository.js';
 
@@ -24,7 +24,7 @@ import { createUserRepository } from '../repositories/user.repository.js';
  * Mailbox names here are the stored (Unicode) names; the wire's modified UTF-7 is the protocol's.
  */
 
-export type { ImapMessageRow, ImapTextField } from '../repositories/imap.repository.js';
+export type { ImapMessageRow, ImapSortFields, ImapTextField } from '../repositories/imap.repository.js';
 
 export interface ImapMailboxInfo {
   id: number;
@@ -93,6 +93,8 @@ export interface ImapMessages {
   recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }>;
   /** UIDs of the mailbox's messages whose `field` contains `text`, case-insensitively. */
   searchText(userId: number, mailboxId: number, field: ImapTextField, text: string): Promise<number[]>;
+  /** Subject and first From/To/Cc address of each of the mailbox's messages, for SORT. */
+  sortFields(userId: number, mailboxId: number): Promise<ImapSortFields[]>;
 }
 
 /** What a session takes from the user's change feed (core's ChangeFeed, narrowed). */
@@ -218,6 +220,7 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
       claimRecent: (userId, mailboxId, upToUid) => imapRepo.claimRecent(userId, mailboxId, upToUid),
       recent: (userId, mailboxId) => imapRepo.recent(userId, mailboxId),
       searchText: (userId, mailboxId, field, text) => imapRepo.uidsMatchingText(userId, mailboxId, field, text),
+      sortFields: (userId, mailboxId) => imapRepo.sortFields(userId, mailboxId),
     },
     changes: {
       open: (userId, since) => openChangeFeed({ hub: deps.hub, changes, log: deps.log }, userId, { since, maxReplay: MAX_REPLAY }),

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
+import type { AddressJson } from '../db/schema.js';
 
 /**
  * What only IMAP needs (SQL here, scoped by user_id like every repository): a mailbox's messages
@@ -18,6 +19,15 @@ export interface ImapMessageRow {
   internalDate: Date;
   size: number;
   sentDate: Date | null;
+}
+
+/** What IMAP SORT (RFC 5256, 5957) orders by, besides dates and sizes: the subject and the first address of each field. */
+export interface ImapSortFields {
+  uid: number;
+  subject: string;
+  from: AddressJson | null;
+  to: AddressJson | null;
+  cc: AddressJson | null;
 }
 
 /** The stored columns IMAP SEARCH text criteria look in. */
@@ -43,6 +53,13 @@ export function createImapRepository(db: DbOrTx) {
         .orderBy('uid')
         .execute();
       return rows.map((r) => ({ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }));
+    },
+    /** The SORT fields of every message of the mailbox, in UID order: one query, the stored columns, no message bytes. */
+    async sortFields(userId: number, mailboxId: number): Promise<ImapSortFields[]> {
+      const { rows } = await sql<{ uid: number; subject: string; from: AddressJson | null; to: AddressJson | null; cc: AddressJson | null }>`
+        SELECT uid, subject, from_json -> 0 AS "from", to_json -> 0 AS "to", cc_json -> 0 AS "cc"
+        FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} ORDER BY uid`.execute(db);
+      return rows.map((r) => ({ uid: r.uid, subject: r.subject, from: r.from, to: r.to, cc: r.cc }));
     },
     /** The user's message in this mailbox with this Message-ID header, if any (the lowest UID). */
     async findByMessageIdHeader(userId: number, mailboxId: number, messageIdHeader: string): Promise<{ id: number; uid: number } | null> {

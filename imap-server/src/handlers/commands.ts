@@ -6,6 +6,7 @@ import { authenticate, login } from './on-login.js';
 import { create, deleteMailbox, list, lsub, rename, status, subscribe, unsubscribe } from './on-mailboxes.js';
 import { getQuota, getQuotaRoot, setQuota } from './on-quota.js';
 import { searchCommand, uidSearch } from './on-search.js';
+import { sortCommand, uidSort } from './on-sort.js';
 import { close, examine, expungeCommand, select, uidExpunge, unselect } from './on-select.js';
 import { capability, check, enable, id, logout, namespace, noop, starttls } from './on-session.js';
 import { storeCommand, uidStore } from './on-store.js';
@@ -50,6 +51,8 @@ export const COMMANDS: Readonly<Record<string, CommandHandler>> = {
   'UID MOVE': uidMove,
   SEARCH: searchCommand,
   'UID SEARCH': uidSearch,
+  SORT: sortCommand,
+  'UID SORT': uidSort,
   APPEND: append,
   IDLE: idle,
 };

@@ -119,12 +119,25 @@ async function loadMime(session: ImapSession, messageId: number): Promise<MimeMe
   }
 }
 
-function usesModseq(key: SearchKey): boolean {
+export function usesModseq(key: SearchKey): boolean {
   if (key.type === 'modseq') return true;
   if (key.type === 'not') return usesModseq(key.key);
   if (key.type === 'or') return usesModseq(key.a) || usesModseq(key.b);
   if (key.type === 'and') return key.keys.some(usesModseq);
   return false;
+}
+
+/** The selected mailbox's messages that match `key`, in sequence order, with their sequence numbers (SEARCH and SORT). */
+export async function matchingMessages(session: ImapSession, key: SearchKey): Promise<Array<{ row: ImapMessageRow; seq: number }>> {
+  if (usesModseq(key)) await session.enableCondstore();
+  const selected = session.selected!;
+  const rows = selected.rows();
+  const matcher = await compile(session, key, { seq: rows.length, uid: selected.lastUid }, new Map());
+  const matches: Array<{ row: ImapMessageRow; seq: number }> = [];
+  rows.forEach((row, i) => {
+    if (matcher(row, i + 1)) matches.push({ row, seq: i + 1 });
+  });
+  return matches;
 }
 
 async function search(session: ImapSession, tokens: Parameters<typeof parseSearch>[0], tag: string, byUid: boolean): Promise<Reply> {
@@ -135,18 +148,9 @@ async function search(session: ImapSession, tokens: Parameters<typeof parseSearc
     if (err instanceof BadCharsetError) return no(`Charset ${err.message} is not supported`, 'BADCHARSET (UTF-8 US-ASCII)');
     throw err;
   }
-  if (usesModseq(command.key)) await session.enableCondstore();
-  const selected = session.selected!;
-  const rows = selected.rows();
-  const matcher = await compile(session, command.key, { seq: rows.length, uid: selected.lastUid }, new Map());
-  const hits: ImapMessageRow[] = [];
-  const numbers: number[] = [];
-  rows.forEach((row, i) => {
-    if (matcher(row, i + 1)) {
-      hits.push(row);
-      numbers.push(byUid ? row.uid : i + 1);
-    }
-  });
+  const matches = await matchingMessages(session, command.key);
+  const hits = matches.map((m) => m.row);
+  const numbers = matches.map((m) => (byUid ? m.row.uid : m.seq));
   const returns = command.returns && (command.returns.length === 0 ? ['ALL'] : command.returns);
   // RFC 7162 3.1.5: with only MIN and/or MAX, MODSEQ is that of the messages returned.
   const reported = returns && !returns.includes('ALL') && !returns.includes('COUNT') && hits.length > 0 ? [...(returns.includes('MIN') ? [hits[0]!] : []), ...(returns.includes('MAX') ? [hits.at(-1)!] : [])] : hits;

@@ -493,4 +493,26 @@ describe('selected mailbox', () => {
     expect(modseqSearch[0]).toMatch(/^\* OK \[HIGHESTMODSEQ \d+\] CONDSTORE enabled$/);
     expect(modseqSearch[1]).toMatch(/^\* SEARCH 1 2 3 \(MODSEQ \d+\)$/);
   });
+
+  it('sorts by base subject, addresses, display names, size and arrival, REVERSE per key, ties by sequence', async () => {
+    const store = createFakeImapStore();
+    const mail = (from: string, to: string, subject: string, body = 'x') => [`From: ${from}`, `To: ${to}`, `Subject: ${subject}`, '', body, ''].join('\r\n');
+    const at = (day: number) => ({ internalDate: new Date(Date.UTC(2026, 10, day)) });
+    store.deliver('INBOX', mail('Zed <a@z.test>', 'x@a.test', 'Re: [list] banana'), at(3)); // 1
+    store.deliver('INBOX', mail('Amy <z@a.test>', 'y@a.test', 'apple (fwd)', 'a much longer body'), at(1)); // 2
+    store.deliver('INBOX', mail('m@m.test', 'x@a.test', '[Fwd: Cherry]'), { ...at(2), flags: ['\\Seen'] }); // 3
+    store.deliver('INBOX', mail('Bob <b@b.test>', 'x@a.test', 'BANANA'), at(4)); // 4
+    const { client } = await signedIn(store);
+    await client.command('a0 SELECT INBOX');
+    expect(await client.command('a1 SORT (SUBJECT) UTF-8 ALL')).toEqual(['* SORT 2 1 4 3', 'a1 OK SORT completed']);
+    expect(await client.command('a2 SORT (FROM) UTF-8 ALL')).toEqual(['* SORT 1 4 3 2', 'a2 OK SORT completed']);
+    expect(await client.command('a3 SORT (DISPLAYFROM) US-ASCII ALL')).toEqual(['* SORT 2 4 3 1', 'a3 OK SORT completed']);
+    expect(await client.command('a4 SORT (REVERSE ARRIVAL) UTF-8 ALL')).toEqual(['* SORT 4 1 3 2', 'a4 OK SORT completed']);
+    expect(await client.command('a5 SORT (TO REVERSE SIZE) UTF-8 ALL')).toEqual(['* SORT 1 3 4 2', 'a5 OK SORT completed']);
+    expect(await client.command('a6 UID SORT (SUBJECT ARRIVAL) UTF-8 UNSEEN')).toEqual(['* SORT 2 1 4', 'a6 OK UID SORT completed']);
+    expect(await client.command('a7 SORT (SUBJECT) UTF-8 SUBJECT nothing-like-this')).toEqual(['* SORT', 'a7 OK SORT completed']);
+    expect(await client.command('b1 SORT (SUBJECT) KOI8-R ALL')).toEqual(['b1 NO [BADCHARSET (UTF-8 US-ASCII)] Charset KOI8-R is not supported']);
+    expect(await client.command('b2 SORT SUBJECT UTF-8 ALL')).toEqual(['b2 BAD SORT needs a list of sort criteria']);
+    expect((await client.command('b3 CAPABILITY'))[0]).toContain(' SORT SORT=DISPLAY');
+  });
 });

@@ -1,0 +1,80 @@
+import { ImapParseError, type Token } from '../parser.js';
+import { tokenText } from './args.js';
+import { parseSearch, type SearchKey } from './search.js';
+
+/**
+ * SORT (RFC 5256) and its DISPLAYFROM/DISPLAYTO keys (RFC 5957): `SORT (<criteria>) <charset>
+ * <search keys>`, the criteria as a list of keys each optionally after REVERSE; and the "base
+ * subject" messages are sorted by, as section 2.1 defines it.
+ */
+
+export type SortKey = 'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO' | 'DISPLAYFROM' | 'DISPLAYTO';
+
+export interface SortCriterion {
+  key: SortKey;
+  reverse: boolean;
+}
+
+export interface SortCommand {
+  criteria: SortCriterion[];
+  key: SearchKey;
+}
+
+const KEYS = new Set<string>(['ARRIVAL', 'CC', 'DATE', 'FROM', 'SIZE', 'SUBJECT', 'TO', 'DISPLAYFROM', 'DISPLAYTO']);
+
+/** Throws ImapParseError (BAD) for a malformed command, and search.ts's BadCharsetError for a charset other than UTF-8/US-ASCII. */
+export function parseSort(tokens: readonly Token[], tag: string): SortCommand {
+  const list = tokens[0];
+  if (list?.type !== 'list' || list.items.length === 0) throw new ImapParseError('SORT needs a list of sort criteria', tag);
+  const criteria: SortCriterion[] = [];
+  let reverse = false;
+  for (const item of list.items) {
+    const word = tokenText(item, 'sort criterion', tag).toUpperCase();
+    if (word === 'REVERSE' && !reverse) {
+      reverse = true;
+      continue;
+    }
+    if (!KEYS.has(word)) throw new ImapParseError(`unknown sort criterion ${JSON.stringify(word.slice(0, 20))}`, tag);
+    criteria.push({ key: word as SortKey, reverse });
+    reverse = false;
+  }
+  if (reverse) throw new ImapParseError('REVERSE must come before a sort key', tag);
+  if (!tokens[1]) throw new ImapParseError('missing charset', tag);
+  if (!tokens[2]) throw new ImapParseError('missing search key', tag);
+  // The charset is required here; SEARCH's parser takes it in its optional CHARSET form.
+  const { key } = parseSearch([{ type: 'atom', value: 'CHARSET' }, ...tokens.slice(1)], tag);
+  return { criteria, key };
+}
+
+const LEADER = /^((?:\[[^[\]]*\] *)*)(?:re|fwd?) *(?:\[[^[\]]*\] *)?:/i;
+const BLOB = /^\[[^[\]]*\] */;
+
+/**
+ * The base subject (RFC 5256 2.1): whitespace runs made one space; trailing "(fwd)"s, leading
+ * "Re:", "Fw:", "Fwd:" (with [blobs] before or inside them) and leading [blobs] that leave
+ * something behind are removed, repeatedly; a "[Fwd: …]" wrapper is taken off and the whole
+ * done again. Comparing the results case-insensitively (i;ascii-casemap) is the caller's part.
+ */
+export function baseSubject(subject: string): string {
+  let s = subject.replace(/[\t\r\n ]+/g, ' ');
+  for (;;) {
+    let before: string;
+    do {
+      before = s;
+      s = s.replace(/ +$/, '').replace(/\(fwd\)$/i, '');
+    } while (s !== before);
+    do {
+      before = s;
+      s = s.replace(/^ +/, '');
+      const leader = LEADER.exec(s);
+      if (leader) s = s.slice(leader[0].length);
+      else {
+        const blob = BLOB.exec(s);
+        if (blob && s.length > blob[0].length) s = s.slice(blob[0].length);
+      }
+    } while (s !== before);
+    const wrapped = /^\[fwd:(.*)\]$/i.exec(s);
+    if (!wrapped) return s;
+    s = wrapped[1]!;
+  }
+}
