@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 import { createImapServices, listenOn, type ImapServiceDeps, type ImapServices, type Logger } from '@mailyard/core';
 import { ImapSession, type SessionIo, type UserConnections } from './handlers/session.js';
 import { CommandReader } from './protocol/command-reader.js';
@@ -8,7 +9,10 @@ import { CommandReader } from './protocol/command-reader.js';
  * The IMAP listeners: IMAP_PORT (plain until STARTTLS) and IMAPS_PORT (implicit TLS, RFC 8314),
  * one session per connection (handlers/session.ts) over a CommandReader. The connection caps
  * (per client IP at connect, per user at sign-in) and the idle timeout (RFC 3501: at least 30
- * minutes, IDLE included) are enforced here.
+ * minutes, IDLE included) are enforced here, and so are the two layers a connection can gain:
+ * TLS (STARTTLS) and DEFLATE (COMPRESS, RFC 4978: raw deflate both ways, each burst of responses
+ * flushed with a sync flush so the client can read it at once; the inflated input is paused with
+ * the socket, so a small compressed command cannot inflate without bound).
  */
 
 export interface ImapListenerOptions {
@@ -85,35 +89,53 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
     let current: net.Socket = socket;
     let isSecure = secure;
     let signedIn = () => false;
+    /** Where responses go: the socket, or the deflate stream in front of it once COMPRESS is on. */
+    let out: { write(data: Buffer | string): boolean; once(event: 'drain' | 'close', listener: () => void): unknown; off(event: 'drain' | 'close', listener: () => void): unknown } = current;
+    let inflate: zlib.InflateRaw | null = null;
+    let deflate: zlib.DeflateRaw | null = null;
     const reader = new CommandReader({
       maxLiteralSize: () => (signedIn() ? settings.maxLiteralSize : Math.min(settings.maxLiteralSize, settings.maxLiteralSizeBeforeLogin)),
       maxLineLength: settings.maxLineLength,
-      onContinue: () => void current.write('+ Ready for literal data\r\n'),
-      pause: () => current.pause(),
-      resume: () => current.resume(),
+      onContinue: () => void out.write('+ Ready for literal data\r\n'),
+      pause: () => {
+        current.pause();
+        inflate?.pause();
+      },
+      resume: () => {
+        current.resume();
+        inflate?.resume();
+      },
     });
     const onData = (chunk: Buffer) => reader.push(chunk);
     current.on('data', onData);
     socket.on('close', () => reader.end());
+    const end = () => {
+      if (deflate) deflate.end(); // then the socket ends, once the deflate stream is flushed into it
+      else {
+        current.end();
+        current.destroySoon();
+      }
+    };
     socket.setTimeout(settings.idleTimeoutMs, () => {
-      current.write('* BYE Idle timeout, closing\r\n');
-      current.destroySoon();
+      out.write('* BYE Idle timeout, closing\r\n');
+      end();
     });
 
     const io: SessionIo = {
       ip,
       secure: () => isSecure,
+      compressed: () => deflate !== null,
       write: (data) =>
         new Promise<void>((resolve) => {
           if (current.destroyed) return resolve();
-          if (current.write(data)) return resolve();
+          if (out.write(data)) return resolve();
           const done = () => {
-            current.off('drain', done);
-            current.off('close', done);
+            out.off('drain', done);
+            out.off('close', done);
             resolve();
           };
-          current.on('drain', done);
-          current.on('close', done);
+          out.once('drain', done);
+          out.once('close', done);
         }),
       startTls: () =>
         new Promise<void>((resolve, reject) => {
@@ -123,17 +145,44 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
           upgraded.once('secure', () => {
             isSecure = true;
             current = upgraded;
+            out = upgraded;
             upgraded.on('data', onData);
             resolve();
           });
           upgraded.once('error', reject);
           upgraded.on('error', (err) => log.debug({ event: 'imap.tls_error', err: err.message }));
         }),
-      next: () => reader.next(),
-      close: () => {
-        current.end();
-        current.destroySoon();
+      startCompression: () => {
+        const input = zlib.createInflateRaw();
+        const output = zlib.createDeflateRaw();
+        const fail = (err: Error) => {
+          log.info({ event: 'imap.compression_failed', err: err.message });
+          current.destroy();
+        };
+        input.on('error', fail);
+        output.on('error', fail);
+        current.off('data', onData);
+        current.on('data', (chunk: Buffer) => input.write(chunk));
+        input.on('data', onData);
+        output.pipe(current);
+        let flushing = false;
+        const write = (data: Buffer | string) => {
+          const more = output.write(data);
+          if (!flushing) {
+            flushing = true;
+            setImmediate(() => {
+              flushing = false;
+              output.flush(zlib.constants.Z_SYNC_FLUSH);
+            });
+          }
+          return more;
+        };
+        out = { write, once: (event, listener) => output.once(event, listener), off: (event, listener) => output.off(event, listener) };
+        inflate = input;
+        deflate = output;
       },
+      next: () => reader.next(),
+      close: end,
     };
     const session = new ImapSession(io, { services: deps.services, log, settings: { hostname: options.hostname, allowPlaintextAuth: settings.allowPlaintextAuth ?? false }, userConnections });
     signedIn = () => session.state !== 'not-authenticated';

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import zlib from 'node:zlib';
 
 /**
  * A raw IMAP client for transcript tests: sends lines (and literals) exactly as written and
@@ -18,6 +19,10 @@ export interface ImapTranscriptClient {
   until(match: (line: string) => boolean, timeoutMs?: number): Promise<string[]>;
   /** Upgrades to TLS (after a STARTTLS OK). */
   startTls(): Promise<void>;
+  /** Turns DEFLATE on both ways (after a COMPRESS DEFLATE OK), as RFC 4978 clients do. */
+  startCompression(): void;
+  /** Bytes received from the server so far, on the wire (compressed once compression is on). */
+  bytesReceived(): number;
   /** Resolves when the server closed the connection. */
   closed(): Promise<void>;
   close(): void;
@@ -33,6 +38,9 @@ export async function connectImap(port: number, options: { tls?: boolean } = {})
   const lines: string[] = [];
   let notify: (() => void) | null = null;
   let isClosed = false;
+  let wireBytes = 0;
+  /** Writes to the server: the socket, or the deflate stream in front of it. */
+  let send = (data: string | Buffer) => void socket.write(data);
   const closedPromise = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const onData = (chunk: Buffer) => {
     buffer += chunk.toString('latin1');
@@ -43,10 +51,16 @@ export async function connectImap(port: number, options: { tls?: boolean } = {})
     }
     notify?.();
   };
+  const countBytes = (chunk: Buffer) => (wireBytes += chunk.length);
+  socket.on('data', countBytes);
   socket.on('data', onData);
+  /** With compression on, the connection counts as closed once everything received is inflated. */
+  let inflated: Promise<void> | null = null;
   socket.on('close', () => {
-    isClosed = true;
-    notify?.();
+    void (inflated ?? Promise.resolve()).then(() => {
+      isClosed = true;
+      notify?.();
+    });
   });
   socket.on('error', () => undefined);
 
@@ -74,10 +88,10 @@ export async function connectImap(port: number, options: { tls?: boolean } = {})
     greeting: async () => (await until(() => true))[0]!,
     async command(line) {
       const tag = line.split(' ')[0]!;
-      socket.write(`${line}\r\n`);
+      send(`${line}\r\n`);
       return until((l) => l.startsWith(`${tag} `));
     },
-    write: (data) => void socket.write(data),
+    write: (data) => send(data),
     until,
     async startTls() {
       socket.off('data', onData);
@@ -89,6 +103,24 @@ export async function connectImap(port: number, options: { tls?: boolean } = {})
       upgraded.on('data', onData);
       socket = upgraded;
     },
+    startCompression() {
+      const inflate = zlib.createInflateRaw();
+      const deflate = zlib.createDeflateRaw();
+      socket.off('data', onData);
+      socket.on('data', (chunk: Buffer) => inflate.write(chunk));
+      inflate.on('data', onData);
+      inflated = new Promise<void>((resolve) => {
+        inflate.once('end', resolve);
+        inflate.once('error', () => resolve());
+        socket.once('close', () => inflate.end());
+      });
+      deflate.on('data', (chunk: Buffer) => socket.write(chunk));
+      send = (data) => {
+        deflate.write(data);
+        deflate.flush(zlib.constants.Z_SYNC_FLUSH);
+      };
+    },
+    bytesReceived: () => wireBytes,
     closed: () => closedPromise,
     close: () => socket.destroy(),
   };

@@ -80,6 +80,8 @@ async function imapflow(): Promise<ImapFlow> {
   const client = new ImapFlow({ host: '127.0.0.1', port: ports.imap, secure: false, tls: { rejectUnauthorized: false }, auth: { user: 'alice@imap.test', pass: 'alice password' }, logger: false });
   await client.connect();
   clients.push(client);
+  // imapflow turns on COMPRESS=DEFLATE (RFC 4978) after sign-in when offered, as Thunderbird does: these sessions run compressed.
+  expect((client as unknown as { _deflate?: unknown })._deflate, 'imapflow negotiated COMPRESS=DEFLATE').toBeTruthy();
   return client;
 }
 

@@ -8,7 +8,7 @@ import { getQuota, getQuotaRoot, setQuota } from './on-quota.js';
 import { searchCommand, uidSearch } from './on-search.js';
 import { sortCommand, uidSort } from './on-sort.js';
 import { close, examine, expungeCommand, select, uidExpunge, unselect } from './on-select.js';
-import { capability, check, enable, id, logout, namespace, noop, starttls } from './on-session.js';
+import { capability, check, compress, enable, id, logout, namespace, noop, starttls } from './on-session.js';
 import { storeCommand, uidStore } from './on-store.js';
 import type { CommandHandler } from './types.js';
 
@@ -21,6 +21,7 @@ export const COMMANDS: Readonly<Record<string, CommandHandler>> = {
   ENABLE: enable,
   NAMESPACE: namespace,
   STARTTLS: starttls,
+  COMPRESS: compress,
   LOGIN: login,
   AUTHENTICATE: authenticate,
   LIST: list,

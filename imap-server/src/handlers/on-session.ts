@@ -3,8 +3,9 @@ import type { ImapSession } from './session.js';
 import { imapString } from '../protocol/response.js';
 
 /**
- * Session commands: CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE, CHECK and STARTTLS (the
- * TLS upgrade itself is the connection's: app.ts). Sign-in is in on-login.ts.
+ * Session commands: CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE, CHECK, STARTTLS and
+ * COMPRESS (the TLS and DEFLATE layers themselves are the connection's: app.ts). Sign-in is in
+ * on-login.ts.
  */
 
 export const capability: CommandHandler = {
@@ -89,5 +90,18 @@ export const starttls: CommandHandler = {
     // The OK goes out in the clear, then the handshake (the session writes nothing in between).
     session.tlsPending = true;
     return ok('Begin TLS negotiation now');
+  },
+};
+
+/** RFC 4978: DEFLATE once per connection, after sign-in; it starts right after the OK. */
+export const compress: CommandHandler = {
+  states: AUTHENTICATED,
+  async run(session, args) {
+    const mechanism = args.atom('compression mechanism').toUpperCase();
+    args.end();
+    if (mechanism !== 'DEFLATE') args.fail(`unknown compression mechanism ${mechanism.slice(0, 20)}`);
+    if (session.io.compressed()) return no('DEFLATE is already on', 'COMPRESSIONACTIVE');
+    session.compressionPending = true;
+    return ok('DEFLATE active');
   },
 };

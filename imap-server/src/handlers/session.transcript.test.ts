@@ -112,6 +112,32 @@ describe('greeting, capabilities and sign-in', () => {
     await client.closed();
   });
 
+  it('compresses both ways after COMPRESS DEFLATE: commands, literals, large fetches and LOGOUT', async () => {
+    const store = createFakeImapStore();
+    const long = MESSAGE(1, `X-Filler: ${'the same words again '.repeat(2_000)}`);
+    store.deliver('INBOX', long);
+    const server = await serve(store);
+    const client = await server.connect();
+    expect((await client.command('c0 COMPRESS DEFLATE'))[0]).toMatch(/^c0 BAD /);
+    expect((await client.command('l1 LOGIN alice@a.test secret')).at(-1)).toMatch(/^l1 OK/);
+    expect(await client.command('c1 COMPRESS LZW')).toEqual(['c1 BAD unknown compression mechanism LZW']);
+    expect(await client.command('c2 COMPRESS DEFLATE')).toEqual(['c2 OK DEFLATE active']);
+    client.startCompression();
+    expect((await client.command('c3 SELECT INBOX')).at(-1)).toBe('c3 OK [READ-WRITE] SELECT completed');
+    const before = client.bytesReceived();
+    const fetched = await client.command('c4 FETCH 1 (BODY.PEEK[])');
+    expect(fetched.join('\r\n')).toContain('the same words again the same words again');
+    expect(client.bytesReceived() - before).toBeLessThan(long.length / 10);
+    const appended = MESSAGE(2);
+    client.write(`c5 APPEND INBOX {${appended.length}}\r\n`);
+    expect(await client.until((l) => l.startsWith('+'))).toEqual(['+ Ready for literal data']);
+    client.write(`${appended}\r\n`);
+    expect((await client.until((l) => l.startsWith('c5 '))).at(-1)).toMatch(/^c5 OK \[APPENDUID \d+ 2\] APPEND completed$/);
+    expect(await client.command('c6 COMPRESS DEFLATE')).toEqual(['c6 NO [COMPRESSIONACTIVE] DEFLATE is already on']);
+    expect(await client.command('c7 LOGOUT')).toEqual(['* BYE Mailyard IMAP signing off', 'c7 OK LOGOUT completed']);
+    await client.closed();
+  });
+
   it('caps connections per user and per IP', async () => {
     const store = createFakeImapStore();
     const server = await serve(store, { maxConnectionsPerUser: 1, maxConnectionsPerIp: 2 });

@@ -25,6 +25,10 @@ export interface SessionIo {
   write(data: Buffer): Promise<void>;
   /** Upgrades the connection to TLS; bytes the client sent after STARTTLS in the clear are dropped. */
   startTls(): Promise<void>;
+  /** COMPRESS=DEFLATE is on (RFC 4978). */
+  compressed(): boolean;
+  /** Turns DEFLATE on both ways, from the next byte read and written. */
+  startCompression(): void;
   next(): Promise<Frame | null>;
   close(): void;
 }
@@ -48,7 +52,7 @@ export interface SessionDeps {
   userConnections: UserConnections;
 }
 
-const BASE_CAPABILITIES = ['IMAP4rev1', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'CONDSTORE', 'QRESYNC', 'QUOTA', 'QUOTA=RES-STORAGE', 'SORT', 'SORT=DISPLAY'];
+const BASE_CAPABILITIES = ['IMAP4rev1', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'CONDSTORE', 'QRESYNC', 'QUOTA', 'QUOTA=RES-STORAGE', 'SORT', 'SORT=DISPLAY', 'COMPRESS=DEFLATE'];
 
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
@@ -64,6 +68,8 @@ export class ImapSession {
   idling = false;
   /** STARTTLS was answered OK: upgrade before reading on. */
   tlsPending = false;
+  /** COMPRESS DEFLATE was answered OK: compress from the next byte on. */
+  compressionPending = false;
   private feed: ImapChangeFeed | null = null;
   private closed = false;
   /** Serializes writes to the client (the pump and the command loop both write). */
@@ -169,6 +175,10 @@ export class ImapSession {
       return false;
     }
     await this.send(`${command.tag} ${reply.status}${reply.code ? ` [${reply.code}]` : ''} ${reply.text}`);
+    if (this.compressionPending) {
+      this.compressionPending = false;
+      this.io.startCompression();
+    }
     if (this.tlsPending) {
       this.tlsPending = false;
       try {
