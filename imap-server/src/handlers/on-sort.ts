@@ -1,12 +1,13 @@
 import type { ImapMessageRow, ImapSortFields } from '@mailyard/core';
 import { BadCharsetError } from '../protocol/commands/search.js';
+import { formatOrderedSet } from '../protocol/commands/sequence-set.js';
 import { baseSubject, parseSort, type SortCriterion, type SortKey } from '../protocol/commands/sort.js';
 import { matchingMessages, usesModseq } from './on-search.js';
 import type { ImapSession } from './session.js';
 import { no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
 
 /**
- * SORT and UID SORT (RFC 5256, with RFC 5957's DISPLAYFROM and DISPLAYTO) over the selected
+ * SORT and UID SORT (RFC 5256, with RFC 5957's DISPLAYFROM and DISPLAYTO, and ESORT's RETURN) over the selected
  * mailbox: the messages SEARCH would find, ordered by the criteria in turn, then by sequence
  * number. Subjects and addresses come from the store's columns (one query, no message bytes);
  * strings compare under i;ascii-casemap (ASCII letters folded, other characters by code point).
@@ -69,7 +70,22 @@ async function sort(session: ImapSession, tokens: Parameters<typeof parseSort>[0
     return a.seq - b.seq;
   });
   const modseq = usesModseq(command.key) && keyed.length > 0 ? Math.max(...keyed.map((m) => m.row.modseq)) : null;
-  await session.send(`* SORT${keyed.map((m) => ` ${byUid ? m.row.uid : m.seq}`).join('')}${modseq !== null ? ` (MODSEQ ${modseq})` : ''}`);
+  const numbers = keyed.map((m) => (byUid ? m.row.uid : m.seq));
+  if (command.returns) {
+    // ESORT (RFC 5267): MIN and MAX are the first and last in sort order, ALL keeps that order.
+    const returns = command.returns.length === 0 ? ['ALL'] : command.returns;
+    const data: string[] = [];
+    if (numbers.length > 0) {
+      if (returns.includes('MIN')) data.push(`MIN ${numbers[0]}`);
+      if (returns.includes('MAX')) data.push(`MAX ${numbers.at(-1)}`);
+      if (returns.includes('ALL')) data.push(`ALL ${formatOrderedSet(numbers)}`);
+    }
+    if (returns.includes('COUNT')) data.push(`COUNT ${numbers.length}`);
+    if (modseq !== null) data.push(`MODSEQ ${modseq}`);
+    await session.send(`* ESEARCH (TAG "${tag}")${byUid ? ' UID' : ''}${data.map((d) => ` ${d}`).join('')}`);
+  } else {
+    await session.send(`* SORT${numbers.map((n) => ` ${n}`).join('')}${modseq !== null ? ` (MODSEQ ${modseq})` : ''}`);
+  }
   return ok(`${byUid ? 'UID ' : ''}SORT completed`);
 }
 

@@ -537,8 +537,10 @@ describe('selected mailbox', () => {
     expect(await client.command('a5 SORT (TO REVERSE SIZE) UTF-8 ALL')).toEqual(['* SORT 1 3 4 2', 'a5 OK SORT completed']);
     expect(await client.command('a6 UID SORT (SUBJECT ARRIVAL) UTF-8 UNSEEN')).toEqual(['* SORT 2 1 4', 'a6 OK UID SORT completed']);
     expect(await client.command('a7 SORT (SUBJECT) UTF-8 SUBJECT nothing-like-this')).toEqual(['* SORT', 'a7 OK SORT completed']);
+    expect(await client.command('a8 SORT RETURN (MIN MAX ALL COUNT) (REVERSE ARRIVAL) UTF-8 ALL')).toEqual(['* ESEARCH (TAG "a8") MIN 4 MAX 2 ALL 4,1,3,2 COUNT 4', 'a8 OK SORT completed']);
+    expect(await client.command('a9 UID SORT RETURN () (ARRIVAL) UTF-8 ALL')).toEqual(['* ESEARCH (TAG "a9") UID ALL 2:3,1,4', 'a9 OK UID SORT completed']);
     expect(await client.command('b1 SORT (SUBJECT) KOI8-R ALL')).toEqual(['b1 NO [BADCHARSET (UTF-8 US-ASCII)] Charset KOI8-R is not supported']);
     expect(await client.command('b2 SORT SUBJECT UTF-8 ALL')).toEqual(['b2 BAD SORT needs a list of sort criteria']);
-    expect((await client.command('b3 CAPABILITY'))[0]).toContain(' SORT SORT=DISPLAY');
+    expect((await client.command('b3 CAPABILITY'))[0]).toContain(' SORT SORT=DISPLAY ESORT');
   });
 });

@@ -40,7 +40,11 @@ export function inSequenceSet(set: SequenceSet, n: number, star: number): boolea
 
 /** Numbers as a compact set: `1:3,7`. */
 export function formatSequenceSet(numbers: readonly number[]): string {
-  const sorted = [...numbers].sort((a, b) => a - b);
+  return formatOrderedSet([...numbers].sort((a, b) => a - b));
+}
+
+/** Numbers in the order given (ESORT's ALL, RFC 5267), ascending runs written as ranges: [5, 1, 2, 3] → `5,1:3`. */
+export function formatOrderedSet(sorted: readonly number[]): string {
   const out: string[] = [];
   for (let i = 0; i < sorted.length; ) {
     let j = i;

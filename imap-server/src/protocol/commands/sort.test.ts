@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ImapParseError, type Token } from '../parser.js';
 import { BadCharsetError } from './search.js';
+import { formatOrderedSet } from './sequence-set.js';
 import { baseSubject, parseSort } from './sort.js';
 
 const atom = (value: string): Token => ({ type: 'atom', value });
@@ -39,6 +40,13 @@ describe('parsing SORT', () => {
     });
   });
 
+  it('reads ESORT\'s RETURN options before the criteria', () => {
+    const returnList: Token = { type: 'list', items: [atom('MIN'), atom('all')] };
+    expect(parseSort([atom('RETURN'), returnList, list('ARRIVAL'), atom('UTF-8'), atom('ALL')], 't')).toEqual({ returns: ['MIN', 'ALL'], criteria: [{ key: 'ARRIVAL', reverse: false }], key: { type: 'all' } });
+    expect(parseSort([atom('RETURN'), { type: 'list', items: [] }, list('SIZE'), atom('UTF-8'), atom('ALL')], 't').returns).toEqual([]);
+    expect(() => parseSort([atom('RETURN'), list('FIRST'), list('SIZE'), atom('UTF-8'), atom('ALL')], 't')).toThrow('unknown RETURN option FIRST');
+  });
+
   it('refuses malformed commands as BAD and other charsets as BADCHARSET', () => {
     const bad = (tokens: Token[]) => () => parseSort(tokens, 't');
     expect(bad([atom('DATE'), atom('UTF-8'), atom('ALL')])).toThrow(ImapParseError);
@@ -49,5 +57,12 @@ describe('parsing SORT', () => {
     expect(bad([list('DATE'), atom('UTF-8')])).toThrow('missing search key');
     expect(bad([list('DATE')])).toThrow('missing charset');
     expect(bad([list('DATE'), atom('KOI8-R'), atom('ALL')])).toThrow(BadCharsetError);
+  });
+});
+
+describe('an ordered set (ESORT ALL)', () => {
+  it('keeps the order and writes ascending runs as ranges', () => {
+    expect(formatOrderedSet([5, 1, 2, 3, 9, 8])).toBe('5,1:3,9,8');
+    expect(formatOrderedSet([])).toBe('');
   });
 });

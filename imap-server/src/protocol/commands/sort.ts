@@ -1,11 +1,12 @@
 import { ImapParseError, type Token } from '../parser.js';
 import { tokenText } from './args.js';
-import { parseSearch, type SearchKey } from './search.js';
+import { parseSearch, type ReturnOption, type SearchKey } from './search.js';
 
 /**
- * SORT (RFC 5256) and its DISPLAYFROM/DISPLAYTO keys (RFC 5957): `SORT (<criteria>) <charset>
- * <search keys>`, the criteria as a list of keys each optionally after REVERSE; and the "base
- * subject" messages are sorted by, as section 2.1 defines it.
+ * SORT (RFC 5256) and its DISPLAYFROM/DISPLAYTO keys (RFC 5957): `SORT [RETURN (<options>)]
+ * (<criteria>) <charset> <search keys>`, the criteria as a list of keys each optionally after
+ * REVERSE, RETURN as ESORT has it (RFC 5267: MIN, MAX, COUNT, ALL); and the "base subject"
+ * messages are sorted by, as section 2.1 defines it.
  */
 
 export type SortKey = 'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO' | 'DISPLAYFROM' | 'DISPLAYTO';
@@ -16,6 +17,8 @@ export interface SortCriterion {
 }
 
 export interface SortCommand {
+  /** Present: answer ESEARCH with these (ALL when the list is empty). */
+  returns?: ReturnOption[];
   criteria: SortCriterion[];
   key: SearchKey;
 }
@@ -24,6 +27,13 @@ const KEYS = new Set<string>(['ARRIVAL', 'CC', 'DATE', 'FROM', 'SIZE', 'SUBJECT'
 
 /** Throws ImapParseError (BAD) for a malformed command, and search.ts's BadCharsetError for a charset other than UTF-8/US-ASCII. */
 export function parseSort(tokens: readonly Token[], tag: string): SortCommand {
+  let returns: ReturnOption[] | undefined;
+  const first = tokens[0];
+  if (first?.type === 'atom' && first.value.toUpperCase() === 'RETURN') {
+    // SEARCH's parser reads the RETURN options; the rest of its result is not used.
+    returns = parseSearch([...tokens.slice(0, 2), { type: 'atom', value: 'ALL' }], tag).returns;
+    tokens = tokens.slice(2);
+  }
   const list = tokens[0];
   if (list?.type !== 'list' || list.items.length === 0) throw new ImapParseError('SORT needs a list of sort criteria', tag);
   const criteria: SortCriterion[] = [];
@@ -43,7 +53,7 @@ export function parseSort(tokens: readonly Token[], tag: string): SortCommand {
   if (!tokens[2]) throw new ImapParseError('missing search key', tag);
   // The charset is required here; SEARCH's parser takes it in its optional CHARSET form.
   const { key } = parseSearch([{ type: 'atom', value: 'CHARSET' }, ...tokens.slice(1)], tag);
-  return { criteria, key };
+  return { ...(returns ? { returns } : {}), criteria, key };
 }
 
 const LEADER = /^((?:\[[^[\]]*\] *)*)(?:re|fwd?) *(?:\[[^[\]]*\] *)?:/i;
