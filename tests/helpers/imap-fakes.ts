@@ -312,7 +312,7 @@ export function createFakeImapStore(options: { address?: string; password?: stri
         return Promise.all(
           inBox.map(async (m) => {
             const summary = await summarizeMessage(m.raw);
-            return { uid: m.uid, subject: summary.subject, from: summary.from[0] ?? null, to: summary.to[0] ?? null, cc: summary.cc[0] ?? null };
+            return { uid: m.uid, subject: summary.subject, from: summary.from[0] ?? null, to: summary.to[0] ?? null, cc: summary.cc[0] ?? null, messageId: summary.messageId, inReplyTo: summary.inReplyTo, references: summary.references };
           }),
         );
       },

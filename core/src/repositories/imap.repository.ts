@@ -21,13 +21,16 @@ export interface ImapMessageRow {
   sentDate: Date | null;
 }
 
-/** What IMAP SORT (RFC 5256, 5957) orders by, besides dates and sizes: the subject and the first address of each field. */
+/** What IMAP SORT and THREAD (RFC 5256, 5957) order by, besides dates and sizes: the subject, the first address of each field, and the message ids. */
 export interface ImapSortFields {
   uid: number;
   subject: string;
   from: AddressJson | null;
   to: AddressJson | null;
   cc: AddressJson | null;
+  messageId: string | null;
+  inReplyTo: string | null;
+  references: string[];
 }
 
 /** The stored columns IMAP SEARCH text criteria look in. */
@@ -54,12 +57,12 @@ export function createImapRepository(db: DbOrTx) {
         .execute();
       return rows.map((r) => ({ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }));
     },
-    /** The SORT fields of every message of the mailbox, in UID order: one query, the stored columns, no message bytes. */
+    /** The SORT/THREAD fields of every message of the mailbox, in UID order: one query, the stored columns, no message bytes. */
     async sortFields(userId: number, mailboxId: number): Promise<ImapSortFields[]> {
-      const { rows } = await sql<{ uid: number; subject: string; from: AddressJson | null; to: AddressJson | null; cc: AddressJson | null }>`
-        SELECT uid, subject, from_json -> 0 AS "from", to_json -> 0 AS "to", cc_json -> 0 AS "cc"
+      const { rows } = await sql<{ uid: number; subject: string; from: AddressJson | null; to: AddressJson | null; cc: AddressJson | null; message_id_header: string | null; in_reply_to: string | null; references: string[] }>`
+        SELECT uid, subject, from_json -> 0 AS "from", to_json -> 0 AS "to", cc_json -> 0 AS "cc", message_id_header, in_reply_to, "references"
         FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} ORDER BY uid`.execute(db);
-      return rows.map((r) => ({ uid: r.uid, subject: r.subject, from: r.from, to: r.to, cc: r.cc }));
+      return rows.map((r) => ({ uid: r.uid, subject: r.subject, from: r.from, to: r.to, cc: r.cc, messageId: r.message_id_header, inReplyTo: r.in_reply_to, references: r.references }));
     },
     /** The user's message in this mailbox with this Message-ID header, if any (the lowest UID). */
     async findByMessageIdHeader(userId: number, mailboxId: number, messageIdHeader: string): Promise<{ id: number; uid: number } | null> {

@@ -7,6 +7,7 @@ import { create, deleteMailbox, list, lsub, rename, status, subscribe, unsubscri
 import { getQuota, getQuotaRoot, setQuota } from './on-quota.js';
 import { searchCommand, uidSearch } from './on-search.js';
 import { sortCommand, uidSort } from './on-sort.js';
+import { threadCommand, uidThread } from './on-thread.js';
 import { close, examine, expungeCommand, select, uidExpunge, unselect } from './on-select.js';
 import { capability, check, compress, enable, id, logout, namespace, noop, starttls } from './on-session.js';
 import { storeCommand, uidStore } from './on-store.js';
@@ -54,6 +55,8 @@ export const COMMANDS: Readonly<Record<string, CommandHandler>> = {
   'UID SEARCH': uidSearch,
   SORT: sortCommand,
   'UID SORT': uidSort,
+  THREAD: threadCommand,
+  'UID THREAD': uidThread,
   APPEND: append,
   IDLE: idle,
 };

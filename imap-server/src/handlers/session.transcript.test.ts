@@ -543,4 +543,22 @@ describe('selected mailbox', () => {
     expect(await client.command('b2 SORT SUBJECT UTF-8 ALL')).toEqual(['b2 BAD SORT needs a list of sort criteria']);
     expect((await client.command('b3 CAPABILITY'))[0]).toContain(' SORT SORT=DISPLAY ESORT');
   });
+
+  it('threads by references and by subject (THREAD, UID THREAD)', async () => {
+    const store = createFakeImapStore();
+    const mail = (id: string, extra: string, subject: string) => [`From: a@b.test`, `Message-ID: ${id}`, extra, `Subject: ${subject}`, '', 'x', ''].filter((l, i) => l !== '' || i > 3).join('\r\n');
+    const at = (day: number) => ({ internalDate: new Date(Date.UTC(2026, 10, day)) });
+    store.deliver('INBOX', mail('<p@b.test>', '', 'Plan'), at(1)); // 1
+    store.deliver('INBOX', mail('<q@b.test>', '', 'Other'), at(2)); // 2
+    store.deliver('INBOX', mail('<r@b.test>', 'In-Reply-To: <p@b.test>', 'Re: Plan'), { ...at(3), flags: ['\\Seen'] }); // 3
+    store.deliver('INBOX', mail('<s@b.test>', 'References: <p@b.test> <r@b.test>', 'Re: Plan'), at(4)); // 4
+    const { client } = await signedIn(store);
+    await client.command('a0 SELECT INBOX');
+    expect(await client.command('a1 THREAD REFERENCES UTF-8 ALL')).toEqual(['* THREAD (1 3 4)(2)', 'a1 OK THREAD completed']);
+    expect(await client.command('a2 UID THREAD ORDEREDSUBJECT US-ASCII UNSEEN')).toEqual(['* THREAD (1 4)(2)', 'a2 OK UID THREAD completed']);
+    expect(await client.command('a3 THREAD REFERENCES UTF-8 SUBJECT nothing-like-this')).toEqual(['* THREAD', 'a3 OK THREAD completed']);
+    expect(await client.command('b1 THREAD REFERENCES KOI8-R ALL')).toEqual(['b1 NO [BADCHARSET (UTF-8 US-ASCII)] Charset KOI8-R is not supported']);
+    expect(await client.command('b2 THREAD HEADS UTF-8 ALL')).toEqual(['b2 BAD unknown threading algorithm "HEADS"']);
+    expect((await client.command('b3 CAPABILITY'))[0]).toContain(' THREAD=ORDEREDSUBJECT THREAD=REFERENCES');
+  });
 });

@@ -66,25 +66,37 @@ const BLOB = /^\[[^[\]]*\] */;
  * done again. Comparing the results case-insensitively (i;ascii-casemap) is the caller's part.
  */
 export function baseSubject(subject: string): string {
+  return subjectOf(subject).base;
+}
+
+/** The base subject, and whether the subject marked a reply or forward (a "Re:", "Fwd:", "(fwd)" or "[Fwd: …]" was removed: THREAD's rules use it). */
+export function subjectOf(subject: string): { base: string; reply: boolean } {
   let s = subject.replace(/[\t\r\n ]+/g, ' ');
+  let reply = false;
   for (;;) {
     let before: string;
     do {
       before = s;
-      s = s.replace(/ +$/, '').replace(/\(fwd\)$/i, '');
+      s = s.replace(/ +$/, '');
+      const trailer = s.replace(/\(fwd\)$/i, '');
+      if (trailer !== s) reply = true;
+      s = trailer;
     } while (s !== before);
     do {
       before = s;
       s = s.replace(/^ +/, '');
       const leader = LEADER.exec(s);
-      if (leader) s = s.slice(leader[0].length);
-      else {
+      if (leader) {
+        s = s.slice(leader[0].length);
+        reply = true;
+      } else {
         const blob = BLOB.exec(s);
         if (blob && s.length > blob[0].length) s = s.slice(blob[0].length);
       }
     } while (s !== before);
     const wrapped = /^\[fwd:(.*)\]$/i.exec(s);
-    if (!wrapped) return s;
+    if (!wrapped) return { base: s, reply };
     s = wrapped[1]!;
+    reply = true;
   }
 }
