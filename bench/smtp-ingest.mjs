@@ -6,6 +6,7 @@
 //   node bench/smtp-ingest.mjs                # everything
 //   BENCH_ONLY=mailyard node bench/smtp-ingest.mjs   # one target (sink | postfix | mailyard)
 //   BENCH_KEEP=1 ...                          # keep bench/.data/run-* (databases, logs) afterwards
+//   BENCH_ONLY=postfix-maildir,mailyard-e2e BENCH_MESSAGES=2000 ...   # end to end, to the mailbox (bench/ingest-e2e.mjs)
 //
 // Every process started here is stopped by PID in a finally block; nothing outside bench/.data
 // is written except bench/results/<timestamp>.json.
@@ -20,6 +21,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
+import { benchMailyardE2E, benchPostfixMaildir, E2E_PLAN } from './ingest-e2e.mjs';
 import { BENCH, benchLog, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, startPrivatePostfix, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
@@ -216,7 +218,7 @@ async function benchMailyard(runDir) {
   const baseEnv = { ...process.env, DATABASE_URL: pgServer.url, REDIS_URL: redisServer.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
   const cli = (...args) => execFileP(process.execPath, [path.join(ROOT, 'bin', 'mailyard.mjs'), ...args], { cwd: ROOT, env: baseEnv, timeout: 60_000 });
   await cli('domain', 'add', 'bench.test');
-  await cli('user', 'add', PLAN.recipient, '--password', randomBytes(12).toString('base64url'));
+  await cli('user', 'add', PLAN.recipient, '--password', `pw${randomBytes(12).toString('hex')}`);
   const userId = Number((await db.query('SELECT id FROM users WHERE address = $1', [PLAN.recipient])).rows[0].id);
 
   const smtpPort = await freePort();
@@ -228,6 +230,7 @@ async function benchMailyard(runDir) {
     SMTP_MAX_CONNECTIONS_PER_IP: '1000',
     SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE: '10000000',
     SMTP_MAX_MESSAGES_PER_CONNECTION: '100000',
+    SMTP_MAX_DATA_PER_IP: '1000', // every session comes from 127.0.0.1
   };
   log('starting smtp-server and inbound-worker (one process each, as in compose)…');
   const worker = startChild(process.execPath, [path.join(ROOT, 'inbound-worker', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'inbound-worker.log') });
@@ -512,9 +515,24 @@ function printTable(results) {
   row('Mailyard (PG spool, fsync on)', results.mailyard);
   const widths = [34, 18, 18];
   const line = (cells) => cells.map((c, i) => (i < widths.length ? String(c).padEnd(widths[i]) : c)).join('  ');
-  console.log('\n' + line(['msg/s accepted (5 KB, 20 sessions)', 'new conn/message', 'reused (-d)', 'connect->220 ms (median)']));
-  console.log(line(['-'.repeat(34), '-'.repeat(16), '-'.repeat(11), '-'.repeat(24)]));
-  for (const r of rows) console.log(line(r));
+  if (rows.length > 0) {
+    console.log('\n' + line(['msg/s accepted (5 KB, 20 sessions)', 'new conn/message', 'reused (-d)', 'connect->220 ms (median)']));
+    console.log(line(['-'.repeat(34), '-'.repeat(16), '-'.repeat(11), '-'.repeat(24)]));
+    for (const r of rows) console.log(line(r));
+  }
+
+  const e2e = results.endToEnd ?? {};
+  const pf = e2e['postfix-maildir'];
+  const my = e2e['mailyard-e2e'];
+  if (pf || my) {
+    console.log(`\nEnd to end, to the mailbox (${E2E_PLAN.messages} × 5 KB, 20 sessions, new connection per message):`);
+    for (const users of E2E_PLAN.userCounts) {
+      const a = pf?.runs?.[`users${users}`];
+      const b = my?.runs?.[`users${users}`];
+      const ratio = a && b ? ` (${(b.messagesPerSecond / a.messagesPerSecond).toFixed(2)}×)` : '';
+      console.log(`  ${String(users).padStart(2)} user(s): Postfix → virtual → Maildir ${fmt(a?.messagesPerSecond)} msg/s; Mailyard ${fmt(b?.messagesPerSecond)} msg/s${ratio}`);
+    }
+  }
 
   const m = results.mailyard;
   if (m && !m.error) {
@@ -559,7 +577,22 @@ async function main() {
       // Stop this Postfix now (its cleanup) so it is quiet while Mailyard runs.
       while (cleanups.length > mark) await cleanups.pop()();
     }
-    if (wanted('mailyard')) results.mailyard = await benchMailyard(runDir);
+    if (wanted('mailyard')) {
+      const mark = cleanups.length;
+      results.mailyard = await benchMailyard(runDir);
+      while (cleanups.length > mark) await cleanups.pop()();
+    }
+    // End to end, to the mailbox (issue #14): each stopped before the next starts.
+    results.endToEnd = { plan: E2E_PLAN };
+    for (const [name, bench] of [['postfix-maildir', benchPostfixMaildir], ['mailyard-e2e', benchMailyardE2E]]) {
+      if (!wanted(name)) continue;
+      const mark = cleanups.length;
+      try {
+        results.endToEnd[name] = await bench(runDir);
+      } finally {
+        while (cleanups.length > mark) await cleanups.pop()();
+      }
+    }
   } catch (err) {
     failure = err;
     results.error = err.stack ?? String(err);

@@ -1,4 +1,4 @@
-// `npm start`: install what is missing, build, and run every service in one process.
+// `npm start`: install what is missing, build, and run every service (each in its own process, see stack/src/main.ts).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { build, ensureNodeModules, ensureSystemPackages, root } from './lib.mjs';

@@ -6,11 +6,12 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
-import { createRateLimiter, createSecretBox, createSessionService, loadSecretKey, type Db, type Logger, type MetricsAccess } from '@mailyard/core';
+import { createRateLimiter, createSecretBox, createSessionService, createSpamLearnQueue, loadSecretKey, type Db, type Logger, type MetricsAccess } from '@mailyard/core';
 import type { BackendContext } from './context.js';
 import { registerAuth } from './plugins/auth.plugin.js';
 import { frameworkErrors, registerErrorHandling } from './plugins/errors.plugin.js';
 import { registerHttpsPolicy, type HttpsPolicy } from './plugins/https/https.plugin.js';
+import { acmeChallengeRoutes } from './plugins/https/acme-challenge.routes.js';
 import { registerMetrics } from './plugins/metrics.plugin.js';
 import { registerWebmail } from './plugins/webmail.plugin.js';
 import { adminRoutes } from './routes/admin/admin.routes.js';
@@ -22,6 +23,7 @@ import { accountUsageRoutes } from './routes/account/usage.routes.js';
 import { authRoutes } from './routes/auth/auth.routes.js';
 import { autoconfigRoutes, type ClientPorts } from './routes/autoconfig/autoconfig.routes.js';
 import { eventsRoutes, type EventStreamOptions } from './routes/events/events.routes.js';
+import { filterRoutes } from './routes/filters/filters.routes.js';
 import { healthRoutes } from './routes/health/health.routes.js';
 import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
 import { messageRoutes } from './routes/messages/messages.routes.js';
@@ -67,6 +69,8 @@ export interface BackendOptions {
   maxMessageBytes?: number;
   /** The built webmail; default frontend/dist of this checkout. */
   webmailDir?: string;
+  /** RSPAMD_URL is set: moves into and out of Junk are queued (`spam-learn`) to teach it; default off. */
+  spamLearning?: boolean;
 }
 
 /** The HTTP API, built without listening (tests use `app.inject`). */
@@ -94,6 +98,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(cookie);
 
   const dataDir = options.dataDir ?? path.resolve('data');
+  const spamLearnQueue = options.spamLearning ? createSpamLearnQueue(deps.redis) : null;
   const ctx: BackendContext = {
     db: deps.db,
     redis: deps.redis,
@@ -105,9 +110,11 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
     secrets: createSecretBox(loadSecretKey(dataDir, options.secretKey)),
     dnsServers: options.dnsServers ?? [],
     mailHostname,
+    spamLearn: { queue: spamLearnQueue, log: deps.log },
   };
+  if (spamLearnQueue) app.addHook('onClose', () => spamLearnQueue.close());
   registerAuth(app, ctx.sessions);
-  registerMetrics(app, { db: deps.db, access: options.metrics ?? 'open' });
+  registerMetrics(app, { db: deps.db, redis: deps.redis, access: options.metrics ?? 'open' });
 
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx));
@@ -117,12 +124,14 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(accountUsageRoutes(ctx));
   await app.register(mailboxRoutes(ctx));
   await app.register(messageRoutes(ctx));
+  await app.register(filterRoutes(ctx));
   await app.register(searchRoutes(ctx));
   await app.register(eventsRoutes(ctx, options.events));
   await app.register(adminRoutes(ctx));
   await app.register(adminQueueRoutes(ctx));
   await app.register(composeRoutes(ctx, { maxMessageBytes: options.maxMessageBytes }));
   await app.register(outboundRoutes(ctx));
+  await app.register(acmeChallengeRoutes(ctx));
   await app.register(mtaStsRoutes(ctx, options.mtaSts ?? { mode: 'testing', maxAgeSeconds: 7 * 24 * 3600 }));
   await app.register(autoconfigRoutes(ctx, options.clientPorts ?? { imap: 143, imaps: 993, submission: 587, smtps: 465 }));
   await registerWebmail(app, { distDir: options.webmailDir });

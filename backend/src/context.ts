@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Db, Logger, RateLimiter, SecretBox, SessionService } from '@mailyard/core';
+import type { Db, Logger, RateLimiter, SecretBox, SessionService, SpamLearnDeps } from '@mailyard/core';
 
 /** What route plugins may use. Each takes what it needs from here; nothing else is global. */
 export interface BackendContext {
@@ -19,4 +19,6 @@ export interface BackendContext {
   dnsServers: string[];
   /** MAIL_HOSTNAME: where domains' MX records must point. */
   mailHostname: string;
+  /** The spam engine's learn requests (core/src/mail/spam/learn.ts); absent: nothing is learned (no RSPAMD_URL). */
+  spamLearn?: SpamLearnDeps;
 }

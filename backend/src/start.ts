@@ -1,12 +1,13 @@
 import type { Redis } from 'ioredis';
-import { createRedis, openStore, openTlsSourceFromConfig, requireRedis, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
+import { blobReclaimTask, createRedis, openStore, openTlsSourceFromConfig, requireRedis, spoolPurgeTask, startAcmeRenewal, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
 import { buildBackend } from './app.js';
 import { createHttpsListener } from './plugins/https/https-server.js';
 
 /**
  * Starts the API and webmail on HTTP_PORT and HTTPS_PORT (the certificate SMTP and IMAP use, followed
  * as its files change; a trusted one turns on the HTTP to HTTPS redirect and HSTS), and runs the upload sweep (housekeeping: the upload files are
- * in this service's DATA_DIR). Redis must answer at start: sign-in limits, events and the
+ * in this service's DATA_DIR), the spool purge and the blob reclaim. With ACME_EMAIL it obtains and renews the certificate by ACME (HTTP-01
+ * answered on HTTP_PORT) into DATA_DIR, where every service picks it up. Redis must answer at start: sign-in limits, events and the
  * housekeeping schedule live there. When a step fails, what the earlier ones opened is closed.
  */
 export function start(config: HttpConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) {
@@ -29,7 +30,7 @@ export function start(config: HttpConfig, endpoints: { databaseUrl: string; redi
         trustProxy: config.TRUST_PROXY,
         https: { trusted: () => !tls.current().selfSigned, port: () => config.HTTPS_PUBLIC_PORT ?? httpsPort },
         mtaSts: { mode: config.MTA_STS_MODE, maxAgeSeconds: Math.floor(config.MTA_STS_MAX_AGE / 1000) },
-        dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY, apiDocs: config.API_DOCS, metrics: config.METRICS_TOKEN, maxMessageBytes: config.SMTP_MAX_MESSAGE_SIZE, clientPorts: { imap: config.IMAP_PORT, imaps: config.IMAPS_PORT, submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT } }),
+        dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY, apiDocs: config.API_DOCS, metrics: config.METRICS_TOKEN, maxMessageBytes: config.SMTP_MAX_MESSAGE_SIZE, spamLearning: config.RSPAMD_URL !== undefined, clientPorts: { imap: config.IMAP_PORT, imaps: config.IMAPS_PORT, submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT } }),
       (a) => a.close(),
     );
     await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
@@ -37,10 +38,25 @@ export function start(config: HttpConfig, endpoints: { databaseUrl: string; redi
     httpsPort = await httpsListener.listen(config.HTTPS_PORT, config.BIND_ADDRESS);
     // BullMQ workers block on Redis: the housekeeping worker gets a connection of its own.
     const connection = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null }), (r) => r.disconnect());
-    opened.add(await startHousekeeping({ connection, log }, [uploadSweepTask({ db: store.db, dataDir: config.DATA_DIR })]), (h) => h.stop());
+    opened.add(
+      await startHousekeeping({ connection, log }, [
+        uploadSweepTask({ db: store.db, dataDir: config.DATA_DIR }),
+        spoolPurgeTask({ db: store.db }, { retentionDays: config.SPOOL_RETENTION_DAYS }),
+        blobReclaimTask({ db: store.db, gauges: redis }, { graceMs: config.BLOB_RECLAIM_GRACE }),
+      ]),
+      (h) => h.stop(),
+    );
+    if (config.ACME_EMAIL) {
+      // After the listeners: the CA's HTTP-01 request must find this (or another) backend answering.
+      const acme = startAcmeRenewal(
+        { db: store.db, redis, log },
+        { email: config.ACME_EMAIL, directoryUrl: config.ACME_DIRECTORY_URL, caFile: config.ACME_CA_FILE, renewBeforeMs: config.ACME_RENEW_BEFORE, checkIntervalMs: config.ACME_CHECK_INTERVAL, dataDir: config.DATA_DIR, hostname: config.MAIL_HOSTNAME, dnsServers: config.DNS_SERVERS },
+      );
+      opened.add(acme, (a) => a.stop());
+    }
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;
-    log.info({ event: 'http.listening', port, httpsPort, host: config.BIND_ADDRESS, tls: tls.current().selfSigned ? 'self-signed' : 'configured' });
+    log.info({ event: 'http.listening', port, httpsPort, host: config.BIND_ADDRESS, tls: tls.current().selfSigned ? 'self-signed' : 'configured', acme: Boolean(config.ACME_EMAIL) });
     return { port, httpsPort };
   });
 }

@@ -6,7 +6,7 @@
  */
 
 // config
-export { ConfigError, type HttpConfig, type ImapConfig, type InboundConfig, type MetricsAccess, type OutboundConfig, type SmtpConfig, type StackConfig, loadConfig, requireServiceEndpoints, schemas } from './config/load-config.js';
+export { ConfigError, type BaseConfig, type HttpConfig, type ImapConfig, type InboundConfig, type MetricsAccess, type OutboundConfig, type SmtpConfig, type StackConfig, loadConfig, requireServiceEndpoints, schemas } from './config/load-config.js';
 
 // log
 export { createLogger, type Logger, silentLogger } from './log/logger.js';
@@ -20,7 +20,7 @@ export { KeyedSemaphore, Semaphore } from './util/semaphore.js';
 
 // db
 export { type Db, createDb, pingDatabase } from './db/client.js';
-export { type SpecialUse } from './db/schema.js';
+export { type FilterCheckJson, type SpecialUse } from './db/schema.js';
 
 // repositories
 export { createAuditRepository } from './repositories/audit.repository.js';
@@ -44,13 +44,13 @@ export { createUserRepository, type QuotaUsage } from './repositories/user.repos
 export { type UserEvent, userChannel } from './contracts/events.js';
 
 // api
-export { attachmentUrl, toAdminAuditEntryDto, toAdminDomainDto, toAdminUserDto, toAppPasswordDto, toContactDto, toMailboxDto, toMessageDetailDto, toMessageListItemDto, toMessageStateDto, toMovedStateResponse, toOutboundDto, toScheduledSendDto } from './api/mappers.js';
+export { attachmentUrl, toAdminAuditEntryDto, toAdminDomainDto, toAdminUserDto, toAppPasswordDto, toContactDto, toMailboxDto, toMessageDetailDto, toMessageListItemDto, toMessageStateDto, toMovedStateResponse, toOutboundDto, toScheduledSendDto, toSenderRuleDto } from './api/mappers.js';
 
 // mail
 export { domainOf, normalizeDomain, parseAddress, requireAddress, requireAliasAddress } from './mail/address.js';
 export { DEFAULT_MAX_MESSAGE_BYTES, type DraftDeps, type DraftInput, type DraftSender, deleteDraft, listDrafts, replaceDraft, saveDraft } from './mail/drafts.js';
 export { type DsnRecipient, buildDsn, headerBlock, statusFromReply } from './mail/dsn.js';
-export { type IngestInput, type IngestResult, type MessageOpsDeps, createMailbox, deleteMailbox, deleteMessages, emptyMailbox, ingestForUser, ingestMessage, moveMessages, openMailboxWrite, publishMailboxEvents, renameMailbox, setFlags } from './mail/mailbox-writer/index.js';
+export { type IngestInput, type IngestResult, type MessageOpsDeps, createMailbox, deleteMailbox, deleteMessages, emptyMailbox, ingestForUser, ingestMany, ingestMessage, moveMessages, openMailboxWrite, publishMailboxEvents, renameMailbox, setFlags } from './mail/mailbox-writer/index.js';
 export { EMPTYABLE, MailboxWrite } from './mail/mailbox-writer/mailbox-write.js';
 export { loadMessageBytes, loadMessagePart, loadStoredMessage } from './mail/message-content.js';
 export { exportMailboxes } from './mail/transfer/export.js';
@@ -84,7 +84,7 @@ export { type EventPublisher, createRedisEventPublisher } from './events/publish
 export { type UserEventHub, createUserEventHub } from './events/user-event-hub.js';
 
 // spool
-export { type SpoolFilingOutcome, fileSpooled } from './spool/spool-filer.js';
+export { type SpooledMessage, type SpoolFilingOutcome, fileSpooled } from './spool/spool-filer.js';
 export { reconcileSpool } from './spool/spool-reconciler.js';
 export { SpoolWriter } from './spool/spool-writer.js';
 
@@ -96,31 +96,48 @@ export { startHousekeeping } from './queue/housekeeping.js';
 export { type InboundQueue, type OutboundQueue, QUEUE_INBOUND, QUEUE_OUTBOUND, QUEUE_SCHEDULED_SEND, type ScheduledSendQueue, createInboundQueue, createOutboundQueue, createScheduledSendQueue, inboundJobId, inboundJobSchema, outboundJobId, outboundJobSchema, scheduledSendJobId, scheduledSendJobSchema } from './queue/queues.js';
 export { createRedis, requireRedis } from './queue/redis.js';
 export { runWithReconciler } from './queue/worker-runner.js';
+export { type SpamLearnJob, type SpamLearnQueue, QUEUE_SPAM_LEARN, createSpamLearnQueue, spamLearnJobId, spamLearnJobSchema } from './queue/spam-learn.js';
 
 // housekeeping
 export { trashPurgeTask } from './housekeeping/trash-purge.task.js';
 export { uploadSweepTask } from './housekeeping/upload-sweep.task.js';
+export { BLOB_TOTALS_KEY, blobReclaimTask, type BlobTotals } from './housekeeping/blob-reclaim.task.js';
+export { spoolPurgeTask } from './housekeeping/spool-purge.task.js';
 
 // protocol-services
 export {
   type InboundTrustService,
+  type MxConnectionChecks,
+  type MxGreylist,
+  type MxVirusScan,
   type MxRecipientResolver,
   type MxRecipientVerdict,
   type MxServices,
   type RecipientResolver,
   type SubmissionServices,
   createMxRecipientResolver,
+  createMxVirusScan,
   createRecipientResolver,
   createSubmissionServices,
 } from './protocol-services/smtp.js';
 export { type TrustAction, type TrustInput, type TrustVerdict, createAuthDnsResolver, createInboundTrust, spoolVerdictOf } from './mail/inbound-auth.js';
 export { type TrustedNetworks, DEFAULT_TRUSTED_NETWORKS, parseTrustedNetworks } from './mail/trusted-networks.js';
+export { type SpamThresholds } from './mail/spam/score.js';
+export type { SpamEngine, SpamEngineInput, SpamEngineResult } from './mail/spam/engine.js';
+export { type RspamdEngineOptions, SpamLearnError, createRspamdEngine, createSpamEngineFromConfig, parseRspamdReply } from './mail/spam/rspamd.js';
+export { type LearnKind, type SpamLearnDeps, learnFromTransfers, learnKindOf, performLearn, requestLearn } from './mail/spam/learn.js';
+export { type Greylist, type GreylistDecision, type GreylistQuery, clientNetwork, createGreylist } from './mail/spam/greylist.js';
+export { type ConnectionCheckDeps, checkConnection, reversedIp } from './mail/spam/connection-checks.js';
+export { type VirusScanResult, type VirusScanner, VIRUS_REFUSED_COUNTER, createClamdScanner, parseClamdReply } from './mail/spam/virus-scan.js';
 export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapMailboxes, type ImapMailboxInfo, type ImapMessageRow, type ImapMessages, type ImapSortFields, type ImapServiceDeps, type ImapServices, type ImapTextField, createImapServices } from './protocol-services/imap.js';
 
 // runtime
 export { type Resources, startService } from './runtime/lifecycle.js';
 export { listenOn } from './runtime/listen.js';
+export { startHealthServer } from './runtime/health-server.js';
 export { type Running, runMain } from './runtime/run-main.js';
 export { openStore } from './runtime/store.js';
 export { type TlsMaterial, type TlsSource, loadTlsMaterial, openTlsSource, openTlsSourceFromConfig } from './runtime/tls.js';
+export { type AcmeChallengeStore, createAcmeChallengeStore } from './runtime/acme/acme-challenges.js';
+export { startAcmeRenewal } from './runtime/acme/acme-renewal.js';
 

@@ -1,4 +1,4 @@
-import { createRateLimiter, createRedis, createRedisEventPublisher, createUserEventHub, openStore, openTlsSourceFromConfig, requireRedis, startService, type ImapConfig, type Logger } from '@mailyard/core';
+import { createRateLimiter, createRedis, createRedisEventPublisher, createSpamLearnQueue, createUserEventHub, openStore, openTlsSourceFromConfig, requireRedis, startService, type ImapConfig, type Logger } from '@mailyard/core';
 import { buildImapApp } from './app.js';
 
 export interface Endpoints {
@@ -31,9 +31,11 @@ export function start(config: ImapConfig, endpoints: Endpoints, log: Logger) {
     );
     const tlsSource = opened.add(await openTlsSourceFromConfig(config, log), (t) => t.close());
     const tls = tlsSource.current();
+    // rspamd (RSPAMD_URL): MOVE/COPY into and out of Junk are queued for the inbound worker to teach it.
+    const spamLearnQueue = config.RSPAMD_URL ? opened.add(createSpamLearnQueue(redis), (q) => q.close()) : null;
     const app = opened.add(
       buildImapApp(
-        { db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log },
+        { db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log, spamLearn: { queue: spamLearnQueue, log } },
         {
           hostname: config.MAIL_HOSTNAME,
           tls,

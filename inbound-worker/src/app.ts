@@ -4,17 +4,23 @@ import {
   createSpoolRepository,
   fileSpooled,
   inboundJobSchema,
-  ingestForUser,
+  ingestMany,
   KeyedBatcher,
   QUEUE_INBOUND,
   reconcileSpool,
+  resolveRecipient,
   runWithReconciler,
   type Db,
   type EventPublisher,
   type IngestInput,
   type IngestResult,
   type Logger,
+  type RecipientVerdict,
+  type SpooledMessage,
 } from '@mailyard/core';
+
+/** How many filing transactions may run at once (see buildInboundWorker). */
+const FILING_LANES = 2;
 
 export interface InboundWorkerDeps {
   db: Db;
@@ -40,14 +46,33 @@ export interface InboundWorkerOptions {
 export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWorkerOptions) {
   const { log } = deps;
   const queue = createInboundQueue(deps.connection);
-  // Group commits: a busy user's filings share a transaction, and "done" marks share one UPDATE.
-  const filings = new KeyedBatcher<number, IngestInput, IngestResult>((userId, inputs) => ingestForUser(deps, userId, inputs));
+  // Group commits: the filings that arrive together share one transaction, across users (a failed
+  // batch is retried item by item), in FILING_LANES lanes by user so that a few transactions run at
+  // once (lanes never share a user, so they never wait for each other's locks); "done" marks share one UPDATE.
+  const filings = new KeyedBatcher<number, IngestInput, IngestResult>((_lane, inputs) => ingestMany(deps, inputs));
   type DoneMark = { id: number; note: string | null; attempts: number };
   const doneMarks = new KeyedBatcher<'done', DoneMark, void>(async (_key, rows) => {
     await createSpoolRepository(deps.db).markDoneMany(rows);
     return rows.map(() => undefined);
   }, 500);
-  const jobDeps = { ...deps, file: (input: IngestInput) => filings.add(input.userId, input), markDone: (row: DoneMark) => doneMarks.add('done', row) };
+  // Jobs that run together read their spool rows (with the bytes) in one query, and share the
+  // lookup of a recipient that several of them are waiting for (each lookup starts after the
+  // jobs it answers asked: never an older answer).
+  const loads = new KeyedBatcher<'spool', number, SpooledMessage | null>(async (_key, ids) => {
+    const rows = await createSpoolRepository(deps.db).getManyWithBlobs(ids);
+    return ids.map((id) => rows.get(id) ?? null);
+  });
+  const lookups = new KeyedBatcher<string, string, RecipientVerdict>(async (rcpt, items) => {
+    const verdict = await resolveRecipient(deps.db, rcpt);
+    return items.map(() => verdict);
+  });
+  const jobDeps = {
+    ...deps,
+    file: (input: IngestInput) => filings.add(input.userId % FILING_LANES, input),
+    markDone: (row: DoneMark) => doneMarks.add('done', row),
+    load: (spoolId: number) => loads.add('spool', spoolId),
+    resolve: (rcpt: string) => lookups.add(rcpt, rcpt),
+  };
   const worker = new Worker(
     QUEUE_INBOUND,
     async (job) => {

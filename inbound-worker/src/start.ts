@@ -1,8 +1,10 @@
-import { createRedis, createRedisEventPublisher, openStore, requireRedis, startHousekeeping, startService, trashPurgeTask, type InboundConfig, type Logger } from '@mailyard/core';
+import { createRedis, createRedisEventPublisher, createSpamEngineFromConfig, openStore, requireRedis, startHealthServer, startHousekeeping, startService, trashPurgeTask, type InboundConfig, type Logger } from '@mailyard/core';
 import { buildInboundWorker } from './app.js';
+import { buildSpamLearnWorker } from './spam-learn.worker.js';
 
 /**
- * Starts the inbound worker, and runs the Trash purge (housekeeping). Redis must answer at start:
+ * Starts the inbound worker, the `spam-learn` jobs when RSPAMD_URL is set, and the Trash purge
+ * (housekeeping). Redis must answer at start:
  * without it a worker has nothing to do, so it fails (and is restarted) rather than wait silently.
  * When a step fails, what the earlier ones opened is closed.
  */
@@ -21,8 +23,13 @@ export function start(config: InboundConfig, endpoints: { databaseUrl: string; r
       (a) => a.close(),
     );
     await app.run();
+    // rspamd (RSPAMD_URL): this worker also teaches it the users' moves into and out of Junk.
+    const engine = createSpamEngineFromConfig(config, log);
+    if (engine) await opened.add(buildSpamLearnWorker({ db: store.db, engine, log, connection }), (w) => w.close()).run();
+    // Probes for compose's healthcheck and orchestrators (WORKER_HEALTH_PORT; unset under `npm start`).
+    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis: publisher }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
     opened.add(await startHousekeeping({ connection, log }, [trashPurgeTask({ db: store.db, events, log })]), (h) => h.stop());
     log.info({ event: 'inbound.started', concurrency: config.INBOUND_CONCURRENCY });
-    return {};
+    return { healthPort: health?.port };
   });
 }

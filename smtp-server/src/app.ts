@@ -1,8 +1,12 @@
 import fs from 'node:fs';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import {
+  checkConnection,
   createAuthDnsResolver,
+  createClamdScanner,
+  createGreylist,
   createInboundTrust,
+  createMxVirusScan,
   createMxRecipientResolver,
   createSubmissionServices,
   DEFAULT_TRUSTED_NETWORKS,
@@ -14,8 +18,12 @@ import {
   type MxServices,
   type SendDeps,
   type SignInFailureRules,
+  type SpamEngine,
+  type SpamThresholds,
   type SubmissionServices,
   type TrustedNetworks,
+  VIRUS_REFUSED_COUNTER,
+  type createRedis,
 } from '@mailyard/core';
 import { createMxHandlers, type MxLimits } from './handlers/mx-session.handlers.js';
 import { createSubmissionHandlers, type SubmissionLimits } from './handlers/submission-session.handlers.js';
@@ -51,6 +59,20 @@ export interface SmtpAppOptions {
 export interface MxTrustOptions {
   dnsServers?: readonly string[];
   trustedNetworks?: TrustedNetworks;
+  /** SPAM_JUNK_THRESHOLD and SPAM_REJECT_THRESHOLD; default 6 and 15. */
+  spamThresholds?: SpamThresholds;
+  /** rspamd (RSPAMD_URL); absent: the built-in content rules score. */
+  spamEngine?: SpamEngine;
+}
+
+/** The MX's abuse controls (issue 11: core/src/mail/spam/); each one absent is off. */
+export interface MxScreeningOptions {
+  /** Greylisting state in Redis (SMTP_GREYLIST, SMTP_GREYLIST_DELAY). */
+  greylist?: { redis: ReturnType<typeof createRedis>; delaySeconds: number };
+  /** DNSBL (DNSBL_ZONES, DNSBL_SCORE) and forward-confirmed reverse DNS of each client. */
+  connectionChecks?: { dnsblZones: readonly string[]; dnsblScore: number };
+  /** clamd (CLAMD_SOCKET or CLAMD_HOST, CLAMD_FAIL); infected messages are counted in `counter` (Redis), when given. */
+  clamd?: { socket?: string; host?: string; onError: 'tempfail' | 'accept'; timeoutMs?: number; counter?: ReturnType<typeof createRedis> };
 }
 
 export interface MxListener {
@@ -64,15 +86,36 @@ export interface SmtpApp extends MxListener {
 }
 
 /** Builds the MX listener (port 25) on the real store without listening (tests call this directly). */
-export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions & { trust?: MxTrustOptions }): SmtpApp {
+export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions & { trust?: MxTrustOptions; screening?: MxScreeningOptions }): SmtpApp {
   const spool = new SpoolWriter({ db: deps.db, enqueue: deps.enqueueInbound, log: deps.log });
+  const resolver = createAuthDnsResolver(options.trust?.dnsServers ?? []);
   const trust = createInboundTrust({
     db: deps.db,
-    resolver: createAuthDnsResolver(options.trust?.dnsServers ?? []),
+    resolver,
     hostname: options.hostname,
     trustedNetworks: options.trust?.trustedNetworks ?? parseTrustedNetworks(DEFAULT_TRUSTED_NETWORKS),
+    spamThresholds: options.trust?.spamThresholds,
+    spamEngine: options.trust?.spamEngine,
   });
-  const listener = buildMxListener({ services: { recipients: createMxRecipientResolver(deps.db), spool, trust }, log: deps.log }, options);
+  const { greylist, connectionChecks, clamd } = options.screening ?? {};
+  const services: MxServices = {
+    recipients: createMxRecipientResolver(deps.db),
+    spool,
+    trust,
+    greylist:
+      greylist &&
+      createGreylist({
+        db: deps.db,
+        redis: greylist.redis,
+        delaySeconds: greylist.delaySeconds,
+        onUnavailable: (err) => deps.log.warn({ event: 'smtp.greylist.unavailable', err: err.message }),
+      }),
+    connectionChecks: connectionChecks && { check: (input) => checkConnection({ resolver, ...connectionChecks }, input) },
+    virusScan:
+      clamd &&
+      createMxVirusScan(createClamdScanner(clamd), { onError: clamd.onError, count: clamd.counter && (() => clamd.counter!.incr(VIRUS_REFUSED_COUNTER)) }),
+  };
+  const listener = buildMxListener({ services, log: deps.log }, options);
   return {
     ...listener,
     spool,

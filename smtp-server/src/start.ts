@@ -5,6 +5,7 @@ import {
   createRateLimiter,
   createRedis,
   createRedisEventPublisher,
+  createSpamEngineFromConfig,
   openTlsSourceFromConfig,
   MAX_RECIPIENTS_PER_MESSAGE,
   openStore,
@@ -43,9 +44,19 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
         tls,
         socketTimeoutMs: config.SMTP_SOCKET_TIMEOUT_MS,
         greetingDelayMs: config.SMTP_GREETING_DELAY_MS,
-        // Emptied at start: what a killed process left in DATA.
-        spillDir: path.join(config.DATA_DIR, 'spool-temp'),
-        trust: { dnsServers: config.DNS_SERVERS, trustedNetworks: config.SMTP_TRUSTED_NETWORKS },
+        // Emptied at start: what a killed process left in DATA (so each process has its own).
+        spillDir: config.SMTP_SPILL_DIR ?? path.join(config.DATA_DIR, 'spool-temp'),
+        trust: {
+          dnsServers: config.DNS_SERVERS,
+          trustedNetworks: config.SMTP_TRUSTED_NETWORKS,
+          spamThresholds: { junk: config.SPAM_JUNK_THRESHOLD, reject: config.SPAM_REJECT_THRESHOLD },
+          spamEngine: createSpamEngineFromConfig(config, log) ?? undefined,
+        },
+        screening: {
+          greylist: config.SMTP_GREYLIST === 'on' ? { redis, delaySeconds: config.SMTP_GREYLIST_DELAY } : undefined,
+          connectionChecks: { dnsblZones: config.DNSBL_ZONES, dnsblScore: config.DNSBL_SCORE },
+          clamd: config.CLAMD_SOCKET || config.CLAMD_HOST ? { socket: config.CLAMD_SOCKET, host: config.CLAMD_HOST, onError: config.CLAMD_FAIL, counter: redis } : undefined,
+        },
         limits: {
           maxMessageSize: config.SMTP_MAX_MESSAGE_SIZE,
           maxRecipients: config.SMTP_MAX_RECIPIENTS,

@@ -1,2 +1,2 @@
-// The one-process stack has no library surface; see main.ts.
+// `npm start` has no library surface; see main.ts (the parent) and child.ts (each service).
 export {};

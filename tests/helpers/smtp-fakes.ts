@@ -73,6 +73,8 @@ export function fakeTrust() {
         trustedNetwork: this.trusted.has(input.ip),
         authentication: { spf: pass('b.test'), dkim: pass('b.test'), dmarc: { ...pass('b.test'), policy: 'reject' }, arc: { result: 'none', domain: null } },
         header: 'Authentication-Results: mx.a.test;\r\n dmarc=pass header.from=b.test\r\n',
+        refusal: null,
+        filter: { verdict: 'inbox', score: -1, junkThreshold: 6, rejectThreshold: 15, engine: 'builtin', override: null, reason: null, checks: [] },
         ...this.next,
       };
     },

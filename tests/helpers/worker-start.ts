@@ -10,10 +10,10 @@ import { createTestStore, type TestStore } from './store.js';
  * opened, and a start followed by stop() leaves nothing open (PostgreSQL connections of the
  * service's application name, Redis clients, sockets, servers, timers).
  */
-export function describeWorkerStart<C>(
+export function describeWorkerStart<C extends object>(
   name: 'inbound-worker' | 'outbound-worker',
   config: () => C,
-  start: (config: C, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) => Promise<Running>,
+  start: (config: C, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) => Promise<Running & { healthPort?: number }>,
   what: string,
 ): void {
   let store: TestStore;
@@ -44,6 +44,23 @@ export function describeWorkerStart<C>(
       watch = await watchLeaks({ databaseUrl: store.url, applicationName: name, redisUrl: redis.url });
       const worker = await start(config(), { databaseUrl: store.url, redisUrl: redis.url }, silentLogger());
       await worker.stop();
+      await watch.expectNothingLeftOpen();
+    });
+
+    it('answers GET /healthz and /readyz on WORKER_HEALTH_PORT (404 elsewhere), and closes it on stop()', async () => {
+      watch = await watchLeaks({ databaseUrl: store.url, applicationName: name, redisUrl: redis.url });
+      const worker = await start({ ...config(), WORKER_HEALTH_PORT: 0 }, { databaseUrl: store.url, redisUrl: redis.url }, silentLogger());
+      try {
+        expect(worker.healthPort).toBeGreaterThan(0);
+        const base = `http://127.0.0.1:${worker.healthPort}`;
+        const health = await fetch(`${base}/healthz`);
+        expect([health.status, await health.json()]).toEqual([200, { status: 'ok' }]);
+        const ready = await fetch(`${base}/readyz`);
+        expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', checks: { postgres: true, redis: true } }]);
+        expect((await fetch(`${base}/metrics`)).status).toBe(404);
+      } finally {
+        await worker.stop();
+      }
       await watch.expectNothingLeftOpen();
     });
   });

@@ -25,6 +25,7 @@ const PUBLIC: Record<string, string> = {
   'GET /autodiscover/autodiscover.xml': AUTOCONFIG,
   'POST /autodiscover/autodiscover.xml': `${AUTOCONFIG} (Outlook POSTs its request; nothing is changed)`,
   'GET /.well-known/mta-sts.txt': 'the MTA-STS policy: sending servers fetch it anonymously, and it is public by design',
+  'GET /.well-known/acme-challenge/:token': 'ACME HTTP-01: the CA fetches the key authorization anonymously; it answers only pending tokens',
   'GET /api/docs': API_DOCS,
   'GET /api/docs/': API_DOCS,
   'GET /api/docs/*': API_DOCS,

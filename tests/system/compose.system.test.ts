@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../core/src/local/process-utils.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
+import { useEmptyDatabase } from '../helpers/migration-db.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
 
 /**
@@ -20,7 +21,7 @@ const root = path.resolve(import.meta.dirname, '..', '..');
 const composeFile = path.join(root, 'compose.yaml');
 const dockerfile = path.join(root, 'Dockerfile');
 const APP_SERVICES = ['smtp-server', 'inbound-worker', 'outbound-worker', 'backend', 'imap-server'] as const;
-const ALL_SERVICES = ['backend', 'imap-server', 'inbound-worker', 'outbound-worker', 'postgres', 'redis', 'smtp-server'];
+const ALL_SERVICES = ['backend', 'imap-server', 'inbound-worker', 'migrate', 'outbound-worker', 'postgres', 'redis', 'smtp-server'];
 const PASSWORD = 'compose-test-password';
 const MAIL_HOSTNAME = 'mx.compose.test';
 const nodeBinDir = path.dirname(process.execPath);
@@ -306,7 +307,7 @@ describe('compose.yaml rendered by docker-compose config', () => {
     expect(redis.hostname).toBe('redis');
 
     expect(env.MAIL_HOSTNAME).toBe(MAIL_HOSTNAME);
-    expect(dependsOf(service)).toEqual({ postgres: 'service_healthy', redis: 'service_healthy' });
+    expect(dependsOf(service)).toEqual({ postgres: 'service_healthy', redis: 'service_healthy', migrate: 'service_completed_successfully' });
     expect(service.restart).toBe('unless-stopped');
 
     const dataDir = { ...runtime.env, ...env }.DATA_DIR;
@@ -314,6 +315,33 @@ describe('compose.yaml rendered by docker-compose config', () => {
     const dataVolume = volumesOf(service).find((v) => v.target === dataDir);
     expect(dataVolume?.source).toBeTruthy();
     for (const other of APP_SERVICES) expect(volumesOf(rendered.services[other]!).find((v) => v.target === dataDir)?.source).toBe(dataVolume?.source);
+  });
+
+  it('runs the one-shot migrate (the admin CLI, not restarted) once postgres is healthy, with the apps environment', () => {
+    const migrate = rendered.services.migrate!;
+    expect(commandOf(migrate)).toEqual(['node', 'bin/mailyard.mjs', 'migrate']);
+    expect(migrate.restart).toBe('no');
+    expect(dependsOf(migrate)).toEqual({ postgres: 'service_healthy' });
+    expect(migrate.healthcheck).toBeUndefined();
+    expect(portsOf(migrate)).toEqual([]);
+    expect(environmentOf(migrate).DATABASE_URL).toBe(environmentOf(rendered.services.backend!).DATABASE_URL);
+    expect(runtime.buildText).toMatch(/cp -a [^;]*\bbin\b[^;]* \/out\//);
+  });
+
+  it('gives the workers a health port and a healthcheck on it', () => {
+    for (const name of ['inbound-worker', 'outbound-worker']) {
+      const service = rendered.services[name]!;
+      expect(Number(environmentOf(service).WORKER_HEALTH_PORT)).toBeGreaterThanOrEqual(1024);
+      expect(JSON.stringify(service.healthcheck?.test)).toContain('WORKER_HEALTH_PORT');
+    }
+  });
+
+  it('passes ACME_EMAIL to every app service (the backend orders, all serve the certificate) and the ACME settings to the backend', async () => {
+    const result = await composeConfig({ POSTGRES_PASSWORD: PASSWORD, MAIL_HOSTNAME, ACME_EMAIL: 'admin@compose.test' });
+    expect(result.code, result.stderr).toBe(0);
+    const services = (parse(result.stdout) as ComposeConfig).services;
+    for (const name of APP_SERVICES) expect(environmentOf(services[name]!).ACME_EMAIL).toBe('admin@compose.test');
+    expect(environmentOf(services.backend!).ACME_DIRECTORY_URL).toBe('https://acme-v02.api.letsencrypt.org/directory');
   });
 
   it('gives the backend and the outbound worker the same SECRET_KEY: one seals the DKIM keys, the other opens them', async () => {
@@ -369,6 +397,7 @@ describe('the image runs what the build produced', () => {
 // ---- (d): the services as compose would run them ---------------------------------------------
 
 describe('each app service started with its compose environment', () => {
+  const emptyDatabase = useEmptyDatabase();
   let store: TestStore;
   let redis: Awaited<ReturnType<typeof allocateRedisUrl>>;
   let dataDir: string;
@@ -405,13 +434,21 @@ describe('each app service started with its compose environment', () => {
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
+  it('migrate applies the migrations to an empty database and exits 0', async () => {
+    const env: EnvMap = { PATH: `${nodeBinDir}:/usr/local/bin:/usr/bin:/bin`, ...runtime.env, ...environmentOf(rendered.services.migrate!), DATABASE_URL: emptyDatabase.url, DATA_DIR: dataDir };
+    const started = startCommand(commandOf(rendered.services.migrate!), env);
+    const { code, signal } = await exitWithin(started, 30_000);
+    expect({ code, signal }, started.output()).toEqual({ code: 0, signal: null });
+    expect(started.output()).toMatch(/applied \d+ migrations/);
+  });
+
   it('smtp-server, both workers and backend start; /readyz answers 200 and the MX greets with 220', async () => {
     for (const name of APP_SERVICES) running.set(name, startCommand(commandOf(rendered.services[name]!), envs.get(name)!));
 
     const backend = running.get('backend')!;
     const httpPort = envs.get('backend')!.HTTP_PORT;
     expect(httpPort).toBeDefined();
-    await waitFor('backend /readyz', async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) })).status === 200, { timeoutMs: 30_000, child: backend.child, output: backend.output });
+    await waitFor('backend /readyz', async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) })).status === 200, { timeoutMs: 90_000, child: backend.child, output: backend.output });
 
     const smtp = running.get('smtp-server')!;
     const smtpPort = Number(envs.get('smtp-server')!.SMTP_PORT);
@@ -436,9 +473,10 @@ describe('each app service started with its compose environment', () => {
       socket.once('error', reject);
     });
     expect(greeting).toMatch(new RegExp(`^220 ${MAIL_HOSTNAME.replace(/\./g, '\\.')}\\b`));
-  });
+    // Five services starting at once on a busy 2-core machine: generous deadlines, not timings.
+  }, 150_000);
 
-  it.each(['smtp-server', 'backend', 'imap-server'])("%s: the compose healthcheck passes in the service's environment", async (name) => {
+  it.each(['smtp-server', 'backend', 'imap-server', 'inbound-worker', 'outbound-worker'])("%s: the compose healthcheck passes in the service's environment", async (name) => {
     expect(running.get(name) && alive(running.get(name)!.child)).toBe(true);
     const test = rendered.services[name]!.healthcheck?.test;
     expect(Array.isArray(test) && test[0] === 'CMD').toBe(true);

@@ -90,12 +90,12 @@ beforeAll(async () => {
   stack = spawn(process.execPath, ['stack/dist/main.js'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   stack.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   stack.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await eventually(async () => out.includes('Mailyard is running') || stack!.exitCode !== null, { timeoutMs: 120_000, describe: () => out });
+  await eventually(async () => out.includes('Mailyard is running') || stack!.exitCode !== null, { timeoutMs: 180_000, describe: () => out });
   expect(stack.exitCode, out).toBeNull();
   await waitForSmtpGreeting(ports.SMTP_PORT);
   expect((await cli('domain', 'add', 'restart.test')).code).toBe(0);
   expect((await cli('user', 'add', 'pat@restart.test', '--password', 'pat password 1')).code).toBe(0);
-});
+}, 240_000);
 
 afterAll(async () => {
   if (stack && stack.exitCode === null) {

@@ -9,7 +9,7 @@ import { eventually, repoRoot, runCommand, waitForSmtpGreeting } from '../helper
 
 /**
  * `npm start` on embedded defaults: a private PostgreSQL and Redis under DATA_DIR, every service
- * in one process. Create a user with the CLI, receive a message over SMTP, find it in the store;
+ * in its own process. Create a user with the CLI, receive a message over SMTP, find it in the store;
  * stop with SIGINT; the CLI still finds it with the stack down (it starts the database for itself).
  */
 
@@ -25,6 +25,8 @@ afterAll(async () => {
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
+// Each service is a process that loads its own modules: on a loaded machine start-up outlasts the
+// 60 s default (and the first test builds first).
 describe('npm start', () => {
   it('runs everything on embedded defaults, receives mail for a CLI-created user, and stops cleanly', async () => {
     const ports = { SMTP_PORT: await freePort(), HTTP_PORT: await freePort(), HTTPS_PORT: await freePort(), SUBMISSION_PORT: await freePort(), SMTPS_PORT: await freePort(), IMAP_PORT: await freePort(), IMAPS_PORT: await freePort() };
@@ -36,7 +38,7 @@ describe('npm start', () => {
     let out = '';
     stack.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     stack.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    await eventually(async () => out.includes('Mailyard is running') || stack!.exitCode !== null, { timeoutMs: 120_000, describe: () => out });
+    await eventually(async () => out.includes('Mailyard is running') || stack!.exitCode !== null, { timeoutMs: 180_000, describe: () => out });
     expect(out).toContain(`SMTP (MX)     127.0.0.1:${ports.SMTP_PORT}`);
     expect(out).toContain(`Webmail       http://127.0.0.1:${ports.HTTP_PORT}/`);
     await waitForSmtpGreeting(ports.SMTP_PORT);
@@ -79,7 +81,7 @@ describe('npm start', () => {
     expect(after.code, after.stderr).toBe(0);
     expect(after.stdout).toContain('smoke test');
     expect(fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
-  });
+  }, 240_000);
 
   it('when a port is taken, exits 1 after stopping what it had started, its private PostgreSQL and Redis included', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-start-fail-'));
@@ -89,7 +91,7 @@ describe('npm start', () => {
     try {
       const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dir, LOG_LEVEL: 'warn', MAIL_HOSTNAME: 'mx.start.test' };
       for (const key of ['SMTP_PORT', 'SUBMISSION_PORT', 'SMTPS_PORT', 'IMAP_PORT', 'IMAPS_PORT', 'HTTPS_PORT']) env[key] = String(await freePort());
-      // The backend starts last: everything before it has started when its port turns out taken.
+      // The backend's port is taken: the services already started or still starting are stopped.
       env.HTTP_PORT = String((taken.address() as net.AddressInfo).port);
       const failing = spawn(process.execPath, ['stack/dist/main.js'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
@@ -104,5 +106,5 @@ describe('npm start', () => {
       await new Promise((resolve) => taken.close(resolve));
       fs.rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 });

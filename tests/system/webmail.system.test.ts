@@ -351,7 +351,7 @@ describe('the webmail: conversations and settings', () => {
     await conversation.click();
     const thread = page.getByRole('region', { name: 'Conversation: Re: Trip to the coast' });
     await thread.locator('pre.text-body', { hasText: 'Or the one at nine' }).waitFor();
-    const earlier = thread.getByRole('button', { expanded: false });
+    const earlier = thread.getByRole('button', { expanded: false, name: /Shall we take the early train/ });
     expect(await earlier.textContent()).toContain('Shall we take the early train?');
     await earlier.click();
     await thread.locator('pre.text-body', { hasText: 'Shall we take the early train?' }).waitFor();

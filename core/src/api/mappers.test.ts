@@ -35,6 +35,7 @@ const message: MessageDetail = {
   blobHash: Buffer.from('secret-hash'),
   traceHeaders: 'Received: from somewhere\r\n',
   authentication: null,
+  filter: null,
 };
 
 describe('message mappers', () => {

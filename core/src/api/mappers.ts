@@ -11,6 +11,7 @@ import type {
   MessageStateDto,
   OutboundDto,
   ScheduledSendDto,
+  SenderRuleDto,
 } from '../contracts/index.js';
 import type { RenderedMessage } from '../mail/render.js';
 import type { AuditRow } from '../repositories/audit.repository.js';
@@ -22,6 +23,7 @@ import type { MessageDetail, MessageListItem } from '../repositories/message.rep
 import type { AdminUserView } from '../repositories/user.repository.js';
 import type { OutboundView } from '../repositories/outbound.repository.js';
 import type { ScheduledSendRow } from '../repositories/scheduled-send.repository.js';
+import type { SenderRuleRow } from '../repositories/sender-rule.repository.js';
 
 /**
  * The server side of the API contracts (contracts/): turns what the store and the services return
@@ -86,9 +88,13 @@ export function toMessageDetailDto(message: MessageDetail, rendered: RenderedMes
       url: attachmentUrl(message.id, a.index),
     })),
     authentication: message.authentication,
-    // The stored decision comes with migration 0016 (issue 11, spam filtering).
-    filter: null,
+    filter: message.filter,
   };
+}
+
+/** An entry of the user's allow or block list of senders. */
+export function toSenderRuleDto(rule: SenderRuleRow): SenderRuleDto {
+  return { id: rule.id, kind: rule.kind, pattern: rule.pattern, createdAt: rule.createdAt.toISOString() };
 }
 
 export function toMessageStateDto(m: { id: number; mailboxId: number; flags: readonly string[] }): MessageStateDto {

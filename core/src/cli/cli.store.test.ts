@@ -41,9 +41,11 @@ describe('mailyard CLI', () => {
 
   it('shows and relaxes the inbound checks of a domain (domain trust), refusing unknown values', async () => {
     await cli('domain', 'add', 'trust.test');
-    expect(await cli('domain', 'trust', 'trust.test')).toEqual({ code: 0, lines: ['trust.test: dmarc-reject enforce, own-domain-spoofing reject'] });
-    expect((await cli('domain', 'trust', 'trust.test', '--dmarc-reject', 'quarantine')).lines).toEqual(['trust.test: dmarc-reject quarantine, own-domain-spoofing reject']);
-    expect((await cli('domain', 'trust', 'trust.test', '--own-domain-spoofing', 'ignore')).lines).toEqual(['trust.test: dmarc-reject quarantine, own-domain-spoofing ignore']);
+    expect(await cli('domain', 'trust', 'trust.test')).toEqual({ code: 0, lines: ['trust.test: dmarc-reject enforce, own-domain-spoofing reject, greylisting on'] });
+    expect((await cli('domain', 'trust', 'trust.test', '--dmarc-reject', 'quarantine')).lines).toEqual(['trust.test: dmarc-reject quarantine, own-domain-spoofing reject, greylisting on']);
+    expect((await cli('domain', 'trust', 'trust.test', '--own-domain-spoofing', 'ignore')).lines).toEqual(['trust.test: dmarc-reject quarantine, own-domain-spoofing ignore, greylisting on']);
+    expect((await cli('domain', 'trust', 'trust.test', '--greylisting', 'off')).lines).toEqual(['trust.test: dmarc-reject quarantine, own-domain-spoofing ignore, greylisting off']);
+    await expect(cli('domain', 'trust', 'trust.test', '--greylisting', 'later')).rejects.toThrow(/--greylisting is on or off/);
     await expect(cli('domain', 'trust', 'trust.test', '--dmarc-reject', 'maybe')).rejects.toThrow(/--dmarc-reject is enforce, quarantine or ignore/);
   });
 

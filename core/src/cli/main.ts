@@ -8,7 +8,8 @@ import { checkRecords, createDnsResolver, expectedRecords, type CheckedRecord, t
 import { ConfigError, loadConfig, schemas, type BaseConfig } from '../config/load-config.js';
 import { createSecretBox, loadSecretKey, type SecretBox } from '../auth/secret-box.js';
 import { backupDatabase, BackupError, otherClients, readBackupHeader, restoreDatabase, type BackupProgress } from '../db/backup.js';
-import type { Db } from '../db/client.js';
+import { createDb, type Db } from '../db/client.js';
+import { migrateToLatest } from '../db/migrate.js';
 import { createRedisEventPublisher } from '../events/publisher.js';
 import { exportMailboxes, ExportError, type ExportCursor } from '../mail/transfer/export.js';
 import { importMessages, type ImportItem } from '../mail/transfer/import.js';
@@ -33,7 +34,7 @@ const USAGE = `usage: mailyard <command>
   domain add <domain>                       serve mail for a domain
   domain list
   domain remove <domain>                    (only when it has no users)
-  domain trust <domain> [--dmarc-reject enforce|quarantine|ignore] [--own-domain-spoofing reject|quarantine|ignore]
+  domain trust <domain> [--dmarc-reject enforce|quarantine|ignore] [--own-domain-spoofing reject|quarantine|ignore] [--greylisting on|off]
                                             show or relax the inbound checks for mail to/from the domain
   user add <address> --password <pw> [--admin]
   user list [--domain <domain>]
@@ -57,6 +58,8 @@ const USAGE = `usage: mailyard <command>
                                             keeps folders, flags and dates; importing again adds
                                             nothing, so an interrupted import resumes by running it again
   backup <file>                             a consistent copy of everything: mail, accounts, keys
+  migrate                                   apply pending schema migrations (the services also do at
+                                            start; compose runs this once before them)
   restore <file> [--force]                  into a fresh install with the services stopped
                                             (--force: replace a database that holds data)
 
@@ -114,6 +117,20 @@ async function backupCommand(file: string, out: Out): Promise<number> {
     if (secretKey) out('It holds the key that seals TOTP and DKIM secrets: keep the file as private as the server.');
     else if (sealingKeyConfigured()) out('Secrets are sealed with SECRET_KEY: restore with the same SECRET_KEY set.');
     return 0;
+  });
+}
+
+/** `migrate`: the pending migrations, forward (compose's one-shot `migrate` service before the apps start). */
+async function migrateCommand(out: Out): Promise<number> {
+  return withDatabase(async (url) => {
+    const { db } = createDb({ connectionString: url, max: 1, applicationName: 'mailyard-migrate' });
+    try {
+      const applied = await migrateToLatest(db);
+      out(applied.length > 0 ? `applied ${applied.length} migrations: ${applied.join(', ')}` : 'the database is up to date');
+      return 0;
+    } finally {
+      await db.destroy();
+    }
   });
 }
 
@@ -254,7 +271,7 @@ function need(value: string | undefined, what: string): string {
   return value;
 }
 
-function trustPolicyChange(dmarcReject: string | undefined, ownDomainSpoofing: string | undefined): Partial<DomainTrustPolicy> {
+function trustPolicyChange(dmarcReject: string | undefined, ownDomainSpoofing: string | undefined, greylisting: string | undefined): Partial<DomainTrustPolicy> {
   const change: Partial<DomainTrustPolicy> = {};
   if (dmarcReject !== undefined) {
     if (dmarcReject !== 'enforce' && dmarcReject !== 'quarantine' && dmarcReject !== 'ignore') throw new UsageError('--dmarc-reject is enforce, quarantine or ignore');
@@ -263,6 +280,10 @@ function trustPolicyChange(dmarcReject: string | undefined, ownDomainSpoofing: s
   if (ownDomainSpoofing !== undefined) {
     if (ownDomainSpoofing !== 'reject' && ownDomainSpoofing !== 'quarantine' && ownDomainSpoofing !== 'ignore') throw new UsageError('--own-domain-spoofing is reject, quarantine or ignore');
     change.ownDomainSpoofing = ownDomainSpoofing;
+  }
+  if (greylisting !== undefined) {
+    if (greylisting !== 'on' && greylisting !== 'off') throw new UsageError('--greylisting is on or off');
+    change.greylisting = greylisting;
   }
   return change;
 }
@@ -283,6 +304,7 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
       check: { type: 'boolean', default: false },
       'dmarc-reject': { type: 'string' },
       'own-domain-spoofing': { type: 'string' },
+      greylisting: { type: 'string' },
       force: { type: 'boolean', default: false },
       resume: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -295,6 +317,7 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
   }
   // `dns <domain>`, `backup <file>` and `restore <file>` take their argument where the others have an action.
   if (area === 'backup') return backupCommand(need(action, '<file>'), out);
+  if (area === 'migrate') return migrateCommand(out);
   // --mailbox defaults to INBOX for `message list`; export and import act on every folder unless it is given.
   const mailboxGiven = argv.some((a) => a === '--mailbox' || a.startsWith('--mailbox='));
   if (area === 'export') return exportCommand(need(action, '<address>'), need(args[0], '<file.mbox>'), mailboxGiven ? values.mailbox : undefined, values.resume, out);
@@ -319,10 +342,10 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
         return 0;
       case 'domain trust': {
         const domain = await accounts.requireDomain(need(args[0], '<domain>'));
-        const change = trustPolicyChange(values['dmarc-reject'], values['own-domain-spoofing']);
+        const change = trustPolicyChange(values['dmarc-reject'], values['own-domain-spoofing'], values.greylisting);
         const repo = createDomainRepository(db);
         const policy = Object.keys(change).length > 0 ? await repo.updateTrustPolicy(domain.id, change) : (await repo.trustPolicies([domain.name])).get(domain.name);
-        out(`${domain.name}: dmarc-reject ${policy!.dmarcReject}, own-domain-spoofing ${policy!.ownDomainSpoofing}`);
+        out(`${domain.name}: dmarc-reject ${policy!.dmarcReject}, own-domain-spoofing ${policy!.ownDomainSpoofing}, greylisting ${policy!.greylisting}`);
         return 0;
       }
       case 'user add': {

@@ -15,6 +15,18 @@ describe('loadConfig', () => {
     expect(loadConfig(schemas.stack('local'), { API_DOCS: 'off', METRICS_TOKEN: token })).toMatchObject({ API_DOCS: false, METRICS_TOKEN: { token } });
     expect(() => loadConfig(schemas.http('service'), { API_DOCS: 'yes', METRICS_TOKEN: 'short' })).toThrow(/API_DOCS[\s\S]*METRICS_TOKEN: must be at least 16 characters/);
   });
+  it('reads ACME for every TLS service (the backend orders: Let\'s Encrypt, renew 30 days ahead, check every 12 h) and refuses a bad address', () => {
+    expect(loadConfig(schemas.http('service'), {}).ACME_EMAIL).toBeUndefined();
+    expect(loadConfig(schemas.http('service'), {})).toMatchObject({ ACME_DIRECTORY_URL: 'https://acme-v02.api.letsencrypt.org/directory', ACME_RENEW_BEFORE: 30 * 86_400_000, ACME_CHECK_INTERVAL: 12 * 3_600_000 });
+    for (const schema of [schemas.smtp, schemas.imap, schemas.http]) expect(loadConfig(schema('service'), { ACME_EMAIL: 'admin@example.com' }).ACME_EMAIL).toBe('admin@example.com');
+    expect(loadConfig(schemas.http('service'), { ACME_EMAIL: '' }).ACME_EMAIL).toBeUndefined();
+    expect(() => loadConfig(schemas.http('service'), { ACME_EMAIL: 'not an address', ACME_DIRECTORY_URL: 'nowhere' })).toThrow(/ACME_EMAIL: must be an e-mail address[\s\S]*ACME_DIRECTORY_URL/);
+  });
+  it('gives the workers a health port only when WORKER_HEALTH_PORT is set', () => {
+    expect(loadConfig(schemas.inbound('service'), {}).WORKER_HEALTH_PORT).toBeUndefined();
+    expect(loadConfig(schemas.inbound('service'), { WORKER_HEALTH_PORT: '8081' }).WORKER_HEALTH_PORT).toBe(8081);
+    expect(loadConfig(schemas.outbound('service'), { WORKER_HEALTH_PORT: '8081' }).WORKER_HEALTH_PORT).toBe(8081);
+  });
   it('trusts loopback by default, takes CIDRs or none for SMTP_TRUSTED_NETWORKS, and names a bad entry', () => {
     const byDefault = loadConfig(schemas.smtp('service'), {}).SMTP_TRUSTED_NETWORKS;
     expect([byDefault.contains('127.0.0.1'), byDefault.contains('::1'), byDefault.contains('::ffff:127.0.0.2'), byDefault.contains('192.0.2.1')]).toEqual([true, true, true, false]);
@@ -23,6 +35,30 @@ describe('loadConfig', () => {
     expect(loadConfig(schemas.smtp('service'), { SMTP_TRUSTED_NETWORKS: 'none' }).SMTP_TRUSTED_NETWORKS.contains('127.0.0.1')).toBe(false);
     expect(() => loadConfig(schemas.smtp('service'), { SMTP_TRUSTED_NETWORKS: '10.0.0.0/33' })).toThrow(/SMTP_TRUSTED_NETWORKS: not a CIDR: "10.0.0.0\/33"/);
   });
+  it('files in Junk at a spam score of 6 and refuses at 15 by default, and takes other positive thresholds', () => {
+    expect(loadConfig(schemas.smtp('service'), {})).toMatchObject({ SPAM_JUNK_THRESHOLD: 6, SPAM_REJECT_THRESHOLD: 15 });
+    expect(loadConfig(schemas.smtp('service'), { SPAM_JUNK_THRESHOLD: '4.5', SPAM_REJECT_THRESHOLD: '20' })).toMatchObject({ SPAM_JUNK_THRESHOLD: 4.5, SPAM_REJECT_THRESHOLD: 20 });
+    expect(() => loadConfig(schemas.smtp('service'), { SPAM_JUNK_THRESHOLD: '-1' })).toThrow(/SPAM_JUNK_THRESHOLD/);
+  });
+  it('greylists after 300 s by default, takes DNSBL zones and clamd settings, and names bad values', () => {
+    const byDefault = loadConfig(schemas.smtp('service'), {});
+    expect(byDefault).toMatchObject({ SMTP_GREYLIST: 'on', SMTP_GREYLIST_DELAY: 300, DNSBL_ZONES: [], DNSBL_SCORE: 3, CLAMD_FAIL: 'tempfail' });
+    expect(byDefault.CLAMD_SOCKET ?? byDefault.CLAMD_HOST).toBeUndefined();
+    const custom = loadConfig(schemas.smtp('service'), { SMTP_GREYLIST: 'off', SMTP_GREYLIST_DELAY: '0', DNSBL_ZONES: 'zen.spamhaus.org, BL.Example.', CLAMD_HOST: 'clamav:3310', CLAMD_FAIL: 'accept' });
+    expect(custom).toMatchObject({ SMTP_GREYLIST: 'off', SMTP_GREYLIST_DELAY: 0, DNSBL_ZONES: ['zen.spamhaus.org', 'bl.example'], CLAMD_HOST: 'clamav:3310', CLAMD_FAIL: 'accept' });
+    expect(() => loadConfig(schemas.smtp('service'), { SMTP_GREYLIST: 'maybe', CLAMD_HOST: 'clamav', CLAMD_FAIL: 'ignore' })).toThrow(/SMTP_GREYLIST[^]*CLAMD_HOST: must be host:port[^]*CLAMD_FAIL/);
+  });
+
+  it('has no rspamd by default; every service reads RSPAMD_* (the MX scores, the API and IMAP queue learns, the worker runs them)', () => {
+    for (const schema of [schemas.smtp, schemas.inbound, schemas.http, schemas.imap]) {
+      const config = loadConfig(schema('service'), {});
+      expect([config.RSPAMD_URL, config.RSPAMD_CONTROLLER_URL, config.RSPAMD_PASSWORD, config.RSPAMD_TIMEOUT]).toEqual([undefined, undefined, undefined, 5000]);
+    }
+    const set = loadConfig(schemas.inbound('service'), { RSPAMD_URL: 'http://rspamd:11333', RSPAMD_CONTROLLER_URL: 'http://rspamd:11334', RSPAMD_PASSWORD: 'q1', RSPAMD_TIMEOUT: '2s' });
+    expect(set).toMatchObject({ RSPAMD_URL: 'http://rspamd:11333', RSPAMD_CONTROLLER_URL: 'http://rspamd:11334', RSPAMD_PASSWORD: 'q1', RSPAMD_TIMEOUT: 2000 });
+    expect(() => loadConfig(schemas.smtp('service'), { RSPAMD_URL: 'rspamd:11333' })).toThrow(/RSPAMD_URL: must be an http:\/\/ or https:\/\/ URL/);
+  });
+
   it('serves HTTPS on 8443, trusts no proxy by default, takes proxy CIDRs for TRUST_PROXY and names a bad entry', () => {
     expect(loadConfig(schemas.http('local'), {})).toMatchObject({ HTTPS_PORT: 8443, TRUST_PROXY: [], MTA_STS_MODE: 'testing', MTA_STS_MAX_AGE: 7 * 86_400_000, TLS_RELOAD_INTERVAL: 30_000 });
     expect(loadConfig(schemas.http('service'), { TRUST_PROXY: '10.0.0.0/8, ::1' }).TRUST_PROXY).toEqual(['10.0.0.0/8', '::1/128']);

@@ -52,6 +52,25 @@ function baseShape(mode: RunMode) {
      * made on first start. Every process that reads them (backend, outbound worker, CLI) needs the same.
      */
     SECRET_KEY: optionalString,
+    ...rspamdShape(),
+  };
+}
+
+/**
+ * rspamd (core/src/mail/spam/rspamd.ts): the MX scores with it, the API and IMAP ask the inbound
+ * worker to teach it the user's moves into and out of Junk. Unset RSPAMD_URL: built-in rules, no learning.
+ */
+function rspamdShape() {
+  const httpUrl = optionalString.refine((v) => v === undefined || /^https?:\/\/[^\s]+$/.test(v), 'must be an http:// or https:// URL');
+  return {
+    /** rspamd's normal worker (checkv2), e.g. http://127.0.0.1:11333. */
+    RSPAMD_URL: httpUrl,
+    /** rspamd's controller (learnspam/learnham), e.g. http://127.0.0.1:11334; unset: RSPAMD_URL. */
+    RSPAMD_CONTROLLER_URL: httpUrl,
+    /** The controller's password (its `password`/`enable_password`); unset: rspamd's secure_ip decides. */
+    RSPAMD_PASSWORD: optionalString,
+    /** How long a check or learn may take before the built-in rules decide (check) or the job retries (learn). */
+    RSPAMD_TIMEOUT: duration('5s'),
   };
 }
 
@@ -72,6 +91,8 @@ function smtpShape(mode: RunMode) {
     SMTP_MAX_DATA_PER_IP: positiveInt.default(10),
     SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE: positiveInt.default(6000),
     SMTP_SOCKET_TIMEOUT_MS: positiveInt.default(60_000),
+    /** Where DATA over 256 KiB is spilled, emptied at start, so one folder per process; unset: DATA_DIR/spool-temp. */
+    SMTP_SPILL_DIR: optionalString,
     /** Pause before the 220 greeting (a pre-greeting test for early talkers); 0 greets at once. */
     SMTP_GREETING_DELAY_MS: z.coerce.number().int().min(0).max(30_000).default(0),
     /** Clients whose mail is checked but never refused or sent to Junk by the checks: comma-separated CIDRs, or `none`. */
@@ -86,6 +107,23 @@ function smtpShape(mode: RunMode) {
           return z.NEVER;
         }
       }),
+    /** Greylisting on the MX (core/src/mail/spam/greylist.ts); per domain it can also be turned off. */
+    SMTP_GREYLIST: z.enum(['on', 'off']).default('on'),
+    /** Seconds before a greylisted sender's retry is accepted; 0 accepts the first retry at once. */
+    SMTP_GREYLIST_DELAY: z.coerce.number().int().min(0).max(86_400).default(300),
+    /** DNSBL zones the MX looks clients up in (comma-separated; none by default). */
+    DNSBL_ZONES: optionalString.transform((v) => (v ? v.split(',').map((s) => s.trim().toLowerCase().replace(/\.$/, '')).filter(Boolean) : [])),
+    /** Spam score of a listing in one DNSBL zone. */
+    DNSBL_SCORE: z.coerce.number().min(0).max(100).default(3),
+    /** clamd's unix socket; or CLAMD_HOST (host:port). Neither: no virus scanning. */
+    CLAMD_SOCKET: optionalString,
+    CLAMD_HOST: optionalString.refine((v) => v === undefined || /^\[?[^\]]+?\]?:\d+$/.test(v), 'must be host:port'),
+    /** When clamd cannot answer: 451 4.7.0 (tempfail) or accept the message unscanned. */
+    CLAMD_FAIL: z.enum(['tempfail', 'accept']).default('tempfail'),
+    /** Spam score at which received mail is filed in Junk (core/src/mail/spam/score.ts). */
+    SPAM_JUNK_THRESHOLD: z.coerce.number().positive().default(6),
+    /** Spam score at which received mail is refused at DATA (550 5.7.1), unless every recipient allow-lists the sender. */
+    SPAM_REJECT_THRESHOLD: z.coerce.number().positive().default(15),
   };
 }
 
@@ -94,8 +132,24 @@ function tlsShape() {
   return {
     TLS_CERT_FILE: optionalString,
     TLS_KEY_FILE: optionalString,
-    /** How often TLS_CERT_FILE/TLS_KEY_FILE are checked for a new pair (served without a restart). */
+    /** How often TLS_CERT_FILE/TLS_KEY_FILE (or the ACME certificate) are checked for a new pair (served without a restart). */
     TLS_RELOAD_INTERVAL: duration('30s'),
+    /** Set: the backend obtains the certificate by ACME into DATA_DIR/acme, and every service serves it. */
+    ACME_EMAIL: optionalString.refine((v) => v === undefined || /^[^\s@]+@[^\s@]+$/.test(v), 'must be an e-mail address (the ACME account contact)'),
+  };
+}
+
+/** ACME (the backend orders and renews; see core/src/runtime/acme). */
+function acmeShape() {
+  return {
+    /** The ACME directory; default Let's Encrypt production. */
+    ACME_DIRECTORY_URL: z.string().url().default('https://acme-v02.api.letsencrypt.org/directory'),
+    /** A private CA's certificate (PEM) for the ACME server's own HTTPS, e.g. pebble's. */
+    ACME_CA_FILE: optionalString,
+    /** A certificate expiring within this long is renewed. */
+    ACME_RENEW_BEFORE: duration('30d'),
+    /** How often the backend checks whether a certificate is needed (new domains, expiry). */
+    ACME_CHECK_INTERVAL: duration('12h'),
   };
 }
 
@@ -106,7 +160,13 @@ function workerShape() {
     SPOOL_RECONCILE_AGE_MS: z.coerce.number().int().min(0).default(60_000),
     /** How long a job may run before another worker may take it over (after a crash). */
     INBOUND_LOCK_MS: positiveInt.default(30_000),
+    ...workerHealthShape(),
   };
+}
+
+/** The workers' probes (GET /healthz, /readyz) for compose and orchestrators; unset: none (`npm start`). */
+function workerHealthShape() {
+  return { WORKER_HEALTH_PORT: port.optional() };
 }
 
 const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -173,6 +233,7 @@ function outboundShape() {
     /** How long a worker holds recipients while talking to a remote server (a crashed worker's are retaken after it). */
     OUTBOUND_LEASE: duration('15m'),
     OUTBOUND_RECONCILE_INTERVAL: duration('30s'),
+    ...workerHealthShape(),
   };
 }
 
@@ -184,6 +245,7 @@ function httpShape(mode: RunMode) {
     /** The HTTPS port clients reach (HTTP redirects there) when a proxy or port mapping differs from HTTPS_PORT. */
     HTTPS_PUBLIC_PORT: port.optional(),
     ...tlsShape(),
+    ...acmeShape(),
     /**
      * The reverse proxies whose X-Forwarded-For/-Proto are believed (comma-separated CIDRs); unset:
      * none, so the peer's own address counts for sign-in limits and the audit log.
@@ -221,6 +283,10 @@ function httpShape(mode: RunMode) {
     METRICS_TOKEN: optionalString
       .refine((v) => v === undefined || v.length >= 16, 'must be at least 16 characters (e.g. openssl rand -hex 32)')
       .transform((token): MetricsAccess => (token ? { token } : mode === 'local' ? 'open' : 'off')),
+    /** Storage reclaim (the backend's housekeeping): unreferenced message bytes are deleted once stored this long ago. */
+    BLOB_RECLAIM_GRACE: duration('1h'),
+    /** Spool rows filed this many days ago are purged (their bytes then go with the blob reclaim unless a message holds them). */
+    SPOOL_RETENTION_DAYS: positiveInt.default(7),
   };
 }
 
@@ -244,6 +310,13 @@ function imapShape(mode: RunMode) {
   };
 }
 
+function stackShape() {
+  return {
+    /** SMTP listener processes under `npm start`, sharing its ports (node:cluster); default min(2, cores). Per-IP limits are divided among them. */
+    SMTP_PROCESSES: positiveInt.max(64).default(Math.min(2, os.availableParallelism())),
+  };
+}
+
 export const schemas = {
   base: (mode: RunMode) => z.object(baseShape(mode)),
   smtp: (mode: RunMode) => z.object({ ...baseShape(mode), ...smtpShape(mode) }),
@@ -251,9 +324,9 @@ export const schemas = {
   outbound: (mode: RunMode) => z.object({ ...baseShape(mode), ...outboundShape() }),
   http: (mode: RunMode) => z.object({ ...baseShape(mode), ...httpShape(mode) }),
   imap: (mode: RunMode) => z.object({ ...baseShape(mode), ...imapShape(mode) }),
-  /** `npm start`: every service in one process. */
+  /** `npm start`: every service, each in its own child process. */
   stack: (mode: RunMode) =>
-    z.object({ ...baseShape(mode), ...smtpShape(mode), ...workerShape(), ...outboundShape(), ...httpShape(mode), ...imapShape(mode) }),
+    z.object({ ...baseShape(mode), ...smtpShape(mode), ...workerShape(), ...outboundShape(), ...httpShape(mode), ...imapShape(mode), ...stackShape() }),
 };
 
 export type BaseConfig = z.infer<ReturnType<typeof schemas.base>>;

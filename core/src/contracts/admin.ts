@@ -18,14 +18,16 @@ export const adminDomainParam = z.object({ name: z.string().min(1).max(253) });
 /**
  * PATCH /api/admin/domains/:name (admins only): relax the inbound checks for a domain. `dmarcReject`:
  * what a DMARC `p=reject` failure sent to this domain gets (refused, Junk, or delivered);
- * `ownDomainSpoofing`: what mail claiming to be From this domain that fails the checks gets.
+ * `ownDomainSpoofing`: what mail claiming to be From this domain that fails the checks gets;
+ * `greylisting`: whether first attempts to this domain from unknown senders get 451 4.7.1.
  */
 export const adminDomainTrustPolicySchema = z.object({
   dmarcReject: z.enum(['enforce', 'quarantine', 'ignore']),
   ownDomainSpoofing: z.enum(['reject', 'quarantine', 'ignore']),
+  greylisting: z.enum(['on', 'off']),
 });
 export type AdminDomainTrustPolicyDto = z.infer<typeof adminDomainTrustPolicySchema>;
-export const adminDomainPatchBody = adminDomainTrustPolicySchema.partial().refine((b) => Object.keys(b).length > 0, { message: 'give dmarcReject and/or ownDomainSpoofing' });
+export const adminDomainPatchBody = adminDomainTrustPolicySchema.partial().refine((b) => Object.keys(b).length > 0, { message: 'give dmarcReject, ownDomainSpoofing and/or greylisting' });
 export type AdminDomainPatchBody = z.input<typeof adminDomainPatchBody>;
 export const adminDomainPatchResponse = adminDomainSchema.extend({ trustPolicy: adminDomainTrustPolicySchema });
 export type AdminDomainPatchResponse = z.infer<typeof adminDomainPatchResponse>;
@@ -161,11 +163,17 @@ export type AdminOutboundListResponse = z.infer<typeof adminOutboundListResponse
 /**
  * The dashboard (GET /api/admin/stats), over the actor's domains: messages filed into mailboxes
  * (`received`, one per recipient) and messages sent (`sent`) per hour for the last 24 hours,
- * oldest first; the queue now; and what became of deliveries in the last 24 hours.
+ * oldest first; the queue now; what became of deliveries in the last 24 hours; and storage: the
+ * bytes of mail the users store (what counts against quotas) and the largest users.
  */
 export const adminStatsResponse = z.object({
   hours: z.array(z.object({ hour: z.string(), received: z.number().int(), sent: z.number().int() })),
   queue: z.object({ queued: z.number().int(), deferred: z.number().int() }),
   outcomes: z.object({ delivered: z.number().int(), deferred: z.number().int(), bounced: z.number().int(), expired: z.number().int() }),
+  storage: z.object({
+    usedBytes: z.number().int(),
+    users: z.number().int(),
+    top: z.array(z.object({ id: z.number().int(), address: z.string(), usedBytes: z.number().int(), quotaBytes: z.number().int().nullable() })),
+  }),
 });
 export type AdminStatsResponse = z.infer<typeof adminStatsResponse>;

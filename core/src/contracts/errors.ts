@@ -11,6 +11,8 @@ export const apiErrorCodes = [
   'request.invalid',
   'request.too_large',
   'route.not_found',
+  /** GET /.well-known/acme-challenge/<token> with no pending ACME challenge for the token. */
+  'acme.challenge_not_found',
   'internal',
   /** 503 with Retry-After: PostgreSQL or Redis is out of reach for a moment (restarting, a dropped connection). */
   'service.unavailable',
@@ -50,6 +52,9 @@ export const apiErrorCodes = [
   'flags.too_many',
   'search.invalid',
   'quota.exceeded',
+  // Spam filtering: sender lists (core/src/contracts/filters.ts)
+  'validation.failed',
+  'sender_rule.not_found',
   // Composing and sending
   'upload.invalid',
   'upload.not_found',

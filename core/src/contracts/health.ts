@@ -10,3 +10,6 @@ export const readinessResponse = z.object({
   checks: z.object({ postgres: z.boolean(), redis: z.boolean() }),
 });
 export type Readiness = z.infer<typeof readinessResponse>;
+
+/** GET /.well-known/acme-challenge/:token (HTTP-01, RFC 8555 §8.3): an ACME token is base64url. */
+export const acmeChallengeParams = z.object({ token: z.string().regex(/^[A-Za-z0-9_-]{1,256}$/) });

@@ -15,6 +15,7 @@ import * as m0013 from './migrations/0013_inbound_auth.js';
 import * as m0014 from './migrations/0014_quota_usage.js';
 import * as m0015 from './migrations/0015_delivery_lease_token.js';
 import * as m0016 from './migrations/0016_spam_filter.js';
+import * as m0018 from './migrations/0018_storage_reclaim.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -34,6 +35,7 @@ export const migrations: Record<string, Migration> = {
   '0014_quota_usage': m0014,
   '0015_delivery_lease_token': m0015,
   '0016_spam_filter': m0016,
+  '0018_storage_reclaim': m0018,
 };
 
 class StaticProvider implements MigrationProvider {

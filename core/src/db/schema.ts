@@ -20,6 +20,7 @@ export interface DomainsTable {
 export interface DomainTrustPolicyJson {
   dmarcReject?: 'enforce' | 'quarantine' | 'ignore';
   ownDomainSpoofing?: 'reject' | 'quarantine' | 'ignore';
+  greylisting?: 'on' | 'off';
 }
 
 /** One check of inbound mail authentication (SPF, DKIM, DMARC, ARC): its result and the domain it concerns. */

@@ -1,3 +1,5 @@
 export * from './postgres.js';
 export * from './redis.js';
-export { freePort, isProcessAlive, commandExists } from './process-utils.js';
+export { type LocalRspamd, type LocalRspamdOptions, RSPAMD, startLocalRspamd } from './rspamd.js';
+export { freePort, isProcessAlive, commandExists, stopChild } from './process-utils.js';
+export { supervise, type Supervised } from './supervisor.js';

@@ -90,7 +90,7 @@ describe('inbound authentication (SPF, DKIM, DMARC) on a real resolver', () => {
     expect((await trust().verify({ ...forged, ip: SENDER_IP })).action).toBe('accept');
 
     const domains = createDomainRepository(store.db);
-    expect(await domains.updateTrustPolicy(inTest, { ownDomainSpoofing: 'quarantine' })).toEqual({ dmarcReject: 'enforce', ownDomainSpoofing: 'quarantine' });
+    expect(await domains.updateTrustPolicy(inTest, { ownDomainSpoofing: 'quarantine' })).toEqual({ dmarcReject: 'enforce', ownDomainSpoofing: 'quarantine', greylisting: 'on' });
     expect((await trust().verify(forged)).action).toBe('junk');
     await domains.updateTrustPolicy(inTest, { ownDomainSpoofing: 'ignore' });
     expect((await trust().verify(forged)).action).toBe('accept');
@@ -107,7 +107,7 @@ describe('inbound authentication (SPF, DKIM, DMARC) on a real resolver', () => {
     await domains.updateTrustPolicy(relaxed, { dmarcReject: 'ignore' });
     expect((await trust().verify(input(forged, { rcptDomains: ['relaxed.test'] })))).toMatchObject({ action: 'accept', reason: null });
     // The other key is kept when one is changed.
-    expect((await domains.trustPolicies(['relaxed.test'])).get('relaxed.test')).toEqual({ dmarcReject: 'ignore', ownDomainSpoofing: 'reject' });
+    expect((await domains.trustPolicies(['relaxed.test'])).get('relaxed.test')).toEqual({ dmarcReject: 'ignore', ownDomainSpoofing: 'reject', greylisting: 'on' });
   });
 
   it('checks and records mail from a trusted network but neither refuses it nor files it in Junk', async () => {

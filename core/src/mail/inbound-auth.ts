@@ -1,8 +1,12 @@
 import { authenticate, type AuthenticateResult, type DNSResolver } from 'mailauth';
-import type { AuthCheckJson, AuthenticationJson, FilterCheckJson, SpoolVerdict } from '../db/schema.js';
+import type { AuthCheckJson, AuthenticationJson, FilterCheckJson, FilterDecisionJson, SpoolVerdict } from '../db/schema.js';
 import { createDnsResolver } from '../accounts/dns-helper.js';
 import type { DbOrTx } from '../db/client.js';
 import { createDomainRepository, DEFAULT_TRUST_POLICY, type DomainTrustPolicy } from '../repositories/domain.repository.js';
+import { createSenderRuleRepository } from '../repositories/sender-rule.repository.js';
+import { resolveRecipient } from './recipient-routing.js';
+import type { SpamEngine } from './spam/engine.js';
+import { DEFAULT_SPAM_THRESHOLDS, scoreMessage, type SpamThresholds } from './spam/score.js';
 import { normalizeClientIp, type TrustedNetworks } from './trusted-networks.js';
 
 /**
@@ -18,6 +22,9 @@ import { normalizeClientIp, type TrustedNetworks } from './trusted-networks.js';
  * - Clients in the trusted networks are checked and recorded but never refused or sent to Junk.
  * - Several recipient domains: refused only when every one of them would refuse; otherwise Junk
  *   when any of them asks for it.
+ * - Then the spam score (core/src/mail/spam/score.ts, with the engine when one is configured):
+ *   Junk at the Junk threshold, refused at the refusal threshold unless every recipient user
+ *   allow-lists the sender (then it is spooled for Junk, and the filer's allow override files it).
  */
 
 export type TrustAction = 'accept' | 'junk' | 'reject';
@@ -33,12 +40,18 @@ export interface TrustInput {
   rcptDomains: readonly string[];
   /** What the connection-level checks found (DNSBL, reverse DNS: core/src/mail/spam/), to be scored with the message. */
   connectionChecks?: readonly FilterCheckJson[];
+  /** The recipient addresses: the spam engine is told them, and a refusal by score asks their users' allow lists. */
+  rcptTo?: readonly string[];
 }
 
 export interface TrustVerdict {
   action: TrustAction;
   /** Why it is refused or filed in Junk (logged; the 550 text); null when accepted plainly. */
   reason: string | null;
+  /** What refused it: the sender's policy (DMARC, our own domain) or the spam score; null when not refused. */
+  refusal: 'policy' | 'spam' | null;
+  /** The spam decision, as stored with the spool row and the message. */
+  filter: FilterDecisionJson;
   trustedNetwork: boolean;
   authentication: AuthenticationJson;
   /** `Authentication-Results: <hostname>; …\r\n`, to prepend to the stored message. */
@@ -113,6 +126,8 @@ export interface AuthFacts {
   authentication: AuthenticationJson;
   /** The domain of the (single) From address; null when there is none or several. */
   fromDomain: string | null;
+  /** The (single) From address; null when there is none or several. */
+  fromAddress: string | null;
   /** An SPF or DKIM pass aligned (relaxed) with the From domain. */
   alignedPass: boolean;
   /** Some check could not finish for a DNS failure. */
@@ -149,7 +164,8 @@ function authResultsField(headers: string, hostname: string): string {
 /** The results of a mailauth run, reduced to what is stored and what the policy needs. */
 export function toAuthFacts(result: AuthenticateResult, hostname: string): AuthFacts {
   const fromAddresses = result.dkim.headerFrom ?? [];
-  const fromDomain = fromAddresses.length === 1 ? domainOfAddress(fromAddresses[0]!) : null;
+  const fromAddress = fromAddresses.length === 1 ? fromAddresses[0]!.toLowerCase() : null;
+  const fromDomain = fromAddress !== null ? domainOfAddress(fromAddress) : null;
   const signatures = result.dkim.results ?? [];
   const dkimPass = signatures.filter((s) => s.status.result === 'pass');
   const dkimBest = dkimPass.find((s) => fromDomain && aligned(s.signingDomain, fromDomain)) ?? dkimPass[0] ?? signatures[0];
@@ -167,7 +183,7 @@ export function toAuthFacts(result: AuthenticateResult, hostname: string): AuthF
     fromDomain !== null &&
     (dkimPass.some((s) => aligned(s.signingDomain, fromDomain)) || (spfResult === 'pass' && spf?.domain !== undefined && aligned(spf.domain, fromDomain)));
   const temporary = [authentication.spf, authentication.dmarc, ...signatures.map((s) => ({ result: normalizeResult(s.status.result) }))].some((c) => c.result === 'temperror');
-  return { authentication, fromDomain, alignedPass, temporary, header: authResultsField(result.headers, hostname) };
+  return { authentication, fromDomain, fromAddress, alignedPass, temporary, header: authResultsField(result.headers, hostname) };
 }
 
 /** When the checks did not finish in time: everything is a temporary error (the mail is still received). */
@@ -175,6 +191,7 @@ function timedOutFacts(hostname: string): AuthFacts {
   return {
     authentication: { spf: TEMPERROR, dkim: TEMPERROR, dmarc: { ...TEMPERROR, policy: null }, arc: TEMPERROR },
     fromDomain: null,
+    fromAddress: null,
     alignedPass: false,
     temporary: true,
     header: `Authentication-Results: ${hostname};\r\n spf=temperror;\r\n dkim=temperror;\r\n dmarc=temperror (checks timed out)\r\n`,
@@ -260,20 +277,48 @@ export interface InboundTrustDeps {
   hostname: string;
   trustedNetworks: TrustedNetworks;
   timeoutMs?: number;
+  /** rspamd when RSPAMD_URL is set; absent: the built-in content rules. */
+  spamEngine?: SpamEngine;
+  /** SPAM_JUNK_THRESHOLD, SPAM_REJECT_THRESHOLD; default 6 and 15. */
+  spamThresholds?: SpamThresholds;
 }
 
 /** Checks a message and decides; throws when the store cannot be read (the MX answers 451). */
 export function createInboundTrust(deps: InboundTrustDeps) {
   const domains = createDomainRepository(deps.db);
+  const senderRules = createSenderRuleRepository(deps.db);
+  /** Whether every local user among the recipients allow-lists the sender (the From address, else MAIL FROM). */
+  async function allowedByEveryRecipient(rcptTo: readonly string[], sender: string): Promise<boolean> {
+    const userIds = new Set<number>();
+    for (const rcpt of rcptTo) {
+      const verdict = await resolveRecipient(deps.db, rcpt);
+      if (verdict.kind === 'local') userIds.add(verdict.userId);
+    }
+    if (userIds.size === 0) return false;
+    const rules = await senderRules.decide([...userIds], sender);
+    return [...userIds].every((id) => rules.get(id) === 'allow');
+  }
   return {
     isTrustedNetwork: (ip: string) => deps.trustedNetworks.contains(ip),
     async verify(input: TrustInput): Promise<TrustVerdict> {
-      const facts = await checkMessage(input, { resolver: deps.resolver, hostname: deps.hostname, timeoutMs: deps.timeoutMs });
+      const rcptTo = input.rcptTo ?? [];
+      const [facts, engine] = await Promise.all([
+        checkMessage(input, { resolver: deps.resolver, hostname: deps.hostname, timeoutMs: deps.timeoutMs }),
+        // The engine's failure is its null answer: the built-in rules decide then.
+        deps.spamEngine ? deps.spamEngine.check({ raw: input.raw, ip: input.ip, helo: input.helo, mailFrom: input.mailFrom, rcptTo }).catch(() => null) : null,
+      ]);
       const names = [...new Set([...input.rcptDomains, ...(facts.fromDomain ? [facts.fromDomain] : [])])];
       const policies = await domains.trustPolicies(names);
       const trustedNetwork = deps.trustedNetworks.contains(input.ip);
-      const { action, reason } = decideTrust(facts, input.rcptDomains, policies, trustedNetwork);
-      return { action, reason, trustedNetwork, authentication: facts.authentication, header: facts.header };
+      const policy = decideTrust(facts, input.rcptDomains, policies, trustedNetwork);
+      const thresholds = deps.spamThresholds ?? DEFAULT_SPAM_THRESHOLDS;
+      const scored = scoreMessage({ raw: input.raw, authentication: facts.authentication, policy, trustedNetwork, connectionChecks: input.connectionChecks, engine, thresholds });
+      const verdict = { ...scored, trustedNetwork, authentication: facts.authentication, header: facts.header };
+      const sender = facts.fromAddress ?? input.mailFrom;
+      if (scored.refusal !== 'spam' || !(await allowedByEveryRecipient(rcptTo, sender))) return verdict;
+      // Spooled for Junk: the filer's allow override files it in each (allowing) user's Inbox.
+      const reason = `Spam score ${scored.filter.score} would have refused it, but every recipient allow-lists ${sender}.`;
+      return { ...verdict, action: 'junk', refusal: null, reason, filter: { ...scored.filter, reason } };
     },
   };
 }

@@ -3,8 +3,8 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 /**
  * Trusted networks (SMTP_TRUSTED_NETWORKS): clients in these CIDRs are the operator's own hosts.
  * Their mail is still authenticated and the results recorded, but never refused or sent to Junk by
- * a DMARC or own-domain verdict (and, in later slices, never greylisted, DNSBL-checked or
- * rate-limited). This is the one place that says whether a client is trusted.
+ * a DMARC or own-domain verdict, never greylisted nor DNSBL/reverse-DNS checked (core/src/mail/spam/)
+ * and, in a later slice, never rate-limited. This is the one place that says whether a client is trusted.
  */
 
 export const DEFAULT_TRUSTED_NETWORKS = '127.0.0.0/8,::1/128';

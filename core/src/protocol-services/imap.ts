@@ -10,6 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { copyMessages, deleteMailbox, expungeMessages, setFlags, writeMailboxes } from '../mail/mailbox-writer/index.js';
 import type { AppendInput, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MoveResult } from '../mail/mailbox-writer/mailbox-write.js';
 import { loadMessageBytes } from '../mail/message-content.js';
+import { learnFromTransfers, type SpamLearnDeps } from '../mail/spam/learn.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { createChangeRepository } from '../repositories/change.repository.js';
 import { createImapRepository, type ImapMessageRow, type ImapSortFields, type ImapTextField } from '../repositories/imap.repository.js';
@@ -93,7 +94,7 @@ export interface ImapMessages {
   recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }>;
   /** UIDs of the mailbox's messages whose `field` contains `text`, case-insensitively. */
   searchText(userId: number, mailboxId: number, field: ImapTextField, text: string): Promise<number[]>;
-  /** Subject and first From/To/Cc address of each of the mailbox's messages, for SORT. */
+  /** Subject, first From/To/Cc address and message ids of each of the mailbox's messages, for SORT and THREAD. */
   sortFields(userId: number, mailboxId: number): Promise<ImapSortFields[]>;
 }
 
@@ -125,6 +126,8 @@ export interface ImapServiceDeps {
   hub: UserEventHub;
   log: Logger;
   authRules?: SignInFailureRules;
+  /** Learn requests for the spam engine: MOVE and COPY into and out of Junk teach it (absent: nothing is learned). */
+  spamLearn?: SpamLearnDeps;
 }
 
 /** IMAP's hierarchy delimiter: folder `A/B` is a subfolder of `A`. */
@@ -139,7 +142,7 @@ function toInfo(m: MailboxRow): ImapMailboxInfo {
 
 /** The IMAP services on the real store, Redis event publisher, limiter and event hub. */
 export function createImapServices(deps: ImapServiceDeps): ImapServices {
-  const writer = { db: deps.db, events: deps.events, log: deps.log };
+  const writer = { db: deps.db, events: deps.events, log: deps.log, afterTransfer: deps.spamLearn && learnFromTransfers(deps.spamLearn) };
   const mailboxRepo = createMailboxRepository(deps.db);
   const imapRepo = createImapRepository(deps.db);
   const changes = createChangeRepository(deps.db);

@@ -7,6 +7,9 @@ import { submitRawMessage, type SendDeps, type SubmitEnvelope } from '../mail/se
 import type { SpoolInput } from '../repositories/spool.repository.js';
 import type { TrustInput, TrustVerdict } from '../mail/inbound-auth.js';
 import { isOverQuota } from '../mail/quota.js';
+import type { FilterCheckJson } from '../db/schema.js';
+import type { GreylistDecision, GreylistQuery } from '../mail/spam/greylist.js';
+import type { VirusScanner, VirusScanResult } from '../mail/spam/virus-scan.js';
 
 /**
  * The narrow services the SMTP listeners stand on (smtp-server/src/handlers), and core's
@@ -46,6 +49,25 @@ export interface InboundTrustService {
   isTrustedNetwork(ip: string): boolean;
 }
 
+/** Greylisting at RCPT (core/src/mail/spam/greylist.ts `createGreylist`). Never asked for trusted clients. */
+export interface MxGreylist {
+  /** Throws only when the store cannot be read (451 4.3.0); Redis trouble is a pass. */
+  check(query: GreylistQuery): Promise<GreylistDecision>;
+  /** After an accepted message that passed DMARC: its client network and sender domain skip greylisting. Never throws. */
+  rememberGoodSender(ip: string, mailFrom: string): Promise<void>;
+}
+
+/** DNSBL and reverse DNS of a client, once per connection (core/src/mail/spam/connection-checks.ts). Never throws. */
+export interface MxConnectionChecks {
+  check(input: { ip: string; helo: string | null }): Promise<FilterCheckJson[]>;
+}
+
+/** Virus scanning at the end of DATA (core/src/mail/spam/virus-scan.ts); `createMxVirusScan` counts refusals. */
+export interface MxVirusScan extends VirusScanner {
+  /** CLAMD_FAIL: when clamd cannot answer, 451 4.7.0 (`tempfail`) or accept unscanned (`accept`). */
+  readonly onError: 'tempfail' | 'accept';
+}
+
 /** The MX listener (port 25). */
 export interface MxServices {
   /** `createMxRecipientResolver` is the real one. */
@@ -54,6 +76,24 @@ export interface MxServices {
   spool: SpoolSink;
   /** `createInboundTrust` is the real one. */
   trust: InboundTrustService;
+  /** Absent: no greylisting (SMTP_GREYLIST=off, or a listener built without Redis). */
+  greylist?: MxGreylist;
+  /** Absent: no connection checks. */
+  connectionChecks?: MxConnectionChecks;
+  /** Absent: no virus scanning (neither CLAMD_SOCKET nor CLAMD_HOST). */
+  virusScan?: MxVirusScan;
+}
+
+/** A scanner with the MX's failure mode; `count` is called (best effort) for each infected message (Redis `VIRUS_REFUSED_COUNTER`). */
+export function createMxVirusScan(scanner: VirusScanner, options: { onError: 'tempfail' | 'accept'; count?(): Promise<unknown> }): MxVirusScan {
+  return {
+    onError: options.onError,
+    async scan(raw): Promise<VirusScanResult> {
+      const result = await scanner.scan(raw);
+      if (result.status === 'infected') await options.count?.().catch(() => undefined);
+      return result;
+    },
+  };
 }
 
 /** May a user send as an address (envelope sender)? */

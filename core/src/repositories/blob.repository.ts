@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 
 export function blobHash(data: Buffer): Buffer {
@@ -23,6 +24,35 @@ export function createBlobRepository(db: DbOrTx) {
     async get(hash: Buffer): Promise<Buffer | null> {
       const row = await db.selectFrom('blobs').select('data').where('hash', '=', hash).executeTakeFirst();
       return row?.data ?? null;
+    },
+    /**
+     * One step of the reclaim walk (core/src/housekeeping/blob-reclaim.task.ts): takes the next
+     * `limit` blobs by hash after `after` and deletes those created before `createdBefore` that no
+     * message, spool row, outbound message or held send references. The NOT EXISTS are part of the
+     * DELETE, and the foreign keys check again when it ends (a reference committed meanwhile makes
+     * it fail with 23503, deleting nothing). `last` is where the next step starts, null at the end.
+     */
+    async reclaimStep(after: Buffer, createdBefore: Date, limit: number): Promise<{ last: Buffer | null; deleted: number; bytes: number }> {
+      const { rows } = await sql<{ last: Buffer | null; deleted: string; bytes: string }>`
+        WITH chunk AS (
+          SELECT hash FROM blobs WHERE hash > ${after} ORDER BY hash LIMIT ${limit}
+        ), gone AS (
+          DELETE FROM blobs b USING chunk
+          WHERE b.hash = chunk.hash AND b.created_at < ${createdBefore}
+            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.blob_hash = b.hash)
+            AND NOT EXISTS (SELECT 1 FROM spool s WHERE s.blob_hash = b.hash)
+            AND NOT EXISTS (SELECT 1 FROM outbound_messages o WHERE o.blob_hash = b.hash)
+            AND NOT EXISTS (SELECT 1 FROM scheduled_sends h WHERE h.blob_hash = b.hash)
+          RETURNING b.size
+        )
+        SELECT (SELECT max(hash) FROM chunk) AS last, (SELECT count(*) FROM gone) AS deleted, (SELECT coalesce(sum(size), 0) FROM gone) AS bytes`.execute(db);
+      const row = rows[0]!;
+      return { last: row.last, deleted: Number(row.deleted), bytes: Number(row.bytes) };
+    },
+    /** How many blobs are stored and their bytes (a scan of the table: the reclaim task reports it). */
+    async totals(): Promise<{ blobs: number; bytes: number }> {
+      const { rows } = await sql<{ blobs: string; bytes: string }>`SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM blobs`.execute(db);
+      return { blobs: Number(rows[0]!.blobs), bytes: Number(rows[0]!.bytes) };
     },
   };
 }

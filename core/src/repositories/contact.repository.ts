@@ -34,19 +34,31 @@ function normalize(people: AddressJson[]): Array<{ address: string; name: string
   return [...byAddress].slice(0, MAX_PER_MESSAGE).map(([address, name]) => ({ address, name }));
 }
 
+/** Entries of several messages merged: per address, how many messages name it, and the last non-empty name. */
+function merge(messages: AddressJson[][]): Array<{ address: string; name: string; count: number }> {
+  const merged = new Map<string, { name: string; count: number }>();
+  for (const people of messages) {
+    for (const e of normalize(people)) {
+      const previous = merged.get(e.address);
+      merged.set(e.address, { name: e.name !== '' ? e.name : (previous?.name ?? ''), count: (previous?.count ?? 0) + 1 });
+    }
+  }
+  return [...merged].map(([address, v]) => ({ address, ...v }));
+}
+
 export function createContactRepository(db: DbOrTx) {
-  async function record(userId: number, people: AddressJson[], column: 'sent_count' | 'received_count'): Promise<void> {
-    const entries = normalize(people);
+  async function record(userId: number, messages: AddressJson[][], column: 'sent_count' | 'received_count'): Promise<void> {
+    const entries = merge(messages);
     if (entries.length === 0) return;
     const counter = sql.ref(`contacts.${column}`);
     await sql`
       INSERT INTO contacts (user_id, address, name, ${sql.ref(column)}, last_at)
-      SELECT ${userId}, e.address, e.name, 1, now()
-      FROM unnest(${entries.map((e) => e.address)}::text[], ${entries.map((e) => e.name)}::text[]) AS e(address, name)
+      SELECT ${userId}, e.address, e.name, e.n, now()
+      FROM unnest(${entries.map((e) => e.address)}::text[], ${entries.map((e) => e.name)}::text[], ${entries.map((e) => e.count)}::int[]) AS e(address, name, n)
       WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = ${userId} AND u.address = e.address)
         AND NOT EXISTS (SELECT 1 FROM aliases a WHERE a.target_user_id = ${userId} AND a.address = e.address)
       ON CONFLICT (user_id, address) DO UPDATE SET
-        ${sql.ref(column)} = ${counter} + 1,
+        ${sql.ref(column)} = ${counter} + EXCLUDED.${sql.ref(column)},
         name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE contacts.name END,
         last_at = GREATEST(contacts.last_at, EXCLUDED.last_at)
     `.execute(db);
@@ -55,11 +67,15 @@ export function createContactRepository(db: DbOrTx) {
   return {
     /** The senders of a message filed into the user's Inbox. */
     recordReceived(userId: number, from: AddressJson[]): Promise<void> {
-      return record(userId, from, 'received_count');
+      return record(userId, [from], 'received_count');
+    },
+    /** The senders of several messages filed into the user's Inbox, in one statement (ingest batches). */
+    recordReceivedMany(userId: number, senders: AddressJson[][]): Promise<void> {
+      return record(userId, senders, 'received_count');
     },
     /** The recipients (To, Cc, Bcc) of a message the user sent. */
     recordSent(userId: number, recipients: AddressJson[]): Promise<void> {
-      return record(userId, recipients, 'sent_count');
+      return record(userId, [recipients], 'sent_count');
     },
     /**
      * Contacts whose address, or a word of whose name, starts with `prefix` (any case), best first:

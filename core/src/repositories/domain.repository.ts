@@ -8,9 +8,11 @@ export interface DomainTrustPolicy {
   dmarcReject: 'enforce' | 'quarantine' | 'ignore';
   /** Mail claiming to be From this domain, from outside, that does not pass: refused, filed in Junk, or delivered. */
   ownDomainSpoofing: 'reject' | 'quarantine' | 'ignore';
+  /** Greylisting of mail to this domain on the MX (core/src/mail/spam/greylist.ts). */
+  greylisting: 'on' | 'off';
 }
 
-export const DEFAULT_TRUST_POLICY: DomainTrustPolicy = { dmarcReject: 'enforce', ownDomainSpoofing: 'reject' };
+export const DEFAULT_TRUST_POLICY: DomainTrustPolicy = { dmarcReject: 'enforce', ownDomainSpoofing: 'reject', greylisting: 'on' };
 
 function toTrustPolicy(json: DomainTrustPolicyJson | null | undefined): DomainTrustPolicy {
   return { ...DEFAULT_TRUST_POLICY, ...json };

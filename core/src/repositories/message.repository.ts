@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { Insertable } from 'kysely';
-import type { AddressJson, AttachmentJson, AuthenticationJson, MessagesTable, SpecialUse } from '../db/schema.js';
+import type { AddressJson, AttachmentJson, AuthenticationJson, FilterDecisionJson, MessagesTable, SpecialUse } from '../db/schema.js';
 
 export interface MessageListItem {
   id: number;
@@ -29,6 +29,8 @@ export interface MessageDetail extends MessageListItem {
   traceHeaders: string;
   /** SPF/DKIM/DMARC/ARC as checked on arrival; null when it was not checked. */
   authentication: AuthenticationJson | null;
+  /** The spam filter's decision on arrival; null when it was not judged. */
+  filter: FilterDecisionJson | null;
 }
 
 /** Columns of a list item, and their mapping: shared by every query that returns list items. */
@@ -122,12 +124,12 @@ export function createMessageRepository(db: DbOrTx) {
     async get(userId: number, id: number): Promise<MessageDetail | null> {
       const r = await db
         .selectFrom('messages')
-        .select([...listColumns, 'cc_json', 'in_reply_to', 'references', 'attachments', 'blob_hash', 'trace_headers', 'authentication'])
+        .select([...listColumns, 'cc_json', 'in_reply_to', 'references', 'attachments', 'blob_hash', 'trace_headers', 'authentication', 'filter'])
         .where('user_id', '=', userId)
         .where('id', '=', id)
         .executeTakeFirst();
       if (!r) return null;
-      return { ...toListItem(r), cc: r.cc_json, inReplyTo: r.in_reply_to, references: r.references, attachments: r.attachments, blobHash: r.blob_hash, traceHeaders: r.trace_headers, authentication: r.authentication };
+      return { ...toListItem(r), cc: r.cc_json, inReplyTo: r.in_reply_to, references: r.references, attachments: r.attachments, blobHash: r.blob_hash, traceHeaders: r.trace_headers, authentication: r.authentication, filter: r.filter };
     },
     /** The thread that any of these Message-IDs (own id, References, In-Reply-To) already belongs to. */
     async findThreadByKeys(userId: number, ids: string[]): Promise<number | null> {
@@ -214,10 +216,10 @@ export function createMessageRepository(db: DbOrTx) {
         const { rows } = await sql<{ id: number; mailbox_id: number; uid: number }>`
           INSERT INTO messages (user_id, mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, trace_headers, thread_id,
             message_id_header, in_reply_to, "references", subject, normalized_subject, from_json, to_json, cc_json, from_text,
-            to_text, cc_text, sent_date, snippet, body_text, has_attachments, attachments, attachment_names, authentication)
+            to_text, cc_text, sent_date, snippet, body_text, has_attachments, attachments, attachment_names, authentication, filter)
           SELECT m.user_id, v.mailbox_id, v.uid, v.modseq, v.flags, m.internal_date, m.size, m.blob_hash, m.trace_headers, m.thread_id,
             m.message_id_header, m.in_reply_to, m."references", m.subject, m.normalized_subject, m.from_json, m.to_json, m.cc_json, m.from_text,
-            m.to_text, m.cc_text, m.sent_date, m.snippet, m.body_text, m.has_attachments, m.attachments, m.attachment_names, m.authentication
+            m.to_text, m.cc_text, m.sent_date, m.snippet, m.body_text, m.has_attachments, m.attachments, m.attachment_names, m.authentication, m.filter
           FROM (VALUES ${sql.join(part.map((c) => sql`(${c.sourceId}::bigint, ${c.mailboxId}::bigint, ${c.uid}::bigint, ${c.modseq}::bigint, ${c.flags}::text[])`))})
                AS v(source_id, mailbox_id, uid, modseq, flags)
           JOIN messages m ON m.id = v.source_id AND m.user_id = ${userId}

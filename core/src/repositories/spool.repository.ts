@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
-import type { AuthenticationJson, SpoolStatus, SpoolVerdict } from '../db/schema.js';
+import type { AuthenticationJson, FilterDecisionJson, SpoolStatus, SpoolTable, SpoolVerdict } from '../db/schema.js';
 import { blobHash, createBlobRepository } from './blob.repository.js';
 
 export interface SpoolInput {
@@ -13,6 +13,8 @@ export interface SpoolInput {
   traceHeaders: string;
   /** The MX's SPF/DKIM/DMARC/ARC results; absent when not checked. */
   authentication?: AuthenticationJson | null;
+  /** The spam filter's decision (core/src/mail/spam/score.ts); absent when not judged. */
+  filter?: FilterDecisionJson | null;
   /** Where the filer puts it; the Inbox when absent. */
   verdict?: SpoolVerdict;
 }
@@ -25,10 +27,29 @@ export interface SpoolRow {
   remoteIp: string | null;
   traceHeaders: string;
   authentication: AuthenticationJson | null;
+  filter: FilterDecisionJson | null;
   verdict: SpoolVerdict;
   status: SpoolStatus;
   attempts: number;
   receivedAt: Date;
+}
+
+/** A `spool` table row as the filer reads it. */
+function spoolRowOf(r: Selectable<SpoolTable>): SpoolRow {
+  return {
+    id: r.id,
+    blobHash: r.blob_hash,
+    mailFrom: r.mail_from,
+    rcptTo: r.rcpt_to,
+    remoteIp: r.remote_ip,
+    traceHeaders: r.trace_headers,
+    authentication: r.authentication,
+    filter: r.filter,
+    verdict: r.verdict,
+    status: r.status,
+    attempts: r.attempts,
+    receivedAt: r.received_at,
+  };
 }
 
 export function createSpoolRepository(db: DbOrTx) {
@@ -53,6 +74,7 @@ export function createSpoolRepository(db: DbOrTx) {
             tls: item.tls,
             trace_headers: item.traceHeaders,
             authentication: item.authentication ? JSON.stringify(item.authentication) : null,
+            filter: item.filter ? JSON.stringify(item.filter) : null,
             verdict: item.verdict ?? 'inbox',
           })),
         )
@@ -63,20 +85,23 @@ export function createSpoolRepository(db: DbOrTx) {
     },
     async get(id: number): Promise<SpoolRow | null> {
       const r = await db.selectFrom('spool').selectAll().where('id', '=', id).executeTakeFirst();
-      if (!r) return null;
-      return {
-        id: r.id,
-        blobHash: r.blob_hash,
-        mailFrom: r.mail_from,
-        rcptTo: r.rcpt_to,
-        remoteIp: r.remote_ip,
-        traceHeaders: r.trace_headers,
-        authentication: r.authentication,
-        verdict: r.verdict,
-        status: r.status,
-        attempts: r.attempts,
-        receivedAt: r.received_at,
-      };
+      return r ? spoolRowOf(r) : null;
+    },
+    /**
+     * Spool rows with their bytes, in ONE query (the inbound worker loads the rows of the jobs it
+     * is running together this way). Rows that do not exist are absent; `raw` is null when the
+     * blob is missing.
+     */
+    async getManyWithBlobs(ids: readonly number[]): Promise<Map<number, SpoolRow & { raw: Buffer | null }>> {
+      if (ids.length === 0) return new Map();
+      const rows = await db
+        .selectFrom('spool')
+        .leftJoin('blobs', 'blobs.hash', 'spool.blob_hash')
+        .selectAll('spool')
+        .select('blobs.data')
+        .where('spool.id', '=', sql<number>`ANY(${[...ids]}::bigint[])`)
+        .execute();
+      return new Map(rows.map((r) => [r.id, { ...spoolRowOf(r), raw: r.data }]));
     },
     /** Filed. `attempts` is how many runs it took (the queue counts them; one write, not one per run). */
     async markDone(id: number, note: string | null = null, attempts = 1): Promise<void> {
@@ -98,6 +123,25 @@ export function createSpoolRepository(db: DbOrTx) {
     async countPending(): Promise<number> {
       const row = await db.selectFrom('spool').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'pending').executeTakeFirstOrThrow();
       return Number(row.n);
+    },
+    /**
+     * Deletes up to `limit` rows filed (done) before `filedBefore`, oldest first, with their
+     * `spool_filings` (cascade): once done, the filer skips a row, so nothing needs them. Pending
+     * and failed rows stay. Returns how many went.
+     */
+    async purgeDone(filedBefore: Date, limit: number): Promise<number> {
+      const result = await sql`
+        DELETE FROM spool WHERE id IN (
+          SELECT id FROM spool WHERE status = 'done' AND processed_at < ${filedBefore} ORDER BY processed_at LIMIT ${limit}
+        )`.execute(db);
+      return Number(result.numAffectedRows ?? 0);
+    },
+    /** Rows by status (/metrics). */
+    async countByStatus(): Promise<Record<SpoolStatus, number>> {
+      const { rows } = await sql<{ status: SpoolStatus; n: string }>`SELECT status, count(*) AS n FROM spool GROUP BY status`.execute(db);
+      const counts: Record<SpoolStatus, number> = { pending: 0, done: 0, failed: 0 };
+      for (const r of rows) counts[r.status] = Number(r.n);
+      return counts;
     },
     /** Pending rows received before `olderThan`: committed but not (yet) filed. */
     async listPending(olderThan: Date, limit: number): Promise<number[]> {

@@ -6,7 +6,8 @@ import { generate } from 'selfsigned';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../../../tests/helpers/services.js';
 import { pino } from 'pino';
-import { loadTlsMaterial, openTlsSource } from './tls.js';
+import { writeAcmeCertificate } from './acme/acme-files.js';
+import { loadTlsMaterial, openTlsSource, openTlsSourceFromConfig } from './tls.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -62,5 +63,32 @@ describe('openTlsSource', () => {
     } finally {
       source.close();
     }
+  });
+
+  it('with ACME, serves the self-signed fallback until the ACME certificate appears in DATA_DIR, then that one (trusted)', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tls-acme-'));
+    dirs.push(dataDir);
+    const source = await openTlsSource({ dataDir, hostname: 'mx.source.test', acme: true, reloadIntervalMs: 50 }, pino({ level: 'silent' }));
+    try {
+      expect(source.current().selfSigned).toBe(true);
+      const announced: boolean[] = [];
+      source.onChange((material) => announced.push(material.selfSigned));
+      const issued = await pair();
+      writeAcmeCertificate(dataDir, issued);
+      await eventually(async () => source.current().cert.toString().trim() === issued.cert.trim(), { timeoutMs: 10_000 });
+      expect(source.current().selfSigned).toBe(false);
+      expect(announced).toEqual([false]);
+    } finally {
+      source.close();
+    }
+    // A service started later takes the ACME certificate at once.
+    const later = await openTlsSource({ dataDir, hostname: 'mx.source.test', acme: true }, pino({ level: 'silent' }));
+    later.close();
+    expect(later.current().selfSigned).toBe(false);
+  });
+
+  it('refuses ACME_EMAIL together with TLS_CERT_FILE/TLS_KEY_FILE', async () => {
+    const config = { ACME_EMAIL: 'admin@source.test', TLS_CERT_FILE: '/x/cert.pem', TLS_KEY_FILE: '/x/key.pem', TLS_RELOAD_INTERVAL: 1000, DATA_DIR: os.tmpdir(), MAIL_HOSTNAME: 'mx.source.test' };
+    await expect(openTlsSourceFromConfig(config, pino({ level: 'silent' }))).rejects.toThrow(/either ACME_EMAIL .* or TLS_CERT_FILE\/TLS_KEY_FILE, not both/);
   });
 });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { generate } from 'selfsigned';
 import type { Logger } from '../log/logger.js';
+import { acmeCertificateFile, readAcmeCertificate } from './acme/acme-files.js';
 
 export interface TlsMaterial {
   cert: Buffer;
@@ -52,7 +53,8 @@ export async function loadTlsMaterial(options: { certFile?: string; keyFile?: st
 /**
  * The certificate in use, followed as it changes: HTTPS, SMTP and IMAP read `current()` at start and
  * apply each new pair from `onChange` to their listeners, so a renewed certificate is served without
- * a restart. Only TLS_CERT_FILE/TLS_KEY_FILE are followed (the self-signed fallback never changes).
+ * a restart. TLS_CERT_FILE/TLS_KEY_FILE are followed, or with ACME the certificate the backend
+ * obtains into DATA_DIR/acme (the self-signed fallback serves until it first appears; it never changes).
  */
 export interface TlsSource {
   current(): TlsMaterial;
@@ -68,31 +70,53 @@ export interface TlsSourceOptions {
   hostname: string;
   /** How often the files' metadata is polled (a rename over a file is seen too); default 30 s. */
   reloadIntervalMs?: number;
+  /** Follow the ACME certificate in DATA_DIR/acme (when no files are configured). */
+  acme?: boolean;
+}
+
+/** The pair that is followed as it changes: the configured files, or the ACME certificate file. */
+function followedPair(options: TlsSourceOptions): { files: string[]; read(): { cert: Buffer; key: Buffer } } | undefined {
+  const { certFile, keyFile } = options;
+  if (certFile && keyFile) return { files: [certFile, keyFile], read: () => ({ cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) }) };
+  if (!options.acme) return undefined;
+  const file = acmeCertificateFile(options.dataDir);
+  return { files: [file], read: () => readAcmeCertificate(file) };
 }
 
 /**
- * Loads the certificate (see `loadTlsMaterial`) and, for files, polls them: when either changes and
- * the pair reads and matches, it becomes current and listeners hear of it. A pair caught half-written
+ * Loads the certificate (see `loadTlsMaterial`) and polls the followed files (the configured pair,
+ * or the ACME certificate file): when one changes and the pair reads and matches, it becomes
+ * current and listeners hear of it. A pair caught half-written
  * (a new certificate with the old key) is skipped with a warning: the next change completes it.
  */
 export async function openTlsSource(options: TlsSourceOptions, log: Logger): Promise<TlsSource> {
   let material = await loadTlsMaterial(options);
   const listeners = new Set<(material: TlsMaterial) => void>();
-  const { certFile, keyFile } = options;
-  const files = material.selfSigned || !certFile || !keyFile ? [] : [certFile, keyFile];
+  const pair = followedPair(options);
+  const files = pair?.files ?? [];
+  if (pair && material.selfSigned) {
+    // ACME: its certificate when one was obtained already, else the self-signed one until it is.
+    try {
+      const first = pair.read();
+      tls.createSecureContext(first);
+      material = { ...first, selfSigned: false };
+    } catch {
+      log.info({ event: 'tls.acme_pending', file: files[0] });
+    }
+  }
 
   const reload = (): void => {
     let next: TlsMaterial;
     try {
-      next = { cert: fs.readFileSync(certFile!), key: fs.readFileSync(keyFile!), selfSigned: false };
+      next = { ...pair!.read(), selfSigned: false };
       if (next.cert.equals(material.cert) && next.key.equals(material.key)) return;
       tls.createSecureContext({ cert: next.cert, key: next.key });
     } catch (err) {
-      log.warn({ event: 'tls.reload_failed', certFile, keyFile, err: (err as Error).message });
+      log.warn({ event: 'tls.reload_failed', files, err: (err as Error).message });
       return;
     }
     material = next;
-    log.info({ event: 'tls.reloaded', certFile });
+    log.info({ event: 'tls.reloaded', files });
     for (const listener of listeners) listener(material);
   };
   const interval = options.reloadIntervalMs ?? 30_000;
@@ -112,8 +136,14 @@ export async function openTlsSource(options: TlsSourceOptions, log: Logger): Pro
 }
 
 export function openTlsSourceFromConfig(
-  config: { TLS_CERT_FILE?: string; TLS_KEY_FILE?: string; TLS_RELOAD_INTERVAL: number; DATA_DIR: string; MAIL_HOSTNAME: string },
+  config: { TLS_CERT_FILE?: string; TLS_KEY_FILE?: string; TLS_RELOAD_INTERVAL: number; ACME_EMAIL?: string; DATA_DIR: string; MAIL_HOSTNAME: string },
   log: Logger,
 ): Promise<TlsSource> {
-  return openTlsSource({ certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, reloadIntervalMs: config.TLS_RELOAD_INTERVAL, dataDir: config.DATA_DIR, hostname: config.MAIL_HOSTNAME }, log);
+  if (config.ACME_EMAIL && (config.TLS_CERT_FILE || config.TLS_KEY_FILE)) {
+    return Promise.reject(new Error('set either ACME_EMAIL (a certificate by ACME) or TLS_CERT_FILE/TLS_KEY_FILE, not both'));
+  }
+  return openTlsSource(
+    { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, acme: Boolean(config.ACME_EMAIL), reloadIntervalMs: config.TLS_RELOAD_INTERVAL, dataDir: config.DATA_DIR, hostname: config.MAIL_HOSTNAME },
+    log,
+  );
 }

@@ -30,12 +30,17 @@ import type {
   MessageListResponse,
   MessageMoveBody,
   MessageOpResponse,
+  NotSpamBody,
+  NotSpamResponse,
   OutboundDto,
   ScheduledSendDto,
   ScheduledSendListResponse,
   SearchResponse,
   SendBody,
   SendResponse,
+  SenderRuleBody,
+  SenderRuleResponse,
+  SenderRulesResponse,
   ThreadResponse,
   TotpCodeBody,
   TotpDisableBody,
@@ -212,6 +217,12 @@ export const api = {
   /** The message as stored (headers and body), as text. */
   source: (id: number) => request<string>('GET', `/api/messages/${id}/raw`, { text: true }),
   delivery: (id: number) => request<OutboundDto>('GET', `/api/messages/${id}/delivery`),
+  /** Moves a message to the Inbox and teaches the filter it is not spam; `allowSender` also allow-lists its sender. */
+  notSpam: (id: number, body: NotSpamBody) => request<NotSpamResponse>('POST', `/api/messages/${id}/not-spam`, { body }),
+  /** The user's allow and block lists of senders. */
+  senderRules: () => request<SenderRulesResponse>('GET', '/api/filters/senders'),
+  addSenderRule: (body: SenderRuleBody) => request<SenderRuleResponse>('POST', '/api/filters/senders', { body }),
+  removeSenderRule: (id: number) => request<void>('DELETE', `/api/filters/senders/${id}`),
   /** Signs out the user's other sessions and revokes their app passwords. */
   changePassword: (body: ChangePasswordBody) => request<void>('POST', '/api/account/password', { body }),
   totpStatus: () => request<TotpStatus>('GET', '/api/account/totp'),

@@ -4,7 +4,9 @@
  * stays mounted (inert) under a sign-in dialog, so nothing on screen is lost; signing in again
  * as the same user picks up where it was. `/settings` shows the settings screen (loaded on
  * demand, so the first screen's JavaScript stays small) instead of the mail, and `/admin` the
- * admin panel (likewise), linked from the mail's header for admins and domain-admins only.
+ * admin panel (likewise), linked from the mail's header for admins and domain-admins only. The
+ * compose dock stays mounted everywhere (open windows keep their text); its Compose button shows
+ * only with the mail.
  */
 import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import type { Me } from '@mailyard/core/contracts';
@@ -53,20 +55,21 @@ export function App() {
   if (session.state === 'loading') return null;
   if (session.state === 'anonymous') return <SignIn onSignedIn={signedIn} />;
   const isAdmin = session.me.role === 'admin' || session.me.role === 'domain-admin';
+  const screen = route === 'admin' && isAdmin ? 'admin' : route === 'settings' ? 'settings' : 'mail';
   return (
     <>
-      {route === 'admin' && isAdmin ? (
+      {screen === 'admin' ? (
         <Suspense fallback={<p className="empty">Loading the admin panel…</p>}>
           <AdminApp me={session.me} inert={session.expired} onClose={() => navigate('mail')} />
         </Suspense>
-      ) : route === 'settings' ? (
+      ) : screen === 'settings' ? (
         <Suspense fallback={<p className="empty">Loading settings…</p>}>
           <Settings me={session.me} inert={session.expired} theme={theme} onClose={() => navigate('mail')} />
         </Suspense>
       ) : (
         <MailApp key={session.me.id} me={session.me} epoch={session.epoch} inert={session.expired} onSettings={() => navigate('settings')} onAdmin={isAdmin ? () => navigate('admin') : undefined} onSignOut={signOut} />
       )}
-      <ComposeDock key={`compose-${session.me.id}`} me={session.me.address} inert={session.expired} />
+      <ComposeDock key={`compose-${session.me.id}`} me={session.me.address} inert={session.expired} showButton={screen === 'mail'} />
       {session.expired && <SignIn onSignedIn={signedIn} dialog initialAddress={session.me.address} notice="Your session has ended. Sign in again to continue where you were." />}
     </>
   );

@@ -1,5 +1,5 @@
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import { isMailLoop, MAX_RECEIVED_FIELDS, spoolVerdictOf, type Logger, type MxServices, type TrustVerdict } from '@mailyard/core';
+import { isMailLoop, MAX_RECEIVED_FIELDS, spoolVerdictOf, type FilterCheckJson, type Logger, type MxServices, type TrustVerdict } from '@mailyard/core';
 import { checkRecipientExists, type RcptVerdict } from '../checks/rcpt-exists.check.js';
 import { RecipientCache } from '../checks/recipient-cache.js';
 import type { DataCommandCheck } from '../protocol/data-admission.js';
@@ -46,6 +46,8 @@ type DataOutcome = SmtpReplyError | { accepted: string };
 /** Per-session state we keep beside the library's session object. */
 interface SessionState {
   messages: number;
+  /** DNSBL and reverse DNS of the client, started at the first MAIL (never rejects); absent for trusted clients. */
+  connectionChecks?: Promise<FilterCheckJson[]>;
   /** A child logger with the session's id and IP, made on first use (most sessions log nothing). */
   readonly log: Logger;
 }
@@ -90,6 +92,17 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
     return verdict;
   };
 
+  /** Why RCPT is refused (no such user, quota, greylisted), or null to accept. Throws when the store cannot be read. */
+  const rcptRefusal = async (rcpt: string, session: SMTPServerSession): Promise<SmtpReplyError | null> => {
+    const verdict = await lookup(rcpt);
+    if (!verdict.accept) return verdict.reply;
+    const greylist = deps.services.greylist;
+    if (!greylist || deps.services.trust.isTrustedNetwork(session.remoteAddress)) return null;
+    const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    const decision = await greylist.check({ ip: session.remoteAddress, mailFrom, rcpt, userId: verdict.userId });
+    return decision.pass ? null : replies.greylisted(decision.retryInSeconds);
+  };
+
   return {
     onConnect(session: SMTPServerSession, callback: Callback) {
       if (deps.isShuttingDown()) return callback(replies.shuttingDown());
@@ -112,16 +125,20 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
         state?.log.warn({ event: 'smtp.mail.rate_limited' });
         return callback(replies.rateLimited(limits.maxMessagesPerIpPerMinute));
       }
+      const checks = deps.services.connectionChecks;
+      if (state && checks && !state.connectionChecks && !deps.services.trust.isTrustedNetwork(session.remoteAddress)) {
+        state.connectionChecks = checks.check({ ip: session.remoteAddress, helo: session.hostNameAppearsAs || null }).catch(() => []);
+      }
       callback();
     },
 
     onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
       if (session.envelope.rcptTo.length >= limits.maxRecipients) return callback(replies.tooManyRecipients(limits.maxRecipients));
-      lookup(address.address).then(
-        (verdict) => {
-          if (verdict.accept) return callback();
-          sessions.get(session.id)?.log.info({ event: 'smtp.rcpt.rejected', rcpt: address.address, reason: verdict.reply.message });
-          callback(verdict.reply);
+      rcptRefusal(address.address, session).then(
+        (refusal) => {
+          if (!refusal) return callback();
+          sessions.get(session.id)?.log.info({ event: 'smtp.rcpt.rejected', rcpt: address.address, reason: refusal.message });
+          callback(refusal);
         },
         (err: Error) => {
           deps.log.error({ event: 'smtp.rcpt.check_failed', rcpt: address.address, err: err.message });
@@ -162,6 +179,22 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
           (callback as (err: null, message: string) => void)(null, outcome.accepted);
         });
 
+      /** clamd's verdict (when configured): a refusal for a virus, or for no answer with CLAMD_FAIL=tempfail; null to go on. */
+      async function scanForViruses(raw: Buffer): Promise<SmtpReplyError | null> {
+        const scanner = deps.services.virusScan;
+        if (!scanner) return null;
+        const result = await scanner.scan(raw);
+        if (result.status === 'infected') {
+          (state?.log ?? deps.log).warn({ event: 'smtp.data.virus_refused', virus: result.name, mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '' });
+          return replies.virusFound(result.name);
+        }
+        if (result.status === 'error') {
+          deps.log.error({ event: 'smtp.data.virus_scan_failed', err: result.message, onError: scanner.onError });
+          return scanner.onError === 'tempfail' ? replies.virusScanUnavailable() : null;
+        }
+        return null;
+      }
+
       /** The checks and the spool write of a complete message; 250 only after the commit. */
       async function finishTransaction(message: ReceivedMessage): Promise<DataOutcome> {
         const raw = await message.bytes();
@@ -169,16 +202,22 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
           state?.log.info({ event: 'smtp.data.loop_refused' });
           return replies.mailLoop(MAX_RECEIVED_FIELDS);
         }
+        const virus = await scanForViruses(raw);
+        if (virus) return virus;
         const rcpts = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
         const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const helo = session.hostNameAppearsAs || null;
         let trust: TrustVerdict;
         try {
           const rcptDomains = [...new Set(rcpts.map((r) => r.slice(r.lastIndexOf('@') + 1)))];
-          trust = await deps.services.trust.verify({ raw, ip, helo, mailFrom, rcptDomains });
+          trust = await deps.services.trust.verify({ raw, ip, helo, mailFrom, rcptDomains, rcptTo: rcpts, connectionChecks: await state?.connectionChecks });
         } catch (err) {
           deps.log.error({ event: 'smtp.data.trust_failed', err: (err as Error).message });
           return replies.storeUnavailable();
+        }
+        if (trust.refusal === 'spam') {
+          state?.log.info({ event: 'smtp.data.spam_refused', mailFrom, score: trust.filter.score, reason: trust.reason, checks: trust.filter.checks });
+          return replies.spamRefused(trust.filter.score);
         }
         if (trust.action === 'reject') {
           state?.log.info({ event: 'smtp.data.auth_refused', mailFrom, reason: trust.reason, authentication: trust.authentication });
@@ -195,10 +234,13 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
             // Authentication-Results goes above our Received: it is the newest trace field.
             traceHeaders: trust.header + receivedHeader(session, deps.hostname, rcpts),
             authentication: trust.authentication,
+            filter: trust.filter,
             verdict: spoolVerdictOf(trust.action),
           });
           if (state) state.messages += 1;
-          if (state && deps.log.isLevelEnabled('info')) state.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, spilled: message.spilled, rcpts: rcpts.length, verdict: trust.action, reason: trust.reason });
+          // Not awaited: the 250 never waits on Redis (it never throws; a failure is logged by the greylist's onUnavailable).
+          if (trust.authentication.dmarc.result === 'pass') void deps.services.greylist?.rememberGoodSender(ip, mailFrom);
+          if (state && deps.log.isLevelEnabled('info')) state.log.info({ event: 'smtp.data.accepted', spoolId, size: raw.length, spilled: message.spilled, rcpts: rcpts.length, verdict: trust.action, score: trust.filter.score, reason: trust.reason });
           return { accepted: acceptedText(`S${spoolId}`) };
         } catch {
           return replies.storeUnavailable();

@@ -28,6 +28,14 @@ export const replies = {
   mailLoop: (max: number) => smtpReply(554, '5.4.6', `too many Received header fields (more than ${max}): mail loop detected, message refused`),
   /** A DMARC reject or own-domain forgery verdict (core/src/mail/inbound-auth.ts); `reason` says which. */
   authenticationRefused: (reason: string) => smtpReply(550, '5.7.1', `message refused: ${reason.replace(/[^\x20-\x7e]/g, '?')}`),
+  /** A spam score at or above SPAM_REJECT_THRESHOLD (core/src/mail/spam/score.ts). */
+  spamRefused: (score: number) => smtpReply(550, '5.7.1', `message refused as spam (score ${score})`),
+  /** Greylisting (core/src/mail/spam/greylist.ts): an unknown client/sender/recipient triplet; a real MTA retries. */
+  greylisted: (seconds: number) => smtpReply(451, '4.7.1', `Greylisted: please retry in ${seconds} seconds`),
+  /** clamd found a virus (core/src/mail/spam/virus-scan.ts). */
+  virusFound: (name: string) => smtpReply(554, '5.7.1', `message refused: virus ${name.replace(/[^\x20-\x7e]/g, '?')}`),
+  /** clamd could not answer and CLAMD_FAIL=tempfail. */
+  virusScanUnavailable: () => smtpReply(451, '4.7.0', 'virus scanner unavailable, message not accepted; please try again later'),
   storeUnavailable: () => smtpReply(451, '4.3.0', 'temporary local problem, message not accepted; please try again later'),
   shuttingDown: () => smtpReply(421, '4.3.2', 'server shutting down; try again later'),
 } as const;

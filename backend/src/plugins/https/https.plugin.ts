@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 
 /**
- * HTTP to HTTPS, once the certificate is one browsers trust (from TLS_CERT_FILE/TLS_KEY_FILE; the
- * self-signed fallback of a first `npm start` is not): a plain-HTTP request gets a 301 to the same
- * URL on HTTPS, except the ACME challenge and the probes (health, readiness, metrics), which
+ * HTTP to HTTPS, once the certificate is one browsers trust (from ACME or TLS_CERT_FILE/TLS_KEY_FILE;
+ * the self-signed fallback of a first `npm start` is not): a plain-HTTP request gets a 301 to the same
+ * URL on HTTPS, except the ACME challenge (acme-challenge.routes.ts) and the probes (health, readiness, metrics), which
  * answer on HTTP too; HTTPS answers carry HSTS. "HTTPS" is the request's protocol as Fastify sees
  * it: the socket's, or X-Forwarded-Proto from a proxy in TRUST_PROXY.
  */

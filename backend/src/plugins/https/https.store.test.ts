@@ -110,9 +110,9 @@ describe('with TLS_CERT_FILE/TLS_KEY_FILE (a trusted certificate)', () => {
     expect((await request(`${backend.http}/healthz`)).status).toBe(200);
     expect((await request(`${backend.http}/readyz`)).status).toBe(200);
     expect((await request(`${backend.http}/metrics`)).status).toBe(200);
-    // Not redirected (the ACME responder comes later; today the webmail answers it).
+    // Not redirected: the ACME responder answers it (404: no such pending challenge).
     const challenge = await request(`${backend.http}/.well-known/acme-challenge/token-1`);
-    expect(challenge.status).not.toBe(301);
+    expect(challenge.status).toBe(404);
     expect(challenge.headers.location).toBeUndefined();
   });
 

@@ -170,6 +170,19 @@ describe('GET /api/admin/stats', () => {
     expect(theirs.hours.at(-1).sent).toBe(1);
     expect(theirs.queue).toEqual({ queued: 1, deferred: 1 });
   });
+
+  it('shows the bytes the users store and the largest users, within the actor scope', async () => {
+    const users = await t.store.db.selectFrom('users').innerJoin('domains', 'domains.id', 'users.domain_id').select(['users.id', 'users.address', 'users.used_bytes', 'users.quota_bytes', 'domains.name as domain']).execute();
+    // The senders' Sent copies count.
+    expect(users.filter((u) => u.used_bytes > 0).map((u) => u.address).sort()).toEqual(['bob@b.test', 'sue@a.test']);
+    const expected = (list: typeof users) => ({
+      usedBytes: list.reduce((n, u) => n + Number(u.used_bytes), 0),
+      users: list.length,
+      top: [...list].sort((a, b) => Number(b.used_bytes) - Number(a.used_bytes) || a.id - b.id).map((u) => ({ id: u.id, address: u.address, usedBytes: Number(u.used_bytes), quotaBytes: u.quota_bytes })),
+    });
+    expect((await call(admin, 'GET', '/api/admin/stats')).json().storage).toEqual(expected(users));
+    expect((await call(dadmin, 'GET', '/api/admin/stats')).json().storage).toEqual(expected(users.filter((u) => u.domain === 'a.test')));
+  });
 });
 
 describe('the audit log filters', () => {

@@ -64,12 +64,14 @@ describe('domains', () => {
     const relaxed = await call(admin, 'PATCH', '/api/admin/domains/b.test', { dmarcReject: 'quarantine' });
     expect(relaxed.statusCode).toBe(200);
     expect(relaxed.json()).toMatchObject({ name: 'b.test', trustPolicy: { dmarcReject: 'quarantine', ownDomainSpoofing: 'reject' } });
-    expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', { ownDomainSpoofing: 'ignore' })).json().trustPolicy).toEqual({ dmarcReject: 'quarantine', ownDomainSpoofing: 'ignore' });
+    expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', { ownDomainSpoofing: 'ignore' })).json().trustPolicy).toEqual({ dmarcReject: 'quarantine', ownDomainSpoofing: 'ignore', greylisting: 'on' });
+    expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', { greylisting: 'off' })).json().trustPolicy).toEqual({ dmarcReject: 'quarantine', ownDomainSpoofing: 'ignore', greylisting: 'off' });
+    expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', { greylisting: 'sometimes' })).statusCode).toBe(400);
     expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', { dmarcReject: 'sometimes' })).statusCode).toBe(400);
     expect((await call(admin, 'PATCH', '/api/admin/domains/b.test', {})).statusCode).toBe(400);
     expect((await call(admin, 'PATCH', '/api/admin/domains/nowhere.test', { dmarcReject: 'ignore' })).statusCode).toBe(404);
     expect((await call(dadmin, 'PATCH', '/api/admin/domains/a.test', { dmarcReject: 'ignore' })).statusCode).toBe(403);
-    await call(admin, 'PATCH', '/api/admin/domains/b.test', { dmarcReject: 'enforce', ownDomainSpoofing: 'reject' });
+    await call(admin, 'PATCH', '/api/admin/domains/b.test', { dmarcReject: 'enforce', ownDomainSpoofing: 'reject', greylisting: 'on' });
   });
 
   it('shows a domain-admin only their domains and forbids them to add or remove domains', async () => {

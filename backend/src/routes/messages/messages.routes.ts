@@ -5,17 +5,22 @@ import {
   attachmentUrl,
   createMessageRepository,
   createRedisEventPublisher,
+  createSenderRuleRepository,
   deleteMessages,
   loadMessageBytes,
   loadMessagePart,
   loadStoredMessage,
+  learnFromTransfers,
   moveMessages,
+  normalizeSenderPattern,
+  requestLearn,
   setFlags,
   sharedMessageRenderer,
   toMessageDetailDto,
   toMessageListItemDto,
   toMessageStateDto,
   toMovedStateResponse,
+  toSenderRuleDto,
   type MessageOpsDeps,
   type SpecialUse,
 } from '@mailyard/core';
@@ -32,6 +37,8 @@ import {
   messageMoveBody,
   messageOpResponse,
   messageSourceResponse,
+  notSpamBody,
+  notSpamResponse,
   threadResponse,
 } from '@mailyard/core/contracts';
 import type { BackendContext } from '../../context.js';
@@ -52,7 +59,9 @@ const opErrors = errorResponses(400, 401, 403, 404, 409);
 
 export function messageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const messages = createMessageRepository(ctx.db);
-  const ops: MessageOpsDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log };
+  // Moves into and out of Junk (here and in not-spam) teach the spam engine, when there is one.
+  const ops: MessageOpsDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log, afterTransfer: ctx.spamLearn && learnFromTransfers(ctx.spamLearn) };
+  const senderRules = createSenderRuleRepository(ctx.db);
 
   async function load(userId: number, id: number) {
     const { message, blob } = await loadStoredMessage(ctx.db, userId, id);
@@ -136,6 +145,29 @@ export function messageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
     moveTo('/api/messages/trash', '\\Trash');
     // Restore: out of Trash, back to INBOX (409 message.not_in_trash for anything not in Trash).
     moveTo('/api/messages/restore', '\\Inbox', ['\\Trash']);
+
+    // Not spam: back to the Inbox through the mailbox writer, the filter taught "ham", and with
+    // allowSender the From address put on the user's allow list (issue 11).
+    app.post(
+      '/api/messages/:id/not-spam',
+      { schema: { tags: ['messages'], params: idParam, body: notSpamBody, response: { 200: notSpamResponse, ...opErrors } } },
+      async (req) => {
+        const me = currentUser(req);
+        const message = await messages.get(me.userId, req.params.id);
+        if (!message) throw new AppError('message.not_found', 'no such message', 404);
+        const pattern = req.body.allowSender ? normalizeSenderPattern(message.from[0]?.address ?? '') : null;
+        if (req.body.allowSender && !pattern) throw new AppError('validation.failed', 'the message has no sender address to put on the allow list', 400);
+        const moved = toMovedStateResponse(await moveMessages(ops, me.userId, [message.id], { specialUse: '\\Inbox' }));
+        const sender = pattern ? toSenderRuleDto(await senderRules.upsert(me.userId, 'allow', pattern)) : null;
+        try {
+          await requestLearn(ctx.spamLearn ?? { queue: null }, { userId: me.userId, messageIds: [message.id], kind: 'ham' });
+        } catch (err) {
+          // The move is done; a lost learn request only leaves the filter untaught.
+          req.log.warn({ event: 'spam.learn_request_failed', err: (err as Error).message });
+        }
+        return { message: moved.messages[0]!, sender };
+      },
+    );
 
     // Forever: only from Trash or Junk (409 message.not_in_trash otherwise), so one click cannot lose mail.
     app.post('/api/messages/delete', { schema: { tags: ['messages'], body: messageIdsBody, response: { 200: messageDeleteResponse, ...opErrors } } }, async (req) => {

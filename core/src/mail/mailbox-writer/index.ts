@@ -12,6 +12,7 @@ import {
   type FlagChange,
   type FlaggedMessage,
   type MailboxTarget,
+  type MailboxTransfer,
   type MoveResult,
   type OnlyFromOption,
 } from './mailbox-write.js';
@@ -36,10 +37,15 @@ export interface MailboxWriterDeps {
   db: Db;
   events: EventPublisher;
   log?: Logger;
+  /**
+   * Told, after the commit, which messages a write moved or copied between mailboxes (spam
+   * learning: core/src/mail/spam/learn.ts). A failure is logged; the write stands.
+   */
+  afterTransfer?: (transfers: readonly MailboxTransfer[]) => Promise<void>;
 }
 
 export { EMPTYABLE, MailboxWrite } from './mailbox-write.js';
-export type { AppendInput, AppendResult, CopiedMessage, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MailboxTarget, MessageContent, MovedMessage, MoveResult, OnlyFromOption, QuotaOption } from './mailbox-write.js';
+export type { AppendInput, AppendResult, CopiedMessage, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MailboxTarget, MailboxTransfer, MessageContent, MovedMessage, MoveResult, OnlyFromOption, QuotaOption } from './mailbox-write.js';
 export { MAX_MAILBOX_NAME_LENGTH, normalizeFlag, SYSTEM_FLAGS, validateMailboxName } from './validation.js';
 
 /** Locks `userIds` in the caller's transaction for a write (see above for finish and publish). */
@@ -61,15 +67,25 @@ export async function publishMailboxEvents(deps: MailboxWriterDeps, events: Read
   }
 }
 
-/** Runs `work` in one transaction behind the users' locks, then publishes what it changed. */
-export async function writeMailboxes<T>(deps: MailboxWriterDeps, userIds: readonly number[], work: (write: MailboxWrite) => Promise<T>): Promise<T> {
-  const { value, events } = await deps.db.transaction().execute(async (tx) => {
-    const write = await MailboxWrite.open(tx, userIds);
+/**
+ * Runs `work` in one transaction behind the users' locks, then publishes what it changed.
+ * `reserve`: how many modseqs each user's part will likely take (saves a statement; unused ones are given back).
+ */
+export async function writeMailboxes<T>(deps: MailboxWriterDeps, userIds: readonly number[], work: (write: MailboxWrite) => Promise<T>, reserve?: ReadonlyMap<number, number>): Promise<T> {
+  const { value, events, transfers } = await deps.db.transaction().execute(async (tx) => {
+    const write = await MailboxWrite.open(tx, userIds, reserve);
     const result = await work(write);
     await write.finish();
-    return { value: result, events: write.events() };
+    return { value: result, events: write.events(), transfers: write.transfers() };
   });
   await publishMailboxEvents(deps, events);
+  if (deps.afterTransfer && transfers.length > 0) {
+    try {
+      await deps.afterTransfer(transfers);
+    } catch (err) {
+      deps.log?.warn({ event: 'mailbox.after_transfer_failed', count: transfers.length, err: (err as Error).message });
+    }
+  }
   return value;
 }
 
@@ -84,11 +100,33 @@ export type IngestResult = AppendResult;
 export type IngestDeps = MailboxWriterDeps;
 export type MessageOpsDeps = MailboxWriterDeps;
 
-/** Files messages of ONE user in one transaction, in order (the inbound worker batches a busy mailbox this way). */
+/** Files messages of ONE user in one transaction, in order. */
 export async function ingestForUser(deps: MailboxWriterDeps, userId: number, inputs: IngestInput[]): Promise<AppendResult[]> {
   if (inputs.some((i) => i.userId !== userId)) throw new Error('ingestForUser: every input must be for the same user');
+  return ingestMany(deps, inputs);
+}
+
+/**
+ * Files messages of any number of users in ONE transaction (the inbound worker's group commit):
+ * each user's messages in their order, one append per user. Results line up with `inputs`.
+ */
+export async function ingestMany(deps: MailboxWriterDeps, inputs: readonly IngestInput[]): Promise<AppendResult[]> {
   if (inputs.length === 0) return [];
-  return writeMailboxes(deps, [userId], (w) => w.append(userId, inputs));
+  const byUser = new Map<number, number[]>();
+  inputs.forEach((input, index) => byUser.set(input.userId, [...(byUser.get(input.userId) ?? []), index]));
+  return writeMailboxes(
+    deps,
+    [...byUser.keys()],
+    async (w) => {
+      const results: AppendResult[] = [];
+      for (const [userId, indexes] of byUser) {
+        const appended = await w.append(userId, indexes.map((i) => inputs[i]!));
+        indexes.forEach((i, n) => (results[i] = appended[n]!));
+      }
+      return results;
+    },
+    new Map([...byUser].map(([userId, indexes]) => [userId, indexes.length])),
+  );
 }
 
 export async function ingestMessage(deps: MailboxWriterDeps, input: IngestInput): Promise<AppendResult> {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../../../../tests/helpers/store.js';
 import { createAccountsService } from '../../accounts/accounts.service.js';
@@ -6,7 +7,7 @@ import type { EventPublisher } from '../../events/publisher.js';
 import { createMailboxRepository } from '../../repositories/mailbox.repository.js';
 import { createMessageRepository } from '../../repositories/message.repository.js';
 import { createSpoolRepository } from '../../repositories/spool.repository.js';
-import { ingestForUser, ingestMessage } from './index.js';
+import { ingestForUser, ingestMany, ingestMessage } from './index.js';
 import { summarizeMessage } from '../parse.js';
 import { testSecrets } from '../../../../tests/helpers/secrets.js';
 
@@ -102,6 +103,39 @@ describe('ingest', () => {
     expect(fresh.map((r) => r.uid)).toEqual([fresh[0]!.uid, fresh[0]!.uid + 1, fresh[0]!.uid + 2]);
     expect(results[4]!.messageId).toBe(results[3]!.messageId);
     await expect(ingestForUser({ db: store.db, events }, bob, [{ ...inputs[0]!, userId: alice }])).rejects.toThrow(/same user/);
+  });
+
+  it('files a batch of several users in ONE transaction: results in input order, each user in order, unused modseqs given back', async () => {
+    const spool = createSpoolRepository(store.db);
+    const raws = [0, 1, 2, 3, 4].map((i) => rawMessage({ subject: `cross ${i}`, messageId: `<cross${i}@remote.test>` }));
+    const ids = await spool.insertMany(raws.map((raw) => ({ raw, mailFrom: 's@remote.test', rcptTo: ['alice@a.test', 'bob@a.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' })));
+    const owners = [bob, alice, bob, alice, bob];
+    const inputs = await Promise.all(
+      raws.map(async (raw, i) => ({ userId: owners[i]!, mailbox: { specialUse: '\\Inbox' as const }, content: { raw }, summary: await summarizeMessage(raw), spoolId: ids[i] })),
+    );
+    // Bob's last one is repeated: it reserves a modseq it does not use.
+    const results = await ingestMany({ db: store.db, events }, [...inputs, inputs[4]!]);
+    expect(results.map((r) => r.duplicate)).toEqual([false, false, false, false, false, true]);
+    expect(results[5]!.messageId).toBe(results[4]!.messageId);
+    const rows = await store.db.selectFrom('messages').select(['id', 'user_id', 'subject', sql<string>`xmin::text`.as('xid')]).where('id', 'in', results.map((r) => r.messageId)).execute();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    expect(results.map((r) => byId.get(r.messageId)!.subject)).toEqual(['cross 0', 'cross 1', 'cross 2', 'cross 3', 'cross 4', 'cross 4']);
+    expect(results.map((r) => byId.get(r.messageId)!.user_id)).toEqual([...owners, bob]);
+    expect(new Set(rows.map((r) => r.xid)).size).toBe(1);
+    for (const [user, mine] of [[bob, [results[0]!, results[2]!, results[4]!]], [alice, [results[1]!, results[3]!]]] as const) {
+      expect(mine.map((r) => r.modseq - mine[0]!.modseq)).toEqual(mine.map((_, n) => n));
+      expect(mine.map((r) => r.uid - mine[0]!.uid)).toEqual(mine.map((_, n) => n));
+      const { modseq } = await store.db.selectFrom('users').select('modseq').where('id', '=', user).executeTakeFirstOrThrow();
+      expect(modseq).toBe(mine.at(-1)!.modseq);
+    }
+  });
+
+  it('counts a sender once per message in a batch among the user\'s contacts, with the last name given', async () => {
+    const from = (name: string) => Buffer.from(`From: ${name} <often@sender.test>\r\nTo: bob@a.test\r\nSubject: hi\r\n\r\nhello\r\n`);
+    const raws = [from('Often'), from('Often Sender'), from('')];
+    await ingestForUser({ db: store.db, events }, bob, await Promise.all(raws.map(async (raw) => ({ userId: bob, mailbox: { specialUse: '\\Inbox' as const }, content: { raw }, summary: await summarizeMessage(raw) }))));
+    const contact = await store.db.selectFrom('contacts').select(['name', 'received_count']).where('user_id', '=', bob).where('address', '=', 'often@sender.test').executeTakeFirstOrThrow();
+    expect(contact).toEqual({ name: 'Often Sender', received_count: 3 });
   });
 
   it('appends to the change log and publishes after commit: the message, then the folder\'s new counts', async () => {

@@ -1,6 +1,6 @@
 import type { UserEvent } from '../../contracts/events.js';
 import type { Tx } from '../../db/client.js';
-import type { AuthenticationJson, SpecialUse } from '../../db/schema.js';
+import type { AuthenticationJson, FilterDecisionJson, SpecialUse } from '../../db/schema.js';
 import { AppError, isUniqueViolation } from '../../errors.js';
 import { toChangeRow, type ChangeLogEvent } from '../../events/change-log.js';
 import { blobHash, createBlobRepository } from '../../repositories/blob.repository.js';
@@ -51,6 +51,8 @@ export interface AppendInput {
   spoolId?: number;
   /** SPF/DKIM/DMARC/ARC as the MX checked them (mail received on the MX only). */
   authentication?: AuthenticationJson | null;
+  /** The spam filter's decision for this user (mail received on the MX only). */
+  filter?: FilterDecisionJson | null;
 }
 
 export interface AppendResult {
@@ -117,6 +119,15 @@ export interface CopyResult {
   copied: CopiedMessage[];
 }
 
+/** A message moved or copied between mailboxes, by their special use (what spam learning watches). */
+export interface MailboxTransfer {
+  userId: number;
+  /** The message now in the target (the copy, for a copy). */
+  messageId: number;
+  from: SpecialUse | null;
+  to: SpecialUse | null;
+}
+
 export interface DeletedMessage {
   id: number;
   mailboxId: number;
@@ -159,16 +170,17 @@ export class MailboxWrite {
   /** Latest counts per mailbox touched, for the mailbox.counts hints after commit. */
   private readonly counts = new Map<number, { userId: number; total: number; unread: number }>();
   private readonly deletedMailboxes = new Set<number>();
+  private readonly transferred: MailboxTransfer[] = [];
 
   private constructor(
     readonly tx: Tx,
     private readonly clocks: Map<number, ModseqClock>,
   ) {}
 
-  /** Locks these users (in id order) for a write in `tx`. */
-  static async open(tx: Tx, userIds: readonly number[]): Promise<MailboxWrite> {
+  /** Locks these users (in id order) for a write in `tx`; `reserve`: how many modseqs each will likely take (see ModseqClock). */
+  static async open(tx: Tx, userIds: readonly number[], reserve?: ReadonlyMap<number, number>): Promise<MailboxWrite> {
     const clocks = new Map<number, ModseqClock>();
-    for (const userId of [...new Set(userIds)].sort((a, b) => a - b)) clocks.set(userId, await ModseqClock.lock(tx, userId));
+    for (const userId of [...new Set(userIds)].sort((a, b) => a - b)) clocks.set(userId, await ModseqClock.lock(tx, userId, reserve?.get(userId)));
     return new MailboxWrite(tx, clocks);
   }
 
@@ -184,6 +196,11 @@ export class MailboxWrite {
       if (!this.deletedMailboxes.has(mailboxId)) out.push({ userId: c.userId, event: { type: 'mailbox.counts', mailboxId, total: c.total, unread: c.unread } });
     }
     return out;
+  }
+
+  /** Messages moved or copied between mailboxes by this write, for `afterTransfer` once it has committed (see index.ts). */
+  transfers(): readonly MailboxTransfer[] {
+    return this.transferred;
   }
 
   /** The user's clock; throws when the user was not locked by `open` (a writer bug, never a client error). */
@@ -317,14 +334,15 @@ export class MailboxWrite {
         attachment_names: s.attachments.map((a) => a.filename ?? '').join(' '),
         spool_id: p.input.spoolId ?? null,
         authentication: p.input.authentication ? JSON.stringify(p.input.authentication) : null,
+        filter: p.input.filter ? JSON.stringify(p.input.filter) : null,
       };
     });
     const ids = await messages.insertMany(rows);
     await messages.addThreadKeyPairs(userId, threads.newKeys);
     await messages.recordFilings(userId, planned.flatMap((p, n) => (p.input.spoolId === undefined ? [] : [{ spoolId: p.input.spoolId, messageId: ids[n]! }])));
     // Contacts (recipient suggestions): the senders of mail delivered to the Inbox, in this transaction.
-    const contacts = createContactRepository(this.tx);
-    for (const p of planned) if ('specialUse' in p.input.mailbox && p.input.mailbox.specialUse === '\\Inbox') await contacts.recordReceived(userId, p.input.summary.from);
+    const inboxSenders = planned.flatMap((p) => ('specialUse' in p.input.mailbox && p.input.mailbox.specialUse === '\\Inbox' ? [p.input.summary.from] : []));
+    await createContactRepository(this.tx).recordReceivedMany(userId, inboxSenders);
 
     const results = new Map<number, AppendResult>();
     const events: ChangeLogEvent[] = planned.map((p, n) => {
@@ -360,6 +378,7 @@ export class MailboxWrite {
     const planned = rows.map((r, i) => ({ sourceId: r.id, sourceUid: r.uid, mailboxId: mailbox.id, uid: firstUid + i, modseq: first + i, flags: r.flags, threadId: r.threadId }));
     const newIds = await createMessageRepository(this.tx).copyRows(userId, planned);
     result.copied = planned.map((p, i) => ({ sourceId: p.sourceId, sourceUid: p.sourceUid, id: newIds[i]!, uid: p.uid, modseq: p.modseq }));
+    rows.forEach((r, i) => this.transferred.push({ userId, messageId: newIds[i]!, from: r.specialUse, to: mailbox.specialUse }));
     await this.log(
       userId,
       planned.map((p, i) => ({ type: 'message.new', modseq: p.modseq, mailboxId: mailbox.id, messageId: newIds[i]!, uid: p.uid, threadId: p.threadId })),
@@ -437,6 +456,7 @@ export class MailboxWrite {
     const firstUid = (await this.applyDeltas(userId, deltas)).get(mailbox.id)!.firstUid;
     result.moved = moving.map((r, i) => ({ id: r.id, fromMailboxId: r.mailboxId, fromUid: r.uid, mailboxId: mailbox.id, uid: firstUid + i, modseq: first + i, flags: r.flags }));
     await createMessageRepository(this.tx).relocate(userId, mailbox.id, result.moved);
+    for (const r of moving) this.transferred.push({ userId, messageId: r.id, from: r.specialUse, to: mailbox.specialUse });
     await this.log(
       userId,
       result.moved.map((m) => ({ type: 'message.moved', modseq: m.modseq, messageId: m.id, fromMailboxId: m.fromMailboxId, fromUid: m.fromUid, mailboxId: m.mailboxId, uid: m.uid })),

@@ -17,16 +17,18 @@ export class ModseqClock {
     private readonly repo: ModseqRepository,
     readonly userId: number,
     first: number,
+    reserved: number,
   ) {
     this.nextFree = first;
-    this.reserved = first;
+    this.reserved = reserved;
   }
 
-  static async lock(tx: Tx, userId: number): Promise<ModseqClock> {
+  /** Locks the user and reserves `reserve` modseqs (a writer that knows how many it needs saves a statement later). */
+  static async lock(tx: Tx, userId: number, reserve = 1): Promise<ModseqClock> {
     const repo = createModseqRepository(tx);
-    const first = await repo.take(userId, 1);
+    const first = await repo.take(userId, Math.max(1, reserve));
     if (first === null) throw new AppError('user.not_found', `user ${userId} does not exist`, 404);
-    return new ModseqClock(repo, userId, first);
+    return new ModseqClock(repo, userId, first, first + Math.max(1, reserve) - 1);
   }
 
   /** `n` consecutive modseqs; returns the first. */

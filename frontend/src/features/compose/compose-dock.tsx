@@ -29,7 +29,14 @@ interface HeldToast {
 
 let nextWindow = 0;
 
-export function ComposeDock({ me, inert = false }: { me: string; inert?: boolean }) {
+interface ComposeDockProps {
+  me: string;
+  inert?: boolean;
+  /** The Compose button: shown in the mail views only (the windows stay open everywhere). */
+  showButton?: boolean;
+}
+
+export function ComposeDock({ me, inert = false, showButton = true }: ComposeDockProps) {
   const [windows, setWindows] = useState<OpenWindow[]>([]);
   const [toasts, setToasts] = useState<HeldToast[]>([]);
   const [, setTick] = useState(0);
@@ -108,9 +115,11 @@ export function ComposeDock({ me, inert = false }: { me: string; inert?: boolean
 
   return (
     <div className="compose-dock" inert={inert}>
-      <button type="button" className="compose-button primary" onClick={() => openCompose({ kind: 'new' })} title="Compose (c)">
-        Compose
-      </button>
+      {showButton && (
+        <button type="button" className="compose-button primary" onClick={() => openCompose({ kind: 'new' })} title="Compose (c)">
+          Compose
+        </button>
+      )}
       <div className="compose-windows">
         {windows.map((w) => (
           <ComposeWindow key={w.key} initial={w.initial} title={w.title} api={api} onSent={(result) => sent(w.key, result)} onClose={() => setWindows((list) => list.filter((x) => x.key !== w.key))} />

@@ -14,7 +14,9 @@ export type MailAction =
   | { kind: 'archive' }
   | { kind: 'trash' }
   | { kind: 'restore' }
-  | { kind: 'delete' };
+  | { kind: 'delete' }
+  /** Out of Junk to the Inbox, teaching the filter (POST /api/messages/:id/not-spam). */
+  | { kind: 'notSpam'; allowSender: boolean };
 
 export interface ActionItem {
   label: string;
@@ -37,6 +39,7 @@ export function actionsFor(folder: MailboxDto | undefined, messages: readonly Me
   if (messages.some((m) => m.starred)) items.push({ label: 'Remove star', shortcut: 's', action: { kind: 'flags', starred: false } });
   if (folder?.specialUse !== '\\Archive') items.push({ label: 'Archive', shortcut: 'e', action: { kind: 'archive' } });
   if (folder?.specialUse === '\\Trash') items.push({ label: 'Restore to Inbox', action: { kind: 'restore' } });
+  if (folder?.specialUse === '\\Junk') items.push({ label: 'Not spam', action: { kind: 'notSpam', allowSender: false } });
   if (isEmptyable(folder)) items.push({ label: 'Delete forever', shortcut: '#', action: { kind: 'delete' } });
   else items.push({ label: 'Delete', shortcut: '#', action: { kind: 'trash' } });
   return items;

@@ -7,7 +7,9 @@
  * the list is put back with a notice if it says no. Deleting forever asks first. The keys are
  * the table in shortcuts.tsx. A folder's list can be grouped by conversation (conversations.ts,
  * remembered per user): a row then stands for all its messages in the folder, for every action,
- * and opens in the thread reader; a search always lists single messages.
+ * and opens in the thread reader; a search always lists single messages. The reader gets the
+ * spam actions ("Not spam" in Junk, else "Report spam" and "Block sender"); "Not spam" runs
+ * through `perform` like the other actions.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { MailboxDto, Me, MessageListItemDto, UserEvent } from '@mailyard/core/contracts';
@@ -78,6 +80,8 @@ function callFor(action: MailAction, ids: number[]): Promise<unknown> {
       return api.restore({ ids });
     case 'delete':
       return api.deleteForever({ ids });
+    case 'notSpam':
+      return Promise.all(ids.map((id) => api.notSpam(id, { allowSender: action.allowSender })));
   }
 }
 
@@ -424,6 +428,16 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
       },
     });
 
+  const junk = mailboxes.find((m) => m.specialUse === '\\Junk');
+  /** The user's own mail: nothing to report or block. */
+  const ownMail = current?.specialUse === '\\Sent' || current?.specialUse === '\\Drafts';
+  /** What the reader offers about spam: Junk explained with "Not spam", else "Report spam" and "Block sender". */
+  const spam = {
+    junkMailboxId: junk?.id,
+    onNotSpam: (id: number, allowSender: boolean) => void perform([id], { kind: 'notSpam', allowSender }),
+    onReportSpam: junk && !ownMail ? (id: number) => void perform([id], { kind: 'move', mailboxId: junk.id }) : undefined,
+    blockSender: ownMail ? undefined : (address: string) => api.addSenderRule({ kind: 'block', pattern: address }),
+  };
   const openMessage = rows.find((m) => m.id === openId);
   const openConversation = conversations?.find((c) => c.row.id === openId);
   const sentFolder = mailboxes.find((m) => m.specialUse === '\\Sent');
@@ -583,6 +597,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
             onStar={(id, starred) => void perform([id], { kind: 'flags', starred })}
             onArchive={current?.specialUse === '\\Archive' ? undefined : () => void perform(openConversation.ids, { kind: 'archive' })}
             onTrash={isEmptyable(current) ? undefined : () => void perform(openConversation.ids, { kind: 'trash' })}
+            spam={spam}
           />
         ) : openId !== null ? (
           <Reader
@@ -601,6 +616,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
             onStar={(id, starred) => void perform([id], { kind: 'flags', starred })}
             onArchive={current?.specialUse === '\\Archive' ? undefined : (id) => void perform([id], { kind: 'archive' })}
             onTrash={isEmptyable(current) ? undefined : (id) => void perform([id], { kind: 'trash' })}
+            {...spam}
           />
         ) : (
           <p className="empty">Select a message to read it.</p>

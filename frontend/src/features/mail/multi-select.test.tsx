@@ -73,6 +73,13 @@ describe('bulk actions', () => {
     expect(moveTargets(mailboxes, inbox).map((m) => m.name)).toEqual(['Archive', 'Trash', 'Projects']);
   });
 
+  it('offers "Not spam" in Junk, and only there', () => {
+    const junk = folder(8, 'Junk', '\\Junk');
+    expect(actionsFor(junk, [items[0]!])).toContainEqual({ label: 'Not spam', action: { kind: 'notSpam', allowSender: false } });
+    expect(actionsFor(inbox, [items[0]!]).map((a) => a.label)).not.toContain('Not spam');
+    expect(actionsFor(trash, [items[0]!]).map((a) => a.label)).not.toContain('Not spam');
+  });
+
   it('runs the bar buttons and moves through the folder picker', () => {
     const onAction = vi.fn();
     const onClear = vi.fn();

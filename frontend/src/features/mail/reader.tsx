@@ -4,17 +4,21 @@
  * remoteImages=1 (at once for senders the user always allows: image-senders.ts); plain-text
  * mail as text. Star, archive and move to Trash from its toolbar; the headers or the whole
  * source on demand; attachments with a type icon, size, an inline preview of images, and
- * download; for sent mail, each recipient's delivery status (delivery-strip.tsx). Inside a
- * conversation (thread-reader.tsx) it is one card: no back button, and the subject is the thread's.
+ * download; for sent mail, each recipient's delivery status (delivery-strip.tsx). Mail in Junk
+ * says why, with "Not spam" (filter-panel.tsx); other mail offers "Report spam" (a move to Junk)
+ * and "Block sender", and what the sender checks found on demand. Inside a conversation
+ * (thread-reader.tsx) it is one card: no back button, and the subject is the thread's.
  */
 import { useCallback, useEffect, useState } from 'react';
 import type { MessageAttachmentDto, MessageDetailDto, OutboundDto } from '@mailyard/core/contracts';
 import { ApiError } from '../../api/client';
 import { clearReplyTarget, openCompose, setReplyTarget } from '../compose/compose-store';
 import { DeliveryStrip, type DeliveryEvent } from './delivery-strip';
+import { AuthenticationLine, JunkBanner } from './filter-panel';
 import { byteSize, fullDate, people } from './format';
 import { trustImagesFrom, trustsImagesFrom } from './image-senders';
 import { mailDocument } from './mail-frame';
+import { MessageHeader } from './message-header';
 import { ListError } from './message-list';
 
 export interface ReaderProps {
@@ -35,9 +39,17 @@ export interface ReaderProps {
   onTrash?(id: number): void;
   /** A card of a conversation: the thread reader has the back button and the subject. */
   inThread?: boolean;
+  /** The user's Junk folder: mail in it explains why and offers "Not spam"; elsewhere "Report spam". */
+  junkMailboxId?: number;
+  onNotSpam?(id: number, allowSender: boolean): void;
+  onReportSpam?(id: number): void;
+  /** Adds the sender to the block list (POST /api/filters/senders). */
+  blockSender?(address: string): Promise<unknown>;
 }
 
 type Loaded = { state: 'loading' } | { state: 'error'; message: string } | { state: 'ready'; message: MessageDetailDto; remoteImages: boolean };
+
+type Blocking = { state: 'idle' } | { state: 'busy' } | { state: 'done'; text: string } | { state: 'error'; text: string };
 
 type Source = { state: 'hidden' } | { state: 'loading'; part: 'headers' | 'source' } | { state: 'shown'; part: 'headers' | 'source'; text: string } | { state: 'error'; message: string };
 
@@ -46,9 +58,11 @@ function senderOf(message: MessageDetailDto): string | null {
   return message.from[0]?.address ?? null;
 }
 
-export function Reader({ messageId, userId, load, loadSource, loadDelivery, deliveryEvent = null, starred, onBack, onStar, onArchive, onTrash, inThread = false }: ReaderProps) {
+export function Reader(props: ReaderProps) {
+  const { messageId, userId, load, loadSource, loadDelivery, deliveryEvent = null, starred, onBack, onStar, onArchive, onTrash, inThread = false } = props;
   const [loaded, setLoaded] = useState<Loaded>({ state: 'loading' });
   const [source, setSource] = useState<Source>({ state: 'hidden' });
+  const [blocking, setBlocking] = useState<Blocking>({ state: 'idle' });
   // r / a / f answer the message open here (compose-store.ts); in a thread, the last one shown.
   useEffect(() => {
     setReplyTarget(messageId);
@@ -108,57 +122,76 @@ export function Reader({ messageId, userId, load, loadSource, loadDelivery, deli
   }
 
   const { message, remoteImages } = loaded;
+  const sender = senderOf(message);
+  const inJunk = props.junkMailboxId !== undefined ? message.mailboxId === props.junkMailboxId : message.filter?.verdict === 'junk';
+  const block = (address: string) => {
+    setBlocking({ state: 'busy' });
+    props.blockSender!(address).then(
+      () => setBlocking({ state: 'done', text: `Blocked ${address}: new mail from this sender goes to Junk. Settings lists the senders you blocked.` }),
+      (err: unknown) => setBlocking({ state: 'error', text: err instanceof ApiError ? err.message : 'The sender could not be blocked. Try again.' }),
+    );
+  };
+  const tools = (
+    <>
+      {onStar && (
+        <button type="button" onClick={() => onStar(message.id, !starred)} aria-pressed={starred} title={starred ? 'Remove the star' : 'Star'}>
+          {starred ? '★ Starred' : '☆ Star'}
+        </button>
+      )}
+      <button type="button" onClick={() => openCompose({ kind: 'reply', messageId: message.id })} title="Reply (r)">
+        Reply
+      </button>
+      <button type="button" onClick={() => openCompose({ kind: 'replyAll', messageId: message.id })} title="Reply all (a)">
+        Reply all
+      </button>
+      <button type="button" onClick={() => openCompose({ kind: 'forward', messageId: message.id })} title="Forward (f)">
+        Forward
+      </button>
+      {!inJunk && props.onReportSpam && (
+        <button type="button" onClick={() => props.onReportSpam!(message.id)} title="Move to Junk">
+          Report spam
+        </button>
+      )}
+      {!inJunk && props.blockSender && sender && (
+        <button type="button" disabled={blocking.state === 'busy' || blocking.state === 'done'} onClick={() => block(sender)}>
+          Block sender
+        </button>
+      )}
+      {loadSource && (
+        <>
+          <button type="button" aria-pressed={source.state === 'shown' && source.part === 'headers'} onClick={() => showSource('headers')}>
+            Headers
+          </button>
+          <button type="button" aria-pressed={source.state === 'shown' && source.part === 'source'} onClick={() => showSource('source')}>
+            View source
+          </button>
+        </>
+      )}
+    </>
+  );
   return (
     <article className={inThread ? 'reader thread-card' : 'reader'} aria-label={inThread ? `Message from ${people(message.from) || 'unknown sender'}` : message.subject || '(no subject)'}>
-      <div className="reader-toolbar">
-        {!inThread && (
-          <button type="button" className="back" onClick={onBack} aria-label="Back to the list" title="Back to the list (u)">
-            ←
-          </button>
-        )}
-        {onStar && (
-          <button type="button" onClick={() => onStar(message.id, !starred)} aria-pressed={starred} title={starred ? 'Remove the star' : 'Star'}>
-            {starred ? '★ Starred' : '☆ Star'}
-          </button>
-        )}
-        {onArchive && (
-          <button type="button" onClick={() => onArchive(message.id)}>
-            Archive
-          </button>
-        )}
-        {onTrash && (
-          <button type="button" onClick={() => onTrash(message.id)}>
-            Delete
-          </button>
-        )}
-        <button type="button" onClick={() => openCompose({ kind: 'reply', messageId: message.id })} title="Reply (r)">
-          Reply
-        </button>
-        <button type="button" onClick={() => openCompose({ kind: 'replyAll', messageId: message.id })} title="Reply all (a)">
-          Reply all
-        </button>
-        <button type="button" onClick={() => openCompose({ kind: 'forward', messageId: message.id })} title="Forward (f)">
-          Forward
-        </button>
-        {loadSource && (
-          <>
-            <button type="button" aria-pressed={source.state === 'shown' && source.part === 'headers'} onClick={() => showSource('headers')}>
-              Headers
-            </button>
-            <button type="button" aria-pressed={source.state === 'shown' && source.part === 'source'} onClick={() => showSource('source')}>
-              View source
-            </button>
-          </>
-        )}
-      </div>
-      <header className="reader-header">
-        {!inThread && <h2>{message.subject || '(no subject)'}</h2>}
+      <MessageHeader
+        variant="message"
+        title={inThread ? undefined : message.subject}
+        onBack={inThread ? undefined : onBack}
+        onArchive={onArchive && (() => onArchive(message.id))}
+        onTrash={onTrash && (() => onTrash(message.id))}
+        tools={tools}
+      >
         <p className="from">{people(message.from) || '(no sender)'}</p>
         <p className="muted">
           to {people(message.to) || '(no recipients)'}
           {message.cc.length > 0 && <> · cc {people(message.cc)}</>} · <time dateTime={message.date}>{fullDate(message.date)}</time>
         </p>
-      </header>
+        {message.authentication && <AuthenticationLine auth={message.authentication} />}
+      </MessageHeader>
+      {(blocking.state === 'done' || blocking.state === 'error') && (
+        <p className={blocking.state === 'done' ? 'images-bar' : 'error'} role={blocking.state === 'done' ? 'status' : 'alert'}>
+          {blocking.text}
+        </p>
+      )}
+      {inJunk && <JunkBanner message={message} onNotSpam={props.onNotSpam && ((allow) => props.onNotSpam!(message.id, allow))} />}
       {loadDelivery && <DeliveryStrip messageId={message.id} load={loadDelivery} event={deliveryEvent} />}
       {source.state === 'loading' && <p className="muted">Loading…</p>}
       {source.state === 'error' && <p className="error">{source.message}</p>}
@@ -173,15 +206,15 @@ export function Reader({ messageId, userId, load, loadSource, loadDelivery, deli
           <button type="button" onClick={() => fetchMessage(true, { cancelled: false })}>
             Show images
           </button>
-          {userId !== undefined && senderOf(message) && (
+          {userId !== undefined && sender && (
             <button
               type="button"
               onClick={() => {
-                trustImagesFrom(userId, senderOf(message)!);
+                trustImagesFrom(userId, sender);
                 fetchMessage(true, { cancelled: false });
               }}
             >
-              Always show from {senderOf(message)}
+              Always show from {sender}
             </button>
           )}
         </div>

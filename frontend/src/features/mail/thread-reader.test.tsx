@@ -81,4 +81,18 @@ describe('ThreadReader', () => {
     rerender(<ThreadReader {...props({ loadThread, version: '14,13,12,11' })} />);
     await vi.waitFor(() => expect(loadThread).toHaveBeenCalledTimes(3));
   });
+  it('has one header block (subject, back, archive, delete) and lets a card in Junk explain itself and go back with "Not spam"', async () => {
+    const onNotSpam = vi.fn();
+    const p = props({ onArchive: vi.fn(), onTrash: vi.fn(), spam: { junkMailboxId: 1, onNotSpam } });
+    render(<ThreadReader {...p} />);
+    await screen.findByText('Text of 13');
+    expect(screen.getAllByRole('heading').map((h) => h.textContent)).toEqual(['Re: Trip']);
+    expect(screen.getAllByRole('button', { name: 'Back to the list' })).toHaveLength(1);
+    expect(screen.getAllByRole('button', { name: 'Archive' })).toHaveLength(1);
+    fireEvent.click(screen.getByRole('button', { name: 'Archive' }));
+    expect(p.onArchive).toHaveBeenCalledOnce();
+    expect(screen.getAllByRole('button', { name: 'Why is this in Junk?' })).toHaveLength(1);
+    fireEvent.click(screen.getByRole('button', { name: 'Not spam' }));
+    expect(onNotSpam).toHaveBeenCalledWith(13, false);
+  });
 });

@@ -2,7 +2,8 @@
  * The reader of a conversation: GET /api/threads/:id, oldest first under the thread's subject.
  * Earlier messages are collapsed to one line each ("Anna — snippet — date", a button that opens
  * them); the newest is open. An open message is a `Reader` card (body, attachments, headers,
- * source, star; for sent mail its delivery strip). Archive and Delete act on the conversation.
+ * source, star; for sent mail its delivery strip; for Junk, why). Archive and Delete act on the
+ * conversation; the header block is the reader's (message-header.tsx).
  * `version` changes when the conversation's messages in the list change: it is fetched again.
  */
 import { useCallback, useEffect, useState } from 'react';
@@ -10,8 +11,9 @@ import type { MessageDetailDto, MessageListItemDto, OutboundDto, ThreadResponse 
 import { ApiError } from '../../api/client';
 import type { DeliveryEvent } from './delivery-strip';
 import { listDate, personName } from './format';
+import { MessageHeader } from './message-header';
 import { ListError } from './message-list';
-import { Reader } from './reader';
+import { Reader, type ReaderProps } from './reader';
 
 export interface ThreadReaderProps {
   threadId: number;
@@ -28,6 +30,8 @@ export interface ThreadReaderProps {
   onStar?(id: number, starred: boolean): void;
   onArchive?(): void;
   onTrash?(): void;
+  /** Handed to each message card: Junk explanations, "Not spam", "Report spam", "Block sender". */
+  spam?: Pick<ReaderProps, 'junkMailboxId' | 'onNotSpam' | 'onReportSpam' | 'blockSender'>;
 }
 
 type Loaded = { state: 'loading' } | { state: 'error'; message: string } | { state: 'ready'; messages: MessageListItemDto[] };
@@ -81,34 +85,19 @@ export function ThreadReader(props: ThreadReaderProps) {
 
   const { messages } = loaded;
   const newest = messages[messages.length - 1];
-  const subject = newest?.subject || '(no subject)';
+  const subject = newest?.subject ?? '';
   return (
-    <section className="thread" aria-label={`Conversation: ${subject}`}>
-      <div className="reader-toolbar">
-        <button type="button" className="back" onClick={onBack} aria-label="Back to the list" title="Back to the list (u)">
-          ←
-        </button>
-        {onArchive && (
-          <button type="button" onClick={onArchive}>
-            Archive
-          </button>
-        )}
-        {onTrash && (
-          <button type="button" onClick={onTrash}>
-            Delete
-          </button>
-        )}
-      </div>
-      <header className="thread-header">
-        <h2>{subject}</h2>
+    <section className="thread" aria-label={`Conversation: ${subject || '(no subject)'}`}>
+      <MessageHeader variant="thread" title={subject} onBack={onBack} onArchive={onArchive} onTrash={onTrash}>
         <p className="muted">{messages.length === 1 ? '1 message' : `${messages.length} messages`}</p>
-      </header>
+      </MessageHeader>
       <ol className="thread-messages">
         {messages.map((m) =>
           m === newest || expanded.has(m.id) ? (
             <li key={m.id}>
               <Reader
                 inThread
+                {...props.spam}
                 messageId={m.id}
                 userId={props.userId}
                 load={props.load}

@@ -58,6 +58,19 @@ describe('SearchBox', () => {
     expect(screen.queryByRole('list', { name: 'Recent searches' })).toBeNull();
   });
 
+  it('mentions the / key in the placeholder only where there is a keyboard, not on a phone-sized screen', () => {
+    const happy = (window as unknown as { happyDOM: { setViewport(v: { width: number; height: number }): void } }).happyDOM;
+    try {
+      happy.setViewport({ width: 1280, height: 800 });
+      expect(renderBox().input.getAttribute('placeholder')).toBe('Search mail  ( / )');
+      cleanup();
+      happy.setViewport({ width: 390, height: 844 });
+      expect(renderBox().input.getAttribute('placeholder')).toBe('Search mail');
+    } finally {
+      happy.setViewport({ width: 1024, height: 768 });
+    }
+  });
+
   it('clears the search shown, back to the folder', () => {
     const { onClear } = renderBox(1, 'from:erin');
     fireEvent.click(screen.getByRole('button', { name: 'Clear the search' }));

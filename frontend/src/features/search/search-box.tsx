@@ -2,9 +2,10 @@
  * The search box in the top bar. Enter runs the query (the API's operators: from:, to:,
  * subject:, has:attachment, is:unread, in:, before:/after:, "phrases"); while it is focused and
  * empty it offers the user's recent searches and a reminder of the operators. Escape leaves it;
- * the clear button goes back to the folder.
+ * the clear button goes back to the folder. The placeholder reminds of the `/` key only where
+ * there is a keyboard.
  */
-import { useEffect, useState, type FormEvent, type RefObject } from 'react';
+import { useEffect, useState, useSyncExternalStore, type FormEvent, type RefObject } from 'react';
 import { forgetSearches, loadRecent, rememberSearch } from './recent-searches';
 
 export interface SearchBoxProps {
@@ -16,12 +17,27 @@ export interface SearchBoxProps {
   onClear(): void;
 }
 
+/** Phones and touch screens: no keyboard to press `/` on, so the placeholder does not mention it. */
+const NO_KEYBOARD = ['(max-width: 640px)', '(pointer: coarse)'];
+
+function useNoKeyboard(): boolean {
+  return useSyncExternalStore(
+    (changed) => {
+      const queries = NO_KEYBOARD.map((q) => window.matchMedia(q));
+      for (const query of queries) query.addEventListener('change', changed);
+      return () => queries.forEach((query) => query.removeEventListener('change', changed));
+    },
+    () => NO_KEYBOARD.some((q) => window.matchMedia(q).matches),
+  );
+}
+
 const OPERATORS = ['from:', 'to:', 'subject:', 'has:attachment', 'is:unread', 'in:', 'before:2024-01-31', 'after:', '"a phrase"'];
 
 export function SearchBox({ userId, active, inputRef, onSearch, onClear }: SearchBoxProps) {
   const [text, setText] = useState(active ?? '');
   const [focused, setFocused] = useState(false);
   const [recent, setRecent] = useState(() => loadRecent(userId));
+  const noKeyboard = useNoKeyboard();
   // Leaving the results (a folder was chosen) empties the box.
   useEffect(() => {
     if (active === null) setText('');
@@ -57,7 +73,7 @@ export function SearchBox({ userId, active, inputRef, onSearch, onClear }: Searc
           ref={inputRef}
           type="search"
           value={text}
-          placeholder="Search mail  ( / )"
+          placeholder={noKeyboard ? 'Search mail' : 'Search mail  ( / )'}
           aria-describedby="search-help"
           onChange={(e) => setText(e.target.value)}
           onKeyDown={(e) => {

@@ -1,6 +1,7 @@
 /**
  * The settings screen (`/settings`, loaded on demand): the theme, storage used (GET
- * /api/account/usage), the undo-send delay (GET/PATCH /api/account/settings), the password, two-step sign-in and app passwords. Each section talks
+ * /api/account/usage), the undo-send delay (GET/PATCH /api/account/settings), the blocked and
+ * allowed senders, the password, two-step sign-in and app passwords. Each section talks
  * to the API by itself and says in words what failed.
  */
 import { useEffect, useState } from 'react';
@@ -10,6 +11,7 @@ import type { Theme, ThemeChoice } from '../../app/theme';
 import { AppPasswords } from './app-passwords';
 import { describeError } from './describe-error';
 import { PasswordForm } from './password-form';
+import { SenderLists } from './sender-lists';
 import { StorageUsage } from './storage-usage';
 import { TotpSection } from './totp-section';
 
@@ -61,6 +63,7 @@ export default function Settings({ me, inert, theme, onClose }: SettingsProps) {
           </a>
         </section>
         <UndoSendSetting load={api.accountSettings} save={api.saveAccountSettings} />
+        <SenderLists client={api} />
         <PasswordForm changePassword={api.changePassword} />
         <TotpSection client={api} />
         <AppPasswords client={api} />

@@ -1,0 +1,283 @@
+// End to end, to the mailbox (issue #14): Postfix → virtual(8) → Maildir (fsync on) against
+// Mailyard (smtp-server → PG spool → inbound-worker → mailbox), for 1 user and for 20 users, each
+// clocked from the first connection until every message is in its mailbox. Used by
+// bench/smtp-ingest.mjs (targets `postfix-maildir` and `mailyard-e2e`).
+//
+//   BENCH_MESSAGES=2000          messages per run (default 4000)
+//   BENCH_USERS=20               which runs (default 1,20: one user, then mail spread over 20)
+//   BENCH_PG_STATEMENTS=1        pg_stat_statements on the private PostgreSQL (restarted once to load it):
+//                                the top statements of each Mailyard run go into the JSON and the log
+//   BENCH_WORKER_CPU_PROF=1      V8 CPU profile of the inbound worker (<run dir>/profiles; summarize
+//                                with `node bench/cpuprofile-top.mjs FILE`)
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
+import { benchLog as log, cleanups, cpuSeconds, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPrivatePostfix, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
+
+const execFileP = promisify(execFile);
+const HOST = '127.0.0.1';
+
+export const E2E_PLAN = {
+  messages: Number(process.env.BENCH_MESSAGES ?? 4000),
+  messageBytes: 5120,
+  sessions: 20,
+  userCounts: (process.env.BENCH_USERS ?? '1,20').split(',').map(Number),
+  warmupMessages: 200,
+  senderTimeoutMs: 180_000,
+  /** From the last reply until every message is in a mailbox. */
+  settleTimeoutMs: 300_000,
+  sender: 'sender@source.test',
+  note: 'smtp-source, a new connection per message, 20 sessions; 20 users: 20 smtp-source processes of 1 session each, one per user (u1..u20@bench.test), messages split evenly',
+};
+
+const userAddress = (n, users) => (users === 1 ? 'user@bench.test' : `u${n}@bench.test`);
+const addressesFor = (users) => Array.from({ length: users }, (_, i) => userAddress(i + 1, users));
+
+/** Sends `messages` spread over `users` (see E2E_PLAN.note); resolves when every sender has exited. */
+async function send(port, users, messages, cwd) {
+  const per = Math.floor(messages / users);
+  const jobs = addressesFor(users).map((rcpt, i) => {
+    const count = i === users - 1 ? messages - per * (users - 1) : per;
+    const sessions = users === 1 ? E2E_PLAN.sessions : Math.max(1, Math.floor(E2E_PLAN.sessions / users));
+    const args = ['-s', String(sessions), '-l', String(E2E_PLAN.messageBytes), '-m', String(count), '-f', E2E_PLAN.sender, '-t', rcpt, '-M', 'client.source.test', `${HOST}:${port}`];
+    return runBounded(SMTP_SOURCE, args, { cwd, timeoutMs: E2E_PLAN.senderTimeoutMs });
+  });
+  const results = await Promise.all(jobs);
+  const timedOut = results.some((r) => r.timedOut);
+  if (timedOut) throw new Error(`smtp-source did not finish within ${E2E_PLAN.senderTimeoutMs} ms`);
+  return { warnings: results.reduce((n, r) => n + r.lines.length, 0), firstWarnings: results.flatMap((r) => r.lines).slice(0, 5) };
+}
+
+/** Polls `count()` (every 50 ms, bounded) until it reaches `target`; seconds since `t0`, or null. */
+async function waitForCount(count, target, t0, { timeoutMs, check }) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await count();
+    if (n >= target) return { seconds: (performance.now() - t0) / 1000, count: n };
+    if (Date.now() > deadline) return { seconds: null, count: n };
+    check?.();
+    await sleep(50);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Postfix → virtual(8) → Maildir
+
+export async function benchPostfixMaildir(runDir) {
+  const dir = path.join(runDir, 'postfix-maildir');
+  const port = await freePort();
+  const base = path.join(dir, 'maildirs');
+  const users = Math.max(...E2E_PLAN.userCounts);
+  const addresses = [...new Set(E2E_PLAN.userCounts.flatMap(addressesFor))];
+  const { etc, queue, maillog } = writePrivatePostfix(dir, {
+    listen: `${HOST}:${port}`,
+    comment: 'Private benchmark instance (bench/ingest-e2e.mjs): bench.test is a virtual mailbox domain, delivered by virtual(8) into Maildirs.',
+    settings: [
+      'myhostname = bench.local',
+      'mydestination = localhost',
+      'virtual_mailbox_domains = bench.test',
+      `virtual_mailbox_base = ${base}`,
+      `virtual_mailbox_maps = texthash:${path.join(dir, 'etc', 'vmailbox')}`,
+      'virtual_uid_maps = static:UID',
+      'virtual_gid_maps = static:GID',
+      'local_transport = discard:',
+      'default_transport = discard:',
+      'relay_transport = discard:',
+    ],
+  });
+  // virtual(8) delivers as this uid (above virtual_minimum_uid); Postfix's own account is one.
+  const { stdout: ids } = await execFileP('id', ['postfix']);
+  const uid = /uid=(\d+)/.exec(ids)[1];
+  const gid = /gid=(\d+)/.exec(ids)[1];
+  const mainCf = path.join(etc, 'main.cf');
+  fs.writeFileSync(mainCf, fs.readFileSync(mainCf, 'utf8').replace('static:UID', `static:${uid}`).replace('static:GID', `static:${gid}`));
+  // "user/" (trailing slash): a Maildir under virtual_mailbox_base.
+  fs.writeFileSync(path.join(etc, 'vmailbox'), addresses.map((a) => `${a} ${a.split('@')[0]}/`).join('\n') + '\n');
+  fs.mkdirSync(base, { recursive: true });
+  fs.chownSync(base, Number(uid), Number(gid));
+
+  const delivered = () => {
+    let n = 0;
+    for (const a of addresses) {
+      for (const sub of ['new', 'cur']) {
+        try {
+          n += fs.readdirSync(path.join(base, a.split('@')[0], sub)).length;
+        } catch {
+          /* not created yet */
+        }
+      }
+    }
+    return n;
+  };
+  await startPrivatePostfix({ dir, etc, queue, maillog, host: HOST, port });
+  await send(port, E2E_PLAN.userCounts[0], E2E_PLAN.warmupMessages, dir);
+  const warm = await waitForCount(async () => delivered(), E2E_PLAN.warmupMessages, performance.now(), { timeoutMs: 60_000 });
+  if (warm.seconds === null) throw new Error(`postfix-maildir warm-up: ${warm.count} of ${E2E_PLAN.warmupMessages} delivered; see ${maillog}`);
+
+  const runs = {};
+  for (const userCount of E2E_PLAN.userCounts) {
+    const before = delivered();
+    const sys0 = systemCpu();
+    const t0 = performance.now();
+    const sent = await send(port, userCount, E2E_PLAN.messages, dir);
+    const sendSeconds = (performance.now() - t0) / 1000;
+    const done = await waitForCount(async () => delivered(), before + E2E_PLAN.messages, t0, { timeoutMs: E2E_PLAN.settleTimeoutMs });
+    const sys1 = systemCpu();
+    if (done.seconds === null) throw new Error(`postfix-maildir, ${userCount} users: only ${done.count - before} of ${E2E_PLAN.messages} in the Maildirs`);
+    runs[`users${userCount}`] = {
+      users: userCount,
+      messages: E2E_PLAN.messages,
+      sendSeconds: round(sendSeconds, 2),
+      seconds: round(done.seconds, 2),
+      messagesPerSecond: round(E2E_PLAN.messages / done.seconds, 0),
+      machineCoresBusy: round((sys1.busy - sys0.busy) / done.seconds, 2),
+      ...sent,
+    };
+    log(`postfix → Maildir, ${userCount} user(s): ${E2E_PLAN.messages} in ${done.seconds.toFixed(2)} s = ${runs[`users${userCount}`].messagesPerSecond} msg/s (senders done after ${sendSeconds.toFixed(2)} s)`);
+  }
+  return { note: 'smtpd -> cleanup (queue fsync) -> qmgr -> virtual(8) -> Maildir (fsync); clock: first connection -> every file in new/', users, runs };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mailyard, end to end (until every message is filed: spool_filings)
+
+export async function benchMailyardE2E(runDir) {
+  const dataDir = path.join(runDir, 'mailyard-e2e');
+  fs.mkdirSync(dataDir, { recursive: true });
+  let pgServer = await startLocalPostgres({ dataDir });
+  cleanups.push(() => pgServer.stop());
+  const statements = Boolean(process.env.BENCH_PG_STATEMENTS);
+  if (statements) {
+    // Loaded at server start only: set it, restart this private instance, create the extension.
+    const c = new pg.Client({ connectionString: pgServer.url });
+    await c.connect();
+    await c.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`);
+    await c.query(`ALTER SYSTEM SET pg_stat_statements.track = 'all'`);
+    await c.end();
+    await pgServer.stop();
+    pgServer = await startLocalPostgres({ dataDir });
+  }
+  const redisServer = await startLocalRedis({ dataDir, persistent: true });
+  cleanups.push(() => redisServer.stop());
+  const db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
+  cleanups.push(() => db.end());
+  const settings = Object.fromEntries((await db.query(`SELECT name, setting FROM pg_settings WHERE name IN ('fsync','synchronous_commit','server_version')`)).rows.map((r) => [r.name, r.setting]));
+  if (settings.fsync !== 'on' || settings.synchronous_commit !== 'on') throw new Error(`PostgreSQL is not durable here: ${JSON.stringify(settings)}`);
+  if (statements) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+
+  const baseEnv = { ...process.env, DATABASE_URL: pgServer.url, REDIS_URL: redisServer.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+  const cli = (...args) => execFileP(process.execPath, [path.join(ROOT, 'bin', 'mailyard.mjs'), ...args], { cwd: ROOT, env: baseEnv, timeout: 60_000 });
+  await cli('domain', 'add', 'bench.test');
+  const addresses = [...new Set(E2E_PLAN.userCounts.flatMap(addressesFor))];
+  for (let i = 0; i < addresses.length; i += 4) {
+    await Promise.all(addresses.slice(i, i + 4).map((a) => cli('user', 'add', a, '--password', `pw${randomBytes(12).toString('hex')}`)));
+  }
+
+  const smtpPort = await freePort();
+  const serviceEnv = {
+    ...baseEnv,
+    SMTP_PORT: String(smtpPort),
+    BIND_ADDRESS: HOST,
+    MAIL_HOSTNAME: 'mx.bench.test',
+    SMTP_MAX_CONNECTIONS_PER_IP: '1000',
+    SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE: '10000000',
+    SMTP_MAX_MESSAGES_PER_CONNECTION: '100000',
+    SMTP_MAX_DATA_PER_IP: '1000', // every session comes from 127.0.0.1
+  };
+  const profile = process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, '--cpu-prof-name=inbound-worker.cpuprofile'] : [];
+  const worker = startChild(process.execPath, [...profile, path.join(ROOT, 'inbound-worker', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'inbound-worker-e2e.log') });
+  cleanups.push(() => stopPid(worker, 'SIGTERM', 30_000));
+  const smtp = startChild(process.execPath, [path.join(ROOT, 'smtp-server', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'smtp-server-e2e.log') });
+  cleanups.push(() => stopPid(smtp, 'SIGTERM', 20_000));
+  await waitForBanner(HOST, smtpPort, { child: smtp });
+  const postmasterPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const redisPid = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis', 'server.json'), 'utf8')).pid;
+
+  // Polled every 50 ms: counted from the primary key above the last spool id seen before a run, so
+  // the poll stays cheap. The bench's own queries are left out of the statement figures.
+  let sinceSpoolId = 0;
+  let polls = 0; // each is a commit of its own: taken out of the commit figure
+  const filed = async () => ++polls && Number((await db.query('SELECT count(*)::bigint AS n FROM spool_filings WHERE spool_id > $1 /* bench */', [sinceSpoolId])).rows[0].n);
+  const pgCounters = async () => {
+    const { rows } = await db.query(`SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::bigint AS commits, pg_current_wal_lsn()::text AS lsn, (SELECT coalesce(sum(fsyncs), 0) FROM pg_stat_io WHERE object = 'wal')::bigint AS fsyncs`);
+    return { commits: Number(rows[0].commits), lsn: rows[0].lsn, fsyncs: Number(rows[0].fsyncs) };
+  };
+  const walBytes = async (a, b) => Number((await db.query('SELECT pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::bigint AS n', [a, b])).rows[0].n);
+  const cpu = () => ({ smtpServer: cpuSeconds(smtp.pid), inboundWorker: cpuSeconds(worker.pid), postgres: treeCpuSeconds(postmasterPid), redis: cpuSeconds(redisPid), system: systemCpu() });
+  const check = () => {
+    if (exited(worker)) throw new Error(`inbound-worker exited:\n${worker.tail()}`);
+  };
+
+  await send(smtpPort, E2E_PLAN.userCounts[0], E2E_PLAN.warmupMessages, runDir);
+  const warm = await waitForCount(filed, E2E_PLAN.warmupMessages, performance.now(), { timeoutMs: 60_000, check });
+  if (warm.seconds === null) throw new Error(`mailyard-e2e warm-up: ${warm.count} of ${E2E_PLAN.warmupMessages} filed`);
+
+  const runs = {};
+  for (const userCount of E2E_PLAN.userCounts) {
+    const n = E2E_PLAN.messages;
+    if (statements) await db.query('SELECT pg_stat_statements_reset()');
+    sinceSpoolId = Number((await db.query('SELECT coalesce(max(id), 0)::bigint AS id FROM spool /* bench */')).rows[0].id);
+    const before = await filed();
+    const pg0 = await pgCounters();
+    const polls0 = polls;
+    const cpu0 = cpu();
+    const t0 = performance.now();
+    const sent = await send(smtpPort, userCount, n, runDir);
+    const sendSeconds = (performance.now() - t0) / 1000;
+    const pendingAtSendEnd = before + n - (await filed());
+    const done = await waitForCount(filed, before + n, t0, { timeoutMs: E2E_PLAN.settleTimeoutMs, check });
+    const cpu1 = cpu();
+    const pg1 = await pgCounters();
+    if (done.seconds === null) throw new Error(`mailyard-e2e, ${userCount} users: only ${done.count - before} of ${n} filed`);
+    const perMessageUs = (a, b) => (a === null || b === null ? null : round(((b - a) / n) * 1e6, 0));
+    const run = {
+      users: userCount,
+      messages: n,
+      sendSeconds: round(sendSeconds, 2),
+      seconds: round(done.seconds, 2),
+      messagesPerSecond: round(n / done.seconds, 0),
+      pendingWhenSendersFinished: pendingAtSendEnd,
+      cpuMicrosecondsPerMessage: {
+        smtpServer: perMessageUs(cpu0.smtpServer, cpu1.smtpServer),
+        inboundWorker: perMessageUs(cpu0.inboundWorker, cpu1.inboundWorker),
+        postgres: perMessageUs(cpu0.postgres, cpu1.postgres),
+        redis: perMessageUs(cpu0.redis, cpu1.redis),
+        wholeMachine: perMessageUs(cpu0.system.busy, cpu1.system.busy),
+      },
+      machineCoresBusy: round((cpu1.system.busy - cpu0.system.busy) / done.seconds, 2),
+      postgres: {
+        commitsPerMessage: round((pg1.commits - pg0.commits - (polls - polls0) - 1) / n, 2),
+        walBytesPerMessage: round((await walBytes(pg0.lsn, pg1.lsn)) / n, 0),
+        walFsyncsPerMessage: round((pg1.fsyncs - pg0.fsyncs) / n, 3),
+      },
+      ...sent,
+    };
+    if (statements) run.topStatements = await topStatements(db, n);
+    runs[`users${userCount}`] = run;
+    const c = run.cpuMicrosecondsPerMessage;
+    log(`mailyard end to end, ${userCount} user(s): ${n} in ${done.seconds.toFixed(2)} s = ${run.messagesPerSecond} msg/s (senders done after ${sendSeconds.toFixed(2)} s, ${pendingAtSendEnd} not yet filed then)`);
+    log(`  CPU µs/message: smtp-server ${c.smtpServer}, inbound-worker ${c.inboundWorker}, postgres ${c.postgres}, redis ${c.redis}; machine ${run.machineCoresBusy} cores busy; PG ${run.postgres.commitsPerMessage} commits, ${run.postgres.walBytesPerMessage} WAL bytes, ${run.postgres.walFsyncsPerMessage} WAL fsyncs per message`);
+    for (const s of run.topStatements ?? []) log(`  ${String(s.totalMsPerMessage).padStart(7)} ms/msg·1000  ${String(s.calls).padStart(7)} calls  ${String(s.walBytesPerMessage).padStart(6)} WAL B/msg  ${s.query}`);
+  }
+  return { postgres: settings, note: 'smtp-server and inbound-worker as separate processes; clock: first connection -> spool_filings has every message', runs, memory: { smtpServer: memoryKb(smtp.pid), inboundWorker: memoryKb(worker.pid) } };
+}
+
+/** The statements that took the most time in the last run (pg_stat_statements), per message. */
+async function topStatements(db, messages) {
+  const { rows } = await db.query(`
+    SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query, calls::bigint AS calls, total_exec_time AS total_ms, wal_bytes::bigint AS wal_bytes, shared_blks_hit + shared_blks_read AS blocks
+      FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%' AND query NOT LIKE 'SELECT count(*)::bigint AS n FROM spool_filings WHERE spool_id >%' AND query NOT LIKE 'SELECT coalesce(max(id), 0)::bigint AS id FROM spool%' ORDER BY total_exec_time DESC LIMIT 15`);
+  return rows.map((r) => ({
+    query: r.query,
+    calls: Number(r.calls),
+    // Milliseconds per 1,000 messages (= µs per message).
+    totalMsPerMessage: round((r.total_ms / messages) * 1000, 0),
+    walBytesPerMessage: round(Number(r.wal_bytes) / messages, 0),
+    blocksPerMessage: round(Number(r.blocks) / messages, 1),
+  }));
+}

@@ -1,0 +1,85 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import cluster from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '@mailyard/core';
+import { stopChild, supervise } from '@mailyard/core/local';
+import { isChildMessage, type ServiceName } from './child-messages.js';
+
+/**
+ * Runs one service as a child process of `npm start` (the entry is child.ts): forks it, waits for
+ * its 'ready' message, and keeps it running with core's supervisor (a child that dies is started
+ * again with backoff and the restart is logged, as for PostgreSQL and Redis; an exit with code 0
+ * is a deliberate stop). `stop()` sends SIGTERM (the service drains), then SIGKILL after a deadline.
+ * A clustered child is forked with node:cluster: the SMTP processes share their listening
+ * sockets, which this (primary) process hands out round-robin.
+ */
+
+export interface ServiceProcessSpec {
+  service: ServiceName;
+  /** Names the process in log lines: `inbound-worker`, `smtp-server#2`. */
+  name: string;
+  /** Added to this process's environment (DATABASE_URL, REDIS_URL, per-process settings). */
+  env: Record<string, string>;
+  clustered: boolean;
+}
+
+export interface ServiceProcess {
+  /** The ports the first process bound (a worker has none). */
+  ports: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+const entry = fileURLToPath(new URL('./child.js', import.meta.url));
+/** How long a child may take to start (migrations are already done; a loaded machine is slow). */
+const READY_TIMEOUT_MS = 120_000;
+/** How long a child may take to drain on SIGTERM before it is killed. */
+const STOP_TIMEOUT_MS = 20_000;
+
+/** Starts the service's process; `abort` (another one failed to start) stops it before it is ready. */
+export async function startServiceProcess(spec: ServiceProcessSpec, log: Logger, abort?: AbortSignal): Promise<ServiceProcess> {
+  const first = await launch(spec, abort);
+  const supervised = supervise(first.child, async () => (await launch(spec)).child, (child) => stopChild(child, 'SIGTERM', STOP_TIMEOUT_MS), { name: spec.name, log });
+  return { ports: first.ports, stop: () => supervised.stop() };
+}
+
+/** Forks the child and resolves once it is ready; a child that fails or hangs is stopped first. */
+async function launch(spec: ServiceProcessSpec, abort?: AbortSignal): Promise<{ child: ChildProcess; ports: Record<string, number> }> {
+  const child = forkChild(spec);
+  try {
+    return { child, ports: await waitReady(child, spec.name, abort) };
+  } catch (err) {
+    await stopChild(child, 'SIGTERM', STOP_TIMEOUT_MS);
+    throw err;
+  }
+}
+
+function forkChild(spec: ServiceProcessSpec): ChildProcess {
+  if (!spec.clustered) return fork(entry, [spec.service], { env: { ...process.env, ...spec.env } });
+  cluster.setupPrimary({ exec: entry, args: [spec.service] });
+  return cluster.fork(spec.env).process;
+}
+
+function waitReady(child: ChildProcess, name: string, abort?: AbortSignal): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const settle = (result: { ports: Record<string, number> } | { error: Error }) => {
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      abort?.removeEventListener('abort', onAbort);
+      if ('error' in result) reject(result.error);
+      else resolve(result.ports);
+    };
+    const onMessage = (message: unknown) => {
+      if (!isChildMessage(message)) return;
+      if (message.type === 'ready') settle({ ports: message.ports });
+      else settle({ error: new Error(`${name}: ${message.message}`) });
+    };
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => settle({ error: new Error(`${name} exited while starting (${signal ?? `code ${code}`})`) });
+    const onAbort = () => settle({ error: new Error(`${name}: start-up abandoned`) });
+    const timer = setTimeout(() => settle({ error: new Error(`${name} was not ready within ${READY_TIMEOUT_MS / 1000} s`) }), READY_TIMEOUT_MS);
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    if (abort?.aborted) return onAbort();
+    abort?.addEventListener('abort', onAbort);
+  });
+}

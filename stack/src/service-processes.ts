@@ -1,0 +1,77 @@
+import path from 'node:path';
+import type { Logger, StackConfig } from '@mailyard/core';
+import { startServiceProcess, type ServiceProcess, type ServiceProcessSpec } from './service-process.js';
+
+/**
+ * Every service of `npm start` in its own child process: the inbound and outbound workers, the IMAP
+ * server, the backend, and SMTP_PROCESSES SMTP servers sharing the SMTP ports (node:cluster). They
+ * start at once (the parent ran the migrations before); when one fails to start, the others are
+ * stopped (those still starting at once) and its error is thrown.
+ */
+
+export interface ServiceProcesses {
+  smtp: Record<string, number>;
+  imap: Record<string, number>;
+  backend: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+export async function startServiceProcesses(config: StackConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger): Promise<ServiceProcesses> {
+  const env = { DATABASE_URL: endpoints.databaseUrl, REDIS_URL: endpoints.redisUrl };
+  const smtpCount = config.SMTP_PROCESSES;
+  const specs: ServiceProcessSpec[] = [
+    { service: 'inbound-worker', name: 'inbound-worker', env, clustered: false },
+    { service: 'outbound-worker', name: 'outbound-worker', env, clustered: false },
+    ...Array.from({ length: smtpCount }, (_, i): ServiceProcessSpec => ({
+      service: 'smtp-server',
+      name: smtpCount === 1 ? 'smtp-server' : `smtp-server#${i + 1}`,
+      env: { ...env, ...smtpProcessEnv(config, smtpCount, i + 1) },
+      // One process listens itself; several share the sockets through this process.
+      clustered: smtpCount > 1,
+    })),
+    { service: 'imap-server', name: 'imap-server', env, clustered: false },
+    { service: 'backend', name: 'backend', env, clustered: false },
+  ];
+  // The first failure abandons the starts still under way, so that it is reported without waiting for them.
+  const failure = new AbortController();
+  let firstError: unknown;
+  const results = await Promise.allSettled(
+    specs.map((spec) =>
+      startServiceProcess(spec, log.child({ service: spec.name }), failure.signal).catch((err: unknown) => {
+        if (!failure.signal.aborted) {
+          firstError = err;
+          failure.abort();
+        }
+        throw err;
+      }),
+    ),
+  );
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const stop = async () => {
+    await Promise.all(started.map((p) => p.stop()));
+  };
+  if (failure.signal.aborted) {
+    await stop();
+    throw firstError;
+  }
+  const portsOf = (service: string) => (started[specs.findIndex((s) => s.service === service)] as ServiceProcess).ports;
+  return { smtp: portsOf('smtp-server'), imap: portsOf('imap-server'), backend: portsOf('backend'), stop };
+}
+
+/**
+ * The settings of SMTP process `index` (1…count) of `count`. Its per-IP and per-listener limits are
+ * counted in its own memory, so each gets its share, rounded up: together they allow at most
+ * `count - 1` more than the setting, and a client whose connections are spread unevenly is limited
+ * a little sooner. Its DATA spill folder is its own (each empties its folder at start).
+ */
+export function smtpProcessEnv(config: StackConfig, count: number, index: number): Record<string, string> {
+  if (count === 1) return {};
+  const share = (limit: number) => String(Math.ceil(limit / count));
+  return {
+    SMTP_MAX_CONNECTIONS_PER_IP: share(config.SMTP_MAX_CONNECTIONS_PER_IP),
+    SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE: share(config.SMTP_MAX_MESSAGES_PER_IP_PER_MINUTE),
+    SMTP_MAX_CLIENTS: share(config.SMTP_MAX_CLIENTS),
+    SMTP_MAX_DATA_PER_IP: share(config.SMTP_MAX_DATA_PER_IP),
+    SMTP_SPILL_DIR: path.join(config.SMTP_SPILL_DIR ?? path.join(config.DATA_DIR, 'spool-temp'), String(index)),
+  };
+}
