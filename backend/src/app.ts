@@ -6,7 +6,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
-import { createRateLimiter, createSecretBox, createSessionService, createSpamLearnQueue, loadSecretKey, type Db, type Logger, type MetricsAccess } from '@mailyard/core';
+import { createInlineImageLinks, createRateLimiter, createSecretBox, createSessionService, createSpamLearnQueue, loadSecretKey, type Db, type Logger, type MetricsAccess } from '@mailyard/core';
 import type { BackendContext } from './context.js';
 import { registerAuth } from './plugins/auth.plugin.js';
 import { frameworkErrors, registerErrorHandling } from './plugins/errors.plugin.js';
@@ -26,7 +26,7 @@ import { eventsRoutes, type EventStreamOptions } from './routes/events/events.ro
 import { filterRoutes } from './routes/filters/filters.routes.js';
 import { healthRoutes } from './routes/health/health.routes.js';
 import { mailboxRoutes } from './routes/mailboxes/mailboxes.routes.js';
-import { messageRoutes } from './routes/messages/messages.routes.js';
+import { inlineImageRoutes, messageRoutes } from './routes/messages/messages.routes.js';
 import { mtaStsRoutes, type MtaStsSettings } from './routes/mta-sts/mta-sts.routes.js';
 import { searchRoutes } from './routes/search/search.routes.js';
 import { composeRoutes } from './routes/compose/compose.routes.js';
@@ -98,6 +98,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(cookie);
 
   const dataDir = options.dataDir ?? path.resolve('data');
+  const secretKey = loadSecretKey(dataDir, options.secretKey);
   const spamLearnQueue = options.spamLearning ? createSpamLearnQueue(deps.redis) : null;
   const ctx: BackendContext = {
     db: deps.db,
@@ -107,7 +108,8 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
     sessions: createSessionService({ db: deps.db }),
     limiter: createRateLimiter(deps.redis),
     dataDir,
-    secrets: createSecretBox(loadSecretKey(dataDir, options.secretKey)),
+    secrets: createSecretBox(secretKey),
+    inlineImages: createInlineImageLinks(secretKey),
     dnsServers: options.dnsServers ?? [],
     mailHostname,
     spamLearn: { queue: spamLearnQueue, log: deps.log },
@@ -124,6 +126,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(accountUsageRoutes(ctx));
   await app.register(mailboxRoutes(ctx));
   await app.register(messageRoutes(ctx));
+  await app.register(inlineImageRoutes(ctx));
   await app.register(filterRoutes(ctx));
   await app.register(searchRoutes(ctx));
   await app.register(eventsRoutes(ctx, options.events));

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Db, Logger, RateLimiter, SecretBox, SessionService, SpamLearnDeps } from '@mailyard/core';
+import type { Db, InlineImageLinks, Logger, RateLimiter, SecretBox, SessionService, SpamLearnDeps } from '@mailyard/core';
 
 /** What route plugins may use. Each takes what it needs from here; nothing else is global. */
 export interface BackendContext {
@@ -13,6 +13,8 @@ export interface BackendContext {
   limiter: RateLimiter;
   /** Seals secrets stored in the database (TOTP seeds); its key is not in the database. */
   secrets: SecretBox;
+  /** Signs the links of inline images too large for the rendered HTML (a key derived from the same secret key). */
+  inlineImages: InlineImageLinks;
   /** DATA_DIR: uploads live under `<dataDir>/uploads`. */
   dataDir: string;
   /** DNS_SERVERS (`host` or `host:port`) for the admin DNS check; empty: the system's resolvers. */

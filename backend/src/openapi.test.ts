@@ -38,6 +38,7 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['GET', '/api/messages/{id}', 'query', '200'],
   ['GET', '/api/messages/{id}/raw', '', '200 message/rfc822'],
   ['GET', '/api/messages/{id}/attachments/{index}', '', '200 application/octet-stream'],
+  ['GET', '/api/messages/{id}/attachments/{index}/inline', 'query', '200 application/octet-stream'],
   ['GET', '/api/threads/{id}', '', '200'],
   ['POST', '/api/messages/flags', 'body', '200'],
   ['POST', '/api/messages/move', 'body', '200'],
@@ -146,8 +147,9 @@ function problemsOf(method: string, path: string, takes: Takes, success: string)
   }
   const validates = takes === 'body' || takes === 'query' || params.length > 0;
   if (validates && !errors.includes('400')) problems.push('no 400 for invalid input');
-  // Sign-in and mail client autoconfiguration (asked before the client has a session) are open.
-  const needsSession = path.startsWith('/api/') && !(method === 'POST' && path === '/api/auth/login');
+  // Sign-in and mail client autoconfiguration (asked before the client has a session) are open;
+  // so are inline images by a signed link (the reader's sandboxed frame sends no cookie).
+  const needsSession = path.startsWith('/api/') && !(method === 'POST' && path === '/api/auth/login') && !path.endsWith('/inline');
   if (needsSession && !errors.includes('401')) problems.push('no 401 for a missing session');
   return problems;
 }

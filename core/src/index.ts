@@ -58,6 +58,8 @@ export { summarizeMessage } from './mail/parse.js';
 export { countHeaderFields, headerFields, isMailLoop, MAX_RECEIVED_FIELDS, splitMessage } from './mail/raw-headers.js';
 export { type RecipientVerdict, resolveRecipient } from './mail/recipient-routing.js';
 export { type MessageRenderer, sharedMessageRenderer } from './mail/render/renderer.js';
+export type { MessageAttachment } from './mail/render.js';
+export { createInlineImageLinks, type InlineImageLink, type InlineImageLinks } from './mail/render/inline-image-links.js';
 export { parseSearchQuery } from './mail/search-query.js';
 export { cancelHeld, type HeldResult, type HoldDeps, holdMessage, NotDueError, sendHeld } from './mail/scheduled-send.js';
 export { type DispatchDeps, MAX_RECIPIENTS_PER_MESSAGE, type SendDeps, type SendInput, SendRateLimitedError, SenderNotAllowedError, type SubmitEnvelope, sendMessage } from './mail/send.js';

@@ -107,14 +107,14 @@ class Connection {
   }
 }
 
-/** Literals as LITERAL+ (`{n+}`); variables substituted outside literals. */
+/** Literals as LITERAL+ (`{n+}`, a literal8 as `~{n+}`); variables substituted outside literals. */
 function prepare(text: string, vars: Vars): string {
   let out = '';
   let pos = 0;
-  const re = /~?\{(\d+)\}\r\n/g;
+  const re = /(~?)\{(\d+)\}\r\n/g;
   for (let m = re.exec(text); m; m = re.exec(text)) {
-    out += substitute(text.slice(pos, m.index), vars) + `{${m[1]}+}\r\n` + text.slice(re.lastIndex, re.lastIndex + Number(m[1]));
-    pos = re.lastIndex + Number(m[1]);
+    out += substitute(text.slice(pos, m.index), vars) + `${m[1]}{${m[2]}+}\r\n` + text.slice(re.lastIndex, re.lastIndex + Number(m[2]));
+    pos = re.lastIndex + Number(m[2]);
     re.lastIndex = pos;
   }
   return out + substitute(text.slice(pos), vars);

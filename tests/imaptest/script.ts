@@ -51,10 +51,14 @@ export interface MboxMessage {
 
 const STATUSES = new Set(['ok', 'no', 'bad', '""']);
 
-/** `{{{\n…\n}}}` → an IMAP literal; the line break before `}}}` ends the literal, lines end in CRLF. */
+/**
+ * `{{{\n…\n}}}` → an IMAP literal (`~{{{` a literal8); the line break before `}}}` ends the literal,
+ * lines end in CRLF (a line already ending in CR gets only the LF). Scripts are read as latin1, so
+ * every byte of a literal (NUL, 8-bit) is sent as written.
+ */
 function literalize(text: string): string {
   return text.replace(/(~?)\{\{\{\n([\s\S]*?)\n?\}\}\}/g, (_all, tilde: string, body: string) => {
-    const bytes = Buffer.from(body.replace(/\n/g, '\r\n'), 'utf8');
+    const bytes = Buffer.from(body.replace(/\r?\n/g, '\r\n'), 'latin1');
     return `${tilde}{${bytes.length}}\r\n${bytes.toString('latin1')}`;
   });
 }
@@ -214,7 +218,7 @@ export function loadScripts(dir: string): Script[] {
       if (entry.name.includes('.') || entry.name === 'COPYING') continue;
       const mboxPath = fs.existsSync(path.join(here, `${entry.name}.mbox`)) ? path.join(here, `${entry.name}.mbox`) : path.join(dir, 'default.mbox');
       const name = path.join(sub, entry.name);
-      out.push(parseScript(name, fs.readFileSync(path.join(here, entry.name), 'utf8'), parseMbox(fs.readFileSync(mboxPath, 'utf8'))));
+      out.push(parseScript(name, fs.readFileSync(path.join(here, entry.name), 'latin1'), parseMbox(fs.readFileSync(mboxPath, 'utf8'))));
     }
   };
   visit('');

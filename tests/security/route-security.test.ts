@@ -18,6 +18,7 @@ const PUBLIC: Record<string, string> = {
   'GET /': 'the webmail page: a static shell with no data in it',
   'GET /*': 'webmail pages and assets; /api/* paths under it answer 404 (webmail.plugin.test.ts)',
   'GET /healthz': 'liveness probe: answers only "ok"',
+  'GET /api/messages/:id/attachments/:index/inline': 'inline images for the sandboxed reader frame, which sends no cookie: only through a link signed for that user and part, for an hour (message-render.routes.test.ts)',
   'GET /readyz': 'readiness probe: answers only whether PostgreSQL and Redis answer',
   'GET /metrics': 'guarded by METRICS_TOKEN rather than a session (metrics.plugin.test.ts)',
   'GET /.well-known/autoconfig/mail/config-v1.1.xml': AUTOCONFIG,
@@ -87,9 +88,9 @@ describe('the route table', () => {
     expect(Object.keys(PUBLIC).filter((k) => !routes.some((r) => key(r) === k))).toEqual([]);
   });
 
-  it('has no public /api route other than sign-in and the API document', () => {
+  it('has no public /api route other than sign-in, signed inline images and the API document', () => {
     const publicApi = routes.filter((r) => r.url.startsWith('/api') && PUBLIC[key(r)]).map(key);
-    expect(publicApi.filter((k) => PUBLIC[k] !== API_DOCS)).toEqual(['POST /api/auth/login']);
+    expect(publicApi.filter((k) => PUBLIC[k] !== API_DOCS).sort()).toEqual(['GET /api/messages/:id/attachments/:index/inline', 'POST /api/auth/login']);
   });
 });
 

@@ -9,7 +9,7 @@ import { ConfigError, loadConfig, schemas, type BaseConfig } from '../config/loa
 import { createSecretBox, loadSecretKey, type SecretBox } from '../auth/secret-box.js';
 import { backupDatabase, BackupError, otherClients, readBackupHeader, restoreDatabase, type BackupProgress } from '../db/backup.js';
 import { createDb, type Db } from '../db/client.js';
-import { migrateToLatest } from '../db/migrate.js';
+import { migrateToLatest, planMigrations } from '../db/migrate.js';
 import { createRedisEventPublisher } from '../events/publisher.js';
 import { exportMailboxes, ExportError, type ExportCursor } from '../mail/transfer/export.js';
 import { importMessages, type ImportItem } from '../mail/transfer/import.js';
@@ -58,8 +58,10 @@ const USAGE = `usage: mailyard <command>
                                             keeps folders, flags and dates; importing again adds
                                             nothing, so an interrupted import resumes by running it again
   backup <file>                             a consistent copy of everything: mail, accounts, keys
-  migrate                                   apply pending schema migrations (the services also do at
-                                            start; compose runs this once before them)
+  migrate [--dry-run] [--no-backup]         apply pending schema migrations (the services also do at
+                                            start; compose runs this once before them), after a backup
+                                            into DATA_DIR/backups (--no-backup: without one);
+                                            --dry-run: list what would run, change nothing
   restore <file> [--force]                  into a fresh install with the services stopped
                                             (--force: replace a database that holds data)
 
@@ -107,24 +109,47 @@ const sealingKeyConfigured = () => Boolean(process.env.SECRET_KEY);
 const megabytes = (bytes: number) => `${(bytes / 1_048_576).toFixed(1)} MB`;
 const progressLine = (verb: string) => (p: BackupProgress) => process.stderr.write(`${verb} ${p.table}: ${p.rows.toLocaleString('en-US')} rows, ${megabytes(p.bytes)}\n`);
 
+/** The database at `url` into `file`, with DATA_DIR/secret.key when secrets are sealed with it, showing progress. */
+async function writeBackup(url: string, config: BaseConfig, file: string, out: Out): Promise<void> {
+  const keyFile = path.join(config.DATA_DIR, 'secret.key');
+  const secretKey = !sealingKeyConfigured() && fs.existsSync(keyFile) ? loadSecretKey(config.DATA_DIR) : null;
+  const made = await backupDatabase({ connectionString: url, file, secretKey, onProgress: progressLine('backed up') });
+  out(`backup written to ${file}: ${made.tables} tables, ${made.rows.toLocaleString('en-US')} rows, schema ${made.schema}`);
+  if (secretKey) out('It holds the key that seals TOTP and DKIM secrets: keep the file as private as the server.');
+  else if (sealingKeyConfigured()) out('Secrets are sealed with SECRET_KEY: restore with the same SECRET_KEY set.');
+}
+
 /** `backup <file>`: the database and, when secrets are sealed with DATA_DIR/secret.key, that key. */
 async function backupCommand(file: string, out: Out): Promise<number> {
   return withDatabase(async (url, config) => {
-    const keyFile = path.join(config.DATA_DIR, 'secret.key');
-    const secretKey = !sealingKeyConfigured() && fs.existsSync(keyFile) ? loadSecretKey(config.DATA_DIR) : null;
-    const made = await backupDatabase({ connectionString: url, file, secretKey, onProgress: progressLine('backed up') });
-    out(`backup written to ${file}: ${made.tables} tables, ${made.rows.toLocaleString('en-US')} rows, schema ${made.schema}`);
-    if (secretKey) out('It holds the key that seals TOTP and DKIM secrets: keep the file as private as the server.');
-    else if (sealingKeyConfigured()) out('Secrets are sealed with SECRET_KEY: restore with the same SECRET_KEY set.');
+    await writeBackup(url, config, file, out);
     return 0;
   });
 }
 
-/** `migrate`: the pending migrations, forward (compose's one-shot `migrate` service before the apps start). */
-async function migrateCommand(out: Out): Promise<number> {
-  return withDatabase(async (url) => {
+/**
+ * `migrate [--dry-run] [--no-backup]`: the pending migrations, forward (compose's one-shot
+ * `migrate` service before the apps start). When there are some and the database holds a schema,
+ * a backup into DATA_DIR/backups comes first; if it fails nothing is migrated. `--dry-run` lists
+ * what would run and changes nothing.
+ */
+async function migrateCommand(options: { dryRun: boolean; backup: boolean }, out: Out): Promise<number> {
+  return withDatabase(async (url, config) => {
     const { db } = createDb({ connectionString: url, max: 1, applicationName: 'mailyard-migrate' });
     try {
+      const plan = await planMigrations(db);
+      if (plan.pending.length === 0) {
+        out('the database is up to date');
+        return 0;
+      }
+      if (options.dryRun) {
+        out(`schema ${plan.current ?? 'none (an empty database)'}; this version's is ${plan.target}`);
+        out(`${plan.pending.length} pending migration${plan.pending.length === 1 ? '' : 's'} would run:`);
+        for (const line of table(plan.pending.map((m) => [`  ${m.name}`, m.description]))) out(line);
+        out('dry run: nothing was changed');
+        return 0;
+      }
+      if (options.backup && plan.current) await backupBeforeMigrating(url, config, plan.current, plan.target, out);
       const applied = await migrateToLatest(db);
       out(applied.length > 0 ? `applied ${applied.length} migrations: ${applied.join(', ')}` : 'the database is up to date');
       return 0;
@@ -132,6 +157,19 @@ async function migrateCommand(out: Out): Promise<number> {
       await db.destroy();
     }
   });
+}
+
+/** DATA_DIR/backups/before-<from>-to-<to>-<UTC time>.mailyard.gz; a failure stops the migration, naming --no-backup. */
+async function backupBeforeMigrating(url: string, config: BaseConfig, from: string, to: string, out: Out): Promise<void> {
+  const number = (migration: string) => migration.split('_')[0];
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const file = path.join(config.DATA_DIR, 'backups', `before-${number(from)}-to-${number(to)}-${stamp}.mailyard.gz`);
+  try {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeBackup(url, config, file, out);
+  } catch (err) {
+    throw new BackupError(`the backup before migrating failed, so nothing was migrated: ${(err as Error).message}. Fix that, or pass --no-backup to migrate without a backup`);
+  }
 }
 
 /** `restore <file> [--force]`: into a fresh install (services stopped); the sealing key goes back into DATA_DIR. */
@@ -307,6 +345,8 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
       greylisting: { type: 'string' },
       force: { type: 'boolean', default: false },
       resume: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      'no-backup': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -317,7 +357,10 @@ export async function runCli(argv: string[], out: Out): Promise<number> {
   }
   // `dns <domain>`, `backup <file>` and `restore <file>` take their argument where the others have an action.
   if (area === 'backup') return backupCommand(need(action, '<file>'), out);
-  if (area === 'migrate') return migrateCommand(out);
+  if (area === 'migrate') {
+    if (action) throw new UsageError('usage: mailyard migrate [--dry-run] [--no-backup]');
+    return migrateCommand({ dryRun: values['dry-run'], backup: !values['no-backup'] }, out);
+  }
   // --mailbox defaults to INBOX for `message list`; export and import act on every folder unless it is given.
   const mailboxGiven = argv.some((a) => a === '--mailbox' || a.startsWith('--mailbox='));
   if (area === 'export') return exportCommand(need(action, '<address>'), need(args[0], '<file.mbox>'), mailboxGiven ? values.mailbox : undefined, values.resume, out);

@@ -38,10 +38,23 @@ export type AppPasswordCreateBody = z.input<typeof appPasswordCreateBody>;
 export const appPasswordCreatedResponse = z.object({ id: z.number().int(), name: z.string(), password: z.string() });
 export type AppPasswordCreated = z.infer<typeof appPasswordCreatedResponse>;
 
-/** Mail settings of the user. `undoSendSeconds`: how long a sent message is held so it can be undone (0 sends at once). */
-export const accountSettingsResponse = z.object({ undoSendSeconds: z.number().int().min(0).max(30) });
+/** The From name of mail the user sends from the webmail: one line, no control characters ('' clears it). */
+export const displayNameSchema = z.string().trim().max(100).regex(/^[^\p{Cc}]*$/u, 'one line without control characters');
+/** Plain text that compose inserts under a `-- ` line: lines and tabs, no other control characters ('' for none). */
+export const signatureSchema = z.string().max(2000).regex(/^(?:[^\p{Cc}]|[\n\t])*$/u, 'plain text without control characters');
+
+/**
+ * Mail settings of the user. `undoSendSeconds`: how long a sent message is held so it can be undone
+ * (0 sends at once); `displayName`: the From name of what they send (null: none); `signature`: what
+ * compose inserts ('' for none).
+ */
+export const accountSettingsResponse = z.object({ undoSendSeconds: z.number().int().min(0).max(30), displayName: z.string().nullable(), signature: z.string() });
 export type AccountSettings = z.infer<typeof accountSettingsResponse>;
-export const accountSettingsBody = z.object({ undoSendSeconds: z.number().int().min(0).max(30).optional() });
+export const accountSettingsBody = z.object({
+  undoSendSeconds: z.number().int().min(0).max(30).optional(),
+  displayName: displayNameSchema.nullable().optional(),
+  signature: signatureSchema.optional(),
+});
 export type AccountSettingsBody = z.input<typeof accountSettingsBody>;
 
 /** The user's storage: bytes of mail stored and their quota (null: none). At the quota, new mail waits and sending stops. */

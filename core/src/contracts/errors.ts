@@ -47,6 +47,8 @@ export const apiErrorCodes = [
   'message.not_in_trash',
   'message.unavailable',
   'attachment.not_found',
+  /** A signed inline-image link that is expired or not signed by this server. */
+  'attachment.link_invalid',
   'thread.not_found',
   'flags.invalid',
   'flags.too_many',

@@ -103,6 +103,12 @@ export const messageSourceResponse = nonJsonResponse('message/rfc822', 'the mess
 export const attachmentParams = idParam.extend({ index: z.coerce.number().int().min(0).max(10_000) });
 export type AttachmentParams = z.input<typeof attachmentParams>;
 /** GET /api/messages/:id/attachments/:index: the bytes, with the type the sender gave them. */
+/** GET /api/messages/:id/attachments/:index/inline: a signed link to an inline image (core/src/mail/render/inline-image-links.ts). */
+export const inlineImageQuery = z.object({
+  u: z.coerce.number().int().positive(),
+  e: z.coerce.number().int().positive(),
+  s: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/),
+});
 export const attachmentContentResponse = nonJsonResponse('application/octet-stream', "the attachment's bytes as a download, typed as the sender declared", { binary: true });
 
 export const threadResponse = z.object({ threadId: z.number().int(), messages: z.array(messageListItemSchema) });

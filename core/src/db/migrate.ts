@@ -1,4 +1,5 @@
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { AppError } from '../errors.js';
 import * as m0001 from './migrations/0001_initial.js';
 import * as m0002 from './migrations/0002_sessions_audit.js';
 import * as m0003 from './migrations/0003_moves_contacts.js';
@@ -16,6 +17,7 @@ import * as m0014 from './migrations/0014_quota_usage.js';
 import * as m0015 from './migrations/0015_delivery_lease_token.js';
 import * as m0016 from './migrations/0016_spam_filter.js';
 import * as m0018 from './migrations/0018_storage_reclaim.js';
+import * as m0019 from './migrations/0019_user_signature.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -35,7 +37,31 @@ export const migrations: Record<string, Migration> = {
   '0014_quota_usage': m0014,
   '0015_delivery_lease_token': m0015,
   '0016_spam_filter': m0016,
+  // 0017 was never used (skipped while 0018 was written); a new migration takes the next number after the highest.
   '0018_storage_reclaim': m0018,
+  '0019_user_signature': m0019,
+};
+
+/** What each migration changes, one line, for `mailyard migrate --dry-run`. Describe a new migration here too. */
+export const migrationDescriptions: Record<string, string> = {
+  '0001_initial': 'the foundation schema: domains, users, aliases, mailboxes, messages, blobs, the spool, the change feed',
+  '0002_sessions_audit': 'web sessions, app passwords, TOTP, domain administrators and the audit log',
+  '0003_moves_contacts': 'when a message entered its mailbox (trash purge, "moved" ordering), and per-user contacts',
+  '0004_thread_keys': 'threading by Message-ID through one indexed lookup table',
+  '0005_uploads': 'uploads: files a user sends ahead of composing (draft attachments)',
+  '0006_dkim_keys': 'DKIM signing keys per domain, with rotation',
+  '0007_user_date_index': "an index for newest-first across all of a user's folders",
+  '0008_outbound': 'outbound mail: sent messages, per-recipient deliveries and their event log',
+  '0009_search_indexes': 'indexes for the subject:, from: and to: search operators (pg_trgm)',
+  '0010_scheduled_sends': 'undo send and scheduled send',
+  '0011_alias_allow_send': 'aliases grant receiving; allow_send says whether their target may send as them',
+  '0012_imap_state': 'what IMAP keeps beyond the messages: folder subscriptions and \\Recent',
+  '0013_inbound_auth': 'inbound mail authentication results (SPF, DKIM, DMARC, ARC) and per-domain trust policies',
+  '0014_quota_usage': "quota usage: users.used_bytes, computed once from the messages already stored",
+  '0015_delivery_lease_token': 'fencing tokens for outbound delivery leases',
+  '0016_spam_filter': "spam filtering: the filter's decision per message, and each user's sender allow and block lists",
+  '0018_storage_reclaim': 'storage reclaim: blob_hash indexes, a purge index on the spool, messages.spool_id kept as provenance',
+  '0019_user_signature': "the user's plain-text signature for the webmail's compose",
 };
 
 class StaticProvider implements MigrationProvider {
@@ -57,15 +83,49 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
 
-/** A service never runs on a database a newer version has migrated: its code would not know the schema. */
+/** What `migrateToLatest` would do, found without changing anything. */
+export interface MigrationPlan {
+  /** The last migration applied; null for a fresh database. */
+  current: string | null;
+  /** The last migration this version knows. */
+  target: string;
+  /** The migrations not applied yet, in the order they would run. */
+  pending: Array<{ name: string; description: string }>;
+}
+
+/** The pending migrations (`mailyard migrate --dry-run`); refuses a database newer than this code as `migrateToLatest` does. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
-async function refuseNewerDatabase(db: Kysely<any>): Promise<void> {
+export async function planMigrations(db: Kysely<any>): Promise<MigrationPlan> {
+  const applied = await refuseNewerDatabase(db);
+  const known = Object.keys(migrations).sort();
+  const done = new Set(applied);
+  return {
+    current: applied.at(-1) ?? null,
+    target: known.at(-1)!,
+    pending: known.filter((name) => !done.has(name)).map((name) => ({ name, description: migrationDescriptions[name] ?? '(no description)' })),
+  };
+}
+
+/** The migrations applied to the database, in order (none for a fresh database); reads only. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
+async function appliedMigrations(db: Kysely<any>): Promise<string[]> {
   const { rows } = await sql<{ name: string }>`SELECT name FROM kysely_migration`.execute(db).catch((err: { code?: string }) => {
     if (err.code === '42P01') return { rows: [] }; // a fresh database: no migration has run yet
     throw err;
   });
-  const unknown = rows.map((r) => r.name).filter((name) => !(name in migrations)).sort();
+  return rows.map((r) => r.name).sort();
+}
+
+/**
+ * A service never runs on a database a newer version has migrated: its code would not know the
+ * schema. Returns the migrations applied.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
+async function refuseNewerDatabase(db: Kysely<any>): Promise<string[]> {
+  const applied = await appliedMigrations(db);
+  const unknown = applied.filter((name) => !(name in migrations));
   if (unknown.length > 0) {
-    throw new Error(`the database was upgraded by a newer Mailyard (migration ${unknown.at(-1)} is unknown to this version): run that version or a newer one, or restore a backup made with this one`);
+    throw new AppError('db.schema_newer', `the database was upgraded by a newer Mailyard (migration ${unknown.at(-1)} is unknown to this version): run that version or a newer one, or restore a backup made with this one`, 500);
   }
+  return applied;
 }

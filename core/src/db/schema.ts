@@ -81,6 +81,8 @@ export interface UsersTable {
   used_bytes: Generated<number>;
   /** How long the API holds a message the user sends (undo send), 0–30 s. */
   undo_send_seconds: Generated<number>;
+  /** Plain text the webmail's compose inserts under `-- ` ('' for none), at most 2,000 characters. */
+  signature: Generated<string>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

@@ -5,7 +5,7 @@ import { sanitizeMailHtml } from './render/sanitize.js';
 /**
  * A message prepared for display: plain text, and HTML that is safe to put in a sandboxed frame
  * (render/sanitize.ts: allow-listed tags, attributes and CSS; remote images only on request;
- * inline `cid:` images pointing at the message's attachment URLs). At most the first
+ * inline `cid:` images as data: URLs, or when too large at the URLs the caller gives). At most the first
  * MAX_RENDERED_CHARS of the HTML and of the text are rendered, and `truncated` says when that cut
  * something: the whole message stays available as a download. This runs in the caller's thread;
  * the reader's path goes through render/renderer.ts, which runs it on worker threads and caches it.
@@ -21,6 +21,16 @@ export interface RenderedMessage {
 
 /** How much of a message's HTML, and of its text, is rendered (2 MiB of characters each). */
 export const MAX_RENDERED_CHARS = 2 * 1024 * 1024;
+
+/**
+ * Inline images the rendered HTML carries itself, as `data:` URLs: the reader's frame is sandboxed
+ * with an opaque origin, so the session cookie does not go with its requests. Raster types only
+ * (the ones the sanitizer keeps as data: images), each up to MAX_INLINED_IMAGE_BYTES and
+ * MAX_INLINED_BYTES_PER_MESSAGE in all; any other inline part is shown from `attachmentUrl`.
+ */
+export const MAX_INLINED_IMAGE_BYTES = 512 * 1024;
+export const MAX_INLINED_BYTES_PER_MESSAGE = 2 * 1024 * 1024;
+const INLINED_IMAGE_TYPES = new Set(['image/png', 'image/gif', 'image/jpeg', 'image/webp']);
 
 /** One parse configuration for display and download, so attachment indexes agree. */
 const PARSE_OPTIONS = { skipImageLinks: true, skipTextLinks: true } as const;
@@ -41,11 +51,24 @@ export async function renderMessage(raw: Buffer, options: { allowRemoteImages: b
   if (typeof mail.html === 'string') {
     truncated ||= mail.html.length > MAX_RENDERED_CHARS;
     const byCid = new Map(attachments.filter((a) => a.contentId).map((a) => [a.contentId!, a.index]));
+    const inlined = new Map<number, string>();
+    let inlineBudget = MAX_INLINED_BYTES_PER_MESSAGE;
+    const imageUrl = (index: number): string => {
+      const known = inlined.get(index);
+      if (known) return known;
+      const { content, contentType } = mail.attachments[index]!;
+      const type = (contentType ?? '').toLowerCase();
+      if (!INLINED_IMAGE_TYPES.has(type) || content.length > Math.min(MAX_INLINED_IMAGE_BYTES, inlineBudget)) return options.attachmentUrl(index);
+      inlineBudget -= content.length;
+      const url = `data:${type};base64,${content.toString('base64')}`;
+      inlined.set(index, url);
+      return url;
+    };
     const result = sanitizeMailHtml(mail.html.slice(0, MAX_RENDERED_CHARS), {
       allowRemoteImages: options.allowRemoteImages,
       cidUrl: (cid) => {
         const index = byCid.get(cid.replace(/^<|>$/g, ''));
-        return index === undefined ? null : options.attachmentUrl(index);
+        return index === undefined ? null : imageUrl(index);
       },
     });
     html = result.html;

@@ -38,6 +38,12 @@ export interface AdminUserView {
   createdAt: Date;
 }
 
+/** The user's display name (null: none) and plain-text signature ('' for none). */
+export interface UserProfile {
+  displayName: string | null;
+  signature: string;
+}
+
 /** A user's storage: bytes used and their quota (null: none). */
 export interface QuotaUsage {
   usedBytes: number;
@@ -59,6 +65,15 @@ export function createUserRepository(db: DbOrTx) {
         .returning(publicColumns)
         .executeTakeFirstOrThrow();
       return toUser(row);
+    },
+    /** What the user shows as sender: their display name (the From name) and compose signature. */
+    async profile(userId: number): Promise<UserProfile> {
+      const row = await db.selectFrom('users').select(['display_name', 'signature']).where('id', '=', userId).executeTakeFirstOrThrow();
+      return { displayName: row.display_name, signature: row.signature };
+    },
+    async updateProfile(userId: number, changes: Partial<UserProfile>): Promise<void> {
+      const set = { ...(changes.displayName !== undefined && { display_name: changes.displayName }), ...(changes.signature !== undefined && { signature: changes.signature }) };
+      if (Object.keys(set).length > 0) await db.updateTable('users').set({ ...set, updated_at: sql`now()` }).where('id', '=', userId).execute();
     },
     async get(userId: number): Promise<UserRow | null> {
       const row = await db.selectFrom('users').select(publicColumns).where('id', '=', userId).executeTakeFirst();

@@ -1,5 +1,6 @@
 import type { ImapAppendInput } from '@mailyard/core';
 import { flagArgs } from '../protocol/commands/args.js';
+import { encodeBinaryParts } from '../protocol/message/index.js';
 import { ImapParseError } from '../protocol/parser.js';
 import { no, ok, AUTHENTICATED, type CommandHandler } from './types.js';
 
@@ -7,6 +8,7 @@ import { no, ok, AUTHENTICATED, type CommandHandler } from './types.js';
  * APPEND and MULTIAPPEND (flags, date, literal per message; UIDPLUS APPENDUID) through the mailbox writer, so
  * threading, counters and events apply. To Sent, a message whose Message-ID is already there gets
  * the existing copy's UID (clients save what they just sent; the submission made that copy).
+ * A message sent as a literal8 (BINARY, RFC 3516) may hold NUL: its binary parts are stored in base64.
  */
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -25,9 +27,12 @@ export function parseDateTime(text: string, tag: string): Date {
 export const append: CommandHandler = {
   states: AUTHENTICATED,
   async run(session, args) {
+    const first = args.peek();
+    if (first?.type === 'string' && first.literal8) args.fail('a literal8 (~{n}) is allowed only for APPEND message data');
     const name = args.mailbox();
     // APPEND takes one message; MULTIAPPEND (RFC 3502) more, each with its own flags and date.
     const messages: ImapAppendInput[] = [];
+    let unstorable = false;
     do {
       const flagTokens = args.optionalList();
       const flags = flagTokens ? flagArgs(flagTokens, args.tag) : [];
@@ -41,12 +46,15 @@ export const append: CommandHandler = {
       }
       const message = args.token('message literal');
       if (message.type !== 'string' || !message.literal) return args.fail('the message must be a literal');
-      messages.push({ raw: message.value, flags, ...(internalDate ? { internalDate } : {}) });
+      const raw = message.literal8 ? encodeBinaryParts(message.value) : message.value;
+      if (!raw) unstorable = true;
+      messages.push({ raw: raw ?? message.value, flags, ...(internalDate ? { internalDate } : {}) });
     } while (args.remaining > 0);
     args.end();
     const mailbox = await session.services.mailboxes.find(session.userId, name);
     if (!mailbox) return no('No such mailbox', 'TRYCREATE');
     if (messages.some((m) => m.raw.length === 0)) return no('Empty message', 'CANNOT');
+    if (unstorable) return no('NUL outside a binary MIME part cannot be stored', 'UNKNOWN-CTE');
     const result = await session.services.messages.append(session.userId, mailbox.id, messages);
     if (session.selected?.id === mailbox.id) session.selected.expectNew();
     const uids = result.appended.map((a) => a.uid);

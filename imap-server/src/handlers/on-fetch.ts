@@ -2,20 +2,27 @@ import { AppError, type ImapMessageRow } from '@mailyard/core';
 import { parseFetchItems, parseFetchModifiers, type FetchItem, type SectionSpec } from '../protocol/commands/fetch.js';
 import { parseSequenceSet } from '../protocol/commands/sequence-set.js';
 import { MimeMessage, partial } from '../protocol/message/index.js';
-import { flagList, internalDate, literal, type Part } from '../protocol/response.js';
+import { binaryLiteral, flagList, internalDate, literal, type Part } from '../protocol/response.js';
 import { sendVanishedEarlier } from './qresync.js';
 import type { ImapSession } from './session.js';
-import { bad, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
+import { bad, no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
 
 /**
  * FETCH and UID FETCH: UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ (CONDSTORE, with
  * CHANGEDSINCE; with QRESYNC, VANISHED), the full bytes (BODY[], RFC822) from the message loader, and ENVELOPE,
- * BODYSTRUCTURE, BODY and BODY[section]<partial> from the MIME module (protocol/message). A body
- * fetch that is not PEEK sets \Seen through the mailbox writer, and the response carries FLAGS.
+ * BODYSTRUCTURE, BODY and BODY[section]<partial> from the MIME module (protocol/message), and
+ * BINARY[part]<partial> and BINARY.SIZE[part] (RFC 3516) decoded there: a literal8 when the bytes
+ * hold NUL, `NO [UNKNOWN-CTE]` for an encoding we cannot remove. A body fetch that is not PEEK
+ * sets \Seen through the mailbox writer, and the response carries FLAGS.
  */
 
+/** A BINARY item met a Content-Transfer-Encoding we cannot remove: the FETCH fails (RFC 3516 4.2). */
+class UnknownCteError extends Error {
+  readonly code = 'imap.unknown_cte';
+}
+
 const needsContent = (item: FetchItem) => !['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ'].includes(item.type);
-const setsSeen = (item: FetchItem) => (item.type === 'section' && !item.peek) || item.type === 'RFC822' || item.type === 'RFC822.TEXT';
+const setsSeen = (item: FetchItem) => ((item.type === 'section' || item.type === 'binary') && !item.peek) || item.type === 'RFC822' || item.type === 'RFC822.TEXT';
 
 function sectionOf(item: FetchItem): { spec: SectionSpec; name: string; partial?: { start: number; length: number } } | null {
   if (item.type === 'section') return { spec: item.section, name: `BODY[${item.label}]${item.partial ? `<${item.partial.start}>` : ''}`, partial: item.partial };
@@ -60,6 +67,7 @@ async function fetch(session: ImapSession, byUid: boolean, setText: string, item
     } catch (err) {
       // Deleted by someone else meanwhile: its expunge is reported later; nothing to say about it now.
       if (err instanceof AppError && err.code === 'message.not_found') continue;
+      if (err instanceof UnknownCteError) return no(err.message, 'UNKNOWN-CTE');
       throw err;
     }
     await session.send(`* ${seq} FETCH (`, ...parts, ')');
@@ -97,6 +105,14 @@ async function fetchParts(session: ImapSession, row: ImapMessageRow, items: read
       case 'BODY':
         out.push([`${item.type} `, Buffer.from(mime!.bodyStructure(item.type === 'BODYSTRUCTURE'), 'utf8')]);
         break;
+      case 'binary': {
+        const bytes = binaryBytes(mime!, item.path);
+        out.push([`BINARY[${item.label}]${item.partial ? `<${item.partial.start}>` : ''} `, binaryLiteral(item.partial ? partial(bytes, item.partial.start, item.partial.length) : bytes)]);
+        break;
+      }
+      case 'binary.size':
+        out.push([`BINARY.SIZE[${item.label}] ${binaryBytes(mime!, item.path).length}`]);
+        break;
       default: {
         const section = sectionOf(item)!;
         let bytes = section.spec.path.length === 0 && !section.spec.kind ? content! : mime!.section(section.spec);
@@ -106,6 +122,12 @@ async function fetchParts(session: ImapSession, row: ImapMessageRow, items: read
     }
   }
   return out.flatMap((parts, i) => (i === 0 ? parts : [' ', ...parts]));
+}
+
+function binaryBytes(mime: MimeMessage, path: number[]): Buffer {
+  const result = mime.binary(path);
+  if ('unknownEncoding' in result) throw new UnknownCteError(`Unknown Content-Transfer-Encoding ${result.unknownEncoding.slice(0, 40).replace(/[^\x20-\x7e]/g, '?')}`);
+  return result.bytes;
 }
 
 export const fetchCommand: CommandHandler = {

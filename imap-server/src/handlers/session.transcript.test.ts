@@ -381,6 +381,67 @@ describe('selected mailbox', () => {
     expect(await client.command('b2 FETCH 1 BODY[1.HEADER.FIELDS]')).toEqual(['b2 BAD invalid section [1.HEADER.FIELDS]']);
   });
 
+  it('fetches BINARY sections decoded from base64 and quoted-printable, their sizes and partials, literal8 for NUL, UNKNOWN-CTE', async () => {
+    const store = createFakeImapStore();
+    const raw = [
+      'From: a@b.test',
+      'Subject: parts',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="xx"',
+      '',
+      '--xx',
+      'Content-Type: text/plain',
+      'Content-Transfer-Encoding: base64',
+      '',
+      'aGVs',
+      'bG8gd29ybGQ=',
+      '--xx',
+      'Content-Type: application/octet-stream',
+      'Content-Transfer-Encoding: Quoted-Printable',
+      '',
+      'a=00b=3D=',
+      'c ',
+      '--xx',
+      'Content-Type: text/plain',
+      'Content-Transfer-Encoding: x-uuencode',
+      '',
+      'begin 644 x',
+      '--xx--',
+      '',
+    ].join('\r\n');
+    store.deliver('INBOX', raw);
+    const { client } = await signedIn(store);
+    await client.command('a0 SELECT INBOX');
+    expect(await client.command('a1 FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1] BINARY.SIZE[])')).toEqual([`* 1 FETCH (BINARY.SIZE[1] 11 BINARY[1] {11}`, `hello world BINARY.SIZE[] ${raw.length})`, 'a1 OK FETCH completed']);
+    expect(await client.command('a2 FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])')).toEqual(['* 1 FETCH (BINARY[2] ~{5}', 'a\0b=c BINARY.SIZE[2] 5)', 'a2 OK FETCH completed']);
+    expect(await client.command('a3 FETCH 1 (BINARY.PEEK[1]<6.100>)')).toEqual(['* 1 FETCH (BINARY[1]<6> {5}', 'world)', 'a3 OK FETCH completed']);
+    expect(await client.command('a4 FETCH 1 (BINARY.PEEK[3])')).toEqual(['a4 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding x-uuencode']);
+    expect(await client.command('a5 FETCH 1 (BINARY.SIZE[3])')).toEqual(['a5 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding x-uuencode']);
+    expect(store.messages('INBOX')[0]!.flags).toEqual([]);
+    expect(await client.command('a6 FETCH 1 BINARY[1]')).toEqual(['* 1 FETCH (FLAGS (\\Seen) BINARY[1] {11}', 'hello world)', 'a6 OK FETCH completed']);
+    expect(store.messages('INBOX')[0]!.flags).toEqual(['\\Seen']);
+    expect(await client.command('a7 FETCH 1 BINARY[1.HEADER]')).toEqual(['a7 BAD invalid BINARY section [1.HEADER]']);
+    expect((await client.command('a8 CAPABILITY'))[0]).toMatch(/ BINARY( |$)/);
+  });
+
+  it('appends a literal8 with NUL bytes, stored base64-encoded and fetched back as BINARY; refuses NUL in a plain literal', async () => {
+    const { store, client } = await withMail(0);
+    const inbox = store.mailbox('INBOX');
+    const raw = Buffer.from('From: a@b.test\r\nSubject: bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\0-\xe4\r\n', 'latin1');
+    client.write(Buffer.concat([Buffer.from(`a1 APPEND INBOX ~{${raw.length}+}\r\n`), raw, Buffer.from('\r\n')]));
+    expect(await client.until((l) => l.startsWith('a1 '))).toEqual([`a1 OK [APPENDUID ${inbox.uidvalidity} 1] APPEND completed`]);
+    await client.command('a2 SELECT INBOX');
+    expect(await client.command('a3 FETCH 1 (BODY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[1])')).toEqual(['* 1 FETCH (BODY[1] {8}', 'AC3kDQo= BINARY.SIZE[1] 5 BINARY[1] ~{5}', '\0-\xe4', ')', 'a3 OK FETCH completed']);
+    expect(await client.command('a4 FETCH 1 BODY.PEEK[HEADER.FIELDS (Content-Transfer-Encoding)]')).toEqual(['* 1 FETCH (BODY[HEADER.FIELDS (CONTENT-TRANSFER-ENCODING)] {37}', 'Content-Transfer-Encoding: base64', '', ')', 'a4 OK FETCH completed']);
+    client.write(Buffer.concat([Buffer.from(`a5 APPEND INBOX {${raw.length}+}\r\n`), raw, Buffer.from('\r\n')]));
+    expect(await client.until((l) => l.startsWith('a5 '))).toEqual(['a5 BAD a literal cannot hold NUL (send binary data as a literal8, ~{n})']);
+    client.write('a6 APPEND ~{5+}\r\nINBOX {3+}\r\nabc\r\n');
+    expect(await client.until((l) => l.startsWith('a6 '))).toEqual(['a6 BAD a literal8 (~{n}) is allowed only for APPEND message data']);
+    client.write('a7 APPEND INBOX ~{15+}\r\nSubject: \0\r\n\r\nx\r\n');
+    expect(await client.until((l) => l.startsWith('a7 '))).toEqual(['a7 NO [UNKNOWN-CTE] NUL outside a binary MIME part cannot be stored']);
+    expect(store.messages('INBOX')).toHaveLength(1);
+  });
+
   it('stores flags (silent, conditional) and reports MODIFIED for conflicts', async () => {
     const { store, client } = await withMail(2);
     await client.command('a0 SELECT INBOX');

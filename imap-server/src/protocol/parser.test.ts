@@ -32,6 +32,13 @@ describe('parseCommand', () => {
     expect(parseTokens(b('{3+}\r\nabc {0}\r\n x'))).toEqual([{ type: 'string', value: b('abc'), literal: true }, { type: 'string', value: b(''), literal: true }, { type: 'atom', value: 'x' }]);
   });
 
+  it('reads a literal8 (`~{n}`, `~{n+}`) as binary data, NUL included, for APPEND only', () => {
+    expect(parseCommand(b('a1 APPEND INBOX ~{5}\r\nab\0cd')).args[1]).toEqual({ type: 'string', value: b('ab\0cd'), literal: true, literal8: true });
+    expect(parseCommand(b('a1 APPEND INBOX ~{2+}\r\n\0\0')).args[1]).toEqual({ type: 'string', value: b('\0\0'), literal: true, literal8: true });
+    expect(() => parseCommand(b('a1 APPEND INBOX {3}\r\na\0b'))).toThrow(/NUL/);
+    expect(() => parseCommand(b('a1 SEARCH TEXT ~{1}\r\nx'))).toThrow(expect.objectContaining({ tag: 'a1', message: 'a literal8 (~{n}) is allowed only for APPEND message data' }));
+  });
+
   it('rejects malformed commands with the tag when it was read', () => {
     const fail = (raw: string) => {
       try {
@@ -85,6 +92,16 @@ describe('command grammar', () => {
     expect(() => parseSection('MIME', 'a')).toThrow(ImapParseError);
     expect(() => parseSection('HEADER.FIELDS', 'a')).toThrow(ImapParseError);
     expect(() => parseSection('0', 'a')).toThrow(ImapParseError);
+  });
+
+  it('reads BINARY, BINARY.PEEK and BINARY.SIZE items: part numbers only, partial on BINARY[] only', () => {
+    const items = parseFetchItems(parseTokens(b('(BINARY[1.2]<0.10> binary.peek[] BINARY.SIZE[3])'))[0]!, 'a');
+    expect(items).toEqual([
+      { type: 'binary', peek: false, path: [1, 2], partial: { start: 0, length: 10 }, label: '1.2' },
+      { type: 'binary', peek: true, path: [], label: '' },
+      { type: 'binary.size', path: [3], label: '3' },
+    ]);
+    for (const bad of ['BINARY[HEADER]', 'BINARY[1.MIME]', 'BINARY.SIZE[1]<0.5>', 'BINARY[0]', 'BINARY.PEEK[1]<0.0>']) expect(() => parseFetchItems({ type: 'atom', value: bad }, 'a')).toThrow(ImapParseError);
   });
 
   it('reads SEARCH keys with RETURN and CHARSET', () => {

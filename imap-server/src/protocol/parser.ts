@@ -3,11 +3,16 @@
  * literals, see command-reader.ts) into a tag, a command name and generic tokens: atoms, strings
  * (quoted or literal, as bytes) and parenthesized lists. An atom with `[` runs to the matching `]`
  * (so `BODY.PEEK[HEADER.FIELDS (From To)]<0.100>` is one atom, read by the FETCH grammar).
+ * A literal8 (`~{n}`, RFC 3516) carries binary data, NUL included; it is taken only by APPEND, and
+ * a plain literal may not hold NUL.
  * What each command's arguments mean is in commands/*.ts.
  */
 
-/** A string is quoted or a literal (`literal: true`): APPEND's date-time must be quoted, its message a literal. */
-export type Token = { type: 'atom'; value: string } | { type: 'string'; value: Buffer; literal?: true } | { type: 'list'; items: Token[] };
+/**
+ * A string is quoted or a literal (`literal: true`; a literal8 also has `literal8: true`): APPEND's
+ * date-time must be quoted, its message a literal.
+ */
+export type Token = { type: 'atom'; value: string } | { type: 'string'; value: Buffer; literal?: true; literal8?: true } | { type: 'list'; items: Token[] };
 
 export interface ParsedCommand {
   tag: string;
@@ -33,7 +38,7 @@ const LF = 0x0a;
 const isTagChar = (b: number) => b > 0x20 && b < 0x7f && !'(){%*"\\+'.includes(String.fromCharCode(b));
 const endsAtom = (b: number) => b <= 0x20 || b >= 0x7f || b === 0x28 || b === 0x29 || b === 0x7b || b === 0x22;
 
-/** `{123}` or `{123+}` (LITERAL+) at the end of a line: the literal's size and whether it is non-synchronizing. */
+/** `{123}`, `{123+}` (LITERAL+) or a literal8 `~{123}` at the end of a line: the literal's size and whether it is non-synchronizing. */
 export function literalAtLineEnd(line: string): { size: number; nonSync: boolean } | null {
   const m = /~?\{(\d{1,20})(\+?)\}$/.exec(line);
   return m ? { size: Number(m[1]), nonSync: m[2] === '+' } : null;
@@ -104,8 +109,9 @@ function readQuoted(c: Cursor): Buffer {
   }
 }
 
-function readLiteral(c: Cursor): Buffer {
-  if (c.peek() === 0x7e) c.pos++; // literal8
+function readLiteral(c: Cursor): Token {
+  const literal8 = c.peek() === 0x7e;
+  if (literal8) c.pos++;
   const close = c.buf.indexOf('}', c.pos);
   const spec = close < 0 ? null : /^\{(\d{1,20})\+?\}$/.exec(c.buf.toString('latin1', c.pos, close + 1));
   if (!spec) c.fail('invalid literal');
@@ -116,7 +122,9 @@ function readLiteral(c: Cursor): Buffer {
   if (c.pos + size > c.buf.length) c.fail('literal shorter than announced');
   const value = c.buf.subarray(c.pos, c.pos + size);
   c.pos += size;
-  return value;
+  if (literal8) return { type: 'string', value, literal: true, literal8: true };
+  if (value.includes(0)) c.fail('a literal cannot hold NUL (send binary data as a literal8, ~{n})');
+  return { type: 'string', value, literal: true };
 }
 
 function readToken(c: Cursor): Token {
@@ -138,7 +146,7 @@ function readToken(c: Cursor): Token {
     }
   }
   if (b === 0x22) return { type: 'string', value: readQuoted(c) };
-  if (b === 0x7b || (b === 0x7e && c.buf[c.pos + 1] === 0x7b)) return { type: 'string', value: readLiteral(c), literal: true };
+  if (b === 0x7b || (b === 0x7e && c.buf[c.pos + 1] === 0x7b)) return readLiteral(c);
   return { type: 'atom', value: readAtomText(c) };
 }
 
@@ -177,5 +185,11 @@ export function parseCommand(raw: Buffer): ParsedCommand {
     rest = rest.subarray(Math.min(rest.length, m[0].length));
     if (m[0].endsWith(' ') && rest.length === 0) throw new ImapParseError('trailing space', tag);
   }
-  return { tag, name, args: parseTokens(rest, tag) };
+  const args = parseTokens(rest, tag);
+  if (name !== 'APPEND' && args.some(holdsLiteral8)) throw new ImapParseError('a literal8 (~{n}) is allowed only for APPEND message data', tag);
+  return { tag, name, args };
+}
+
+function holdsLiteral8(token: Token): boolean {
+  return token.type === 'list' ? token.items.some(holdsLiteral8) : token.type === 'string' && token.literal8 === true;
 }

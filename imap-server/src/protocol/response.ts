@@ -13,6 +13,11 @@ export function literal(bytes: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`{${bytes.length}}\r\n`), bytes]);
 }
 
+/** A BINARY[] value (RFC 3516): a literal8 `~{n}` when the bytes hold NUL, else a literal. */
+export function binaryLiteral(bytes: Buffer): Buffer {
+  return bytes.includes(0) ? Buffer.concat([Buffer.from(`~{${bytes.length}}\r\n`), bytes]) : literal(bytes);
+}
+
 /** A string: quoted when it is printable ASCII (and short), else a literal. */
 export function imapString(value: string | Buffer): Part {
   const text = typeof value === 'string' ? value : value.toString('latin1');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestBackend, signInTwoUsers, type Agent, type TestBackend } from '../../../../tests/helpers/backend.js';
 import { ingestMessage } from '../../../../core/src/mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../../../../core/src/mail/parse.js';
-import { MAX_RENDERED_CHARS } from '../../../../core/src/mail/render.js';
+import { MAX_INLINED_IMAGE_BYTES, MAX_RENDERED_CHARS } from '../../../../core/src/mail/render.js';
 import { sharedMessageRenderer } from '../../../../core/src/mail/render/renderer.js';
 import type * as SanitizeModule from '../../../../core/src/mail/render/sanitize.js';
 
@@ -87,5 +87,50 @@ describe('GET /api/messages/:id renders safely', () => {
     // Viewed again (from the renderer's cache), it is the same.
     const again = await t.app.inject({ method: 'GET', url: `/api/messages/${id}`, headers: { cookie: ann.cookie } });
     expect(again.json()).toEqual(body);
+  });
+});
+
+describe('inline images for the sandboxed reader frame', () => {
+  const small = Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex');
+  const large = Buffer.alloc(MAX_INLINED_IMAGE_BYTES + 1, 7);
+  const related = (subject: string) =>
+    Buffer.from(
+      [
+        'From: Sam <sam@far.test>',
+        'To: ann@m.test',
+        `Subject: ${subject}`,
+        'MIME-Version: 1.0',
+        'Content-Type: multipart/related; boundary="b1"',
+        '',
+        '--b1',
+        'Content-Type: text/html',
+        '',
+        '<img src="cid:small"><img src="cid:large">',
+        ...[small, large].flatMap((bytes, n) => ['--b1', 'Content-Type: image/png', `Content-ID: <${n ? 'large' : 'small'}>`, 'Content-Transfer-Encoding: base64', '', bytes.toString('base64').replace(/.{76}/g, '$&\r\n')]),
+        '--b1--',
+        '',
+      ].join('\r\n'),
+    );
+
+  it('carries a small image in the HTML and links a large one, signed, that loads without a session', async () => {
+    const id = await deliver(related('pictures'));
+    const res = await t.app.inject({ method: 'GET', url: `/api/messages/${id}`, headers: { cookie: ann.cookie } });
+    const html = (res.json() as { html: string }).html;
+    expect(html).toContain(`<img src="data:image/png;base64,${small.toString('base64')}" />`);
+    const link = /<img src="(\/api\/messages\/\d+\/attachments\/1\/inline\?[^"]+)"/.exec(html)![1]!.replace(/&amp;/g, '&');
+    expect(link).toMatch(new RegExp(`^/api/messages/${id}/attachments/1/inline\\?u=${ann.userId}&e=\\d+&s=[\\w-]+$`));
+
+    const image = await t.app.inject({ method: 'GET', url: link });
+    expect(image.statusCode).toBe(200);
+    expect(image.rawPayload.equals(large)).toBe(true);
+    expect(image.headers).toMatchObject({ 'content-type': 'image/png', 'x-content-type-options': 'nosniff', 'content-security-policy': 'sandbox' });
+
+    // The same link changed in any part is refused, and the message id check still applies.
+    for (const forged of [link.replace('/attachments/1/', '/attachments/0/'), link.replace(`u=${ann.userId}`, `u=${ann.userId + 1}`), link.replace(/e=(\d+)/, (_m, e: string) => `e=${Number(e) + 1}`), link.replace(`/messages/${id}/`, `/messages/${id + 1}/`)]) {
+      const res = await t.app.inject({ method: 'GET', url: forged });
+      expect(res.statusCode, forged).toBe(403);
+      expect((res.json() as { error: { code: string } }).error.code).toBe('attachment.link_invalid');
+    }
+    expect((await t.app.inject({ method: 'GET', url: link.replace(/&s=.*$/, '') })).statusCode).toBe(400);
   });
 });

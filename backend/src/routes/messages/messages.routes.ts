@@ -1,8 +1,8 @@
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import {
   AppError,
   EMPTYABLE,
-  attachmentUrl,
   createMessageRepository,
   createRedisEventPublisher,
   createSenderRuleRepository,
@@ -21,6 +21,7 @@ import {
   toMessageStateDto,
   toMovedStateResponse,
   toSenderRuleDto,
+  type MessageAttachment,
   type MessageOpsDeps,
   type SpecialUse,
 } from '@mailyard/core';
@@ -29,6 +30,7 @@ import {
   attachmentParams,
   errorResponses,
   idParam,
+  inlineImageQuery,
   messageDeleteResponse,
   messageDetailQuery,
   messageDetailSchema,
@@ -57,6 +59,20 @@ export function attachmentDisposition(filename: string): string {
 
 const opErrors = errorResponses(400, 401, 403, 404, 409);
 
+/**
+ * An attachment's bytes as a download. The type is the sender's claim, so the browser is told
+ * not to sniff, not to render inline, and to sandbox anything it does open (an `<img>` still shows it).
+ */
+function sendAttachment(reply: FastifyReply, attachment: MessageAttachment, index: number): FastifyReply {
+  return reply
+    .header('content-type', attachment.contentType)
+    .header('content-disposition', attachmentDisposition(attachment.filename ?? `attachment-${index}`))
+    .header('x-content-type-options', 'nosniff')
+    .header('content-security-policy', 'sandbox')
+    .header('cache-control', 'private, no-store')
+    .send(attachment.content);
+}
+
 export function messageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
   const messages = createMessageRepository(ctx.db);
   // Moves into and out of Junk (here and in not-spam) teach the spam engine, when there is one.
@@ -78,7 +94,11 @@ export function messageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
         const me = currentUser(req);
         const { message, raw } = await load(me.userId, req.params.id);
         // Parsed and sanitized on worker threads, once per message (a cache), the HTML capped.
-        const rendered = await sharedMessageRenderer().render(message.id, raw, { allowRemoteImages: req.query.remoteImages === '1', attachmentUrl: (index) => attachmentUrl(message.id, index) });
+        // Inline images too large for the HTML get signed links: the reader's sandboxed frame sends no cookie.
+        const rendered = await sharedMessageRenderer().render(message.id, raw, {
+          allowRemoteImages: req.query.remoteImages === '1',
+          attachmentUrl: (index) => ctx.inlineImages.url({ userId: me.userId, messageId: message.id, index }),
+        });
         return toMessageDetailDto(message, rendered);
       },
     );
@@ -93,20 +113,12 @@ export function messageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
         .send(bytes);
     });
 
-    // An attachment's bytes as a download. The type is the sender's claim, so the browser is told
-    // not to sniff, not to render inline, and to sandbox anything it does open.
     app.get(
       '/api/messages/:id/attachments/:index',
       { schema: { tags: ['messages'], params: attachmentParams, response: { 200: attachmentContentResponse, ...errorResponses(400, 401, 404) } } },
       async (req, reply) => {
         const attachment = await loadMessagePart(ctx.db, currentUser(req).userId, req.params.id, req.params.index);
-        return reply
-          .header('content-type', attachment.contentType)
-          .header('content-disposition', attachmentDisposition(attachment.filename ?? `attachment-${req.params.index}`))
-          .header('x-content-type-options', 'nosniff')
-          .header('content-security-policy', 'sandbox')
-          .header('cache-control', 'private, no-store')
-          .send(attachment.content);
+        return sendAttachment(reply, attachment, req.params.index);
       },
     );
 
@@ -175,5 +187,25 @@ export function messageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
       const deleted = await deleteMessages(ops, me.userId, req.body.ids, { onlyFrom: EMPTYABLE });
       return { deleted: deleted.length };
     });
+  };
+}
+
+/**
+ * An inline image from the reader's sandboxed frame, which sends no session cookie: open without a
+ * session, but only through a link the message route signed for that user, part and hour
+ * (core/src/mail/render/inline-image-links.ts), and loaded scoped by that user.
+ */
+export function inlineImageRoutes(ctx: BackendContext): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get(
+      '/api/messages/:id/attachments/:index/inline',
+      { schema: { tags: ['messages'], params: attachmentParams, querystring: inlineImageQuery, response: { 200: attachmentContentResponse, ...errorResponses(400, 403, 404) } } },
+      async (req, reply) => {
+        const link = { userId: req.query.u, messageId: req.params.id, index: req.params.index, expires: req.query.e };
+        if (!ctx.inlineImages.verify(link, req.query.s)) throw new AppError('attachment.link_invalid', 'this image link has expired or is not valid', 403);
+        const attachment = await loadMessagePart(ctx.db, link.userId, link.messageId, link.index);
+        return sendAttachment(reply, attachment, link.index);
+      },
+    );
   };
 }

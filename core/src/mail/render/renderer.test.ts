@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_RENDERED_CHARS, loadAttachments, renderMessage } from '../render.js';
+import { MAX_INLINED_BYTES_PER_MESSAGE, MAX_INLINED_IMAGE_BYTES, MAX_RENDERED_CHARS, loadAttachments, renderMessage } from '../render.js';
 import { createMessageRenderer, type MessageRenderer } from './renderer.js';
 
 // One renderer for the file (starting workers from the sources is slow); each test uses its own message ids.
@@ -28,18 +28,37 @@ const withInlineImage = Buffer.from(
     '',
     '<p>Look</p><img src="cid:logo@b.test"><img src=" https://t/x">',
     '--b1',
-    'Content-Type: image/png',
+    // SVG is never put in the HTML as a data: URL: it is shown from the caller's URL.
+    'Content-Type: image/svg+xml',
     'Content-ID: <logo@b.test>',
-    'Content-Disposition: inline; filename="logo.png"',
+    'Content-Disposition: inline; filename="logo.svg"',
     'Content-Transfer-Encoding: base64',
     '',
-    'iVBORw0KGgo=',
+    'PHN2Zy8+',
     '--b1--',
     '',
   ].join('\r\n'),
 );
 
 const url = (id: number) => (index: number) => `/api/messages/${id}/attachments/${index}`;
+
+/** An HTML mail showing inline images of these types and sizes (cid `i<n>`), each referenced twice. */
+function withImages(images: Array<{ type: string; bytes: number }>): Buffer {
+  const parts = images.map(({ type, bytes }, n) =>
+    ['--b1', `Content-Type: ${type}`, `Content-ID: <i${n}>`, 'Content-Transfer-Encoding: base64', '', Buffer.alloc(bytes, n + 1).toString('base64').replace(/.{76}/g, '$&\r\n')].join('\r\n'),
+  );
+  const body = images.map((_, n) => `<img src="cid:i${n}"><img src="cid:i${n}">`).join('');
+  return Buffer.from(['From: a@b.test', 'To: c@d.test', 'Subject: pictures', 'MIME-Version: 1.0', 'Content-Type: multipart/related; boundary="b1"', '', '--b1', 'Content-Type: text/html', '', body, ...parts, '--b1--', ''].join('\r\n'));
+}
+
+/** The src of each <img> in rendered HTML, in order; a data: URL as `data <type> <first byte> x <bytes>`. */
+const sources = (rendered: { html: string | null }) =>
+  [...rendered.html!.matchAll(/<img src="([^"]*)"/g)].map(([, src]) => {
+    const data = /^data:([^;]+);base64,(.*)$/.exec(src!);
+    if (!data) return src;
+    const bytes = Buffer.from(data[2]!, 'base64');
+    return bytes.every((b) => b === bytes[0]) ? `data ${data[1]} ${bytes[0]} x ${bytes.length}` : 'data: mixed bytes';
+  });
 
 describe('message renderer', () => {
   it('renders on a worker exactly as in the caller\'s thread, inline images at the caller\'s URLs', async () => {
@@ -49,6 +68,35 @@ describe('message renderer', () => {
     expect(rendered.html).toBe('<p>Look</p><img src="/api/messages/7/attachments/0" /><img alt="" data-blocked="1" />');
     expect(rendered.hasRemoteContent).toBe(true);
     expect(rendered.truncated).toBe(false);
+  });
+
+  it('puts small raster inline images in the HTML as data: URLs, within a per-image and a per-message limit', async () => {
+    const half = MAX_INLINED_IMAGE_BYTES / 2;
+    const images = [
+      { type: 'image/png', bytes: 10 },
+      { type: 'image/svg+xml', bytes: 10 },
+      { type: 'image/jpeg', bytes: MAX_INLINED_IMAGE_BYTES + 1 },
+      ...Array.from({ length: MAX_INLINED_BYTES_PER_MESSAGE / MAX_INLINED_IMAGE_BYTES }, () => ({ type: 'image/gif', bytes: MAX_INLINED_IMAGE_BYTES })),
+      { type: 'image/webp', bytes: half },
+    ];
+    const rendered = await renderMessage(withImages(images), { allowRemoteImages: false, attachmentUrl: url(9) });
+    const data = (n: number, type: string, bytes: number) => `data ${type} ${n + 1} x ${bytes}`;
+    // Each image twice: a repeated image counts once against the budget. The small PNG and the
+    // first three full-size GIFs fit in 2 MiB; the fourth GIF does not, the smaller WebP still does.
+    expect(sources(rendered)).toEqual(
+      [
+        data(0, 'image/png', 10),
+        url(9)(1),
+        url(9)(2),
+        data(3, 'image/gif', MAX_INLINED_IMAGE_BYTES),
+        data(4, 'image/gif', MAX_INLINED_IMAGE_BYTES),
+        data(5, 'image/gif', MAX_INLINED_IMAGE_BYTES),
+        url(9)(6),
+        data(7, 'image/webp', half),
+      ].flatMap((src) => [src, src]),
+    );
+    // On a worker, the same.
+    expect(sources(await renderer.render(9, withImages(images), { allowRemoteImages: false, attachmentUrl: url(9) }))).toEqual(sources(rendered));
   });
 
   it('does not parse a message twice: a second view comes from the cache, with the URLs asked for', async () => {

@@ -15,7 +15,8 @@ import type { MessageAttachment, RenderedMessage } from '../render.js';
  * entry is never stale; the caller has loaded the message for its owner before asking, so the
  * cache never answers for a message the caller could not read.
  *
- * Inline images point at URLs the caller gives (`attachmentUrl`). The worker cannot call back, so
+ * Inline images are data: URLs in the HTML (render.ts), or when too large point at URLs the caller
+ * gives (`attachmentUrl`: signed links, fresh on each call). The worker cannot call back, so
  * it writes a marker (a random token per renderer, which a message cannot guess) and the URLs
  * are put in on the way out; cached renderings hold the markers.
  *

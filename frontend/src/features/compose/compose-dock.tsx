@@ -12,6 +12,7 @@ import { api, ApiError } from '../../api/client';
 import { currentReplyTarget, onComposeRequest, openCompose, type ComposeRequest } from './compose-store';
 import { ComposeWindow, type ComposeInitial } from './compose-window';
 import { answerFields } from './recipients';
+import { withSignature } from './signature';
 
 interface OpenWindow {
   key: number;
@@ -43,18 +44,26 @@ export function ComposeDock({ me, inert = false, showButton = true }: ComposeDoc
 
   const open = useCallback(
     async (request: ComposeRequest) => {
-      const add = (initial: ComposeInitial, title: string) => setWindows((w) => [...w, { key: nextWindow++, initial, title }]);
+      if (request.kind === 'restore') return setWindows((w) => [...w, { key: nextWindow++, initial: request.message, title: 'New message' }]);
+      // New mail, replies and forwards start with the signature (none when the settings cannot be read).
+      const signature = api.accountSettings().then(
+        (s) => s.signature,
+        () => '',
+      );
+      const add = async (initial: ComposeInitial, title: string) => {
+        const withSig = withSignature(initial, await signature);
+        setWindows((w) => [...w, { key: nextWindow++, initial: withSig, title }]);
+      };
       if (request.kind === 'new') return add({}, 'New message');
-      if (request.kind === 'restore') return add(request.message, 'New message');
       try {
         const original = await api.message(request.messageId);
         const fields = answerFields(request.kind, original, me);
-        add(
+        return add(
           request.kind === 'forward' ? { ...fields, forwardOf: original.id } : { ...fields, inReplyTo: original.id, quoteOriginal: true },
           request.kind === 'forward' ? 'Forward' : 'Reply',
         );
       } catch {
-        add({}, 'New message');
+        return add({}, 'New message');
       }
     },
     [me],

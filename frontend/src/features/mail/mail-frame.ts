@@ -1,11 +1,12 @@
 /**
  * The document an HTML mail is shown in: `srcdoc` of an iframe whose `sandbox` allows neither
- * scripts nor same-origin. Its own CSP allows inline styles, images from data:/cid: and this
- * server (inline parts), and remote https images only once the user asked; nothing else loads.
+ * scripts nor same-origin. Its own CSP allows inline styles, images from data: (inline parts the
+ * server put in the HTML) and this server (signed links to larger inline parts: the frame's opaque
+ * origin sends no cookie), and remote https images only once the user asked; nothing else loads.
  * Links open in a new tab without a referrer.
  */
 export function mailDocument(html: string, options: { remoteImages: boolean; origin: string }): string {
-  const images = ['data:', 'cid:', options.origin, ...(options.remoteImages ? ['https:'] : [])].join(' ');
+  const images = ['data:', options.origin, ...(options.remoteImages ? ['https:'] : [])].join(' ');
   const csp = `default-src 'none'; img-src ${images}; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; form-action 'none'`;
   return [
     '<!doctype html><html><head><meta charset="utf-8">',

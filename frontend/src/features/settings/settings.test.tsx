@@ -143,8 +143,8 @@ describe('app passwords', () => {
 
 describe('the undo-send delay', () => {
   it('shows the saved delay and saves a new one, putting it back when the API refuses', async () => {
-    const save = vi.fn(async (body: { undoSendSeconds?: number }) => ({ undoSendSeconds: body.undoSendSeconds! }));
-    render(<UndoSendSetting load={async () => ({ undoSendSeconds: 10 })} save={save} />);
+    const save = vi.fn(async (body: { undoSendSeconds?: number }) => ({ undoSendSeconds: body.undoSendSeconds!, displayName: null, signature: '' }));
+    render(<UndoSendSetting load={async () => ({ undoSendSeconds: 10, displayName: null, signature: '' })} save={save} />);
     const select = screen.getByLabelText('Time to undo a sent message') as HTMLSelectElement;
     await waitFor(() => expect(select.value).toBe('10'));
     fireEvent.change(select, { target: { value: '20' } });

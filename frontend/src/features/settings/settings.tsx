@@ -1,6 +1,7 @@
 /**
  * The settings screen (`/settings`, loaded on demand): the theme, storage used (GET
- * /api/account/usage), the undo-send delay (GET/PATCH /api/account/settings), the blocked and
+ * /api/account/usage), the display name and signature and the undo-send delay (GET/PATCH
+ * /api/account/settings), the blocked and
  * allowed senders, the password, two-step sign-in and app passwords. Each section talks
  * to the API by itself and says in words what failed.
  */
@@ -11,6 +12,7 @@ import type { Theme, ThemeChoice } from '../../app/theme';
 import { AppPasswords } from './app-passwords';
 import { describeError } from './describe-error';
 import { PasswordForm } from './password-form';
+import { ProfileForm } from './profile-form';
 import { SenderLists } from './sender-lists';
 import { StorageUsage } from './storage-usage';
 import { TotpSection } from './totp-section';
@@ -62,6 +64,7 @@ export default function Settings({ me, inert, theme, onClose }: SettingsProps) {
             Download all mail (.mbox)
           </a>
         </section>
+        <ProfileForm load={api.accountSettings} save={api.saveAccountSettings} />
         <UndoSendSetting load={api.accountSettings} save={api.saveAccountSettings} />
         <SenderLists client={api} />
         <PasswordForm changePassword={api.changePassword} />

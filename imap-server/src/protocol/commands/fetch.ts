@@ -4,7 +4,8 @@ import { parseNumber } from './args.js';
 /**
  * FETCH data items (RFC 3501 6.4.5, RFC 7162 MODSEQ): the macros ALL, FAST and FULL, the simple
  * items, and BODY[section]<partial> / BODY.PEEK[...] with the section grammar
- * (`1.2`, `HEADER`, `TEXT`, `MIME`, `HEADER.FIELDS (..)`, `HEADER.FIELDS.NOT (..)`).
+ * (`1.2`, `HEADER`, `TEXT`, `MIME`, `HEADER.FIELDS (..)`, `HEADER.FIELDS.NOT (..)`), and BINARY[part]<partial>,
+ * BINARY.PEEK[...] and BINARY.SIZE[part] (RFC 3516), whose section is a part number only.
  */
 
 export type SectionKind = 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
@@ -17,13 +18,18 @@ export interface SectionSpec {
 
 export type SimpleItem = 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'MODSEQ' | 'ENVELOPE' | 'BODYSTRUCTURE' | 'BODY' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT';
 
+type Partial = { start: number; length: number };
+
 export type FetchItem =
   | { type: SimpleItem }
+  /** BINARY[<path>]<partial>: the part with its Content-Transfer-Encoding removed; `label` is the path as written back. */
+  | { type: 'binary'; peek: boolean; path: number[]; partial?: Partial; label: string }
+  | { type: 'binary.size'; path: number[]; label: string }
   | {
       type: 'section';
       peek: boolean;
       section: SectionSpec;
-      partial?: { start: number; length: number };
+      partial?: Partial;
       /** The section as the response names it: `BODY[<this>]`. */
       label: string;
     };
@@ -62,18 +68,37 @@ export function parseSection(text: string, tag: string | null): SectionSpec {
   return spec;
 }
 
+/** `<start.length>` after a section. */
+function parsePartial(start: string, length: string, tag: string | null): Partial {
+  const len = parseNumber(length, 'partial length', tag);
+  if (len === 0) throw new ImapParseError('a partial length is at least 1', tag);
+  return { start: parseNumber(start, 'partial start', tag), length: len };
+}
+
+/** BINARY[...], BINARY.PEEK[...] or BINARY.SIZE[...] (RFC 3516): `section-binary = "[" [section-part] "]"`. */
+function parseBinaryItem(m: RegExpExecArray, tag: string | null): FetchItem {
+  const [, name, section, start, length] = m;
+  if (!/^(\d+(\.\d+)*)?$/.test(section!)) throw new ImapParseError(`invalid BINARY section [${section!.slice(0, 80)}]`, tag);
+  const path = section === '' ? [] : section!.split('.').map((n) => parseNumber(n, 'section part', tag));
+  if (path.includes(0)) throw new ImapParseError(`invalid BINARY section [${section}]`, tag);
+  const kind = name!.toUpperCase();
+  if (kind === 'BINARY.SIZE') {
+    if (start !== undefined) throw new ImapParseError('BINARY.SIZE takes no partial', tag);
+    return { type: 'binary.size', path, label: section! };
+  }
+  return { type: 'binary', peek: kind === 'BINARY.PEEK', path, label: section!, ...(start !== undefined ? { partial: parsePartial(start, length!, tag) } : {}) };
+}
+
 function parseItem(text: string, tag: string | null): FetchItem[] {
   const upper = text.toUpperCase();
   if (MACROS[upper]) return MACROS[upper].map((type) => ({ type }));
   if (SIMPLE.has(upper)) return [{ type: upper as SimpleItem }];
+  const binary = /^(BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\](?:<(\d+)\.(\d+)>)?$/i.exec(text);
+  if (binary) return [parseBinaryItem(binary, tag)];
   const m = /^(BODY|BODY\.PEEK)\[([^\]]*)\](?:<(\d+)\.(\d+)>)?$/i.exec(text);
   if (!m) throw new ImapParseError(`unknown FETCH item ${JSON.stringify(text.slice(0, 50))}`, tag);
   const item: FetchItem = { type: 'section', peek: m[1]!.toUpperCase() === 'BODY.PEEK', section: parseSection(m[2]!, tag), label: m[2]!.toUpperCase() };
-  if (m[3] !== undefined) {
-    const length = parseNumber(m[4]!, 'partial length', tag);
-    if (length === 0) throw new ImapParseError('a partial length is at least 1', tag);
-    item.partial = { start: parseNumber(m[3], 'partial start', tag), length };
-  }
+  if (m[3] !== undefined) item.partial = parsePartial(m[3], m[4]!, tag);
   return [item];
 }
 

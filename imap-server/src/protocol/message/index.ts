@@ -1,16 +1,17 @@
 /**
  * What IMAP FETCH needs from a stored message's bytes (trace headers + the message as received):
- * ENVELOPE, BODY/BODYSTRUCTURE and BODY[<section>]<partial>. Pure code over byte offsets: one
- * parse per message serves every item of a FETCH, the bytes returned are never decoded or
- * rewritten, and any input (malformed, truncated, deeply nested) gets an answer, never a throw.
+ * ENVELOPE, BODY/BODYSTRUCTURE, BODY[<section>]<partial> and BINARY[<part>] (decoded). Pure code
+ * over byte offsets: one parse per message serves every item of a FETCH, the bytes returned are
+ * never rewritten (BINARY decodes a copy), and any input (malformed, truncated, deeply nested) gets an answer, never a throw.
  * The strings returned may hold IMAP literals counted in UTF-8 bytes: write them as UTF-8.
  */
 import { formatEntity } from './body-structure.js';
 import { formatEnvelope } from './envelope.js';
 import { parseMessage, type MimeEntity } from './mime-tree.js';
-import { sectionBytes, type SectionSpec } from './section.js';
+import { binarySectionBytes, sectionBytes, type SectionSpec } from './section.js';
 
 export type { SectionSpec } from './section.js';
+export { encodeBinaryParts } from './binary-parts.js';
 
 export class MimeMessage {
   private constructor(
@@ -35,6 +36,11 @@ export class MimeMessage {
   /** The bytes of BODY[<spec>]; an empty Buffer when the part does not exist. */
   section(spec: SectionSpec): Buffer {
     return sectionBytes(this.raw, this.root, spec);
+  }
+
+  /** The bytes of BINARY[<path>] (RFC 3516), or the Content-Transfer-Encoding that cannot be removed. */
+  binary(path: number[]): { bytes: Buffer } | { unknownEncoding: string } {
+    return binarySectionBytes(this.raw, this.root, path);
   }
 }
 

@@ -2,9 +2,12 @@
  * BODY[<section>] bytes (RFC 3501 section 6.4.5). Part numbers walk the MIME tree: part 1 of a
  * non-multipart message is its body; the parts of a message/rfc822 part are those of the message
  * inside it. HEADER, HEADER.FIELDS(.NOT) and TEXT apply to the message itself (no part number) or
- * to a message/rfc822 part; MIME is the header of a numbered part. Bytes are returned as stored.
+ * to a message/rfc822 part; MIME is the header of a numbered part. Bytes are returned as stored,
+ * except by BINARY[<part>] (RFC 3516), which removes the part's Content-Transfer-Encoding.
  */
+import { fieldValue, findField, parseStructured } from './header.js';
 import type { MimeEntity } from './mime-tree.js';
+import { decodeTransferEncoding } from './transfer-encoding.js';
 
 export interface SectionSpec {
   path: number[];
@@ -64,4 +67,25 @@ export function sectionBytes(buf: Buffer, root: MimeEntity, spec: SectionSpec): 
     case 'HEADER.FIELDS.NOT':
       return headerFields(buf, message, spec.fields ?? [], true);
   }
+}
+
+/** An entity's Content-Transfer-Encoding (its token, comments dropped); undefined when it has none. */
+export function transferEncoding(buf: Buffer, entity: MimeEntity): string | undefined {
+  const field = findField(entity.fields, 'content-transfer-encoding');
+  return field ? parseStructured(fieldValue(buf, field)).value : undefined;
+}
+
+/**
+ * BINARY[path]: the whole message as stored for no path, else the part's content with its
+ * Content-Transfer-Encoding removed (a multipart's or message/rfc822's is an identity one, so
+ * those come as BODY[path] does); empty when there is no such part. `unknownEncoding` when the
+ * encoding is not one we can remove (answered `NO [UNKNOWN-CTE]`).
+ */
+export function binarySectionBytes(buf: Buffer, root: MimeEntity, path: number[]): { bytes: Buffer } | { unknownEncoding: string } {
+  if (path.length === 0) return { bytes: buf.subarray(root.start, root.end) };
+  const part = resolve(root, path);
+  if (!part) return { bytes: Buffer.alloc(0) };
+  const encoding = transferEncoding(buf, part);
+  const bytes = decodeTransferEncoding(encoding, buf.subarray(part.bodyStart, part.end));
+  return bytes ? { bytes } : { unknownEncoding: encoding! };
 }
