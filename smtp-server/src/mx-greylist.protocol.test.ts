@@ -1,10 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createDomainRepository, createSenderRuleRepository, parseTrustedNetworks, silentLogger, type TlsMaterial } from '@mailyard/core';
-import { authTestMessage, startAuthDns, type AuthDns } from '../../tests/helpers/mail-auth.js';
-import { connect, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
-import { createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
-import { testSecrets } from '../../tests/helpers/secrets.js';
-import { buildSmtpApp, type SmtpApp } from './app.js';
+import { createDomainRepository, createSenderRuleRepository, parseTrustedNetworks } from '@mailyard/core';
+import { authTestMessage, type AuthDns } from '../../tests/helpers/mail-auth.js';
+import { createMxTrustHarness, type MxTrustHarness } from '../../tests/helpers/mx-trust-harness.js';
+import type { SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
+import type { SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
 
 /**
  * Greylisting on the MX, on the real store and Redis: the client (127.0.0.1) is not trusted here
@@ -12,52 +11,21 @@ import { buildSmtpApp, type SmtpApp } from './app.js';
  * triplets of one test do not help another.
  */
 
-const HOST = '127.0.0.1';
-const LIMITS = { maxMessageSize: 100_000, maxRecipients: 10, maxMessagesPerConnection: 100, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000, maxClients: 500, maxDataPerIp: 10 };
-
+let h: MxTrustHarness;
 let env: SmtpTestEnv;
-let tls: TlsMaterial;
 let auth: AuthDns;
 let bob: number;
-const apps: SmtpApp[] = [];
-const clients: SmtpTranscript[] = [];
 
 beforeAll(async () => {
-  [env, auth] = await Promise.all([createSmtpTestEnv('mx.in.test'), startAuthDns()]);
-  ({ tls } = env);
-  const accounts = createAccountsService({ db: env.store.db, secrets: testSecrets });
-  await accounts.addDomain('in.test');
-  await accounts.addDomain('open.test');
-  bob = (await accounts.addUser({ address: 'bob@in.test', password: 'bob password' })).id;
-  await accounts.addUser({ address: 'carol@in.test', password: 'carol password' });
-  await accounts.addUser({ address: 'olga@open.test', password: 'olga password' });
+  h = await createMxTrustHarness(['bob@in.test', 'carol@in.test', 'olga@open.test']);
+  ({ env, auth } = h);
+  bob = h.users.get('bob@in.test')!;
 });
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-  await auth?.stop();
-  await env?.close();
-});
+afterEach(() => h.closeClients());
+afterAll(() => h?.close());
 
-async function mx(options: { delaySeconds: number; trusted?: string }): Promise<SmtpTranscript> {
-  const app = buildSmtpApp(
-    { db: env.store.db, enqueueInbound: async () => {}, log: silentLogger() },
-    {
-      hostname: 'mx.in.test',
-      tls,
-      limits: LIMITS,
-      trust: { dnsServers: [auth.dns.server], trustedNetworks: parseTrustedNetworks(options.trusted ?? 'none') },
-      screening: { greylist: { redis: env.redis, delaySeconds: options.delaySeconds } },
-    },
-  );
-  apps.push(app);
-  const client = await connect(HOST, await app.listen(0, HOST));
-  clients.push(client);
-  expect((await client.cmd('EHLO client.example')).code).toBe(250);
-  return client;
-}
+const mx = (options: { delaySeconds: number; trusted?: string }) =>
+  h.mx({ trustedNetworks: parseTrustedNetworks(options.trusted ?? 'none') }, { greylist: { redis: env.redis, delaySeconds: options.delaySeconds } });
 
 /** MAIL and one RCPT; returns the RCPT reply (the transaction is reset after). */
 async function rcpt(client: SmtpTranscript, from: string, to: string) {

@@ -1,13 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createRspamdEngine, fileSpooled, parseTrustedNetworks, silentLogger, type SpamThresholds, type TlsMaterial } from '@mailyard/core';
-import { authTestMessage, startAuthDns, type AuthDns } from '../../tests/helpers/mail-auth.js';
+import { createRspamdEngine, type SpamThresholds } from '@mailyard/core';
+import { authTestMessage, type AuthDns } from '../../tests/helpers/mail-auth.js';
+import { createMxTrustHarness, type MxTrustHarness } from '../../tests/helpers/mx-trust-harness.js';
 import { allocateRedisUrl } from '../../tests/helpers/redis.js';
 import { startRspamd, type TestRspamd } from '../../tests/helpers/rspamd.js';
-import { connect, type SmtpReply, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
-import { createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
-import type { TestStore } from '../../tests/helpers/store.js';
-import { testSecrets } from '../../tests/helpers/secrets.js';
-import { buildSmtpApp, type SmtpApp } from './app.js';
+import type { SmtpReply } from '../../tests/helpers/smtp-transcript.js';
 
 /**
  * The MX with rspamd (RSPAMD_URL) as its scoring engine: a private rspamd from Debian on loopback
@@ -15,64 +12,34 @@ import { buildSmtpApp, type SmtpApp } from './app.js';
  * the message names rspamd and its symbols. DNS is a dnsmasq publishing SPF, DKIM and DMARC.
  */
 
-const HOST = '127.0.0.1';
-const LIMITS = { maxMessageSize: 100_000, maxRecipients: 10, maxMessagesPerConnection: 100, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000, maxClients: 500, maxDataPerIp: 10 };
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
-let env: SmtpTestEnv;
-let store: TestStore;
-let tls: TlsMaterial;
+let h: MxTrustHarness;
 let auth: AuthDns;
 let rspamd: TestRspamd;
 let bob: number;
-const apps: SmtpApp[] = [];
-const clients: SmtpTranscript[] = [];
 
 beforeAll(async () => {
   const redis = await allocateRedisUrl();
-  [env, auth, rspamd] = await Promise.all([createSmtpTestEnv('mx.in.test'), startAuthDns(), startRspamd({ redisUrl: redis.url })]);
-  ({ store, tls } = env);
-  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
-  await accounts.addDomain('in.test');
-  bob = (await accounts.addUser({ address: 'bob@in.test', password: 'bob password' })).id;
+  [h, rspamd] = await Promise.all([createMxTrustHarness(['bob@in.test']), startRspamd({ redisUrl: redis.url })]);
+  ({ auth } = h);
+  bob = h.users.get('bob@in.test')!;
 });
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
+afterEach(() => h.closeClients());
 afterAll(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
   await rspamd?.stop();
-  await auth?.stop();
-  await env?.close();
+  await h?.close();
 });
 
-async function mx(rspamdUrl: string, spamThresholds?: SpamThresholds): Promise<SmtpTranscript> {
-  const spamEngine = createRspamdEngine({ url: rspamdUrl, timeoutMs: 10_000 });
-  const app = buildSmtpApp(
-    { db: store.db, enqueueInbound: async () => {}, log: silentLogger() },
-    { hostname: 'mx.in.test', tls, limits: LIMITS, trust: { dnsServers: [auth.dns.server], trustedNetworks: parseTrustedNetworks('none'), spamThresholds, spamEngine } },
-  );
-  apps.push(app);
-  const client = await connect(HOST, await app.listen(0, HOST));
-  clients.push(client);
-  expect((await client.cmd('EHLO client.example')).code).toBe(250);
-  return client;
-}
+const mx = (rspamdUrl: string, spamThresholds?: SpamThresholds) => h.mx({ spamThresholds, spamEngine: createRspamdEngine({ url: rspamdUrl, timeoutMs: 10_000 }) });
 
 const signed = (subject: string, body?: string) => auth.sign(authTestMessage('Ann <ann@signed.test>', 'bob@in.test', subject, body));
 
 /** Files the spool row of a 250 reply; where bob's copy landed, with its stored decision. */
 async function fileAndFind(reply: SmtpReply) {
-  expect(reply.code).toBe(250);
-  const spoolId = Number(/queued as S(\d+)$/.exec(reply.text)![1]);
-  await fileSpooled({ db: store.db, events: { publish: async () => {} }, log: silentLogger() }, spoolId);
-  return store.db
-    .selectFrom('messages')
-    .innerJoin('mailboxes', 'mailboxes.id', 'messages.mailbox_id')
-    .select(['mailboxes.special_use', 'messages.filter'])
-    .where('messages.spool_id', '=', spoolId)
-    .where('messages.user_id', '=', bob)
-    .executeTakeFirstOrThrow();
+  const copy = (await h.file(reply)).byUser.get(bob);
+  expect(copy).toBeDefined();
+  return copy!;
 }
 
 describe('the MX with rspamd', () => {

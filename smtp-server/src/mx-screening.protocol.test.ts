@@ -3,6 +3,7 @@ import { checkConnection, createAccountsService, createAuthDnsResolver, parseTru
 import { EICAR, EICAR_SIGNATURE, startClamd, type TestClamd } from '../../tests/helpers/clamd.js';
 import { startDnsmasq, type TestDnsServer } from '../../tests/helpers/dnsmasq.js';
 import { fakeRecipients, fakeSpool, fakeTrust } from '../../tests/helpers/smtp-fakes.js';
+import { MX_TEST_LIMITS } from '../../tests/helpers/mx-trust-harness.js';
 import { connect, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
 import { closedPort, createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
 import { testSecrets } from '../../tests/helpers/secrets.js';
@@ -15,7 +16,7 @@ import { buildMxListener, buildSmtpApp, type MxListener, type MxScreeningOptions
  */
 
 const HOST = '127.0.0.1';
-const LIMITS = { maxMessageSize: 100_000, maxRecipients: 10, maxMessagesPerConnection: 100, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000, maxClients: 500, maxDataPerIp: 10 };
+const LIMITS = MX_TEST_LIMITS;
 
 let env: SmtpTestEnv;
 let tls: TlsMaterial;

@@ -1,11 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createSenderRuleRepository, fileSpooled, parseTrustedNetworks, silentLogger, type SpamEngine, type SpamThresholds, type TlsMaterial } from '@mailyard/core';
-import { authTestMessage, startAuthDns, type AuthDns } from '../../tests/helpers/mail-auth.js';
-import { connect, type SmtpReply, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
-import { createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
+import { createSenderRuleRepository, type SpamEngine, type SpamThresholds } from '@mailyard/core';
+import { authTestMessage, type AuthDns } from '../../tests/helpers/mail-auth.js';
+import { createMxTrustHarness, type MxTrustHarness } from '../../tests/helpers/mx-trust-harness.js';
+import type { SmtpReply } from '../../tests/helpers/smtp-transcript.js';
 import type { TestStore } from '../../tests/helpers/store.js';
-import { testSecrets } from '../../tests/helpers/secrets.js';
-import { buildSmtpApp, type SmtpApp } from './app.js';
 
 /**
  * The spam decision at the end of DATA on the real store and DNS (dnsmasq publishing SPF, DKIM and
@@ -14,65 +12,29 @@ import { buildSmtpApp, type SmtpApp } from './app.js';
  * Mail from 127.0.0.1 fails SPF (+2); a good signature of signed.test passes DMARC (-1).
  */
 
-const HOST = '127.0.0.1';
-const LIMITS = { maxMessageSize: 100_000, maxRecipients: 10, maxMessagesPerConnection: 100, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000, maxClients: 500, maxDataPerIp: 10 };
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';
 
-let env: SmtpTestEnv;
+let h: MxTrustHarness;
 let store: TestStore;
-let tls: TlsMaterial;
 let auth: AuthDns;
 let bob: number;
 let carol: number;
-const apps: SmtpApp[] = [];
-const clients: SmtpTranscript[] = [];
 
 beforeAll(async () => {
-  [env, auth] = await Promise.all([createSmtpTestEnv('mx.in.test'), startAuthDns()]);
-  ({ store, tls } = env);
-  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
-  await accounts.addDomain('in.test');
-  bob = (await accounts.addUser({ address: 'bob@in.test', password: 'bob password' })).id;
-  carol = (await accounts.addUser({ address: 'carol@in.test', password: 'carol password' })).id;
+  h = await createMxTrustHarness(['bob@in.test', 'carol@in.test']);
+  ({ auth } = h);
+  store = h.env.store;
+  bob = h.users.get('bob@in.test')!;
+  carol = h.users.get('carol@in.test')!;
 });
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-  await auth?.stop();
-  await env?.close();
-});
+afterEach(() => h.closeClients());
+afterAll(() => h?.close());
 
-async function mx(spamThresholds?: SpamThresholds, spamEngine?: SpamEngine): Promise<SmtpTranscript> {
-  const app = buildSmtpApp(
-    { db: store.db, enqueueInbound: async () => {}, log: silentLogger() },
-    { hostname: 'mx.in.test', tls, limits: LIMITS, trust: { dnsServers: [auth.dns.server], trustedNetworks: parseTrustedNetworks('none'), spamThresholds, spamEngine } },
-  );
-  apps.push(app);
-  const client = await connect(HOST, await app.listen(0, HOST));
-  clients.push(client);
-  expect((await client.cmd('EHLO client.example')).code).toBe(250);
-  return client;
-}
-
-const spooledCount = async () => Number((await store.db.selectFrom('spool').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
-const signed = (subject: string, body?: string, to = 'bob@in.test') => auth.sign(authTestMessage('Ann <ann@signed.test>', to, subject, body));
-
+const mx = (spamThresholds?: SpamThresholds, spamEngine?: SpamEngine) => h.mx({ spamThresholds, spamEngine });
+const spooledCount = () => h.spooledCount();
 /** Files the spool row of a 250 reply; where each recipient's copy landed, with its stored decision. */
-async function fileAndFind(reply: SmtpReply) {
-  expect(reply.code).toBe(250);
-  const spoolId = Number(/queued as S(\d+)$/.exec(reply.text)![1]);
-  await fileSpooled({ db: store.db, events: { publish: async () => {} }, log: silentLogger() }, spoolId);
-  const spool = await store.db.selectFrom('spool').select(['filter', 'verdict']).where('id', '=', spoolId).executeTakeFirstOrThrow();
-  const rows = await store.db
-    .selectFrom('messages')
-    .innerJoin('mailboxes', 'mailboxes.id', 'messages.mailbox_id')
-    .select(['mailboxes.special_use', 'messages.filter', 'messages.user_id'])
-    .where('messages.spool_id', '=', spoolId)
-    .execute();
-  return { spool, byUser: new Map(rows.map((r) => [r.user_id, r])) };
-}
+const fileAndFind = (reply: SmtpReply) => h.file(reply);
+const signed = (subject: string, body?: string, to = 'bob@in.test') => auth.sign(authTestMessage('Ann <ann@signed.test>', to, subject, body));
 
 describe('the spam decision at DATA', () => {
   it('refuses the GTUBE test string with 550 5.7.1 as spam and spools nothing', async () => {

@@ -1,11 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createDomainRepository, fileSpooled, parseTrustedNetworks, silentLogger, type TlsMaterial } from '@mailyard/core';
-import { authTestMessage, startAuthDns, type AuthDns } from '../../tests/helpers/mail-auth.js';
-import { connect, type SmtpReply, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
-import { createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
+import { createDomainRepository, parseTrustedNetworks } from '@mailyard/core';
+import { authTestMessage, type AuthDns } from '../../tests/helpers/mail-auth.js';
+import { createMxTrustHarness, type MxTrustHarness } from '../../tests/helpers/mx-trust-harness.js';
+import type { SmtpReply } from '../../tests/helpers/smtp-transcript.js';
 import type { TestStore } from '../../tests/helpers/store.js';
-import { buildSmtpApp, type SmtpApp } from './app.js';
-import { testSecrets } from '../../tests/helpers/secrets.js';
 
 /**
  * The MX with inbound authentication on the real store and a real DNS server (dnsmasq publishing
@@ -13,59 +11,28 @@ import { testSecrets } from '../../tests/helpers/secrets.js';
  * so DMARC verdicts apply. Spooled mail is filed with core's filer to see where it lands.
  */
 
-const HOST = '127.0.0.1';
-const LIMITS = { maxMessageSize: 100_000, maxRecipients: 10, maxMessagesPerConnection: 100, maxConnectionsPerIp: 100, maxMessagesPerIpPerMinute: 1_000, maxClients: 500, maxDataPerIp: 10 };
-
-let env: SmtpTestEnv;
+let h: MxTrustHarness;
 let store: TestStore;
-let tls: TlsMaterial;
 let auth: AuthDns;
 let bob: number;
-const apps: SmtpApp[] = [];
-const clients: SmtpTranscript[] = [];
 
 beforeAll(async () => {
-  [env, auth] = await Promise.all([createSmtpTestEnv('mx.in.test'), startAuthDns()]);
-  ({ store, tls } = env);
-  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
-  await accounts.addDomain('in.test');
-  bob = (await accounts.addUser({ address: 'bob@in.test', password: 'bob password' })).id;
+  h = await createMxTrustHarness(['bob@in.test']);
+  ({ auth } = h);
+  store = h.env.store;
+  bob = h.users.get('bob@in.test')!;
 });
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await Promise.all(apps.splice(0).map((a) => a.close()));
-  await auth?.stop();
-  await env?.close();
-});
+afterEach(() => h.closeClients());
+afterAll(() => h?.close());
 
-async function mx(options: { dns?: string; trusted?: string } = {}): Promise<SmtpTranscript> {
-  const app = buildSmtpApp(
-    { db: store.db, enqueueInbound: async () => {}, log: silentLogger() },
-    { hostname: 'mx.in.test', tls, limits: LIMITS, trust: { dnsServers: [options.dns ?? auth.dns.server], trustedNetworks: parseTrustedNetworks(options.trusted ?? 'none') } },
-  );
-  apps.push(app);
-  const client = await connect(HOST, await app.listen(0, HOST));
-  clients.push(client);
-  expect((await client.cmd('EHLO client.example')).code).toBe(250);
-  return client;
-}
-
-const spooledCount = async () => Number((await store.db.selectFrom('spool').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+const mx = (options: { dns?: string; trusted?: string } = {}) => h.mx({ dnsServers: [options.dns ?? auth.dns.server], trustedNetworks: parseTrustedNetworks(options.trusted ?? 'none') });
+const spooledCount = () => h.spooledCount();
 
 /** Files the spool row of a 250 reply and returns where the message landed, with its stored results. */
 async function fileAndFind(reply: SmtpReply) {
-  expect(reply.code).toBe(250);
-  const spoolId = Number(/queued as S(\d+)$/.exec(reply.text)![1]);
-  const outcome = await fileSpooled({ db: store.db, events: { publish: async () => {} }, log: silentLogger() }, spoolId);
-  expect(outcome).toMatchObject({ status: 'filed', filed: 1 });
-  return store.db
-    .selectFrom('messages')
-    .innerJoin('mailboxes', 'mailboxes.id', 'messages.mailbox_id')
-    .select(['mailboxes.special_use', 'messages.authentication', 'messages.trace_headers', 'messages.user_id'])
-    .where('messages.spool_id', '=', spoolId)
-    .executeTakeFirstOrThrow();
+  const { byUser } = await h.file(reply);
+  expect(byUser.size).toBe(1);
+  return [...byUser.values()][0]!;
 }
 
 describe('MX inbound authentication on the real store and DNS', () => {
