@@ -49,6 +49,13 @@ const TARGETS = {
 
 const wanted = onlyFilter();
 const log = benchLog;
+/**
+ * BENCH_CHECKS=on: Mailyard runs with the inbound trust checks of issue 11 as on the Internet:
+ * loopback not trusted (SMTP_TRUSTED_NETWORKS=none), SPF/DKIM/DMARC/ARC, a DNSBL zone and reverse
+ * DNS through a private dnsmasq (authoritative for the test names, so every lookup is answered),
+ * and a private rspamd scoring every message. Greylisting is off (smtp-source never retries).
+ */
+const CHECKS = process.env.BENCH_CHECKS === 'on';
 stopOnSignals();
 
 
@@ -199,6 +206,24 @@ async function benchPostfix(runDir) {
 // ---------------------------------------------------------------------------------------------
 // a. Mailyard: smtp-server and inbound-worker as separate processes on a private PostgreSQL + Redis.
 
+/** A private dnsmasq answering for the bench's names (SPF of the sender, the DNSBL zone, reverse DNS) and a private rspamd; the services' environment for them. */
+async function startChecks(dataDir) {
+  const dnsPort = await freePort();
+  const dnsmasq = startChild('/usr/sbin/dnsmasq', [
+    '--no-daemon', `--port=${dnsPort}`, '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', '--conf-file=/dev/null', '--pid-file=',
+    '--local=/test/', '--local=/bl.bench.test/', '--local=/in-addr.arpa/',
+    '--txt-record=source.test,v=spf1 ip4:127.0.0.1 -all', '--txt-record=_dmarc.source.test,v=DMARC1; p=none',
+  ], { cwd: dataDir, logFile: path.join(dataDir, 'dnsmasq.log') });
+  cleanups.push(() => stopPid(dnsmasq, 'SIGTERM', 5_000));
+  const { startLocalRspamd } = await import('../core/dist/local/rspamd.js');
+  const rspamdRedis = await startLocalRedis({ dataDir: path.join(dataDir, 'rspamd-redis') });
+  cleanups.push(() => rspamdRedis.stop());
+  const rspamd = await startLocalRspamd({ redisUrl: rspamdRedis.url, dnsServer: `127.0.0.1:${dnsPort}` });
+  cleanups.push(() => rspamd.stop());
+  log(`checks on: dnsmasq on 127.0.0.1:${dnsPort}, rspamd at ${rspamd.url}`);
+  return { SMTP_TRUSTED_NETWORKS: 'none', SMTP_GREYLIST: 'off', DNS_SERVERS: `127.0.0.1:${dnsPort}`, DNSBL_ZONES: 'bl.bench.test', RSPAMD_URL: rspamd.url, RSPAMD_CONTROLLER_URL: rspamd.controllerUrl };
+}
+
 async function benchMailyard(runDir) {
   const dataDir = path.join(runDir, 'mailyard');
   fs.mkdirSync(dataDir, { recursive: true });
@@ -222,8 +247,10 @@ async function benchMailyard(runDir) {
   const userId = Number((await db.query('SELECT id FROM users WHERE address = $1', [PLAN.recipient])).rows[0].id);
 
   const smtpPort = await freePort();
+  const checksEnv = CHECKS ? await startChecks(dataDir) : {};
   const serviceEnv = {
     ...baseEnv,
+    ...checksEnv,
     SMTP_PORT: String(smtpPort),
     BIND_ADDRESS: HOST,
     MAIL_HOSTNAME: 'mx.bench.test',
@@ -564,7 +591,7 @@ async function main() {
   pruneOldRuns(DATA_ROOT, 'run-', (dir) => [path.join(dir, 'mailyard', 'postgres', 'postmaster.pid'), path.join(dir, 'postfix', 'lib', 'master.lock')]);
   const runDir = path.join(DATA_ROOT, `run-${stamp}`);
   fs.mkdirSync(runDir, { recursive: true });
-  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench  (= npm run build && node bench/smtp-ingest.mjs)', plan: PLAN, machine: machineInfo() };
+  const results = { startedAt: startedAt.toISOString(), command: 'npm run bench  (= npm run build && node bench/smtp-ingest.mjs)', plan: PLAN, checks: CHECKS ? 'on' : 'off', machine: machineInfo() };
   log(`run directory ${path.relative(ROOT, runDir)}`);
 
   let failure = null;

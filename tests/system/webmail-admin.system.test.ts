@@ -1,7 +1,5 @@
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import { createRateLimiter } from '../../core/src/auth/rate-limit.js';
@@ -10,11 +8,9 @@ import { sendMessage } from '../../core/src/mail/send.js';
 import { createOutboundQueue, outboundJobId, type OutboundQueue } from '../../core/src/queue/queues.js';
 import { createRedis } from '../../core/src/queue/redis.js';
 import { createOutboundRepository } from '../../core/src/repositories/outbound.repository.js';
-import { freePort } from '../../core/src/local/process-utils.js';
-import { allocateRedisUrl } from '../helpers/redis.js';
-import { eventually, repoRoot, spawnService, type ServiceProcess } from '../helpers/services.js';
-import { createTestStore, type TestStore } from '../helpers/store.js';
-import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
+import type { TestStore } from '../helpers/store.js';
+import { testSecrets } from '../helpers/secrets.js';
+import { SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
 
 /**
  * The admin panel end to end in headless Chromium against the built backend (serving
@@ -23,53 +19,43 @@ import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
  * wakes the outbound queue. Saves admin screenshots to docs/screenshots/.
  */
 
-const screenshots = path.join(repoRoot, 'docs', 'screenshots');
-const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const screenshots = SCREENSHOTS;
 
+let stack: WebmailStack;
 let store: TestStore;
-let redisDb: Awaited<ReturnType<typeof allocateRedisUrl>>;
 let redis: ReturnType<typeof createRedis>;
 let queue: OutboundQueue;
-let services: ServiceProcess[] = [];
 let dataDir: string;
 let base: string;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(repoRoot, 'frontend', 'dist', 'index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
-  store = await createTestStore();
-  redisDb = await allocateRedisUrl();
-  redis = createRedis(redisDb.url, { maxRetriesPerRequest: null });
+  stack = await startWebmailStack({
+    hostname: 'mx.panel.test',
+    services: ['backend'],
+    setup: async (db) => {
+      const accounts = createAccountsService({ db: db.db, secrets: testSecrets });
+      await accounts.addDomain('panel.test');
+      await accounts.addDomain('other.test');
+      await accounts.addUser({ address: 'root@panel.test', password: 'root password 1', role: 'admin' });
+      const boss = await accounts.addUser({ address: 'boss@panel.test', password: 'boss password 1', role: 'domain-admin' });
+      const panelId = (await db.db.selectFrom('domains').select('id').where('name', '=', 'panel.test').executeTakeFirstOrThrow()).id;
+      await db.db.insertInto('domain_admins').values({ user_id: boss.id, domain_id: panelId }).execute();
+      await accounts.addUser({ address: 'sue@panel.test', password: 'sue password 1' });
+      await accounts.addUser({ address: 'bob@other.test', password: 'bob password 1' });
+    },
+  });
+  ({ store, base, browser, dataDir } = stack);
+  redis = createRedis(stack.redisUrl, { maxRetriesPerRequest: null });
   queue = createOutboundQueue(redis);
-  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
-  await accounts.addDomain('panel.test');
-  await accounts.addDomain('other.test');
-  await accounts.addUser({ address: 'root@panel.test', password: 'root password 1', role: 'admin' });
-  const boss = await accounts.addUser({ address: 'boss@panel.test', password: 'boss password 1', role: 'domain-admin' });
-  const panelId = (await store.db.selectFrom('domains').select('id').where('name', '=', 'panel.test').executeTakeFirstOrThrow()).id;
-  await store.db.insertInto('domain_admins').values({ user_id: boss.id, domain_id: panelId }).execute();
-  await accounts.addUser({ address: 'sue@panel.test', password: 'sue password 1' });
-  await accounts.addUser({ address: 'bob@other.test', password: 'bob password 1' });
-
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-webmail-admin-'));
-  const httpPort = await freePort();
-  const env = { DATABASE_URL: store.url, REDIS_URL: redisDb.url, DATA_DIR: dataDir, MAIL_HOSTNAME: 'mx.panel.test', SECRET_KEY: TEST_SECRET_KEY, BIND_ADDRESS: '127.0.0.1', LOG_LEVEL: 'warn', HTTP_PORT: String(httpPort), HTTPS_PORT: '0' };
-  services = [spawnService('backend', env)];
-  base = `http://127.0.0.1:${httpPort}`;
-  await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, describe: () => services.map((s) => s.output()).join('\n') });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
-  fs.mkdirSync(screenshots, { recursive: true });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await Promise.all(services.map((s) => s.stop()));
   await queue?.close();
   redis?.disconnect();
-  await redisDb?.flush();
-  await store?.drop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  await stack?.stop();
 });
+
 
 /** A fresh browser session signed in as `address`, on the mail screen. */
 async function signIn(address: string, password: string): Promise<Page> {

@@ -1,15 +1,12 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
-import { freePort } from '../../core/src/local/process-utils.js';
-import { allocateRedisUrl } from '../helpers/redis.js';
-import { eventually, repoRoot, spawnService, type ServiceProcess } from '../helpers/services.js';
-import { createTestStore, type TestStore } from '../helpers/store.js';
-import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
+import type { TestStore } from '../helpers/store.js';
+import { testSecrets } from '../helpers/secrets.js';
+import { SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
 
 /**
  * Compose end to end in headless Chromium: the built backend (serving frontend/dist), the
@@ -19,13 +16,10 @@ import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
  * replies; an undone send never arrives and its window comes back.
  */
 
-const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const screenshots = path.join(repoRoot, 'docs', 'screenshots');
+const screenshots = SCREENSHOTS;
 
+let stack: WebmailStack;
 let store: TestStore;
-let redisDb: Awaited<ReturnType<typeof allocateRedisUrl>>;
-let services: ServiceProcess[] = [];
-let dataDir: string;
 let base: string;
 let browser: Browser;
 let gil: Page;
@@ -54,46 +48,25 @@ async function subjects(userId: number): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(repoRoot, 'frontend', 'dist', 'index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
-  store = await createTestStore();
-  redisDb = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
-  await accounts.addDomain('compose.test');
-  gilId = (await accounts.addUser({ address: 'gil@compose.test', password: 'gil password 1' })).id;
-  hanaId = (await accounts.addUser({ address: 'hana@compose.test', password: 'hana password 1' })).id;
-
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-compose-'));
-  const httpPort = await freePort();
-  const env = {
-    DATABASE_URL: store.url,
-    REDIS_URL: redisDb.url,
-    DATA_DIR: dataDir,
-    SECRET_KEY: TEST_SECRET_KEY,
-    MAIL_HOSTNAME: 'mx.compose.test',
-    BIND_ADDRESS: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    HTTP_PORT: String(httpPort),
-    HTTPS_PORT: '0',
-  };
-  services = [spawnService('inbound-worker', env), spawnService('outbound-worker', env), spawnService('backend', env)];
-  base = `http://127.0.0.1:${httpPort}`;
-  await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, describe: () => services.map((s) => s.output()).join('\n') });
-
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+  stack = await startWebmailStack({
+    hostname: 'mx.compose.test',
+    services: ['inbound-worker', 'outbound-worker', 'backend'],
+    setup: async (db) => {
+      const accounts = createAccountsService({ db: db.db, secrets: testSecrets });
+      await accounts.addDomain('compose.test');
+      gilId = (await accounts.addUser({ address: 'gil@compose.test', password: 'gil password 1' })).id;
+      hanaId = (await accounts.addUser({ address: 'hana@compose.test', password: 'hana password 1' })).id;
+    },
+  });
+  ({ store, base, browser } = stack);
   gil = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   hana = await (await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } })).newPage();
   await signIn(gil, 'gil@compose.test', 'gil password 1');
   await signIn(hana, 'hana@compose.test', 'hana password 1');
-  fs.mkdirSync(screenshots, { recursive: true });
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await Promise.all(services.map((s) => s.stop()));
-  await redisDb?.flush();
-  await store?.drop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => stack?.stop());
+
 
 describe('composing in the webmail', () => {
   it('writes and sends a message with an attachment: it shows in Sent and in the other user’s inbox, where the file downloads', async () => {

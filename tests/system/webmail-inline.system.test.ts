@@ -1,17 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import zlib from 'node:zlib';
 import nodemailer from 'nodemailer';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
-import { freePort } from '../../core/src/local/process-utils.js';
-import { allocateRedisUrl } from '../helpers/redis.js';
-import { eventually, repoRoot, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
-import { createTestStore, type TestStore } from '../helpers/store.js';
 import { testSecrets } from '../helpers/secrets.js';
+import { startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
 
 /**
  * Inline (`cid:`) images in the reader's sandboxed frame, end to end in headless Chromium: the
@@ -22,13 +16,8 @@ import { testSecrets } from '../helpers/secrets.js';
  * Settings: compose inserts the signature, and the mail goes out under the name.
  */
 
-const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-
-let store: TestStore;
-let redisDb: Awaited<ReturnType<typeof allocateRedisUrl>>;
-let services: ServiceProcess[] = [];
+let stack: WebmailStack;
 let smtpPort: number;
-let dataDir: string;
 let base: string;
 let browser: Browser;
 let page: Page;
@@ -53,45 +42,21 @@ function png(width: number, height: number, pixels: (length: number) => Buffer):
 }
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(repoRoot, 'frontend', 'dist', 'index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
-  store = await createTestStore();
-  redisDb = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
-  await accounts.addDomain('inline.test');
-  await accounts.addUser({ address: 'ivy@inline.test', password: 'ivy password 1' });
-
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-inline-'));
-  smtpPort = await freePort();
-  const httpPort = await freePort();
-  const env = {
-    DATABASE_URL: store.url,
-    REDIS_URL: redisDb.url,
-    DATA_DIR: dataDir,
-    MAIL_HOSTNAME: 'mx.inline.test',
-    BIND_ADDRESS: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    SMTP_PORT: String(smtpPort),
-    SUBMISSION_PORT: String(await freePort()),
-    SMTPS_PORT: '0',
-    HTTP_PORT: String(httpPort),
-    HTTPS_PORT: '0',
-  };
-  services = [spawnService('smtp-server', env), spawnService('inbound-worker', env), spawnService('backend', env)];
-  base = `http://127.0.0.1:${httpPort}`;
-  await waitForSmtpGreeting(smtpPort);
-  await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, describe: () => services.map((s) => s.output()).join('\n') });
-
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+  stack = await startWebmailStack({
+    hostname: 'mx.inline.test',
+    services: ['smtp-server', 'inbound-worker', 'backend'],
+    setup: async (store) => {
+      const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
+      await accounts.addDomain('inline.test');
+      await accounts.addUser({ address: 'ivy@inline.test', password: 'ivy password 1' });
+    },
+  });
+  ({ base, smtpPort, browser } = stack);
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await Promise.all(services.map((s) => s.stop()));
-  await redisDb?.flush();
-  await store?.drop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => stack?.stop());
+
 
 describe('inline images in the reader', () => {
   it('signs in', async () => {

@@ -1,17 +1,12 @@
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import nodemailer from 'nodemailer';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
-import { freePort } from '../../core/src/local/process-utils.js';
 import { startDnsmasq, type TestDnsServer } from '../helpers/dnsmasq.js';
-import { allocateRedisUrl } from '../helpers/redis.js';
-import { eventually, repoRoot, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
-import { createTestStore, type TestStore } from '../helpers/store.js';
-import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
+import { testSecrets } from '../helpers/secrets.js';
+import { SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
 
 /**
  * "Why is this in Junk?" end to end in headless Chromium (issue 11): the built backend (serving
@@ -24,15 +19,11 @@ import { TEST_SECRET_KEY, testSecrets } from '../helpers/secrets.js';
  * and axe-core finds no serious or critical issue in either.
  */
 
-const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const screenshots = path.join(repoRoot, 'docs', 'screenshots');
+const screenshots = SCREENSHOTS;
 const SPAMMER = 'offers@deals.test';
 
-let store: TestStore;
-let redisDb: Awaited<ReturnType<typeof allocateRedisUrl>>;
+let stack: WebmailStack;
 let dns: TestDnsServer;
-let services: ServiceProcess[] = [];
-let dataDir: string;
 let smtpPort: number;
 let base: string;
 let browser: Browser;
@@ -53,12 +44,6 @@ async function shootAndCheck(name: string, selector: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(repoRoot, 'frontend', 'dist', 'index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
-  store = await createTestStore();
-  redisDb = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
-  await accounts.addDomain('junk.test');
-  await accounts.addUser({ address: 'ivy@junk.test', password: 'ivy password 1' });
   // deals.test lets only 192.0.2.1 send its mail, and asks for nothing special when DMARC fails.
   dns = await startDnsmasq({
     localDomains: ['deals.test'],
@@ -67,34 +52,19 @@ beforeAll(async () => {
       { name: '_dmarc.deals.test', value: 'v=DMARC1; p=none' },
     ],
   });
-
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-junk-'));
-  smtpPort = await freePort();
-  const httpPort = await freePort();
-  const env = {
-    DATABASE_URL: store.url,
-    REDIS_URL: redisDb.url,
-    DATA_DIR: dataDir,
-    SECRET_KEY: TEST_SECRET_KEY,
-    MAIL_HOSTNAME: 'mx.junk.test',
-    BIND_ADDRESS: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    DNS_SERVERS: dns.server,
-    SMTP_PORT: String(smtpPort),
-    SUBMISSION_PORT: String(await freePort()),
-    SMTPS_PORT: '0',
-    HTTP_PORT: String(httpPort),
-    HTTPS_PORT: '0',
-  };
-  services = [spawnService('smtp-server', env), spawnService('inbound-worker', env), spawnService('backend', env)];
-  base = `http://127.0.0.1:${httpPort}`;
-  await waitForSmtpGreeting(smtpPort);
-  await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, describe: () => services.map((s) => s.output()).join('\n') });
-
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+  stack = await startWebmailStack({
+    hostname: 'mx.junk.test',
+    services: ['smtp-server', 'inbound-worker', 'backend'],
+    env: { DNS_SERVERS: dns.server },
+    setup: async (store) => {
+      const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
+      await accounts.addDomain('junk.test');
+      await accounts.addUser({ address: 'ivy@junk.test', password: 'ivy password 1' });
+    },
+  });
+  ({ base, smtpPort, browser } = stack);
   // axe-core runs in a page of the same context.
   page = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
-  fs.mkdirSync(screenshots, { recursive: true });
   await page.goto(`${base}/`);
   await page.getByLabel('Email address').fill('ivy@junk.test');
   await page.getByLabel('Password').fill('ivy password 1');
@@ -103,12 +73,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await Promise.all(services.map((s) => s.stop()));
+  await stack?.stop();
   await dns?.stop();
-  await redisDb?.flush();
-  await store?.drop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('Junk explained in the webmail', () => {
@@ -165,10 +131,11 @@ describe('Junk explained in the webmail', () => {
     await shootAndCheck('junk-explained', '.reader-pane');
     // On a phone: the same screen in one column, and no "/" key hint in the search box.
     await page.setViewportSize({ width: 390, height: 844 });
-    expect(await page.getByRole('searchbox', { name: 'Search mail' }).getAttribute('placeholder')).toBe('Search mail');
+    // The placeholder follows a media query: React re-renders a moment after the resize.
+    await expect.poll(() => page.getByRole('searchbox', { name: 'Search mail' }).getAttribute('placeholder')).toBe('Search mail');
     await shootAndCheck('phone-junk-explained', '.reader-pane');
     await page.setViewportSize({ width: 1280, height: 800 });
-    expect(await page.getByRole('searchbox', { name: 'Search mail' }).getAttribute('placeholder')).toBe('Search mail  ( / )');
+    await expect.poll(() => page.getByRole('searchbox', { name: 'Search mail' }).getAttribute('placeholder')).toBe('Search mail  ( / )');
 
     await page.getByRole('checkbox', { name: `Always trust ${SPAMMER}` }).check();
     await page.getByRole('button', { name: 'Not spam' }).click();

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import { createRateLimiter } from '../../core/src/auth/rate-limit.js';
@@ -13,11 +12,9 @@ import { createRedisEventPublisher } from '../../core/src/events/publisher.js';
 import { sendMessage } from '../../core/src/mail/send.js';
 import { createOutboundQueue } from '../../core/src/queue/queues.js';
 import { createRedis } from '../../core/src/queue/redis.js';
-import { freePort } from '../../core/src/local/process-utils.js';
-import { allocateRedisUrl } from '../helpers/redis.js';
-import { eventually, repoRoot, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
-import { createTestStore, type TestStore } from '../helpers/store.js';
+import type { TestStore } from '../helpers/store.js';
 import { testSecrets } from '../helpers/secrets.js';
+import { SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
 
 /**
  * The webmail end to end in headless Chromium: the built backend (serving frontend/dist),
@@ -26,12 +23,11 @@ import { testSecrets } from '../helpers/secrets.js';
  * nothing reaching a listener the message points at. Saves screenshots to docs/screenshots/.
  */
 
-const screenshots = path.join(repoRoot, 'docs', 'screenshots');
-const chromiumArgs = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const screenshots = SCREENSHOTS;
 
+let stack: WebmailStack;
 let store: TestStore;
-let redisDb: Awaited<ReturnType<typeof allocateRedisUrl>>;
-let services: ServiceProcess[] = [];
+let redisUrl: string;
 let smtpPort: number;
 let submissionPort: number;
 let dataDir: string;
@@ -45,56 +41,32 @@ let listenerPort: number;
 const listenerHits: string[] = [];
 
 beforeAll(async () => {
-  if (!fs.existsSync(path.join(repoRoot, 'frontend', 'dist', 'index.html'))) throw new Error('frontend/dist is missing: run `npm run build` first');
-  store = await createTestStore();
-  redisDb = await allocateRedisUrl();
-  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
-  await accounts.addDomain('webmail.test');
-  danaId = (await accounts.addUser({ address: 'dana@webmail.test', password: 'dana password 1' })).id;
-  await accounts.addUser({ address: 'finn@webmail.test', password: 'finn password 1' });
-
   listener = http.createServer((req, res) => {
     listenerHits.push(`${req.method} ${req.url}`);
     res.end('ok');
   });
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
   listenerPort = (listener.address() as AddressInfo).port;
-
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-webmail-'));
-  smtpPort = await freePort();
-  submissionPort = await freePort();
-  const httpPort = await freePort();
-  const env = {
-    DATABASE_URL: store.url,
-    REDIS_URL: redisDb.url,
-    DATA_DIR: dataDir,
-    MAIL_HOSTNAME: 'mx.webmail.test',
-    BIND_ADDRESS: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    SMTP_PORT: String(smtpPort),
-    SUBMISSION_PORT: String(submissionPort),
-    SMTPS_PORT: '0',
-    HTTP_PORT: String(httpPort),
-    HTTPS_PORT: '0',
-  };
-  services = [spawnService('smtp-server', env), spawnService('inbound-worker', env), spawnService('backend', env)];
-  base = `http://127.0.0.1:${httpPort}`;
-  await waitForSmtpGreeting(smtpPort);
-  await eventually(async () => (await fetch(`${base}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, describe: () => services.map((s) => s.output()).join('\n') });
-
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+  stack = await startWebmailStack({
+    hostname: 'mx.webmail.test',
+    services: ['smtp-server', 'inbound-worker', 'backend'],
+    setup: async (db) => {
+      const accounts = createAccountsService({ db: db.db, secrets: testSecrets });
+      await accounts.addDomain('webmail.test');
+      danaId = (await accounts.addUser({ address: 'dana@webmail.test', password: 'dana password 1' })).id;
+      await accounts.addUser({ address: 'finn@webmail.test', password: 'finn password 1' });
+    },
+  });
+  ({ store, base, browser, dataDir, smtpPort, submissionPort } = stack);
+  redisUrl = stack.redisUrl;
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  fs.mkdirSync(screenshots, { recursive: true });
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await Promise.all(services.map((s) => s.stop()));
+  await stack?.stop();
   await new Promise((resolve) => listener?.close(resolve));
-  await redisDb?.flush();
-  await store?.drop();
-  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 });
+
 
 async function send(mail: { subject: string; text: string; html?: string; messageId?: string; inReplyTo?: string; references?: string }): Promise<void> {
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port: smtpPort, secure: false, tls: { rejectUnauthorized: false } });
@@ -318,7 +290,7 @@ describe('the webmail: keyboard', () => {
 
 describe('the webmail: sent mail', () => {
   it('shows each recipient of a sent message delivered, for a local recipient', async () => {
-    const redis = createRedis(redisDb.url, { maxRetriesPerRequest: null });
+    const redis = createRedis(redisUrl, { maxRetriesPerRequest: null });
     try {
       const deps = { db: store.db, events: createRedisEventPublisher(redis), dataDir, limiter: createRateLimiter(redis), outbound: createOutboundQueue(redis) };
       await sendMessage(deps, { userId: danaId, address: 'dana@webmail.test', name: 'Dana' }, { to: ['Finn <finn@webmail.test>'], subject: 'Minutes of Monday', text: 'Attached are the minutes.' });

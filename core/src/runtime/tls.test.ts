@@ -52,13 +52,25 @@ describe('openTlsSource', () => {
       expect(source.current()).toMatchObject({ selfSigned: false });
       expect(source.current().cert.toString()).toBe(first.cert);
 
-      fs.writeFileSync(certFile, second.cert);
-      await eventually(async () => logged.some((line) => line.includes('"tls.reload_failed"')), { timeoutMs: 10_000 });
+      // Each write is repeated until seen: a write that lands before the poller's first look at the
+      // file (a loaded machine) is no change to it.
+      await eventually(
+        async () => {
+          fs.writeFileSync(certFile, second.cert);
+          return logged.some((line) => line.includes('"tls.reload_failed"'));
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
       expect(source.current().cert.toString()).toBe(first.cert);
       expect(announced).toEqual([]);
 
-      fs.writeFileSync(keyFile, second.key);
-      await eventually(async () => source.current().cert.toString() === second.cert, { timeoutMs: 10_000 });
+      await eventually(
+        async () => {
+          fs.writeFileSync(keyFile, second.key);
+          return source.current().cert.toString() === second.cert;
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
       expect(announced).toEqual([second.cert]);
     } finally {
       source.close();

@@ -47,10 +47,10 @@ afterAll(async () => {
 describe('undo-send setting', () => {
   it('is 10 seconds by default, can be set from 0 to 30, and refuses anything else (400)', async () => {
     const get = () => t.app.inject({ method: 'GET', url: '/api/account/settings', headers: { cookie: ben.cookie } });
-    expect((await get()).json()).toEqual({ undoSendSeconds: 10 });
+    expect((await get()).json()).toEqual({ undoSendSeconds: 10, displayName: null, signature: '' });
     const patch = (undoSendSeconds: unknown) => t.app.inject({ method: 'PATCH', url: '/api/account/settings', headers: ben.headers, payload: { undoSendSeconds } });
-    expect((await patch(25)).json()).toEqual({ undoSendSeconds: 25 });
-    expect((await get()).json()).toEqual({ undoSendSeconds: 25 });
+    expect((await patch(25)).json()).toMatchObject({ undoSendSeconds: 25 });
+    expect((await get()).json()).toMatchObject({ undoSendSeconds: 25 });
     for (const bad of [31, -1, 2.5, 'ten']) expect((await patch(bad)).statusCode, String(bad)).toBe(400);
     expect((await patch(10)).statusCode).toBe(200);
   });

@@ -34,18 +34,7 @@ export function useResource<T>(load: () => Promise<T>): Resource<T> {
   return { ...state, reload };
 }
 
-export function ErrorBlock({ message, onRetry }: { message: string; onRetry?(): void }) {
-  return (
-    <div className="error-block" role="alert">
-      <p>{message}</p>
-      {onRetry && (
-        <button type="button" onClick={onRetry}>
-          Retry
-        </button>
-      )}
-    </div>
-  );
-}
+export { ErrorBlock } from '../../app/error-block';
 
 /** A short local date and time: "3 Mar 14:05". */
 export function formatTime(iso: string): string {

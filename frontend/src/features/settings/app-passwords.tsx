@@ -7,6 +7,7 @@ import { useEffect, useState, type FormEvent } from 'react';
 import type { AppPasswordCreateBody, AppPasswordCreated, AppPasswordDto, AppPasswordListResponse } from '@mailyard/core/contracts';
 import { fullDate } from '../mail/format';
 import { describeError } from './describe-error';
+import { ErrorBlock } from '../../app/error-block';
 
 export interface AppPasswordClient {
   appPasswords(): Promise<AppPasswordListResponse>;
@@ -75,14 +76,7 @@ export function AppPasswords({ client }: { client: AppPasswordClient }) {
       <h2 id="app-passwords-title">App passwords</h2>
       <p className="muted">Mail apps (IMAP and SMTP) sign in with an app password of their own instead of your password. Changing your password revokes them all.</p>
       {list.state === 'loading' && <p className="muted">Loading…</p>}
-      {list.state === 'failed' && (
-        <div className="error-block" role="alert">
-          <p>{list.message}</p>
-          <button type="button" onClick={() => void load()}>
-            Retry
-          </button>
-        </div>
-      )}
+      {list.state === 'failed' && <ErrorBlock message={list.message} onRetry={() => void load()} />}
       {list.state === 'ready' &&
         (list.items.length === 0 ? (
           <p className="muted">No app passwords yet.</p>

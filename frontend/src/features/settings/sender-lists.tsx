@@ -10,6 +10,7 @@ import { useEffect, useRef, useState, type FormEvent } from 'react';
 import type { SenderRuleBody, SenderRuleDto, SenderRuleResponse, SenderRulesResponse } from '@mailyard/core/contracts';
 import { fullDate } from '../mail/format';
 import { describeError } from './describe-error';
+import { ErrorBlock } from '../../app/error-block';
 
 export interface SenderListsClient {
   senderRules(): Promise<SenderRulesResponse>;
@@ -89,14 +90,7 @@ export function SenderLists({ client }: { client: SenderListsClient }) {
         covers every address at it and at its subdomains.
       </p>
       {list.state === 'loading' && <p className="muted">Loading…</p>}
-      {list.state === 'failed' && (
-        <div className="error-block" role="alert">
-          <p>{list.message}</p>
-          <button type="button" onClick={() => void load()}>
-            Retry
-          </button>
-        </div>
-      )}
+      {list.state === 'failed' && <ErrorBlock message={list.message} onRetry={() => void load()} />}
       {list.state === 'ready' &&
         (list.items.length === 0 ? (
           <p className="muted">No blocked or allowed senders yet.</p>
