@@ -188,6 +188,7 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
           (state?.log ?? deps.log).warn({ event: 'smtp.data.virus_refused', virus: result.name, mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '' });
           return replies.virusFound(result.name);
         }
+        if (result.status === 'unscanned') (state?.log ?? deps.log).info({ event: 'smtp.data.virus_unscanned', reason: result.message });
         if (result.status === 'error') {
           deps.log.error({ event: 'smtp.data.virus_scan_failed', err: result.message, onError: scanner.onError });
           return scanner.onError === 'tempfail' ? replies.virusScanUnavailable() : null;

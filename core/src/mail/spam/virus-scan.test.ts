@@ -49,6 +49,15 @@ describe('clamd INSTREAM', () => {
     expect(parseClamdReply('')).toMatchObject({ status: 'error' });
   });
 
+  it('does not send clamd a message over its size limit: unscanned, not an error the MX would tempfail forever', async () => {
+    const scanner = createClamdScanner({ socket: clamd.socket, maxBytes: 200 });
+    const big = messageWith(EICAR);
+    expect(big.length).toBeGreaterThan(200);
+    expect(await scanner.scan(big)).toMatchObject({ status: 'unscanned' });
+    // Within the limit the same scanner still scans.
+    expect(await createClamdScanner({ socket: clamd.socket, maxBytes: big.length }).scan(big)).toMatchObject({ status: 'infected' });
+  });
+
   it('reads clamd addresses as a unix path or host:port, refusing anything else', () => {
     expect(clamdAddress({ socket: '/run/clamd.sock' })).toEqual({ path: '/run/clamd.sock' });
     expect(clamdAddress({ host: '127.0.0.1:3310' })).toEqual({ host: '127.0.0.1', port: 3310 });

@@ -11,7 +11,12 @@ import net from 'node:net';
 /** The Redis counter of messages refused as infected (the smtp-server has no /metrics of its own). */
 export const VIRUS_REFUSED_COUNTER = 'mailyard:counter:smtp_virus_refused';
 
-export type VirusScanResult = { status: 'clean' } | { status: 'infected'; name: string } | { status: 'error'; message: string };
+export type VirusScanResult =
+  | { status: 'clean' }
+  | { status: 'infected'; name: string }
+  | { status: 'error'; message: string }
+  /** Larger than clamd scans (its StreamMaxLength): not sent, so it is neither refused nor tempfailed forever. */
+  | { status: 'unscanned'; message: string };
 
 export interface ClamdOptions {
   /** A unix socket path, or `host:port`. */
@@ -21,6 +26,12 @@ export interface ClamdOptions {
   timeoutMs?: number;
   /** Bytes per INSTREAM chunk (default 64 KiB; clamd's StreamMaxLength bounds the total). */
   chunkBytes?: number;
+  /**
+   * Messages larger than this are not scanned (default 25 MiB, clamd's default StreamMaxLength):
+   * clamd would answer "size limit exceeded", an error that CLAMD_FAIL=tempfail turns into a 451
+   * the sender can never get past.
+   */
+  maxBytes?: number;
 }
 
 export interface VirusScanner {
@@ -49,8 +60,10 @@ export function createClamdScanner(options: ClamdOptions): VirusScanner {
   const address = clamdAddress(options);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const chunkBytes = options.chunkBytes ?? 64 * 1024;
+  const maxBytes = options.maxBytes ?? 25 * 1024 * 1024;
   return {
     scan(raw) {
+      if (raw.length > maxBytes) return Promise.resolve({ status: 'unscanned', message: `${raw.length} bytes is over the ${maxBytes} bytes clamd scans` });
       return new Promise<VirusScanResult>((resolve) => {
         const replies: Buffer[] = [];
         let settled = false;
