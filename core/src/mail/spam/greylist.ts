@@ -107,18 +107,22 @@ export function createGreylist(deps: GreylistDeps) {
   return {
     /** Whether this recipient may receive from this client and sender now. Throws only when the store cannot be read. */
     async check(query: GreylistQuery): Promise<GreylistDecision> {
-      const policy = (await domains.trustPolicies([domainOf(query.rcpt)])).get(domainOf(query.rcpt)) ?? DEFAULT_TRUST_POLICY;
-      if (policy.greylisting === 'off') return { pass: true, reason: 'domain-off' };
-      if (query.mailFrom && (await senderRules.decide([query.userId], query.mailFrom)).get(query.userId) === 'allow') return { pass: true, reason: 'allow-listed' };
+      // The triplet first: a known sender (the common case) passes on one Redis call, with no
+      // database query on the RCPT path; the exceptions are looked at only before a refusal.
+      let wait: number;
       try {
-        if (query.mailFrom && (await deps.redis.exists(goodSenderKey(query.ip, query.mailFrom))) === 1) return { pass: true, reason: 'good-sender' };
         const key = `greylist:triplet:${clientNetwork(query.ip)}|${query.mailFrom.toLowerCase()}|${query.rcpt.toLowerCase()}`;
-        const wait = Number(await deps.redis.eval(TRIPLET_SCRIPT, 1, key, String(now()), String(deps.delaySeconds), String(GREYLIST_CONFIRMED_TTL_SECONDS), String(GREYLIST_PENDING_TTL_SECONDS)));
-        return wait < 0 ? { pass: true, reason: 'confirmed' } : { pass: false, retryInSeconds: wait };
+        wait = Number(await deps.redis.eval(TRIPLET_SCRIPT, 1, key, String(now()), String(deps.delaySeconds), String(GREYLIST_CONFIRMED_TTL_SECONDS), String(GREYLIST_PENDING_TTL_SECONDS)));
+        if (wait < 0) return { pass: true, reason: 'confirmed' };
+        if (query.mailFrom && (await deps.redis.exists(goodSenderKey(query.ip, query.mailFrom))) === 1) return { pass: true, reason: 'good-sender' };
       } catch (err) {
         deps.onUnavailable?.(err as Error);
         return { pass: true, reason: 'unavailable' };
       }
+      const policy = (await domains.trustPolicies([domainOf(query.rcpt)])).get(domainOf(query.rcpt)) ?? DEFAULT_TRUST_POLICY;
+      if (policy.greylisting === 'off') return { pass: true, reason: 'domain-off' };
+      if (query.mailFrom && (await senderRules.decide([query.userId], query.mailFrom)).get(query.userId) === 'allow') return { pass: true, reason: 'allow-listed' };
+      return { pass: false, retryInSeconds: wait };
     },
 
     /** After a message that passed DMARC was accepted: its client network and MAIL FROM domain skip greylisting for 30 days. Never throws. */
