@@ -125,6 +125,28 @@ describe('inbound authentication (SPF, DKIM, DMARC) on a real resolver', () => {
     const own = await trust({ dns: '127.0.0.1:9' }).verify(input(authTestMessage('ceo@in.test', 'bob@in.test', 'own, no dns'), { mailFrom: 'ceo@in.test' }));
     expect(own.action).toBe('accept');
   });
+
+  it('does not refuse a p=reject domain whose aligned DKIM key lookup timed out (DMARC fails only because a check could not run)', async () => {
+    // Everything answers but the DKIM key: the signature that would align is temperror, so the
+    // DMARC "fail" says nothing about the sender (RFC 7489 6.6.2). A slow resolver must not cost mail.
+    const real = createAuthDnsResolver([auth.dns.server], { timeoutMs: 500 });
+    const keyTimesOut = Object.assign(
+      (name: string, rrtype: string) =>
+        name.includes('._domainkey.') ? Promise.reject(Object.assign(new Error(`timeout ${name}`), { code: 'ETIMEOUT' })) : real(name, rrtype),
+      { size: () => 0 },
+    );
+    const slowKey = createInboundTrust({ db: store.db, resolver: keyTimesOut as typeof real, hostname: 'mx.in.test', trustedNetworks: parseTrustedNetworks('none') });
+    const raw = await auth.sign(authTestMessage('Ann <ann@signed.test>', 'bob@in.test', 'key lookup times out'));
+    const verdict = await slowKey.verify(input(raw));
+    expect(verdict.authentication.dkim).toEqual({ result: 'temperror', domain: 'signed.test' });
+    expect(verdict.action).toBe('accept');
+
+    // A forged From still fails when its temperror is on a domain that could not align (the attacker's own).
+    const forged = await auth.sign(authTestMessage('Ann <ann@signed.test>', 'bob@in.test', 'forged'), 'forger.test');
+    const forgedVerdict = await slowKey.verify(input(forged));
+    expect(forgedVerdict.authentication.dmarc).toMatchObject({ result: 'fail', policy: 'reject' });
+    expect(forgedVerdict.action).toBe('reject');
+  });
 });
 
 describe('the DNS answer cache', () => {

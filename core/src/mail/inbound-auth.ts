@@ -132,6 +132,12 @@ export interface AuthFacts {
   alignedPass: boolean;
   /** Some check could not finish for a DNS failure. */
   temporary: boolean;
+  /**
+   * A check that could have aligned with the From domain (SPF of an aligned MAIL FROM/HELO, or a
+   * DKIM signature by an aligned domain) could not finish: a DMARC fail then proves nothing.
+   * A temperror on an unaligned domain does not count: the sender controls that domain's DNS.
+   */
+  alignedTemperror: boolean;
   /** The `Authentication-Results:` field, folded, ending in CRLF. */
   header: string;
 }
@@ -183,7 +189,11 @@ export function toAuthFacts(result: AuthenticateResult, hostname: string): AuthF
     fromDomain !== null &&
     (dkimPass.some((s) => aligned(s.signingDomain, fromDomain)) || (spfResult === 'pass' && spf?.domain !== undefined && aligned(spf.domain, fromDomain)));
   const temporary = [authentication.spf, authentication.dmarc, ...signatures.map((s) => ({ result: normalizeResult(s.status.result) }))].some((c) => c.result === 'temperror');
-  return { authentication, fromDomain, fromAddress, alignedPass, temporary, header: authResultsField(result.headers, hostname) };
+  const alignedTemperror =
+    fromDomain !== null &&
+    (signatures.some((s) => normalizeResult(s.status.result) === 'temperror' && s.signingDomain !== undefined && aligned(s.signingDomain, fromDomain)) ||
+      (spfResult === 'temperror' && spf?.domain !== undefined && aligned(spf.domain, fromDomain)));
+  return { authentication, fromDomain, fromAddress, alignedPass, temporary, alignedTemperror, header: authResultsField(result.headers, hostname) };
 }
 
 /** When the checks did not finish in time: everything is a temporary error (the mail is still received). */
@@ -194,6 +204,7 @@ function timedOutFacts(hostname: string): AuthFacts {
     fromAddress: null,
     alignedPass: false,
     temporary: true,
+    alignedTemperror: true,
     header: `Authentication-Results: ${hostname};\r\n spf=temperror;\r\n dkim=temperror;\r\n dmarc=temperror (checks timed out)\r\n`,
   };
 }
@@ -241,7 +252,7 @@ function fromSetting(setting: 'enforce' | 'reject' | 'quarantine' | 'ignore'): T
  * them, to their policy). Pure: the unit tests state the rules on it.
  */
 export function decideTrust(
-  facts: Pick<AuthFacts, 'authentication' | 'fromDomain' | 'alignedPass' | 'temporary'>,
+  facts: Pick<AuthFacts, 'authentication' | 'fromDomain' | 'alignedPass' | 'temporary' | 'alignedTemperror'>,
   rcptDomains: readonly string[],
   policies: ReadonlyMap<string, DomainTrustPolicy>,
   trustedNetwork: boolean,
@@ -254,7 +265,8 @@ export function decideTrust(
   if (own && !passes && !facts.temporary) {
     verdict = { action: fromSetting(own.ownDomainSpoofing), reason: `claims to be from our domain ${facts.fromDomain} but does not pass SPF, DKIM or DMARC` };
   }
-  if (verdict.action === 'accept' && dmarc.result === 'fail' && (dmarc.policy === 'reject' || dmarc.policy === 'quarantine')) {
+  // A DMARC fail while an aligned check could not run is not acted on (RFC 7489 6.6.2: temperror).
+  if (verdict.action === 'accept' && dmarc.result === 'fail' && !facts.alignedTemperror && (dmarc.policy === 'reject' || dmarc.policy === 'quarantine')) {
     const domains = rcptDomains.length > 0 ? rcptDomains : [''];
     const actions = domains.map((d): TrustAction => {
       const setting = (policies.get(d) ?? DEFAULT_TRUST_POLICY).dmarcReject;
