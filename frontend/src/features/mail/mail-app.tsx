@@ -14,6 +14,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { MailboxDto, Me, MessageListItemDto, UserEvent } from '@mailyard/core/contracts';
 import { api, ApiError } from '../../api/client';
+import { AccountName } from './account-name';
 import { openCompose } from '../compose/compose-store';
 import { SearchBox } from '../search/search-box';
 import type { DeliveryEvent } from './delivery-strip';
@@ -479,7 +480,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
         <button type="button" onClick={onSettings}>
           Settings
         </button>
-        <span className="account muted">{me.address}</span>
+        <AccountName address={me.address} />
         <button type="button" onClick={onSignOut}>
           Sign out
         </button>
