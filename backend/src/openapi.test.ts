@@ -29,6 +29,7 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['PATCH', '/api/account/settings', 'body', '200'],
   ['GET', '/api/account/usage', '', '200'],
   ['GET', '/api/account/export', 'query', '200 application/mbox'],
+  ['GET', '/api/account/mobileconfig', '', '200 application/x-apple-aspen-config'],
   ['GET', '/api/mailboxes', '', '200'],
   ['POST', '/api/mailboxes', 'body', '201'],
   ['GET', '/api/mailboxes/{id}/messages', 'query', '200'],

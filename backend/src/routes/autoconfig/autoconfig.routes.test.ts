@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../../core/src/log/logger.js';
 import { createTestBackend, type TestBackend } from '../../../../tests/helpers/backend.js';
@@ -102,6 +103,55 @@ describe('Outlook autodiscover', () => {
     const empty = await t.app.inject({ method: 'POST', url: '/autodiscover/autodiscover.xml', headers: { 'content-type': 'text/xml' }, payload: '<Autodiscover/>' });
     expect(empty.statusCode).toBe(400);
     expect(empty.json().error.code).toBe('request.invalid');
+  });
+});
+
+/** Reads a property list with Python's plistlib: a parser that is not ours. */
+const readPlist = (xml: string): Record<string, unknown> =>
+  JSON.parse(execFileSync('python3', ['-c', 'import json, plistlib, sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], { input: xml }).toString());
+
+describe('Apple configuration profile', () => {
+  it("is the signed-in user's account: IMAP on 993 and submission on 465 over TLS, the address as user name, no password", async () => {
+    const ann = await t.login('ann@m.test', 'ann password');
+    await t.app.inject({ method: 'PATCH', url: '/api/account/settings', headers: ann.headers, payload: { displayName: 'Ann <Example> & Co' } });
+    const res = await t.app.inject({ method: 'GET', url: '/api/account/mobileconfig', headers: ann.headers });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toBe('application/x-apple-aspen-config');
+    expect(res.headers['content-disposition']).toBe('attachment; filename="ann@m.test.mobileconfig"');
+    const profile = readPlist(res.body);
+    expect(profile).toMatchObject({ PayloadType: 'Configuration', PayloadVersion: 1, PayloadRemovalDisallowed: false });
+    const [account, ...others] = profile.PayloadContent as Array<Record<string, unknown>>;
+    expect(others).toEqual([]);
+    expect(account).toMatchObject({
+      PayloadType: 'com.apple.mail.managed',
+      EmailAccountType: 'EmailTypeIMAP',
+      EmailAddress: 'ann@m.test',
+      EmailAccountName: 'Ann <Example> & Co',
+      IncomingMailServerHostName: 'mail.m.test',
+      IncomingMailServerPortNumber: 993,
+      IncomingMailServerUseSSL: true,
+      IncomingMailServerUsername: 'ann@m.test',
+      IncomingMailServerAuthentication: 'EmailAuthPassword',
+      OutgoingMailServerHostName: 'mail.m.test',
+      OutgoingMailServerPortNumber: 465,
+      OutgoingMailServerUseSSL: true,
+      OutgoingMailServerUsername: 'ann@m.test',
+      OutgoingPasswordSameAsIncomingPassword: true,
+    });
+    expect(account).not.toHaveProperty('IncomingPassword');
+    expect(account).not.toHaveProperty('OutgoingPassword');
+    expect(res.body).not.toContain('ann password');
+    // The same profile each time, so installing it again replaces the account instead of adding one.
+    const again = readPlist((await t.app.inject({ method: 'GET', url: '/api/account/mobileconfig', headers: ann.headers })).body);
+    expect(again.PayloadUUID).toBe(profile.PayloadUUID);
+    expect(String(profile.PayloadUUID)).toMatch(/^[0-9A-F]{8}-[0-9A-F]{4}-5[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$/);
+    expect(account!.PayloadUUID).not.toBe(profile.PayloadUUID);
+  });
+
+  it('is 401 without a session', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/api/account/mobileconfig' });
+    expect(res.statusCode).toBe(401);
+    expect(res.json().error.code).toBe('auth.required');
   });
 });
 

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { AppError, createDomainRepository, parseAddress } from '@mailyard/core';
+import { AppError, createDomainRepository, createUserRepository, parseAddress } from '@mailyard/core';
 import { autoconfigQuery, errorResponses, nonJsonResponse } from '@mailyard/core/contracts';
 import type { BackendContext } from '../../context.js';
+import { currentUser, requireUser } from '../../plugins/auth.plugin.js';
 
 /**
  * Mail client autoconfiguration, so a client needs only an address and a password: IMAP (STARTTLS
@@ -12,6 +14,7 @@ import type { BackendContext } from '../../context.js';
  *   GET  /mail/config-v1.1.xml?emailaddress=                          Thunderbird (autoconfig.<domain>)
  *   POST /autodiscover/autodiscover.xml   (XML request with <EMailAddress>)   Outlook
  *   GET  /autodiscover/autodiscover.xml?emailaddress=
+ *   GET  /api/account/mobileconfig        (signed in)                          Apple Mail (iOS, macOS)
  */
 
 /** The public ports of the IMAP and submission services (IMAP_PORT, IMAPS_PORT, SUBMISSION_PORT, SMTPS_PORT). */
@@ -100,8 +103,76 @@ function outlookConfig(s: Settings): string {
   ].join('\n');
 }
 
+/** A stable UUID (version 5 layout) from a name: the same user gets the same profile, so installing it again replaces it. */
+function nameUuid(name: string): string {
+  const b = createHash('sha256').update(`mailyard:${name}`).digest().subarray(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x50;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const hex = b.toString('hex').toUpperCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * Apple's configuration profile with one mail account (payload com.apple.mail.managed): IMAP and
+ * submission over implicit TLS on MAIL_HOSTNAME, the full address as user name. It carries no
+ * password (the device asks for it) and is not signed, so the device labels it "Unverified".
+ */
+function appleProfile(s: Settings & { displayName: string | null }): string {
+  const entry = (indent: string) => (k: string, value: string | number | boolean) =>
+    `${indent}<key>${k}</key>${typeof value === 'boolean' ? `<${value}/>` : typeof value === 'number' ? `<integer>${value}</integer>` : `<string>${escapeXml(value)}</string>`}`;
+  const key = entry('      ');
+  const top = entry('  ');
+  const reverseHost = s.host.split('.').reverse().join('.');
+  const account = nameUuid(`account:${s.host}:${s.address}`);
+  const profile = nameUuid(`profile:${s.host}:${s.address}`);
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">',
+    '<plist version="1.0">',
+    '<dict>',
+    '  <key>PayloadContent</key>',
+    '  <array>',
+    '    <dict>',
+    key('EmailAccountDescription', s.address),
+    ...(s.displayName ? [key('EmailAccountName', s.displayName)] : []),
+    key('EmailAccountType', 'EmailTypeIMAP'),
+    key('EmailAddress', s.address),
+    key('IncomingMailServerAuthentication', 'EmailAuthPassword'),
+    key('IncomingMailServerHostName', s.host),
+    key('IncomingMailServerPortNumber', s.ports.imaps),
+    key('IncomingMailServerUseSSL', true),
+    key('IncomingMailServerUsername', s.address),
+    key('OutgoingMailServerAuthentication', 'EmailAuthPassword'),
+    key('OutgoingMailServerHostName', s.host),
+    key('OutgoingMailServerPortNumber', s.ports.smtps),
+    key('OutgoingMailServerUseSSL', true),
+    key('OutgoingMailServerUsername', s.address),
+    key('OutgoingPasswordSameAsIncomingPassword', true),
+    key('PayloadDescription', `Mail account ${s.address}`),
+    key('PayloadDisplayName', s.address),
+    key('PayloadIdentifier', `${reverseHost}.mailyard.mail.${account}`),
+    key('PayloadType', 'com.apple.mail.managed'),
+    key('PayloadUUID', account),
+    key('PayloadVersion', 1),
+    '    </dict>',
+    '  </array>',
+    top('PayloadDescription', `Sets up ${s.address} in Mail: incoming over IMAP, outgoing over SMTP, both encrypted.`),
+    top('PayloadDisplayName', `Mail: ${s.address}`),
+    top('PayloadIdentifier', `${reverseHost}.mailyard.${profile}`),
+    top('PayloadOrganization', s.domain),
+    top('PayloadRemovalDisallowed', false),
+    top('PayloadType', 'Configuration'),
+    top('PayloadUUID', profile),
+    top('PayloadVersion', 1),
+    '</dict>',
+    '</plist>',
+    '',
+  ].join('\n');
+}
+
 export function autoconfigRoutes(ctx: Pick<BackendContext, 'db' | 'mailHostname'>, ports: ClientPorts): FastifyPluginAsyncZod {
   const domains = createDomainRepository(ctx.db);
+  const users = createUserRepository(ctx.db);
 
   /** The settings for `input`, or a coded error when it is no address of a domain served here. */
   async function settingsFor(input: string): Promise<Settings> {
@@ -145,6 +216,28 @@ export function autoconfigRoutes(ctx: Pick<BackendContext, 'db' | 'mailHostname'
         const match = typeof req.body === 'string' ? /<EMailAddress>\s*([^<]*?)\s*<\/EMailAddress>/i.exec(req.body) : null;
         if (!match) throw new AppError('request.invalid', 'expected an autodiscover request with an <EMailAddress>', 400);
         return reply.type(XML_TYPE).send(outlookConfig(await settingsFor(unescapeXml(match[1]!))));
+      },
+    );
+
+    app.get(
+      '/api/account/mobileconfig',
+      {
+        schema: {
+          tags: ['autoconfig'],
+          description: "The signed-in user's mail account as an Apple configuration profile (iPhone, iPad, Mac): no password inside, unsigned.",
+          response: { 200: nonJsonResponse('application/x-apple-aspen-config', 'Apple configuration profile (plist XML)'), ...errorResponses(401) },
+        },
+        onRequest: requireUser,
+      },
+      async (req, reply) => {
+        const me = currentUser(req);
+        const [settings, profile] = await Promise.all([settingsFor(me.address), users.profile(me.userId)]);
+        const fileName = `${me.address.replace(/[^A-Za-z0-9._@-]/g, '_')}.mobileconfig`;
+        return reply
+          .type('application/x-apple-aspen-config')
+          .header('content-disposition', `attachment; filename="${fileName}"`)
+          .header('cache-control', 'no-store')
+          .send(appleProfile({ ...settings, displayName: profile.displayName }));
       },
     );
   };

@@ -69,6 +69,16 @@ export default function Settings({ me, inert, theme, onClose }: SettingsProps) {
         <SenderLists client={api} />
         <PasswordForm changePassword={api.changePassword} />
         <TotpSection client={api} />
+        <section className="settings-form" aria-labelledby="devices-title">
+          <h2 id="devices-title">Mail apps</h2>
+          <p className="muted">
+            Thunderbird, Outlook and phone mail apps need only your address and password: they find the server themselves. With two-step sign-in on, use an app
+            password below instead of your password.
+          </p>
+          <a className="button" href="/api/account/mobileconfig" download>
+            Set up iPhone, iPad or Mac (profile)
+          </a>
+        </section>
         <AppPasswords client={api} />
       </main>
     </div>
