@@ -125,7 +125,8 @@ describe('"Why is this in Junk?"', () => {
 
   it('shows no Junk banner for mail outside Junk, but offers "Report spam" and "Block sender"', async () => {
     const onReportSpam = vi.fn();
-    const blockSender = vi.fn(async () => ({}));
+    const undo = vi.fn(async () => undefined);
+    const blockSender = vi.fn(async () => undo);
     renderReader(junkMessage({ mailboxId: 1 }), { onReportSpam, blockSender });
     fireEvent.click(await screen.findByRole('button', { name: 'Report spam' }));
     expect(onReportSpam).toHaveBeenCalledWith(7);
@@ -135,6 +136,12 @@ describe('"Why is this in Junk?"', () => {
     expect(blockSender).toHaveBeenCalledWith('anna@example.com');
     expect((await screen.findByRole('status')).textContent).toContain('Blocked anna@example.com: new mail from this sender goes to Junk.');
     expect((screen.getByRole('button', { name: 'Block sender' }) as HTMLButtonElement).disabled).toBe(true);
+
+    // Undo takes the sender off the list again, and says so.
+    fireEvent.click(screen.getByRole('button', { name: 'Undo' }));
+    expect(undo).toHaveBeenCalledTimes(1);
+    await waitFor(() => expect(screen.getByRole('status').textContent).toBe('anna@example.com is no longer blocked.'));
+    expect((screen.getByRole('button', { name: 'Block sender' }) as HTMLButtonElement).disabled).toBe(false);
   });
 
   it('says in words when blocking the sender fails', async () => {

@@ -437,7 +437,12 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
     junkMailboxId: junk?.id,
     onNotSpam: (id: number, allowSender: boolean) => void perform([id], { kind: 'notSpam', allowSender }),
     onReportSpam: junk && !ownMail ? (id: number) => void perform([id], { kind: 'move', mailboxId: junk.id }) : undefined,
-    blockSender: ownMail ? undefined : (address: string) => api.addSenderRule({ kind: 'block', pattern: address }),
+    blockSender: ownMail
+      ? undefined
+      : async (address: string) => {
+          const { sender } = await api.addSenderRule({ kind: 'block', pattern: address });
+          return () => api.removeSenderRule(sender.id);
+        },
   };
   const openMessage = rows.find((m) => m.id === openId);
   const openConversation = conversations?.find((c) => c.row.id === openId);

@@ -43,13 +43,17 @@ export interface ReaderProps {
   junkMailboxId?: number;
   onNotSpam?(id: number, allowSender: boolean): void;
   onReportSpam?(id: number): void;
-  /** Adds the sender to the block list (POST /api/filters/senders). */
-  blockSender?(address: string): Promise<unknown>;
+  /** Adds the sender to the block list (POST /api/filters/senders); resolves to what takes it off again. */
+  blockSender?(address: string): Promise<() => Promise<unknown>>;
 }
 
 type Loaded = { state: 'loading' } | { state: 'error'; message: string } | { state: 'ready'; message: MessageDetailDto; remoteImages: boolean };
 
-type Blocking = { state: 'idle' } | { state: 'busy' } | { state: 'done'; text: string } | { state: 'error'; text: string };
+type Blocking =
+  | { state: 'idle' }
+  | { state: 'busy' }
+  | { state: 'done'; text: string; undo?: () => Promise<unknown> } // undo absent: the block was undone
+  | { state: 'error'; text: string };
 
 type Source = { state: 'hidden' } | { state: 'loading'; part: 'headers' | 'source' } | { state: 'shown'; part: 'headers' | 'source'; text: string } | { state: 'error'; message: string };
 
@@ -127,8 +131,15 @@ export function Reader(props: ReaderProps) {
   const block = (address: string) => {
     setBlocking({ state: 'busy' });
     props.blockSender!(address).then(
-      () => setBlocking({ state: 'done', text: `Blocked ${address}: new mail from this sender goes to Junk. Settings lists the senders you blocked.` }),
+      (undo) => setBlocking({ state: 'done', text: `Blocked ${address}: new mail from this sender goes to Junk. Settings lists the senders you blocked.`, undo }),
       (err: unknown) => setBlocking({ state: 'error', text: err instanceof ApiError ? err.message : 'The sender could not be blocked. Try again.' }),
+    );
+  };
+  const unblock = (address: string, undo: () => Promise<unknown>) => {
+    setBlocking({ state: 'busy' });
+    undo().then(
+      () => setBlocking({ state: 'done', text: `${address} is no longer blocked.` }),
+      (err: unknown) => setBlocking({ state: 'error', text: err instanceof ApiError ? err.message : 'The sender could not be taken off the block list. Try again in Settings.' }),
     );
   };
   const tools = (
@@ -153,7 +164,7 @@ export function Reader(props: ReaderProps) {
         </button>
       )}
       {!inJunk && props.blockSender && sender && (
-        <button type="button" disabled={blocking.state === 'busy' || blocking.state === 'done'} onClick={() => block(sender)}>
+        <button type="button" disabled={blocking.state === 'busy' || (blocking.state === 'done' && blocking.undo !== undefined)} onClick={() => block(sender)}>
           Block sender
         </button>
       )}
@@ -189,6 +200,11 @@ export function Reader(props: ReaderProps) {
       {(blocking.state === 'done' || blocking.state === 'error') && (
         <p className={blocking.state === 'done' ? 'images-bar' : 'error'} role={blocking.state === 'done' ? 'status' : 'alert'}>
           {blocking.text}
+          {blocking.state === 'done' && blocking.undo && sender && (
+            <button type="button" onClick={() => unblock(sender, blocking.undo!)}>
+              Undo
+            </button>
+          )}
         </p>
       )}
       {inJunk && <JunkBanner message={message} onNotSpam={props.onNotSpam && ((allow) => props.onNotSpam!(message.id, allow))} />}
