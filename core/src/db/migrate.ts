@@ -18,6 +18,7 @@ import * as m0015 from './migrations/0015_delivery_lease_token.js';
 import * as m0016 from './migrations/0016_spam_filter.js';
 import * as m0018 from './migrations/0018_storage_reclaim.js';
 import * as m0019 from './migrations/0019_user_signature.js';
+import * as m0020 from './migrations/0020_outbound_retention.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -40,6 +41,7 @@ export const migrations: Record<string, Migration> = {
   // 0017 was never used (skipped while 0018 was written); a new migration takes the next number after the highest.
   '0018_storage_reclaim': m0018,
   '0019_user_signature': m0019,
+  '0020_outbound_retention': m0020,
 };
 
 /** What each migration changes, one line, for `mailyard migrate --dry-run`. Describe a new migration here too. */
@@ -62,6 +64,7 @@ export const migrationDescriptions: Record<string, string> = {
   '0016_spam_filter': "spam filtering: the filter's decision per message, and each user's sender allow and block lists",
   '0018_storage_reclaim': 'storage reclaim: blob_hash indexes, a purge index on the spool, messages.spool_id kept as provenance',
   '0019_user_signature': "the user's plain-text signature for the webmail's compose",
+  '0020_outbound_retention': 'outbound retention: a settled outbound message may let go of its bytes (blob_hash NULL); purge indexes',
 };
 
 class StaticProvider implements MigrationProvider {

@@ -296,7 +296,8 @@ export interface OutboundMessagesTable {
   id: Generated<number>;
   user_id: number;
   sent_message_id: number | null;
-  blob_hash: Buffer;
+  /** NULL once purged: settled longer than OUTBOUND_RETENTION_DAYS ago, the bytes let go (migration 0020). */
+  blob_hash: Buffer | null;
   size: number;
   /** Envelope sender; '' is the null sender (never gets a DSN). */
   mail_from: string;

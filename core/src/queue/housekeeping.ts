@@ -3,7 +3,7 @@ import type { Logger } from '../log/logger.js';
 
 /**
  * Housekeeping: periodic work that must run once per deployment, not once per replica (the Trash
- * purge, the upload sweep, the spool purge, the blob reclaim). Each task is a BullMQ job scheduler
+ * purge, the upload sweep, the spool purge, the outbound purge, the blob reclaim). Each task is a BullMQ job scheduler
  * whose id is the task's name, on the task's own queue `housekeeping-<name>`. Every replica that
  * can run a task upserts the same scheduler (no duplicate) and runs a worker on that queue; each
  * period makes one job, and one worker takes it.

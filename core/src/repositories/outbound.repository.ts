@@ -415,6 +415,35 @@ export function createOutboundRepository(db: DbOrTx) {
       return rows.map((r) => r.outbound_id);
     },
 
+    /**
+     * One batch of the retention purge (core/src/housekeeping/outbound-purge.task.ts): up to
+     * `limit` of the oldest messages still holding their bytes, created before `settledBefore`,
+     * whose every recipient is settled (delivered, bounced, expired), owes no DSN and has not
+     * changed since `settledBefore`, let go of their bytes (blob_hash NULL). The row, its
+     * deliveries and their log stay: the sender's delivery status and the admin queue read them,
+     * and nothing can make a settled recipient pending again (retry and cancel refuse it), so no
+     * worker loads the bytes of a purged message. Returns how many and their size; fewer than
+     * `limit` means nothing is left to purge. Messages still on their way are looked at again in
+     * each batch: only those older than the retention time, a handful.
+     */
+    async purgeSettled(settledBefore: Date, limit: number): Promise<{ purged: number; bytes: number }> {
+      const { rows } = await sql<{ purged: string; bytes: string }>`
+        WITH chunk AS (
+          SELECT o.id FROM outbound_messages o
+          WHERE o.blob_hash IS NOT NULL AND o.created_at < ${settledBefore}
+            AND NOT EXISTS (
+              SELECT 1 FROM deliveries d
+              WHERE d.outbound_id = o.id AND (d.status IN ('queued', 'deferred') OR d.dsn_pending OR d.updated_at >= ${settledBefore})
+            )
+          ORDER BY o.created_at
+          LIMIT ${limit}
+        ), purged AS (
+          UPDATE outbound_messages o SET blob_hash = NULL FROM chunk WHERE o.id = chunk.id RETURNING o.size
+        )
+        SELECT count(*) AS purged, coalesce(sum(size), 0) AS bytes FROM purged`.execute(db);
+      return { purged: Number(rows[0]!.purged), bytes: Number(rows[0]!.bytes) };
+    },
+
     /** The delivery state of the user's outbound messages, newest first; scoped by owner. */
     async list(userId: number, options: { sentMessageId?: number; before?: number; limit: number }): Promise<OutboundView[]> {
       let query = db

@@ -200,6 +200,22 @@ export function createScheduledSendRepository(db: DbOrTx) {
       return rows.map((r) => r.id);
     },
 
+    /**
+     * One batch of the retention purge (core/src/housekeeping/outbound-purge.task.ts): deletes up
+     * to `limit` held sends that ended (sent, cancelled, failed) before `endedBefore`, so their
+     * bytes can go. Nothing shows an ended send any more (a cancelled one reopened in the compose
+     * window when it was cancelled; a sent one's status is its outbound record's). Returns how many.
+     */
+    async purgeEnded(endedBefore: Date, limit: number): Promise<number> {
+      const result = await db
+        .deleteFrom('scheduled_sends')
+        .where('id', 'in', (eb) =>
+          eb.selectFrom('scheduled_sends').select('id').where('status', '<>', 'pending').where('updated_at', '<', endedBefore).orderBy('updated_at').limit(limit),
+        )
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
     async undoSendSeconds(userId: number): Promise<number> {
       const row = await db.selectFrom('users').select('undo_send_seconds').where('id', '=', userId).executeTakeFirst();
       return row?.undo_send_seconds ?? 0;
