@@ -18,6 +18,7 @@ import { adminRoutes } from './routes/admin/admin.routes.js';
 import { adminQueueRoutes } from './routes/admin/admin-queue.routes.js';
 import { accountRoutes } from './routes/account/account.routes.js';
 import { accountExportRoutes } from './routes/account/export.routes.js';
+import { accountImportRoutes } from './routes/account/import.routes.js';
 import { accountSettingsRoutes } from './routes/account/settings.routes.js';
 import { accountUsageRoutes } from './routes/account/usage.routes.js';
 import { authRoutes } from './routes/auth/auth.routes.js';
@@ -67,6 +68,8 @@ export interface BackendOptions {
   metrics?: MetricsAccess;
   /** SMTP_MAX_MESSAGE_SIZE: the largest message a user may write (drafts, sending); default 25 MB. */
   maxMessageBytes?: number;
+  /** IMPORT_MAX_BYTES: the largest mbox file a user may import; default 1 GiB. */
+  importMaxBytes?: number;
   /** The built webmail; default frontend/dist of this checkout. */
   webmailDir?: string;
   /** RSPAMD_URL is set: moves into and out of Junk are queued (`spam-learn`) to teach it; default off. */
@@ -123,6 +126,7 @@ export async function buildBackend(deps: BackendDeps, options: BackendOptions = 
   await app.register(accountRoutes(ctx));
   await app.register(accountSettingsRoutes(ctx));
   await app.register(accountExportRoutes(ctx));
+  await app.register(accountImportRoutes(ctx, { maxBytes: options.importMaxBytes }));
   await app.register(accountUsageRoutes(ctx));
   await app.register(mailboxRoutes(ctx));
   await app.register(messageRoutes(ctx));

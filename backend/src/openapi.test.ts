@@ -7,10 +7,10 @@ import { createTestBackend, type TestBackend } from '../../tests/helpers/backend
  * errors included, so a client can be written from it alone.
  */
 
-type Takes = 'body' | 'query' | 'multipart' | '';
+type Takes = 'body' | 'query' | 'multipart' | 'query+mbox' | '';
 /**
- * Every API route: what it takes besides path parameters (a JSON body, a query string, or a file
- * as multipart/form-data) and its success answer (a status, and the content type when not JSON).
+ * Every API route: what it takes besides path parameters (a JSON body, a query string, a file
+ * as multipart/form-data, or a query string and an mbox file as the raw body) and its success answer (a status, and the content type when not JSON).
  */
 const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: string]> = [
   ['POST', '/api/auth/login', 'body', '200'],
@@ -29,6 +29,7 @@ const API_ROUTES: Array<[method: string, path: string, takes: Takes, success: st
   ['PATCH', '/api/account/settings', 'body', '200'],
   ['GET', '/api/account/usage', '', '200'],
   ['GET', '/api/account/export', 'query', '200 application/mbox'],
+  ['POST', '/api/account/import', 'query+mbox', '200'],
   ['GET', '/api/account/mobileconfig', '', '200 application/x-apple-aspen-config'],
   ['GET', '/api/mailboxes', '', '200'],
   ['POST', '/api/mailboxes', 'body', '201'],
@@ -128,8 +129,11 @@ function problemsOf(method: string, path: string, takes: Takes, success: string)
   }
   const bodySchema = op.requestBody?.content['application/json']?.schema;
   if (takes === 'body' && !bodySchema?.properties) problems.push('no JSON body schema');
-  if (takes !== 'body' && op.requestBody) problems.push('documents a body it does not take');
-  if ((takes === 'query') !== params.some((p) => p.in === 'query')) problems.push(takes === 'query' ? 'no query parameters' : 'documents query parameters it does not take');
+  const fileSchema = op.requestBody?.content['application/mbox']?.schema as { format?: string } | undefined;
+  if (takes === 'query+mbox' && fileSchema?.format !== 'binary') problems.push('no application/mbox body');
+  if (takes !== 'body' && takes !== 'query+mbox' && op.requestBody) problems.push('documents a body it does not take');
+  const takesQuery = takes === 'query' || takes === 'query+mbox';
+  if (takesQuery !== params.some((p) => p.in === 'query')) problems.push(takesQuery ? 'no query parameters' : 'documents query parameters it does not take');
 
   const [status, contentType = 'application/json'] = success.split(' ') as [string, string?];
   const answer = op.responses[status];
@@ -146,7 +150,7 @@ function problemsOf(method: string, path: string, takes: Takes, success: string)
     const schema = op.responses[s]!.content?.['application/json']?.schema;
     if (!schema?.properties?.error?.properties?.code || !schema.properties.requestId) problems.push(`${s} is not the error body`);
   }
-  const validates = takes === 'body' || takes === 'query' || params.length > 0;
+  const validates = takes === 'body' || takesQuery || params.length > 0;
   if (validates && !errors.includes('400')) problems.push('no 400 for invalid input');
   // Sign-in and mail client autoconfiguration (asked before the client has a session) are open;
   // so are inline images by a signed link (the reader's sandboxed frame sends no cookie).

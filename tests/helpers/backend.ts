@@ -32,7 +32,7 @@ export interface TestBackend {
 }
 
 /** The real backend on a fresh database and its own Redis database; requests via app.inject. */
-export async function createTestBackend(options: Pick<BackendOptions, 'dnsServers' | 'mailHostname' | 'apiDocs' | 'metrics' | 'maxMessageBytes' | 'spamLearning'> = {}): Promise<TestBackend> {
+export async function createTestBackend(options: Pick<BackendOptions, 'dnsServers' | 'mailHostname' | 'apiDocs' | 'metrics' | 'maxMessageBytes' | 'spamLearning' | 'importMaxBytes'> = {}): Promise<TestBackend> {
   const store = await createTestStore();
   const redisDb = await allocateRedisUrl();
   const redis = new Redis(redisDb.url);

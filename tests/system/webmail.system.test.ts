@@ -409,8 +409,8 @@ describe('the webmail: conversations and settings', () => {
   });
 });
 
-describe('the webmail: export', () => {
-  it('downloads all mail as one mbox from Settings', async () => {
+describe('the webmail: export and import', () => {
+  it('downloads all mail as one mbox from Settings, and imports an mbox there into its folder', async () => {
     await page.getByRole('button', { name: 'Settings' }).click();
     const link = page.getByRole('link', { name: 'Download all mail (.mbox)' });
     const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
@@ -418,7 +418,15 @@ describe('the webmail: export', () => {
     const mbox = fs.readFileSync(await download.path(), 'utf8');
     expect(mbox).toMatch(/^From \S+ \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\n/);
     expect(mbox).toContain('Subject: Lunch on Friday?');
+
+    const postcards = path.join(dataDir, 'postcards.mbox');
+    fs.writeFileSync(postcards, 'From gran@far.test Sat Dec  5 10:00:00 2026\nX-Mailyard-Folder: Postcards\nStatus: O\nFrom: Gran <gran@far.test>\nSubject: Greetings from the lake\nMessage-ID: <lake@far.test>\n\nWish you were here.\n\n');
+    await page.getByLabel('Mbox file').setInputFiles(postcards);
+    await page.getByRole('button', { name: 'Import mail' }).click();
+    await page.getByRole('status').filter({ hasText: 'Imported 1 message.' }).waitFor({ timeout: 30_000 });
     await page.getByRole('button', { name: '← Back to mail' }).click();
+    await folder('Postcards').click({ timeout: 30_000 });
+    await row('Greetings from the lake').waitFor({ timeout: 30_000 });
   });
 });
 

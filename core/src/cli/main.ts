@@ -12,9 +12,8 @@ import { createDb, type Db } from '../db/client.js';
 import { migrateToLatest, planMigrations } from '../db/migrate.js';
 import { createRedisEventPublisher } from '../events/publisher.js';
 import { exportMailboxes, ExportError, type ExportCursor } from '../mail/transfer/export.js';
-import { importMessages, type ImportItem } from '../mail/transfer/import.js';
+import { importMessages, mboxImportItems, type ImportItem } from '../mail/transfer/import.js';
 import { isMaildir, readMaildir } from '../mail/transfer/maildir.js';
-import { readMbox } from '../mail/transfer/mbox.js';
 import { AppError } from '../errors.js';
 import { findRunningLocalPostgres, startLocalPostgres } from '../local/postgres.js';
 import { silentLogger } from '../log/logger.js';
@@ -277,7 +276,7 @@ async function importCommand(address: string, source: string, mailbox: string | 
     const events = redis ? createRedisEventPublisher(redis) : { publish: async () => undefined };
     const status = statusLine();
     try {
-      const items: AsyncIterable<ImportItem> = maildir ? readMaildir(source) : mboxItems(source);
+      const items: AsyncIterable<ImportItem> = maildir ? readMaildir(source) : mboxImportItems(fs.createReadStream(source));
       const result = await importMessages({ db, events }, user.id, items, {
         mailbox,
         onProgress: (p) => status.update(`read ${p.read.toLocaleString('en-US')} messages: ${p.imported.toLocaleString('en-US')} imported, ${p.skipped.toLocaleString('en-US')} already there`),
@@ -292,10 +291,6 @@ async function importCommand(address: string, source: string, mailbox: string | 
       redis?.disconnect();
     }
   });
-}
-
-async function* mboxItems(file: string): AsyncGenerator<ImportItem> {
-  for await (const m of readMbox(fs.createReadStream(file))) yield { raw: m.raw, folder: null, flags: [], date: m.date };
 }
 
 function table(rows: string[][]): string[] {

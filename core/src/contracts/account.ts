@@ -65,3 +65,22 @@ export type AccountUsage = z.infer<typeof accountUsageResponse>;
 export const accountExportQuery = z.object({ mailbox: z.string().min(1).max(1000).optional() });
 export type AccountExportQuery = z.input<typeof accountExportQuery>;
 export const accountExportResponse = nonJsonResponse('application/mbox', 'all mail (or one folder) as an mbox download: folders and flags in X-Mailyard-Folder / Status / X-Status / X-Keywords fields', { binary: true });
+
+/**
+ * POST /api/account/import: an mbox file (as GET /api/account/export or `npx mailyard export`
+ * writes it, or Thunderbird, mutt, Google Takeout) as the raw request body, `application/mbox` or
+ * `application/octet-stream`. Folders and flags come from its X-Mailyard-Folder / Status /
+ * X-Status / X-Keywords fields; `mailbox` files everything into that folder instead (made if missing).
+ */
+export const accountImportQuery = z.object({ mailbox: z.string().min(1).max(1000).optional() });
+export type AccountImportQuery = z.input<typeof accountImportQuery>;
+/** The body: the file's bytes, streamed (documents the body; the route reads the stream itself). */
+export const accountImportBody = z.unknown().meta({ type: 'string', format: 'binary', description: 'the mbox file' });
+/** The content types the body may have. */
+export const accountImportContentTypes = ['application/mbox', 'application/octet-stream'] as const;
+/**
+ * What the import did: messages read from the file, filed (`imported`) and left out because the
+ * same message (Message-ID and bytes) was already in its folder (`skipped`): importing a file twice adds nothing.
+ */
+export const accountImportResponse = z.object({ read: z.number().int().min(0), imported: z.number().int().min(0), skipped: z.number().int().min(0) });
+export type AccountImportResult = z.infer<typeof accountImportResponse>;

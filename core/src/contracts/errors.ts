@@ -54,6 +54,13 @@ export const apiErrorCodes = [
   'flags.too_many',
   'search.invalid',
   'quota.exceeded',
+  // Importing mail (POST /api/account/import)
+  /** The body is not an mbox file (or none was sent). */
+  'import.invalid',
+  /** Over IMPORT_MAX_BYTES (413). */
+  'import.too_large',
+  /** Another import of the same user's mail is running (409). */
+  'import.in_progress',
   // Spam filtering: sender lists (core/src/contracts/filters.ts)
   'validation.failed',
   'sender_rule.not_found',

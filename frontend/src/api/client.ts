@@ -6,6 +6,7 @@
  * the app (onSessionExpired) so it can ask for the password again without losing the screen.
  */
 import type {
+  AccountImportResult,
   AccountSettings,
   AccountSettingsBody,
   AccountUsage,
@@ -103,6 +104,9 @@ const friendly: Record<string, string> = {
   'draft.rate_limited': 'Drafts are being saved too often. Wait a moment; your text is kept.',
   'message.too_large': 'The message is too large with its attachments. Remove some attachments and try again.',
   'quota.exceeded': 'Your mailbox is full. Delete some mail and empty the Trash to make room.',
+  'import.invalid': 'That file is not an mbox file. Pick a .mbox file, such as an export from here or from Thunderbird.',
+  'import.too_large': 'That file is too large to import here. Split it, or ask your administrator to import it.',
+  'import.in_progress': 'An import is already running for your mailbox. Wait until it has finished.',
 };
 
 export class ApiError extends Error {
@@ -248,15 +252,32 @@ export const api = {
   replaceDraft: (id: number, body: DraftBody) => request<DraftIdResponse>('PUT', `/api/drafts/${id}`, { body }),
   deleteDraft: (id: number) => request<void>('DELETE', `/api/drafts/${id}`),
   upload,
+  importMail,
 };
 
-/** Uploads one file (multipart), reporting progress from 0 to 1; XMLHttpRequest because fetch reports no upload progress. */
+/** Uploads one file (multipart), reporting progress from 0 to 1. */
 function upload(file: File, onProgress: (fraction: number) => void): Promise<UploadDto> {
+  const form = new FormData();
+  form.append('file', file, file.name);
+  return postWithProgress<UploadDto>('/api/uploads', form, null, onProgress);
+}
+
+/**
+ * Imports an mbox file into the user's mailboxes (the file is the body), reporting the upload's
+ * progress from 0 to 1; the answer comes once the messages are filed.
+ */
+function importMail(file: File, onProgress: (fraction: number) => void): Promise<AccountImportResult> {
+  return postWithProgress<AccountImportResult>('/api/account/import', file, 'application/mbox', onProgress);
+}
+
+/** A POST whose upload progress is reported (0 to 1); XMLHttpRequest because fetch reports none. */
+function postWithProgress<T>(path: string, body: XMLHttpRequestBodyInit, contentType: string | null, onProgress: (fraction: number) => void): Promise<T> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', '/api/uploads');
+    xhr.open('POST', path);
     xhr.withCredentials = true;
     xhr.setRequestHeader('accept', 'application/json');
+    if (contentType) xhr.setRequestHeader('content-type', contentType);
     if (csrfToken) xhr.setRequestHeader('x-csrf-token', csrfToken);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) onProgress(e.loaded / e.total);
@@ -269,14 +290,12 @@ function upload(file: File, onProgress: (fraction: number) => void): Promise<Upl
       } catch {
         // not JSON: judged by the status below
       }
-      if (xhr.status >= 200 && xhr.status < 300) return resolve(data as UploadDto);
+      if (xhr.status >= 200 && xhr.status < 300) return resolve(data as T);
       const error = toApiError(xhr.status, data);
       if (xhr.status === 401) sessionExpired?.();
       reject(error);
     };
-    const form = new FormData();
-    form.append('file', file, file.name);
-    xhr.send(form);
+    xhr.send(body);
   });
 }
 

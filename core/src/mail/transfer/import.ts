@@ -3,6 +3,7 @@ import { createMailboxRepository } from '../../repositories/mailbox.repository.j
 import { createTransferRepository } from '../../repositories/transfer.repository.js';
 import { createMailbox, writeMailboxes, type MailboxWriterDeps } from '../mailbox-writer/index.js';
 import { summarizeMessage } from '../parse.js';
+import { readMbox } from './mbox.js';
 import { takeMetadata } from './metadata.js';
 
 /**
@@ -105,4 +106,9 @@ export async function importMessages(deps: MailboxWriterDeps, userId: number, it
   }
   await flush();
   return progress;
+}
+
+/** The messages of an mbox stream (a file, an upload) as import items, read one at a time. */
+export async function* mboxImportItems(input: AsyncIterable<Buffer>): AsyncGenerator<ImportItem> {
+  for await (const m of readMbox(input)) yield { raw: m.raw, folder: null, flags: [], date: m.date };
 }

@@ -5,6 +5,8 @@
  * line ends it. Lines end in LF in the file; messages are stored with CRLF.
  */
 
+import { AppError } from '../../errors.js';
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
@@ -47,6 +49,7 @@ export interface MboxMessage {
 /**
  * Reads messages from an mbox stream one at a time, holding one message in memory. A `From ` line
  * counts as a separator at the start of the file or after a blank line, and only when it parses.
+ * Anything else before the first separator is refused (AppError 'import.invalid').
  */
 export async function* readMbox(input: AsyncIterable<Buffer>): AsyncGenerator<MboxMessage> {
   let pending: Buffer = Buffer.alloc(0);
@@ -73,7 +76,7 @@ export async function* readMbox(input: AsyncIterable<Buffer>): AsyncGenerator<Mb
     } else if (current) {
       lines.push(line);
     } else if (line.trim() !== '') {
-      throw new Error('not an mbox file: it does not start with a "From " line');
+      throw new AppError('import.invalid', 'not an mbox file: it does not start with a "From " line', 400);
     }
     previousBlank = line === '';
   };

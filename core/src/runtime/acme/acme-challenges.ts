@@ -1,5 +1,5 @@
-import crypto from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { tryRedisLock } from '../redis-lock.js';
 
 /**
  * What every backend replica shares for ACME, in Redis: the HTTP-01 key authorizations (the CA may
@@ -36,19 +36,17 @@ export function createAcmeChallengeStore(redis: Redis): AcmeChallengeStore {
   };
 }
 
-const RELEASE_IF_OWNER = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
-
 /**
  * Runs `work` holding the deployment-wide ACME lock, or returns `undefined` at once when another
  * replica holds it (that one's certificate reaches every service through DATA_DIR). The lock expires
  * after `ttlMs` if its holder dies.
  */
 export async function withAcmeLock<T>(redis: Redis, ttlMs: number, work: () => Promise<T>): Promise<T | undefined> {
-  const owner = crypto.randomUUID();
-  if ((await redis.set(LOCK_KEY, owner, 'PX', ttlMs, 'NX')) !== 'OK') return undefined;
+  const lock = await tryRedisLock(redis, LOCK_KEY, ttlMs);
+  if (!lock) return undefined;
   try {
     return await work();
   } finally {
-    await redis.eval(RELEASE_IF_OWNER, 1, LOCK_KEY, owner);
+    await lock.release();
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The settings screen (`/settings`, loaded on demand): the theme, storage used (GET
  * /api/account/usage), the display name and signature and the undo-send delay (GET/PATCH
- * /api/account/settings), the blocked and
+ * /api/account/settings), export and import (an mbox file), the blocked and
  * allowed senders, the password, two-step sign-in and app passwords. Each section talks
  * to the API by itself and says in words what failed.
  */
@@ -11,6 +11,7 @@ import { api } from '../../api/client';
 import type { Theme, ThemeChoice } from '../../app/theme';
 import { AppPasswords } from './app-passwords';
 import { describeError } from './describe-error';
+import { ImportMail } from './import-mail';
 import { PasswordForm } from './password-form';
 import { ProfileForm } from './profile-form';
 import { SenderLists } from './sender-lists';
@@ -59,11 +60,12 @@ export default function Settings({ me, inert, theme, onClose }: SettingsProps) {
         <StorageUsage load={api.accountUsage} />
         <section className="settings-form" aria-labelledby="export-title">
           <h2 id="export-title">Export</h2>
-          <p className="muted">Every folder as one mbox file, with read and starred marks. Thunderbird, Apple Mail and <code>npx mailyard import</code> read it.</p>
+          <p className="muted">Every folder as one mbox file, with read and starred marks. Thunderbird, Apple Mail, <code>npx mailyard import</code> and Import below read it.</p>
           <a className="button" href="/api/account/export" download>
             Download all mail (.mbox)
           </a>
         </section>
+        <ImportMail importFile={api.importMail} />
         <ProfileForm load={api.accountSettings} save={api.saveAccountSettings} />
         <UndoSendSetting load={api.accountSettings} save={api.saveAccountSettings} />
         <SenderLists client={api} />
