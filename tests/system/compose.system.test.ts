@@ -1,10 +1,32 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { freePort } from '../../core/src/local/process-utils.js';
+import {
+  alive,
+  APP_SERVICES,
+  commandOf,
+  composeConfig,
+  containerPath,
+  dependsOf,
+  dockerfileRuntime,
+  environmentOf,
+  exitWithin,
+  killSpawned,
+  portsOf,
+  renderCompose,
+  repoRoot,
+  run,
+  serviceEnv,
+  smtpGreets,
+  startCommand,
+  volumesOf,
+  waitFor,
+  type ComposeConfig,
+  type EnvMap,
+  type Started,
+} from '../helpers/compose-env.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { useEmptyDatabase } from '../helpers/migration-db.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
@@ -14,211 +36,13 @@ import { createTestStore, type TestStore } from '../helpers/store.js';
  * renders the file, and then every app service's `command` runs as its own process with exactly
  * the environment its container would get (the image's ENV plus the service's `environment`),
  * except that DATABASE_URL/REDIS_URL point at the test run's PostgreSQL/Redis, ports are free
- * loopback ports, BIND_ADDRESS is 127.0.0.1 and DATA_DIR is a temporary directory.
+ * loopback ports, BIND_ADDRESS is 127.0.0.1 and DATA_DIR is a temporary directory
+ * (tests/helpers/compose-env.ts). replicas.system.test.ts runs two of each with mail flowing.
  */
 
-const root = path.resolve(import.meta.dirname, '..', '..');
-const composeFile = path.join(root, 'compose.yaml');
-const dockerfile = path.join(root, 'Dockerfile');
-const APP_SERVICES = ['smtp-server', 'inbound-worker', 'outbound-worker', 'backend', 'imap-server'] as const;
 const ALL_SERVICES = ['backend', 'imap-server', 'inbound-worker', 'migrate', 'outbound-worker', 'postgres', 'redis', 'smtp-server'];
 const PASSWORD = 'compose-test-password';
 const MAIL_HOSTNAME = 'mx.compose.test';
-const nodeBinDir = path.dirname(process.execPath);
-
-type EnvMap = Record<string, string>;
-interface PortMapping {
-  published: number;
-  target: number;
-}
-interface ComposeService {
-  image?: string;
-  build?: unknown;
-  command?: string | string[];
-  environment?: Record<string, string | number | boolean | null> | string[];
-  ports?: Array<string | number | { published?: string | number; target?: string | number }>;
-  depends_on?: string[] | Record<string, { condition?: string }>;
-  volumes?: Array<string | { type?: string; source?: string; target?: string }>;
-  healthcheck?: { test?: string | string[] };
-  restart?: string;
-}
-interface ComposeConfig {
-  services: Record<string, ComposeService>;
-}
-
-// ---- helpers ---------------------------------------------------------------------------------
-
-const spawned = new Set<ChildProcess>();
-
-function alive(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
-}
-
-/** Runs a command to completion (bounded), collecting its output. */
-function run(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number }): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd ?? root, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    spawned.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined && alive(child)) process.kill(child.pid, 'SIGKILL');
-      reject(new Error(`${command} ${args.join(' ')} did not finish within ${options.timeoutMs ?? 30_000} ms\n${stdout}\n${stderr}`));
-    }, options.timeoutMs ?? 30_000);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      spawned.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** `docker-compose -f compose.yaml config` with only `vars` in its environment and no .env file. */
-function composeConfig(vars: EnvMap) {
-  const emptyEnvFile = path.join(inject('testDataDir'), 'compose-empty.env');
-  fs.writeFileSync(emptyEnvFile, '');
-  return run('docker-compose', ['-f', composeFile, '--env-file', emptyEnvFile, 'config'], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: inject('testDataDir'), ...vars },
-  });
-}
-
-function environmentOf(service: ComposeService): EnvMap {
-  const env: EnvMap = {};
-  const raw = service.environment ?? {};
-  if (Array.isArray(raw)) {
-    for (const entry of raw) {
-      const eq = entry.indexOf('=');
-      if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
-    }
-  } else {
-    for (const [key, value] of Object.entries(raw)) if (value !== null) env[key] = String(value);
-  }
-  return env;
-}
-
-function portsOf(service: ComposeService): PortMapping[] {
-  return (service.ports ?? []).map((p) => {
-    if (typeof p === 'object') return { published: Number(p.published), target: Number(p.target) };
-    // short syntax: [ip:]published:target[/proto]
-    const parts = String(p).replace(/\/(tcp|udp)$/, '').split(':');
-    return { published: Number(parts.at(-2)), target: Number(parts.at(-1)) };
-  });
-}
-
-function volumesOf(service: ComposeService): Array<{ source: string; target: string }> {
-  return (service.volumes ?? []).map((v) => {
-    if (typeof v === 'object') return { source: v.source ?? '', target: v.target ?? '' };
-    const [source = '', target = ''] = v.split(':');
-    return { source, target };
-  });
-}
-
-function commandOf(service: ComposeService): string[] {
-  const c = service.command ?? [];
-  return Array.isArray(c) ? c : c.trim().split(/\s+/);
-}
-
-function dependsOf(service: ComposeService): Record<string, string | undefined> {
-  const d = service.depends_on ?? {};
-  if (Array.isArray(d)) return Object.fromEntries(d.map((name) => [name, undefined]));
-  return Object.fromEntries(Object.entries(d).map(([name, v]) => [name, v.condition]));
-}
-
-/** The runtime (last) stage of the Dockerfile: its ENV pairs, WORKDIR, USER and text. */
-function dockerfileRuntime(): { env: EnvMap; workdir?: string; user?: string; text: string; buildText: string } {
-  const text = fs.readFileSync(dockerfile, 'utf8').replace(/\\\n/g, ' ');
-  const lines = text.split('\n').filter((l) => !/^\s*#/.test(l));
-  const lastFrom = lines.map((l, i) => (/^\s*FROM\s/i.test(l) ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
-  const stage = lines.slice(lastFrom);
-  const env: EnvMap = {};
-  let workdir: string | undefined;
-  let user: string | undefined;
-  for (const line of stage) {
-    const m = /^\s*(ENV|WORKDIR|USER)\s+(.+?)\s*$/i.exec(line);
-    if (!m) continue;
-    const [, instruction = '', rest = ''] = m;
-    if (instruction.toUpperCase() === 'WORKDIR') workdir = rest;
-    else if (instruction.toUpperCase() === 'USER') user = rest;
-    else {
-      for (const pair of rest.split(/\s+/)) {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) throw new Error(`write ENV as KEY=value (the test reads it): ${line}`);
-        env[pair.slice(0, eq)] = pair.slice(eq + 1).replace(/^"(.*)"$/, '$1');
-      }
-    }
-  }
-  return { env, workdir, user, text: stage.join('\n'), buildText: lines.slice(0, lastFrom).join('\n') };
-}
-
-/** Polls `check` until it is true; fails at the deadline or as soon as `child` exits. */
-async function waitFor(what: string, check: () => Promise<boolean>, options: { timeoutMs: number; child: ChildProcess; output: () => string }): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    if (!alive(options.child)) throw new Error(`${what}: the process exited (code ${options.child.exitCode}, signal ${options.child.signalCode}):\n${options.output()}`);
-    if (await check().catch(() => false)) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not ready within ${options.timeoutMs} ms:\n${options.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** True when host:port sends a 220 greeting (then says QUIT). */
-function smtpGreets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.setTimeout(2_000, () => socket.destroy());
-    socket.once('data', (d) => {
-      const ok = d.toString().startsWith('220');
-      socket.end('QUIT\r\n');
-      resolve(ok);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('close', () => resolve(false));
-  });
-}
-
-interface Started {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Runs `command` (node <file>) from the repository root (the image's WORKDIR) with exactly `env`. */
-function startCommand(command: string[], env: EnvMap): Started {
-  const [program, ...args] = command;
-  expect(program).toBe('node');
-  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  spawned.add(child);
-  let out = '';
-  const keep = (chunk: Buffer) => (out = (out + chunk.toString()).slice(-20_000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      spawned.delete(child);
-      resolve({ code, signal });
-    }),
-  );
-  return { child, output: () => out, exited };
-}
-
-/** Waits (bounded) for an exit; SIGKILLs our own process if it does not come. */
-async function exitWithin(started: Started, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
-  const result = await Promise.race([started.exited, timeout]);
-  clearTimeout(timer);
-  if (result === 'timeout') {
-    if (started.child.pid !== undefined && alive(started.child)) process.kill(started.child.pid, 'SIGKILL');
-    throw new Error(`process did not exit within ${timeoutMs} ms:\n${started.output()}`);
-  }
-  return result;
-}
 
 // ---- state -----------------------------------------------------------------------------------
 
@@ -227,17 +51,12 @@ let renderedStderr = '';
 let runtime: ReturnType<typeof dockerfileRuntime>;
 
 beforeAll(async () => {
-  const result = await composeConfig({ POSTGRES_PASSWORD: PASSWORD, MAIL_HOSTNAME });
-  renderedStderr = result.stderr;
-  if (result.code !== 0) throw new Error(`docker-compose config failed (exit ${result.code}):\n${result.stderr}`);
-  rendered = parse(result.stdout) as ComposeConfig;
+  ({ config: rendered, stderr: renderedStderr } = await renderCompose({ POSTGRES_PASSWORD: PASSWORD, MAIL_HOSTNAME }));
   runtime = dockerfileRuntime();
 });
 
-afterAll(() => {
-  // Only what this file spawned, by PID.
-  for (const child of spawned) if (child.pid !== undefined && alive(child)) process.kill(child.pid, 'SIGKILL');
-});
+// Only what this file spawned, by PID.
+afterAll(killSpawned);
 
 // ---- (a) (b): the rendered file ---------------------------------------------------------------
 
@@ -386,7 +205,7 @@ describe('the image runs what the build produced', () => {
     expect(command[0]).toBe('node');
     const file = command[1]!;
     expect(file).toBe(`${name}/dist/main.js`);
-    expect(fs.existsSync(path.join(root, file)), `${file} is missing: run \`npm run build\` first`).toBe(true);
+    expect(fs.existsSync(path.join(repoRoot, file)), `${file} is missing: run \`npm run build\` first`).toBe(true);
     // The build stage assembles each service workspace (package.json + dist) for the runtime stage.
     const assembled = /for ws in ([^;]+);/.exec(runtime.buildText)?.[1]?.trim().split(/\s+/) ?? [];
     expect(assembled).toContain('core');
@@ -409,22 +228,7 @@ describe('each app service started with its compose environment', () => {
     redis = await allocateRedisUrl();
     dataDir = fs.mkdtempSync(path.join(inject('testDataDir'), 'compose-data-'));
     const usedPorts = new Set<number>();
-    for (const name of APP_SERVICES) {
-      // The container's environment: the image's ENV, then the service's `environment`
-      // (plus PATH, which the image sets, so that healthchecks find `node`).
-      const env: EnvMap = { PATH: `${nodeBinDir}:/usr/local/bin:/usr/bin:/bin`, ...runtime.env, ...environmentOf(rendered.services[name]!) };
-      env.DATABASE_URL = store.url;
-      env.REDIS_URL = redis.url;
-      env.BIND_ADDRESS = '127.0.0.1';
-      env.DATA_DIR = dataDir;
-      for (const key of Object.keys(env).filter((k) => /_PORT$/.test(k))) {
-        let port = await freePort();
-        while (usedPorts.has(port)) port = await freePort();
-        usedPorts.add(port);
-        env[key] = String(port);
-      }
-      envs.set(name, env);
-    }
+    for (const name of APP_SERVICES) envs.set(name, await serviceEnv(rendered, runtime, name, { databaseUrl: store.url, redisUrl: redis.url, dataDir }, usedPorts));
   });
 
   afterAll(async () => {
@@ -435,7 +239,7 @@ describe('each app service started with its compose environment', () => {
   });
 
   it('migrate applies the migrations to an empty database and exits 0', async () => {
-    const env: EnvMap = { PATH: `${nodeBinDir}:/usr/local/bin:/usr/bin:/bin`, ...runtime.env, ...environmentOf(rendered.services.migrate!), DATABASE_URL: emptyDatabase.url, DATA_DIR: dataDir };
+    const env: EnvMap = { PATH: containerPath, ...runtime.env, ...environmentOf(rendered.services.migrate!), DATABASE_URL: emptyDatabase.url, DATA_DIR: dataDir };
     const started = startCommand(commandOf(rendered.services.migrate!), env);
     const { code, signal } = await exitWithin(started, 30_000);
     expect({ code, signal }, started.output()).toEqual({ code: 0, signal: null });

@@ -319,9 +319,11 @@ describe('fileSpooled: recipients and repetition', () => {
     for (const outcome of outcomes) expect(['filed', 'already-done']).toContain(outcome.status);
     const filed = await filingsOf(spoolId);
     expect(filed.map((m) => m.user_id).sort()).toEqual([alice, bob].sort());
+    // A run that finds the filing made by another publishes its message.new again (it cannot know
+    // that the other lived to publish): each filing is announced at least once, nothing else is.
     const newEvents = newMessageEvents(eventsBefore);
-    expect(newEvents).toHaveLength(2);
-    expect(newEvents.map((e) => (e.event.type === 'message.new' ? e.event.messageId : -1)).sort()).toEqual(filed.map((m) => m.id).sort());
+    expect(newEvents.length).toBeGreaterThanOrEqual(2);
+    expect([...new Set(newEvents.map((e) => (e.event.type === 'message.new' ? e.event.messageId : -1)))].sort()).toEqual(filed.map((m) => m.id).sort());
     expect(await spoolRow(spoolId)).toMatchObject({ status: 'done', error: null });
     const inboxCounts = await store.db.selectFrom('mailboxes').select(['user_id', 'message_count']).where('special_use', '=', '\\Inbox').where('user_id', 'in', [alice, bob]).execute();
     const countedRows = await store.db.selectFrom('messages').select(['user_id', (eb) => eb.fn.countAll<string>().as('n')]).where('user_id', 'in', [alice, bob]).groupBy('user_id').execute();

@@ -87,6 +87,21 @@ describe('ingest', () => {
     expect(list.filter((m) => m.messageId === '<idem@remote.test>')).toHaveLength(1);
   });
 
+  it('publishes message.new again for a spool row an earlier attempt filed (its worker may have died before publishing), without a second change', async () => {
+    const raw = rawMessage({ subject: 'filed, then the worker died', messageId: '<died@remote.test>' });
+    const [spoolId] = await createSpoolRepository(store.db).insertMany([{ raw, mailFrom: 's@remote.test', rcptTo: ['bob@a.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' }]);
+    // The first attempt commits; its events never reach Redis (the process is killed after the commit).
+    const first = await ingestMessage({ db: store.db, events: { publish: async () => undefined } }, { userId: bob, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary: await summarizeMessage(raw), spoolId });
+    published.length = 0;
+    const again = await deliver(bob, raw, spoolId);
+    expect(again).toMatchObject({ messageId: first.messageId, duplicate: true });
+    expect(published.filter((p) => p.event.type === 'message.new')).toEqual([
+      { userId: bob, event: { type: 'message.new', modseq: first.modseq, mailboxId: first.mailboxId, messageId: first.messageId, uid: first.uid, threadId: first.threadId } },
+    ]);
+    const changes = await store.db.selectFrom('changes').select('modseq').where('user_id', '=', bob).where('message_id', '=', first.messageId).execute();
+    expect(changes).toEqual([{ modseq: first.modseq }]);
+  });
+
   it('files a batch for one user in one transaction with consecutive modseqs and UIDs, once per spool row', async () => {
     const spool = createSpoolRepository(store.db);
     const raws = [0, 1, 2, 3].map((i) => rawMessage({ subject: `batch ${i}`, messageId: `<batch${i}@remote.test>` }));

@@ -167,6 +167,8 @@ function notInAllowedFolder(onlyFrom: readonly SpecialUse[], what: string): AppE
 
 export class MailboxWrite {
   private readonly changeLog: Array<{ userId: number; event: ChangeLogEvent }> = [];
+  /** message.new of spool rows filed by an earlier attempt, published again (see `append`); not logged again. */
+  private readonly republished: Array<{ userId: number; event: ChangeLogEvent }> = [];
   /** Latest counts per mailbox touched, for the mailbox.counts hints after commit. */
   private readonly counts = new Map<number, { userId: number; total: number; unread: number }>();
   private readonly deletedMailboxes = new Set<number>();
@@ -189,9 +191,9 @@ export class MailboxWrite {
     for (const clock of this.clocks.values()) await clock.finish();
   }
 
-  /** What to publish after commit, per user: the change-log events in modseq order, then mailbox.counts hints. */
+  /** What to publish after commit, per user: the change-log events in modseq order (after older ones published again), then mailbox.counts hints. */
   events(): Array<{ userId: number; event: UserEvent }> {
-    const out: Array<{ userId: number; event: UserEvent }> = [...this.changeLog];
+    const out: Array<{ userId: number; event: UserEvent }> = [...this.republished, ...this.changeLog];
     for (const [mailboxId, c] of this.counts) {
       if (!this.deletedMailboxes.has(mailboxId)) out.push({ userId: c.userId, event: { type: 'mailbox.counts', mailboxId, total: c.total, unread: c.unread } });
     }
@@ -247,7 +249,10 @@ export class MailboxWrite {
   /**
    * Adds messages to the user's mailboxes, in order: consecutive modseqs and, per mailbox,
    * consecutive UIDs. Results line up with `inputs`; a spool row filed before (or twice in this
-   * batch) comes back with `duplicate: true`.
+   * batch) comes back with `duplicate: true`. A spool row filed by an earlier transaction gets its
+   * message.new published again after this commit: the job runs again because the attempt that
+   * filed it did not finish, and a worker killed between its commit and its publish never told the
+   * live clients (the change log has it; consumers take a repeated message.new as a no-op).
    */
   async append(userId: number, inputs: readonly AppendInput[], options: QuotaOption = {}): Promise<AppendResult[]> {
     const clock = this.clock(userId);
@@ -256,6 +261,10 @@ export class MailboxWrite {
     const previous = new Map<number, AppendResult>();
     for (const [spoolId, f] of filed) {
       previous.set(spoolId, { messageId: f.messageId, mailboxId: f.mailboxId ?? 0, uid: f.uid ?? 0, modseq: f.modseq ?? 0, threadId: f.threadId ?? 0, duplicate: true });
+      // Still there (not deleted since): where it is now.
+      if (f.mailboxId !== null && f.uid !== null && f.modseq !== null && f.threadId !== null) {
+        this.republished.push({ userId, event: { type: 'message.new', modseq: f.modseq, mailboxId: f.mailboxId, messageId: f.messageId, uid: f.uid, threadId: f.threadId } });
+      }
     }
     const fresh = inputs.flatMap((input, index) => {
       if (input.spoolId === undefined) return [index];
