@@ -117,6 +117,34 @@ describe('IMAP on the real store', () => {
     expect(await client.command('s6 SORT (DISPLAYFROM) UTF-8 ALL')).toEqual(['* SORT 2 3 1', 's6 OK SORT completed']);
   });
 
+  it('serves an IMAP4rev2 session: UTF-8 names, SELECT with LIST and without RECENT, ESEARCH, $ and STATUS DELETED', async () => {
+    const utf8 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+    const client = await session();
+    expect(await client.command('r0 ENABLE IMAP4rev2')).toEqual(['* ENABLED IMAP4rev2', 'r0 OK ENABLE completed']);
+    client.write(Buffer.from('r1 CREATE "Rév2/Été"\r\n', 'utf8'));
+    expect(await client.until((l) => l.startsWith('r1 '))).toEqual(['r1 OK CREATE completed']);
+    for (const [i, flags] of ['(\\Deleted)', '()'].entries()) {
+      const message = raw(20 + i);
+      client.write(Buffer.concat([Buffer.from(`r2${i} APPEND "Rév2/Été" ${flags} {${message.length}+}\r\n`, 'utf8'), message, Buffer.from('\r\n')]));
+      expect((await client.until((l) => l.startsWith(`r2${i} `))).at(-1)).toMatch(/OK \[APPENDUID \d+ \d\] APPEND completed$/);
+    }
+    client.write(Buffer.from('r3 SELECT "Rév2/Été"\r\n', 'utf8'));
+    const selected = await client.until((l) => l.startsWith('r3 '));
+    expect(selected).toContain('* 2 EXISTS');
+    expect(selected).toContain(utf8('* LIST (\\HasNoChildren) "/" "Rév2/Été"'));
+    expect(selected.filter((l) => / RECENT$|\[UNSEEN /.test(l))).toEqual([]);
+    expect(await client.command('r4 LIST "" "R%"')).toEqual([utf8('* LIST (\\NonExistent \\HasChildren) "/" "Rév2"'), 'r4 OK LIST completed']);
+    expect(await client.command('r5 UID SEARCH UNDELETED')).toEqual(['* ESEARCH (TAG "r5") UID ALL 2', 'r5 OK UID SEARCH completed']);
+    expect(await client.command('r6 SEARCH RETURN (SAVE) DELETED')).toEqual(['r6 OK SEARCH completed']);
+    expect(await client.command('r7 UID FETCH $ (FLAGS)')).toEqual(['* 1 FETCH (UID 1 FLAGS (\\Deleted))', 'r7 OK UID FETCH completed']);
+    expect(await client.command('r8 UID EXPUNGE $')).toEqual(['* 1 EXPUNGE', 'r8 OK EXPUNGE completed']);
+    client.write(Buffer.from('r9 STATUS "Rév2/Été" (MESSAGES DELETED SIZE)\r\n', 'utf8'));
+    expect(await client.until((l) => l.startsWith('r9 '))).toEqual([utf8(`* STATUS "Rév2/Été" (MESSAGES 1 DELETED 0 SIZE ${raw(21).length})`), 'r9 OK STATUS completed']);
+    // The IMAP4rev2 session claimed nothing: an IMAP4rev1 session still finds the message \Recent.
+    const rev1 = await session();
+    expect(await rev1.command('v1 SELECT "R&AOk-v2/&AMk-t&AOk-"')).toContain('* 1 RECENT');
+  });
+
   it('wakes an IDLE session with a delivery and a flag change made elsewhere', async () => {
     const client = await session();
     const selected = await client.command('a1 SELECT INBOX');

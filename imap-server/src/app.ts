@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { createImapServices, listenOn, type ImapServiceDeps, type ImapServices, type Logger } from '@mailyard/core';
 import { ImapSession, type SessionIo, type UserConnections } from './handlers/session.js';
+import type { ImapMetrics } from './metrics.js';
 import { CommandReader } from './protocol/command-reader.js';
 
 /**
@@ -25,6 +26,8 @@ export interface ImapListenerOptions {
   /** The largest literal accepted (APPEND). */
   maxLiteralSize?: number;
   idleTimeoutMs?: number;
+  /** Counts connections and commands (metrics.ts); absent: not counted. */
+  metrics?: ImapMetrics;
 }
 
 export interface ImapListener {
@@ -73,6 +76,7 @@ export function buildImapApp(deps: ImapServiceDeps, options: ImapListenerOptions
 export function buildImapListener(deps: { services: ImapServices; log: Logger }, options: ImapListenerOptions): ImapListener {
   const settings = { ...IMAP_DEFAULTS, ...stripUndefined(options) };
   const { log } = deps;
+  const { metrics } = options;
   let secureContext = tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert });
   const perIp = createCounter(settings.maxConnectionsPerIp);
   const userConnections: UserConnections = createCounter(settings.maxConnectionsPerUser);
@@ -82,6 +86,10 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
   function serve(socket: net.Socket, secure: boolean): void {
     const ip = socket.remoteAddress ?? 'unknown';
     socket.on('error', (err) => log.debug({ event: 'imap.socket_error', err: err.message }));
+    if (metrics) {
+      metrics.connectionOpened();
+      socket.once('close', () => metrics.connectionClosed());
+    }
     if (shuttingDown || !perIp.acquire(ip)) {
       socket.end(shuttingDown ? '* BYE Server shutting down\r\n' : '* BYE Too many connections from your address\r\n');
       return;
@@ -184,7 +192,7 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
       next: () => reader.next(),
       close: end,
     };
-    const session = new ImapSession(io, { services: deps.services, log, settings: { hostname: options.hostname, allowPlaintextAuth: settings.allowPlaintextAuth ?? false }, userConnections });
+    const session = new ImapSession(io, { services: deps.services, log, settings: { hostname: options.hostname, allowPlaintextAuth: settings.allowPlaintextAuth ?? false }, userConnections, onCommand: metrics?.command });
     signedIn = () => session.state !== 'not-authenticated';
     const entry = {
       bye: () => {

@@ -1,5 +1,6 @@
-import { createRateLimiter, createRedis, createRedisEventPublisher, createSpamLearnQueue, createUserEventHub, openStore, openTlsSourceFromConfig, requireRedis, startService, type ImapConfig, type Logger } from '@mailyard/core';
+import { createRateLimiter, createRedis, createRedisEventPublisher, createSpamLearnQueue, createUserEventHub, MetricsRegistry, openStore, openTlsSourceFromConfig, requireRedis, startHealthServer, startService, type ImapConfig, type Logger } from '@mailyard/core';
 import { buildImapApp } from './app.js';
+import { createImapMetrics } from './metrics.js';
 
 export interface Endpoints {
   databaseUrl: string;
@@ -9,7 +10,8 @@ export interface Endpoints {
 /**
  * Starts IMAP on IMAP_PORT (STARTTLS) and IMAPS_PORT (implicit TLS). Redis must answer at start:
  * sign-in limits, the change feed (IDLE) and the events the writer publishes live there. A new
- * TLS_CERT_FILE/TLS_KEY_FILE pair is used by new connections without a restart. When a
+ * TLS_CERT_FILE/TLS_KEY_FILE pair is used by new connections without a restart. With
+ * WORKER_HEALTH_PORT: GET /healthz, /readyz and /metrics (metrics.ts) there. When a
  * step fails, what the earlier ones opened is closed.
  */
 export function start(config: ImapConfig, endpoints: Endpoints, log: Logger) {
@@ -32,6 +34,7 @@ export function start(config: ImapConfig, endpoints: Endpoints, log: Logger) {
     const tlsSource = opened.add(await openTlsSourceFromConfig(config, log), (t) => t.close());
     const tls = tlsSource.current();
     // rspamd (RSPAMD_URL): MOVE/COPY into and out of Junk are queued for the inbound worker to teach it.
+    const registry = new MetricsRegistry();
     const spamLearnQueue = config.RSPAMD_URL ? opened.add(createSpamLearnQueue(redis), (q) => q.close()) : null;
     const app = opened.add(
       buildImapApp(
@@ -44,13 +47,16 @@ export function start(config: ImapConfig, endpoints: Endpoints, log: Logger) {
           maxConnectionsPerUser: config.IMAP_MAX_CONNECTIONS_PER_USER,
           maxLiteralSize: config.IMAP_MAX_MESSAGE_SIZE,
           idleTimeoutMs: config.IMAP_IDLE_TIMEOUT,
+          metrics: createImapMetrics(registry),
         },
       ),
       (a) => a.close(),
     );
     tlsSource.onChange((material) => app.updateTls(material));
     const ports = await app.listen({ imap: config.IMAP_PORT, imaps: config.IMAPS_PORT }, config.BIND_ADDRESS);
+    // Probes and metrics (WORKER_HEALTH_PORT; unset under `npm start`).
+    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis, metrics: registry }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
     log.info({ event: 'imap.listening', port: ports.imap, imapsPort: ports.imaps, host: config.BIND_ADDRESS, tls: tls.selfSigned ? 'self-signed' : 'configured' });
-    return { port: ports.imap, imapsPort: ports.imaps };
+    return { port: ports.imap, imapsPort: ports.imaps, healthPort: health?.port };
   });
 }

@@ -1,4 +1,4 @@
-import { createRedis, createRedisEventPublisher, createSpamEngineFromConfig, openStore, requireRedis, startHealthServer, startHousekeeping, startService, trashPurgeTask, type InboundConfig, type Logger } from '@mailyard/core';
+import { countJobsProcessed, createRedis, createRedisEventPublisher, createSpamEngineFromConfig, MetricsRegistry, openStore, requireRedis, startHealthServer, startHousekeeping, startService, trashPurgeTask, type InboundConfig, type Logger } from '@mailyard/core';
 import { buildInboundWorker } from './app.js';
 import { buildSpamLearnWorker } from './spam-learn.worker.js';
 
@@ -22,12 +22,15 @@ export function start(config: InboundConfig, endpoints: { databaseUrl: string; r
       ),
       (a) => a.close(),
     );
-    await app.run();
     // rspamd (RSPAMD_URL): this worker also teaches it the users' moves into and out of Junk.
     const engine = createSpamEngineFromConfig(config, log);
-    if (engine) await opened.add(buildSpamLearnWorker({ db: store.db, engine, log, connection }), (w) => w.close()).run();
-    // Probes for compose's healthcheck and orchestrators (WORKER_HEALTH_PORT; unset under `npm start`).
-    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis: publisher }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
+    const spamLearn = engine ? opened.add(buildSpamLearnWorker({ db: store.db, engine, log, connection }), (w) => w.close()) : null;
+    const metrics = new MetricsRegistry();
+    countJobsProcessed(metrics, spamLearn ? [app.worker, spamLearn.worker] : [app.worker]);
+    await app.run();
+    await spamLearn?.run();
+    // Probes and metrics for compose's healthcheck, orchestrators and Prometheus (WORKER_HEALTH_PORT; unset under `npm start`).
+    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis: publisher, metrics }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
     opened.add(await startHousekeeping({ connection, log }, [trashPurgeTask({ db: store.db, events, log })]), (h) => h.stop());
     log.info({ event: 'inbound.started', concurrency: config.INBOUND_CONCURRENCY });
     return { healthPort: health?.port };

@@ -1,5 +1,5 @@
 import { Resolver } from 'node:dns/promises';
-import { createRedis, createRedisEventPublisher, createSecretBox, loadSecretKey, openStore, requireRedis, startHealthServer, startService, type Logger, type OutboundConfig } from '@mailyard/core';
+import { countJobsProcessed, createRedis, createRedisEventPublisher, createSecretBox, loadSecretKey, MetricsRegistry, openStore, requireRedis, startHealthServer, startService, type Logger, type OutboundConfig } from '@mailyard/core';
 import { buildOutboundWorker } from './app.js';
 
 /**
@@ -35,9 +35,11 @@ export function start(config: OutboundConfig, endpoints: { databaseUrl: string; 
       ),
       (a) => a.close(),
     );
+    const metrics = new MetricsRegistry();
+    countJobsProcessed(metrics, [app.worker, app.scheduledWorker]);
     await app.run();
-    // Probes for compose's healthcheck and orchestrators (WORKER_HEALTH_PORT; unset under `npm start`).
-    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis: publisher }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
+    // Probes and metrics for compose's healthcheck, orchestrators and Prometheus (WORKER_HEALTH_PORT; unset under `npm start`).
+    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis: publisher, metrics }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
     log.info({ event: 'outbound.started', concurrency: config.OUTBOUND_CONCURRENCY, dns: config.DNS_SERVERS.length > 0 ? config.DNS_SERVERS : 'system', port: config.OUTBOUND_SMTP_PORT });
     return { healthPort: health?.port };
   });

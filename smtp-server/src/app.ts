@@ -27,11 +27,13 @@ import {
 } from '@mailyard/core';
 import { createMxHandlers, type MxLimits } from './handlers/mx-session.handlers.js';
 import { createSubmissionHandlers, type SubmissionLimits } from './handlers/submission-session.handlers.js';
+import type { SmtpMetrics } from './metrics.js';
 import { useRfc4954AuthTlsReply } from './protocol/auth-requires-tls.js';
 import { useDataAdmission } from './protocol/data-admission.js';
 import { prepareSpillFolder, privateSpillFolder } from './protocol/data-stream.js';
 import { useOwnEnhancedStatusCodes } from './protocol/enhanced-status.js';
 import { useConfigurableGreetingDelay } from './protocol/greeting-delay.js';
+import { useListenerObserver } from './protocol/observe.js';
 import { submissionReplies } from './protocol/replies.js';
 
 export interface SmtpAppDeps {
@@ -53,6 +55,8 @@ export interface SmtpAppOptions {
    * system temp folder, removed on close.
    */
   spillDir?: string;
+  /** Counts sessions, replies and accepted messages (label `mx`); absent: not counted. */
+  metrics?: SmtpMetrics;
 }
 
 /** Inbound authentication settings (DNS_SERVERS, SMTP_TRUSTED_NETWORKS); system DNS and loopback trusted by default. */
@@ -132,12 +136,13 @@ export function buildMxListener(deps: { services: MxServices; log: Logger }, opt
   useOwnEnhancedStatusCodes();
   useConfigurableGreetingDelay();
   useDataAdmission();
+  useListenerObserver();
   let shuttingDown = false;
   const spillDir = options.spillDir ?? privateSpillFolder();
   if (options.spillDir) prepareSpillFolder(spillDir);
   const handlers = createMxHandlers({ services: deps.services, log: deps.log, hostname: options.hostname, limits: options.limits, spillDir, isShuttingDown: () => shuttingDown });
 
-  const mx = new SMTPServer({
+  const mx: SMTPServer = new SMTPServer({
     name: options.hostname,
     banner: 'Mailyard', // the library writes `220 <name> ESMTP <banner>`
     key: options.tls.key,
@@ -154,6 +159,7 @@ export function buildMxListener(deps: { services: MxServices; log: Logger }, opt
     closeTimeout: 5_000,
     logger: false,
     ...handlers,
+    ...options.metrics?.listener('mx', handlers, () => mx),
     // read by protocol/greeting-delay.ts (not an option of the library itself)
     ...({ greetingDelayMs: options.greetingDelayMs ?? 0 } as object),
   });
@@ -194,6 +200,8 @@ export interface SubmissionAppOptions {
   /** Failed-AUTH limits; core's sign-in limits (shared with web and IMAP sign-in) by default. */
   authRules?: SignInFailureRules;
   socketTimeoutMs?: number;
+  /** Counts sessions, replies and accepted messages (labels `submission`, `smtps`); absent: not counted. */
+  metrics?: SmtpMetrics;
 }
 
 export interface SubmissionApp {
@@ -222,6 +230,7 @@ export function buildSubmissionListeners(deps: { services: SubmissionServices; l
   useOwnEnhancedStatusCodes();
   useConfigurableGreetingDelay();
   useRfc4954AuthTlsReply();
+  useListenerObserver();
   let shuttingDown = false;
   const { log } = deps;
   const handlers = createSubmissionHandlers({ services: deps.services, log, hostname: options.hostname, limits: options.limits, isShuttingDown: () => shuttingDown });
@@ -244,8 +253,8 @@ export function buildSubmissionListeners(deps: { services: SubmissionServices; l
     logger: false,
     ...handlers.callbacks,
   };
-  const submission = new SMTPServer({ ...common });
-  const smtps = new SMTPServer({ ...common, secure: true });
+  const submission: SMTPServer = new SMTPServer({ ...common, ...options.metrics?.listener('submission', handlers.callbacks, () => submission) });
+  const smtps: SMTPServer = new SMTPServer({ ...common, ...options.metrics?.listener('smtps', handlers.callbacks, () => smtps), secure: true });
   for (const [name, server] of [['submission', submission], ['smtps', smtps]] as const) {
     server.on('error', (err) => log.warn({ event: 'smtp.server.error', listener: name, err: err.message }));
   }

@@ -8,12 +8,15 @@ import {
   createSpamEngineFromConfig,
   openTlsSourceFromConfig,
   MAX_RECIPIENTS_PER_MESSAGE,
+  MetricsRegistry,
   openStore,
+  startHealthServer,
   startService,
   type Logger,
   type SmtpConfig,
 } from '@mailyard/core';
 import { buildSmtpApp, buildSubmissionApp } from './app.js';
+import { createSmtpMetrics } from './metrics.js';
 
 export interface Endpoints {
   databaseUrl: string;
@@ -25,8 +28,8 @@ export interface Endpoints {
  * and SMTPS_PORT (implicit TLS). Starts without Redis: MX mail is durable in the spool (the
  * reconciler enqueues it later), submitted mail is recorded (the outbound reconciler finds it),
  * AUTH answers 454 (fail closed). A new TLS_CERT_FILE/TLS_KEY_FILE pair is used by new sessions
- * without a restart. When a step fails (a port taken, an unreadable certificate),
- * what the earlier ones opened is closed.
+ * without a restart. With WORKER_HEALTH_PORT: GET /healthz, /readyz and /metrics (metrics.ts) there.
+ * When a step fails (a port taken, an unreadable certificate), what the earlier ones opened is closed.
  */
 export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
   return startService(log, async (opened) => {
@@ -37,6 +40,8 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
     const queues = opened.add({ inbound: createInboundQueue(redis), outbound: createOutboundQueue(redis) }, (q) => Promise.all([q.inbound.close(), q.outbound.close()]));
     const tlsSource = opened.add(await openTlsSourceFromConfig(config, log), (t) => t.close());
     const tls = tlsSource.current();
+    const registry = new MetricsRegistry();
+    const metrics = createSmtpMetrics(registry);
     const app = buildSmtpApp(
       { db: store.db, enqueueInbound: (ids) => queues.inbound.enqueue(ids), log },
       {
@@ -44,6 +49,7 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
         tls,
         socketTimeoutMs: config.SMTP_SOCKET_TIMEOUT_MS,
         greetingDelayMs: config.SMTP_GREETING_DELAY_MS,
+        metrics,
         // Emptied at start: what a killed process left in DATA (so each process has its own).
         spillDir: config.SMTP_SPILL_DIR ?? path.join(config.DATA_DIR, 'spool-temp'),
         trust: {
@@ -74,6 +80,7 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
         hostname: config.MAIL_HOSTNAME,
         tls,
         socketTimeoutMs: config.SMTP_SOCKET_TIMEOUT_MS,
+        metrics,
         limits: {
           maxMessageSize: config.SMTP_MAX_MESSAGE_SIZE,
           maxRecipients: Math.min(config.SMTP_MAX_RECIPIENTS, MAX_RECIPIENTS_PER_MESSAGE),
@@ -88,7 +95,9 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
     });
     const port = await app.listen(config.SMTP_PORT, config.BIND_ADDRESS);
     const submissionPorts = await submissionApp.listen({ submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT }, config.BIND_ADDRESS);
+    // Probes and metrics (WORKER_HEALTH_PORT; unset under `npm start`).
+    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis, metrics: registry }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
     log.info({ event: 'smtp.listening', port, submissionPort: submissionPorts.submission, smtpsPort: submissionPorts.smtps, host: config.BIND_ADDRESS, tls: tls.selfSigned ? 'self-signed' : 'configured' });
-    return { port, submissionPort: submissionPorts.submission, smtpsPort: submissionPorts.smtps };
+    return { port, submissionPort: submissionPorts.submission, smtpsPort: submissionPorts.smtps, healthPort: health?.port };
   });
 }

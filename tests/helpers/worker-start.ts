@@ -47,7 +47,7 @@ export function describeWorkerStart<C extends object>(
       await watch.expectNothingLeftOpen();
     });
 
-    it('answers GET /healthz and /readyz on WORKER_HEALTH_PORT (404 elsewhere), and closes it on stop()', async () => {
+    it('answers GET /healthz, /readyz and /metrics on WORKER_HEALTH_PORT (404 elsewhere), and closes it on stop()', async () => {
       watch = await watchLeaks({ databaseUrl: store.url, applicationName: name, redisUrl: redis.url });
       const worker = await start({ ...config(), WORKER_HEALTH_PORT: 0 }, { databaseUrl: store.url, redisUrl: redis.url }, silentLogger());
       try {
@@ -57,7 +57,10 @@ export function describeWorkerStart<C extends object>(
         expect([health.status, await health.json()]).toEqual([200, { status: 'ok' }]);
         const ready = await fetch(`${base}/readyz`);
         expect([ready.status, await ready.json()]).toEqual([200, { status: 'ready', checks: { postgres: true, redis: true } }]);
-        expect((await fetch(`${base}/metrics`)).status).toBe(404);
+        const metrics = await fetch(`${base}/metrics`);
+        expect([metrics.status, metrics.headers.get('content-type')]).toEqual([200, 'text/plain; version=0.0.4; charset=utf-8']);
+        expect(await metrics.text()).toContain(`\nmailyard_jobs_processed_total{queue="${name.replace('-worker', '')}",outcome="completed"} 0\n`);
+        expect((await fetch(`${base}/nothing`)).status).toBe(404);
       } finally {
         await worker.stop();
       }

@@ -102,6 +102,8 @@ function table(results: GroupResult[]): string {
     '',
     'Written by `tests/imaptest/imaptest.system.test.ts`: every group in `tests/imaptest/data` run against the built',
     'imap-server, a fresh account per group. `skipped` means the group needs a capability we do not advertise.',
+    'The scripts speak IMAP4rev1; IMAP4rev2 (RFC 9051, for a client that sends `ENABLE IMAP4rev2`) and SEARCHRES are',
+    'proven by the transcript and store tests in `imap-server/src` (`session.transcript.test.ts`, `app.store.test.ts`).',
     '',
     `Summary: ${count('pass')} pass, ${count('fail')} fail, ${count('skipped')} skipped of ${results.length} groups.`,
     '',

@@ -10,9 +10,15 @@ import {
   QUEUE_OUTBOUND,
   QUEUE_SCHEDULED_SEND,
   QUEUE_SPAM_LEARN,
+  processMetricFamilies,
+  PROMETHEUS_CONTENT_TYPE,
+  renderMetrics,
   VIRUS_REFUSED_COUNTER,
   type BlobTotals,
   type Db,
+  type MetricFamily,
+  type MetricLabels,
+  type MetricSample,
   type MetricsAccess,
 } from '@mailyard/core';
 import { sameSecret } from './auth.plugin.js';
@@ -27,8 +33,8 @@ function checkBearer(req: FastifyRequest, token: string): void {
 const QUEUES = [QUEUE_INBOUND, QUEUE_OUTBOUND, QUEUE_SCHEDULED_SEND, QUEUE_SPAM_LEARN];
 const JOB_STATES = ['wait', 'prioritized', 'active', 'delayed', 'failed'] as const;
 
-type Lines = string[];
-const gauge = (name: string, help: string, samples: Array<[labels: string, value: number]>, type = 'gauge'): Lines => [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples.map(([labels, v]) => `${name}${labels ? `{${labels}}` : ''} ${v}`)];
+type Families = MetricFamily[];
+const gauge = (name: string, help: string, samples: MetricSample[]): MetricFamily => ({ name, help, type: 'gauge', samples });
 
 /**
  * Prometheus text exposition at GET /metrics: HTTP requests by route and status, latency sums,
@@ -52,63 +58,68 @@ export function registerMetrics(app: FastifyInstance, deps: { db: Db; redis: Red
     await Promise.all(queues.map((q) => q.close()));
   });
 
-  async function storeLines(): Promise<Lines> {
+  const byStatus = (counts: Record<string, number>): MetricSample[] => Object.entries(counts).map(([status, value]) => ({ labels: { status }, value }));
+
+  async function storeFamilies(): Promise<Families> {
     const spool = await createSpoolRepository(deps.db).countByStatus();
     const figures = await createAdminStatsRepository(deps.db).storeFigures();
     return [
-      ...gauge('mailyard_spool_rows', 'Spool rows by status (filed rows are purged after SPOOL_RETENTION_DAYS).', Object.entries(spool).map(([status, n]) => [`status="${status}"`, n])),
-      ...gauge('mailyard_storage_user_bytes_total', 'Bytes of mail the users store, summed (what counts against quotas; shared bytes count once per message).', [['', figures.userBytes]]),
-      ...gauge('mailyard_deliveries', 'Outbound deliveries (one per recipient) by status.', Object.entries(figures.deliveries).map(([status, n]) => [`status="${status}"`, n])),
+      gauge('mailyard_spool_rows', 'Spool rows by status (filed rows are purged after SPOOL_RETENTION_DAYS).', byStatus(spool)),
+      gauge('mailyard_storage_user_bytes_total', 'Bytes of mail the users store, summed (what counts against quotas; shared bytes count once per message).', [{ value: figures.userBytes }]),
+      gauge('mailyard_deliveries', 'Outbound deliveries (one per recipient) by status.', byStatus(figures.deliveries)),
     ];
   }
 
-  async function redisLines(): Promise<Lines> {
+  async function redisFamilies(): Promise<Families> {
     const now = Date.now();
-    const jobs: Array<[string, number]> = [];
-    const oldest: Array<[string, number]> = [];
+    const jobs: MetricSample[] = [];
+    const oldest: MetricSample[] = [];
     for (const queue of queues) {
       const counts = await queue.getJobCounts(...JOB_STATES);
-      for (const state of JOB_STATES) jobs.push([`queue="${queue.name}",state="${state}"`, counts[state] ?? 0]);
+      for (const state of JOB_STATES) jobs.push({ labels: { queue: queue.name, state }, value: counts[state] ?? 0 });
       const [first] = await queue.getJobs(['wait', 'prioritized'], 0, 0, true);
       const readySince = first ? first.timestamp + (first.opts.delay ?? 0) : now;
-      oldest.push([`queue="${queue.name}"`, Math.max(0, (now - readySince) / 1000)]);
+      oldest.push({ labels: { queue: queue.name }, value: Math.max(0, (now - readySince) / 1000) });
     }
     const [virus, blobs] = await Promise.all([deps.redis.get(VIRUS_REFUSED_COUNTER), deps.redis.get(BLOB_TOTALS_KEY)]);
     const totals = blobs ? (JSON.parse(blobs) as BlobTotals) : null;
     return [
-      ...gauge('mailyard_queue_jobs', 'Jobs per queue and state.', jobs),
-      ...gauge('mailyard_queue_oldest_seconds', 'How long the oldest job ready to run has waited, per queue (0: none waits).', oldest),
-      ...gauge('mailyard_smtp_virus_refused_total', 'Messages the MX refused as infected (clamd).', [['', Number(virus ?? 0)]], 'counter'),
+      gauge('mailyard_queue_jobs', 'Jobs per queue and state.', jobs),
+      gauge('mailyard_queue_oldest_seconds', 'How long the oldest job ready to run has waited, per queue (0: none waits).', oldest),
+      { name: 'mailyard_smtp_virus_refused_total', help: 'Messages the MX refused as infected (clamd).', type: 'counter', samples: [{ value: Number(virus ?? 0) }] },
       ...(totals
         ? [
-            ...gauge('mailyard_storage_blob_bytes', 'Bytes of message content stored (each content once), as of the last blob reclaim.', [['', totals.bytes]]),
-            ...gauge('mailyard_storage_blobs', 'Message contents stored, as of the last blob reclaim.', [['', totals.blobs]]),
-            ...gauge('mailyard_storage_counted_timestamp_seconds', 'When the blob reclaim last counted the stored bytes.', [['', totals.at / 1000]]),
+            gauge('mailyard_storage_blob_bytes', 'Bytes of message content stored (each content once), as of the last blob reclaim.', [{ value: totals.bytes }]),
+            gauge('mailyard_storage_blobs', 'Message contents stored, as of the last blob reclaim.', [{ value: totals.blobs }]),
+            gauge('mailyard_storage_counted_timestamp_seconds', 'When the blob reclaim last counted the stored bytes.', [{ value: totals.at / 1000 }]),
           ]
         : []),
     ];
   }
 
-  /** A source's lines, or none and `up` 0 when it fails. */
-  async function fromSource(source: string, collect: () => Promise<Lines>, up: Array<[string, number]>): Promise<Lines> {
+  /** A source's families, or none and `up` 0 when it fails. */
+  async function fromSource(source: string, collect: () => Promise<Families>, up: Map<string, number>): Promise<Families> {
     try {
-      const lines = await collect();
-      up.push([`source="${source}"`, 1]);
-      return lines;
+      const families = await collect();
+      up.set(source, 1);
+      return families;
     } catch {
-      up.push([`source="${source}"`, 0]);
+      up.set(source, 0);
       return [];
     }
   }
-  const requests = new Map<string, number>();
+  const requests = new Map<string, { labels: MetricLabels; value: number }>();
   const durations = new Map<string, { sum: number; count: number }>();
   const started = Date.now();
 
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     if (route === '/metrics') return;
-    const key = `method="${req.method}",route="${route}",status="${reply.statusCode}"`;
-    requests.set(key, (requests.get(key) ?? 0) + 1);
+    const labels = { method: req.method, route, status: String(reply.statusCode) };
+    const key = JSON.stringify(labels);
+    const counted = requests.get(key) ?? { labels, value: 0 };
+    counted.value += 1;
+    requests.set(key, counted);
     const d = durations.get(route) ?? { sum: 0, count: 0 };
     d.sum += reply.elapsedTime / 1000;
     d.count += 1;
@@ -120,39 +131,31 @@ export function registerMetrics(app: FastifyInstance, deps: { db: Db; redis: Red
       reply.header('www-authenticate', 'Bearer realm="metrics"');
       checkBearer(req, access.token);
     }
-    const mem = process.memoryUsage();
     let pending = -1;
     try {
       pending = await createSpoolRepository(deps.db).countPending();
     } catch {
       // reported as -1: the store is unreachable
     }
-    const up: Array<[string, number]> = [];
-    const [store, redis] = await Promise.all([fromSource('store', storeLines, up), fromSource('redis', redisLines, up)]);
-    const lines = [
-      '# HELP mailyard_http_requests_total HTTP requests by method, route and status.',
-      '# TYPE mailyard_http_requests_total counter',
-      ...[...requests].map(([labels, n]) => `mailyard_http_requests_total{${labels}} ${n}`),
-      '# HELP mailyard_http_request_duration_seconds Time to answer, by route.',
-      '# TYPE mailyard_http_request_duration_seconds summary',
-      ...[...durations].flatMap(([route, d]) => [`mailyard_http_request_duration_seconds_sum{route="${route}"} ${d.sum}`, `mailyard_http_request_duration_seconds_count{route="${route}"} ${d.count}`]),
-      '# HELP mailyard_spool_pending Accepted messages not yet filed into mailboxes (-1: store unreachable).',
-      '# TYPE mailyard_spool_pending gauge',
-      `mailyard_spool_pending ${pending}`,
+    const up = new Map<string, number>();
+    const [store, redis] = await Promise.all([fromSource('store', storeFamilies, up), fromSource('redis', redisFamilies, up)]);
+    const families: Families = [
+      { name: 'mailyard_http_requests_total', help: 'HTTP requests by method, route and status.', type: 'counter', samples: [...requests.values()] },
+      {
+        name: 'mailyard_http_request_duration_seconds',
+        help: 'Time to answer, by route.',
+        type: 'summary',
+        samples: [...durations].flatMap(([route, d]) => [
+          { suffix: '_sum', labels: { route }, value: d.sum },
+          { suffix: '_count', labels: { route }, value: d.count },
+        ]),
+      },
+      gauge('mailyard_spool_pending', 'Accepted messages not yet filed into mailboxes (-1: store unreachable).', [{ value: pending }]),
       ...store,
       ...redis,
-      ...gauge('mailyard_metrics_source_up', 'Whether a source of these figures answered this scrape.', up.sort()),
-      '# HELP process_resident_memory_bytes Resident memory.',
-      '# TYPE process_resident_memory_bytes gauge',
-      `process_resident_memory_bytes ${mem.rss}`,
-      '# HELP nodejs_heap_used_bytes V8 heap in use.',
-      '# TYPE nodejs_heap_used_bytes gauge',
-      `nodejs_heap_used_bytes ${mem.heapUsed}`,
-      '# HELP process_uptime_seconds Seconds since the HTTP service started.',
-      '# TYPE process_uptime_seconds gauge',
-      `process_uptime_seconds ${(Date.now() - started) / 1000}`,
-      '',
+      gauge('mailyard_metrics_source_up', 'Whether a source of these figures answered this scrape.', [...up.keys()].sort().map((source) => ({ labels: { source }, value: up.get(source)! }))),
+      ...processMetricFamilies(started),
     ];
-    return reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(lines.join('\n'));
+    return reply.header('content-type', PROMETHEUS_CONTENT_TYPE).send(renderMetrics(families));
   });
 }

@@ -3,13 +3,15 @@ import type { Redis } from 'ioredis';
 import type { Readiness } from '../contracts/health.js';
 import { pingDatabase, type Db } from '../db/client.js';
 import { listenOn } from './listen.js';
+import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
 
 /**
- * The probes of a service without an HTTP API (the workers): GET /healthz (the process answers) and
- * GET /readyz (200 when PostgreSQL and Redis both answer, else 503), the same answers as the
- * backend's, on WORKER_HEALTH_PORT for compose's healthcheck and orchestrators. Anything else: 404.
+ * The probes of a service without the HTTP API (the workers, SMTP, IMAP): GET /healthz (the process
+ * answers) and GET /readyz (200 when PostgreSQL and Redis both answer, else 503), the same answers
+ * as the backend's, and with a registry GET /metrics (Prometheus text, this process's figures),
+ * on WORKER_HEALTH_PORT for compose's healthcheck, orchestrators and Prometheus. Anything else: 404.
  */
-export async function startHealthServer(deps: { db: Db; redis: Redis }, port: number, host: string): Promise<{ port: number; close(): Promise<void> }> {
+export async function startHealthServer(deps: { db: Db; redis: Redis; metrics?: MetricsRegistry }, port: number, host: string): Promise<{ port: number; close(): Promise<void> }> {
   const readiness = async (): Promise<Readiness> => {
     const [postgres, redis] = await Promise.all([
       pingDatabase(deps.db).then(() => true, () => false),
@@ -24,6 +26,7 @@ export async function startHealthServer(deps: { db: Db; redis: Redis }, port: nu
     const pathname = (req.url ?? '/').split('?', 1)[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, { error: 'method not allowed' });
     if (pathname === '/healthz') return send(res, 200, { status: 'ok' });
+    if (pathname === '/metrics' && deps.metrics) return void res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE }).end(deps.metrics.render());
     if (pathname === '/readyz') {
       void readiness().then((body) => send(res, body.status === 'ready' ? 200 : 503, body));
       return;

@@ -1,24 +1,24 @@
 import type { Args } from '../protocol/commands/args.js';
-import { formatSequenceSet, parseSequenceSet } from '../protocol/commands/sequence-set.js';
+import { formatSequenceSet } from '../protocol/commands/sequence-set.js';
 import type { ImapSession } from './session.js';
 import { bad, no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
 
 /**
  * COPY, MOVE and their UID forms (UIDPLUS COPYUID; MOVE reports the sources as EXPUNGEd). Both go
- * through the mailbox writer; a missing target is `NO [TRYCREATE]`.
+ * through the mailbox writer; a missing target is `NO [TRYCREATE]`. The set may be `$` (SEARCHRES).
  */
 
 async function transfer(session: ImapSession, args: Args, byUid: boolean, move: boolean): Promise<Reply> {
   const selected = session.selected!;
-  const set = parseSequenceSet(args.atom('sequence set'), args.tag);
+  const { set, byUid: setByUid } = selected.sequenceSet(args.atom('sequence set'), byUid, args.tag);
   const name = args.mailbox();
   args.end();
-  if (!byUid && selected.outOfRange(set)) return bad('Invalid message sequence number');
+  if (!setByUid && selected.outOfRange(set)) return bad('Invalid message sequence number');
   if (move && selected.readOnly) return no('Mailbox is read-only', 'READ-ONLY');
   const target = await session.services.mailboxes.find(session.userId, name);
   if (!target) return no('No such mailbox', 'TRYCREATE');
   const verb = move ? 'MOVE' : 'COPY';
-  const targets = selected.resolve(set, byUid);
+  const targets = selected.resolve(set, setByUid);
   if (targets.length === 0) return ok(`${verb} completed (no messages)`);
   const ids = targets.map((t) => t.row.id);
   if (target.id === selected.id) selected.expectNew();

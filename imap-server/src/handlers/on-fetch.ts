@@ -1,6 +1,5 @@
 import { AppError, type ImapMessageRow } from '@mailyard/core';
 import { parseFetchItems, parseFetchModifiers, type FetchItem, type SectionSpec } from '../protocol/commands/fetch.js';
-import { parseSequenceSet } from '../protocol/commands/sequence-set.js';
 import { MimeMessage, partial } from '../protocol/message/index.js';
 import { binaryLiteral, flagList, internalDate, literal, type Part } from '../protocol/response.js';
 import { sendVanishedEarlier } from './qresync.js';
@@ -13,7 +12,7 @@ import { bad, no, ok, SELECTED, type CommandHandler, type Reply } from './types.
  * BODYSTRUCTURE, BODY and BODY[section]<partial> from the MIME module (protocol/message), and
  * BINARY[part]<partial> and BINARY.SIZE[part] (RFC 3516) decoded there: a literal8 when the bytes
  * hold NUL, `NO [UNKNOWN-CTE]` for an encoding we cannot remove. A body fetch that is not PEEK
- * sets \Seen through the mailbox writer, and the response carries FLAGS.
+ * sets \Seen through the mailbox writer, and the response carries FLAGS. The set may be `$` (SEARCHRES).
  */
 
 /** A BINARY item met a Content-Transfer-Encoding we cannot remove: the FETCH fails (RFC 3516 4.2). */
@@ -34,21 +33,27 @@ function sectionOf(item: FetchItem): { spec: SectionSpec; name: string; partial?
 
 async function fetch(session: ImapSession, byUid: boolean, setText: string, itemsToken: Parameters<typeof parseFetchItems>[0], modifierTokens: Parameters<typeof parseFetchModifiers>[0], tag: string): Promise<Reply> {
   const selected = session.selected!;
-  const set = parseSequenceSet(setText, tag);
+  const { set, byUid: setByUid } = selected.sequenceSet(setText, byUid, tag);
   const items = parseFetchItems(itemsToken, tag);
   const { changedSince, vanished } = parseFetchModifiers(modifierTokens, tag);
-  if (!byUid && selected.outOfRange(set)) return bad('Invalid message sequence number');
+  if (!setByUid && selected.outOfRange(set)) return bad('Invalid message sequence number');
   // RFC 7162 3.2.6: VANISHED only in UID FETCH with CHANGEDSINCE, after ENABLE QRESYNC.
   if (vanished && (!byUid || changedSince === undefined || !session.qresync)) return bad('VANISHED needs UID FETCH with CHANGEDSINCE and QRESYNC enabled');
   if (vanished) await sendVanishedEarlier(session, changedSince!, set);
   if (changedSince !== undefined || items.some((i) => i.type === 'MODSEQ')) await session.enableCondstore();
-  let targets = selected.resolve(set, byUid);
+  let targets = selected.resolve(set, setByUid);
   if (changedSince !== undefined) targets = targets.filter((t) => t.row.modseq > changedSince);
 
   const markSeen = !selected.readOnly && items.some(setsSeen);
   const seenNow = new Set<number>();
   if (markSeen) {
     const unseen = targets.filter((t) => !t.row.flags.includes('\\Seen'));
+    // A BINARY item that cannot be decoded fails the FETCH: find out before any flag changes.
+    const binaryItems = items.filter((i) => i.type === 'binary' || i.type === 'binary.size');
+    for (const { row } of binaryItems.length > 0 ? unseen : []) {
+      const failure = await binaryFailure(session, row.id, binaryItems);
+      if (failure) return no(failure.message, 'UNKNOWN-CTE');
+    }
     if (unseen.length > 0) {
       const changed = await session.services.messages.setFlags(session.userId, unseen.map((t) => t.row.id), { add: ['\\Seen'] });
       for (const m of changed) {
@@ -122,6 +127,24 @@ async function fetchParts(session: ImapSession, row: ImapMessageRow, items: read
     }
   }
   return out.flatMap((parts, i) => (i === 0 ? parts : [' ', ...parts]));
+}
+
+/** The error a message's BINARY items would fail with, or null (a message gone meanwhile fails nothing). */
+async function binaryFailure(session: ImapSession, messageId: number, items: readonly FetchItem[]): Promise<UnknownCteError | null> {
+  let mime: MimeMessage;
+  try {
+    mime = MimeMessage.parse(await session.services.messages.content(session.userId, messageId));
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'message.not_found') return null;
+    throw err;
+  }
+  try {
+    for (const item of items) if (item.type === 'binary' || item.type === 'binary.size') binaryBytes(mime, item.path);
+    return null;
+  } catch (err) {
+    if (err instanceof UnknownCteError) return err;
+    throw err;
+  }
 }
 
 function binaryBytes(mime: MimeMessage, path: number[]): Buffer {

@@ -1,7 +1,7 @@
 import type { ImapMailboxInfo } from '@mailyard/core';
 import { decodeMailbox, InvalidMailboxNameError, tokenText, type Args } from '../protocol/commands/args.js';
 import { ImapParseError, type Token } from '../protocol/parser.js';
-import { mailboxName, type Part } from '../protocol/response.js';
+import type { Part } from '../protocol/response.js';
 import type { ImapSession } from './session.js';
 import { no, ok, AUTHENTICATED, type CommandHandler } from './types.js';
 
@@ -14,7 +14,7 @@ import { no, ok, AUTHENTICATED, type CommandHandler } from './types.js';
  */
 
 export const DELIMITER = '/';
-const STATUS_ITEMS = ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'RECENT'] as const;
+const STATUS_ITEMS = ['MESSAGES', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'DELETED', 'RECENT'] as const;
 type StatusItem = (typeof STATUS_ITEMS)[number];
 
 function statusItems(tokens: readonly Token[], tag: string): StatusItem[] {
@@ -26,9 +26,10 @@ function statusItems(tokens: readonly Token[], tag: string): StatusItem[] {
   });
 }
 
-/** The STATUS response; RECENT is read only when asked for. */
+/** The STATUS response; RECENT and DELETED (RFC 9051: messages flagged \Deleted) are read only when asked for. */
 async function statusLine(session: ImapSession, mailbox: ImapMailboxInfo, items: readonly StatusItem[]): Promise<Part[]> {
   const recent = items.includes('RECENT') ? (await session.services.messages.recent(session.userId, mailbox.id)).count : 0;
+  const deleted = items.includes('DELETED') ? (await session.services.messages.list(session.userId, mailbox.id)).filter((m) => m.flags.includes('\\Deleted')).length : 0;
   const values: Record<StatusItem, number> = {
     MESSAGES: mailbox.messages,
     UIDNEXT: mailbox.uidnext,
@@ -36,9 +37,10 @@ async function statusLine(session: ImapSession, mailbox: ImapMailboxInfo, items:
     UNSEEN: mailbox.unseen,
     HIGHESTMODSEQ: mailbox.highestmodseq,
     SIZE: mailbox.size,
+    DELETED: deleted,
     RECENT: recent,
   };
-  return ['* STATUS ', mailboxName(mailbox.name), ` (${items.map((i) => `${i} ${values[i]}`).join(' ')})`];
+  return ['* STATUS ', session.mailboxName(mailbox.name), ` (${items.map((i) => `${i} ${values[i]}`).join(' ')})`];
 }
 
 /** A LIST pattern as a regular expression: `*` anything, `%` anything but the delimiter. */
@@ -69,19 +71,19 @@ function readListRequest(args: Args, lsub: boolean): ListRequest {
   }
   // RFC 5258 3: RECURSIVEMATCH alone (or with only REMOTE) is a BAD.
   if (request.recursiveMatch && !request.selectSubscribed && !request.selectSpecialUse) args.fail('RECURSIVEMATCH needs another selection option');
-  const reference = args.astringBytes('reference').toString('latin1');
+  const reference = args.astringBytes('reference');
   const patterns = args.peek()?.type === 'list' ? args.list('patterns') : [args.token('mailbox pattern')];
-  // A pattern that is not valid modified UTF-7 matches no folder.
-  const decoded = (wire: string) => {
+  // A pattern that is not valid modified UTF-7 (or UTF-8, IMAP4rev2) matches no folder.
+  const decoded = (wire: Buffer) => {
     try {
-      return decodeMailbox(wire);
+      return decodeMailbox(wire, args.utf8Names);
     } catch (err) {
       if (err instanceof InvalidMailboxNameError) return null;
       throw err;
     }
   };
   request.reference = decoded(reference) ?? '';
-  request.patterns = decoded(reference) === null ? [] : patterns.flatMap((t) => decoded(tokenText(t, 'mailbox pattern', args.tag)) ?? []);
+  request.patterns = decoded(reference) === null ? [] : patterns.flatMap((t) => decoded(tokenBytes(t, 'mailbox pattern', args.tag)) ?? []);
   if (!lsub && args.remaining > 0) {
     if (args.atom('RETURN').toUpperCase() !== 'RETURN') args.fail('expected RETURN');
     const options = args.list('return options');
@@ -97,6 +99,25 @@ function readListRequest(args: Args, lsub: boolean): ListRequest {
   }
   args.end();
   return request;
+}
+
+/** An atom's or a string's bytes (a LIST pattern). */
+function tokenBytes(token: Token, what: string, tag: string): Buffer {
+  if (token.type === 'list') throw new ImapParseError(`${what} must be a string`, tag);
+  return token.type === 'atom' ? Buffer.from(token.value, 'latin1') : token.value;
+}
+
+/** A folder's children and special-use attributes (CHILDREN, SPECIAL-USE; INBOX has none of the latter). */
+function folderAttributes(name: string, mailbox: ImapMailboxInfo | undefined, all: readonly ImapMailboxInfo[]): string[] {
+  const attributes = [all.some((m) => m.name.startsWith(`${name}${DELIMITER}`)) ? '\\HasChildren' : '\\HasNoChildren'];
+  if (mailbox?.specialUse && mailbox.specialUse !== '\\Inbox') attributes.push(mailbox.specialUse);
+  return attributes;
+}
+
+/** The untagged LIST of one folder, as IMAP4rev2's SELECT and EXAMINE send it (RFC 9051 6.3.2). */
+export async function listLine(session: ImapSession, mailbox: ImapMailboxInfo): Promise<Part[]> {
+  const attributes = folderAttributes(mailbox.name, mailbox, await session.services.mailboxes.list(session.userId));
+  return [`* LIST (${attributes.join(' ')}) "${DELIMITER}" `, session.mailboxName(mailbox.name)];
 }
 
 /** The ancestors of a name, nearest last: `a/b/c` → `a`, `a/b`. */
@@ -122,7 +143,6 @@ async function runList(session: ImapSession, args: Args, lsub: boolean) {
   const mailboxes = await session.services.mailboxes.list(session.userId);
   const byName = new Map(mailboxes.map((m) => [m.name, m]));
   const subscribed = new Set(request.selectSubscribed || request.returnSubscribed ? await session.services.mailboxes.subscriptions(session.userId) : []);
-  const hasChildren = (name: string) => mailboxes.some((m) => m.name.startsWith(`${name}${DELIMITER}`));
   const regexes = request.patterns.map((p) => patternRegex(`${request.reference}${p}`));
   // INBOX is case-insensitive (RFC 3501 5.1): a pattern matches it in any case.
   const matchName = (name: string) => regexes.some((r) => r.test(name) || (name === 'INBOX' && new RegExp(r.source, 'iu').test(name)));
@@ -138,7 +158,9 @@ async function runList(session: ImapSession, args: Args, lsub: boolean) {
       if (candidateSet.has(parent) || !matchName(parent)) continue;
       if (request.selectSubscribed && request.recursiveMatch) childInfo.add(parent);
       else if (!request.selectSubscribed || lsub) {
-        if (!shown.has(parent)) lines.push([`* ${verb} (\\Noselect \\HasChildren) "${DELIMITER}" `, mailboxName(parent)]);
+        // IMAP4rev2 names a missing parent \NonExistent (which implies \Noselect, RFC 9051 7.3.1).
+        const missing = session.rev2 && !lsub ? '\\NonExistent' : '\\Noselect';
+        if (!shown.has(parent)) lines.push([`* ${verb} (${missing} \\HasChildren) "${DELIMITER}" `, session.mailboxName(parent)]);
         shown.add(parent);
       }
       break;
@@ -150,11 +172,10 @@ async function runList(session: ImapSession, args: Args, lsub: boolean) {
     const mailbox = byName.get(name);
     const attributes: string[] = [];
     if (!mailbox) attributes.push(lsub ? '\\Noselect' : '\\NonExistent');
-    attributes.push(hasChildren(name) ? '\\HasChildren' : '\\HasNoChildren');
-    if (mailbox?.specialUse && mailbox.specialUse !== '\\Inbox') attributes.push(mailbox.specialUse);
+    attributes.push(...folderAttributes(name, mailbox, mailboxes));
     if (request.returnSubscribed && subscribed.has(name)) attributes.push('\\Subscribed');
     const extended = childInfo.has(name) && !lsub ? ' (CHILDINFO ("SUBSCRIBED"))' : '';
-    lines.push([`* ${verb} (${attributes.join(' ')}) "${DELIMITER}" `, mailboxName(name), extended]);
+    lines.push([`* ${verb} (${attributes.join(' ')}) "${DELIMITER}" `, session.mailboxName(name), extended]);
     if (request.returnStatus && mailbox) lines.push(await statusLine(session, mailbox, request.returnStatus));
   }
   for (const parts of lines) await session.send(...parts);
@@ -202,7 +223,8 @@ export const deleteMailbox: CommandHandler = {
     if (!mailbox) return no('No such mailbox', 'NONEXISTENT');
     // RFC 3501 6.3.4 would keep the name as \Noselect for its subfolders; the store has no such folders.
     const all = await session.services.mailboxes.list(session.userId);
-    if (all.some((m) => m.name.startsWith(`${mailbox.name}${DELIMITER}`))) return no('The folder has subfolders: delete or move them first', 'INUSE');
+    // IMAP4rev2 has a code for it (RFC 9051 7.1); RFC 5530's INUSE for IMAP4rev1.
+    if (all.some((m) => m.name.startsWith(`${mailbox.name}${DELIMITER}`))) return no('The folder has subfolders: delete or move them first', session.rev2 ? 'HASCHILDREN' : 'INUSE');
     await session.services.mailboxes.remove(session.userId, mailbox.id);
     return ok('DELETE completed');
   },

@@ -1,4 +1,3 @@
-import { mailboxName } from '../protocol/response.js';
 import { no, ok, AUTHENTICATED, type CommandHandler } from './types.js';
 import type { ImapSession } from './session.js';
 
@@ -25,7 +24,7 @@ export const getQuotaRoot: CommandHandler = {
     const mailbox = await session.services.mailboxes.find(session.userId, name);
     if (!mailbox) return no('No such mailbox', 'NONEXISTENT');
     const quota = await quotaLine(session);
-    await session.send('* QUOTAROOT ', mailboxName(mailbox.name), quota ? ` ${ROOT}` : '');
+    await session.send('* QUOTAROOT ', session.mailboxName(mailbox.name), quota ? ` ${ROOT}` : '');
     if (quota) await session.send(quota);
     return ok('GETQUOTAROOT completed');
   },

@@ -2,6 +2,7 @@ import type { ImapMessageRow } from '@mailyard/core';
 import { BadCharsetError, parseSearch, type SearchKey } from '../protocol/commands/search.js';
 import { formatSequenceSet, inSequenceSet } from '../protocol/commands/sequence-set.js';
 import { MimeMessage } from '../protocol/message/index.js';
+import type { Token } from '../protocol/parser.js';
 import type { ImapSession } from './session.js';
 import { no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
 
@@ -10,7 +11,8 @@ import { no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
  * internal dates, sizes and MODSEQ are decided on the session's snapshot; FROM/TO/CC/SUBJECT/BODY
  * on the store's text columns (`searchText`); TEXT on those and the whole header; BCC, HEADER and
  * the SENT* dates (the Date header's own calendar day) on the message's own header fields.
- * `RETURN (MIN MAX COUNT ALL)` answers ESEARCH (RFC 4731).
+ * `RETURN (MIN MAX COUNT ALL)` answers ESEARCH (RFC 4731), as does every SEARCH once IMAP4rev2 is
+ * enabled; `RETURN (SAVE)` keeps the result for `$` (SEARCHRES, RFC 5182).
  */
 
 const DAY = 86_400_000;
@@ -27,6 +29,8 @@ async function compile(session: ImapSession, key: SearchKey, star: { seq: number
       return () => false;
     case 'recent':
       return (row) => selected.isRecent(row.uid);
+    case 'saved':
+      return (row) => selected.savedUids.has(row.uid);
     case 'seq':
       return (_row, seq) => inSequenceSet(key.set, seq, star.seq);
     case 'uid':
@@ -140,7 +144,27 @@ export async function matchingMessages(session: ImapSession, key: SearchKey): Pr
   return matches;
 }
 
-async function search(session: ImapSession, tokens: Parameters<typeof parseSearch>[0], tag: string, byUid: boolean): Promise<Reply> {
+/** Whether a SEARCH asks to save its result: `RETURN (... SAVE ...)`, read from the raw tokens (so a failed parse knows too). */
+function asksToSave(tokens: readonly Token[]): boolean {
+  const [first, list] = tokens;
+  return first?.type === 'atom' && first.value.toUpperCase() === 'RETURN' && list?.type === 'list' && list.items.some((t) => t.type === 'atom' && t.value.toUpperCase() === 'SAVE');
+}
+
+async function search(session: ImapSession, tokens: readonly Token[], tag: string, byUid: boolean): Promise<Reply> {
+  const selected = session.selected!;
+  const saves = asksToSave(tokens);
+  try {
+    const reply = await answerSearch(session, tokens, tag, byUid);
+    if (reply.status !== 'OK' && saves) selected.savedUids = new Set();
+    return reply;
+  } catch (err) {
+    // A SEARCH (SAVE) that fails leaves `$` empty (RFC 5182 2.1).
+    if (saves) selected.savedUids = new Set();
+    throw err;
+  }
+}
+
+async function answerSearch(session: ImapSession, tokens: readonly Token[], tag: string, byUid: boolean): Promise<Reply> {
   let command;
   try {
     command = parseSearch(tokens, tag);
@@ -151,10 +175,17 @@ async function search(session: ImapSession, tokens: Parameters<typeof parseSearc
   const matches = await matchingMessages(session, command.key);
   const hits = matches.map((m) => m.row);
   const numbers = matches.map((m) => (byUid ? m.row.uid : m.seq));
-  const returns = command.returns && (command.returns.length === 0 ? ['ALL'] : command.returns);
-  // RFC 7162 3.1.5: with only MIN and/or MAX, MODSEQ is that of the messages returned.
-  const reported = returns && !returns.includes('ALL') && !returns.includes('COUNT') && hits.length > 0 ? [...(returns.includes('MIN') ? [hits[0]!] : []), ...(returns.includes('MAX') ? [hits.at(-1)!] : [])] : hits;
+  // IMAP4rev2 answers a plain SEARCH with ESEARCH (RFC 9051 6.4.4), as RETURN () would be.
+  const asked = command.returns ?? (session.rev2 ? [] : undefined);
+  const returns = asked && (asked.length === 0 ? ['ALL'] : asked);
+  // With MIN and/or MAX but neither ALL nor COUNT, only those messages count: MODSEQ is theirs
+  // (RFC 7162 3.1.5) and SAVE keeps them alone (RFC 5182 2.4).
+  const extremesOnly = returns && !returns.includes('ALL') && !returns.includes('COUNT') && (returns.includes('MIN') || returns.includes('MAX'));
+  const reported = extremesOnly && hits.length > 0 ? [...(returns.includes('MIN') ? [hits[0]!] : []), ...(returns.includes('MAX') ? [hits.at(-1)!] : [])] : hits;
+  if (returns?.includes('SAVE')) session.selected!.savedUids = new Set(reported.map((h) => h.uid));
   const modseq = usesModseq(command.key) && reported.length > 0 ? Math.max(...reported.map((h) => h.modseq)) : null;
+  // SAVE alone: no ESEARCH (RFC 5182 2.1).
+  if (returns && returns.every((r) => r === 'SAVE')) return ok(`${byUid ? 'UID ' : ''}SEARCH completed`);
   if (returns) {
     const data: string[] = [];
     if (numbers.length > 0) {

@@ -1,12 +1,16 @@
 import { parseNumber, tokenText, type Args } from '../protocol/commands/args.js';
 import { parseSequenceSet, type SequenceSet } from '../protocol/commands/sequence-set.js';
 import { flagList } from '../protocol/response.js';
+import { listLine } from './on-mailboxes.js';
 import { sendResync } from './qresync.js';
 import { SelectedMailbox } from './selected-mailbox.js';
 import { SYSTEM_FLAGS, type ImapSession } from './session.js';
 import { no, ok, AUTHENTICATED, SELECTED, type CommandHandler, type Reply } from './types.js';
 
-/** SELECT and EXAMINE (with the CONDSTORE and QRESYNC parameters), CLOSE, UNSELECT, EXPUNGE and UID EXPUNGE. */
+/**
+ * SELECT and EXAMINE (with the CONDSTORE and QRESYNC parameters; IMAP4rev1 or IMAP4rev2 answers), CLOSE,
+ * UNSELECT, EXPUNGE and UID EXPUNGE (its UID set may be `$`, SEARCHRES).
+ */
 
 async function open(session: ImapSession, args: Args, readOnly: boolean): Promise<Reply> {
   const name = args.mailbox();
@@ -34,20 +38,23 @@ async function open(session: ImapSession, args: Args, readOnly: boolean): Promis
   const rows = await session.services.messages.list(session.userId, mailbox.id);
   const selected = new SelectedMailbox(mailbox.id, mailbox.name, readOnly, mailbox.uidvalidity, rows);
   selected.reportedExists = rows.length;
-  // \Recent: a read-write SELECT claims what is recent; EXAMINE only looks (RFC 3501 6.3.2).
-  const firstRecent = readOnly ? (await session.services.messages.recent(session.userId, mailbox.id)).firstUid : await session.services.messages.claimRecent(session.userId, mailbox.id, selected.lastUid + 1);
-  const recent = selected.markRecent(firstRecent);
-  const firstUnseen = rows.findIndex((r) => !r.flags.includes('\\Seen'));
   const uidnext = Math.max(mailbox.uidnext, selected.lastUid + 1);
   const highestModseq = Math.max(mailbox.highestmodseq, ...rows.map((r) => r.modseq), 1);
   await session.send(`* FLAGS ${flagList(SYSTEM_FLAGS)}`);
   await session.send(`* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...SYSTEM_FLAGS, '\\*'])}] Flags permitted`);
   await session.send(`* ${rows.length} EXISTS`);
-  await session.send(`* ${recent} RECENT`);
-  if (firstUnseen >= 0) await session.send(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+  if (!session.rev2) {
+    // \Recent: a read-write SELECT claims what is recent; EXAMINE only looks (RFC 3501 6.3.2).
+    const firstRecent = readOnly ? (await session.services.messages.recent(session.userId, mailbox.id)).firstUid : await session.services.messages.claimRecent(session.userId, mailbox.id, selected.lastUid + 1);
+    await session.send(`* ${selected.markRecent(firstRecent)} RECENT`);
+    const firstUnseen = rows.findIndex((r) => !r.flags.includes('\\Seen'));
+    if (firstUnseen >= 0) await session.send(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+  }
   await session.send(`* OK [UIDVALIDITY ${mailbox.uidvalidity}] UIDs valid`);
   await session.send(`* OK [UIDNEXT ${uidnext}] Predicted next UID`);
   await session.send(`* OK [HIGHESTMODSEQ ${highestModseq}] Highest`);
+  // IMAP4rev2 has neither RECENT nor UNSEEN here, but the mailbox's LIST (RFC 9051 6.3.2).
+  if (session.rev2) await session.send(...(await listLine(session, mailbox)));
   session.selected = selected;
   session.state = 'selected';
   // A client back with the same UIDVALIDITY learns what it missed (else it starts over).
@@ -103,7 +110,7 @@ export const expungeCommand: CommandHandler = {
 export const uidExpunge: CommandHandler = {
   states: SELECTED,
   async run(session, args) {
-    const set = parseSequenceSet(args.atom('UID set'), args.tag);
+    const { set } = session.selected!.sequenceSet(args.atom('UID set'), true, args.tag);
     args.end();
     return expunge(session, session.selected!.resolve(set, true).map((m) => m.row.uid));
   },

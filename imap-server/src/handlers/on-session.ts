@@ -3,7 +3,7 @@ import type { ImapSession } from './session.js';
 import { imapString } from '../protocol/response.js';
 
 /**
- * Session commands: CAPABILITY, NOOP, LOGOUT, ID, ENABLE, NAMESPACE, CHECK, STARTTLS and
+ * Session commands: CAPABILITY, NOOP, LOGOUT, ID, ENABLE (IMAP4rev2 too), NAMESPACE, CHECK, STARTTLS and
  * COMPRESS (the TLS and DEFLATE layers themselves are the connection's: app.ts). Sign-in is in
  * on-login.ts.
  */
@@ -54,6 +54,10 @@ export const id: CommandHandler = {
   },
 };
 
+/**
+ * ENABLE (RFC 5161): CONDSTORE, QRESYNC and IMAP4rev2. IMAP4rev2 is taken only before a mailbox
+ * is selected (RFC 9051 6.3.1: it changes what SELECT answers) and is named once.
+ */
 export const enable: CommandHandler = {
   states: AUTHENTICATED,
   async run(session, args) {
@@ -66,6 +70,9 @@ export const enable: CommandHandler = {
         session.condstore = true;
         if (name === 'QRESYNC') session.qresync = true;
         enabled.push(name);
+      } else if (name === 'IMAP4REV2' && !session.rev2 && !session.selected) {
+        session.rev2 = true;
+        enabled.push('IMAP4rev2');
       }
     }
     await session.send(`* ENABLED${enabled.map((c) => ` ${c}`).join('')}`);

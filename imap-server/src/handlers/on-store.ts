@@ -1,5 +1,5 @@
 import { flagArgs, parseNumber, tokenText, type Args } from '../protocol/commands/args.js';
-import { formatSequenceSet, parseSequenceSet } from '../protocol/commands/sequence-set.js';
+import { formatSequenceSet } from '../protocol/commands/sequence-set.js';
 import { flagList } from '../protocol/response.js';
 import type { ImapSession } from './session.js';
 import { bad, no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
@@ -7,12 +7,12 @@ import { bad, no, ok, SELECTED, type CommandHandler, type Reply } from './types.
 /**
  * STORE and UID STORE: FLAGS, +FLAGS, -FLAGS (and .SILENT), with CONDSTORE's UNCHANGEDSINCE
  * (messages changed since are left alone and named in `[MODIFIED ...]`). The change goes through
- * the mailbox writer; the untagged FETCH answers carry the flags it reports.
+ * the mailbox writer; the untagged FETCH answers carry the flags it reports. The set may be `$` (SEARCHRES).
  */
 
 async function store(session: ImapSession, args: Args, byUid: boolean): Promise<Reply> {
   const selected = session.selected!;
-  const set = parseSequenceSet(args.atom('sequence set'), args.tag);
+  const { set, byUid: setByUid } = selected.sequenceSet(args.atom('sequence set'), byUid, args.tag);
   let unchangedSince: number | undefined;
   const modifiers = args.optionalList();
   if (modifiers) {
@@ -26,9 +26,9 @@ async function store(session: ImapSession, args: Args, byUid: boolean): Promise<
   const next = args.peek();
   const flags = next?.type === 'list' ? flagArgs(args.list('flags'), args.tag) : flagArgs(Array.from({ length: args.remaining }, () => args.token('flag')), args.tag);
   args.end();
-  if (!byUid && selected.outOfRange(set)) return bad('Invalid message sequence number');
+  if (!setByUid && selected.outOfRange(set)) return bad('Invalid message sequence number');
   if (selected.readOnly) return no('Mailbox is read-only', 'READ-ONLY');
-  const targets = selected.resolve(set, byUid);
+  const targets = selected.resolve(set, setByUid);
   if (targets.length === 0) return ok('STORE completed');
   const change = m[1] === '+' ? { add: flags } : m[1] === '-' ? { remove: flags } : { replace: flags };
   const results = await session.services.messages.setFlags(session.userId, targets.map((t) => t.row.id), { ...change, ...(unchangedSince !== undefined ? { unchangedSince } : {}) });

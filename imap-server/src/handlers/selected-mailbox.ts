@@ -1,5 +1,5 @@
 import type { ImapMessageRow, UserEvent } from '@mailyard/core';
-import { inSequenceSet, type SequenceSet } from '../protocol/commands/sequence-set.js';
+import { inSequenceSet, parseSequenceSet, type SequenceSet } from '../protocol/commands/sequence-set.js';
 
 /** A message removed from the session's view: reported as `* seq EXPUNGE`, or by UID in VANISHED (QRESYNC). */
 export interface Removed {
@@ -25,6 +25,11 @@ export class SelectedMailbox {
   private mayHaveNew = false;
   /** Too much happened (a resync, a lost feed): compare the whole mailbox when reporting. */
   private needsResync = false;
+  /**
+   * The last SEARCH RETURN (SAVE) result, `$` (SEARCHRES, RFC 5182), by UID: empty when the
+   * mailbox is selected; an expunged message drops out of it, as it no longer resolves.
+   */
+  savedUids: ReadonlySet<number> = new Set();
 
   constructor(
     readonly id: number,
@@ -71,6 +76,15 @@ export class SelectedMailbox {
   seqOf(uid: number): number {
     const row = this.byUid.get(uid);
     return row ? this.messages.indexOf(row) + 1 : 0;
+  }
+
+  /**
+   * A sequence-set argument of a command (UIDs when `byUid`), or `$`: the saved result, as UIDs
+   * whichever the command (RFC 5182 2.1), so `byUid` is true for it.
+   */
+  sequenceSet(text: string, byUid: boolean, tag: string): { set: SequenceSet; byUid: boolean } {
+    if (text !== '$') return { set: parseSequenceSet(text, tag), byUid };
+    return { set: [...this.savedUids].map((uid) => ({ from: uid, to: uid })), byUid: true };
   }
 
   /** Messages named by a sequence set of sequence numbers or UIDs, in sequence order. */

@@ -417,6 +417,8 @@ describe('selected mailbox', () => {
     expect(await client.command('a3 FETCH 1 (BINARY.PEEK[1]<6.100>)')).toEqual(['* 1 FETCH (BINARY[1]<6> {5}', 'world)', 'a3 OK FETCH completed']);
     expect(await client.command('a4 FETCH 1 (BINARY.PEEK[3])')).toEqual(['a4 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding x-uuencode']);
     expect(await client.command('a5 FETCH 1 (BINARY.SIZE[3])')).toEqual(['a5 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding x-uuencode']);
+    // A failed non-PEEK BINARY fetch changes no flags.
+    expect(await client.command('b0 FETCH 1 (BINARY[1] BINARY[3])')).toEqual(['b0 NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding x-uuencode']);
     expect(store.messages('INBOX')[0]!.flags).toEqual([]);
     expect(await client.command('a6 FETCH 1 BINARY[1]')).toEqual(['* 1 FETCH (FLAGS (\\Seen) BINARY[1] {11}', 'hello world)', 'a6 OK FETCH completed']);
     expect(store.messages('INBOX')[0]!.flags).toEqual(['\\Seen']);
@@ -621,5 +623,110 @@ describe('selected mailbox', () => {
     expect(await client.command('b1 THREAD REFERENCES KOI8-R ALL')).toEqual(['b1 NO [BADCHARSET (UTF-8 US-ASCII)] Charset KOI8-R is not supported']);
     expect(await client.command('b2 THREAD HEADS UTF-8 ALL')).toEqual(['b2 BAD unknown threading algorithm "HEADS"']);
     expect((await client.command('b3 CAPABILITY'))[0]).toContain(' THREAD=ORDEREDSUBJECT THREAD=REFERENCES');
+  });
+});
+
+describe('IMAP4rev2 (RFC 9051) after ENABLE IMAP4rev2', () => {
+  const utf8 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+
+  it('advertises IMAP4rev2; once enabled SELECT has no RECENT or UNSEEN but a LIST, and no message is \\Recent', async () => {
+    const store = createFakeImapStore();
+    for (let i = 1; i <= 2; i++) store.deliver('INBOX', MESSAGE(i), { flags: i === 1 ? ['\\Seen', '\\Deleted'] : [] });
+    const inbox = store.mailbox('INBOX');
+    const server = await serve(store);
+    const client = await connectImap(server.ports.imap);
+    expect(await client.greeting()).toMatch(/^\* OK \[CAPABILITY IMAP4rev1 IMAP4rev2 .* SEARCHRES /);
+    expect(await client.command('a0 ENABLE IMAP4rev2')).toEqual(['a0 BAD ENABLE is not allowed before login']);
+    expect((await client.command('l1 LOGIN alice@a.test secret')).at(-1)).toMatch(/^l1 OK/);
+    expect(await client.command('a1 ENABLE IMAP4rev2')).toEqual(['* ENABLED IMAP4rev2', 'a1 OK ENABLE completed']);
+    expect(await client.command('a2 SELECT INBOX')).toEqual([
+      '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)',
+      '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted',
+      '* 2 EXISTS',
+      `* OK [UIDVALIDITY ${inbox.uidvalidity}] UIDs valid`,
+      '* OK [UIDNEXT 3] Predicted next UID',
+      `* OK [HIGHESTMODSEQ ${inbox.highestmodseq}] Highest`,
+      '* LIST (\\HasNoChildren) "/" "INBOX"',
+      'a2 OK [READ-WRITE] SELECT completed',
+    ]);
+    const raw = MESSAGE(3);
+    client.write(`a3 APPEND INBOX {${raw.length}+}\r\n${raw}\r\n`);
+    expect(await client.until((l) => l.startsWith('a3 '))).toEqual(['* 3 EXISTS', `a3 OK [APPENDUID ${inbox.uidvalidity} 3] APPEND completed`]);
+    expect(await client.command('a4 FETCH 3 (FLAGS)')).toEqual(['* 3 FETCH (FLAGS ())', 'a4 OK FETCH completed']);
+    expect(await client.command('a5 STATUS INBOX (MESSAGES DELETED SIZE)')).toEqual([
+      `* STATUS "INBOX" (MESSAGES 3 DELETED 1 SIZE ${store.messages('INBOX').reduce((sum, m) => sum + m.size, 0)})`,
+      'a5 OK STATUS completed',
+    ]);
+    // The rev2 session claimed nothing: a rev1 session still gets the appended message as \Recent.
+    const rev1 = await server.connect();
+    await rev1.command('b0 LOGIN alice@a.test secret');
+    const selected = await rev1.command('b1 SELECT INBOX');
+    expect(selected).toContain('* 1 RECENT');
+    expect(selected).toContain('* OK [UNSEEN 2] First unseen');
+    expect(selected.some((l) => l.startsWith('* LIST'))).toBe(false);
+  });
+
+  it('answers SEARCH with ESEARCH, and saves a result for $ (SEARCHRES) in FETCH, STORE, SEARCH and MOVE', async () => {
+    const store = createFakeImapStore();
+    for (let i = 1; i <= 3; i++) store.deliver('INBOX', MESSAGE(i), { flags: i === 1 ? ['\\Seen'] : [] });
+    const { client } = await signedIn(store);
+    await client.command('a0 ENABLE IMAP4rev2');
+    await client.command('a1 SELECT INBOX');
+    expect(await client.command('b1 SEARCH UNSEEN')).toEqual(['* ESEARCH (TAG "b1") ALL 2:3', 'b1 OK SEARCH completed']);
+    expect(await client.command('b2 UID SEARCH SUBJECT nothing-like-this')).toEqual(['* ESEARCH (TAG "b2") UID', 'b2 OK UID SEARCH completed']);
+    expect(await client.command('b3 SEARCH RETURN (SAVE) UNSEEN')).toEqual(['b3 OK SEARCH completed']);
+    expect(await client.command('b4 FETCH $ (UID)')).toEqual(['* 2 FETCH (UID 2)', '* 3 FETCH (UID 3)', 'b4 OK FETCH completed']);
+    // With MIN (or MAX) alone, only that message is saved (RFC 5182 2.4).
+    expect(await client.command('b5 UID SEARCH RETURN (SAVE MIN) UNSEEN')).toEqual(['* ESEARCH (TAG "b5") UID MIN 2', 'b5 OK UID SEARCH completed']);
+    expect(await client.command('b6 STORE $ +FLAGS (\\Flagged)')).toEqual(['* 2 FETCH (FLAGS (\\Flagged))', 'b6 OK STORE completed']);
+    expect(await client.command('b7 UID SEARCH UID $ FLAGGED')).toEqual(['* ESEARCH (TAG "b7") UID ALL 2', 'b7 OK UID SEARCH completed']);
+    expect(await client.command('b8 SEARCH RETURN (SAVE COUNT) OR $ SEEN')).toEqual(['* ESEARCH (TAG "b8") COUNT 2', 'b8 OK SEARCH completed']);
+    const archive = store.mailbox('Archive');
+    expect(await client.command('b9 MOVE $ Archive')).toEqual([`* OK [COPYUID ${archive.uidvalidity} 1:2 1:2] Moved`, '* 2 EXPUNGE', '* 1 EXPUNGE', 'b9 OK MOVE completed']);
+    // Moved away: $ names nothing now.
+    expect(await client.command('c1 UID FETCH $ (FLAGS)')).toEqual(['c1 OK UID FETCH completed']);
+    expect(await client.command('c2 FETCH 1,$ (UID)')).toEqual(['c2 BAD invalid sequence set "1,$"']);
+    // A failed SEARCH (SAVE) leaves $ empty (RFC 5182 2.1).
+    await client.command('c3 SEARCH RETURN (SAVE) ALL');
+    expect(await client.command('c4 SEARCH RETURN (SAVE) BOGUS')).toEqual(['c4 BAD unknown search key "BOGUS"']);
+    expect(await client.command('c5 FETCH $ (UID)')).toEqual(['c5 OK FETCH completed']);
+    // A new SELECT starts with $ empty; rev1 sessions have SEARCHRES too (and keep SEARCH answers).
+    const { client: rev1 } = await signedIn(store);
+    await rev1.command('d0 SELECT INBOX');
+    expect(await rev1.command('d1 SEARCH RETURN (SAVE) ALL')).toEqual(['d1 OK SEARCH completed']);
+    expect(await rev1.command('d2 UID FETCH $ (FLAGS)')).toEqual(['* 1 FETCH (UID 3 FLAGS ())', 'd2 OK UID FETCH completed']);
+    expect(await rev1.command('d3 SEARCH $')).toEqual(['* SEARCH 1', 'd3 OK SEARCH completed']);
+    await rev1.command('d4 SELECT INBOX');
+    expect(await rev1.command('d5 FETCH $ (UID)')).toEqual(['d5 OK FETCH completed']);
+    expect(await rev1.command('d6 SORT RETURN (SAVE) (ARRIVAL) UTF-8 ALL')).toEqual(['d6 BAD unknown RETURN option SAVE']);
+    // IMAP4rev2 is enabled only before a mailbox is selected (RFC 9051 6.3.1).
+    expect(await rev1.command('d7 ENABLE IMAP4rev2')).toEqual(['* ENABLED', 'd7 OK ENABLE completed']);
+    expect(await rev1.command('d8 SEARCH ALL')).toEqual(['* SEARCH 1', 'd8 OK SEARCH completed']);
+  });
+
+  it('speaks UTF-8 mailbox names, lists a missing parent as \\NonExistent and refuses DELETE of a parent with HASCHILDREN', async () => {
+    const store = createFakeImapStore();
+    const server = await serve(store);
+    const client = await server.connect();
+    await client.command('l1 LOGIN alice@a.test secret');
+    await client.command('a0 ENABLE IMAP4rev2');
+    client.write(Buffer.from('a1 CREATE "Été & Co/Juin"\r\n', 'utf8'));
+    expect(await client.until((l) => l.startsWith('a1 '))).toEqual(['a1 OK CREATE completed']);
+    expect(store.mailbox('Été & Co/Juin').name).toBe('Été & Co/Juin');
+    expect(await client.command('a2 LIST "" "%"')).toContain(utf8('* LIST (\\NonExistent \\HasChildren) "/" "Été & Co"'));
+    client.write(Buffer.from('a3 LIST "" "Été*"\r\n', 'utf8'));
+    expect(await client.until((l) => l.startsWith('a3 '))).toEqual([utf8('* LIST (\\HasNoChildren) "/" "Été & Co/Juin"'), 'a3 OK LIST completed']);
+    client.write(Buffer.from('a4 STATUS "Été & Co/Juin" (MESSAGES)\r\n', 'utf8'));
+    expect(await client.until((l) => l.startsWith('a4 '))).toEqual([utf8('* STATUS "Été & Co/Juin" (MESSAGES 0)'), 'a4 OK STATUS completed']);
+    client.write(Buffer.from([...Buffer.from('a5 CREATE "bad'), 0xff, ...Buffer.from('"\r\n')]));
+    expect(await client.until((l) => l.startsWith('a5 '))).toEqual(['a5 NO [CANNOT] a mailbox name must be UTF-8']);
+    for (const name of ['Work', 'Work/Old']) await client.command(`b0 CREATE ${name}`);
+    expect(await client.command('b1 DELETE Work')).toEqual(['b1 NO [HASCHILDREN] The folder has subfolders: delete or move them first']);
+    // A rev1 session sees the same folders in modified UTF-7, and the RFC 5530 code.
+    const rev1 = await server.connect();
+    await rev1.command('l2 LOGIN alice@a.test secret');
+    expect(await rev1.command('c1 LIST "" "&AMk-*"')).toEqual(['* LIST (\\HasNoChildren) "/" "&AMk-t&AOk- &- Co/Juin"', 'c1 OK LIST completed']);
+    expect(await rev1.command('c2 LIST "" "%"')).toContain('* LIST (\\Noselect \\HasChildren) "/" "&AMk-t&AOk- &- Co"');
+    expect(await rev1.command('c3 DELETE Work')).toEqual(['c3 NO [INUSE] The folder has subfolders: delete or move them first']);
   });
 });

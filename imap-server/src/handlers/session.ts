@@ -3,7 +3,7 @@ import { Args, InvalidMailboxNameError } from '../protocol/commands/args.js';
 import type { Frame } from '../protocol/command-reader.js';
 import { ImapParseError, parseCommand } from '../protocol/parser.js';
 import { formatSequenceSet } from '../protocol/commands/sequence-set.js';
-import { flagList, line, type Part } from '../protocol/response.js';
+import { flagList, line, mailboxName, type Part } from '../protocol/response.js';
 import { COMMANDS } from './commands.js';
 import { replyForError } from './errors.js';
 import type { Removed, SelectedMailbox } from './selected-mailbox.js';
@@ -50,9 +50,11 @@ export interface SessionDeps {
   log: Logger;
   settings: SessionSettings;
   userConnections: UserConnections;
+  /** Told each command line read: its name, or null when it did not parse (metrics). */
+  onCommand?(name: string | null): void;
 }
 
-const BASE_CAPABILITIES = ['IMAP4rev1', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'CONDSTORE', 'QRESYNC', 'QUOTA', 'QUOTA=RES-STORAGE', 'SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'COMPRESS=DEFLATE', 'BINARY'];
+const BASE_CAPABILITIES = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'ESEARCH', 'SEARCHRES', 'STATUS=SIZE', 'CONDSTORE', 'QRESYNC', 'QUOTA', 'QUOTA=RES-STORAGE', 'SORT', 'SORT=DISPLAY', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'COMPRESS=DEFLATE', 'BINARY'];
 
 export const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
@@ -64,6 +66,11 @@ export class ImapSession {
   condstore = false;
   /** QRESYNC enabled (ENABLE QRESYNC): expunges are reported as VANISHED. */
   qresync = false;
+  /**
+   * IMAP4rev2 enabled (ENABLE IMAP4rev2, RFC 9051): no \Recent and no RECENT, SEARCH answers
+   * ESEARCH, SELECT ends with the mailbox's LIST, mailbox names are UTF-8.
+   */
+  rev2 = false;
   /** True while an IDLE command runs: the pump reports changes at once. */
   idling = false;
   /** STARTTLS was answered OK: upgrade before reading on. */
@@ -117,6 +124,11 @@ export class ImapSession {
     await this.send(`* OK [HIGHESTMODSEQ ${highest}] CONDSTORE enabled`);
   }
 
+  /** A mailbox name as this session's client reads them: UTF-8 with IMAP4rev2, else modified UTF-7. */
+  mailboxName(name: string): Part {
+    return mailboxName(name, this.rev2);
+  }
+
   /** Writes one response line built from parts; writes are kept in order. */
   send(...parts: Part[]): Promise<void> {
     const data = line(parts);
@@ -153,18 +165,20 @@ export class ImapSession {
       command = parseCommand(frame.raw);
     } catch (err) {
       if (err instanceof ImapParseError) {
+        this.deps.onCommand?.(null);
         await this.send(`${err.tag ?? '*'} BAD ${err.message}`);
         return true;
       }
       throw err;
     }
+    this.deps.onCommand?.(command.name);
     const handler = COMMANDS[command.name];
     let reply: Reply;
     if (!handler) reply = bad(`Unknown command ${command.name.slice(0, 30)}`);
     else if (!handler.states.includes(this.state)) reply = bad(`${command.name} is not allowed ${this.state === 'not-authenticated' ? 'before login' : handler.states.includes('selected') ? 'without a selected mailbox' : 'now'}`);
     else {
       try {
-        reply = await handler.run(this, new Args(command.args, command.tag), command);
+        reply = await handler.run(this, new Args(command.args, command.tag, this.rev2), command);
       } catch (err) {
         reply = err instanceof ImapParseError ? bad(err.message) : err instanceof InvalidMailboxNameError ? no(err.message, 'CANNOT') : replyForError(err, this.log, command.name);
       }
@@ -261,8 +275,8 @@ export class ImapSession {
     await this.sendExpunges(updates.expunged);
     if (updates.exists !== null) {
       await this.send(`* ${updates.exists} EXISTS`);
-      // New messages: a read-write session claims them as \Recent (unless another one did first).
-      if (!selected.readOnly) {
+      // New messages: a read-write IMAP4rev1 session claims them as \Recent (unless another one did first).
+      if (!selected.readOnly && !this.rev2) {
         const before = selected.recentCount;
         try {
           const recent = selected.markRecent(await this.services.messages.claimRecent(userId, selected.id, selected.lastUid + 1));

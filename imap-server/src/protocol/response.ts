@@ -2,7 +2,7 @@ import { encodeMailboxName } from './mutf7.js';
 
 /**
  * How the server writes IMAP data: strings as quoted strings when they are short 7-bit text and
- * as literals otherwise, flag lists, mailbox names (modified UTF-7), dates. A response is
+ * as literals otherwise, flag lists, mailbox names (modified UTF-7, or UTF-8 for IMAP4rev2), dates. A response is
  * built from parts (text and bytes) so message content is never copied into a string.
  */
 
@@ -25,8 +25,11 @@ export function imapString(value: string | Buffer): Part {
   return literal(typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
 }
 
-export function mailboxName(name: string): Part {
-  return imapString(encodeMailboxName(name));
+/** A mailbox name: modified UTF-7, or with `utf8` (IMAP4rev2) UTF-8, quoted unless it holds control characters. */
+export function mailboxName(name: string, utf8 = false): Part {
+  if (!utf8) return imapString(encodeMailboxName(name));
+  if (name.length <= 1000 && !/\p{Cc}/u.test(name)) return `"${name.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return literal(Buffer.from(name, 'utf8'));
 }
 
 export function flagList(flags: readonly string[]): string {

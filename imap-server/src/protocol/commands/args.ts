@@ -11,6 +11,8 @@ export class Args {
   constructor(
     private readonly tokens: readonly Token[],
     readonly tag: string,
+    /** Mailbox names are UTF-8 (IMAP4rev2 enabled), not modified UTF-7. */
+    readonly utf8Names = false,
   ) {}
 
   fail(message: string): never {
@@ -54,9 +56,9 @@ export class Args {
     return this.astringBytes(what).toString('utf8');
   }
 
-  /** A mailbox name: decoded from modified UTF-7; INBOX in any case is INBOX. */
+  /** A mailbox name: decoded from modified UTF-7 (or UTF-8); INBOX in any case is INBOX. */
   mailbox(what = 'mailbox name'): string {
-    return decodeMailbox(this.astringBytes(what).toString('latin1'));
+    return decodeMailbox(this.astringBytes(what), this.utf8Names);
   }
 
   list(what: string): Token[] {
@@ -86,14 +88,25 @@ export function parseNumber(text: string, what: string, tag: string | null): num
 /** A mailbox name that is not valid modified UTF-7: no folder can have it, so a NO (not a BAD). */
 export class InvalidMailboxNameError extends Error {}
 
-export function decodeMailbox(wire: string): string {
-  try {
-    const name = decodeMailboxName(wire);
-    return name.toUpperCase() === 'INBOX' ? 'INBOX' : name;
-  } catch (err) {
-    if (err instanceof MailboxNameEncodingError) throw new InvalidMailboxNameError(err.message);
-    throw err;
+/**
+ * A mailbox name from the wire: modified UTF-7 (IMAP4rev1), or UTF-8 in NFC once IMAP4rev2 is
+ * enabled (RFC 9051 5.1). INBOX in any case is INBOX.
+ */
+export function decodeMailbox(wire: Buffer, utf8 = false): string {
+  let name: string;
+  if (utf8) {
+    name = wire.toString('utf8');
+    if (!Buffer.from(name, 'utf8').equals(wire)) throw new InvalidMailboxNameError('a mailbox name must be UTF-8');
+    name = name.normalize('NFC');
+  } else {
+    try {
+      name = decodeMailboxName(wire.toString('latin1'));
+    } catch (err) {
+      if (err instanceof MailboxNameEncodingError) throw new InvalidMailboxNameError(err.message);
+      throw err;
+    }
   }
+  return name.toUpperCase() === 'INBOX' ? 'INBOX' : name;
 }
 
 /** The text of an atom or string token, else a BAD. */

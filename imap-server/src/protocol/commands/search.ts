@@ -3,8 +3,9 @@ import { parseNumber, tokenText } from './args.js';
 import { parseSequenceSet, type SequenceSet } from './sequence-set.js';
 
 /**
- * SEARCH criteria (RFC 3501 6.4.4, RFC 7162 MODSEQ) into a tree the session evaluates, and the
- * ESEARCH `RETURN (...)` options (RFC 4731). Dates are the day only (`1-Feb-2026`), compared in UTC.
+ * SEARCH criteria (RFC 3501 6.4.4, RFC 7162 MODSEQ, RFC 5182's `$`) into a tree the session
+ * evaluates, and the ESEARCH `RETURN (...)` options (RFC 4731, SEARCHRES's SAVE). Dates are the
+ * day only (`1-Feb-2026`), compared in UTC.
  */
 
 export type TextField = 'from' | 'to' | 'cc' | 'bcc' | 'subject' | 'body' | 'text';
@@ -14,6 +15,8 @@ export type SearchKey =
   | { type: 'all' }
   | { type: 'none' }
   | { type: 'recent' }
+  /** `$`: the saved search result (SEARCHRES). */
+  | { type: 'saved' }
   | { type: 'seq'; set: SequenceSet }
   | { type: 'uid'; set: SequenceSet }
   | { type: 'flag'; flag: string; present: boolean }
@@ -26,7 +29,7 @@ export type SearchKey =
   | { type: 'or'; a: SearchKey; b: SearchKey }
   | { type: 'and'; keys: SearchKey[] };
 
-export type ReturnOption = 'MIN' | 'MAX' | 'COUNT' | 'ALL';
+export type ReturnOption = 'MIN' | 'MAX' | 'COUNT' | 'ALL' | 'SAVE';
 
 export interface SearchCommand {
   /** Present: answer ESEARCH with these (ALL when the list is empty). */
@@ -99,7 +102,11 @@ function readKey(r: KeyReader): SearchKey {
   if (word === 'HEADER') return { type: 'header', name: r.text('header name'), value: r.text('header text') };
   if (DATE_KEYS[word]) return { type: 'date', ...DATE_KEYS[word], day: parseSearchDate(r.text('date'), r.tag) };
   if (word === 'LARGER' || word === 'SMALLER') return { type: 'size', larger: word === 'LARGER', size: parseNumber(r.text('size'), 'size', r.tag) };
-  if (word === 'UID') return { type: 'uid', set: parseSequenceSet(r.text('UID set'), r.tag) };
+  if (word === '$') return { type: 'saved' };
+  if (word === 'UID') {
+    const set = r.text('UID set');
+    return set === '$' ? { type: 'saved' } : { type: 'uid', set: parseSequenceSet(set, r.tag) };
+  }
   if (word === 'NOT') return { type: 'not', key: readKey(r) };
   if (word === 'OR') return { type: 'or', a: readKey(r), b: readKey(r) };
   if (word === 'MODSEQ') {
@@ -132,7 +139,7 @@ export function parseSearch(tokens: readonly Token[], tag: string | null): Searc
     if (list?.type !== 'list') throw new ImapParseError('RETURN needs a list', tag);
     out.returns = list.items.map((t) => {
       const v = tokenText(t, 'return option', tag).toUpperCase();
-      if (!['MIN', 'MAX', 'COUNT', 'ALL'].includes(v)) throw new ImapParseError(`unknown RETURN option ${v.slice(0, 20)}`, tag);
+      if (!['MIN', 'MAX', 'COUNT', 'ALL', 'SAVE'].includes(v)) throw new ImapParseError(`unknown RETURN option ${v.slice(0, 20)}`, tag);
       return v as ReturnOption;
     });
     i = 2;

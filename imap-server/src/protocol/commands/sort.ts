@@ -32,6 +32,8 @@ export function parseSort(tokens: readonly Token[], tag: string): SortCommand {
   if (first?.type === 'atom' && first.value.toUpperCase() === 'RETURN') {
     // SEARCH's parser reads the RETURN options; the rest of its result is not used.
     returns = parseSearch([...tokens.slice(0, 2), { type: 'atom', value: 'ALL' }], tag).returns;
+    // SAVE (SEARCHRES) is SEARCH's only.
+    if (returns?.includes('SAVE')) throw new ImapParseError('unknown RETURN option SAVE', tag);
     tokens = tokens.slice(2);
   }
   const list = tokens[0];
