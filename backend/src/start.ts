@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { blobReclaimTask, createRedis, openStore, openTlsSourceFromConfig, requireRedis, spoolPurgeTask, startAcmeRenewal, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
+import { blobReclaimTask, createRedis, openStore, openTlsSourceFromConfig, outboundPurgeTask, requireRedis, spoolPurgeTask, startAcmeRenewal, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
 import { buildBackend } from './app.js';
 import { createHttpsListener } from './plugins/https/https-server.js';
 
@@ -30,7 +30,7 @@ export function start(config: HttpConfig, endpoints: { databaseUrl: string; redi
         trustProxy: config.TRUST_PROXY,
         https: { trusted: () => !tls.current().selfSigned, port: () => config.HTTPS_PUBLIC_PORT ?? httpsPort },
         mtaSts: { mode: config.MTA_STS_MODE, maxAgeSeconds: Math.floor(config.MTA_STS_MAX_AGE / 1000) },
-        dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY, apiDocs: config.API_DOCS, metrics: config.METRICS_TOKEN, maxMessageBytes: config.SMTP_MAX_MESSAGE_SIZE, spamLearning: config.RSPAMD_URL !== undefined, clientPorts: { imap: config.IMAP_PORT, imaps: config.IMAPS_PORT, submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT } }),
+        dataDir: config.DATA_DIR, dnsServers: config.DNS_SERVERS, mailHostname: config.MAIL_HOSTNAME, secretKey: config.SECRET_KEY, apiDocs: config.API_DOCS, metrics: config.METRICS_TOKEN, maxMessageBytes: config.SMTP_MAX_MESSAGE_SIZE, importMaxBytes: config.IMPORT_MAX_BYTES, spamLearning: config.RSPAMD_URL !== undefined, clientPorts: { imap: config.IMAP_PORT, imaps: config.IMAPS_PORT, submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT } }),
       (a) => a.close(),
     );
     await app.listen({ port: config.HTTP_PORT, host: config.BIND_ADDRESS });
@@ -42,6 +42,7 @@ export function start(config: HttpConfig, endpoints: { databaseUrl: string; redi
       await startHousekeeping({ connection, log }, [
         uploadSweepTask({ db: store.db, dataDir: config.DATA_DIR }),
         spoolPurgeTask({ db: store.db }, { retentionDays: config.SPOOL_RETENTION_DAYS }),
+        outboundPurgeTask({ db: store.db }, { retentionDays: config.OUTBOUND_RETENTION_DAYS }),
         blobReclaimTask({ db: store.db, gauges: redis }, { graceMs: config.BLOB_RECLAIM_GRACE }),
       ]),
       (h) => h.stop(),

@@ -54,6 +54,7 @@ export { type IngestInput, type IngestResult, type MessageOpsDeps, createMailbox
 export { EMPTYABLE, MailboxWrite } from './mail/mailbox-writer/mailbox-write.js';
 export { loadMessageBytes, loadMessagePart, loadStoredMessage } from './mail/message-content.js';
 export { exportMailboxes } from './mail/transfer/export.js';
+export { type ImportProgress, importMessages, mboxImportItems } from './mail/transfer/import.js';
 export { summarizeMessage } from './mail/parse.js';
 export { countHeaderFields, headerFields, isMailLoop, MAX_RECEIVED_FIELDS, splitMessage } from './mail/raw-headers.js';
 export { type RecipientVerdict, resolveRecipient } from './mail/recipient-routing.js';
@@ -105,6 +106,7 @@ export { trashPurgeTask } from './housekeeping/trash-purge.task.js';
 export { uploadSweepTask } from './housekeeping/upload-sweep.task.js';
 export { BLOB_TOTALS_KEY, blobReclaimTask, type BlobTotals } from './housekeeping/blob-reclaim.task.js';
 export { spoolPurgeTask } from './housekeeping/spool-purge.task.js';
+export { outboundPurgeTask } from './housekeeping/outbound-purge.task.js';
 
 // protocol-services
 export {
@@ -137,6 +139,8 @@ export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapM
 export { type Resources, startService } from './runtime/lifecycle.js';
 export { listenOn } from './runtime/listen.js';
 export { startHealthServer } from './runtime/health-server.js';
+export { countJobsProcessed, escapeLabelValue, formatMetricFamily, MetricsRegistry, processMetricFamilies, PROMETHEUS_CONTENT_TYPE, renderMetrics, type Counter, type Gauge, type JobEvents, type MetricFamily, type MetricLabels, type MetricSample } from './runtime/metrics.js';
+export { type RedisLock, tryRedisLock } from './runtime/redis-lock.js';
 export { type Running, runMain } from './runtime/run-main.js';
 export { openStore } from './runtime/store.js';
 export { type TlsMaterial, type TlsSource, loadTlsMaterial, openTlsSource, openTlsSourceFromConfig } from './runtime/tls.js';

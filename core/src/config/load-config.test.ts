@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { redisTargetOptions } from '../queue/redis.js';
 import { ConfigError, loadConfig, parseDuration, requireServiceEndpoints, schemas } from './load-config.js';
 
 describe('loadConfig', () => {
@@ -22,10 +23,13 @@ describe('loadConfig', () => {
     expect(loadConfig(schemas.http('service'), { ACME_EMAIL: '' }).ACME_EMAIL).toBeUndefined();
     expect(() => loadConfig(schemas.http('service'), { ACME_EMAIL: 'not an address', ACME_DIRECTORY_URL: 'nowhere' })).toThrow(/ACME_EMAIL: must be an e-mail address[\s\S]*ACME_DIRECTORY_URL/);
   });
-  it('gives the workers a health port only when WORKER_HEALTH_PORT is set', () => {
+  it('gives the workers, SMTP and IMAP a probe and metrics port only when WORKER_HEALTH_PORT is set', () => {
     expect(loadConfig(schemas.inbound('service'), {}).WORKER_HEALTH_PORT).toBeUndefined();
     expect(loadConfig(schemas.inbound('service'), { WORKER_HEALTH_PORT: '8081' }).WORKER_HEALTH_PORT).toBe(8081);
     expect(loadConfig(schemas.outbound('service'), { WORKER_HEALTH_PORT: '8081' }).WORKER_HEALTH_PORT).toBe(8081);
+    expect(loadConfig(schemas.smtp('service'), { WORKER_HEALTH_PORT: '8081' }).WORKER_HEALTH_PORT).toBe(8081);
+    expect(loadConfig(schemas.imap('service'), { WORKER_HEALTH_PORT: '8081' }).WORKER_HEALTH_PORT).toBe(8081);
+    expect(loadConfig(schemas.imap('service'), {}).WORKER_HEALTH_PORT).toBeUndefined();
   });
   it('trusts loopback by default, takes CIDRs or none for SMTP_TRUSTED_NETWORKS, and names a bad entry', () => {
     const byDefault = loadConfig(schemas.smtp('service'), {}).SMTP_TRUSTED_NETWORKS;
@@ -78,6 +82,24 @@ describe('loadConfig', () => {
     const config = loadConfig(schemas.base('service'), {});
     expect(() => requireServiceEndpoints(config)).toThrow(/DATABASE_URL[\s\S]*REDIS_URL/);
     expect(requireServiceEndpoints(loadConfig(schemas.base('service'), { DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://y' }))).toEqual({ databaseUrl: 'postgres://x', redisUrl: 'redis://y' });
+  });
+  it('reaches Redis through REDIS_SENTINELS (master REDIS_SENTINEL_NAME, REDIS_PASSWORD) instead of REDIS_URL, never both', () => {
+    const env = { DATABASE_URL: 'postgres://x', REDIS_SENTINELS: 'redis-0.redis:26379, redis-1.redis:26379,[fd00::1]:26380', REDIS_PASSWORD: 'p@ss/word' };
+    const config = loadConfig(schemas.inbound('service'), env);
+    expect(config).toMatchObject({ REDIS_SENTINELS: ['redis-0.redis:26379', 'redis-1.redis:26379', '[fd00::1]:26380'], REDIS_SENTINEL_NAME: 'mailyard', REDIS_PASSWORD: 'p@ss/word' });
+    expect(redisTargetOptions(requireServiceEndpoints(config).redisUrl)).toEqual({
+      name: 'mailyard',
+      sentinels: [{ host: 'redis-0.redis', port: 26379 }, { host: 'redis-1.redis', port: 26379 }, { host: 'fd00::1', port: 26380 }],
+      password: 'p@ss/word',
+      sentinelPassword: 'p@ss/word',
+    });
+    const named = loadConfig(schemas.smtp('service'), { ...env, REDIS_PASSWORD: '', REDIS_SENTINEL_NAME: 'mymaster' });
+    expect(redisTargetOptions(requireServiceEndpoints(named).redisUrl)).toMatchObject({ name: 'mymaster' });
+    expect(redisTargetOptions(requireServiceEndpoints(named).redisUrl)).not.toHaveProperty('password');
+    expect(loadConfig(schemas.base('service'), {}).REDIS_SENTINELS).toEqual([]);
+    expect(() => loadConfig(schemas.base('service'), { REDIS_SENTINELS: 'redis-0:26379,redis-1', REDIS_SENTINEL_NAME: 'my master' })).toThrow(/REDIS_SENTINELS: not host:port: "redis-1"[\s\S]*REDIS_SENTINEL_NAME/);
+    expect(() => requireServiceEndpoints(loadConfig(schemas.base('service'), { ...env, REDIS_URL: 'redis://y' }))).toThrow(/REDIS_URL: set either REDIS_URL or REDIS_SENTINELS/);
+    expect(() => requireServiceEndpoints(loadConfig(schemas.base('service'), { DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://y', REDIS_PASSWORD: 'z' }))).toThrow(/REDIS_PASSWORD: only read with REDIS_SENTINELS/);
   });
 
   it('reads durations (250ms, 30s, 5m, 4h, 5d; a bare number is ms) and rejects anything else', () => {

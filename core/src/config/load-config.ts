@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TRUSTED_NETWORKS, parseTrustedNetworks } from '../mail/trusted-networks.js';
+import { parseHostPort, sentinelTarget } from '../queue/redis.js';
 
 /**
  * Configuration is read here and nowhere else. Each service has one zod schema; `loadConfig`
@@ -41,6 +42,7 @@ function baseShape(mode: RunMode) {
     DATA_DIR: z.string().default('./data').transform((p) => path.resolve(p)),
     DATABASE_URL: optionalString,
     REDIS_URL: optionalString,
+    ...redisSentinelShape(),
     MAIL_HOSTNAME: z
       .string()
       .default(os.hostname())
@@ -53,6 +55,32 @@ function baseShape(mode: RunMode) {
      */
     SECRET_KEY: optionalString,
     ...rspamdShape(),
+  };
+}
+
+/**
+ * Redis under Sentinel (instead of REDIS_URL): the services ask the sentinels for the master and
+ * follow a failover (core/src/queue/redis.ts).
+ */
+function redisSentinelShape() {
+  return {
+    /** The sentinels, comma-separated `host:port` (e.g. redis-0.redis:26379,redis-1.redis:26379). */
+    REDIS_SENTINELS: optionalString.transform((v, ctx) => {
+      const list = v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [];
+      const bad = list.filter((s) => parseHostPort(s) === null);
+      if (bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `not host:port: ${bad.map((b) => `"${b}"`).join(', ')} (comma-separated sentinels)` });
+        return z.NEVER;
+      }
+      return list;
+    }),
+    /** The master's name in the sentinels' configuration (`sentinel monitor <name> …`). */
+    REDIS_SENTINEL_NAME: z
+      .string()
+      .default('mailyard')
+      .refine((v) => /^[A-Za-z0-9._-]+$/.test(v), 'must be a Sentinel master name (letters, digits, . _ -)'),
+    /** With REDIS_SENTINELS: the password of the Redis servers and the sentinels (their requirepass); unset: none. */
+    REDIS_PASSWORD: optionalString,
   };
 }
 
@@ -78,6 +106,7 @@ function smtpShape(mode: RunMode) {
   const ports = mode === 'local' ? localPorts : servicePorts;
   return {
     SMTP_PORT: port.default(ports.SMTP_PORT),
+    ...workerHealthShape(),
     SUBMISSION_PORT: port.default(ports.SUBMISSION_PORT),
     SMTPS_PORT: port.default(ports.SMTPS_PORT),
     ...tlsShape(),
@@ -164,7 +193,11 @@ function workerShape() {
   };
 }
 
-/** The workers' probes (GET /healthz, /readyz) for compose and orchestrators; unset: none (`npm start`). */
+/**
+ * WORKER_HEALTH_PORT: the probe and metrics port of a service without the HTTP API (the workers,
+ * smtp-server, imap-server): GET /healthz, /readyz and /metrics for compose, orchestrators and
+ * Prometheus; unset: none (`npm start`).
+ */
 function workerHealthShape() {
   return { WORKER_HEALTH_PORT: port.optional() };
 }
@@ -271,6 +304,8 @@ function httpShape(mode: RunMode) {
     SUBMISSION_PORT: port.default(ports.SUBMISSION_PORT),
     SMTPS_PORT: port.default(ports.SMTPS_PORT),
     SMTP_MAX_MESSAGE_SIZE: maxMessageSize,
+    /** The largest mbox file a user may import from the webmail (POST /api/account/import; 413 beyond). */
+    IMPORT_MAX_BYTES: positiveInt.default(1024 * 1024 * 1024),
     /** The OpenAPI UI and document at /api/docs: on under `npm start`, off (404) for a service unless turned on. */
     API_DOCS: z
       .enum(['on', 'off'])
@@ -287,6 +322,8 @@ function httpShape(mode: RunMode) {
     BLOB_RECLAIM_GRACE: duration('1h'),
     /** Spool rows filed this many days ago are purged (their bytes then go with the blob reclaim unless a message holds them). */
     SPOOL_RETENTION_DAYS: positiveInt.default(7),
+    /** Sent mail whose every recipient was settled this many days ago lets go of its outbound copy of the bytes (the delivery status stays). */
+    OUTBOUND_RETENTION_DAYS: positiveInt.default(30),
   };
 }
 
@@ -294,6 +331,7 @@ function imapShape(mode: RunMode) {
   const ports = mode === 'local' ? localPorts : servicePorts;
   return {
     IMAP_PORT: port.default(ports.IMAP_PORT),
+    ...workerHealthShape(),
     IMAPS_PORT: port.default(ports.IMAPS_PORT),
     ...tlsShape(),
     /** LOGIN/AUTHENTICATE before STARTTLS on IMAP_PORT (off: `NO [PRIVACYREQUIRED]`). */
@@ -345,11 +383,20 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   throw new ConfigError(problems);
 }
 
-/** A service process (one per container) needs the real endpoints; the local stack provides them itself. */
+/**
+ * A service process (one per container) needs the real endpoints; the local stack provides them
+ * itself. Redis is REDIS_URL, or the sentinels (`redisUrl` is then the target `createRedis` reads).
+ */
 export function requireServiceEndpoints(config: BaseConfig): { databaseUrl: string; redisUrl: string } {
   const problems: string[] = [];
   if (!config.DATABASE_URL) problems.push('DATABASE_URL: required when a service runs on its own (or use `npm start`, which runs a private PostgreSQL)');
-  if (!config.REDIS_URL) problems.push('REDIS_URL: required when a service runs on its own (or use `npm start`, which runs a private Redis)');
+  const sentinels = config.REDIS_SENTINELS.length > 0;
+  if (sentinels && config.REDIS_URL) problems.push('REDIS_URL: set either REDIS_URL or REDIS_SENTINELS, not both');
+  if (!sentinels && config.REDIS_PASSWORD) problems.push('REDIS_PASSWORD: only read with REDIS_SENTINELS (put the password in REDIS_URL: redis://:password@host:6379)');
+  if (!sentinels && !config.REDIS_URL) problems.push('REDIS_URL: required when a service runs on its own (or REDIS_SENTINELS; or use `npm start`, which runs a private Redis)');
   if (problems.length > 0) throw new ConfigError(problems);
-  return { databaseUrl: config.DATABASE_URL as string, redisUrl: config.REDIS_URL as string };
+  const redisUrl = sentinels
+    ? sentinelTarget({ sentinels: config.REDIS_SENTINELS, name: config.REDIS_SENTINEL_NAME, password: config.REDIS_PASSWORD })
+    : (config.REDIS_URL as string);
+  return { databaseUrl: config.DATABASE_URL as string, redisUrl };
 }
