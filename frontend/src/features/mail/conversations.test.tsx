@@ -35,6 +35,12 @@ describe('conversation grouping', () => {
     expect(conversations[1]!.row.unread).toBe(false);
   });
 
+  it('shows a message alone in its thread as itself, not a copy (regrouping a long list on every page stays cheap)', () => {
+    const conversations = groupConversations(inboxItems);
+    expect(conversations[1]!.row).toBe(inboxItems.find((m) => m.id === 2));
+    expect(conversations[1]!.senders).toEqual([inboxItems.find((m) => m.id === 2)!.from[0]!.name]);
+  });
+
   it('turns conversation rows back into all their messages', () => {
     const conversations = groupConversations(inboxItems);
     expect(messageIdsOf(conversations, [3])).toEqual([3, 1]);

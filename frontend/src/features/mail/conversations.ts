@@ -28,6 +28,9 @@ export function groupConversations(items: readonly MessageListItemDto[]): Conver
     else byThread.set(message.threadId, [message]);
   }
   return [...byThread.entries()].map(([threadId, members]) => {
+    // Most threads in a folder have one message: its row is the message itself, with no copy to
+    // make (the list is regrouped on every page loaded, so this is most of the work on a long list).
+    if (members.length === 1) return { threadId, row: members[0]!, ids: [members[0]!.id], senders: [personName(members[0]!.from)] };
     const newest = members.reduce((a, b) => (b.date > a.date ? b : a));
     return {
       threadId,

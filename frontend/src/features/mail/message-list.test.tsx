@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
-import { MessageList, type MessageListProps } from './message-list';
+import { MessageList, ROW_HEIGHT, type MessageListProps } from './message-list';
 import { listItem } from './test-fixtures';
 
 // happy-dom does no layout: give the list's scroller a height so the virtualizer has a window to fill.
@@ -66,6 +66,18 @@ describe('MessageList', () => {
     rerender(<MessageList {...props({ items: Array.from({ length: 5 }, (_, i) => listItem(i + 1)), hasMore: true, onLoadMore })} />);
     expect(onLoadMore).toHaveBeenCalled();
     expect(screen.getByText('Loading more…')).toBeTruthy();
+  });
+
+  it('stays where the user scrolled when the next page arrives, and follows the keyboard row when it moves', () => {
+    const page = (n: number) => Array.from({ length: n }, (_, i) => listItem(i + 1));
+    const { rerender, container } = render(<MessageList {...props({ items: page(100), hasMore: true, cursor: 2 })} />);
+    const scroller = container.querySelector<HTMLElement>('.list-scroller')!;
+    scroller.scrollTop = 90 * ROW_HEIGHT;
+    fireEvent.scroll(scroller);
+    rerender(<MessageList {...props({ items: page(150), hasMore: true, cursor: 2 })} />);
+    expect(scroller.scrollTop).toBe(90 * ROW_HEIGHT);
+    rerender(<MessageList {...props({ items: page(150), hasMore: true, cursor: 3 })} />);
+    expect(scroller.scrollTop).toBeLessThanOrEqual(3 * ROW_HEIGHT);
   });
 
   it('shows skeleton rows while loading, a sentence when empty, and an error with Retry', () => {

@@ -63,9 +63,16 @@ export function MessageList(props: MessageListProps) {
     if (hasMore && !loadingMore && !error && lastIndex >= items.length - PREFETCH_ROWS) onLoadMore();
   }, [hasMore, loadingMore, error, lastIndex, items.length, onLoadMore]);
 
+  // The keyboard row is kept in view when it moves (or first comes into the loaded rows), never
+  // when a page arrives: that would pull the user back while they scroll with the mouse.
+  const scrolledTo = useRef(-1);
   useEffect(() => {
-    if (cursor >= 0 && cursor < items.length) virtualizer.scrollToIndex(cursor, { align: 'auto' });
-  }, [cursor, items.length, virtualizer]);
+    if (loading) scrolledTo.current = -1;
+    else if (cursor !== scrolledTo.current && cursor >= 0 && cursor < items.length) {
+      scrolledTo.current = cursor;
+      virtualizer.scrollToIndex(cursor, { align: 'auto' });
+    }
+  }, [loading, cursor, items.length, virtualizer]);
 
   if (loading) {
     return (
