@@ -96,7 +96,7 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
     const port = await app.listen(config.SMTP_PORT, config.BIND_ADDRESS);
     const submissionPorts = await submissionApp.listen({ submission: config.SUBMISSION_PORT, smtps: config.SMTPS_PORT }, config.BIND_ADDRESS);
     // Probes and metrics (WORKER_HEALTH_PORT; unset under `npm start`).
-    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis, metrics: registry }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
+    const health = config.WORKER_HEALTH_PORT === undefined ? undefined : opened.add(await startHealthServer({ db: store.db, redis, metrics: registry, readyWithoutRedis: true }, config.WORKER_HEALTH_PORT, config.BIND_ADDRESS), (h) => h.close());
     log.info({ event: 'smtp.listening', port, submissionPort: submissionPorts.submission, smtpsPort: submissionPorts.smtps, host: config.BIND_ADDRESS, tls: tls.selfSigned ? 'self-signed' : 'configured' });
     return { port, submissionPort: submissionPorts.submission, smtpsPort: submissionPorts.smtps, healthPort: health?.port };
   });

@@ -7,17 +7,18 @@ import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
 
 /**
  * The probes of a service without the HTTP API (the workers, SMTP, IMAP): GET /healthz (the process
- * answers) and GET /readyz (200 when PostgreSQL and Redis both answer, else 503), the same answers
+ * answers) and GET /readyz (200 when PostgreSQL and Redis both answer, else 503; for the MX,
+ * `readyWithoutRedis`: PostgreSQL alone, since it takes mail into the spool while Redis is away), the same answers
  * as the backend's, and with a registry GET /metrics (Prometheus text, this process's figures),
  * on WORKER_HEALTH_PORT for compose's healthcheck, orchestrators and Prometheus. Anything else: 404.
  */
-export async function startHealthServer(deps: { db: Db; redis: Redis; metrics?: MetricsRegistry }, port: number, host: string): Promise<{ port: number; close(): Promise<void> }> {
+export async function startHealthServer(deps: { db: Db; redis: Redis; metrics?: MetricsRegistry; readyWithoutRedis?: boolean }, port: number, host: string): Promise<{ port: number; close(): Promise<void> }> {
   const readiness = async (): Promise<Readiness> => {
     const [postgres, redis] = await Promise.all([
       pingDatabase(deps.db).then(() => true, () => false),
       deps.redis.ping().then((reply) => reply === 'PONG', () => false),
     ]);
-    return { status: postgres && redis ? 'ready' : 'not-ready', checks: { postgres, redis } };
+    return { status: postgres && (redis || deps.readyWithoutRedis === true) ? 'ready' : 'not-ready', checks: { postgres, redis } };
   };
   const send = (res: http.ServerResponse, status: number, body: { status: 'ok' } | Readiness | { error: string }) =>
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
