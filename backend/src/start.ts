@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { blobReclaimTask, createRedis, openStore, openTlsSourceFromConfig, outboundPurgeTask, requireRedis, spoolPurgeTask, startAcmeRenewal, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
+import { blobReclaimTask, createRedis, openStore, openTlsSourceFromConfig, outboundPurgeTask, requireRedis, sharedMessageRenderer, spoolPurgeTask, startAcmeRenewal, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
 import { buildBackend } from './app.js';
 import { createHttpsListener } from './plugins/https/https-server.js';
 
@@ -57,6 +57,10 @@ export function start(config: HttpConfig, endpoints: { databaseUrl: string; redi
     }
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.HTTP_PORT;
+    // The first message opened would otherwise wait 1–2 s for the render workers to load their code.
+    void sharedMessageRenderer()
+      .warm()
+      .catch((err: Error) => log.warn({ event: 'render.warm_failed', err: err.message }));
     log.info({ event: 'http.listening', port, httpsPort, host: config.BIND_ADDRESS, tls: tls.current().selfSigned ? 'self-signed' : 'configured', acme: Boolean(config.ACME_EMAIL) });
     return { port, httpsPort };
   });

@@ -113,6 +113,17 @@ describe('message renderer', () => {
     expect(renderer.stats().cachedEntries).toBe(entries + 1);
   });
 
+  it('warms every worker with a rendering of its own, caching nothing', async () => {
+    const fresh = createMessageRenderer({ workers: 2 });
+    try {
+      await fresh.warm();
+      expect(fresh.stats()).toMatchObject({ workers: 2, busy: 0, queued: 0, cachedEntries: 0, cachedBytes: 0 });
+    } finally {
+      await fresh.close();
+    }
+    await expect(fresh.warm()).rejects.toMatchObject({ code: 'worker_pool.closed' });
+  });
+
   it('shares one rendering between concurrent requests for the same message', async () => {
     const options = { allowRemoteImages: false, attachmentUrl: url(3) };
     const both = Promise.all([renderer.render(3, html('<p>one</p>'), options), renderer.render(3, html('<p>two</p>'), options)]);

@@ -34,6 +34,8 @@ export interface MessageRenderer {
   /** Attachments `indexes` (renderMessage's numbering) from one parse; null where there is none. */
   attachments(raw: Buffer, indexes: readonly number[]): Promise<Array<MessageAttachment | null>>;
   stats(): WorkerPoolStats & { cachedEntries: number; cachedBytes: number };
+  /** Has every worker render a small message once (nothing cached), so the first message a user opens does not wait for the renderer's code to load and compile. */
+  warm(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -130,6 +132,11 @@ export function createMessageRenderer(options: MessageRendererOptions = {}): Mes
     },
     stats() {
       return { ...pool.stats(), cachedEntries: cache.size, cachedBytes };
+    },
+    async warm() {
+      const sample = Buffer.from('From: <warm@mailyard.invalid>\r\nSubject: warm-up\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>warm-up <a href="https://example.invalid/">link</a></p>\r\n');
+      // As many at once as there are workers: an idle worker takes each one.
+      await Promise.all(Array.from({ length: pool.stats().workers }, () => pool.run({ kind: 'render', raw: sample, allowRemoteImages: false, marker })));
     },
     close() {
       cache.clear();
