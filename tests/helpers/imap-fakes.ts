@@ -230,6 +230,10 @@ export function createFakeImapStore(options: { address?: string; password?: stri
         check(userId);
         return find([messageId])[0]!.raw;
       },
+      async contents(userId, messageIds) {
+        check(userId);
+        return new Map(messages.filter((m) => messageIds.includes(m.id)).map((m) => [m.id, m.raw]));
+      },
       async setFlags(userId, ids, change) {
         check(userId);
         return find(ids).map((m) => {

@@ -80,6 +80,11 @@ describe('IMAP services on the real store', () => {
     expect((await services.messages.list(alice, box.id, 1)).map((r) => r.uid)).toEqual([2]);
     expect(await services.messages.content(alice, rows[1]!.id)).toEqual(raw(2, 'Holiday plans'));
     await expect(services.messages.content(bob, rows[1]!.id)).rejects.toMatchObject({ code: 'message.not_found' });
+    // Several at once, as FETCH of a range loads them: the same bytes, only the owner's, unknown ids absent.
+    const many = await services.messages.contents(alice, [rows[0]!.id, rows[1]!.id, 999_999_999]);
+    expect([...many.keys()].sort()).toEqual([rows[0]!.id, rows[1]!.id].sort());
+    expect(many.get(rows[1]!.id)).toEqual(await services.messages.content(alice, rows[1]!.id));
+    expect((await services.messages.contents(bob, [rows[0]!.id, rows[1]!.id])).size).toBe(0);
     expect(await services.messages.list(bob, box.id)).toEqual([]);
 
     const flagged = await services.messages.setFlags(alice, [rows[1]!.id], { add: ['\\Flagged'] });

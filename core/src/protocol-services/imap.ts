@@ -72,6 +72,8 @@ export interface ImapMessages {
   list(userId: number, mailboxId: number, afterUid?: number): Promise<ImapMessageRow[]>;
   /** The full message as served (RFC822.SIZE bytes). */
   content(userId: number, messageId: number): Promise<Buffer>;
+  /** Several messages as served, in one query (FETCH of a range); a message gone meanwhile is absent. */
+  contents(userId: number, messageIds: readonly number[]): Promise<Map<number, Buffer>>;
   setFlags(userId: number, messageIds: readonly number[], change: FlagChange): Promise<FlaggedMessage[]>;
   copy(userId: number, messageIds: readonly number[], mailboxId: number): Promise<CopyResult>;
   /** Into the messages' own mailbox too: they get new UIDs there (RFC 6851), nothing is left `unchanged`. */
@@ -187,6 +189,7 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
     messages: {
       list: (userId, mailboxId, afterUid) => imapRepo.listMessages(userId, mailboxId, afterUid),
       content: (userId, messageId) => loadMessageBytes(deps.db, userId, messageId),
+      contents: (userId, messageIds) => imapRepo.messageBytes(userId, messageIds),
       setFlags: (userId, ids, change) => setFlags(writer, userId, ids, change),
       copy: (userId, ids, mailboxId) => copyMessages(writer, userId, ids, mailboxId),
       move: (userId, ids, mailboxId) =>

@@ -57,6 +57,17 @@ export function createImapRepository(db: DbOrTx) {
         .execute();
       return rows.map((r) => ({ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }));
     },
+    /**
+     * The bytes as served (this server's trace headers, then the stored blob) of several of the
+     * user's messages in one query (FETCH of a range); a message that is gone or not the user's is absent.
+     */
+    async messageBytes(userId: number, messageIds: readonly number[]): Promise<Map<number, Buffer>> {
+      if (messageIds.length === 0) return new Map();
+      const { rows } = await sql<{ id: number; trace_headers: string; data: Buffer }>`
+        SELECT m.id, m.trace_headers, b.data FROM messages m JOIN blobs b ON b.hash = m.blob_hash
+        WHERE m.user_id = ${userId} AND m.id = ANY(${[...messageIds]}::bigint[])`.execute(db);
+      return new Map(rows.map((r) => [Number(r.id), r.trace_headers.length > 0 ? Buffer.concat([Buffer.from(r.trace_headers), r.data]) : r.data]));
+    },
     /** The SORT/THREAD fields of every message of the mailbox, in UID order: one query, the stored columns, no message bytes. */
     async sortFields(userId: number, mailboxId: number): Promise<ImapSortFields[]> {
       const { rows } = await sql<{ uid: number; subject: string; from: AddressJson | null; to: AddressJson | null; cc: AddressJson | null; message_id_header: string | null; in_reply_to: string | null; references: string[] }>`

@@ -20,6 +20,9 @@ class UnknownCteError extends Error {
   readonly code = 'imap.unknown_cte';
 }
 
+/** A FETCH of a range loads the bytes of this many messages (and at most about this many bytes) per query. */
+const CONTENT_BATCH = { messages: 32, bytes: 16 * 1024 * 1024 };
+
 const needsContent = (item: FetchItem) => !['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ'].includes(item.type);
 const setsSeen = (item: FetchItem) => ((item.type === 'section' || item.type === 'binary') && !item.peek) || item.type === 'RFC822' || item.type === 'RFC822.TEXT';
 
@@ -65,10 +68,22 @@ async function fetch(session: ImapSession, byUid: boolean, setText: string, item
 
   const wantFlags = items.some((i) => i.type === 'FLAGS');
   const wantModseq = session.condstore && (changedSince !== undefined || wantFlags || items.some((i) => i.type === 'MODSEQ'));
-  for (const { seq, row } of targets) {
+  const withContent = items.some(needsContent);
+  let loaded = new Map<number, Buffer>();
+  let loadedUpTo = 0; // targets before this index have had their bytes loaded
+  for (let i = 0; i < targets.length; i++) {
+    const { seq, row } = targets[i]!;
+    if (withContent && i >= loadedUpTo) {
+      const ids = nextBatch(targets, i);
+      loaded = await session.services.messages.contents(session.userId, ids);
+      loadedUpTo = i + ids.length;
+    }
+    const content = loaded.get(row.id);
+    // Deleted by someone else meanwhile: its expunge is reported later; nothing to say about it now.
+    if (withContent && content === undefined) continue;
     let parts: Part[];
     try {
-      parts = await fetchParts(session, row, items, { uid: byUid || items.some((i) => i.type === 'UID'), flags: wantFlags || seenNow.has(row.uid), modseq: wantModseq || (session.condstore && seenNow.has(row.uid)) });
+      parts = await fetchParts(session, row, items, { uid: byUid || items.some((i) => i.type === 'UID'), flags: wantFlags || seenNow.has(row.uid), modseq: wantModseq || (session.condstore && seenNow.has(row.uid)) }, content ?? null);
     } catch (err) {
       // Deleted by someone else meanwhile: its expunge is reported later; nothing to say about it now.
       if (err instanceof AppError && err.code === 'message.not_found') continue;
@@ -80,17 +95,25 @@ async function fetch(session: ImapSession, byUid: boolean, setText: string, item
   return ok(`${byUid ? 'UID ' : ''}FETCH completed`);
 }
 
-async function fetchParts(session: ImapSession, row: ImapMessageRow, items: readonly FetchItem[], include: { uid: boolean; flags: boolean; modseq: boolean }): Promise<Part[]> {
+/** The ids of the messages from `targets[from]` on whose bytes one query loads (by count and stored size). */
+function nextBatch(targets: ReadonlyArray<{ row: ImapMessageRow }>, from: number): number[] {
+  const ids: number[] = [];
+  let bytes = 0;
+  for (let i = from; i < targets.length && ids.length < CONTENT_BATCH.messages; i++) {
+    const { row } = targets[i]!;
+    if (ids.length > 0 && bytes + row.size > CONTENT_BATCH.bytes) break;
+    ids.push(row.id);
+    bytes += row.size;
+  }
+  return ids;
+}
+
+async function fetchParts(session: ImapSession, row: ImapMessageRow, items: readonly FetchItem[], include: { uid: boolean; flags: boolean; modseq: boolean }, content: Buffer | null): Promise<Part[]> {
   const out: Part[][] = [];
   if (include.uid) out.push([`UID ${row.uid}`]);
   if (include.flags) out.push([`FLAGS ${flagList(session.selected!.flagsOf(row))}`]);
   if (include.modseq) out.push([`MODSEQ (${row.modseq})`]);
-  let mime: MimeMessage | null = null;
-  let content: Buffer | null = null;
-  if (items.some(needsContent)) {
-    content = await session.services.messages.content(session.userId, row.id);
-    mime = MimeMessage.parse(content);
-  }
+  const mime = content && MimeMessage.parse(content);
   for (const item of items) {
     switch (item.type) {
       case 'UID':

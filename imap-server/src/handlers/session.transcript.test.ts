@@ -359,6 +359,31 @@ describe('selected mailbox', () => {
     expect(await client.command('a5 FETCH 1 FLAGS')).toEqual(['a5 BAD FETCH is not allowed without a selected mailbox']);
   });
 
+  it('loads the bytes of a range in a few queries (by count), not one per message, and skips one deleted meanwhile', async () => {
+    const { store, client } = await withMail(40);
+    const batches: number[][] = [];
+    const contents = store.services.messages.contents.bind(store.services.messages);
+    store.services.messages.contents = async (userId, ids) => {
+      batches.push([...ids]);
+      // Message 5 is deleted by another client after the session listed it.
+      return new Map([...(await contents(userId, ids))].filter(([id]) => id !== store.messages('INBOX')[4]!.id));
+    };
+    store.services.messages.content = () => Promise.reject(new Error('FETCH of a range must not load message by message'));
+    await client.command('a0 SELECT INBOX');
+    const fetched = await client.command('a1 FETCH 1:* (UID ENVELOPE)');
+    expect(batches.map((b) => b.length)).toEqual([32, 8]);
+    expect(fetched.filter((l) => l.startsWith('* ')).map((l) => /^\* (\d+) FETCH \(UID (\d+) ENVELOPE \("[^"]*" "Hello (\d+)"/.exec(l)!.slice(1).join('/'))).toEqual(
+      Array.from({ length: 40 }, (_, i) => i + 1)
+        .filter((n) => n !== 5)
+        .map((n) => `${n}/${n}/${n}`),
+    );
+    expect(fetched.at(-1)).toBe('a1 OK FETCH completed');
+    // Items that need no bytes load none.
+    batches.length = 0;
+    expect((await client.command('a2 FETCH 1:* (FLAGS RFC822.SIZE)')).at(-1)).toBe('a2 OK FETCH completed');
+    expect(batches).toEqual([]);
+  });
+
   it('fetches flags, sizes, dates, bodies and sections, and marks \\Seen on a non-PEEK body fetch', async () => {
     const { store, client } = await withMail(2);
     await client.command('a0 SELECT INBOX');
