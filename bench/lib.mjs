@@ -466,3 +466,10 @@ export async function startPrivatePostfix({ dir, etc, queue, maillog, host, port
   await waitForBanner(host, port);
   return { pf, masterPid };
 }
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no end within ${ms} ms`)), ms)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
