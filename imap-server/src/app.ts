@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { createImapServices, listenOn, type ImapServiceDeps, type ImapServices, type Logger } from '@mailyard/core';
 import { ImapSession, type SessionIo, type UserConnections } from './handlers/session.js';
+import { StructureCache } from './handlers/structure-cache.js';
 import type { ImapMetrics } from './metrics.js';
 import { CommandReader } from './protocol/command-reader.js';
 
@@ -80,6 +81,8 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
   let secureContext = tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert });
   const perIp = createCounter(settings.maxConnectionsPerIp);
   const userConnections: UserConnections = createCounter(settings.maxConnectionsPerUser);
+  // ENVELOPE/BODYSTRUCTURE by message id for every session of this listener (a message's bytes never change).
+  const structures = new StructureCache();
   const sessions = new Set<{ bye(): void }>();
   let shuttingDown = false;
 
@@ -192,7 +195,7 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
       next: () => reader.next(),
       close: end,
     };
-    const session = new ImapSession(io, { services: deps.services, log, settings: { hostname: options.hostname, allowPlaintextAuth: settings.allowPlaintextAuth ?? false }, userConnections, onCommand: metrics?.command });
+    const session = new ImapSession(io, { services: deps.services, log, settings: { hostname: options.hostname, allowPlaintextAuth: settings.allowPlaintextAuth ?? false }, userConnections, structures, onCommand: metrics?.command });
     signedIn = () => session.state !== 'not-authenticated';
     const entry = {
       bye: () => {

@@ -4,6 +4,7 @@ import { MimeMessage, partial } from '../protocol/message/index.js';
 import { binaryLiteral, flagList, internalDate, literal, type Part } from '../protocol/response.js';
 import { sendVanishedEarlier } from './qresync.js';
 import type { ImapSession } from './session.js';
+import type { MessageStructure } from './structure-cache.js';
 import { bad, no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
 
 /**
@@ -24,6 +25,8 @@ class UnknownCteError extends Error {
 const CONTENT_BATCH = { messages: 32, bytes: 16 * 1024 * 1024 };
 
 const needsContent = (item: FetchItem) => !['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ'].includes(item.type);
+/** Items answered from the message's structure alone (structure-cache.ts): no bytes needed once it is known. */
+const isStructure = (item: FetchItem) => item.type === 'ENVELOPE' || item.type === 'BODYSTRUCTURE' || item.type === 'BODY';
 const setsSeen = (item: FetchItem) => ((item.type === 'section' || item.type === 'binary') && !item.peek) || item.type === 'RFC822' || item.type === 'RFC822.TEXT';
 
 function sectionOf(item: FetchItem): { spec: SectionSpec; name: string; partial?: { start: number; length: number } } | null {
@@ -68,22 +71,28 @@ async function fetch(session: ImapSession, byUid: boolean, setText: string, item
 
   const wantFlags = items.some((i) => i.type === 'FLAGS');
   const wantModseq = session.condstore && (changedSince !== undefined || wantFlags || items.some((i) => i.type === 'MODSEQ'));
-  const withContent = items.some(needsContent);
+  // The bytes are loaded only for messages that need them: a body item, or a structure not known yet.
+  const bytesAlways = items.some((i) => needsContent(i) && !isStructure(i));
+  const structureWanted = items.some(isStructure);
+  const structureCache = session.deps.structures;
+  const needsBytes = (row: ImapMessageRow) => bytesAlways || (structureWanted && structureCache.get(row.id) === undefined);
   let loaded = new Map<number, Buffer>();
-  let loadedUpTo = 0; // targets before this index have had their bytes loaded
+  const asked = new Set<number>();
   for (let i = 0; i < targets.length; i++) {
     const { seq, row } = targets[i]!;
-    if (withContent && i >= loadedUpTo) {
-      const ids = nextBatch(targets, i);
+    const known = structureWanted ? structureCache.get(row.id) : undefined;
+    const withBytes = bytesAlways || (structureWanted && known === undefined);
+    if (withBytes && !asked.has(row.id)) {
+      const ids = nextBatch(targets, i, needsBytes);
+      for (const id of ids) asked.add(id);
       loaded = await session.services.messages.contents(session.userId, ids);
-      loadedUpTo = i + ids.length;
     }
-    const content = loaded.get(row.id);
+    const content = withBytes ? loaded.get(row.id) : undefined;
     // Deleted by someone else meanwhile: its expunge is reported later; nothing to say about it now.
-    if (withContent && content === undefined) continue;
+    if (withBytes && content === undefined) continue;
     let parts: Part[];
     try {
-      parts = await fetchParts(session, row, items, { uid: byUid || items.some((i) => i.type === 'UID'), flags: wantFlags || seenNow.has(row.uid), modseq: wantModseq || (session.condstore && seenNow.has(row.uid)) }, content ?? null);
+      parts = await fetchParts(session, row, items, { uid: byUid || items.some((i) => i.type === 'UID'), flags: wantFlags || seenNow.has(row.uid), modseq: wantModseq || (session.condstore && seenNow.has(row.uid)) }, content ?? null, known);
     } catch (err) {
       // Deleted by someone else meanwhile: its expunge is reported later; nothing to say about it now.
       if (err instanceof AppError && err.code === 'message.not_found') continue;
@@ -95,12 +104,13 @@ async function fetch(session: ImapSession, byUid: boolean, setText: string, item
   return ok(`${byUid ? 'UID ' : ''}FETCH completed`);
 }
 
-/** The ids of the messages from `targets[from]` on whose bytes one query loads (by count and stored size). */
-function nextBatch(targets: ReadonlyArray<{ row: ImapMessageRow }>, from: number): number[] {
+/** The ids of the messages from `targets[from]` on that need their bytes, as many as one query loads (by count and stored size). */
+function nextBatch(targets: ReadonlyArray<{ row: ImapMessageRow }>, from: number, needsBytes: (row: ImapMessageRow) => boolean): number[] {
   const ids: number[] = [];
   let bytes = 0;
   for (let i = from; i < targets.length && ids.length < CONTENT_BATCH.messages; i++) {
     const { row } = targets[i]!;
+    if (!needsBytes(row)) continue;
     if (ids.length > 0 && bytes + row.size > CONTENT_BATCH.bytes) break;
     ids.push(row.id);
     bytes += row.size;
@@ -108,12 +118,15 @@ function nextBatch(targets: ReadonlyArray<{ row: ImapMessageRow }>, from: number
   return ids;
 }
 
-async function fetchParts(session: ImapSession, row: ImapMessageRow, items: readonly FetchItem[], include: { uid: boolean; flags: boolean; modseq: boolean }, content: Buffer | null): Promise<Part[]> {
+/** One message's FETCH response items; `content` is null when no item needs the bytes (`known`, the cached structure, answers the structure items). */
+async function fetchParts(session: ImapSession, row: ImapMessageRow, items: readonly FetchItem[], include: { uid: boolean; flags: boolean; modseq: boolean }, content: Buffer | null, known: MessageStructure | undefined): Promise<Part[]> {
   const out: Part[][] = [];
   if (include.uid) out.push([`UID ${row.uid}`]);
   if (include.flags) out.push([`FLAGS ${flagList(session.selected!.flagsOf(row))}`]);
   if (include.modseq) out.push([`MODSEQ (${row.modseq})`]);
   const mime = content && MimeMessage.parse(content);
+  let structure = known;
+  const structureOf = () => (structure ??= session.deps.structures.remember(row.id, mime!));
   for (const item of items) {
     switch (item.type) {
       case 'UID':
@@ -127,11 +140,11 @@ async function fetchParts(session: ImapSession, row: ImapMessageRow, items: read
         out.push([`RFC822.SIZE ${row.size}`]);
         break;
       case 'ENVELOPE':
-        out.push(['ENVELOPE ', Buffer.from(mime!.envelope(), 'utf8')]);
+        out.push(['ENVELOPE ', Buffer.from(structureOf().envelope, 'utf8')]);
         break;
       case 'BODYSTRUCTURE':
       case 'BODY':
-        out.push([`${item.type} `, Buffer.from(mime!.bodyStructure(item.type === 'BODYSTRUCTURE'), 'utf8')]);
+        out.push([`${item.type} `, Buffer.from(item.type === 'BODYSTRUCTURE' ? structureOf().bodyStructure : structureOf().body, 'utf8')]);
         break;
       case 'binary': {
         const bytes = binaryBytes(mime!, item.path);

@@ -378,10 +378,17 @@ describe('selected mailbox', () => {
         .map((n) => `${n}/${n}/${n}`),
     );
     expect(fetched.at(-1)).toBe('a1 OK FETCH completed');
-    // Items that need no bytes load none.
+    // Items that need no bytes load none; envelopes already given come from the structure cache.
     batches.length = 0;
     expect((await client.command('a2 FETCH 1:* (FLAGS RFC822.SIZE)')).at(-1)).toBe('a2 OK FETCH completed');
+    const again = await client.command('a3 FETCH 1:4 (ENVELOPE BODYSTRUCTURE)');
+    expect(batches).toEqual([]); // the structure was kept with the envelope
+    expect(again[0]).toMatch(/^\* 1 FETCH \(ENVELOPE \("[^"]*" "Hello 1" .*\) BODYSTRUCTURE \("TEXT" "PLAIN"/i);
+    expect((await client.command('a4 FETCH 1:4 (BODY ENVELOPE BODYSTRUCTURE)')).at(-1)).toBe('a4 OK FETCH completed');
     expect(batches).toEqual([]);
+    // A body item always loads the bytes.
+    expect((await client.command('a5 FETCH 2 (ENVELOPE BODY.PEEK[TEXT])'))[0]).toMatch(/^\* 2 FETCH \(ENVELOPE .*"Hello 2".* BODY\[TEXT\] \{\d+\}$/);
+    expect(batches.map((b) => b.length)).toEqual([1]);
   });
 
   it('fetches flags, sizes, dates, bodies and sections, and marks \\Seen on a non-PEEK body fetch', async () => {

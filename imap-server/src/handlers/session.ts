@@ -7,6 +7,7 @@ import { flagList, line, mailboxName, type Part } from '../protocol/response.js'
 import { COMMANDS } from './commands.js';
 import { replyForError } from './errors.js';
 import type { Removed, SelectedMailbox } from './selected-mailbox.js';
+import type { StructureCache } from './structure-cache.js';
 import { bad, no, type Reply, type SessionState } from './types.js';
 
 /**
@@ -50,6 +51,8 @@ export interface SessionDeps {
   log: Logger;
   settings: SessionSettings;
   userConnections: UserConnections;
+  /** The listener's ENVELOPE/BODYSTRUCTURE cache (structure-cache.ts), shared by its sessions. */
+  structures: StructureCache;
   /** Told each command line read: its name, or null when it did not parse (metrics). */
   onCommand?(name: string | null): void;
 }
