@@ -18,7 +18,7 @@ const SERVER_SOURCES = ['core/src', 'backend/src'];
  * service that cannot reach Redis at start-up, and a DKIM key sealed with another SECRET_KEY (only
  * the outbound worker opens private keys).
  */
-const NOT_API_CODES = new Set(['dsn.no_recipients', 'dsn.null_sender', 'events.hub_closed', 'redis.unreachable', 'dkim.key_unreadable', 'db.schema_newer']);
+const NOT_API_CODES = new Set(['dsn.no_recipients', 'dsn.null_sender', 'events.hub_closed', 'redis.unreachable', 'dkim.key_unreadable', 'db.schema_newer', 'redis.bad_target']);
 /** `new AppError('x.y'`, `super('x.y'` in its subclasses, and codes held in a variable or option first. */
 const THROWN_CODE = /(?:new AppError\(|super\(|\bcode = |\bcode: )\s*'([a-z_]+\.[a-z_.]+)'/g;
 
