@@ -15,6 +15,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { MailboxDto, Me, MessageListItemDto, UserEvent } from '@mailyard/core/contracts';
 import { api, ApiError } from '../../api/client';
 import { AccountName } from './account-name';
+import { createMessagePrefetch } from './message-prefetch';
 import { openCompose } from '../compose/compose-store';
 import { SearchBox } from '../search/search-box';
 import type { DeliveryEvent } from './delivery-strip';
@@ -108,6 +109,8 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
   const openRef = useRef(openId);
   openRef.current = openId;
   const [grouped, setGrouped] = useState(() => groupsConversations(me.id));
+  // A message's GET starts as it is opened, not once the reader has rendered (message-prefetch.ts).
+  const messages = useMemo(() => createMessagePrefetch(api.message), []);
   /** The conversations of a folder's list when grouped; null when rows are single messages. */
   const conversations = useMemo(() => (grouped && list.query === null ? groupConversations(list.items) : null), [grouped, list.query, list.items]);
   const rows = useMemo(() => (conversations ? conversations.map((c) => c.row) : list.items), [conversations, list.items]);
@@ -284,6 +287,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
 
   const open = useCallback(
     (message: MessageListItemDto, index: number) => {
+      messages.prefetch(message.id);
       setCursor(index);
       setOpenId(message.id);
       setView('reader');
@@ -292,7 +296,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
       const unread = listRef.current.items.filter((m) => ids.has(m.id) && m.unread).map((m) => m.id);
       void perform(unread, { kind: 'flags', read: true });
     },
-    [perform, messageIds],
+    [perform, messageIds, messages],
   );
 
   const closeMenu = useCallback(() => setMenu(null), []);
@@ -591,7 +595,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
             version={openConversation.ids.join(',')}
             userId={me.id}
             loadThread={api.thread}
-            load={api.message}
+            load={messages.load}
             loadSource={api.source}
             loadDelivery={api.delivery}
             isSent={(m) => m.mailboxId === sentFolder?.id}
@@ -610,7 +614,7 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
             key={openId}
             messageId={openId}
             userId={me.id}
-            load={api.message}
+            load={messages.load}
             loadSource={api.source}
             loadDelivery={current?.specialUse === '\\Sent' ? api.delivery : undefined}
             deliveryEvent={deliveryEvent}
