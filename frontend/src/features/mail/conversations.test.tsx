@@ -105,7 +105,7 @@ describe('the mail screen grouped by conversation', () => {
     expect(rows[0]!.textContent).toContain('Me, Anna');
     expect(within(rows[1]!).queryByLabelText(/messages$/)).toBeNull();
 
-    fireEvent.click(screen.getByRole('checkbox', { name: 'Select: Re: Trip' }));
+    fireEvent.click(screen.getByTitle('Select: Re: Trip'));
     fireEvent.click(within(screen.getByRole('toolbar', { name: 'Selected messages' })).getByRole('button', { name: 'Archive' }));
     await waitFor(() => expect(writes).toEqual([{ path: '/api/messages/archive', body: { ids: [3, 1] } }]));
     expect(screen.getAllByRole('option')).toHaveLength(1);

@@ -88,7 +88,7 @@ export function MessageList(props: MessageListProps) {
 
   return (
     <div className="list-scroller" ref={scroller}>
-      <div role="listbox" aria-label={`Messages in ${props.folderName}`} style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
+      <div role="listbox" aria-label={`Messages in ${props.folderName}`} aria-multiselectable={props.onSelect ? true : undefined} style={{ height: virtualizer.getTotalSize(), position: 'relative' }}>
         {virtualRows.map((row) => {
           const message = items[row.index];
           const style = { height: row.size, transform: `translateY(${row.start}px)` };
@@ -152,7 +152,9 @@ function MessageRow({ message, conversation, style, focused, open, selected, onC
   return (
     <div
       role="option"
-      aria-selected={open || selected}
+      // Selected for the bulk actions where rows can be picked (`x`, or the box); else the open row.
+      aria-selected={onSelect ? selected : open}
+      aria-current={open ? 'true' : undefined}
       data-message-id={message.id}
       className={classes}
       style={style}
@@ -162,12 +164,13 @@ function MessageRow({ message, conversation, style, focused, open, selected, onC
       onDragStart={onDragStart}
     >
       {onSelect && (
-        <input
-          type="checkbox"
+        // The pointer's way to pick a row (shift: a range). Not a control of its own: an option may hold
+        // none (its selection is the option's aria-selected); the keyboard picks with `x`.
+        <span
           className="row-check"
-          checked={selected}
-          readOnly
-          aria-label={`Select: ${message.subject || '(no subject)'}`}
+          data-checked={selected}
+          aria-hidden="true"
+          title={`Select: ${message.subject || '(no subject)'}`}
           onClick={(e) => {
             e.stopPropagation();
             onSelect(e.shiftKey ? 'range' : 'toggle');
