@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import AxeBuilder from '@axe-core/playwright';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../../core/src/local/process-utils.js';
 import { allocateRedisUrl } from './redis.js';
 import { TEST_SECRET_KEY } from './secrets.js';
@@ -18,6 +19,17 @@ import { createTestStore, type TestStore } from './store.js';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 /** Where the README's screenshots are written. */
 export const SCREENSHOTS = path.join(repoRoot, 'docs', 'screenshots');
+
+/**
+ * What axe-core finds serious or critical on the page (within `include` when given), as
+ * "<label>: <rule> <targets>" lines: a test expects none. The mail's own HTML, in its sandboxed
+ * frame, is the sender's and is left out. The page must come from a `browser.newContext()`.
+ */
+export async function accessibilityProblems(page: Page, label: string, include?: string): Promise<string[]> {
+  const builder = new AxeBuilder({ page }).exclude('iframe');
+  const { violations } = await (include ? builder.include(include) : builder).analyze();
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${label}: ${v.id} ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
 
 type Service = 'smtp-server' | 'inbound-worker' | 'outbound-worker' | 'backend';
 

@@ -10,7 +10,7 @@ import { createRedis } from '../../core/src/queue/redis.js';
 import { createOutboundRepository } from '../../core/src/repositories/outbound.repository.js';
 import type { TestStore } from '../helpers/store.js';
 import { testSecrets } from '../helpers/secrets.js';
-import { SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
+import { accessibilityProblems, SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
 
 /**
  * The admin panel end to end in headless Chromium against the built backend (serving
@@ -93,6 +93,7 @@ describe('the admin panel in Chromium', () => {
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
       await page.screenshot({ path: path.join(screenshots, `admin-users-${scheme}.png`) });
+      expect(await accessibilityProblems(page, `admin users ${scheme}`)).toEqual([]);
     }
     await page.context().close();
 
@@ -139,8 +140,9 @@ describe('the admin panel in Chromium', () => {
     for (const scheme of ['light', 'dark'] as const) {
       await page.emulateMedia({ colorScheme: scheme });
       await page.screenshot({ path: path.join(screenshots, `admin-queue-${scheme}.png`) });
+      expect(await accessibilityProblems(page, `admin queue ${scheme}`)).toEqual([]);
     }
-    await row.getByRole('button', { name: 'Retry far@far.test now' }).click();
+    await row.getByRole('button', { name: 'Retry now: far@far.test' }).click();
     await page.getByText('Retrying far@far.test now.').waitFor();
 
     const after = await store.db.selectFrom('deliveries').select(['status', 'next_attempt_at']).where('id', '=', claimed!.id).executeTakeFirstOrThrow();
@@ -156,6 +158,7 @@ describe('the admin panel in Chromium', () => {
     expect(await totals.textContent()).toContain('Deferred1');
     await page.emulateMedia({ colorScheme: 'light' });
     await page.screenshot({ path: path.join(screenshots, 'admin-dashboard-light.png') });
+    expect(await accessibilityProblems(page, 'admin dashboard')).toEqual([]);
     await page.context().close();
   });
 });

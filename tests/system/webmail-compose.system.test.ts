@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import type { TestStore } from '../helpers/store.js';
 import { testSecrets } from '../helpers/secrets.js';
-import { SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
+import { accessibilityProblems, SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
 
 /**
  * Compose end to end in headless Chromium: the built backend (serving frontend/dist), the
@@ -59,7 +59,7 @@ beforeAll(async () => {
     },
   });
   ({ store, base, browser } = stack);
-  gil = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  gil = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
   hana = await (await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 800 } })).newPage();
   await signIn(gil, 'gil@compose.test', 'gil password 1');
   await signIn(hana, 'hana@compose.test', 'hana password 1');
@@ -86,6 +86,7 @@ describe('composing in the webmail', () => {
     await compose.getByText('itinerary.txt').waitFor();
     await expect.poll(() => compose.getByLabel('Uploading itinerary.txt').count()).toBe(0);
     await gil.screenshot({ path: path.join(screenshots, 'compose-light.png') });
+    expect(await accessibilityProblems(gil, 'compose')).toEqual([]);
     await compose.getByRole('button', { name: 'Send', exact: true }).click();
     await gil.getByText(/Sending…/).waitFor();
     await gil.getByRole('status').filter({ hasText: 'Sent' }).waitFor({ timeout: 20_000 });

@@ -1,4 +1,3 @@
-import AxeBuilder from '@axe-core/playwright';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,7 +14,7 @@ import { createOutboundQueue } from '../../core/src/queue/queues.js';
 import { createRedis } from '../../core/src/queue/redis.js';
 import type { TestStore } from '../helpers/store.js';
 import { testSecrets } from '../helpers/secrets.js';
-import { SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
+import { accessibilityProblems, SCREENSHOTS, startWebmailStack, type WebmailStack } from '../helpers/webmail-stack.js';
 
 /**
  * The webmail end to end in headless Chromium: the built backend (serving frontend/dist),
@@ -87,8 +86,7 @@ async function send(mail: { subject: string; text: string; html?: string; messag
 async function shoot(name: string, scheme: 'light' | 'dark'): Promise<void> {
   await page.emulateMedia({ colorScheme: scheme });
   await page.screenshot({ path: path.join(screenshots, `${name}-${scheme}.png`) });
-  const { violations } = await new AxeBuilder({ page }).exclude('iframe').analyze();
-  expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${name} ${scheme}: ${v.id} ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+  expect(await accessibilityProblems(page, `${name} ${scheme}`)).toEqual([]);
 }
 
 describe('the webmail in Chromium', () => {

@@ -49,7 +49,7 @@ describe('QueueView', () => {
   it('retries now and reloads the queue', async () => {
     const api = fakeApi([delivery(1), delivery(2)]);
     render(<QueueView api={api} />);
-    fireEvent.click(await screen.findByRole('button', { name: 'Retry r2@far.test now' }));
+    fireEvent.click(await screen.findByRole('button', { name: 'Retry now: r2@far.test' }));
     await screen.findByText('Retrying r2@far.test now.');
     expect(api.retryDelivery).toHaveBeenCalledWith(2);
     expect(api.outbound).toHaveBeenCalledTimes(2);
@@ -73,9 +73,9 @@ describe('QueueView', () => {
     const api = fakeApi([delivery(1, { inProgress: true }), delivery(2)]);
     api.retryDelivery.mockRejectedValueOnce(new ApiError(409, 'outbound.in_progress', 'A delivery attempt is under way right now; try again in a moment.'));
     render(<QueueView api={api} />);
-    expect(((await screen.findByRole('button', { name: 'Retry r1@far.test now' })) as HTMLButtonElement).disabled).toBe(true);
+    expect(((await screen.findByRole('button', { name: 'Retry now: r1@far.test' })) as HTMLButtonElement).disabled).toBe(true);
     expect(screen.getByRole('rowheader', { name: /r1@far\.test/ }).closest('tr')!.textContent).toContain('Being delivered now');
-    fireEvent.click(screen.getByRole('button', { name: 'Retry r2@far.test now' }));
+    fireEvent.click(screen.getByRole('button', { name: 'Retry now: r2@far.test' }));
     expect((await screen.findByRole('alert')).textContent).toBe('A delivery attempt is under way right now; try again in a moment.');
   });
 });

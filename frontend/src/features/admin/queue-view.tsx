@@ -70,7 +70,7 @@ export function QueueView({ api }: { api: QueueApi }) {
                 </td>
                 <td className="time">{d.inProgress ? 'Being delivered now' : formatTime(d.nextAttemptAt)}</td>
                 <td className="row-actions">
-                  <button type="button" aria-label={`Retry ${d.recipient} now`} disabled={d.inProgress || action.busy} onClick={() => void retry(d)}>
+                  <button type="button" aria-label={`Retry now: ${d.recipient}`} disabled={d.inProgress || action.busy} onClick={() => void retry(d)}>
                     Retry now
                   </button>
                   <button type="button" aria-label={`Cancel delivery to ${d.recipient}`} disabled={d.inProgress || action.busy} onClick={() => setCancelling(d)}>

@@ -21,8 +21,9 @@ export default function RichEditor({ initialHtml, onChange, label }: RichEditorP
     onUpdate: ({ editor: e }) => onChange(e.isEmpty ? '' : e.getHTML(), e.getText({ blockSeparator: '\n\n' })),
   });
   if (!editor) return null;
-  const button = (name: string, title: string, run: () => void, active = false) => (
-    <button type="button" title={title} aria-label={title} aria-pressed={active} onMouseDown={(e) => e.preventDefault()} onClick={run}>
+  // The spoken name must hold the visible label when that is a word or number (WCAG 2.5.3), as for "1.".
+  const button = (name: string, title: string, run: () => void, active = false, label = title) => (
+    <button type="button" title={title} aria-label={label} aria-pressed={active} onMouseDown={(e) => e.preventDefault()} onClick={run}>
       {name}
     </button>
   );
@@ -32,7 +33,7 @@ export default function RichEditor({ initialHtml, onChange, label }: RichEditorP
         {button('B', 'Bold', () => editor.chain().focus().toggleBold().run(), editor.isActive('bold'))}
         {button('I', 'Italic', () => editor.chain().focus().toggleItalic().run(), editor.isActive('italic'))}
         {button('•', 'Bulleted list', () => editor.chain().focus().toggleBulletList().run(), editor.isActive('bulletList'))}
-        {button('1.', 'Numbered list', () => editor.chain().focus().toggleOrderedList().run(), editor.isActive('orderedList'))}
+        {button('1.', 'Numbered list', () => editor.chain().focus().toggleOrderedList().run(), editor.isActive('orderedList'), '1. Numbered list')}
         {button('❝', 'Quote', () => editor.chain().focus().toggleBlockquote().run(), editor.isActive('blockquote'))}
         {button('Link', 'Link', () => {
           const href = window.prompt('Link address', editor.getAttributes('link').href as string | undefined);
