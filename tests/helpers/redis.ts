@@ -21,3 +21,16 @@ export async function allocateRedisUrl(): Promise<{ url: string; flush(): Promis
     },
   };
 }
+
+/** A client on a Redis database of its own (allocateRedisUrl); `close` disconnects and empties it. */
+export async function connectTestRedis(): Promise<{ redis: Redis; close(): Promise<void> }> {
+  const allocated = await allocateRedisUrl();
+  const redis = new Redis(allocated.url);
+  return {
+    redis,
+    async close() {
+      redis.disconnect();
+      await allocated.flush();
+    },
+  };
+}

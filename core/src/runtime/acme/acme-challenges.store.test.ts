@@ -1,20 +1,18 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allocateRedisUrl } from '../../../../tests/helpers/redis.js';
+import { connectTestRedis } from '../../../../tests/helpers/redis.js';
 import { createAcmeChallengeStore, withAcmeLock } from './acme-challenges.js';
 
 /** The Redis side of ACME, shared by backend replicas: HTTP-01 tokens and the one-run-at-a-time lock. */
 
-let redisUrl: Awaited<ReturnType<typeof allocateRedisUrl>>;
 let redis: Redis;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  redisUrl = await allocateRedisUrl();
-  redis = new Redis(redisUrl.url);
+  ({ redis, close } = await connectTestRedis());
 });
 afterAll(async () => {
-  redis?.disconnect();
-  await redisUrl?.flush();
+  await close?.();
 });
 
 describe('the ACME lock', () => {
