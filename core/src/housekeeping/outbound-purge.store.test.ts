@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allocateRedisUrl } from '../../../tests/helpers/redis.js';
+import { connectTestRedis } from '../../../tests/helpers/redis.js';
 import { testSecrets } from '../../../tests/helpers/secrets.js';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
@@ -16,7 +16,7 @@ import { outboundPurgeTask } from './outbound-purge.task.js';
 
 let store: TestStore;
 let redis: Redis;
-let flushRedis: () => Promise<void>;
+let closeRedis: () => Promise<void>;
 let ann: number;
 const DAY = 86_400_000;
 const RETENTION_DAYS = 30;
@@ -41,9 +41,7 @@ const reclaim = () => reclaimBlobs(store.db, new Date(Date.now() - 3_600_000));
 
 beforeAll(async () => {
   store = await createTestStore();
-  const redisDb = await allocateRedisUrl();
-  flushRedis = redisDb.flush;
-  redis = new Redis(redisDb.url);
+  ({ redis, close: closeRedis } = await connectTestRedis());
   const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
   await accounts.addDomain('own.test');
   ann = (await accounts.addUser({ address: 'ann@own.test', password: 'ann password' })).id;
@@ -51,8 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  redis?.disconnect();
-  await flushRedis?.();
+  await closeRedis?.();
   await store?.drop();
 });
 
