@@ -289,6 +289,19 @@ describe('each app service started with its compose environment', () => {
     expect(result.code, `${result.stdout}${result.stderr}`).toBe(0);
   });
 
+  it.each([
+    ['smtp-server', 'mailyard_smtp_sessions_total'],
+    ['imap-server', 'mailyard_imap_connections'],
+    ['inbound-worker', 'mailyard_jobs_processed_total'],
+  ])('%s serves /readyz and its Prometheus metrics on its probe port (WORKER_HEALTH_PORT)', async (name, metric) => {
+    const port = envs.get(name)!.WORKER_HEALTH_PORT;
+    expect(port, 'compose gives it a probe port').toBeDefined();
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5_000) })).status).toBe(200);
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5_000) });
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await metrics.text()).toMatch(new RegExp(`^# TYPE ${metric} `, 'm'));
+  });
+
   it.each(APP_SERVICES)('%s stops on SIGTERM with exit code 0', async (name) => {
     const started = running.get(name)!;
     expect(alive(started.child), started.output()).toBe(true);
