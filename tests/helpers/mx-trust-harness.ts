@@ -72,7 +72,7 @@ export async function createMxTrustHarness(addresses: readonly string[]): Promis
     },
     spooledCount: async () => Number((await store.db.selectFrom('spool').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n),
     async file(reply) {
-      expect(reply.code).toBe(250);
+      expect(reply.code, `the MX answered: ${reply.text}`).toBe(250); // the text names a refusal's cause (spam score, DMARC)
       const spoolId = Number(/queued as S(\d+)$/.exec(reply.text)![1]);
       await fileSpooled({ db: store.db, events: { publish: async () => {} }, log: silentLogger() }, spoolId);
       const spool = await store.db.selectFrom('spool').select(['filter', 'verdict']).where('id', '=', spoolId).executeTakeFirstOrThrow();
