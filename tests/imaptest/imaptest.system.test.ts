@@ -28,11 +28,6 @@ const IMAPTEST_DIR = process.env.IMAPTEST_DIR ?? path.join(repoRoot, 'tests', 'i
  * still fails: fixing one means removing it here.
  */
 const KNOWN_FAILURES: Record<string, string> = {
-  // FROM/TO/CC search the stored address text, which has no RFC 5322 group names.
-  'search-addresses': 'TO/CC/FROM do not match group names (`To: groupname: a@b;`)',
-  // SORT orders by the stored addresses too: for `Cc: group: a@b;` it uses a@b, where RFC 5256 takes the group's name.
-  'sort-addresses': 'CC/TO of a group (`Cc: user2: blah@domain1.org;`) sort by the first member, not the group name',
-  'sort-display-to': 'DISPLAYTO of a group (`To: a: xx@xx.org;`, `To: empty:;`) sorts by its first member (or empty), not the group name',
   // The script appends a literal8 whose body is `\0-ä` and three line breaks (9 bytes) but expects BINARY[1] of
   // `\0-ä` and two (7 bytes): its own appended literal and expected reply differ by one blank line.
   'append-binary': 'expects BINARY.SIZE 7 for a body appended as 9 bytes (`\\0-ä` + 3 CRLF); we return the 9 bytes appended, NUL intact',

@@ -186,6 +186,8 @@ export interface SpoolTable {
 export interface AddressJson {
   name: string;
   address: string;
+  /** The RFC 5322 group the address is listed in (`To: team: a@b;`); absent outside a group (and in rows stored before groups were kept). */
+  group?: string;
 }
 
 export interface AttachmentJson {

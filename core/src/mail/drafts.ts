@@ -106,8 +106,9 @@ async function loadOwnMessage(deps: DraftDeps, userId: number, id: number, field
   return { message, raw };
 }
 
+/** Names with addresses; an entry with no address (a group without members, `undisclosed-recipients:;`) by its name. */
 function addressList(list: Array<{ name: string; address: string }>): string {
-  return list.map((a) => (a.name ? `${a.name} <${a.address}>` : a.address)).join(', ');
+  return list.map((a) => (a.name && a.address ? `${a.name} <${a.address}>` : a.name || a.address)).join(', ');
 }
 
 function escapeHtml(text: string): string {

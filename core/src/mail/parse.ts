@@ -32,14 +32,24 @@ export function cleanText(value: string | undefined | null, max = 10_000): strin
   return value.replace(/\u0000/g, '').slice(0, max);
 }
 
+/**
+ * The addresses of a header field, in order. A member of an RFC 5322 group (`To: team: a@b, c@d;`)
+ * carries the group's name; a group with no members (`To: undisclosed-recipients:;`) is kept as one
+ * entry without an address, named after the group, so SEARCH and SORT still see the name.
+ */
 function addresses(obj: AddressObject | AddressObject[] | undefined): AddressJson[] {
   if (!obj) return [];
   const list = Array.isArray(obj) ? obj : [obj];
   const out: AddressJson[] = [];
-  const walk = (entries: AddressObject['value']) => {
+  const walk = (entries: AddressObject['value'], group?: string) => {
     for (const entry of entries) {
-      if (entry.group) walk(entry.group);
-      else if (entry.address || entry.name) out.push({ name: cleanText(entry.name, 500), address: cleanText(entry.address, 500).toLowerCase() });
+      const address = { name: cleanText(entry.name, 500), address: cleanText(entry.address, 500).toLowerCase() };
+      if (entry.group) {
+        const name = group ?? (address.name || undefined);
+        const before = out.length;
+        walk(entry.group, name);
+        if (out.length === before && name) out.push({ name: address.name || name, address: '', group: name });
+      } else if (address.address || address.name) out.push(group === undefined ? address : { ...address, group });
     }
   };
   for (const item of list) walk(item.value);
@@ -175,6 +185,16 @@ export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
   }
 }
 
+/**
+ * The searchable text of an address list (from_text, to_text, cc_text): each group's name once,
+ * before its members, and every member's name and address.
+ */
 export function addressText(list: AddressJson[]): string {
-  return list.map((a) => (a.name ? `${a.name} ${a.address}` : a.address)).join(' ');
+  const words: string[] = [];
+  list.forEach((a, i) => {
+    if (a.group && a.group !== list[i - 1]?.group) words.push(a.group);
+    if (a.address) words.push(a.name ? `${a.name} ${a.address}` : a.address);
+    else if (a.name && a.name !== a.group) words.push(a.name);
+  });
+  return words.join(' ');
 }

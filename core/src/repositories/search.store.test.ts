@@ -132,6 +132,16 @@ describe('operators', () => {
     expect(await find('to:juergen in:sent')).toEqual(['sent']);
   });
 
+  it('to: matches the name of an RFC 5322 group as well as its members', async () => {
+    const raw = Buffer.from('From: a@x.test\r\nTo: zirkel: anna@x.test;\r\nCc: unbekannte-empfaenger:;\r\nSubject: Gruppe\r\n\r\nhallo\r\n');
+    const carol = await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'carol@a.test', password: 'carol password' });
+    const r = await ingestMessage({ db: store.db, events: { publish: async () => undefined } }, { userId: carol.id, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary: await summarizeMessage(raw) });
+    keyOf.set(r.messageId, 'carol:group');
+    expect(await find('to:zirkel', carol)).toEqual(['carol:group']);
+    expect(await find('to:anna@x.test', carol)).toEqual(['carol:group']);
+    expect(await find('to:unbekannte-empfaenger', carol)).toEqual(['carol:group']);
+  });
+
   it('subject: matches words of the subject only', async () => {
     expect(await sorted('budget')).toEqual(['budget-body', 'budget-subject']);
     expect(await find('subject:budget')).toEqual(['budget-subject']);

@@ -2,6 +2,7 @@ import { AppError, type ImapMessageRow } from '@mailyard/core';
 import { parseFetchItems, parseFetchModifiers, type FetchItem, type SectionSpec } from '../protocol/commands/fetch.js';
 import { MimeMessage, partial } from '../protocol/message/index.js';
 import { binaryLiteral, flagList, internalDate, literal, type Part } from '../protocol/response.js';
+import { nextBatch } from './content-batch.js';
 import { sendVanishedEarlier } from './qresync.js';
 import type { ImapSession } from './session.js';
 import type { MessageStructure } from './structure-cache.js';
@@ -20,9 +21,6 @@ import { bad, no, ok, SELECTED, type CommandHandler, type Reply } from './types.
 class UnknownCteError extends Error {
   readonly code = 'imap.unknown_cte';
 }
-
-/** A FETCH of a range loads the bytes of this many messages (and at most about this many bytes) per query. */
-const CONTENT_BATCH = { messages: 32, bytes: 16 * 1024 * 1024 };
 
 const needsContent = (item: FetchItem) => !['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'MODSEQ'].includes(item.type);
 /** Items answered from the message's structure alone (structure-cache.ts): no bytes needed once it is known. */
@@ -102,20 +100,6 @@ async function fetch(session: ImapSession, byUid: boolean, setText: string, item
     await session.send(`* ${seq} FETCH (`, ...parts, ')');
   }
   return ok(`${byUid ? 'UID ' : ''}FETCH completed`);
-}
-
-/** The ids of the messages from `targets[from]` on that need their bytes, as many as one query loads (by count and stored size). */
-function nextBatch(targets: ReadonlyArray<{ row: ImapMessageRow }>, from: number, needsBytes: (row: ImapMessageRow) => boolean): number[] {
-  const ids: number[] = [];
-  let bytes = 0;
-  for (let i = from; i < targets.length && ids.length < CONTENT_BATCH.messages; i++) {
-    const { row } = targets[i]!;
-    if (!needsBytes(row)) continue;
-    if (ids.length > 0 && bytes + row.size > CONTENT_BATCH.bytes) break;
-    ids.push(row.id);
-    bytes += row.size;
-  }
-  return ids;
 }
 
 /** One message's FETCH response items; `content` is null when no item needs the bytes (`known`, the cached structure, answers the structure items). */

@@ -3,6 +3,7 @@ import { BadCharsetError, parseSearch, type SearchKey } from '../protocol/comman
 import { formatSequenceSet, inSequenceSet } from '../protocol/commands/sequence-set.js';
 import { MimeMessage } from '../protocol/message/index.js';
 import type { Token } from '../protocol/parser.js';
+import { withContents } from './content-batch.js';
 import type { ImapSession } from './session.js';
 import { no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
 
@@ -10,7 +11,8 @@ import { no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
  * SEARCH and UID SEARCH over the selected mailbox: sequence and UID sets, flags and keywords,
  * internal dates, sizes and MODSEQ are decided on the session's snapshot; FROM/TO/CC/SUBJECT/BODY
  * on the store's text columns (`searchText`); TEXT on those and the whole header; BCC, HEADER and
- * the SENT* dates (the Date header's own calendar day) on the message's own header fields.
+ * the SENT* dates (the Date header's own calendar day) on the message's own header fields, read
+ * from the bytes a batch at a time (content-batch.ts: one query per 32 messages, one batch in memory).
  * `RETURN (MIN MAX COUNT ALL)` answers ESEARCH (RFC 4731), as does every SEARCH once IMAP4rev2 is
  * enabled; `RETURN (SAVE)` keeps the result for `$` (SEARCHRES, RFC 5182).
  */
@@ -20,7 +22,7 @@ const dayOf = (date: Date) => Math.floor(date.getTime() / DAY);
 
 type Matcher = (row: ImapMessageRow, seq: number) => boolean;
 
-async function compile(session: ImapSession, key: SearchKey, star: { seq: number; uid: number }, headerCache: Map<number, MimeMessage | null>): Promise<Matcher> {
+async function compile(session: ImapSession, key: SearchKey, star: { seq: number; uid: number }): Promise<Matcher> {
   const selected = session.selected!;
   switch (key.type) {
     case 'all':
@@ -48,54 +50,59 @@ async function compile(session: ImapSession, key: SearchKey, star: { seq: number
       if (!key.sent) return (row) => inRange(dayOf(row.internalDate));
       // SENT*: the calendar date the Date header states, in its own time zone (RFC 3501 6.4.4).
       const days = new Map<number, number>();
-      for (const row of selected.rows()) {
-        const stated = headerDay((await headerFields(session, row.id, 'Date', headerCache))[0] ?? '');
-        days.set(row.id, stated ?? dayOf(row.sentDate ?? row.internalDate));
+      for await (const { row, mime } of parsed(session, selected.rows())) {
+        const stated = headerDay(headerFields(mime, 'Date')[0] ?? '');
+        if (stated !== null) days.set(row.id, stated);
       }
-      return (row) => inRange(days.get(row.id) ?? dayOf(row.internalDate));
+      return (row) => inRange(days.get(row.id) ?? dayOf(row.sentDate ?? row.internalDate));
     }
     case 'text': {
-      if (key.field === 'bcc') return compile(session, { type: 'header', name: 'Bcc', value: key.value }, star, headerCache);
+      if (key.field === 'bcc') return compile(session, { type: 'header', name: 'Bcc', value: key.value }, star);
       const uids = new Set(await session.services.messages.searchText(session.userId, selected.id, key.field, key.value));
       if (key.field !== 'text') return (row) => uids.has(row.uid);
       // TEXT is the whole header as well as the body: fields the store does not index count too.
       const wanted = key.value.toLowerCase();
-      for (const row of selected.rows()) {
-        if (uids.has(row.uid)) continue;
-        if ((await headerFields(session, row.id, null, headerCache)).some((v) => v.toLowerCase().includes(wanted))) uids.add(row.uid);
+      for await (const { row, mime } of parsed(session, selected.rows().filter((r) => !uids.has(r.uid)))) {
+        if (headerFields(mime, null).some((v) => v.toLowerCase().includes(wanted))) uids.add(row.uid);
       }
       return (row) => uids.has(row.uid);
     }
     case 'header': {
       const wanted = key.value.toLowerCase();
       const matching = new Set<number>();
-      for (const row of selected.rows()) {
-        if ((await headerFields(session, row.id, key.name, headerCache)).some((v) => v.toLowerCase().includes(wanted))) matching.add(row.id);
+      for await (const { row, mime } of parsed(session, selected.rows())) {
+        if (headerFields(mime, key.name).some((v) => v.toLowerCase().includes(wanted))) matching.add(row.id);
       }
       return (row) => matching.has(row.id);
     }
     case 'not': {
-      const inner = await compile(session, key.key, star, headerCache);
+      const inner = await compile(session, key.key, star);
       return (row, seq) => !inner(row, seq);
     }
     case 'or': {
-      const a = await compile(session, key.a, star, headerCache);
-      const b = await compile(session, key.b, star, headerCache);
+      const a = await compile(session, key.a, star);
+      const b = await compile(session, key.b, star);
       return (row, seq) => a(row, seq) || b(row, seq);
     }
     case 'and': {
       const all: Matcher[] = [];
-      for (const k of key.keys) all.push(await compile(session, k, star, headerCache));
+      for (const k of key.keys) all.push(await compile(session, k, star));
       return (row, seq) => all.every((m) => m(row, seq));
     }
   }
 }
 
+/**
+ * The messages of `rows` parsed, in order, their bytes loaded a batch at a time; one deleted
+ * meanwhile is left out (it matches nothing). Each criterion reads its own pass: nothing is cached
+ * across criteria, so memory stays one batch whatever the mailbox size.
+ */
+async function* parsed(session: ImapSession, rows: readonly ImapMessageRow[]): AsyncGenerator<{ row: ImapMessageRow; mime: MimeMessage }> {
+  for await (const { row, content } of withContents(session, rows)) yield { row, mime: MimeMessage.parse(content) };
+}
+
 /** The unfolded values of a message's header field (every field when `name` is null). */
-async function headerFields(session: ImapSession, messageId: number, name: string | null, cache: Map<number, MimeMessage | null>): Promise<string[]> {
-  if (!cache.has(messageId)) cache.set(messageId, await loadMime(session, messageId));
-  const mime = cache.get(messageId);
-  if (!mime) return [];
+function headerFields(mime: MimeMessage, name: string | null): string[] {
   const header = mime.section(name === null ? { path: [], kind: 'HEADER' } : { path: [], kind: 'HEADER.FIELDS', fields: [name] }).toString('utf8');
   return header
     .replace(/\r?\n[ \t]+/g, ' ')
@@ -115,14 +122,6 @@ function headerDay(value: string): number | null {
   return Math.floor(Date.UTC(year, month, Number(m[1])) / DAY);
 }
 
-async function loadMime(session: ImapSession, messageId: number): Promise<MimeMessage | null> {
-  try {
-    return MimeMessage.parse(await session.services.messages.content(session.userId, messageId));
-  } catch {
-    return null; // deleted meanwhile: it matches nothing
-  }
-}
-
 export function usesModseq(key: SearchKey): boolean {
   if (key.type === 'modseq') return true;
   if (key.type === 'not') return usesModseq(key.key);
@@ -136,7 +135,7 @@ export async function matchingMessages(session: ImapSession, key: SearchKey): Pr
   if (usesModseq(key)) await session.enableCondstore();
   const selected = session.selected!;
   const rows = selected.rows();
-  const matcher = await compile(session, key, { seq: rows.length, uid: selected.lastUid }, new Map());
+  const matcher = await compile(session, key, { seq: rows.length, uid: selected.lastUid });
   const matches: Array<{ row: ImapMessageRow; seq: number }> = [];
   rows.forEach((row, i) => {
     if (matcher(row, i + 1)) matches.push({ row, seq: i + 1 });

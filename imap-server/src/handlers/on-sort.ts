@@ -9,15 +9,18 @@ import { no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
 /**
  * SORT and UID SORT (RFC 5256, with RFC 5957's DISPLAYFROM and DISPLAYTO, and ESORT's RETURN) over the selected
  * mailbox: the messages SEARCH would find, ordered by the criteria in turn, then by sequence
- * number. Subjects and addresses come from the store's columns (one query, no message bytes);
+ * number. Subjects and addresses come from the store's columns (one query, no message bytes); an address listed in
+ * an RFC 5322 group sorts by the group's name (rows stored before groups were kept sort by the address);
  * strings compare under i;ascii-casemap (ASCII letters folded, other characters by code point).
  */
 
 /** i;ascii-casemap: only a–z are folded. */
 const casemap = (text: string) => text.replace(/[a-z]+/g, (c) => c.toUpperCase());
 
-const mailboxPart = (a: ImapSortFields['from']) => (a ? a.address.slice(0, Math.max(0, a.address.lastIndexOf('@'))) || a.address : '');
-const display = (a: ImapSortFields['from']) => (a ? a.name.trim() || a.address : '');
+// When the first address is in an RFC 5322 group, the group comes first in the field (its ENVELOPE entry's mailbox
+// is the group's name): both keys are the group's name, as in Dovecot.
+const mailboxPart = (a: ImapSortFields['from']) => (a ? a.group || a.address.slice(0, Math.max(0, a.address.lastIndexOf('@'))) || a.address : '');
+const display = (a: ImapSortFields['from']) => (a ? a.group || a.name.trim() || a.address : '');
 
 function keyOf(key: SortKey, row: ImapMessageRow, fields: ImapSortFields | undefined): string | number {
   switch (key) {

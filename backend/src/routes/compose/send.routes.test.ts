@@ -177,7 +177,7 @@ describe('POST /api/messages/send', () => {
 
   it("forwards a message with its text and attachments, and refuses another user's message (404)", async () => {
     const original = Buffer.from(
-      'From: Sam <sam@far.test>\r\nTo: ann@m.test\r\nSubject: The plan\r\nMessage-ID: <fwd@far.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n' +
+      'From: Sam <sam@far.test>\r\nTo: ann@m.test\r\nCc: undisclosed-recipients:;\r\nSubject: The plan\r\nMessage-ID: <fwd@far.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n' +
         '--b1\r\nContent-Type: text/plain\r\n\r\nsee the attached plan\r\n' +
         '--b1\r\nContent-Type: text/csv; name=plan.csv\r\nContent-Disposition: attachment; filename=plan.csv\r\n\r\nstep,when\r\n1,noon\r\n--b1--\r\n',
     );
@@ -187,6 +187,8 @@ describe('POST /api/messages/send', () => {
     const view = (await t.app.inject({ method: 'GET', url: `/api/messages/${benCopy.id}`, headers: { cookie: ben.cookie } })).json() as { text: string; attachments: Array<{ filename: string; index: number }> };
     expect(view.text).toMatch(/^FYI\n\n---------- Forwarded message ----------\nFrom: Sam <sam@far\.test>\n/);
     expect(view.text).toContain('Subject: The plan');
+    // A group without members is named, with no empty address.
+    expect(view.text).toContain('\nCc: undisclosed-recipients\n');
     expect(view.text).toContain('see the attached plan');
     expect(view.attachments.map((a) => a.filename)).toEqual(['plan.csv']);
     const file = await t.app.inject({ method: 'GET', url: `/api/messages/${benCopy.id}/attachments/0`, headers: { cookie: ben.cookie } });

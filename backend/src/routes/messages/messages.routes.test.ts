@@ -69,6 +69,17 @@ describe('GET /api/mailboxes/:id/messages', () => {
 });
 
 describe('GET /api/messages/:id and /raw', () => {
+  it('shows the members of an RFC 5322 group as addresses and a group without members by its name, in the same shape', async () => {
+    const { messageId } = await deliver(ben.userId, 'From: Sam <sam@far.test>\nTo: crew: ben@m.test, Cat <cat@m.test>;\nCc: undisclosed-recipients:;\nSubject: Group\n\nhi\n', new Date());
+    const res = await t.app.inject({ method: 'GET', url: `/api/messages/${messageId}`, headers: { cookie: ben.cookie } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().to).toEqual([
+      { name: '', address: 'ben@m.test' },
+      { name: 'Cat', address: 'cat@m.test' },
+    ]);
+    expect(res.json().cc).toEqual([{ name: 'undisclosed-recipients', address: '' }]);
+  });
+
   it('returns the message with text and the .eml with trace headers first', async () => {
     const id = annMessages[0]!;
     const res = await t.app.inject({ method: 'GET', url: `/api/messages/${id}`, headers: { cookie: ann.cookie } });

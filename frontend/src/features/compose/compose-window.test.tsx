@@ -191,6 +191,11 @@ describe('replies and forwards', () => {
     expect(answerFields('forward', { ...original, subject: 'fwd: Plans' }, 'me@m.test')).toEqual({ to: [], cc: [], subject: 'fwd: Plans' });
   });
 
+  it('leaves out an entry with no address (a group without members, `To: undisclosed-recipients:;`) when replying to all', () => {
+    const toGroup = { ...original, to: [{ name: 'undisclosed-recipients', address: '' }], cc: [{ name: '', address: 'dan@m.test' }] } as MessageDetailDto;
+    expect(answerFields('replyAll', toGroup, 'me@m.test')).toEqual({ to: ['Ann <ann@m.test>'], cc: ['dan@m.test'], subject: 'Re: Plans' });
+  });
+
   it('checks addresses as the server does', () => {
     expect(toChip('Ann <Ann@M.test>')).toEqual({ text: 'Ann <Ann@M.test>', address: 'ann@m.test', valid: true });
     for (const bad of ['ann', 'ann@', 'ann@host', 'a b@m.test']) expect(toChip(bad).valid, bad).toBe(false);

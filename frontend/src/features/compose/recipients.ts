@@ -36,7 +36,7 @@ function prefixed(prefix: string, subject: string): string {
   return new RegExp(`^${prefix}:`, 'i').test(subject) ? subject : `${prefix}: ${subject}`;
 }
 
-/** To, Cc and subject of a reply (to the sender), a reply to all (minus me), or a forward (nobody yet). */
+/** To, Cc and subject of a reply (to the sender), a reply to all (minus me, and entries with no address to write to), or a forward (nobody yet). */
 export function answerFields(kind: 'reply' | 'replyAll' | 'forward', original: MessageDetailDto, me: string) {
   const mine = me.toLowerCase();
   if (kind === 'forward') return { to: [], cc: [], subject: prefixed('Fwd', original.subject) };
@@ -46,7 +46,7 @@ export function answerFields(kind: 'reply' | 'replyAll' | 'forward', original: M
   const others = (list: Array<{ name: string; address: string }>) =>
     list.filter((a) => {
       const key = a.address.toLowerCase();
-      if (seen.has(key)) return false;
+      if (key === '' || seen.has(key)) return false;
       seen.add(key);
       return true;
     });

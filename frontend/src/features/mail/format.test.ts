@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { fullDate, listDate } from './format';
+import { fullDate, listDate, people } from './format';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -35,5 +35,11 @@ describe('fullDate', () => {
     const d = new Date(2024, 2, 3, 9, 5);
     expect(fullDate(d.toISOString())).toBe(d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }));
     expect(fullDate('nope')).toBe('');
+  });
+});
+
+describe('people', () => {
+  it('shows a name with its address, an address alone, and a group without members by its name only', () => {
+    expect(people([{ name: 'Ann', address: 'ann@m.test' }, { name: '', address: 'dan@m.test' }, { name: 'undisclosed-recipients', address: '' }])).toBe('Ann <ann@m.test>, dan@m.test, undisclosed-recipients');
   });
 });

@@ -44,8 +44,9 @@ export function personName(people: AddressDto[]): string {
   return first.name || first.address;
 }
 
+/** Names with addresses; an entry with no address (a group without members, `undisclosed-recipients:;`) by its name. */
 export function people(list: AddressDto[]): string {
-  return list.map((p) => (p.name ? `${p.name} <${p.address}>` : p.address)).join(', ');
+  return list.map((p) => (p.name && p.address ? `${p.name} <${p.address}>` : p.name || p.address)).join(', ');
 }
 
 export function byteSize(bytes: number): string {
