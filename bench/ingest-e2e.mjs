@@ -1,7 +1,8 @@
 // End to end, to the mailbox (issue #14): Postfix → virtual(8) → Maildir (fsync on) against
 // Mailyard (smtp-server → PG spool → inbound-worker → mailbox), for 1 user and for 20 users, each
 // clocked from the first connection until every message is in its mailbox. Used by
-// bench/smtp-ingest.mjs (targets `postfix-maildir` and `mailyard-e2e`).
+// bench/smtp-ingest.mjs (targets `postfix-maildir`, `mailyard-e2e`: smtp-server + inbound-worker as
+// separate processes, and `mailyard-npm-start`: the whole stack as `npm start` runs it).
 //
 //   BENCH_MESSAGES=2000          messages per run (default 4000)
 //   BENCH_USERS=20               which runs (default 1,20: one user, then mail spread over 20)
@@ -9,6 +10,7 @@
 //                                the top statements of each Mailyard run go into the JSON and the log
 //   BENCH_WORKER_CPU_PROF=1      V8 CPU profile of the inbound worker (<run dir>/profiles; summarize
 //                                with `node bench/cpuprofile-top.mjs FILE`)
+//   BENCH_SMTP_CPU_PROF=1        the same for the smtp-server (smtp-server.cpuprofile)
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -17,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { benchLog as log, cleanups, cpuSeconds, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPrivatePostfix, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
+import { benchLog as log, childPids, cleanups, cpuSeconds, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPrivatePostfix, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -146,12 +148,17 @@ export async function benchPostfixMaildir(runDir) {
 // ---------------------------------------------------------------------------------------------
 // Mailyard, end to end (until every message is filed: spool_filings)
 
-export async function benchMailyardE2E(runDir) {
-  const dataDir = path.join(runDir, 'mailyard-e2e');
+/**
+ * A private PostgreSQL (fsync on) and Redis under `<runDir>/<name>`, the domain bench.test with
+ * `addresses` as users, and Mailyard's SMTP + inbound path on a free loopback port: smtp-server and
+ * inbound-worker as separate processes (as compose runs them), or with `viaNpmStart` the whole stack
+ * as `npm start` runs it. Every process is stopped by the cleanups. Shared by the e2e and steady targets.
+ */
+export async function startMailyardForBench(runDir, { name, addresses, viaNpmStart = false, statements = false }) {
+  const dataDir = path.join(runDir, name);
   fs.mkdirSync(dataDir, { recursive: true });
   let pgServer = await startLocalPostgres({ dataDir });
   cleanups.push(() => pgServer.stop());
-  const statements = Boolean(process.env.BENCH_PG_STATEMENTS);
   if (statements) {
     // Loaded at server start only: set it, restart this private instance, create the extension.
     const c = new pg.Client({ connectionString: pgServer.url });
@@ -173,7 +180,6 @@ export async function benchMailyardE2E(runDir) {
   const baseEnv = { ...process.env, DATABASE_URL: pgServer.url, REDIS_URL: redisServer.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
   const cli = (...args) => execFileP(process.execPath, [path.join(ROOT, 'bin', 'mailyard.mjs'), ...args], { cwd: ROOT, env: baseEnv, timeout: 60_000 });
   await cli('domain', 'add', 'bench.test');
-  const addresses = [...new Set(E2E_PLAN.userCounts.flatMap(addressesFor))];
   for (let i = 0; i < addresses.length; i += 4) {
     await Promise.all(addresses.slice(i, i + 4).map((a) => cli('user', 'add', a, '--password', `pw${randomBytes(12).toString('hex')}`)));
   }
@@ -189,14 +195,112 @@ export async function benchMailyardE2E(runDir) {
     SMTP_MAX_MESSAGES_PER_CONNECTION: '100000',
     SMTP_MAX_DATA_PER_IP: '1000', // every session comes from 127.0.0.1
   };
+  // The other listeners too (smtp-server's submission and SMTPS; under npm start IMAP and HTTP): never a fixed port.
+  for (const key of ['SUBMISSION_PORT', 'SMTPS_PORT', 'IMAP_PORT', 'IMAPS_PORT', 'HTTP_PORT', 'HTTPS_PORT']) serviceEnv[key] = String(await freePort());
+  const services = viaNpmStart ? await startNpmStack(runDir, serviceEnv, smtpPort) : await startSeparateProcesses(runDir, serviceEnv, smtpPort);
+  const postmasterPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const redisPid = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis', 'server.json'), 'utf8')).pid;
+  return { db, settings, redisUrl: redisServer.url, smtpPort, services, postmasterPid, redisPid };
+}
+
+/** smtp-server and inbound-worker, one process each (as compose runs them). */
+async function startSeparateProcesses(runDir, serviceEnv, smtpPort) {
   const profile = process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, '--cpu-prof-name=inbound-worker.cpuprofile'] : [];
   const worker = startChild(process.execPath, [...profile, path.join(ROOT, 'inbound-worker', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'inbound-worker-e2e.log') });
   cleanups.push(() => stopPid(worker, 'SIGTERM', 30_000));
-  const smtp = startChild(process.execPath, [path.join(ROOT, 'smtp-server', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'smtp-server-e2e.log') });
+  const smtpProfile = process.env.BENCH_SMTP_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, '--cpu-prof-name=smtp-server.cpuprofile'] : [];
+  const smtp = startChild(process.execPath, [...smtpProfile, path.join(ROOT, 'smtp-server', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'smtp-server-e2e.log') });
   cleanups.push(() => stopPid(smtp, 'SIGTERM', 20_000));
   await waitForBanner(HOST, smtpPort, { child: smtp });
-  const postmasterPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const redisPid = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis', 'server.json'), 'utf8')).pid;
+  return {
+    note: 'smtp-server and inbound-worker as separate processes',
+    cpu: () => ({ smtpServer: cpuSeconds(smtp.pid), inboundWorker: cpuSeconds(worker.pid) }),
+    memory: () => ({ smtpServer: memoryKb(smtp.pid), inboundWorker: memoryKb(worker.pid) }),
+    check: () => {
+      if (exited(worker)) throw new Error(`inbound-worker exited:\n${worker.tail()}`);
+      if (exited(smtp)) throw new Error(`smtp-server exited:\n${smtp.tail()}`);
+    },
+  };
+}
+
+/** The service a child of the stack runs (`node …/stack/dist/child.js <service>`), or null. */
+function stackServiceOf(pid) {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const i = argv.findIndex((a) => a.endsWith(path.join('stack', 'dist', 'child.js')));
+    return i >= 0 ? (argv[i + 1] ?? null) : null;
+  } catch {
+    return null;
+  }
+}
+
+const camel = (service) => service.replace(/-(\w)/g, (_, c) => c.toUpperCase());
+
+/**
+ * The stack as `npm start` runs it: node stack/dist/main.js (scripts/start.mjs only installs and
+ * builds first, then spawns exactly that), SMTP_PROCESSES at its default, every port a free loopback
+ * one (startMailyardForBench), PostgreSQL and Redis the bench's. Its children (one per service, the SMTP ones by
+ * node:cluster) are found in /proc. Stopped by SIGTERM (it drains its children, then exits); any
+ * child still alive after that is SIGKILLed by its PID.
+ */
+async function startNpmStack(runDir, serviceEnv, smtpPort) {
+  const stack = startChild(process.execPath, [path.join(ROOT, 'stack', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'npm-start.log') });
+  const seen = new Map(); // pid -> service, every child of the stack seen
+  const services = () => {
+    const live = childPids(stack.pid).map((pid) => ({ pid, service: stackServiceOf(pid) })).filter((c) => c.service);
+    for (const c of live) seen.set(c.pid, c.service);
+    return live;
+  };
+  cleanups.push(async () => {
+    services();
+    await stopPid(stack, 'SIGTERM', 60_000);
+    for (const [pid, service] of seen) {
+      if (stackServiceOf(pid) !== service) continue; // gone (or the PID reused)
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  });
+  const deadline = Date.now() + 120_000;
+  while (!stack.tail().includes('Mailyard is running.')) {
+    if (exited(stack)) throw new Error(`npm start's stack exited while starting:\n${stack.tail()}`);
+    if (Date.now() > deadline) throw new Error(`npm start's stack did not start within 120 s:\n${stack.tail()}`);
+    await sleep(200);
+  }
+  await waitForBanner(HOST, smtpPort, { child: stack });
+  const started = services();
+  log(`npm start: ${started.map((c) => `${c.service} (pid ${c.pid})`).join(', ')}`);
+  /** Per service (camelCase, the SMTP processes summed): CPU seconds of its live processes. */
+  const cpu = () => {
+    const out = { stackMain: cpuSeconds(stack.pid) };
+    for (const c of services()) out[camel(c.service)] = (out[camel(c.service)] ?? 0) + (cpuSeconds(c.pid) ?? 0);
+    return out;
+  };
+  return {
+    note: `the stack as \`npm start\` runs it (stack/dist/main.js; ${started.filter((c) => c.service === 'smtp-server').length} SMTP processes, SMTP_PROCESSES ${serviceEnv.SMTP_PROCESSES ?? 'default'})`,
+    cpu,
+    memory: () => {
+      const out = { stackMain: memoryKb(stack.pid) };
+      for (const c of services()) out[`${c.service}#${c.pid}`] = memoryKb(c.pid);
+      return out;
+    },
+    check: () => {
+      if (exited(stack)) throw new Error(`npm start's stack exited:\n${stack.tail()}`);
+    },
+  };
+}
+
+/**
+ * Mailyard end to end: `viaNpmStart` false = target `mailyard-e2e` (separate processes), true =
+ * `mailyard-npm-start`; the same loads and clock.
+ */
+export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
+  const name = viaNpmStart ? 'mailyard-npm-start' : 'mailyard-e2e';
+  const statements = Boolean(process.env.BENCH_PG_STATEMENTS);
+  const addresses = [...new Set(E2E_PLAN.userCounts.flatMap(addressesFor))];
+  const { db, settings, smtpPort, services, postmasterPid, redisPid } = await startMailyardForBench(runDir, { name, addresses, viaNpmStart, statements });
 
   // Polled every 50 ms: counted from the primary key above the last spool id seen before a run, so
   // the poll stays cheap. The bench's own queries are left out of the statement figures.
@@ -208,14 +312,12 @@ export async function benchMailyardE2E(runDir) {
     return { commits: Number(rows[0].commits), lsn: rows[0].lsn, fsyncs: Number(rows[0].fsyncs) };
   };
   const walBytes = async (a, b) => Number((await db.query('SELECT pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::bigint AS n', [a, b])).rows[0].n);
-  const cpu = () => ({ smtpServer: cpuSeconds(smtp.pid), inboundWorker: cpuSeconds(worker.pid), postgres: treeCpuSeconds(postmasterPid), redis: cpuSeconds(redisPid), system: systemCpu() });
-  const check = () => {
-    if (exited(worker)) throw new Error(`inbound-worker exited:\n${worker.tail()}`);
-  };
+  const cpu = () => ({ ...services.cpu(), postgres: treeCpuSeconds(postmasterPid), redis: cpuSeconds(redisPid), system: systemCpu() });
+  const check = services.check;
 
   await send(smtpPort, E2E_PLAN.userCounts[0], E2E_PLAN.warmupMessages, runDir);
   const warm = await waitForCount(filed, E2E_PLAN.warmupMessages, performance.now(), { timeoutMs: 60_000, check });
-  if (warm.seconds === null) throw new Error(`mailyard-e2e warm-up: ${warm.count} of ${E2E_PLAN.warmupMessages} filed`);
+  if (warm.seconds === null) throw new Error(`${name} warm-up: ${warm.count} of ${E2E_PLAN.warmupMessages} filed`);
 
   const runs = {};
   for (const userCount of E2E_PLAN.userCounts) {
@@ -233,7 +335,7 @@ export async function benchMailyardE2E(runDir) {
     const done = await waitForCount(filed, before + n, t0, { timeoutMs: E2E_PLAN.settleTimeoutMs, check });
     const cpu1 = cpu();
     const pg1 = await pgCounters();
-    if (done.seconds === null) throw new Error(`mailyard-e2e, ${userCount} users: only ${done.count - before} of ${n} filed`);
+    if (done.seconds === null) throw new Error(`${name}, ${userCount} users: only ${done.count - before} of ${n} filed`);
     const perMessageUs = (a, b) => (a === null || b === null ? null : round(((b - a) / n) * 1e6, 0));
     const run = {
       users: userCount,
@@ -243,10 +345,7 @@ export async function benchMailyardE2E(runDir) {
       messagesPerSecond: round(n / done.seconds, 0),
       pendingWhenSendersFinished: pendingAtSendEnd,
       cpuMicrosecondsPerMessage: {
-        smtpServer: perMessageUs(cpu0.smtpServer, cpu1.smtpServer),
-        inboundWorker: perMessageUs(cpu0.inboundWorker, cpu1.inboundWorker),
-        postgres: perMessageUs(cpu0.postgres, cpu1.postgres),
-        redis: perMessageUs(cpu0.redis, cpu1.redis),
+        ...Object.fromEntries(Object.keys(cpu1).filter((k) => k !== 'system').map((k) => [k, perMessageUs(cpu0[k] ?? null, cpu1[k])])),
         wholeMachine: perMessageUs(cpu0.system.busy, cpu1.system.busy),
       },
       machineCoresBusy: round((cpu1.system.busy - cpu0.system.busy) / done.seconds, 2),
@@ -260,11 +359,11 @@ export async function benchMailyardE2E(runDir) {
     if (statements) run.topStatements = await topStatements(db, n);
     runs[`users${userCount}`] = run;
     const c = run.cpuMicrosecondsPerMessage;
-    log(`mailyard end to end, ${userCount} user(s): ${n} in ${done.seconds.toFixed(2)} s = ${run.messagesPerSecond} msg/s (senders done after ${sendSeconds.toFixed(2)} s, ${pendingAtSendEnd} not yet filed then)`);
-    log(`  CPU µs/message: smtp-server ${c.smtpServer}, inbound-worker ${c.inboundWorker}, postgres ${c.postgres}, redis ${c.redis}; machine ${run.machineCoresBusy} cores busy; PG ${run.postgres.commitsPerMessage} commits, ${run.postgres.walBytesPerMessage} WAL bytes, ${run.postgres.walFsyncsPerMessage} WAL fsyncs per message`);
+    log(`${name}, ${userCount} user(s): ${n} in ${done.seconds.toFixed(2)} s = ${run.messagesPerSecond} msg/s (senders done after ${sendSeconds.toFixed(2)} s, ${pendingAtSendEnd} not yet filed then)`);
+    log(`  CPU µs/message: ${Object.entries(c).filter(([k]) => k !== 'wholeMachine').map(([k, v]) => `${k} ${v}`).join(', ')}; machine ${run.machineCoresBusy} cores busy; PG ${run.postgres.commitsPerMessage} commits, ${run.postgres.walBytesPerMessage} WAL bytes, ${run.postgres.walFsyncsPerMessage} WAL fsyncs per message`);
     for (const s of run.topStatements ?? []) log(`  ${String(s.totalMsPerMessage).padStart(7)} ms/msg·1000  ${String(s.calls).padStart(7)} calls  ${String(s.walBytesPerMessage).padStart(6)} WAL B/msg  ${s.query}`);
   }
-  return { postgres: settings, note: 'smtp-server and inbound-worker as separate processes; clock: first connection -> spool_filings has every message', runs, memory: { smtpServer: memoryKb(smtp.pid), inboundWorker: memoryKb(worker.pid) } };
+  return { postgres: settings, note: `${services.note}; clock: first connection -> spool_filings has every message`, runs, memory: services.memory() };
 }
 
 /** The statements that took the most time in the last run (pg_stat_statements), per message. */

@@ -6,7 +6,10 @@
 //   node bench/smtp-ingest.mjs                # everything
 //   BENCH_ONLY=mailyard node bench/smtp-ingest.mjs   # one target (sink | postfix | mailyard)
 //   BENCH_KEEP=1 ...                          # keep bench/.data/run-* (databases, logs) afterwards
-//   BENCH_ONLY=postfix-maildir,mailyard-e2e BENCH_MESSAGES=2000 ...   # end to end, to the mailbox (bench/ingest-e2e.mjs)
+//   BENCH_ONLY=postfix-maildir,mailyard-e2e,mailyard-npm-start BENCH_MESSAGES=2000 ...   # end to end, to the mailbox (bench/ingest-e2e.mjs)
+//   BENCH_ONLY=mailyard-steady BENCH_STEADY_RATES=100,500 BENCH_STEADY_SECONDS=60 ...      # steady rate (bench/ingest-steady.mjs)
+//
+// The run ends with issue #14's side-by-side table (bench/ingest-summary.mjs), also in the JSON.
 //
 // Every process started here is stopped by PID in a finally block; nothing outside bench/.data
 // is written except bench/results/<timestamp>.json.
@@ -18,10 +21,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { Redis } from 'ioredis';
-import nodemailer from 'nodemailer';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
+import { measureAcceptedToVisible } from './accepted-to-visible.mjs';
 import { benchMailyardE2E, benchPostfixMaildir, E2E_PLAN } from './ingest-e2e.mjs';
+import { benchMailyardSteady } from './ingest-steady.mjs';
+import { issue14Summary, printIssue14Summary } from './ingest-summary.mjs';
 import { BENCH, benchLog, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, startPrivatePostfix, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
@@ -389,137 +393,10 @@ async function benchMailyard(runDir) {
   };
 }
 
-/**
- * Sends at a fixed rate with nodemailer (pooled), records when each 250 arrives (with its spool
- * id, `queued as S<id>`) and when the `message.new` event for the filed message arrives on
- * Redis `user:<id>`. spool_filings maps spool id -> message id, which the event carries.
- */
-async function measureLatency({ smtpPort, redisUrl, userId, db, worker }) {
+/** The latency phase: PLAN.latency's fixed rate through the shared accepted → visible measurement. */
+function measureLatency({ smtpPort, redisUrl, userId, db, worker }) {
   const { ratePerSecond, seconds, poolConnections, waitForEventsMs } = PLAN.latency;
-  const total = ratePerSecond * seconds;
-  const intervalMs = 1000 / ratePerSecond;
-  const eventAt = new Map(); // messageId -> performance.now()
-  // Filing cost may depend on how much mail is already stored: record it beside the figures.
-  const messagesInStoreBefore = Number((await db.query('SELECT count(*)::bigint AS n FROM messages')).rows[0].n);
-  const sub = new Redis(redisUrl, { maxRetriesPerRequest: 2, lazyConnect: true });
-  cleanups.push(async () => sub.disconnect());
-  await sub.connect();
-  sub.on('message', (_channel, text) => {
-    const now = performance.now();
-    try {
-      const event = JSON.parse(text);
-      if (event.type === 'message.new' && !eventAt.has(event.messageId)) eventAt.set(event.messageId, now);
-    } catch {
-      /* not ours */
-    }
-  });
-  await sub.subscribe(`user:${userId}`);
-
-  const transport = nodemailer.createTransport({
-    host: HOST,
-    port: smtpPort,
-    secure: false,
-    ignoreTLS: true, // plain SMTP, like smtp-source; STARTTLS would add a handshake per pooled connection only
-    pool: true,
-    maxConnections: poolConnections,
-    maxMessages: Infinity,
-    name: 'client.latency.test',
-    connectionTimeout: 10_000,
-    socketTimeout: 30_000,
-  });
-  cleanups.push(async () => transport.close());
-  const body = `${'Latency probe. '.repeat(Math.ceil(PLAN.messageBytes / 15))}`.slice(0, PLAN.messageBytes - 400);
-  const runId = randomBytes(4).toString('hex');
-
-  // Open the pool's connections before the clock starts.
-  await Promise.all(
-    Array.from({ length: poolConnections }, (_, i) =>
-      transport.sendMail({ from: PLAN.sender, to: PLAN.recipient, subject: `latency warm-up ${i}`, text: body, messageId: `<warm-${runId}-${i}@latency.test>` }),
-    ),
-  );
-  await sleep(500);
-
-  log(`latency: sending ${total} messages at ${ratePerSecond}/s over ${poolConnections} pooled connections…`);
-  const samples = [];
-  const pending = [];
-  const t0 = performance.now();
-  const sendDeadline = t0 + seconds * 1000 + 5_000;
-  for (let i = 0; i < total; i++) {
-    const due = t0 + i * intervalMs;
-    const wait = due - performance.now();
-    if (wait > 0) await sleep(wait);
-    if (performance.now() > sendDeadline) break;
-    const sample = { i, submittedAt: performance.now(), acceptedAt: null, spoolId: null, error: null };
-    samples.push(sample);
-    pending.push(
-      transport
-        .sendMail({ from: PLAN.sender, to: PLAN.recipient, subject: `latency ${i}`, text: body, messageId: `<lat-${runId}-${i}@latency.test>` })
-        .then(
-          (info) => {
-            sample.acceptedAt = performance.now();
-            const m = /queued as S(\d+)/.exec(info.response ?? '');
-            sample.spoolId = m ? Number(m[1]) : null;
-          },
-          (err) => {
-            sample.error = err.message;
-          },
-        ),
-    );
-  }
-  const sendSeconds = (performance.now() - t0) / 1000;
-  await Promise.race([Promise.all(pending), sleep(60_000)]);
-  const accepted = samples.filter((s) => s.acceptedAt !== null && s.spoolId !== null);
-
-  // Wait (bounded) for every accepted message to be filed and its event seen.
-  const filingsFor = async () => {
-    const { rows } = await db.query('SELECT spool_id::bigint AS spool_id, message_id::bigint AS message_id FROM spool_filings WHERE spool_id = ANY($1::bigint[])', [accepted.map((s) => s.spoolId)]);
-    return new Map(rows.map((r) => [Number(r.spool_id), Number(r.message_id)]));
-  };
-  const deadline = Date.now() + waitForEventsMs;
-  let filings = await filingsFor();
-  while (Date.now() < deadline) {
-    const seen = accepted.filter((s) => eventAt.has(filings.get(s.spoolId))).length;
-    if (seen === accepted.length) break;
-    if (exited(worker)) break;
-    await sleep(200);
-    filings = await filingsFor();
-  }
-  await sub.unsubscribe().catch(() => undefined);
-  transport.close();
-
-  const visible = [];
-  const acceptLatency = [];
-  let missing = 0;
-  for (const s of accepted) {
-    acceptLatency.push(s.acceptedAt - s.submittedAt);
-    const at = eventAt.get(filings.get(s.spoolId));
-    if (at === undefined) missing += 1;
-    else visible.push(at - s.acceptedAt);
-  }
-  visible.sort((a, b) => a - b);
-  acceptLatency.sort((a, b) => a - b);
-  const summary = (xs) => ({
-    p50: round(percentile(xs, 50), 1),
-    p90: round(percentile(xs, 90), 1),
-    p99: round(percentile(xs, 99), 1),
-    max: round(xs.at(-1), 1),
-    min: round(xs[0], 1),
-  });
-  const result = {
-    method: `nodemailer pool (${poolConnections} connections, plain SMTP), ${ratePerSecond} msg/s for ${seconds} s; 250 time vs Redis message.new time, matched via "queued as S<spoolId>" + spool_filings`,
-    messagesInStoreBefore,
-    scheduled: total,
-    sent: samples.length,
-    sendSeconds: round(sendSeconds, 2),
-    accepted: accepted.length,
-    errors: samples.filter((s) => s.error).length,
-    firstError: samples.find((s) => s.error)?.error ?? null,
-    eventsMissing: missing,
-    acceptedToVisibleMs: summary(visible),
-    submitTo250Ms: summary(acceptLatency),
-  };
-  log(`latency: accepted ${accepted.length}/${total}; 250 -> visible p50 ${result.acceptedToVisibleMs.p50} ms, p99 ${result.acceptedToVisibleMs.p99} ms, max ${result.acceptedToVisibleMs.max} ms; missing events ${missing}`);
-  return result;
+  return measureAcceptedToVisible({ smtpPort, redisUrl, db, userId, sender: PLAN.sender, recipient: PLAN.recipient, messageBytes: PLAN.messageBytes, ratePerSecond, seconds, poolConnections, waitForEventsMs, alive: () => !exited(worker) });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -551,15 +428,18 @@ function printTable(results) {
   const e2e = results.endToEnd ?? {};
   const pf = e2e['postfix-maildir'];
   const my = e2e['mailyard-e2e'];
-  if (pf || my) {
+  const ns = e2e['mailyard-npm-start'];
+  if (pf || my || ns) {
     console.log(`\nEnd to end, to the mailbox (${E2E_PLAN.messages} × 5 KB, 20 sessions, new connection per message):`);
     for (const users of E2E_PLAN.userCounts) {
-      const a = pf?.runs?.[`users${users}`];
-      const b = my?.runs?.[`users${users}`];
-      const ratio = a && b ? ` (${(b.messagesPerSecond / a.messagesPerSecond).toFixed(2)}×)` : '';
-      console.log(`  ${String(users).padStart(2)} user(s): Postfix → virtual → Maildir ${fmt(a?.messagesPerSecond)} msg/s; Mailyard ${fmt(b?.messagesPerSecond)} msg/s${ratio}`);
+      const a = pf?.runs?.[`users${users}`]?.messagesPerSecond;
+      const ratio = (b) => (a && b ? ` (${(b / a).toFixed(2)}×)` : '');
+      const b = my?.runs?.[`users${users}`]?.messagesPerSecond;
+      const c = ns?.runs?.[`users${users}`]?.messagesPerSecond;
+      console.log(`  ${String(users).padStart(2)} user(s): Postfix → virtual → Maildir ${fmt(a)} msg/s; Mailyard separate processes ${fmt(b)} msg/s${ratio(b)}; npm start ${fmt(c)} msg/s${ratio(c)}`);
     }
   }
+  printIssue14Summary(results.issue14);
 
   const m = results.mailyard;
   if (m && !m.error) {
@@ -611,7 +491,13 @@ async function main() {
     }
     // End to end, to the mailbox (issue #14): each stopped before the next starts.
     results.endToEnd = { plan: E2E_PLAN };
-    for (const [name, bench] of [['postfix-maildir', benchPostfixMaildir], ['mailyard-e2e', benchMailyardE2E]]) {
+    const e2eTargets = [
+      ['postfix-maildir', benchPostfixMaildir],
+      ['mailyard-e2e', benchMailyardE2E],
+      ['mailyard-npm-start', (dir) => benchMailyardE2E(dir, { viaNpmStart: true })],
+      ['mailyard-steady', benchMailyardSteady],
+    ];
+    for (const [name, bench] of e2eTargets) {
       if (!wanted(name)) continue;
       const mark = cleanups.length;
       try {
@@ -637,6 +523,7 @@ async function main() {
     ];
     results.targets = { ...TARGETS, rows, allMet: rows.every((r) => r[3]) };
   }
+  results.issue14 = issue14Summary(results, E2E_PLAN.userCounts);
   results.finishedAt = new Date().toISOString();
   finishRun({ root: ROOT, resultsDir: RESULTS, fileName: `${stamp}.json`, results, printTable, runDir, failure, kept: 'databases, service logs, Postfix maillog' });
 }
