@@ -47,16 +47,17 @@ function merge(messages: AddressJson[][]): Array<{ address: string; name: string
 }
 
 export function createContactRepository(db: DbOrTx) {
-  async function record(userId: number, messages: AddressJson[][], column: 'sent_count' | 'received_count'): Promise<void> {
-    const entries = merge(messages);
+  /** Upserts the addresses of each user's messages, all users in one statement. */
+  async function record(parts: ReadonlyArray<{ userId: number; messages: AddressJson[][] }>, column: 'sent_count' | 'received_count'): Promise<void> {
+    const entries = parts.flatMap((p) => merge(p.messages).map((e) => ({ userId: p.userId, ...e })));
     if (entries.length === 0) return;
     const counter = sql.ref(`contacts.${column}`);
     await sql`
       INSERT INTO contacts (user_id, address, name, ${sql.ref(column)}, last_at)
-      SELECT ${userId}, e.address, e.name, e.n, now()
-      FROM unnest(${entries.map((e) => e.address)}::text[], ${entries.map((e) => e.name)}::text[], ${entries.map((e) => e.count)}::int[]) AS e(address, name, n)
-      WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = ${userId} AND u.address = e.address)
-        AND NOT EXISTS (SELECT 1 FROM aliases a WHERE a.target_user_id = ${userId} AND a.address = e.address)
+      SELECT e.user_id, e.address, e.name, e.n, now()
+      FROM unnest(${entries.map((e) => e.userId)}::bigint[], ${entries.map((e) => e.address)}::text[], ${entries.map((e) => e.name)}::text[], ${entries.map((e) => e.count)}::int[]) AS e(user_id, address, name, n)
+      WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = e.user_id AND u.address = e.address)
+        AND NOT EXISTS (SELECT 1 FROM aliases a WHERE a.target_user_id = e.user_id AND a.address = e.address)
       ON CONFLICT (user_id, address) DO UPDATE SET
         ${sql.ref(column)} = ${counter} + EXCLUDED.${sql.ref(column)},
         name = CASE WHEN EXCLUDED.name <> '' THEN EXCLUDED.name ELSE contacts.name END,
@@ -67,15 +68,15 @@ export function createContactRepository(db: DbOrTx) {
   return {
     /** The senders of a message filed into the user's Inbox. */
     recordReceived(userId: number, from: AddressJson[]): Promise<void> {
-      return record(userId, [from], 'received_count');
+      return record([{ userId, messages: [from] }], 'received_count');
     },
-    /** The senders of several messages filed into the user's Inbox, in one statement (ingest batches). */
-    recordReceivedMany(userId: number, senders: AddressJson[][]): Promise<void> {
-      return record(userId, senders, 'received_count');
+    /** The senders of messages filed into several users' Inboxes, in one statement (ingest batches). */
+    recordReceivedMany(parts: ReadonlyArray<{ userId: number; senders: AddressJson[][] }>): Promise<void> {
+      return record(parts.map((p) => ({ userId: p.userId, messages: p.senders })), 'received_count');
     },
     /** The recipients (To, Cc, Bcc) of a message the user sent. */
     recordSent(userId: number, recipients: AddressJson[]): Promise<void> {
-      return record(userId, [recipients], 'sent_count');
+      return record([{ userId, messages: [recipients] }], 'sent_count');
     },
     /**
      * Contacts whose address, or a word of whose name, starts with `prefix` (any case), best first:

@@ -104,6 +104,15 @@ export function createMailboxRepository(db: DbOrTx) {
       const row = await db.selectFrom('mailboxes').select(columns).where('user_id', '=', userId).where('special_use', '=', specialUse).executeTakeFirst();
       return row ? toMailbox(row) : null;
     },
+    /** The mailbox with each of these special uses of each of these users, in one statement (pairs with none are missing). */
+    async findSpecialMany(wanted: ReadonlyArray<{ userId: number; specialUse: SpecialUse }>): Promise<Array<{ userId: number; specialUse: SpecialUse; id: number }>> {
+      if (wanted.length === 0) return [];
+      const { rows } = await sql<{ id: number; user_id: number; special_use: SpecialUse }>`
+        SELECT b.id, b.user_id, b.special_use
+        FROM unnest(${wanted.map((w) => w.userId)}::bigint[], ${wanted.map((w) => w.specialUse)}::text[]) AS v(user_id, special_use)
+        JOIN mailboxes b ON b.user_id = v.user_id AND b.special_use = v.special_use AND b.special_use IS NOT NULL`.execute(db);
+      return rows.map((r) => ({ userId: r.user_id, specialUse: r.special_use, id: r.id }));
+    },
     /** Locks one of the user's mailboxes (by id or special use) for a write; null when they have none such. */
     async lockForWrite(userId: number, target: number | { specialUse: SpecialUse }): Promise<LockedMailbox | null> {
       let query = db.selectFrom('mailboxes').select(['id', 'name', 'uidvalidity', 'special_use']).where('user_id', '=', userId);
@@ -112,30 +121,36 @@ export function createMailboxRepository(db: DbOrTx) {
       return row ? { id: row.id, name: row.name, uidvalidity: row.uidvalidity, specialUse: row.special_use } : null;
     },
     /**
-     * Applies counter changes to the user's mailboxes, in id order (so two writers never lock them in
-     * opposite orders), and takes `uids` new UIDs from each one's uidnext. Returns each mailbox's
-     * counts after the change and the first UID it gave out; a mailbox that is not the user's is
-     * missing from the result.
+     * Applies counter changes to mailboxes of any number of users in ONE statement, and takes `uids`
+     * new UIDs from each one's uidnext; in that same statement the owners' quota usage
+     * (`users.used_bytes`, see core/src/mail/quota.ts) moves by their mailboxes' byte deltas (the
+     * callers hold the users' row locks already). Returns each mailbox's counts after the change and
+     * the first UID it gave out; a mailbox that is not its user's is missing from the result.
      */
-    async applyDeltas(userId: number, deltas: ReadonlyMap<number, MailboxDelta>): Promise<Map<number, MailboxCounts>> {
-      const out = new Map<number, MailboxCounts>();
-      for (const [id, d] of [...deltas.entries()].sort(([a], [b]) => a - b)) {
-        const row = await db
-          .updateTable('mailboxes')
-          .set({
-            uidnext: sql`uidnext + ${d.uids}`,
-            message_count: sql`message_count + ${d.count}`,
-            unseen_count: sql`unseen_count + ${d.unseen}`,
-            total_bytes: sql`total_bytes + ${d.bytes}`,
-            highestmodseq: sql`GREATEST(highestmodseq, ${d.highestmodseq})`,
-          })
-          .where('id', '=', id)
-          .where('user_id', '=', userId)
-          .returning(['message_count', 'unseen_count', sql<number>`uidnext - ${d.uids}`.as('first_uid')])
-          .executeTakeFirst();
-        if (row) out.set(id, { total: row.message_count, unread: row.unseen_count, firstUid: row.first_uid });
-      }
-      return out;
+    async applyDeltas(changes: ReadonlyArray<{ userId: number; mailboxId: number; delta: MailboxDelta }>): Promise<Map<number, MailboxCounts>> {
+      if (changes.length === 0) return new Map();
+      const c = [...changes].sort((a, b) => a.mailboxId - b.mailboxId);
+      const column = (pick: (d: MailboxDelta) => number) => c.map((x) => pick(x.delta));
+      const { rows } = await sql<{ id: number; message_count: number; unseen_count: number; first_uid: number }>`
+        WITH v AS (
+          SELECT * FROM unnest(${c.map((x) => x.mailboxId)}::bigint[], ${c.map((x) => x.userId)}::bigint[], ${column((d) => d.uids)}::bigint[],
+            ${column((d) => d.count)}::bigint[], ${column((d) => d.unseen)}::bigint[], ${column((d) => d.bytes)}::bigint[], ${column((d) => d.highestmodseq)}::bigint[])
+            AS v(id, user_id, uids, count, unseen, bytes, highestmodseq)
+        ), usage AS (
+          UPDATE users u SET used_bytes = u.used_bytes + q.bytes
+          FROM (SELECT user_id, sum(bytes)::bigint AS bytes FROM v GROUP BY user_id HAVING sum(bytes) <> 0) q
+          WHERE u.id = q.user_id
+        )
+        UPDATE mailboxes m SET
+          uidnext = m.uidnext + v.uids,
+          message_count = m.message_count + v.count,
+          unseen_count = m.unseen_count + v.unseen,
+          total_bytes = m.total_bytes + v.bytes,
+          highestmodseq = GREATEST(m.highestmodseq, v.highestmodseq)
+        FROM v
+        WHERE m.id = v.id AND m.user_id = v.user_id
+        RETURNING m.id, m.message_count, m.unseen_count, m.uidnext - v.uids AS first_uid`.execute(db);
+      return new Map(rows.map((r) => [r.id, { total: r.message_count, unread: r.unseen_count, firstUid: r.first_uid }]));
     },
     async nameTaken(userId: number, name: string): Promise<boolean> {
       return (await db.selectFrom('mailboxes').select('id').where('user_id', '=', userId).where('name', '=', name).executeTakeFirst()) !== undefined;

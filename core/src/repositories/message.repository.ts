@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { Insertable } from 'kysely';
-import type { AddressJson, AttachmentJson, AuthenticationJson, FilterDecisionJson, MessagesTable, SpecialUse } from '../db/schema.js';
+import type { AddressJson, AttachmentJson, AuthenticationJson, ChangesTable, FilterDecisionJson, MessagesTable, SpecialUse } from '../db/schema.js';
 
 export interface MessageListItem {
   id: number;
@@ -73,6 +73,20 @@ export interface RemovedMessage {
 export type RemovalFilter =
   | { ids: readonly number[] }
   | { mailboxId: number; movedBefore?: Date; deletedFlag?: boolean; uids?: readonly number[]; limit?: number };
+
+/** A spool row filed before for a user: its message, and where that is now (nulls when deleted since). */
+export interface EarlierFiling {
+  messageId: number;
+  mailboxId: number | null;
+  uid: number | null;
+  modseq: number | null;
+  threadId: number | null;
+}
+
+/** The key of a (user, spool row) pair in `filingsOf`'s answer. */
+export const filingKeyOf = (userId: number, spoolId: number): string => `${userId}:${spoolId}`;
+/** The key of a (user, Message-ID) pair in `threadsByKeys`'s answer. */
+export const threadKeyOf = (userId: number, key: string): string => `${userId}:${key}`;
 
 /** Rows per multi-row statement: keeps every statement far below PostgreSQL's 65535 parameters. */
 const CHUNK = 1000;
@@ -146,18 +160,24 @@ export function createMessageRepository(db: DbOrTx) {
         .onConflict((oc) => oc.columns(['user_id', 'message_id_ref']).doNothing())
         .execute();
     },
-    async findThreadBySubject(userId: number, normalizedSubject: string, since: Date): Promise<number | null> {
-      if (normalizedSubject === '') return null;
-      const row = await db
-        .selectFrom('messages')
-        .select('thread_id')
-        .where('user_id', '=', userId)
-        .where('normalized_subject', '=', normalizedSubject)
-        .where('internal_date', '>', since)
-        .orderBy('internal_date', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-      return row?.thread_id ?? null;
+    /**
+     * For each (user, normalized subject, since): the thread of the user's newest message with that
+     * subject dated after `since`, or null; in input order, in one statement (a batch's replies that
+     * no Message-ID ties to a conversation).
+     */
+    async threadsBySubjects(queries: ReadonlyArray<{ userId: number; normalizedSubject: string; since: Date }>): Promise<Array<number | null>> {
+      if (queries.length === 0) return [];
+      const { rows } = await sql<{ i: number; thread_id: number | null }>`
+        SELECT v.i, (
+          SELECT m.thread_id FROM messages m
+          WHERE m.user_id = v.user_id AND m.normalized_subject = v.subject AND m.internal_date > v.since
+          ORDER BY m.internal_date DESC LIMIT 1
+        ) AS thread_id
+        FROM unnest(${queries.map((_, i) => i)}::int[], ${queries.map((q) => q.userId)}::bigint[], ${queries.map((q) => q.normalizedSubject)}::text[],
+          ${queries.map((q) => q.since.toISOString())}::timestamptz[]) AS v(i, user_id, subject, since)`.execute(db);
+      const out: Array<number | null> = queries.map(() => null);
+      for (const r of rows) out[r.i] = r.thread_id;
+      return out;
     },
     async newThreadId(): Promise<number> {
       return (await this.newThreadIds(1))[0]!;
@@ -168,18 +188,21 @@ export function createMessageRepository(db: DbOrTx) {
       const { rows } = await sql<{ id: number }>`SELECT nextval('thread_ids') AS id FROM generate_series(1, ${n})`.execute(db);
       return rows.map((r) => r.id);
     },
-    /** The thread each of these Message-IDs is already mapped to (ids not mapped are absent). */
-    async threadsByKeys(userId: number, ids: readonly string[]): Promise<Map<string, number>> {
-      if (ids.length === 0) return new Map();
-      const rows = await db.selectFrom('thread_keys').select(['message_id_ref', 'thread_id']).where('user_id', '=', userId).where('message_id_ref', 'in', [...ids]).execute();
-      return new Map(rows.map((r) => [r.message_id_ref, r.thread_id]));
+    /** The thread each of these (user, Message-ID) pairs is already mapped to, in one statement; pairs not mapped are absent. Keyed by `threadKeyOf`. */
+    async threadsByKeys(pairs: ReadonlyArray<{ userId: number; key: string }>): Promise<Map<string, number>> {
+      if (pairs.length === 0) return new Map();
+      const { rows } = await sql<{ user_id: number; message_id_ref: string; thread_id: number }>`
+        SELECT t.user_id, t.message_id_ref, t.thread_id
+        FROM unnest(${pairs.map((p) => p.userId)}::bigint[], ${pairs.map((p) => p.key)}::text[]) AS v(user_id, key)
+        JOIN thread_keys t ON t.user_id = v.user_id AND t.message_id_ref = v.key`.execute(db);
+      return new Map(rows.map((r) => [threadKeyOf(r.user_id, r.message_id_ref), r.thread_id]));
     },
-    /** Maps Message-IDs onto threads in one statement; ids already mapped keep their thread. */
-    async addThreadKeyPairs(userId: number, pairs: ReadonlyArray<{ key: string; threadId: number }>): Promise<void> {
+    /** Maps (user, Message-ID) pairs onto threads, all users in one statement; pairs already mapped keep their thread. */
+    async addThreadKeyPairs(pairs: ReadonlyArray<{ userId: number; key: string; threadId: number }>): Promise<void> {
       for (const part of chunks(pairs)) {
         await db
           .insertInto('thread_keys')
-          .values(part.map((p) => ({ user_id: userId, message_id_ref: p.key, thread_id: p.threadId })))
+          .values(part.map((p) => ({ user_id: p.userId, message_id_ref: p.key, thread_id: p.threadId })))
           .onConflict((oc) => oc.columns(['user_id', 'message_id_ref']).doNothing())
           .execute();
       }
@@ -198,7 +221,7 @@ export function createMessageRepository(db: DbOrTx) {
         FOR UPDATE OF m`.execute(db);
       return rows.map((r) => ({ id: r.id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, size: r.size, flags: r.flags, threadId: r.thread_id, specialUse: r.special_use }));
     },
-    /** Inserts message rows (all of one user); returns their ids in the order given. */
+    /** Inserts message rows (of any users); returns their ids in the order given. */
     async insertMany(rows: ReadonlyArray<Insertable<MessagesTable>>): Promise<number[]> {
       const ids: number[] = [];
       for (const part of chunks(rows, 200)) {
@@ -229,12 +252,41 @@ export function createMessageRepository(db: DbOrTx) {
       }
       return ids;
     },
-    /** Sets new flags and modseqs on the user's messages. */
-    async updateFlags(userId: number, changes: ReadonlyArray<{ id: number; modseq: number; flags: string[] }>): Promise<void> {
-      for (const part of chunks(changes)) {
-        const values = sql.join(part.map((c) => sql`(${c.id}::bigint, ${c.modseq}::bigint, ${c.flags}::text[])`));
-        await sql`UPDATE messages AS m SET flags = v.flags, modseq = v.modseq FROM (VALUES ${values}) AS v(id, modseq, flags) WHERE m.id = v.id AND m.user_id = ${userId}`.execute(db);
+    /**
+     * A flag change in ONE statement (per 500 messages): the messages' new flags and modseqs, each
+     * message's mailbox's unseen count (`unseen`: -1, 0 or +1 per message) and highestmodseq, and
+     * the change-log rows (`log`, built by the writer). Returns the counts of the mailboxes it
+     * changed; a mailbox that is not the user's is missing (a message that is not the user's is
+     * left alone). Only the mailbox writer calls it, behind the user's lock.
+     */
+    async writeFlags(
+      userId: number,
+      changes: ReadonlyArray<{ id: number; mailboxId: number; modseq: number; flags: string[]; unseen: number }>,
+      log: ReadonlyArray<Insertable<ChangesTable>>,
+    ): Promise<Map<number, { total: number; unread: number }>> {
+      const counts = new Map<number, { total: number; unread: number }>();
+      const FLAG_CHUNK = 500;
+      for (let i = 0; i < changes.length; i += FLAG_CHUNK) {
+        const part = changes.slice(i, i + FLAG_CHUNK);
+        const values = sql.join(part.map((c) => sql`(${c.id}::bigint, ${c.mailboxId}::bigint, ${c.modseq}::bigint, ${c.flags}::text[], ${c.unseen}::int)`));
+        const logRows = sql.join(
+          log.slice(i, i + FLAG_CHUNK).map((r) => sql`(${r.user_id}::bigint, ${r.modseq}::bigint, ${r.kind}, ${r.mailbox_id}::bigint, ${r.message_id}::bigint, ${r.uid}::bigint, ${r.payload}::jsonb)`),
+        );
+        const { rows } = await sql<{ id: number; message_count: number; unseen_count: number }>`
+          WITH v(id, mailbox_id, modseq, flags, unseen) AS (VALUES ${values}),
+          changed AS (
+            UPDATE messages AS m SET flags = v.flags, modseq = v.modseq FROM v WHERE m.id = v.id AND m.user_id = ${userId} RETURNING m.id
+          ),
+          logged AS (
+            INSERT INTO changes (user_id, modseq, kind, mailbox_id, message_id, uid, payload) VALUES ${logRows} RETURNING modseq
+          ),
+          delta AS (SELECT mailbox_id, sum(unseen)::int AS unseen, max(modseq) AS modseq FROM v GROUP BY mailbox_id)
+          UPDATE mailboxes AS b SET unseen_count = b.unseen_count + delta.unseen, highestmodseq = GREATEST(b.highestmodseq, delta.modseq)
+          FROM delta WHERE b.id = delta.mailbox_id AND b.user_id = ${userId}
+          RETURNING b.id, b.message_count, b.unseen_count`.execute(db);
+        for (const r of rows) counts.set(Number(r.id), { total: r.message_count, unread: r.unseen_count });
       }
+      return counts;
     },
     /** Moves the user's messages into a mailbox with their new UIDs and modseqs (moved_at = now). */
     async relocate(userId: number, mailboxId: number, moved: ReadonlyArray<{ id: number; uid: number; modseq: number }>): Promise<void> {
@@ -268,21 +320,23 @@ export function createMessageRepository(db: DbOrTx) {
       const rows = await query.returning(['id', 'mailbox_id', 'uid', 'size', 'flags']).execute();
       return rows.map((r) => ({ id: r.id, mailboxId: r.mailbox_id, uid: r.uid, size: r.size, flags: r.flags }));
     },
-    /** Earlier filings of these spool rows for this user (a retried job), keyed by spool id. A message deleted since has null fields. */
-    async filingsOf(userId: number, spoolIds: readonly number[]) {
-      if (spoolIds.length === 0) return new Map<number, { messageId: number; mailboxId: number | null; uid: number | null; modseq: number | null; threadId: number | null }>();
-      const rows = await db
-        .selectFrom('spool_filings')
-        .leftJoin('messages', 'messages.id', 'spool_filings.message_id')
-        .select(['spool_filings.spool_id', 'spool_filings.message_id', 'messages.mailbox_id', 'messages.uid', 'messages.modseq', 'messages.thread_id'])
-        .where('spool_filings.spool_id', 'in', [...spoolIds])
-        .where('spool_filings.user_id', '=', userId)
-        .execute();
-      return new Map(rows.map((r) => [r.spool_id, { messageId: r.message_id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, threadId: r.thread_id }]));
+    /**
+     * Earlier filings of these (user, spool row) pairs (a retried job), in one statement, keyed by
+     * `filingKeyOf`. A message deleted since has null fields.
+     */
+    async filingsOf(pairs: ReadonlyArray<{ userId: number; spoolId: number }>): Promise<Map<string, EarlierFiling>> {
+      if (pairs.length === 0) return new Map();
+      const { rows } = await sql<{ user_id: number; spool_id: number; message_id: number; mailbox_id: number | null; uid: number | null; modseq: number | null; thread_id: number | null }>`
+        SELECT f.user_id, f.spool_id, f.message_id, m.mailbox_id, m.uid, m.modseq, m.thread_id
+        FROM unnest(${pairs.map((p) => p.spoolId)}::bigint[], ${pairs.map((p) => p.userId)}::bigint[]) AS v(spool_id, user_id)
+        JOIN spool_filings f ON f.spool_id = v.spool_id AND f.user_id = v.user_id
+        LEFT JOIN messages m ON m.id = f.message_id`.execute(db);
+      return new Map(rows.map((r) => [filingKeyOf(r.user_id, r.spool_id), { messageId: r.message_id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, threadId: r.thread_id }]));
     },
-    async recordFilings(userId: number, filings: ReadonlyArray<{ spoolId: number; messageId: number }>): Promise<void> {
+    /** Records which message each (user, spool row) became, all users in one statement. */
+    async recordFilings(filings: ReadonlyArray<{ userId: number; spoolId: number; messageId: number }>): Promise<void> {
       for (const part of chunks(filings)) {
-        await db.insertInto('spool_filings').values(part.map((f) => ({ spool_id: f.spoolId, user_id: userId, message_id: f.messageId }))).execute();
+        await db.insertInto('spool_filings').values(part.map((f) => ({ spool_id: f.spoolId, user_id: f.userId, message_id: f.messageId }))).execute();
       }
     },
   };

@@ -6,19 +6,40 @@ import type { ChangesTable } from '../db/schema.js';
  * The per-user change counter (`users.modseq`) and the change-log rows written under it. Only the
  * mailbox writer (core/src/mail/mailbox-writer) calls these, inside its transaction.
  *
- * `take` is also the user row lock: `UPDATE users SET modseq = modseq + n` locks the row until
- * commit, so every writer of one user's mail runs one after another, in modseq order.
+ * `lockAndTake` is also the user row lock: it locks the rows (in id order) until commit, so every
+ * writer of one user's mail runs one after another, in modseq order.
  */
 export function createModseqRepository(tx: Tx) {
   return {
-    /** Takes the next `n` modseqs of the user (locking the user row); returns the first, or null when there is no such user. */
+    /**
+     * Locks these users' rows in id order, in ONE statement, and takes the next `n` modseqs of each;
+     * returns each user's first (users that do not exist are missing). Every writer locks its users
+     * this way (or one at a time, in id order) before anything else, so two writers sharing users
+     * never wait on each other in opposite orders.
+     */
+    async lockAndTake(reserve: ReadonlyArray<{ userId: number; n: number }>): Promise<Map<number, number>> {
+      if (reserve.length === 0) return new Map();
+      const ids = reserve.map((r) => r.userId);
+      const { rows } = await sql<{ id: number; modseq: number; n: number }>`
+        WITH locked AS MATERIALIZED (SELECT id FROM users WHERE id = ANY(${ids}::bigint[]) ORDER BY id FOR UPDATE)
+        UPDATE users u SET modseq = u.modseq + v.n
+        FROM locked JOIN unnest(${ids}::bigint[], ${reserve.map((r) => r.n)}::bigint[]) AS v(id, n) ON v.id = locked.id
+        WHERE u.id = locked.id
+        RETURNING u.id, u.modseq, v.n`.execute(tx);
+      return new Map(rows.map((r) => [r.id, r.modseq - r.n + 1]));
+    },
+    /** Takes the next `n` modseqs of a user already locked by this transaction; returns the first, or null when there is no such user. */
     async take(userId: number, n: number): Promise<number | null> {
       const row = await tx.updateTable('users').set({ modseq: sql`modseq + ${n}` }).where('id', '=', userId).returning('modseq').executeTakeFirst();
       return row ? row.modseq - n + 1 : null;
     },
-    /** Gives back modseqs taken but not used (the row is still locked by this transaction). */
-    async rewind(userId: number, lastUsed: number): Promise<void> {
-      await tx.updateTable('users').set({ modseq: lastUsed }).where('id', '=', userId).execute();
+    /** Gives back modseqs taken but not used, for several users in one statement (their rows are still locked by this transaction). */
+    async rewind(lastUsed: ReadonlyArray<{ userId: number; modseq: number }>): Promise<void> {
+      if (lastUsed.length === 0) return;
+      await sql`
+        UPDATE users u SET modseq = v.modseq
+        FROM unnest(${lastUsed.map((r) => r.userId)}::bigint[], ${lastUsed.map((r) => r.modseq)}::bigint[]) AS v(id, modseq)
+        WHERE u.id = v.id`.execute(tx);
     },
     /** Appends change-log rows (see core/src/events/change-log.ts for what each kind carries). */
     async appendChanges(rows: ReadonlyArray<Insertable<ChangesTable>>): Promise<void> {

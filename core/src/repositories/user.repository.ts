@@ -145,10 +145,6 @@ export function createUserRepository(db: DbOrTx) {
       const row = await db.selectFrom('users').select(['used_bytes', 'quota_bytes']).where('id', '=', userId).executeTakeFirst();
       return row ? { usedBytes: row.used_bytes, quotaBytes: row.quota_bytes } : null;
     },
-    /** Adds `delta` (negative: removed) to the bytes used; only the mailbox writer calls it, in its transaction. */
-    async addUsedBytes(userId: number, delta: number): Promise<void> {
-      await db.updateTable('users').set({ used_bytes: sql`used_bytes + ${delta}` }).where('id', '=', userId).execute();
-    },
     /**
      * Who receives mail for an exact address: an enabled user or the user an alias points to.
      * One indexed query; used on the SMTP RCPT hot path and again by the inbound worker.

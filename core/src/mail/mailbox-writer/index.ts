@@ -108,24 +108,25 @@ export async function ingestForUser(deps: MailboxWriterDeps, userId: number, inp
 
 /**
  * Files messages of any number of users in ONE transaction (the inbound worker's group commit):
- * each user's messages in their order, one append per user. Results line up with `inputs`.
+ * each user's messages in their order, with a fixed number of statements whatever the number of
+ * users (MailboxWrite.appendMany; every user's modseqs reserved when the users are locked).
+ * Results line up with `inputs`.
  */
 export async function ingestMany(deps: MailboxWriterDeps, inputs: readonly IngestInput[]): Promise<AppendResult[]> {
   if (inputs.length === 0) return [];
   const byUser = new Map<number, number[]>();
   inputs.forEach((input, index) => byUser.set(input.userId, [...(byUser.get(input.userId) ?? []), index]));
+  const parts = [...byUser].map(([userId, indexes]) => ({ userId, indexes, inputs: indexes.map((i) => inputs[i]!) }));
   return writeMailboxes(
     deps,
     [...byUser.keys()],
     async (w) => {
+      const appended = await w.appendMany(parts);
       const results: AppendResult[] = [];
-      for (const [userId, indexes] of byUser) {
-        const appended = await w.append(userId, indexes.map((i) => inputs[i]!));
-        indexes.forEach((i, n) => (results[i] = appended[n]!));
-      }
+      parts.forEach((part, p) => part.indexes.forEach((i, n) => (results[i] = appended[p]![n]!)));
       return results;
     },
-    new Map([...byUser].map(([userId, indexes]) => [userId, indexes.length])),
+    new Map(parts.map((part) => [part.userId, part.inputs.length])),
   );
 }
 

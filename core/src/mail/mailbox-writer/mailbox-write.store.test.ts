@@ -162,6 +162,30 @@ describe('setFlags', () => {
     expect(await snapshot(alice)).toEqual(before);
   });
 
+  it('changes a message in three statements of its transaction: the user lock, the message lock, one write', async () => {
+    const a = await deliver(alice);
+    const b = await deliver(alice, undefined, ['\\Seen']);
+    let statements = 0;
+    const counting = store.db.withPlugin({
+      transformQuery: (args) => {
+        statements++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const [flagged] = await setFlags({ ...deps, db: counting }, alice, [a.messageId], { add: ['\\Seen', '$Work'] });
+    expect(statements).toBe(3);
+    expect(flagged).toMatchObject({ id: a.messageId, flags: ['\\Seen', '$Work'], changed: true });
+    // Two messages in two mailboxes: one more statement (the second modseq), still one write.
+    const archive = await mailboxOf(alice, '\\Archive');
+    await moveMessages(deps, alice, [b.messageId], archive.id);
+    statements = 0;
+    await setFlags({ ...deps, db: counting }, alice, [a.messageId, b.messageId], { remove: ['\\Seen'] });
+    expect(statements).toBe(4);
+    expect((await mailboxOf(alice, '\\Archive')).unseenCount).toBe(1);
+    await expectConsistent(alice);
+  });
+
   it('replaces the whole set when asked (IMAP STORE FLAGS)', async () => {
     const a = await deliver(alice, undefined, ['\\Seen', '$Old']);
     await setFlags(deps, alice, [a.messageId], { replace: ['\\Answered'] });

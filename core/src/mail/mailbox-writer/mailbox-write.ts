@@ -6,9 +6,8 @@ import { toChangeRow, type ChangeLogEvent } from '../../events/change-log.js';
 import { blobHash, createBlobRepository } from '../../repositories/blob.repository.js';
 import { createContactRepository } from '../../repositories/contact.repository.js';
 import { createMailboxRepository, type MailboxCounts, type MailboxDelta, type MailboxRow } from '../../repositories/mailbox.repository.js';
-import { createMessageRepository, type RemovalFilter, type RemovedMessage } from '../../repositories/message.repository.js';
+import { createMessageRepository, filingKeyOf, type RemovalFilter, type RemovedMessage } from '../../repositories/message.repository.js';
 import { createModseqRepository } from '../../repositories/modseq.repository.js';
-import { createUserRepository } from '../../repositories/user.repository.js';
 import { addressText, type MessageSummary } from '../parse.js';
 import { assertRoom } from '../quota.js';
 import { ModseqClock } from './modseq-clock.js';
@@ -181,14 +180,12 @@ export class MailboxWrite {
 
   /** Locks these users (in id order) for a write in `tx`; `reserve`: how many modseqs each will likely take (see ModseqClock). */
   static async open(tx: Tx, userIds: readonly number[], reserve?: ReadonlyMap<number, number>): Promise<MailboxWrite> {
-    const clocks = new Map<number, ModseqClock>();
-    for (const userId of [...new Set(userIds)].sort((a, b) => a - b)) clocks.set(userId, await ModseqClock.lock(tx, userId, reserve?.get(userId)));
-    return new MailboxWrite(tx, clocks);
+    return new MailboxWrite(tx, await ModseqClock.lockAll(tx, userIds, reserve));
   }
 
-  /** Gives back unused modseqs. Call once, before the transaction commits. */
+  /** Gives back unused modseqs (one statement for all users). Call once, before the transaction commits. */
   async finish(): Promise<void> {
-    for (const clock of this.clocks.values()) await clock.finish();
+    await ModseqClock.finishAll(this.tx, this.clocks.values());
   }
 
   /** What to publish after commit, per user: the change-log events in modseq order (after older ones published again), then mailbox.counts hints. */
@@ -213,20 +210,28 @@ export class MailboxWrite {
   }
 
   private async log(userId: number, events: ChangeLogEvent[]): Promise<void> {
-    if (events.length === 0) return;
-    await createModseqRepository(this.tx).appendChanges(events.map((e) => toChangeRow(userId, e)));
-    for (const event of events) this.changeLog.push({ userId, event });
+    await this.logAll(events.map((event) => ({ userId, event })));
+  }
+
+  /** Appends to the change log, every user's entries in one statement; each user's in modseq order. */
+  private async logAll(entries: Array<{ userId: number; event: ChangeLogEvent }>): Promise<void> {
+    if (entries.length === 0) return;
+    await createModseqRepository(this.tx).appendChanges(entries.map((e) => toChangeRow(e.userId, e.event)));
+    this.changeLog.push(...entries);
   }
 
   /** Applies counter changes to the user's mailboxes, and their byte total to the user's quota usage. */
   private async applyDeltas(userId: number, deltas: Map<number, MailboxDelta>): Promise<Map<number, MailboxCounts>> {
-    const result = await createMailboxRepository(this.tx).applyDeltas(userId, deltas);
-    const bytes = [...deltas.values()].reduce((sum, d) => sum + d.bytes, 0);
-    if (bytes !== 0) await createUserRepository(this.tx).addUsedBytes(userId, bytes);
-    for (const id of deltas.keys()) {
-      const c = result.get(id);
+    return this.applyAllDeltas([...deltas].map(([mailboxId, delta]) => ({ userId, mailboxId, delta })));
+  }
+
+  /** `applyDeltas` for mailboxes of any number of users, in one statement (quota usage included). */
+  private async applyAllDeltas(changes: Array<{ userId: number; mailboxId: number; delta: MailboxDelta }>): Promise<Map<number, MailboxCounts>> {
+    const result = await createMailboxRepository(this.tx).applyDeltas(changes);
+    for (const { userId, mailboxId } of changes) {
+      const c = result.get(mailboxId);
       if (!c) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
-      this.counts.set(id, { userId, total: c.total, unread: c.unread });
+      this.counts.set(mailboxId, { userId, total: c.total, unread: c.unread });
     }
     return result;
   }
@@ -246,123 +251,156 @@ export class MailboxWrite {
   // -------------------------------------------------------------------------------------------
   // Adding messages
 
-  /**
-   * Adds messages to the user's mailboxes, in order: consecutive modseqs and, per mailbox,
-   * consecutive UIDs. Results line up with `inputs`; a spool row filed before (or twice in this
-   * batch) comes back with `duplicate: true`. A spool row filed by an earlier transaction gets its
-   * message.new published again after this commit: the job runs again because the attempt that
-   * filed it did not finish, and a worker killed between its commit and its publish never told the
-   * live clients (the change log has it; consumers take a repeated message.new as a no-op).
-   */
+  /** Adds messages to the user's mailboxes: `appendMany` for one user. */
   async append(userId: number, inputs: readonly AppendInput[], options: QuotaOption = {}): Promise<AppendResult[]> {
-    const clock = this.clock(userId);
+    return (await this.appendMany([{ userId, inputs }], options))[0]!;
+  }
+
+  /**
+   * Adds messages to the mailboxes of any number of users with a fixed number of statements,
+   * whatever the number of users (the inbound worker's group commit). Per user, in input order:
+   * consecutive modseqs and, per mailbox, consecutive UIDs. Results line up with each part's
+   * `inputs`; a spool row filed before for that user (or twice in this batch) comes back with
+   * `duplicate: true`. A spool row filed by an earlier transaction gets its message.new published
+   * again after this commit: the job runs again because the attempt that filed it did not finish,
+   * and a worker killed between its commit and its publish never told the live clients (the
+   * change log has it; consumers take a repeated message.new as a no-op).
+   */
+  async appendMany(parts: ReadonlyArray<{ userId: number; inputs: readonly AppendInput[] }>, options: QuotaOption = {}): Promise<AppendResult[][]> {
+    const items = parts.flatMap(({ userId, inputs }) => inputs.map((input) => ({ userId, input, clock: this.clock(userId) })));
+    const spoolKey = (item: (typeof items)[number]) => (item.input.spoolId === undefined ? null : filingKeyOf(item.userId, item.input.spoolId));
     const messages = createMessageRepository(this.tx);
-    const filed = await messages.filingsOf(userId, inputs.flatMap((i) => (i.spoolId === undefined ? [] : [i.spoolId])));
-    const previous = new Map<number, AppendResult>();
-    for (const [spoolId, f] of filed) {
-      previous.set(spoolId, { messageId: f.messageId, mailboxId: f.mailboxId ?? 0, uid: f.uid ?? 0, modseq: f.modseq ?? 0, threadId: f.threadId ?? 0, duplicate: true });
+    const spooled = new Map<string, { userId: number; spoolId: number }>();
+    for (const { userId, input } of items) if (input.spoolId !== undefined) spooled.set(filingKeyOf(userId, input.spoolId), { userId, spoolId: input.spoolId });
+    const filed = await messages.filingsOf([...spooled.values()]);
+    // Per (user, spool row): the filing this batch answers with (an earlier one, or its own first one).
+    const previous = new Map<string, AppendResult>();
+    for (const item of items) {
+      const key = spoolKey(item);
+      const f = key === null ? undefined : filed.get(key);
+      if (!f || previous.has(key!)) continue;
+      previous.set(key!, { messageId: f.messageId, mailboxId: f.mailboxId ?? 0, uid: f.uid ?? 0, modseq: f.modseq ?? 0, threadId: f.threadId ?? 0, duplicate: true });
       // Still there (not deleted since): where it is now.
       if (f.mailboxId !== null && f.uid !== null && f.modseq !== null && f.threadId !== null) {
-        this.republished.push({ userId, event: { type: 'message.new', modseq: f.modseq, mailboxId: f.mailboxId, messageId: f.messageId, uid: f.uid, threadId: f.threadId } });
+        this.republished.push({ userId: item.userId, event: { type: 'message.new', modseq: f.modseq, mailboxId: f.mailboxId, messageId: f.messageId, uid: f.uid, threadId: f.threadId } });
       }
     }
-    const fresh = inputs.flatMap((input, index) => {
-      if (input.spoolId === undefined) return [index];
-      if (previous.has(input.spoolId)) return [];
-      return inputs.findIndex((other) => other.spoolId === input.spoolId) === index ? [index] : [];
+    const seen = new Set<string>();
+    const fresh = items.flatMap((item, index) => {
+      const key = spoolKey(item);
+      if (key === null) return [index];
+      if (previous.has(key) || seen.has(key)) return [];
+      seen.add(key);
+      return [index];
     });
-    if (fresh.length === 0) return inputs.map((i) => previous.get(i.spoolId!)!);
+    const results: AppendResult[] = [];
 
-    // Where each goes, its flags, size and date.
-    const mailboxes = createMailboxRepository(this.tx);
-    const special = new Map<SpecialUse, number>();
-    const planned = [];
-    for (const index of fresh) {
-      const input = inputs[index]!;
-      let mailboxId: number;
-      if ('id' in input.mailbox) mailboxId = input.mailbox.id;
-      else {
-        const use = input.mailbox.specialUse;
-        if (!special.has(use)) {
-          const found = await mailboxes.findSpecial(userId, use);
-          if (!found) throw new AppError('mailbox.not_found', `user ${userId} has no ${use} mailbox`, 404);
-          special.set(use, found.id);
+    if (fresh.length > 0) {
+      // Where each goes (the special-use mailboxes of every user, in one lookup), its flags, size and date.
+      const wanted = new Map<string, { userId: number; specialUse: SpecialUse }>();
+      for (const index of fresh) {
+        const { userId, input } = items[index]!;
+        if ('specialUse' in input.mailbox) wanted.set(`${userId}:${input.mailbox.specialUse}`, { userId, specialUse: input.mailbox.specialUse });
+      }
+      const special = new Map((await createMailboxRepository(this.tx).findSpecialMany([...wanted.values()])).map((m) => [`${m.userId}:${m.specialUse}`, m.id]));
+      const planned = fresh.map((index) => {
+        const { userId, input, clock } = items[index]!;
+        let mailboxId: number;
+        if ('id' in input.mailbox) mailboxId = input.mailbox.id;
+        else {
+          const found = special.get(`${userId}:${input.mailbox.specialUse}`);
+          if (found === undefined) throw new AppError('mailbox.not_found', `user ${userId} has no ${input.mailbox.specialUse} mailbox`, 404);
+          mailboxId = found;
         }
-        mailboxId = special.get(use)!;
+        const traceHeaders = input.traceHeaders ?? '';
+        const blobSize = 'raw' in input.content ? input.content.raw.length : input.content.size;
+        const hash = 'raw' in input.content ? blobHash(input.content.raw) : input.content.blobHash;
+        return { index, userId, clock, input, mailboxId, hash, flags: normalizeFlags(input.flags ?? []), size: blobSize + Buffer.byteLength(traceHeaders), traceHeaders, internalDate: input.internalDate ?? new Date(), modseq: 0 };
+      });
+
+      const byUser = new Map<number, typeof planned>();
+      for (const p of planned) byUser.set(p.userId, [...(byUser.get(p.userId) ?? []), p]);
+      if (options.enforceQuota) {
+        for (const [userId, mine] of byUser) await assertRoom(this.tx, userId, mine.reduce((sum, p) => sum + p.size, 0));
       }
-      const traceHeaders = input.traceHeaders ?? '';
-      const blobSize = 'raw' in input.content ? input.content.raw.length : input.content.size;
-      const hash = 'raw' in input.content ? blobHash(input.content.raw) : input.content.blobHash;
-      planned.push({ index, input, mailboxId, hash, flags: normalizeFlags(input.flags ?? []), size: blobSize + Buffer.byteLength(traceHeaders), traceHeaders, internalDate: input.internalDate ?? new Date() });
+
+      // Modseqs per user (reserved when the write was opened), then UIDs and counters per mailbox.
+      for (const mine of byUser.values()) {
+        const first = await mine[0]!.clock.take(mine.length);
+        mine.forEach((p, n) => (p.modseq = first + n));
+      }
+      const deltas = new Map<number, MailboxDelta>();
+      const owner = new Map<number, number>();
+      for (const p of planned) {
+        // A mailbox has one owner: two users naming the same one means it is not one of theirs.
+        if ((owner.get(p.mailboxId) ?? p.userId) !== p.userId) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
+        addDelta(deltas, p.mailboxId, { count: 1, unseen: isUnseen(p.flags) ? 1 : 0, bytes: p.size, uids: 1, highestmodseq: p.modseq });
+        owner.set(p.mailboxId, p.userId);
+      }
+      const counts = await this.applyAllDeltas([...deltas].map(([mailboxId, delta]) => ({ userId: owner.get(mailboxId)!, mailboxId, delta })));
+      const nextUid = new Map([...counts].map(([id, c]) => [id, c.firstUid]));
+
+      // The bytes, stored once.
+      await createBlobRepository(this.tx).putMany(planned.flatMap((p) => ('raw' in p.input.content ? [{ hash: p.hash, data: p.input.content.raw }] : [])));
+
+      const threads = await assignThreads(this.tx, planned.map((p) => ({ userId: p.userId, summary: p.input.summary, internalDate: p.internalDate })));
+      const rows = planned.map((p, n) => {
+        const uid = nextUid.get(p.mailboxId)!;
+        nextUid.set(p.mailboxId, uid + 1);
+        const s = p.input.summary;
+        return {
+          user_id: p.userId,
+          mailbox_id: p.mailboxId,
+          uid,
+          modseq: p.modseq,
+          flags: p.flags,
+          internal_date: p.internalDate,
+          size: p.size,
+          blob_hash: p.hash,
+          trace_headers: p.traceHeaders,
+          thread_id: threads.threadIds[n]!,
+          message_id_header: s.messageId,
+          in_reply_to: s.inReplyTo,
+          references: s.references,
+          subject: s.subject,
+          normalized_subject: s.normalizedSubject,
+          from_json: JSON.stringify(s.from),
+          to_json: JSON.stringify(s.to),
+          cc_json: JSON.stringify(s.cc),
+          from_text: addressText(s.from),
+          to_text: addressText(s.to),
+          cc_text: addressText(s.cc),
+          sent_date: s.sentDate,
+          snippet: s.snippet,
+          body_text: s.bodyText,
+          has_attachments: s.attachments.length > 0,
+          attachments: JSON.stringify(s.attachments),
+          attachment_names: s.attachments.map((a) => a.filename ?? '').join(' '),
+          spool_id: p.input.spoolId ?? null,
+          authentication: p.input.authentication ? JSON.stringify(p.input.authentication) : null,
+          filter: p.input.filter ? JSON.stringify(p.input.filter) : null,
+        };
+      });
+      const ids = await messages.insertMany(rows);
+      await messages.addThreadKeyPairs(threads.newKeys);
+      await messages.recordFilings(planned.flatMap((p, n) => (p.input.spoolId === undefined ? [] : [{ userId: p.userId, spoolId: p.input.spoolId, messageId: ids[n]! }])));
+      // Contacts (recipient suggestions): the senders of mail delivered to the Inbox, in this transaction.
+      const isInbox = (p: (typeof planned)[number]) => 'specialUse' in p.input.mailbox && p.input.mailbox.specialUse === '\\Inbox';
+      await createContactRepository(this.tx).recordReceivedMany([...byUser].map(([userId, mine]) => ({ userId, senders: mine.filter(isInbox).map((p) => p.input.summary.from) })));
+
+      const events = planned.map((p, n) => {
+        const row = rows[n]!;
+        const result: AppendResult = { messageId: ids[n]!, mailboxId: p.mailboxId, uid: row.uid, modseq: row.modseq, threadId: row.thread_id, duplicate: false };
+        results[p.index] = result;
+        if (p.input.spoolId !== undefined) previous.set(filingKeyOf(p.userId, p.input.spoolId), { ...result, duplicate: true });
+        return { userId: p.userId, event: { type: 'message.new', modseq: row.modseq, mailboxId: p.mailboxId, messageId: result.messageId, uid: row.uid, threadId: row.thread_id } satisfies ChangeLogEvent };
+      });
+      await this.logAll(events);
     }
 
-    if (options.enforceQuota) await assertRoom(this.tx, userId, planned.reduce((sum, p) => sum + p.size, 0));
-
-    // Modseqs, then UIDs and counters per mailbox.
-    const first = await clock.take(planned.length);
-    const deltas = new Map<number, MailboxDelta>();
-    planned.forEach((p, n) => addDelta(deltas, p.mailboxId, { count: 1, unseen: isUnseen(p.flags) ? 1 : 0, bytes: p.size, uids: 1, highestmodseq: first + n }));
-    const counts = await this.applyDeltas(userId, deltas);
-    const nextUid = new Map([...counts].map(([id, c]) => [id, c.firstUid]));
-
-    // The bytes, stored once.
-    await createBlobRepository(this.tx).putMany(planned.flatMap((p) => ('raw' in p.input.content ? [{ hash: p.hash, data: p.input.content.raw }] : [])));
-
-    const threads = await assignThreads(this.tx, userId, planned.map((p) => ({ summary: p.input.summary, internalDate: p.internalDate })));
-    const rows = planned.map((p, n) => {
-      const uid = nextUid.get(p.mailboxId)!;
-      nextUid.set(p.mailboxId, uid + 1);
-      const s = p.input.summary;
-      return {
-        user_id: userId,
-        mailbox_id: p.mailboxId,
-        uid,
-        modseq: first + n,
-        flags: p.flags,
-        internal_date: p.internalDate,
-        size: p.size,
-        blob_hash: p.hash,
-        trace_headers: p.traceHeaders,
-        thread_id: threads.threadIds[n]!,
-        message_id_header: s.messageId,
-        in_reply_to: s.inReplyTo,
-        references: s.references,
-        subject: s.subject,
-        normalized_subject: s.normalizedSubject,
-        from_json: JSON.stringify(s.from),
-        to_json: JSON.stringify(s.to),
-        cc_json: JSON.stringify(s.cc),
-        from_text: addressText(s.from),
-        to_text: addressText(s.to),
-        cc_text: addressText(s.cc),
-        sent_date: s.sentDate,
-        snippet: s.snippet,
-        body_text: s.bodyText,
-        has_attachments: s.attachments.length > 0,
-        attachments: JSON.stringify(s.attachments),
-        attachment_names: s.attachments.map((a) => a.filename ?? '').join(' '),
-        spool_id: p.input.spoolId ?? null,
-        authentication: p.input.authentication ? JSON.stringify(p.input.authentication) : null,
-        filter: p.input.filter ? JSON.stringify(p.input.filter) : null,
-      };
-    });
-    const ids = await messages.insertMany(rows);
-    await messages.addThreadKeyPairs(userId, threads.newKeys);
-    await messages.recordFilings(userId, planned.flatMap((p, n) => (p.input.spoolId === undefined ? [] : [{ spoolId: p.input.spoolId, messageId: ids[n]! }])));
-    // Contacts (recipient suggestions): the senders of mail delivered to the Inbox, in this transaction.
-    const inboxSenders = planned.flatMap((p) => ('specialUse' in p.input.mailbox && p.input.mailbox.specialUse === '\\Inbox' ? [p.input.summary.from] : []));
-    await createContactRepository(this.tx).recordReceivedMany(userId, inboxSenders);
-
-    const results = new Map<number, AppendResult>();
-    const events: ChangeLogEvent[] = planned.map((p, n) => {
-      const row = rows[n]!;
-      const result: AppendResult = { messageId: ids[n]!, mailboxId: p.mailboxId, uid: row.uid, modseq: row.modseq, threadId: row.thread_id, duplicate: false };
-      results.set(p.index, result);
-      if (p.input.spoolId !== undefined) previous.set(p.input.spoolId, { ...result, duplicate: true });
-      return { type: 'message.new', modseq: row.modseq, mailboxId: p.mailboxId, messageId: result.messageId, uid: row.uid, threadId: row.thread_id };
-    });
-    await this.log(userId, events);
-    return inputs.map((input, index) => results.get(index) ?? previous.get(input.spoolId!)!);
+    const answers = items.map((item, index) => results[index] ?? previous.get(spoolKey(item)!)!);
+    let next = 0;
+    return parts.map(({ inputs }) => answers.slice(next, (next += inputs.length)));
   }
 
   /** Copies of the user's messages in a mailbox (IMAP COPY): new ids and UIDs, same bytes, flags and thread. */
@@ -421,18 +459,25 @@ export class MailboxWrite {
     if (changed.some((n) => n.flags.length > MAX_FLAGS_PER_MESSAGE)) throw new AppError('flags.too_many', `a message carries at most ${MAX_FLAGS_PER_MESSAGE} flags`, 400);
 
     const modseqOf = new Map(rows.map((r) => [r.id, r.modseq]));
-    const first = changed.length > 0 ? await this.clock(userId).take(changed.length) : 0;
-    const deltas = new Map<number, MailboxDelta>();
-    changed.forEach((n, i) => {
-      modseqOf.set(n.row.id, first + i);
-      addDelta(deltas, n.row.mailboxId, { unseen: (isUnseen(n.flags) ? 1 : 0) - (isUnseen(n.row.flags) ? 1 : 0), highestmodseq: first + i });
-    });
-    await createMessageRepository(this.tx).updateFlags(userId, changed.map((n) => ({ id: n.row.id, modseq: modseqOf.get(n.row.id)!, flags: n.flags })));
-    await this.applyDeltas(userId, deltas);
-    await this.log(
-      userId,
-      changed.map((n) => ({ type: 'message.flags', modseq: modseqOf.get(n.row.id)!, mailboxId: n.row.mailboxId, messageId: n.row.id, uid: n.row.uid, flags: n.flags })),
-    );
+    if (changed.length > 0) {
+      // One statement writes the flags, the counters and the change log (a STORE's cost is its round trips).
+      const first = await this.clock(userId).take(changed.length);
+      const events: ChangeLogEvent[] = changed.map((n, i) => {
+        modseqOf.set(n.row.id, first + i);
+        return { type: 'message.flags', modseq: first + i, mailboxId: n.row.mailboxId, messageId: n.row.id, uid: n.row.uid, flags: n.flags };
+      });
+      const counts = await createMessageRepository(this.tx).writeFlags(
+        userId,
+        changed.map((n, i) => ({ id: n.row.id, mailboxId: n.row.mailboxId, modseq: first + i, flags: n.flags, unseen: (isUnseen(n.flags) ? 1 : 0) - (isUnseen(n.row.flags) ? 1 : 0) })),
+        events.map((e) => toChangeRow(userId, e)),
+      );
+      for (const mailboxId of new Set(changed.map((n) => n.row.mailboxId))) {
+        const c = counts.get(mailboxId);
+        if (!c) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
+        this.counts.set(mailboxId, { userId, total: c.total, unread: c.unread });
+      }
+      for (const event of events) this.changeLog.push({ userId, event });
+    }
     return next.map((n) => ({ id: n.row.id, mailboxId: n.row.mailboxId, uid: n.row.uid, modseq: modseqOf.get(n.row.id)!, flags: n.flags, changed: n.changed, ...(n.conflict ? { conflict: true } : {}) }));
   }
 

@@ -3,11 +3,12 @@ import { AppError } from '../../errors.js';
 import { createModseqRepository, type ModseqRepository } from '../../repositories/modseq.repository.js';
 
 /**
- * One user's modseqs within one write transaction. `lock` takes the user row lock and one modseq
- * (every writer of a user's mail calls it FIRST, so all of them run one after another, in modseq
- * order, and none holds a message or mailbox lock while waiting for a user lock: no deadlocks).
- * `take(n)` hands out consecutive modseqs, reserving more as needed; `finish` gives back what
- * was reserved and not used, so a write that changed nothing leaves no trace.
+ * One user's modseqs within one write transaction. `lockAll` takes the user row locks (in id
+ * order, in one statement) and reserves modseqs for each (every writer of a user's mail does this
+ * FIRST, so all of them run one after another, in modseq order, and none holds a message or
+ * mailbox lock while waiting for a user lock: no deadlocks). `take(n)` hands out consecutive
+ * modseqs, reserving more as needed; `finishAll` gives back, in one statement, what was reserved
+ * and not used, so a write that changed nothing leaves no trace.
  */
 export class ModseqClock {
   private nextFree: number;
@@ -23,12 +24,27 @@ export class ModseqClock {
     this.reserved = reserved;
   }
 
-  /** Locks the user and reserves `reserve` modseqs (a writer that knows how many it needs saves a statement later). */
-  static async lock(tx: Tx, userId: number, reserve = 1): Promise<ModseqClock> {
+  /**
+   * Locks the users and reserves for each `reserve.get(userId)` modseqs (at least one; a writer
+   * that knows how many it needs saves statements later). 404 'user.not_found' for a missing user.
+   */
+  static async lockAll(tx: Tx, userIds: readonly number[], reserve?: ReadonlyMap<number, number>): Promise<Map<number, ModseqClock>> {
     const repo = createModseqRepository(tx);
-    const first = await repo.take(userId, Math.max(1, reserve));
-    if (first === null) throw new AppError('user.not_found', `user ${userId} does not exist`, 404);
-    return new ModseqClock(repo, userId, first, first + Math.max(1, reserve) - 1);
+    const wanted = [...new Set(userIds)].sort((a, b) => a - b).map((userId) => ({ userId, n: Math.max(1, reserve?.get(userId) ?? 1) }));
+    const firsts = await repo.lockAndTake(wanted);
+    const clocks = new Map<number, ModseqClock>();
+    for (const { userId, n } of wanted) {
+      const first = firsts.get(userId);
+      if (first === undefined) throw new AppError('user.not_found', `user ${userId} does not exist`, 404);
+      clocks.set(userId, new ModseqClock(repo, userId, first, first + n - 1));
+    }
+    return clocks;
+  }
+
+  /** Gives back the modseqs these clocks reserved and did not use (one statement for all of them). */
+  static async finishAll(tx: Tx, clocks: Iterable<ModseqClock>): Promise<void> {
+    const unused = [...clocks].filter((c) => c.nextFree - 1 < c.reserved).map((c) => ({ userId: c.userId, modseq: c.nextFree - 1 }));
+    await createModseqRepository(tx).rewind(unused);
   }
 
   /** `n` consecutive modseqs; returns the first. */
@@ -42,9 +58,5 @@ export class ModseqClock {
     const start = this.nextFree;
     this.nextFree += n;
     return start;
-  }
-
-  async finish(): Promise<void> {
-    if (this.nextFree - 1 < this.reserved) await this.repo.rewind(this.userId, this.nextFree - 1);
   }
 }

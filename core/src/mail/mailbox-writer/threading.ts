@@ -1,14 +1,16 @@
 import type { DbOrTx } from '../../db/client.js';
-import { createMessageRepository } from '../../repositories/message.repository.js';
+import { createMessageRepository, threadKeyOf } from '../../repositories/message.repository.js';
 import type { MessageSummary } from '../parse.js';
 import { isReplySubject } from '../threading.js';
 
 /**
- * Conversations for messages a writer is about to add, decided for a whole batch with one lookup
- * of the Message-IDs involved. A message joins the thread that its own Message-ID, In-Reply-To
- * or References already belong to (in the store, or earlier in the batch); failing that, a reply
- * joins the newest conversation with the same normalized subject from the last 30 days; anything
- * else starts a new thread. Message-IDs already mapped keep their thread.
+ * Conversations for messages a writer is about to add, decided for a whole batch (of any number
+ * of users) with a fixed number of statements: one lookup of the Message-IDs involved, one of the
+ * subjects of replies that none of those ties to a conversation, one to number new threads. A
+ * message joins the thread that its own Message-ID, In-Reply-To or References already belong to
+ * (for its user: in the store, or earlier in the batch); failing that, a reply joins the user's
+ * newest conversation with the same normalized subject from the last 30 days; anything else starts
+ * a new thread. Message-IDs already mapped keep their thread.
  */
 
 /** How far back a subject-only match may reach to join a conversation. */
@@ -23,41 +25,54 @@ export function threadKeys(summary: MessageSummary): string[] {
 export interface ThreadAssignment {
   /** One thread id per message, in input order. */
   threadIds: number[];
-  /** Message-IDs to map onto their thread (those not mapped yet). */
-  newKeys: Array<{ key: string; threadId: number }>;
+  /** (user, Message-ID) pairs to map onto their thread (those not mapped yet). */
+  newKeys: Array<{ userId: number; key: string; threadId: number }>;
 }
 
-export async function assignThreads(db: DbOrTx, userId: number, messages: ReadonlyArray<{ summary: MessageSummary; internalDate: Date }>): Promise<ThreadAssignment> {
+const looksLikeReply = (s: MessageSummary) => (isReplySubject(s.subject) || s.inReplyTo !== null || s.references.length > 0) && s.normalizedSubject !== '';
+
+export async function assignThreads(db: DbOrTx, messages: ReadonlyArray<{ userId: number; summary: MessageSummary; internalDate: Date }>): Promise<ThreadAssignment> {
   const repo = createMessageRepository(db);
   const keysOf = messages.map((m) => threadKeys(m.summary));
-  const known = await repo.threadsByKeys(userId, [...new Set(keysOf.flat())]);
+  const pairs = new Map<string, { userId: number; key: string }>();
+  messages.forEach((m, i) => keysOf[i]!.forEach((key) => pairs.set(threadKeyOf(m.userId, key), { userId: m.userId, key })));
+  const known = await repo.threadsByKeys([...pairs.values()]);
+  // The store's answer for every reply no stored Message-ID ties to a thread (the batch may still tie it).
+  const bySubjectInStore = new Map<number, number | null>();
+  const candidates = messages.flatMap((m, i) => (looksLikeReply(m.summary) && keysOf[i]!.every((k) => !known.has(threadKeyOf(m.userId, k))) ? [i] : []));
+  const stored = await repo.threadsBySubjects(candidates.map((i) => ({ userId: messages[i]!.userId, normalizedSubject: messages[i]!.summary.normalizedSubject, since: sinceFor(messages[i]!.internalDate) })));
+  candidates.forEach((i, n) => bySubjectInStore.set(i, stored[n]!));
+
   const bySubject = new Map<string, { threadId: number; date: Date }>();
-  const newKeys: Array<{ key: string; threadId: number }> = [];
+  const newKeys: ThreadAssignment['newKeys'] = [];
   // Threads still to create are numbered -1, -2, … and swapped for real ids at the end.
   let placeholders = 0;
   const threadIds: number[] = [];
-  for (const [i, { summary, internalDate }] of messages.entries()) {
+  for (const [i, { userId, summary, internalDate }] of messages.entries()) {
     const keys = keysOf[i]!;
-    let threadId = keys.map((k) => known.get(k)).find((t) => t !== undefined);
-    const looksLikeReply = isReplySubject(summary.subject) || summary.inReplyTo !== null || summary.references.length > 0;
-    if (threadId === undefined && looksLikeReply && summary.normalizedSubject !== '') {
-      const since = new Date(internalDate.getTime() - SUBJECT_THREAD_WINDOW_MS);
-      const inBatch = bySubject.get(summary.normalizedSubject);
-      threadId = inBatch && inBatch.date > since ? inBatch.threadId : ((await repo.findThreadBySubject(userId, summary.normalizedSubject, since)) ?? undefined);
+    let threadId = keys.map((k) => known.get(threadKeyOf(userId, k))).find((t) => t !== undefined);
+    const subjectKey = threadKeyOf(userId, summary.normalizedSubject);
+    if (threadId === undefined && looksLikeReply(summary)) {
+      const inBatch = bySubject.get(subjectKey);
+      threadId = inBatch && inBatch.date > sinceFor(internalDate) ? inBatch.threadId : (bySubjectInStore.get(i) ?? undefined);
     }
     threadId ??= -++placeholders;
     for (const key of keys) {
-      if (known.has(key)) continue;
-      known.set(key, threadId);
-      newKeys.push({ key, threadId });
+      if (known.has(threadKeyOf(userId, key))) continue;
+      known.set(threadKeyOf(userId, key), threadId);
+      newKeys.push({ userId, key, threadId });
     }
-    if (summary.normalizedSubject !== '') bySubject.set(summary.normalizedSubject, { threadId, date: internalDate });
+    if (summary.normalizedSubject !== '') bySubject.set(subjectKey, { threadId, date: internalDate });
     threadIds.push(threadId);
   }
   if (placeholders > 0) {
     const fresh = await repo.newThreadIds(placeholders);
     const real = (id: number) => (id < 0 ? fresh[-id - 1]! : id);
-    return { threadIds: threadIds.map(real), newKeys: newKeys.map((k) => ({ key: k.key, threadId: real(k.threadId) })) };
+    return { threadIds: threadIds.map(real), newKeys: newKeys.map((k) => ({ ...k, threadId: real(k.threadId) })) };
   }
   return { threadIds, newKeys };
+}
+
+function sinceFor(internalDate: Date): Date {
+  return new Date(internalDate.getTime() - SUBJECT_THREAD_WINDOW_MS);
 }
