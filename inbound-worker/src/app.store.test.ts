@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import { sql } from 'kysely';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -6,6 +7,7 @@ import {
   createInboundQueue,
   createRedis,
   createSpoolRepository,
+  inboundBatchJobId,
   inboundJobId,
   silentLogger,
   type EventPublisher,
@@ -127,14 +129,38 @@ describe('inbound worker', () => {
   it('completes a job whose spool row does not exist as "missing" instead of retrying it', async () => {
     const app = startWorker({ reconcileAgeMs: HOUR });
     const missingId = 987_654_321;
-    const completed = new Promise<SpoolFilingOutcome>((resolve) => {
-      app.worker.on('completed', (job, result: SpoolFilingOutcome) => {
+    const completed = new Promise<SpoolFilingOutcome[]>((resolve) => {
+      app.worker.on('completed', (job, result: SpoolFilingOutcome[]) => {
         if (job.id === inboundJobId(missingId)) resolve(result);
       });
     });
     await app.run();
     await queue.enqueue([missingId]);
-    expect(await completed).toEqual({ status: 'missing', filed: 0, unresolved: [] });
+    expect(await completed).toEqual([{ status: 'missing', filed: 0, unresolved: [] }]);
+    await stopWorker(app);
+  });
+
+  it('adds ONE job for the rows of a spool commit, and enqueuing the same rows again adds none', async () => {
+    const ids = [await spool('commit 1', ['alice@in.test']), await spool('commit 2', ['bob@in.test']), await spool('commit 3', ['alice@in.test'])];
+    await queue.enqueue(ids);
+    await queue.enqueue(ids);
+    const mine = (await queue.queue.getJobs(['waiting'])).filter((job) => job.id === inboundBatchJobId(ids));
+    expect(mine.map((job) => job.data)).toEqual([{ spoolIds: ids }]);
+    for (const id of ids) expect(await queue.queue.getJob(inboundJobId(id))).toBeUndefined();
+    const app = startWorker({ reconcileAgeMs: HOUR });
+    await app.run();
+    await waitFor('the commit\'s rows to be filed', allDone(ids));
+    expect((await filingsOf(ids)).map((m) => m.spool_id).sort()).toEqual([...ids].sort());
+    await stopWorker(app);
+  });
+
+  it('still files a job of the older one-row shape ({ spoolId }) left in Redis by an upgrade', async () => {
+    const id = await spool('old job shape', ['bob@in.test']);
+    await queue.queue.add('ingest', { spoolId: id }, { jobId: inboundJobId(id) });
+    const app = startWorker({ reconcileAgeMs: HOUR });
+    await app.run();
+    await waitFor('the row to be filed', allDone([id]));
+    expect((await filingsOf([id])).map((m) => m.user_id)).toEqual([bob]);
     await stopWorker(app);
   });
 
@@ -150,6 +176,66 @@ describe('inbound worker', () => {
     expect(await filingsOf([id])).toHaveLength(1);
     await stopWorker(app);
   });
+});
+
+describe('a row of a commit that fails', () => {
+  /** Makes filing `spoolId` fail in PostgreSQL (a trigger on its message rows) until `heal` is called. */
+  async function breakFiling(spoolId: number) {
+    await sql.raw(`
+      CREATE OR REPLACE FUNCTION test_refuse_spool_${spoolId}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'test: filing of spool ${spoolId} refused'; END $$;
+      CREATE TRIGGER test_refuse_spool_${spoolId} BEFORE INSERT ON messages FOR EACH ROW WHEN (NEW.spool_id = ${spoolId}) EXECUTE FUNCTION test_refuse_spool_${spoolId}();
+    `).execute(store.db);
+    return async () => {
+      await sql.raw(`DROP TRIGGER IF EXISTS test_refuse_spool_${spoolId} ON messages; DROP FUNCTION IF EXISTS test_refuse_spool_${spoolId}();`).execute(store.db);
+    };
+  }
+  const addCommitJob = (ids: number[], attempts: number) =>
+    queue.queue.add('ingest', { spoolIds: ids }, { jobId: inboundBatchJobId(ids), attempts, backoff: { type: 'fixed', delay: 300 } });
+
+  it('is retried alone (the job keeps only it), and filed once it can be', async () => {
+    const ids = [await spool('retry 1', ['alice@in.test']), await spool('retry 2', ['alice@in.test', 'bob@in.test']), await spool('retry 3', ['bob@in.test'])];
+    const heal = await breakFiling(ids[1]!);
+    try {
+      await addCommitJob(ids, 5);
+      const app = startWorker({ reconcileAgeMs: HOUR });
+      await app.run();
+      await waitFor('a first failed attempt', async () => ((await queue.queue.getJob(inboundBatchJobId(ids)))?.attemptsMade ?? 0) >= 1);
+      expect((await queue.queue.getJob(inboundBatchJobId(ids)))!.data).toEqual({ spoolIds: [ids[1]] });
+      expect(await statusOf(ids)).toEqual(expect.arrayContaining([{ id: ids[0], status: 'done' }, { id: ids[1], status: 'pending' }, { id: ids[2], status: 'done' }]));
+      await heal();
+      await waitFor('the failed row to be filed on a retry', allDone(ids));
+      const filed = await filingsOf(ids);
+      expect(filed.map((m) => [m.spool_id, m.user_id]).sort()).toEqual([[ids[0], alice], [ids[1], alice], [ids[1], bob], [ids[2], bob]].sort());
+      await stopWorker(app);
+    } finally {
+      await heal();
+    }
+  });
+
+  it('is finally marked failed on its own, the others of its commit filed once and done', async () => {
+    const ids = [await spool('fails 1', ['alice@in.test']), await spool('fails 2', ['bob@in.test']), await spool('fails 3', ['alice@in.test'])];
+    const heal = await breakFiling(ids[2]!);
+    try {
+      await addCommitJob(ids, 2);
+      const app = startWorker({ reconcileAgeMs: HOUR });
+      await app.run();
+      await waitFor('the bad row to be marked failed', async () => (await statusOf([ids[2]!]))[0]!.status === 'failed');
+      expect((await statusOf(ids)).sort((a, b) => a.id - b.id)).toEqual([
+        { id: ids[0], status: 'done' },
+        { id: ids[1], status: 'done' },
+        { id: ids[2], status: 'failed' },
+      ]);
+      expect((await filingsOf(ids)).map((m) => [m.spool_id, m.user_id]).sort()).toEqual([[ids[0], alice], [ids[1], bob]].sort());
+      const job = await queue.queue.getJob(inboundBatchJobId(ids));
+      expect(job?.data).toEqual({ spoolIds: [ids[2]] });
+      expect(job?.attemptsMade).toBe(2);
+      await stopWorker(app);
+    } finally {
+      await heal();
+    }
+  });
+
 });
 
 describe('reconciling', () => {

@@ -4,12 +4,14 @@ import {
   createSpoolRepository,
   fileSpooled,
   inboundJobSchema,
+  inboundJobSpoolIds,
   ingestMany,
   KeyedBatcher,
   QUEUE_INBOUND,
   reconcileSpool,
   resolveRecipient,
   runWithReconciler,
+  Semaphore,
   type Db,
   type EventPublisher,
   type IngestInput,
@@ -17,6 +19,7 @@ import {
   type Logger,
   type RecipientVerdict,
   type SpooledMessage,
+  type SpoolFilingOutcome,
 } from '@mailyard/core';
 
 /** How many filing transactions may run at once (see buildInboundWorker). */
@@ -39,9 +42,9 @@ export interface InboundWorkerOptions {
 }
 
 /**
- * The inbound worker: each job names a spool row, which core's fileSpooled files into the
- * recipients' mailboxes; a periodic reconcile (core's reconcileSpool) re-enqueues rows whose job
- * was lost.
+ * The inbound worker: each job names the spool rows of one spool commit (or one row: the
+ * reconciler's jobs and older ones), which core's fileSpooled files into the recipients'
+ * mailboxes; a periodic reconcile (core's reconcileSpool) re-enqueues rows whose job was lost.
  */
 export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWorkerOptions) {
   const { log } = deps;
@@ -73,13 +76,40 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     load: (spoolId: number) => loads.add('spool', spoolId),
     resolve: (rcpt: string) => lookups.add(rcpt, rcpt),
   };
+  // At most `concurrency` rows in flight (with their bytes in memory), whatever the jobs' sizes.
+  const rowsInFlight = new Semaphore(options.concurrency);
+  const fileRow = async (spoolId: number, attempt: number) => {
+    const release = await rowsInFlight.acquire();
+    try {
+      return await fileSpooled(jobDeps, spoolId, attempt);
+    } finally {
+      release();
+    }
+  };
   const worker = new Worker(
     QUEUE_INBOUND,
     async (job) => {
-      const { spoolId } = inboundJobSchema.parse(job.data);
-      const outcome = await fileSpooled(jobDeps, spoolId, job.attemptsMade + 1);
-      log.info({ event: 'inbound.filed', spoolId, jobId: job.id, ...outcome });
-      return outcome;
+      const data = inboundJobSchema.parse(job.data);
+      const attempt = job.attemptsMade + 1;
+      if (!('spoolIds' in data)) {
+        const outcome = await fileRow(data.spoolId, attempt);
+        log.info({ event: 'inbound.filed', spoolId: data.spoolId, jobId: job.id, ...outcome });
+        return outcome;
+      }
+      // The rows of one spool commit, filed together (their loads, filings and done marks share
+      // the batchers above). A row that fails does not fail the others: the job keeps only the
+      // failed rows and throws, so the retry (and the final "failed" mark) is theirs alone.
+      const results = await Promise.allSettled(data.spoolIds.map((spoolId) => fileRow(spoolId, attempt)));
+      const failed = data.spoolIds.filter((_, i) => results[i]!.status === 'rejected');
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') log.info({ event: 'inbound.filed', spoolId: data.spoolIds[i], jobId: job.id, ...r.value });
+      });
+      if (failed.length > 0) {
+        const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
+        if (failed.length < data.spoolIds.length) await job.updateData(inboundJobSchema.parse({ spoolIds: failed }));
+        throw new Error(`spool rows ${failed.join(', ')}: ${(first.reason as Error).message}`);
+      }
+      return results.map((r) => (r as PromiseFulfilledResult<SpoolFilingOutcome>).value);
     },
     { connection: deps.connection, concurrency: options.concurrency, autorun: false, lockDuration: options.lockMs ?? 30_000, stalledInterval: options.lockMs ?? 30_000 },
   );
@@ -88,7 +118,9 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     log.error({ event: final ? 'inbound.failed' : 'inbound.retry', jobId: job?.id, attempts: job?.attemptsMade, err: err.message });
     if (final && job) {
       const parsed = inboundJobSchema.safeParse(job.data);
-      if (parsed.success) void createSpoolRepository(deps.db).markFailed(parsed.data.spoolId, err.message, job.attemptsMade).catch(() => undefined);
+      if (!parsed.success) return;
+      const spool = createSpoolRepository(deps.db);
+      for (const spoolId of inboundJobSpoolIds(parsed.data)) void spool.markFailed(spoolId, err.message, job.attemptsMade).catch(() => undefined);
     }
   });
   worker.on('error', (err) => log.warn({ event: 'inbound.worker_error', err: err.message }));
@@ -98,7 +130,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     'inbound',
     log,
     async () => {
-      const n = await reconcileSpool(deps.db, (ids) => queue.enqueue(ids), options.reconcileAgeMs);
+      const n = await reconcileSpool(deps.db, (ids) => queue.enqueueEach(ids), options.reconcileAgeMs);
       if (n > 0) log.info({ event: 'inbound.reconciled', requeued: n });
     },
     options.reconcileIntervalMs,

@@ -34,6 +34,7 @@ import { prepareSpillFolder, privateSpillFolder } from './protocol/data-stream.j
 import { useOwnEnhancedStatusCodes } from './protocol/enhanced-status.js';
 import { useConfigurableGreetingDelay } from './protocol/greeting-delay.js';
 import { useListenerObserver } from './protocol/observe.js';
+import { useBatchedReplies } from './protocol/reply-batching.js';
 import { submissionReplies } from './protocol/replies.js';
 
 export interface SmtpAppDeps {
@@ -137,6 +138,7 @@ export function buildMxListener(deps: { services: MxServices; log: Logger }, opt
   useConfigurableGreetingDelay();
   useDataAdmission();
   useListenerObserver();
+  useBatchedReplies();
   let shuttingDown = false;
   const spillDir = options.spillDir ?? privateSpillFolder();
   if (options.spillDir) prepareSpillFolder(spillDir);
@@ -231,6 +233,7 @@ export function buildSubmissionListeners(deps: { services: SubmissionServices; l
   useConfigurableGreetingDelay();
   useRfc4954AuthTlsReply();
   useListenerObserver();
+  useBatchedReplies();
   let shuttingDown = false;
   const { log } = deps;
   const handlers = createSubmissionHandlers({ services: deps.services, log, hostname: options.hostname, limits: options.limits, isShuttingDown: () => shuttingDown });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createDb, createInboundQueue, fileSpooled, loadMessageBytes, silentLogger, type createRedis, type Db, type InboundQueue, type TlsMaterial } from '@mailyard/core';
+import { createAccountsService, createDb, createInboundQueue, fileSpooled, inboundBatchJobId, inboundJobId, loadMessageBytes, silentLogger, type createRedis, type Db, type InboundQueue, type TlsMaterial } from '@mailyard/core';
 import { connect, dotStuff, dotUnstuff, type SmtpReply, type SmtpTranscript } from '../../tests/helpers/smtp-transcript.js';
 import { closedPort, createSmtpTestEnv, type SmtpTestEnv } from '../../tests/helpers/smtp-test-env.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
@@ -314,8 +314,9 @@ describe('accepted mail', () => {
     expect(blob.data.equals(dotUnstuff(dotStuff(raw)))).toBe(true);
     expect(blob.size).toBe(raw.length);
 
-    const job = await inbound.queue.getJob(`spool-${spoolId}`);
-    expect(job?.data).toEqual({ spoolId });
+    // A commit of this message alone: one job for that row, named by it.
+    const job = await inbound.queue.getJob(inboundJobId(spoolId));
+    expect(job?.data).toEqual({ spoolIds: [spoolId] });
   });
 
   it('names in each 250 the spool row of that very message when many connections finish DATA together (group commit)', async () => {
@@ -335,8 +336,10 @@ describe('accepted mail', () => {
       expect(byId.get(id)?.mail_from).toBe(senders[i]);
       expect(byId.get(id)?.data.equals(raws[i]!)).toBe(true);
     });
-    const jobs = await Promise.all(ids.map((id) => inbound.queue.getJob(`spool-${id}`)));
-    expect(jobs.map((job) => job?.data)).toEqual(ids.map((spoolId) => ({ spoolId })));
+    // One job per spool commit, named by its rows: each message is in exactly one.
+    const jobs = (await inbound.queue.getJobs(['waiting'])).filter((job) => job.data.spoolIds?.some((id: number) => ids.includes(id)));
+    expect(jobs.flatMap((job) => job.data.spoolIds).sort()).toEqual([...ids].sort());
+    for (const job of jobs) expect(job.id).toBe(inboundBatchJobId(job.data.spoolIds));
   });
 
   it('accepts an internationalised sender with SMTPUTF8 and stores it as UTF-8', async () => {
@@ -362,6 +365,32 @@ describe('accepted mail', () => {
     expect((await client.reply()).code).toBe(354);
     expect(await client.data(message('pipelined'))).toMatchObject({ code: 250, enhanced: '2.0.0' });
     expect(await spoolRows(store.db, 'pipelined@b.test')).toHaveLength(1);
+  });
+
+  it('answers a pipelined MAIL, RCPT and DATA that arrive together in ONE socket write', async () => {
+    const client = await session();
+    // The recipient is looked up once first (then cached): the group's replies are all made at once.
+    expect(await client.cmd('MAIL FROM:<warm-up@b.test>')).toMatchObject({ code: 250 });
+    expect(await client.cmd('RCPT TO:<bob@a.test>')).toMatchObject({ code: 250 });
+    expect(await client.cmd('RSET')).toMatchObject({ code: 250 });
+    const connection = [...(apps[0]!.mx as unknown as { connections: Set<{ _socket: { _handle: Record<string, unknown> } }> }).connections].at(-1)!;
+    // Every write the socket makes goes through one of these methods of its handle (one system call each).
+    const handle = connection._socket._handle;
+    let writes = 0;
+    for (const method of ['writev', 'writeBuffer', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String']) {
+      const original = handle[method] as (...args: unknown[]) => unknown;
+      handle[method] = (...args: unknown[]) => {
+        writes += 1;
+        return original.apply(handle, args);
+      };
+    }
+    client.sendRaw(Buffer.from('MAIL FROM:<batched@b.test>\r\nRCPT TO:<bob@a.test>\r\nDATA\r\n'));
+    expect(await client.reply()).toMatchObject({ code: 250, enhanced: '2.1.0' });
+    expect(await client.reply()).toMatchObject({ code: 250, enhanced: '2.1.5' });
+    expect((await client.reply()).code).toBe(354);
+    expect(writes).toBe(1);
+    expect(await client.data(message('batched'))).toMatchObject({ code: 250, enhanced: '2.0.0' });
+    expect(writes).toBe(2);
   });
 });
 

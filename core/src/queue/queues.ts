@@ -1,15 +1,40 @@
+import { createHash } from 'node:crypto';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
 /** Queue names and job payloads: jobs carry ids, never message bytes. */
 export const QUEUE_INBOUND = 'inbound';
 
-export const inboundJobSchema = z.object({ spoolId: z.number().int().positive() });
+/**
+ * An inbound job names the spool rows of one spool commit (`spoolIds`): the SMTP side adds one
+ * job per group commit, not one per message. Jobs of the older shape (`spoolId`, one row) may
+ * still be in Redis after an upgrade, and the reconciler still adds those (one per lost row).
+ */
+export const inboundJobSchema = z.union([
+  z.object({ spoolIds: z.array(z.number().int().positive()).min(1) }),
+  z.object({ spoolId: z.number().int().positive() }),
+]);
 export type InboundJob = z.infer<typeof inboundJobSchema>;
+
+/** The spool rows a job (of either shape) names. */
+export function inboundJobSpoolIds(job: InboundJob): number[] {
+  return 'spoolIds' in job ? job.spoolIds : [job.spoolId];
+}
 
 /** Deterministic job id: enqueuing the same spool row twice while the first job lives is a no-op. */
 export function inboundJobId(spoolId: number): string {
   return `spool-${spoolId}`;
+}
+
+/**
+ * The id of the job of one spool commit: the row's own id for one row (so a reconciler
+ * re-enqueue of it is a no-op), else named by the first row and the count, with a digest of all
+ * ids: enqueuing the same rows again while the job lives is a no-op.
+ */
+export function inboundBatchJobId(spoolIds: readonly number[]): string {
+  if (spoolIds.length === 1) return inboundJobId(spoolIds[0]!);
+  const digest = createHash('sha256').update(spoolIds.join(',')).digest('hex').slice(0, 16);
+  return `spool-${spoolIds[0]}+${spoolIds.length}-${digest}`;
 }
 
 export const inboundJobOptions: JobsOptions = {
@@ -20,7 +45,10 @@ export const inboundJobOptions: JobsOptions = {
 };
 
 export interface InboundQueue {
+  /** One job for the rows of one spool commit. */
   enqueue(spoolIds: number[]): Promise<void>;
+  /** One job per row (the reconciler: a row's re-enqueue is a no-op while its job lives). */
+  enqueueEach(spoolIds: number[]): Promise<void>;
   close(): Promise<void>;
   queue: Queue;
 }
@@ -32,6 +60,10 @@ export function createInboundQueue(connection: ConnectionOptions): InboundQueue 
   return {
     queue,
     async enqueue(spoolIds) {
+      if (spoolIds.length === 0) return;
+      await queue.add('ingest', inboundJobSchema.parse({ spoolIds }), { ...inboundJobOptions, jobId: inboundBatchJobId(spoolIds) });
+    },
+    async enqueueEach(spoolIds) {
       if (spoolIds.length === 0) return;
       await queue.addBulk(spoolIds.map((spoolId) => ({ name: 'ingest', data: inboundJobSchema.parse({ spoolId }), opts: { ...inboundJobOptions, jobId: inboundJobId(spoolId) } })));
     },

@@ -6,18 +6,24 @@ export function blobHash(data: Buffer): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
+/**
+ * The `blobs` rows for a set of blobs: one per hash, in a fixed order (by hash) so that two
+ * writers inserting overlapping sets cannot deadlock. Also used by the spool's one-statement insert.
+ */
+export function blobRowsOf(blobs: ReadonlyArray<{ hash: Buffer; data: Buffer }>): Array<{ hash: Buffer; size: number; data: Buffer }> {
+  const unique = new Map(blobs.map((b) => [b.hash.toString('hex'), b]));
+  return [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, b]) => ({ hash: b.hash, size: b.data.length, data: b.data }));
+}
+
 /** Raw message bytes, stored once per content hash. */
 export function createBlobRepository(db: DbOrTx) {
   return {
     /** Stores every blob not yet present, in one statement. */
     async putMany(blobs: Array<{ hash: Buffer; data: Buffer }>): Promise<void> {
       if (blobs.length === 0) return;
-      const unique = new Map(blobs.map((b) => [b.hash.toString('hex'), b]));
-      // A fixed order (by hash) so that two writers inserting overlapping sets cannot deadlock.
-      const ordered = [...unique.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, b]) => b);
       await db
         .insertInto('blobs')
-        .values(ordered.map((b) => ({ hash: b.hash, size: b.data.length, data: b.data })))
+        .values(blobRowsOf(blobs))
         .onConflict((oc) => oc.column('hash').doNothing())
         .execute();
     },

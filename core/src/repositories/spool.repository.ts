@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { AuthenticationJson, FilterDecisionJson, SpoolStatus, SpoolTable, SpoolVerdict } from '../db/schema.js';
-import { blobHash, createBlobRepository } from './blob.repository.js';
+import { blobHash, blobRowsOf } from './blob.repository.js';
 
 export interface SpoolInput {
   raw: Buffer;
@@ -55,14 +55,20 @@ function spoolRowOf(r: Selectable<SpoolTable>): SpoolRow {
 export function createSpoolRepository(db: DbOrTx) {
   return {
     /**
-     * Writes blobs and spool rows for a batch of accepted messages; the caller runs it in one
-     * transaction so that a batch is durable as a whole before any client hears 250.
+     * Writes blobs and spool rows for a batch of accepted messages in ONE statement (the blobs in
+     * a data-modifying CTE): atomic by itself, so a batch is durable as a whole before any client
+     * hears 250, in one round trip and without BEGIN/COMMIT. Returns the ids in the items' order.
      */
     async insertMany(items: SpoolInput[]): Promise<number[]> {
       if (items.length === 0) return [];
       const hashed = items.map((item) => ({ item, hash: blobHash(item.raw) }));
-      await createBlobRepository(db).putMany(hashed.map((h) => ({ hash: h.hash, data: h.item.raw })));
       const rows = await db
+        .with('stored_blobs', (q) =>
+          q
+            .insertInto('blobs')
+            .values(blobRowsOf(hashed.map((h) => ({ hash: h.hash, data: h.item.raw }))))
+            .onConflict((oc) => oc.column('hash').doNothing()),
+        )
         .insertInto('spool')
         .values(
           hashed.map(({ item, hash }) => ({
@@ -80,8 +86,8 @@ export function createSpoolRepository(db: DbOrTx) {
         )
         .returning('id')
         .execute();
-      // INSERT ... VALUES (...), (...) RETURNING yields rows in VALUES order on PostgreSQL.
-      return rows.map((r) => r.id);
+      // The ids come from a sequence as the VALUES rows are inserted, in order: ascending is the items' order.
+      return rows.map((r) => r.id).sort((a, b) => a - b);
     },
     async get(id: number): Promise<SpoolRow | null> {
       const r = await db.selectFrom('spool').selectAll().where('id', '=', id).executeTakeFirst();

@@ -21,6 +21,22 @@ describe('spool repository', () => {
     expect(blobs).toHaveLength(1);
   });
 
+  it('writes the blobs and rows of a batch in one statement: a row that cannot be stored leaves no blob and no row behind', async () => {
+    const spool = createSpoolRepository(store.db);
+    const raws = [Buffer.from('Subject: kept out 1\r\n\r\n'), Buffer.from('Subject: kept out 2\r\n\r\n')];
+    const blobsBefore = await store.db.selectFrom('blobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    // PostgreSQL text cannot hold NUL: the second row fails, after the blobs are written in the same statement.
+    await expect(spool.insertMany(raws.map((raw, i) => ({ raw, mailFrom: i === 1 ? 'bad\u0000@x.test' : 'ok@x.test', rcptTo: ['a@b.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' })))).rejects.toThrow();
+    const blobsAfter = await store.db.selectFrom('blobs').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(Number(blobsAfter.n)).toBe(Number(blobsBefore.n));
+    expect(await store.db.selectFrom('spool').select('id').where('mail_from', '=', 'ok@x.test').execute()).toEqual([]);
+    // A batch mixing a blob already stored with a new one: both rows reference their blob.
+    const ids = await spool.insertMany([raws[0]!, Buffer.from('Subject: new\r\n\r\n')].map((raw) => ({ raw, mailFrom: 'ok@x.test', rcptTo: ['a@b.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' })));
+    const again = await spool.insertMany([{ raw: raws[0]!, mailFrom: 'again@x.test', rcptTo: ['a@b.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' }]);
+    const loaded = await spool.getManyWithBlobs([...ids, ...again]);
+    expect([...ids, ...again].map((id) => loaded.get(id)?.raw?.toString())).toEqual(['Subject: kept out 1\r\n\r\n', 'Subject: new\r\n\r\n', 'Subject: kept out 1\r\n\r\n']);
+  });
+
   it('marks many rows done in one statement with their notes and attempts, leaving finished rows alone', async () => {
     const spool = createSpoolRepository(store.db);
     const ids = await spool.insertMany([0, 1, 2].map((i) => ({ raw: Buffer.from(`Subject: ${i}\r\n\r\n`), mailFrom: '', rcptTo: ['a@b.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' })));

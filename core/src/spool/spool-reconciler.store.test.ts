@@ -46,7 +46,7 @@ describe('reconcileSpool', () => {
     expect(n).toBe(requeued.length);
 
     // Through the real queue: the old row gets a job, the fresh one does not.
-    await reconcileSpool(store.db, (ids) => queue.enqueue(ids), 5 * 60_000);
+    await reconcileSpool(store.db, (ids) => queue.enqueueEach(ids), 5 * 60_000);
     expect(await queue.queue.getJob(inboundJobId(old))).toBeDefined();
     expect(await queue.queue.getJob(inboundJobId(fresh))).toBeUndefined();
   });
