@@ -117,6 +117,26 @@ describe('IMAP on the real store', () => {
     expect(await client.command('s6 SORT (DISPLAYFROM) UTF-8 ALL')).toEqual(['* SORT 2 3 1', 's6 OK SORT completed']);
   });
 
+  it('searches and sorts an RFC 5322 group by its name (FROM/TO/CC, SORT CC, DISPLAYTO)', async () => {
+    const client = await session();
+    expect((await client.command('g1 CREATE Groups')).at(-1)).toBe('g1 OK CREATE completed');
+    const mail = (to: string, cc: string) => Buffer.from(['From: m@m.test', `To: ${to}`, `Cc: ${cc}`, 'Subject: g', '', 'x', ''].join('\r\n'));
+    const messages = [mail('Zed <z@z.test>', 'user2@domain2.org'), mail('crew: k@k.test, l@l.test;', 'user2: blah@domain1.org;'), mail('undisclosed-recipients:;', 'user1@domain1.org')];
+    for (const [i, m] of messages.entries()) {
+      client.write(`g2${i} APPEND Groups {${m.length}+}\r\n${m.toString()}\r\n`);
+      expect((await client.until((l) => l.startsWith(`g2${i} `))).at(-1)).toMatch(/OK \[APPENDUID/);
+    }
+    await client.command('g3 SELECT Groups');
+    expect(await client.command('g4 SEARCH TO crew')).toEqual(['* SEARCH 2', 'g4 OK SEARCH completed']);
+    expect(await client.command('g5 SEARCH TO undisclosed-recipients')).toEqual(['* SEARCH 3', 'g5 OK SEARCH completed']);
+    expect(await client.command('g6 SEARCH CC user2')).toEqual(['* SEARCH 1 2', 'g6 OK SEARCH completed']);
+    expect(await client.command('g7 SEARCH TO k@k.test')).toEqual(['* SEARCH 2', 'g7 OK SEARCH completed']);
+    // CC by mailbox: user1 < user2 (message 1) = user2 (message 2, the group), ties by sequence number.
+    expect(await client.command('g8 SORT (CC) UTF-8 ALL')).toEqual(['* SORT 3 1 2', 'g8 OK SORT completed']);
+    // DISPLAYTO: "crew" < "undisclosed-recipients" < "Zed".
+    expect(await client.command('g9 SORT (DISPLAYTO) UTF-8 ALL')).toEqual(['* SORT 2 3 1', 'g9 OK SORT completed']);
+  });
+
   it('serves an IMAP4rev2 session: UTF-8 names, SELECT with LIST and without RECENT, ESEARCH, $ and STATUS DELETED', async () => {
     const utf8 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
     const client = await session();

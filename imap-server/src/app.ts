@@ -17,6 +17,9 @@ import { CommandReader } from './protocol/command-reader.js';
  * the socket, so a small compressed command cannot inflate without bound).
  */
 
+/** Responses gathered before they go through deflate (see startCompression). */
+const COMPRESS_BURST_BYTES = 64 * 1024;
+
 export interface ImapListenerOptions {
   hostname: string;
   tls: { key: Buffer; cert: Buffer };
@@ -104,6 +107,8 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
     let out: { write(data: Buffer | string): boolean; once(event: 'drain' | 'close', listener: () => void): unknown; off(event: 'drain' | 'close', listener: () => void): unknown } = current;
     let inflate: zlib.InflateRaw | null = null;
     let deflate: zlib.DeflateRaw | null = null;
+    /** Hands the responses gathered for deflate on to it (before it ends). */
+    let flushGathered = () => {};
     const reader = new CommandReader({
       maxLiteralSize: () => (signedIn() ? settings.maxLiteralSize : Math.min(settings.maxLiteralSize, settings.maxLiteralSizeBeforeLogin)),
       maxLineLength: settings.maxLineLength,
@@ -121,7 +126,10 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
     current.on('data', onData);
     socket.on('close', () => reader.end());
     const end = () => {
-      if (deflate) deflate.end(); // then the socket ends, once the deflate stream is flushed into it
+      if (deflate) {
+        flushGathered();
+        deflate.end(); // then the socket ends, once the deflate stream is flushed into it
+      }
       else {
         current.end();
         current.destroySoon();
@@ -176,21 +184,36 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
         current.on('data', (chunk: Buffer) => input.write(chunk));
         input.on('data', onData);
         output.pipe(current);
+        // A burst of responses goes through deflate as ONE write and one sync flush: each write to a
+        // zlib stream is a trip through the thread pool, and a FETCH answer is many small writes.
+        let pending: Buffer[] = [];
+        let pendingBytes = 0;
         let flushing = false;
+        const writePending = () => {
+          const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
+          pending = [];
+          pendingBytes = 0;
+          return output.write(chunk);
+        };
         const write = (data: Buffer | string) => {
-          const more = output.write(data);
+          const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+          pending.push(bytes);
+          pendingBytes += bytes.length;
           if (!flushing) {
             flushing = true;
             setImmediate(() => {
               flushing = false;
+              if (pendingBytes > 0) writePending();
               output.flush(zlib.constants.Z_SYNC_FLUSH);
             });
           }
-          return more;
+          // Past a burst's worth, hand it on now: the stream's answer is the back-pressure ('drain').
+          return pendingBytes < COMPRESS_BURST_BYTES || writePending();
         };
         out = { write, once: (event, listener) => output.once(event, listener), off: (event, listener) => output.off(event, listener) };
         inflate = input;
         deflate = output;
+        flushGathered = () => void (pendingBytes > 0 && writePending());
       },
       next: () => reader.next(),
       close: end,

@@ -298,12 +298,12 @@ export function createFakeImapStore(options: { address?: string; password?: stri
         });
         return { uidvalidity: box.uidvalidity, appended };
       },
-      async claimRecent(userId, mailboxId, upToUid) {
-        check(userId);
+      async listClaimingRecent(userId, mailboxId, afterUid = 0) {
+        const rows = await this.list(userId, mailboxId, afterUid);
         const box = byId(mailboxId);
-        const first = box.firstRecentUid;
-        box.firstRecentUid = Math.max(first, upToUid);
-        return first;
+        const firstRecent = box.firstRecentUid;
+        box.firstRecentUid = Math.max(firstRecent, (rows.at(-1)?.uid ?? afterUid) + 1);
+        return { rows, firstRecent };
       },
       async recent(userId, mailboxId) {
         check(userId);

@@ -97,6 +97,43 @@ describe('IMAP services on the real store', () => {
     expect([status.messages, status.unseen, status.uidnext]).toEqual([2, 1, 3]);
   });
 
+  it('lists a mailbox and claims its \\Recent messages in one statement, for one session each, never moving the claim down', async () => {
+    const dave = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'dave@imap.test', password: 'dave password' })).id;
+    let statements = 0;
+    const counting = store.db.withPlugin({
+      transformQuery: (args) => {
+        statements++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const countingServices = createImapServices({ db: counting, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
+    const box = await inbox(dave);
+    const a = await appendOne(dave, box.id, { raw: raw(301), flags: [] });
+    const b = await appendOne(dave, box.id, { raw: raw(302), flags: ['\\Seen'] });
+    statements = 0;
+    const first = await countingServices.messages.listClaimingRecent(dave, box.id);
+    expect(statements).toBe(1);
+    expect(first.rows.map((r) => [r.uid, r.flags])).toEqual([
+      [a.uid, []],
+      [b.uid, ['\\Seen']],
+    ]);
+    expect(first.firstRecent).toBeLessThanOrEqual(a.uid);
+    // Another session finds them claimed, and the row is not written when there is nothing to claim.
+    const version = async () => (await sql<{ v: string }>`SELECT xmin::text AS v FROM mailboxes WHERE id = ${box.id}`.execute(store.db)).rows[0]!.v;
+    const before = await version();
+    expect((await services.messages.listClaimingRecent(dave, box.id)).firstRecent).toBe(b.uid + 1);
+    expect(await version()).toBe(before);
+    // A new message is recent for the session that lists it first; listing from the start does not move the claim down.
+    const c = await appendOne(dave, box.id, { raw: raw(303), flags: [] });
+    const next = await services.messages.listClaimingRecent(dave, box.id, b.uid);
+    expect({ uids: next.rows.map((r) => r.uid), firstRecent: next.firstRecent }).toEqual({ uids: [c.uid], firstRecent: b.uid + 1 });
+    expect((await services.messages.listClaimingRecent(dave, box.id, 0)).firstRecent).toBe(c.uid + 1);
+    expect(await services.messages.recent(dave, box.id)).toEqual({ firstUid: c.uid + 1, count: 0 });
+    // Not the user's mailbox: nothing, and nothing claimed.
+    expect(await services.messages.listClaimingRecent(bob, box.id)).toEqual({ rows: [], firstRecent: null });
+  });
+
   it('answers the existing UID when a message with the same Message-ID is appended to Sent', async () => {
     const sent = (await services.mailboxes.list(alice)).find((m) => m.specialUse === '\\Sent')!;
     const once = await appendOne(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });

@@ -88,10 +88,12 @@ export interface ImapMessages {
    */
   append(userId: number, mailboxId: number, inputs: readonly ImapAppendInput[]): Promise<{ uidvalidity: number; appended: Array<{ uid: number; duplicate: boolean }> }>;
   /**
-   * \Recent: claims the messages from the first recent UID up to `upToUid` (exclusive) for the
-   * calling session, and returns that first UID (the caller's recent messages are those at or above).
+   * `list`, and \Recent: claims the messages from the first recent UID up to the last one listed
+   * for the calling session (a read-write IMAP4rev1 SELECT, and its reports of new messages), in
+   * one round trip; `firstRecent` is the first recent UID as it was (the caller's recent messages
+   * are those at or above it), null when the mailbox is gone.
    */
-  claimRecent(userId: number, mailboxId: number, upToUid: number): Promise<number>;
+  listClaimingRecent(userId: number, mailboxId: number, afterUid?: number): Promise<{ rows: ImapMessageRow[]; firstRecent: number | null }>;
   /** The first recent UID and how many messages are recent (EXAMINE, STATUS RECENT). */
   recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }>;
   /** UIDs of the mailbox's messages whose `field` contains `text`, case-insensitively. */
@@ -223,7 +225,7 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
         let next = 0;
         return { uidvalidity: mailbox.uidvalidity, appended: appended.map((a) => a ?? { uid: added[next++]!.uid, duplicate: false }) };
       },
-      claimRecent: (userId, mailboxId, upToUid) => imapRepo.claimRecent(userId, mailboxId, upToUid),
+      listClaimingRecent: (userId, mailboxId, afterUid) => imapRepo.listClaimingRecent(userId, mailboxId, afterUid),
       recent: (userId, mailboxId) => imapRepo.recent(userId, mailboxId),
       searchText: (userId, mailboxId, field, text) => imapRepo.uidsMatchingText(userId, mailboxId, field, text),
       sortFields: (userId, mailboxId) => imapRepo.sortFields(userId, mailboxId),

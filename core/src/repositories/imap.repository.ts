@@ -112,6 +112,31 @@ export function createImapRepository(db: DbOrTx) {
         RETURNING old.first`.execute(db);
       return rows[0] ? Number(rows[0].first) : upToUid;
     },
+    /**
+     * `listMessages` and `claimRecent` in ONE statement (a read-write SELECT, and the report of
+     * new messages): the messages above `afterUid`, and the first recent UID as it was, moved up to
+     * just above the last of them (never down; the row is not written when there is nothing to claim).
+     * A mailbox that is not the user's has no messages and `firstRecent` null.
+     */
+    async listClaimingRecent(userId: number, mailboxId: number, afterUid = 0): Promise<{ rows: ImapMessageRow[]; firstRecent: number | null }> {
+      const { rows } = await sql<{ first_recent: string | null; id: number | null; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; sent_date: Date | null }>`
+        WITH listed AS (
+          SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages
+          WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}
+        ),
+        old AS (SELECT id, imap_first_recent_uid AS first FROM mailboxes WHERE user_id = ${userId} AND id = ${mailboxId} FOR UPDATE),
+        claimed AS (
+          UPDATE mailboxes b SET imap_first_recent_uid = up.to
+          FROM old, (SELECT COALESCE(max(uid), ${afterUid}) + 1 AS to FROM listed) up
+          WHERE b.id = old.id AND old.first < up.to
+        )
+        SELECT (SELECT first FROM old) AS first_recent, listed.* FROM (SELECT 1) one LEFT JOIN listed ON true ORDER BY listed.uid`.execute(db);
+      const firstRecent = rows[0]?.first_recent;
+      return {
+        rows: rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }])),
+        firstRecent: firstRecent === null || firstRecent === undefined ? null : Number(firstRecent),
+      };
+    },
     /** The first recent UID and how many messages are at or above it. */
     async recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }> {
       const { rows } = await sql<{ first: string; count: string }>`

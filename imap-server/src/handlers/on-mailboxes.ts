@@ -114,9 +114,9 @@ function folderAttributes(name: string, mailbox: ImapMailboxInfo | undefined, al
   return attributes;
 }
 
-/** The untagged LIST of one folder, as IMAP4rev2's SELECT and EXAMINE send it (RFC 9051 6.3.2). */
-export async function listLine(session: ImapSession, mailbox: ImapMailboxInfo): Promise<Part[]> {
-  const attributes = folderAttributes(mailbox.name, mailbox, await session.services.mailboxes.list(session.userId));
+/** The untagged LIST of one folder among the user's folders (`all`), as IMAP4rev2's SELECT and EXAMINE send it (RFC 9051 6.3.2). */
+export function listLine(session: ImapSession, mailbox: ImapMailboxInfo, all: readonly ImapMailboxInfo[]): Part[] {
+  const attributes = folderAttributes(mailbox.name, mailbox, all);
   return [`* LIST (${attributes.join(' ')}) "${DELIMITER}" `, session.mailboxName(mailbox.name)];
 }
 

@@ -33,9 +33,14 @@ async function open(session: ImapSession, args: Args, readOnly: boolean): Promis
     session.state = 'authenticated';
     await session.send('* OK [CLOSED] Previous mailbox closed');
   }
-  const mailbox = await session.services.mailboxes.find(session.userId, name);
+  // IMAP4rev2 ends with the mailbox's LIST, which needs the user's folders: read them meanwhile.
+  const [mailbox, all] = await Promise.all([session.services.mailboxes.find(session.userId, name), session.rev2 ? session.services.mailboxes.list(session.userId) : null]);
   if (!mailbox) return no('No such mailbox', 'NONEXISTENT');
-  const rows = await session.services.messages.list(session.userId, mailbox.id);
+  // \Recent: a read-write IMAP4rev1 SELECT claims what is recent, in the same round trip as the
+  // listing; EXAMINE only looks (RFC 3501 6.3.2); IMAP4rev2 has no \Recent.
+  const claiming = !readOnly && !session.rev2;
+  const listed = claiming ? await session.services.messages.listClaimingRecent(session.userId, mailbox.id) : { rows: await session.services.messages.list(session.userId, mailbox.id), firstRecent: null };
+  const { rows } = listed;
   const selected = new SelectedMailbox(mailbox.id, mailbox.name, readOnly, mailbox.uidvalidity, rows);
   selected.reportedExists = rows.length;
   const uidnext = Math.max(mailbox.uidnext, selected.lastUid + 1);
@@ -44,8 +49,7 @@ async function open(session: ImapSession, args: Args, readOnly: boolean): Promis
   await session.send(`* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...SYSTEM_FLAGS, '\\*'])}] Flags permitted`);
   await session.send(`* ${rows.length} EXISTS`);
   if (!session.rev2) {
-    // \Recent: a read-write SELECT claims what is recent; EXAMINE only looks (RFC 3501 6.3.2).
-    const firstRecent = readOnly ? (await session.services.messages.recent(session.userId, mailbox.id)).firstUid : await session.services.messages.claimRecent(session.userId, mailbox.id, selected.lastUid + 1);
+    const firstRecent = claiming ? (listed.firstRecent ?? selected.lastUid + 1) : (await session.services.messages.recent(session.userId, mailbox.id)).firstUid;
     await session.send(`* ${selected.markRecent(firstRecent)} RECENT`);
     const firstUnseen = rows.findIndex((r) => !r.flags.includes('\\Seen'));
     if (firstUnseen >= 0) await session.send(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
@@ -54,7 +58,7 @@ async function open(session: ImapSession, args: Args, readOnly: boolean): Promis
   await session.send(`* OK [UIDNEXT ${uidnext}] Predicted next UID`);
   await session.send(`* OK [HIGHESTMODSEQ ${highestModseq}] Highest`);
   // IMAP4rev2 has neither RECENT nor UNSEEN here, but the mailbox's LIST (RFC 9051 6.3.2).
-  if (session.rev2) await session.send(...(await listLine(session, mailbox)));
+  if (all) await session.send(...listLine(session, mailbox, all));
   session.selected = selected;
   session.state = 'selected';
   // A client back with the same UIDVALIDITY learns what it missed (else it starts over).

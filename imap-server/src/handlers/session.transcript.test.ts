@@ -391,6 +391,28 @@ describe('selected mailbox', () => {
     expect(batches.map((b) => b.length)).toEqual([1]);
   });
 
+  it('searches header fields the store does not index (HEADER, BCC, SENTON, TEXT) with the bytes loaded in batches, and skips one deleted meanwhile', async () => {
+    const { store, client } = await withMail(40);
+    const batches: number[][] = [];
+    const contents = store.services.messages.contents.bind(store.services.messages);
+    store.services.messages.contents = async (userId, ids) => {
+      batches.push([...ids]);
+      // Message 5 is deleted by another client after the session listed it.
+      return new Map([...(await contents(userId, ids))].filter(([id]) => id !== store.messages('INBOX')[4]!.id));
+    };
+    store.services.messages.content = () => Promise.reject(new Error('SEARCH must not load message by message'));
+    await client.command('a0 SELECT INBOX');
+    expect(await client.command('a1 SEARCH HEADER Message-ID "<m37@b.test>"')).toEqual(['* SEARCH 37', 'a1 OK SEARCH completed']);
+    expect(batches.map((b) => b.length)).toEqual([32, 8]);
+    expect(await client.command('a2 SEARCH HEADER Message-ID "<m5@b.test>"')).toEqual(['* SEARCH', 'a2 OK SEARCH completed']);
+    expect(await client.command('a3 SEARCH BCC nobody')).toEqual(['* SEARCH', 'a3 OK SEARCH completed']);
+    expect((await client.command('a4 SEARCH SENTON 23-Nov-2026'))[0]).toBe(`* SEARCH ${Array.from({ length: 40 }, (_, i) => i + 1).join(' ')}`);
+    // TEXT reads the header of only the 39 messages the store's columns did not match.
+    batches.length = 0;
+    expect(await client.command('a5 SEARCH TEXT "m12@b.test"')).toEqual(['* SEARCH 12', 'a5 OK SEARCH completed']);
+    expect(batches.map((b) => b.length)).toEqual([32, 7]);
+  });
+
   it('fetches flags, sizes, dates, bodies and sections, and marks \\Seen on a non-PEEK body fetch', async () => {
     const { store, client } = await withMail(2);
     await client.command('a0 SELECT INBOX');

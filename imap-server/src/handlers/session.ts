@@ -267,9 +267,19 @@ export class ImapSession {
     const selected = this.selected;
     if (!selected || !this.user) return;
     const userId = this.user.userId;
+    // New messages: a read-write IMAP4rev1 session claims them as \Recent (unless another one did
+    // first), in the same round trip as it lists them.
+    const claiming = !selected.readOnly && !this.rev2;
+    let firstRecent: number | null = null;
+    const load = async (afterUid: number) => {
+      if (!claiming) return this.services.messages.list(userId, selected.id, afterUid);
+      const listed = await this.services.messages.listClaimingRecent(userId, selected.id, afterUid);
+      firstRecent = listed.firstRecent;
+      return listed.rows;
+    };
     let updates;
     try {
-      updates = await selected.takeUpdates((afterUid) => this.services.messages.list(userId, selected.id, afterUid), allowExpunge);
+      updates = await selected.takeUpdates(load, allowExpunge);
     } catch (err) {
       this.log.warn({ event: 'imap.update_failed', err: (err as Error).message });
       return;
@@ -278,15 +288,10 @@ export class ImapSession {
     await this.sendExpunges(updates.expunged);
     if (updates.exists !== null) {
       await this.send(`* ${updates.exists} EXISTS`);
-      // New messages: a read-write IMAP4rev1 session claims them as \Recent (unless another one did first).
-      if (!selected.readOnly && !this.rev2) {
+      if (firstRecent !== null) {
         const before = selected.recentCount;
-        try {
-          const recent = selected.markRecent(await this.services.messages.claimRecent(userId, selected.id, selected.lastUid + 1));
-          if (recent !== before) await this.send(`* ${recent} RECENT`);
-        } catch (err) {
-          this.log.warn({ event: 'imap.recent_failed', err: (err as Error).message });
-        }
+        const recent = selected.markRecent(firstRecent);
+        if (recent !== before) await this.send(`* ${recent} RECENT`);
       }
     }
     for (const row of updates.flags) {
