@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { build, ensureNodeModules, ensureSystemPackages, root } from './lib.mjs';
 
 ensureNodeModules();
-if (!process.env.REDIS_URL) ensureSystemPackages(['redis-server:redis-server']);
+// A private redis-server runs only when no Redis is configured (stack/src/main.ts).
+if (!process.env.REDIS_URL && !process.env.REDIS_SENTINELS) ensureSystemPackages(['redis-server:redis-server']);
 build();
 
 const child = spawn(process.execPath, [join(root, 'stack', 'dist', 'main.js')], { cwd: root, stdio: 'inherit' });

@@ -6,7 +6,7 @@
  */
 
 // config
-export { ConfigError, type BaseConfig, type HttpConfig, type ImapConfig, type InboundConfig, type MetricsAccess, type OutboundConfig, type SmtpConfig, type StackConfig, loadConfig, requireServiceEndpoints, schemas } from './config/load-config.js';
+export { ConfigError, type BaseConfig, type HttpConfig, type ImapConfig, type InboundConfig, type MetricsAccess, type OutboundConfig, type SmtpConfig, type StackConfig, configuredRedisTarget, loadConfig, requireServiceEndpoints, schemas } from './config/load-config.js';
 
 // log
 export { createLogger, type Logger, silentLogger } from './log/logger.js';
@@ -96,7 +96,7 @@ export { cleanContentType, cleanFilename, newUploadId, removeFile, uploadPath, u
 
 // queue
 export { startHousekeeping } from './queue/housekeeping.js';
-export { type InboundQueue, type OutboundQueue, QUEUE_INBOUND, QUEUE_OUTBOUND, QUEUE_SCHEDULED_SEND, type ScheduledSendQueue, createInboundQueue, createOutboundQueue, createScheduledSendQueue, inboundJobId, inboundJobSchema, outboundJobId, outboundJobSchema, scheduledSendJobId, scheduledSendJobSchema } from './queue/queues.js';
+export { type InboundQueue, type OutboundQueue, QUEUE_INBOUND, QUEUE_OUTBOUND, QUEUE_SCHEDULED_SEND, type ScheduledSendQueue, createInboundQueue, createOutboundQueue, createScheduledSendQueue, inboundBatchJobId, inboundJobId, inboundJobSchema, inboundJobSpoolIds, outboundJobId, outboundJobSchema, scheduledSendJobId, scheduledSendJobSchema } from './queue/queues.js';
 export { createRedis, requireRedis } from './queue/redis.js';
 export { runWithReconciler } from './queue/worker-runner.js';
 export { type SpamLearnJob, type SpamLearnQueue, QUEUE_SPAM_LEARN, createSpamLearnQueue, spamLearnJobId, spamLearnJobSchema } from './queue/spam-learn.js';
@@ -139,7 +139,7 @@ export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapM
 export { type Resources, startService } from './runtime/lifecycle.js';
 export { listenOn } from './runtime/listen.js';
 export { startHealthServer } from './runtime/health-server.js';
-export { countJobsProcessed, escapeLabelValue, formatMetricFamily, MetricsRegistry, processMetricFamilies, PROMETHEUS_CONTENT_TYPE, renderMetrics, type Counter, type Gauge, type JobEvents, type MetricFamily, type MetricLabels, type MetricSample } from './runtime/metrics.js';
+export { countJobsProcessed, MetricsRegistry, processMetricFamilies, PROMETHEUS_CONTENT_TYPE, renderMetrics, type Counter, type Gauge, type JobEvents, type MetricFamily, type MetricLabels, type MetricSample } from './runtime/metrics.js';
 export { type RedisLock, tryRedisLock } from './runtime/redis-lock.js';
 export { type Running, runMain } from './runtime/run-main.js';
 export { openStore } from './runtime/store.js';

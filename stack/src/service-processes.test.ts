@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, schemas } from '@mailyard/core';
-import { smtpProcessEnv } from './service-processes.js';
+import { serviceSpecs, smtpProcessEnv } from './service-processes.js';
 
 const config = (env: Record<string, string> = {}) => loadConfig(schemas.stack('local'), { DATA_DIR: '/srv/mailyard', ...env });
 
@@ -27,5 +27,31 @@ describe('SMTP processes under npm start', () => {
     expect(first).toBe(path.join('/srv/mailyard', 'spool-temp', '1'));
     expect(third).toBe(path.join('/srv/mailyard', 'spool-temp', '3'));
     expect(smtpProcessEnv(config({ SMTP_SPILL_DIR: '/var/tmp/spill' }), 2, 2).SMTP_SPILL_DIR).toBe('/var/tmp/spill/2');
+  });
+});
+
+describe('probe ports under npm start', () => {
+  const endpoints = { DATABASE_URL: 'postgres://x' };
+  const healthPorts = (env: Record<string, string>) =>
+    Object.fromEntries(serviceSpecs(config(env), endpoints).map((spec) => [spec.name, spec.env.WORKER_HEALTH_PORT]));
+
+  it('gives each process of a service without the HTTP API its own WORKER_HEALTH_PORT: the setting plus its place in the list, SMTP last', () => {
+    expect(healthPorts({ WORKER_HEALTH_PORT: '9100', SMTP_PROCESSES: '2' })).toEqual({
+      'inbound-worker': '9100',
+      'outbound-worker': '9101',
+      'imap-server': '9102',
+      'smtp-server#1': '9103',
+      'smtp-server#2': '9104',
+      backend: undefined,
+    });
+  });
+
+  it('leaves 0 (any free port, each its own) as it is, and sets none without WORKER_HEALTH_PORT', () => {
+    expect(Object.values(healthPorts({ WORKER_HEALTH_PORT: '0', SMTP_PROCESSES: '2' })).filter(Boolean)).toEqual(['0', '0', '0', '0', '0']);
+    expect(Object.values(healthPorts({ SMTP_PROCESSES: '2' })).filter(Boolean)).toEqual([]);
+  });
+
+  it('refuses a WORKER_HEALTH_PORT whose range would pass 65535', () => {
+    expect(() => serviceSpecs(config({ WORKER_HEALTH_PORT: '65533', SMTP_PROCESSES: '2' }), endpoints)).toThrow(/WORKER_HEALTH_PORT/);
   });
 });

@@ -1,37 +1,32 @@
 import path from 'node:path';
-import type { Logger, StackConfig } from '@mailyard/core';
+import { ConfigError, type Logger, type StackConfig } from '@mailyard/core';
 import { startServiceProcess, type ServiceProcess, type ServiceProcessSpec } from './service-process.js';
 
 /**
  * Every service of `npm start` in its own child process: the inbound and outbound workers, the IMAP
- * server, the backend, and SMTP_PROCESSES SMTP servers sharing the SMTP ports (node:cluster). They
+ * server, SMTP_PROCESSES SMTP servers sharing the SMTP ports (node:cluster), and the backend. They
  * start at once (the parent ran the migrations before); when one fails to start, the others are
- * stopped (those still starting at once) and its error is thrown.
+ * stopped (those still starting at once) and its error is thrown. With WORKER_HEALTH_PORT, each
+ * process but the backend (whose probes are on its HTTP port) gets its own probe and metrics port:
+ * WORKER_HEALTH_PORT plus its place in that list, so one scrape target per process.
  */
 
 export interface ServiceProcesses {
   smtp: Record<string, number>;
   imap: Record<string, number>;
   backend: Record<string, number>;
+  /** The probe and metrics port of each process that has one (WORKER_HEALTH_PORT), in order. */
+  probes: Array<{ name: string; port: number }>;
   stop(): Promise<void>;
 }
 
-export async function startServiceProcesses(config: StackConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger): Promise<ServiceProcesses> {
-  const env = { DATABASE_URL: endpoints.databaseUrl, REDIS_URL: endpoints.redisUrl };
-  const smtpCount = config.SMTP_PROCESSES;
-  const specs: ServiceProcessSpec[] = [
-    { service: 'inbound-worker', name: 'inbound-worker', env, clustered: false },
-    { service: 'outbound-worker', name: 'outbound-worker', env, clustered: false },
-    ...Array.from({ length: smtpCount }, (_, i): ServiceProcessSpec => ({
-      service: 'smtp-server',
-      name: smtpCount === 1 ? 'smtp-server' : `smtp-server#${i + 1}`,
-      env: { ...env, ...smtpProcessEnv(config, smtpCount, i + 1) },
-      // One process listens itself; several share the sockets through this process.
-      clustered: smtpCount > 1,
-    })),
-    { service: 'imap-server', name: 'imap-server', env, clustered: false },
-    { service: 'backend', name: 'backend', env, clustered: false },
-  ];
+/**
+ * `env` is what every child gets on top of this process's environment: DATABASE_URL, and REDIS_URL
+ * when this process runs the private Redis (otherwise the children read the configured Redis,
+ * REDIS_URL or REDIS_SENTINELS, as every service does).
+ */
+export async function startServiceProcesses(config: StackConfig, env: Record<string, string>, log: Logger): Promise<ServiceProcesses> {
+  const specs = serviceSpecs(config, env);
   // The first failure abandons the starts still under way, so that it is reported without waiting for them.
   const failure = new AbortController();
   let firstError: unknown;
@@ -55,7 +50,32 @@ export async function startServiceProcesses(config: StackConfig, endpoints: { da
     throw firstError;
   }
   const portsOf = (service: string) => (started[specs.findIndex((s) => s.service === service)] as ServiceProcess).ports;
-  return { smtp: portsOf('smtp-server'), imap: portsOf('imap-server'), backend: portsOf('backend'), stop };
+  const probes = started.flatMap((p, i) => (p.ports.healthPort === undefined ? [] : [{ name: specs[i]!.name, port: p.ports.healthPort }]));
+  return { smtp: portsOf('smtp-server'), imap: portsOf('imap-server'), backend: portsOf('backend'), probes, stop };
+}
+
+/** The child processes, in order, each with its environment: `env`, its own settings, its probe port. */
+export function serviceSpecs(config: StackConfig, env: Record<string, string>): ServiceProcessSpec[] {
+  const smtpCount = config.SMTP_PROCESSES;
+  const probed: ServiceProcessSpec[] = [
+    { service: 'inbound-worker', name: 'inbound-worker', env, clustered: false },
+    { service: 'outbound-worker', name: 'outbound-worker', env, clustered: false },
+    { service: 'imap-server', name: 'imap-server', env, clustered: false },
+    ...Array.from({ length: smtpCount }, (_, i): ServiceProcessSpec => ({
+      service: 'smtp-server',
+      name: smtpCount === 1 ? 'smtp-server' : `smtp-server#${i + 1}`,
+      env: { ...env, ...smtpProcessEnv(config, smtpCount, i + 1) },
+      // One process listens itself; several share the sockets through this process.
+      clustered: smtpCount > 1,
+    })),
+  ];
+  const base = config.WORKER_HEALTH_PORT;
+  if (base !== undefined && base > 0 && base + probed.length - 1 > 65535) {
+    throw new ConfigError([`WORKER_HEALTH_PORT: npm start uses ${probed.length} ports from it (one per process): at most ${65536 - probed.length}`]);
+  }
+  // 0 stays 0: each process binds a free port of its own (health-server.ts listens exclusively).
+  const withProbe = probed.map((spec, i) => (base === undefined ? spec : { ...spec, env: { ...spec.env, WORKER_HEALTH_PORT: String(base === 0 ? 0 : base + i) } }));
+  return [...withProbe, { service: 'backend', name: 'backend', env, clustered: false }];
 }
 
 /**

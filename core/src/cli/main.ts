@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { createAccountsService } from '../accounts/accounts.service.js';
 import { activeDkimPublicKey, dkimTxtRecord, rotateDkimKey, sealLegacyDkimKeys } from '../accounts/dkim.service.js';
 import { checkRecords, createDnsResolver, expectedRecords, type CheckedRecord, type ExpectedRecord } from '../accounts/dns-helper.js';
-import { ConfigError, loadConfig, schemas, type BaseConfig } from '../config/load-config.js';
+import { ConfigError, configuredRedisTarget, loadConfig, schemas, type BaseConfig } from '../config/load-config.js';
 import { createSecretBox, loadSecretKey, type SecretBox } from '../auth/secret-box.js';
 import { backupDatabase, BackupError, otherClients, readBackupHeader, restoreDatabase, type BackupProgress } from '../db/backup.js';
 import { createDb, type Db } from '../db/client.js';
@@ -17,6 +16,7 @@ import { isMaildir, readMaildir } from '../mail/transfer/maildir.js';
 import { AppError } from '../errors.js';
 import { findRunningLocalPostgres, startLocalPostgres } from '../local/postgres.js';
 import { silentLogger } from '../log/logger.js';
+import { createRedis } from '../queue/redis.js';
 import { createDomainRepository, type DomainTrustPolicy } from '../repositories/domain.repository.js';
 import { createMailboxRepository } from '../repositories/mailbox.repository.js';
 import { createMessageRepository } from '../repositories/message.repository.js';
@@ -265,14 +265,15 @@ async function exportCommand(address: string, file: string, mailbox: string | un
   });
 }
 
-/** `import <address> <file or Maildir>`: live clients hear of the new mail when REDIS_URL is set; else at their next sync. */
+/** `import <address> <file or Maildir>`: live clients hear of the new mail when Redis is configured (REDIS_URL or REDIS_SENTINELS); else at their next sync. */
 async function importCommand(address: string, source: string, mailbox: string | undefined, out: Out): Promise<number> {
   if (!fs.existsSync(source)) throw new UsageError(`${source} does not exist`);
   const maildir = fs.statSync(source).isDirectory();
   if (maildir && !(await isMaildir(source))) throw new UsageError(`${source} is a folder but not a Maildir (it has no cur/ folder)`);
   return withStore(async (db, config, secrets) => {
     const user = await createAccountsService({ db, secrets }).requireUser(address);
-    const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
+    const redisTarget = configuredRedisTarget(config);
+    const redis = redisTarget ? createRedis(redisTarget, { lazyConnect: true, maxRetriesPerRequest: 1 }) : null;
     const events = redis ? createRedisEventPublisher(redis) : { publish: async () => undefined };
     const status = statusLine();
     try {

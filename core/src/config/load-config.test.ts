@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { redisTargetOptions } from '../queue/redis.js';
-import { ConfigError, loadConfig, parseDuration, requireServiceEndpoints, schemas } from './load-config.js';
+import { ConfigError, configuredRedisTarget, loadConfig, parseDuration, requireServiceEndpoints, schemas } from './load-config.js';
 
 describe('loadConfig', () => {
   it('uses the npm start ports in local mode and the standard ones in a container', () => {
@@ -83,6 +83,16 @@ describe('loadConfig', () => {
     expect(() => requireServiceEndpoints(config)).toThrow(/DATABASE_URL[\s\S]*REDIS_URL/);
     expect(requireServiceEndpoints(loadConfig(schemas.base('service'), { DATABASE_URL: 'postgres://x', REDIS_URL: 'redis://y' }))).toEqual({ databaseUrl: 'postgres://x', redisUrl: 'redis://y' });
   });
+  it('names the configured Redis the same way for npm start and the CLI as for the services (none when unset)', () => {
+    const base = (env: Record<string, string>) => loadConfig(schemas.base('local'), env);
+    expect(configuredRedisTarget(base({}))).toBeUndefined();
+    expect(configuredRedisTarget(base({ REDIS_URL: 'redis://y' }))).toBe('redis://y');
+    const sentinels = base({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_PASSWORD: 'pw' });
+    expect(configuredRedisTarget(sentinels)).toBe(requireServiceEndpoints({ ...sentinels, DATABASE_URL: 'postgres://x' }).redisUrl);
+    expect(redisTargetOptions(configuredRedisTarget(sentinels)!)).toMatchObject({ name: 'mailyard', password: 'pw', sentinels: [{ host: '127.0.0.1', port: 26379 }] });
+    expect(() => configuredRedisTarget(base({ REDIS_SENTINELS: '127.0.0.1:26379', REDIS_URL: 'redis://y' }))).toThrow(/set either REDIS_URL or REDIS_SENTINELS/);
+  });
+
   it('reaches Redis through REDIS_SENTINELS (master REDIS_SENTINEL_NAME, REDIS_PASSWORD) instead of REDIS_URL, never both', () => {
     const env = { DATABASE_URL: 'postgres://x', REDIS_SENTINELS: 'redis-0.redis:26379, redis-1.redis:26379,[fd00::1]:26380', REDIS_PASSWORD: 'p@ss/word' };
     const config = loadConfig(schemas.inbound('service'), env);

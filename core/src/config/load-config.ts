@@ -390,13 +390,28 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
 export function requireServiceEndpoints(config: BaseConfig): { databaseUrl: string; redisUrl: string } {
   const problems: string[] = [];
   if (!config.DATABASE_URL) problems.push('DATABASE_URL: required when a service runs on its own (or use `npm start`, which runs a private PostgreSQL)');
-  const sentinels = config.REDIS_SENTINELS.length > 0;
-  if (sentinels && config.REDIS_URL) problems.push('REDIS_URL: set either REDIS_URL or REDIS_SENTINELS, not both');
-  if (!sentinels && config.REDIS_PASSWORD) problems.push('REDIS_PASSWORD: only read with REDIS_SENTINELS (put the password in REDIS_URL: redis://:password@host:6379)');
-  if (!sentinels && !config.REDIS_URL) problems.push('REDIS_URL: required when a service runs on its own (or REDIS_SENTINELS; or use `npm start`, which runs a private Redis)');
+  const redisProblems = redisSettingProblems(config);
+  problems.push(...redisProblems);
+  if (redisProblems.length === 0 && !config.REDIS_URL && config.REDIS_SENTINELS.length === 0) problems.push('REDIS_URL: required when a service runs on its own (or REDIS_SENTINELS; or use `npm start`, which runs a private Redis)');
   if (problems.length > 0) throw new ConfigError(problems);
-  const redisUrl = sentinels
-    ? sentinelTarget({ sentinels: config.REDIS_SENTINELS, name: config.REDIS_SENTINEL_NAME, password: config.REDIS_PASSWORD })
-    : (config.REDIS_URL as string);
-  return { databaseUrl: config.DATABASE_URL as string, redisUrl };
+  return { databaseUrl: config.DATABASE_URL as string, redisUrl: configuredRedisTarget(config) as string };
+}
+
+/**
+ * The Redis the configuration names, as the target `createRedis` reads: REDIS_URL, or the
+ * sentinels' (REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_PASSWORD); undefined when neither is set.
+ * The services, `npm start` and the CLI all connect through it. Throws ConfigError on a contradiction.
+ */
+export function configuredRedisTarget(config: BaseConfig): string | undefined {
+  const problems = redisSettingProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (config.REDIS_SENTINELS.length > 0) return sentinelTarget({ sentinels: config.REDIS_SENTINELS, name: config.REDIS_SENTINEL_NAME, password: config.REDIS_PASSWORD });
+  return config.REDIS_URL;
+}
+
+function redisSettingProblems(config: BaseConfig): string[] {
+  const sentinels = config.REDIS_SENTINELS.length > 0;
+  if (sentinels && config.REDIS_URL) return ['REDIS_URL: set either REDIS_URL or REDIS_SENTINELS, not both'];
+  if (!sentinels && config.REDIS_PASSWORD) return ['REDIS_PASSWORD: only read with REDIS_SENTINELS (put the password in REDIS_URL: redis://:password@host:6379)'];
+  return [];
 }

@@ -1,38 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../local/process-utils.js';
-import { startLocalRedis, type LocalRedis } from '../local/redis.js';
+import { startTestSentinel, type TestSentinel } from '../../../tests/helpers/redis-sentinel.js';
 import { createRedis, sentinelTarget } from './redis.js';
 
 /** Redis under Sentinel: a real redis-server as master and a real sentinel watching it, both with a password. */
 
-let dataDir: string;
-let master: LocalRedis;
-let sentinel: ChildProcess;
+let sentinel: TestSentinel;
 let sentinelPort: number;
 let password: string;
 
 beforeAll(async () => {
-  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mailyard-sentinel-'));
-  master = await startLocalRedis({ dataDir, persistent: false });
-  password = decodeURIComponent(new URL(master.url).password);
-  sentinelPort = await freePort();
-  const conf = path.join(dataDir, 'sentinel.conf');
-  fs.writeFileSync(
-    conf,
-    [`port ${sentinelPort}`, 'bind 127.0.0.1', `dir ${dataDir}`, `requirepass "${password}"`, `sentinel monitor mailyard 127.0.0.1 ${master.port} 1`, `sentinel auth-pass mailyard "${password}"`, ''].join('\n'),
-    { mode: 0o600 },
-  );
-  sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  sentinel = await startTestSentinel();
+  ({ sentinelPort, password } = sentinel);
 });
 
 afterAll(async () => {
-  sentinel?.kill();
-  await master?.stop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await sentinel?.stop();
 });
 
 describe('createRedis with sentinels', () => {

@@ -10,7 +10,8 @@ import { PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from './metrics.js';
  * answers) and GET /readyz (200 when PostgreSQL and Redis both answer, else 503; for the MX,
  * `readyWithoutRedis`: PostgreSQL alone, since it takes mail into the spool while Redis is away), the same answers
  * as the backend's, and with a registry GET /metrics (Prometheus text, this process's figures),
- * on WORKER_HEALTH_PORT for compose's healthcheck, orchestrators and Prometheus. Anything else: 404.
+ * on WORKER_HEALTH_PORT for compose's healthcheck, orchestrators and Prometheus (under `npm start`, one
+ * port per process: stack/src/service-processes.ts). Anything else: 404.
  */
 export async function startHealthServer(deps: { db: Db; redis: Redis; metrics?: MetricsRegistry; readyWithoutRedis?: boolean }, port: number, host: string): Promise<{ port: number; close(): Promise<void> }> {
   const readiness = async (): Promise<Readiness> => {
@@ -34,7 +35,9 @@ export async function startHealthServer(deps: { db: Db; redis: Redis; metrics?: 
     }
     send(res, 404, { error: 'not found' });
   });
-  const bound = await listenOn(server, port, host);
+  // Exclusive: a node:cluster worker (an SMTP process of `npm start`) binds the port itself instead
+  // of sharing it with its siblings, so that each port answers for one process.
+  const bound = await listenOn(server, port, host, (done) => server.listen({ port, host, exclusive: true }, done));
   return {
     port: bound,
     close: () =>

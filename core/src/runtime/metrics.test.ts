@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeLabelValue, formatMetricFamily, MetricsRegistry, renderMetrics } from './metrics.js';
+import { MetricsRegistry, renderMetrics } from './metrics.js';
 
 describe('the Prometheus text renderer', () => {
   it('writes HELP and TYPE before the samples, labels in braces, and ends the exposition with a line feed', () => {
@@ -11,16 +11,17 @@ describe('the Prometheus text renderer', () => {
   });
 
   it('escapes backslash, double quote and line feed in label values, and backslash and line feed in HELP', () => {
-    expect(escapeLabelValue('a\\b"c\nd')).toBe('a\\\\b\\"c\\nd');
-    const lines = formatMetricFamily({ name: 'm', help: 'one\\two\nthree "q"', type: 'gauge', samples: [{ labels: { path: 'C:\\x "y"\nz' }, value: 1 }] });
-    expect(lines).toEqual(['# HELP m one\\\\two\\nthree "q"', '# TYPE m gauge', 'm{path="C:\\\\x \\"y\\"\\nz"} 1']);
+    const text = renderMetrics([{ name: 'm', help: 'one\\two\nthree "q"', type: 'gauge', samples: [{ labels: { path: 'C:\\x "y"\nz', plain: 'a\\b"c\nd' }, value: 1 }] }]);
+    expect(text).toBe(['# HELP m one\\\\two\\nthree "q"', '# TYPE m gauge', 'm{path="C:\\\\x \\"y\\"\\nz",plain="a\\\\b\\"c\\nd"} 1', ''].join('\n'));
   });
 
   it('writes summary suffixes and the special values NaN, +Inf and -Inf', () => {
-    const lines = formatMetricFamily({ name: 'd_seconds', help: 'Time.', type: 'summary', samples: [{ suffix: '_sum', value: 1.5 }, { suffix: '_count', value: 2 }] });
-    expect(lines.slice(2)).toEqual(['d_seconds_sum 1.5', 'd_seconds_count 2']);
-    const special = formatMetricFamily({ name: 'v', help: 'V.', type: 'gauge', samples: [{ value: NaN }, { value: Infinity }, { value: -Infinity }] });
-    expect(special.slice(2)).toEqual(['v NaN', 'v +Inf', 'v -Inf']);
+    const text = renderMetrics([
+      { name: 'd_seconds', help: 'Time.', type: 'summary', samples: [{ suffix: '_sum', value: 1.5 }, { suffix: '_count', value: 2 }] },
+      { name: 'v', help: 'V.', type: 'gauge', samples: [{ value: NaN }, { value: Infinity }, { value: -Infinity }] },
+    ]);
+    const samples = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+    expect(samples).toEqual(['d_seconds_sum 1.5', 'd_seconds_count 2', 'v NaN', 'v +Inf', 'v -Inf']);
   });
 });
 

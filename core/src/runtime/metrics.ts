@@ -29,7 +29,7 @@ const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /** A label value inside double quotes: backslash, double quote and line feed escaped. */
-export function escapeLabelValue(value: string): string {
+function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
@@ -50,7 +50,7 @@ function formatLabels(labels: MetricLabels | undefined): string {
 }
 
 /** The lines of one family: `# HELP`, `# TYPE`, then one line per sample. */
-export function formatMetricFamily(family: MetricFamily): string[] {
+function formatMetricFamily(family: MetricFamily): string[] {
   return [
     `# HELP ${family.name} ${escapeHelp(family.help)}`,
     `# TYPE ${family.name} ${family.type}`,
