@@ -11,7 +11,7 @@ import { isChildMessage, type ServiceName } from './child-messages.js';
  * again with backoff and the restart is logged, as for PostgreSQL and Redis; an exit with code 0
  * is a deliberate stop). `stop()` sends SIGTERM (the service drains), then SIGKILL after a deadline.
  * A clustered child is forked with node:cluster: the SMTP processes share their listening
- * sockets, which this (primary) process hands out round-robin.
+ * sockets and each accepts from them itself (SCHED_NONE).
  */
 
 export interface ServiceProcessSpec {
@@ -55,6 +55,10 @@ async function launch(spec: ServiceProcessSpec, abort?: AbortSignal): Promise<{ 
 
 function forkChild(spec: ServiceProcessSpec): ChildProcess {
   if (!spec.clustered) return fork(entry, [spec.service], { env: { ...process.env, ...spec.env } });
+  // The processes accept from the shared socket themselves (the kernel spreads the connections):
+  // with node's default round-robin, this process accepted each connection and passed it over IPC,
+  // which cost more CPU per SMTP connection than the second process saved (bench/README.md, #14).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: entry, args: [spec.service] });
   return cluster.fork(spec.env).process;
 }
