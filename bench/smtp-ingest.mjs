@@ -468,7 +468,12 @@ async function main() {
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
   requireTools();
   fs.mkdirSync(DATA_ROOT, { recursive: true });
-  pruneOldRuns(DATA_ROOT, 'run-', (dir) => [path.join(dir, 'mailyard', 'postgres', 'postmaster.pid'), path.join(dir, 'postfix', 'lib', 'master.lock')]);
+  // Only this bench's own runs (run-<year>…), never another bench's run-imap-* directory.
+  // Every target keeps its servers in its own subdirectory (mailyard, mailyard-e2e, mailyard-steady, postfix, postfix-maildir…):
+  // a run is live while any of their PostgreSQL or Postfix masters is.
+  pruneOldRuns(DATA_ROOT, 'run-2', (dir) =>
+    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? [path.join(dir, e.name, 'postgres', 'postmaster.pid'), path.join(dir, e.name, 'lib', 'master.lock')] : [])),
+  );
   const runDir = path.join(DATA_ROOT, `run-${stamp}`);
   fs.mkdirSync(runDir, { recursive: true });
   const results = { startedAt: startedAt.toISOString(), command: 'npm run bench  (= npm run build && node bench/smtp-ingest.mjs)', plan: PLAN, checks: CHECKS ? 'on' : 'off', machine: machineInfo() };

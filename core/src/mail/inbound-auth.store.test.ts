@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authTestMessage, SENDER_IP, startAuthDns, type AuthDns } from '../../../tests/helpers/mail-auth.js';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
-import { createDomainRepository } from '../repositories/domain.repository.js';
-import { cachingDnsResolver, createAuthDnsResolver, createInboundTrust, type TrustInput } from './inbound-auth.js';
+import { cachingDnsResolver, cachingTrustPolicies, createAuthDnsResolver, createInboundTrust, type TrustInput } from './inbound-auth.js';
+import { createDomainRepository, DEFAULT_TRUST_POLICY, type DomainTrustPolicy } from '../repositories/domain.repository.js';
 import { parseTrustedNetworks } from './trusted-networks.js';
 import { testSecrets } from '../../../tests/helpers/secrets.js';
 
@@ -146,6 +146,58 @@ describe('inbound authentication (SPF, DKIM, DMARC) on a real resolver', () => {
     const forgedVerdict = await slowKey.verify(input(forged));
     expect(forgedVerdict.authentication.dmarc).toMatchObject({ result: 'fail', policy: 'reject' });
     expect(forgedVerdict.action).toBe('reject');
+  });
+});
+
+describe('the trust policy cache', () => {
+  it("reads a domain's policy at most once per policyCacheMs: an admin's change reaches the MX when the entry expires", async () => {
+    let clock = 0;
+    const cached = createInboundTrust({
+      db: store.db,
+      resolver: createAuthDnsResolver([auth.dns.server], { timeoutMs: 500 }),
+      hostname: 'mx.in.test',
+      trustedNetworks: parseTrustedNetworks('none'),
+      policyCacheMs: 5_000,
+      now: () => clock,
+    });
+    const forged = input(authTestMessage('ceo@in.test', 'bob@in.test', 'cached policy'), { mailFrom: 'ceo@in.test' });
+    expect((await cached.verify(forged)).action).toBe('reject');
+    const domains = createDomainRepository(store.db);
+    await domains.updateTrustPolicy(inTest, { ownDomainSpoofing: 'quarantine' });
+    try {
+      clock = 4_999;
+      expect((await cached.verify(forged)).action).toBe('reject');
+      clock = 5_000;
+      expect((await cached.verify(forged)).action).toBe('junk');
+    } finally {
+      await domains.updateTrustPolicy(inTest, { ownDomainSpoofing: 'reject' });
+    }
+  });
+
+  it('asks only for the names it does not hold, remembers domains that are not ours, and holds at most maxEntries names', async () => {
+    let clock = 0;
+    const asked: string[][] = [];
+    const ours = new Map<string, DomainTrustPolicy>([['in.test', { ...DEFAULT_TRUST_POLICY, dmarcReject: 'ignore' }]]);
+    const lookup = async (names: readonly string[]) => {
+      asked.push([...names]);
+      return new Map([...ours].filter(([name]) => names.includes(name)));
+    };
+    const policies = cachingTrustPolicies(lookup, { ttlMs: 1_000, maxEntries: 2, now: () => clock });
+
+    expect(await policies(['in.test', 'gmail.test'])).toEqual(new Map([['in.test', ours.get('in.test')]]));
+    expect(await policies(['gmail.test', 'in.test'])).toEqual(new Map([['in.test', ours.get('in.test')]]));
+    expect(asked).toEqual([['in.test', 'gmail.test']]);
+    // A third name pushes out the oldest (in.test), which is then asked for again.
+    await policies(['other.test']);
+    await policies(['in.test', 'gmail.test']);
+    expect(asked.slice(1)).toEqual([['other.test'], ['in.test']]);
+    clock = 1_000;
+    await policies(['gmail.test']);
+    expect(asked.slice(3)).toEqual([['gmail.test']]);
+    // A failed lookup is not remembered: the MX answers 451 and the next message asks again.
+    const failing = cachingTrustPolicies(() => Promise.reject(new Error('db down')), { ttlMs: 1_000, maxEntries: 2, now: () => clock });
+    await expect(failing(['in.test'])).rejects.toThrow('db down');
+    await expect(failing(['in.test'])).rejects.toThrow('db down');
   });
 });
 

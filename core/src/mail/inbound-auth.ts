@@ -281,6 +281,52 @@ export function decideTrust(
   return verdict.action === 'accept' ? { action: 'accept', reason: null } : verdict;
 }
 
+// --- The domains' policies, cached briefly. ---
+
+export interface TrustPolicyCacheOptions {
+  /** A domain's policy (or that it is not ours) is kept this long (ms); 0 reads the store every time. */
+  ttlMs: number;
+  maxEntries: number;
+  now?: () => number;
+}
+
+/**
+ * Wraps the policy lookup with a per-domain cache, so a burst of mail costs one `domains` read per
+ * domain per few seconds instead of one per message. Domains that are not ours (most From domains)
+ * are remembered too; a failed lookup is never remembered. The price is staleness: an admin's
+ * policy change reaches a running MX within `ttlMs`.
+ */
+export function cachingTrustPolicies(
+  lookup: (names: readonly string[]) => Promise<ReadonlyMap<string, DomainTrustPolicy>>,
+  options: TrustPolicyCacheOptions,
+): (names: readonly string[]) => Promise<Map<string, DomainTrustPolicy>> {
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { policy: DomainTrustPolicy | null; expires: number }>();
+  return async (names) => {
+    const at = now();
+    const out = new Map<string, DomainTrustPolicy>();
+    const missing: string[] = [];
+    for (const name of names) {
+      const hit = cache.get(name);
+      if (hit && hit.expires > at) {
+        if (hit.policy) out.set(name, hit.policy);
+      } else missing.push(name);
+    }
+    if (missing.length === 0) return out;
+    const found = await lookup(missing);
+    const expires = now() + options.ttlMs;
+    for (const name of missing) {
+      const policy = found.get(name) ?? null;
+      if (policy) out.set(name, policy);
+      if (options.ttlMs <= 0) continue;
+      cache.delete(name);
+      while (cache.size >= options.maxEntries) cache.delete(cache.keys().next().value!);
+      cache.set(name, { policy, expires });
+    }
+    return out;
+  };
+}
+
 // --- The service the MX uses. ---
 
 export interface InboundTrustDeps {
@@ -293,11 +339,16 @@ export interface InboundTrustDeps {
   spamEngine?: SpamEngine;
   /** SPAM_JUNK_THRESHOLD, SPAM_REJECT_THRESHOLD; default 6 and 15. */
   spamThresholds?: SpamThresholds;
+  /** How long a domain's trust policy is cached (ms; default 5 s): how late a policy change may reach the MX. */
+  policyCacheMs?: number;
+  /** The policy cache's clock (tests); Date.now by default. */
+  now?: () => number;
 }
 
 /** Checks a message and decides; throws when the store cannot be read (the MX answers 451). */
 export function createInboundTrust(deps: InboundTrustDeps) {
   const domains = createDomainRepository(deps.db);
+  const trustPolicies = cachingTrustPolicies((names) => domains.trustPolicies(names), { ttlMs: deps.policyCacheMs ?? 5_000, maxEntries: 10_000, now: deps.now });
   const senderRules = createSenderRuleRepository(deps.db);
   /** Whether every local user among the recipients allow-lists the sender (the From address, else MAIL FROM). */
   async function allowedByEveryRecipient(rcptTo: readonly string[], sender: string): Promise<boolean> {
@@ -320,7 +371,7 @@ export function createInboundTrust(deps: InboundTrustDeps) {
         deps.spamEngine ? deps.spamEngine.check({ raw: input.raw, ip: input.ip, helo: input.helo, mailFrom: input.mailFrom, rcptTo }).catch(() => null) : null,
       ]);
       const names = [...new Set([...input.rcptDomains, ...(facts.fromDomain ? [facts.fromDomain] : [])])];
-      const policies = await domains.trustPolicies(names);
+      const policies = await trustPolicies(names);
       const trustedNetwork = deps.trustedNetworks.contains(input.ip);
       const policy = decideTrust(facts, input.rcptDomains, policies, trustedNetwork);
       const thresholds = deps.spamThresholds ?? DEFAULT_SPAM_THRESHOLDS;
