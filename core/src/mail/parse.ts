@@ -114,6 +114,18 @@ function rawBodyText(raw: Buffer): string {
   return raw.subarray(start, start + MAX_BODY_TEXT * 4).toString('utf8');
 }
 
+/**
+ * The first SNIPPET_LENGTH characters of the text with each whitespace run as one space, trimmed:
+ * `text.replace(/\s+/g, ' ').trim().slice(0, SNIPPET_LENGTH)`, reading only as much of the text
+ * as that needs (a prefix's collapsed form is a prefix of the whole's).
+ */
+export function snippetOf(text: string): string {
+  for (let length = 1024; ; length *= 4) {
+    const head = text.slice(0, length).replace(/\s+/g, ' ').trimStart();
+    if (head.length > SNIPPET_LENGTH || length >= text.length) return head.trimEnd().slice(0, SNIPPET_LENGTH);
+  }
+}
+
 function fromParsed(mail: ParsedMail, raw: Buffer): MessageSummary {
   const subject = cleanText(mail.subject, 2000);
   let text = mail.text ?? (typeof mail.html === 'string' ? htmlToPlain(mail.html) : '');
@@ -132,7 +144,7 @@ function fromParsed(mail: ParsedMail, raw: Buffer): MessageSummary {
     to: addresses(mail.to),
     cc: addresses(mail.cc),
     sentDate: headerDate(mail),
-    snippet: bodyText.replace(/\s+/g, ' ').trim().slice(0, SNIPPET_LENGTH),
+    snippet: snippetOf(bodyText),
     bodyText,
     attachments: mail.attachments.slice(0, 500).map((a) => ({
       filename: a.filename ? cleanText(a.filename, 500) : null,
@@ -175,14 +187,72 @@ function startsWithHeader(raw: Buffer): boolean {
   return firstLine === '' || /^[\x21-\x39\x3b-\x7e]+[ \t]*:/.test(firstLine) || firstLine.startsWith('From ');
 }
 
-export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
+const PARSER_OPTIONS = { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, maxHtmlLengthToParse: 2 * 1024 * 1024 };
+/** Header blocks larger than this always take the full parse. */
+const MAX_FAST_HEADER_BYTES = 64 * 1024;
+
+/**
+ * Where the body starts (just after the header block's blank line, LF or CRLF, as mailsplit
+ * splits), or -1 when the message has no such line within MAX_FAST_HEADER_BYTES.
+ */
+function bodyStart(raw: Buffer): number {
+  const limit = Math.min(raw.length, MAX_FAST_HEADER_BYTES);
+  for (let i = raw.indexOf(0x0a); i !== -1 && i < limit; i = raw.indexOf(0x0a, i + 1)) {
+    if (raw[i + 1] === 0x0a) return i + 2;
+    if (raw[i + 1] === 0x0d && raw[i + 2] === 0x0a) return i + 3;
+  }
+  return -1;
+}
+
+/**
+ * True when the headers describe one plain-text part mailparser would pass through unchanged:
+ * no Content-Type or `text/plain` with at most a UTF-8/ASCII charset (no format=flowed, no
+ * name), no Content-Disposition, no transfer encoding beyond 7bit/8bit.
+ */
+function isPlainUtf8Body(headers: ParsedMail['headers']): boolean {
+  if (headers.has('content-disposition')) return false;
+  const encoding = headers.get('content-transfer-encoding');
+  if (encoding !== undefined && (typeof encoding !== 'string' || !['7bit', '8bit'].includes(encoding.trim().toLowerCase()))) return false;
+  const type = headers.get('content-type');
+  if (type === undefined) return true;
+  if (typeof type !== 'object' || type === null || !('value' in type) || String(type.value).toLowerCase() !== 'text/plain') return false;
+  const params = ('params' in type ? type.params : {}) as Record<string, unknown>;
+  return Object.keys(params).every((key) => key === 'charset' && typeof params[key] === 'string' && ['ascii', 'usascii', 'utf8'].includes(params[key].toLowerCase().replace(/[^a-z0-9]+/g, '')));
+}
+
+/**
+ * The summary as the full MIME parse (mailparser) gives it. summarizeMessage takes a shortcut
+ * for plain-text mail with the same result; this is the reference the shortcut is tested against.
+ */
+export async function summarizeFully(raw: Buffer): Promise<MessageSummary> {
   try {
     const input = startsWithHeader(raw) ? raw : Buffer.concat([Buffer.from('\r\n'), raw]);
-    const mail = await simpleParser(input, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, maxHtmlLengthToParse: 2 * 1024 * 1024 });
+    const mail = await simpleParser(input, PARSER_OPTIONS);
     return fromParsed(mail, input);
   } catch {
     return fromRawHeaders(raw);
   }
+}
+
+/**
+ * The message's summary. Plain-text mail (most of what arrives, and all of issue #14's load)
+ * has only its header block parsed by mailparser, and its body read as the UTF-8 text mailparser
+ * would produce (line breaks as LF); everything else gets the full parse (summarizeFully).
+ */
+export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
+  const firstLine = raw.subarray(0, 1000).toString('latin1').split(/\r?\n/, 1)[0] ?? '';
+  const start = firstLine !== '' && !firstLine.startsWith('From ') && startsWithHeader(raw) ? bodyStart(raw) : -1;
+  if (start === -1) return summarizeFully(raw);
+  let mail: ParsedMail;
+  try {
+    mail = await simpleParser(raw.subarray(0, start), PARSER_OPTIONS);
+  } catch {
+    return summarizeFully(raw);
+  }
+  if (!isPlainUtf8Body(mail.headers)) return summarizeFully(raw);
+  const text = raw.subarray(start).toString('utf8').replace(/\r?\n/g, '\n');
+  if (text !== '') mail.text = text;
+  return fromParsed(mail, raw);
 }
 
 /**
