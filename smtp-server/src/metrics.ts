@@ -33,10 +33,17 @@ export function createSmtpMetrics(registry: MetricsRegistry): SmtpMetrics {
     listener(name, { onData }, server) {
       servers.set(name, server);
       const labels = { listener: name };
+      // One label object per reply code, made once (a reply is counted on every command).
+      const byCode = new Map<number, { listener: SmtpListenerName; code: string }>();
+      const replyLabels = (code: number) => {
+        let found = byCode.get(code);
+        if (!found) byCode.set(code, (found = { listener: name, code: String(code) }));
+        return found;
+      };
       sessions.inc(labels, 0);
       accepted.inc(labels, 0);
       return {
-        observer: { sessionStarted: () => sessions.inc(labels), reply: (code) => replies.inc({ listener: name, code: String(code) }) },
+        observer: { sessionStarted: () => sessions.inc(labels), reply: (code) => replies.inc(replyLabels(code)) },
         onData:
           onData &&
           ((stream, session, callback) =>

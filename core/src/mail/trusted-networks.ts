@@ -39,12 +39,28 @@ export function parseTrustedNetworks(text: string): TrustedNetworks {
       cidrs.push(`${address}/${prefix}`);
     }
   }
+  // The MX asks about the same client at MAIL, RCPT and DATA, and a busy MX sees few distinct
+  // clients: the answers are remembered (a BlockList check builds a SocketAddress each time).
+  // The memo is emptied when it reaches its bound, so a scan from many addresses cannot grow it.
+  const known = new Map<string, boolean>();
+  const check = (ip: string): boolean => {
+    const client = normalizeClientIp(ip);
+    if (isIPv4(client)) return list.check(client, 'ipv4');
+    return isIPv6(client) && list.check(client, 'ipv6');
+  };
   return {
     cidrs,
     contains(ip: string): boolean {
-      const client = normalizeClientIp(ip);
-      if (isIPv4(client)) return list.check(client, 'ipv4');
-      return isIPv6(client) && list.check(client, 'ipv6');
+      let trusted = known.get(ip);
+      if (trusted === undefined) {
+        trusted = check(ip);
+        if (known.size >= MEMO_SIZE) known.clear();
+        known.set(ip, trusted);
+      }
+      return trusted;
     },
   };
 }
+
+/** Client addresses whose answer `contains` remembers at most. */
+const MEMO_SIZE = 4096;

@@ -28,6 +28,7 @@ export class SpoolWriter {
   private inFlight = 0;
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
+  private readonly spool: ReturnType<typeof createSpoolRepository>;
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly deps: SpoolWriterDeps & { maxInFlight?: number }) {
@@ -35,6 +36,7 @@ export class SpoolWriter {
     // A few commits in flight at once: PostgreSQL flushes their WAL together, and a slow
     // enqueue never holds up the next commit.
     this.maxInFlight = deps.maxInFlight ?? 4;
+    this.spool = createSpoolRepository(deps.db);
   }
 
   write(item: SpoolInput): Promise<number> {
@@ -60,7 +62,7 @@ export class SpoolWriter {
     let ids: number[];
     try {
       // One statement, atomic by itself: no BEGIN/COMMIT round trips.
-      ids = await createSpoolRepository(this.deps.db).insertMany(batch.map((p) => p.item));
+      ids = await this.spool.insertMany(batch.map((p) => p.item));
     } catch (err) {
       if (batch.length > 1) {
         // One bad message must not fail the others that happened to share its transaction.

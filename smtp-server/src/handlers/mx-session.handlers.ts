@@ -43,24 +43,23 @@ type Callback = (err?: Error | null) => void;
 /** How a transaction ends: a refusal, or the text of the 250. */
 type DataOutcome = SmtpReplyError | { accepted: string };
 
-/** Per-session state we keep beside the library's session object. */
-interface SessionState {
-  messages: number;
+/** Per-session state we keep beside the library's session object (a class: one shape for every session). */
+class SessionState {
+  messages = 0;
   /** DNSBL and reverse DNS of the client, started at the first MAIL (never rejects); absent for trusted clients. */
   connectionChecks?: Promise<FilterCheckJson[]>;
-  /** A child logger with the session's id and IP, made on first use (most sessions log nothing). */
-  readonly log: Logger;
-}
+  private child: Logger | undefined;
 
-function sessionState(parent: Logger, session: SMTPServerSession): SessionState {
-  let child: Logger | undefined;
-  return {
-    messages: 0,
-    get log() {
-      child ??= parent.child({ session: session.id, ip: session.remoteAddress });
-      return child;
-    },
-  };
+  constructor(
+    private readonly parent: Logger,
+    private readonly session: SMTPServerSession,
+  ) {}
+
+  /** A child logger with the session's id and IP, made on first use (most sessions log nothing). */
+  get log(): Logger {
+    this.child ??= this.parent.child({ session: this.session.id, ip: this.session.remoteAddress });
+    return this.child;
+  }
 }
 
 function receivedHeader(session: SMTPServerSession, hostname: string, rcpts: string[]): string {
@@ -110,7 +109,7 @@ export function createMxHandlers(deps: MxHandlerDeps): Pick<SMTPServerOptions, '
         deps.log.warn({ event: 'smtp.connection.limited', ip: session.remoteAddress });
         return callback(replies.tooManyConnections(limits.maxConnectionsPerIp));
       }
-      sessions.set(session.id, sessionState(deps.log, session));
+      sessions.set(session.id, new SessionState(deps.log, session));
       callback();
     },
 
