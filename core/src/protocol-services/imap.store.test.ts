@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { allocateRedisUrl } from '../../../tests/helpers/redis.js';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
@@ -13,6 +13,8 @@ import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { createImapServices, type ImapAppendInput, type ImapServices } from './imap.js';
 import { testSecrets } from '../../../tests/helpers/secrets.js';
+import { eventually } from '../../../tests/helpers/services.js';
+import { KeyedBatcher } from '../util/keyed-batcher.js';
 
 /** core's IMAP services on the real store, Redis publisher and event hub. */
 
@@ -57,6 +59,55 @@ async function inbox(userId: number) {
 async function appendOne(userId: number, mailboxId: number, input: ImapAppendInput): Promise<{ uid: number; uidvalidity: number; duplicate: boolean }> {
   const { uidvalidity, appended } = await services.messages.append(userId, mailboxId, [input]);
   return { uidvalidity, ...appended[0]! };
+}
+
+/**
+ * APPENDs of new users (one a name), one session each, arriving while the first user's write
+ * waits for that user's row lock (held by the test): the others queue for the next group commit.
+ * Each APPEND after the first has two messages (MULTIAPPEND). Counts the writer transactions.
+ */
+async function concurrentAppends(names: string[], quotaBytes: Map<string, number> = new Map()) {
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
+  const users: Array<{ id: number; inbox: number }> = [];
+  for (const name of names) {
+    const id = (await accounts.addUser({ address: `${name}@imap.test`, password: `${name} password` })).id;
+    if (quotaBytes.has(name)) await store.db.updateTable('users').set({ quota_bytes: quotaBytes.get(name)! }).where('id', '=', id).execute();
+    users.push({ id, inbox: (await inbox(id)).id });
+  }
+  let transactions = 0;
+  const db = new Proxy(store.db, {
+    get(target, key) {
+      if (key === 'transaction') transactions++;
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  const counted = createImapServices({ db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((resolve) => (locked = resolve));
+  const holder = store.db.transaction().execute(async (tx) => {
+    await tx.selectFrom('users').select('id').where('id', '=', users[0]!.id).forUpdate().execute();
+    locked();
+    await released;
+  });
+  const adds = vi.spyOn(KeyedBatcher.prototype, 'add');
+  try {
+    await isLocked;
+    const first = counted.messages.append(users[0]!.id, users[0]!.inbox, [{ raw: raw(300), flags: [] }]);
+    await eventually(async () => adds.mock.calls.length === 1, { timeoutMs: 10_000, intervalMs: 5 });
+    const others = users.slice(1).map((u, n) => counted.messages.append(u.id, u.inbox, [{ raw: raw(301 + n), flags: [] }, { raw: raw(321 + n), flags: ['\\Seen'] }]));
+    await eventually(async () => adds.mock.calls.length === users.length, { timeoutMs: 10_000, intervalMs: 5, describe: () => `${adds.mock.calls.length} of ${users.length} APPENDs queued` });
+    release();
+    await holder;
+    const results = await Promise.allSettled([first, ...others]);
+    return { users, results, transactions };
+  } finally {
+    release();
+    adds.mockRestore();
+    await holder;
+  }
 }
 
 describe('IMAP services on the real store', () => {
@@ -235,6 +286,50 @@ describe('IMAP services on the real store', () => {
       expect((await services.messages.list(bob, box.id)).map((r) => r.uid)).toEqual(appended.map((a) => a.uid));
     } finally {
       await store.db.updateTable('users').set({ quota_bytes: null }).where('id', '=', bob).execute();
+    }
+  });
+
+  it('writes the APPENDs of concurrent sessions in one transaction, each with its own UIDs', async () => {
+    const { users, results, transactions } = await concurrentAppends(['dan', 'erin', 'fay', 'gus']);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.appended.map((a) => a.uid) : r.reason))).toEqual([[1], [1, 2], [1, 2], [1, 2]]);
+    // The first alone (it was waiting for its lock), then the three that queued meanwhile together.
+    expect(transactions).toBe(2);
+    for (const u of users.slice(1)) expect((await services.messages.list(u.id, u.inbox)).map((r) => [r.uid, r.flags])).toEqual([[1, []], [2, ['\\Seen']]]);
+  });
+
+  it('refuses only the APPEND that does not fit in its quota when concurrent APPENDs are written together', async () => {
+    const { users, results } = await concurrentAppends(['hal', 'ida', 'joe', 'kim'], new Map([['joe', 10]]));
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value.appended.map((a) => a.uid) : (r.reason as { code: string }).code))).toEqual([[1], [1, 2], 'quota.exceeded', [1, 2]]);
+    expect(await services.messages.list(users[2]!.id, users[2]!.inbox)).toEqual([]);
+    expect((await services.messages.list(users[3]!.id, users[3]!.inbox)).map((r) => r.uid)).toEqual([1, 2]);
+  });
+
+  it('writes a large APPEND at once, not behind the small ones waiting for the group commit', async () => {
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
+    const [lea, max] = await Promise.all(['lea', 'max'].map(async (name) => (await accounts.addUser({ address: `${name}@imap.test`, password: `${name} password` })).id));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const holder = store.db.transaction().execute(async (tx) => {
+      await tx.selectFrom('users').select('id').where('id', '=', lea!).forUpdate().execute();
+      locked();
+      await released;
+    });
+    const adds = vi.spyOn(KeyedBatcher.prototype, 'add');
+    try {
+      await isLocked;
+      const small = services.messages.append(lea!, (await inbox(lea!)).id, [{ raw: raw(400), flags: [] }]);
+      await eventually(async () => adds.mock.calls.length === 1, { timeoutMs: 10_000, intervalMs: 5 });
+      const big = Buffer.concat([raw(401), Buffer.from(`${'x'.repeat(76)}\r\n`.repeat(1000))]);
+      // Written while the small one still waits for its user's lock (it would wait behind it if batched).
+      expect((await services.messages.append(max!, (await inbox(max!)).id, [{ raw: big, flags: [] }])).appended).toEqual([{ uid: 1, duplicate: false }]);
+      release();
+      expect((await small).appended).toEqual([{ uid: 1, duplicate: false }]);
+    } finally {
+      release();
+      adds.mockRestore();
+      await holder;
     }
   });
 

@@ -8,7 +8,7 @@ import type { EventPublisher } from '../events/publisher.js';
 import type { UserEventHub } from '../events/user-event-hub.js';
 import type { Logger } from '../log/logger.js';
 import { copyMessages, deleteMailbox, expungeMessages, setFlags, writeMailboxes } from '../mail/mailbox-writer/index.js';
-import type { AppendInput, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MoveResult } from '../mail/mailbox-writer/mailbox-write.js';
+import type { AppendInput, AppendResult, CopyResult, DeletedMessage, FlagChange, FlaggedMessage, MoveResult } from '../mail/mailbox-writer/mailbox-write.js';
 import { loadMessageBytes } from '../mail/message-content.js';
 import { learnFromTransfers, type SpamLearnDeps } from '../mail/spam/learn.js';
 import { summarizeMessage } from '../mail/parse.js';
@@ -16,6 +16,7 @@ import { createChangeRepository } from '../repositories/change.repository.js';
 import { createImapRepository, type ImapMessageRow, type ImapSortFields, type ImapTextField } from '../repositories/imap.repository.js';
 import { createMailboxRepository, type MailboxRow } from '../repositories/mailbox.repository.js';
 import { createUserRepository } from '../repositories/user.repository.js';
+import { KeyedBatcher } from '../util/keyed-batcher.js';
 
 /**
  * The narrow services the IMAP server stands on (imap-server/src/handlers), and core's
@@ -144,9 +145,34 @@ function toInfo(m: MailboxRow): ImapMailboxInfo {
   return { id: m.id, name: m.name, specialUse: m.specialUse, uidvalidity: m.uidvalidity, uidnext: m.uidnext, highestmodseq: m.highestmodseq, messages: m.messageCount, unseen: m.unseenCount, size: m.totalBytes };
 }
 
+/**
+ * APPENDs up to this many bytes go through the group commit; a larger one is written at once in
+ * its own transaction: its cost is its bytes, not the transaction, and it must not hold up the
+ * small ones behind it (nor use only one PostgreSQL backend for every user's uploads).
+ */
+const GROUP_APPEND_MAX_BYTES = 64 * 1024;
+
+/** One APPEND (or MULTIAPPEND) command's new messages, for the group commit. */
+interface PendingAppend {
+  userId: number;
+  inputs: AppendInput[];
+}
+
 /** The IMAP services on the real store, Redis event publisher, limiter and event hub. */
 export function createImapServices(deps: ImapServiceDeps): ImapServices {
   const writer = { db: deps.db, events: deps.events, log: deps.log, afterTransfer: deps.spamLearn && learnFromTransfers(deps.spamLearn) };
+  /** APPENDs of any users in one writer transaction (MailboxWrite.appendMany: a fixed number of statements however many). */
+  const writeAppends = (batch: PendingAppend[]): Promise<AppendResult[][]> => {
+    const reserve = new Map<number, number>();
+    for (const { userId, inputs } of batch) reserve.set(userId, (reserve.get(userId) ?? 0) + inputs.length);
+    // The user's own action: refused (NO [OVERQUOTA]) unless it fits in their quota.
+    return writeMailboxes(writer, [...reserve.keys()], (w) => w.appendMany(batch, { enforceQuota: true }), reserve);
+  };
+  // Group commit of small APPENDs: those of every session that arrive while one is being written
+  // go into the next transaction together. Each APPEND stays all-or-nothing: when a batch fails
+  // (one user over quota, a mailbox deleted meanwhile), the KeyedBatcher writes its APPENDs one by
+  // one, so only the bad one fails, with its own error.
+  const appends = new KeyedBatcher<'append', PendingAppend, AppendResult[]>((_key, batch) => writeAppends(batch));
   const mailboxRepo = createMailboxRepository(deps.db);
   const imapRepo = createImapRepository(deps.db);
   const changes = createChangeRepository(deps.db);
@@ -220,8 +246,9 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
             fresh.push({ mailbox: { id: mailbox.id }, content: { raw: input.raw }, summary, flags: input.flags, internalDate: input.internalDate });
           }
         }
-        // The user's own action: refused (NO [OVERQUOTA]) unless it fits in their quota.
-        const added = fresh.length > 0 ? await writeMailboxes(writer, [userId], (w) => w.append(userId, fresh, { enforceQuota: true })) : [];
+        const pending = { userId, inputs: fresh };
+        const bytes = fresh.reduce((n, f) => n + ('raw' in f.content ? f.content.raw.length : f.content.size), 0);
+        const added = fresh.length === 0 ? [] : bytes <= GROUP_APPEND_MAX_BYTES ? await appends.add('append', pending) : (await writeAppends([pending]))[0]!;
         let next = 0;
         return { uidvalidity: mailbox.uidvalidity, appended: appended.map((a) => a ?? { uid: added[next++]!.uid, duplicate: false }) };
       },
