@@ -10,6 +10,7 @@
 //   BENCH_KEEP=1 ...                                      # keep bench/.data/run-imap-* afterwards
 //   BENCH_IMAP_CPU_PROF=1 ...                             # V8 CPU profile of imap-server (<run dir>/profiles;
 //                                                         # summarize with `node bench/cpuprofile-top.mjs FILE`)
+//   BENCH_IMAP_PROCESSES=2 ...                            # IMAP_PROCESSES of imap-server (default: its own, 1)
 //
 // Per target: (1) operations per second of BENCH_CLIENTS imapflow clients, one per user, each
 // looping a fixed mix BENCH_ITERATIONS times; (2) IDLE wake: a message delivered (Mailyard: SMTP
@@ -27,7 +28,7 @@ import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { benchLog as log, cleanups, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, procStat, pruneOldRuns, RESULTS, ROOT, round, runCleanups, sleep, startChild, stopOnSignals, stopPid, waitForBanner, withTimeout } from './lib.mjs';
+import { benchLog as log, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, procStat, pruneOldRuns, RESULTS, ROOT, round, runCleanups, sleep, startChild, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, withTimeout } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -162,7 +163,7 @@ const imapflow = (port, user) => new ImapFlow({ host: HOST, port, secure: false,
  * command is timed. The choices (ranges, messages, senders, dates) come from a PRNG seeded by the
  * client's number, so both servers get the same commands.
  */
-async function measureOps(port, users) {
+async function measureOps(port, users, cpu) {
   const latencies = Object.fromEntries(OPS.map((op) => [op, []]));
   const clients = await pool(
     Array.from({ length: PLAN.clients }, (_, i) => users[i % users.length]),
@@ -212,10 +213,14 @@ async function measureOps(port, users) {
       });
     }
   };
+  const cpu0 = cpu();
   const t0 = performance.now();
   await withTimeout(Promise.all(clients.map(loop)), PLAN.opsTimeoutMs, 'the operations phase');
   const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = cpu();
   const operations = OPS.reduce((n, op) => n + latencies[op].length, 0);
+  // CPU milliseconds per operation of each server process (group), and the machine's busy time.
+  const cpuMsPerOperation = Object.fromEntries(Object.keys(cpu1).map((k) => [k, cpu0[k] == null || cpu1[k] == null ? null : round(((cpu1[k] - cpu0[k]) * 1000) / operations, 3)]));
   const perOp = Object.fromEntries(
     OPS.map((op) => {
       const sorted = latencies[op].sort((a, b) => a - b);
@@ -223,7 +228,7 @@ async function measureOps(port, users) {
     }),
   );
   await Promise.all(clients.map((c) => c.logout().catch(() => c.close())));
-  return { clients: PLAN.clients, operations, seconds: round(seconds, 2), opsPerSecond: round(operations / seconds, 0), perOp };
+  return { clients: PLAN.clients, operations, seconds: round(seconds, 2), opsPerSecond: round(operations / seconds, 0), cpuMsPerOperation, perOp };
 }
 
 /**
@@ -414,6 +419,7 @@ async function benchMailyard(runDir, template, users) {
     MAIL_HOSTNAME: 'mx.bench.test',
     DNS_SERVERS: '127.0.0.1:9',
     SMTP_GREYLIST: 'off',
+    ...(process.env.BENCH_IMAP_PROCESSES ? { IMAP_PROCESSES: process.env.BENCH_IMAP_PROCESSES } : {}),
   };
   const service = (name) => {
     const profile = process.env.BENCH_IMAP_CPU_PROF && name === 'imap-server' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, '--cpu-prof-name=imap-server.cpuprofile'] : [];
@@ -436,9 +442,17 @@ async function benchMailyard(runDir, template, users) {
   await warmUp(imapPort, users);
   log(`mailyard: warm-up (every envelope of every user) in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
 
-  const result = { caps, process: 'imap-server (one Node process)' };
+  const processes = Number(env.IMAP_PROCESSES ?? 1);
+  const result = { caps, imapProcesses: processes, process: processes > 1 ? `imap-server (a cluster primary and ${processes} Node processes)` : 'imap-server (one Node process)' };
   log('mailyard: operations…');
-  result.ops = await measureOps(imapPort, users);
+  const postmasterPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const redisPid = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis', 'server.json'), 'utf8')).pid;
+  result.ops = await measureOps(imapPort, users, () => ({
+    imapServer: treeCpuSeconds(imap.pid), // with IMAP_PROCESSES > 1, the primary and its processes
+    postgres: treeCpuSeconds(postmasterPid), // the postmaster, its live backends, and backends it reaped
+    redis: cpuSeconds(redisPid),
+    wholeMachine: systemCpu().busy, // includes other work on a shared machine
+  }));
   alive();
   log(`mailyard: ${result.ops.opsPerSecond} ops/s; IDLE wake over SMTP…`);
   const mx = nodemailer.createTransport({ host: HOST, port: smtpPort, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity, name: 'client.source.test' });
@@ -450,7 +464,7 @@ async function benchMailyard(runDir, template, users) {
   mx.close();
   alive();
   log(`mailyard: wake p50 ${result.wake.fromStart.p50Ms} ms p99 ${result.wake.fromStart.p99Ms} ms; ${PLAN.idleConnections} idle connections…`);
-  result.memory = await measureIdleMemory(imapPort, users, () => [imap.pid]);
+  result.memory = await measureIdleMemory(imapPort, users, () => processTree(imap.pid));
   alive();
   result.wake.clock = 'SMTP 250 to the MX (nodemailer, one connection) -> "* N EXISTS" read by the IDLE client';
   return result;
@@ -575,7 +589,11 @@ async function benchDovecot(runDir, template, users) {
 
   const result = { settings, process: 'dovecot master + its services: imap-login (one per connection until login), one imap process per connection, auth, anvil, log, config, stats' };
   log('dovecot: operations…');
-  result.ops = await measureOps(port, users);
+  result.ops = await measureOps(port, users, () => ({
+    // The master, every process under it (one imap per connection, imap-login, auth ...), and reaped ones.
+    dovecot: processTree(master.pid).reduce((n, pid) => n + (cpuSeconds(pid, true) ?? 0), 0),
+    wholeMachine: systemCpu().busy,
+  }));
   alive();
   log(`dovecot: ${result.ops.opsPerSecond} ops/s; IDLE wake via dovecot-lda…`);
   result.wake = await measureWake(port, users[0], async (i) => {
@@ -610,6 +628,7 @@ function printTable(results) {
     }
     console.log(`${name.padEnd(10)}${cell(r.ops?.opsPerSecond)}${cell(r.wake?.fromStart?.p50Ms)}${cell(r.wake?.fromStart?.p99Ms)}${cell(r.memory?.open)}${cell(r.memory?.rssKbPerConnection)}${cell(r.memory?.pssKbPerConnection)}`);
   }
+  console.log(`\nCPU ms per operation (operations phase): ${rows.map(([name, r]) => `${name} ${JSON.stringify(r.ops?.cpuMsPerOperation ?? null)}`).join('; ')}`);
   console.log(`\nper-command latency p50 / p99 (ms):`);
   console.log(`${''.padEnd(14)}${rows.map(([name]) => name.padStart(18)).join('')}`);
   for (const op of OPS) console.log(`${op.padEnd(14)}${rows.map(([, r]) => (r.ops ? `${r.ops.perOp[op].p50Ms} / ${r.ops.perOp[op].p99Ms}` : '—').padStart(18)).join('')}`);

@@ -2,6 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
 import { createImapServices, listenOn, type ImapServiceDeps, type ImapServices, type Logger } from '@mailyard/core';
+import { createLocalSlots, type ConnectionSlots } from './connection-slots.js';
 import { ImapSession, type SessionIo, type UserConnections } from './handlers/session.js';
 import { StructureCache } from './handlers/structure-cache.js';
 import type { ImapMetrics } from './metrics.js';
@@ -32,6 +33,8 @@ export interface ImapListenerOptions {
   idleTimeoutMs?: number;
   /** Counts connections and commands (metrics.ts); absent: not counted. */
   metrics?: ImapMetrics;
+  /** Where the connection caps are counted (connection-slots.ts); absent: in this process, with the two caps above. */
+  slots?: ConnectionSlots;
 }
 
 export interface ImapListener {
@@ -53,24 +56,6 @@ export const IMAP_DEFAULTS = {
   maxLineLength: 64 * 1024,
 };
 
-/** Counts per key with a cap. */
-function createCounter(max: number) {
-  const counts = new Map<string | number, number>();
-  return {
-    acquire(key: string | number): boolean {
-      const n = counts.get(key) ?? 0;
-      if (n >= max) return false;
-      counts.set(key, n + 1);
-      return true;
-    },
-    release(key: string | number): void {
-      const n = (counts.get(key) ?? 0) - 1;
-      if (n <= 0) counts.delete(key);
-      else counts.set(key, n);
-    },
-  };
-}
-
 /** The IMAP server on the real store (tests call this; start.ts listens). */
 export function buildImapApp(deps: ImapServiceDeps, options: ImapListenerOptions): ImapListener {
   return buildImapListener({ services: createImapServices(deps), log: deps.log }, options);
@@ -82,24 +67,39 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
   const { log } = deps;
   const { metrics } = options;
   let secureContext = tls.createSecureContext({ key: options.tls.key, cert: options.tls.cert });
-  const perIp = createCounter(settings.maxConnectionsPerIp);
-  const userConnections: UserConnections = createCounter(settings.maxConnectionsPerUser);
+  const slots = options.slots ?? createLocalSlots({ ip: settings.maxConnectionsPerIp, user: settings.maxConnectionsPerUser });
+  const userConnections: UserConnections = {
+    acquire: (userId) => slots.acquire('user', String(userId)),
+    release: (userId) => slots.release('user', String(userId)),
+  };
   // ENVELOPE/BODYSTRUCTURE by message id for every session of this listener (a message's bytes never change).
   const structures = new StructureCache();
   const sessions = new Set<{ bye(): void }>();
   let shuttingDown = false;
 
-  function serve(socket: net.Socket, secure: boolean): void {
+  /** Takes the client IP's slot (in this process: at once; in a cluster: one round trip to the primary), then serves. */
+  function admit(socket: net.Socket, secure: boolean): void {
     const ip = socket.remoteAddress ?? 'unknown';
     socket.on('error', (err) => log.debug({ event: 'imap.socket_error', err: err.message }));
     if (metrics) {
       metrics.connectionOpened();
       socket.once('close', () => metrics.connectionClosed());
     }
-    if (shuttingDown || !perIp.acquire(ip)) {
-      socket.end(shuttingDown ? '* BYE Server shutting down\r\n' : '* BYE Too many connections from your address\r\n');
-      return;
-    }
+    const refuse = () => void socket.end(shuttingDown ? '* BYE Server shutting down\r\n' : '* BYE Too many connections from your address\r\n');
+    if (shuttingDown) return refuse();
+    const admitted = (ok: boolean) => {
+      if (!ok || shuttingDown || socket.destroyed) {
+        if (ok) slots.release('ip', ip);
+        return refuse();
+      }
+      serve(socket, secure, ip);
+    };
+    const taken = slots.acquire('ip', ip);
+    if (typeof taken === 'boolean') admitted(taken);
+    else void taken.then(admitted);
+  }
+
+  function serve(socket: net.Socket, secure: boolean, ip: string): void {
     let current: net.Socket = socket;
     let isSecure = secure;
     let signedIn = () => false;
@@ -228,7 +228,7 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
     sessions.add(entry);
     socket.once('close', () => {
       sessions.delete(entry);
-      perIp.release(ip);
+      slots.release('ip', ip);
     });
     session.run().catch((err: Error) => {
       log.warn({ event: 'imap.session_failed', err: err.message });
@@ -236,8 +236,8 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
     });
   }
 
-  const imap = net.createServer((socket) => serve(socket, false));
-  const imaps = tls.createServer({ key: options.tls.key, cert: options.tls.cert }, (socket) => serve(socket, true));
+  const imap = net.createServer((socket) => admit(socket, false));
+  const imaps = tls.createServer({ key: options.tls.key, cert: options.tls.cert }, (socket) => admit(socket, true));
   for (const [name, server] of [['imap', imap], ['imaps', imaps]] as const) {
     server.on('error', (err) => log.warn({ event: 'imap.server_error', listener: name, err: err.message }));
   }

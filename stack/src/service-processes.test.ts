@@ -46,6 +46,10 @@ describe('probe ports under npm start', () => {
     });
   });
 
+  it('leaves the IMAP server room for its IMAP_PROCESSES processes (each binds the next port)', () => {
+    expect(healthPorts({ WORKER_HEALTH_PORT: '9100', SMTP_PROCESSES: '1', IMAP_PROCESSES: '3' })).toMatchObject({ 'imap-server': '9102', 'smtp-server': '9105' });
+  });
+
   it('leaves 0 (any free port, each its own) as it is, and sets none without WORKER_HEALTH_PORT', () => {
     expect(Object.values(healthPorts({ WORKER_HEALTH_PORT: '0', SMTP_PROCESSES: '2' })).filter(Boolean)).toEqual(['0', '0', '0', '0', '0']);
     expect(Object.values(healthPorts({ SMTP_PROCESSES: '2' })).filter(Boolean)).toEqual([]);

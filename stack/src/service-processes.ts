@@ -70,11 +70,14 @@ export function serviceSpecs(config: StackConfig, env: Record<string, string>): 
     })),
   ];
   const base = config.WORKER_HEALTH_PORT;
-  if (base !== undefined && base > 0 && base + probed.length - 1 > 65535) {
-    throw new ConfigError([`WORKER_HEALTH_PORT: npm start uses ${probed.length} ports from it (one per process): at most ${65536 - probed.length}`]);
+  // The IMAP server's IMAP_PROCESSES processes take the ports from its own on (imap-server/src/cluster.ts).
+  const offsets = probed.map((_, i) => probed.slice(0, i).reduce((n, spec) => n + (spec.service === 'imap-server' ? config.IMAP_PROCESSES : 1), 0));
+  const used = offsets.at(-1)! + 1;
+  if (base !== undefined && base > 0 && base + used - 1 > 65535) {
+    throw new ConfigError([`WORKER_HEALTH_PORT: npm start uses ${used} ports from it (one per process): at most ${65536 - used}`]);
   }
   // 0 stays 0: each process binds a free port of its own (health-server.ts listens exclusively).
-  const withProbe = probed.map((spec, i) => (base === undefined ? spec : { ...spec, env: { ...spec.env, WORKER_HEALTH_PORT: String(base === 0 ? 0 : base + i) } }));
+  const withProbe = probed.map((spec, i) => (base === undefined ? spec : { ...spec, env: { ...spec.env, WORKER_HEALTH_PORT: String(base === 0 ? 0 : base + offsets[i]!) } }));
   return [...withProbe, { service: 'backend', name: 'backend', env, clustered: false }];
 }
 

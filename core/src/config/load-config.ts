@@ -341,6 +341,8 @@ function imapShape(mode: RunMode) {
       .transform((v) => v === 'true'),
     IMAP_MAX_CONNECTIONS_PER_IP: positiveInt.default(50),
     IMAP_MAX_CONNECTIONS_PER_USER: positiveInt.default(20),
+    /** IMAP server processes sharing IMAP_PORT and IMAPS_PORT (node:cluster, imap-server/src/cluster.ts); the connection caps hold across them. */
+    IMAP_PROCESSES: positiveInt.max(64).default(1),
     /** The largest APPEND literal. */
     IMAP_MAX_MESSAGE_SIZE: positiveInt.default(50 * 1024 * 1024),
     /** RFC 3501: an idle client (IDLE included) is logged out after at least 30 minutes. */

@@ -55,6 +55,32 @@ async function signedIn(store: FakeImapStore, options: Partial<ImapListenerOptio
 }
 
 describe('greeting, capabilities and sign-in', () => {
+  it('gives back the per-user slot of a LOGIN whose connection closed while the slot was on its way', async () => {
+    // The slot comes late (as from the cluster primary with IMAP_PROCESSES): the client is gone by then.
+    let grant!: (ok: boolean) => void;
+    const held = new Map<string, number>();
+    const slots = {
+      acquire(kind: 'ip' | 'user', key: string) {
+        held.set(`${kind}:${key}`, (held.get(`${kind}:${key}`) ?? 0) + 1);
+        return kind === 'ip' ? true : new Promise<boolean>((resolve) => (grant = resolve));
+      },
+      release(kind: 'ip' | 'user', key: string) {
+        held.set(`${kind}:${key}`, held.get(`${kind}:${key}`)! - 1);
+      },
+    };
+    const server = await serve(createFakeImapStore(), { slots });
+    const client = await server.connect();
+    client.write('l1 LOGIN alice@a.test secret\r\n');
+    const deadline = Date.now() + 10_000;
+    while (grant === undefined && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(grant).toBeDefined();
+    client.close();
+    while ((held.get('ip:127.0.0.1') ?? 0) > 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    grant(true);
+    while ([...held].some(([key, n]) => key.startsWith('user:') && n > 0) && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect([...held].filter(([, n]) => n !== 0)).toEqual([]);
+  });
+
   it('greets with its capabilities and refuses LOGIN before TLS unless allowed', async () => {
     const server = await serve(createFakeImapStore(), { allowPlaintextAuth: false });
     const client = await connectImap(server.ports.imap);

@@ -36,7 +36,7 @@ export interface SessionIo {
 
 /** Counts signed-in connections per user (the per-user cap). */
 export interface UserConnections {
-  acquire(userId: number): boolean;
+  acquire(userId: number): boolean | Promise<boolean>;
   release(userId: number): void;
 }
 
@@ -217,13 +217,21 @@ export class ImapSession {
 
   /** Signs the user in: the per-user cap, then the change feed. Returns a refusal, or null when signed in. */
   async signIn(user: { userId: number; address: string }): Promise<Reply | null> {
-    if (!this.deps.userConnections.acquire(user.userId)) return { status: 'NO', code: 'LIMIT', text: 'Too many connections for this user' };
+    if (!(await this.deps.userConnections.acquire(user.userId))) return { status: 'NO', code: 'LIMIT', text: 'Too many connections for this user' };
+    let feed: ImapChangeFeed;
     try {
-      this.feed = await this.services.changes.open(user.userId);
+      feed = await this.services.changes.open(user.userId);
     } catch (err) {
       this.deps.userConnections.release(user.userId);
       return replyForError(err, this.log, 'LOGIN');
     }
+    // The connection ended while the slot or the feed was on its way: `end` saw no user to release.
+    if (this.closed) {
+      feed.close();
+      this.deps.userConnections.release(user.userId);
+      return { status: 'NO', text: 'Connection closed' };
+    }
+    this.feed = feed;
     this.user = user;
     this.state = 'authenticated';
     void this.pump(this.feed);
