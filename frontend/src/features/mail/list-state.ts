@@ -21,12 +21,14 @@ export interface ListState {
 
 export const emptyList: ListState = { mailboxId: null, query: null, items: [], nextCursor: null, loading: true, loadingMore: false, error: null };
 
-/** Messages fetched after an event (a fresh first page): the unknown ones go on top, known ones are refreshed. */
+/**
+ * Messages fetched after an event (a fresh first page, newest first): that page, in the server's
+ * order, then the rows already listed below it. Mail is not always filed in the order it arrived
+ * (the later message's event can come first), so a new row goes where its date puts it, not on top.
+ */
 export function mergeNewer(state: ListState, fresh: MessageListItemDto[]): ListState {
-  const known = new Map(state.items.map((m) => [m.id, m]));
-  const freshById = new Map(fresh.map((m) => [m.id, m]));
-  const added = fresh.filter((m) => !known.has(m.id));
-  return { ...state, items: [...added, ...state.items.map((m) => freshById.get(m.id) ?? m)] };
+  const inFresh = new Set(fresh.map((m) => m.id));
+  return { ...state, items: [...fresh, ...state.items.filter((m) => !inFresh.has(m.id))] };
 }
 
 export function appendPage(state: ListState, page: MessageListItemDto[], nextCursor: string | null): ListState {
