@@ -31,3 +31,19 @@ export async function createTestStore(): Promise<TestStore> {
     },
   };
 }
+
+/**
+ * `db` with every statement counted (every query, raw SQL included, goes through a Kysely plugin):
+ * for tests that prove how many round trips a write costs. `reset()` starts the count again.
+ */
+export function countingDb(db: Db): { db: Db; count: () => number; reset: () => void } {
+  let n = 0;
+  const counted = db.withPlugin({
+    transformQuery: (args) => {
+      n++;
+      return args.node;
+    },
+    transformResult: async (args) => args.result,
+  });
+  return { db: counted, count: () => n, reset: () => (n = 0) };
+}

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { allocateRedisUrl } from '../../../tests/helpers/redis.js';
-import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { countingDb, createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
 import { createRateLimiter } from '../auth/rate-limit.js';
 import { createRedisEventPublisher } from '../events/publisher.js';
@@ -150,21 +150,14 @@ describe('IMAP services on the real store', () => {
 
   it('lists a mailbox and claims its \\Recent messages in one statement, for one session each, never moving the claim down', async () => {
     const dave = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'dave@imap.test', password: 'dave password' })).id;
-    let statements = 0;
-    const counting = store.db.withPlugin({
-      transformQuery: (args) => {
-        statements++;
-        return args.node;
-      },
-      transformResult: async (args) => args.result,
-    });
-    const countingServices = createImapServices({ db: counting, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
+    const counting = countingDb(store.db);
+    const countingServices = createImapServices({ db: counting.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
     const box = await inbox(dave);
     const a = await appendOne(dave, box.id, { raw: raw(301), flags: [] });
     const b = await appendOne(dave, box.id, { raw: raw(302), flags: ['\\Seen'] });
-    statements = 0;
+    counting.reset();
     const first = await countingServices.messages.listClaimingRecent(dave, box.id);
-    expect(statements).toBe(1);
+    expect(counting.count()).toBe(1);
     expect(first.rows.map((r) => [r.uid, r.flags])).toEqual([
       [a.uid, []],
       [b.uid, ['\\Seen']],

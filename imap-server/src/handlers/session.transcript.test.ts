@@ -47,6 +47,21 @@ async function serve(store: FakeImapStore, options: Partial<ImapListenerOptions>
   };
 }
 
+/**
+ * Records each batch of message ids whose bytes the session loads; message 5 of the INBOX is deleted by
+ * another client after the session listed it; loading one message at a time fails the test.
+ */
+function recordContentBatches(store: FakeImapStore, what: string): number[][] {
+  const batches: number[][] = [];
+  const contents = store.services.messages.contents.bind(store.services.messages);
+  store.services.messages.contents = async (userId, ids) => {
+    batches.push([...ids]);
+    return new Map([...(await contents(userId, ids))].filter(([id]) => id !== store.messages('INBOX')[4]!.id));
+  };
+  store.services.messages.content = () => Promise.reject(new Error(`${what} must not load message by message`));
+  return batches;
+}
+
 async function signedIn(store: FakeImapStore, options: Partial<ImapListenerOptions> = {}) {
   const server = await serve(store, options);
   const client = await server.connect();
@@ -387,14 +402,7 @@ describe('selected mailbox', () => {
 
   it('loads the bytes of a range in a few queries (by count), not one per message, and skips one deleted meanwhile', async () => {
     const { store, client } = await withMail(40);
-    const batches: number[][] = [];
-    const contents = store.services.messages.contents.bind(store.services.messages);
-    store.services.messages.contents = async (userId, ids) => {
-      batches.push([...ids]);
-      // Message 5 is deleted by another client after the session listed it.
-      return new Map([...(await contents(userId, ids))].filter(([id]) => id !== store.messages('INBOX')[4]!.id));
-    };
-    store.services.messages.content = () => Promise.reject(new Error('FETCH of a range must not load message by message'));
+    const batches = recordContentBatches(store, 'FETCH of a range');
     await client.command('a0 SELECT INBOX');
     const fetched = await client.command('a1 FETCH 1:* (UID ENVELOPE)');
     expect(batches.map((b) => b.length)).toEqual([32, 8]);
@@ -419,14 +427,7 @@ describe('selected mailbox', () => {
 
   it('searches header fields the store does not index (HEADER, BCC, SENTON, TEXT) with the bytes loaded in batches, and skips one deleted meanwhile', async () => {
     const { store, client } = await withMail(40);
-    const batches: number[][] = [];
-    const contents = store.services.messages.contents.bind(store.services.messages);
-    store.services.messages.contents = async (userId, ids) => {
-      batches.push([...ids]);
-      // Message 5 is deleted by another client after the session listed it.
-      return new Map([...(await contents(userId, ids))].filter(([id]) => id !== store.messages('INBOX')[4]!.id));
-    };
-    store.services.messages.content = () => Promise.reject(new Error('SEARCH must not load message by message'));
+    const batches = recordContentBatches(store, 'SEARCH');
     await client.command('a0 SELECT INBOX');
     expect(await client.command('a1 SEARCH HEADER Message-ID "<m37@b.test>"')).toEqual(['* SEARCH 37', 'a1 OK SEARCH completed']);
     expect(batches.map((b) => b.length)).toEqual([32, 8]);

@@ -1,10 +1,8 @@
-import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStore, type TestStore } from '../../../../tests/helpers/store.js';
+import { countingDb, createTestStore, type TestStore } from '../../../../tests/helpers/store.js';
 import { testSecrets } from '../../../../tests/helpers/secrets.js';
 import { createAccountsService } from '../../accounts/accounts.service.js';
 import type { UserEvent } from '../../contracts/events.js';
-import type { Db } from '../../db/client.js';
 import type { EventPublisher } from '../../events/publisher.js';
 import { createSpoolRepository } from '../../repositories/spool.repository.js';
 import { summarizeMessage } from '../parse.js';
@@ -56,19 +54,6 @@ async function snapshot(userIds: readonly number[]) {
     users: await store.db.selectFrom('users').select(['id', 'modseq', 'used_bytes']).where('id', 'in', [...userIds]).orderBy('id').execute(),
     mailboxes: await store.db.selectFrom('mailboxes').select(['id', 'uidnext', 'message_count', 'unseen_count', 'total_bytes', 'highestmodseq']).where('user_id', 'in', [...userIds]).orderBy('id').execute(),
   };
-}
-
-/** A Db whose statements are counted (every query, raw SQL included, goes through the plugin). */
-function countingDb(): { db: Db; count: () => number } {
-  let n = 0;
-  const plugin: KyselyPlugin = {
-    transformQuery: (args) => {
-      n++;
-      return args.node;
-    },
-    transformResult: async (args) => args.result,
-  };
-  return { db: store.db.withPlugin(plugin), count: () => n };
 }
 
 beforeAll(async () => {
@@ -197,7 +182,7 @@ describe('ingestMany across many users', () => {
       const ids = await spoolRows(raws);
       const inputs = await Promise.all(raws.map((raw, i) => input(userIds[Math.floor(i / 3)]!, raw, i % 3 === 1 ? undefined : ids[i])));
       await ingestMany({ db: store.db, events }, inputs.filter((_, i) => i % 3 === 2));
-      const counted = countingDb();
+      const counted = countingDb(store.db);
       const results = await ingestMany({ db: counted.db, events }, inputs);
       expect(results.map((r) => r.duplicate)).toEqual(inputs.map((_, i) => i % 3 === 2));
       return counted.count();

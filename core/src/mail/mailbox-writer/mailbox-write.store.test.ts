@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestStore, type TestStore } from '../../../../tests/helpers/store.js';
+import { countingDb, createTestStore, type TestStore } from '../../../../tests/helpers/store.js';
 import { createAccountsService } from '../../accounts/accounts.service.js';
 import type { UserEvent } from '../../contracts/events.js';
 import type { SpecialUse } from '../../db/schema.js';
@@ -165,23 +165,16 @@ describe('setFlags', () => {
   it('changes a message in three statements of its transaction: the user lock, the message lock, one write', async () => {
     const a = await deliver(alice);
     const b = await deliver(alice, undefined, ['\\Seen']);
-    let statements = 0;
-    const counting = store.db.withPlugin({
-      transformQuery: (args) => {
-        statements++;
-        return args.node;
-      },
-      transformResult: async (args) => args.result,
-    });
-    const [flagged] = await setFlags({ ...deps, db: counting }, alice, [a.messageId], { add: ['\\Seen', '$Work'] });
-    expect(statements).toBe(3);
+    const counting = countingDb(store.db);
+    const [flagged] = await setFlags({ ...deps, db: counting.db }, alice, [a.messageId], { add: ['\\Seen', '$Work'] });
+    expect(counting.count()).toBe(3);
     expect(flagged).toMatchObject({ id: a.messageId, flags: ['\\Seen', '$Work'], changed: true });
     // Two messages in two mailboxes: one more statement (the second modseq), still one write.
     const archive = await mailboxOf(alice, '\\Archive');
     await moveMessages(deps, alice, [b.messageId], archive.id);
-    statements = 0;
-    await setFlags({ ...deps, db: counting }, alice, [a.messageId, b.messageId], { remove: ['\\Seen'] });
-    expect(statements).toBe(4);
+    counting.reset();
+    await setFlags({ ...deps, db: counting.db }, alice, [a.messageId, b.messageId], { remove: ['\\Seen'] });
+    expect(counting.count()).toBe(4);
     expect((await mailboxOf(alice, '\\Archive')).unseenCount).toBe(1);
     await expectConsistent(alice);
   });
