@@ -218,20 +218,13 @@ export class ImapSession {
   /** Signs the user in: the per-user cap, then the change feed. Returns a refusal, or null when signed in. */
   async signIn(user: { userId: number; address: string }): Promise<Reply | null> {
     if (!(await this.deps.userConnections.acquire(user.userId))) return { status: 'NO', code: 'LIMIT', text: 'Too many connections for this user' };
-    let feed: ImapChangeFeed;
+    // A connection that closes meanwhile ends the session only after this command (app.ts), so `end` releases the slot.
     try {
-      feed = await this.services.changes.open(user.userId);
+      this.feed = await this.services.changes.open(user.userId);
     } catch (err) {
       this.deps.userConnections.release(user.userId);
       return replyForError(err, this.log, 'LOGIN');
     }
-    // The connection ended while the slot or the feed was on its way: `end` saw no user to release.
-    if (this.closed) {
-      feed.close();
-      this.deps.userConnections.release(user.userId);
-      return { status: 'NO', text: 'Connection closed' };
-    }
-    this.feed = feed;
     this.user = user;
     this.state = 'authenticated';
     void this.pump(this.feed);
