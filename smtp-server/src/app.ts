@@ -36,7 +36,6 @@ import { useConfigurableGreetingDelay } from './protocol/greeting-delay.js';
 import { useListenerObserver } from './protocol/observe.js';
 import { useBatchedReplies } from './protocol/reply-batching.js';
 import { submissionReplies } from './protocol/replies.js';
-import { usePooledSessionIds } from './protocol/session-ids.js';
 
 export interface SmtpAppDeps {
   db: Db;
@@ -140,7 +139,6 @@ export function buildMxListener(deps: { services: MxServices; log: Logger }, opt
   useDataAdmission();
   useListenerObserver();
   useBatchedReplies();
-  usePooledSessionIds();
   let shuttingDown = false;
   const spillDir = options.spillDir ?? privateSpillFolder();
   if (options.spillDir) prepareSpillFolder(spillDir);
@@ -236,7 +234,6 @@ export function buildSubmissionListeners(deps: { services: SubmissionServices; l
   useRfc4954AuthTlsReply();
   useListenerObserver();
   useBatchedReplies();
-  usePooledSessionIds();
   let shuttingDown = false;
   const { log } = deps;
   const handlers = createSubmissionHandlers({ services: deps.services, log, hostname: options.hostname, limits: options.limits, isShuttingDown: () => shuttingDown });
