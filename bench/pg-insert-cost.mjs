@@ -1,0 +1,141 @@
+// What one row of `messages` costs PostgreSQL to insert, and which part of the table costs it
+// (issue #14, "Indexes": measure the GIN indexes' share before changing them). For each variant a
+// fresh private PostgreSQL (fsync on) with the real schema (`mailyard migrate`) takes N messages in
+// multi-row INSERTs of 50 inside one transaction each, as filing batches do; measured: the backend's
+// CPU (from /proc) and the WAL bytes, per message. Two kinds of body:
+// - `x-lines`: what Postfix's smtp-source sends (and so what `npm run bench` files): ~5 KB of
+//   identical "XXXX…" lines, one lexeme for the search vector;
+// - `prose`: ~5 KB of words (an English pool of 200 words with numbers mixed in), about the number of
+//   distinct words of real mail: what a real inbox files.
+// Variants: `schema` (as migrated), `no-search-gin` (without the GIN index on the search vector),
+// `no-gin` (without all six GIN indexes), `no-search-column` (without the stored search vector
+// and its index). Only `schema` is a state the product runs in; the others apportion its cost.
+//
+//   node bench/pg-insert-cost.mjs            (after `npm run build`; ~1 minute)
+//   BENCH_MESSAGES=4000                      messages per variant (default 4000)
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { startLocalPostgres } from '../core/dist/local/index.js';
+import { BENCH, benchLog as log, cleanups, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, stopOnSignals } from './lib.mjs';
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 4000);
+const BATCH = 50;
+const DATA_ROOT = path.join(BENCH, '.data');
+const GIN = ['messages_search', 'messages_references', 'messages_subject_search', 'messages_from_trgm', 'messages_to_trgm', 'messages_cc_trgm'];
+const VARIANTS = {
+  schema: [],
+  'no-search-gin': ['DROP INDEX messages_search'],
+  'no-gin': GIN.map((i) => `DROP INDEX IF EXISTS ${i}`),
+  'no-search-column': ['ALTER TABLE messages DROP COLUMN search'],
+};
+
+const POOL = (
+  'the of and to in is for on with as project deadline update please review attached draft customer order shipping invoice payment team ' +
+  'schedule call tomorrow today next week monday friday plan design server release version feature bug fix test deploy data report numbers ' +
+  'sales revenue cost travel hotel flight conference agenda notes follow up question answer thanks regards best office lunch dinner weekend ' +
+  'holiday contract legal signature approval manager client account password security login backup storage network email calendar invite ' +
+  'event photo video document spreadsheet presentation slide budget forecast target goal quarter year month status progress risk issue ticket ' +
+  'support request feedback survey results analysis summary overview detail change proposal offer price discount product service launch ' +
+  'marketing campaign newsletter website blog article press media social partner vendor supplier delivery warehouse inventory stock item ' +
+  'package tracking receipt refund return policy terms privacy training course workshop webinar recording link file folder share access ' +
+  'permission lead engineer developer designer analyst intern candidate interview hiring onboarding'
+).split(' ');
+
+/** A deterministic pseudo-random sequence, so that every variant files the same text. */
+function sequence(seed) {
+  let k = seed;
+  return () => (k = (k * 1103515245 + 12345) & 0x7fffffff);
+}
+
+function bodies(kind) {
+  const next = sequence(7);
+  const line = 'X'.repeat(78);
+  return () => {
+    if (kind === 'x-lines') return Array.from({ length: 64 }, () => line).join('\n');
+    let s = '';
+    while (s.length < 5000) {
+      const r = next();
+      s += POOL[r % POOL.length] + (r % 9 === 0 ? ` ${r % 100000}` : '') + ' ';
+    }
+    return s;
+  };
+}
+
+async function measure(kind, variant, runDir) {
+  const dataDir = path.join(runDir, `${kind}-${variant}`);
+  const server = await startLocalPostgres({ dataDir });
+  const stop = () => {
+    const i = cleanups.indexOf(stop);
+    if (i >= 0) cleanups.splice(i, 1);
+    return server.stop();
+  };
+  cleanups.push(stop);
+  const env = { ...process.env, DATABASE_URL: server.url, LOG_LEVEL: 'warn' };
+  const cli = (...args) => execFileSync(process.execPath, [path.join(ROOT, 'bin/mailyard.mjs'), ...args], { env, stdio: 'ignore' });
+  cli('migrate', '--no-backup');
+  cli('domain', 'add', 'cost.test');
+  cli('user', 'add', 'a@cost.test', '--password', 'insert-cost-bench-1');
+  const db = new pg.Client({ connectionString: server.url });
+  await db.connect();
+  try {
+    for (const statement of VARIANTS[variant]) await db.query(statement);
+    const { rows: [box] } = await db.query(`SELECT user_id, id FROM mailboxes WHERE name = 'INBOX'`);
+    await db.query(`INSERT INTO blobs (hash, size, data) VALUES ('\\x00', 1, '\\x00')`);
+    const { rows: [{ pid }] } = await db.query('SELECT pg_backend_pid() AS pid');
+    const { rows: [{ lsn }] } = await db.query('SELECT pg_current_wal_lsn() AS lsn');
+    const body = bodies(kind);
+    const next = sequence(11);
+    const cpu0 = cpuSeconds(pid);
+    for (let uid = 1; uid <= MESSAGES; uid += BATCH) {
+      const values = [];
+      const params = [];
+      for (let u = uid; u < uid + BATCH && u <= MESSAGES; u++) {
+        const p = params.length;
+        const subject = `Report ${next() % 1000} ${POOL[next() % POOL.length]}`;
+        params.push(box.user_id, box.id, u, subject, `Sender ${next() % 100} s${next() % 100}@example.org`, 'a@cost.test', body(), `<m${u}@cost.test>`);
+        values.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 3}, now(), 5120, '\\x00', $${p + 3}, $${p + 8}, $${p + 4}, lower($${p + 4}), $${p + 5}, $${p + 6}, $${p + 7}, left($${p + 7}, 200))`);
+      }
+      await db.query('BEGIN');
+      await db.query(
+        `INSERT INTO messages (user_id, mailbox_id, uid, modseq, internal_date, size, blob_hash, thread_id, message_id_header, subject, normalized_subject, from_text, to_text, body_text, snippet)
+         VALUES ${values.join(', ')}`,
+        params,
+      );
+      await db.query('COMMIT');
+    }
+    const cpu = cpuSeconds(pid) - cpu0;
+    const { rows: [{ bytes }] } = await db.query('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1) AS bytes', [lsn]);
+    return { kind, variant, backendCpuUsPerMessage: round((cpu * 1e6) / MESSAGES, 0), walBytesPerMessage: round(Number(bytes) / MESSAGES, 0) };
+  } finally {
+    await db.end();
+    await stop();
+  }
+}
+
+function printTable(results) {
+  console.log(`\nmessages INSERT, ${MESSAGES} per variant, batches of ${BATCH}: PostgreSQL backend CPU µs and WAL bytes per message`);
+  console.log('body      | variant          | CPU µs/msg | WAL B/msg');
+  for (const r of results.rows) console.log(`${r.kind.padEnd(9)} | ${r.variant.padEnd(16)} | ${String(r.backendCpuUsPerMessage).padStart(10)} | ${String(r.walBytesPerMessage).padStart(9)}`);
+}
+
+stopOnSignals();
+pruneOldRuns(DATA_ROOT, 'insert-cost-', (dir) => (fs.existsSync(dir) ? fs.readdirSync(dir).map((d) => path.join(dir, d, 'postgres', 'postmaster.pid')) : []));
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const runDir = path.join(DATA_ROOT, `insert-cost-${stamp}`);
+fs.mkdirSync(runDir, { recursive: true });
+const results = { bench: 'pg-insert-cost', at: new Date().toISOString(), messages: MESSAGES, batch: BATCH, machine: machineInfo(), rows: [] };
+let failure;
+try {
+  for (const kind of ['x-lines', 'prose'])
+    for (const variant of Object.keys(VARIANTS)) {
+      log(`${kind} / ${variant}`);
+      results.rows.push(await measure(kind, variant, runDir));
+    }
+} catch (err) {
+  failure = err;
+} finally {
+  await runCleanups('pg-insert-cost');
+}
+finishRun({ root: ROOT, resultsDir: RESULTS, fileName: `pg-insert-cost-${stamp}.json`, results, printTable, runDir, failure, kept: 'BENCH_KEEP' });
