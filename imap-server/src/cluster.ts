@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { ChildProcess } from 'node:child_process';
 import { type ImapConfig, type Logger, type Running } from '@mailyard/core';
-import { stopChild, supervise, type Supervised } from '@mailyard/core/local';
+import { stopChild, supervise, waitForReady, type Supervised } from '@mailyard/core/local';
 import { createLocalSlots, type ConnectionSlots, type SlotKind } from './connection-slots.js';
 
 /**
@@ -121,7 +121,11 @@ export async function startImapPrimary(config: ImapConfig, log: Logger): Promise
       held.delete(worker);
     });
     try {
-      return { child: worker.process, ports: await waitReady(worker, index) };
+      const ports = await waitForReady<ReadyPorts>(worker, (m) => (isToPrimary(m) && m.imapSlot === 'ready' ? { ready: m.ports } : undefined), {
+        name: `imap-server#${index}`,
+        timeoutMs: READY_TIMEOUT_MS,
+      });
+      return { child: worker.process, ports };
     } catch (err) {
       await stopChild(worker.process, 'SIGTERM', STOP_TIMEOUT_MS);
       throw err;
@@ -144,23 +148,4 @@ export async function startImapPrimary(config: ImapConfig, log: Logger): Promise
     ...first[0]!.ports,
     stop: () => (stopping ??= Promise.all(supervised.map((s) => s.stop())).then(() => undefined)),
   };
-}
-
-function waitReady(worker: Worker, index: number): Promise<ReadyPorts> {
-  return new Promise((resolve, reject) => {
-    const settle = (result: { ports: ReadyPorts } | { error: Error }) => {
-      clearTimeout(timer);
-      worker.off('message', onMessage);
-      worker.off('exit', onExit);
-      if ('error' in result) reject(result.error);
-      else resolve(result.ports);
-    };
-    const onMessage = (message: unknown) => {
-      if (isToPrimary(message) && message.imapSlot === 'ready') settle({ ports: message.ports });
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => settle({ error: new Error(`imap-server#${index} exited while starting (${signal ?? `code ${code}`})`) });
-    const timer = setTimeout(() => settle({ error: new Error(`imap-server#${index} was not ready within ${READY_TIMEOUT_MS / 1000} s`) }), READY_TIMEOUT_MS);
-    worker.on('message', onMessage);
-    worker.once('exit', onExit);
-  });
 }

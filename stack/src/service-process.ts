@@ -2,7 +2,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import cluster from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@mailyard/core';
-import { stopChild, supervise } from '@mailyard/core/local';
+import { stopChild, supervise, waitForReady } from '@mailyard/core/local';
 import { isChildMessage, type ServiceName } from './child-messages.js';
 
 /**
@@ -46,7 +46,12 @@ export async function startServiceProcess(spec: ServiceProcessSpec, log: Logger,
 async function launch(spec: ServiceProcessSpec, abort?: AbortSignal): Promise<{ child: ChildProcess; ports: Record<string, number> }> {
   const child = forkChild(spec);
   try {
-    return { child, ports: await waitReady(child, spec.name, abort) };
+    const ports = await waitForReady<Record<string, number>>(child, (m) => (!isChildMessage(m) ? undefined : m.type === 'ready' ? { ready: m.ports } : { failed: m.message }), {
+      name: spec.name,
+      timeoutMs: READY_TIMEOUT_MS,
+      abort,
+    });
+    return { child, ports };
   } catch (err) {
     await stopChild(child, 'SIGTERM', STOP_TIMEOUT_MS);
     throw err;
@@ -61,29 +66,4 @@ function forkChild(spec: ServiceProcessSpec): ChildProcess {
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: entry, args: [spec.service] });
   return cluster.fork(spec.env).process;
-}
-
-function waitReady(child: ChildProcess, name: string, abort?: AbortSignal): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const settle = (result: { ports: Record<string, number> } | { error: Error }) => {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      abort?.removeEventListener('abort', onAbort);
-      if ('error' in result) reject(result.error);
-      else resolve(result.ports);
-    };
-    const onMessage = (message: unknown) => {
-      if (!isChildMessage(message)) return;
-      if (message.type === 'ready') settle({ ports: message.ports });
-      else settle({ error: new Error(`${name}: ${message.message}`) });
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null) => settle({ error: new Error(`${name} exited while starting (${signal ?? `code ${code}`})`) });
-    const onAbort = () => settle({ error: new Error(`${name}: start-up abandoned`) });
-    const timer = setTimeout(() => settle({ error: new Error(`${name} was not ready within ${READY_TIMEOUT_MS / 1000} s`) }), READY_TIMEOUT_MS);
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    if (abort?.aborted) return onAbort();
-    abort?.addEventListener('abort', onAbort);
-  });
 }
