@@ -108,4 +108,27 @@ describe('sendMessage writes everything or nothing', () => {
     expect(enqueued).toEqual([{ outboundId: result.outboundId, domain: 'remote.test', attempt: 0 }]);
     expect(published.filter((p) => p.event.type === 'message.new').map((p) => p.userId).sort()).toEqual([ann, ben].sort());
   });
+
+  it('a send to oneself and to other local users files the Sent copy and one INBOX copy per recipient, in one batch', async () => {
+    const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
+    const cid = (await accounts.addUser({ address: 'cid@own.test', password: 'cid password' })).id;
+    const result = await sendMessage(deps(), { userId: ann, address: 'ann@own.test' }, { to: ['ann@own.test', 'ben@own.test'], cc: ['cid@own.test'], subject: 'to us all', text: 'hello' });
+    expect(result.deliveredLocally.sort()).toEqual(['ann@own.test', 'ben@own.test', 'cid@own.test']);
+    const copies = await store.db
+      .selectFrom('messages')
+      .innerJoin('mailboxes', 'mailboxes.id', 'messages.mailbox_id')
+      .select(['messages.user_id', 'mailboxes.special_use', 'messages.modseq', 'messages.flags'])
+      .where('messages.subject', '=', 'to us all')
+      .orderBy('messages.user_id')
+      .orderBy('messages.modseq')
+      .execute();
+    expect(copies.map((c) => [Number(c.user_id), c.special_use, c.flags])).toEqual([
+      [ann, '\\Sent', ['\\Seen']],
+      [ann, '\\Inbox', []],
+      [ben, '\\Inbox', []],
+      [cid, '\\Inbox', []],
+    ]);
+    // The sender's two copies: consecutive changes of her mailbox state, the Sent copy first.
+    expect(Number(copies[1]!.modseq)).toBe(Number(copies[0]!.modseq) + 1);
+  });
 });

@@ -147,15 +147,19 @@ export async function dispatch(deps: DispatchDeps, d: Dispatch, draftId?: number
   const committed = await deps.db.transaction().execute(async (tx) => {
     if (guard && !(await guard.claim(tx))) return null;
     const write = await openMailboxWrite(tx, [sender.userId, ...localUsers.map(([userId]) => userId)]);
-    const [sent] = await write.append(sender.userId, [{ mailbox: { specialUse: '\\Sent' }, content: { raw }, summary, flags: ['\\Seen'] }]);
-    for (const [userId] of localUsers) await write.append(userId, [{ mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary }]);
+    // The Sent copy and every local recipient's copy in one batch: a fixed number of statements however many recipients.
+    const filed = await write.appendMany([
+      { userId: sender.userId, inputs: [{ mailbox: { specialUse: '\\Sent' }, content: { raw }, summary, flags: ['\\Seen'] }] },
+      ...localUsers.map(([userId]) => ({ userId, inputs: [{ mailbox: { specialUse: '\\Inbox' as const }, content: { raw }, summary }] })),
+    ]);
+    const sent = filed[0]![0]!;
     if (draftId !== undefined && (await createMessageRepository(tx).get(sender.userId, draftId))) {
       // Deleted meanwhile (another tab, an IMAP client): the message is sent either way.
       await write.remove(sender.userId, [draftId]);
     }
     const recorded = await createOutboundRepository(tx).record({
       userId: sender.userId,
-      sentMessageId: sent!.messageId,
+      sentMessageId: sent.messageId,
       raw,
       mailFrom: d.mailFrom,
       messageIdHeader: summary.messageId,
@@ -167,8 +171,8 @@ export async function dispatch(deps: DispatchDeps, d: Dispatch, draftId?: number
       ],
     });
     await write.finish();
-    await guard?.done(tx, { messageId: sent!.messageId, outboundId: recorded.outboundId });
-    return { recorded, sentId: sent!.messageId, events: write.events() };
+    await guard?.done(tx, { messageId: sent.messageId, outboundId: recorded.outboundId });
+    return { recorded, sentId: sent.messageId, events: write.events() };
   });
   if (!committed) return null;
   const { recorded, sentId, events } = committed;
