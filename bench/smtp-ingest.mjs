@@ -6,6 +6,7 @@
 //   node bench/smtp-ingest.mjs                # everything
 //   BENCH_ONLY=mailyard node bench/smtp-ingest.mjs   # one target (sink | postfix | mailyard)
 //   BENCH_KEEP=1 ...                          # keep bench/.data/run-* (databases, logs) afterwards
+//   BENCH_SMTP_CPU_PROF=1 ...                 # V8 CPU profiles of the smtp-server (<run dir>/profiles; node bench/cpuprofile-top.mjs FILE)
 //   BENCH_ONLY=postfix-maildir,mailyard-e2e,mailyard-npm-start BENCH_MESSAGES=2000 ...   # end to end, to the mailbox (bench/ingest-e2e.mjs)
 //   BENCH_ONLY=mailyard-steady BENCH_STEADY_RATES=100,500 BENCH_STEADY_SECONDS=60 ...      # steady rate (bench/ingest-steady.mjs)
 //
@@ -266,7 +267,9 @@ async function benchMailyard(runDir) {
   log('starting smtp-server and inbound-worker (one process each, as in compose)…');
   const worker = startChild(process.execPath, [path.join(ROOT, 'inbound-worker', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'inbound-worker.log') });
   cleanups.push(() => stopPid(worker, 'SIGTERM', 20_000));
-  const smtp = startChild(process.execPath, [path.join(ROOT, 'smtp-server', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'smtp-server.log') });
+  // BENCH_SMTP_CPU_PROF=1: a V8 CPU profile of the smtp-server over the whole target (<run dir>/profiles/smtp-server-acceptance.cpuprofile).
+  const smtpProfile = process.env.BENCH_SMTP_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, '--cpu-prof-name=smtp-server-acceptance.cpuprofile'] : [];
+  const smtp = startChild(process.execPath, [...smtpProfile, path.join(ROOT, 'smtp-server', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'smtp-server.log') });
   cleanups.push(() => stopPid(smtp, 'SIGTERM', 20_000));
   await waitForBanner(HOST, smtpPort, { child: smtp });
 

@@ -57,7 +57,7 @@ export { exportMailboxes } from './mail/transfer/export.js';
 export { type ImportProgress, importMessages, mboxImportItems } from './mail/transfer/import.js';
 export { summarizeMessage } from './mail/parse.js';
 export { countHeaderFields, headerFields, isMailLoop, MAX_RECEIVED_FIELDS, splitMessage } from './mail/raw-headers.js';
-export { type RecipientVerdict, resolveRecipient } from './mail/recipient-routing.js';
+export { type RecipientVerdict, resolveRecipient, resolveRecipients } from './mail/recipient-routing.js';
 export { type MessageRenderer, sharedMessageRenderer } from './mail/render/renderer.js';
 export type { MessageAttachment } from './mail/render.js';
 export { createInlineImageLinks, type InlineImageLink, type InlineImageLinks } from './mail/render/inline-image-links.js';
@@ -87,7 +87,7 @@ export { type EventPublisher, createRedisEventPublisher } from './events/publish
 export { type UserEventHub, createUserEventHub } from './events/user-event-hub.js';
 
 // spool
-export { type SpooledMessage, type SpoolFilingOutcome, fileSpooled } from './spool/spool-filer.js';
+export { type SpooledMessage, type SpoolFiling, type SpoolFilingOutcome, commitSpoolFilings, fileSpooled } from './spool/spool-filer.js';
 export { reconcileSpool } from './spool/spool-reconciler.js';
 export { SpoolWriter } from './spool/spool-writer.js';
 
@@ -97,7 +97,7 @@ export { cleanContentType, cleanFilename, newUploadId, removeFile, uploadPath, u
 // queue
 export { startHousekeeping } from './queue/housekeeping.js';
 export { type InboundQueue, type OutboundQueue, QUEUE_INBOUND, QUEUE_OUTBOUND, QUEUE_SCHEDULED_SEND, type ScheduledSendQueue, createInboundQueue, createOutboundQueue, createScheduledSendQueue, inboundBatchJobId, inboundJobId, inboundJobSchema, inboundJobSpoolIds, outboundJobId, outboundJobSchema, scheduledSendJobId, scheduledSendJobSchema } from './queue/queues.js';
-export { createRedis, requireRedis } from './queue/redis.js';
+export { createRedis, createSubscriberRedis, requireRedis } from './queue/redis.js';
 export { runWithReconciler } from './queue/worker-runner.js';
 export { type SpamLearnJob, type SpamLearnQueue, QUEUE_SPAM_LEARN, createSpamLearnQueue, spamLearnJobId, spamLearnJobSchema } from './queue/spam-learn.js';
 

@@ -120,6 +120,12 @@ describe('inbound worker', () => {
       ].sort(),
     );
     expect(filed.every((m) => m.special_use === '\\Inbox')).toBe(true);
+    // Each row was marked done by the transaction that filed it (xmin: the writing transaction), even the one for two users.
+    const { rows: writers } = await sql<{ id: string; row_xmin: string; message_xmins: string[] }>`
+      SELECT s.id::text, s.xmin::text AS row_xmin, array_agg(m.xmin::text) AS message_xmins FROM spool s JOIN messages m ON m.spool_id = s.id
+       WHERE s.id = ANY(${ids}::bigint[]) GROUP BY s.id, s.xmin`.execute(store.db);
+    expect(writers).toHaveLength(ids.length);
+    for (const w of writers) expect(w.message_xmins.every((x) => x === w.row_xmin)).toBe(true);
     const newEvents = newMessageEvents(eventsBefore);
     expect(newEvents).toHaveLength(filed.length);
     for (const m of filed) expect(newEvents).toContainEqual({ userId: m.user_id, event: expect.objectContaining({ type: 'message.new', messageId: m.id }) });

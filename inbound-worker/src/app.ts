@@ -1,24 +1,25 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import {
+  commitSpoolFilings,
   createInboundQueue,
+  createSenderRuleRepository,
   createSpoolRepository,
   fileSpooled,
   inboundJobSchema,
   inboundJobSpoolIds,
-  ingestMany,
   KeyedBatcher,
   QUEUE_INBOUND,
   reconcileSpool,
-  resolveRecipient,
+  resolveRecipients,
   runWithReconciler,
   Semaphore,
   type Db,
   type EventPublisher,
-  type IngestInput,
-  type IngestResult,
   type Logger,
   type RecipientVerdict,
+  type SenderRuleKind,
   type SpooledMessage,
+  type SpoolFiling,
   type SpoolFilingOutcome,
 } from '@mailyard/core';
 
@@ -49,32 +50,38 @@ export interface InboundWorkerOptions {
 export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWorkerOptions) {
   const { log } = deps;
   const queue = createInboundQueue(deps.connection);
-  // Group commits: the filings that arrive together share one transaction, across users (a failed
-  // batch is retried item by item), in FILING_LANES lanes by user so that a few transactions run at
-  // once (lanes never share a user, so they never wait for each other's locks); "done" marks share one UPDATE.
-  const filings = new KeyedBatcher<number, IngestInput, IngestResult>((_lane, inputs) => ingestMany(deps, inputs));
-  type DoneMark = { id: number; note: string | null; attempts: number };
-  const doneMarks = new KeyedBatcher<'done', DoneMark, void>(async (_key, rows) => {
-    await createSpoolRepository(deps.db).markDoneMany(rows);
-    return rows.map(() => undefined);
-  }, 500);
-  // Jobs that run together read their spool rows (with the bytes) in one query, and share the
-  // lookup of a recipient that several of them are waiting for (each lookup starts after the
-  // jobs it answers asked: never an older answer).
+  // Group commits: the filings that arrive together share one transaction, across users and rows,
+  // each row marked done in it (a failed batch is retried row by row). FILING_LANES lanes, by the
+  // row's lowest user id, let a few transactions run at once; lanes share no user unless a message
+  // has recipients in two of them (then the later transaction waits for the user's lock).
+  const filings = new KeyedBatcher<number, SpoolFiling, void>(async (_lane, batch) => {
+    await commitSpoolFilings(deps, batch);
+    return batch.map(() => undefined);
+  });
+  const laneOf = (filing: SpoolFiling) => (filing.inputs.length === 0 ? 0 : Math.min(...filing.inputs.map((i) => i.userId)) % FILING_LANES);
+  // The reads of jobs that run together are shared: their spool rows (with the bytes), their
+  // recipients and their users' sender lists each take one query for all of them. A read always
+  // starts after the jobs it answers asked (never an older answer: a new alias or user counts for
+  // the next message whose lookup starts after it was committed).
   const loads = new KeyedBatcher<'spool', number, SpooledMessage | null>(async (_key, ids) => {
     const rows = await createSpoolRepository(deps.db).getManyWithBlobs(ids);
     return ids.map((id) => rows.get(id) ?? null);
   });
-  const lookups = new KeyedBatcher<string, string, RecipientVerdict>(async (rcpt, items) => {
-    const verdict = await resolveRecipient(deps.db, rcpt);
-    return items.map(() => verdict);
+  const lookups = new KeyedBatcher<'rcpt', readonly string[], RecipientVerdict[]>(async (_key, lists) => {
+    const rcpts = [...new Set(lists.flat())];
+    const verdicts = await resolveRecipients(deps.db, rcpts);
+    const byAddress = new Map(rcpts.map((rcpt, i) => [rcpt, verdicts[i]!]));
+    return lists.map((list) => list.map((rcpt) => byAddress.get(rcpt)!));
   });
+  const rules = new KeyedBatcher<'rules', { userIds: readonly number[]; sender: string }, Map<number, SenderRuleKind>>((_key, questions) =>
+    createSenderRuleRepository(deps.db).decideMany(questions),
+  );
   const jobDeps = {
     ...deps,
-    file: (input: IngestInput) => filings.add(input.userId % FILING_LANES, input),
-    markDone: (row: DoneMark) => doneMarks.add('done', row),
     load: (spoolId: number) => loads.add('spool', spoolId),
-    resolve: (rcpt: string) => lookups.add(rcpt, rcpt),
+    resolve: (rcpts: readonly string[]) => lookups.add('rcpt', rcpts),
+    decide: (userIds: readonly number[], sender: string) => rules.add('rules', { userIds, sender }),
+    commit: (filing: SpoolFiling) => filings.add(laneOf(filing), filing),
   };
   // At most `concurrency` rows in flight (with their bytes in memory), whatever the jobs' sizes.
   const rowsInFlight = new Semaphore(options.concurrency);

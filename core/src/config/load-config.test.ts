@@ -1,6 +1,7 @@
+import os from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { redisTargetOptions } from '../queue/redis.js';
-import { ConfigError, configuredRedisTarget, loadConfig, parseDuration, requireServiceEndpoints, schemas } from './load-config.js';
+import { ConfigError, configuredRedisTarget, defaultSmtpProcesses, loadConfig, parseDuration, requireServiceEndpoints, schemas } from './load-config.js';
 
 describe('loadConfig', () => {
   it('uses the npm start ports in local mode and the standard ones in a container', () => {
@@ -22,6 +23,11 @@ describe('loadConfig', () => {
     for (const schema of [schemas.smtp, schemas.imap, schemas.http]) expect(loadConfig(schema('service'), { ACME_EMAIL: 'admin@example.com' }).ACME_EMAIL).toBe('admin@example.com');
     expect(loadConfig(schemas.http('service'), { ACME_EMAIL: '' }).ACME_EMAIL).toBeUndefined();
     expect(() => loadConfig(schemas.http('service'), { ACME_EMAIL: 'not an address', ACME_DIRECTORY_URL: 'nowhere' })).toThrow(/ACME_EMAIL: must be an e-mail address[\s\S]*ACME_DIRECTORY_URL/);
+  });
+  it('runs one SMTP process under npm start below 4 cores and two from 4 cores, unless SMTP_PROCESSES says otherwise', () => {
+    expect([1, 2, 3, 4, 16].map(defaultSmtpProcesses)).toEqual([1, 1, 1, 2, 2]);
+    expect(loadConfig(schemas.stack('local'), {}).SMTP_PROCESSES).toBe(defaultSmtpProcesses(os.availableParallelism()));
+    expect(loadConfig(schemas.stack('local'), { SMTP_PROCESSES: '3' }).SMTP_PROCESSES).toBe(3);
   });
   it('gives the workers, SMTP and IMAP a probe and metrics port only when WORKER_HEALTH_PORT is set', () => {
     expect(loadConfig(schemas.inbound('service'), {}).WORKER_HEALTH_PORT).toBeUndefined();

@@ -350,10 +350,18 @@ function imapShape(mode: RunMode) {
   };
 }
 
+/**
+ * SMTP_PROCESSES' default: one below 4 cores, else two. On 2 cores a second SMTP process costs more
+ * CPU per message than it adds (it competes with the worker and PostgreSQL; bench/README.md, session 8).
+ */
+export function defaultSmtpProcesses(cores: number): number {
+  return cores >= 4 ? 2 : 1;
+}
+
 function stackShape() {
   return {
-    /** SMTP listener processes under `npm start`, sharing its ports (node:cluster); default min(2, cores). Per-IP limits are divided among them. */
-    SMTP_PROCESSES: positiveInt.max(64).default(Math.min(2, os.availableParallelism())),
+    /** SMTP listener processes under `npm start`, sharing its ports (node:cluster); default `defaultSmtpProcesses`. Per-IP limits are divided among them. */
+    SMTP_PROCESSES: positiveInt.max(64).default(defaultSmtpProcesses(os.availableParallelism())),
   };
 }
 

@@ -19,6 +19,7 @@ import * as m0016 from './migrations/0016_spam_filter.js';
 import * as m0018 from './migrations/0018_storage_reclaim.js';
 import * as m0019 from './migrations/0019_user_signature.js';
 import * as m0020 from './migrations/0020_outbound_retention.js';
+import * as m0021 from './migrations/0021_spool_fillfactor.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -42,6 +43,7 @@ export const migrations: Record<string, Migration> = {
   '0018_storage_reclaim': m0018,
   '0019_user_signature': m0019,
   '0020_outbound_retention': m0020,
+  '0021_spool_fillfactor': m0021,
 };
 
 /** What each migration changes, one line, for `mailyard migrate --dry-run`. Describe a new migration here too. */
@@ -65,6 +67,7 @@ export const migrationDescriptions: Record<string, string> = {
   '0018_storage_reclaim': 'storage reclaim: blob_hash indexes, a purge index on the spool, messages.spool_id kept as provenance',
   '0019_user_signature': "the user's plain-text signature for the webmail's compose",
   '0020_outbound_retention': 'outbound retention: a settled outbound message may let go of its bytes (blob_hash NULL); purge indexes',
+  '0021_spool_fillfactor': 'spool pages keep half their room free, so marking a row done writes only what changed to the WAL',
 };
 
 class StaticProvider implements MigrationProvider {

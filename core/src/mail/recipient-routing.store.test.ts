@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { countingDb, createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
-import { resolveRecipient } from './recipient-routing.js';
+import { resolveRecipient, resolveRecipients } from './recipient-routing.js';
 import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
@@ -71,5 +71,49 @@ describe('resolveRecipient', () => {
     await expect(accounts.removeAlias('@example.com')).rejects.toMatchObject({ code: 'alias.not_found', status: 404 });
     await accounts.removeUser('cat@example.com');
     await accounts.removeDomain('other.test');
+  });
+});
+
+describe('resolveRecipients', () => {
+  it('resolves any number of addresses of every kind in ONE statement, each as resolveRecipient does', async () => {
+    const ann = await accounts.requireUser('ann@example.com');
+    const admin = await accounts.addUser({ address: 'chief@example.com', password: 'chief password', role: 'admin' });
+    await accounts.addDomain('cats.test');
+    const cat = await accounts.addUser({ address: 'cat@cats.test', password: 'cat password' });
+    await accounts.addAlias('@cats.test', 'cat@cats.test');
+    const inputs = ['ANN@example.com', 'sales@example.com', 'ann+x@example.com', 'sales+y@example.com', 'bob@example.com', 'ann@elsewhere.test', 'not-an-address', 'postmaster@example.com', 'who@cats.test', 'cat+z@cats.test', 'ann@example.com'];
+    const counted = countingDb(store.db);
+    const verdicts = await resolveRecipients(counted.db, inputs);
+    expect(counted.count()).toBe(1);
+    expect(verdicts).toEqual([
+      { kind: 'local', userId: ann.id, address: 'ann@example.com' },
+      { kind: 'local', userId: ann.id, address: 'sales@example.com' },
+      { kind: 'local', userId: ann.id, address: 'ann@example.com' },
+      { kind: 'local', userId: ann.id, address: 'sales@example.com' },
+      { kind: 'unknown', address: 'bob@example.com' },
+      { kind: 'relay', address: 'ann@elsewhere.test' },
+      { kind: 'invalid' },
+      { kind: 'local', userId: admin.id, address: 'postmaster@example.com' },
+      { kind: 'local', userId: cat.id, address: 'who@cats.test' },
+      { kind: 'local', userId: cat.id, address: 'cat@cats.test' },
+      { kind: 'local', userId: ann.id, address: 'ann@example.com' },
+    ]);
+    for (const [i, input] of inputs.entries()) expect(await resolveRecipient(store.db, input)).toEqual(verdicts[i]);
+    counted.reset();
+    expect(await resolveRecipients(counted.db, ['nope', '@example.com'])).toEqual([{ kind: 'invalid' }, { kind: 'invalid' }]);
+    expect(counted.count()).toBe(0);
+    await accounts.removeAlias('@cats.test');
+    await accounts.removeUser('cat@cats.test');
+    await accounts.removeDomain('cats.test');
+    await accounts.removeUser('chief@example.com');
+  });
+
+  it('caches nothing: an alias added or removed counts for the very next lookup', async () => {
+    const ann = await accounts.requireUser('ann@example.com');
+    expect(await resolveRecipients(store.db, ['fresh@example.com'])).toEqual([{ kind: 'unknown', address: 'fresh@example.com' }]);
+    await accounts.addAlias('fresh@example.com', 'ann@example.com');
+    expect(await resolveRecipients(store.db, ['fresh@example.com'])).toEqual([{ kind: 'local', userId: ann.id, address: 'fresh@example.com' }]);
+    await accounts.removeAlias('fresh@example.com');
+    expect(await resolveRecipients(store.db, ['fresh@example.com'])).toEqual([{ kind: 'unknown', address: 'fresh@example.com' }]);
   });
 });

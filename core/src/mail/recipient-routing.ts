@@ -1,7 +1,6 @@
 import type { DbOrTx } from '../db/client.js';
-import { createDomainRepository } from '../repositories/domain.repository.js';
 import { createAliasRepository, createUserRepository } from '../repositories/user.repository.js';
-import { catchAllAddress, parseAddress, stripPlusTag } from './address.js';
+import { catchAllAddress, parseAddress, stripPlusTag, type ParsedAddress } from './address.js';
 
 /**
  * The routing rules for addresses: which local user, if any, receives mail sent to an address
@@ -21,28 +20,40 @@ export type RecipientVerdict =
  * `relay` means the domain is not ours (the caller must refuse: we never relay for strangers).
  */
 export async function resolveRecipient(db: DbOrTx, input: string): Promise<RecipientVerdict> {
-  const parsed = parseAddress(input);
-  if (!parsed) return { kind: 'invalid' };
-  const domain = await createDomainRepository(db).findByName(parsed.domain);
-  if (!domain) return { kind: 'relay', address: parsed.address };
-  const users = createUserRepository(db);
-  const exact = await users.findRecipientUserId(parsed.address);
-  if (exact !== null) return { kind: 'local', userId: exact, address: parsed.address };
-  const untagged = stripPlusTag(parsed);
-  if (untagged) {
-    const base = await users.findRecipientUserId(untagged.address);
-    if (base !== null) return { kind: 'local', userId: base, address: untagged.address };
-  }
-  // Catch-all: any other address of the domain, when the domain has an `@domain` alias.
-  const catchAll = await users.findRecipientUserId(catchAllAddress(parsed.domain));
-  if (catchAll !== null) return { kind: 'local', userId: catchAll, address: parsed.address };
-  // RFC 5321 4.5.1: every domain must accept postmaster. Without an explicit user or alias,
-  // it reaches the first administrator.
-  if (parsed.local === 'postmaster') {
-    const admin = await users.firstAdminId();
-    if (admin !== null) return { kind: 'local', userId: admin, address: parsed.address };
-  }
-  return { kind: 'unknown', address: parsed.address };
+  return (await resolveRecipients(db, [input]))[0]!;
+}
+
+/**
+ * `resolveRecipient` for many addresses in ONE query, whatever their number (the inbound worker
+ * resolves the recipients of all the jobs it runs together at once). Verdicts line up with
+ * `inputs`. Nothing is cached: each call reads the current users, aliases and domains.
+ */
+export async function resolveRecipients(db: DbOrTx, inputs: readonly string[]): Promise<RecipientVerdict[]> {
+  const parsed = inputs.map((input) => parseAddress(input));
+  const valid = parsed.filter((p): p is ParsedAddress => p !== null);
+  if (valid.length === 0) return parsed.map(() => ({ kind: 'invalid' }));
+  const candidates = valid.flatMap((p) => [p.address, stripPlusTag(p)?.address ?? [], catchAllAddress(p.domain)].flat());
+  const facts = await createUserRepository(db).routingFacts(
+    [...new Set(valid.map((p) => p.domain))],
+    [...new Set(candidates)],
+    valid.some((p) => p.local === 'postmaster'),
+  );
+  return parsed.map((p): RecipientVerdict => {
+    if (!p) return { kind: 'invalid' };
+    if (!facts.domains.has(p.domain)) return { kind: 'relay', address: p.address };
+    const exact = facts.recipients.get(p.address);
+    if (exact !== undefined) return { kind: 'local', userId: exact, address: p.address };
+    const untagged = stripPlusTag(p);
+    const base = untagged ? facts.recipients.get(untagged.address) : undefined;
+    if (untagged && base !== undefined) return { kind: 'local', userId: base, address: untagged.address };
+    // Catch-all: any other address of the domain, when the domain has an `@domain` alias.
+    const catchAll = facts.recipients.get(catchAllAddress(p.domain));
+    if (catchAll !== undefined) return { kind: 'local', userId: catchAll, address: p.address };
+    // RFC 5321 4.5.1: every domain must accept postmaster. Without an explicit user or alias,
+    // it reaches the first administrator.
+    if (p.local === 'postmaster' && facts.firstAdmin !== null) return { kind: 'local', userId: facts.firstAdmin, address: p.address };
+    return { kind: 'unknown', address: p.address };
+  });
 }
 
 /**

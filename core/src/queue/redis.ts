@@ -65,6 +65,19 @@ export function createRedis(target: string, options: RedisOptions = {}): Redis {
 }
 
 /**
+ * A connection for SUBSCRIBE only (the event hubs of the backend and imap-server). It sends no
+ * handshake command after AUTH/SELECT: ioredis writes a SUBSCRIBE issued while the connection is
+ * being set up straight away (the command may run while Redis loads), so its ready check (INFO) and
+ * client info (CLIENT SETINFO) would follow it into subscriber mode and fail the connection:
+ * "Connection in subscriber mode, only subscriber commands may be used", which failed IMAP sign-ins
+ * that arrived together (user-event-hub.store.test.ts). A lost connection is set up again and its
+ * channels subscribed again by ioredis itself.
+ */
+export function createSubscriberRedis(target: string, options: Pick<RedisOptions, 'connectionName'> = {}): Redis {
+  return createRedis(target, { ...options, maxRetriesPerRequest: null, enableReadyCheck: false, disableClientInfo: true });
+}
+
+/**
  * For a service that can do nothing without Redis, at start: fails ('redis.unreachable') unless
  * Redis answers a PING within the connection's retry limit, so that the service stops (and is
  * restarted) instead of waiting silently.

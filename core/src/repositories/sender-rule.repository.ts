@@ -47,6 +47,24 @@ function toRow(row: { id: number; user_id: number; kind: SenderRuleKind; pattern
 }
 
 export function createSenderRuleRepository(db: DbOrTx) {
+  /** `decide` for many (users, sender) questions in ONE query (the inbound worker asks for all the jobs it runs together). Answers line up with `questions`. */
+  async function decideMany(questions: ReadonlyArray<{ userIds: readonly number[]; sender: string }>): Promise<Array<Map<number, SenderRuleKind>>> {
+    const asked = questions.map((q) => ({ userIds: new Set(q.userIds), patterns: senderPatternsFor(q.sender) }));
+    const users = [...new Set(asked.flatMap((q) => (q.patterns.length > 0 ? [...q.userIds] : [])))];
+    const patterns = [...new Set(asked.flatMap((q) => q.patterns))];
+    const rows = users.length === 0 || patterns.length === 0 ? [] : await db.selectFrom('sender_rules').select(['user_id', 'kind', 'pattern']).where('user_id', 'in', users).where('pattern', 'in', patterns).execute();
+    return asked.map(({ userIds, patterns }) => {
+      const best = new Map<number, { kind: SenderRuleKind; rank: number }>();
+      for (const row of rows) {
+        const rank = patterns.indexOf(row.pattern);
+        if (rank < 0 || !userIds.has(row.user_id)) continue;
+        const current = best.get(row.user_id);
+        if (!current || rank < current.rank) best.set(row.user_id, { kind: row.kind, rank });
+      }
+      return new Map([...best].map(([userId, { kind }]) => [userId, kind]));
+    });
+  }
+
   return {
     /** The user's entries, newest first. */
     async list(userId: number): Promise<SenderRuleRow[]> {
@@ -74,24 +92,9 @@ export function createSenderRuleRepository(db: DbOrTx) {
      * absent. One query for any number of users.
      */
     async decide(userIds: readonly number[], sender: string): Promise<Map<number, SenderRuleKind>> {
-      const patterns = senderPatternsFor(sender);
-      const decided = new Map<number, SenderRuleKind>();
-      if (patterns.length === 0 || userIds.length === 0) return decided;
-      const rows = await db
-        .selectFrom('sender_rules')
-        .select(['user_id', 'kind', 'pattern'])
-        .where('user_id', 'in', [...userIds])
-        .where('pattern', 'in', patterns)
-        .execute();
-      const rank = (pattern: string) => patterns.indexOf(pattern);
-      const best = new Map<number, { kind: SenderRuleKind; rank: number }>();
-      for (const row of rows) {
-        const current = best.get(row.user_id);
-        if (!current || rank(row.pattern) < current.rank) best.set(row.user_id, { kind: row.kind, rank: rank(row.pattern) });
-      }
-      for (const [userId, { kind }] of best) decided.set(userId, kind);
-      return decided;
+      return (await decideMany([{ userIds, sender }]))[0]!;
     },
+    decideMany,
   };
 }
 export type SenderRuleRepository = ReturnType<typeof createSenderRuleRepository>;

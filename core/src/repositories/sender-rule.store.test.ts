@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { countingDb, createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
 import { testSecrets } from '../../../tests/helpers/secrets.js';
 import { createSenderRuleRepository, normalizeSenderPattern, senderPatternsFor } from './sender-rule.repository.js';
@@ -66,6 +66,26 @@ describe('the sender rule repository', () => {
     expect(decided.has(c)).toBe(false);
     expect((await rules.decide([a], 'x@other.example.net')).get(a)).toBe('block');
     expect((await rules.decide([a, b], '')).size).toBe(0);
+  });
+
+  it('answers many (users, sender) questions in ONE statement, each as decide would, never mixing questions', async () => {
+    const [a, b, c] = [await newUser(), await newUser(), await newUser()];
+    const rules = createSenderRuleRepository(store.db);
+    await rules.upsert(a, 'block', 'one.test');
+    await rules.upsert(a, 'allow', 'x@two.test');
+    await rules.upsert(b, 'allow', 'one.test');
+    await rules.upsert(c, 'block', 'two.test');
+    const questions = [
+      { userIds: [a, b], sender: 'x@one.test' },
+      { userIds: [a, c], sender: 'X@two.test' },
+      { userIds: [b], sender: 'x@two.test' }, // c's entry for two.test must not leak into b's answer
+      { userIds: [a, b, c], sender: '' },
+    ];
+    const counted = countingDb(store.db);
+    const answers = await createSenderRuleRepository(counted.db).decideMany(questions);
+    expect(counted.count()).toBe(1);
+    expect(answers.map((m) => Object.fromEntries(m))).toEqual([{ [a]: 'block', [b]: 'allow' }, { [a]: 'allow', [c]: 'block' }, {}, {}]);
+    for (const [i, q] of questions.entries()) expect(await rules.decide(q.userIds, q.sender)).toEqual(answers[i]);
   });
 
   it('removes only the owner\'s entries', async () => {

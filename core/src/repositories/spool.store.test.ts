@@ -21,6 +21,26 @@ describe('spool repository', () => {
     expect(blobs).toHaveLength(1);
   });
 
+  it('stores every field of every row of a batch as given', async () => {
+    const spool = createSpoolRepository(store.db);
+    const authentication = { spf: { result: 'pass', domain: 'x.test' }, dkim: { result: 'none', domain: null }, dmarc: { result: 'pass', domain: 'x.test', policy: 'none' }, arc: { result: 'none', domain: null } };
+    const filter = { verdict: 'junk' as const, score: 7.5, junkThreshold: 6, rejectThreshold: 15, engine: 'builtin' as const, override: null, reason: 'score', checks: [{ check: 'rule', result: 'hit', score: 7.5, detail: null }] };
+    const items = [
+      { raw: Buffer.from('Subject: a\r\n\r\n'), mailFrom: 'a@x.test', rcptTo: ['u1@b.test', 'u2@b.test'], remoteIp: '192.0.2.1', helo: 'mx.x.test', tls: true, traceHeaders: 'Received: a\r\n', authentication, filter, verdict: 'junk' as const },
+      { raw: Buffer.from('Subject: b\r\n\r\n'), mailFrom: '', rcptTo: ['u3@b.test'], remoteIp: null, helo: null, tls: false, traceHeaders: '' },
+      { raw: Buffer.from('Subject: a\r\n\r\n'), mailFrom: 'c@x.test', rcptTo: ['u1@b.test'], remoteIp: '2001:db8::1', helo: '[192.0.2.9]', tls: false, traceHeaders: 'Received: c\r\n', authentication: null, filter: null, verdict: 'inbox' as const },
+    ];
+    const ids = await spool.insertMany(items);
+    expect(ids).toHaveLength(3);
+    const loaded = await spool.getManyWithBlobs(ids);
+    const helos = await store.db.selectFrom('spool').select(['id', 'helo', 'tls']).where('id', 'in', ids).orderBy('id').execute();
+    expect(ids.map((id) => {
+      const r = loaded.get(id)!;
+      return [r.raw?.toString(), r.mailFrom, r.rcptTo, r.remoteIp, r.traceHeaders, r.authentication, r.filter, r.verdict, r.status];
+    })).toEqual(items.map((i) => [i.raw.toString(), i.mailFrom, i.rcptTo, i.remoteIp, i.traceHeaders, i.authentication ?? null, i.filter ?? null, i.verdict ?? 'inbox', 'pending']));
+    expect(helos.map((r) => [r.helo, r.tls])).toEqual(items.map((i) => [i.helo, i.tls]));
+  });
+
   it('writes the blobs and rows of a batch in one statement: a row that cannot be stored leaves no blob and no row behind', async () => {
     const spool = createSpoolRepository(store.db);
     const raws = [Buffer.from('Subject: kept out 1\r\n\r\n'), Buffer.from('Subject: kept out 2\r\n\r\n')];

@@ -56,6 +56,13 @@ function toUser(row: { id: number; domain_id: number; address: string; role: Rol
   return { id: row.id, domainId: row.domain_id, address: row.address, role: row.role, displayName: row.display_name, disabled: row.disabled, createdAt: row.created_at };
 }
 
+/** See `routingFacts`: what the routing rules are decided from. */
+export interface RoutingFacts {
+  domains: Set<string>;
+  recipients: Map<string, number>;
+  firstAdmin: number | null;
+}
+
 export function createUserRepository(db: DbOrTx) {
   return {
     async insert(values: { domainId: number; address: string; passwordHash: string; role: Role }): Promise<UserRow> {
@@ -146,30 +153,30 @@ export function createUserRepository(db: DbOrTx) {
       return row ? { usedBytes: row.used_bytes, quotaBytes: row.quota_bytes } : null;
     },
     /**
-     * Who receives mail for an exact address: an enabled user or the user an alias points to.
-     * One indexed query; used on the SMTP RCPT hot path and again by the inbound worker.
+     * What recipient routing needs for a batch of addresses, in ONE indexed query (the SMTP RCPT
+     * hot path; the inbound worker asks once for all the recipients of the jobs it runs together):
+     * which of `domains` are ours, the enabled user each of `addresses` delivers to (a user's own
+     * address, else the user an alias points to), and, when `withFirstAdmin`, the first (oldest)
+     * enabled administrator. Addresses that reach nobody are absent.
      */
-    async findRecipientUserId(address: string): Promise<number | null> {
-      const row = await db
-        .selectFrom('users')
-        .select('id')
-        .where('address', '=', address)
-        .where('disabled', '=', false)
-        .unionAll(
-          db
-            .selectFrom('aliases')
-            .innerJoin('users', 'users.id', 'aliases.target_user_id')
-            .select('users.id')
-            .where('aliases.address', '=', address)
-            .where('users.disabled', '=', false),
-        )
-        .executeTakeFirst();
-      return row?.id ?? null;
-    },
-    /** The first (oldest) enabled administrator, or null when there is none. */
-    async firstAdminId(): Promise<number | null> {
-      const row = await db.selectFrom('users').select('id').where('role', '=', 'admin').where('disabled', '=', false).orderBy('id').executeTakeFirst();
-      return row?.id ?? null;
+    async routingFacts(domains: readonly string[], addresses: readonly string[], withFirstAdmin: boolean): Promise<RoutingFacts> {
+      const { rows } = await sql<{ kind: 'domain' | 'user' | 'alias' | 'admin'; key: string; user_id: string | number | null }>`
+        SELECT 'domain' AS kind, name AS key, NULL::bigint AS user_id FROM domains WHERE name = ANY(${[...domains]}::text[])
+        UNION ALL
+        SELECT 'user', address, id FROM users WHERE address = ANY(${[...addresses]}::text[]) AND NOT disabled
+        UNION ALL
+        SELECT 'alias', a.address, u.id FROM aliases a JOIN users u ON u.id = a.target_user_id WHERE a.address = ANY(${[...addresses]}::text[]) AND NOT u.disabled
+        UNION ALL
+        (SELECT 'admin', '', id FROM users WHERE ${withFirstAdmin} AND role = 'admin' AND NOT disabled ORDER BY id LIMIT 1)
+      `.execute(db);
+      const facts: RoutingFacts = { domains: new Set(), recipients: new Map(), firstAdmin: null };
+      for (const r of rows) {
+        if (r.kind === 'domain') facts.domains.add(r.key);
+        else if (r.kind === 'admin') facts.firstAdmin = Number(r.user_id);
+        // A user's own address wins over an alias of the same address.
+        else if (r.kind === 'user' || !facts.recipients.has(r.key)) facts.recipients.set(r.key, Number(r.user_id));
+      }
+      return facts;
     },
   };
 }

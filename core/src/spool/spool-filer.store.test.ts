@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { countingDb, createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
 import type { UserEvent } from '../contracts/events.js';
 import type { EventPublisher } from '../events/publisher.js';
 import { silentLogger } from '../log/logger.js';
 import { createSpoolRepository } from '../repositories/spool.repository.js';
-import { fileSpooled } from './spool-filer.js';
+import { summarizeMessage } from '../mail/parse.js';
+import { commitSpoolFilings, fileSpooled, type SpoolFiling } from './spool-filer.js';
 import { testSecrets } from '../../../tests/helpers/secrets.js';
 
 let store: TestStore;
@@ -308,8 +310,25 @@ describe('fileSpooled: recipients and repetition', () => {
     const eventsBefore = published.length;
     expect(await fileSpooled(deps(), spoolId)).toEqual({ status: 'already-done', filed: 0, unresolved: [] });
     expect(await filingsOf(spoolId)).toEqual(first);
-    expect(published.length).toBe(eventsBefore);
+    // Only the same message.new again (see the next test), nothing new.
+    expect(newMessageEvents(eventsBefore).map((e) => (e.event.type === 'message.new' ? e.event.messageId : -1)).sort()).toEqual(first.map((m) => m.id).sort());
     expect((await spoolRow(spoolId)).status).toBe('done');
+  });
+
+  it('announces the filings of a row already done again when its job runs again (a worker killed between its commit and its publish)', async () => {
+    const spoolId = await spool(bytes('From: sender@remote.test\nSubject: never announced\n\nbody\n'), ['alice@in.test', 'bob@in.test']);
+    // The commit happens; the publish does not reach anyone (as if the worker died right after its commit).
+    const silent: EventPublisher = { publish: async () => Promise.reject(new Error('killed')) };
+    expect(await fileSpooled({ ...deps(), events: silent }, spoolId)).toMatchObject({ status: 'filed', filed: 2 });
+    expect((await spoolRow(spoolId)).status).toBe('done');
+    const eventsBefore = published.length;
+    expect(await fileSpooled(deps(), spoolId, 2)).toEqual({ status: 'already-done', filed: 0, unresolved: [] });
+    const filed = await filingsOf(spoolId);
+    expect(filed).toHaveLength(2);
+    const again = newMessageEvents(eventsBefore);
+    expect(again).toHaveLength(2);
+    for (const m of filed) expect(again).toContainEqual({ userId: m.user_id, event: expect.objectContaining({ type: 'message.new', messageId: m.id }) });
+    expect(await filingsOf(spoolId)).toEqual(filed);
   });
 
   it('files each user once when three runs of the same job race, and the row ends done', async () => {
@@ -345,6 +364,19 @@ describe('fileSpooled: recipients and repetition', () => {
     expect(row.error).not.toContain('alice@in.test');
   });
 
+  it('marks the row done in the transaction that files it (one commit: never filed yet pending, never done yet unfiled)', async () => {
+    const spoolId = await spool(bytes('From: sender@remote.test\nSubject: one commit\n\nbody\n'), ['alice@in.test', 'bob@in.test']);
+    expect(await fileSpooled(deps(), spoolId)).toMatchObject({ status: 'filed', filed: 2 });
+    // xmin: the transaction that wrote each row version.
+    const { rows } = await sql<{ xmin: string }>`
+      SELECT xmin::text FROM spool WHERE id = ${spoolId}
+      UNION ALL SELECT xmin::text FROM spool_filings WHERE spool_id = ${spoolId}
+      UNION ALL SELECT xmin::text FROM messages WHERE spool_id = ${spoolId}`.execute(store.db);
+    expect(rows).toHaveLength(5);
+    expect(new Set(rows.map((r) => r.xmin)).size).toBe(1);
+    expect(await spoolRow(spoolId)).toMatchObject({ status: 'done', error: null, attempts: 1 });
+  });
+
   it('reports a spool row that does not exist as missing, without throwing', async () => {
     expect(await fileSpooled(deps(), 987_654_321)).toEqual({ status: 'missing', filed: 0, unresolved: [] });
   });
@@ -361,5 +393,50 @@ describe('fileSpooled: recipients and repetition', () => {
     const stored = await storedBytes(m.blob_hash);
     expect(stored.length).toBe(raw.length);
     expect(stored.equals(raw)).toBe(true);
+  });
+});
+
+describe('commitSpoolFilings: the rows filed together share one transaction', () => {
+  /** A filing of a fresh spool row for `users` (each gets an INBOX copy). */
+  async function filingFor(subject: string, users: number[]): Promise<SpoolFiling> {
+    const raw = bytes(`From: sender@remote.test\nSubject: ${subject}\n\nbody\n`);
+    const spoolId = await spool(raw);
+    const summary = await summarizeMessage(raw);
+    const inputs = users.map((userId) => ({ userId, mailbox: { specialUse: '\\Inbox' as const }, content: { raw }, summary, spoolId }));
+    return { inputs, done: { id: spoolId, note: null, attempts: 2 } };
+  }
+
+  it('files and marks done any number of rows in the statements of one (no statement per row, no commit of its own for the marks)', async () => {
+    const counted = countingDb(store.db);
+    await commitSpoolFilings({ ...deps(), db: counted.db }, [await filingFor('alone', [alice])]);
+    const one = counted.count();
+    const batch = [await filingFor('batch 1', [alice]), await filingFor('batch 2', [bob]), await filingFor('batch 3', [alice, bob]), await filingFor('batch 4', [bob])];
+    counted.reset();
+    await commitSpoolFilings({ ...deps(), db: counted.db }, batch);
+    expect(counted.count()).toBe(one);
+    const ids = batch.map((f) => f.done.id);
+    const { rows } = await sql<{ xmin: string }>`
+      SELECT xmin::text FROM spool WHERE id = ANY(${ids}::bigint[]) UNION ALL SELECT xmin::text FROM messages WHERE spool_id = ANY(${ids}::bigint[])`.execute(store.db);
+    expect(rows).toHaveLength(4 + 5);
+    expect(new Set(rows.map((r) => r.xmin)).size).toBe(1);
+    for (const id of ids) expect(await spoolRow(id)).toEqual({ status: 'done', error: null, attempts: 2 });
+  });
+
+  it('leaves every row of a failed batch pending with nothing filed (the filings and the marks commit or roll back together)', async () => {
+    const good = await filingFor('rolled back 1', [alice]);
+    const bad = await filingFor('rolled back 2', [bob]);
+    bad.inputs[0]!.mailbox = { id: 987_654_321 };
+    await expect(commitSpoolFilings(deps(), [good, bad])).rejects.toThrow();
+    for (const f of [good, bad]) {
+      expect((await spoolRow(f.done.id)).status).toBe('pending');
+      expect(await filingsOf(f.done.id)).toEqual([]);
+    }
+  });
+
+  it('marks a row with no local recipient left done, filing nothing', async () => {
+    const spoolId = await spool(bytes('From: sender@remote.test\nSubject: nobody left\n\nbody\n'), ['gone@in.test']);
+    expect(await fileSpooled(deps(), spoolId, 3)).toEqual({ status: 'filed', filed: 0, unresolved: ['gone@in.test'] });
+    expect(await spoolRow(spoolId)).toEqual({ status: 'done', error: 'no longer local: gone@in.test', attempts: 3 });
+    expect(await filingsOf(spoolId)).toEqual([]);
   });
 });
