@@ -11,6 +11,9 @@
 //   BENCH_IMAP_CPU_PROF=1 ...                             # V8 CPU profile of imap-server (<run dir>/profiles;
 //                                                         # summarize with `node bench/cpuprofile-top.mjs FILE`)
 //   BENCH_IMAP_PROCESSES=2 ...                            # IMAP_PROCESSES of imap-server (default: its own, 1)
+//   BENCH_PG_STATEMENTS=1 ...                             # pg_stat_statements on Mailyard's PostgreSQL (restarted
+//                                                         # once to load it): the top statements of the operations
+//                                                         # phase per round of the mix, in the JSON and the log
 //
 // Per target: (1) operations per second of BENCH_CLIENTS imapflow clients, one per user, each
 // looping a fixed mix BENCH_ITERATIONS times; (2) IDLE wake: a message delivered (Mailyard: SMTP
@@ -27,8 +30,9 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
+import pg from 'pg';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { benchLog as log, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, procStat, pruneOldRuns, RESULTS, ROOT, round, runCleanups, sleep, startChild, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, withTimeout } from './lib.mjs';
+import { benchLog as log, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, procStat, pruneOldRuns, RESULTS, ROOT, round, runCleanups, sleep, startChild, startPostgresWithStatements, stopOnSignals, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, withTimeout } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -396,7 +400,9 @@ async function measureIdleMemory(port, users, pids) {
 async function benchMailyard(runDir, template, users) {
   const dataDir = path.join(runDir, 'mailyard');
   fs.mkdirSync(dataDir, { recursive: true });
-  const pgServer = await startLocalPostgres({ dataDir });
+  const statements = Boolean(process.env.BENCH_PG_STATEMENTS);
+  const startPg = () => startLocalPostgres({ dataDir });
+  const pgServer = statements ? await startPostgresWithStatements(startPg) : await startPg();
   cleanups.push(() => pgServer.stop());
   const redisServer = await startLocalRedis({ dataDir });
   cleanups.push(() => redisServer.stop());
@@ -447,12 +453,24 @@ async function benchMailyard(runDir, template, users) {
   log('mailyard: operations…');
   const postmasterPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
   const redisPid = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis', 'server.json'), 'utf8')).pid;
+  const statementsDb = statements ? new pg.Pool({ connectionString: pgServer.url, max: 1 }) : null;
+  if (statementsDb) {
+    cleanups.push(() => statementsDb.end());
+    await statementsDb.query('SELECT pg_stat_statements_reset()');
+  }
   result.ops = await measureOps(imapPort, users, () => ({
     imapServer: treeCpuSeconds(imap.pid), // with IMAP_PROCESSES > 1, the primary and its processes
     postgres: treeCpuSeconds(postmasterPid), // the postmaster, its live backends, and backends it reaped
     redis: cpuSeconds(redisPid),
     wholeMachine: systemCpu().busy, // includes other work on a shared machine
   }));
+  if (statementsDb) {
+    // Per round of the mix: one SELECT, two STOREs, one APPEND ... per round (PLAN.mix).
+    const rounds = result.ops.operations / OPS.length;
+    result.ops.topStatements = await topStatements(statementsDb, rounds, { limit: 40, width: 200 });
+    log(`mailyard: top statements of the operations phase (${rounds} rounds of the mix):`);
+    for (const s of result.ops.topStatements) log(`  ${String(s.callsPerUnit).padStart(6)} calls/round ${String(s.meanUs).padStart(6)} µs/call ${String(s.usPerUnit).padStart(6)} µs/round  ${s.query}`);
+  }
   alive();
   log(`mailyard: ${result.ops.opsPerSecond} ops/s; IDLE wake over SMTP…`);
   const mx = nodemailer.createTransport({ host: HOST, port: smtpPort, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity, name: 'client.source.test' });

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { benchLog as log, childPids, cleanups, cpuSeconds, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPrivatePostfix, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
+import { benchLog as log, childPids, cleanups, cpuSeconds, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPostgresWithStatements, startPrivatePostfix, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -157,25 +157,15 @@ export async function benchPostfixMaildir(runDir) {
 export async function startMailyardForBench(runDir, { name, addresses, viaNpmStart = false, statements = false }) {
   const dataDir = path.join(runDir, name);
   fs.mkdirSync(dataDir, { recursive: true });
-  let pgServer = await startLocalPostgres({ dataDir });
+  const startPg = () => startLocalPostgres({ dataDir });
+  const pgServer = statements ? await startPostgresWithStatements(startPg) : await startPg();
   cleanups.push(() => pgServer.stop());
-  if (statements) {
-    // Loaded at server start only: set it, restart this private instance, create the extension.
-    const c = new pg.Client({ connectionString: pgServer.url });
-    await c.connect();
-    await c.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`);
-    await c.query(`ALTER SYSTEM SET pg_stat_statements.track = 'all'`);
-    await c.end();
-    await pgServer.stop();
-    pgServer = await startLocalPostgres({ dataDir });
-  }
   const redisServer = await startLocalRedis({ dataDir, persistent: true });
   cleanups.push(() => redisServer.stop());
   const db = new pg.Pool({ connectionString: pgServer.url, max: 2 });
   cleanups.push(() => db.end());
   const settings = Object.fromEntries((await db.query(`SELECT name, setting FROM pg_settings WHERE name IN ('fsync','synchronous_commit','server_version')`)).rows.map((r) => [r.name, r.setting]));
   if (settings.fsync !== 'on' || settings.synchronous_commit !== 'on') throw new Error(`PostgreSQL is not durable here: ${JSON.stringify(settings)}`);
-  if (statements) await db.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
 
   const baseEnv = { ...process.env, DATABASE_URL: pgServer.url, REDIS_URL: redisServer.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
   const cli = (...args) => execFileP(process.execPath, [path.join(ROOT, 'bin', 'mailyard.mjs'), ...args], { cwd: ROOT, env: baseEnv, timeout: 60_000 });
@@ -356,27 +346,12 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
       },
       ...sent,
     };
-    if (statements) run.topStatements = await topStatements(db, n);
+    if (statements) run.topStatements = await topStatements(db, n, { exclude: ['SELECT count(*)::bigint AS n FROM spool_filings WHERE spool_id >%', 'SELECT coalesce(max(id), 0)::bigint AS id FROM spool%'] });
     runs[`users${userCount}`] = run;
     const c = run.cpuMicrosecondsPerMessage;
     log(`${name}, ${userCount} user(s): ${n} in ${done.seconds.toFixed(2)} s = ${run.messagesPerSecond} msg/s (senders done after ${sendSeconds.toFixed(2)} s, ${pendingAtSendEnd} not yet filed then)`);
     log(`  CPU µs/message: ${Object.entries(c).filter(([k]) => k !== 'wholeMachine').map(([k, v]) => `${k} ${v}`).join(', ')}; machine ${run.machineCoresBusy} cores busy; PG ${run.postgres.commitsPerMessage} commits, ${run.postgres.walBytesPerMessage} WAL bytes, ${run.postgres.walFsyncsPerMessage} WAL fsyncs per message`);
-    for (const s of run.topStatements ?? []) log(`  ${String(s.totalMsPerMessage).padStart(7)} ms/msg·1000  ${String(s.calls).padStart(7)} calls  ${String(s.walBytesPerMessage).padStart(6)} WAL B/msg  ${s.query}`);
+    for (const s of run.topStatements ?? []) log(`  ${String(s.usPerUnit).padStart(7)} ms/msg·1000  ${String(s.calls).padStart(7)} calls  ${String(s.walBytesPerUnit).padStart(6)} WAL B/msg  ${s.query}`);
   }
   return { postgres: settings, note: `${services.note}; clock: first connection -> spool_filings has every message`, runs, memory: services.memory() };
-}
-
-/** The statements that took the most time in the last run (pg_stat_statements), per message. */
-async function topStatements(db, messages) {
-  const { rows } = await db.query(`
-    SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 140) AS query, calls::bigint AS calls, total_exec_time AS total_ms, wal_bytes::bigint AS wal_bytes, shared_blks_hit + shared_blks_read AS blocks
-      FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%' AND query NOT LIKE 'SELECT count(*)::bigint AS n FROM spool_filings WHERE spool_id >%' AND query NOT LIKE 'SELECT coalesce(max(id), 0)::bigint AS id FROM spool%' ORDER BY total_exec_time DESC LIMIT 15`);
-  return rows.map((r) => ({
-    query: r.query,
-    calls: Number(r.calls),
-    // Milliseconds per 1,000 messages (= µs per message).
-    totalMsPerMessage: round((r.total_ms / messages) * 1000, 0),
-    walBytesPerMessage: round(Number(r.wal_bytes) / messages, 0),
-    blocksPerMessage: round(Number(r.blocks) / messages, 1),
-  }));
 }

@@ -1,6 +1,6 @@
 // Shared by the benchmarks: child processes that are always stopped by PID, cleanup steps that
 // run in a finally block, percentiles, /proc memory and CPU readings, BENCH_ONLY and signal
-// handling. Plain Node, no dependencies.
+// handling, pg_stat_statements on a private PostgreSQL. Plain Node; `pg` only for the statement helpers.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -472,4 +472,60 @@ export function withTimeout(promise, ms, what) {
   let timer;
   const timeout = new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no end within ${ms} ms`)), ms)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------------------------------------
+// pg_stat_statements on a bench's private PostgreSQL (BENCH_PG_STATEMENTS=1).
+
+/**
+ * Loads pg_stat_statements into a private PostgreSQL started by `start()` (core's startLocalPostgres
+ * for one data directory): the library loads at server start only, so it is set, the server is
+ * stopped and started again, and the extension created. Returns the running server.
+ */
+export async function startPostgresWithStatements(start) {
+  const { default: pg } = await import('pg');
+  const first = await start();
+  try {
+    const c = new pg.Client({ connectionString: first.url });
+    await c.connect();
+    await c.query(`ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'`);
+    await c.query(`ALTER SYSTEM SET pg_stat_statements.track = 'all'`);
+    await c.end();
+  } finally {
+    await first.stop();
+  }
+  const server = await start();
+  try {
+    const d = new pg.Client({ connectionString: server.url });
+    await d.connect();
+    await d.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await d.end();
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return server;
+}
+
+/**
+ * The statements that took the most time since the last `pg_stat_statements_reset()`, per `unit`
+ * (a message, a round of a command mix): calls per unit, µs per unit (= ms per 1,000 units), mean
+ * µs per call, WAL bytes and buffer blocks per unit. `exclude`: LIKE patterns of the bench's own queries.
+ */
+export async function topStatements(db, units, { exclude = [], limit = 15, width = 140 } = {}) {
+  const patterns = ['%pg_stat_statements%', ...exclude];
+  const { rows } = await db.query(
+    `SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), $3) AS query, calls::bigint AS calls, total_exec_time AS total_ms, wal_bytes::bigint AS wal_bytes, shared_blks_hit + shared_blks_read AS blocks
+       FROM pg_stat_statements WHERE NOT (query ILIKE ANY ($1::text[])) ORDER BY total_exec_time DESC LIMIT $2`,
+    [patterns, limit, width],
+  );
+  return rows.map((r) => ({
+    query: r.query,
+    calls: Number(r.calls),
+    callsPerUnit: round(Number(r.calls) / units, 2),
+    usPerUnit: round((r.total_ms / units) * 1000, 0),
+    meanUs: round((r.total_ms / Number(r.calls)) * 1000, 0),
+    walBytesPerUnit: round(Number(r.wal_bytes) / units, 0),
+    blocksPerUnit: round(Number(r.blocks) / units, 1),
+  }));
 }

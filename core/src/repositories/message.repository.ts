@@ -1,7 +1,24 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { Insertable } from 'kysely';
-import type { AddressJson, AttachmentJson, AuthenticationJson, ChangesTable, FilterDecisionJson, MessagesTable, SpecialUse } from '../db/schema.js';
+import type { AddressJson, AttachmentJson, AuthenticationJson, FilterDecisionJson, MessagesTable, SpecialUse } from '../db/schema.js';
+
+/** One message of a flag change (`storeFlags`). */
+export interface StoredFlags {
+  id: number;
+  mailboxId: number;
+  uid: number;
+  /** The new modseq when changed, else the message's. */
+  modseq: number;
+  /** The new flags when changed; else the current ones (`changed` false: the change was empty, refused or in conflict). */
+  flags: string[];
+  changed: boolean;
+  conflict: boolean;
+  /** Whether the statement wrote the change (false: nothing changed, or it was refused). */
+  written: boolean;
+  /** The counts of the message's mailbox after the write, on changed rows. */
+  counts: { total: number; unread: number } | null;
+}
 
 export interface MessageListItem {
   id: number;
@@ -253,40 +270,82 @@ export function createMessageRepository(db: DbOrTx) {
       return ids;
     },
     /**
-     * A flag change in ONE statement (per 500 messages): the messages' new flags and modseqs, each
-     * message's mailbox's unseen count (`unseen`: -1, 0 or +1 per message) and highestmodseq, and
-     * the change-log rows (`log`, built by the writer). Returns the counts of the mailboxes it
-     * changed; a mailbox that is not the user's is missing (a message that is not the user's is
-     * left alone). Only the mailbox writer calls it, behind the user's lock.
+     * A flag change (IMAP STORE, the API's flags) as ONE statement outside any transaction, so one
+     * round trip. In order, as every mailbox writer does: it locks the user's row (the writers'
+     * lock: ModseqClock), then the messages (by id), computes each one's flags (`replace`, or the
+     * current ones without `remove`, then `add` in its order), and, when anything changes, gives
+     * each changed message the next modseq (in id order), writes the flags, the change-log rows
+     * and the mailboxes' unseen counts and highestmodseq. It writes NOTHING (and `written` is
+     * false) when no flags change, when a message is not the user's (fewer rows than ids), or when
+     * a message would carry more than `maxFlags`. Messages changed after `unchangedSince` are left
+     * alone (`conflict`). Rows in id order; the mailbox counts are set on changed rows.
      */
-    async writeFlags(
+    async storeFlags(
       userId: number,
-      changes: ReadonlyArray<{ id: number; mailboxId: number; modseq: number; flags: string[]; unseen: number }>,
-      log: ReadonlyArray<Insertable<ChangesTable>>,
-    ): Promise<Map<number, { total: number; unread: number }>> {
-      const counts = new Map<number, { total: number; unread: number }>();
-      const FLAG_CHUNK = 500;
-      for (let i = 0; i < changes.length; i += FLAG_CHUNK) {
-        const part = changes.slice(i, i + FLAG_CHUNK);
-        const values = sql.join(part.map((c) => sql`(${c.id}::bigint, ${c.mailboxId}::bigint, ${c.modseq}::bigint, ${c.flags}::text[], ${c.unseen}::int)`));
-        const logRows = sql.join(
-          log.slice(i, i + FLAG_CHUNK).map((r) => sql`(${r.user_id}::bigint, ${r.modseq}::bigint, ${r.kind}, ${r.mailbox_id}::bigint, ${r.message_id}::bigint, ${r.uid}::bigint, ${r.payload}::jsonb)`),
-        );
-        const { rows } = await sql<{ id: number; message_count: number; unseen_count: number }>`
-          WITH v(id, mailbox_id, modseq, flags, unseen) AS (VALUES ${values}),
-          changed AS (
-            UPDATE messages AS m SET flags = v.flags, modseq = v.modseq FROM v WHERE m.id = v.id AND m.user_id = ${userId} RETURNING m.id
-          ),
-          logged AS (
-            INSERT INTO changes (user_id, modseq, kind, mailbox_id, message_id, uid, payload) VALUES ${logRows} RETURNING modseq
-          ),
-          delta AS (SELECT mailbox_id, sum(unseen)::int AS unseen, max(modseq) AS modseq FROM v GROUP BY mailbox_id)
-          UPDATE mailboxes AS b SET unseen_count = b.unseen_count + delta.unseen, highestmodseq = GREATEST(b.highestmodseq, delta.modseq)
-          FROM delta WHERE b.id = delta.mailbox_id AND b.user_id = ${userId}
-          RETURNING b.id, b.message_count, b.unseen_count`.execute(db);
-        for (const r of rows) counts.set(Number(r.id), { total: r.message_count, unread: r.unseen_count });
-      }
-      return counts;
+      ids: readonly number[],
+      change: { add: readonly string[]; remove: readonly string[]; replace: readonly string[] | null; unchangedSince: number | null },
+      maxFlags: number,
+    ): Promise<StoredFlags[]> {
+      if (ids.length === 0) return [];
+      const { rows } = await sql<{ id: number; mailbox_id: number; uid: number; modseq: number; flags: string[]; changed: boolean; conflict: boolean; written: boolean; message_count: number | null; unseen_count: number | null }>`
+        WITH locked_user AS MATERIALIZED (SELECT id, modseq FROM users WHERE id = ${userId} FOR UPDATE),
+        current AS MATERIALIZED (
+          SELECT m.id, m.mailbox_id, m.uid, m.modseq, m.flags FROM messages m
+          WHERE m.user_id = (SELECT id FROM locked_user) AND m.id = ANY(${[...ids]}::bigint[])
+          ORDER BY m.id FOR UPDATE
+        ),
+        planned AS MATERIALIZED (
+          SELECT c.*, n.flags AS next_flags, (${change.unchangedSince}::bigint IS NOT NULL AND c.modseq > ${change.unchangedSince}::bigint) AS conflict
+          FROM current c CROSS JOIN LATERAL (
+            SELECT CASE WHEN ${change.replace === null ? null : [...change.replace]}::text[] IS NOT NULL THEN ${change.replace === null ? null : [...change.replace]}::text[]
+              ELSE ARRAY(SELECT f FROM unnest(c.flags) WITH ORDINALITY AS t(f, o) WHERE f <> ALL(${[...change.remove]}::text[]) ORDER BY o)
+                || ARRAY(SELECT f FROM unnest(${[...change.add]}::text[]) WITH ORDINALITY AS t(f, o) WHERE f <> ALL(c.flags) ORDER BY o)
+            END AS flags
+          ) n
+        ),
+        changing AS MATERIALIZED (
+          SELECT p.id, p.mailbox_id, p.uid, p.next_flags,
+            (SELECT modseq FROM locked_user) + row_number() OVER (ORDER BY p.id) AS modseq,
+            (CASE WHEN ${'\\Seen'}::text = ANY(p.next_flags) THEN 0 ELSE 1 END) - (CASE WHEN ${'\\Seen'}::text = ANY(p.flags) THEN 0 ELSE 1 END) AS unseen
+          FROM planned p WHERE NOT p.conflict AND NOT (p.next_flags @> p.flags AND p.flags @> p.next_flags)
+        ),
+        go AS MATERIALIZED (
+          SELECT EXISTS (SELECT 1 FROM changing) AND (SELECT count(*) FROM current) = ${ids.length}
+            AND NOT EXISTS (SELECT 1 FROM changing WHERE cardinality(next_flags) > ${maxFlags}) AS ok
+        ),
+        clock AS (
+          UPDATE users u SET modseq = u.modseq + (SELECT count(*) FROM changing) WHERE u.id = ${userId} AND (SELECT ok FROM go) RETURNING u.id
+        ),
+        flagged AS (
+          UPDATE messages m SET flags = c.next_flags, modseq = c.modseq FROM changing c WHERE m.id = c.id AND m.user_id = ${userId} AND (SELECT ok FROM go) RETURNING m.id
+        ),
+        logged AS (
+          INSERT INTO changes (user_id, modseq, kind, mailbox_id, message_id, uid, payload)
+          SELECT ${userId}, c.modseq, 'message.flags', c.mailbox_id, c.id, c.uid, jsonb_build_object('flags', to_jsonb(c.next_flags))
+          FROM changing c WHERE (SELECT ok FROM go)
+          RETURNING modseq
+        ),
+        counted AS (
+          UPDATE mailboxes b SET unseen_count = b.unseen_count + d.unseen, highestmodseq = GREATEST(b.highestmodseq, d.modseq)
+          FROM (SELECT mailbox_id, sum(unseen)::int AS unseen, max(modseq) AS modseq FROM changing GROUP BY mailbox_id) d
+          WHERE b.id = d.mailbox_id AND b.user_id = ${userId} AND (SELECT ok FROM go)
+          RETURNING b.id, b.message_count, b.unseen_count
+        )
+        SELECT p.id, p.mailbox_id, p.uid, coalesce(c.modseq, p.modseq) AS modseq, CASE WHEN c.id IS NULL THEN p.flags ELSE p.next_flags END AS flags,
+          c.id IS NOT NULL AS changed, p.conflict, (SELECT ok FROM go) AS written, k.message_count, k.unseen_count
+        FROM planned p LEFT JOIN changing c ON c.id = p.id LEFT JOIN counted k ON k.id = p.mailbox_id AND c.id IS NOT NULL
+        ORDER BY p.id`.execute(db);
+      return rows.map((r) => ({
+        id: Number(r.id),
+        mailboxId: Number(r.mailbox_id),
+        uid: Number(r.uid),
+        modseq: Number(r.modseq),
+        flags: r.flags,
+        changed: r.changed,
+        conflict: r.conflict,
+        written: r.written,
+        counts: r.message_count === null || r.unseen_count === null ? null : { total: r.message_count, unread: r.unseen_count },
+      }));
     },
     /** Moves the user's messages into a mailbox with their new UIDs and modseqs (moved_at = now). */
     async relocate(userId: number, mailboxId: number, moved: ReadonlyArray<{ id: number; uid: number; modseq: number }>): Promise<void> {

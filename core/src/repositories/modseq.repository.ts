@@ -1,6 +1,7 @@
 import { sql, type Insertable } from 'kysely';
 import type { Tx } from '../db/client.js';
 import type { ChangesTable } from '../db/schema.js';
+import type { QuotaUsage } from './user.repository.js';
 
 /**
  * The per-user change counter (`users.modseq`) and the change-log rows written under it. Only the
@@ -13,20 +14,20 @@ export function createModseqRepository(tx: Tx) {
   return {
     /**
      * Locks these users' rows in id order, in ONE statement, and takes the next `n` modseqs of each;
-     * returns each user's first (users that do not exist are missing). Every writer locks its users
-     * this way (or one at a time, in id order) before anything else, so two writers sharing users
-     * never wait on each other in opposite orders.
+     * returns each user's first, and their quota usage as locked (users that do not exist are
+     * missing). Every writer locks its users this way (or one at a time, in id order) before
+     * anything else, so two writers sharing users never wait on each other in opposite orders.
      */
-    async lockAndTake(reserve: ReadonlyArray<{ userId: number; n: number }>): Promise<Map<number, number>> {
+    async lockAndTake(reserve: ReadonlyArray<{ userId: number; n: number }>): Promise<Map<number, { first: number; usage: QuotaUsage }>> {
       if (reserve.length === 0) return new Map();
       const ids = reserve.map((r) => r.userId);
-      const { rows } = await sql<{ id: number; modseq: number; n: number }>`
+      const { rows } = await sql<{ id: number; modseq: number; n: number; used_bytes: number; quota_bytes: number | null }>`
         WITH locked AS MATERIALIZED (SELECT id FROM users WHERE id = ANY(${ids}::bigint[]) ORDER BY id FOR UPDATE)
         UPDATE users u SET modseq = u.modseq + v.n
         FROM locked JOIN unnest(${ids}::bigint[], ${reserve.map((r) => r.n)}::bigint[]) AS v(id, n) ON v.id = locked.id
         WHERE u.id = locked.id
-        RETURNING u.id, u.modseq, v.n`.execute(tx);
-      return new Map(rows.map((r) => [r.id, r.modseq - r.n + 1]));
+        RETURNING u.id, u.modseq, v.n, u.used_bytes, u.quota_bytes`.execute(tx);
+      return new Map(rows.map((r) => [Number(r.id), { first: Number(r.modseq) - Number(r.n) + 1, usage: { usedBytes: Number(r.used_bytes), quotaBytes: r.quota_bytes === null ? null : Number(r.quota_bytes) } }]));
     },
     /** Takes the next `n` modseqs of a user already locked by this transaction; returns the first, or null when there is no such user. */
     async take(userId: number, n: number): Promise<number | null> {

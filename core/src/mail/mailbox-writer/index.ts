@@ -3,6 +3,7 @@ import type { Db, Tx } from '../../db/client.js';
 import type { EventPublisher } from '../../events/publisher.js';
 import type { Logger } from '../../log/logger.js';
 import { createMailboxRepository, type MailboxRow } from '../../repositories/mailbox.repository.js';
+import { storeFlags } from './flag-store.js';
 import {
   MailboxWrite,
   type AppendInput,
@@ -27,7 +28,8 @@ import {
  * - `openMailboxWrite(tx, userIds)` joins a caller's transaction (sending writes the Sent copy,
  *   the local recipients' copies and the outbound record in one): the caller calls `finish()`
  *   before its commit and `publishMailboxEvents(deps, write.events())` after it.
- * - The functions below are single operations, each its own transaction.
+ * - The functions below are single operations, each its own transaction (a flag change is one
+ *   statement: flag-store.ts).
  *
  * Events are hints: if publishing fails, the change log holds every change and live clients
  * (SSE, IMAP IDLE) catch up from it.
@@ -53,18 +55,30 @@ export function openMailboxWrite(tx: Tx, userIds: readonly number[]): Promise<Ma
   return MailboxWrite.open(tx, userIds);
 }
 
-/** Publishes a committed write's events, per user in order; stops for a user at the first failure. */
+/**
+ * Publishes a committed write's events, per user in order; stops for a user at the first failure.
+ * The users' sequences run side by side: a group commit of many users (IMAP APPENDs, inbound
+ * filing) does not wait for one round trip per event before its callers are answered.
+ */
 export async function publishMailboxEvents(deps: MailboxWriterDeps, events: ReadonlyArray<{ userId: number; event: UserEvent }>): Promise<void> {
-  const failed = new Set<number>();
+  const byUser = new Map<number, UserEvent[]>();
   for (const { userId, event } of events) {
-    if (failed.has(userId)) continue;
-    try {
-      await deps.events.publish(userId, event);
-    } catch (err) {
-      failed.add(userId);
-      deps.log?.warn({ event: 'mailbox.publish_failed', userId, type: event.type, err: (err as Error).message });
-    }
+    const mine = byUser.get(userId);
+    if (mine) mine.push(event);
+    else byUser.set(userId, [event]);
   }
+  await Promise.all(
+    [...byUser].map(async ([userId, mine]) => {
+      for (const event of mine) {
+        try {
+          await deps.events.publish(userId, event);
+        } catch (err) {
+          deps.log?.warn({ event: 'mailbox.publish_failed', userId, type: event.type, err: (err as Error).message });
+          return;
+        }
+      }
+    }),
+  );
 }
 
 /**
@@ -110,9 +124,10 @@ export async function ingestForUser(deps: MailboxWriterDeps, userId: number, inp
  * Files messages of any number of users in ONE transaction (the inbound worker's group commit):
  * each user's messages in their order, with a fixed number of statements whatever the number of
  * users (MailboxWrite.appendMany; every user's modseqs reserved when the users are locked).
- * Results line up with `inputs`.
+ * Results line up with `inputs`. `alsoInTransaction` runs last in the same transaction (the spool
+ * filer marks its rows done there: filed and done in one commit).
  */
-export async function ingestMany(deps: MailboxWriterDeps, inputs: readonly IngestInput[]): Promise<AppendResult[]> {
+export async function ingestMany(deps: MailboxWriterDeps, inputs: readonly IngestInput[], alsoInTransaction?: (tx: Tx) => Promise<void>): Promise<AppendResult[]> {
   if (inputs.length === 0) return [];
   const byUser = new Map<number, number[]>();
   inputs.forEach((input, index) => byUser.set(input.userId, [...(byUser.get(input.userId) ?? []), index]));
@@ -122,6 +137,7 @@ export async function ingestMany(deps: MailboxWriterDeps, inputs: readonly Inges
     [...byUser.keys()],
     async (w) => {
       const appended = await w.appendMany(parts);
+      if (alsoInTransaction) await alsoInTransaction(w.tx);
       const results: AppendResult[] = [];
       parts.forEach((part, p) => part.indexes.forEach((i, n) => (results[i] = appended[p]![n]!)));
       return results;
@@ -135,8 +151,9 @@ export async function ingestMessage(deps: MailboxWriterDeps, input: IngestInput)
   return result!;
 }
 
+/** Adds, removes or replaces flags of the user's messages in one statement (see flag-store.ts); returns every requested message, in id order. */
 export function setFlags(deps: MailboxWriterDeps, userId: number, messageIds: readonly number[], change: FlagChange): Promise<FlaggedMessage[]> {
-  return writeMailboxes(deps, [userId], (w) => w.setFlags(userId, messageIds, change));
+  return storeFlags(deps, userId, messageIds, change);
 }
 
 export function moveMessages(deps: MailboxWriterDeps, userId: number, messageIds: readonly number[], target: MailboxTarget, options: OnlyFromOption = {}): Promise<MoveResult> {

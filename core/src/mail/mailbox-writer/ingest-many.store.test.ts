@@ -193,6 +193,32 @@ describe('ingestMany across many users', () => {
     expect(two).toBeLessThanOrEqual(14);
   });
 
+  it('checks the quota of every user of a batch with no statement per user (the IMAP APPEND group commit), counting the batch\'s own bytes', async () => {
+    const appendAll = async (userIds: readonly number[], tag: string, db = store.db) => {
+      const parts = await Promise.all(userIds.map(async (userId, u) => ({ userId, inputs: [await input(userId, rawMessage({ subject: `${tag} ${u}`, messageId: `<${tag}-${u}@x.test>` }))] })));
+      return writeMailboxes({ db, events }, userIds, (w) => w.appendMany(parts, { enforceQuota: true }), new Map(userIds.map((id) => [id, 1])));
+    };
+    const counted = countingDb(store.db);
+    await appendAll(users.slice(0, 2), 'quota-two', counted.db);
+    const two = counted.count();
+    counted.reset();
+    await appendAll(users.slice(0, 20), 'quota-twenty', counted.db);
+    expect(counted.count()).toBe(two);
+
+    // Room for one more message, not two: the second append of the same write sees the first one's bytes.
+    const [user] = users.slice(23);
+    const size = rawMessage({ subject: 'fits 0', messageId: '<fits-0@x.test>' }).length;
+    const used = Number((await store.db.selectFrom('users').select('used_bytes').where('id', '=', user!).executeTakeFirstOrThrow()).used_bytes);
+    await store.db.updateTable('users').set({ quota_bytes: used + size + 10 }).where('id', '=', user!).execute();
+    const write = (n: number) =>
+      writeMailboxes({ db: store.db, events }, [user!], async (w) => {
+        for (let i = 0; i < n; i++) await w.appendMany([{ userId: user!, inputs: [await input(user!, rawMessage({ subject: `fits ${i}`, messageId: `<fits-${i}@x.test>` }))] }], { enforceQuota: true });
+      });
+    await expect(write(2)).rejects.toMatchObject({ code: 'quota.exceeded', status: 413 });
+    await write(1);
+    await expect(write(1)).rejects.toMatchObject({ code: 'quota.exceeded' });
+  });
+
   it('completes two concurrent batches that share users, listed in opposite orders (no deadlock)', async () => {
     const shared = users.slice(0, 12);
     const batch = async (userIds: readonly number[], tag: string) =>

@@ -19,6 +19,7 @@ import {
   copyMessages,
   expungeMessages,
   ingestForUser,
+  ingestMany,
   openMailboxWrite,
   writeMailboxes,
   type MessageOpsDeps,
@@ -162,21 +163,35 @@ describe('setFlags', () => {
     expect(await snapshot(alice)).toEqual(before);
   });
 
-  it('changes a message in three statements of its transaction: the user lock, the message lock, one write', async () => {
+  it('changes messages in ONE statement outside a transaction: user lock, message locks and the write together', async () => {
     const a = await deliver(alice);
     const b = await deliver(alice, undefined, ['\\Seen']);
     const counting = countingDb(store.db);
     const [flagged] = await setFlags({ ...deps, db: counting.db }, alice, [a.messageId], { add: ['\\Seen', '$Work'] });
-    expect(counting.count()).toBe(3);
+    expect(counting.count()).toBe(1);
     expect(flagged).toMatchObject({ id: a.messageId, flags: ['\\Seen', '$Work'], changed: true });
-    // Two messages in two mailboxes: one more statement (the second modseq), still one write.
+    // Two messages in two mailboxes: still one statement.
     const archive = await mailboxOf(alice, '\\Archive');
     await moveMessages(deps, alice, [b.messageId], archive.id);
     counting.reset();
     await setFlags({ ...deps, db: counting.db }, alice, [a.messageId, b.messageId], { remove: ['\\Seen'] });
-    expect(counting.count()).toBe(4);
+    expect(counting.count()).toBe(1);
     expect((await mailboxOf(alice, '\\Archive')).unseenCount).toBe(1);
     await expectConsistent(alice);
+    // A message the user does not have: the statement writes nothing (not even the user's modseq).
+    const before = await snapshot(alice);
+    counting.reset();
+    await expect(setFlags({ ...deps, db: counting.db }, alice, [a.messageId, 999_999_999], { add: ['$Gone'] })).rejects.toMatchObject({ code: 'message.not_found' });
+    expect(counting.count()).toBe(1);
+    expect(await snapshot(alice)).toEqual(before);
+  });
+
+  it('refuses a change that would leave a message with too many flags, and writes nothing', async () => {
+    const a = await deliver(alice, undefined, Array.from({ length: 100 }, (_, i) => `$f${i}`));
+    const before = await snapshot(alice);
+    await expect(setFlags(deps, alice, [a.messageId], { add: ['$one-more'] })).rejects.toMatchObject({ code: 'flags.too_many', status: 400 });
+    expect(await snapshot(alice)).toEqual(before);
+    expect((await messageRow(a.messageId))!.flags).toHaveLength(100);
   });
 
   it('replaces the whole set when asked (IMAP STORE FLAGS)', async () => {
@@ -488,8 +503,33 @@ describe('writes that span users and callers\' transactions', () => {
     expect(published).toEqual([]);
   });
 
+  it('publishes each user\'s events in modseq order, and stops for a user at its first failed publish without stopping the others', async () => {
+    const seen: Array<{ userId: number; event: UserEvent }> = [];
+    const failing: EventPublisher = {
+      async publish(userId, event) {
+        if (userId === bob && event.type === 'message.new' && !seen.some((s) => s.userId === bob)) {
+          seen.push({ userId, event });
+          throw new Error('redis is down for bob');
+        }
+        seen.push({ userId, event });
+      },
+    };
+    const raws = [1, 2, 3].map((i) => Buffer.from(`From: p@remote.test\r\nSubject: pub ${i}\r\nMessage-ID: <pub${i}@remote.test>\r\n\r\nhi\r\n`));
+    const inputs = await Promise.all(
+      [alice, bob, alice, bob].map(async (userId, i) => ({ userId, mailbox: { specialUse: '\\Inbox' as const }, content: { raw: raws[i % 3]! }, summary: await summarizeMessage(raws[i % 3]!) })),
+    );
+    const results = await ingestMany({ ...deps, events: failing }, inputs);
+    const mine = (userId: number) => seen.filter((s) => s.userId === userId).map((s) => s.event);
+    // Alice: her two message.new in modseq order, then her Inbox counts.
+    expect(mine(alice).map((e) => e.type)).toEqual(['message.new', 'message.new', 'mailbox.counts']);
+    expect(mine(alice).flatMap((e) => ('modseq' in e ? [e.modseq] : []))).toEqual([results[0]!.modseq, results[2]!.modseq]);
+    // Bob: the first publish failed, nothing after it was tried (the change log has it all).
+    expect(mine(bob)).toHaveLength(1);
+    expect(await store.db.selectFrom('changes').select('modseq').where('user_id', '=', bob).where('modseq', '>=', results[1]!.modseq).execute()).toHaveLength(2);
+  });
+
   it('refuses a write for a user it did not lock', async () => {
-    await expect(writeMailboxes(deps, [alice], (w) => w.setFlags(bob, [1], { add: ['\\Seen'] }))).rejects.toThrow(/not locked/);
+    await expect(writeMailboxes(deps, [alice], (w) => w.copy(bob, [1], { specialUse: '\\Archive' }))).rejects.toThrow(/not locked/);
   });
 
   it('threads a reply filed in the same batch as its parent into the parent\'s conversation', async () => {

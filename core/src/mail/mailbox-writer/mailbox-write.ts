@@ -9,14 +9,15 @@ import { createMailboxRepository, type MailboxCounts, type MailboxDelta, type Ma
 import { createMessageRepository, filingKeyOf, type RemovalFilter, type RemovedMessage } from '../../repositories/message.repository.js';
 import { createModseqRepository } from '../../repositories/modseq.repository.js';
 import { addressText, type MessageSummary } from '../parse.js';
-import { assertRoom } from '../quota.js';
+import { hasRoom, QuotaExceededError } from '../quota.js';
 import { ModseqClock } from './modseq-clock.js';
 import { assignThreads } from './threading.js';
-import { MAX_FLAGS_PER_MESSAGE, normalizeFlag, normalizeFlags, uniqueIds, validateMailboxName } from './validation.js';
+import { normalizeFlags, uniqueIds, validateMailboxName } from './validation.js';
 
 /**
  * MailboxWrite: every change to a mailbox, inside ONE transaction. It is the only code that
- * writes `messages`, `mailboxes` counters, `changes` and `users.modseq` (through repositories).
+ * writes `messages`, `mailboxes` counters, `changes` and `users.modseq` (through repositories),
+ * with one exception under the same rules: a flag change is one statement (flag-store.ts).
  *
  * `open` locks the users it will write for, in id order, and takes a first modseq for each (see
  * ModseqClock). Each operation then reads its rows under those locks, scoped by user_id (another
@@ -148,7 +149,6 @@ export interface OnlyFromOption {
 export const EMPTYABLE: readonly SpecialUse[] = ['\\Trash', '\\Junk'];
 
 const isUnseen = (flags: readonly string[]) => !flags.includes('\\Seen');
-const sameFlags = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((f) => b.includes(f));
 
 function addDelta(deltas: Map<number, MailboxDelta>, mailboxId: number, change: Partial<MailboxDelta>): void {
   const d = deltas.get(mailboxId) ?? { count: 0, unseen: 0, bytes: 0, highestmodseq: 0, uids: 0 };
@@ -228,12 +228,19 @@ export class MailboxWrite {
   /** `applyDeltas` for mailboxes of any number of users, in one statement (quota usage included). */
   private async applyAllDeltas(changes: Array<{ userId: number; mailboxId: number; delta: MailboxDelta }>): Promise<Map<number, MailboxCounts>> {
     const result = await createMailboxRepository(this.tx).applyDeltas(changes);
+    for (const { userId, delta } of changes) this.clock(userId).used(delta.bytes);
     for (const { userId, mailboxId } of changes) {
       const c = result.get(mailboxId);
       if (!c) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
       this.counts.set(mailboxId, { userId, total: c.total, unread: c.unread });
     }
     return result;
+  }
+
+  /** 413 'quota.exceeded' unless `adding` bytes fit: the usage came with the user's lock, moved by this write's counters (no query). */
+  private assertRoom(userId: number, adding: number): void {
+    const usage = this.clock(userId).usage;
+    if (!hasRoom(usage, adding)) throw new QuotaExceededError(usage);
   }
 
   private async lockMailbox(userId: number, target: MailboxTarget) {
@@ -321,7 +328,7 @@ export class MailboxWrite {
       const byUser = new Map<number, typeof planned>();
       for (const p of planned) byUser.set(p.userId, [...(byUser.get(p.userId) ?? []), p]);
       if (options.enforceQuota) {
-        for (const [userId, mine] of byUser) await assertRoom(this.tx, userId, mine.reduce((sum, p) => sum + p.size, 0));
+        for (const [userId, mine] of byUser) this.assertRoom(userId, mine.reduce((sum, p) => sum + p.size, 0));
       }
 
       // Modseqs per user (reserved when the write was opened), then UIDs and counters per mailbox.
@@ -411,7 +418,7 @@ export class MailboxWrite {
     const mailbox = await this.lockMailbox(userId, target);
     const result: CopyResult = { target: { id: mailbox.id, uidvalidity: mailbox.uidvalidity }, copied: [] };
     if (rows.length === 0) return result;
-    if (options.enforceQuota) await assertRoom(this.tx, userId, rows.reduce((sum, r) => sum + r.size, 0));
+    if (options.enforceQuota) this.assertRoom(userId, rows.reduce((sum, r) => sum + r.size, 0));
     const first = await this.clock(userId).take(rows.length);
     const deltas = new Map<number, MailboxDelta>();
     addDelta(deltas, mailbox.id, {
@@ -434,52 +441,7 @@ export class MailboxWrite {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Changing messages
-
-  /**
-   * Adds and removes flags on the user's messages. Messages whose flags end up the same are left
-   * alone (no modseq, no change entry, no event). Returns every requested message, in id order.
-   */
-  async setFlags(userId: number, messageIds: readonly number[], change: FlagChange): Promise<FlaggedMessage[]> {
-    this.clock(userId);
-    const add = [...new Set((change.add ?? []).map(normalizeFlag))];
-    const remove = new Set((change.remove ?? []).map(normalizeFlag));
-    const replace = change.replace ? [...new Set(change.replace.map(normalizeFlag))] : null;
-    if (replace && (add.length > 0 || remove.size > 0)) throw new AppError('flags.invalid', 'replace cannot be combined with add or remove', 400);
-    if (add.some((f) => remove.has(f))) throw new AppError('flags.invalid', 'a flag cannot be both added and removed', 400);
-    const rows = await this.lockMessages(userId, uniqueIds(messageIds));
-
-    const next = rows.map((r) => {
-      const conflict = change.unchangedSince !== undefined && r.modseq > change.unchangedSince;
-      const flags = replace ?? [...r.flags.filter((f) => !remove.has(f)), ...add.filter((f) => !r.flags.includes(f))];
-      const changed = !conflict && !sameFlags(flags, r.flags);
-      return { row: r, flags: changed ? flags : r.flags, changed, conflict };
-    });
-    const changed = next.filter((n) => n.changed);
-    if (changed.some((n) => n.flags.length > MAX_FLAGS_PER_MESSAGE)) throw new AppError('flags.too_many', `a message carries at most ${MAX_FLAGS_PER_MESSAGE} flags`, 400);
-
-    const modseqOf = new Map(rows.map((r) => [r.id, r.modseq]));
-    if (changed.length > 0) {
-      // One statement writes the flags, the counters and the change log (a STORE's cost is its round trips).
-      const first = await this.clock(userId).take(changed.length);
-      const events: ChangeLogEvent[] = changed.map((n, i) => {
-        modseqOf.set(n.row.id, first + i);
-        return { type: 'message.flags', modseq: first + i, mailboxId: n.row.mailboxId, messageId: n.row.id, uid: n.row.uid, flags: n.flags };
-      });
-      const counts = await createMessageRepository(this.tx).writeFlags(
-        userId,
-        changed.map((n, i) => ({ id: n.row.id, mailboxId: n.row.mailboxId, modseq: first + i, flags: n.flags, unseen: (isUnseen(n.flags) ? 1 : 0) - (isUnseen(n.row.flags) ? 1 : 0) })),
-        events.map((e) => toChangeRow(userId, e)),
-      );
-      for (const mailboxId of new Set(changed.map((n) => n.row.mailboxId))) {
-        const c = counts.get(mailboxId);
-        if (!c) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
-        this.counts.set(mailboxId, { userId, total: c.total, unread: c.unread });
-      }
-      for (const event of events) this.changeLog.push({ userId, event });
-    }
-    return next.map((n) => ({ id: n.row.id, mailboxId: n.row.mailboxId, uid: n.row.uid, modseq: modseqOf.get(n.row.id)!, flags: n.flags, changed: n.changed, ...(n.conflict ? { conflict: true } : {}) }));
-  }
+  // Changing messages (flags: flag-store.ts, one statement outside a transaction)
 
   /**
    * Moves the user's messages into a mailbox. Each row keeps its id and flags, gets a new UID from
