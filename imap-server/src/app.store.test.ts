@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createRateLimiter, createRedisEventPublisher, createUserEventHub, ingestMessage, loadTlsMaterial, setFlags, silentLogger, summarizeMessage, type UserEventHub } from '../../core/src/index.js';
+import { createAccountsService, createImapServices, createRateLimiter, createRedisEventPublisher, createSubscriberRedis, createUserEventHub, ingestMessage, loadTlsMaterial, setFlags, silentLogger, summarizeMessage, type UserEventHub } from '../../core/src/index.js';
 import { connectImap, type ImapTranscriptClient } from '../../tests/helpers/imap-transcript.js';
 import { allocateRedisUrl } from '../../tests/helpers/redis.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
@@ -39,7 +39,7 @@ beforeAll(async () => {
   let redisUrl: string;
   ({ url: redisUrl, flush: flushRedis } = await allocateRedisUrl());
   redis = new Redis(redisUrl);
-  hub = createUserEventHub({ createSubscriber: () => new Redis(redisUrl, { maxRetriesPerRequest: null }), log });
+  hub = createUserEventHub({ createSubscriber: () => createSubscriberRedis(redisUrl), log });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imap-store-'));
   const tls = await loadTlsMaterial({ dataDir, hostname: 'imap.imap.test' });
   app = buildImapApp({ db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log }, { hostname: 'imap.imap.test', tls, allowPlaintextAuth: true });
@@ -163,6 +163,39 @@ describe('IMAP on the real store', () => {
     // The IMAP4rev2 session claimed nothing: an IMAP4rev1 session still finds the message \Recent.
     const rev1 = await session();
     expect(await rev1.command('v1 SELECT "R&AOk-v2/&AMk-t&AOk-"')).toContain('* 1 RECENT');
+  });
+
+  it('shows at a SELECT again what changed elsewhere before the feed said so: flags, expunges, new mail, a folder deleted and made again', async () => {
+    // Another IMAP process or the API, whose events have not come yet: the store is all there is.
+    const silent = { publish: async () => {} };
+    const elsewhere = createImapServices({ db: store.db, events: silent, limiter: createRateLimiter(redis), hub, log });
+    await elsewhere.mailboxes.create(alice, 'Reselect');
+    const box = (await elsewhere.mailboxes.find(alice, 'Reselect'))!;
+    await elsewhere.messages.append(alice, box.id, [1, 2, 3].map((n) => ({ raw: raw(600 + n), flags: [] })));
+    const client = await session();
+    const first = await client.command('r1 SELECT Reselect');
+    expect(first).toContain('* 3 EXISTS');
+    const [one, two] = await elsewhere.messages.list(alice, box.id);
+    await setFlags({ db: store.db, events: silent }, alice, [two!.id], { add: ['\\Flagged'] });
+    await elsewhere.messages.setFlags(alice, [one!.id], { add: ['\\Deleted'] });
+    await elsewhere.messages.expunge(alice, box.id);
+    await elsewhere.messages.append(alice, box.id, [{ raw: raw(604), flags: ['\\Seen'] }]);
+    const again = await client.command('r2 SELECT Reselect');
+    expect(again).toContain('* 3 EXISTS');
+    expect(again).toContain('* 1 RECENT');
+    expect(await client.command('r3 UID FETCH 1:* (FLAGS)')).toEqual([
+      '* 1 FETCH (UID 2 FLAGS (\\Flagged))',
+      '* 2 FETCH (UID 3 FLAGS ())',
+      '* 3 FETCH (UID 4 FLAGS (\\Recent \\Seen))',
+      'r3 OK UID FETCH completed',
+    ]);
+    await elsewhere.mailboxes.remove(alice, box.id);
+    await elsewhere.mailboxes.create(alice, 'Reselect');
+    const third = await client.command('r4 SELECT Reselect');
+    expect(third).toContain('* 0 EXISTS');
+    const validity = (lines: string[]) => lines.find((l) => l.includes('[UIDVALIDITY'));
+    expect(validity(third)).not.toBe(validity(first));
+    expect(await client.command('r5 UID SEARCH ALL')).toEqual(['* SEARCH', 'r5 OK UID SEARCH completed']);
   });
 
   it('wakes an IDLE session with a delivery and a flag change made elsewhere', async () => {

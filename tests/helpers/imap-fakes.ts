@@ -305,6 +305,17 @@ export function createFakeImapStore(options: { address?: string; password?: stri
         box.firstRecentUid = Math.max(firstRecent, (rows.at(-1)?.uid ?? afterUid) + 1);
         return { rows, firstRecent };
       },
+      async sync(userId, mailboxId, { since, claimRecent }) {
+        const all = await this.list(userId, mailboxId);
+        const lastUid = since?.lastUid ?? 0;
+        const rows = since && lastUid > 0 ? all.filter((r) => r.uid > lastUid || r.modseq > since.modseq) : all;
+        const kept = since && lastUid > 0 ? all.filter((r) => r.uid <= lastUid).map((r) => r.uid) : [];
+        const box = mailboxes.find((m) => m.id === mailboxId);
+        if (!box) return { rows, kept, firstRecent: null };
+        const firstRecent = box.firstRecentUid;
+        if (claimRecent) box.firstRecentUid = Math.max(firstRecent, Math.max(lastUid, all.at(-1)?.uid ?? 0) + 1);
+        return { rows, kept, firstRecent };
+      },
       async recent(userId, mailboxId) {
         check(userId);
         const box = byId(mailboxId);

@@ -8,6 +8,7 @@ import { createAccountsService } from '../accounts/accounts.service.js';
 import { createRateLimiter } from '../auth/rate-limit.js';
 import { createRedisEventPublisher } from '../events/publisher.js';
 import { createUserEventHub, type UserEventHub } from '../events/user-event-hub.js';
+import { createSubscriberRedis } from '../queue/redis.js';
 import { silentLogger } from '../log/logger.js';
 import { ingestMessage } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
@@ -40,7 +41,7 @@ beforeAll(async () => {
   bob = (await accounts.addUser({ address: 'bob@imap.test', password: 'bob password' })).id;
   ({ url: redisUrl, flush: flushRedis } = await allocateRedisUrl());
   redis = new Redis(redisUrl);
-  hub = createUserEventHub({ createSubscriber: () => new Redis(redisUrl, { maxRetriesPerRequest: null }), log });
+  hub = createUserEventHub({ createSubscriber: () => createSubscriberRedis(redisUrl), log });
   services = createImapServices({ db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
 });
 
@@ -188,6 +189,57 @@ describe('IMAP services on the real store', () => {
     const drafts = (await services.mailboxes.list(alice)).find((m) => m.specialUse === '\\Drafts')!;
     await appendOne(alice, drafts.id, { raw: raw(50), flags: [] });
     expect((await appendOne(alice, drafts.id, { raw: raw(50), flags: [] })).duplicate).toBe(false);
+  });
+
+  it('reads a mailbox for SELECT in one statement, then from a view only what changed: UIDs kept, rows new or changed', async () => {
+    const selma = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'selma@imap.test', password: 'selma password' })).id;
+    const counting = countingDb(store.db);
+    const countingServices = createImapServices({ db: counting.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
+    const box = await inbox(selma);
+    const archive = (await services.mailboxes.find(selma, 'Archive'))!;
+    const added = [];
+    for (const n of [401, 402, 403, 404]) added.push(await appendOne(selma, box.id, { raw: raw(n), flags: [] }));
+    counting.reset();
+    const first = await countingServices.messages.sync(selma, box.id, { claimRecent: true });
+    expect(counting.count()).toBe(1);
+    expect({ uids: first.rows.map((r) => r.uid), kept: first.kept, firstRecent: first.firstRecent }).toEqual({ uids: added.map((a) => a.uid), kept: [], firstRecent: added[0]!.uid });
+    const since = { lastUid: added[3]!.uid, modseq: Math.max(...first.rows.map((r) => r.modseq)) };
+    // Elsewhere: a flag, an expunge, a move out, a new message.
+    const [one, two, three] = first.rows;
+    await services.messages.setFlags(selma, [two!.id], { add: ['\\Flagged'] });
+    await services.messages.setFlags(selma, [one!.id], { add: ['\\Deleted'] });
+    await services.messages.expunge(selma, box.id);
+    await services.messages.move(selma, [three!.id], archive.id);
+    const fifth = await appendOne(selma, box.id, { raw: raw(405), flags: ['\\Seen'] });
+    counting.reset();
+    const next = await countingServices.messages.sync(selma, box.id, { since, claimRecent: true });
+    expect(counting.count()).toBe(1);
+    expect(next.kept).toEqual([added[1]!.uid, added[3]!.uid]);
+    expect(next.rows.map((r) => [r.uid, r.flags])).toEqual([
+      [added[1]!.uid, ['\\Flagged']],
+      [fifth.uid, ['\\Seen']],
+    ]);
+    // The earlier read claimed up to the fourth; the new one is recent for this session, and claimed.
+    expect(next.firstRecent).toBe(added[3]!.uid + 1);
+    expect((await services.messages.recent(selma, box.id)).firstUid).toBe(fifth.uid + 1);
+    // Nothing changed: no rows; EXAMINE (no claim) reads \Recent as it is.
+    const quiet = await services.messages.sync(selma, box.id, { since: { lastUid: fifth.uid, modseq: Math.max(since.modseq, ...next.rows.map((r) => r.modseq)) }, claimRecent: false });
+    expect({ rows: quiet.rows, kept: quiet.kept, firstRecent: quiet.firstRecent }).toEqual({ rows: [], kept: [added[1]!.uid, added[3]!.uid, fifth.uid], firstRecent: fifth.uid + 1 });
+    // Not the user's mailbox: nothing.
+    expect(await services.messages.sync(bob, box.id, { since, claimRecent: true })).toEqual({ rows: [], kept: [], firstRecent: null });
+  });
+
+  it('neither locks nor writes the mailbox row for a SELECT with nothing to claim as \\Recent', async () => {
+    const fred = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'fred@imap.test', password: 'fred password' })).id;
+    const box = await inbox(fred);
+    await appendOne(fred, box.id, { raw: raw(501), flags: [] });
+    await services.messages.sync(fred, box.id, { claimRecent: true });
+    // xmin changes when the row is written, xmax when it is locked (FOR UPDATE): neither may.
+    const version = async () => (await sql<{ v: string }>`SELECT xmin::text || '/' || xmax::text AS v FROM mailboxes WHERE id = ${box.id}`.execute(store.db)).rows[0]!.v;
+    const before = await version();
+    await services.messages.sync(fred, box.id, { claimRecent: true });
+    await services.messages.listClaimingRecent(fred, box.id);
+    expect(await version()).toBe(before);
   });
 
   it('creates, renames and deletes folders through the writer, and copies, moves and expunges', async () => {

@@ -90,12 +90,19 @@ export interface ImapMessages {
   append(userId: number, mailboxId: number, inputs: readonly ImapAppendInput[]): Promise<{ uidvalidity: number; appended: Array<{ uid: number; duplicate: boolean }> }>;
   /**
    * `list`, and \Recent: claims the messages from the first recent UID up to the last one listed
-   * for the calling session (a read-write IMAP4rev1 SELECT, and its reports of new messages), in
+   * for the calling session (the reports of new messages to a read-write IMAP4rev1 session), in
    * one round trip; `firstRecent` is the first recent UID as it was (the caller's recent messages
    * are those at or above it), null when the mailbox is gone.
    */
   listClaimingRecent(userId: number, mailboxId: number, afterUid?: number): Promise<{ rows: ImapMessageRow[]; firstRecent: number | null }>;
-  /** The first recent UID and how many messages are recent (EXAMINE, STATUS RECENT). */
+  /**
+   * SELECT and EXAMINE, in one statement: the mailbox's messages, or (`since`: a view of it the
+   * session has, with every change up to `since.modseq` and UIDs up to `since.lastUid`) the UIDs
+   * still there up to `lastUid` (`kept`) and only the rows above it or changed after the modseq.
+   * `firstRecent` as `listClaimingRecent` (claimed only with `claimRecent`), null when the mailbox is gone.
+   */
+  sync(userId: number, mailboxId: number, options: { since?: { lastUid: number; modseq: number }; claimRecent: boolean }): Promise<{ rows: ImapMessageRow[]; kept: number[]; firstRecent: number | null }>;
+  /** The first recent UID and how many messages are recent (STATUS RECENT). */
   recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }>;
   /** UIDs of the mailbox's messages whose `field` contains `text`, case-insensitively. */
   searchText(userId: number, mailboxId: number, field: ImapTextField, text: string): Promise<number[]>;
@@ -253,6 +260,7 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
         return { uidvalidity: mailbox.uidvalidity, appended: appended.map((a) => a ?? { uid: added[next++]!.uid, duplicate: false }) };
       },
       listClaimingRecent: (userId, mailboxId, afterUid) => imapRepo.listClaimingRecent(userId, mailboxId, afterUid),
+      sync: (userId, mailboxId, { since, claimRecent }) => imapRepo.syncMessages(userId, mailboxId, { afterUid: since?.lastUid, changedSince: since?.modseq, claimRecent }),
       recent: (userId, mailboxId) => imapRepo.recent(userId, mailboxId),
       searchText: (userId, mailboxId, field, text) => imapRepo.uidsMatchingText(userId, mailboxId, field, text),
       sortFields: (userId, mailboxId) => imapRepo.sortFields(userId, mailboxId),

@@ -113,28 +113,60 @@ export function createImapRepository(db: DbOrTx) {
       return rows[0] ? Number(rows[0].first) : upToUid;
     },
     /**
-     * `listMessages` and `claimRecent` in ONE statement (a read-write SELECT, and the report of
-     * new messages): the messages above `afterUid`, and the first recent UID as it was, moved up to
-     * just above the last of them (never down; the row is not written when there is nothing to claim).
-     * A mailbox that is not the user's has no messages and `firstRecent` null.
+     * `listMessages` and `claimRecent` in ONE statement (the report of new messages to a read-write
+     * IMAP4rev1 session): the messages above `afterUid`, and the first recent UID as it was, moved
+     * up to just above the last of them. A mailbox that is not the user's has no messages and
+     * `firstRecent` null.
      */
     async listClaimingRecent(userId: number, mailboxId: number, afterUid = 0): Promise<{ rows: ImapMessageRow[]; firstRecent: number | null }> {
-      const { rows } = await sql<{ first_recent: string | null; id: number | null; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; sent_date: Date | null }>`
-        WITH listed AS (
-          SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages
-          WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}
+      const { rows, firstRecent } = await this.syncMessages(userId, mailboxId, { afterUid, claimRecent: true });
+      return { rows, firstRecent };
+    },
+    /**
+     * What a session needs to (re)build its view of a mailbox, in ONE statement (SELECT, EXAMINE).
+     * From nothing (`afterUid` 0): every message. From a view that has every change up to modseq
+     * `changedSince` and UIDs up to `afterUid`: the UIDs still there up to `afterUid` (`kept`: the
+     * others were expunged or moved out), and only the rows above `afterUid` or changed after
+     * `changedSince`. A user's writes take modseqs under the user's row lock until they commit, so a
+     * change not yet committed has a modseq above every committed one: a view read in one statement
+     * has every change up to the highest modseq among its rows.
+     * `firstRecent`: the first \Recent UID as it was; with `claimRecent` (a read-write IMAP4rev1
+     * SELECT) the session claims what is recent up to the last UID: the mailbox row is locked and
+     * written only when there is something to claim (so a SELECT with nothing new writes nothing).
+     * null when the mailbox is not the user's.
+     */
+    async syncMessages(
+      userId: number,
+      mailboxId: number,
+      options: { afterUid?: number; changedSince?: number; claimRecent: boolean },
+    ): Promise<{ rows: ImapMessageRow[]; kept: number[]; firstRecent: number | null }> {
+      const afterUid = options.afterUid ?? 0;
+      const refresh = options.changedSince !== undefined && afterUid > 0;
+      const { rows } = await sql<{ first_recent: string | null; kept: string | null; id: number | null; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; sent_date: Date | null }>`
+        WITH mine AS (SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId}),
+        -- One scan of the mailbox's rows for both (a refresh reads every UID, but sends only the rows that changed).
+        listed AS (SELECT * FROM mine WHERE uid > ${afterUid}${refresh ? sql` OR modseq > ${options.changedSince!}` : sql``}),
+        box AS (SELECT id, imap_first_recent_uid AS first FROM mailboxes WHERE user_id = ${userId} AND id = ${mailboxId}),
+        up AS (SELECT GREATEST(COALESCE(max(uid), 0), ${afterUid}) + 1 AS to FROM listed),
+        old AS (
+          SELECT b.id, b.imap_first_recent_uid AS first FROM mailboxes b
+          WHERE ${options.claimRecent} AND b.user_id = ${userId} AND b.id = ${mailboxId} AND b.imap_first_recent_uid < (SELECT up.to FROM up)
+          FOR UPDATE
         ),
-        old AS (SELECT id, imap_first_recent_uid AS first FROM mailboxes WHERE user_id = ${userId} AND id = ${mailboxId} FOR UPDATE),
-        claimed AS (
-          UPDATE mailboxes b SET imap_first_recent_uid = up.to
-          FROM old, (SELECT COALESCE(max(uid), ${afterUid}) + 1 AS to FROM listed) up
-          WHERE b.id = old.id AND old.first < up.to
-        )
-        SELECT (SELECT first FROM old) AS first_recent, listed.* FROM (SELECT 1) one LEFT JOIN listed ON true ORDER BY listed.uid`.execute(db);
-      const firstRecent = rows[0]?.first_recent;
+        claimed AS (UPDATE mailboxes b SET imap_first_recent_uid = up.to FROM old, up WHERE b.id = old.id AND old.first < up.to)
+        SELECT
+          -- Claimed: the value under the lock. Else, when claiming, nothing below up.to is recent for this session any more.
+          (SELECT COALESCE((SELECT first FROM old), CASE WHEN ${options.claimRecent} THEN GREATEST(box.first, up.to) ELSE box.first END) FROM box, up) AS first_recent,
+          -- On the first row only (a text list of UIDs: compact, and not limited to int4).
+          CASE WHEN row_number() OVER (ORDER BY listed.uid) = 1 THEN ${refresh ? sql`(SELECT string_agg(uid::text, ',' ORDER BY uid) FROM mine WHERE uid <= ${afterUid})` : sql`NULL`} END AS kept,
+          listed.*
+        FROM (SELECT 1) one LEFT JOIN listed ON true ORDER BY listed.uid`.execute(db);
+      const first = rows[0]?.first_recent;
+      const kept = rows[0]?.kept;
       return {
         rows: rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }])),
-        firstRecent: firstRecent === null || firstRecent === undefined ? null : Number(firstRecent),
+        kept: kept ? kept.split(',').map(Number) : [],
+        firstRecent: first === null || first === undefined ? null : Number(first),
       };
     },
     /** The first recent UID and how many messages are at or above it. */

@@ -1,3 +1,4 @@
+import type { ImapMailboxInfo, ImapMessageRow } from '@mailyard/core';
 import { parseNumber, tokenText, type Args } from '../protocol/commands/args.js';
 import { parseSequenceSet, type SequenceSet } from '../protocol/commands/sequence-set.js';
 import { flagList } from '../protocol/response.js';
@@ -28,44 +29,72 @@ async function open(session: ImapSession, args: Args, readOnly: boolean): Promis
     } else args.fail(`unknown SELECT parameter ${param.slice(0, 20)}`);
   }
   args.end();
-  if (session.selected) {
+  const previous = session.selected;
+  if (previous) {
     session.selected = null;
     session.state = 'authenticated';
     await session.send('* OK [CLOSED] Previous mailbox closed');
   }
-  // IMAP4rev2 ends with the mailbox's LIST, which needs the user's folders: read them meanwhile.
-  const [mailbox, all] = await Promise.all([session.services.mailboxes.find(session.userId, name), session.rev2 ? session.services.mailboxes.list(session.userId) : null]);
-  if (!mailbox) return no('No such mailbox', 'NONEXISTENT');
-  // \Recent: a read-write IMAP4rev1 SELECT claims what is recent, in the same round trip as the
-  // listing; EXAMINE only looks (RFC 3501 6.3.2); IMAP4rev2 has no \Recent.
-  const claiming = !readOnly && !session.rev2;
-  const listed = claiming ? await session.services.messages.listClaimingRecent(session.userId, mailbox.id) : { rows: await session.services.messages.list(session.userId, mailbox.id), firstRecent: null };
-  const { rows } = listed;
-  const selected = new SelectedMailbox(mailbox.id, mailbox.name, readOnly, mailbox.uidvalidity, rows);
-  selected.reportedExists = rows.length;
-  const uidnext = Math.max(mailbox.uidnext, selected.lastUid + 1);
-  const highestModseq = Math.max(mailbox.highestmodseq, ...rows.map((r) => r.modseq), 1);
-  await session.send(`* FLAGS ${flagList(SYSTEM_FLAGS)}`);
-  await session.send(`* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...SYSTEM_FLAGS, '\\*'])}] Flags permitted`);
-  await session.send(`* ${rows.length} EXISTS`);
-  if (!session.rev2) {
-    const firstRecent = claiming ? (listed.firstRecent ?? selected.lastUid + 1) : (await session.services.messages.recent(session.userId, mailbox.id)).firstUid;
-    await session.send(`* ${selected.markRecent(firstRecent)} RECENT`);
-    const firstUnseen = rows.findIndex((r) => !r.flags.includes('\\Seen'));
-    if (firstUnseen >= 0) await session.send(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+  // The feed's changes from now on are kept for the new view: those that come while it is read
+  // (some of them may be newer than what the read finds) are applied to it once it is made.
+  session.holdEvents();
+  let selected: SelectedMailbox | null = null;
+  try {
+    // IMAP4rev2 ends with the mailbox's LIST, which needs all the user's folders: the mailbox is one
+    // of them (INBOX in any case, as `find`).
+    const all = session.rev2 ? await session.services.mailboxes.list(session.userId) : null;
+    const mailbox = all ? (all.find((m) => (name.toUpperCase() === 'INBOX' ? m.specialUse === '\\Inbox' : m.name === name)) ?? null) : await session.services.mailboxes.find(session.userId, name);
+    if (!mailbox) return no('No such mailbox', 'NONEXISTENT');
+    const view = await readView(session, mailbox, readOnly, previous);
+    selected = view.selected;
+    selected.reportedExists = selected.exists;
+    session.selected = selected;
+    session.state = 'selected';
+    session.releaseEvents(selected);
+    const rows = selected.rows();
+    const uidnext = Math.max(mailbox.uidnext, selected.lastUid + 1);
+    const highestModseq = rows.reduce((max, r) => Math.max(max, r.modseq), Math.max(mailbox.highestmodseq, 1));
+    await session.send(`* FLAGS ${flagList(SYSTEM_FLAGS)}`);
+    await session.send(`* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...SYSTEM_FLAGS, '\\*'])}] Flags permitted`);
+    await session.send(`* ${rows.length} EXISTS`);
+    if (!session.rev2) {
+      await session.send(`* ${selected.markRecent(view.firstRecent)} RECENT`);
+      const firstUnseen = rows.findIndex((r) => !r.flags.includes('\\Seen'));
+      if (firstUnseen >= 0) await session.send(`* OK [UNSEEN ${firstUnseen + 1}] First unseen`);
+    }
+    await session.send(`* OK [UIDVALIDITY ${mailbox.uidvalidity}] UIDs valid`);
+    await session.send(`* OK [UIDNEXT ${uidnext}] Predicted next UID`);
+    await session.send(`* OK [HIGHESTMODSEQ ${highestModseq}] Highest`);
+    // IMAP4rev2 has neither RECENT nor UNSEEN here, but the mailbox's LIST (RFC 9051 6.3.2).
+    if (all) await session.send(...listLine(session, mailbox, all));
+    if (resync && resync.uidvalidity === mailbox.uidvalidity) await sendResync(session, resync.modseq, resync.known);
+  } finally {
+    if (!selected) session.releaseEvents(null);
   }
-  await session.send(`* OK [UIDVALIDITY ${mailbox.uidvalidity}] UIDs valid`);
-  await session.send(`* OK [UIDNEXT ${uidnext}] Predicted next UID`);
-  await session.send(`* OK [HIGHESTMODSEQ ${highestModseq}] Highest`);
-  // IMAP4rev2 has neither RECENT nor UNSEEN here, but the mailbox's LIST (RFC 9051 6.3.2).
-  if (all) await session.send(...listLine(session, mailbox, all));
-  session.selected = selected;
-  session.state = 'selected';
-  // A client back with the same UIDVALIDITY learns what it missed (else it starts over).
-  if (resync && resync.uidvalidity === mailbox.uidvalidity) await sendResync(session, resync.modseq, resync.known);
   return ok(`${readOnly ? 'EXAMINE' : 'SELECT'} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
 }
 
+/**
+ * The session's new view of a mailbox, in one statement. When the session had this very mailbox
+ * selected (same id and UIDVALIDITY: a client that SELECTs its INBOX again), only what changed since
+ * that view was read is fetched (the store, not the feed, says what changed: nothing stale is
+ * served); else the whole mailbox. \Recent: a read-write IMAP4rev1 SELECT claims what is recent;
+ * EXAMINE only looks (RFC 3501 6.3.2); IMAP4rev2 has no \Recent.
+ */
+async function readView(session: ImapSession, mailbox: ImapMailboxInfo, readOnly: boolean, previous: SelectedMailbox | null): Promise<{ selected: SelectedMailbox; firstRecent: number }> {
+  const claimRecent = !readOnly && !session.rev2;
+  const make = (rows: ImapMessageRow[], syncedModseq: number) => new SelectedMailbox(mailbox.id, mailbox.name, readOnly, mailbox.uidvalidity, rows, syncedModseq);
+  const highest = (rows: readonly ImapMessageRow[], from: number) => rows.reduce((max, r) => Math.max(max, r.modseq), from);
+  if (previous && previous.id === mailbox.id && previous.uidvalidity === mailbox.uidvalidity && previous.lastUid > 0) {
+    const since = { lastUid: previous.lastUid, modseq: previous.syncedModseq };
+    const changed = await session.services.messages.sync(session.userId, mailbox.id, { since, claimRecent });
+    const rows = previous.rowsAfter(changed.kept, changed.rows);
+    if (rows) return { selected: make(rows, highest(changed.rows, since.modseq)), firstRecent: changed.firstRecent ?? since.lastUid + 1 };
+  }
+  const read = await session.services.messages.sync(session.userId, mailbox.id, { claimRecent });
+  const selected = make(read.rows, highest(read.rows, 0));
+  return { selected, firstRecent: read.firstRecent ?? selected.lastUid + 1 };
+}
 export const select: CommandHandler = { states: AUTHENTICATED, run: (session, args) => open(session, args, false) };
 export const examine: CommandHandler = { states: AUTHENTICATED, run: (session, args) => open(session, args, true) };
 

@@ -31,15 +31,40 @@ export class SelectedMailbox {
    */
   savedUids: ReadonlySet<number> = new Set();
 
+  /**
+   * @param rows the mailbox as read from the store, in UID order.
+   * @param syncedModseq every change up to this modseq was in the store when `rows` were read (a
+   *   later SELECT of the same mailbox by this session reads only what changed after it: on-select.ts).
+   */
   constructor(
     readonly id: number,
     readonly name: string,
     readonly readOnly: boolean,
     readonly uidvalidity: number,
     rows: ImapMessageRow[],
+    readonly syncedModseq: number,
   ) {
     this.messages = rows;
     for (const row of rows) this.byUid.set(row.uid, row);
+  }
+
+  /**
+   * The rows of a new view of this mailbox from what the store says changed since this view was
+   * read (`syncedModseq`): `kept`, the UIDs up to `lastUid` still there, and `changed`, the rows
+   * above `lastUid` or changed since (by UID). Null when `kept` names a UID this view does not have
+   * (it cannot be trusted: read the whole mailbox again).
+   */
+  rowsAfter(kept: readonly number[], changed: readonly ImapMessageRow[]): ImapMessageRow[] | null {
+    const last = this.lastUid;
+    const fresh = new Map(changed.map((r) => [r.uid, r]));
+    const rows: ImapMessageRow[] = [];
+    for (const uid of kept) {
+      const row = fresh.get(uid) ?? this.byUid.get(uid);
+      if (!row) return null;
+      rows.push(row);
+    }
+    for (const row of changed) if (row.uid > last) rows.push(row);
+    return rows;
   }
 
   get exists(): number {

@@ -400,6 +400,63 @@ describe('selected mailbox', () => {
     expect(await client.command('a5 FETCH 1 FLAGS')).toEqual(['a5 BAD FETCH is not allowed without a selected mailbox']);
   });
 
+  it('selects the selected mailbox again from what changed since its view was read, the store saying what changed, not the feed', async () => {
+    const { store, client } = await withMail(3);
+    const calls: Array<{ since?: { lastUid: number; modseq: number } }> = [];
+    const sync = store.services.messages.sync.bind(store.services.messages);
+    store.services.messages.sync = (userId, mailboxId, options) => {
+      calls.push({ since: options.since });
+      return sync(userId, mailboxId, options);
+    };
+    await client.command('a1 SELECT INBOX');
+    // Changed in the store without a feed event (another process whose event has not come yet):
+    // a flag, and a new message.
+    const second = store.messages('INBOX')[1]!;
+    second.flags = ['\\Flagged'];
+    second.modseq = store.mailbox('INBOX').highestmodseq = 500;
+    store.deliver('INBOX', MESSAGE(4));
+    const again = await client.command('a2 SELECT INBOX');
+    expect(again).toContain('* 4 EXISTS');
+    expect(again).toContain('* OK [UNSEEN 2] First unseen');
+    expect(again).toContain('* OK [HIGHESTMODSEQ 500] Highest');
+    expect(calls.map((c) => c.since)).toEqual([undefined, { lastUid: 3, modseq: 103 }]);
+    expect(await client.command('a3 FETCH 1:* (UID FLAGS)')).toEqual([
+      '* 1 FETCH (UID 1 FLAGS (\\Seen))',
+      '* 2 FETCH (UID 2 FLAGS (\\Flagged))',
+      '* 3 FETCH (UID 3 FLAGS ())',
+      '* 4 FETCH (UID 4 FLAGS ())',
+      'a3 OK FETCH completed',
+    ]);
+    // Expunged by another session meanwhile: gone from the next SELECT (whose view starts from the last one).
+    await client.command('a4 STORE 1 +FLAGS.SILENT (\\Deleted)');
+    const other = await (await serve(store)).connect();
+    await other.command('b0 LOGIN alice@a.test secret');
+    await other.command('b1 SELECT INBOX');
+    await other.command('b2 EXPUNGE');
+    await client.command('a5 EXAMINE Archive');
+    const third = await client.command('a6 SELECT INBOX');
+    expect(third).toContain('* 3 EXISTS');
+    expect(calls.at(-1)?.since).toBeUndefined();
+    expect(await client.command('a7 UID SEARCH ALL')).toEqual(['* SEARCH 2 3 4', 'a7 OK UID SEARCH completed']);
+    const fourth = await client.command('a8 EXAMINE INBOX');
+    expect(fourth).toContain('* 3 EXISTS');
+    expect(calls.at(-1)?.since).toEqual({ lastUid: 4, modseq: 500 });
+  });
+
+  it('keeps a change that comes while SELECT reads the mailbox, and reports it', async () => {
+    const { store, client } = await withMail(2);
+    const sync = store.services.messages.sync.bind(store.services.messages);
+    store.services.messages.sync = async (userId, mailboxId, options) => {
+      const read = await sync(userId, mailboxId, options);
+      // Committed after the read, its event on its way while the SELECT answers.
+      store.setFlagsElsewhere('INBOX', 2, ['\\Answered']);
+      return read;
+    };
+    const selected = await client.command('a1 SELECT INBOX');
+    expect(selected.at(-2)).toBe('* 2 FETCH (UID 2 FLAGS (\\Answered))');
+    expect(selected.at(-1)).toBe('a1 OK [READ-WRITE] SELECT completed');
+  });
+
   it('loads the bytes of a range in a few queries (by count), not one per message, and skips one deleted meanwhile', async () => {
     const { store, client } = await withMail(40);
     const batches = recordContentBatches(store, 'FETCH of a range');
@@ -720,6 +777,13 @@ describe('IMAP4rev2 (RFC 9051) after ENABLE IMAP4rev2', () => {
     expect(await client.command('a0 ENABLE IMAP4rev2')).toEqual(['a0 BAD ENABLE is not allowed before login']);
     expect((await client.command('l1 LOGIN alice@a.test secret')).at(-1)).toMatch(/^l1 OK/);
     expect(await client.command('a1 ENABLE IMAP4rev2')).toEqual(['* ENABLED IMAP4rev2', 'a1 OK ENABLE completed']);
+    // The mailbox is found in the folder list its LIST needs, not read again.
+    const finds: string[] = [];
+    const find = store.services.mailboxes.find.bind(store.services.mailboxes);
+    store.services.mailboxes.find = (userId, name) => {
+      finds.push(name);
+      return find(userId, name);
+    };
     expect(await client.command('a2 SELECT INBOX')).toEqual([
       '* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)',
       '* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted',
@@ -730,6 +794,7 @@ describe('IMAP4rev2 (RFC 9051) after ENABLE IMAP4rev2', () => {
       '* LIST (\\HasNoChildren) "/" "INBOX"',
       'a2 OK [READ-WRITE] SELECT completed',
     ]);
+    expect(finds).toEqual([]);
     const raw = MESSAGE(3);
     client.write(`a3 APPEND INBOX {${raw.length}+}\r\n${raw}\r\n`);
     expect(await client.until((l) => l.startsWith('a3 '))).toEqual(['* 3 EXISTS', `a3 OK [APPENDUID ${inbox.uidvalidity} 3] APPEND completed`]);
@@ -738,6 +803,10 @@ describe('IMAP4rev2 (RFC 9051) after ENABLE IMAP4rev2', () => {
       `* STATUS "INBOX" (MESSAGES 3 DELETED 1 SIZE ${store.messages('INBOX').reduce((sum, m) => sum + m.size, 0)})`,
       'a5 OK STATUS completed',
     ]);
+    finds.length = 0;
+    expect((await client.command('a6 EXAMINE inbox')).at(-1)).toBe('a6 OK [READ-ONLY] EXAMINE completed');
+    expect(await client.command('a7 SELECT Nope')).toEqual(['* OK [CLOSED] Previous mailbox closed', 'a7 NO [NONEXISTENT] No such mailbox']);
+    expect(finds).toEqual([]);
     // The rev2 session claimed nothing: a rev1 session still gets the appended message as \Recent.
     const rev1 = await server.connect();
     await rev1.command('b0 LOGIN alice@a.test secret');

@@ -1,4 +1,4 @@
-import type { ImapChangeFeed, ImapServices, Logger } from '@mailyard/core';
+import type { ImapChangeFeed, ImapServices, Logger, UserEvent } from '@mailyard/core';
 import { Args, InvalidMailboxNameError } from '../protocol/commands/args.js';
 import type { Frame } from '../protocol/command-reader.js';
 import { ImapParseError, parseCommand } from '../protocol/parser.js';
@@ -81,6 +81,8 @@ export class ImapSession {
   /** COMPRESS DEFLATE was answered OK: compress from the next byte on. */
   compressionPending = false;
   private feed: ImapChangeFeed | null = null;
+  /** The feed's items taken while a SELECT reads its mailbox (`holdEvents`), for the view it makes. */
+  private held: { events: UserEvent[]; resync: boolean } | null = null;
   private closed = false;
   /** Serializes writes to the client (the pump and the command loop both write). */
   private writing: Promise<void> = Promise.resolve();
@@ -238,16 +240,17 @@ export class ImapSession {
       const item = await feed.next();
       if (this.closed) return;
       if (!item) break;
-      if (item.type === 'resync') this.selected?.resync();
+      if (item.type === 'resync') this.resyncViews();
       else {
         this.selected?.apply(item.event);
+        this.held?.events.push(item.event);
         if ('modseq' in item.event) lastModseq = item.event.modseq;
       }
       if (this.idling) await this.reportUpdates(true);
     }
     if (this.closed || !this.user) return;
     // 'lost' or 'overflow': reopen, and compare the selected mailbox as a whole.
-    this.selected?.resync();
+    this.resyncViews();
     try {
       this.feed = await this.services.changes.open(this.user.userId, lastModseq);
       void this.pump(this.feed);
@@ -256,6 +259,28 @@ export class ImapSession {
       await this.send('* BYE Temporary failure, please reconnect');
       this.io.close();
     }
+  }
+
+  private resyncViews(): void {
+    this.selected?.resync();
+    if (this.held) this.held.resync = true;
+  }
+
+  /**
+   * SELECT/EXAMINE, before it reads the mailbox: from now the feed's items are kept for the view it
+   * will make, so that a change that comes while it reads (after what the read found) is not lost.
+   */
+  holdEvents(): void {
+    this.held = { events: [], resync: false };
+  }
+
+  /** Applies what was kept since `holdEvents` to the new view (null: none was made), and stops keeping. */
+  releaseEvents(view: SelectedMailbox | null): void {
+    const held = this.held;
+    this.held = null;
+    if (!held || !view) return;
+    for (const event of held.events) view.apply(event);
+    if (held.resync) view.resync();
   }
 
   /** Reports what changed in the selected mailbox (EXPUNGE, EXISTS, FETCH FLAGS); one report at a time. */
