@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { blobReclaimTask, createRedis, openStore, openTlsSourceFromConfig, outboundPurgeTask, requireRedis, sharedMessageRenderer, spoolPurgeTask, startAcmeRenewal, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
+import { blobReclaimTask, createRedis, createSubscriberRedis, openStore, openTlsSourceFromConfig, outboundPurgeTask, requireRedis, sharedMessageRenderer, spoolPurgeTask, startAcmeRenewal, startHousekeeping, startService, uploadSweepTask, type HttpConfig, type Logger } from '@mailyard/core';
 import { buildBackend } from './app.js';
 import { createHttpsListener } from './plugins/https/https-server.js';
 
@@ -17,7 +17,7 @@ export function start(config: HttpConfig, endpoints: { databaseUrl: string; redi
     await requireRedis(redis);
     const subscribers = opened.add<Redis[]>([], (subs) => subs.forEach((sub) => sub.disconnect()));
     const createSubscriber = () => {
-      const sub = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null });
+      const sub = createSubscriberRedis(endpoints.redisUrl);
       subscribers.push(sub);
       return sub;
     };

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountsService, createRateLimiter, createRedisEventPublisher, createUserEventHub, ingestMessage, loadTlsMaterial, silentLogger, summarizeMessage, type UserEventHub } from '../../core/src/index.js';
+import { createAccountsService, createRateLimiter, createRedisEventPublisher, createSubscriberRedis, createUserEventHub, ingestMessage, loadTlsMaterial, silentLogger, summarizeMessage, type UserEventHub } from '../../core/src/index.js';
 import { connectImap, type ImapTranscriptClient } from '../../tests/helpers/imap-transcript.js';
 import { allocateRedisUrl } from '../../tests/helpers/redis.js';
 import { createTestStore, type TestStore } from '../../tests/helpers/store.js';
@@ -47,7 +47,7 @@ beforeAll(async () => {
   let redisUrl: string;
   ({ url: redisUrl, flush: flushRedis } = await allocateRedisUrl());
   redis = new Redis(redisUrl);
-  hub = createUserEventHub({ createSubscriber: () => new Redis(redisUrl, { maxRetriesPerRequest: null }), log });
+  hub = createUserEventHub({ createSubscriber: () => createSubscriberRedis(redisUrl), log });
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'imap-quota-'));
   const tls = await loadTlsMaterial({ dataDir, hostname: 'imap.quota.test' });
   app = buildImapApp({ db: store.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log }, { hostname: 'imap.quota.test', tls, allowPlaintextAuth: true });

@@ -1,4 +1,4 @@
-import { createRateLimiter, createRedis, createRedisEventPublisher, createSpamLearnQueue, createUserEventHub, MetricsRegistry, openStore, openTlsSourceFromConfig, requireRedis, startHealthServer, startService, type ImapConfig, type Logger, type Running } from '@mailyard/core';
+import { createRateLimiter, createRedis, createRedisEventPublisher, createSubscriberRedis, createSpamLearnQueue, createUserEventHub, MetricsRegistry, openStore, openTlsSourceFromConfig, requireRedis, startHealthServer, startService, type ImapConfig, type Logger, type Running } from '@mailyard/core';
 import { buildImapApp } from './app.js';
 import { imapRole, startImapPrimary, workerSlots, reportWorkerReady } from './cluster.js';
 import type { ConnectionSlots } from './connection-slots.js';
@@ -40,7 +40,7 @@ export function startImapProcess(config: ImapConfig, endpoints: Endpoints, log: 
     const hub = opened.add(
       createUserEventHub({
         createSubscriber: () => {
-          const sub = createRedis(endpoints.redisUrl, { maxRetriesPerRequest: null });
+          const sub = createSubscriberRedis(endpoints.redisUrl);
           subscribers.push(sub);
           return sub;
         },

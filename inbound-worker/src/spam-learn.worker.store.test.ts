@@ -5,6 +5,7 @@ import {
   createImapServices,
   createRateLimiter,
   createRedis,
+  createSubscriberRedis,
   createRspamdEngine,
   createSpamLearnQueue,
   createUserEventHub,
@@ -82,7 +83,7 @@ beforeAll(async () => {
   alice = (await accounts.addUser({ address: 'alice@learn.test', password: 'correct horse' })).id;
   const spamLearn = { queue, log };
   ops = { db: store.db, events, log, afterTransfer: learnFromTransfers(spamLearn) };
-  hub = createUserEventHub({ createSubscriber: () => createRedis(redis.url, { maxRetriesPerRequest: null }), log });
+  hub = createUserEventHub({ createSubscriber: () => createSubscriberRedis(redis.url), log });
   imap = createImapServices({ db: store.db, events, limiter: createRateLimiter(connection), hub, log, spamLearn });
   const engine = createRspamdEngine({ url: rspamd.url, controllerUrl: rspamd.controllerUrl, timeoutMs: 10_000 });
   worker = buildSpamLearnWorker({ db: store.db, engine, log, connection });

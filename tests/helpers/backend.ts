@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { buildBackend, type BackendOptions } from '../../backend/src/app.js';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import { silentLogger } from '../../core/src/log/logger.js';
+import { createSubscriberRedis } from '../../core/src/queue/redis.js';
 import { allocateRedisUrl } from './redis.js';
 import { TEST_SECRET_KEY, testSecrets } from './secrets.js';
 import { createTestStore, type TestStore } from './store.js';
@@ -38,7 +39,7 @@ export async function createTestBackend(options: Pick<BackendOptions, 'dnsServer
   const redis = new Redis(redisDb.url);
   const subscribers: Redis[] = [];
   const createSubscriber = () => {
-    const sub = new Redis(redisDb.url, { maxRetriesPerRequest: null });
+    const sub = createSubscriberRedis(redisDb.url);
     subscribers.push(sub);
     return sub;
   };

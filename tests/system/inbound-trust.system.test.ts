@@ -7,6 +7,7 @@ import { buildBackend } from '../../backend/src/app.js';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import { freePort } from '../../core/src/local/process-utils.js';
 import { silentLogger } from '../../core/src/log/logger.js';
+import { createSubscriberRedis } from '../../core/src/queue/redis.js';
 import { authTestMessage, startAuthDns, type AuthDns } from '../helpers/mail-auth.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, runCommand, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
@@ -88,7 +89,7 @@ describe('inbound authentication (real processes, real DNS, swaks)', () => {
     const redis = new Redis(redisDb.url);
     const subscribers: Redis[] = [];
     const app = await buildBackend(
-      { db: store.db, redis, createSubscriber: () => subscribers[subscribers.push(new Redis(redisDb.url, { maxRetriesPerRequest: null })) - 1]!, log: silentLogger() },
+      { db: store.db, redis, createSubscriber: () => subscribers[subscribers.push(createSubscriberRedis(redisDb.url)) - 1]!, log: silentLogger() },
       { dataDir },
     );
     try {

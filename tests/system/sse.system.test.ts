@@ -12,6 +12,7 @@ import { createAccountsService } from '../../core/src/accounts/accounts.service.
 import { userChannel } from '../../core/src/contracts/events.js';
 import { freePort } from '../../core/src/local/process-utils.js';
 import { silentLogger } from '../../core/src/log/logger.js';
+import { createSubscriberRedis } from '../../core/src/queue/redis.js';
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, spawnService, waitForSmtpGreeting, type ServiceProcess } from '../helpers/services.js';
 import { eventData, openSse, type SseFrame, type SseStream } from '../helpers/sse.js';
@@ -62,7 +63,7 @@ beforeAll(async () => {
 
   redis = new Redis(redisDb.url);
   const createSubscriber = () => {
-    const sub = new Redis(redisDb.url, { maxRetriesPerRequest: null });
+    const sub = createSubscriberRedis(redisDb.url);
     subscribers.push(sub);
     return sub;
   };

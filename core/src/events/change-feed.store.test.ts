@@ -11,6 +11,7 @@ import { createChangeRepository, type ChangeRepository } from '../repositories/c
 import { openChangeFeed, type ChangeFeed, type ChangeFeedOptions, type FeedItem } from './change-feed.js';
 import { toChangeRow, type ChangeLogEvent } from './change-log.js';
 import { createRedisEventPublisher } from './publisher.js';
+import { createSubscriberRedis } from '../queue/redis.js';
 import { createUserEventHub, type UserEventHub } from './user-event-hub.js';
 import { testSecrets } from '../../../tests/helpers/secrets.js';
 
@@ -34,7 +35,7 @@ beforeAll(async () => {
   ({ url: redisUrl, flush: flushRedis } = await allocateRedisUrl());
   redis = new Redis(redisUrl);
   hub = createUserEventHub({
-    createSubscriber: () => new Redis(redisUrl, { maxRetriesPerRequest: null, connectionName: subscriberName }),
+    createSubscriber: () => createSubscriberRedis(redisUrl, { connectionName: subscriberName }),
     log,
   });
 });
