@@ -6,7 +6,7 @@ import { toChangeRow, type ChangeLogEvent } from '../../events/change-log.js';
 import { blobHash, createBlobRepository } from '../../repositories/blob.repository.js';
 import { createContactRepository } from '../../repositories/contact.repository.js';
 import { createMailboxRepository, type MailboxCounts, type MailboxDelta, type MailboxRow } from '../../repositories/mailbox.repository.js';
-import { createMessageRepository, filingKeyOf, type RemovalFilter, type RemovedMessage } from '../../repositories/message.repository.js';
+import { createMessageRepository, filingKeyOf, type RemovalFilter, type RemovedMessage, type StoredFlags } from '../../repositories/message.repository.js';
 import { createModseqRepository } from '../../repositories/modseq.repository.js';
 import { addressText, type MessageSummary } from '../parse.js';
 import { hasRoom, QuotaExceededError } from '../quota.js';
@@ -74,17 +74,11 @@ export interface FlagChange {
   unchangedSince?: number;
 }
 
-export interface FlaggedMessage {
-  id: number;
-  mailboxId: number;
-  uid: number;
-  /** The message's modseq after the call (unchanged messages keep theirs). */
-  modseq: number;
-  flags: string[];
-  changed: boolean;
+/** A message after a flag change: its modseq and flags after the call (unchanged messages keep theirs). */
+export type FlaggedMessage = Pick<StoredFlags, 'id' | 'mailboxId' | 'uid' | 'modseq' | 'flags' | 'changed'> & {
   /** Left alone because its modseq was above `unchangedSince`. */
   conflict?: boolean;
-}
+};
 
 export interface MovedMessage {
   id: number;
