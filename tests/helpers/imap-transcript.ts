@@ -26,6 +26,8 @@ export interface ImapTranscriptClient {
   /** Resolves when the server closed the connection. */
   closed(): Promise<void>;
   close(): void;
+  /** This end's port (which of several server processes took the connection: see imap-processes). */
+  localPort: number;
 }
 
 export async function connectImap(port: number, options: { tls?: boolean } = {}): Promise<ImapTranscriptClient> {
@@ -84,6 +86,7 @@ export async function connectImap(port: number, options: { tls?: boolean } = {})
   }
 
   return {
+    localPort: socket.localPort!,
     pending: () => lines.splice(0),
     greeting: async () => (await until(() => true))[0]!,
     async command(line) {

@@ -1,6 +1,5 @@
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { freePort, isProcessAlive } from '../../core/src/local/process-utils.js'
 import { allocateRedisUrl } from '../helpers/redis.js';
 import { eventually, repoRoot, runCommand, spawnService, type ServiceProcess } from '../helpers/services.js';
 import { createTestStore, type TestStore } from '../helpers/store.js';
+import { connectImap } from '../helpers/imap-transcript.js';
 import { testSecrets } from '../helpers/secrets.js';
 
 /**
@@ -41,45 +41,15 @@ interface Conn {
   close(): void;
 }
 
-/** A minimal IMAP connection: the greeting, then one tagged command at a time. */
+/** An IMAP connection (connectImap) with its greeting read; `command` resolves with the tagged reply line. */
 async function connect(): Promise<Conn> {
-  const socket = net.connect(port, '127.0.0.1');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('error', reject);
-  });
-  const lines: string[] = [];
-  let wake: (() => void) | null = null;
-  let buffer = '';
-  socket.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString('latin1');
-    let i: number;
-    while ((i = buffer.indexOf('\r\n')) >= 0) {
-      lines.push(buffer.slice(0, i));
-      buffer = buffer.slice(i + 2);
-    }
-    wake?.();
-  });
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  socket.on('close', () => wake?.());
-  const nextLine = async (accept: (line: string) => boolean): Promise<string> => {
-    for (;;) {
-      const at = lines.findIndex(accept);
-      if (at >= 0) return lines.splice(0, at + 1)[at]!;
-      if (socket.destroyed) throw new Error(`connection closed; read: ${lines.join(' | ')}`);
-      await new Promise<void>((resolve) => (wake = resolve));
-    }
-  };
+  const client = await connectImap(port);
   const conn: Conn = {
-    localPort: socket.localPort!,
-    greeting: await nextLine(() => true),
-    command: (line) => {
-      socket.write(`${line}\r\n`);
-      const tag = line.split(' ')[0]!;
-      return nextLine((l) => l.startsWith(`${tag} `));
-    },
-    closed,
-    close: () => socket.destroy(),
+    localPort: client.localPort,
+    greeting: await client.greeting(),
+    command: async (line) => (await client.command(line)).at(-1)!,
+    closed: client.closed(),
+    close: () => client.close(),
   };
   open.push(conn);
   return conn;
