@@ -106,6 +106,8 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
   const pendingKey = useRef<string | null>(null);
   const listRef = useRef(list);
   listRef.current = list;
+  /** Counts the live events about messages, so a first page can tell that mail changed while it was on its way. */
+  const messageEvents = useRef(0);
   const openRef = useRef(openId);
   openRef.current = openId;
   const [grouped, setGrouped] = useState(() => groupsConversations(me.id));
@@ -131,13 +133,21 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
     }
   }, []);
 
-  const loadFirstPage = useCallback(async (source: Pick<ListState, 'mailboxId' | 'query'>) => {
+  /**
+   * Loads the list's first page in place of what it shows. A page asked for before a live event may
+   * miss what the event announced (and the newer rows the event fetched, arriving first, would be
+   * replaced), so when message events came while it was on its way, the page is asked for again.
+   */
+  const loadFirstPage = useCallback(async (source: Pick<ListState, 'mailboxId' | 'query'>): Promise<void> => {
+    const eventsBefore = messageEvents.current;
     try {
       const page = await fetchPage(source);
       setList((l) => (sameList(l, source) ? { ...l, items: page.messages, nextCursor: page.nextCursor, loading: false, error: null } : l));
     } catch (err) {
       setList((l) => (sameList(l, source) ? { ...l, loading: false, error: describe(err) } : l));
+      return;
     }
+    if (messageEvents.current !== eventsBefore && sameList(listRef.current, source)) void loadFirstPage(source);
   }, []);
 
   const loadMore = useCallback(async () => {
@@ -194,9 +204,12 @@ export function MailApp({ me, epoch, inert, onSettings, onAdmin, onSignOut }: Ma
         setDeliveryEvent(event);
         return;
       }
-      const result = applyEvent(listRef.current, event);
-      setList(result.state);
-      if (result.fetchNewest && result.state.mailboxId !== null) void fetchNewest(result.state);
+      messageEvents.current += 1;
+      // Applied to the latest state, not the last rendered one: a page that came in just before
+      // this event may not have been rendered yet.
+      setList((l) => applyEvent(l, event).state);
+      const shown = listRef.current;
+      if (applyEvent(shown, event).fetchNewest && shown.mailboxId !== null) void fetchNewest(shown);
     },
     [loadMailboxes, fetchNewest],
   );
