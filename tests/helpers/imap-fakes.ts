@@ -99,6 +99,10 @@ export function createFakeImapStore(options: { address?: string; password?: stri
     changeLog.push(event);
     for (const feed of feeds) feed.push(event);
   }
+  /** The UIDs that left the mailbox (expunged or moved out) after modseq `since`, from the change log. */
+  function vanished(mailboxId: number, since: number): number[] {
+    return changeLog.flatMap((e) => ('modseq' in e && e.modseq <= since ? [] : e.type === 'message.deleted' && e.mailboxId === mailboxId ? [e.uid] : e.type === 'message.moved' && e.fromMailboxId === mailboxId ? [e.fromUid] : []));
+  }
   function check(userId: number): void {
     if (store.failing) throw new Error('store unavailable');
     if (userId !== USER_ID) throw new AppError('message.not_found', 'no such message', 404);
@@ -309,12 +313,13 @@ export function createFakeImapStore(options: { address?: string; password?: stri
         const all = await this.list(userId, mailboxId);
         const lastUid = since?.lastUid ?? 0;
         const rows = since && lastUid > 0 ? all.filter((r) => r.uid > lastUid || r.modseq > since.modseq) : all;
-        const kept = since && lastUid > 0 ? all.filter((r) => r.uid <= lastUid).map((r) => r.uid) : [];
+        const gone = since ? vanished(mailboxId, since.modseq).filter((uid) => uid <= lastUid) : null;
+        const synced = { gone, total: all.length, modseq: Math.max(modseq, ...all.map((r) => r.modseq)) };
         const box = mailboxes.find((m) => m.id === mailboxId);
-        if (!box) return { rows, kept, firstRecent: null };
+        if (!box) return { rows, ...synced, firstRecent: null };
         const firstRecent = box.firstRecentUid;
         if (claimRecent) box.firstRecentUid = Math.max(firstRecent, Math.max(lastUid, all.at(-1)?.uid ?? 0) + 1);
-        return { rows, kept, firstRecent };
+        return { rows, ...synced, firstRecent };
       },
       async recent(userId, mailboxId) {
         check(userId);
@@ -357,7 +362,7 @@ export function createFakeImapStore(options: { address?: string; password?: stri
       },
       async vanishedSince(userId, mailboxId, since) {
         check(userId);
-        return changeLog.flatMap((e) => ('modseq' in e && e.modseq <= since ? [] : e.type === 'message.deleted' && e.mailboxId === mailboxId ? [e.uid] : e.type === 'message.moved' && e.fromMailboxId === mailboxId ? [e.fromUid] : []));
+        return vanished(mailboxId, since);
       },
     },
   };

@@ -16,6 +16,7 @@ import { createImapServices, type ImapAppendInput, type ImapServices } from './i
 import { testSecrets } from '../../../tests/helpers/secrets.js';
 import { eventually } from '../../../tests/helpers/services.js';
 import { KeyedBatcher } from '../util/keyed-batcher.js';
+import { createImapRepository } from '../repositories/imap.repository.js';
 
 /** core's IMAP services on the real store, Redis publisher and event hub. */
 
@@ -191,7 +192,7 @@ describe('IMAP services on the real store', () => {
     expect((await appendOne(alice, drafts.id, { raw: raw(50), flags: [] })).duplicate).toBe(false);
   });
 
-  it('reads a mailbox for SELECT in one statement, then from a view only what changed: UIDs kept, rows new or changed', async () => {
+  it('reads a mailbox for SELECT in one statement, then from a view only what changed, from the change log: UIDs gone, rows new or changed', async () => {
     const selma = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'selma@imap.test', password: 'selma password' })).id;
     const counting = countingDb(store.db);
     const countingServices = createImapServices({ db: counting.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
@@ -202,31 +203,37 @@ describe('IMAP services on the real store', () => {
     counting.reset();
     const first = await countingServices.messages.sync(selma, box.id, { claimRecent: true });
     expect(counting.count()).toBe(1);
-    expect({ uids: first.rows.map((r) => r.uid), kept: first.kept, firstRecent: first.firstRecent }).toEqual({ uids: added.map((a) => a.uid), kept: [], firstRecent: added[0]!.uid });
-    const since = { lastUid: added[3]!.uid, modseq: Math.max(...first.rows.map((r) => r.modseq)) };
-    // Elsewhere: a flag, an expunge, a move out, a new message.
+    expect({ uids: first.rows.map((r) => r.uid), gone: first.gone, total: first.total, firstRecent: first.firstRecent }).toEqual({ uids: added.map((a) => a.uid), gone: null, total: 4, firstRecent: added[0]!.uid });
+    expect(first.modseq).toBe(Math.max(...first.rows.map((r) => r.modseq)));
+    const since = { lastUid: added[3]!.uid, modseq: first.modseq };
+    // Elsewhere: a flag, an expunge, a move out, a new message, and a flag in another folder.
     const [one, two, three] = first.rows;
     await services.messages.setFlags(selma, [two!.id], { add: ['\\Flagged'] });
     await services.messages.setFlags(selma, [one!.id], { add: ['\\Deleted'] });
     await services.messages.expunge(selma, box.id);
     await services.messages.move(selma, [three!.id], archive.id);
+    await services.messages.setFlags(selma, [three!.id], { add: ['\\Seen'] });
     const fifth = await appendOne(selma, box.id, { raw: raw(405), flags: ['\\Seen'] });
     counting.reset();
     const next = await countingServices.messages.sync(selma, box.id, { since, claimRecent: true });
     expect(counting.count()).toBe(1);
-    expect(next.kept).toEqual([added[1]!.uid, added[3]!.uid]);
+    expect({ gone: next.gone, total: next.total }).toEqual({ gone: [one!.uid, three!.uid], total: 3 });
     expect(next.rows.map((r) => [r.uid, r.flags])).toEqual([
       [added[1]!.uid, ['\\Flagged']],
       [fifth.uid, ['\\Seen']],
     ]);
+    expect(next.modseq).toBe(next.rows.at(-1)!.modseq);
     // The earlier read claimed up to the fourth; the new one is recent for this session, and claimed.
     expect(next.firstRecent).toBe(added[3]!.uid + 1);
     expect((await services.messages.recent(selma, box.id)).firstUid).toBe(fifth.uid + 1);
     // Nothing changed: no rows; EXAMINE (no claim) reads \Recent as it is.
-    const quiet = await services.messages.sync(selma, box.id, { since: { lastUid: fifth.uid, modseq: Math.max(since.modseq, ...next.rows.map((r) => r.modseq)) }, claimRecent: false });
-    expect({ rows: quiet.rows, kept: quiet.kept, firstRecent: quiet.firstRecent }).toEqual({ rows: [], kept: [added[1]!.uid, added[3]!.uid, fifth.uid], firstRecent: fifth.uid + 1 });
+    const quiet = await services.messages.sync(selma, box.id, { since: { lastUid: fifth.uid, modseq: next.modseq }, claimRecent: false });
+    expect(quiet).toEqual({ rows: [], gone: [], total: 3, modseq: next.modseq, firstRecent: fifth.uid + 1 });
+    // More changes than the refresh reads: it cannot say what left.
+    const capped = await createImapRepository(store.db).refreshView(selma, box.id, { afterUid: since.lastUid, changedSince: since.modseq, claimRecent: false, maxChanges: 3 });
+    expect(capped.gone).toBeNull();
     // Not the user's mailbox: nothing.
-    expect(await services.messages.sync(bob, box.id, { since, claimRecent: true })).toEqual({ rows: [], kept: [], firstRecent: null });
+    expect(await services.messages.sync(bob, box.id, { since, claimRecent: true })).toMatchObject({ rows: [], gone: [], total: 0, firstRecent: null });
   });
 
   it('neither locks nor writes the mailbox row for a SELECT with nothing to claim as \\Recent', async () => {

@@ -68,6 +68,15 @@ export interface ImapMailboxes {
   unsubscribe(userId: number, name: string): Promise<boolean>;
 }
 
+/** What SELECT and EXAMINE read: see `ImapMessages.sync`. */
+export interface ImapSync {
+  rows: ImapMessageRow[];
+  gone: number[] | null;
+  total: number;
+  modseq: number;
+  firstRecent: number | null;
+}
+
 export interface ImapMessages {
   /** The mailbox's messages above a UID (0: all) by ascending UID (a session's seq↔uid map). */
   list(userId: number, mailboxId: number, afterUid?: number): Promise<ImapMessageRow[]>;
@@ -96,12 +105,16 @@ export interface ImapMessages {
    */
   listClaimingRecent(userId: number, mailboxId: number, afterUid?: number): Promise<{ rows: ImapMessageRow[]; firstRecent: number | null }>;
   /**
-   * SELECT and EXAMINE, in one statement: the mailbox's messages, or (`since`: a view of it the
-   * session has, with every change up to `since.modseq` and UIDs up to `since.lastUid`) the UIDs
-   * still there up to `lastUid` (`kept`) and only the rows above it or changed after the modseq.
-   * `firstRecent` as `listClaimingRecent` (claimed only with `claimRecent`), null when the mailbox is gone.
+   * SELECT and EXAMINE, in one statement. Without `since`: every message of the mailbox (`gone`
+   * null). With `since` (a view of the mailbox the session has, with every change up to
+   * `since.modseq` and UIDs up to `since.lastUid`): what changed since, from the change log — the
+   * UIDs up to `lastUid` that left (`gone`), the rows above it or changed after the modseq, and
+   * `total`, how many messages the mailbox has (the refreshed view must have as many); `gone` null
+   * when too much changed to say (read the whole mailbox). `modseq`: every change up to it is in the
+   * answer. `firstRecent` as `listClaimingRecent` (claimed only with `claimRecent`), null when the
+   * mailbox is gone.
    */
-  sync(userId: number, mailboxId: number, options: { since?: { lastUid: number; modseq: number }; claimRecent: boolean }): Promise<{ rows: ImapMessageRow[]; kept: number[]; firstRecent: number | null }>;
+  sync(userId: number, mailboxId: number, options: { since?: { lastUid: number; modseq: number }; claimRecent: boolean }): Promise<ImapSync>;
   /** The first recent UID and how many messages are recent (STATUS RECENT). */
   recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }>;
   /** UIDs of the mailbox's messages whose `field` contains `text`, case-insensitively. */
@@ -147,6 +160,8 @@ const HIERARCHY_DELIMITER = '/';
 
 /** Beyond this many missed changes a reopened feed says `resync` (the session then reloads its mailbox). */
 const MAX_REPLAY = 10_000;
+/** A SELECT that would read more changes than this (of all the user's folders) reads the whole mailbox instead. */
+const MAX_REFRESH_CHANGES = 2_000;
 
 function toInfo(m: MailboxRow): ImapMailboxInfo {
   return { id: m.id, name: m.name, specialUse: m.specialUse, uidvalidity: m.uidvalidity, uidnext: m.uidnext, highestmodseq: m.highestmodseq, messages: m.messageCount, unseen: m.unseenCount, size: m.totalBytes };
@@ -260,7 +275,11 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
         return { uidvalidity: mailbox.uidvalidity, appended: appended.map((a) => a ?? { uid: added[next++]!.uid, duplicate: false }) };
       },
       listClaimingRecent: (userId, mailboxId, afterUid) => imapRepo.listClaimingRecent(userId, mailboxId, afterUid),
-      sync: (userId, mailboxId, { since, claimRecent }) => imapRepo.syncMessages(userId, mailboxId, { afterUid: since?.lastUid, changedSince: since?.modseq, claimRecent }),
+      async sync(userId, mailboxId, { since, claimRecent }) {
+        if (since) return imapRepo.refreshView(userId, mailboxId, { afterUid: since.lastUid, changedSince: since.modseq, claimRecent, maxChanges: MAX_REFRESH_CHANGES });
+        const read = await imapRepo.syncMessages(userId, mailboxId, { claimRecent });
+        return { ...read, gone: null, total: read.rows.length };
+      },
       recent: (userId, mailboxId) => imapRepo.recent(userId, mailboxId),
       searchText: (userId, mailboxId, field, text) => imapRepo.uidsMatchingText(userId, mailboxId, field, text),
       sortFields: (userId, mailboxId) => imapRepo.sortFields(userId, mailboxId),

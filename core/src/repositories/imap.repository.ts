@@ -124,49 +124,75 @@ export function createImapRepository(db: DbOrTx) {
     },
     /**
      * What a session needs to (re)build its view of a mailbox, in ONE statement (SELECT, EXAMINE).
-     * From nothing (`afterUid` 0): every message. From a view that has every change up to modseq
-     * `changedSince` and UIDs up to `afterUid`: the UIDs still there up to `afterUid` (`kept`: the
-     * others were expunged or moved out), and only the rows above `afterUid` or changed after
-     * `changedSince`. A user's writes take modseqs under the user's row lock until they commit, so a
-     * change not yet committed has a modseq above every committed one: a view read in one statement
-     * has every change up to the highest modseq among its rows.
+     * From nothing (`afterUid` 0, no `changedSince`): every message. Only `afterUid`: the messages
+     * above it. From a view that has every change up to modseq `changedSince` and UIDs up to
+     * `afterUid` (`refreshView`): what changed since, read from the change log, not from every row.
+     * `modseq`: every change up to it is in the answer (the user's change counter as the statement
+     * saw it: a user's writes take modseqs under the user's row lock until they commit, so a change
+     * not yet committed has a modseq above every committed one).
      * `firstRecent`: the first \Recent UID as it was; with `claimRecent` (a read-write IMAP4rev1
      * SELECT) the session claims what is recent up to the last UID: the mailbox row is locked and
      * written only when there is something to claim (so a SELECT with nothing new writes nothing).
      * null when the mailbox is not the user's.
      */
-    async syncMessages(
+    async syncMessages(userId: number, mailboxId: number, options: { afterUid?: number; claimRecent: boolean }): Promise<{ rows: ImapMessageRow[]; modseq: number; firstRecent: number | null }> {
+      const afterUid = options.afterUid ?? 0;
+      const { rows } = await sql<SyncRow>`
+        WITH listed AS (SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}),
+        ${recentClaim(userId, mailboxId, afterUid, options.claimRecent)}
+        SELECT (SELECT first_recent FROM recent) AS first_recent, (SELECT modseq FROM users WHERE id = ${userId}) AS synced, listed.*
+        FROM (SELECT 1) one LEFT JOIN listed ON true ORDER BY listed.uid`.execute(db);
+      return { rows: syncedRows(rows), modseq: Number(rows[0]?.synced ?? 0), firstRecent: firstRecentOf(rows) };
+    },
+    /**
+     * A view's refresh, in ONE statement: from the user's change log after `changedSince` (at most
+     * `maxChanges` entries), the UIDs up to `afterUid` that left the mailbox (`gone`: expunged or
+     * moved out), and the rows of the messages that came in or changed, with those above `afterUid`;
+     * `total`: how many messages the mailbox has, read in the same snapshot (the refreshed view must
+     * have as many). `gone` is null when more than `maxChanges` changes were made since: read the
+     * whole mailbox instead. It costs what changed, not what the mailbox holds. `modseq`,
+     * `firstRecent` and `claimRecent` as in `syncMessages`.
+     */
+    async refreshView(
       userId: number,
       mailboxId: number,
-      options: { afterUid?: number; changedSince?: number; claimRecent: boolean },
-    ): Promise<{ rows: ImapMessageRow[]; kept: number[]; firstRecent: number | null }> {
-      const afterUid = options.afterUid ?? 0;
-      const refresh = options.changedSince !== undefined && afterUid > 0;
-      const { rows } = await sql<{ first_recent: string | null; kept: string | null; id: number | null; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; sent_date: Date | null }>`
-        WITH mine AS (SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId}),
-        -- One scan of the mailbox's rows for both (a refresh reads every UID, but sends only the rows that changed).
-        listed AS (SELECT * FROM mine WHERE uid > ${afterUid}${refresh ? sql` OR modseq > ${options.changedSince!}` : sql``}),
-        box AS (SELECT id, imap_first_recent_uid AS first FROM mailboxes WHERE user_id = ${userId} AND id = ${mailboxId}),
-        up AS (SELECT GREATEST(COALESCE(max(uid), 0), ${afterUid}) + 1 AS to FROM listed),
-        old AS (
-          SELECT b.id, b.imap_first_recent_uid AS first FROM mailboxes b
-          WHERE ${options.claimRecent} AND b.user_id = ${userId} AND b.id = ${mailboxId} AND b.imap_first_recent_uid < (SELECT up.to FROM up)
-          FOR UPDATE
+      options: { afterUid: number; changedSince: number; claimRecent: boolean; maxChanges: number },
+    ): Promise<{ rows: ImapMessageRow[]; gone: number[] | null; total: number; modseq: number; firstRecent: number | null }> {
+      const { afterUid, changedSince } = options;
+      const { rows } = await sql<SyncRow & { gone: string | null; overflow: boolean; total: string | null }>`
+        WITH log AS MATERIALIZED (
+          SELECT kind, mailbox_id, message_id, uid, payload FROM changes
+          WHERE user_id = ${userId} AND modseq > ${changedSince} ORDER BY modseq LIMIT ${options.maxChanges + 1}
         ),
-        claimed AS (UPDATE mailboxes b SET imap_first_recent_uid = up.to FROM old, up WHERE b.id = old.id AND old.first < up.to)
+        gone AS (
+          SELECT uid FROM log WHERE kind = 'message.deleted' AND mailbox_id = ${mailboxId} AND uid <= ${afterUid}
+          UNION
+          SELECT (payload->>'fromUid')::bigint FROM log
+          WHERE kind = 'message.moved' AND (payload->>'fromMailboxId')::bigint = ${mailboxId} AND (payload->>'fromUid')::bigint <= ${afterUid}
+        ),
+        listed AS (
+          SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}
+          UNION
+          SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages
+          WHERE user_id = ${userId} AND mailbox_id = ${mailboxId}
+            AND id IN (SELECT message_id FROM log WHERE mailbox_id = ${mailboxId} AND kind IN ('message.new', 'message.flags', 'message.moved'))
+        ),
+        ${recentClaim(userId, mailboxId, afterUid, options.claimRecent)}
         SELECT
-          -- Claimed: the value under the lock. Else, when claiming, nothing below up.to is recent for this session any more.
-          (SELECT COALESCE((SELECT first FROM old), CASE WHEN ${options.claimRecent} THEN GREATEST(box.first, up.to) ELSE box.first END) FROM box, up) AS first_recent,
-          -- On the first row only (a text list of UIDs: compact, and not limited to int4).
-          CASE WHEN row_number() OVER (ORDER BY listed.uid) = 1 THEN ${refresh ? sql`(SELECT string_agg(uid::text, ',' ORDER BY uid) FROM mine WHERE uid <= ${afterUid})` : sql`NULL`} END AS kept,
+          (SELECT first_recent FROM recent) AS first_recent,
+          (SELECT modseq FROM users WHERE id = ${userId}) AS synced,
+          (SELECT string_agg(uid::text, ',' ORDER BY uid) FROM gone) AS gone,
+          (SELECT count(*) FROM log) > ${options.maxChanges} AS overflow,
+          (SELECT message_count FROM mailboxes WHERE user_id = ${userId} AND id = ${mailboxId}) AS total,
           listed.*
         FROM (SELECT 1) one LEFT JOIN listed ON true ORDER BY listed.uid`.execute(db);
-      const first = rows[0]?.first_recent;
-      const kept = rows[0]?.kept;
+      const first = rows[0];
       return {
-        rows: rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }])),
-        kept: kept ? kept.split(',').map(Number) : [],
-        firstRecent: first === null || first === undefined ? null : Number(first),
+        rows: syncedRows(rows),
+        gone: first?.overflow ? null : first?.gone ? first.gone.split(',').map(Number) : [],
+        total: Number(first?.total ?? 0),
+        modseq: Number(first?.synced ?? 0),
+        firstRecent: firstRecentOf(rows),
       };
     },
     /** The first recent UID and how many messages are at or above it. */
@@ -191,3 +217,35 @@ export function createImapRepository(db: DbOrTx) {
   };
 }
 export type ImapRepository = ReturnType<typeof createImapRepository>;
+
+/** A row of the SELECT statements: the view's columns (null on the one row of an empty answer) and the values on every row. */
+type SyncRow = { first_recent: string | null; synced: string | null; id: number | null; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; sent_date: Date | null };
+
+function syncedRows(rows: readonly SyncRow[]): ImapMessageRow[] {
+  return rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }]));
+}
+
+function firstRecentOf(rows: readonly SyncRow[]): number | null {
+  const first = rows[0]?.first_recent;
+  return first === null || first === undefined ? null : Number(first);
+}
+
+/**
+ * The \Recent part of the SELECT statements, after a `listed` CTE (the rows the session is given):
+ * `recent.first_recent`, the first recent UID as it was. With `claim`, the session claims what is
+ * recent up to just above the last UID it knows (`listed`'s or `afterUid`): the mailbox row is
+ * locked and written only when there is something to claim. Without, the value is only read.
+ */
+function recentClaim(userId: number, mailboxId: number, afterUid: number, claim: boolean) {
+  return sql`
+        box AS (SELECT id, imap_first_recent_uid AS first FROM mailboxes WHERE user_id = ${userId} AND id = ${mailboxId}),
+        up AS (SELECT GREATEST(COALESCE(max(uid), 0), ${afterUid}) + 1 AS to FROM listed),
+        old AS (
+          SELECT b.id, b.imap_first_recent_uid AS first FROM mailboxes b
+          WHERE ${claim} AND b.user_id = ${userId} AND b.id = ${mailboxId} AND b.imap_first_recent_uid < (SELECT up.to FROM up)
+          FOR UPDATE
+        ),
+        claimed AS (UPDATE mailboxes b SET imap_first_recent_uid = up.to FROM old, up WHERE b.id = old.id AND old.first < up.to),
+        -- Claimed: the value under the lock. Else, when claiming, nothing below up.to is recent for this session any more.
+        recent AS (SELECT COALESCE((SELECT first FROM old), CASE WHEN ${claim} THEN GREATEST(box.first, up.to) ELSE box.first END) AS first_recent FROM box, up)`;
+}

@@ -77,23 +77,27 @@ async function open(session: ImapSession, args: Args, readOnly: boolean): Promis
 /**
  * The session's new view of a mailbox, in one statement. When the session had this very mailbox
  * selected (same id and UIDVALIDITY: a client that SELECTs its INBOX again), only what changed since
- * that view was read is fetched (the store, not the feed, says what changed: nothing stale is
- * served); else the whole mailbox. \Recent: a read-write IMAP4rev1 SELECT claims what is recent;
- * EXAMINE only looks (RFC 3501 6.3.2); IMAP4rev2 has no \Recent.
+ * that view was read is fetched, from the change log (the store, not the feed, says what changed:
+ * nothing stale is served); the whole mailbox when too much changed or the result does not add up.
+ * \Recent: a read-write IMAP4rev1 SELECT claims what is recent; EXAMINE only looks (RFC 3501
+ * 6.3.2); IMAP4rev2 has no \Recent.
  */
 async function readView(session: ImapSession, mailbox: ImapMailboxInfo, readOnly: boolean, previous: SelectedMailbox | null): Promise<{ selected: SelectedMailbox; firstRecent: number }> {
   const claimRecent = !readOnly && !session.rev2;
   const make = (rows: ImapMessageRow[], syncedModseq: number) => new SelectedMailbox(mailbox.id, mailbox.name, readOnly, mailbox.uidvalidity, rows, syncedModseq);
-  const highest = (rows: readonly ImapMessageRow[], from: number) => rows.reduce((max, r) => Math.max(max, r.modseq), from);
+  let claimed: number | null = null;
   if (previous && previous.id === mailbox.id && previous.uidvalidity === mailbox.uidvalidity && previous.lastUid > 0) {
     const since = { lastUid: previous.lastUid, modseq: previous.syncedModseq };
     const changed = await session.services.messages.sync(session.userId, mailbox.id, { since, claimRecent });
-    const rows = previous.rowsAfter(changed.kept, changed.rows);
-    if (rows) return { selected: make(rows, highest(changed.rows, since.modseq)), firstRecent: changed.firstRecent ?? since.lastUid + 1 };
+    const firstRecent = changed.firstRecent ?? since.lastUid + 1;
+    const rows = changed.gone && previous.rowsAfter(changed.gone, changed.rows, changed.total);
+    if (rows) return { selected: make(rows, changed.modseq), firstRecent };
+    // What was recent was claimed above: the whole read below only looks.
+    claimed = firstRecent;
   }
-  const read = await session.services.messages.sync(session.userId, mailbox.id, { claimRecent });
-  const selected = make(read.rows, highest(read.rows, 0));
-  return { selected, firstRecent: read.firstRecent ?? selected.lastUid + 1 };
+  const read = await session.services.messages.sync(session.userId, mailbox.id, { claimRecent: claimRecent && claimed === null });
+  const selected = make(read.rows, read.modseq);
+  return { selected, firstRecent: claimed ?? read.firstRecent ?? selected.lastUid + 1 };
 }
 export const select: CommandHandler = { states: AUTHENTICATED, run: (session, args) => open(session, args, false) };
 export const examine: CommandHandler = { states: AUTHENTICATED, run: (session, args) => open(session, args, true) };

@@ -50,21 +50,26 @@ export class SelectedMailbox {
 
   /**
    * The rows of a new view of this mailbox from what the store says changed since this view was
-   * read (`syncedModseq`): `kept`, the UIDs up to `lastUid` still there, and `changed`, the rows
-   * above `lastUid` or changed since (by UID). Null when `kept` names a UID this view does not have
-   * (it cannot be trusted: read the whole mailbox again).
+   * read (`syncedModseq`): `gone`, the UIDs up to `lastUid` that left, and `changed`, the rows
+   * above `lastUid` or changed since (by UID). Null when the result cannot be trusted (a changed
+   * row below `lastUid` this view does not have, or not `total` rows in all): read the whole
+   * mailbox again.
    */
-  rowsAfter(kept: readonly number[], changed: readonly ImapMessageRow[]): ImapMessageRow[] | null {
+  rowsAfter(gone: readonly number[], changed: readonly ImapMessageRow[], total: number): ImapMessageRow[] | null {
     const last = this.lastUid;
+    const left = new Set(gone);
     const fresh = new Map(changed.map((r) => [r.uid, r]));
     const rows: ImapMessageRow[] = [];
-    for (const uid of kept) {
-      const row = fresh.get(uid) ?? this.byUid.get(uid);
-      if (!row) return null;
+    for (const row of this.messages) {
+      if (left.has(row.uid)) continue;
+      rows.push(fresh.get(row.uid) ?? row);
+      fresh.delete(row.uid);
+    }
+    for (const row of fresh.values()) {
+      if (row.uid <= last) return null;
       rows.push(row);
     }
-    for (const row of changed) if (row.uid > last) rows.push(row);
-    return rows;
+    return rows.length === total ? rows : null;
   }
 
   get exists(): number {

@@ -443,6 +443,28 @@ describe('selected mailbox', () => {
     expect(calls.at(-1)?.since).toEqual({ lastUid: 4, modseq: 500 });
   });
 
+  it('reads the whole mailbox again when the changes cannot be told, keeping what it claimed as \\Recent', async () => {
+    const { store, client } = await withMail(2);
+    const calls: Array<{ since?: { lastUid: number; modseq: number }; claimRecent: boolean }> = [];
+    const sync = store.services.messages.sync.bind(store.services.messages);
+    store.services.messages.sync = async (userId, mailboxId, options) => {
+      calls.push(options);
+      const read = await sync(userId, mailboxId, options);
+      // Too much changed for the change log to say (or the count does not add up).
+      return options.since ? { ...read, gone: null } : read;
+    };
+    await client.command('a1 SELECT INBOX');
+    await store.services.messages.append(store.userId, store.mailbox('INBOX').id, [{ raw: Buffer.from(MESSAGE(3)), flags: [] }]);
+    const again = await client.command('a2 SELECT INBOX');
+    expect(again).toContain('* 3 EXISTS');
+    expect(again).toContain('* 1 RECENT');
+    expect(calls.map((c) => [c.since?.lastUid ?? null, c.claimRecent])).toEqual([
+      [null, true],
+      [2, true],
+      [null, false],
+    ]);
+  });
+
   it('keeps a change that comes while SELECT reads the mailbox, and reports it', async () => {
     const { store, client } = await withMail(2);
     const sync = store.services.messages.sync.bind(store.services.messages);
