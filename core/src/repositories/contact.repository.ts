@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DbOrTx } from '../db/client.js';
+import { type DbOrTx, PREPARED } from '../db/client.js';
 import type { AddressJson } from '../db/schema.js';
 import { caseVariants } from '../util/case-variants.js';
 
@@ -52,7 +52,7 @@ export function createContactRepository(db: DbOrTx) {
     const entries = parts.flatMap((p) => merge(p.messages).map((e) => ({ userId: p.userId, ...e })));
     if (entries.length === 0) return;
     const counter = sql.ref(`contacts.${column}`);
-    await sql`
+    await sql`${PREPARED}
       INSERT INTO contacts (user_id, address, name, ${sql.ref(column)}, last_at)
       SELECT e.user_id, e.address, e.name, e.n, now()
       FROM unnest(${entries.map((e) => e.userId)}::bigint[], ${entries.map((e) => e.address)}::text[], ${entries.map((e) => e.name)}::text[], ${entries.map((e) => e.count)}::int[]) AS e(user_id, address, name, n)

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DbOrTx } from '../db/client.js';
+import { type DbOrTx, PREPARED } from '../db/client.js';
 import type { AddressJson } from '../db/schema.js';
 
 /**
@@ -63,7 +63,7 @@ export function createImapRepository(db: DbOrTx) {
      */
     async messageBytes(userId: number, messageIds: readonly number[]): Promise<Map<number, Buffer>> {
       if (messageIds.length === 0) return new Map();
-      const { rows } = await sql<{ id: number; trace_headers: string; data: Buffer }>`
+      const { rows } = await sql<{ id: number; trace_headers: string; data: Buffer }>`${PREPARED}
         SELECT m.id, m.trace_headers, b.data FROM messages m JOIN blobs b ON b.hash = m.blob_hash
         WHERE m.user_id = ${userId} AND m.id = ANY(${[...messageIds]}::bigint[])`.execute(db);
       return new Map(rows.map((r) => [Number(r.id), r.trace_headers.length > 0 ? Buffer.concat([Buffer.from(r.trace_headers), r.data]) : r.data]));
@@ -106,7 +106,7 @@ export function createImapRepository(db: DbOrTx) {
      * recent UID as it was, and moves it up to `upToUid` (never down), under the row's lock.
      */
     async claimRecent(userId: number, mailboxId: number, upToUid: number): Promise<number> {
-      const { rows } = await sql<{ first: string }>`
+      const { rows } = await sql<{ first: string }>`${PREPARED}
         WITH old AS (SELECT id, imap_first_recent_uid AS first FROM mailboxes WHERE user_id = ${userId} AND id = ${mailboxId} FOR UPDATE)
         UPDATE mailboxes m SET imap_first_recent_uid = GREATEST(old.first, ${upToUid}) FROM old WHERE m.id = old.id
         RETURNING old.first`.execute(db);
@@ -137,7 +137,7 @@ export function createImapRepository(db: DbOrTx) {
      */
     async syncMessages(userId: number, mailboxId: number, options: { afterUid?: number; claimRecent: boolean }): Promise<{ rows: ImapMessageRow[]; modseq: number; firstRecent: number | null }> {
       const afterUid = options.afterUid ?? 0;
-      const { rows } = await sql<SyncRow>`
+      const { rows } = await sql<SyncRow>`${PREPARED}
         WITH listed AS (SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}),
         ${recentClaim(userId, mailboxId, afterUid, options.claimRecent)}
         SELECT (SELECT first_recent FROM recent) AS first_recent, (SELECT modseq FROM users WHERE id = ${userId}) AS synced, listed.*
@@ -159,7 +159,7 @@ export function createImapRepository(db: DbOrTx) {
       options: { afterUid: number; changedSince: number; claimRecent: boolean; maxChanges: number },
     ): Promise<{ rows: ImapMessageRow[]; gone: number[] | null; total: number; modseq: number; firstRecent: number | null }> {
       const { afterUid, changedSince } = options;
-      const { rows } = await sql<SyncRow & { gone: string | null; overflow: boolean; total: string | null }>`
+      const { rows } = await sql<SyncRow & { gone: string | null; overflow: boolean; total: string | null }>`${PREPARED}
         WITH log AS MATERIALIZED (
           SELECT kind, mailbox_id, message_id, uid, payload FROM changes
           WHERE user_id = ${userId} AND modseq > ${changedSince} ORDER BY modseq LIMIT ${options.maxChanges + 1}
@@ -197,7 +197,7 @@ export function createImapRepository(db: DbOrTx) {
     },
     /** The first recent UID and how many messages are at or above it. */
     async recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }> {
-      const { rows } = await sql<{ first: string; count: string }>`
+      const { rows } = await sql<{ first: string; count: string }>`${PREPARED}
         SELECT b.imap_first_recent_uid AS first,
                (SELECT count(*) FROM messages m WHERE m.user_id = b.user_id AND m.mailbox_id = b.id AND m.uid >= b.imap_first_recent_uid) AS count
         FROM mailboxes b WHERE b.user_id = ${userId} AND b.id = ${mailboxId}`.execute(db);

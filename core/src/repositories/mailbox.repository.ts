@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DbOrTx } from '../db/client.js';
+import { type DbOrTx, PREPARED } from '../db/client.js';
 import type { SpecialUse } from '../db/schema.js';
 
 export interface MailboxRow {
@@ -107,7 +107,7 @@ export function createMailboxRepository(db: DbOrTx) {
     /** The mailbox with each of these special uses of each of these users, in one statement (pairs with none are missing). */
     async findSpecialMany(wanted: ReadonlyArray<{ userId: number; specialUse: SpecialUse }>): Promise<Array<{ userId: number; specialUse: SpecialUse; id: number }>> {
       if (wanted.length === 0) return [];
-      const { rows } = await sql<{ id: number; user_id: number; special_use: SpecialUse }>`
+      const { rows } = await sql<{ id: number; user_id: number; special_use: SpecialUse }>`${PREPARED}
         SELECT b.id, b.user_id, b.special_use
         FROM unnest(${wanted.map((w) => w.userId)}::bigint[], ${wanted.map((w) => w.specialUse)}::text[]) AS v(user_id, special_use)
         JOIN mailboxes b ON b.user_id = v.user_id AND b.special_use = v.special_use AND b.special_use IS NOT NULL`.execute(db);
@@ -131,7 +131,7 @@ export function createMailboxRepository(db: DbOrTx) {
       if (changes.length === 0) return new Map();
       const c = [...changes].sort((a, b) => a.mailboxId - b.mailboxId);
       const column = (pick: (d: MailboxDelta) => number) => c.map((x) => pick(x.delta));
-      const { rows } = await sql<{ id: number; message_count: number; unseen_count: number; first_uid: number }>`
+      const { rows } = await sql<{ id: number; message_count: number; unseen_count: number; first_uid: number }>`${PREPARED}
         WITH v AS (
           SELECT * FROM unnest(${c.map((x) => x.mailboxId)}::bigint[], ${c.map((x) => x.userId)}::bigint[], ${column((d) => d.uids)}::bigint[],
             ${column((d) => d.count)}::bigint[], ${column((d) => d.unseen)}::bigint[], ${column((d) => d.bytes)}::bigint[], ${column((d) => d.highestmodseq)}::bigint[])

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DbOrTx } from '../db/client.js';
+import { type DbOrTx, PREPARED } from '../db/client.js';
 import type { Insertable } from 'kysely';
 import type { AddressJson, AttachmentJson, AuthenticationJson, FilterDecisionJson, MessagesTable, SpecialUse } from '../db/schema.js';
 
@@ -184,7 +184,7 @@ export function createMessageRepository(db: DbOrTx) {
      */
     async threadsBySubjects(queries: ReadonlyArray<{ userId: number; normalizedSubject: string; since: Date }>): Promise<Array<number | null>> {
       if (queries.length === 0) return [];
-      const { rows } = await sql<{ i: number; thread_id: number | null }>`
+      const { rows } = await sql<{ i: number; thread_id: number | null }>`${PREPARED}
         SELECT v.i, (
           SELECT m.thread_id FROM messages m
           WHERE m.user_id = v.user_id AND m.normalized_subject = v.subject AND m.internal_date > v.since
@@ -208,7 +208,7 @@ export function createMessageRepository(db: DbOrTx) {
     /** The thread each of these (user, Message-ID) pairs is already mapped to, in one statement; pairs not mapped are absent. Keyed by `threadKeyOf`. */
     async threadsByKeys(pairs: ReadonlyArray<{ userId: number; key: string }>): Promise<Map<string, number>> {
       if (pairs.length === 0) return new Map();
-      const { rows } = await sql<{ user_id: number; message_id_ref: string; thread_id: number }>`
+      const { rows } = await sql<{ user_id: number; message_id_ref: string; thread_id: number }>`${PREPARED}
         SELECT t.user_id, t.message_id_ref, t.thread_id
         FROM unnest(${pairs.map((p) => p.userId)}::bigint[], ${pairs.map((p) => p.key)}::text[]) AS v(user_id, key)
         JOIN thread_keys t ON t.user_id = v.user_id AND t.message_id_ref = v.key`.execute(db);
@@ -230,7 +230,7 @@ export function createMessageRepository(db: DbOrTx) {
     /** Locks the user's messages with these ids, in id order; ids that are not theirs are missing. */
     async lockForWrite(userId: number, ids: readonly number[]): Promise<LockedMessage[]> {
       if (ids.length === 0) return [];
-      const { rows } = await sql<{ id: number; mailbox_id: number; uid: number; modseq: number; size: number; flags: string[]; thread_id: number; special_use: SpecialUse | null }>`
+      const { rows } = await sql<{ id: number; mailbox_id: number; uid: number; modseq: number; size: number; flags: string[]; thread_id: number; special_use: SpecialUse | null }>`${PREPARED}
         SELECT m.id, m.mailbox_id, m.uid, m.modseq, m.size, m.flags, m.thread_id, b.special_use
         FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
         WHERE m.user_id = ${userId} AND m.id = ANY(${[...ids]}::bigint[])
@@ -253,7 +253,7 @@ export function createMessageRepository(db: DbOrTx) {
     async copyRows(userId: number, copies: ReadonlyArray<{ sourceId: number; mailboxId: number; uid: number; modseq: number; flags: string[] }>): Promise<number[]> {
       const ids: number[] = [];
       for (const part of chunks(copies)) {
-        const { rows } = await sql<{ id: number; mailbox_id: number; uid: number }>`
+        const { rows } = await sql<{ id: number; mailbox_id: number; uid: number }>`${PREPARED}
           INSERT INTO messages (user_id, mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, trace_headers, thread_id,
             message_id_header, in_reply_to, "references", subject, normalized_subject, from_json, to_json, cc_json, from_text,
             to_text, cc_text, sent_date, snippet, body_text, has_attachments, attachments, attachment_names, authentication, filter)
@@ -287,7 +287,7 @@ export function createMessageRepository(db: DbOrTx) {
       maxFlags: number,
     ): Promise<StoredFlags[]> {
       if (ids.length === 0) return [];
-      const { rows } = await sql<{ id: number; mailbox_id: number; uid: number; modseq: number; flags: string[]; changed: boolean; conflict: boolean; written: boolean; message_count: number | null; unseen_count: number | null }>`
+      const { rows } = await sql<{ id: number; mailbox_id: number; uid: number; modseq: number; flags: string[]; changed: boolean; conflict: boolean; written: boolean; message_count: number | null; unseen_count: number | null }>`${PREPARED}
         WITH locked_user AS MATERIALIZED (SELECT id, modseq FROM users WHERE id = ${userId} FOR UPDATE),
         current AS MATERIALIZED (
           SELECT m.id, m.mailbox_id, m.uid, m.modseq, m.flags FROM messages m
@@ -350,7 +350,7 @@ export function createMessageRepository(db: DbOrTx) {
     /** Moves the user's messages into a mailbox with their new UIDs and modseqs (moved_at = now). */
     async relocate(userId: number, mailboxId: number, moved: ReadonlyArray<{ id: number; uid: number; modseq: number }>): Promise<void> {
       for (const part of chunks(moved)) {
-        await sql`
+        await sql`${PREPARED}
           UPDATE messages AS m SET mailbox_id = ${mailboxId}, uid = v.uid, modseq = v.modseq, moved_at = now()
           FROM unnest(${part.map((m) => m.id)}::bigint[], ${part.map((m) => m.uid)}::bigint[], ${part.map((m) => m.modseq)}::bigint[]) AS v(id, uid, modseq)
           WHERE m.id = v.id AND m.user_id = ${userId}`.execute(db);
@@ -385,7 +385,7 @@ export function createMessageRepository(db: DbOrTx) {
      */
     async filingsOf(pairs: ReadonlyArray<{ userId: number; spoolId: number }>): Promise<Map<string, EarlierFiling>> {
       if (pairs.length === 0) return new Map();
-      const { rows } = await sql<{ user_id: number; spool_id: number; message_id: number; mailbox_id: number | null; uid: number | null; modseq: number | null; thread_id: number | null }>`
+      const { rows } = await sql<{ user_id: number; spool_id: number; message_id: number; mailbox_id: number | null; uid: number | null; modseq: number | null; thread_id: number | null }>`${PREPARED}
         SELECT f.user_id, f.spool_id, f.message_id, m.mailbox_id, m.uid, m.modseq, m.thread_id
         FROM unnest(${pairs.map((p) => p.spoolId)}::bigint[], ${pairs.map((p) => p.userId)}::bigint[]) AS v(spool_id, user_id)
         JOIN spool_filings f ON f.spool_id = v.spool_id AND f.user_id = v.user_id

@@ -1,5 +1,5 @@
 import { sql, type Insertable } from 'kysely';
-import type { Tx } from '../db/client.js';
+import { type Tx, PREPARED } from '../db/client.js';
 import type { ChangesTable } from '../db/schema.js';
 import type { QuotaUsage } from './user.repository.js';
 
@@ -21,7 +21,7 @@ export function createModseqRepository(tx: Tx) {
     async lockAndTake(reserve: ReadonlyArray<{ userId: number; n: number }>): Promise<Map<number, { first: number; usage: QuotaUsage }>> {
       if (reserve.length === 0) return new Map();
       const ids = reserve.map((r) => r.userId);
-      const { rows } = await sql<{ id: number; modseq: number; n: number; used_bytes: number; quota_bytes: number | null }>`
+      const { rows } = await sql<{ id: number; modseq: number; n: number; used_bytes: number; quota_bytes: number | null }>`${PREPARED}
         WITH locked AS MATERIALIZED (SELECT id FROM users WHERE id = ANY(${ids}::bigint[]) ORDER BY id FOR UPDATE)
         UPDATE users u SET modseq = u.modseq + v.n
         FROM locked JOIN unnest(${ids}::bigint[], ${reserve.map((r) => r.n)}::bigint[]) AS v(id, n) ON v.id = locked.id
@@ -37,7 +37,7 @@ export function createModseqRepository(tx: Tx) {
     /** Gives back modseqs taken but not used, for several users in one statement (their rows are still locked by this transaction). */
     async rewind(lastUsed: ReadonlyArray<{ userId: number; modseq: number }>): Promise<void> {
       if (lastUsed.length === 0) return;
-      await sql`
+      await sql`${PREPARED}
         UPDATE users u SET modseq = v.modseq
         FROM unnest(${lastUsed.map((r) => r.userId)}::bigint[], ${lastUsed.map((r) => r.modseq)}::bigint[]) AS v(id, modseq)
         WHERE u.id = v.id`.execute(tx);

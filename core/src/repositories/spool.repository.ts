@@ -1,5 +1,5 @@
 import { CompiledQuery, sql, type Selectable } from 'kysely';
-import type { DbOrTx } from '../db/client.js';
+import { type DbOrTx, PREPARED, PREPARED_TEXT } from '../db/client.js';
 import type { AuthenticationJson, FilterDecisionJson, SpoolStatus, SpoolTable, SpoolVerdict } from '../db/schema.js';
 import { blobHash, blobRowsOf } from './blob.repository.js';
 
@@ -77,7 +77,7 @@ function spoolInsertText(blobCount: number, rowCount: number): string {
   const blobValues = Array.from({ length: blobCount }, () => tuple(3)).join(', ');
   const rowValues = Array.from({ length: rowCount }, () => tuple(SPOOL_INSERT_COLUMNS.length)).join(', ');
   text =
-    `WITH stored_blobs AS (INSERT INTO blobs (hash, size, data) VALUES ${blobValues} ON CONFLICT (hash) DO NOTHING) ` +
+    `${PREPARED_TEXT}WITH stored_blobs AS (INSERT INTO blobs (hash, size, data) VALUES ${blobValues} ON CONFLICT (hash) DO NOTHING) ` +
     `INSERT INTO spool (${SPOOL_INSERT_COLUMNS.join(', ')}) VALUES ${rowValues} RETURNING id`;
   // Batches are at most the writer's batch size; the bound only keeps a pathological mix of sizes from growing it.
   if (spoolInsertTexts.size >= 512) spoolInsertTexts.clear();
@@ -144,7 +144,7 @@ export function createSpoolRepository(db: DbOrTx) {
      */
     async markDoneMany(rows: readonly SpoolDoneMark[]): Promise<void> {
       if (rows.length === 0) return;
-      await sql`
+      await sql`${PREPARED}
         UPDATE spool SET status = 'done', processed_at = now(), error = v.note, attempts = v.attempts
         FROM (SELECT unnest(${rows.map((r) => r.id)}::bigint[]) AS id, unnest(${rows.map((r) => r.note)}::text[]) AS note, unnest(${rows.map((r) => r.attempts)}::int[]) AS attempts) AS v
         WHERE spool.id = v.id AND spool.status = 'pending'

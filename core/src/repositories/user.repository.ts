@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { DbOrTx } from '../db/client.js';
+import { type DbOrTx, PREPARED } from '../db/client.js';
 import type { Role } from '../db/schema.js';
 
 /** A user as the rest of the code sees it: the password hash never leaves this file except via getPasswordHash. */
@@ -160,7 +160,7 @@ export function createUserRepository(db: DbOrTx) {
      * enabled administrator. Addresses that reach nobody are absent.
      */
     async routingFacts(domains: readonly string[], addresses: readonly string[], withFirstAdmin: boolean): Promise<RoutingFacts> {
-      const { rows } = await sql<{ kind: 'domain' | 'user' | 'alias' | 'admin'; key: string; user_id: string | number | null }>`
+      const { rows } = await sql<{ kind: 'domain' | 'user' | 'alias' | 'admin'; key: string; user_id: string | number | null }>`${PREPARED}
         SELECT 'domain' AS kind, name AS key, NULL::bigint AS user_id FROM domains WHERE name = ANY(${[...domains]}::text[])
         UNION ALL
         SELECT 'user', address, id FROM users WHERE address = ANY(${[...addresses]}::text[]) AND NOT disabled
