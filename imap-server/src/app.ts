@@ -7,6 +7,7 @@ import { ImapSession, type SessionIo, type UserConnections } from './handlers/se
 import { StructureCache } from './handlers/structure-cache.js';
 import type { ImapMetrics } from './metrics.js';
 import { CommandReader } from './protocol/command-reader.js';
+import { createOutputDeflater, type OutputDeflater } from './protocol/deflate.js';
 
 /**
  * The IMAP listeners: IMAP_PORT (plain until STARTTLS) and IMAPS_PORT (implicit TLS, RFC 8314),
@@ -14,7 +15,7 @@ import { CommandReader } from './protocol/command-reader.js';
  * (per client IP at connect, per user at sign-in) and the idle timeout (RFC 3501: at least 30
  * minutes, IDLE included) are enforced here, and so are the two layers a connection can gain:
  * TLS (STARTTLS) and DEFLATE (COMPRESS, RFC 4978: raw deflate both ways, each burst of responses
- * flushed with a sync flush so the client can read it at once; the inflated input is paused with
+ * deflated with a sync flush (protocol/deflate.ts) so the client can read it at once; the inflated input is paused with
  * the socket, so a small compressed command cannot inflate without bound).
  */
 
@@ -106,7 +107,7 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
     /** Where responses go: the socket, or the deflate stream in front of it once COMPRESS is on. */
     let out: { write(data: Buffer | string): boolean; once(event: 'drain' | 'close', listener: () => void): unknown; off(event: 'drain' | 'close', listener: () => void): unknown } = current;
     let inflate: zlib.InflateRaw | null = null;
-    let deflate: zlib.DeflateRaw | null = null;
+    let deflate: OutputDeflater | null = null;
     /** Hands the responses gathered for deflate on to it (before it ends). */
     let flushGathered = () => {};
     const reader = new CommandReader({
@@ -173,19 +174,16 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
         }),
       startCompression: () => {
         const input = zlib.createInflateRaw();
-        const output = zlib.createDeflateRaw();
         const fail = (err: Error) => {
           log.info({ event: 'imap.compression_failed', err: err.message });
           current.destroy();
         };
+        const output = createOutputDeflater(current, fail);
         input.on('error', fail);
-        output.on('error', fail);
         current.off('data', onData);
         current.on('data', (chunk: Buffer) => input.write(chunk));
         input.on('data', onData);
-        output.pipe(current);
-        // A burst of responses goes through deflate as ONE write and one sync flush: each write to a
-        // zlib stream is a trip through the thread pool, and a FETCH answer is many small writes.
+        // A burst of responses goes through deflate as ONE write (one sync flush, one socket write).
         let pending: Buffer[] = [];
         let pendingBytes = 0;
         let flushing = false;
@@ -204,7 +202,6 @@ export function buildImapListener(deps: { services: ImapServices; log: Logger },
             setImmediate(() => {
               flushing = false;
               if (pendingBytes > 0) writePending();
-              output.flush(zlib.constants.Z_SYNC_FLUSH);
             });
           }
           // Past a burst's worth, hand it on now: the stream's answer is the back-pressure ('drain').

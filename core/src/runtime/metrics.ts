@@ -176,11 +176,10 @@ export class MetricsRegistry {
     if (keys.length !== labelNames.length || labelNames.some((l) => labels[l] === undefined)) {
       throw new Error(`metrics: ${family.name} takes the labels [${labelNames.join(', ')}], got [${keys.join(', ')}]`);
     }
-    const ordered = Object.fromEntries(labelNames.map((l) => [l, labels[l]!]));
     const key = JSON.stringify(labelNames.map((l) => labels[l]));
     let series = family.series.get(key);
     if (!series) {
-      series = { labels: ordered, value: 0 };
+      series = { labels: Object.fromEntries(labelNames.map((l) => [l, labels[l]!])), value: 0 };
       family.series.set(key, series);
     }
     series.value += by;

@@ -124,11 +124,11 @@ async function fetchParts(session: ImapSession, row: ImapMessageRow, items: read
         out.push([`RFC822.SIZE ${row.size}`]);
         break;
       case 'ENVELOPE':
-        out.push(['ENVELOPE ', Buffer.from(structureOf().envelope, 'utf8')]);
+        out.push(['ENVELOPE ', structureOf().envelope]);
         break;
       case 'BODYSTRUCTURE':
       case 'BODY':
-        out.push([`${item.type} `, Buffer.from(item.type === 'BODYSTRUCTURE' ? structureOf().bodyStructure : structureOf().body, 'utf8')]);
+        out.push([`${item.type} `, item.type === 'BODYSTRUCTURE' ? structureOf().bodyStructure : structureOf().body]);
         break;
       case 'binary': {
         const bytes = binaryBytes(mime!, item.path);

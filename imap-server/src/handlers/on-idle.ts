@@ -12,7 +12,7 @@ export const idle: CommandHandler = {
     session.idling = true;
     try {
       await session.reportUpdates(true);
-      const frame = await session.io.next();
+      const frame = await session.nextFrame();
       if (!frame) return ok('IDLE terminated');
       if (frame.kind !== 'command' || frame.raw.toString('latin1').toUpperCase() !== 'DONE') return bad('Expected DONE');
       return ok('IDLE terminated');

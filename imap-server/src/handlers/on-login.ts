@@ -54,7 +54,7 @@ export const authenticate: CommandHandler = {
     let response = initial === '=' ? '' : initial;
     if (response === null) {
       await session.send('+ ');
-      const frame = await session.io.next();
+      const frame = await session.nextFrame();
       if (!frame || frame.kind !== 'command') return bad('Authentication aborted');
       response = frame.raw.toString('latin1');
       if (response === '*') return bad('Authentication cancelled');

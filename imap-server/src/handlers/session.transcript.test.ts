@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import zlib from 'node:zlib';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadTlsMaterial, silentLogger, type TlsMaterial } from '../../../core/src/index.js';
 import { createFakeImapStore, type FakeImapStore } from '../../../tests/helpers/imap-fakes.js';
 import { connectImap, type ImapTranscriptClient } from '../../../tests/helpers/imap-transcript.js';
@@ -177,6 +178,35 @@ describe('greeting, capabilities and sign-in', () => {
     expect(await client.command('c6 COMPRESS DEFLATE')).toEqual(['c6 NO [COMPRESSIONACTIVE] DEFLATE is already on']);
     expect(await client.command('c7 LOGOUT')).toEqual(['* BYE Mailyard IMAP signing off', 'c7 OK LOGOUT completed']);
     await client.closed();
+  });
+
+  it('deflates each command\'s responses in one call into zlib: one write that ends in a sync flush', async () => {
+    const store = createFakeImapStore();
+    for (let i = 1; i <= 20; i++) store.deliver('INBOX', MESSAGE(i));
+    const { client } = await signedIn(store);
+    // The first deflate stream made from here is the server's: it starts compressing before the client can.
+    const created = vi.spyOn(zlib, 'createDeflateRaw');
+    const calls: string[] = [];
+    try {
+      expect(await client.command('c1 COMPRESS DEFLATE')).toEqual(['c1 OK DEFLATE active']);
+      // Each call into the native zlib handle (a trip through the thread pool).
+      const handle = (created.mock.results[0]!.value as unknown as { _handle: Record<'write' | 'writeSync', (...args: unknown[]) => void> })._handle;
+      for (const name of ['write', 'writeSync'] as const) {
+        const original = handle[name].bind(handle);
+        handle[name] = (...args: unknown[]) => {
+          calls.push(name);
+          original(...args);
+        };
+      }
+      client.startCompression();
+      for (const [command, last] of [['c2 SELECT INBOX', 'c2 OK [READ-WRITE] SELECT completed'], ['c3 FETCH 1:20 (FLAGS ENVELOPE)', 'c3 OK FETCH completed'], ['c4 NOOP', 'c4 OK NOOP completed']]) {
+        calls.length = 0;
+        expect((await client.command(command!)).at(-1)).toBe(last);
+        expect({ command, calls }).toEqual({ command, calls: ['write'] });
+      }
+    } finally {
+      created.mockRestore();
+    }
   });
 
   it('caps connections per user and per IP', async () => {

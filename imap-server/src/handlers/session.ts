@@ -3,7 +3,7 @@ import { Args, InvalidMailboxNameError } from '../protocol/commands/args.js';
 import type { Frame } from '../protocol/command-reader.js';
 import { ImapParseError, parseCommand } from '../protocol/parser.js';
 import { formatSequenceSet } from '../protocol/commands/sequence-set.js';
-import { flagList, line, mailboxName, type Part } from '../protocol/response.js';
+import { flagList, joinParts, mailboxName, type Part } from '../protocol/response.js';
 import { COMMANDS } from './commands.js';
 import { replyForError } from './errors.js';
 import type { Removed, SelectedMailbox } from './selected-mailbox.js';
@@ -16,7 +16,13 @@ import { bad, no, type Reply, type SessionState } from './types.js';
  * mailbox. After sign-in the session holds the user's change feed; a pump records each change in
  * the selected mailbox (SelectedMailbox) and, while the client IDLEs, reports it at once; else it
  * is reported after the next command (NOOP included).
+ * Responses are gathered and handed to the connection in one write when the session waits for the
+ * client (before it reads the next command, IDLE's DONE, an AUTHENTICATE continuation), after a
+ * report while idling, or once they pass OUTBOX_BYTES: a FETCH of 20 messages is one write, not 21.
  */
+
+/** Responses gathered past this many bytes are written at once (a large FETCH streams, with the connection's back-pressure). */
+const OUTBOX_BYTES = 64 * 1024;
 
 /** The connection under a session (app.ts: a socket, STARTTLS, the command reader). */
 export interface SessionIo {
@@ -86,6 +92,9 @@ export class ImapSession {
   private closed = false;
   /** Serializes writes to the client (the pump and the command loop both write). */
   private writing: Promise<void> = Promise.resolve();
+  /** Response parts not yet written (`flush`), each line with its CRLF; about `outboxBytes` long. */
+  private outbox: Part[] = [];
+  private outboxBytes = 0;
   private reporting: Promise<void> = Promise.resolve();
   readonly log: Logger;
 
@@ -134,11 +143,35 @@ export class ImapSession {
     return mailboxName(name, this.rev2);
   }
 
-  /** Writes one response line built from parts; writes are kept in order. */
+  /**
+   * Adds one response line built from parts; it is written with the rest of the command's
+   * responses (`flush`), or now when enough are gathered (then the promise waits for the connection).
+   */
   send(...parts: Part[]): Promise<void> {
-    const data = line(parts);
-    this.writing = this.writing.then(() => (this.closed ? undefined : this.io.write(data))).catch(() => undefined);
+    for (const part of parts) {
+      this.outbox.push(part);
+      this.outboxBytes += part.length;
+    }
+    this.outbox.push('\r\n');
+    this.outboxBytes += 2;
+    return this.outboxBytes >= OUTBOX_BYTES ? this.flush() : Promise.resolve();
+  }
+
+  /** Writes what was gathered in one write; writes are kept in order. Resolves once written (or buffered below the connection's high-water mark). */
+  flush(): Promise<void> {
+    if (this.outbox.length > 0) {
+      const data = joinParts(this.outbox);
+      this.outbox = [];
+      this.outboxBytes = 0;
+      this.writing = this.writing.then(() => (this.closed ? undefined : this.io.write(data))).catch(() => undefined);
+    }
     return this.writing;
+  }
+
+  /** The client's next frame, once every response so far is written. */
+  async nextFrame(): Promise<Frame | null> {
+    await this.flush();
+    return this.io.next();
   }
 
   /** Runs the session until LOGOUT or the connection ends. */
@@ -146,7 +179,7 @@ export class ImapSession {
     await this.send(`* OK [CAPABILITY ${this.capabilities()}] ${this.deps.settings.hostname} Mailyard IMAP ready`);
     try {
       for (;;) {
-        const frame = await this.io.next();
+        const frame = await this.nextFrame();
         if (!frame || this.closed) break;
         if (!(await this.handleFrame(frame))) break;
       }
@@ -194,6 +227,8 @@ export class ImapSession {
       return false;
     }
     await this.send(`${command.tag} ${reply.status}${reply.code ? ` [${reply.code}]` : ''} ${reply.text}`);
+    // The OK of COMPRESS or STARTTLS goes out as it is, before the layer changes.
+    if (this.compressionPending || this.tlsPending) await this.flush();
     if (this.compressionPending) {
       this.compressionPending = false;
       this.io.startCompression();
@@ -246,7 +281,10 @@ export class ImapSession {
         this.held?.events.push(item.event);
         if ('modseq' in item.event) lastModseq = item.event.modseq;
       }
-      if (this.idling) await this.reportUpdates(true);
+      if (this.idling) {
+        await this.reportUpdates(true);
+        await this.flush();
+      }
     }
     if (this.closed || !this.user) return;
     // 'lost' or 'overflow': reopen, and compare the selected mailbox as a whole.
@@ -257,6 +295,7 @@ export class ImapSession {
     } catch (err) {
       this.log.warn({ event: 'imap.feed_reopen_failed', err: (err as Error).message });
       await this.send('* BYE Temporary failure, please reconnect');
+      await this.flush();
       this.io.close();
     }
   }
@@ -329,7 +368,7 @@ export class ImapSession {
   /** Ends the session: releases the feed and the per-user slot, closes the connection. */
   async end(): Promise<void> {
     if (this.closed) return;
-    await this.writing;
+    await this.flush();
     this.closed = true;
     this.feed?.close();
     if (this.user) this.deps.userConnections.release(this.user.userId);

@@ -44,7 +44,19 @@ export function internalDate(date: Date): string {
   return `"${pad(date.getUTCDate())}-${MONTHS[date.getUTCMonth()]}-${date.getUTCFullYear()} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000"`;
 }
 
-/** Joins parts into one buffer with a final CRLF. */
-export function line(parts: readonly Part[]): Buffer {
-  return Buffer.concat([...parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : p)), Buffer.from('\r\n')]);
+/** Joins parts into one buffer: each run of text parts is encoded once, so the bytes are copied once more at most. */
+export function joinParts(parts: readonly Part[]): Buffer {
+  const chunks: Buffer[] = [];
+  let text = '';
+  for (const part of parts) {
+    if (typeof part === 'string') text += part;
+    else {
+      if (text.length > 0) chunks.push(Buffer.from(text, 'utf8'));
+      text = '';
+      chunks.push(part);
+    }
+  }
+  if (chunks.length === 0) return Buffer.from(text, 'utf8');
+  if (text.length > 0) chunks.push(Buffer.from(text, 'utf8'));
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
