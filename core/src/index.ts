@@ -139,6 +139,7 @@ export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapM
 export { type Resources, startService } from './runtime/lifecycle.js';
 export { listenOn } from './runtime/listen.js';
 export { startHealthServer } from './runtime/health-server.js';
+export { HEAP_GROWING_PERCENT, limitHeapGrowth } from './runtime/heap.js';
 export { countJobsProcessed, MetricsRegistry, processMetricFamilies, PROMETHEUS_CONTENT_TYPE, renderMetrics, type Counter, type Gauge, type JobEvents, type MetricFamily, type MetricLabels, type MetricSample } from './runtime/metrics.js';
 export { type RedisLock, tryRedisLock } from './runtime/redis-lock.js';
 export { type Running, runMain } from './runtime/run-main.js';

@@ -1,15 +1,16 @@
-import { countJobsProcessed, createRedis, createRedisEventPublisher, createSpamEngineFromConfig, MetricsRegistry, openStore, requireRedis, startHealthServer, startHousekeeping, startService, trashPurgeTask, type InboundConfig, type Logger } from '@mailyard/core';
+import { countJobsProcessed, createRedis, createRedisEventPublisher, createSpamEngineFromConfig, limitHeapGrowth, MetricsRegistry, openStore, requireRedis, startHealthServer, startHousekeeping, startService, trashPurgeTask, type InboundConfig, type Logger } from '@mailyard/core';
 import { buildInboundWorker } from './app.js';
 import { buildSpamLearnWorker } from './spam-learn.worker.js';
 
 /**
  * Starts the inbound worker, the `spam-learn` jobs when RSPAMD_URL is set, and the Trash purge
- * (housekeeping). Redis must answer at start:
+ * (housekeeping), with V8's old generation kept closer to what is alive (limitHeapGrowth). Redis must answer at start:
  * without it a worker has nothing to do, so it fails (and is restarted) rather than wait silently.
  * When a step fails, what the earlier ones opened is closed.
  */
 export function start(config: InboundConfig, endpoints: { databaseUrl: string; redisUrl: string }, log: Logger) {
   return startService(log, async (opened) => {
+    await limitHeapGrowth(); // its peak RSS under a backlog is garbage in the old generation, not messages held (core/src/runtime/heap.ts)
     const store = opened.add(await openStore(endpoints.databaseUrl, log, { poolSize: Math.max(10, config.INBOUND_CONCURRENCY + 4), applicationName: 'inbound-worker' }), (s) => s.close());
     const publisher = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 2 }), (r) => r.disconnect());
     await requireRedis(publisher);

@@ -6,6 +6,7 @@ import {
   createRedis,
   createRedisEventPublisher,
   createSpamEngineFromConfig,
+  limitHeapGrowth,
   openTlsSourceFromConfig,
   MAX_RECIPIENTS_PER_MESSAGE,
   MetricsRegistry,
@@ -33,6 +34,7 @@ export interface Endpoints {
  */
 export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
   return startService(log, async (opened) => {
+    await limitHeapGrowth(); // its peak RSS under load is garbage in the old generation, not messages held (core/src/runtime/heap.ts)
     const store = opened.add(await openStore(endpoints.databaseUrl, log, { poolSize: 20, applicationName: 'smtp-server' }), (s) => s.close());
     // Fail fast when Redis is away (see above): no offline queue, one retry, and a command that a
     // hung Redis never answers fails after 2 s (AUTH answers 454 instead of holding the session).
