@@ -478,6 +478,27 @@ export function withTimeout(promise, ms, what) {
 // pg_stat_statements on a bench's private PostgreSQL (BENCH_PG_STATEMENTS=1).
 
 /**
+ * A private PostgreSQL for a statement-cost bench: started by `start()` (core's startLocalPostgres on
+ * a fresh directory), with the real schema (`mailyard migrate`), `domain` and the `users` (addresses).
+ * Its `stop` also takes it off the cleanups.
+ */
+export async function startSchemaDatabase(start, { domain, users }) {
+  const server = await start();
+  const stop = () => {
+    const i = cleanups.indexOf(stop);
+    if (i >= 0) cleanups.splice(i, 1);
+    return server.stop();
+  };
+  cleanups.push(stop);
+  const env = { ...process.env, DATABASE_URL: server.url, LOG_LEVEL: 'warn' };
+  const cli = (...args) => execFileSync(process.execPath, [path.join(ROOT, 'bin/mailyard.mjs'), ...args], { env, stdio: 'ignore' });
+  cli('migrate', '--no-backup');
+  cli('domain', 'add', domain);
+  for (const address of users) cli('user', 'add', address, '--password', 'cost-bench-password-1');
+  return { url: server.url, stop };
+}
+
+/**
  * Loads pg_stat_statements into a private PostgreSQL started by `start()` (core's startLocalPostgres
  * for one data directory): the library loads at server start only, so it is set, the server is
  * stopped and started again, and the extension created. Returns the running server.

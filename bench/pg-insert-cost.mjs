@@ -13,12 +13,11 @@
 //
 //   node bench/pg-insert-cost.mjs            (after `npm run build`; ~1 minute)
 //   BENCH_MESSAGES=4000                      messages per variant (default 4000)
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { startLocalPostgres } from '../core/dist/local/index.js';
-import { BENCH, benchLog as log, cleanups, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, stopOnSignals } from './lib.mjs';
+import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, startSchemaDatabase, stopOnSignals } from './lib.mjs';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 4000);
 const BATCH = 50;
@@ -64,19 +63,7 @@ function bodies(kind) {
 }
 
 async function measure(kind, variant, runDir) {
-  const dataDir = path.join(runDir, `${kind}-${variant}`);
-  const server = await startLocalPostgres({ dataDir });
-  const stop = () => {
-    const i = cleanups.indexOf(stop);
-    if (i >= 0) cleanups.splice(i, 1);
-    return server.stop();
-  };
-  cleanups.push(stop);
-  const env = { ...process.env, DATABASE_URL: server.url, LOG_LEVEL: 'warn' };
-  const cli = (...args) => execFileSync(process.execPath, [path.join(ROOT, 'bin/mailyard.mjs'), ...args], { env, stdio: 'ignore' });
-  cli('migrate', '--no-backup');
-  cli('domain', 'add', 'cost.test');
-  cli('user', 'add', 'a@cost.test', '--password', 'insert-cost-bench-1');
+  const server = await startSchemaDatabase(() => startLocalPostgres({ dataDir: path.join(runDir, `${kind}-${variant}`) }), { domain: 'cost.test', users: ['a@cost.test'] });
   const db = new pg.Client({ connectionString: server.url });
   await db.connect();
   try {
@@ -110,7 +97,7 @@ async function measure(kind, variant, runDir) {
     return { kind, variant, backendCpuUsPerMessage: round((cpu * 1e6) / MESSAGES, 0), walBytesPerMessage: round(Number(bytes) / MESSAGES, 0) };
   } finally {
     await db.end();
-    await stop();
+    await server.stop();
   }
 }
 

@@ -10,14 +10,13 @@
 //
 //   node bench/pg-store-cost.mjs          (after `npm run build`; ~2 minutes)
 //   BENCH_STORES=1500                     STOREs per variant (default 1500)
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { startLocalPostgres } from '../core/dist/local/index.js';
 import { createDb, createMessageRepository } from '../core/dist/index.js';
 import { PREPARED_TEXT } from '../core/dist/db/client.js';
-import { BENCH, benchLog as log, cleanups, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, stopOnSignals } from './lib.mjs';
+import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, startSchemaDatabase, stopOnSignals } from './lib.mjs';
 
 const STORES = Number(process.env.BENCH_STORES ?? 1500);
 const USERS = 20;
@@ -54,18 +53,8 @@ function unprepare(pool) {
 }
 
 async function measure(variant, dataDir) {
-  const server = await startLocalPostgres({ dataDir });
-  const stop = () => {
-    const i = cleanups.indexOf(stop);
-    if (i >= 0) cleanups.splice(i, 1);
-    return server.stop();
-  };
-  cleanups.push(stop);
-  const env = { ...process.env, DATABASE_URL: server.url, LOG_LEVEL: 'warn' };
-  const cli = (...args) => execFileSync(process.execPath, [path.join(ROOT, 'bin/mailyard.mjs'), ...args], { env, stdio: 'ignore' });
-  cli('migrate', '--no-backup');
-  cli('domain', 'add', 'cost.test');
-  for (let u = 0; u < USERS; u++) cli('user', 'add', `u${u}@cost.test`, '--password', 'store-cost-bench-1');
+  const users = Array.from({ length: USERS }, (_, u) => `u${u}@cost.test`);
+  const server = await startSchemaDatabase(() => startLocalPostgres({ dataDir }), { domain: 'cost.test', users });
   const next = sequence(7);
   const setup = new pg.Client({ connectionString: server.url });
   await setup.connect();
@@ -116,7 +105,7 @@ async function measure(variant, dataDir) {
   } finally {
     await setup.end();
     await store?.db.destroy();
-    await stop();
+    await server.stop();
   }
 }
 

@@ -1,20 +1,11 @@
 // @vitest-environment happy-dom
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import type { MailboxDto, Me, MessageListItemDto } from '@mailyard/core/contracts';
 import { groupConversations, messageIdsOf } from './conversations';
 import { MailApp } from './mail-app';
+import { mailScreenTestEnvironment } from './mail-screen-test-env';
 import { listItem } from './test-fixtures';
-
-// happy-dom does no layout: give the list's scroller a height so the virtualizer has a window to fill.
-beforeAll(() => {
-  Object.defineProperty(HTMLElement.prototype, 'clientHeight', { configurable: true, get: () => 640 });
-  Object.defineProperty(HTMLElement.prototype, 'clientWidth', { configurable: true, get: () => 400 });
-});
-afterEach(() => {
-  cleanup();
-  localStorage.clear();
-});
 
 /** Newest first, as the API lists them: thread 10 has messages 3 and 1, thread 20 has 2. */
 const inboxItems: MessageListItemDto[] = [
@@ -76,18 +67,9 @@ class NoEvents {
   addEventListener() {}
   close() {}
 }
+mailScreenTestEnvironment(NoEvents);
 
 describe('the mail screen grouped by conversation', () => {
-  const realFetch = globalThis.fetch;
-  const realEventSource = globalThis.EventSource;
-  beforeAll(() => {
-    globalThis.EventSource = NoEvents as unknown as typeof EventSource;
-  });
-  afterAll(() => {
-    globalThis.fetch = realFetch;
-    globalThis.EventSource = realEventSource;
-  });
-
   function renderMail() {
     const api = fakeApi();
     globalThis.fetch = api.fetchFake as unknown as typeof fetch;

@@ -1,19 +1,10 @@
 // @vitest-environment happy-dom
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cleanup, render, screen, waitFor } from '@testing-library/react';
+import { describe, expect, it, vi } from 'vitest';
+import { render, screen, waitFor } from '@testing-library/react';
 import type { MailboxDto, Me, MessageListItemDto, UserEvent } from '@mailyard/core/contracts';
 import { MailApp } from './mail-app';
+import { mailScreenTestEnvironment } from './mail-screen-test-env';
 import { listItem } from './test-fixtures';
-
-// happy-dom does no layout: give the list's scroller a height so the virtualizer has a window to fill.
-beforeAll(() => {
-  Object.defineProperty(HTMLElement.prototype, 'clientHeight', { configurable: true, get: () => 640 });
-  Object.defineProperty(HTMLElement.prototype, 'clientWidth', { configurable: true, get: () => 400 });
-});
-afterEach(() => {
-  cleanup();
-  localStorage.clear();
-});
 
 const me: Me = { id: 5, address: 'me@example.test', role: 'user', csrfToken: 'token' };
 const inbox: MailboxDto = { id: 1, name: 'INBOX', specialUse: '\\Inbox', total: 1, unread: 0 };
@@ -57,17 +48,9 @@ function controlledApi() {
   return { fetchFake, state };
 }
 
-describe('the live message list', () => {
-  const realFetch = globalThis.fetch;
-  const realEventSource = globalThis.EventSource;
-  beforeAll(() => {
-    globalThis.EventSource = TestEventSource as unknown as typeof EventSource;
-  });
-  afterAll(() => {
-    globalThis.fetch = realFetch;
-    globalThis.EventSource = realEventSource;
-  });
+mailScreenTestEnvironment(TestEventSource);
 
+describe('the live message list', () => {
   it('shows mail that arrives while the folder’s first page is on its way, whichever answer comes last', async () => {
     const api = controlledApi();
     globalThis.fetch = api.fetchFake as unknown as typeof fetch;
