@@ -1,4 +1,3 @@
-import { Session } from 'node:inspector';
 import v8 from 'node:v8';
 
 /**
@@ -21,7 +20,10 @@ export const HEAP_GROWING_PERCENT = 50;
  */
 export async function limitHeapGrowth(percent = HEAP_GROWING_PERCENT): Promise<void> {
   v8.setFlagsFromString(`--heap-growing-percent=${percent}`);
-  const session = new Session();
+  // Loaded here: a Node built without the inspector still starts (the flag then applies from the next limit V8 sets).
+  const inspector = await import('node:inspector').catch(() => null);
+  if (!inspector) return;
+  const session = new inspector.Session();
   session.connect();
   try {
     await new Promise<void>((resolve, reject) => session.post('HeapProfiler.collectGarbage', (err) => (err ? reject(err) : resolve())));
