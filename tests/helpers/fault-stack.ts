@@ -259,7 +259,10 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       OUTBOUND_SMTP_PORT: String(postfix.port),
       OUTBOUND_ALLOW_PRIVATE: 'true',
       OUTBOUND_RETRY_SCHEDULE: '1s',
-      OUTBOUND_LEASE: '10s',
+      // Longer than the PostgreSQL pause (10 s) plus a delivery: a delivery the remote accepted just as the store
+      // stopped answering is recorded when it answers again, within the lease. A lease no longer than the outage
+      // lets the recipients be claimed and sent again (at-least-once; production's lease is 15 minutes).
+      OUTBOUND_LEASE: '25s',
       OUTBOUND_RECONCILE_INTERVAL: '2s',
     };
     fs.mkdirSync(env.DATA_DIR!, { recursive: true });
