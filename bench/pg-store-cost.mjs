@@ -82,7 +82,11 @@ async function measure(variant, dataDir) {
     if (variant === 'unprepared') unprepare(store.pool);
     const repo = createMessageRepository(store.db);
     const { rows: [{ pid }] } = await store.pool.query('SELECT pg_backend_pid() AS pid');
-    const updates = async () => (await store.pool.query(`SELECT pg_stat_force_next_flush(); SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'messages'`))[1].rows[0];
+    // The backend's counts reach the statistics when its transaction ends: flush them, then read.
+    const updates = async () => {
+      await store.pool.query('SELECT pg_stat_force_next_flush()');
+      return (await store.pool.query(`SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'messages'`)).rows[0];
+    };
     const before = await updates();
     const { rows: [{ lsn }] } = await store.pool.query('SELECT pg_current_wal_lsn() AS lsn');
     const pick = sequence(13);
