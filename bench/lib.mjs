@@ -477,6 +477,12 @@ export function withTimeout(promise, ms, what) {
 // ---------------------------------------------------------------------------------------------
 // pg_stat_statements on a bench's private PostgreSQL (BENCH_PG_STATEMENTS=1).
 
+/** A deterministic pseudo-random sequence (a linear congruential generator), so that every variant of a bench gets the same data. */
+export function sequence(seed) {
+  let k = seed;
+  return () => (k = (k * 1103515245 + 12345) & 0x7fffffff);
+}
+
 /**
  * A private PostgreSQL for a statement-cost bench: started by `start()` (core's startLocalPostgres on
  * a fresh directory), with the real schema (`mailyard migrate`), `domain` and the `users` (addresses).

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { startLocalPostgres } from '../core/dist/local/index.js';
-import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, startSchemaDatabase, stopOnSignals } from './lib.mjs';
+import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, sequence, startSchemaDatabase, stopOnSignals } from './lib.mjs';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 4000);
 const BATCH = 50;
@@ -41,12 +41,6 @@ const POOL = (
   'package tracking receipt refund return policy terms privacy training course workshop webinar recording link file folder share access ' +
   'permission lead engineer developer designer analyst intern candidate interview hiring onboarding'
 ).split(' ');
-
-/** A deterministic pseudo-random sequence, so that every variant files the same text. */
-function sequence(seed) {
-  let k = seed;
-  return () => (k = (k * 1103515245 + 12345) & 0x7fffffff);
-}
 
 function bodies(kind) {
   const next = sequence(7);

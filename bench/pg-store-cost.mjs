@@ -16,7 +16,7 @@ import pg from 'pg';
 import { startLocalPostgres } from '../core/dist/local/index.js';
 import { createDb, createMessageRepository } from '../core/dist/index.js';
 import { PREPARED_TEXT } from '../core/dist/db/client.js';
-import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, startSchemaDatabase, stopOnSignals } from './lib.mjs';
+import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, sequence, startSchemaDatabase, stopOnSignals } from './lib.mjs';
 
 const STORES = Number(process.env.BENCH_STORES ?? 1500);
 const USERS = 20;
@@ -28,12 +28,6 @@ const WORDS = (
   'sales revenue cost travel hotel flight conference agenda notes follow up question answer thanks regards best office lunch dinner weekend ' +
   'holiday contract legal signature approval manager client account password security login backup storage network email calendar invite'
 ).split(' ');
-
-/** A deterministic pseudo-random sequence, so that every variant files the same mail and runs the same STOREs. */
-function sequence(seed) {
-  let k = seed;
-  return () => (k = (k * 1103515245 + 12345) & 0x7fffffff);
-}
 
 function words(next, length) {
   let s = '';
