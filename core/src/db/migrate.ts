@@ -21,6 +21,7 @@ import * as m0019 from './migrations/0019_user_signature.js';
 import * as m0020 from './migrations/0020_outbound_retention.js';
 import * as m0021 from './migrations/0021_spool_fillfactor.js';
 import * as m0022 from './migrations/0022_messages_fillfactor.js';
+import * as m0023 from './migrations/0023_messages_user_mailbox_statistics.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -46,6 +47,7 @@ export const migrations: Record<string, Migration> = {
   '0020_outbound_retention': m0020,
   '0021_spool_fillfactor': m0021,
   '0022_messages_fillfactor': m0022,
+  '0023_messages_user_mailbox_statistics': m0023,
 };
 
 /** What each migration changes, one line, for `mailyard migrate --dry-run`. Describe a new migration here too. */
@@ -71,6 +73,7 @@ export const migrationDescriptions: Record<string, string> = {
   '0020_outbound_retention': 'outbound retention: a settled outbound message may let go of its bytes (blob_hash NULL); purge indexes',
   '0021_spool_fillfactor': 'spool pages keep half their room free, so marking a row done writes only what changed to the WAL',
   '0022_messages_fillfactor': 'messages pages keep a fifth of their room free, so a flag change can be a HOT update (no new index entries)',
+  '0023_messages_user_mailbox_statistics': 'the planner learns that a message\'s mailbox names its owner, so reads of one mailbox are planned for its real size',
 };
 
 class StaticProvider implements MigrationProvider {
