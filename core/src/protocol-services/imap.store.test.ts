@@ -263,9 +263,9 @@ describe('IMAP services on the real store', () => {
       const before = new Map((await reads()).map((r) => [r.name, Number(r.n)]));
       const refreshed = await createImapRepository(tx).refreshView(rita, box.id, { afterUid: view.rows.at(-1)!.uid, changedSince: view.modseq, claimRecent: false, maxChanges: 2000 });
       expect(refreshed.rows.map((r) => [r.uid, r.flags])).toEqual([[view.rows[7]!.uid, ['\\Flagged']]]);
-      const read = Object.fromEntries((await reads()).map((r) => [r.name, Number(r.n) - before.get(r.name)!]).filter(([, n]) => n !== 0));
+      const read = (await reads()).map((r) => ({ name: r.name, n: Number(r.n) - before.get(r.name)! })).filter((r) => r.n !== 0);
       // The changed message by its primary key (an entry and a row); not the 40 rows of her mailbox.
-      expect(Object.values(read).reduce((a, b) => a + b, 0), JSON.stringify(read)).toBeLessThanOrEqual(4);
+      expect(read.reduce((sum, r) => sum + r.n, 0), JSON.stringify(read)).toBeLessThanOrEqual(4);
     });
   });
 
