@@ -127,7 +127,7 @@ export function buildSmtpApp(deps: SmtpAppDeps, options: SmtpAppOptions & { trus
     async close() {
       // Stop accepting, let sessions in DATA finish, then flush what is being committed.
       await listener.close();
-      await spool.drain();
+      await spool.close();
     },
   };
 }

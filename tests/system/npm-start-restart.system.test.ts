@@ -77,7 +77,7 @@ async function killAndRecover(name: string, pidOf: () => number | null, subject:
       const list = (JSON.parse(r.stdout || '[]') as Array<{ subject: string }>).filter((m) => m.subject === subject);
       return list.length > 0 ? list : null;
     },
-    { timeoutMs: 30_000, intervalMs: 250 },
+    { timeoutMs: 30_000, intervalMs: 250, describe: () => `"${subject}" accepted but not stored:\n${out}` },
   );
   expect(stored).toHaveLength(1);
   expect(stack!.exitCode).toBeNull();

@@ -3,6 +3,7 @@ import { createTestStore, type TestStore } from '../../../tests/helpers/store.js
 import { silentLogger } from '../log/logger.js';
 import type { SpoolInput } from '../repositories/spool.repository.js';
 import { SpoolWriter } from './spool-writer.js';
+import { eventually } from '../../../tests/helpers/services.js';
 
 let store: TestStore;
 beforeAll(async () => {
@@ -26,5 +27,43 @@ describe('SpoolWriter', () => {
     expect(rows.map((r) => r.mail_from)).toEqual(['one@x.test', 'two@x.test', 'four@x.test']);
     expect(enqueued.sort()).toEqual(ids.sort());
     await writer.drain();
+  });
+
+  it('tries a failed enqueue again by itself until Redis takes it, not waiting for the reconciler, and stops when closed', async () => {
+    const calls: number[][] = [];
+    let failures = 2;
+    const writer = new SpoolWriter({
+      db: store.db,
+      enqueue: async (ids) => {
+        calls.push(ids);
+        if (failures-- > 0) throw new Error('Connection is closed.');
+      },
+      log: silentLogger(),
+      retryDelayMs: 10,
+    });
+    // Durable in the spool: the sender gets its 250 although Redis is away.
+    const id = await writer.write(item('later@x.test'));
+    await eventually(async () => calls.length === 3, { timeoutMs: 10_000, describe: () => JSON.stringify(calls) });
+    expect(calls).toEqual([[id], [id], [id]]);
+
+    // Redis away for good: tried again until the writer is closed, then no more.
+    const away = new SpoolWriter({
+      db: store.db,
+      enqueue: async (ids) => {
+        calls.push(ids);
+        throw new Error('Connection is closed.');
+      },
+      log: silentLogger(),
+      retryDelayMs: 10,
+    });
+    calls.length = 0;
+    await away.write(item('never@x.test'));
+    await eventually(async () => calls.length >= 3, { timeoutMs: 10_000 });
+    await away.close();
+    const tried = calls.length;
+    // Ten retry periods without a try.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(calls.length).toBe(tried);
+    await writer.close();
   });
 });

@@ -15,7 +15,14 @@ export interface SpoolWriterDeps {
   log: Logger;
   maxBatch?: number;
   enqueueTimeoutMs?: number;
+  /** First wait before a failed enqueue is tried again (doubled up to RETRY_MAX_MS while it fails). */
+  retryDelayMs?: number;
 }
+
+/** Longest wait between two tries of a failed enqueue. */
+const RETRY_MAX_MS = 10_000;
+/** Spool ids kept for a retry at most; past that the reconciler alone enqueues them. */
+const RETRY_MAX_IDS = 10_000;
 
 interface Pending {
   item: SpoolInput;
@@ -30,6 +37,11 @@ export class SpoolWriter {
   private readonly maxInFlight: number;
   private readonly spool: ReturnType<typeof createSpoolRepository>;
   private idleWaiters: Array<() => void> = [];
+  /** Committed rows whose enqueue failed (Redis away or slow), tried again until it works. */
+  private unqueued = new Set<number>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs: number;
+  private closed = false;
 
   constructor(private readonly deps: SpoolWriterDeps & { maxInFlight?: number }) {
     this.maxBatch = deps.maxBatch ?? 256;
@@ -37,6 +49,7 @@ export class SpoolWriter {
     // enqueue never holds up the next commit.
     this.maxInFlight = deps.maxInFlight ?? 4;
     this.spool = createSpoolRepository(deps.db);
+    this.retryDelayMs = deps.retryDelayMs ?? 500;
   }
 
   write(item: SpoolInput): Promise<number> {
@@ -78,6 +91,19 @@ export class SpoolWriter {
   }
 
   private async enqueue(ids: number[]): Promise<void> {
+    try {
+      await this.tryEnqueue(ids);
+    } catch (err) {
+      // Already durable in the spool: tried again here as soon as Redis answers (a restart of Redis
+      // delays mail by seconds, not by the reconciler's minute); the reconciler stays the safety net
+      // (a process that stops before the retry works, more ids than are kept).
+      this.deps.log.warn({ event: 'smtp.spool.enqueue_failed', spoolIds: ids, err: (err as Error).message });
+      for (const id of ids) if (this.unqueued.size < RETRY_MAX_IDS) this.unqueued.add(id);
+      this.scheduleRetry();
+    }
+  }
+
+  private async tryEnqueue(ids: number[]): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -86,11 +112,29 @@ export class SpoolWriter {
           timer = setTimeout(() => reject(new Error('enqueue timed out')), this.deps.enqueueTimeoutMs ?? 2_000);
         }),
       ]);
-    } catch (err) {
-      // Already durable in the spool: the reconciler will enqueue these rows.
-      this.deps.log.warn({ event: 'smtp.spool.enqueue_failed', spoolIds: ids, err: (err as Error).message });
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed || this.unqueued.size === 0) return;
+    this.retryTimer = setTimeout(() => void this.retry(), this.retryDelayMs);
+    this.retryTimer.unref();
+  }
+
+  private async retry(): Promise<void> {
+    const ids = [...this.unqueued].slice(0, this.maxBatch);
+    try {
+      await this.tryEnqueue(ids);
+      for (const id of ids) this.unqueued.delete(id);
+      this.retryDelayMs = this.deps.retryDelayMs ?? 500;
+      this.deps.log.info({ event: 'smtp.spool.enqueue_recovered', count: ids.length, left: this.unqueued.size });
+    } catch {
+      this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
+    } finally {
+      this.retryTimer = undefined;
+      this.scheduleRetry();
     }
   }
 
@@ -98,5 +142,13 @@ export class SpoolWriter {
   drain(): Promise<void> {
     if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Drains, then stops trying failed enqueues again (the reconciler enqueues those rows). */
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
   }
 }
