@@ -122,9 +122,9 @@ export function createFakeImapStore(options: { address?: string; password?: stri
     return { id: m.id, name: m.name, specialUse: m.specialUse, uidvalidity: m.uidvalidity, uidnext: m.uidnext, highestmodseq: m.highestmodseq, messages: inside.length, unseen: inside.filter((x) => !x.flags.includes('\\Seen')).length, size: inside.reduce((s, x) => s + x.size, 0) };
   }
   function row(m: FakeMessage): ImapMessageRow {
-    return { id: m.id, uid: m.uid, modseq: m.modseq, flags: [...m.flags], internalDate: m.internalDate, size: m.size, sentDate: m.sentDate };
+    return { id: m.id, uid: m.uid, modseq: m.modseq, flags: [...m.flags], internalDate: m.internalDate, internalDateZone: m.internalDateZone, size: m.size, sentDate: m.sentDate };
   }
-  function add(box: FakeMailbox, raw: Buffer, flags: string[], internalDate?: Date): FakeMessage {
+  function add(box: FakeMailbox, raw: Buffer, flags: string[], internalDate?: Date, internalDateZone = 0): FakeMessage {
     const m: FakeMessage = {
       id: nextMessageId++,
       mailboxId: box.id,
@@ -132,6 +132,7 @@ export function createFakeImapStore(options: { address?: string; password?: stri
       modseq: ++modseq,
       flags,
       internalDate: internalDate ?? new Date('2026-11-23T09:00:00Z'),
+      internalDateZone,
       size: raw.length,
       sentDate: null,
       raw,
@@ -260,7 +261,7 @@ export function createFakeImapStore(options: { address?: string; password?: stri
         const copied = find(ids)
           .sort((a, b) => a.uid - b.uid)
           .map((m) => {
-            const c = add(target, m.raw, [...m.flags], m.internalDate);
+            const c = add(target, m.raw, [...m.flags], m.internalDate, m.internalDateZone);
             return { sourceId: m.id, sourceUid: m.uid, id: c.id, uid: c.uid, modseq: c.modseq };
           });
         return { target: { id: target.id, uidvalidity: target.uidvalidity }, copied };
@@ -298,7 +299,7 @@ export function createFakeImapStore(options: { address?: string; password?: stri
           const messageId = /^Message-ID:\s*(\S+)/im.exec(input.raw.toString('latin1'))?.[1];
           const existing = box.specialUse === '\\Sent' && messageId ? messages.find((m) => m.mailboxId === box.id && m.messageIdHeader === messageId) : undefined;
           if (existing) return { uid: existing.uid, duplicate: true };
-          return { uid: add(box, input.raw, [...input.flags], input.internalDate).uid, duplicate: false };
+          return { uid: add(box, input.raw, [...input.flags], input.internalDate, input.internalDateZone).uid, duplicate: false };
         });
         return { uidvalidity: box.uidvalidity, appended };
       },

@@ -31,8 +31,6 @@ const KNOWN_FAILURES: Record<string, string> = {
   // The script appends a literal8 whose body is `\0-ä` and three line breaks (9 bytes) but expects BINARY[1] of
   // `\0-ä` and two (7 bytes): its own appended literal and expected reply differ by one blank line.
   'append-binary': 'expects BINARY.SIZE 7 for a body appended as 9 bytes (`\\0-ä` + 3 CRLF); we return the 9 bytes appended, NUL intact',
-  // Dovecot keeps it in broken/: it assumes INTERNALDATE keeps the zone it was appended with.
-  'broken/search-intdate': 'INTERNALDATE is stored as an instant (UTC), so BEFORE/ON/SINCE use UTC days, not the appended zone',
 };
 
 let store: TestStore;

@@ -206,6 +206,8 @@ export interface MessagesTable {
   modseq: number;
   flags: Generated<string[]>;
   internal_date: Timestamp;
+  /** The zone INTERNALDATE was given in (IMAP APPEND), minutes east of UTC; 0 for mail received here. */
+  internal_date_zone: Generated<number>;
   size: number;
   blob_hash: Buffer;
   trace_headers: Generated<string>;

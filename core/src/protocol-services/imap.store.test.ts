@@ -339,6 +339,24 @@ describe('IMAP services on the real store', () => {
     expect((await inbox(bob)).messages).toBe(box.messages + 1);
   });
 
+  it('keeps the zone an APPEND gave its date in, through a SELECT, a refresh and a COPY', async () => {
+    const zoe = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'zoe@imap.test', password: 'zoe password' })).id;
+    const box = await inbox(zoe);
+    const archive = (await services.mailboxes.find(zoe, 'Archive'))!;
+    const view = await services.messages.sync(zoe, box.id, { claimRecent: false });
+    const added = await appendOne(zoe, box.id, { raw: raw(91), flags: [], internalDate: new Date('2026-12-02T04:30:00Z'), internalDateZone: -300 });
+    const [row] = await services.messages.list(zoe, box.id, added.uid - 1);
+    expect(row).toMatchObject({ internalDate: new Date('2026-12-02T04:30:00Z'), internalDateZone: -300 });
+    const refreshed = await services.messages.sync(zoe, box.id, { since: { lastUid: view.rows.at(-1)?.uid ?? 0, modseq: view.modseq }, claimRecent: false });
+    expect(refreshed.rows.find((r) => r.uid === added.uid)?.internalDateZone).toBe(-300);
+    const copied = await services.messages.copy(zoe, [row!.id], archive.id);
+    const [copy] = await services.messages.list(zoe, archive.id, copied.copied[0]!.uid - 1);
+    expect(copy).toMatchObject({ internalDate: new Date('2026-12-02T04:30:00Z'), internalDateZone: -300 });
+    // No date given (or mail received here): the zone is UTC.
+    expect((await appendOne(zoe, box.id, { raw: raw(92), flags: [] })).uid).toBeGreaterThan(added.uid);
+    expect((await services.messages.list(zoe, box.id, added.uid)).map((r) => r.internalDateZone)).toEqual([0]);
+  });
+
   it('names the UIDs that left a mailbox since a modseq from the change log (QRESYNC)', async () => {
     const box = await inbox(bob);
     const first = await appendOne(bob, box.id, { raw: raw(71), flags: [] });

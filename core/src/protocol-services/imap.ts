@@ -44,6 +44,8 @@ export interface ImapAppendInput {
   raw: Buffer;
   flags: readonly string[];
   internalDate?: Date;
+  /** The zone `internalDate` was given in, minutes east of UTC (INTERNALDATE answers in it; SEARCH BEFORE/ON/SINCE take its calendar day). */
+  internalDateZone?: number;
 }
 
 export interface ImapMailboxes {
@@ -265,7 +267,7 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
           if (existing) appended.push({ uid: existing.uid, duplicate: true });
           else {
             appended.push(null);
-            fresh.push({ mailbox: { id: mailbox.id }, content: { raw: input.raw }, summary, flags: input.flags, internalDate: input.internalDate });
+            fresh.push({ mailbox: { id: mailbox.id }, content: { raw: input.raw }, summary, flags: input.flags, internalDate: input.internalDate, internalDateZone: input.internalDateZone });
           }
         }
         const pending = { userId, inputs: fresh };

@@ -17,6 +17,8 @@ export interface ImapMessageRow {
   modseq: number;
   flags: string[];
   internalDate: Date;
+  /** The zone INTERNALDATE is given in, minutes east of UTC. */
+  internalDateZone: number;
   size: number;
   sentDate: Date | null;
 }
@@ -49,13 +51,13 @@ export function createImapRepository(db: DbOrTx) {
     async listMessages(userId: number, mailboxId: number, afterUid = 0): Promise<ImapMessageRow[]> {
       const rows = await db
         .selectFrom('messages')
-        .select(['id', 'uid', 'modseq', 'flags', 'internal_date', 'size', 'sent_date'])
+        .select(['id', 'uid', 'modseq', 'flags', 'internal_date', 'internal_date_zone', 'size', 'sent_date'])
         .where('user_id', '=', userId)
         .where('mailbox_id', '=', mailboxId)
         .where('uid', '>', afterUid)
         .orderBy('uid')
         .execute();
-      return rows.map((r) => ({ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }));
+      return rows.map((r) => ({ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), internalDateZone: r.internal_date_zone, size: r.size, sentDate: r.sent_date }));
     },
     /**
      * The bytes as served (this server's trace headers, then the stored blob) of several of the
@@ -138,7 +140,7 @@ export function createImapRepository(db: DbOrTx) {
     async syncMessages(userId: number, mailboxId: number, options: { afterUid?: number; claimRecent: boolean }): Promise<{ rows: ImapMessageRow[]; modseq: number; firstRecent: number | null }> {
       const afterUid = options.afterUid ?? 0;
       const { rows } = await sql<SyncRow>`${PREPARED}
-        WITH listed AS (SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}),
+        WITH listed AS (SELECT id, uid, modseq, flags, internal_date, internal_date_zone, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}),
         ${recentClaim(userId, mailboxId, afterUid, options.claimRecent)}
         SELECT (SELECT first_recent FROM recent) AS first_recent, (SELECT modseq FROM users WHERE id = ${userId}) AS synced, listed.*
         FROM (SELECT 1) one LEFT JOIN listed ON true ORDER BY listed.uid`.execute(db);
@@ -171,9 +173,9 @@ export function createImapRepository(db: DbOrTx) {
           WHERE kind = 'message.moved' AND (payload->>'fromMailboxId')::bigint = ${mailboxId} AND (payload->>'fromUid')::bigint <= ${afterUid}
         ),
         listed AS (
-          SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}
+          SELECT id, uid, modseq, flags, internal_date, internal_date_zone, size, sent_date FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${afterUid}
           UNION
-          SELECT id, uid, modseq, flags, internal_date, size, sent_date FROM messages
+          SELECT id, uid, modseq, flags, internal_date, internal_date_zone, size, sent_date FROM messages
           WHERE user_id = ${userId} AND mailbox_id = ${mailboxId}
             AND id IN (SELECT message_id FROM log WHERE mailbox_id = ${mailboxId} AND kind IN ('message.new', 'message.flags', 'message.moved'))
         ),
@@ -219,10 +221,10 @@ export function createImapRepository(db: DbOrTx) {
 export type ImapRepository = ReturnType<typeof createImapRepository>;
 
 /** A row of the SELECT statements: the view's columns (null on the one row of an empty answer) and the values on every row. */
-type SyncRow = { first_recent: string | null; synced: string | null; id: number | null; uid: number; modseq: number; flags: string[]; internal_date: Date; size: number; sent_date: Date | null };
+type SyncRow = { first_recent: string | null; synced: string | null; id: number | null; uid: number; modseq: number; flags: string[]; internal_date: Date; internal_date_zone: number; size: number; sent_date: Date | null };
 
 function syncedRows(rows: readonly SyncRow[]): ImapMessageRow[] {
-  return rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), size: r.size, sentDate: r.sent_date }]));
+  return rows.flatMap((r) => (r.id === null ? [] : [{ id: r.id, uid: r.uid, modseq: r.modseq, flags: r.flags, internalDate: new Date(r.internal_date), internalDateZone: r.internal_date_zone, size: r.size, sentDate: r.sent_date }]));
 }
 
 function firstRecentOf(rows: readonly SyncRow[]): number | null {

@@ -254,10 +254,10 @@ export function createMessageRepository(db: DbOrTx) {
       const ids: number[] = [];
       for (const part of chunks(copies)) {
         const { rows } = await sql<{ id: number; mailbox_id: number; uid: number }>`${PREPARED}
-          INSERT INTO messages (user_id, mailbox_id, uid, modseq, flags, internal_date, size, blob_hash, trace_headers, thread_id,
+          INSERT INTO messages (user_id, mailbox_id, uid, modseq, flags, internal_date, internal_date_zone, size, blob_hash, trace_headers, thread_id,
             message_id_header, in_reply_to, "references", subject, normalized_subject, from_json, to_json, cc_json, from_text,
             to_text, cc_text, sent_date, snippet, body_text, has_attachments, attachments, attachment_names, authentication, filter)
-          SELECT m.user_id, v.mailbox_id, v.uid, v.modseq, v.flags, m.internal_date, m.size, m.blob_hash, m.trace_headers, m.thread_id,
+          SELECT m.user_id, v.mailbox_id, v.uid, v.modseq, v.flags, m.internal_date, m.internal_date_zone, m.size, m.blob_hash, m.trace_headers, m.thread_id,
             m.message_id_header, m.in_reply_to, m."references", m.subject, m.normalized_subject, m.from_json, m.to_json, m.cc_json, m.from_text,
             m.to_text, m.cc_text, m.sent_date, m.snippet, m.body_text, m.has_attachments, m.attachments, m.attachment_names, m.authentication, m.filter
           FROM (VALUES ${sql.join(part.map((c) => sql`(${c.sourceId}::bigint, ${c.mailboxId}::bigint, ${c.uid}::bigint, ${c.modseq}::bigint, ${c.flags}::text[])`))})

@@ -14,14 +14,16 @@ import { no, ok, AUTHENTICATED, type CommandHandler } from './types.js';
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** `" 1-Feb-2026 10:00:00 +0100"` (date-time, RFC 3501). */
-export function parseDateTime(text: string, tag: string): Date {
+/** An APPEND date-time: the instant, and the zone it was given in (minutes east of UTC). */
+export function parseDateTime(text: string, tag: string): { date: Date; zone: number } {
   const m = /^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/.exec(text);
   const month = m ? MONTHS.findIndex((x) => x.toLowerCase() === m[2]!.toLowerCase()) : -1;
   if (!m || month < 0) throw new ImapParseError(`invalid date-time ${JSON.stringify(text.slice(0, 40))}`, tag);
-  const offset = (m[7] === '-' ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9])) * 60_000;
-  const date = new Date(Date.UTC(Number(m[3]), month, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6])) - offset);
+  const zone = (m[7] === '-' ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9]));
+  if (Number(m[9]) > 59 || Math.abs(zone) > 1439) throw new ImapParseError(`invalid zone in date-time ${JSON.stringify(text.slice(0, 40))}`, tag);
+  const date = new Date(Date.UTC(Number(m[3]), month, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6])) - zone * 60_000);
   if (Number.isNaN(date.getTime())) throw new ImapParseError('invalid date-time', tag);
-  return date;
+  return { date, zone };
 }
 
 export const append: CommandHandler = {
@@ -37,7 +39,7 @@ export const append: CommandHandler = {
       const flagTokens = args.optionalList();
       const flags = flagTokens ? flagArgs(flagTokens, args.tag) : [];
       if (flags.some((f) => f.toLowerCase() === '\\recent')) args.fail('\\Recent cannot be set');
-      let internalDate: Date | undefined;
+      let internalDate: { date: Date; zone: number } | undefined;
       const next = args.peek();
       if (next?.type === 'string' && !next.literal) {
         const token = args.token('date-time');
@@ -48,7 +50,7 @@ export const append: CommandHandler = {
       if (message.type !== 'string' || !message.literal) return args.fail('the message must be a literal');
       const raw = message.literal8 ? encodeBinaryParts(message.value) : message.value;
       if (!raw) unstorable = true;
-      messages.push({ raw: raw ?? message.value, flags, ...(internalDate ? { internalDate } : {}) });
+      messages.push({ raw: raw ?? message.value, flags, ...(internalDate ? { internalDate: internalDate.date, internalDateZone: internalDate.zone } : {}) });
     } while (args.remaining > 0);
     args.end();
     const mailbox = await session.services.mailboxes.find(session.userId, name);

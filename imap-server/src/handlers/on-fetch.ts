@@ -118,7 +118,7 @@ async function fetchParts(session: ImapSession, row: ImapMessageRow, items: read
       case 'MODSEQ':
         break; // added once, above
       case 'INTERNALDATE':
-        out.push([`INTERNALDATE ${internalDate(row.internalDate)}`]);
+        out.push([`INTERNALDATE ${internalDate(row.internalDate, row.internalDateZone)}`]);
         break;
       case 'RFC822.SIZE':
         out.push([`RFC822.SIZE ${row.size}`]);

@@ -18,7 +18,8 @@ import { no, ok, SELECTED, type CommandHandler, type Reply } from './types.js';
  */
 
 const DAY = 86_400_000;
-const dayOf = (date: Date) => Math.floor(date.getTime() / DAY);
+/** The calendar day of an instant in a zone (minutes east of UTC), as days since 1970-01-01. */
+const dayOf = (date: Date, zone = 0) => Math.floor((date.getTime() + zone * 60_000) / DAY);
 
 type Matcher = (row: ImapMessageRow, seq: number) => boolean;
 
@@ -47,14 +48,15 @@ async function compile(session: ImapSession, key: SearchKey, star: { seq: number
       return (row) => row.modseq >= key.modseq;
     case 'date': {
       const inRange = (day: number) => (key.op === 'before' ? day < key.day : key.op === 'on' ? day === key.day : day >= key.day);
-      if (!key.sent) return (row) => inRange(dayOf(row.internalDate));
+      // INTERNALDATE's calendar day in the zone it was given in (RFC 3501 6.4.4: "disregarding time and timezone").
+      if (!key.sent) return (row) => inRange(dayOf(row.internalDate, row.internalDateZone));
       // SENT*: the calendar date the Date header states, in its own time zone (RFC 3501 6.4.4).
       const days = new Map<number, number>();
       for await (const { row, mime } of parsed(session, selected.rows())) {
         const stated = headerDay(headerFields(mime, 'Date')[0] ?? '');
         if (stated !== null) days.set(row.id, stated);
       }
-      return (row) => inRange(days.get(row.id) ?? dayOf(row.sentDate ?? row.internalDate));
+      return (row) => inRange(days.get(row.id) ?? (row.sentDate ? dayOf(row.sentDate) : dayOf(row.internalDate, row.internalDateZone)));
     }
     case 'text': {
       if (key.field === 'bcc') return compile(session, { type: 'header', name: 'Bcc', value: key.value }, star);

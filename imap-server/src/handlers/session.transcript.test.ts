@@ -705,6 +705,27 @@ describe('selected mailbox', () => {
     expect(store.messages('Drafts')).toHaveLength(3);
   });
 
+  it('keeps the zone an APPEND gave INTERNALDATE in: FETCH answers in it, SEARCH BEFORE/ON/SINCE take its calendar day there', async () => {
+    const { client } = await withMail(0);
+    const [m1, m2] = [MESSAGE(31), MESSAGE(32)];
+    // 1 Dec 23:30 in New York is 2 Dec 04:30 UTC; 2 Dec 00:30 in Berlin is 1 Dec 23:30 UTC.
+    client.write(`a1 APPEND Drafts "01-Dec-2026 23:30:00 -0500" {${m1.length}+}\r\n${m1} "02-Dec-2026 00:30:00 +0100" {${m2.length}+}\r\n${m2}\r\n`);
+    expect((await client.until((l) => l.startsWith('a1 ')))[0]).toMatch(/^a1 OK /);
+    await client.command('a2 SELECT Drafts');
+    expect(await client.command('a3 FETCH 1:2 INTERNALDATE')).toEqual([
+      '* 1 FETCH (INTERNALDATE "01-Dec-2026 23:30:00 -0500")',
+      '* 2 FETCH (INTERNALDATE "02-Dec-2026 00:30:00 +0100")',
+      'a3 OK FETCH completed',
+    ]);
+    expect(await client.command('a4 SEARCH ON 1-Dec-2026')).toEqual(['* SEARCH 1', 'a4 OK SEARCH completed']);
+    expect(await client.command('a5 SEARCH ON 2-Dec-2026')).toEqual(['* SEARCH 2', 'a5 OK SEARCH completed']);
+    expect(await client.command('a6 SEARCH SINCE 2-Dec-2026')).toEqual(['* SEARCH 2', 'a6 OK SEARCH completed']);
+    expect(await client.command('a7 SEARCH BEFORE 2-Dec-2026')).toEqual(['* SEARCH 1', 'a7 OK SEARCH completed']);
+    // A zone past ±23:59, or minutes past 59, is no zone.
+    client.write(`a8 APPEND Drafts "01-Dec-2026 08:00:00 +0075" {3+}\r\nabc\r\n`);
+    expect(await client.until((l) => l.startsWith('a8 '))).toEqual(['a8 BAD invalid zone in date-time "01-Dec-2026 08:00:00 +0075"']);
+  });
+
   it('reports the storage quota (QUOTA, RFC 9208): one root "" in KiB, none without a quota, and SETQUOTA refused', async () => {
     const { store, client } = await withMail(2);
     expect((await client.command('q0 CAPABILITY'))[0]).toMatch(/ QUOTA QUOTA=RES-STORAGE( |$)/);

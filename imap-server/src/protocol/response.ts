@@ -39,9 +39,11 @@ export function flagList(flags: readonly string[]): string {
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number) => String(n).padStart(2, '0');
 
-/** INTERNALDATE as `"dd-Mon-yyyy hh:mm:ss +0000"` (UTC). */
-export function internalDate(date: Date): string {
-  return `"${pad(date.getUTCDate())}-${MONTHS[date.getUTCMonth()]}-${date.getUTCFullYear()} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())} +0000"`;
+/** INTERNALDATE as `"dd-Mon-yyyy hh:mm:ss +hhmm"`, in the zone `zone` (minutes east of UTC; 0: UTC). */
+export function internalDate(date: Date, zone = 0): string {
+  const local = new Date(date.getTime() + zone * 60_000);
+  const offset = `${zone < 0 ? '-' : '+'}${pad(Math.floor(Math.abs(zone) / 60))}${pad(Math.abs(zone) % 60)}`;
+  return `"${pad(local.getUTCDate())}-${MONTHS[local.getUTCMonth()]}-${local.getUTCFullYear()} ${pad(local.getUTCHours())}:${pad(local.getUTCMinutes())}:${pad(local.getUTCSeconds())} ${offset}"`;
 }
 
 /** Joins parts into one buffer: each run of text parts is encoded once, so the bytes are copied once more at most. */

@@ -45,6 +45,8 @@ export interface AppendInput {
   summary: MessageSummary;
   flags?: readonly string[];
   internalDate?: Date;
+  /** The zone `internalDate` was given in, minutes east of UTC (IMAP APPEND's date-time); 0 when absent. */
+  internalDateZone?: number;
   /** Lines put before the stored bytes (Received:), kept apart from the shared blob. */
   traceHeaders?: string;
   /** The accepted SMTP transaction it comes from: filing the same one twice returns the first filing. */
@@ -356,6 +358,7 @@ export class MailboxWrite {
           modseq: p.modseq,
           flags: p.flags,
           internal_date: p.internalDate,
+          internal_date_zone: p.input.internalDateZone ?? 0,
           size: p.size,
           blob_hash: p.hash,
           trace_headers: p.traceHeaders,

@@ -1,0 +1,29 @@
+import { sql } from 'kysely';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
+import type { Db } from '../client.js';
+import { migrateToLatest } from '../migrate.js';
+
+const empty = useEmptyDatabase();
+let db: Db;
+beforeAll(() => {
+  db = empty.db;
+});
+
+describe('migration 0024_messages_internal_date_zone', () => {
+  it('gives every message a zone for its INTERNALDATE: UTC for those already stored, and only real zones', async () => {
+    await empty.migrateTo('0023_messages_user_mailbox_statistics');
+    await sql`
+      WITH d AS (INSERT INTO domains (name) VALUES ('in.test') RETURNING id),
+           u AS (INSERT INTO users (domain_id, address, password_hash) SELECT id, 'a@in.test', 'x' FROM d RETURNING id),
+           b AS (INSERT INTO mailboxes (user_id, name, special_use, uidvalidity) SELECT id, 'INBOX', '\\Inbox', 1 FROM u RETURNING id, user_id),
+           blob AS (INSERT INTO blobs (hash, size, data) VALUES ('\\x00', 1, '\\x00'))
+      INSERT INTO messages (user_id, mailbox_id, uid, modseq, internal_date, size, blob_hash, thread_id)
+      SELECT b.user_id, b.id, 1, 1, now(), 1, '\\x00', 1 FROM b`.execute(db);
+
+    expect(await migrateToLatest(db)).toContain('0024_messages_internal_date_zone');
+    expect((await sql<{ zone: number }>`SELECT internal_date_zone AS zone FROM messages`.execute(db)).rows).toEqual([{ zone: 0 }]);
+    await sql`UPDATE messages SET internal_date_zone = -300`.execute(db);
+    await expect(sql`UPDATE messages SET internal_date_zone = 1440`.execute(db)).rejects.toThrow(/check constraint/);
+  });
+});
