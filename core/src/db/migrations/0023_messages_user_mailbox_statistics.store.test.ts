@@ -1,17 +1,13 @@
 import { sql } from 'kysely';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
-import type { Db } from '../client.js';
 import { migrateToLatest } from '../migrate.js';
 
 const empty = useEmptyDatabase();
-let db: Db;
-beforeAll(() => {
-  db = empty.db;
-});
 
 /** The planner's estimate of how many rows one user's mailbox holds. */
 async function estimatedRows(userId: number, mailboxId: number): Promise<number> {
+  const db = empty.db;
   const { rows } = await sql<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>`
     EXPLAIN (FORMAT JSON) SELECT id FROM messages WHERE user_id = ${userId} AND mailbox_id = ${mailboxId}`.execute(db);
   return rows[0]!['QUERY PLAN'][0].Plan['Plan Rows'];
@@ -19,6 +15,7 @@ async function estimatedRows(userId: number, mailboxId: number): Promise<number>
 
 describe('migration 0023_messages_user_mailbox_statistics', () => {
   it('plans a read of one mailbox for the rows it holds, not as if its owner were a second, independent condition', async () => {
+    const db = empty.db;
     await empty.migrateTo('0022_messages_fillfactor');
     await sql`INSERT INTO domains (name) VALUES ('in.test')`.execute(db);
     // 50 users with an INBOX of 40 messages each.

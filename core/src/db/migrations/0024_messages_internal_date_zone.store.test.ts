@@ -1,17 +1,13 @@
 import { sql } from 'kysely';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
-import type { Db } from '../client.js';
 import { migrateToLatest } from '../migrate.js';
 
 const empty = useEmptyDatabase();
-let db: Db;
-beforeAll(() => {
-  db = empty.db;
-});
 
 describe('migration 0024_messages_internal_date_zone', () => {
   it('gives every message a zone for its INTERNALDATE: UTC for those already stored, and only real zones', async () => {
+    const db = empty.db;
     await empty.migrateTo('0023_messages_user_mailbox_statistics');
     await sql`
       WITH d AS (INSERT INTO domains (name) VALUES ('in.test') RETURNING id),
