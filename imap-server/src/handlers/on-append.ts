@@ -13,8 +13,7 @@ import { no, ok, AUTHENTICATED, type CommandHandler } from './types.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-/** `" 1-Feb-2026 10:00:00 +0100"` (date-time, RFC 3501). */
-/** An APPEND date-time: the instant, and the zone it was given in (minutes east of UTC). */
+/** An APPEND date-time, `" 1-Feb-2026 10:00:00 +0100"` (RFC 3501): the instant, and the zone it was given in (minutes east of UTC). */
 export function parseDateTime(text: string, tag: string): { date: Date; zone: number } {
   const m = /^ ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/.exec(text);
   const month = m ? MONTHS.findIndex((x) => x.toLowerCase() === m[2]!.toLowerCase()) : -1;
