@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { existsSync } from 'node:fs';
 import { Resolver } from 'node:dns/promises';
@@ -56,12 +57,20 @@ function hostRecordArg(name: string, address: string, family: 4 | 6): string {
   return `--host-record=${name},${address}`;
 }
 
+/** The name of each instance's own probe record. */
+const PROBE_NAME = 'dnsmasq-probe.mailyard.test';
+
 export async function startDnsmasq(records: DnsmasqRecords): Promise<TestDnsServer> {
   // npm test installs dnsmasq-base (scripts/ensure-system-deps.sh); a test that needs it fails without it, never skips.
   if (!hasDnsmasq) throw new Error(`dnsmasq is not installed at ${DNSMASQ}: run npm test (it installs dnsmasq-base) or apt-get install dnsmasq-base`);
   for (let attempt = 0; ; attempt++) {
     const port = await freeUdpPort();
+    // A record only this instance serves: its readiness is an answer from IT. Another test's dnsmasq can take
+    // the same free port first (this one then fails to bind and exits), and would answer the probe just as well —
+    // with its own keys for the same names (a DKIM check failed one CI run that way).
+    const token = randomBytes(8).toString('hex');
     const args = [
+      txtArg(PROBE_NAME, token),
       '--no-daemon',
       `--port=${port}`,
       '--listen-address=127.0.0.1',
@@ -89,19 +98,19 @@ export async function startDnsmasq(records: DnsmasqRecords): Promise<TestDnsServ
         await exited;
       }
     };
-    // Ready when it answers (any answer or DNS error that is not a connection problem).
+    // Ready when it answers its own probe record.
     const probe = new Resolver({ timeout: 200, tries: 1 });
     probe.setServers([`127.0.0.1:${port}`]);
     const deadline = Date.now() + 5000;
     let ready = false;
     while (!ready && Date.now() < deadline && child.exitCode === null) {
       try {
-        await probe.resolveTxt('probe.invalid');
-        ready = true;
+        ready = (await probe.resolveTxt(PROBE_NAME)).some((r) => r.join('') === token);
+        if (!ready) break; // another server on this port: try another port
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if (code !== 'ECONNREFUSED' && code !== 'ETIMEOUT') ready = true;
-        else await new Promise((r) => setTimeout(r, 50));
+        if (code !== 'ECONNREFUSED' && code !== 'ETIMEOUT') break; // an answer, but not ours
+        await new Promise((r) => setTimeout(r, 50));
       }
     }
     if (ready) return { server: `127.0.0.1:${port}`, pid: child.pid!, stop };
