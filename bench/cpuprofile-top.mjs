@@ -3,19 +3,34 @@
 // (our packages, node_modules package, node internals, GC/idle), as a share of the busy time.
 //
 //   node bench/cpuprofile-top.mjs bench/.data/run-*/profiles/inbound-worker.cpuprofile [top=25]
+//   ... --from=-17 --to=-6      only the samples in that window, in seconds from the profile's start
+//                               (negative: from its end), e.g. one phase of a bench run
 import fs from 'node:fs';
 
-const [file, topArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const option = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+const [file, topArg] = args.filter((a) => !a.startsWith('--'));
 if (!file) {
-  console.error('usage: node bench/cpuprofile-top.mjs FILE.cpuprofile [top]');
+  console.error('usage: node bench/cpuprofile-top.mjs FILE.cpuprofile [top] [--from=S] [--to=S]');
   process.exit(2);
 }
 const top = Number(topArg ?? 25);
 const profile = JSON.parse(fs.readFileSync(file, 'utf8'));
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+const seconds = (value, fallback) => {
+  if (value === undefined) return fallback;
+  const s = Number(value) * 1e6;
+  return s < 0 ? profile.endTime + s : profile.startTime + s;
+};
+const from = seconds(option('from'), -Infinity);
+const to = seconds(option('to'), Infinity);
 const selfUs = new Map();
 // timeDeltas[i] is the time before sample i; charge it to the sampled node.
-profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+let at = profile.startTime;
+profile.samples.forEach((id, i) => {
+  at += profile.timeDeltas[i] ?? 0;
+  if (at >= from && at <= to) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+});
 
 /** Where a frame comes from: an npm package, one of our workspaces, node internals, or V8's own. */
 function area(frame) {
@@ -46,7 +61,7 @@ for (const [id, us] of selfUs) {
 }
 const busy = total - idle;
 const pct = (us) => `${((us / busy) * 100).toFixed(1).padStart(5)} %`;
-console.log(`profile ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s, busy ${(busy / 1e6).toFixed(2)} s (idle ${(idle / 1e6).toFixed(2)} s)\n`);
+console.log(`profile ${((Math.min(to, profile.endTime) - Math.max(from, profile.startTime)) / 1e6).toFixed(1)} s, busy ${(busy / 1e6).toFixed(2)} s (idle ${(idle / 1e6).toFixed(2)} s)\n`);
 console.log('self time by area:');
 for (const [a, us] of [...areas].sort((x, y) => y[1] - x[1]).slice(0, 15)) console.log(`  ${pct(us)}  ${a}`);
 console.log(`\nself time by function (top ${top}):`);

@@ -35,8 +35,11 @@ let bob: number;
 
 const HOUR = 3_600_000;
 
-function startWorker(options: { reconcileAgeMs: number }) {
-  const app = buildInboundWorker({ db: store.db, events, log, connection }, { concurrency: 4, reconcileIntervalMs: HOUR, reconcileAgeMs: options.reconcileAgeMs, lockMs: 10_000 });
+function startWorker(options: { reconcileAgeMs: number; concurrency?: number; filingWindow?: number }) {
+  const app = buildInboundWorker(
+    { db: store.db, events, log, connection },
+    { concurrency: options.concurrency ?? 4, filingWindow: options.filingWindow ?? 16, reconcileIntervalMs: HOUR, reconcileAgeMs: options.reconcileAgeMs, lockMs: 10_000 },
+  );
   workers.push(app);
   return app;
 }
@@ -129,6 +132,24 @@ describe('inbound worker', () => {
     const newEvents = newMessageEvents(eventsBefore);
     expect(newEvents).toHaveLength(filed.length);
     for (const m of filed) expect(newEvents).toContainEqual({ userId: m.user_id, event: expect.objectContaining({ type: 'message.new', messageId: m.id }) });
+    await stopWorker(app);
+  });
+
+  it('files waiting rows in a few large transactions, however few it parses at once', async () => {
+    // One job of 60 rows (a large SMTP commit) waiting before the worker starts.
+    const ids: number[] = [];
+    for (let i = 0; i < 60; i++) ids.push(await spool(`window ${i}`, ['alice@in.test']));
+    await queue.enqueue(ids);
+    const app = startWorker({ reconcileAgeMs: HOUR, concurrency: 2, filingWindow: 60 });
+    await app.run();
+    await waitFor('the rows to be filed', allDone(ids));
+    expect(await filingsOf(ids)).toHaveLength(60);
+    // Each row is marked done by the transaction that filed it: its xmin names that transaction.
+    const { rows } = await sql<{ n: number }>`SELECT count(DISTINCT xmin::text)::int AS n FROM spool WHERE id = ANY(${ids}::bigint[])`.execute(store.db);
+    // Two rows are read and parsed at a time, but a parsed row waits for a commit without holding up
+    // the next parse, so each commit takes what piled up meanwhile. A row that kept its parse slot until
+    // its commit (the window no larger than the parsing) would give commits of at most 2: 30 or more.
+    expect(rows[0]!.n, 'filing transactions').toBeLessThanOrEqual(20);
     await stopWorker(app);
   });
 

@@ -4,7 +4,7 @@ import {
   createInboundQueue,
   createSenderRuleRepository,
   createSpoolRepository,
-  fileSpooled,
+  prepareSpooled,
   inboundJobSchema,
   inboundJobSpoolIds,
   KeyedBatcher,
@@ -34,7 +34,10 @@ export interface InboundWorkerDeps {
 }
 
 export interface InboundWorkerOptions {
+  /** Messages read and parsed at once (their bytes in memory). */
   concurrency: number;
+  /** Messages being filed at once, from their read to their group commit (and jobs taken at once). */
+  filingWindow: number;
   reconcileIntervalMs: number;
   /** Rows pending longer than this are re-enqueued (their job was lost with Redis or never added). */
   reconcileAgeMs: number;
@@ -83,12 +86,19 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     decide: (userIds: readonly number[], sender: string) => rules.add('rules', { userIds, sender }),
     commit: (filing: SpoolFiling) => filings.add(laneOf(filing), filing),
   };
-  // At most `concurrency` rows in flight (with their bytes in memory), whatever the jobs' sizes.
-  const rowsInFlight = new Semaphore(options.concurrency);
+  // Two bounds, whatever the jobs' sizes. `filingWindow` rows are being filed at once, from their
+  // read to their commit: the group commits take what waits for them, so this is how large they
+  // can grow (statements per message fall with it). Of those, `concurrency` rows are being read and
+  // parsed: only they have their bytes in memory; a parsed row goes on to its lookups and commit
+  // with the summary alone.
+  const rowsFiling = new Semaphore(options.filingWindow);
+  const rowsParsing = new Semaphore(options.concurrency);
   const fileRow = async (spoolId: number, attempt: number) => {
-    const release = await rowsInFlight.acquire();
+    const release = await rowsFiling.acquire();
     try {
-      return await fileSpooled(jobDeps, spoolId, attempt);
+      const { outcome, filing } = await prepareSpooled(jobDeps, spoolId, attempt, await rowsParsing.acquire());
+      if (filing) await jobDeps.commit(filing);
+      return outcome;
     } finally {
       release();
     }
@@ -118,7 +128,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
       }
       return results.map((r) => (r as PromiseFulfilledResult<SpoolFilingOutcome>).value);
     },
-    { connection: deps.connection, concurrency: options.concurrency, autorun: false, lockDuration: options.lockMs ?? 30_000, stalledInterval: options.lockMs ?? 30_000 },
+    { connection: deps.connection, concurrency: options.filingWindow, autorun: false, lockDuration: options.lockMs ?? 30_000, stalledInterval: options.lockMs ?? 30_000 },
   );
   worker.on('failed', (job, err) => {
     const final = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);

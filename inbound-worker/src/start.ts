@@ -19,7 +19,7 @@ export function start(config: InboundConfig, endpoints: { databaseUrl: string; r
     const app = opened.add(
       buildInboundWorker(
         { db: store.db, events, log, connection },
-        { concurrency: config.INBOUND_CONCURRENCY, reconcileIntervalMs: config.SPOOL_RECONCILE_INTERVAL_MS, reconcileAgeMs: config.SPOOL_RECONCILE_AGE_MS, lockMs: config.INBOUND_LOCK_MS },
+        { concurrency: config.INBOUND_CONCURRENCY, filingWindow: config.INBOUND_FILING_WINDOW, reconcileIntervalMs: config.SPOOL_RECONCILE_INTERVAL_MS, reconcileAgeMs: config.SPOOL_RECONCILE_AGE_MS, lockMs: config.INBOUND_LOCK_MS },
       ),
       (a) => a.close(),
     );

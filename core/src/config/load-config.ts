@@ -184,7 +184,10 @@ function acmeShape() {
 
 function workerShape() {
   return {
+    /** Messages the inbound worker reads and parses at once (their bytes in memory). */
     INBOUND_CONCURRENCY: positiveInt.default(16),
+    /** Messages it files at once, from their read to their group commit: how large a commit can grow. */
+    INBOUND_FILING_WINDOW: positiveInt.default(128),
     SPOOL_RECONCILE_INTERVAL_MS: positiveInt.default(30_000),
     SPOOL_RECONCILE_AGE_MS: z.coerce.number().int().min(0).default(60_000),
     /** How long a job may run before another worker may take it over (after a crash). */

@@ -65,8 +65,36 @@ export async function commitSpoolFilings(deps: Pick<SpoolFilerDeps, 'db' | 'even
  * done is not filed again (its message.new are announced again). Throws on infrastructure errors so the queue retries.
  */
 export async function fileSpooled(deps: SpoolFilerDeps, spoolId: number, attempt = 1): Promise<SpoolFilingOutcome> {
+  const { outcome, filing } = await prepareSpooled(deps, spoolId, attempt);
+  if (filing) await (deps.commit ? deps.commit(filing) : commitSpoolFilings(deps, [filing]));
+  return outcome;
+}
+
+/** A spool row read and parsed: what committing `filing` (null: nothing to commit) will have done. */
+export interface PreparedFiling {
+  outcome: SpoolFilingOutcome;
+  filing: SpoolFiling | null;
+}
+
+/**
+ * The first half of `fileSpooled`: reads the row and its bytes, parses them, resolves the
+ * recipients and their sender lists, and gives back the filing to commit. `onParsed` is called
+ * once the bytes are let go (parsed; the filing holds the summary and the blob's hash), or on
+ * return if they never were: a caller can bound the messages whose bytes are in memory apart from
+ * those waiting for their lookups and commit (the inbound worker does: its group commits grow with
+ * the second).
+ */
+export async function prepareSpooled(deps: SpoolFilerDeps, spoolId: number, attempt = 1, onParsed?: () => void): Promise<PreparedFiling> {
+  try {
+    return await prepare(deps, spoolId, attempt, onParsed);
+  } finally {
+    onParsed?.();
+  }
+}
+
+async function prepare(deps: SpoolFilerDeps, spoolId: number, attempt: number, onParsed: (() => void) | undefined): Promise<PreparedFiling> {
   const row = deps.load ? await deps.load(spoolId) : ((await createSpoolRepository(deps.db).getManyWithBlobs([spoolId])).get(spoolId) ?? null);
-  if (!row) return { status: 'missing', filed: 0, unresolved: [] };
+  if (!row) return { outcome: { status: 'missing', filed: 0, unresolved: [] }, filing: null };
   if (row.status !== 'pending') {
     // The job came back for a row already filed: the run that filed it may have died between its
     // commit and its publish, so its message.new are announced again (consumers take a repeat as a no-op).
@@ -74,12 +102,14 @@ export async function fileSpooled(deps: SpoolFilerDeps, spoolId: number, attempt
       const filed = await createSpoolRepository(deps.db).filedMessages(spoolId);
       await publishMailboxEvents(deps, filed.map(({ userId, ...m }) => ({ userId, event: { type: 'message.new' as const, ...m } })));
     }
-    return { status: 'already-done', filed: 0, unresolved: [] };
+    return { outcome: { status: 'already-done', filed: 0, unresolved: [] }, filing: null };
   }
 
-  const raw = row.raw;
-  if (!raw) throw new Error(`spool ${spoolId}: blob missing`);
-  const summary = await summarizeMessage(raw);
+  if (!row.raw) throw new Error(`spool ${spoolId}: blob missing`);
+  const size = row.raw.length;
+  const summary = await summarizeMessage(row.raw);
+  row.raw = null; // nothing below needs the bytes: they go before the lookups and the commit
+  onParsed?.();
 
   // Several RCPTs may reach one user (an alias and the address itself): one copy each.
   const verdicts = await (deps.resolve ? deps.resolve(row.rcptTo) : resolveRecipients(deps.db, row.rcptTo));
@@ -103,7 +133,7 @@ export async function fileSpooled(deps: SpoolFilerDeps, spoolId: number, attempt
     return {
       userId,
       mailbox: { specialUse: verdict === 'junk' ? '\\Junk' : '\\Inbox' },
-      content: { blobHash: row.blobHash, size: raw.length },
+      content: { blobHash: row.blobHash, size },
       summary,
       internalDate: row.receivedAt,
       traceHeaders: row.traceHeaders,
@@ -114,6 +144,5 @@ export async function fileSpooled(deps: SpoolFilerDeps, spoolId: number, attempt
   });
   // A recipient removed between RCPT and now: recorded on the row (bounces come with the sending issue).
   const done = { id: spoolId, note: unresolved.length > 0 ? `no longer local: ${unresolved.join(', ')}` : null, attempts: attempt };
-  await (deps.commit ? deps.commit({ inputs, done }) : commitSpoolFilings(deps, [{ inputs, done }]));
-  return { status: 'filed', filed: userIds.size, unresolved };
+  return { outcome: { status: 'filed', filed: userIds.size, unresolved }, filing: { inputs, done } };
 }
