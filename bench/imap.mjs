@@ -14,6 +14,7 @@
 //   BENCH_PG_STATEMENTS=1 ...                             # pg_stat_statements on Mailyard's PostgreSQL (restarted
 //                                                         # once to load it): the top statements of the operations
 //                                                         # phase per round of the mix, in the JSON and the log
+//   BENCH_TOP=300 ...                                     # how many of those statements (default 40)
 //
 // Per target: (1) operations per second of BENCH_CLIENTS imapflow clients, one per user, each
 // looping a fixed mix BENCH_ITERATIONS times; (2) IDLE wake: a message delivered (Mailyard: SMTP
@@ -473,7 +474,7 @@ async function benchMailyard(runDir, template, users) {
   if (statementsDb) {
     // Per round of the mix: one SELECT, two STOREs, one APPEND ... per round (PLAN.mix).
     const rounds = result.ops.operations / OPS.length;
-    result.ops.topStatements = await topStatements(statementsDb, rounds, { limit: 40, width: 200 });
+    result.ops.topStatements = await topStatements(statementsDb, rounds, { limit: Number(process.env.BENCH_TOP ?? 40), width: 200 });
     log(`mailyard: top statements of the operations phase (${rounds} rounds of the mix):`);
     for (const s of result.ops.topStatements) log(`  ${String(s.callsPerUnit).padStart(6)} calls/round ${String(s.meanUs).padStart(6)} µs/call ${String(s.usPerUnit).padStart(6)} µs/round  ${s.query}`);
   }
