@@ -67,7 +67,7 @@ export interface OutboundWorkerOptions extends DeliverSettings {
  */
 export function buildOutboundWorker(deps: OutboundWorkerDeps, options: OutboundWorkerOptions) {
   const { log } = deps;
-  const queue = createOutboundQueue(deps.connection);
+  const queue = createOutboundQueue(deps.connection, { log });
   const deliveries = createOutboundRepository(deps.db);
   const pool = new SmtpPool({
     hostname: options.hostname,

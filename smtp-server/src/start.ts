@@ -39,7 +39,7 @@ export function start(config: SmtpConfig, endpoints: Endpoints, log: Logger) {
     // Fail fast when Redis is away (see above): no offline queue, one retry, and a command that a
     // hung Redis never answers fails after 2 s (AUTH answers 454 instead of holding the session).
     const redis = opened.add(createRedis(endpoints.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 2_000 }), (r) => r.disconnect());
-    const queues = opened.add({ inbound: createInboundQueue(redis), outbound: createOutboundQueue(redis) }, (q) => Promise.all([q.inbound.close(), q.outbound.close()]));
+    const queues = opened.add({ inbound: createInboundQueue(redis), outbound: createOutboundQueue(redis, { log }) }, (q) => Promise.all([q.inbound.close(), q.outbound.close()]));
     const tlsSource = opened.add(await openTlsSourceFromConfig(config, log), (t) => t.close());
     const tls = tlsSource.current();
     const registry = new MetricsRegistry();

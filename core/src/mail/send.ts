@@ -177,7 +177,8 @@ export async function dispatch(deps: DispatchDeps, d: Dispatch, draftId?: number
   if (!committed) return null;
   const { recorded, sentId, events } = committed;
   await publishMailboxEvents(deps, events);
-  // If Redis is away the message is still recorded: the outbound worker's reconciler finds it.
+  // If Redis is away the message is still recorded: the queue adds the jobs again itself once Redis
+  // answers (createOutboundQueue with a log), and the outbound worker's reconciler finds it anyway.
   try {
     await deps.outbound.enqueue(recorded.remoteDomains.map((domain) => ({ outboundId: recorded.outboundId, domain, attempt: 0 })));
   } catch (err) {

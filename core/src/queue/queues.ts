@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
+import type { Logger } from '../log/logger.js';
+import { EnqueueRetry } from './enqueue-retry.js';
 
 /** Queue names and job payloads: jobs carry ids, never message bytes. */
 export const QUEUE_INBOUND = 'inbound';
@@ -110,18 +112,34 @@ export interface OutboundQueue {
   queue: Queue;
 }
 
-export function createOutboundQueue(connection: ConnectionOptions): OutboundQueue {
+/**
+ * With `log`, deliveries due now whose jobs Redis did not take (the message is recorded either
+ * way, and `enqueue` still throws) are added again by this queue itself as soon as Redis answers
+ * (EnqueueRetry); the outbound reconciler stays the net.
+ */
+export function createOutboundQueue(connection: ConnectionOptions, options: { log?: Logger } = {}): OutboundQueue {
   const queue = new Queue(QUEUE_OUTBOUND, { connection });
   queue.on('error', () => undefined);
+  const add = async (jobs: OutboundJob[], delayMs: number) => {
+    if (jobs.length === 0) return;
+    await queue.addBulk(
+      jobs.map((job) => ({ name: 'deliver', data: outboundJobSchema.parse(job), opts: { ...outboundJobOptions, jobId: outboundJobId(job), ...(delayMs > 0 ? { delay: delayMs } : {}) } })),
+    );
+  };
+  const retries = options.log ? new EnqueueRetry<OutboundJob>({ enqueue: (jobs) => add(jobs, 0), keyOf: outboundJobId, log: options.log, recoveredEvent: 'outbound.enqueue_recovered' }) : null;
   return {
     queue,
     async enqueue(jobs, delayMs = 0) {
-      if (jobs.length === 0) return;
-      await queue.addBulk(
-        jobs.map((job) => ({ name: 'deliver', data: outboundJobSchema.parse(job), opts: { ...outboundJobOptions, jobId: outboundJobId(job), ...(delayMs > 0 ? { delay: delayMs } : {}) } })),
-      );
+      try {
+        await add(jobs, delayMs);
+      } catch (err) {
+        // A later attempt (delayMs > 0) waits for the reconciler: it is not due yet anyway.
+        if (delayMs === 0) retries?.add(jobs);
+        throw err;
+      }
     },
     async close() {
+      retries?.close();
       await queue.close();
     },
   };

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.js';
+import { EnqueueRetry } from '../queue/enqueue-retry.js';
 import type { Logger } from '../log/logger.js';
 import { createSpoolRepository, type SpoolInput } from '../repositories/spool.repository.js';
 
@@ -19,11 +20,6 @@ export interface SpoolWriterDeps {
   retryDelayMs?: number;
 }
 
-/** Longest wait between two tries of a failed enqueue. */
-const RETRY_MAX_MS = 10_000;
-/** Spool ids kept for a retry at most; past that the reconciler alone enqueues them. */
-const RETRY_MAX_IDS = 10_000;
-
 interface Pending {
   item: SpoolInput;
   resolve(id: number): void;
@@ -38,10 +34,7 @@ export class SpoolWriter {
   private readonly spool: ReturnType<typeof createSpoolRepository>;
   private idleWaiters: Array<() => void> = [];
   /** Committed rows whose enqueue failed (Redis away or slow), tried again until it works. */
-  private unqueued = new Set<number>();
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryDelayMs: number;
-  private closed = false;
+  private readonly retries: EnqueueRetry<number>;
 
   constructor(private readonly deps: SpoolWriterDeps & { maxInFlight?: number }) {
     this.maxBatch = deps.maxBatch ?? 256;
@@ -54,7 +47,14 @@ export class SpoolWriter {
     // the replies wait for it either way.
     this.maxInFlight = deps.maxInFlight ?? 1;
     this.spool = createSpoolRepository(deps.db);
-    this.retryDelayMs = deps.retryDelayMs ?? 500;
+    this.retries = new EnqueueRetry({
+      enqueue: (ids) => this.tryEnqueue(ids),
+      keyOf: (id) => id,
+      log: deps.log,
+      recoveredEvent: 'smtp.spool.enqueue_recovered',
+      firstDelayMs: deps.retryDelayMs,
+      batch: this.maxBatch,
+    });
   }
 
   write(item: SpoolInput): Promise<number> {
@@ -99,12 +99,9 @@ export class SpoolWriter {
     try {
       await this.tryEnqueue(ids);
     } catch (err) {
-      // Already durable in the spool: tried again here as soon as Redis answers (a restart of Redis
-      // delays mail by seconds, not by the reconciler's minute); the reconciler stays the safety net
-      // (a process that stops before the retry works, more ids than are kept).
+      // Already durable in the spool: tried again as soon as Redis answers (EnqueueRetry).
       this.deps.log.warn({ event: 'smtp.spool.enqueue_failed', spoolIds: ids, err: (err as Error).message });
-      for (const id of ids) if (this.unqueued.size < RETRY_MAX_IDS) this.unqueued.add(id);
-      this.scheduleRetry();
+      this.retries.add(ids);
     }
   }
 
@@ -122,27 +119,6 @@ export class SpoolWriter {
     }
   }
 
-  private scheduleRetry(): void {
-    if (this.retryTimer || this.closed || this.unqueued.size === 0) return;
-    this.retryTimer = setTimeout(() => void this.retry(), this.retryDelayMs);
-    this.retryTimer.unref();
-  }
-
-  private async retry(): Promise<void> {
-    const ids = [...this.unqueued].slice(0, this.maxBatch);
-    try {
-      await this.tryEnqueue(ids);
-      for (const id of ids) this.unqueued.delete(id);
-      this.retryDelayMs = this.deps.retryDelayMs ?? 500;
-      this.deps.log.info({ event: 'smtp.spool.enqueue_recovered', count: ids.length, left: this.unqueued.size });
-    } catch {
-      this.retryDelayMs = Math.min(this.retryDelayMs * 2, RETRY_MAX_MS);
-    } finally {
-      this.retryTimer = undefined;
-      this.scheduleRetry();
-    }
-  }
-
   /** Resolves when nothing is waiting to be committed. */
   drain(): Promise<void> {
     if (this.inFlight === 0 && this.queue.length === 0) return Promise.resolve();
@@ -152,8 +128,6 @@ export class SpoolWriter {
   /** Drains, then stops trying failed enqueues again (the reconciler enqueues those rows). */
   async close(): Promise<void> {
     await this.drain();
-    this.closed = true;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.retries.close();
   }
 }

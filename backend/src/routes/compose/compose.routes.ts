@@ -93,7 +93,7 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
   const deps: DraftDeps = { db: ctx.db, events: createRedisEventPublisher(ctx.redis), log: ctx.log, dataDir: ctx.dataDir, maxMessageBytes: options.maxMessageBytes };
   // Sent mail is held (undo send, scheduled send) until a `scheduled-send` job wakes the outbound
   // worker; with an undo delay of 0 it is sent in the request, remote mail going to `outbound`.
-  const outbound = createOutboundQueue(ctx.redis);
+  const outbound = createOutboundQueue(ctx.redis, { log: ctx.log });
   const scheduled = createScheduledSendQueue(ctx.redis);
   const sendDeps: HoldDeps = { ...deps, limiter: ctx.limiter, outbound, scheduled };
   const held = createScheduledSendRepository(ctx.db);
