@@ -68,7 +68,12 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
   // the next message whose lookup starts after it was committed).
   const loads = new KeyedBatcher<'spool', number, SpooledMessage | null>(async (_key, ids) => {
     const rows = await createSpoolRepository(deps.db).getManyWithBlobs(ids);
-    return ids.map((id) => rows.get(id) ?? null);
+    // A row object each (the same id asked twice, a reconciler's job beside a commit's): filing one
+    // lets go of its bytes, which must not take them from the other.
+    return ids.map((id) => {
+      const row = rows.get(id);
+      return row ? { ...row } : null;
+    });
   });
   const lookups = new KeyedBatcher<'rcpt', readonly string[], RecipientVerdict[]>(async (_key, lists) => {
     const rcpts = [...new Set(lists.flat())];

@@ -28,7 +28,7 @@ export interface SpoolFilerDeps {
   db: Db;
   events: EventPublisher;
   log: Logger;
-  /** How a spool row and its bytes are read; the worker loads its concurrent jobs' rows in one query. Default: one query. */
+  /** How a spool row and its bytes are read (an object of its own: filing lets go of its bytes); the worker loads its concurrent jobs' rows in one query. Default: one query. */
   load?: (spoolId: number) => Promise<SpooledMessage | null>;
   /** How a row's recipients are resolved (verdicts in their order); the worker resolves its concurrent jobs' recipients in one query. Default: resolveRecipients. */
   resolve?: (rcpts: readonly string[]) => Promise<RecipientVerdict[]>;
@@ -85,14 +85,19 @@ export interface PreparedFiling {
  * the second).
  */
 export async function prepareSpooled(deps: SpoolFilerDeps, spoolId: number, attempt = 1, onParsed?: () => void): Promise<PreparedFiling> {
+  let told = false;
+  const parsed = () => {
+    if (!told) onParsed?.();
+    told = true;
+  };
   try {
-    return await prepare(deps, spoolId, attempt, onParsed);
+    return await prepare(deps, spoolId, attempt, parsed);
   } finally {
-    onParsed?.();
+    parsed();
   }
 }
 
-async function prepare(deps: SpoolFilerDeps, spoolId: number, attempt: number, onParsed: (() => void) | undefined): Promise<PreparedFiling> {
+async function prepare(deps: SpoolFilerDeps, spoolId: number, attempt: number, onParsed: () => void): Promise<PreparedFiling> {
   const row = deps.load ? await deps.load(spoolId) : ((await createSpoolRepository(deps.db).getManyWithBlobs([spoolId])).get(spoolId) ?? null);
   if (!row) return { outcome: { status: 'missing', filed: 0, unresolved: [] }, filing: null };
   if (row.status !== 'pending') {
@@ -109,7 +114,7 @@ async function prepare(deps: SpoolFilerDeps, spoolId: number, attempt: number, o
   const size = row.raw.length;
   const summary = await summarizeMessage(row.raw);
   row.raw = null; // nothing below needs the bytes: they go before the lookups and the commit
-  onParsed?.();
+  onParsed();
 
   // Several RCPTs may reach one user (an alias and the address itself): one copy each.
   const verdicts = await (deps.resolve ? deps.resolve(row.rcptTo) : resolveRecipients(deps.db, row.rcptTo));
