@@ -78,17 +78,23 @@ export async function eventually<T>(check: () => Promise<T | null | undefined | 
 /** Runs a command to completion, collecting output. */
 export function runCommand(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Without input, stdin is /dev/null: a pipe to a command that never reads it (`ss`) and exits
+    // first fails our end of it with EPIPE, an error nobody waits for.
+    const child = spawn(command, args, { env: options.env ?? process.env, cwd: repoRoot, stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     child.on('error', reject);
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
-    child.stdin.end(options.input ?? '');
+    if (options.input !== undefined) {
+      // A command may exit without reading all of it: its exit code and output say what happened.
+      child.stdin!.on('error', () => undefined);
+      child.stdin!.end(options.input);
+    }
   });
 }
