@@ -43,11 +43,6 @@ export class EnqueueRetry<T> {
     this.schedule();
   }
 
-  /** How many items wait for a retry. */
-  get size(): number {
-    return this.waiting.size;
-  }
-
   /** Stops trying (the reconcilers enqueue what is left). */
   close(): void {
     this.closed = true;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
 import { silentLogger } from '../log/logger.js';
 import type { SpoolInput } from '../repositories/spool.repository.js';
+import { EnqueueRetry } from '../queue/enqueue-retry.js';
 import { SpoolWriter } from './spool-writer.js';
 import { eventually } from '../../../tests/helpers/services.js';
 
@@ -58,11 +59,25 @@ describe('SpoolWriter', () => {
     });
     calls.length = 0;
     await away.write(item('never@x.test'));
-    await eventually(async () => calls.length >= 3, { timeoutMs: 10_000 });
+    await eventually(async () => calls.length >= 3, { timeoutMs: 10_000, intervalMs: 5 });
     await away.close();
     const tried = calls.length;
-    // Ten retry periods without a try.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A retry that is never closed, on the same clock, tries six times (630 ms): longer than the
+    // closed writer's next wait could be (at most 320 ms after five failures).
+    let probeTries = 0;
+    const probe = new EnqueueRetry<number>({
+      enqueue: async () => {
+        probeTries++;
+        throw new Error('Connection is closed.');
+      },
+      keyOf: (id) => id,
+      log: silentLogger(),
+      recoveredEvent: 'test.recovered',
+      firstDelayMs: 10,
+    });
+    probe.add([1]);
+    await eventually(async () => probeTries >= 6, { timeoutMs: 10_000, intervalMs: 5 });
+    probe.close();
     expect(calls.length).toBe(tried);
     await writer.close();
   });

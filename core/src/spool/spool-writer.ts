@@ -16,7 +16,7 @@ export interface SpoolWriterDeps {
   log: Logger;
   maxBatch?: number;
   enqueueTimeoutMs?: number;
-  /** First wait before a failed enqueue is tried again (doubled up to RETRY_MAX_MS while it fails). */
+  /** First wait before a failed enqueue is tried again (doubled up to 10 s while it fails: EnqueueRetry). */
   retryDelayMs?: number;
 }
 
