@@ -23,6 +23,7 @@ import * as m0021 from './migrations/0021_spool_fillfactor.js';
 import * as m0022 from './migrations/0022_messages_fillfactor.js';
 import * as m0023 from './migrations/0023_messages_user_mailbox_statistics.js';
 import * as m0024 from './migrations/0024_messages_internal_date_zone.js';
+import * as m0025 from './migrations/0025_blob_compression.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -50,6 +51,7 @@ export const migrations: Record<string, Migration> = {
   '0022_messages_fillfactor': m0022,
   '0023_messages_user_mailbox_statistics': m0023,
   '0024_messages_internal_date_zone': m0024,
+  '0025_blob_compression': m0025,
 };
 
 /** What each migration changes, one line, for `mailyard migrate --dry-run`. Describe a new migration here too. */
@@ -77,6 +79,7 @@ export const migrationDescriptions: Record<string, string> = {
   '0022_messages_fillfactor': 'messages pages keep a fifth of their room free, so a flag change can be a HOT update (no new index entries)',
   '0023_messages_user_mailbox_statistics': 'the planner learns that a message\'s mailbox names its owner, so reads of one mailbox are planned for its real size',
   '0024_messages_internal_date_zone': 'messages keep the zone their IMAP INTERNALDATE was given in, for FETCH and date SEARCH',
+  '0025_blob_compression': 'message bytes are compressed with lz4 where PostgreSQL has it, and stored as they came otherwise (no more pglz at every insert)',
 };
 
 class StaticProvider implements MigrationProvider {
