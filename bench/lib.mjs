@@ -478,6 +478,32 @@ export function withTimeout(promise, ms, what) {
 // pg_stat_statements on a bench's private PostgreSQL (BENCH_PG_STATEMENTS=1).
 
 /** A deterministic pseudo-random sequence (a linear congruential generator), so that every variant of a bench gets the same data. */
+/**
+ * A pool of ~200 common English words: the cost benches' "prose" bodies draw from it, so their text has
+ * about the number of distinct words of real mail. `proseWords(next, length)` strings words from the
+ * first `poolSize` of them (numbers mixed in) until the text is `length` characters long.
+ */
+export const WORD_POOL = (
+  'the of and to in is for on with as project deadline update please review attached draft customer order shipping invoice payment team ' +
+  'schedule call tomorrow today next week monday friday plan design server release version feature bug fix test deploy data report numbers ' +
+  'sales revenue cost travel hotel flight conference agenda notes follow up question answer thanks regards best office lunch dinner weekend ' +
+  'holiday contract legal signature approval manager client account password security login backup storage network email calendar invite ' +
+  'event photo video document spreadsheet presentation slide budget forecast target goal quarter year month status progress risk issue ticket ' +
+  'support request feedback survey results analysis summary overview detail change proposal offer price discount product service launch ' +
+  'marketing campaign newsletter website blog article press media social partner vendor supplier delivery warehouse inventory stock item ' +
+  'package tracking receipt refund return policy terms privacy training course workshop webinar recording link file folder share access ' +
+  'permission lead engineer developer designer analyst intern candidate interview hiring onboarding'
+).split(' ');
+
+export function proseWords(next, length, poolSize = WORD_POOL.length) {
+  let s = '';
+  while (s.length < length) {
+    const r = next();
+    s += WORD_POOL[r % poolSize] + (r % 9 === 0 ? ` ${r % 100000}` : '') + ' ';
+  }
+  return s;
+}
+
 export function sequence(seed) {
   let k = seed;
   return () => (k = (k * 1103515245 + 12345) & 0x7fffffff);

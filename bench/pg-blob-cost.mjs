@@ -7,7 +7,7 @@
 // Measured: the backend's CPU (from /proc) per message, and each table's size on disk. Three
 // kinds of message:
 // - `x-lines`: ~5 KB of smtp-source's identical lines (what `npm run bench` sends);
-// - `prose`: ~5 KB of words from a 200-word pool (text mail);
+// - `prose`: ~5 KB of words from the benches' 200-word pool (text mail);
 // - `attachment`: ~200 KB, mostly a base64 attachment of random bytes (photos, PDFs: already compressed).
 //
 //   node bench/pg-blob-cost.mjs        (after `npm run build`; ~1 minute)
@@ -16,25 +16,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { startLocalPostgres } from '../core/dist/local/index.js';
-import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, sequence, startSchemaDatabase, stopOnSignals } from './lib.mjs';
+import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, proseWords, round, RESULTS, runCleanups, sequence, startSchemaDatabase, stopOnSignals } from './lib.mjs';
 
 const ROUNDS = 3;
 const BATCH = 20;
 const DATA_ROOT = path.join(BENCH, '.data');
-const WORDS = (
-  'the of and to in is for on with as project deadline update please review attached draft customer order shipping invoice payment team ' +
-  'schedule call tomorrow today next week monday friday plan design server release version feature bug fix test deploy data report numbers ' +
-  'sales revenue cost travel hotel flight conference agenda notes follow up question answer thanks regards best office lunch dinner weekend'
-).split(' ');
-
-function prose(next, bytes) {
-  let s = 'From: a@cost.test\r\nTo: b@cost.test\r\nSubject: notes\r\n\r\n';
-  while (s.length < bytes) {
-    const r = next();
-    s += WORDS[r % WORDS.length] + (r % 13 === 0 ? '\r\n' : ' ');
-  }
-  return s;
-}
+/** A text message of about `bytes` characters: headers, then words from the shared pool. */
+const prose = (next, bytes) => 'From: a@cost.test\r\nTo: b@cost.test\r\nSubject: notes\r\n\r\n' + proseWords(next, bytes - 54);
 
 const KINDS = {
   'x-lines': { count: 2000, make: () => 'Subject: x\r\n\r\n' + Array.from({ length: 64 }, () => 'X'.repeat(78)).join('\r\n') },

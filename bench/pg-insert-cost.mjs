@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { startLocalPostgres } from '../core/dist/local/index.js';
-import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, sequence, startSchemaDatabase, stopOnSignals } from './lib.mjs';
+import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, proseWords, sequence, startSchemaDatabase, stopOnSignals, WORD_POOL } from './lib.mjs';
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 4000);
 const BATCH = 50;
@@ -30,29 +30,14 @@ const VARIANTS = {
   'no-search-column': ['ALTER TABLE messages DROP COLUMN search'],
 };
 
-const POOL = (
-  'the of and to in is for on with as project deadline update please review attached draft customer order shipping invoice payment team ' +
-  'schedule call tomorrow today next week monday friday plan design server release version feature bug fix test deploy data report numbers ' +
-  'sales revenue cost travel hotel flight conference agenda notes follow up question answer thanks regards best office lunch dinner weekend ' +
-  'holiday contract legal signature approval manager client account password security login backup storage network email calendar invite ' +
-  'event photo video document spreadsheet presentation slide budget forecast target goal quarter year month status progress risk issue ticket ' +
-  'support request feedback survey results analysis summary overview detail change proposal offer price discount product service launch ' +
-  'marketing campaign newsletter website blog article press media social partner vendor supplier delivery warehouse inventory stock item ' +
-  'package tracking receipt refund return policy terms privacy training course workshop webinar recording link file folder share access ' +
-  'permission lead engineer developer designer analyst intern candidate interview hiring onboarding'
-).split(' ');
+const POOL = WORD_POOL;
 
 function bodies(kind) {
   const next = sequence(7);
   const line = 'X'.repeat(78);
   return () => {
     if (kind === 'x-lines') return Array.from({ length: 64 }, () => line).join('\n');
-    let s = '';
-    while (s.length < 5000) {
-      const r = next();
-      s += POOL[r % POOL.length] + (r % 9 === 0 ? ` ${r % 100000}` : '') + ' ';
-    }
-    return s;
+    return proseWords(next, 5000);
   };
 }
 

@@ -16,27 +16,15 @@ import pg from 'pg';
 import { startLocalPostgres } from '../core/dist/local/index.js';
 import { createDb, createMessageRepository } from '../core/dist/index.js';
 import { PREPARED_TEXT } from '../core/dist/db/client.js';
-import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, sequence, startSchemaDatabase, stopOnSignals } from './lib.mjs';
+import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, round, RESULTS, runCleanups, proseWords, sequence, startSchemaDatabase, stopOnSignals, WORD_POOL } from './lib.mjs';
 
 const STORES = Number(process.env.BENCH_STORES ?? 1500);
 const USERS = 20;
 const PER_USER = 200;
 const DATA_ROOT = path.join(BENCH, '.data');
-const WORDS = (
-  'the of and to in is for on with as project deadline update please review attached draft customer order shipping invoice payment team ' +
-  'schedule call tomorrow today next week monday friday plan design server release version feature bug fix test deploy data report numbers ' +
-  'sales revenue cost travel hotel flight conference agenda notes follow up question answer thanks regards best office lunch dinner weekend ' +
-  'holiday contract legal signature approval manager client account password security login backup storage network email calendar invite'
-).split(' ');
-
-function words(next, length) {
-  let s = '';
-  while (s.length < length) {
-    const r = next();
-    s += WORDS[r % WORDS.length] + (r % 9 === 0 ? ` ${r % 100000}` : '') + ' ';
-  }
-  return s;
-}
+/** The first 81 words of the shared pool: the words this bench's figures were made with. */
+const POOL_SIZE = 81;
+const words = (next, length) => proseWords(next, length, POOL_SIZE);
 
 /** Runs marked statements unnamed (the marker stripped): every execution parsed and planned again. */
 function unprepare(pool) {
@@ -63,7 +51,7 @@ async function measure(variant, dataDir) {
         await setup.query(
           `INSERT INTO messages (user_id, mailbox_id, uid, modseq, internal_date, size, blob_hash, thread_id, message_id_header, subject, normalized_subject, from_text, to_text, body_text, snippet)
            VALUES ($1, $2, $3, $3, now(), 5120, '\\x00', $3, $4, $5, lower($5), $6, 'u@cost.test', $7, left($7, 200))`,
-          [box.user_id, box.id, uid, `<m${uid}.${box.user_id}@cost.test>`, `Report ${next() % 1000} ${WORDS[next() % WORDS.length]}`, `Sender ${next() % 10} <s${next() % 10}@example.org>`, body],
+          [box.user_id, box.id, uid, `<m${uid}.${box.user_id}@cost.test>`, `Report ${next() % 1000} ${WORD_POOL[next() % POOL_SIZE]}`, `Sender ${next() % 10} <s${next() % 10}@example.org>`, body],
         );
       }
     }

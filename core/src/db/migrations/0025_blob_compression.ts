@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 /**
  * How a message's bytes are stored (`blobs.data`). PostgreSQL compresses a value over ~2 KB with
  * pglz by default: slow, and mostly wasted on mail, whose bytes are mostly attachments in base64
- * (pglz tries, rarely saves the 25 % it needs to keep the result, and the try costs ~13 ms of CPU
+ * (pglz tries, rarely saves the 25 % it needs to keep the result, and the try costs ~15 ms of CPU
  * per MB at every insert: bench/README.md, "Message bytes: lz4 or as they came"). So:
  * - lz4 where the server has it (compose's postgres image): compresses text several times faster
  *   than pglz and gives up on base64 at once;
