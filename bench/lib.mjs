@@ -477,11 +477,9 @@ export function withTimeout(promise, ms, what) {
 // ---------------------------------------------------------------------------------------------
 // pg_stat_statements on a bench's private PostgreSQL (BENCH_PG_STATEMENTS=1).
 
-/** A deterministic pseudo-random sequence (a linear congruential generator), so that every variant of a bench gets the same data. */
 /**
  * A pool of ~200 common English words: the cost benches' "prose" bodies draw from it, so their text has
- * about the number of distinct words of real mail. `proseWords(next, length)` strings words from the
- * first `poolSize` of them (numbers mixed in) until the text is `length` characters long.
+ * about the number of distinct words of real mail.
  */
 export const WORD_POOL = (
   'the of and to in is for on with as project deadline update please review attached draft customer order shipping invoice payment team ' +
@@ -495,6 +493,7 @@ export const WORD_POOL = (
   'permission lead engineer developer designer analyst intern candidate interview hiring onboarding'
 ).split(' ');
 
+/** Words of the pool (its first `poolSize`), numbers mixed in, until the text is at least `length` characters long. */
 export function proseWords(next, length, poolSize = WORD_POOL.length) {
   let s = '';
   while (s.length < length) {
@@ -504,6 +503,7 @@ export function proseWords(next, length, poolSize = WORD_POOL.length) {
   return s;
 }
 
+/** A deterministic pseudo-random sequence (a linear congruential generator), so that every variant of a bench gets the same data. */
 export function sequence(seed) {
   let k = seed;
   return () => (k = (k * 1103515245 + 12345) & 0x7fffffff);

@@ -30,8 +30,6 @@ const VARIANTS = {
   'no-search-column': ['ALTER TABLE messages DROP COLUMN search'],
 };
 
-const POOL = WORD_POOL;
-
 function bodies(kind) {
   const next = sequence(7);
   const line = 'X'.repeat(78);
@@ -59,7 +57,7 @@ async function measure(kind, variant, runDir) {
       const params = [];
       for (let u = uid; u < uid + BATCH && u <= MESSAGES; u++) {
         const p = params.length;
-        const subject = `Report ${next() % 1000} ${POOL[next() % POOL.length]}`;
+        const subject = `Report ${next() % 1000} ${WORD_POOL[next() % WORD_POOL.length]}`;
         params.push(box.user_id, box.id, u, subject, `Sender ${next() % 100} s${next() % 100}@example.org`, 'a@cost.test', body(), `<m${u}@cost.test>`);
         values.push(`($${p + 1}, $${p + 2}, $${p + 3}, $${p + 3}, now(), 5120, '\\x00', $${p + 3}, $${p + 8}, $${p + 4}, lower($${p + 4}), $${p + 5}, $${p + 6}, $${p + 7}, left($${p + 7}, 200))`);
       }
