@@ -87,7 +87,7 @@ export { type EventPublisher, createRedisEventPublisher } from './events/publish
 export { type UserEventHub, createUserEventHub } from './events/user-event-hub.js';
 
 // spool
-export { type SpooledMessage, type SpoolFiling, type SpoolFilingOutcome, commitSpoolFilings, fileSpooled, prepareSpooled, type PreparedFiling } from './spool/spool-filer.js';
+export { type SpooledMessage, type SpoolFiling, type SpoolFilingOutcome, commitSpoolFilings, fileSpooled } from './spool/spool-filer.js';
 export { reconcileSpool } from './spool/spool-reconciler.js';
 export { SpoolWriter } from './spool/spool-writer.js';
 

@@ -4,7 +4,7 @@ import {
   createInboundQueue,
   createSenderRuleRepository,
   createSpoolRepository,
-  prepareSpooled,
+  fileSpooled,
   inboundJobSchema,
   inboundJobSpoolIds,
   KeyedBatcher,
@@ -101,9 +101,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
   const fileRow = async (spoolId: number, attempt: number) => {
     const release = await rowsFiling.acquire();
     try {
-      const { outcome, filing } = await prepareSpooled(jobDeps, spoolId, attempt, await rowsParsing.acquire());
-      if (filing) await jobDeps.commit(filing);
-      return outcome;
+      return await fileSpooled(jobDeps, spoolId, attempt, await rowsParsing.acquire());
     } finally {
       release();
     }

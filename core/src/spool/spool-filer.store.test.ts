@@ -381,6 +381,33 @@ describe('fileSpooled: recipients and repetition', () => {
     expect(await fileSpooled(deps(), 987_654_321)).toEqual({ status: 'missing', filed: 0, unresolved: [] });
   });
 
+  it('tells onParsed once, before the commit and with the row\'s bytes let go; once too for a row with nothing to parse or commit', async () => {
+    const id = await spool(bytes('From: a@remote.test\nSubject: parsed\n\nbody\n'));
+    const seen: string[] = [];
+    let loaded: { raw: Buffer | null } | null = null;
+    const outcome = await fileSpooled(
+      {
+        ...deps(),
+        load: async (spoolId) => (loaded = (await createSpoolRepository(store.db).getManyWithBlobs([spoolId])).get(spoolId) ?? null),
+        commit: async (filing) => {
+          seen.push(`commit ${filing.inputs.length}`);
+          await commitSpoolFilings(deps(), [filing]);
+        },
+      },
+      id,
+      1,
+      () => seen.push(`parsed, bytes ${loaded?.raw === null ? 'let go' : 'held'}`),
+    );
+    expect(outcome).toMatchObject({ status: 'filed', filed: 1 });
+    expect(seen).toEqual(['parsed, bytes let go', 'commit 1']);
+
+    const missing: string[] = [];
+    await fileSpooled(deps(), 987_654_322, 1, () => missing.push('parsed'));
+    const done: string[] = [];
+    await fileSpooled(deps(), id, 2, () => done.push('parsed'));
+    expect([missing, done]).toEqual([['parsed'], ['parsed']]);
+  });
+
   it('stores the raw bytes byte-for-byte: bare LFs, 8-bit bytes, NULs, trailing whitespace, no final newline', async () => {
     const raw = Buffer.concat([
       Buffer.from('From: sender@remote.test\r\nSubject: exact bytes \t\r\nX-Mixed: bare lf follows\n', 'latin1'),

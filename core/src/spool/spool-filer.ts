@@ -63,40 +63,35 @@ export async function commitSpoolFilings(deps: Pick<SpoolFilerDeps, 'db' | 'even
  * Files one accepted message (a spool row) into the INBOX of each recipient user. Safe to run
  * any number of times: ingest is idempotent per (spool row, user), and a row already marked
  * done is not filed again (its message.new are announced again). Throws on infrastructure errors so the queue retries.
+ *
+ * `onParsed` is called once the row's bytes are let go (parsed: what is committed holds the summary
+ * and the blob's hash), or when it ends if they never were: a caller can bound the messages whose
+ * bytes are in memory apart from those waiting for their lookups and commit (the inbound worker
+ * does: its group commits grow with the second).
  */
-export async function fileSpooled(deps: SpoolFilerDeps, spoolId: number, attempt = 1): Promise<SpoolFilingOutcome> {
-  const { outcome, filing } = await prepareSpooled(deps, spoolId, attempt);
-  if (filing) await (deps.commit ? deps.commit(filing) : commitSpoolFilings(deps, [filing]));
-  return outcome;
-}
-
-/** A spool row read and parsed: what committing `filing` (null: nothing to commit) will have done. */
-export interface PreparedFiling {
-  outcome: SpoolFilingOutcome;
-  filing: SpoolFiling | null;
-}
-
-/**
- * The first half of `fileSpooled`: reads the row and its bytes, parses them, resolves the
- * recipients and their sender lists, and gives back the filing to commit. `onParsed` is called
- * once the bytes are let go (parsed; the filing holds the summary and the blob's hash), or on
- * return if they never were: a caller can bound the messages whose bytes are in memory apart from
- * those waiting for their lookups and commit (the inbound worker does: its group commits grow with
- * the second).
- */
-export async function prepareSpooled(deps: SpoolFilerDeps, spoolId: number, attempt = 1, onParsed?: () => void): Promise<PreparedFiling> {
+export async function fileSpooled(deps: SpoolFilerDeps, spoolId: number, attempt = 1, onParsed?: () => void): Promise<SpoolFilingOutcome> {
   let told = false;
   const parsed = () => {
     if (!told) onParsed?.();
     told = true;
   };
   try {
-    return await prepare(deps, spoolId, attempt, parsed);
+    const { outcome, filing } = await prepare(deps, spoolId, attempt, parsed);
+    parsed(); // a row not parsed (missing, already done) has nothing to commit
+    if (filing) await (deps.commit ? deps.commit(filing) : commitSpoolFilings(deps, [filing]));
+    return outcome;
   } finally {
     parsed();
   }
 }
 
+/** A spool row read and parsed: what committing `filing` (null: nothing to commit) will have done. */
+interface PreparedFiling {
+  outcome: SpoolFilingOutcome;
+  filing: SpoolFiling | null;
+}
+
+/** The first half of `fileSpooled`: reads the row and its bytes, parses them (then `onParsed`), resolves the recipients and their sender lists. */
 async function prepare(deps: SpoolFilerDeps, spoolId: number, attempt: number, onParsed: () => void): Promise<PreparedFiling> {
   const row = deps.load ? await deps.load(spoolId) : ((await createSpoolRepository(deps.db).getManyWithBlobs([spoolId])).get(spoolId) ?? null);
   if (!row) return { outcome: { status: 'missing', filed: 0, unresolved: [] }, filing: null };
