@@ -9,6 +9,7 @@
 //   BENCH_SMTP_CPU_PROF=1 ...                 # V8 CPU profiles of the smtp-server (<run dir>/profiles; node bench/cpuprofile-top.mjs FILE)
 //   BENCH_ONLY=postfix-maildir,mailyard-e2e,mailyard-npm-start BENCH_MESSAGES=2000 ...   # end to end, to the mailbox (bench/ingest-e2e.mjs)
 //   BENCH_ONLY=mailyard-steady BENCH_STEADY_RATES=100,500 BENCH_STEADY_SECONDS=60 ...      # steady rate (bench/ingest-steady.mjs)
+//   BENCH_WARMUP=8000 ...                     # messages each server gets before it is measured (end to end and acceptance)
 //
 // The run ends with issue #14's side-by-side table (bench/ingest-summary.mjs), also in the JSON.
 //
@@ -24,7 +25,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
 import { measureAcceptedToVisible } from './accepted-to-visible.mjs';
-import { benchMailyardE2E, benchPostfixMaildir, E2E_PLAN } from './ingest-e2e.mjs';
+import { analyzeLikeAutovacuum, benchMailyardE2E, benchPostfixMaildir, E2E_PLAN } from './ingest-e2e.mjs';
 import { benchMailyardSteady } from './ingest-steady.mjs';
 import { issue14Summary, printIssue14Summary } from './ingest-summary.mjs';
 import { BENCH, benchLog, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, POSTFIX, pruneOldRuns, RESULTS, ROOT, round, runBounded, runCleanups, sleep, SMTP_SINK, SMTP_SOURCE, startChild, startPrivatePostfix, stopOnSignals, stopPid, systemCpu, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
@@ -39,7 +40,8 @@ const PLAN = {
   sessions: 20,
   newConnectionMessages: 4000,
   reusedConnectionMessages: 10000,
-  warmupMessages: 300,
+  /** Before the acceptance runs, Postfix and Mailyard alike: a server that has been running (bench/ingest-e2e.mjs's header says why). */
+  warmupMessages: E2E_PLAN.jitWarmupMessages,
   smtpSourceTimeoutMs: 120_000,
   drainTimeoutMs: 300_000,
   latency: { ratePerSecond: 100, seconds: 10, poolConnections: 4, waitForEventsMs: 60_000 },
@@ -187,8 +189,8 @@ async function benchPostfix(runDir) {
     return { error: err.message };
   }
   const before = countSent();
-  await smtpSource(port, { messages: 200, reuse: false, label: 'postfix warm-up' });
-  let expected = before + 200;
+  await smtpSource(port, { messages: PLAN.warmupMessages, reuse: false, label: 'postfix warm-up' });
+  let expected = before + PLAN.warmupMessages;
   await settle(expected);
   const connectToGreeting = await bannerLatency(port);
   const newConnection = await smtpSource(port, { messages: PLAN.newConnectionMessages, reuse: false, label: 'postfix new connection' });
@@ -357,6 +359,7 @@ async function benchMailyard(runDir) {
   const warmDrain = await drain();
   if (warmDrain.timedOut) throw new Error('inbound-worker did not file the warm-up messages');
   if ((await spoolCounts()).total < PLAN.warmupMessages) throw new Error(`warm-up: only ${(await spoolCounts()).total} of ${PLAN.warmupMessages} accepted:\n${warmup.firstWarnings.join('\n')}\n${smtp.tail()}`);
+  await analyzeLikeAutovacuum(db);
 
   const connectToGreeting = await bannerLatency(smtpPort);
   log(`mailyard connect -> 220: median ${connectToGreeting.medianMs} ms`);
@@ -433,7 +436,10 @@ function printTable(results) {
   const my = e2e['mailyard-e2e'];
   const ns = e2e['mailyard-npm-start'];
   if (pf || my || ns) {
-    console.log(`\nEnd to end, to the mailbox (${E2E_PLAN.messages} × 5 KB, 20 sessions, new connection per message):`);
+    console.log(`\nEnd to end, to the mailbox (${E2E_PLAN.messages} × 5 KB, 20 sessions, new connection per message; measured after ${E2E_PLAN.jitWarmupMessages} warm-up messages):`);
+    const cold = (x) => x?.cold?.messagesPerSecond;
+    const coldRatio = (b) => (cold(pf) && b ? ` (${(b / cold(pf)).toFixed(2)}×)` : '');
+    if (cold(pf) || cold(my) || cold(ns)) console.log(`  cold, the first ${E2E_PLAN.messages} after start, ${E2E_PLAN.userCounts[0]} user(s): Postfix ${fmt(cold(pf))} msg/s; Mailyard separate processes ${fmt(cold(my))} msg/s${coldRatio(cold(my))}; npm start ${fmt(cold(ns))} msg/s${coldRatio(cold(ns))}`);
     for (const users of E2E_PLAN.userCounts) {
       const a = pf?.runs?.[`users${users}`]?.messagesPerSecond;
       const ratio = (b) => (a && b ? ` (${(b / a).toFixed(2)}×)` : '');
