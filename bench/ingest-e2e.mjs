@@ -9,19 +9,20 @@
 //   BENCH_WARMUP=8000            messages sent between the cold run and the measured runs (default 8000)
 //   BENCH_NODE_FLAGS='--trace-opt --trace-deopt'   node flags for smtp-server and inbound-worker as separate
 //                                processes (flags NODE_OPTIONS refuses; their output goes to the service logs)
-//
-// Each target, once started: 200 messages (connections, pools), then the *cold* run (1 user, as many
-// messages as a measured run: the rate of processes just started, reported, not judged), then
-// BENCH_WARMUP more messages unclocked, then the measured runs. Node compiles its hot code while it
-// runs: in the first ~10,000 messages V8's optimizing compiler takes 10–30 % of the smtp-server's and
-// the worker's CPU (system-wide `perf`, session 13; bench/README.md "Cold and warm"). The measured
-// runs are the rate of a server that has been running, as every server on the Internet has; the
-// cold run says what the first minutes cost. Postfix gets the same sequence.
 //   BENCH_PG_STATEMENTS=1        pg_stat_statements on the private PostgreSQL (restarted once to load it):
 //                                the top statements of each Mailyard run go into the JSON and the log
 //   BENCH_WORKER_CPU_PROF=1      V8 CPU profile of the inbound worker (<run dir>/profiles; summarize
 //                                with `node bench/cpuprofile-top.mjs FILE`)
 //   BENCH_SMTP_CPU_PROF=1        the same for the smtp-server (smtp-server.cpuprofile)
+//
+// Each target, once started: 200 messages (connections, pools), then the *cold* run (1 user, as many
+// messages as a measured run: the rate of processes just started, reported, not judged), then
+// BENCH_WARMUP more messages unclocked, then (Mailyard) ANALYZE, then the measured runs. Node
+// compiles its hot code while it runs: in the first ~10,000 messages V8's optimizing compiler takes
+// 10–30 % of the smtp-server's and the worker's CPU (system-wide `perf`, session 13; bench/README.md
+// "Cold and warm"). The measured runs are the rate of a server that has been running, as every
+// server on the Internet has; the cold run says what the first minutes cost. Postfix gets the same
+// sequence (without the ANALYZE: it has no planner).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
