@@ -5,7 +5,7 @@
 //
 //   node bench/imap.mjs                                   # both targets, the full plan
 //   BENCH_ONLY=dovecot node bench/imap.mjs                # one target (mailyard | dovecot)
-//   BENCH_USERS=5 BENCH_CLIENTS=5 BENCH_ITERATIONS=3 BENCH_IDLE_CONNECTIONS=100 BENCH_WAKE_MESSAGES=20 ...
+//   BENCH_USERS=5 BENCH_CLIENTS=5 BENCH_ITERATIONS=3 BENCH_WARMUP_ITERATIONS=3 BENCH_IDLE_CONNECTIONS=100 BENCH_WAKE_MESSAGES=20 ...
 //                                                         # a small run while developing
 //   BENCH_KEEP=1 ...                                      # keep bench/.data/run-imap-* afterwards
 //   BENCH_IMAP_CPU_PROF=1 ...                             # V8 CPU profile of imap-server (<run dir>/profiles;
@@ -16,6 +16,7 @@
 //                                                         # phase per round of the mix, in the JSON and the log
 //   BENCH_TOP=300 ...                                     # how many of those statements (default 40)
 //   BENCH_WARMUP_ITERATIONS=0 ...                         # rounds of the cold pass before the timed one (default 20)
+//   BENCH_NODE_FLAGS='--trace-opt' ...                    # node flags for imap-server (its output goes to its log)
 //
 // Per target: (1) operations per second of BENCH_CLIENTS imapflow clients, one per user, each
 // looping a fixed mix BENCH_ITERATIONS times, after a cold pass of the mix; (2) IDLE wake: a message delivered (Mailyard: SMTP
@@ -446,7 +447,8 @@ async function benchMailyard(runDir, template, users) {
   };
   const service = (name) => {
     const profile = process.env.BENCH_IMAP_CPU_PROF && name === 'imap-server' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, '--cpu-prof-name=imap-server.cpuprofile'] : [];
-    const child = startChild(process.execPath, [...profile, path.join(ROOT, name, 'dist', 'main.js')], { cwd: ROOT, env, logFile: path.join(runDir, `${name}.log`) });
+    const nodeFlags = name === 'imap-server' ? (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
+    const child = startChild(process.execPath, [...nodeFlags, ...profile, path.join(ROOT, name, 'dist', 'main.js')], { cwd: ROOT, env, logFile: path.join(runDir, `${name}.log`) });
     cleanups.push(() => stopPid(child, 'SIGTERM', 20_000));
     return child;
   };
