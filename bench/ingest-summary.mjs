@@ -25,7 +25,7 @@ export function issue14Summary(results, userCounts) {
   const postfixMaildir = e2e['postfix-maildir'];
   for (const [target, how] of [['mailyard-e2e', 'separate processes'], ['mailyard-npm-start', 'npm start']]) {
     const cold = e2e[target]?.cold;
-    if (cold) versus(`e2e msg/s, cold (first ${cold.messages} after start), ${cold.users} user(s), ${how}`, cold.messagesPerSecond, postfixMaildir?.cold?.messagesPerSecond, 'Postfix-Maildir', null);
+    if (cold) versus(`e2e msg/s, cold: first ${cold.messages}, ${cold.users} user(s), ${how}`, cold.messagesPerSecond, postfixMaildir?.cold?.messagesPerSecond, 'Postfix-Maildir', null);
     for (const users of userCounts) {
       const mine = e2e[target]?.runs?.[`users${users}`]?.messagesPerSecond;
       const peer = postfixMaildir?.runs?.[`users${users}`]?.messagesPerSecond;
