@@ -76,8 +76,9 @@ export async function fileSpooled(deps: SpoolFilerDeps, spoolId: number, attempt
     told = true;
   };
   try {
+    // A filing exists only for a parsed row (told already); a row without one (missing, already
+    // done) is told in `finally`, with nothing committed before.
     const { outcome, filing } = await prepare(deps, spoolId, attempt, parsed);
-    parsed(); // a row not parsed (missing, already done) has nothing to commit
     if (filing) await (deps.commit ? deps.commit(filing) : commitSpoolFilings(deps, [filing]));
     return outcome;
   } finally {
