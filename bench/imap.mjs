@@ -35,7 +35,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import pg from 'pg';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { benchLog as log, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, procStat, pruneOldRuns, RESULTS, ROOT, round, runCleanups, sleep, startChild, startPostgresWithStatements, stopOnSignals, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, withTimeout } from './lib.mjs';
+import { benchLog as log, benchNodeFlags, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, procStat, pruneOldRuns, RESULTS, ROOT, round, runCleanups, sleep, startChild, startPostgresWithStatements, stopOnSignals, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, withTimeout } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -447,7 +447,7 @@ async function benchMailyard(runDir, template, users) {
   };
   const service = (name) => {
     const profile = process.env.BENCH_IMAP_CPU_PROF && name === 'imap-server' ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, '--cpu-prof-name=imap-server.cpuprofile'] : [];
-    const nodeFlags = name === 'imap-server' ? (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean) : [];
+    const nodeFlags = name === 'imap-server' ? benchNodeFlags() : [];
     const child = startChild(process.execPath, [...nodeFlags, ...profile, path.join(ROOT, name, 'dist', 'main.js')], { cwd: ROOT, env, logFile: path.join(runDir, `${name}.log`) });
     cleanups.push(() => stopPid(child, 'SIGTERM', 20_000));
     return child;

@@ -31,7 +31,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { benchLog as log, childPids, cleanups, cpuSeconds, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPostgresWithStatements, startPrivatePostfix, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
+import { benchLog as log, benchNodeFlags, childPids, cleanups, cpuSeconds, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPostgresWithStatements, startPrivatePostfix, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -79,6 +79,17 @@ async function waitForCount(count, target, t0, { timeoutMs, check }) {
     check?.();
     await sleep(50);
   }
+}
+
+/**
+ * Unclocked: sends `messages` to the first run's users and waits (bounded) until `count()` has grown
+ * by as many (in the Maildirs, or filed); `what` names the target in the error.
+ */
+async function warmUp(port, dir, messages, count, { timeoutMs, check, what }) {
+  const target = (await count()) + messages;
+  await send(port, E2E_PLAN.userCounts[0], messages, dir);
+  const done = await waitForCount(count, target, performance.now(), { timeoutMs, check });
+  if (done.seconds === null) throw new Error(`${what}: warm-up of ${messages}: only ${messages - (target - done.count)} arrived`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -131,9 +142,8 @@ export async function benchPostfixMaildir(runDir) {
     return n;
   };
   await startPrivatePostfix({ dir, etc, queue, maillog, host: HOST, port });
-  await send(port, E2E_PLAN.userCounts[0], E2E_PLAN.warmupMessages, dir);
-  const warm = await waitForCount(async () => delivered(), E2E_PLAN.warmupMessages, performance.now(), { timeoutMs: 60_000 });
-  if (warm.seconds === null) throw new Error(`postfix-maildir warm-up: ${warm.count} of ${E2E_PLAN.warmupMessages} delivered; see ${maillog}`);
+  const count = async () => delivered();
+  await warmUp(port, dir, E2E_PLAN.warmupMessages, count, { timeoutMs: 60_000, what: `postfix-maildir (see ${maillog})` });
 
   const measure = async (userCount, label) => {
     const before = delivered();
@@ -157,9 +167,7 @@ export async function benchPostfixMaildir(runDir) {
     return run;
   };
   const cold = await measure(E2E_PLAN.userCounts[0], `cold, ${E2E_PLAN.userCounts[0]} user(s)`);
-  const target = delivered() + E2E_PLAN.jitWarmupMessages;
-  await send(port, E2E_PLAN.userCounts[0], E2E_PLAN.jitWarmupMessages, dir);
-  if ((await waitForCount(async () => delivered(), target, performance.now(), { timeoutMs: E2E_PLAN.settleTimeoutMs })).seconds === null) throw new Error(`postfix-maildir: the warm-up's ${E2E_PLAN.jitWarmupMessages} messages were not all delivered; see ${maillog}`);
+  await warmUp(port, dir, E2E_PLAN.jitWarmupMessages, count, { timeoutMs: E2E_PLAN.settleTimeoutMs, what: `postfix-maildir (see ${maillog})` });
   const runs = {};
   for (const userCount of E2E_PLAN.userCounts) runs[`users${userCount}`] = await measure(userCount, `${userCount} user(s)`);
   return { note: 'smtpd -> cleanup (queue fsync) -> qmgr -> virtual(8) -> Maildir (fsync); clock: first connection -> every file in new/', users, cold, warmupMessages: E2E_PLAN.jitWarmupMessages, runs };
@@ -226,7 +234,7 @@ export async function startMailyardForBench(runDir, { name, addresses, viaNpmSta
 
 /** smtp-server and inbound-worker, one process each (as compose runs them). */
 async function startSeparateProcesses(runDir, serviceEnv, smtpPort) {
-  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  const nodeFlags = benchNodeFlags();
   const profile = process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(runDir, 'profiles')}`, '--cpu-prof-name=inbound-worker.cpuprofile'] : [];
   const worker = startChild(process.execPath, [...nodeFlags, ...profile, path.join(ROOT, 'inbound-worker', 'dist', 'main.js')], { cwd: ROOT, env: serviceEnv, logFile: path.join(runDir, 'inbound-worker-e2e.log') });
   cleanups.push(() => stopPid(worker, 'SIGTERM', 30_000));
@@ -337,9 +345,7 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
   const cpu = () => ({ ...services.cpu(), postgres: treeCpuSeconds(postmasterPid), redis: cpuSeconds(redisPid), system: systemCpu() });
   const check = services.check;
 
-  await send(smtpPort, E2E_PLAN.userCounts[0], E2E_PLAN.warmupMessages, runDir);
-  const warm = await waitForCount(filed, E2E_PLAN.warmupMessages, performance.now(), { timeoutMs: 60_000, check });
-  if (warm.seconds === null) throw new Error(`${name} warm-up: ${warm.count} of ${E2E_PLAN.warmupMessages} filed`);
+  await warmUp(smtpPort, runDir, E2E_PLAN.warmupMessages, filed, { timeoutMs: 60_000, check, what: name });
 
   const measure = async (userCount, label) => {
     const n = E2E_PLAN.messages;
@@ -385,9 +391,7 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
     return run;
   };
   const cold = await measure(E2E_PLAN.userCounts[0], `cold, ${E2E_PLAN.userCounts[0]} user(s)`);
-  const target = (await filed()) + E2E_PLAN.jitWarmupMessages;
-  await send(smtpPort, E2E_PLAN.userCounts[0], E2E_PLAN.jitWarmupMessages, runDir);
-  if ((await waitForCount(filed, target, performance.now(), { timeoutMs: E2E_PLAN.settleTimeoutMs, check })).seconds === null) throw new Error(`${name}: the warm-up's ${E2E_PLAN.jitWarmupMessages} messages were not all filed`);
+  await warmUp(smtpPort, runDir, E2E_PLAN.jitWarmupMessages, filed, { timeoutMs: E2E_PLAN.settleTimeoutMs, check, what: name });
   await analyzeLikeAutovacuum(db);
   const runs = {};
   for (const userCount of E2E_PLAN.userCounts) runs[`users${userCount}`] = await measure(userCount, `${userCount} user(s)`);

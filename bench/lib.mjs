@@ -104,6 +104,9 @@ export function memoryKb(pid) {
 // ---------------------------------------------------------------------------------------------
 // Run control shared by the benchmarks.
 
+/** `BENCH_NODE_FLAGS='--trace-opt …'`: node flags for the services a bench measures (flags NODE_OPTIONS refuses). */
+export const benchNodeFlags = (env = process.env.BENCH_NODE_FLAGS) => (env ?? '').split(' ').filter(Boolean);
+
 /** `BENCH_ONLY=a,b`: a predicate saying whether a target should run (all when unset). */
 export function onlyFilter(env = process.env.BENCH_ONLY) {
   const only = env ? new Set(env.split(',').map((s) => s.trim())) : null;

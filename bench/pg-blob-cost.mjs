@@ -16,11 +16,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { startLocalPostgres } from '../core/dist/local/index.js';
-import { BENCH, benchLog as log, cpuSeconds, finishRun, machineInfo, pruneOldRuns, ROOT, proseWords, round, RESULTS, runCleanups, sequence, startSchemaDatabase, stopOnSignals } from './lib.mjs';
+import { benchLog as log, cpuSeconds, DATA_ROOT, finishRun, machineInfo, pruneOldRuns, ROOT, proseWords, round, RESULTS, runCleanups, sequence, startSchemaDatabase, stopOnSignals } from './lib.mjs';
 
 const ROUNDS = 3;
 const BATCH = 20;
-const DATA_ROOT = path.join(BENCH, '.data');
 /** A text message of about `bytes` characters: headers, then words from the shared pool. */
 const prose = (next, bytes) => 'From: a@cost.test\r\nTo: b@cost.test\r\nSubject: notes\r\n\r\n' + proseWords(next, bytes - 54);
 
