@@ -35,7 +35,7 @@ import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import pg from 'pg';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { benchLog as log, benchNodeFlags, cleanups, cpuSeconds, DATA_ROOT, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, procStat, pruneOldRuns, RESULTS, ROOT, round, runCleanups, sleep, startChild, startPostgresWithStatements, stopOnSignals, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, withTimeout } from './lib.mjs';
+import { benchLog as log, benchNodeFlags, cleanups, cpuSeconds, DATA_ROOT, envCount, exited, finishRun, machineInfo, memoryKb, onlyFilter, percentile, procStat, pruneOldRuns, RESULTS, ROOT, round, runCleanups, sleep, startChild, startPostgresWithStatements, stopOnSignals, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, withTimeout } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
@@ -45,22 +45,22 @@ const DOVECOT_LDA = '/usr/lib/dovecot/dovecot-lda';
 
 /** The workload. Kept here so the JSON records exactly what ran. */
 const PLAN = {
-  users: Number(process.env.BENCH_USERS ?? 50),
+  users: envCount('BENCH_USERS', 50),
   messagesPerUser: 200,
   /** Concurrent imapflow clients in phase 1 (client i works as user i mod users). */
-  clients: Number(process.env.BENCH_CLIENTS ?? 50),
+  clients: envCount('BENCH_CLIENTS', 50),
   /** Rounds of the mix per client (10 commands each). */
-  iterations: Number(process.env.BENCH_ITERATIONS ?? 20),
+  iterations: envCount('BENCH_ITERATIONS', 20),
   /**
    * Rounds of the mix per client run first, with other choices (seeds), and reported as the cold
    * pass, not judged: Node compiles its hot code while it runs (V8's optimizing compiler took 5–13 %
    * of imap-server's CPU all through a 10 s phase after the loading; bench/README.md "Cold and warm").
    * Both servers get it.
    */
-  warmupIterations: Number(process.env.BENCH_WARMUP_ITERATIONS ?? 20),
+  warmupIterations: envCount('BENCH_WARMUP_ITERATIONS', 20, 0),
   fetchRange: 20,
-  idleConnections: Number(process.env.BENCH_IDLE_CONNECTIONS ?? 1000),
-  wakeMessages: Number(process.env.BENCH_WAKE_MESSAGES ?? 200),
+  idleConnections: envCount('BENCH_IDLE_CONNECTIONS', 1000),
+  wakeMessages: envCount('BENCH_WAKE_MESSAGES', 200),
   /** Logins at once: Mailyard counts an attempt in flight against the per-IP failure limit (30). */
   loginConcurrency: 20,
   /** RSS is sampled this many times, this far apart, before and after the idle connections. */
@@ -247,7 +247,7 @@ async function measureOps(port, users, cpu, { iterations = PLAN.iterations, seed
 
 /** PLAN.warmupIterations rounds of the mix with other choices, before the timed phase: clocked and reported, not judged. */
 async function coldPass(port, users, cpu, name) {
-  if (PLAN.warmupIterations <= 0) return null;
+  if (PLAN.warmupIterations === 0) return null;
   const pass = await measureOps(port, users, cpu, { iterations: PLAN.warmupIterations, seed: 1000 });
   log(`${name}: cold pass ${pass.opsPerSecond} ops/s (${pass.operations} commands, not judged); the measured pass…`);
   return pass;

@@ -31,19 +31,19 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort, startLocalPostgres, startLocalRedis } from '../core/dist/local/index.js';
-import { benchLog as log, benchNodeFlags, childPids, cleanups, cpuSeconds, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPostgresWithStatements, startPrivatePostfix, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
+import { benchLog as log, benchNodeFlags, childPids, cleanups, cpuSeconds, envCount, exited, memoryKb, ROOT, round, runBounded, sleep, SMTP_SOURCE, startChild, startPostgresWithStatements, startPrivatePostfix, stopPid, systemCpu, topStatements, treeCpuSeconds, waitForBanner, writePrivatePostfix } from './lib.mjs';
 
 const execFileP = promisify(execFile);
 const HOST = '127.0.0.1';
 
 export const E2E_PLAN = {
-  messages: Number(process.env.BENCH_MESSAGES ?? 4000),
+  messages: envCount('BENCH_MESSAGES', 4000),
   messageBytes: 5120,
   sessions: 20,
   userCounts: (process.env.BENCH_USERS ?? '1,20').split(',').map(Number),
   warmupMessages: 200,
   /** After the cold run, before the measured runs (unclocked): see the header. */
-  jitWarmupMessages: Number(process.env.BENCH_WARMUP ?? 8000),
+  jitWarmupMessages: envCount('BENCH_WARMUP', 8000),
   senderTimeoutMs: 180_000,
   /** From the last reply until every message is in a mailbox. */
   settleTimeoutMs: 300_000,

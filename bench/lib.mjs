@@ -104,6 +104,16 @@ export function memoryKb(pid) {
 // ---------------------------------------------------------------------------------------------
 // Run control shared by the benchmarks.
 
+/** A whole-number setting from the environment (`fallback` when unset); anything else ends the bench (exit 2) with a line naming the variable. */
+export function envCount(name, fallback, min = 1) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n >= min) return n;
+  console.error(`${name}=${raw}: expected a whole number ≥ ${min} (unset: ${fallback})`);
+  process.exit(2);
+}
+
 /** `BENCH_NODE_FLAGS='--trace-opt …'`: node flags for the services a bench measures (flags NODE_OPTIONS refuses). */
 export const benchNodeFlags = (env = process.env.BENCH_NODE_FLAGS) => (env ?? '').split(' ').filter(Boolean);
 
