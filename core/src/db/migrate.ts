@@ -24,6 +24,7 @@ import * as m0022 from './migrations/0022_messages_fillfactor.js';
 import * as m0023 from './migrations/0023_messages_user_mailbox_statistics.js';
 import * as m0024 from './migrations/0024_messages_internal_date_zone.js';
 import * as m0025 from './migrations/0025_blob_compression.js';
+import * as m0026 from './migrations/0026_search_index_stage.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -52,6 +53,7 @@ export const migrations: Record<string, Migration> = {
   '0023_messages_user_mailbox_statistics': m0023,
   '0024_messages_internal_date_zone': m0024,
   '0025_blob_compression': m0025,
+  '0026_search_index_stage': m0026,
 };
 
 /** What each migration changes, one line, for `mailyard migrate --dry-run`. Describe a new migration here too. */
@@ -80,6 +82,7 @@ export const migrationDescriptions: Record<string, string> = {
   '0023_messages_user_mailbox_statistics': 'the planner learns that a message\'s mailbox names its owner, so reads of one mailbox are planned for its real size',
   '0024_messages_internal_date_zone': 'messages keep the zone their IMAP INTERNALDATE was given in, for FETCH and date SEARCH',
   '0025_blob_compression': 'message bytes are compressed with lz4 where PostgreSQL has it, and stored as they came otherwise (no more pglz at every insert)',
+  '0026_search_index_stage': 'the search vector moves to its own table, filled just after filing (mail is visible first, searchable a moment later); a search indexes its user\'s pending mail first',
 };
 
 class StaticProvider implements MigrationProvider {

@@ -246,6 +246,26 @@ export interface SpoolFilingsTable {
   created_at: Generated<Date>;
 }
 
+/**
+ * A message's free-text search vector (migration 0026), written by the search index stage after the
+ * message is filed; user, folder and date are copies of the message's, so a search walks this table
+ * alone in date order.
+ */
+export interface MessageSearchTable {
+  message_id: number;
+  user_id: number;
+  mailbox_id: number;
+  internal_date: Date;
+  /** tsvector (as text when read). */
+  search: string;
+}
+
+/** A message whose search vector is not computed yet (see MessageSearchTable). */
+export interface SearchPendingTable {
+  message_id: number;
+  user_id: number;
+}
+
 export type ChangeKind = 'message.new' | 'message.flags' | 'message.moved' | 'message.deleted' | 'mailbox.created' | 'mailbox.renamed' | 'mailbox.deleted';
 
 export interface ChangesTable {
@@ -386,6 +406,8 @@ export interface Database {
   spool: SpoolTable;
   messages: MessagesTable;
   spool_filings: SpoolFilingsTable;
+  message_search: MessageSearchTable;
+  search_pending: SearchPendingTable;
   changes: ChangesTable;
   domain_admins: DomainAdminsTable;
   sessions: SessionsTable;

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { type DbOrTx, PREPARED } from '../db/client.js';
+import { createSearchIndexRepository } from './search-index.repository.js';
 import type { Insertable } from 'kysely';
 import type { AddressJson, AttachmentJson, AuthenticationJson, FilterDecisionJson, MessagesTable, SpecialUse } from '../db/schema.js';
 
@@ -247,6 +248,7 @@ export function createMessageRepository(db: DbOrTx) {
         const byKey = new Map(inserted.map((r) => [`${r.mailbox_id}:${r.uid}`, r.id]));
         for (const r of part) ids.push(byKey.get(`${r.mailbox_id}:${r.uid}`)!);
       }
+      await createSearchIndexRepository(db).queue(rows.map((r, i) => ({ messageId: ids[i]!, userId: r.user_id })));
       return ids;
     },
     /** Copies of the user's messages into another mailbox: same bytes and summary, new id, uid, modseq, flags. */
@@ -267,6 +269,7 @@ export function createMessageRepository(db: DbOrTx) {
         const byKey = new Map(rows.map((r) => [`${r.mailbox_id}:${r.uid}`, r.id]));
         for (const c of part) ids.push(byKey.get(`${c.mailboxId}:${c.uid}`)!);
       }
+      await createSearchIndexRepository(db).queue(ids.map((messageId) => ({ messageId, userId })));
       return ids;
     },
     /**
@@ -354,6 +357,7 @@ export function createMessageRepository(db: DbOrTx) {
           UPDATE messages AS m SET mailbox_id = ${mailboxId}, uid = v.uid, modseq = v.modseq, moved_at = now()
           FROM unnest(${part.map((m) => m.id)}::bigint[], ${part.map((m) => m.uid)}::bigint[], ${part.map((m) => m.modseq)}::bigint[]) AS v(id, uid, modseq)
           WHERE m.id = v.id AND m.user_id = ${userId}`.execute(db);
+        await createSearchIndexRepository(db).moved(userId, mailboxId, part.map((m) => m.id));
       }
     },
     /** Deletes the user's messages that match the filter; returns what was removed. */

@@ -4,6 +4,7 @@ import type { SpecialUse } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { caseVariants, databaseCaseVariants } from '../util/case-variants.js';
 import { listColumns, toListItem, type MessageListItem } from './message.repository.js';
+import { createSearchIndexRepository } from './search-index.repository.js';
 
 /**
  * Runs a parsed search (ParsedSearch below, as core/src/mail/search-query.ts parses it from the
@@ -105,19 +106,26 @@ const subjectContains = (value: string) => sql<SqlBool>`strpos(subject, ${value}
 type Condition = Expression<SqlBool>;
 type InTerm = Extract<SearchTerm, { kind: 'in' }>;
 
-/** The SQL condition of one term (`in:` terms are resolved to folder ids first: see folderScope). */
-function condition(term: Exclude<SearchTerm, InTerm>): Condition {
+/**
+ * The SQL condition of one term (`in:` terms are resolved to folder ids first: see folderScope).
+ * `vector`: the row at hand has the message's search vector as `search` (a ranked search walks
+ * `message_search`); otherwise it is a `messages` row and a free-text term looks the vector up.
+ */
+function condition(term: Exclude<SearchTerm, InTerm>, vector: boolean): Condition {
   switch (term.kind) {
-    case 'text':
+    case 'text': {
       if (!hasLexemes(term.value)) return subjectContains(term.value);
-      return sql<SqlBool>`search @@ ${tsquery(term.value, term.prefix ? ':*' : '')}`;
+      const q = tsquery(term.value, term.prefix ? ':*' : '');
+      // Only a search without positive words (`-draft`, `is:unread -draft`) tests words on
+      // `messages` rows: one primary-key probe of message_search each (`id` is the outer row's).
+      return vector ? sql<SqlBool>`search @@ ${q}` : sql<SqlBool>`EXISTS (SELECT 1 FROM message_search s WHERE s.message_id = id AND s.search @@ ${q})`;
+    }
     case 'subject':
       if (!hasLexemes(term.value)) return subjectContains(term.value);
-      // Two equivalent tests: weight A of the stored vector (only the subject carries weight A),
-      // cheap on a row at hand, and the subject's own vector, which the GIN index
-      // messages_subject_search (migration 0009) finds without reading every message. PostgreSQL
-      // tests the cheaper one first.
-      return sql<SqlBool>`(search @@ ${tsquery(term.value, ':A')} AND to_tsvector('simple', subject) @@ ${tsquery(term.value, '')})`;
+      // Weight A of the vector (only the subject carries weight A), cheap on a row at hand; on
+      // `messages`, the subject's own vector, which the GIN index messages_subject_search
+      // (migration 0009) finds without reading every message.
+      return vector ? sql<SqlBool>`search @@ ${tsquery(term.value, ':A')}` : sql<SqlBool>`to_tsvector('simple', subject) @@ ${tsquery(term.value, '')}`;
     case 'from':
       return sql<SqlBool>`from_text ILIKE ANY(${likePatterns(term.value)}::text[])`;
     case 'to': {
@@ -263,10 +271,13 @@ export function createSearchRepository(db: DbOrTx) {
       const filters: Condition[] = [];
       for (const t of query.terms) {
         if (t.kind === 'in') continue;
-        const c = condition(t);
+        const c = condition(t, rankedMode);
         if ((t.kind === 'before' || t.kind === 'after') && !t.negated) scope.push(c);
         else filters.push(t.negated ? sql<SqlBool>`NOT (${c})` : c);
       }
+      // Words are matched on the search index: first index what this user's mail still has
+      // waiting for it (mail filed a moment ago), so that no message already in a folder is missed.
+      if (query.terms.some((t) => t.kind === 'text' && hasLexemes(t.value))) await createSearchIndexRepository(db).catchUp(userId);
       const folders = await folderScope(db, userId, query);
       if (folders.only?.length === 0) return { messages: [], nextCursor: null };
       if (folders.only?.length === 1) scope.push(sql<SqlBool>`mailbox_id = ${folders.only[0]}`);
@@ -313,20 +324,47 @@ export function createSearchRepository(db: DbOrTx) {
       ] as const;
       const n = Math.max(1, options.rankCandidates ?? RANK_CANDIDATES);
 
-      const dateScope = query.terms.flatMap((t) => ((t.kind === 'before' || t.kind === 'after') && !t.negated ? [condition(t)] : []));
-      const isBelow = (b: Boundary) => sql<SqlBool>`(internal_date, id) < (${fromUs(b.us)}, ${b.id}::bigint)`;
+      const dateScope = query.terms.flatMap((t) => ((t.kind === 'before' || t.kind === 'after') && !t.negated ? [condition(t, true)] : []));
+      const isBelow = (b: Boundary) => sql<SqlBool>`(internal_date, message_id) < (${fromUs(b.us)}, ${b.id}::bigint)`;
+
+      // A ranked search reads `message_search` (the vectors, with user, folder and date): its walk
+      // tests the words on those rows alone. Terms on other columns (from:, is:, has:, a subject
+      // without letters) read the message row too, joined for the rows whose words matched.
+      const indexed = () => {
+        let q = db.selectFrom('message_search').where('user_id', '=', userId);
+        for (const c of scope) q = q.where(c);
+        return q;
+      };
+      const needsMessage = query.terms.some(
+        (t) => t.kind === 'from' || t.kind === 'to' || t.kind === 'has-attachment' || t.kind === 'is' || ((t.kind === 'text' || t.kind === 'subject') && !hasLexemes(t.value)),
+      );
+      /** Candidates (with the filters) from a query of message_search rows as `w` (id = the message's id). */
+      const candidatesOf = (window: ReturnType<typeof indexedRows>) => {
+        let q = db.selectFrom(window.as('w'));
+        if (needsMessage) {
+          // OFFSET 0 keeps it a probe per row that gets this far, after the word tests.
+          q = q.innerJoinLateral(
+            (eb) => eb.selectFrom('messages').select(['subject', 'from_text', 'to_text', 'cc_text', 'has_attachments', 'flags']).whereRef('messages.id', '=', 'w.id').offset(0).as('m'),
+            (join) => join.onTrue(),
+          ) as unknown as typeof q;
+        }
+        let out = q.select(candidateColumns).orderBy('internal_date', 'desc').orderBy('id', 'desc');
+        for (const c of filters) out = out.where(c);
+        return out;
+      };
+      const indexedRows = () => indexed().select(['message_id as id', 'internal_date', 'search']);
 
       /**
        * The row `rows` places down the date index, below `below` when given: among the rows of the
        * one folder searched, or else of all the user's folders, within the date terms. Undefined
-       * when there are fewer rows. Read from the index alone (user_id or mailbox_id, internal_date, id).
+       * when there are fewer rows. Read from the index alone (user_id or mailbox_id, internal_date, message_id).
        */
       const edge = async (rows: number, below?: Boundary): Promise<Boundary | undefined> => {
-        let q = db.selectFrom('messages').select(['id', dateUs.as('us')]).where('user_id', '=', userId);
+        let q = db.selectFrom('message_search').select(['message_id as id', dateUs.as('us')]).where('user_id', '=', userId);
         if (folders.only?.length === 1) q = q.where('mailbox_id', '=', folders.only[0]!);
         for (const c of dateScope) q = q.where(c);
         if (below) q = q.where(isBelow(below));
-        const r = await q.orderBy('internal_date', 'desc').orderBy('id', 'desc').offset(rows - 1).limit(1).executeTakeFirst();
+        const r = await q.orderBy('internal_date', 'desc').orderBy('message_id', 'desc').offset(rows - 1).limit(1).executeTakeFirst();
         return r && { id: Number(r.id), us: Number(r.us) };
       };
 
@@ -337,12 +375,10 @@ export function createSearchRepository(db: DbOrTx) {
        * reads the rows in date order, tests each, and stops at `want`.
        */
       const walk = (rows: number, want: number, range: { from?: Boundary | undefined; below?: Boundary | undefined }) => {
-        let window = scoped().selectAll().orderBy('internal_date', 'desc').orderBy('id', 'desc').limit(rows);
-        if (range.from) window = window.where(sql<SqlBool>`(internal_date, id) >= (${fromUs(range.from.us)}, ${range.from.id}::bigint)`);
+        let window = indexedRows().orderBy('internal_date', 'desc').orderBy('message_id', 'desc').limit(rows);
+        if (range.from) window = window.where(sql<SqlBool>`(internal_date, message_id) >= (${fromUs(range.from.us)}, ${range.from.id}::bigint)`);
         if (range.below) window = window.where(isBelow(range.below));
-        let q = db.selectFrom(window.as('w')).select(candidateColumns).orderBy('internal_date', 'desc').orderBy('id', 'desc').limit(want);
-        for (const c of filters) q = q.where(c);
-        return q.execute().then(asCandidates);
+        return candidatesOf(window).limit(want).execute().then(asCandidates);
       };
       /** Room in a window bounded by `edge` rows for mail that arrives meanwhile: the LIMIT must not cut it short. */
       const withRoom = (rows: number) => 2 * rows + 1000;
@@ -382,7 +418,7 @@ export function createSearchRepository(db: DbOrTx) {
           if (more.length === need || (toTheEnd && !end2)) candidates = [...first, ...more];
         }
       }
-      candidates ??= asCandidates(await matches().select(candidateColumns).orderBy('internal_date', 'desc').orderBy('id', 'desc').limit(n).execute());
+      candidates ??= asCandidates(await candidatesOf(indexedRows()).limit(n).execute());
 
       // The page: (rank, date, id) descending, after the cursor. Compared as SQL compares them: the
       // cursor's date has milliseconds, the stored dates may have microseconds.

@@ -48,8 +48,8 @@ describe('migration 0009_search_indexes', () => {
     expect(to).toContain('messages_cc_trgm');
   });
 
-  it('keeps the search vector in the row (storage main)', async () => {
-    const { rows } = await sql<{ attstorage: string }>`SELECT attstorage FROM pg_attribute WHERE attrelid = 'messages'::regclass AND attname = 'search'`.execute(store.db);
+  it('keeps the search vector in the row (storage main; in message_search since migration 0026)', async () => {
+    const { rows } = await sql<{ attstorage: string }>`SELECT attstorage FROM pg_attribute WHERE attrelid = 'message_search'::regclass AND attname = 'search'`.execute(store.db);
     expect(rows[0]?.attstorage).toBe('m');
   });
 });

@@ -1,0 +1,53 @@
+import { sql, type Kysely } from 'kysely';
+
+/**
+ * Mail is visible first and searchable a moment later (issue #14): the free-text search vector
+ * moves out of `messages` into a table of its own, filled by a second stage.
+ *
+ * Until now `messages.search` was a GENERATED column: every filing ran PostgreSQL's text parser
+ * over the message's subject, addresses, attachment names and up to 200,000 characters of body
+ * inside the filing transaction, a quarter of PostgreSQL's CPU while mail arrives (bench/README.md,
+ * "Searchable a moment later"). Now:
+ * - `message_search` holds each message's vector (same expression, same weights) with the columns a
+ *   search walks by (user, folder, date), so a ranked search reads only this table until it has its
+ *   candidates;
+ * - `search_pending` lists the messages not indexed yet. The mailbox writer adds a row for every
+ *   message it inserts (core/src/repositories/message.repository.ts); the search index stage
+ *   (core/src/search/search-index.ts) turns them into `message_search` rows: the inbound worker
+ *   does it whenever it is not filing, and a search first indexes what its user still has pending,
+ *   so a search never misses a message that is already in a mailbox.
+ * Both reference `messages` with ON DELETE CASCADE: deleting a message deletes its search rows.
+ *
+ * Existing vectors are copied over (no text is parsed again), then the column and its GIN index
+ * are dropped. DROP COLUMN only marks the column dropped: the space of old rows is reused as they
+ * are rewritten, or at once with VACUUM FULL messages.
+ */
+export async function up(db: Kysely<unknown>): Promise<void> {
+  await sql`
+    CREATE TABLE message_search (
+      message_id bigint PRIMARY KEY,
+      user_id bigint NOT NULL,
+      mailbox_id bigint NOT NULL,
+      internal_date timestamptz NOT NULL,
+      search tsvector NOT NULL
+    )`.execute(db);
+  // Kept in the row (compressed), as migration 0009 did for the column: a search walk reads the
+  // vector of every row it tests, and fetching it from TOAST cost about twice the rest of the row.
+  await sql`ALTER TABLE message_search ALTER COLUMN search SET STORAGE MAIN`.execute(db);
+  await sql`INSERT INTO message_search (message_id, user_id, mailbox_id, internal_date, search) SELECT id, user_id, mailbox_id, internal_date, search FROM messages`.execute(db);
+  // The date orders a search walks in: all of a user's folders, or one folder.
+  await sql`CREATE INDEX message_search_user_date ON message_search (user_id, internal_date DESC, message_id DESC)`.execute(db);
+  await sql`CREATE INDEX message_search_mailbox_date ON message_search (mailbox_id, internal_date DESC, message_id DESC)`.execute(db);
+  await sql`CREATE INDEX message_search_vector ON message_search USING gin (search)`.execute(db);
+  // Added after the copy: checked by one join instead of a check (and a row lock) per message.
+  await sql`ALTER TABLE message_search ADD CONSTRAINT message_search_message_id_fkey FOREIGN KEY (message_id) REFERENCES messages(id) ON DELETE CASCADE`.execute(db);
+
+  await sql`
+    CREATE TABLE search_pending (
+      message_id bigint PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+      user_id bigint NOT NULL
+    )`.execute(db);
+  await sql`CREATE INDEX search_pending_user ON search_pending (user_id, message_id)`.execute(db);
+
+  await sql`ALTER TABLE messages DROP COLUMN search`.execute(db);
+}
