@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { round } from './lib.mjs';
+import { SEARCH_VECTOR_SQL } from '../core/dist/index.js';
 
 /**
  * Generates messages uid `from`..`to` of one mailbox in one INSERT ... SELECT generate_series.
@@ -93,6 +94,9 @@ export async function generateMessages(db, { userId, mailboxId, address, from, t
     }
     const end = Math.min(to, start + batch - 1);
     await db.query(sql, [start, end, userId, mailboxId, 600, hash, address]);
+    // Their search vectors, as the product's search index stage computes them (migration 0026).
+    await db.query(`INSERT INTO message_search (message_id, user_id, mailbox_id, internal_date, search)
+      SELECT m.id, m.user_id, m.mailbox_id, m.internal_date, ${SEARCH_VECTOR_SQL} FROM messages m WHERE m.mailbox_id = $1 AND m.uid BETWEEN $2 AND $3`, [mailboxId, start, end]);
     last = end;
     log(`generated uid ${start}..${end} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
   }
@@ -109,6 +113,7 @@ export async function generateMessages(db, { userId, mailboxId, address, from, t
   const t1 = performance.now();
   await db.query('ANALYZE messages');
   await db.query('VACUUM (ANALYZE) messages');
+  await db.query('VACUUM (ANALYZE) message_search');
   return { rows: last - from + 1, insertSeconds: round(insertSeconds, 1), analyzeVacuumSeconds: round((performance.now() - t1) / 1000, 1) };
 }
 

@@ -344,8 +344,13 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
   const walBytes = async (a, b) => Number((await db.query('SELECT pg_wal_lsn_diff($2::pg_lsn, $1::pg_lsn)::bigint AS n', [a, b])).rows[0].n);
   const cpu = () => ({ ...services.cpu(), postgres: treeCpuSeconds(postmasterPid), redis: cpuSeconds(redisPid), system: systemCpu() });
   const check = services.check;
+  // Searchable: the search index stage (migration 0026) has no message left queued. Counted as
+  // minus the queue, so that waitForCount's "at least 0" means "none left".
+  const notQueued = async () => ++polls && -Number((await db.query('SELECT count(*)::bigint AS n FROM search_pending /* bench */')).rows[0].n);
+  const searchable = (t0, timeoutMs) => waitForCount(notQueued, 0, t0, { timeoutMs, check });
 
   await warmUp(smtpPort, runDir, E2E_PLAN.warmupMessages, filed, { timeoutMs: 60_000, check, what: name });
+  await searchable(performance.now(), 60_000);
 
   const measure = async (userCount, label) => {
     const n = E2E_PLAN.messages;
@@ -363,7 +368,14 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
     const cpu1 = cpu();
     const pg1 = await pgCounters();
     if (done.seconds === null) throw new Error(`${name}, ${userCount} users: only ${done.count - before} of ${n} filed`);
+    // Then until the last of them is searchable (the search index stage runs after filing).
+    const indexed = await searchable(t0, E2E_PLAN.settleTimeoutMs);
+    const cpu2 = cpu();
     const perMessageUs = (a, b) => (a === null || b === null ? null : round(((b - a) / n) * 1e6, 0));
+    const cpuUs = (from, to) => ({
+      ...Object.fromEntries(Object.keys(to).filter((k) => k !== 'system').map((k) => [k, perMessageUs(from[k] ?? null, to[k])])),
+      wholeMachine: perMessageUs(from.system.busy, to.system.busy),
+    });
     const run = {
       users: userCount,
       messages: n,
@@ -371,10 +383,8 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
       seconds: round(done.seconds, 2),
       messagesPerSecond: round(n / done.seconds, 0),
       pendingWhenSendersFinished: pendingAtSendEnd,
-      cpuMicrosecondsPerMessage: {
-        ...Object.fromEntries(Object.keys(cpu1).filter((k) => k !== 'system').map((k) => [k, perMessageUs(cpu0[k] ?? null, cpu1[k])])),
-        wholeMachine: perMessageUs(cpu0.system.busy, cpu1.system.busy),
-      },
+      cpuMicrosecondsPerMessage: cpuUs(cpu0, cpu1),
+      searchable: { seconds: indexed.seconds === null ? null : round(indexed.seconds, 2), cpuMicrosecondsPerMessage: cpuUs(cpu0, cpu2) },
       machineCoresBusy: round((cpu1.system.busy - cpu0.system.busy) / done.seconds, 2),
       postgres: {
         commitsPerMessage: round((pg1.commits - pg0.commits - (polls - polls0) - 1) / n, 2),
@@ -383,10 +393,12 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
       },
       ...sent,
     };
-    if (statements) run.topStatements = await topStatements(db, n, { exclude: ['SELECT count(*)::bigint AS n FROM spool_filings WHERE spool_id >%', 'SELECT coalesce(max(id), 0)::bigint AS id FROM spool%'] });
+    if (statements) run.topStatements = await topStatements(db, n, { exclude: ['SELECT count(*)::bigint AS n FROM spool_filings WHERE spool_id >%', 'SELECT coalesce(max(id), 0)::bigint AS id FROM spool%', 'SELECT count(*)::bigint AS n FROM search_pending%'] });
     const c = run.cpuMicrosecondsPerMessage;
     log(`${name}, ${label}: ${n} in ${done.seconds.toFixed(2)} s = ${run.messagesPerSecond} msg/s (senders done after ${sendSeconds.toFixed(2)} s, ${pendingAtSendEnd} not yet filed then)`);
     log(`  CPU µs/message: ${Object.entries(c).filter(([k]) => k !== 'wholeMachine').map(([k, v]) => `${k} ${v}`).join(', ')}; machine ${run.machineCoresBusy} cores busy; PG ${run.postgres.commitsPerMessage} commits, ${run.postgres.walBytesPerMessage} WAL bytes, ${run.postgres.walFsyncsPerMessage} WAL fsyncs per message`);
+    const cs = run.searchable.cpuMicrosecondsPerMessage;
+    log(`  searchable (search index stage done) after ${run.searchable.seconds ?? '—'} s; CPU µs/message until then: ${Object.entries(cs).filter(([k]) => k !== 'wholeMachine').map(([k, v]) => `${k} ${v}`).join(', ')}`);
     for (const s of run.topStatements ?? []) log(`  ${String(s.usPerUnit).padStart(7)} ms/msg·1000  ${String(s.calls).padStart(7)} calls  ${String(s.walBytesPerUnit).padStart(6)} WAL B/msg  ${s.query}`);
     return run;
   };

@@ -10,9 +10,10 @@
 // Sender: nodemailer over a pool of connections, paced by a fixed schedule (message i due at
 // t0 + i/rate). smtp-source cannot pace below one message per second per session and reports no
 // per-message reply, and the accepted → visible clock needs each 250's time and its spool id.
+import { performance } from 'node:perf_hooks';
 import { measureAcceptedToVisible } from './accepted-to-visible.mjs';
 import { startMailyardForBench } from './ingest-e2e.mjs';
-import { benchLog as log, sleep } from './lib.mjs';
+import { benchLog as log, round, sleep } from './lib.mjs';
 
 const positive = (v, max, what) => {
   const n = Number(v);
@@ -66,12 +67,34 @@ export async function benchMailyardSteady(runDir) {
   };
   const pendingRows = async () => Number((await m.db.query(`SELECT count(*)::bigint AS n FROM spool WHERE status = 'pending' /* bench */`)).rows[0].n);
   const common = { smtpPort: m.smtpPort, redisUrl: m.redisUrl, db: m.db, userId, sender, recipient, messageBytes, waitForEventsMs, alive };
+  // Messages filed and not searchable yet (the search index stage's queue, migration 0026).
+  const queuedForSearch = async () => Number((await m.db.query('SELECT count(*)::bigint AS n FROM search_pending /* bench */')).rows[0].n);
 
   await measureAcceptedToVisible({ ...common, ...STEADY_PLAN.warmup, poolConnections: 4, label: 'steady warm-up' });
   const runs = {};
   for (const rate of rates) {
     m.services.check();
-    const r = await measureAcceptedToVisible({ ...common, ratePerSecond: rate, seconds, poolConnections: STEADY_PLAN.poolConnections(rate), everySecond: pendingRows, label: `steady ${rate} msg/s` });
+    // The search index queue, sampled every second beside the spool backlog: at a steady rate, how
+    // far behind filing the search index is ("searchable a moment later": queued / rate seconds).
+    const queued = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        queued.push(await queuedForSearch());
+        await sleep(1000);
+      }
+    })();
+    const r = await measureAcceptedToVisible({ ...common, ratePerSecond: rate, seconds, poolConnections: STEADY_PLAN.poolConnections(rate), everySecond: pendingRows, label: `steady ${rate} msg/s` }).finally(() => (sampling = false));
+    await sampler;
+    const drainStart = performance.now();
+    while ((await queuedForSearch()) > 0 && performance.now() - drainStart < 60_000) await sleep(50);
+    const searchIndex = {
+      queuedMax: Math.max(0, ...queued),
+      queuedLastThirdMax: Math.max(0, ...queued.slice(Math.floor((queued.length * 2) / 3))),
+      /** The largest queue as seconds of mail at this rate: how far behind filing search was at most. */
+      lagSecondsMax: round(Math.max(0, ...queued) / rate, 2),
+      emptyAfterPhaseMs: round(performance.now() - drainStart, 0),
+    };
     const backlog = backlogOf(r.everySecond, rate);
     const { everySecond, ...rest } = r;
     const target = STEADY_TARGETS[rate] ?? null;
@@ -83,11 +106,13 @@ export async function benchMailyardSteady(runDir) {
       seconds,
       ...rest,
       backlog: { ...backlog, perSecond: everySecond },
+      searchIndex: { ...searchIndex, perSecond: queued },
       rateReached,
       target,
       met: target === null ? null : rateReached && r.errors === 0 && r.eventsMissing === 0 && p99 !== null && p99 < target.p99Ms && backlog.bounded,
     };
     log(`steady ${rate} msg/s: ${r.accepted} accepted at ${r.acceptedPerSecond}/s; backlog max ${backlog.max}, last ${backlog.last}, last third max ${backlog.lastThirdMax} (${backlog.bounded ? 'bounded' : 'NOT bounded'}); p99 ${p99} ms${target ? ` (target < ${target.p99Ms} ms)` : ''}; this process's event-loop delay p99 ${r.benchEventLoopDelayMs.p99} ms`);
+    log(`  search index queue: max ${searchIndex.queuedMax} (${searchIndex.lagSecondsMax} s of mail), last third max ${searchIndex.queuedLastThirdMax}; empty ${searchIndex.emptyAfterPhaseMs} ms after the phase`);
     // The next phase starts on an empty spool (the measurement waited for every event; this is bounded too).
     const deadline = Date.now() + 60_000;
     while ((await pendingRows()) > 0 && Date.now() < deadline) await sleep(200);

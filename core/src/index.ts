@@ -35,6 +35,8 @@ export { type MessageListItem, createMessageRepository } from './repositories/me
 export { type ClaimedDelivery, type ClaimedWork, type DeliveryOutcome, type DueKey, type OutboundMessageRow, type OutboundRepository, type QueuedDeliveryRow, type SenderScope, CANCELLED_DELIVERY_REPLY, createOutboundRepository, dueKey } from './repositories/outbound.repository.js';
 export { type AdminStats, createAdminStatsRepository } from './repositories/admin-stats.repository.js';
 export { createSearchRepository } from './repositories/search.repository.js';
+export { createSearchIndexRepository, SEARCH_VECTOR_SQL } from './repositories/search-index.repository.js';
+export { type SearchIndexer, type SearchIndexerOptions, startSearchIndexer } from './search/search-indexer.js';
 export { type SpoolInput, createSpoolRepository } from './repositories/spool.repository.js';
 export { createScheduledSendRepository, type ScheduledSendRow } from './repositories/scheduled-send.repository.js';
 export { createUploadRepository } from './repositories/upload.repository.js';

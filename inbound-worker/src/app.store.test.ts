@@ -135,6 +135,19 @@ describe('inbound worker', () => {
     await stopWorker(app);
   });
 
+  it('makes filed mail searchable a moment later, without a search asking for it', async () => {
+    const app = startWorker({ reconcileAgeMs: HOUR });
+    await app.run();
+    const id = await spool('searchable soon', ['alice@in.test']);
+    await queue.enqueue([id]);
+    await waitFor('the row to be filed', allDone([id]));
+    const [message] = await filingsOf([id]);
+    // The search index stage runs beside filing (every 200 ms when filing is not behind).
+    await waitFor('its search vector', async () => (await store.db.selectFrom('message_search').select('message_id').where('message_id', '=', message!.id).execute()).length === 1);
+    expect(await store.db.selectFrom('search_pending').select('message_id').where('message_id', '=', message!.id).execute()).toEqual([]);
+    await stopWorker(app);
+  });
+
   it('files waiting rows in a few large transactions, however few it parses at once', async () => {
     // One job of 60 rows (a large SMTP commit) waiting before the worker starts.
     const ids: number[] = [];

@@ -13,6 +13,8 @@ import {
   resolveRecipients,
   runWithReconciler,
   Semaphore,
+  startSearchIndexer,
+  type SearchIndexer,
   type Db,
   type EventPublisher,
   type Logger,
@@ -145,6 +147,9 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
   });
   worker.on('error', (err) => log.warn({ event: 'inbound.worker_error', err: err.message }));
 
+  // The search index stage: filed mail becomes searchable right after, in batches outside the
+  // filing transactions; while filing is behind (its window full), filing comes first.
+  let indexer: SearchIndexer | undefined;
   const runner = runWithReconciler(
     worker,
     'inbound',
@@ -159,9 +164,13 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
   return {
     worker,
     reconcile: runner.reconcile,
-    run: runner.start,
+    async run() {
+      await runner.start();
+      indexer = startSearchIndexer(deps, { backlogged: () => rowsFiling.load >= options.filingWindow });
+    },
     async close() {
       await runner.stop(); // waits for jobs in progress to finish
+      await indexer?.stop();
       await queue.close();
     },
   };

@@ -239,37 +239,47 @@ export function createMessageRepository(db: DbOrTx) {
         FOR UPDATE OF m`.execute(db);
       return rows.map((r) => ({ id: r.id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, size: r.size, flags: r.flags, threadId: r.thread_id, specialUse: r.special_use }));
     },
-    /** Inserts message rows (of any users); returns their ids in the order given. */
+    /**
+     * Inserts message rows (of any users) and queues them for the search index stage (migration
+     * 0026) in the same statement; returns their ids in the order given.
+     */
     async insertMany(rows: ReadonlyArray<Insertable<MessagesTable>>): Promise<number[]> {
       const ids: number[] = [];
       for (const part of chunks(rows, 200)) {
-        const inserted = await db.insertInto('messages').values(part).returning(['id', 'mailbox_id', 'uid']).execute();
+        const inserted = await db
+          .with('added', (qb) => qb.insertInto('messages').values(part).returning(['id', 'user_id', 'mailbox_id', 'uid']))
+          .with('queued', (qb) => qb.insertInto('search_pending').columns(['message_id', 'user_id']).expression((eb) => eb.selectFrom('added').select(['id', 'user_id'])))
+          .selectFrom('added')
+          .select(['id', 'mailbox_id', 'uid'])
+          .execute();
         // (mailbox_id, uid) is unique: map the returned ids back onto the input order.
         const byKey = new Map(inserted.map((r) => [`${r.mailbox_id}:${r.uid}`, r.id]));
         for (const r of part) ids.push(byKey.get(`${r.mailbox_id}:${r.uid}`)!);
       }
-      await createSearchIndexRepository(db).queue(rows.map((r, i) => ({ messageId: ids[i]!, userId: r.user_id })));
       return ids;
     },
     /** Copies of the user's messages into another mailbox: same bytes and summary, new id, uid, modseq, flags. */
     async copyRows(userId: number, copies: ReadonlyArray<{ sourceId: number; mailboxId: number; uid: number; modseq: number; flags: string[] }>): Promise<number[]> {
       const ids: number[] = [];
       for (const part of chunks(copies)) {
+        // Queued for the search index stage in the same statement, as insertMany does.
         const { rows } = await sql<{ id: number; mailbox_id: number; uid: number }>`${PREPARED}
-          INSERT INTO messages (user_id, mailbox_id, uid, modseq, flags, internal_date, internal_date_zone, size, blob_hash, trace_headers, thread_id,
-            message_id_header, in_reply_to, "references", subject, normalized_subject, from_json, to_json, cc_json, from_text,
-            to_text, cc_text, sent_date, snippet, body_text, has_attachments, attachments, attachment_names, authentication, filter)
-          SELECT m.user_id, v.mailbox_id, v.uid, v.modseq, v.flags, m.internal_date, m.internal_date_zone, m.size, m.blob_hash, m.trace_headers, m.thread_id,
-            m.message_id_header, m.in_reply_to, m."references", m.subject, m.normalized_subject, m.from_json, m.to_json, m.cc_json, m.from_text,
-            m.to_text, m.cc_text, m.sent_date, m.snippet, m.body_text, m.has_attachments, m.attachments, m.attachment_names, m.authentication, m.filter
-          FROM (VALUES ${sql.join(part.map((c) => sql`(${c.sourceId}::bigint, ${c.mailboxId}::bigint, ${c.uid}::bigint, ${c.modseq}::bigint, ${c.flags}::text[])`))})
-               AS v(source_id, mailbox_id, uid, modseq, flags)
-          JOIN messages m ON m.id = v.source_id AND m.user_id = ${userId}
-          RETURNING id, mailbox_id, uid`.execute(db);
+          WITH added AS (
+            INSERT INTO messages (user_id, mailbox_id, uid, modseq, flags, internal_date, internal_date_zone, size, blob_hash, trace_headers, thread_id,
+              message_id_header, in_reply_to, "references", subject, normalized_subject, from_json, to_json, cc_json, from_text,
+              to_text, cc_text, sent_date, snippet, body_text, has_attachments, attachments, attachment_names, authentication, filter)
+            SELECT m.user_id, v.mailbox_id, v.uid, v.modseq, v.flags, m.internal_date, m.internal_date_zone, m.size, m.blob_hash, m.trace_headers, m.thread_id,
+              m.message_id_header, m.in_reply_to, m."references", m.subject, m.normalized_subject, m.from_json, m.to_json, m.cc_json, m.from_text,
+              m.to_text, m.cc_text, m.sent_date, m.snippet, m.body_text, m.has_attachments, m.attachments, m.attachment_names, m.authentication, m.filter
+            FROM (VALUES ${sql.join(part.map((c) => sql`(${c.sourceId}::bigint, ${c.mailboxId}::bigint, ${c.uid}::bigint, ${c.modseq}::bigint, ${c.flags}::text[])`))})
+                 AS v(source_id, mailbox_id, uid, modseq, flags)
+            JOIN messages m ON m.id = v.source_id AND m.user_id = ${userId}
+            RETURNING id, user_id, mailbox_id, uid
+        ), queued AS (INSERT INTO search_pending (message_id, user_id) SELECT id, user_id FROM added)
+        SELECT id, mailbox_id, uid FROM added`.execute(db);
         const byKey = new Map(rows.map((r) => [`${r.mailbox_id}:${r.uid}`, r.id]));
         for (const c of part) ids.push(byKey.get(`${c.mailboxId}:${c.uid}`)!);
       }
-      await createSearchIndexRepository(db).queue(ids.map((messageId) => ({ messageId, userId })));
       return ids;
     },
     /**

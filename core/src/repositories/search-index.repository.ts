@@ -4,19 +4,22 @@ import { type DbOrTx, PREPARED } from '../db/client.js';
 /**
  * The search index stage (migration 0026): `search_pending` lists the messages whose search vector
  * is not computed yet, `message_search` holds the vectors. The mailbox writer queues every message
- * it inserts (`queue`, in its transaction); `indexPending` computes the vectors of queued messages
- * in batches (the inbound worker runs it when it is not filing: core/src/search/search-indexer.ts,
- * and a search runs it for its user first: core/src/repositories/search.repository.ts).
+ * it inserts, in the statement that inserts it (MessageRepository.insertMany, copyRows);
+ * `indexPending` computes the vectors of queued messages in batches (the inbound worker runs it
+ * beside filing: core/src/search/search-indexer.ts; a search runs it for its user first:
+ * core/src/repositories/search.repository.ts).
  *
- * A message's vector, as migration 0001's generated column had it: the subject with weight A, the
- * From/To/Cc names and addresses and the attachment names with weight B, the first 200,000
- * characters of the body text with weight C; the 'simple' configuration (no stemming, no stop words).
+ * A message's vector (SEARCH_VECTOR_SQL, of a `messages` row named m), as migration 0001's
+ * generated column had it: the subject with weight A, the From/To/Cc names and addresses and the
+ * attachment names with weight B, the first 200,000 characters of the body text with weight C;
+ * the 'simple' configuration (no stemming, no stop words).
  */
-const VECTOR = sql`
+export const SEARCH_VECTOR_SQL = `
   setweight(to_tsvector('simple', m.subject), 'A') ||
   setweight(to_tsvector('simple', m.from_text || ' ' || m.to_text || ' ' || m.cc_text), 'B') ||
   setweight(to_tsvector('simple', m.attachment_names), 'B') ||
   setweight(to_tsvector('simple', left(m.body_text, 200000)), 'C')`;
+const VECTOR = sql.raw(SEARCH_VECTOR_SQL);
 
 export function createSearchIndexRepository(db: DbOrTx) {
   /**
@@ -53,13 +56,6 @@ export function createSearchIndexRepository(db: DbOrTx) {
   }
 
   return {
-    /** Queues messages (any users') for the index: in the transaction that inserts them. */
-    async queue(messages: ReadonlyArray<{ messageId: number; userId: number }>): Promise<void> {
-      if (messages.length === 0) return;
-      await sql`${PREPARED}
-        INSERT INTO search_pending (message_id, user_id)
-        SELECT * FROM unnest(${messages.map((m) => m.messageId)}::bigint[], ${messages.map((m) => m.userId)}::bigint[])`.execute(db);
-    },
     indexPending,
     /**
      * Indexes everything the user has queued, batch after batch, before a search reads the index.

@@ -1,0 +1,36 @@
+import { sql } from 'kysely';
+import { describe, expect, it } from 'vitest';
+import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
+import { migrateToLatest } from '../migrate.js';
+
+const empty = useEmptyDatabase();
+
+describe('migration 0026_search_index_stage', () => {
+  it('moves every stored search vector into message_search as it was, drops the column, and deletes a message’s search rows with it', async () => {
+    const db = empty.db;
+    await empty.migrateTo('0025_blob_compression');
+    await sql`
+      WITH d AS (INSERT INTO domains (name) VALUES ('in.test') RETURNING id),
+           u AS (INSERT INTO users (domain_id, address, password_hash) SELECT id, 'a@in.test', 'x' FROM d RETURNING id),
+           b AS (INSERT INTO mailboxes (user_id, name, special_use, uidvalidity) SELECT id, 'INBOX', '\\Inbox', 1 FROM u RETURNING id, user_id),
+           blob AS (INSERT INTO blobs (hash, size, data) VALUES ('\\x00', 1, '\\x00'))
+      INSERT INTO messages (user_id, mailbox_id, uid, modseq, internal_date, size, blob_hash, thread_id, subject, from_text, body_text)
+      SELECT b.user_id, b.id, g, g, now(), 1, '\\x00', g, 'Walrus report ' || g, 'Ann <ann@remote.test>', 'the body of message ' || g FROM b, generate_series(1, 3) g`.execute(db);
+    const before = (await sql<{ id: number; v: string }>`SELECT id, search::text AS v FROM messages ORDER BY id`.execute(db)).rows;
+    expect(before[0]!.v).toContain("'walrus':1A");
+
+    expect(await migrateToLatest(db)).toContain('0026_search_index_stage');
+
+    const after = (await sql<{ id: number; v: string }>`SELECT message_id AS id, search::text AS v FROM message_search ORDER BY message_id`.execute(db)).rows;
+    expect(after).toEqual(before);
+    const columns = (await sql<{ n: number }>`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_name = 'messages' AND column_name = 'search'`.execute(db)).rows;
+    expect(columns[0]!.n).toBe(0);
+    // Nothing is queued: every message already had its vector.
+    expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM search_pending`.execute(db)).rows[0]!.n).toBe(0);
+
+    await sql`INSERT INTO search_pending (message_id, user_id) SELECT id, user_id FROM messages WHERE uid = 3`.execute(db);
+    await sql`DELETE FROM messages WHERE uid IN (1, 3)`.execute(db);
+    expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM message_search`.execute(db)).rows[0]!.n).toBe(1);
+    expect((await sql<{ n: number }>`SELECT count(*)::int AS n FROM search_pending`.execute(db)).rows[0]!.n).toBe(0);
+  });
+});

@@ -1,0 +1,130 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestStore, type TestStore } from '../../../tests/helpers/store.js';
+import { testSecrets } from '../../../tests/helpers/secrets.js';
+import { createAccountsService } from '../accounts/accounts.service.js';
+import { createLogger } from '../log/logger.js';
+import { copyMessages, createMailbox, deleteMessages, ingestMessage, moveMessages } from '../mail/mailbox-writer/index.js';
+import { summarizeMessage } from '../mail/parse.js';
+import { parseSearchQuery } from '../mail/search-query.js';
+import { startSearchIndexer } from '../search/search-indexer.js';
+import { createSearchIndexRepository } from './search-index.repository.js';
+import { createSearchRepository } from './search.repository.js';
+
+/**
+ * The search index stage (migration 0026): filing queues a message, a pass or a search indexes it,
+ * moves and deletes keep the index in step, and a message a writer holds is left for later.
+ */
+let store: TestStore;
+let userId: number;
+const events = { publish: async () => undefined };
+const log = createLogger({ name: 'test', level: 'silent' });
+
+async function deliver(subject: string, body = 'nothing special'): Promise<number> {
+  const raw = Buffer.from(`From: Ann <ann@remote.test>\r\nTo: ix@ix.test\r\nSubject: ${subject}\r\n\r\n${body}\r\n`);
+  const r = await ingestMessage({ db: store.db, events }, { userId, mailbox: { specialUse: '\\Inbox' }, content: { raw }, summary: await summarizeMessage(raw) });
+  return r.messageId;
+}
+
+const pending = async () => (await sql<{ id: number }>`SELECT message_id AS id FROM search_pending WHERE user_id = ${userId} ORDER BY 1`.execute(store.db)).rows.map((r) => Number(r.id));
+const indexedFolder = async (id: number) => (await sql<{ mailbox_id: number }>`SELECT mailbox_id FROM message_search WHERE message_id = ${id}`.execute(store.db)).rows[0]?.mailbox_id;
+const search = async (q: string) => (await createSearchRepository(store.db).search(userId, parseSearchQuery(q), { limit: 50 })).messages.map((m) => m.id);
+
+beforeAll(async () => {
+  store = await createTestStore();
+  const accounts = createAccountsService({ db: store.db, secrets: testSecrets });
+  await accounts.addDomain('ix.test');
+  userId = (await accounts.addUser({ address: 'ix@ix.test', password: 'ix password 1' })).id;
+});
+afterAll(async () => {
+  await store.drop();
+});
+
+describe('the search index stage', () => {
+  it('queues a filed message instead of indexing it in the filing transaction; a search indexes it first and finds it', async () => {
+    const id = await deliver('Quarterly walrus report');
+    expect(await pending()).toEqual([id]);
+    expect(await indexedFolder(id)).toBeUndefined();
+
+    expect(await search('walrus')).toEqual([id]);
+    expect(await pending()).toEqual([]);
+    expect(await indexedFolder(id)).toBeDefined();
+    // The same weights as before: the subject is weight A (subject: matches it).
+    expect(await search('subject:walrus')).toEqual([id]);
+  });
+
+  it('indexes queued mail in a background pass, in batches, the oldest first', async () => {
+    const ids = [await deliver('pass one'), await deliver('pass two'), await deliver('pass three')];
+    expect(await pending()).toEqual(ids);
+    const indexer = startSearchIndexer({ db: store.db, log }, { batch: 2, intervalMs: 60_000 });
+    try {
+      await indexer.pass();
+      expect(await pending()).toEqual([]);
+      for (const id of ids) expect(await indexedFolder(id)).toBeDefined();
+    } finally {
+      await indexer.stop();
+    }
+  });
+
+  it('while the process is behind, a pass indexes one batch and leaves the rest for later', async () => {
+    const ids = [await deliver('behind one'), await deliver('behind two'), await deliver('behind three')];
+    let behind = true;
+    const indexer = startSearchIndexer({ db: store.db, log }, { batch: 2, intervalMs: 60_000, backlogged: () => behind, backlogEveryMs: 60_000 });
+    try {
+      await indexer.pass();
+      expect(await pending()).toEqual([ids[2]]);
+      await indexer.pass(); // within backlogEveryMs of the last batch: nothing
+      expect(await pending()).toEqual([ids[2]]);
+      behind = false;
+      await indexer.pass();
+      expect(await pending()).toEqual([]);
+    } finally {
+      await indexer.stop();
+    }
+  });
+
+  it('keeps the folder in step with moves, before and after indexing, and drops the rows of deleted mail', async () => {
+    const archive = await createMailbox({ db: store.db, events }, userId, 'Zebra archive');
+    const early = await deliver('zebra moved before indexing');
+    const late = await deliver('zebra moved after indexing');
+    await createSearchIndexRepository(store.db).indexPending({ userId, limit: 1 }); // the oldest queued: `early` only
+    await moveMessages({ db: store.db, events }, userId, [early, late], archive.id);
+    expect(await search('zebra in:"Zebra archive"')).toEqual(expect.arrayContaining([early, late]));
+    expect(await search('zebra in:inbox')).toEqual([]);
+    expect(await indexedFolder(early)).toBe(archive.id);
+    expect(await indexedFolder(late)).toBe(archive.id);
+
+    const copied = await copyMessages({ db: store.db, events }, userId, [late], { specialUse: '\\Inbox' });
+    const copy = copied.copied[0]!.id;
+    expect(await pending()).toEqual([copy]);
+    expect(await search('zebra in:inbox')).toEqual([copy]);
+
+    await deleteMessages({ db: store.db, events }, userId, [early, copy]);
+    const left = await sql<{ n: number }>`SELECT count(*)::int AS n FROM message_search WHERE message_id IN (${early}, ${copy})`.execute(store.db);
+    expect(left.rows[0]!.n).toBe(0);
+  });
+
+  it('leaves a message a writer holds queued, and indexes it once the writer is done', async () => {
+    const id = await deliver('held while indexing');
+    const repo = createSearchIndexRepository(store.db);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((resolve) => (locked = resolve));
+    const writer = store.db.transaction().execute(async (tx) => {
+      await sql`SELECT id FROM messages WHERE id = ${id} FOR UPDATE`.execute(tx);
+      locked();
+      await released;
+    });
+    await isLocked;
+    try {
+      expect(await repo.indexPending({ limit: 10 })).toEqual({ indexed: 0, taken: 1 });
+      expect(await pending()).toEqual([id]);
+    } finally {
+      release();
+      await writer;
+    }
+    expect(await repo.indexPending({ limit: 10 })).toEqual({ indexed: 1, taken: 1 });
+    expect(await pending()).toEqual([]);
+  });
+});
