@@ -370,7 +370,10 @@ export function createMessageRepository(db: DbOrTx) {
         await createSearchIndexRepository(db).moved(userId, mailboxId, part.map((m) => m.id));
       }
     },
-    /** Deletes the user's messages that match the filter; returns what was removed. */
+    /**
+     * Deletes the user's messages that match the filter, with their search rows (indexed or queued,
+     * migration 0026) in the same statement; returns what was removed.
+     */
     async removeWhere(userId: number, filter: RemovalFilter): Promise<RemovedMessage[]> {
       let query = db.deleteFrom('messages').where('user_id', '=', userId);
       if ('ids' in filter) {
@@ -390,7 +393,13 @@ export function createMessageRepository(db: DbOrTx) {
           });
         }
       }
-      const rows = await query.returning(['id', 'mailbox_id', 'uid', 'size', 'flags']).execute();
+      const rows = await db
+        .with('gone', () => query.returning(['id', 'mailbox_id', 'uid', 'size', 'flags']))
+        .with('unindexed', (qc) => qc.deleteFrom('message_search').where('message_id', 'in', (eb) => eb.selectFrom('gone').select('id')))
+        .with('unqueued', (qc) => qc.deleteFrom('search_pending').where('message_id', 'in', (eb) => eb.selectFrom('gone').select('id')))
+        .selectFrom('gone')
+        .selectAll()
+        .execute();
       return rows.map((r) => ({ id: r.id, mailboxId: r.mailbox_id, uid: r.uid, size: r.size, flags: r.flags }));
     },
     /**

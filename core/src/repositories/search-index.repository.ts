@@ -24,55 +24,54 @@ const VECTOR = sql.raw(SEARCH_VECTOR_SQL);
 export function createSearchIndexRepository(db: DbOrTx) {
   /**
    * Computes the vectors of up to `limit` queued messages, the oldest first (of one user's when
-   * `userId` is given) in ONE statement: the queue rows are taken (without a user, rows another
-   * indexer holds are skipped; with one, waited for), each message row is locked in share mode while its vector is written, and the queue
-   * rows of the messages indexed are deleted. A message row a writer holds at that moment (a move,
-   * a delete, a flag change in progress) is skipped and stays queued for the next round: with the
-   * lock, the folder copied into `message_search` is the message's folder after any move that
-   * committed first, and a move that commits after sees the new row (it updates the folder
-   * there, see MessageRepository.relocate). Returns how many were indexed and how many were taken.
+   * `userId` is given), in one short transaction, in the writers' lock order:
+   * 1. the users of those messages are locked in share mode (in id order), so no mailbox writer of
+   *    theirs is between its statements: every move, delete or filing of theirs has committed
+   *    before, or starts after;
+   * 2. the queue rows of those users are taken (without a user, rows another indexer holds are
+   *    skipped; with one, waited for), the vectors written from the messages as they are now
+   *    (a message deleted meanwhile has none), and the queue rows deleted.
+   * A move that commits after sees the new row and updates its folder (MessageRepository.relocate).
+   * Returns how many messages were indexed and how many queue rows were taken.
    */
   async function indexPending(options: { userId?: number; limit: number }): Promise<{ indexed: number; taken: number }> {
-    const picked =
-      options.userId === undefined
-        ? sql`SELECT message_id FROM search_pending ORDER BY message_id LIMIT ${options.limit} FOR UPDATE SKIP LOCKED`
-        : // A search's catch-up waits for rows another indexer is indexing, so that it reads them after.
-          sql`SELECT message_id FROM search_pending WHERE user_id = ${options.userId} ORDER BY message_id LIMIT ${options.limit} FOR UPDATE`;
-    const { rows } = await sql<{ indexed: number; taken: number }>`${PREPARED}
-      WITH picked AS MATERIALIZED (${picked}),
-      source AS MATERIALIZED (
-        SELECT m.id, m.user_id, m.mailbox_id, m.internal_date, ${VECTOR} AS search
-        FROM messages m WHERE m.id IN (SELECT message_id FROM picked)
-        ORDER BY m.id FOR SHARE OF m SKIP LOCKED
-      ),
-      stored AS (
-        INSERT INTO message_search (message_id, user_id, mailbox_id, internal_date, search)
-        SELECT id, user_id, mailbox_id, internal_date, search FROM source
-        ON CONFLICT (message_id) DO NOTHING
-      ),
-      done AS (DELETE FROM search_pending p WHERE p.message_id IN (SELECT id FROM source))
-      SELECT (SELECT count(*) FROM source)::int AS indexed, (SELECT count(*) FROM picked)::int AS taken`.execute(db);
-    return { indexed: Number(rows[0]?.indexed ?? 0), taken: Number(rows[0]?.taken ?? 0) };
+    const work = async (tx: DbOrTx) => {
+      const users =
+        options.userId === undefined
+          ? sql`SELECT DISTINCT user_id FROM (SELECT user_id FROM search_pending ORDER BY message_id LIMIT ${options.limit}) p`
+          : sql`SELECT ${options.userId}::bigint`;
+      const { rows: locked } = await sql<{ id: number }>`${PREPARED}SELECT id FROM users WHERE id IN (${users}) ORDER BY id FOR SHARE`.execute(tx);
+      if (locked.length === 0) return { indexed: 0, taken: 0 };
+      const picked =
+        options.userId === undefined
+          ? sql`SELECT message_id FROM search_pending WHERE user_id = ANY(${locked.map((u) => u.id)}::bigint[]) ORDER BY message_id LIMIT ${options.limit} FOR UPDATE SKIP LOCKED`
+          : // A search's catch-up waits for rows another indexer is indexing, so that it reads them after.
+            sql`SELECT message_id FROM search_pending WHERE user_id = ${options.userId} ORDER BY message_id LIMIT ${options.limit} FOR UPDATE`;
+      const { rows } = await sql<{ indexed: number; taken: number }>`${PREPARED}
+        WITH picked AS MATERIALIZED (${picked}),
+        stored AS (
+          INSERT INTO message_search (message_id, user_id, mailbox_id, internal_date, search)
+          SELECT m.id, m.user_id, m.mailbox_id, m.internal_date, ${VECTOR} FROM messages m WHERE m.id IN (SELECT message_id FROM picked)
+          ON CONFLICT (message_id) DO NOTHING
+          RETURNING 1
+        ),
+        done AS (DELETE FROM search_pending p WHERE p.message_id IN (SELECT message_id FROM picked))
+        SELECT (SELECT count(*) FROM stored)::int AS indexed, (SELECT count(*) FROM picked)::int AS taken`.execute(tx);
+      return { indexed: Number(rows[0]?.indexed ?? 0), taken: Number(rows[0]?.taken ?? 0) };
+    };
+    return db.isTransaction ? work(db) : db.transaction().execute(work);
   }
 
   return {
     indexPending,
-    /**
-     * Indexes everything the user has queued, batch after batch, before a search reads the index.
-     * Messages a writer holds at that moment (see indexPending) are left for the next round.
-     */
+    /** Indexes everything the user has queued, batch after batch, before a search reads the index. */
     async catchUp(userId: number, batch = 500): Promise<number> {
       let total = 0;
       for (;;) {
         const { indexed, taken } = await indexPending({ userId, limit: batch });
         total += indexed;
-        if (taken < batch || indexed === 0) return total;
+        if (taken < batch) return total;
       }
-    },
-    /** Whether any message waits for the index (one index probe). */
-    async anyPending(): Promise<boolean> {
-      const { rows } = await sql<{ one: number }>`${PREPARED}SELECT 1 AS one FROM search_pending LIMIT 1`.execute(db);
-      return rows.length > 0;
     },
     /** Keeps the folder of indexed messages in step with a move (MessageRepository.relocate). */
     async moved(userId: number, mailboxId: number, messageIds: readonly number[]): Promise<void> {

@@ -4,7 +4,7 @@ import { createTestStore, type TestStore } from '../../../tests/helpers/store.js
 import { testSecrets } from '../../../tests/helpers/secrets.js';
 import { createAccountsService } from '../accounts/accounts.service.js';
 import { createLogger } from '../log/logger.js';
-import { copyMessages, createMailbox, deleteMessages, ingestMessage, moveMessages } from '../mail/mailbox-writer/index.js';
+import { copyMessages, createMailbox, deleteMessages, ingestMessage, moveMessages, writeMailboxes } from '../mail/mailbox-writer/index.js';
 import { summarizeMessage } from '../mail/parse.js';
 import { parseSearchQuery } from '../mail/search-query.js';
 import { startSearchIndexer } from '../search/search-indexer.js';
@@ -13,7 +13,7 @@ import { createSearchRepository } from './search.repository.js';
 
 /**
  * The search index stage (migration 0026): filing queues a message, a pass or a search indexes it,
- * moves and deletes keep the index in step, and a message a writer holds is left for later.
+ * moves and deletes keep the index in step, and indexing waits for the user's writes in progress.
  */
 let store: TestStore;
 let userId: number;
@@ -83,7 +83,7 @@ describe('the search index stage', () => {
     }
   });
 
-  it('keeps the folder in step with moves, before and after indexing, and drops the rows of deleted mail', async () => {
+  it('keeps the folder in step with moves, before and after indexing, and deletes the search rows of deleted mail', async () => {
     const archive = await createMailbox({ db: store.db, events }, userId, 'Zebra archive');
     const early = await deliver('zebra moved before indexing');
     const late = await deliver('zebra moved after indexing');
@@ -99,32 +99,42 @@ describe('the search index stage', () => {
     expect(await pending()).toEqual([copy]);
     expect(await search('zebra in:inbox')).toEqual([copy]);
 
-    await deleteMessages({ db: store.db, events }, userId, [early, copy]);
-    const left = await sql<{ n: number }>`SELECT count(*)::int AS n FROM message_search WHERE message_id IN (${early}, ${copy})`.execute(store.db);
+    const queued = await deliver('zebra deleted before indexing');
+    await deleteMessages({ db: store.db, events }, userId, [early, copy, queued]);
+    const left = await sql<{ n: number }>`SELECT count(*)::int AS n FROM message_search WHERE message_id IN (${early}, ${copy}, ${queued})`.execute(store.db);
     expect(left.rows[0]!.n).toBe(0);
+    expect(await pending()).toEqual([]);
   });
 
-  it('leaves a message a writer holds queued, and indexes it once the writer is done', async () => {
-    const id = await deliver('held while indexing');
-    const repo = createSearchIndexRepository(store.db);
+  it('waits for a mailbox write of the user in progress, and indexes a message being moved in the folder the move gives it', async () => {
+    const folder = await createMailbox({ db: store.db, events }, userId, 'Moving target');
+    const id = await deliver('moving while indexed');
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((resolve) => (locked = resolve));
-    const writer = store.db.transaction().execute(async (tx) => {
-      await sql`SELECT id FROM messages WHERE id = ${id} FOR UPDATE`.execute(tx);
-      locked();
+    let moved!: () => void;
+    const isMoved = new Promise<void>((resolve) => (moved = resolve));
+    const writer = writeMailboxes({ db: store.db, events }, [userId], async (w) => {
+      await w.move(userId, [id], folder.id);
+      moved();
       await released;
     });
-    await isLocked;
+    await isMoved;
+    const indexing = createSearchIndexRepository(store.db).indexPending({ limit: 10 });
     try {
-      expect(await repo.indexPending({ limit: 10 })).toEqual({ indexed: 0, taken: 1 });
+      // The indexer waits for the user's lock, which the move holds until it commits.
+      const waiting = async () =>
+        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'`.execute(store.db)).rows[0]!.n;
+      for (let polls = 0; (await waiting()) === 0; polls++) {
+        if (polls > 2000) throw new Error('the indexer never waited for the lock');
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       expect(await pending()).toEqual([id]);
     } finally {
       release();
       await writer;
     }
-    expect(await repo.indexPending({ limit: 10 })).toEqual({ indexed: 1, taken: 1 });
-    expect(await pending()).toEqual([]);
+    expect(await indexing).toEqual({ indexed: 1, taken: 1 });
+    expect(await indexedFolder(id)).toBe(folder.id);
+    expect(await search('moving in:"Moving target"')).toEqual([id]);
   });
 });

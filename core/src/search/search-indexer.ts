@@ -46,9 +46,9 @@ export function startSearchIndexer(deps: { db: DbOrTx; log: Logger }, options: S
     for (;;) {
       if (stopped) return;
       if (backlogged() && Date.now() - lastBatchAt < backlogEveryMs) return;
-      const { indexed, taken } = await repo.indexPending({ limit: batch });
+      const { taken } = await repo.indexPending({ limit: batch });
       if (taken > 0) lastBatchAt = Date.now();
-      if (taken < batch || indexed === 0) return;
+      if (taken < batch) return;
     }
   };
   const pass = (): Promise<void> => {

@@ -13,10 +13,13 @@ import { sql, type Kysely } from 'kysely';
  *   candidates;
  * - `search_pending` lists the messages not indexed yet. The mailbox writer adds a row for every
  *   message it inserts (core/src/repositories/message.repository.ts); the search index stage
- *   (core/src/search/search-index.ts) turns them into `message_search` rows: the inbound worker
- *   does it whenever it is not filing, and a search first indexes what its user still has pending,
+ *   (core/src/repositories/search-index.repository.ts) turns them into `message_search` rows: the
+ *   inbound worker does it beside filing (core/src/search/search-indexer.ts), and a search first indexes what its user still has pending,
  *   so a search never misses a message that is already in a mailbox.
- * Both reference `messages` with ON DELETE CASCADE: deleting a message deletes its search rows.
+ * The mailbox writer deletes a message's rows in both with the message (MessageRepository
+ * .removeWhere); both reference the user (ON DELETE CASCADE) but not the message: a foreign key to
+ * `messages` would lock each message row again at every insert (its check), which is what this
+ * stage exists to take out of filing.
  *
  * Existing vectors are copied over (no text is parsed again), then the column and its GIN index
  * are dropped. DROP COLUMN only marks the column dropped: the space of old rows is reused as they
@@ -39,13 +42,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX message_search_user_date ON message_search (user_id, internal_date DESC, message_id DESC)`.execute(db);
   await sql`CREATE INDEX message_search_mailbox_date ON message_search (mailbox_id, internal_date DESC, message_id DESC)`.execute(db);
   await sql`CREATE INDEX message_search_vector ON message_search USING gin (search)`.execute(db);
-  // Added after the copy: checked by one join instead of a check (and a row lock) per message.
-  await sql`ALTER TABLE message_search ADD CONSTRAINT message_search_message_id_fkey FOREIGN KEY (message_id) REFERENCES messages(id) ON DELETE CASCADE`.execute(db);
+  // Added after the copy: checked by one join instead of a check per message.
+  await sql`ALTER TABLE message_search ADD CONSTRAINT message_search_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE`.execute(db);
 
   await sql`
     CREATE TABLE search_pending (
-      message_id bigint PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
-      user_id bigint NOT NULL
+      message_id bigint PRIMARY KEY,
+      user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE
     )`.execute(db);
   await sql`CREATE INDEX search_pending_user ON search_pending (user_id, message_id)`.execute(db);
 
