@@ -367,12 +367,14 @@ export function createMessageRepository(db: DbOrTx) {
           UPDATE messages AS m SET mailbox_id = ${mailboxId}, uid = v.uid, modseq = v.modseq, moved_at = now()
           FROM unnest(${part.map((m) => m.id)}::bigint[], ${part.map((m) => m.uid)}::bigint[], ${part.map((m) => m.modseq)}::bigint[]) AS v(id, uid, modseq)
           WHERE m.id = v.id AND m.user_id = ${userId}`.execute(db);
-        await createSearchIndexRepository(db).moved(userId, mailboxId, part.map((m) => m.id));
+        const search = createSearchIndexRepository(db);
+        await search.holdQueued(part.map((m) => m.id));
+        await search.moved(userId, mailboxId, part.map((m) => m.id));
       }
     },
     /**
      * Deletes the user's messages that match the filter, with their search rows (indexed or queued,
-     * migration 0026) in the same statement; returns what was removed.
+     * migration 0026); returns what was removed. Run it in a transaction (the mailbox writer's).
      */
     async removeWhere(userId: number, filter: RemovalFilter): Promise<RemovedMessage[]> {
       let query = db.deleteFrom('messages').where('user_id', '=', userId);
@@ -393,13 +395,10 @@ export function createMessageRepository(db: DbOrTx) {
           });
         }
       }
-      const rows = await db
-        .with('gone', () => query.returning(['id', 'mailbox_id', 'uid', 'size', 'flags']))
-        .with('unindexed', (qc) => qc.deleteFrom('message_search').where('message_id', 'in', (eb) => eb.selectFrom('gone').select('id')))
-        .with('unqueued', (qc) => qc.deleteFrom('search_pending').where('message_id', 'in', (eb) => eb.selectFrom('gone').select('id')))
-        .selectFrom('gone')
-        .selectAll()
-        .execute();
+      const rows = await query.returning(['id', 'mailbox_id', 'uid', 'size', 'flags']).execute();
+      const search = createSearchIndexRepository(db);
+      await search.holdQueued(rows.map((r) => r.id));
+      await search.removed(rows.map((r) => r.id));
       return rows.map((r) => ({ id: r.id, mailboxId: r.mailbox_id, uid: r.uid, size: r.size, flags: r.flags }));
     },
     /**

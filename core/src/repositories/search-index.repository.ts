@@ -24,40 +24,34 @@ const VECTOR = sql.raw(SEARCH_VECTOR_SQL);
 export function createSearchIndexRepository(db: DbOrTx) {
   /**
    * Computes the vectors of up to `limit` queued messages, the oldest first (of one user's when
-   * `userId` is given), in one short transaction, in the writers' lock order:
-   * 1. the users of those messages are locked in share mode (in id order), so no mailbox writer of
-   *    theirs is between its statements: every move, delete or filing of theirs has committed
-   *    before, or starts after;
-   * 2. the queue rows of those users are taken (without a user, rows another indexer holds are
-   *    skipped; with one, waited for), the vectors written from the messages as they are now
-   *    (a message deleted meanwhile has none), and the queue rows deleted.
-   * A move that commits after sees the new row and updates its folder (MessageRepository.relocate).
+   * `userId` is given), in one short transaction of two statements:
+   * 1. the queue rows are locked (without `userId`, rows someone else holds are skipped; with one,
+   *    waited for);
+   * 2. then, in a snapshot taken after those locks, the vectors are written from the messages as
+   *    they are now (a message deleted meanwhile gets none) and the queue rows deleted.
+   * A mailbox writer that moves or deletes queued messages locks their queue rows first (`moved`,
+   * MessageRepository.removeWhere), so it either committed before step 1 (and step 2 sees its
+   * change) or waits for this transaction and then updates or deletes the rows it wrote.
    * Returns how many messages were indexed and how many queue rows were taken.
    */
   async function indexPending(options: { userId?: number; limit: number }): Promise<{ indexed: number; taken: number }> {
     const work = async (tx: DbOrTx) => {
-      const users =
-        options.userId === undefined
-          ? sql`SELECT DISTINCT user_id FROM (SELECT user_id FROM search_pending ORDER BY message_id LIMIT ${options.limit}) p`
-          : sql`SELECT ${options.userId}::bigint`;
-      const { rows: locked } = await sql<{ id: number }>`${PREPARED}SELECT id FROM users WHERE id IN (${users}) ORDER BY id FOR SHARE`.execute(tx);
-      if (locked.length === 0) return { indexed: 0, taken: 0 };
-      const picked =
-        options.userId === undefined
-          ? sql`SELECT message_id FROM search_pending WHERE user_id = ANY(${locked.map((u) => u.id)}::bigint[]) ORDER BY message_id LIMIT ${options.limit} FOR UPDATE SKIP LOCKED`
-          : // A search's catch-up waits for rows another indexer is indexing, so that it reads them after.
-            sql`SELECT message_id FROM search_pending WHERE user_id = ${options.userId} ORDER BY message_id LIMIT ${options.limit} FOR UPDATE`;
-      const { rows } = await sql<{ indexed: number; taken: number }>`${PREPARED}
-        WITH picked AS MATERIALIZED (${picked}),
-        stored AS (
+      const { rows: picked } = await (options.userId === undefined
+        ? sql<{ id: number }>`${PREPARED}SELECT message_id AS id FROM search_pending ORDER BY message_id LIMIT ${options.limit} FOR UPDATE SKIP LOCKED`
+        : sql<{ id: number }>`${PREPARED}SELECT message_id AS id FROM search_pending WHERE user_id = ${options.userId} ORDER BY message_id LIMIT ${options.limit} FOR UPDATE`
+      ).execute(tx);
+      if (picked.length === 0) return { indexed: 0, taken: 0 };
+      const ids = picked.map((p) => p.id);
+      const { rows } = await sql<{ indexed: number }>`${PREPARED}
+        WITH stored AS (
           INSERT INTO message_search (message_id, user_id, mailbox_id, internal_date, search)
-          SELECT m.id, m.user_id, m.mailbox_id, m.internal_date, ${VECTOR} FROM messages m WHERE m.id IN (SELECT message_id FROM picked)
+          SELECT m.id, m.user_id, m.mailbox_id, m.internal_date, ${VECTOR} FROM messages m WHERE m.id = ANY(${ids}::bigint[])
           ON CONFLICT (message_id) DO NOTHING
           RETURNING 1
         ),
-        done AS (DELETE FROM search_pending p WHERE p.message_id IN (SELECT message_id FROM picked))
-        SELECT (SELECT count(*) FROM stored)::int AS indexed, (SELECT count(*) FROM picked)::int AS taken`.execute(tx);
-      return { indexed: Number(rows[0]?.indexed ?? 0), taken: Number(rows[0]?.taken ?? 0) };
+        done AS (DELETE FROM search_pending WHERE message_id = ANY(${ids}::bigint[]))
+        SELECT count(*)::int AS indexed FROM stored`.execute(tx);
+      return { indexed: Number(rows[0]?.indexed ?? 0), taken: ids.length };
     };
     return db.isTransaction ? work(db) : db.transaction().execute(work);
   }
@@ -73,12 +67,29 @@ export function createSearchIndexRepository(db: DbOrTx) {
         if (taken < batch) return total;
       }
     },
-    /** Keeps the folder of indexed messages in step with a move (MessageRepository.relocate). */
+    /**
+     * Locks the queue rows of these messages (those not indexed yet) until the caller's transaction
+     * ends: a mailbox writer calls it before it changes or deletes the messages' search rows, so
+     * that an indexer in progress has committed them first (see indexPending). Call it in a
+     * transaction, in a statement of its own.
+     */
+    async holdQueued(messageIds: readonly number[]): Promise<void> {
+      if (messageIds.length === 0) return;
+      await sql`${PREPARED}SELECT message_id FROM search_pending WHERE message_id = ANY(${[...messageIds]}::bigint[]) ORDER BY message_id FOR UPDATE`.execute(db);
+    },
+    /** Keeps the folder of indexed messages in step with a move (MessageRepository.relocate), after holdQueued. */
     async moved(userId: number, mailboxId: number, messageIds: readonly number[]): Promise<void> {
       if (messageIds.length === 0) return;
       await sql`${PREPARED}
         UPDATE message_search SET mailbox_id = ${mailboxId}
         WHERE message_id = ANY(${[...messageIds]}::bigint[]) AND user_id = ${userId} AND mailbox_id <> ${mailboxId}`.execute(db);
+    },
+    /** Deletes the search rows (indexed or queued) of deleted messages (MessageRepository.removeWhere), after holdQueued. */
+    async removed(messageIds: readonly number[]): Promise<void> {
+      if (messageIds.length === 0) return;
+      await sql`${PREPARED}
+        WITH unqueued AS (DELETE FROM search_pending WHERE message_id = ANY(${[...messageIds]}::bigint[]))
+        DELETE FROM message_search WHERE message_id = ANY(${[...messageIds]}::bigint[])`.execute(db);
     },
   };
 }

@@ -13,7 +13,7 @@ import { createSearchRepository } from './search.repository.js';
 
 /**
  * The search index stage (migration 0026): filing queues a message, a pass or a search indexes it,
- * moves and deletes keep the index in step, and indexing waits for the user's writes in progress.
+ * moves and deletes keep the index in step, also with an indexer in progress.
  */
 let store: TestStore;
 let userId: number;
@@ -106,35 +106,52 @@ describe('the search index stage', () => {
     expect(await pending()).toEqual([]);
   });
 
-  it('waits for a mailbox write of the user in progress, and indexes a message being moved in the folder the move gives it', async () => {
+  it('leaves a message being moved to the move: a pass skips it, a search waits for it, and both index it in the folder the move gives it', async () => {
     const folder = await createMailbox({ db: store.db, events }, userId, 'Moving target');
-    const id = await deliver('moving while indexed');
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let moved!: () => void;
-    const isMoved = new Promise<void>((resolve) => (moved = resolve));
-    const writer = writeMailboxes({ db: store.db, events }, [userId], async (w) => {
-      await w.move(userId, [id], folder.id);
-      moved();
-      await released;
-    });
-    await isMoved;
-    const indexing = createSearchIndexRepository(store.db).indexPending({ limit: 10 });
+    const repo = createSearchIndexRepository(store.db);
+    /** Moves the message in a transaction held open until the returned release is called. */
+    const moveHeldOpen = async (id: number) => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let moved!: () => void;
+      const isMoved = new Promise<void>((resolve) => (moved = resolve));
+      const writer = writeMailboxes({ db: store.db, events }, [userId], async (w) => {
+        await w.move(userId, [id], folder.id);
+        moved();
+        await released;
+      });
+      await isMoved;
+      return async () => {
+        release();
+        await writer;
+      };
+    };
+
+    const skipped = await deliver('moving while a pass runs');
+    let commit = await moveHeldOpen(skipped);
     try {
-      // The indexer waits for the user's lock, which the move holds until it commits.
+      expect(await repo.indexPending({ limit: 10 })).toEqual({ indexed: 0, taken: 0 });
+    } finally {
+      await commit();
+    }
+    expect(await repo.indexPending({ limit: 10 })).toEqual({ indexed: 1, taken: 1 });
+    expect(await indexedFolder(skipped)).toBe(folder.id);
+
+    const waited = await deliver('moving while a search runs');
+    commit = await moveHeldOpen(waited);
+    const catchUp = repo.catchUp(userId);
+    try {
       const waiting = async () =>
-        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'`.execute(store.db)).rows[0]!.n;
+        (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM search_pending WHERE user_id%'`.execute(store.db)).rows[0]!.n;
       for (let polls = 0; (await waiting()) === 0; polls++) {
-        if (polls > 2000) throw new Error('the indexer never waited for the lock');
+        if (polls > 2000) throw new Error('the catch-up never waited for the move');
         await new Promise((resolve) => setImmediate(resolve));
       }
-      expect(await pending()).toEqual([id]);
     } finally {
-      release();
-      await writer;
+      await commit();
     }
-    expect(await indexing).toEqual({ indexed: 1, taken: 1 });
-    expect(await indexedFolder(id)).toBe(folder.id);
-    expect(await search('moving in:"Moving target"')).toEqual([id]);
+    expect(await catchUp).toBe(1);
+    expect(await indexedFolder(waited)).toBe(folder.id);
+    expect(await search('moving in:"Moving target"')).toEqual(expect.arrayContaining([skipped, waited]));
   });
 });
