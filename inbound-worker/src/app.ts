@@ -148,7 +148,8 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
   worker.on('error', (err) => log.warn({ event: 'inbound.worker_error', err: err.message }));
 
   // The search index stage: filed mail becomes searchable right after, in batches outside the
-  // filing transactions; while filing is behind (its window full), filing comes first.
+  // filing transactions; while filing is behind (more rows in progress than it parses at once:
+  // they wait for it), filing comes first, for a few seconds at most (core's startSearchIndexer).
   let indexer: SearchIndexer | undefined;
   const runner = runWithReconciler(
     worker,
@@ -166,7 +167,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     reconcile: runner.reconcile,
     async run() {
       await runner.start();
-      indexer = startSearchIndexer(deps, { backlogged: () => rowsFiling.load >= options.filingWindow });
+      indexer = startSearchIndexer(deps, { backlogged: () => rowsFiling.load > options.concurrency });
     },
     async close() {
       await runner.stop(); // waits for jobs in progress to finish

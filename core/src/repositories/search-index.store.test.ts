@@ -66,20 +66,27 @@ describe('the search index stage', () => {
     }
   });
 
-  it('while the process is behind, a pass indexes one batch and leaves the rest for later', async () => {
-    const ids = [await deliver('behind one'), await deliver('behind two'), await deliver('behind three')];
+  it('while the process is behind, waits for it, unless search has been behind for longer than allowed', async () => {
+    const first = [await deliver('behind one'), await deliver('behind two'), await deliver('behind three')];
     let behind = true;
-    const indexer = startSearchIndexer({ db: store.db, log }, { batch: 2, intervalMs: 60_000, backlogged: () => behind, backlogEveryMs: 60_000 });
+    const patient = startSearchIndexer({ db: store.db, log }, { batch: 2, intervalMs: 60_000, backlogged: () => behind, maxLagMs: 60_000 });
     try {
-      await indexer.pass();
-      expect(await pending()).toEqual([ids[2]]);
-      await indexer.pass(); // within backlogEveryMs of the last batch: nothing
-      expect(await pending()).toEqual([ids[2]]);
+      await patient.pass();
+      expect(await pending()).toEqual(first);
       behind = false;
-      await indexer.pass();
+      await patient.pass();
       expect(await pending()).toEqual([]);
     } finally {
-      await indexer.stop();
+      await patient.stop();
+    }
+    const second = [await deliver('lagging one'), await deliver('lagging two'), await deliver('lagging three')];
+    expect(await pending()).toEqual(second);
+    const bounded = startSearchIndexer({ db: store.db, log }, { batch: 2, intervalMs: 60_000, backlogged: () => true, maxLagMs: 0 });
+    try {
+      await bounded.pass();
+      expect(await pending()).toEqual([]);
+    } finally {
+      await bounded.stop();
     }
   });
 

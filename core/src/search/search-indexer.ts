@@ -7,27 +7,29 @@ import { createSearchIndexRepository } from '../repositories/search-index.reposi
  * searchable right after, outside the filing transaction. Every `intervalMs` it indexes what is
  * queued (`search_pending`), in batches of `batch` messages, the oldest first, until nothing is
  * left. The inbound worker runs it beside its filing:
- * - while filing has a backlog (`backlogged()`: its window of messages in progress is full), mail
- *   reaching the mailboxes comes first: the pass indexes only one batch every `backlogEveryMs`,
- *   and the rest once the backlog is gone. So a burst is filed at the speed of filing alone and
- *   becomes searchable after it (bench/README.md, "Searchable a moment later", has the figures);
- * - otherwise a message is searchable within about `intervalMs` of being filed.
- * A search never waits for it: it indexes its own user's queued mail first (SearchRepository).
- * Several processes may run it at once (each batch skips the rows another one holds).
+ * - when filing keeps up, a message is searchable within about `intervalMs` of being filed;
+ * - while filing is behind (`backlogged()`: more messages in progress than it parses at once),
+ *   mail reaching the mailboxes comes first: the pass waits, unless the queue has not been empty
+ *   for `maxLagMs`; then it indexes until it is. So a burst shorter than that is filed at the
+ *   speed of filing alone and becomes searchable right after it, and under a longer one search is
+ *   never more than about `maxLagMs` (plus the time to index that much) behind filing
+ *   (bench/README.md, "Searchable a moment later", has the figures).
+ * A search does not depend on it: it first indexes what its own user still has queued
+ * (SearchRepository). Several processes may run it at once (each skips the rows another holds).
  */
 export interface SearchIndexerOptions {
   /** Messages per statement (default 200). */
   batch?: number;
   /** How often it looks for queued mail (default 200 ms). */
   intervalMs?: number;
-  /** Whether the process's own work is behind (then the pass mostly waits); default never. */
+  /** Whether the process's own work is behind (then the pass waits, see maxLagMs); default never. */
   backlogged?: () => boolean;
-  /** While backlogged, one batch at most this often (default 2,000 ms). */
-  backlogEveryMs?: number;
+  /** How long the queue may stay non-empty while backlogged before the pass runs anyway (default 5,000 ms). */
+  maxLagMs?: number;
 }
 
 export interface SearchIndexer {
-  /** Runs a pass now (tests, and after a stop of the backlog); resolves when it is over. */
+  /** Runs a pass now (tests); resolves when it is over. */
   pass(): Promise<void>;
   /** Stops the timer and waits for a pass in progress. */
   stop(): Promise<void>;
@@ -35,20 +37,23 @@ export interface SearchIndexer {
 
 export function startSearchIndexer(deps: { db: DbOrTx; log: Logger }, options: SearchIndexerOptions = {}): SearchIndexer {
   const batch = options.batch ?? 200;
-  const backlogEveryMs = options.backlogEveryMs ?? 2000;
+  const maxLagMs = options.maxLagMs ?? 5000;
   const backlogged = options.backlogged ?? (() => false);
   const repo = createSearchIndexRepository(deps.db);
   let running: Promise<void> | null = null;
   let stopped = false;
-  let lastBatchAt = 0;
+  /** When a pass last found the queue empty: how far behind filing search may be is measured from it. */
+  let caughtUpAt = Date.now();
 
   const run = async () => {
     for (;;) {
       if (stopped) return;
-      if (backlogged() && Date.now() - lastBatchAt < backlogEveryMs) return;
+      if (backlogged() && Date.now() - caughtUpAt < maxLagMs) return;
       const { taken } = await repo.indexPending({ limit: batch });
-      if (taken > 0) lastBatchAt = Date.now();
-      if (taken < batch) return;
+      if (taken < batch) {
+        caughtUpAt = Date.now();
+        return;
+      }
     }
   };
   const pass = (): Promise<void> => {
