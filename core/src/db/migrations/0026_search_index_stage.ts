@@ -17,9 +17,11 @@ import { sql, type Kysely } from 'kysely';
  *   inbound worker does it beside filing (core/src/search/search-indexer.ts), and a search first indexes what its user still has pending,
  *   so a search never misses a message that is already in a mailbox.
  * The mailbox writer deletes a message's rows in both with the message (MessageRepository
- * .removeWhere); both reference the user (ON DELETE CASCADE) but not the message: a foreign key to
- * `messages` would lock each message row again at every insert (its check), which is what this
- * stage exists to take out of filing.
+ * .removeWhere), and deleting a user deletes theirs. No foreign key points from `message_search`:
+ * its check would lock the referenced row for every vector written (to `messages`: each message
+ * row again; to `users`: the indexer would wait for every filing of that user and hold up the
+ * next), so a trigger on `users` deletes a user's vectors. `search_pending` references the user
+ * (ON DELETE CASCADE): it is written by mailbox writers, which hold the user's lock already.
  *
  * Existing vectors are copied over (no text is parsed again), then the column and its GIN index
  * are dropped. DROP COLUMN only marks the column dropped: the space of old rows is reused as they
@@ -42,8 +44,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX message_search_user_date ON message_search (user_id, internal_date DESC, message_id DESC)`.execute(db);
   await sql`CREATE INDEX message_search_mailbox_date ON message_search (mailbox_id, internal_date DESC, message_id DESC)`.execute(db);
   await sql`CREATE INDEX message_search_vector ON message_search USING gin (search)`.execute(db);
-  // Added after the copy: checked by one join instead of a check per message.
-  await sql`ALTER TABLE message_search ADD CONSTRAINT message_search_user_id_fkey FOREIGN KEY (user_id) REFERENCES users(id) ON DELETE CASCADE`.execute(db);
+  await sql`
+    CREATE FUNCTION message_search_user_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      DELETE FROM message_search WHERE user_id = OLD.id;
+      RETURN OLD;
+    END $$;
+    CREATE TRIGGER users_message_search_deleted AFTER DELETE ON users FOR EACH ROW EXECUTE FUNCTION message_search_user_deleted();
+  `.execute(db);
 
   await sql`
     CREATE TABLE search_pending (
