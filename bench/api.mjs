@@ -537,7 +537,7 @@ async function main() {
 
     log(`generating ${PLAN.messages} messages into mailbox ${mailboxId}…`);
     results.generation = { method: 'INSERT ... SELECT generate_series in batches of 50,000 rows straight into messages (one shared blob), then mailbox/user counters, thread_ids setval, ANALYZE + VACUUM (ANALYZE); see messageInsertSql() in bench/generate-messages.mjs', ...(await generateMessages(db, { userId, mailboxId, address: PLAN.user, batch: PLAN.insertBatch, log, from: 1, to: PLAN.messages })) };
-    results.generation.tableSize = (await db.query(`SELECT pg_size_pretty(pg_total_relation_size('messages')) AS total, pg_size_pretty(pg_relation_size('messages_search')) AS gin`)).rows[0];
+    results.generation.tableSize = (await db.query(`SELECT pg_size_pretty(pg_total_relation_size('messages')) AS total, pg_size_pretty(pg_total_relation_size('message_search')) AS search, pg_size_pretty(pg_relation_size('message_search_vector')) AS gin`)).rows[0];
     log(`generated: ${JSON.stringify(results.generation)}`);
 
     const httpPort = await freePort();

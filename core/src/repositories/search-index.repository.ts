@@ -60,6 +60,9 @@ export function createSearchIndexRepository(db: DbOrTx) {
     indexPending,
     /** Indexes everything the user has queued, batch after batch, before a search reads the index. */
     async catchUp(userId: number, batch = 500): Promise<number> {
+      // Usually nothing: one index probe, no transaction.
+      const { rows: queued } = await sql`${PREPARED}SELECT 1 AS one FROM search_pending WHERE user_id = ${userId} LIMIT 1`.execute(db);
+      if (queued.length === 0) return 0;
       let total = 0;
       for (;;) {
         const { indexed, taken } = await indexPending({ userId, limit: batch });

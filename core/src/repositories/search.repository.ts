@@ -338,15 +338,20 @@ export function createSearchRepository(db: DbOrTx) {
       const needsMessage = query.terms.some(
         (t) => t.kind === 'from' || t.kind === 'to' || t.kind === 'has-attachment' || t.kind === 'is' || ((t.kind === 'text' || t.kind === 'subject') && !hasLexemes(t.value)),
       );
-      /** Candidates (with the filters) from a query of message_search rows as `w` (id = the message's id). */
-      const candidatesOf = (window: ReturnType<typeof indexedRows>) => {
+      /**
+       * Candidates (with the filters) from a query of message_search rows as `w` (id = the message's
+       * id). A walk (`walking`) reads the message row only for the rows whose words matched: a
+       * probe per row, after the word tests (OFFSET 0 keeps PostgreSQL from planning it otherwise).
+       * Without a walk it is a plain join, so that PostgreSQL may also start from the other side: a
+       * rare sender's messages (messages_from_trgm), each looked up in message_search.
+       */
+      const messageColumns = ['subject', 'from_text', 'to_text', 'cc_text', 'has_attachments', 'flags'] as const;
+      const candidatesOf = (window: ReturnType<typeof indexedRows>, walking: boolean) => {
         let q = db.selectFrom(window.as('w'));
-        if (needsMessage) {
-          // OFFSET 0 keeps it a probe per row that gets this far, after the word tests.
-          q = q.innerJoinLateral(
-            (eb) => eb.selectFrom('messages').select(['subject', 'from_text', 'to_text', 'cc_text', 'has_attachments', 'flags']).whereRef('messages.id', '=', 'w.id').offset(0).as('m'),
-            (join) => join.onTrue(),
-          ) as unknown as typeof q;
+        if (needsMessage && walking) {
+          q = q.innerJoinLateral((eb) => eb.selectFrom('messages').select(messageColumns).whereRef('messages.id', '=', 'w.id').offset(0).as('m'), (join) => join.onTrue()) as unknown as typeof q;
+        } else if (needsMessage) {
+          q = q.innerJoin(db.selectFrom('messages').select(['id as message', ...messageColumns]).where('user_id', '=', userId).as('m'), 'm.message', 'w.id') as unknown as typeof q;
         }
         let out = q.select(candidateColumns).orderBy('internal_date', 'desc').orderBy('id', 'desc');
         for (const c of filters) out = out.where(c);
@@ -378,7 +383,7 @@ export function createSearchRepository(db: DbOrTx) {
         let window = indexedRows().orderBy('internal_date', 'desc').orderBy('message_id', 'desc').limit(rows);
         if (range.from) window = window.where(sql<SqlBool>`(internal_date, message_id) >= (${fromUs(range.from.us)}, ${range.from.id}::bigint)`);
         if (range.below) window = window.where(isBelow(range.below));
-        return candidatesOf(window).limit(want).execute().then(asCandidates);
+        return candidatesOf(window, true).limit(want).execute().then(asCandidates);
       };
       /** Room in a window bounded by `edge` rows for mail that arrives meanwhile: the LIMIT must not cut it short. */
       const withRoom = (rows: number) => 2 * rows + 1000;
@@ -418,7 +423,7 @@ export function createSearchRepository(db: DbOrTx) {
           if (more.length === need || (toTheEnd && !end2)) candidates = [...first, ...more];
         }
       }
-      candidates ??= asCandidates(await candidatesOf(indexedRows()).limit(n).execute());
+      candidates ??= asCandidates(await candidatesOf(indexedRows(), false).limit(n).execute());
 
       // The page: (rank, date, id) descending, after the cursor. Compared as SQL compares them: the
       // cursor's date has milliseconds, the stored dates may have microseconds.
