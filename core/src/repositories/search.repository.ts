@@ -12,8 +12,10 @@ import { createSearchIndexRepository } from './search-index.repository.js';
  * only among that user's mailboxes. All values go to PostgreSQL as bound parameters.
  *
  * How terms match:
- * - Words and "phrases" use the stored `search` tsvector ('simple' configuration: no stemming,
- *   no stop words) through to_tsquery('simple', <quoted value>), so PostgreSQL's own parser
+ * - Words and "phrases" use the message's search vector (`message_search.search`, written by the
+ *   search index stage a moment after filing, migration 0026; a search first indexes what its user
+ *   still has queued; 'simple' configuration: no stemming, no stop words) through
+ *   to_tsquery('simple', <quoted value>), so PostgreSQL's own parser
  *   splits the query exactly as it split the message. The quoted form is built from the value
  *   with tsquery's quoting rules (' doubled, \ doubled), so no input can change the query's shape.
  *   The query's last bare word matches as a prefix (`word:*`).
@@ -45,7 +47,8 @@ import { createSearchIndexRepository } from './search-index.repository.js';
  * Speed (bench/README.md, "API": p95 under 100 ms at 1,000,000 messages in one mailbox):
  * - folder names resolve to ids first, so mailbox_id is compared with constants;
  * - results come newest first or from the newest N matches, so most searches are a walk down
- *   messages_user_date / messages_mailbox_date in date order that stops early. The code picks,
+ *   messages_user_date / messages_mailbox_date (with words: message_search_user_date /
+ *   message_search_mailbox_date, over the vectors alone) in date order that stops early. The code picks,
  *   per query, between such a walk and PostgreSQL's own plan (GIN for a rare word, the subject
  *   and trigram indexes of migration 0009 for a rare subject: or from:/to:), from what a first
  *   short walk finds: see search(). Which way is taken never changes the result.
