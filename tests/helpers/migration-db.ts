@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { Migrator } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { createDb, type Db } from '../../core/src/db/client.js';
 import { migrations } from '../../core/src/db/migrate.js';
@@ -43,4 +43,17 @@ export function useEmptyDatabase(): { readonly db: Db; readonly url: string; mig
       expect(error).toBeUndefined();
     },
   };
+}
+
+/**
+ * The rows an older schema's message needs, written straight into the tables: the domain in.test,
+ * the user a@in.test, their INBOX (UIDVALIDITY 1) and the one-byte blob '\x00' for blob_hash.
+ */
+export async function seedInbox(db: Db): Promise<{ userId: number; mailboxId: number }> {
+  const { rows } = await sql<{ user_id: string; id: string }>`
+    WITH d AS (INSERT INTO domains (name) VALUES ('in.test') RETURNING id),
+         u AS (INSERT INTO users (domain_id, address, password_hash) SELECT id, 'a@in.test', 'x' FROM d RETURNING id),
+         blob AS (INSERT INTO blobs (hash, size, data) VALUES ('\\x00', 1, '\\x00'))
+    INSERT INTO mailboxes (user_id, name, special_use, uidvalidity) SELECT id, 'INBOX', '\\Inbox', 1 FROM u RETURNING user_id::text, id::text`.execute(db);
+  return { userId: Number(rows[0]!.user_id), mailboxId: Number(rows[0]!.id) };
 }

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
+import { seedInbox, useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
 import { migrateToLatest } from '../migrate.js';
 
 const empty = useEmptyDatabase();
@@ -9,13 +9,8 @@ describe('migration 0024_messages_internal_date_zone', () => {
   it('gives every message a zone for its INTERNALDATE: UTC for those already stored, and only real zones', async () => {
     const db = empty.db;
     await empty.migrateTo('0023_messages_user_mailbox_statistics');
-    await sql`
-      WITH d AS (INSERT INTO domains (name) VALUES ('in.test') RETURNING id),
-           u AS (INSERT INTO users (domain_id, address, password_hash) SELECT id, 'a@in.test', 'x' FROM d RETURNING id),
-           b AS (INSERT INTO mailboxes (user_id, name, special_use, uidvalidity) SELECT id, 'INBOX', '\\Inbox', 1 FROM u RETURNING id, user_id),
-           blob AS (INSERT INTO blobs (hash, size, data) VALUES ('\\x00', 1, '\\x00'))
-      INSERT INTO messages (user_id, mailbox_id, uid, modseq, internal_date, size, blob_hash, thread_id)
-      SELECT b.user_id, b.id, 1, 1, now(), 1, '\\x00', 1 FROM b`.execute(db);
+    const { userId, mailboxId } = await seedInbox(db);
+    await sql`INSERT INTO messages (user_id, mailbox_id, uid, modseq, internal_date, size, blob_hash, thread_id) VALUES (${userId}, ${mailboxId}, 1, 1, now(), 1, '\\x00', 1)`.execute(db);
 
     expect(await migrateToLatest(db)).toContain('0024_messages_internal_date_zone');
     expect((await sql<{ zone: number }>`SELECT internal_date_zone AS zone FROM messages`.execute(db)).rows).toEqual([{ zone: 0 }]);

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
-import { useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
+import { seedInbox, useEmptyDatabase } from '../../../../tests/helpers/migration-db.js';
 import { migrateToLatest } from '../migrate.js';
 
 const empty = useEmptyDatabase();
@@ -9,13 +9,10 @@ describe('migration 0026_search_index_stage', () => {
   it('moves every stored search vector into message_search as it was, drops the column, and deletes a user’s search rows with the user', async () => {
     const db = empty.db;
     await empty.migrateTo('0025_blob_compression');
+    const { userId, mailboxId } = await seedInbox(db);
     await sql`
-      WITH d AS (INSERT INTO domains (name) VALUES ('in.test') RETURNING id),
-           u AS (INSERT INTO users (domain_id, address, password_hash) SELECT id, 'a@in.test', 'x' FROM d RETURNING id),
-           b AS (INSERT INTO mailboxes (user_id, name, special_use, uidvalidity) SELECT id, 'INBOX', '\\Inbox', 1 FROM u RETURNING id, user_id),
-           blob AS (INSERT INTO blobs (hash, size, data) VALUES ('\\x00', 1, '\\x00'))
       INSERT INTO messages (user_id, mailbox_id, uid, modseq, internal_date, size, blob_hash, thread_id, subject, from_text, body_text)
-      SELECT b.user_id, b.id, g, g, now(), 1, '\\x00', g, 'Walrus report ' || g, 'Ann <ann@remote.test>', 'the body of message ' || g FROM b, generate_series(1, 3) g`.execute(db);
+      SELECT ${userId}::bigint, ${mailboxId}::bigint, g, g, now(), 1, '\\x00', g, 'Walrus report ' || g, 'Ann <ann@remote.test>', 'the body of message ' || g FROM generate_series(1, 3) g`.execute(db);
     const before = (await sql<{ id: number; v: string }>`SELECT id, search::text AS v FROM messages ORDER BY id`.execute(db)).rows;
     expect(before[0]!.v).toContain("'walrus':1A");
 
