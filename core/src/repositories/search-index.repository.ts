@@ -29,9 +29,10 @@ export function createSearchIndexRepository(db: DbOrTx) {
    *    waited for);
    * 2. then, in a snapshot taken after those locks, the vectors are written from the messages as
    *    they are now (a message deleted meanwhile gets none) and the queue rows deleted.
-   * A mailbox writer that moves or deletes queued messages locks their queue rows first (`moved`,
-   * MessageRepository.removeWhere), so it either committed before step 1 (and step 2 sees its
-   * change) or waits for this transaction and then updates or deletes the rows it wrote.
+   * A mailbox writer that moves or deletes messages locks their queue rows (`holdQueued`) before it
+   * changes their search rows (MessageRepository.relocate, removeWhere), so it either committed
+   * before step 1 (and step 2 sees its change) or its change of the search rows comes after this
+   * transaction has committed, and finds the rows written here.
    * Returns how many messages were indexed and how many queue rows were taken.
    */
   async function indexPending(options: { userId?: number; limit: number }): Promise<{ indexed: number; taken: number }> {
