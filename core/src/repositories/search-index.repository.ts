@@ -54,7 +54,14 @@ export function createSearchIndexRepository(db: DbOrTx) {
         SELECT count(*)::int AS indexed FROM stored`.execute(tx);
       return { indexed: Number(rows[0]?.indexed ?? 0), taken: ids.length };
     };
-    return db.isTransaction ? work(db) : db.transaction().execute(work);
+    if (db.isTransaction) return work(db);
+    return db.transaction().execute(async (tx) => {
+      // Derived data, written all or nothing with the queue rows it deletes: a crash that loses this
+      // commit loses both, and the messages are indexed again. So it need not wait for its WAL flush
+      // (nor make filing's commits wait behind it).
+      await sql`SET LOCAL synchronous_commit = off`.execute(tx);
+      return work(tx);
+    });
   }
 
   return {
