@@ -95,15 +95,34 @@ describe('holding a message (undo send, scheduled send)', () => {
     const { row } = await holdMessage(deps(), annSender(), { to: ['ben@own.test', 'someone@remote.test'], subject: 'once only', text: 'x' });
     await makeDue(row.id);
     const before = enqueued.length;
-    const results = await Promise.all([sendHeld(deps(), row.id), sendHeld(deps(), row.id), sendHeld(deps(), row.id), cancelHeld(deps(), ann, row.id).catch((e: unknown) => e)]);
-    const sent = results.slice(0, 3).filter((r) => r !== null);
+    const results = await Promise.all([sendHeld(deps(), row.id), sendHeld(deps(), row.id), sendHeld(deps(), row.id)]);
+    const sent = results.filter((r) => r !== null);
     expect(sent).toHaveLength(1);
-    expect(results[3]).toMatchObject({ code: 'scheduled.not_pending' });
+    await expect(cancelHeld(deps(), ann, row.id)).rejects.toMatchObject({ code: 'scheduled.not_pending' });
     expect(await copies('once only')).toEqual(['ann:\\Sent', 'ben:\\Inbox']);
     expect(enqueued.slice(before)).toEqual([{ outboundId: expect.any(Number), domain: 'remote.test', attempt: 0 }]);
     const after = await createScheduledSendRepository(store.db).get(ann, row.id);
     expect(after).toMatchObject({ status: 'sent', outboundId: enqueued.at(-1)!.outboundId, sentMessageId: expect.any(Number) });
     expect(await sendHeld(deps(), row.id)).toBeNull();
+  });
+
+  it('lets either a cancel or one send win when they race for a due message, never both', async () => {
+    // Which one wins depends on timing (a cancel is one statement, a send reads and routes first).
+    const { row } = await holdMessage(deps(), annSender(), { to: ['ben@own.test'], subject: 'cancel or send', text: 'x' });
+    await makeDue(row.id);
+    const [cancel, ...sends] = await Promise.all([cancelHeld(deps(), ann, row.id).catch((e: unknown) => e), sendHeld(deps(), row.id), sendHeld(deps(), row.id)]);
+    const sent = sends.filter((r) => r !== null);
+    const status = (await createScheduledSendRepository(store.db).get(ann, row.id))?.status;
+    if (sent.length === 0) {
+      expect(cancel).toMatchObject({ status: 'cancelled' });
+      expect(status).toBe('cancelled');
+      expect(await copies('cancel or send')).toEqual([]);
+    } else {
+      expect(sent).toHaveLength(1);
+      expect(cancel).toMatchObject({ code: 'scheduled.not_pending' });
+      expect(status).toBe('sent');
+      expect(await copies('cancel or send')).toEqual(['ann:\\Sent', 'ben:\\Inbox']);
+    }
   });
 
   it('sends at once, in the same call, when the undo delay is 0', async () => {
