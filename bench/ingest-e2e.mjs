@@ -367,6 +367,7 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
     const done = await waitForCount(filed, before + n, t0, { timeoutMs: E2E_PLAN.settleTimeoutMs, check });
     const cpu1 = cpu();
     const pg1 = await pgCounters();
+    const polls1 = polls; // the bench's own commits up to pg1 (the searchable wait below polls after it)
     if (done.seconds === null) throw new Error(`${name}, ${userCount} users: only ${done.count - before} of ${n} filed`);
     // Then until the last of them is searchable (the search index stage runs after filing).
     const indexed = await searchable(t0, E2E_PLAN.settleTimeoutMs);
@@ -387,7 +388,7 @@ export async function benchMailyardE2E(runDir, { viaNpmStart = false } = {}) {
       searchable: { seconds: indexed.seconds === null ? null : round(indexed.seconds, 2), cpuMicrosecondsPerMessage: cpuUs(cpu0, cpu2) },
       machineCoresBusy: round((cpu1.system.busy - cpu0.system.busy) / done.seconds, 2),
       postgres: {
-        commitsPerMessage: round((pg1.commits - pg0.commits - (polls - polls0) - 1) / n, 2),
+        commitsPerMessage: round((pg1.commits - pg0.commits - (polls1 - polls0) - 1) / n, 2),
         walBytesPerMessage: round((await walBytes(pg0.lsn, pg1.lsn)) / n, 0),
         walFsyncsPerMessage: round((pg1.fsyncs - pg0.fsyncs) / n, 3),
       },

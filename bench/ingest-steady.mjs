@@ -87,13 +87,18 @@ export async function benchMailyardSteady(runDir) {
     const r = await measureAcceptedToVisible({ ...common, ratePerSecond: rate, seconds, poolConnections: STEADY_PLAN.poolConnections(rate), everySecond: pendingRows, label: `steady ${rate} msg/s` }).finally(() => (sampling = false));
     await sampler;
     const drainStart = performance.now();
-    while ((await queuedForSearch()) > 0 && performance.now() - drainStart < 60_000) await sleep(50);
+    let left = await queuedForSearch();
+    while (left > 0 && performance.now() - drainStart < 60_000) {
+      await sleep(50);
+      left = await queuedForSearch();
+    }
     const searchIndex = {
       queuedMax: Math.max(0, ...queued),
       queuedLastThirdMax: Math.max(0, ...queued.slice(Math.floor((queued.length * 2) / 3))),
       /** The largest queue as seconds of mail at this rate: how far behind filing search was at most. */
       lagSecondsMax: round(Math.max(0, ...queued) / rate, 2),
-      emptyAfterPhaseMs: round(performance.now() - drainStart, 0),
+      /** null: still not empty after 60 s. */
+      emptyAfterPhaseMs: left === 0 ? round(performance.now() - drainStart, 0) : null,
     };
     const backlog = backlogOf(r.everySecond, rate);
     const { everySecond, ...rest } = r;
@@ -112,7 +117,7 @@ export async function benchMailyardSteady(runDir) {
       met: target === null ? null : rateReached && r.errors === 0 && r.eventsMissing === 0 && p99 !== null && p99 < target.p99Ms && backlog.bounded,
     };
     log(`steady ${rate} msg/s: ${r.accepted} accepted at ${r.acceptedPerSecond}/s; backlog max ${backlog.max}, last ${backlog.last}, last third max ${backlog.lastThirdMax} (${backlog.bounded ? 'bounded' : 'NOT bounded'}); p99 ${p99} ms${target ? ` (target < ${target.p99Ms} ms)` : ''}; this process's event-loop delay p99 ${r.benchEventLoopDelayMs.p99} ms`);
-    log(`  search index queue: max ${searchIndex.queuedMax} (${searchIndex.lagSecondsMax} s of mail), last third max ${searchIndex.queuedLastThirdMax}; empty ${searchIndex.emptyAfterPhaseMs} ms after the phase`);
+    log(`  search index queue: max ${searchIndex.queuedMax} (${searchIndex.lagSecondsMax} s of mail), last third max ${searchIndex.queuedLastThirdMax}; ${searchIndex.emptyAfterPhaseMs === null ? `still ${left} queued 60 s after the phase` : `empty ${searchIndex.emptyAfterPhaseMs} ms after the phase`}`);
     // The next phase starts on an empty spool (the measurement waited for every event; this is bounded too).
     const deadline = Date.now() + 60_000;
     while ((await pendingRows()) > 0 && Date.now() < deadline) await sleep(200);
