@@ -24,7 +24,7 @@ const VECTOR = sql.raw(SEARCH_VECTOR_SQL);
 export function createSearchIndexRepository(db: DbOrTx) {
   /**
    * Computes the vectors of up to `limit` queued messages, the oldest first (of one user's when
-   * `userId` is given), in one short transaction of two statements:
+   * `userId` is given, and with ids up to `upTo`), in one short transaction of two statements:
    * 1. the queue rows are locked (without `userId`, rows someone else holds are skipped; with one,
    *    waited for);
    * 2. then, in a snapshot taken after those locks, the vectors are written from the messages as
@@ -35,11 +35,11 @@ export function createSearchIndexRepository(db: DbOrTx) {
    * transaction has committed, and finds the rows written here.
    * Returns how many messages were indexed and how many queue rows were taken.
    */
-  async function indexPending(options: { userId?: number; limit: number }): Promise<{ indexed: number; taken: number }> {
+  async function indexPending(options: { userId?: number; limit: number; upTo?: number }): Promise<{ indexed: number; taken: number }> {
     const work = async (tx: DbOrTx) => {
       const { rows: picked } = await (options.userId === undefined
         ? sql<{ id: number }>`${PREPARED}SELECT message_id AS id FROM search_pending ORDER BY message_id LIMIT ${options.limit} FOR UPDATE SKIP LOCKED`
-        : sql<{ id: number }>`${PREPARED}SELECT message_id AS id FROM search_pending WHERE user_id = ${options.userId} ORDER BY message_id LIMIT ${options.limit} FOR UPDATE`
+        : sql<{ id: number }>`${PREPARED}SELECT message_id AS id FROM search_pending WHERE user_id = ${options.userId} AND message_id <= ${options.upTo ?? Number.MAX_SAFE_INTEGER} ORDER BY message_id LIMIT ${options.limit} FOR UPDATE`
       ).execute(tx);
       if (picked.length === 0) return { indexed: 0, taken: 0 };
       const ids = picked.map((p) => p.id);
@@ -66,14 +66,19 @@ export function createSearchIndexRepository(db: DbOrTx) {
 
   return {
     indexPending,
-    /** Indexes everything the user has queued, batch after batch, before a search reads the index. */
+    /**
+     * Indexes everything the user had queued when it was called, batch after batch, before a search
+     * reads the index. Mail queued meanwhile is left to the indexer: it arrived after the search, and
+     * a steady stream of it cannot keep the search waiting.
+     */
     async catchUp(userId: number, batch = 500): Promise<number> {
-      // Usually nothing: one index probe, no transaction.
-      const { rows: queued } = await sql`${PREPARED}SELECT 1 AS one FROM search_pending WHERE user_id = ${userId} LIMIT 1`.execute(db);
-      if (queued.length === 0) return 0;
+      // Usually nothing: one index probe (the newest queued id), no transaction.
+      const { rows: newest } = await sql<{ id: number | null }>`${PREPARED}SELECT max(message_id) AS id FROM search_pending WHERE user_id = ${userId}`.execute(db);
+      const upTo = newest[0]?.id ?? null;
+      if (upTo === null) return 0;
       let total = 0;
       for (;;) {
-        const { indexed, taken } = await indexPending({ userId, limit: batch });
+        const { indexed, taken } = await indexPending({ userId, limit: batch, upTo: Number(upTo) });
         total += indexed;
         if (taken < batch) return total;
       }
