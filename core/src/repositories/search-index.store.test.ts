@@ -90,6 +90,43 @@ describe('the search index stage', () => {
     }
   });
 
+  it('indexes only up to the id it is given (a search catches up with what was queued before it, not after)', async () => {
+    const ids = [await deliver('bounded one'), await deliver('bounded two'), await deliver('bounded three')];
+    expect(await createSearchIndexRepository(store.db).indexPending({ userId, limit: 10, upTo: ids[1] })).toEqual({ indexed: 2, taken: 2 });
+    expect(await pending()).toEqual([ids[2]]);
+    expect(await createSearchIndexRepository(store.db).catchUp(userId)).toBe(1);
+    expect(await pending()).toEqual([]);
+  });
+
+  it('says once that indexing fails while it keeps failing, and once that it works again', async () => {
+    const told: string[] = [];
+    const recorder = { ...log, warn: (o: { event: string }) => void told.push(o.event), info: (o: { event: string }) => void told.push(o.event) } as unknown as typeof log;
+    let broken = true;
+    // A handle whose queries fail while `broken` (PostgreSQL unreachable, say), then work again.
+    const db = new Proxy(store.db, {
+      get(target, key) {
+        if (key === 'transaction' && broken) return () => ({ execute: async () => Promise.reject(new Error('connection refused')) });
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const indexer = startSearchIndexer({ db, log: recorder }, { intervalMs: 60_000 });
+    try {
+      await deliver('told once');
+      await indexer.pass();
+      await indexer.pass();
+      await indexer.pass();
+      expect(told).toEqual(['search.index_failed']);
+      broken = false;
+      await indexer.pass();
+      await indexer.pass();
+      expect(told).toEqual(['search.index_failed', 'search.index_recovered']);
+      expect(await pending()).toEqual([]);
+    } finally {
+      await indexer.stop();
+    }
+  });
+
   it('keeps the folder in step with moves, before and after indexing, and deletes the search rows of deleted mail', async () => {
     const archive = await createMailbox({ db: store.db, events }, userId, 'Zebra archive');
     const early = await deliver('zebra moved before indexing');

@@ -42,6 +42,8 @@ export function startSearchIndexer(deps: { db: DbOrTx; log: Logger }, options: S
   const repo = createSearchIndexRepository(deps.db);
   let running: Promise<void> | null = null;
   let stopped = false;
+  /** A failing pass is told once (the timer retries every intervalMs), and so is the first that works again. */
+  let failing = false;
   /** When a pass last found the queue empty: how far behind filing search may be is measured from it. */
   let caughtUpAt = Date.now();
 
@@ -58,7 +60,16 @@ export function startSearchIndexer(deps: { db: DbOrTx; log: Logger }, options: S
   };
   const pass = (): Promise<void> => {
     running ??= run()
-      .catch((err: Error) => deps.log.warn({ event: 'search.index_failed', err: err.message }))
+      .then(
+        () => {
+          if (failing) deps.log.info({ event: 'search.index_recovered' });
+          failing = false;
+        },
+        (err: Error) => {
+          if (!failing) deps.log.warn({ event: 'search.index_failed', err: err.message });
+          failing = true;
+        },
+      )
       .finally(() => {
         running = null;
       });
