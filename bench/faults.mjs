@@ -45,14 +45,14 @@ if (!fs.existsSync(out)) {
 const { plan, results } = JSON.parse(fs.readFileSync(out, 'utf8'));
 const n = (v) => v.toLocaleString('en-US');
 console.log(`\n${n(plan.messages)} MX messages over ${plan.connections} connections to ${plan.users} users, and ${n(plan.apiSends)} API sends (each to a local user and the remote Postfix), per fault:\n`);
-console.log('| fault | MX sent | accepted | refused 4xx | conn. errors | stored | duplicated | lost | API sent | accepted | error answers | no answer (stored) | stored | duplicated | lost | stuck | load s | drain s |');
+console.log('| fault | MX sent | accepted | refused 4xx | conn. errors | stored | duplicated | lost | API sent | accepted | error answers | no answer, sent again | unknown (stored) | stored | duplicated | lost | stuck | load s | drain s |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const f of results) {
   const errors = Object.entries(f.api.errorResponses).map(([c, k]) => `${k}×${c}`).join(' ') || '0';
   const stuck = f.stuck.spoolPending + f.stuck.spoolFailed + f.stuck.outboundPending + f.stuck.outboundFailed;
   console.log(
     `| ${f.fault} | ${n(f.smtp.sent)} | ${n(f.smtp.accepted)} | ${n(f.smtp.refusedTemporarily)} | ${n(f.smtp.connectionErrors)} | ${n(f.smtp.stored)} | ${f.smtp.duplicated} | ${f.smtp.lost} ` +
-      `| ${n(f.api.sent)} | ${n(f.api.accepted)} | ${errors} | ${f.api.unanswered} (${f.api.unansweredStored}) | ${n(f.api.stored)} | ${f.api.duplicated} | ${f.api.lost} | ${stuck} | ${f.loadSeconds} | ${f.drainSeconds} |`,
+      `| ${n(f.api.sent)} | ${n(f.api.accepted)} | ${errors} | ${f.api.retriedAfterNoAnswer ?? 0} | ${f.api.unanswered} (${f.api.unansweredStored}) | ${n(f.api.stored)} | ${f.api.duplicated} | ${f.api.lost} | ${stuck} | ${f.loadSeconds} | ${f.drainSeconds} |`,
   );
 }
 const resent = results.reduce((s, f) => s + f.smtp.unansweredResent, 0);

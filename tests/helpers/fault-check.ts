@@ -31,8 +31,10 @@ export interface FaultFigures {
     accepted: number;
     errorResponses: Record<string, number>;
     connectionErrors: number;
-    /** Sent, no answer (the backend died): stored at most once, all or nothing. */
+    /** Sent, no answer (the backend died), not accepted when sent again before the deadline: stored at most once, all or nothing. */
     unanswered: number;
+    /** Sent again with the same Idempotency-Key after no answer. */
+    retriedAfterNoAnswer: number;
     unansweredStored: number;
     stored: number;
     duplicated: number;
@@ -162,6 +164,7 @@ export async function checkFaultRun(stack: FaultStack, fault: string, tag: strin
       errorResponses: api.errors,
       connectionErrors: api.connectionErrors,
       unanswered: api.unanswered.size,
+      retriedAfterNoAnswer: api.retriedAfterNoAnswer,
       unansweredStored: a.unansweredStored,
       stored: a.stored,
       duplicated: a.duplicated,
@@ -182,7 +185,7 @@ export function figuresLine(f: FaultFigures): string {
   return (
     `${f.fault}: SMTP sent ${f.smtp.sent}, accepted ${f.smtp.accepted}, refused temporarily ${f.smtp.refusedTemporarily}, connection errors ${f.smtp.connectionErrors}, ` +
     `stored ${f.smtp.stored}, duplicated ${f.smtp.duplicated}, lost ${f.smtp.lost}, resent after no answer ${f.smtp.unansweredResent}; ` +
-    `API sent ${f.api.sent}, accepted ${f.api.accepted}, errors ${errors || '0'}, no answer ${f.api.unanswered} (${f.api.unansweredStored} stored), stored ${f.api.stored}, duplicated ${f.api.duplicated}${f.api.duplicated ? ` ${JSON.stringify(f.api.duplicatedIn)}` : ''}, lost ${f.api.lost}; ` +
+    `API sent ${f.api.sent}, accepted ${f.api.accepted}, errors ${errors || '0'}, no answer ${f.api.retriedAfterNoAnswer} (sent again with the same key), unknown ${f.api.unanswered} (${f.api.unansweredStored} stored), stored ${f.api.stored}, duplicated ${f.api.duplicated}${f.api.duplicated ? ` ${JSON.stringify(f.api.duplicatedIn)}` : ''}, lost ${f.api.lost}; ` +
     `stuck ${f.stuck.spoolPending + f.stuck.outboundPending}; load ${f.loadSeconds} s, drain ${f.drainSeconds} s`
   );
 }

@@ -41,8 +41,13 @@ export interface ApiBook {
   errors: Record<string, number>;
   /** Connections refused (the backend was down): retried. */
   connectionErrors: number;
-  /** Requests that were sent and got no answer (the backend died): not retried, the outcome is unknown to the client. */
+  /**
+   * Requests that were sent and got no answer (the backend died) and were not accepted when sent
+   * again (the load's deadline passed): the outcome is unknown to the client.
+   */
   unanswered: Map<string, { from: FaultUser; to: FaultUser }>;
+  /** Sends that got no answer and were sent again with the same Idempotency-Key (then accepted: stored once). */
+  retriedAfterNoAnswer: number;
   acceptedIds: Map<string, { from: FaultUser; to: FaultUser }>;
 }
 
@@ -226,12 +231,17 @@ export async function runApiLoad(stack: FaultStack, sessions: Map<number, Record
   const worker = async () => {
     for (let item = queue.shift(); item; item = queue.shift()) {
       for (;;) {
-        if (Date.now() > deadline) throw new Error(`API load: ${item.id} not accepted within ${plan.deadlineMs} ms`);
+        if (Date.now() > deadline) {
+          if (book.unanswered.has(item.id)) break; // its outcome stays unknown; the books check it is stored at most once
+          throw new Error(`API load: ${item.id} not accepted within ${plan.deadlineMs} ms`);
+        }
         let res: Response;
         try {
           res = await fetch(`${baseUrl}/api/messages/send`, {
             method: 'POST',
-            headers: sessions.get(item.from.id)!,
+            // One key per message, the same on every retry: a 503 for a send whose row was committed anyway (PostgreSQL killed
+            // between the commit and its answer) is answered with that row, not stored twice.
+            headers: { ...sessions.get(item.from.id)!, 'idempotency-key': item.id },
             body: JSON.stringify({ to: [item.to.address, REMOTE_MAILBOX], subject: `fault ${item.id}`, text: `API message ${item.id}.` }),
             signal: AbortSignal.timeout(60_000),
           });
@@ -242,12 +252,16 @@ export async function runApiLoad(stack: FaultStack, sessions: Map<number, Record
             await wait(200);
             continue;
           }
+          // No answer: the send may or may not be stored. The same key again makes the retry safe.
           book.unanswered.set(item.id, item);
-          break;
+          book.retriedAfterNoAnswer++;
+          await wait(200);
+          continue;
         }
         const body = await res.text();
         // 202: sent, or held in the store when sending at once failed (the worker sends it).
         if (res.status === 202) {
+          book.unanswered.delete(item.id);
           book.accepted++;
           book.acceptedIds.set(item.id, item);
           break;
@@ -266,6 +280,6 @@ export function newSmtpBook(): SmtpBook {
 }
 
 export function newApiBook(): ApiBook {
-  return { accepted: 0, errors: {}, connectionErrors: 0, unanswered: new Map(), acceptedIds: new Map() };
+  return { accepted: 0, errors: {}, connectionErrors: 0, unanswered: new Map(), retriedAfterNoAnswer: 0, acceptedIds: new Map() };
 }
 

@@ -45,21 +45,24 @@ export function spawnService(name: string, env: Record<string, string>): Service
 }
 
 /** Resolves when something on host:port sends an SMTP greeting; rejects after `timeoutMs`. */
-export async function waitForSmtpGreeting(port: number, timeoutMs = 30_000, host = '127.0.0.1'): Promise<void> {
+export async function waitForSmtpGreeting(port: number, timeoutMs = 30_000, host = '127.0.0.1', banner?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let seen = '';
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = net.connect(port, host);
       socket.setTimeout(2_000, () => socket.destroy());
       socket.once('data', (d) => {
         socket.end('QUIT\r\n');
-        resolve(d.toString().startsWith('220'));
+        seen = d.toString().trim();
+        // With `banner`: the greeting must name it, or another server took the port (ours then failed to bind).
+        resolve(seen.startsWith('220') && (banner === undefined || seen.includes(banner)));
       });
       socket.once('error', () => resolve(false));
       socket.once('close', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`no SMTP greeting on ${host}:${port} within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new Error(`no SMTP greeting${banner ? ` naming ${banner}` : ''} on ${host}:${port} within ${timeoutMs} ms${seen ? ` (last greeting: ${seen})` : ''}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

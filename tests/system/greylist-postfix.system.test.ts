@@ -51,7 +51,7 @@ beforeAll(async () => {
       SMTP_GREYLIST_DELAY: '2',
     }),
   ];
-  await waitForSmtpGreeting(smtpPort);
+  await waitForSmtpGreeting(smtpPort, 30_000, '127.0.0.1', 'mx.in.test');
   postfix = await startPostfixReceiver({
     domains: ['receiver.test'],
     mailboxes: ['nobody@receiver.test'],
@@ -79,11 +79,11 @@ describe('greylisting with a real MTA (Postfix)', () => {
     }
     const spooled = await eventually(
       async () => store.db.selectFrom('spool').select(['mail_from', 'remote_ip']).where('mail_from', '=', 'ann@far.test').executeTakeFirst(),
-      { timeoutMs: 90_000, intervalMs: 250, describe: async () => (await postfix.log()).slice(-3000) },
+      { timeoutMs: 90_000, intervalMs: 250, describe: async () => `Postfix's log:\n${(await postfix.log()).slice(-3000)}\nsmtp-server:\n${services[0]!.output().slice(-2000)}` },
     );
     expect(spooled.remote_ip).toMatch(/^(::ffff:)?127\./);
     const log = await postfix.log();
     expect(log).toMatch(/to=<bob@in\.test>.*status=deferred .*451 4\.7\.1 Greylisted: please retry in \d+ seconds/);
     expect(log).toMatch(/to=<bob@in\.test>.*status=sent/);
-  });
+  }, 120_000); // longer than the wait for the spool row, so a failure shows Postfix's log
 });

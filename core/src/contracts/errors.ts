@@ -81,6 +81,10 @@ export const apiErrorCodes = [
   'send.from_missing',
   'send.header_repeated',
   'send.schedule_invalid',
+  /** The Idempotency-Key header is not 1–255 visible ASCII characters (400). */
+  'send.idempotency_key_invalid',
+  /** The Idempotency-Key was used before for a different message (422). */
+  'send.idempotency_key_reused',
   'scheduled.not_found',
   'scheduled.not_pending',
   'outbound.not_found',

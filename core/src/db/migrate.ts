@@ -25,6 +25,7 @@ import * as m0023 from './migrations/0023_messages_user_mailbox_statistics.js';
 import * as m0024 from './migrations/0024_messages_internal_date_zone.js';
 import * as m0025 from './migrations/0025_blob_compression.js';
 import * as m0026 from './migrations/0026_search_index_stage.js';
+import * as m0027 from './migrations/0027_send_idempotency_key.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -54,6 +55,7 @@ export const migrations: Record<string, Migration> = {
   '0024_messages_internal_date_zone': m0024,
   '0025_blob_compression': m0025,
   '0026_search_index_stage': m0026,
+  '0027_send_idempotency_key': m0027,
 };
 
 /** What each migration changes, one line, for `mailyard migrate --dry-run`. Describe a new migration here too. */
@@ -83,6 +85,7 @@ export const migrationDescriptions: Record<string, string> = {
   '0024_messages_internal_date_zone': 'messages keep the zone their IMAP INTERNALDATE was given in, for FETCH and date SEARCH',
   '0025_blob_compression': 'message bytes are compressed with lz4 where PostgreSQL has it, and stored as they came otherwise (no more pglz at every insert)',
   '0026_search_index_stage': 'the search vector moves to its own table, filled just after filing (mail is visible first, searchable a moment later); a search indexes its user\'s pending mail first',
+  '0027_send_idempotency_key': 'a send may carry an Idempotency-Key: sent again with the same key (no answer, a 5xx), it answers the message already held instead of sending a second copy',
 };
 
 class StaticProvider implements MigrationProvider {

@@ -384,6 +384,8 @@ export interface ScheduledSendsTable {
   error: string | null;
   sent_message_id: number | null;
   outbound_id: number | null;
+  /** The client's Idempotency-Key for this send (migration 0027); unique per user. */
+  idempotency_key: string | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

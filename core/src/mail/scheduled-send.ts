@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { AppError } from '../errors.js';
 import { createScheduledSendRepository, type ScheduledSendRow } from '../repositories/scheduled-send.repository.js';
 import { parseRecipient, type DraftSender } from './drafts.js';
@@ -24,15 +25,24 @@ export interface HeldResult {
   row: ScheduledSendRow;
   /** Set when the user's undo delay is 0: sent in the same call. */
   sent: SendResult | null;
+  /** The row was already held under this Idempotency-Key: nothing new was stored or sent. */
+  replayed: boolean;
 }
 
 /**
  * Holds a message until `sendAt` (scheduled send) or for the user's undo delay. 400
  * 'send.schedule_invalid' for a time in the past or more than a year ahead; every check of
- * `prepareSend` applies now, not when it goes.
+ * `prepareSend` applies now, not when it goes. With an `idempotencyKey` the user already sent
+ * (a retry after no answer or a 5xx: the first request's row may have been committed although
+ * its answer was lost), nothing new is stored, checked or counted: the row held then is answered
+ * (`replayed`); 422 'send.idempotency_key_reused' if that row holds a different message.
  */
-export async function holdMessage(deps: HoldDeps, from: DraftSender, input: SendInput, sendAt?: Date): Promise<HeldResult> {
+export async function holdMessage(deps: HoldDeps, from: DraftSender, input: SendInput, sendAt?: Date, idempotencyKey?: string): Promise<HeldResult> {
   const repo = createScheduledSendRepository(deps.db);
+  if (idempotencyKey !== undefined) {
+    const earlier = await repo.byIdempotencyKey(from.userId, idempotencyKey);
+    if (earlier) return replay(deps, earlier, input);
+  }
   const now = Date.now();
   if (sendAt && (sendAt.getTime() < now - 60_000 || sendAt.getTime() > now + MAX_SCHEDULE_AHEAD_MS)) {
     throw new AppError('send.schedule_invalid', 'choose a send time from now to a year ahead', 400);
@@ -48,27 +58,51 @@ export async function holdMessage(deps: HoldDeps, from: DraftSender, input: Send
     dkimDomain: prepared.dkimDomain,
     draftId: input.draftId ?? null,
     sendAt: sendAt ?? { holdSeconds },
+    idempotencyKey: idempotencyKey ?? null,
   });
+  if (!row) {
+    // The same key in a request that ran alongside this one, and stored its row first.
+    const earlier = await repo.byIdempotencyKey(from.userId, idempotencyKey!);
+    if (!earlier) throw new Error(`send with idempotency key ${JSON.stringify(idempotencyKey)}: the row that took the key is gone`);
+    return replay(deps, earlier, input);
+  }
   if (!sendAt && holdSeconds === 0) {
     try {
-      return { row, sent: await sendHeld(deps, row.id) };
+      return { row, sent: await sendHeld(deps, row.id), replayed: false };
     } catch (err) {
       if (err instanceof AppError) throw err;
       // The row is stored, so the message goes (or went: a commit whose answer was lost) whatever
       // failed here: the outbound worker's reconcile pass sends it while it is still pending.
       // Answer "held", not an error a client would retry into a second copy.
       deps.log?.warn({ event: 'send.immediate_failed', scheduledId: row.id, err: (err as Error).message });
-      return { row, sent: null };
+      return { row, sent: null, replayed: false };
     }
   }
-  const delayMs = row.sendAt.getTime() - Date.now();
+  await wake(deps, row);
+  return { row, sent: null, replayed: false };
+}
+
+/** Enqueues the job that sends a pending row when it is due (the reconcile pass finds it if Redis is away). */
+async function wake(deps: HoldDeps, row: ScheduledSendRow): Promise<void> {
   try {
-    await deps.scheduled.enqueue(row.id, Math.max(0, delayMs));
+    await deps.scheduled.enqueue(row.id, Math.max(0, row.sendAt.getTime() - Date.now()));
   } catch (err) {
     // Held in the store either way: the outbound worker's reconcile pass sends it when due.
     deps.log?.warn({ event: 'send.schedule_enqueue_failed', scheduledId: row.id, err: (err as Error).message });
   }
-  return { row, sent: null };
+}
+
+/**
+ * Answers a send already held under the request's Idempotency-Key. A row still pending gets its
+ * job again (the job id is the row's, so a job already queued is not doubled): the request that
+ * stored it may have failed before it sent or enqueued anything.
+ */
+async function replay(deps: HoldDeps, row: ScheduledSendRow, input: SendInput): Promise<HeldResult> {
+  if (!isDeepStrictEqual(row.input, JSON.parse(JSON.stringify({ ...input })))) {
+    throw new AppError('send.idempotency_key_reused', 'this Idempotency-Key was sent with a different message: use a new key for each message', 422);
+  }
+  if (row.status === 'pending') await wake(deps, row);
+  return { row, sent: null, replayed: true };
 }
 
 /** Stops a held message (pending → cancelled) and returns it; 404 if not the user's, 409 once it went. */

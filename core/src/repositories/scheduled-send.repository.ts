@@ -36,6 +36,8 @@ export interface NewScheduledSend {
   draftId: number | null;
   /** A time, or a hold from now by the database's clock (the one the dispatcher checks). */
   sendAt: Date | { holdSeconds: number };
+  /** The client's Idempotency-Key (migration 0027): at most one row per user and key. */
+  idempotencyKey?: string | null;
 }
 
 const columns = [
@@ -90,8 +92,11 @@ function toRow(r: Row): ScheduledSendRow {
 
 export function createScheduledSendRepository(db: DbOrTx) {
   return {
-    /** Stores the bytes (a blob) and the row; returns the row. */
-    async insert(send: NewScheduledSend): Promise<ScheduledSendRow> {
+    /**
+     * Stores the bytes (a blob) and the row; returns the row. With an idempotency key the user
+     * already holds a row for, stores nothing and returns null (read that row with `byIdempotencyKey`).
+     */
+    async insert(send: NewScheduledSend): Promise<ScheduledSendRow | null> {
       const hash = blobHash(send.raw);
       await createBlobRepository(db).putMany([{ hash, data: send.raw }]);
       const row = await db
@@ -105,10 +110,18 @@ export function createScheduledSendRepository(db: DbOrTx) {
           dkim_domain: send.dkimDomain,
           draft_id: send.draftId,
           send_at: send.sendAt instanceof Date ? send.sendAt : sql<Date>`now() + make_interval(secs => ${send.sendAt.holdSeconds})`,
+          idempotency_key: send.idempotencyKey ?? null,
         })
+        .onConflict((oc) => oc.columns(['user_id', 'idempotency_key']).where('idempotency_key', 'is not', null).doNothing())
         .returning(columns)
-        .executeTakeFirstOrThrow();
-      return toRow(row);
+        .executeTakeFirst();
+      return row ? toRow(row) : null;
+    },
+
+    /** The user's send made with this Idempotency-Key, if any (until the retention purge deletes it). */
+    async byIdempotencyKey(userId: number, key: string): Promise<ScheduledSendRow | null> {
+      const row = await db.selectFrom('scheduled_sends').select(columns).where('user_id', '=', userId).where('idempotency_key', '=', key).executeTakeFirst();
+      return row ? toRow(row) : null;
     },
 
     async get(userId: number, id: number): Promise<ScheduledSendRow | null> {

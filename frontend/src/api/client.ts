@@ -161,10 +161,11 @@ interface RequestOptions {
   anonymous?: boolean;
   /** The answer is text (a message's source), not JSON. */
   text?: boolean;
+  headers?: Record<string, string>;
 }
 
 async function request<T>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, options: RequestOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json', ...options.headers };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
   let res: Response;
@@ -242,8 +243,12 @@ export const api = {
   saveAccountSettings: (body: AccountSettingsBody) => request<AccountSettings>('PATCH', '/api/account/settings', { body }),
   accountUsage: () => request<AccountUsage>('GET', '/api/account/usage'),
   contacts: (q: string, limit = 8) => request<ContactsResponse>('GET', `/api/contacts?${new URLSearchParams({ q, limit: String(limit) })}`),
-  /** Held for the undo delay (or until sendAt); `sent` is set when the delay is 0. */
-  send: (body: SendBody) => request<SendResponse>('POST', '/api/messages/send', { body }),
+  /**
+   * Held for the undo delay (or until sendAt); `sent` is set when the delay is 0. Sent again with
+   * the same `idempotencyKey` (after a network error or a 5xx), it answers the message already held.
+   */
+  send: (body: SendBody, idempotencyKey?: string) =>
+    request<SendResponse>('POST', '/api/messages/send', { body, ...(idempotencyKey ? { headers: { 'idempotency-key': idempotencyKey } } : {}) }),
   /** Stops a held message; answers it as composed, to reopen it. */
   cancelScheduled: (id: number) => request<ScheduledSendDto>('POST', `/api/messages/scheduled/${id}/cancel`),
   scheduled: () => request<ScheduledSendListResponse>('GET', '/api/messages/scheduled'),

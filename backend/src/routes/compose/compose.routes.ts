@@ -64,6 +64,18 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024;
 const writeErrors = errorResponses(400, 401, 403, 404);
 
 /**
+ * The Idempotency-Key request header (draft-ietf-httpapi-idempotency-key-header; a bare token as
+ * most clients send it, or a quoted string): undefined when absent, 400 when not 1–255 visible ASCII.
+ */
+function idempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const value = (Array.isArray(header) ? header.join(',') : header).trim();
+  const key = /^"(.*)"$/.exec(value)?.[1] ?? value;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new AppError('send.idempotency_key_invalid', 'the Idempotency-Key header must be 1 to 255 visible ASCII characters', 400);
+  return key;
+}
+
+/**
  * A multipart body the parser (busboy) cannot read ("Boundary not found", "Unexpected end of
  * form") is the client's mistake: 400. Its errors are plain Errors; file-system ones carry a code.
  */
@@ -150,16 +162,21 @@ export function composeRoutes(ctx: BackendContext, options: ComposeOptions = {})
       {
         schema: {
           tags: ['compose'],
-          description: 'Holds the message for the undo delay (or until sendAt), then sends it; cancel it meanwhile with /api/messages/scheduled/:id/cancel.',
+          description:
+            'Holds the message for the undo delay (or until sendAt), then sends it; cancel it meanwhile with /api/messages/scheduled/:id/cancel. ' +
+            'With an Idempotency-Key header (1–255 visible ASCII characters, one per message), sending again with the same key (after no answer or a 5xx) ' +
+            'answers the message already held (header Idempotent-Replayed: true, `sent` null) instead of sending a second copy; 422 if the key came with another message.',
           body: sendBody,
-          response: { 202: sendResponse, ...writeErrors, ...errorResponses(413, 429) },
+          response: { 202: sendResponse, ...writeErrors, ...errorResponses(413, 422, 429) },
         },
       },
       async (req, reply) => {
         const me = currentUser(req);
         const { sendAt, ...input } = req.body;
+        const key = idempotencyKey(req.headers['idempotency-key']);
         try {
-          const result = await holdMessage(sendDeps, await sender(me.userId, me.address), input as SendInput, sendAt === undefined ? undefined : new Date(sendAt));
+          const result = await holdMessage(sendDeps, await sender(me.userId, me.address), input as SendInput, sendAt === undefined ? undefined : new Date(sendAt), key);
+          if (result.replayed) reply.header('idempotent-replayed', 'true');
           return await reply.code(202).send({ scheduledId: result.row.id, sendAt: result.row.sendAt.toISOString(), sent: result.sent });
         } catch (err) {
           if (err instanceof SendRateLimitedError) reply.header('retry-after', String(err.retryAfterSeconds));

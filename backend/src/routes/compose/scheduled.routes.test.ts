@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -133,5 +134,78 @@ describe('scheduled send', () => {
     expect(await benHas('after the restart')).toBe(true);
     const cancel = await app.inject({ method: 'POST', url: `/api/messages/scheduled/${scheduledId}/cancel`, headers: ann.headers });
     expect(cancel.statusCode).toBe(409);
+  });
+});
+
+describe('Idempotency-Key', () => {
+  const sendWithKey = (agent: Agent, key: string, payload: Record<string, unknown>) =>
+    t.app.inject({ method: 'POST', url: '/api/messages/send', headers: { ...agent.headers, 'idempotency-key': key }, payload });
+  const rowsWithKey = async (key: string) =>
+    (await t.store.db.selectFrom('scheduled_sends').select(['id', 'user_id']).where('idempotency_key', '=', key).execute()).map((r) => ({ id: r.id, userId: r.user_id }));
+
+  it('answers a repeated send with the message already held (Idempotent-Replayed), even two at once; another user has their own keys', async () => {
+    const payload = { to: ['ben@m.test'], subject: 'sent twice by a retrying client', text: 'once' };
+    const first = await sendWithKey(ann, 'retry-1', payload);
+    expect(first.statusCode, first.body).toBe(202);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    const again = await sendWithKey(ann, 'retry-1', payload);
+    expect(again.statusCode, again.body).toBe(202);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual({ scheduledId: first.json().scheduledId, sendAt: first.json().sendAt, sent: null });
+
+    const [a, b] = await Promise.all([sendWithKey(ann, '"retry-2"', payload), sendWithKey(ann, 'retry-2', payload)]);
+    expect([a.statusCode, b.statusCode]).toEqual([202, 202]);
+    expect(a.json().scheduledId).toBe(b.json().scheduledId);
+
+    const bens = await sendWithKey(ben, 'retry-1', { to: ['ann@m.test'], subject: 'the same key, another user', text: 'x' });
+    expect(bens.statusCode, bens.body).toBe(202);
+    expect(bens.json().scheduledId).not.toBe(first.json().scheduledId);
+    expect(await rowsWithKey('retry-1')).toEqual(
+      expect.arrayContaining([
+        { id: first.json().scheduledId, userId: ann.userId },
+        { id: bens.json().scheduledId, userId: ben.userId },
+      ]),
+    );
+    expect(await rowsWithKey('retry-1')).toHaveLength(2);
+    expect(await rowsWithKey('retry-2')).toHaveLength(1);
+  });
+
+  it('sends a message once when the request that stored it failed before waking the sender (its answer lost), and the client sends again', async () => {
+    const payload = { to: ['ben@m.test'], subject: 'stored, answer lost', text: 'once', sendAt: new Date(Date.now() + 1_500).toISOString() };
+    const first = await sendWithKey(ann, 'lost-answer', payload);
+    expect(first.statusCode, first.body).toBe(202);
+    const { scheduledId } = first.json() as { scheduledId: number };
+    // As if that request had died after its commit: no job wakes the sender.
+    const redis = new Redis(t.redisUrl);
+    const queue = new Queue(QUEUE_SCHEDULED_SEND, { connection: redis });
+    try {
+      await (await queue.getJob(scheduledSendJobId(scheduledId)))!.remove();
+      const again = await sendWithKey(ann, 'lost-answer', payload);
+      expect(again.json().scheduledId).toBe(scheduledId);
+      expect(await (await queue.getJob(scheduledSendJobId(scheduledId)))?.getState()).toMatch(/delayed|waiting/);
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
+    expect(await sendWhenDue(scheduledId)).not.toBeNull();
+    const late = await sendWithKey(ann, 'lost-answer', payload);
+    expect(late.statusCode).toBe(202);
+    expect(late.json().scheduledId).toBe(scheduledId);
+    const copies = await t.store.db.selectFrom('messages').select('id').where('user_id', '=', ben.userId).where('subject', '=', 'stored, answer lost').execute();
+    expect(copies).toHaveLength(1);
+  });
+
+  it('refuses a key used for another message (422) and a key that is not 1–255 visible ASCII characters (400), storing nothing', async () => {
+    expect((await sendWithKey(ann, 'one-message', { to: ['ben@m.test'], subject: 'the first', text: 'x' })).statusCode).toBe(202);
+    const other = await sendWithKey(ann, 'one-message', { to: ['ben@m.test'], subject: 'a different one', text: 'x' });
+    expect(other.statusCode).toBe(422);
+    expect(other.json().error.code).toBe('send.idempotency_key_reused');
+    for (const bad of ['', 'two words', 'k'.repeat(256), 'ключ']) {
+      const res = await sendWithKey(ann, bad, { to: ['ben@m.test'], subject: `bad key ${bad.length}`, text: 'x' });
+      expect(res.statusCode, JSON.stringify(bad)).toBe(400);
+      expect(res.json().error.code).toBe('send.idempotency_key_invalid');
+    }
+    const stored = await t.store.db.selectFrom('scheduled_sends').select('id').where('user_id', '=', ann.userId).where(sql<boolean>`input->>'subject' LIKE 'bad key %' OR input->>'subject' = 'a different one'`).execute();
+    expect(stored).toEqual([]);
   });
 });

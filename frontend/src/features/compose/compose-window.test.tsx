@@ -114,6 +114,31 @@ describe('sending', () => {
     expect(screen.getByRole('button', { name: 'Send' })).toBeTruthy();
   });
 
+  it('sends a retry of the same message with the same Idempotency-Key, and an edited one with a new key', async () => {
+    const keys: Array<string | undefined> = [];
+    const fake = fakeApi({
+      send: async (_body: SendBody, key?: string) => {
+        keys.push(key);
+        throw new ApiError(503, 'store.unavailable', 'The server could not be reached.');
+      },
+    });
+    open(fake.api, { to: ['ben@m.test'] });
+    fireEvent.change(screen.getByRole('textbox', { name: 'Subject' }), { target: { value: 'Once' } });
+    const sendOnce = async (n: number) => {
+      fireEvent.click(screen.getByRole('button', { name: 'Send' }));
+      await waitFor(() => expect(keys).toHaveLength(n));
+      await screen.findByRole('alert');
+    };
+    await sendOnce(1);
+    await sendOnce(2);
+    fireEvent.change(screen.getByRole('textbox', { name: 'Subject' }), { target: { value: 'Once, edited' } });
+    await sendOnce(3);
+    expect(keys[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(keys[1]).toBe(keys[0]);
+    expect(keys[2]).toMatch(/^[0-9a-f]{32}$/);
+    expect(keys[2]).not.toBe(keys[0]);
+  });
+
   it('shows a progress bar while an attachment uploads', async () => {
     let report: (f: number) => void = () => undefined;
     let finish: (u: UploadDto) => void = () => undefined;

@@ -20,7 +20,8 @@ export interface ComposeApi {
   saveDraft(body: DraftBody): Promise<{ id: number }>;
   replaceDraft(id: number, body: DraftBody): Promise<{ id: number }>;
   deleteDraft(id: number): Promise<void>;
-  send(body: SendBody): Promise<SendResponse>;
+  /** `idempotencyKey`: the same for a retry of the same message (see api.send). */
+  send(body: SendBody, idempotencyKey?: string): Promise<SendResponse>;
   contacts(q: string): Promise<{ contacts: ContactDto[] }>;
   upload(file: File, onProgress: (fraction: number) => void): Promise<UploadDto>;
 }
@@ -72,6 +73,11 @@ function describe(err: unknown): string {
 
 let nextKey = 0;
 
+/** 128 random bits, hex (crypto.randomUUID needs a secure context; a self-hosted webmail may be served over plain HTTP). */
+function randomKey(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 export function ComposeWindow({ initial, api, title, onSent, onClose, autosaveMs = 3000, Editor = LazyRichEditor }: ComposeWindowProps) {
   const [to, setTo] = useState<Chip[]>(() => (initial.to ?? []).map(toChip));
   const [cc, setCc] = useState<Chip[]>(() => (initial.cc ?? []).map(toChip));
@@ -91,6 +97,8 @@ export function ComposeWindow({ initial, api, title, onSent, onClose, autosaveMs
   const draftId = useRef<number | null>(initial.draftId ?? null);
   const dirty = useRef(false);
   const saving = useRef<Promise<void> | null>(null);
+  /** The Idempotency-Key of the last send attempt, and the request it was for. */
+  const sendKey = useRef<{ key: string; body: string } | null>(null);
   const fileInput = useRef<HTMLInputElement>(null);
   const initialHtml = useRef(body.html);
 
@@ -188,7 +196,12 @@ export function ComposeWindow({ initial, api, title, onSent, onClose, autosaveMs
       // A save under way may replace the draft: send naming the latest one.
       if (saving.current) await saving.current;
       const message = { ...fieldsRef.current(), to: to.map((c) => c.text), ...(draftId.current !== null ? { draftId: draftId.current } : {}) } as Omit<SendBody, 'sendAt'>;
-      const result = await api.send(sendAt ? { ...message, sendAt } : message);
+      const body: SendBody = sendAt ? { ...message, sendAt } : message;
+      // Sending the same message again after a failure (no answer, a 5xx) reuses its key: the
+      // server answers the copy it may already hold instead of sending a second one.
+      const json = JSON.stringify(body);
+      if (sendKey.current?.body !== json) sendKey.current = { key: randomKey(), body: json };
+      const result = await api.send(body, sendKey.current.key);
       dirty.current = false;
       onSent(result, message);
     } catch (err) {
