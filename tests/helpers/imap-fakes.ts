@@ -337,11 +337,11 @@ export function createFakeImapStore(options: { address?: string; password?: stri
           }),
         );
       },
-      async searchText(userId, mailboxId, field, text) {
+      async searchText(userId, mailboxId, field, text, upToUid) {
         check(userId);
         const wanted = text.toLowerCase();
         return messages
-          .filter((m) => m.mailboxId === mailboxId)
+          .filter((m) => m.mailboxId === mailboxId && m.uid <= (upToUid ?? Infinity))
           .filter((m) => {
             const raw = m.raw.toString('utf8');
             const split = raw.indexOf('\r\n\r\n');

@@ -150,6 +150,24 @@ describe('IMAP services on the real store', () => {
     expect([status.messages, status.unseen, status.uidnext]).toEqual([2, 1, 3]);
   });
 
+  it('remembers a text search up to the UID the session knows, and later reads only the messages that arrived since', async () => {
+    const erin = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'searcher@imap.test', password: 'searcher password' })).id;
+    const box = await inbox(erin);
+    for (const n of [401, 402]) await appendOne(erin, box.id, { raw: raw(n), flags: [] });
+    expect(await services.messages.searchText(erin, box.id, 'from', 'CAROL@c.test', 2)).toEqual([1, 2]);
+    // What a UID names never changes in the product; changing it here shows which rows a search reads.
+    await sql`UPDATE messages SET from_text = 'someone else' WHERE user_id = ${erin} AND uid = 1`.execute(store.db);
+    await appendOne(erin, box.id, { raw: raw(403), flags: [] });
+    expect(await services.messages.searchText(erin, box.id, 'from', 'CAROL@c.test', 3)).toEqual([1, 2, 3]);
+    expect(await services.messages.searchText(erin, box.id, 'from', 'CAROL@c.test', 2)).toEqual([1, 2]);
+    // Without a UID to go up to, the store is read as it is; another field or text is its own search.
+    expect(await services.messages.searchText(erin, box.id, 'from', 'CAROL@c.test')).toEqual([2, 3]);
+    expect(await services.messages.searchText(erin, box.id, 'from', 'carol@c.test', 3)).toEqual([2, 3]);
+    expect(await services.messages.searchText(erin, box.id, 'to', 'alice@imap.test', 1)).toEqual([1]);
+    // Another user's mailbox id is another search, scoped to that user.
+    expect(await services.messages.searchText(bob, box.id, 'from', 'CAROL@c.test', 3)).toEqual([]);
+  });
+
   it('lists a mailbox and claims its \\Recent messages in one statement, for one session each, never moving the claim down', async () => {
     const dave = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'dave@imap.test', password: 'dave password' })).id;
     const counting = countingDb(store.db);

@@ -17,6 +17,7 @@ import { createImapRepository, type ImapMessageRow, type ImapSortFields, type Im
 import { createMailboxRepository, type MailboxRow } from '../repositories/mailbox.repository.js';
 import { createUserRepository } from '../repositories/user.repository.js';
 import { KeyedBatcher } from '../util/keyed-batcher.js';
+import { TextSearchCache } from './text-search-cache.js';
 
 /**
  * The narrow services the IMAP server stands on (imap-server/src/handlers), and core's
@@ -119,8 +120,12 @@ export interface ImapMessages {
   sync(userId: number, mailboxId: number, options: { since?: { lastUid: number; modseq: number }; claimRecent: boolean }): Promise<ImapSync>;
   /** The first recent UID and how many messages are recent (STATUS RECENT). */
   recent(userId: number, mailboxId: number): Promise<{ firstUid: number; count: number }>;
-  /** UIDs of the mailbox's messages whose `field` contains `text`, case-insensitively. */
-  searchText(userId: number, mailboxId: number, field: ImapTextField, text: string): Promise<number[]>;
+  /**
+   * UIDs of the mailbox's messages whose `field` contains `text`, case-insensitively, ascending;
+   * with `upToUid` (the highest UID the session knows), only those up to it: the answer is then
+   * remembered, and the same search later reads only the messages that arrived since.
+   */
+  searchText(userId: number, mailboxId: number, field: ImapTextField, text: string, upToUid?: number): Promise<number[]>;
   /** Subject, first From/To/Cc address and message ids of each of the mailbox's messages, for SORT and THREAD. */
   sortFields(userId: number, mailboxId: number): Promise<ImapSortFields[]>;
 }
@@ -175,6 +180,10 @@ function toInfo(m: MailboxRow): ImapMailboxInfo {
  * small ones behind it (nor use only one PostgreSQL backend for every user's uploads).
  */
 const GROUP_APPEND_MAX_BYTES = 64 * 1024;
+/** SEARCH text answers remembered per process (text-search-cache.ts): UIDs held, 8 bytes each (~8 MB). */
+const TEXT_SEARCH_CACHE_UIDS = 1_000_000;
+/** Longer search texts are not remembered (nor used as a key). */
+const TEXT_SEARCH_CACHE_MAX_TEXT = 256;
 
 /** One APPEND (or MULTIAPPEND) command's new messages, for the group commit. */
 interface PendingAppend {
@@ -199,6 +208,7 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
   const appends = new KeyedBatcher<'append', PendingAppend, AppendResult[]>((_key, batch) => writeAppends(batch));
   const mailboxRepo = createMailboxRepository(deps.db);
   const imapRepo = createImapRepository(deps.db);
+  const textSearches = new TextSearchCache({ maxUids: TEXT_SEARCH_CACHE_UIDS });
   const changes = createChangeRepository(deps.db);
   return {
     auth: createClientAuthService({ db: deps.db, limiter: deps.limiter, rules: deps.authRules }, 'imap'),
@@ -283,7 +293,10 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
         return { ...read, gone: null, total: read.rows.length };
       },
       recent: (userId, mailboxId) => imapRepo.recent(userId, mailboxId),
-      searchText: (userId, mailboxId, field, text) => imapRepo.uidsMatchingText(userId, mailboxId, field, text),
+      searchText(userId, mailboxId, field, text, upToUid) {
+        if (upToUid === undefined || text.length > TEXT_SEARCH_CACHE_MAX_TEXT) return imapRepo.uidsMatchingText(userId, mailboxId, field, text);
+        return textSearches.search(`${userId} ${mailboxId} ${field} ${text}`, upToUid, (after, upTo) => imapRepo.uidsMatchingText(userId, mailboxId, field, text, { after, upTo }));
+      },
       sortFields: (userId, mailboxId) => imapRepo.sortFields(userId, mailboxId),
     },
     changes: {

@@ -205,16 +205,19 @@ export function createImapRepository(db: DbOrTx) {
         FROM mailboxes b WHERE b.user_id = ${userId} AND b.id = ${mailboxId}`.execute(db);
       return rows[0] ? { firstUid: Number(rows[0].first), count: Number(rows[0].count) } : { firstUid: 1, count: 0 };
     },
-    /** UIDs of the user's messages in this mailbox whose `field` contains `text` (case-insensitive). */
-    async uidsMatchingText(userId: number, mailboxId: number, field: ImapTextField, text: string): Promise<number[]> {
+    /**
+     * UIDs of the user's messages in this mailbox whose `field` contains `text` (case-insensitive),
+     * in order; with `uids`, only those above `after` and up to `upTo`.
+     */
+    async uidsMatchingText(userId: number, mailboxId: number, field: ImapTextField, text: string, uids?: { after: number; upTo: number }): Promise<number[]> {
       const pattern = likeLiteral(text);
       const columns = field === 'text' ? ['from_text', 'to_text', 'cc_text', 'subject', 'body_text'] : [textColumn[field]];
-      const { rows } = await sql<{ uid: number }>`
+      const { rows } = await sql<{ uid: number }>`${PREPARED}
         SELECT uid FROM messages
-        WHERE user_id = ${userId} AND mailbox_id = ${mailboxId}
+        WHERE user_id = ${userId} AND mailbox_id = ${mailboxId} AND uid > ${uids?.after ?? 0} AND uid <= ${uids?.upTo ?? 2 ** 53}::bigint
           AND (${sql.join(columns.map((c) => sql`${sql.ref(c)} ILIKE ${pattern}`), sql` OR `)})
         ORDER BY uid`.execute(db);
-      return rows.map((r) => r.uid);
+      return rows.map((r) => Number(r.uid));
     },
   };
 }

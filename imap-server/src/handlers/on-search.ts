@@ -60,7 +60,7 @@ async function compile(session: ImapSession, key: SearchKey, star: { seq: number
     }
     case 'text': {
       if (key.field === 'bcc') return compile(session, { type: 'header', name: 'Bcc', value: key.value }, star);
-      const uids = new Set(await session.services.messages.searchText(session.userId, selected.id, key.field, key.value));
+      const uids = new Set(await session.services.messages.searchText(session.userId, selected.id, key.field, key.value, selected.lastUid));
       if (key.field !== 'text') return (row) => uids.has(row.uid);
       // TEXT is the whole header as well as the body: fields the store does not index count too.
       const wanted = key.value.toLowerCase();

@@ -1,0 +1,85 @@
+/**
+ * What IMAP SEARCH FROM / TO / CC / SUBJECT / BODY / TEXT found, remembered per user, mailbox,
+ * field and text, up to a UID: a client repeating a search (a quick filter as the user types on,
+ * a phone refreshing a saved search) costs a scan of the messages that arrived since, not of the
+ * whole mailbox. Correct because what a UID names never changes: a message's addresses, subject
+ * and body are fixed when it is filed, a moved or copied message gets a new UID in its new
+ * mailbox, UIDs only grow, and mailbox ids are never reused. A UID that left (expunged, moved
+ * away) may stay in a list; the caller matches against its own view of the mailbox.
+ *
+ * Bounded by the UIDs held in all lists together, plus one per list (`maxUids`), least recently
+ * used out first.
+ */
+
+export interface TextSearchCacheOptions {
+  /** UIDs kept across every list (8 bytes each), plus one per list; a single answer above this is not kept. */
+  maxUids: number;
+}
+
+interface Entry {
+  /** Every matching UID up to and including `upTo`, ascending. */
+  uids: number[];
+  upTo: number;
+}
+
+/** `load(after, upTo)`: the matching UIDs above `after` and up to `upTo`, ascending. */
+export type TextSearchLoad = (after: number, upTo: number) => Promise<number[]>;
+
+export class TextSearchCache {
+  private readonly entries = new Map<string, Entry>();
+  private held = 0;
+
+  constructor(private readonly options: TextSearchCacheOptions) {}
+
+  /** How many UIDs the lists hold, plus one per list (for tests). */
+  get size(): number {
+    return this.held;
+  }
+
+  /** The matching UIDs up to `upTo`, ascending, loading only what the list for `key` does not cover yet. */
+  async search(key: string, upTo: number, load: TextSearchLoad): Promise<number[]> {
+    const entry = this.entries.get(key);
+    if (entry) {
+      // Most recently used last: Map keeps insertion order.
+      this.entries.delete(key);
+      this.entries.set(key, entry);
+      if (upTo <= entry.upTo) return entry.uids.slice(0, countAtMost(entry.uids, upTo));
+    }
+    const from = entry?.upTo ?? 0;
+    const uids = [...(entry?.uids ?? []), ...(await load(from, upTo))];
+    // Another search of the same key may have gone further meanwhile: keep the longer list.
+    const now = this.entries.get(key);
+    if (!now || now.upTo < upTo) this.put(key, { uids, upTo });
+    return uids;
+  }
+
+  private put(key: string, entry: Entry): void {
+    this.drop(key);
+    if (entry.uids.length + 1 > this.options.maxUids) return;
+    this.entries.set(key, entry);
+    this.held += entry.uids.length + 1;
+    for (const oldest of this.entries.keys()) {
+      if (this.held <= this.options.maxUids) break;
+      this.drop(oldest);
+    }
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.held -= entry.uids.length + 1;
+  }
+}
+
+/** How many of the ascending `uids` are at most `upTo` (binary search). */
+function countAtMost(uids: readonly number[], upTo: number): number {
+  let lo = 0;
+  let hi = uids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (uids[mid]! <= upTo) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
