@@ -180,7 +180,7 @@ function toInfo(m: MailboxRow): ImapMailboxInfo {
  * small ones behind it (nor use only one PostgreSQL backend for every user's uploads).
  */
 const GROUP_APPEND_MAX_BYTES = 64 * 1024;
-/** SEARCH text answers remembered per process (text-search-cache.ts): UIDs held, 8 bytes each (~8 MB). */
+/** SEARCH text answers remembered per process (text-search-cache.ts): UIDs held, 8 bytes each (~8 MB with the lists themselves). */
 const TEXT_SEARCH_CACHE_UIDS = 1_000_000;
 /** Longer search texts are not remembered (nor used as a key). */
 const TEXT_SEARCH_CACHE_MAX_TEXT = 256;

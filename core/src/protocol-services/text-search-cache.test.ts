@@ -13,7 +13,7 @@ function loader(matching: number[]) {
 
 describe('TextSearchCache', () => {
   it('loads only the UIDs above what it holds, and answers a lower bound from what it holds', async () => {
-    const cache = new TextSearchCache({ maxUids: 100 });
+    const cache = new TextSearchCache({ maxUids: 100, listWeight: 1 });
     const { load, asked } = loader([2, 5, 9, 12]);
     expect(await cache.search('k', 10, load)).toEqual([2, 5, 9]);
     expect(await cache.search('k', 14, load)).toEqual([2, 5, 9, 12]);
@@ -26,7 +26,7 @@ describe('TextSearchCache', () => {
   });
 
   it('keeps the longer list when two searches of one key overlap', async () => {
-    const cache = new TextSearchCache({ maxUids: 100 });
+    const cache = new TextSearchCache({ maxUids: 100, listWeight: 1 });
     const { load, asked } = loader([1, 3, 7]);
     const [a, b] = await Promise.all([cache.search('k', 8, load), cache.search('k', 4, load)]);
     expect([a, b]).toEqual([
@@ -40,8 +40,8 @@ describe('TextSearchCache', () => {
     ]);
   });
 
-  it('holds at most maxUids (one more per list), dropping the least recently used; an answer larger than that is not kept', async () => {
-    const cache = new TextSearchCache({ maxUids: 10 });
+  it('holds at most maxUids (listWeight more per list), dropping the least recently used; an answer larger than that is not kept', async () => {
+    const cache = new TextSearchCache({ maxUids: 10, listWeight: 1 });
     const three = loader([1, 2, 3]);
     await cache.search('a', 3, three.load);
     await cache.search('b', 3, three.load);
@@ -56,5 +56,15 @@ describe('TextSearchCache', () => {
     await cache.search('big', 20, big.load);
     expect(big.asked).toHaveLength(2);
     expect(cache.size).toBeLessThanOrEqual(10);
+  });
+
+  it('counts each list as listWeight besides its UIDs, so lists that matched nothing are bounded too', async () => {
+    const cache = new TextSearchCache({ maxUids: 100 });
+    const none = loader([]);
+    for (let i = 0; i < 10; i++) await cache.search(`k${i}`, 5, none.load);
+    expect(cache.size).toBe(96); // three lists of 32
+    await cache.search('k9', 5, none.load);
+    await cache.search('k0', 5, none.load);
+    expect(none.asked).toHaveLength(11); // k9 held, k0 long gone
   });
 });

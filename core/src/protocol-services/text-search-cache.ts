@@ -7,13 +7,15 @@
  * mailbox, UIDs only grow, and mailbox ids are never reused. A UID that left (expunged, moved
  * away) may stay in a list; the caller matches against its own view of the mailbox.
  *
- * Bounded by the UIDs held in all lists together, plus one per list (`maxUids`), least recently
- * used out first.
+ * Bounded by the UIDs held in all lists together, plus `listWeight` per list for the list itself
+ * (key, objects: a few hundred bytes), least recently used out first.
  */
 
 export interface TextSearchCacheOptions {
-  /** UIDs kept across every list (8 bytes each), plus one per list; a single answer above this is not kept. */
+  /** UIDs kept across every list (8 bytes each), plus `listWeight` per list; a single answer above this is not kept. */
   maxUids: number;
+  /** What one list counts for besides its UIDs (default 32: ~256 bytes). */
+  listWeight?: number;
 }
 
 interface Entry {
@@ -28,10 +30,13 @@ export type TextSearchLoad = (after: number, upTo: number) => Promise<number[]>;
 export class TextSearchCache {
   private readonly entries = new Map<string, Entry>();
   private held = 0;
+  private readonly listWeight: number;
 
-  constructor(private readonly options: TextSearchCacheOptions) {}
+  constructor(private readonly options: TextSearchCacheOptions) {
+    this.listWeight = options.listWeight ?? 32;
+  }
 
-  /** How many UIDs the lists hold, plus one per list (for tests). */
+  /** How many UIDs the lists hold, plus `listWeight` per list (for tests). */
   get size(): number {
     return this.held;
   }
@@ -55,9 +60,9 @@ export class TextSearchCache {
 
   private put(key: string, entry: Entry): void {
     this.drop(key);
-    if (entry.uids.length + 1 > this.options.maxUids) return;
+    if (entry.uids.length + this.listWeight > this.options.maxUids) return;
     this.entries.set(key, entry);
-    this.held += entry.uids.length + 1;
+    this.held += entry.uids.length + this.listWeight;
     for (const oldest of this.entries.keys()) {
       if (this.held <= this.options.maxUids) break;
       this.drop(oldest);
@@ -68,7 +73,7 @@ export class TextSearchCache {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
-    this.held -= entry.uids.length + 1;
+    this.held -= entry.uids.length + this.listWeight;
   }
 }
 
