@@ -93,12 +93,14 @@ async function wake(deps: HoldDeps, row: ScheduledSendRow): Promise<void> {
 }
 
 /**
- * Answers a send already held under the request's Idempotency-Key. A row still pending gets its
- * job again (the job id is the row's, so a job already queued is not doubled): the request that
- * stored it may have failed before it sent or enqueued anything.
+ * Answers a send already held under the request's Idempotency-Key. The message must be the same
+ * (its fields as composed; the draft it was saved as may have been saved again meanwhile). A row
+ * still pending gets its job again (the job id is the row's, so a job already queued is not
+ * doubled): the request that stored it may have failed before it sent or enqueued anything.
  */
 async function replay(deps: HoldDeps, row: ScheduledSendRow, input: SendInput): Promise<HeldResult> {
-  if (!isDeepStrictEqual(row.input, JSON.parse(JSON.stringify({ ...input })))) {
+  const fields = ({ draftId: _draftId, ...rest }: Record<string, unknown>) => JSON.parse(JSON.stringify(rest)) as unknown;
+  if (!isDeepStrictEqual(fields(row.input), fields({ ...input }))) {
     throw new AppError('send.idempotency_key_reused', 'this Idempotency-Key was sent with a different message: use a new key for each message', 422);
   }
   if (row.status === 'pending') await wake(deps, row);

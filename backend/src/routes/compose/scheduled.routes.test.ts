@@ -195,8 +195,12 @@ describe('Idempotency-Key', () => {
     expect(copies).toHaveLength(1);
   });
 
-  it('refuses a key used for another message (422) and a key that is not 1–255 visible ASCII characters (400), storing nothing', async () => {
+  it('refuses a key used for another message (422; the draft id aside) and a key that is not 1–255 visible ASCII characters (400), storing nothing', async () => {
     expect((await sendWithKey(ann, 'one-message', { to: ['ben@m.test'], subject: 'the first', text: 'x' })).statusCode).toBe(202);
+    // The draft it was saved as is not the message (the webmail's autosave may have saved it again meanwhile).
+    const sameFields = await sendWithKey(ann, 'one-message', { to: ['ben@m.test'], subject: 'the first', text: 'x', draftId: 987_654 });
+    expect(sameFields.statusCode, sameFields.body).toBe(202);
+    expect(sameFields.headers['idempotent-replayed']).toBe('true');
     const other = await sendWithKey(ann, 'one-message', { to: ['ben@m.test'], subject: 'a different one', text: 'x' });
     expect(other.statusCode).toBe(422);
     expect(other.json().error.code).toBe('send.idempotency_key_reused');

@@ -198,8 +198,10 @@ export function ComposeWindow({ initial, api, title, onSent, onClose, autosaveMs
       const message = { ...fieldsRef.current(), to: to.map((c) => c.text), ...(draftId.current !== null ? { draftId: draftId.current } : {}) } as Omit<SendBody, 'sendAt'>;
       const body: SendBody = sendAt ? { ...message, sendAt } : message;
       // Sending the same message again after a failure (no answer, a 5xx) reuses its key: the
-      // server answers the copy it may already hold instead of sending a second one.
-      const json = JSON.stringify(body);
+      // server answers the copy it may already hold instead of sending a second one. The draft
+      // id is not the message (an autosave meanwhile gives it a new one).
+      const { draftId: _draft, ...fields } = body;
+      const json = JSON.stringify(fields);
       if (sendKey.current?.body !== json) sendKey.current = { key: randomKey(), body: json };
       const result = await api.send(body, sendKey.current.key);
       dirty.current = false;
