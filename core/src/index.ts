@@ -17,6 +17,7 @@ export { AppError, isUniqueViolation } from './errors.js';
 // util
 export { KeyedBatcher } from './util/keyed-batcher.js';
 export { KeyedSemaphore, Semaphore } from './util/semaphore.js';
+export { WeightedLru } from './util/weighted-lru.js';
 
 // db
 export { type Db, createDb, pingDatabase } from './db/client.js';

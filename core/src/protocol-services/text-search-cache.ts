@@ -1,3 +1,5 @@
+import { WeightedLru } from '../util/weighted-lru.js';
+
 /**
  * What IMAP SEARCH FROM / TO / CC / SUBJECT / BODY / TEXT found, remembered per user, mailbox,
  * field and text, up to a UID: a client repeating a search (a quick filter as the user types on,
@@ -28,52 +30,26 @@ interface Entry {
 export type TextSearchLoad = (after: number, upTo: number) => Promise<number[]>;
 
 export class TextSearchCache {
-  private readonly entries = new Map<string, Entry>();
-  private held = 0;
-  private readonly listWeight: number;
+  private readonly entries: WeightedLru<string, Entry>;
 
-  constructor(private readonly options: TextSearchCacheOptions) {
-    this.listWeight = options.listWeight ?? 32;
+  constructor(options: TextSearchCacheOptions) {
+    const listWeight = options.listWeight ?? 32;
+    this.entries = new WeightedLru(options.maxUids, (entry) => entry.uids.length + listWeight);
   }
 
   /** How many UIDs the lists hold, plus `listWeight` per list (for tests). */
   get size(): number {
-    return this.held;
+    return this.entries.weight;
   }
 
   /** The matching UIDs up to `upTo`, ascending, loading only what the list for `key` does not cover yet. */
   async search(key: string, upTo: number, load: TextSearchLoad): Promise<number[]> {
     const entry = this.entries.get(key);
-    if (entry) {
-      // Most recently used last: Map keeps insertion order.
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-      if (upTo <= entry.upTo) return entry.uids.slice(0, countAtMost(entry.uids, upTo));
-    }
-    const from = entry?.upTo ?? 0;
-    const uids = [...(entry?.uids ?? []), ...(await load(from, upTo))];
+    if (entry && upTo <= entry.upTo) return entry.uids.slice(0, countAtMost(entry.uids, upTo));
+    const uids = [...(entry?.uids ?? []), ...(await load(entry?.upTo ?? 0, upTo))];
     // Another search of the same key may have gone further meanwhile: keep the longer list.
-    const now = this.entries.get(key);
-    if (!now || now.upTo < upTo) this.put(key, { uids, upTo });
+    if ((this.entries.get(key)?.upTo ?? 0) < upTo) this.entries.set(key, { uids, upTo });
     return uids;
-  }
-
-  private put(key: string, entry: Entry): void {
-    this.drop(key);
-    if (entry.uids.length + this.listWeight > this.options.maxUids) return;
-    this.entries.set(key, entry);
-    this.held += entry.uids.length + this.listWeight;
-    for (const oldest of this.entries.keys()) {
-      if (this.held <= this.options.maxUids) break;
-      this.drop(oldest);
-    }
-  }
-
-  private drop(key: string): void {
-    const entry = this.entries.get(key);
-    if (!entry) return;
-    this.entries.delete(key);
-    this.held -= entry.uids.length + this.listWeight;
   }
 }
 

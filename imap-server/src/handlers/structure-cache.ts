@@ -1,3 +1,4 @@
+import { WeightedLru } from '@mailyard/core';
 import type { MimeMessage } from '../protocol/message/index.js';
 
 /**
@@ -19,25 +20,20 @@ export interface MessageStructure {
 }
 
 export class StructureCache {
-  private readonly entries = new Map<number, MessageStructure>();
+  private readonly entries: WeightedLru<number, MessageStructure>;
 
-  constructor(private readonly maxEntries = 20_000) {}
+  constructor(maxEntries = 20_000) {
+    this.entries = new WeightedLru(maxEntries, () => 1);
+  }
 
   get(messageId: number): MessageStructure | undefined {
-    const hit = this.entries.get(messageId);
-    if (hit) {
-      this.entries.delete(messageId);
-      this.entries.set(messageId, hit);
-    }
-    return hit;
+    return this.entries.get(messageId);
   }
 
   /** Computes, keeps and returns the structure of a parsed message. */
   remember(messageId: number, mime: MimeMessage): MessageStructure {
     const structure = { envelope: mime.envelope(), bodyStructure: mime.bodyStructure(true), body: mime.bodyStructure(false) };
-    this.entries.delete(messageId);
     this.entries.set(messageId, structure);
-    while (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     return structure;
   }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { createWorkerPool, type WorkerPool, type WorkerPoolStats } from '../../util/worker-pool.js';
+import { WeightedLru } from '../../util/weighted-lru.js';
 import type { MessageAttachment, RenderedMessage } from '../render.js';
 
 /**
@@ -82,34 +83,17 @@ export function createMessageRenderer(options: MessageRendererOptions = {}): Mes
   const budget = options.cacheBytes ?? 64 * 1024 * 1024;
   const marker = randomBytes(12).toString('hex');
   const markerPattern = new RegExp(`${marker}-(\\d+)-${marker}`, 'g');
-  const cache = new Map<string, { rendered: RenderedMessage; bytes: number }>();
+  const cache = new WeightedLru<string, RenderedMessage>(budget, sizeOf);
   const inFlight = new Map<string, Promise<RenderedMessage>>();
-  let cachedBytes = 0;
-
-  function remember(key: string, rendered: RenderedMessage): void {
-    const bytes = sizeOf(rendered);
-    if (bytes > budget) return;
-    cache.set(key, { rendered, bytes });
-    cachedBytes += bytes;
-    for (const [oldest, entry] of cache) {
-      if (cachedBytes <= budget) break;
-      cache.delete(oldest);
-      cachedBytes -= entry.bytes;
-    }
-  }
 
   async function renderOnce(key: string, raw: Buffer, allowRemoteImages: boolean): Promise<RenderedMessage> {
     const hit = cache.get(key);
-    if (hit) {
-      cache.delete(key);
-      cache.set(key, hit);
-      return hit.rendered;
-    }
+    if (hit) return hit;
     let pending = inFlight.get(key);
     if (!pending) {
       pending = pool.run({ kind: 'render', raw, allowRemoteImages, marker }).then((result) => {
         const rendered = result as RenderedMessage;
-        remember(key, rendered);
+        cache.set(key, rendered);
         return rendered;
       });
       inFlight.set(key, pending);
@@ -131,7 +115,7 @@ export function createMessageRenderer(options: MessageRendererOptions = {}): Mes
       return found.map((a) => a && { ...a, content: Buffer.from(a.content.buffer, a.content.byteOffset, a.content.byteLength) });
     },
     stats() {
-      return { ...pool.stats(), cachedEntries: cache.size, cachedBytes };
+      return { ...pool.stats(), cachedEntries: cache.size, cachedBytes: cache.weight };
     },
     async warm() {
       const sample = Buffer.from('From: <warm@mailyard.invalid>\r\nSubject: warm-up\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>warm-up <a href="https://example.invalid/">link</a></p>\r\n');
@@ -140,7 +124,6 @@ export function createMessageRenderer(options: MessageRendererOptions = {}): Mes
     },
     close() {
       cache.clear();
-      cachedBytes = 0;
       return pool.close();
     },
   };
