@@ -10,6 +10,7 @@ import type { OutboundJob } from '../queue/queues.js';
 import { createScheduledSendRepository } from '../repositories/scheduled-send.repository.js';
 import { cancelHeld, holdMessage, NotDueError, sendHeld, type HoldDeps } from './scheduled-send.js';
 import { testSecrets } from '../../../tests/helpers/secrets.js';
+import { eventually } from '../../../tests/helpers/services.js';
 
 let store: TestStore;
 let redis: Redis;
@@ -190,5 +191,33 @@ describe('holding a message (undo send, scheduled send)', () => {
     expect(await repo.listOverdue(0)).toContain(row.id);
     await sendHeld(deps(), row.id);
     expect(await repo.listOverdue(0)).not.toContain(row.id);
+  });
+
+  it('answers the row of a request with the same Idempotency-Key that committed while this one was storing its own, and stores nothing', async () => {
+    const input = { to: ['ben@own.test'], subject: 'same key, same moment', text: 'once' };
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let first: number | undefined;
+    // The other request: its row is inserted but not yet committed, so this one's first look finds nothing.
+    const other = store.db.transaction().execute(async (tx) => {
+      const row = await createScheduledSendRepository(tx).insert({
+        userId: ann, raw: Buffer.from('x'), input: { ...input }, recipients: ['ben@own.test'], mailFrom: 'ann@own.test', dkimDomain: 'own.test', draftId: null, sendAt: { holdSeconds: 10 }, idempotencyKey: 'same-moment',
+      });
+      first = row!.id;
+      await held;
+    });
+    await eventually(async () => first !== undefined, { timeoutMs: 5_000, intervalMs: 20 });
+    const mine = holdMessage(deps(), annSender(), input, undefined, 'same-moment');
+    // This request's insert waits on the other's uncommitted key; then the other commits.
+    await eventually(
+      async () => Number((await sql<{ n: string }>`SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%insert into "scheduled_sends"%'`.execute(store.db)).rows[0]!.n) > 0,
+      { timeoutMs: 10_000, intervalMs: 20, describe: () => 'the second insert never waited for the first' },
+    );
+    release();
+    await other;
+    const result = await mine;
+    expect(result).toMatchObject({ replayed: true, sent: null, row: { id: first } });
+    const rows = await store.db.selectFrom('scheduled_sends').select('id').where('idempotency_key', '=', 'same-moment').execute();
+    expect(rows.map((r) => r.id)).toEqual([first]);
   });
 });
