@@ -26,6 +26,7 @@ import * as m0024 from './migrations/0024_messages_internal_date_zone.js';
 import * as m0025 from './migrations/0025_blob_compression.js';
 import * as m0026 from './migrations/0026_search_index_stage.js';
 import * as m0027 from './migrations/0027_send_idempotency_key.js';
+import * as m0028 from './migrations/0028_user_keys_by_trigger.js';
 
 /** Every migration, in order. Add a new file as NNNN_name.ts and list it here. */
 export const migrations: Record<string, Migration> = {
@@ -56,6 +57,7 @@ export const migrations: Record<string, Migration> = {
   '0025_blob_compression': m0025,
   '0026_search_index_stage': m0026,
   '0027_send_idempotency_key': m0027,
+  '0028_user_keys_by_trigger': m0028,
 };
 
 /** What each migration changes, one line, for `mailyard migrate --dry-run`. Describe a new migration here too. */
@@ -86,6 +88,7 @@ export const migrationDescriptions: Record<string, string> = {
   '0025_blob_compression': 'message bytes are compressed with lz4 where PostgreSQL has it, and stored as they came otherwise (no more pglz at every insert)',
   '0026_search_index_stage': 'the search vector moves to its own table, filled just after filing (mail is visible first, searchable a moment later); a search indexes its user\'s pending mail first',
   '0027_send_idempotency_key': 'a send may carry an Idempotency-Key: sent again with the same key (no answer, a 5xx), it answers the message already held instead of sending a second copy',
+  '0028_user_keys_by_trigger': "filing's rows (messages, change log, thread keys, search queue, spool filings) no longer check their user's row per row inserted; a trigger deletes them with the user",
 };
 
 class StaticProvider implements MigrationProvider {
