@@ -16,10 +16,12 @@
 //                                                         # phase per round of the mix, in the JSON and the log
 //   BENCH_TOP=300 ...                                     # how many of those statements (default 40)
 //   BENCH_WARMUP_ITERATIONS=0 ...                         # rounds of the cold pass before the timed one (default 20)
+//   BENCH_PASSES=4 ...                                    # measured passes per server, alternating (default 2)
 //   BENCH_NODE_FLAGS='--trace-opt' ...                    # node flags for imap-server (its output goes to its log)
 //
 // Per target: (1) operations per second of BENCH_CLIENTS imapflow clients, one per user, each
-// looping a fixed mix BENCH_ITERATIONS times, after a cold pass of the mix; (2) IDLE wake: a message delivered (Mailyard: SMTP
+// looping a fixed mix BENCH_ITERATIONS times, after a cold pass of the mix, in BENCH_PASSES passes
+// (default 2) that alternate with the other server's (both are started and loaded first); (2) IDLE wake: a message delivered (Mailyard: SMTP
 // to its MX, clocked from the 250; Dovecot: dovecot-lda) until the IDLE client reads its EXISTS;
 // (3) resident memory of the server process(es) before and after BENCH_IDLE_CONNECTIONS logged-in
 // connections sit in IDLE. Every process started here is stopped by PID in a finally block (also
@@ -49,8 +51,10 @@ const PLAN = {
   messagesPerUser: 200,
   /** Concurrent imapflow clients in phase 1 (client i works as user i mod users). */
   clients: envCount('BENCH_CLIENTS', 50),
-  /** Rounds of the mix per client (10 commands each). */
+  /** Rounds of the mix per client (10 commands each), in each measured pass. */
   iterations: envCount('BENCH_ITERATIONS', 20),
+  /** Measured passes per server, alternating between the servers (A B B A …); the figure is all of them together. */
+  passes: envCount('BENCH_PASSES', 2),
   /**
    * Rounds of the mix per client run first, with other choices (seeds), and reported as the cold
    * pass, not judged: Node compiles its hot code while it runs (V8's optimizing compiler took 5–13 %
@@ -242,7 +246,27 @@ async function measureOps(port, users, cpu, { iterations = PLAN.iterations, seed
     }),
   );
   await Promise.all(clients.map((c) => c.logout().catch(() => c.close())));
-  return { clients: PLAN.clients, operations, seconds: round(seconds, 2), opsPerSecond: round(operations / seconds, 0), cpuMsPerOperation, perOp };
+  const pass = { clients: PLAN.clients, operations, seconds: round(seconds, 2), opsPerSecond: round(operations / seconds, 0), cpuMsPerOperation, perOp };
+  // The raw latencies, for combinePasses; left out of the JSON.
+  Object.defineProperty(pass, 'latencies', { value: latencies, enumerable: false });
+  return pass;
+}
+
+/** The measured passes of one server as one figure: commands over wall time, CPU per command weighted by commands, latencies of all. */
+function combinePasses(passes) {
+  const operations = passes.reduce((n, p) => n + p.operations, 0);
+  const seconds = passes.reduce((n, p) => n + p.seconds, 0);
+  const keys = Object.keys(passes[0].cpuMsPerOperation);
+  const cpuMsPerOperation = Object.fromEntries(
+    keys.map((k) => [k, passes.some((p) => p.cpuMsPerOperation[k] == null) ? null : round(passes.reduce((n, p) => n + p.cpuMsPerOperation[k] * p.operations, 0) / operations, 3)]),
+  );
+  const perOp = Object.fromEntries(
+    OPS.map((op) => {
+      const sorted = passes.flatMap((p) => p.latencies[op]).sort((a, b) => a - b);
+      return [op, { count: sorted.length, p50Ms: round(percentile(sorted, 50), 1), p99Ms: round(percentile(sorted, 99), 1) }];
+    }),
+  );
+  return { clients: PLAN.clients, passes: passes.length, operations, seconds: round(seconds, 2), opsPerSecond: round(operations / seconds, 0), cpuMsPerOperation, perOp };
 }
 
 /** PLAN.warmupIterations rounds of the mix with other choices, before the timed phase: clocked and reported, not judged. */
@@ -415,7 +439,14 @@ async function measureIdleMemory(port, users, pids) {
 // ---------------------------------------------------------------------------------------------
 // Mailyard: PostgreSQL, Redis, imap-server, smtp-server and inbound-worker as separate processes.
 
-async function benchMailyard(runDir, template, users) {
+/**
+ * A server under test, up and loaded, as main() drives it: its cold pass, its measured passes (the
+ * servers' passes alternate), then `finish` (IDLE wake and memory per idle connection).
+ * @typedef {{ result: object, port: number, cpu: () => object, alive: () => void, beforeMeasured?: () => Promise<void>, afterMeasured?: (ops: object) => Promise<void>, finish: () => Promise<void> }} Target
+ */
+
+/** Starts Mailyard (its own PostgreSQL, Redis, imap-server, smtp-server, inbound-worker), loads and warms it. @returns {Promise<Target>} */
+async function startMailyard(runDir, template, users) {
   const dataDir = path.join(runDir, 'mailyard');
   fs.mkdirSync(dataDir, { recursive: true });
   const statements = Boolean(process.env.BENCH_PG_STATEMENTS);
@@ -475,7 +506,6 @@ async function benchMailyard(runDir, template, users) {
 
   const processes = Number(env.IMAP_PROCESSES ?? 1);
   const result = { caps, imapProcesses: processes, process: processes > 1 ? `imap-server (a cluster primary and ${processes} Node processes)` : 'imap-server (one Node process)' };
-  log('mailyard: operations…');
   const postmasterPid = Number(fs.readFileSync(path.join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
   const redisPid = JSON.parse(fs.readFileSync(path.join(dataDir, 'redis', 'server.json'), 'utf8')).pid;
   const cpu = () => ({
@@ -484,35 +514,40 @@ async function benchMailyard(runDir, template, users) {
     redis: cpuSeconds(redisPid),
     wholeMachine: systemCpu().busy, // includes other work on a shared machine
   });
-  result.opsCold = await coldPass(imapPort, users, cpu, 'mailyard');
   const statementsDb = statements ? new pg.Pool({ connectionString: pgServer.url, max: 1 }) : null;
-  if (statementsDb) {
-    cleanups.push(() => statementsDb.end());
-    await statementsDb.query('SELECT pg_stat_statements_reset()');
-  }
-  result.ops = await measureOps(imapPort, users, cpu);
-  if (statementsDb) {
-    // Per round of the mix: one SELECT, two STOREs, one APPEND ... per round (PLAN.mix).
-    const rounds = result.ops.operations / OPS.length;
-    result.ops.topStatements = await topStatements(statementsDb, rounds, { limit: Number(process.env.BENCH_TOP ?? 40), width: 200 });
-    log(`mailyard: top statements of the operations phase (${rounds} rounds of the mix):`);
-    for (const s of result.ops.topStatements) log(`  ${String(s.callsPerUnit).padStart(6)} calls/round ${String(s.meanUs).padStart(6)} µs/call ${String(s.usPerUnit).padStart(6)} µs/round  ${s.query}`);
-  }
-  alive();
-  log(`mailyard: ${result.ops.opsPerSecond} ops/s; IDLE wake over SMTP…`);
-  const mx = nodemailer.createTransport({ host: HOST, port: smtpPort, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity, name: 'client.source.test' });
-  cleanups.push(() => mx.close());
-  result.wake = await measureWake(imapPort, users[0], async (i) => {
-    await mx.sendMail({ envelope: { from: 'probe@source.test', to: [users[0].address] }, raw: smallMessage(`wake-${i}`) });
-    return { startedAt: performance.now() }; // sendMail resolves on the 250 after the message
-  });
-  mx.close();
-  alive();
-  log(`mailyard: wake p50 ${result.wake.fromStart.p50Ms} ms p99 ${result.wake.fromStart.p99Ms} ms; ${PLAN.idleConnections} idle connections…`);
-  result.memory = await measureIdleMemory(imapPort, users, () => processTree(imap.pid));
-  alive();
-  result.wake.clock = 'SMTP 250 to the MX (nodemailer, one connection) -> "* N EXISTS" read by the IDLE client';
-  return result;
+  if (statementsDb) cleanups.push(() => statementsDb.end());
+  return {
+    result,
+    port: imapPort,
+    cpu,
+    alive,
+    async beforeMeasured() {
+      if (statementsDb) await statementsDb.query('SELECT pg_stat_statements_reset()');
+    },
+    async afterMeasured(ops) {
+      if (!statementsDb) return;
+      // Per round of the mix: one SELECT, two STOREs, one APPEND ... per round (PLAN.mix).
+      const rounds = ops.operations / OPS.length;
+      ops.topStatements = await topStatements(statementsDb, rounds, { limit: Number(process.env.BENCH_TOP ?? 40), width: 200 });
+      log(`mailyard: top statements of the measured passes (${rounds} rounds of the mix):`);
+      for (const s of ops.topStatements) log(`  ${String(s.callsPerUnit).padStart(6)} calls/round ${String(s.meanUs).padStart(6)} µs/call ${String(s.usPerUnit).padStart(6)} µs/round  ${s.query}`);
+    },
+    async finish() {
+      log('mailyard: IDLE wake over SMTP…');
+      const mx = nodemailer.createTransport({ host: HOST, port: smtpPort, secure: false, ignoreTLS: true, pool: true, maxConnections: 1, maxMessages: Infinity, name: 'client.source.test' });
+      cleanups.push(() => mx.close());
+      result.wake = await measureWake(imapPort, users[0], async (i) => {
+        await mx.sendMail({ envelope: { from: 'probe@source.test', to: [users[0].address] }, raw: smallMessage(`wake-${i}`) });
+        return { startedAt: performance.now() }; // sendMail resolves on the 250 after the message
+      });
+      mx.close();
+      alive();
+      log(`mailyard: wake p50 ${result.wake.fromStart.p50Ms} ms p99 ${result.wake.fromStart.p99Ms} ms; ${PLAN.idleConnections} idle connections…`);
+      result.memory = await measureIdleMemory(imapPort, users, () => processTree(imap.pid));
+      alive();
+      result.wake.clock = 'SMTP 250 to the MX (nodemailer, one connection) -> "* N EXISTS" read by the IDLE client';
+    },
+  };
 }
 
 /** Waits until the IMAP greeting is read on `port`. */
@@ -571,7 +606,8 @@ async function ensureDovecot() {
   await execFileP('apt-get', ['install', '-y', '--no-install-recommends', 'dovecot-imapd'], { timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 
-async function benchDovecot(runDir, template, users) {
+/** Starts a private Dovecot over Maildir copies of the same messages, and warms it. @returns {Promise<Target>} */
+async function startDovecot(runDir, template, users) {
   await ensureDovecot();
   const dir = path.join(runDir, 'dovecot');
   const mailRoot = path.join(dir, 'mail');
@@ -633,32 +669,35 @@ async function benchDovecot(runDir, template, users) {
   log(`dovecot: warm-up (every envelope of every user) in ${((performance.now() - w0) / 1000).toFixed(1)} s`);
 
   const result = { settings, process: 'dovecot master + its services: imap-login (one per connection until login), one imap process per connection, auth, anvil, log, config, stats' };
-  log('dovecot: operations…');
   const cpu = () => ({
     // The master, every process under it (one imap per connection, imap-login, auth ...), and reaped ones.
     dovecot: processTree(master.pid).reduce((n, pid) => n + (cpuSeconds(pid, true) ?? 0), 0),
     wholeMachine: systemCpu().busy,
   });
-  result.opsCold = await coldPass(port, users, cpu, 'dovecot');
-  result.ops = await measureOps(port, users, cpu);
-  alive();
-  log(`dovecot: ${result.ops.opsPerSecond} ops/s; IDLE wake via dovecot-lda…`);
-  result.wake = await measureWake(port, users[0], async (i) => {
-    const startedAt = performance.now();
-    const lda = spawn(DOVECOT_LDA, ['-c', conf, '-d', users[0].address, '-f', 'probe@source.test'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let stderr = '';
-    lda.stderr.on('data', (d) => (stderr += d));
-    lda.stdin.end(smallMessage(`wake-${i}`));
-    const code = await new Promise((resolve) => lda.once('exit', resolve));
-    if (code !== 0) throw new Error(`dovecot-lda exited ${code}: ${stderr}`);
-    return { startedAt, deliveredAt: performance.now() };
-  });
-  result.wake.clock = 'dovecot-lda started with the message (the clock) and exited (fromDelivered) -> "* N EXISTS" read by the IDLE client';
-  alive();
-  log(`dovecot: wake p50 ${result.wake.fromStart.p50Ms} ms p99 ${result.wake.fromStart.p99Ms} ms; ${PLAN.idleConnections} idle connections…`);
-  result.memory = await measureIdleMemory(port, users, () => processTree(master.pid));
-  alive();
-  return result;
+  return {
+    result,
+    port,
+    cpu,
+    alive,
+    async finish() {
+      log('dovecot: IDLE wake via dovecot-lda…');
+      result.wake = await measureWake(port, users[0], async (i) => {
+        const startedAt = performance.now();
+        const lda = spawn(DOVECOT_LDA, ['-c', conf, '-d', users[0].address, '-f', 'probe@source.test'], { stdio: ['pipe', 'ignore', 'pipe'] });
+        let stderr = '';
+        lda.stderr.on('data', (d) => (stderr += d));
+        lda.stdin.end(smallMessage(`wake-${i}`));
+        const code = await new Promise((resolve) => lda.once('exit', resolve));
+        if (code !== 0) throw new Error(`dovecot-lda exited ${code}: ${stderr}`);
+        return { startedAt, deliveredAt: performance.now() };
+      });
+      result.wake.clock = 'dovecot-lda started with the message (the clock) and exited (fromDelivered) -> "* N EXISTS" read by the IDLE client';
+      alive();
+      log(`dovecot: wake p50 ${result.wake.fromStart.p50Ms} ms p99 ${result.wake.fromStart.p99Ms} ms; ${PLAN.idleConnections} idle connections…`);
+      result.memory = await measureIdleMemory(port, users, () => processTree(master.pid));
+      alive();
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -676,6 +715,8 @@ function printTable(results) {
     console.log(`${name.padEnd(10)}${cell(r.ops?.opsPerSecond)}${cell(r.wake?.fromStart?.p50Ms)}${cell(r.wake?.fromStart?.p99Ms)}${cell(r.memory?.open)}${cell(r.memory?.rssKbPerConnection)}${cell(r.memory?.pssKbPerConnection)}`);
   }
   const cold = rows.filter(([, r]) => r.opsCold);
+  const measured = rows.filter(([, r]) => r.ops?.opsPerSecondPerPass);
+  if (measured.length) console.log(`measured passes (A B B A …), ops/s each: ${measured.map(([name, r]) => `${name} ${r.ops.opsPerSecondPerPass.join(' / ')}`).join('; ')}`);
   if (cold.length) console.log(`cold pass first (${PLAN.warmupIterations} rounds per client, other choices; not judged): ${cold.map(([name, r]) => `${name} ${r.opsCold.opsPerSecond} ops/s, CPU ms/op ${JSON.stringify(r.opsCold.cpuMsPerOperation)}`).join('; ')}`);
   console.log(`\nCPU ms per operation (operations phase): ${rows.map(([name, r]) => `${name} ${JSON.stringify(r.ops?.cpuMsPerOperation ?? null)}`).join('; ')}`);
   console.log(`\nper-command latency p50 / p99 (ms):`);
@@ -689,7 +730,12 @@ function verdict(targets) {
   const m = targets.mailyard;
   const d = targets.dovecot;
   const out = {};
-  if (m?.ops && d?.ops) out.opsPerSecondAtLeastDovecot = m.ops.opsPerSecond >= d.ops.opsPerSecond;
+  if (m?.ops && d?.ops) {
+    out.opsPerSecondAtLeastDovecot = m.ops.opsPerSecond >= d.ops.opsPerSecond;
+    out.opsRatio = round(m.ops.opsPerSecond / d.ops.opsPerSecond, 2);
+    // Pass k of one against pass k of the other (they ran next to each other).
+    out.opsRatioPerPass = m.ops.opsPerSecondPerPass.map((ops, k) => round(ops / d.ops.opsPerSecondPerPass[k], 2));
+  }
   if (m?.memory?.rssKbPerConnection != null && d?.memory?.rssKbPerConnection) out.memoryPerConnectionAtMost2xDovecot = m.memory.rssKbPerConnection <= 2 * d.memory.rssKbPerConnection;
   if (m?.wake?.fromStart) out.idleWakeP99Under500Ms = m.wake.fromStart.p99Ms < TARGETS.idleWakeP99Ms;
   return out;
@@ -708,18 +754,55 @@ async function main() {
     const template = path.join(runDir, 'template-maildir');
     results.plan.messageBytesPerUser = writeTemplateMaildir(template);
     const users = Array.from({ length: PLAN.users }, (_, i) => ({ address: userAddress(i + 1), password: `pw${randomBytes(9).toString('hex')}` }));
-    for (const [name, bench] of [['mailyard', benchMailyard], ['dovecot', benchDovecot]]) {
+    // Both servers are started and loaded first, then measured in turn: the cold passes, then
+    // PLAN.passes measured passes in A B B A … order (this machine's speed drifts by ±20 % over
+    // minutes; alternating gives both the same share of it), then each one's wake and memory.
+    /** @type {Array<Target & { name: string, passes: object[] }>} */
+    let running = [];
+    const step = async (target, what, fn) => {
+      try {
+        await fn();
+        target.alive();
+      } catch (err) {
+        failure ??= err;
+        log(`${target.name}: ${what} failed: ${err.message}`);
+        results.targets[target.name] = { ...target.result, error: err.stack ?? String(err) };
+        running = running.filter((t) => t !== target);
+      }
+    };
+    for (const [name, start] of [['mailyard', startMailyard], ['dovecot', startDovecot]]) {
       if (!wanted(name)) continue;
       log(`${name}…`);
       try {
-        results.targets[name] = await bench(runDir, template, users);
+        const target = { name, passes: [], ...(await start(runDir, template, users)) };
+        results.targets[name] = target.result;
+        running.push(target);
       } catch (err) {
         failure ??= err;
         results.targets[name] = { error: err.stack ?? String(err) };
-      } finally {
-        await runCleanups(name);
       }
     }
+    for (const t of running) await step(t, 'the cold pass', async () => (t.result.opsCold = await coldPass(t.port, users, t.cpu, t.name)));
+    for (const t of running) await step(t, 'preparing the measured passes', async () => t.beforeMeasured?.());
+    for (let p = 0; p < PLAN.passes; p++) {
+      for (const t of p % 2 === 0 ? [...running] : [...running].reverse()) {
+        await step(t, `measured pass ${p + 1}`, async () => {
+          const pass = await measureOps(t.port, users, t.cpu, { seed: 1 + 100 * p });
+          t.passes.push(pass);
+          log(`${t.name}: measured pass ${p + 1} of ${PLAN.passes}: ${pass.opsPerSecond} ops/s`);
+        });
+      }
+    }
+    for (const t of running) {
+      await step(t, 'combining the passes', async () => {
+        t.result.ops = combinePasses(t.passes);
+        t.result.ops.opsPerSecondPerPass = t.passes.map((p) => p.opsPerSecond);
+        t.result.ops.cpuMsPerOperationPerPass = t.passes.map((p) => p.cpuMsPerOperation);
+        await t.afterMeasured?.(t.result.ops);
+        log(`${t.name}: ${t.result.ops.opsPerSecond} ops/s over ${t.passes.length} passes`);
+      });
+    }
+    for (const t of running) await step(t, 'IDLE wake and memory', () => t.finish());
     results.verdict = verdict(results.targets);
   } catch (err) {
     failure = err;
