@@ -25,8 +25,6 @@ import {
   type SpoolFilingOutcome,
 } from '@mailyard/core';
 
-/** How many filing transactions may run at once (see buildInboundWorker). */
-const FILING_LANES = 2;
 
 export interface InboundWorkerDeps {
   db: Db;
@@ -56,14 +54,14 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
   const { log } = deps;
   const queue = createInboundQueue(deps.connection);
   // Group commits: the filings that arrive together share one transaction, across users and rows,
-  // each row marked done in it (a failed batch is retried row by row). FILING_LANES lanes, by the
-  // row's lowest user id, let a few transactions run at once; lanes share no user unless a message
-  // has recipients in two of them (then the later transaction waits for the user's lock).
-  const filings = new KeyedBatcher<number, SpoolFiling, void>(async (_lane, batch) => {
+  // each row marked done in it (a failed batch is retried row by row). One transaction at a time:
+  // what arrives meanwhile waits for the next, which takes it all. Two lanes (two transactions at
+  // once, users divided by id) filed 20 users' mail ~15 % slower, with more PostgreSQL and worker CPU
+  // a message: smaller batches, more commits (bench/README.md, "What is left (issue #14)").
+  const filings = new KeyedBatcher<'filing', SpoolFiling, void>(async (_key, batch) => {
     await commitSpoolFilings(deps, batch);
     return batch.map(() => undefined);
   });
-  const laneOf = (filing: SpoolFiling) => (filing.inputs.length === 0 ? 0 : Math.min(...filing.inputs.map((i) => i.userId)) % FILING_LANES);
   // The reads of jobs that run together are shared: their spool rows (with the bytes), their
   // recipients and their users' sender lists each take one query for all of them. A read always
   // starts after the jobs it answers asked (never an older answer: a new alias or user counts for
@@ -91,7 +89,7 @@ export function buildInboundWorker(deps: InboundWorkerDeps, options: InboundWork
     load: (spoolId: number) => loads.add('spool', spoolId),
     resolve: (rcpts: readonly string[]) => lookups.add('rcpt', rcpts),
     decide: (userIds: readonly number[], sender: string) => rules.add('rules', { userIds, sender }),
-    commit: (filing: SpoolFiling) => filings.add(laneOf(filing), filing),
+    commit: (filing: SpoolFiling) => filings.add('filing', filing),
   };
   // Two bounds, whatever the jobs' sizes. `filingWindow` rows are being filed at once, from their
   // read to their commit: the group commits take what waits for them, so this is how large they

@@ -4,7 +4,7 @@
  * transaction covers many items, at rest an item is written alone at once. If a batch fails, its
  * items are retried one by one, so one bad item never fails the others.
  *
- * The inbound worker keys filings by lane (a spool row's lowest user id; each row is marked done in
+ * The inbound worker batches its filings under one key (each row is marked done in
  * its filing transaction) and batches its reads (spool rows, recipients, sender lists) under one key each.
  */
 export type RunBatch<K, I, R> = (key: K, items: I[]) => Promise<R[]>;
