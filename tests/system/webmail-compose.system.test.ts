@@ -85,8 +85,11 @@ describe('composing in the webmail', () => {
     await compose.getByLabel('Attach files').setInputFiles({ name: 'itinerary.txt', mimeType: 'text/plain', buffer: Buffer.from('Day 1: the lake\nDay 2: the hills\n') });
     await compose.getByText('itinerary.txt').waitFor();
     await expect.poll(() => compose.getByLabel('Uploading itinerary.txt').count()).toBe(0);
-    await gil.screenshot({ path: path.join(screenshots, 'compose-light.png') });
-    expect(await accessibilityProblems(gil, 'compose')).toEqual([]);
+    for (const scheme of ['dark', 'light'] as const) {
+      await gil.emulateMedia({ colorScheme: scheme });
+      await gil.screenshot({ path: path.join(screenshots, `compose-${scheme}.png`) });
+      expect(await accessibilityProblems(gil, `compose ${scheme}`)).toEqual([]);
+    }
     await compose.getByRole('button', { name: 'Send', exact: true }).click();
     await gil.getByText(/Sending…/).waitFor();
     await gil.getByRole('status').filter({ hasText: 'Sent' }).waitFor({ timeout: 20_000 });
@@ -176,5 +179,44 @@ describe('composing in the webmail', () => {
     const held = await store.db.selectFrom('scheduled_sends').select('status').where('user_id', '=', gilId).orderBy('id', 'desc').executeTakeFirstOrThrow();
     expect(held.status).toBe('cancelled');
     expect(await subjects(hanaId)).not.toContain('See you next week');
+  });
+
+  it('composes on a phone: the window takes the whole screen, its controls fit, and it reads well in both themes', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const phone = await context.newPage();
+    try {
+      await signIn(phone, 'gil@compose.test', 'gil password 1');
+      await phone.getByRole('button', { name: 'Compose', exact: true }).tap();
+      const window = phone.getByRole('region', { name: 'New message' });
+      await window.getByRole('combobox', { name: 'To' }).fill('hana@compose.test');
+      await window.getByRole('combobox', { name: 'To' }).press('Enter');
+      await window.getByRole('textbox', { name: 'Subject' }).fill('From the train');
+      const compose = phone.getByRole('region', { name: 'From the train' });
+      await compose.getByRole('textbox', { name: 'Message' }).tap();
+      await phone.keyboard.type('Typed on a small screen.');
+
+      // The window is the screen (not a desktop window pushed off its edge), and what a phone user taps is inside it.
+      expect(await compose.boundingBox()).toEqual({ x: 0, y: 0, width: 390, height: 844 });
+      for (const control of [compose.getByRole('button', { name: 'Send', exact: true }), compose.getByRole('button', { name: 'Discard' }), compose.getByRole('button', { name: 'Save and close' }), compose.getByRole('textbox', { name: 'Subject' })]) {
+        const box = (await control.boundingBox())!;
+        expect(box.x).toBeGreaterThanOrEqual(0);
+        expect(box.x + box.width).toBeLessThanOrEqual(390);
+        expect(box.y + box.height).toBeLessThanOrEqual(844);
+      }
+      // The message takes the height between the fields and the buttons, which sit at the foot of the screen.
+      const send = (await compose.getByRole('button', { name: 'Send', exact: true }).boundingBox())!;
+      const body = (await compose.getByRole('textbox', { name: 'Message' }).boundingBox())!;
+      expect(send.y + send.height).toBeGreaterThan(844 - 150);
+      expect(body.y + body.height).toBeGreaterThan(send.y - 40);
+      for (const scheme of ['light', 'dark'] as const) {
+        await phone.emulateMedia({ colorScheme: scheme });
+        await phone.screenshot({ path: path.join(screenshots, `phone-compose-${scheme}.png`) });
+        expect(await accessibilityProblems(phone, `phone compose ${scheme}`)).toEqual([]);
+      }
+      await compose.getByRole('button', { name: 'Discard' }).tap();
+      await compose.waitFor({ state: 'detached' });
+    } finally {
+      await context.close();
+    }
   });
 });

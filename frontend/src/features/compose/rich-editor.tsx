@@ -43,7 +43,7 @@ export default function RichEditor({ initialHtml, onChange, label }: RichEditorP
         }, editor.isActive('link'))}
         {button('⌫', 'Clear formatting', () => editor.chain().focus().unsetAllMarks().clearNodes().run())}
       </div>
-      <EditorContent editor={editor} />
+      <EditorContent editor={editor} className="editor-content" />
     </div>
   );
 }
