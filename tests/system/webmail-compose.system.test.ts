@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsService } from '../../core/src/accounts/accounts.service.js';
 import type { TestStore } from '../helpers/store.js';
@@ -37,6 +37,19 @@ async function signIn(page: Page, address: string, password: string): Promise<vo
 
 const folder = (page: Page, name: string) => page.getByRole('navigation', { name: 'Folders' }).getByRole('button', { name: new RegExp(`^${name}`) });
 const row = (page: Page, subject: string) => page.getByRole('option').filter({ hasText: subject });
+
+/** Opens a new message to Hana with this subject and text (by click, or by tap on a touch screen); returns its window, named by the subject. */
+async function writeToHana(page: Page, subject: string, text: string, press: 'click' | 'tap' = 'click'): Promise<Locator> {
+  await page.getByRole('button', { name: 'Compose', exact: true })[press]();
+  const window = page.getByRole('region', { name: 'New message' });
+  await window.getByRole('combobox', { name: 'To' }).fill('hana@compose.test');
+  await window.getByRole('combobox', { name: 'To' }).press('Enter');
+  await window.getByRole('textbox', { name: 'Subject' }).fill(subject);
+  const compose = page.getByRole('region', { name: subject });
+  await compose.getByRole('textbox', { name: 'Message' })[press]();
+  await page.keyboard.type(text);
+  return compose;
+}
 
 async function setUndoDelay(userId: number, seconds: number): Promise<void> {
   await sql`UPDATE users SET undo_send_seconds = ${seconds} WHERE id = ${userId}`.execute(store.db);
@@ -129,14 +142,7 @@ describe('composing in the webmail', () => {
 
   it('undoes a send: nothing arrives and the compose window comes back with what was written', async () => {
     await setUndoDelay(gilId, 30);
-    await gil.getByRole('button', { name: 'Compose', exact: true }).click();
-    const window = gil.getByRole('region', { name: 'New message' });
-    await window.getByRole('combobox', { name: 'To' }).fill('hana@compose.test');
-    await window.getByRole('combobox', { name: 'To' }).press('Enter');
-    await window.getByRole('textbox', { name: 'Subject' }).fill('Never mind');
-    const compose = gil.getByRole('region', { name: 'Never mind' });
-    await compose.getByRole('textbox', { name: 'Message' }).click();
-    await gil.keyboard.type('I wrote this too soon.');
+    const compose = await writeToHana(gil, 'Never mind', 'I wrote this too soon.');
     await compose.getByRole('button', { name: 'Send', exact: true }).click();
     await compose.waitFor({ state: 'detached' });
     await gil.getByRole('button', { name: 'Undo', exact: true }).click();
@@ -151,14 +157,7 @@ describe('composing in the webmail', () => {
   });
   it('schedules a message for tomorrow, lists it under Scheduled, and cancels it back into a compose window', async () => {
     // The window given back by the undo test above stays open beside this one.
-    await gil.getByRole('button', { name: 'Compose', exact: true }).click();
-    const window = gil.getByRole('region', { name: 'New message' });
-    await window.getByRole('combobox', { name: 'To' }).fill('hana@compose.test');
-    await window.getByRole('combobox', { name: 'To' }).press('Enter');
-    await window.getByRole('textbox', { name: 'Subject' }).fill('See you next week');
-    const compose = gil.getByRole('region', { name: 'See you next week' });
-    await compose.getByRole('textbox', { name: 'Message' }).click();
-    await gil.keyboard.type('Written today, sent tomorrow.');
+    const compose = await writeToHana(gil, 'See you next week', 'Written today, sent tomorrow.');
     await compose.getByRole('button', { name: 'Send later…' }).click();
     const tomorrow = new Date(Date.now() + 24 * 3600_000);
     const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
@@ -186,14 +185,7 @@ describe('composing in the webmail', () => {
     const phone = await context.newPage();
     try {
       await signIn(phone, 'gil@compose.test', 'gil password 1');
-      await phone.getByRole('button', { name: 'Compose', exact: true }).tap();
-      const window = phone.getByRole('region', { name: 'New message' });
-      await window.getByRole('combobox', { name: 'To' }).fill('hana@compose.test');
-      await window.getByRole('combobox', { name: 'To' }).press('Enter');
-      await window.getByRole('textbox', { name: 'Subject' }).fill('From the train');
-      const compose = phone.getByRole('region', { name: 'From the train' });
-      await compose.getByRole('textbox', { name: 'Message' }).tap();
-      await phone.keyboard.type('Typed on a small screen.');
+      const compose = await writeToHana(phone, 'From the train', 'Typed on a small screen.', 'tap');
 
       // The window is the screen (not a desktop window pushed off its edge), and what a phone user taps is inside it.
       expect(await compose.boundingBox()).toEqual({ x: 0, y: 0, width: 390, height: 844 });
