@@ -5,7 +5,7 @@ import { migrateToLatest } from '../migrate.js';
 
 const empty = useEmptyDatabase();
 
-/** Every table keyed by user whose rows a user's deletion must take with it, and how many rows `address` has in each. */
+/** Every table keyed by user whose rows a user's deletion must take with it (each seeded with one row per user). */
 const TABLES = ['messages', 'message_search', 'search_pending', 'changes', 'thread_keys', 'spool_filings', 'mailboxes', 'contacts'] as const;
 
 describe('migration 0028_user_keys_by_trigger', () => {
