@@ -166,6 +166,23 @@ describe('inbound worker', () => {
     await stopWorker(app);
   });
 
+  it('files several users\' waiting rows together: one filing transaction at a time takes whatever users piled up', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 40; i++) ids.push(await spool(`users ${i}`, [i % 2 === 0 ? 'alice@in.test' : 'bob@in.test']));
+    await queue.enqueue(ids);
+    const app = startWorker({ reconcileAgeMs: HOUR, concurrency: 2, filingWindow: 40 });
+    await app.run();
+    await waitFor('the rows to be filed', allDone(ids));
+    // A transaction that filed rows of both users (the spool rows it marked done share its xmin). Filings
+    // split by user into lanes, one transaction each at once, never mixed them.
+    const { rows } = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM (
+        SELECT xmin::text FROM spool WHERE id = ANY(${ids}::bigint[]) GROUP BY xmin::text HAVING count(DISTINCT rcpt_to[1]) = 2
+      ) mixed`.execute(store.db);
+    expect(rows[0]!.n, 'transactions that filed both users\' rows').toBeGreaterThan(0);
+    await stopWorker(app);
+  });
+
   it('completes a job whose spool row does not exist as "missing" instead of retrying it', async () => {
     const app = startWorker({ reconcileAgeMs: HOUR });
     const missingId = 987_654_321;
