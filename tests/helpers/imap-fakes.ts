@@ -64,6 +64,9 @@ export interface FakeImapStore {
   mailbox(name: string): FakeMailbox;
   messages(name: string): FakeMessage[];
   openFeeds(): number;
+  /** The feed is late: changes are logged but reach open feeds only at `releaseFeeds` (a slow Redis). */
+  holdFeeds: boolean;
+  releaseFeeds(): void;
   /** Make every service call fail (an infrastructure failure). */
   failing: boolean;
   /** The user's storage quota in bytes (null: none); usage is the sum of the messages' sizes. */
@@ -91,13 +94,19 @@ export function createFakeImapStore(options: { address?: string; password?: stri
   };
   for (const [name, use] of [['INBOX', '\\Inbox'], ['Drafts', '\\Drafts'], ['Sent', '\\Sent'], ['Archive', '\\Archive'], ['Junk', '\\Junk'], ['Trash', '\\Trash']] as const) addMailbox(name, use);
 
-  const store: FakeImapStore = { services: null as unknown as ImapServices, userId: USER_ID, failing: false, quotaBytes: null, deliver, setFlagsElsewhere, mailbox, messages: (name) => messages.filter((m) => m.mailboxId === mailbox(name).id), openFeeds: () => feeds.size };
+  const held: UserEvent[] = [];
+  const releaseFeeds = () => {
+    store.holdFeeds = false;
+    for (const event of held.splice(0)) for (const feed of feeds) feed.push(event);
+  };
+  const store: FakeImapStore = { services: null as unknown as ImapServices, userId: USER_ID, failing: false, quotaBytes: null, holdFeeds: false, releaseFeeds, deliver, setFlagsElsewhere, mailbox, messages: (name) => messages.filter((m) => m.mailboxId === mailbox(name).id), openFeeds: () => feeds.size };
 
   /** Every change, as the store's change log keeps it (QRESYNC's VANISHED reads it). */
   const changeLog: UserEvent[] = [];
   function publish(event: UserEvent): void {
     changeLog.push(event);
-    for (const feed of feeds) feed.push(event);
+    if (store.holdFeeds) held.push(event);
+    else for (const feed of feeds) feed.push(event);
   }
   /** The UIDs that left the mailbox (expunged or moved out) after modseq `since`, from the change log. */
   function vanished(mailboxId: number, since: number): number[] {

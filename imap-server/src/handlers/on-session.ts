@@ -19,16 +19,18 @@ export const capability: CommandHandler = {
 
 export const noop: CommandHandler = {
   states: ANY,
-  async run(_session, args) {
+  async run(session, args) {
     args.end();
+    await session.catchUp();
     return ok('NOOP completed');
   },
 };
 
 export const check: CommandHandler = {
   states: SELECTED,
-  async run(_session, args) {
+  async run(session, args) {
     args.end();
+    await session.catchUp();
     return ok('CHECK completed');
   },
 };

@@ -30,6 +30,8 @@ export class SelectedMailbox {
    * mailbox is selected; an expunged message drops out of it, as it no longer resolves.
    */
   savedUids: ReadonlySet<number> = new Set();
+  /** Every change up to this modseq has been read from the store into this view (SELECT's read, then each `catchUp`). */
+  private caughtUpTo: number;
 
   /**
    * @param rows the mailbox as read from the store, in UID order.
@@ -46,6 +48,39 @@ export class SelectedMailbox {
   ) {
     this.messages = rows;
     for (const row of rows) this.byUid.set(row.uid, row);
+    this.caughtUpTo = syncedModseq;
+  }
+
+  /** The modseq to ask the store for changes after (`catchUp`). */
+  get caughtUpModseq(): number {
+    return this.caughtUpTo;
+  }
+
+  /**
+   * Records what the store says changed since `caughtUpModseq` (`ImapMessages.sync` with `since`:
+   * the UIDs that left, the rows that changed or came in), as the feed's events are recorded: a
+   * NOOP reports what another session changed before it, whether or not the feed has brought it yet.
+   * `gone` null (too much changed): the whole mailbox is compared on the next report.
+   */
+  catchUp(changed: { rows: readonly ImapMessageRow[]; gone: readonly number[] | null; modseq: number }): void {
+    if (changed.gone === null) this.needsResync = true;
+    else {
+      for (const uid of changed.gone) if (this.byUid.has(uid)) this.expunged.add(uid);
+      const last = this.lastUid;
+      for (const row of changed.rows) {
+        if (row.uid > last) {
+          this.mayHaveNew = true;
+          continue;
+        }
+        const mine = this.byUid.get(row.uid);
+        if (mine && row.modseq > mine.modseq) {
+          mine.flags = row.flags;
+          mine.modseq = row.modseq;
+          this.flagsChanged.add(row.uid);
+        }
+      }
+    }
+    this.caughtUpTo = Math.max(this.caughtUpTo, changed.modseq);
   }
 
   /**

@@ -762,6 +762,26 @@ describe('selected mailbox', () => {
     expect(await client.command('a3 UID SEARCH ALL')).toEqual(['* SEARCH 2 3 4', 'a3 OK UID SEARCH completed']);
   });
 
+  it('NOOP and CHECK report what another session changed before them, though the feed has not brought it yet', async () => {
+    const { store, server, client } = await withMail(2);
+    await client.command('a0 SELECT INBOX');
+    store.holdFeeds = true;
+    store.deliver('INBOX', MESSAGE(3));
+    expect(await client.command('a1 NOOP')).toEqual(['* 3 EXISTS', 'a1 OK NOOP completed']);
+    store.setFlagsElsewhere('INBOX', 2, ['\\Flagged']);
+    expect(await client.command('a2 CHECK')).toEqual(['* 2 FETCH (UID 2 FLAGS (\\Flagged))', 'a2 OK CHECK completed']);
+    const other = await server.connect();
+    await other.command('b0 LOGIN alice@a.test secret');
+    await other.command('b1 SELECT INBOX');
+    await other.command('b2 STORE 1 +FLAGS.SILENT (\\Deleted)');
+    await other.command('b3 EXPUNGE');
+    expect(await client.command('a3 NOOP')).toEqual(['* 1 EXPUNGE', 'a3 OK NOOP completed']);
+    // The feed's late messages then change nothing that was told.
+    store.releaseFeeds();
+    expect(await client.command('a4 NOOP')).toEqual(['a4 OK NOOP completed']);
+    expect(await client.command('a5 UID FETCH 1:* (FLAGS)')).toEqual(['* 1 FETCH (UID 2 FLAGS (\\Flagged))', '* 2 FETCH (UID 3 FLAGS ())', 'a5 OK UID FETCH completed']);
+  });
+
   it('holds expunges back during FETCH, STORE and SEARCH by sequence number', async () => {
     const { server, client } = await withMail(2);
     await client.command('a0 SELECT INBOX');

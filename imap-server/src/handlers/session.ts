@@ -15,7 +15,7 @@ import { bad, no, type Reply, type SessionState } from './types.js';
  * → logout), command dispatch to handlers/on-*.ts, and the unsolicited updates of the selected
  * mailbox. After sign-in the session holds the user's change feed; a pump records each change in
  * the selected mailbox (SelectedMailbox) and, while the client IDLEs, reports it at once; else it
- * is reported after the next command (NOOP included).
+ * is reported after the next command (NOOP included; NOOP and CHECK also ask the store: `catchUp`).
  * Responses are gathered and handed to the connection in one write when the session waits for the
  * client (before it reads the next command, IDLE's DONE, an AUTHENTICATE continuation), after a
  * report while idling, or once they pass OUTBOX_BYTES: a FETCH of 20 messages is one write, not 21.
@@ -320,6 +320,20 @@ export class ImapSession {
     if (!held || !view) return;
     for (const event of held.events) view.apply(event);
     if (held.resync) view.resync();
+  }
+
+  /**
+   * NOOP and CHECK, the client's poll: reads from the store what changed in the selected mailbox
+   * since the view last caught up, for the report after the command. The feed alone would tell it
+   * too, but a moment later: a change another session finished before this command began must be
+   * in this command's report (a client that waits for one session's OK and then polls another), and
+   * the feed's message may still be on its way. One indexed read of the change log.
+   */
+  async catchUp(): Promise<void> {
+    const selected = this.selected;
+    if (!selected) return;
+    const changed = await this.services.messages.sync(this.userId, selected.id, { since: { lastUid: selected.lastUid, modseq: selected.caughtUpModseq }, claimRecent: false });
+    if (this.selected === selected) selected.catchUp(changed);
   }
 
   /** Reports what changed in the selected mailbox (EXPUNGE, EXISTS, FETCH FLAGS); one report at a time. */
