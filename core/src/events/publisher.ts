@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { userChannel, type UserEvent } from '../contracts/events.js';
 
 export interface EventPublisher {
+  /** Sends the event; calls made one after another without waiting are sent in that order (publishMailboxEvents relies on it). */
   publish(userId: number, event: UserEvent): Promise<void>;
 }
 
