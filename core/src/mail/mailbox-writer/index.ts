@@ -63,7 +63,13 @@ export function openMailboxWrite(tx: Tx, userIds: readonly number[]): Promise<Ma
  * per user; events are hints, the change log is the record.
  */
 export async function publishMailboxEvents(deps: MailboxWriterDeps, events: ReadonlyArray<{ userId: number; event: UserEvent }>): Promise<void> {
-  const sent = events.map(({ userId, event }) => deps.events.publish(userId, event));
+  const sent = events.map(({ userId, event }) => {
+    try {
+      return deps.events.publish(userId, event);
+    } catch (err) {
+      return Promise.reject(err); // a publisher that throws before its promise: logged like the rest
+    }
+  });
   const outcomes = await Promise.allSettled(sent);
   const failedUsers = new Map<number, { type: string; err: string; count: number }>();
   outcomes.forEach((outcome, i) => {

@@ -46,4 +46,20 @@ describe('publishMailboxEvents', () => {
     await expect(publishing).resolves.toBeUndefined();
     expect(warnings).toEqual([{ event: 'mailbox.publish_failed', userId: 7, type: 'message.flags', failed: 2, err: 'lost 2' }]);
   });
+
+  it('takes a publisher that throws before returning its promise like one that rejects: logged, the others still sent', async () => {
+    const { deps, sent, warnings } = slowDeps();
+    const slow = deps.events.publish;
+    deps.events = {
+      publish: (userId, event) => {
+        if ((event as { uid: number }).uid === 1) throw new Error('not connected');
+        return slow(userId, event);
+      },
+    };
+    const publishing = publishMailboxEvents(deps, [1, 2].map((uid) => ({ userId: 7, event: flags(uid) })));
+    expect(sent.map((s) => s.uid)).toEqual([2]);
+    sent[0]!.answer();
+    await expect(publishing).resolves.toBeUndefined();
+    expect(warnings).toEqual([{ event: 'mailbox.publish_failed', userId: 7, type: 'message.flags', failed: 1, err: 'not connected' }]);
+  });
 });
