@@ -301,9 +301,9 @@ export function createFakeImapStore(options: { address?: string; password?: stri
           return deleted;
         });
       },
-      async append(userId, mailboxId, inputs) {
+      async append(userId, mailbox, inputs) {
         check(userId);
-        const box = byId(mailboxId);
+        const box = byId(typeof mailbox === 'number' ? mailbox : mailbox.id);
         const appended = inputs.map((input) => {
           const messageId = /^Message-ID:\s*(\S+)/im.exec(input.raw.toString('latin1'))?.[1];
           const existing = box.specialUse === '\\Sent' && messageId ? messages.find((m) => m.mailboxId === box.id && m.messageIdHeader === messageId) : undefined;

@@ -210,6 +210,27 @@ describe('IMAP services on the real store', () => {
     expect((await appendOne(alice, drafts.id, { raw: raw(50), flags: [] })).duplicate).toBe(false);
   });
 
+  it('writes an APPEND given the mailbox as read in four statements: the lock, the counters, the thread lookup with new ids, and one insert of the row with its blob, thread key, search queue entry and change-log entry', async () => {
+    const box = await inbox(alice);
+    const counting = countingDb(store.db);
+    const counted = createImapServices({ db: counting.db, events: createRedisEventPublisher(redis), limiter: createRateLimiter(redis), hub, log });
+    const { appended } = await counted.messages.append(alice, box, [{ raw: raw(61, 'Four statements'), flags: [] }]);
+    expect(counting.count()).toBe(4);
+    const row = await store.db.selectFrom('messages').select(['id', 'blob_hash', 'thread_id', 'modseq']).where('user_id', '=', alice).where('mailbox_id', '=', box.id).where('uid', '=', appended[0]!.uid).executeTakeFirstOrThrow();
+    expect(await store.db.selectFrom('blobs').select('size').where('hash', '=', row.blob_hash).executeTakeFirst()).toEqual({ size: raw(61, 'Four statements').length });
+    expect(await store.db.selectFrom('thread_keys').select('thread_id').where('user_id', '=', alice).where('message_id_ref', '=', '<r61@c.test>').executeTakeFirst()).toEqual({ thread_id: row.thread_id });
+    expect(await store.db.selectFrom('search_pending').select('user_id').where('message_id', '=', row.id).executeTakeFirst()).toEqual({ user_id: alice });
+    expect(await store.db.selectFrom('changes').select(['kind', 'mailbox_id', 'message_id', 'uid', 'payload']).where('user_id', '=', alice).where('modseq', '=', row.modseq).execute()).toEqual([
+      { kind: 'message.new', mailbox_id: box.id, message_id: row.id, uid: appended[0]!.uid, payload: { threadId: row.thread_id } },
+    ]);
+    // A reply joins that conversation (its Message-ID is mapped); a mailbox given by id costs its lookup.
+    counting.reset();
+    const reply = Buffer.from(raw(62, 'Re: Four statements').toString().replace('Message-ID: <r62@c.test>', 'Message-ID: <r62@c.test>\r\nIn-Reply-To: <r61@c.test>'));
+    const [again] = (await counted.messages.append(alice, box.id, [{ raw: reply, flags: [] }])).appended;
+    expect(counting.count()).toBe(5);
+    expect(await store.db.selectFrom('messages').select('thread_id').where('user_id', '=', alice).where('mailbox_id', '=', box.id).where('uid', '=', again!.uid).executeTakeFirst()).toEqual({ thread_id: row.thread_id });
+  });
+
   it('reads a mailbox for SELECT in one statement, then from a view only what changed, from the change log: UIDs gone, rows new or changed', async () => {
     const selma = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'selma@imap.test', password: 'selma password' })).id;
     const counting = countingDb(store.db);

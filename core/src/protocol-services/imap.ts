@@ -98,8 +98,10 @@ export interface ImapMessages {
    * one transaction: all are added or none. To Sent, a message whose Message-ID is already there
    * is not added again: the existing copy's UID is answered (the user's submission made that copy).
    * Throws 'quota.exceeded' (as COPY does) when they would take the user over their quota.
+   * `mailbox`: its id (looked up), or the mailbox as the caller has just read it (the handler's
+   * `find`: no second lookup; a mailbox deleted meanwhile still fails in the writer).
    */
-  append(userId: number, mailboxId: number, inputs: readonly ImapAppendInput[]): Promise<{ uidvalidity: number; appended: Array<{ uid: number; duplicate: boolean }> }>;
+  append(userId: number, mailbox: number | Pick<ImapMailboxInfo, 'id' | 'specialUse' | 'uidvalidity'>, inputs: readonly ImapAppendInput[]): Promise<{ uidvalidity: number; appended: Array<{ uid: number; duplicate: boolean }> }>;
   /**
    * `list`, and \Recent: claims the messages from the first recent UID up to the last one listed
    * for the calling session (the reports of new messages to a read-write IMAP4rev1 session), in
@@ -266,8 +268,8 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
           return { target: result.target, moved: [...result.moved, ...again], unchanged: [] };
         }),
       expunge: (userId, mailboxId, uids) => expungeMessages(writer, userId, mailboxId, uids),
-      async append(userId, mailboxId, inputs) {
-        const mailbox = await mailboxRepo.get(userId, mailboxId);
+      async append(userId, target, inputs) {
+        const mailbox = typeof target === 'number' ? await mailboxRepo.get(userId, target) : target;
         if (!mailbox) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
         const appended: Array<{ uid: number; duplicate: boolean } | null> = [];
         const fresh: AppendInput[] = [];

@@ -1,8 +1,12 @@
 import { sql } from 'kysely';
 import { type DbOrTx, PREPARED } from '../db/client.js';
+import { blobRowsOf } from './blob.repository.js';
 import { createSearchIndexRepository } from './search-index.repository.js';
 import type { Insertable } from 'kysely';
 import type { AddressJson, AttachmentJson, AuthenticationJson, FilterDecisionJson, MessagesTable, SpecialUse } from '../db/schema.js';
+
+/** A message row as the mailbox writer adds it (`insertNew`): every row of one call has the same columns. */
+export type NewMessageRow = Insertable<MessagesTable>;
 
 /** One message of a flag change (`storeFlags`). */
 export interface StoredFlags {
@@ -197,35 +201,28 @@ export function createMessageRepository(db: DbOrTx) {
       for (const r of rows) out[r.i] = r.thread_id;
       return out;
     },
-    async newThreadId(): Promise<number> {
-      return (await this.newThreadIds(1))[0]!;
-    },
-    /** `n` new thread ids, in one round trip. */
-    async newThreadIds(n: number): Promise<number[]> {
-      if (n <= 0) return [];
-      const { rows } = await sql<{ id: number }>`SELECT nextval('thread_ids') AS id FROM generate_series(1, ${n})`.execute(db);
-      return rows.map((r) => r.id);
-    },
-    /** The thread each of these (user, Message-ID) pairs is already mapped to, in one statement; pairs not mapped are absent. Keyed by `threadKeyOf`. */
-    async threadsByKeys(pairs: ReadonlyArray<{ userId: number; key: string }>): Promise<Map<string, number>> {
-      if (pairs.length === 0) return new Map();
-      const { rows } = await sql<{ user_id: number; message_id_ref: string; thread_id: number }>`${PREPARED}
+    /**
+     * The thread each of these (user, Message-ID) pairs is already mapped to (pairs not mapped are
+     * absent; keyed by `threadKeyOf`), and `fresh` new thread ids, in ONE statement: a batch asks
+     * for as many as it has messages, the most it can need, and the ids it does not use are gaps
+     * in the sequence (one round trip fewer for every APPEND and filing).
+     */
+    async threadsByKeys(pairs: ReadonlyArray<{ userId: number; key: string }>, fresh = 0): Promise<{ known: Map<string, number>; fresh: number[] }> {
+      if (pairs.length === 0 && fresh === 0) return { known: new Map(), fresh: [] };
+      const { rows } = await sql<{ user_id: number | null; message_id_ref: string | null; thread_id: number }>`${PREPARED}
         SELECT t.user_id, t.message_id_ref, t.thread_id
         FROM unnest(${pairs.map((p) => p.userId)}::bigint[], ${pairs.map((p) => p.key)}::text[]) AS v(user_id, key)
-        JOIN thread_keys t ON t.user_id = v.user_id AND t.message_id_ref = v.key`.execute(db);
-      return new Map(rows.map((r) => [threadKeyOf(r.user_id, r.message_id_ref), r.thread_id]));
-    },
-    /** Maps (user, Message-ID) pairs onto threads, all users in one statement; pairs already mapped keep their thread. */
-    async addThreadKeyPairs(pairs: ReadonlyArray<{ userId: number; key: string; threadId: number }>): Promise<void> {
-      for (const part of chunks(pairs)) {
-        await db
-          .insertInto('thread_keys')
-          .values(part.map((p) => ({ user_id: p.userId, message_id_ref: p.key, thread_id: p.threadId })))
-          .onConflict((oc) => oc.columns(['user_id', 'message_id_ref']).doNothing())
-          .execute();
+        JOIN thread_keys t ON t.user_id = v.user_id AND t.message_id_ref = v.key
+        UNION ALL
+        SELECT NULL, NULL, nextval('thread_ids') FROM generate_series(1, ${fresh}::int)`.execute(db);
+      const known = new Map<string, number>();
+      const ids: number[] = [];
+      for (const r of rows) {
+        if (r.user_id === null) ids.push(Number(r.thread_id));
+        else known.set(threadKeyOf(r.user_id, r.message_id_ref!), r.thread_id);
       }
+      return { known, fresh: ids };
     },
-
     // --- Writes: only the mailbox writer (core/src/mail/mailbox-writer) calls these, behind the user lock.
 
     /** Locks the user's messages with these ids, in id order; ids that are not theirs are missing. */
@@ -240,20 +237,47 @@ export function createMessageRepository(db: DbOrTx) {
       return rows.map((r) => ({ id: r.id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, size: r.size, flags: r.flags, threadId: r.thread_id, specialUse: r.special_use }));
     },
     /**
-     * Inserts message rows (of any users) and queues them for the search index stage (migration
-     * 0026) in the same statement; returns their ids in the order given.
+     * Adds new messages (of any users) with everything that goes with them, in ONE statement per
+     * 200 rows: the blobs they reference that are not stored yet and the (user, Message-ID) →
+     * thread pairs not mapped yet (both with the first rows; existing ones are left as they are),
+     * and for each message its search-index queue entry (migration 0026), its change-log entry (the
+     * `message.new` row toChangeRow makes) and, when it comes from the spool, its filing. Five
+     * round trips became one: an APPEND waits for each. Foreign keys are checked when the
+     * statement ends, so a message may reference a blob its own statement stores. Returns the ids
+     * in the order given.
      */
-    async insertMany(rows: ReadonlyArray<Insertable<MessagesTable>>): Promise<number[]> {
+    async insertNew(rows: ReadonlyArray<NewMessageRow>, also: { blobs: ReadonlyArray<{ hash: Buffer; data: Buffer }>; threadKeys: ReadonlyArray<{ userId: number; key: string; threadId: number }> }): Promise<number[]> {
       const ids: number[] = [];
+      let first = true;
       for (const part of chunks(rows, 200)) {
-        const inserted = await db
-          .with('added', (qb) => qb.insertInto('messages').values(part).returning(['id', 'user_id', 'mailbox_id', 'uid']))
-          .with('queued', (qb) => qb.insertInto('search_pending').columns(['message_id', 'user_id']).expression((eb) => eb.selectFrom('added').select(['id', 'user_id'])))
-          .selectFrom('added')
-          .select(['id', 'mailbox_id', 'uid'])
-          .execute();
+        const columns = Object.keys(part[0]!) as Array<keyof NewMessageRow>;
+        const blobs = first ? blobRowsOf(also.blobs) : [];
+        const keys = first ? also.threadKeys : [];
+        first = false;
+        const { rows: inserted } = await sql<{ id: number; mailbox_id: number; uid: number }>`
+          WITH ${blobs.length === 0 ? sql`` : sql`stored AS (
+            INSERT INTO blobs (hash, size, data) VALUES ${sql.join(blobs.map((b) => sql`(${b.hash}, ${b.size}, ${b.data})`))}
+            ON CONFLICT (hash) DO NOTHING
+          ),`}
+          ${keys.length === 0 ? sql`` : sql`keyed AS (
+            INSERT INTO thread_keys (user_id, message_id_ref, thread_id)
+            SELECT * FROM unnest(${keys.map((k) => k.userId)}::bigint[], ${keys.map((k) => k.key)}::text[], ${keys.map((k) => k.threadId)}::bigint[])
+            ON CONFLICT (user_id, message_id_ref) DO NOTHING
+          ),`}
+          added AS (
+            INSERT INTO messages (${sql.join(columns.map((c) => sql.ref(c)))})
+            VALUES ${sql.join(part.map((r) => sql`(${sql.join(columns.map((c) => r[c]))})`))}
+            RETURNING id, user_id, mailbox_id, uid, modseq, thread_id, spool_id
+          ),
+          queued AS (INSERT INTO search_pending (message_id, user_id) SELECT id, user_id FROM added),
+          logged AS (
+            INSERT INTO changes (user_id, modseq, kind, mailbox_id, message_id, uid, payload)
+            SELECT user_id, modseq, 'message.new', mailbox_id, id, uid, jsonb_build_object('threadId', thread_id) FROM added
+          ),
+          filed AS (INSERT INTO spool_filings (spool_id, user_id, message_id) SELECT spool_id, user_id, id FROM added WHERE spool_id IS NOT NULL)
+          SELECT id, mailbox_id, uid FROM added`.execute(db);
         // (mailbox_id, uid) is unique: map the returned ids back onto the input order.
-        const byKey = new Map(inserted.map((r) => [`${r.mailbox_id}:${r.uid}`, r.id]));
+        const byKey = new Map(inserted.map((r) => [`${r.mailbox_id}:${r.uid}`, Number(r.id)]));
         for (const r of part) ids.push(byKey.get(`${r.mailbox_id}:${r.uid}`)!);
       }
       return ids;
@@ -413,12 +437,6 @@ export function createMessageRepository(db: DbOrTx) {
         JOIN spool_filings f ON f.spool_id = v.spool_id AND f.user_id = v.user_id
         LEFT JOIN messages m ON m.id = f.message_id`.execute(db);
       return new Map(rows.map((r) => [filingKeyOf(r.user_id, r.spool_id), { messageId: r.message_id, mailboxId: r.mailbox_id, uid: r.uid, modseq: r.modseq, threadId: r.thread_id }]));
-    },
-    /** Records which message each (user, spool row) became, all users in one statement. */
-    async recordFilings(filings: ReadonlyArray<{ userId: number; spoolId: number; messageId: number }>): Promise<void> {
-      for (const part of chunks(filings)) {
-        await db.insertInto('spool_filings').values(part.map((f) => ({ spool_id: f.spoolId, user_id: f.userId, message_id: f.messageId }))).execute();
-      }
     },
   };
 }

@@ -56,7 +56,7 @@ export const append: CommandHandler = {
     if (!mailbox) return no('No such mailbox', 'TRYCREATE');
     if (messages.some((m) => m.raw.length === 0)) return no('Empty message', 'CANNOT');
     if (unstorable) return no('NUL outside a binary MIME part cannot be stored', 'UNKNOWN-CTE');
-    const result = await session.services.messages.append(session.userId, mailbox.id, messages);
+    const result = await session.services.messages.append(session.userId, mailbox, messages);
     if (session.selected?.id === mailbox.id) session.selected.expectNew();
     const uids = result.appended.map((a) => a.uid);
     const already = result.appended.every((a) => a.duplicate);

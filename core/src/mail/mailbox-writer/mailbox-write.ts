@@ -3,7 +3,7 @@ import type { Tx } from '../../db/client.js';
 import type { AuthenticationJson, FilterDecisionJson, SpecialUse } from '../../db/schema.js';
 import { AppError, isUniqueViolation } from '../../errors.js';
 import { toChangeRow, type ChangeLogEvent } from '../../events/change-log.js';
-import { blobHash, createBlobRepository } from '../../repositories/blob.repository.js';
+import { blobHash } from '../../repositories/blob.repository.js';
 import { createContactRepository } from '../../repositories/contact.repository.js';
 import { createMailboxRepository, type MailboxCounts, type MailboxDelta, type MailboxRow } from '../../repositories/mailbox.repository.js';
 import { createMessageRepository, filingKeyOf, type RemovalFilter, type RemovedMessage, type StoredFlags } from '../../repositories/message.repository.js';
@@ -343,9 +343,6 @@ export class MailboxWrite {
       const counts = await this.applyAllDeltas([...deltas].map(([mailboxId, delta]) => ({ userId: owner.get(mailboxId)!, mailboxId, delta })));
       const nextUid = new Map([...counts].map(([id, c]) => [id, c.firstUid]));
 
-      // The bytes, stored once.
-      await createBlobRepository(this.tx).putMany(planned.flatMap((p) => ('raw' in p.input.content ? [{ hash: p.hash, data: p.input.content.raw }] : [])));
-
       const threads = await assignThreads(this.tx, planned.map((p) => ({ userId: p.userId, summary: p.input.summary, internalDate: p.internalDate })));
       const rows = planned.map((p, n) => {
         const uid = nextUid.get(p.mailboxId)!;
@@ -385,9 +382,9 @@ export class MailboxWrite {
           filter: p.input.filter ? JSON.stringify(p.input.filter) : null,
         };
       });
-      const ids = await messages.insertMany(rows);
-      await messages.addThreadKeyPairs(threads.newKeys);
-      await messages.recordFilings(planned.flatMap((p, n) => (p.input.spoolId === undefined ? [] : [{ userId: p.userId, spoolId: p.input.spoolId, messageId: ids[n]! }])));
+      // The rows with their bytes (stored once), thread keys, search queue, change log and spool filings: one statement.
+      const blobs = planned.flatMap((p) => ('raw' in p.input.content ? [{ hash: p.hash, data: p.input.content.raw }] : []));
+      const ids = await messages.insertNew(rows, { blobs, threadKeys: threads.newKeys });
       // Contacts (recipient suggestions): the senders of mail delivered to the Inbox, in this transaction.
       const isInbox = (p: (typeof planned)[number]) => 'specialUse' in p.input.mailbox && p.input.mailbox.specialUse === '\\Inbox';
       await createContactRepository(this.tx).recordReceivedMany([...byUser].map(([userId, mine]) => ({ userId, senders: mine.filter(isInbox).map((p) => p.input.summary.from) })));
@@ -399,7 +396,8 @@ export class MailboxWrite {
         if (p.input.spoolId !== undefined) previous.set(filingKeyOf(p.userId, p.input.spoolId), { ...result, duplicate: true });
         return { userId: p.userId, event: { type: 'message.new', modseq: row.modseq, mailboxId: p.mailboxId, messageId: result.messageId, uid: row.uid, threadId: row.thread_id } satisfies ChangeLogEvent };
       });
-      await this.logAll(events);
+      // insertNew wrote their change-log rows.
+      this.changeLog.push(...events);
     }
 
     const answers = items.map((item, index) => results[index] ?? previous.get(spoolKey(item)!)!);

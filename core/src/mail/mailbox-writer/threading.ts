@@ -5,8 +5,9 @@ import { isReplySubject } from '../threading.js';
 
 /**
  * Conversations for messages a writer is about to add, decided for a whole batch (of any number
- * of users) with a fixed number of statements: one lookup of the Message-IDs involved, one of the
- * subjects of replies that none of those ties to a conversation, one to number new threads. A
+ * of users) with a fixed number of statements: one lookup of the Message-IDs involved that also
+ * takes new thread ids, and one of the subjects of replies that none of those ties to a
+ * conversation (only when there are such replies). A
  * message joins the thread that its own Message-ID, In-Reply-To or References already belong to
  * (for its user: in the store, or earlier in the batch); failing that, a reply joins the user's
  * newest conversation with the same normalized subject from the last 30 days; anything else starts
@@ -36,7 +37,8 @@ export async function assignThreads(db: DbOrTx, messages: ReadonlyArray<{ userId
   const keysOf = messages.map((m) => threadKeys(m.summary));
   const pairs = new Map<string, { userId: number; key: string }>();
   messages.forEach((m, i) => keysOf[i]!.forEach((key) => pairs.set(threadKeyOf(m.userId, key), { userId: m.userId, key })));
-  const known = await repo.threadsByKeys([...pairs.values()]);
+  // As many new thread ids as messages: the most this batch can start.
+  const { known, fresh } = await repo.threadsByKeys([...pairs.values()], messages.length);
   // The store's answer for every reply no stored Message-ID ties to a thread (the batch may still tie it).
   const bySubjectInStore = new Map<number, number | null>();
   const candidates = messages.flatMap((m, i) => (looksLikeReply(m.summary) && keysOf[i]!.every((k) => !known.has(threadKeyOf(m.userId, k))) ? [i] : []));
@@ -65,12 +67,9 @@ export async function assignThreads(db: DbOrTx, messages: ReadonlyArray<{ userId
     if (summary.normalizedSubject !== '') bySubject.set(subjectKey, { threadId, date: internalDate });
     threadIds.push(threadId);
   }
-  if (placeholders > 0) {
-    const fresh = await repo.newThreadIds(placeholders);
-    const real = (id: number) => (id < 0 ? fresh[-id - 1]! : id);
-    return { threadIds: threadIds.map(real), newKeys: newKeys.map((k) => ({ ...k, threadId: real(k.threadId) })) };
-  }
-  return { threadIds, newKeys };
+  if (placeholders === 0) return { threadIds, newKeys };
+  const real = (id: number) => (id < 0 ? fresh[-id - 1]! : id);
+  return { threadIds: threadIds.map(real), newKeys: newKeys.map((k) => ({ ...k, threadId: real(k.threadId) })) };
 }
 
 function sinceFor(internalDate: Date): Date {
