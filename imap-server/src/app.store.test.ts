@@ -198,6 +198,27 @@ describe('IMAP on the real store', () => {
     expect(await client.command('r5 UID SEARCH ALL')).toEqual(['* SEARCH', 'r5 OK UID SEARCH completed']);
   });
 
+  it('reports at NOOP and CHECK what changed in the store though the feed never said so: new mail, flags, an expunge', async () => {
+    // Writers whose events never reach the feed (lost, or still on their way): the store is all there is.
+    const silent = { publish: async () => {} };
+    const elsewhere = createImapServices({ db: store.db, events: silent, limiter: createRateLimiter(redis), hub, log });
+    await elsewhere.mailboxes.create(alice, 'Polled');
+    const box = (await elsewhere.mailboxes.find(alice, 'Polled'))!;
+    await elsewhere.messages.append(alice, box.id, [1, 2].map((n) => ({ raw: raw(700 + n), flags: ['\\Seen'] })));
+    const client = await session();
+    expect(await client.command('p1 SELECT Polled')).toContain('* 2 EXISTS');
+    await elsewhere.messages.append(alice, box.id, [{ raw: raw(703), flags: [] }]);
+    const [one, two] = await elsewhere.messages.list(alice, box.id);
+    await setFlags({ db: store.db, events: silent }, alice, [two!.id], { add: ['\\Flagged'] });
+    // The SELECT claimed the first two as \\Recent for this session, the NOOP the third.
+    expect(await client.command('p2 NOOP')).toEqual(['* 3 EXISTS', '* 3 RECENT', '* 2 FETCH (UID 2 FLAGS (\\Recent \\Seen \\Flagged))', 'p2 OK NOOP completed']);
+    await elsewhere.messages.setFlags(alice, [one!.id], { add: ['\\Deleted'] });
+    await elsewhere.messages.expunge(alice, box.id);
+    expect(await client.command('p3 CHECK')).toEqual(['* 1 EXPUNGE', 'p3 OK CHECK completed']);
+    expect(await client.command('p4 NOOP')).toEqual(['p4 OK NOOP completed']);
+    expect(await client.command('p5 UID FETCH 1:* (FLAGS)')).toEqual(['* 1 FETCH (UID 2 FLAGS (\\Recent \\Seen \\Flagged))', '* 2 FETCH (UID 3 FLAGS (\\Recent))', 'p5 OK UID FETCH completed']);
+  });
+
   it('wakes an IDLE session with a delivery and a flag change made elsewhere', async () => {
     const client = await session();
     const selected = await client.command('a1 SELECT INBOX');
