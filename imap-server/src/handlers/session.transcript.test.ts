@@ -780,6 +780,12 @@ describe('selected mailbox', () => {
     store.releaseFeeds();
     expect(await client.command('a4 NOOP')).toEqual(['a4 OK NOOP completed']);
     expect(await client.command('a5 UID FETCH 1:* (FLAGS)')).toEqual(['* 1 FETCH (UID 2 FLAGS (\\Flagged))', '* 2 FETCH (UID 3 FLAGS ())', 'a5 OK UID FETCH completed']);
+    // A store that fails: NOOP still answers OK (it has no NO); the next poll reports what it missed.
+    store.failing = true;
+    store.deliver('INBOX', MESSAGE(4));
+    expect(await client.command('a6 NOOP')).toEqual(['a6 OK NOOP completed']);
+    store.failing = false;
+    expect(await client.command('a7 CHECK')).toEqual(['* 3 EXISTS', 'a7 OK CHECK completed']);
   });
 
   it('holds expunges back during FETCH, STORE and SEARCH by sequence number', async () => {

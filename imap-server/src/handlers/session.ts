@@ -327,12 +327,20 @@ export class ImapSession {
    * since the view last caught up, for the report after the command. The feed alone would tell it
    * too, but a moment later: a change another session finished before this command began must be
    * in this command's report (a client that waits for one session's OK and then polls another), and
-   * the feed's message may still be on its way. One indexed read of the change log.
+   * the feed's message may still be on its way. One indexed read of the change log. NOOP and CHECK
+   * have no NO answer (RFC 3501): a failed read is logged, as a failed report is, and the feed's
+   * changes are still reported.
    */
   async catchUp(): Promise<void> {
     const selected = this.selected;
-    if (!selected) return;
-    const changed = await this.services.messages.sync(this.userId, selected.id, { since: { lastUid: selected.lastUid, modseq: selected.caughtUpModseq }, claimRecent: false });
+    if (!selected || !this.user) return;
+    let changed;
+    try {
+      changed = await this.services.messages.sync(this.user.userId, selected.id, { since: { lastUid: selected.lastUid, modseq: selected.caughtUpModseq }, claimRecent: false });
+    } catch (err) {
+      this.log.warn({ event: 'imap.catch_up_failed', err: (err as Error).message });
+      return;
+    }
     if (this.selected === selected) selected.catchUp(changed);
   }
 
