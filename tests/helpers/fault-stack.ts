@@ -120,10 +120,15 @@ export class ServerProcess {
     await eventually(async () => [...all].every((pid) => !processLives(pid)), { timeoutMs: options.timeoutMs ?? 30_000, describe: () => `${this.name} still running` });
   }
 
-  /** Starts the server again as it ran before. */
-  start(): void {
+  /**
+   * Starts the server again as it ran before; with `logFile`, its output is appended there (read it
+   * when it does not come back).
+   */
+  start(logFile?: string): void {
     const [command, ...args] = this.argv;
-    const child = spawn(command!, args, { cwd: this.cwd, env: this.env, ...this.ids, stdio: 'ignore', detached: false });
+    const out = logFile === undefined ? 'ignore' : fs.openSync(logFile, 'a');
+    const child = spawn(command!, args, { cwd: this.cwd, env: this.env, ...this.ids, stdio: ['ignore', out, out], detached: false });
+    if (typeof out === 'number') fs.closeSync(out); // the child has its own copy
     child.unref();
     this.pid = child.pid!;
     this.expectingExit = false;
@@ -193,7 +198,8 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
 
     // fsync on: no unsafeFastMode. The first start runs initdb and creates the database.
     const localPg = await startLocalPostgres({ dataDir });
-    const postgres = new ServerProcess('postgres', Number(fs.readFileSync(path.join(fs.realpathSync(path.join(dataDir, 'postgres')), 'postmaster.pid'), 'utf8').split('\n')[0]));
+    const pgDataDir = fs.realpathSync(path.join(dataDir, 'postgres'));
+    const postgres = new ServerProcess('postgres', Number(fs.readFileSync(path.join(pgDataDir, 'postmaster.pid'), 'utf8').split('\n')[0]));
     cleanups.push(async () => {
       if (postgres.alive()) await postgres.stop('SIGINT', { timeoutMs: 30_000 }).catch(() => postgres.stop('SIGKILL', { tree: true }));
     });
@@ -323,8 +329,14 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       },
       async killAndRestartPostgres() {
         await postgres.stop('SIGKILL', { tree: true });
-        postgres.start();
-        await eventually(() => pool.query('SELECT 1').then(() => true, () => false), { timeoutMs: 60_000, describe: () => 'PostgreSQL did not come back' });
+        // Every process of the old server is gone, so its lock file is stale: were its PID taken
+        // meanwhile by another process of the postgres user (another test's server), the new
+        // postmaster would refuse to start ("Is another postmaster running?").
+        fs.rmSync(path.join(pgDataDir, 'postmaster.pid'), { force: true });
+        const log = path.join(dataDir, 'postgres-restart.log');
+        postgres.start(log);
+        const tail = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').slice(-15).join('\n') : '(no output)');
+        await eventually(() => pool.query('SELECT 1').then(() => true, () => false), { timeoutMs: 90_000, describe: () => `PostgreSQL did not come back; its output:\n${tail()}` });
       },
       async pausePostgres(ms) {
         postgres.signalTree('SIGSTOP');
