@@ -84,13 +84,20 @@ async function killAndRecover(name: string, pidOf: () => number | null, subject:
 }
 
 beforeAll(async () => {
-  ports = { SMTP_PORT: await freePort(), HTTP_PORT: await freePort(), HTTPS_PORT: await freePort(), SUBMISSION_PORT: await freePort(), SMTPS_PORT: await freePort(), IMAP_PORT: await freePort(), IMAPS_PORT: await freePort() };
-  env = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn', MAIL_HOSTNAME: 'mx.restart.test' };
-  for (const [k, v] of Object.entries(ports)) env[k] = String(v);
-  stack = spawn(process.execPath, ['stack/dist/main.js'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  stack.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  stack.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await eventually(async () => out.includes('Mailyard is running') || stack!.exitCode !== null, { timeoutMs: 180_000, describe: () => out });
+  // A port `freePort` found free may be taken by another test before the stack binds it: then the
+  // stack says EADDRINUSE and exits, and it is started again on other ports (at most three times).
+  for (let attempt = 1; ; attempt++) {
+    ports = { SMTP_PORT: await freePort(), HTTP_PORT: await freePort(), HTTPS_PORT: await freePort(), SUBMISSION_PORT: await freePort(), SMTPS_PORT: await freePort(), IMAP_PORT: await freePort(), IMAPS_PORT: await freePort() };
+    env = { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn', MAIL_HOSTNAME: 'mx.restart.test' };
+    for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+    out = '';
+    const started = spawn(process.execPath, ['stack/dist/main.js'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    stack = started;
+    started.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    started.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    await eventually(async () => out.includes('Mailyard is running') || started.exitCode !== null, { timeoutMs: 180_000, describe: () => out });
+    if (started.exitCode === null || attempt === 3 || !out.includes('EADDRINUSE')) break;
+  }
   expect(stack.exitCode, out).toBeNull();
   await waitForSmtpGreeting(ports.SMTP_PORT);
   expect((await cli('domain', 'add', 'restart.test')).code).toBe(0);
