@@ -65,19 +65,11 @@ export class SelectedMailbox {
   catchUp(changed: { rows: readonly ImapMessageRow[]; gone: readonly number[] | null; modseq: number }): void {
     if (changed.gone === null) this.needsResync = true;
     else {
-      for (const uid of changed.gone) if (this.byUid.has(uid)) this.expunged.add(uid);
+      for (const uid of changed.gone) this.recordGone(uid);
       const last = this.lastUid;
       for (const row of changed.rows) {
-        if (row.uid > last) {
-          this.mayHaveNew = true;
-          continue;
-        }
-        const mine = this.byUid.get(row.uid);
-        if (mine && row.modseq > mine.modseq) {
-          mine.flags = row.flags;
-          mine.modseq = row.modseq;
-          this.flagsChanged.add(row.uid);
-        }
+        if (row.uid > last) this.mayHaveNew = true;
+        else this.recordFlags(row.uid, row.flags, row.modseq);
       }
     }
     this.caughtUpTo = Math.max(this.caughtUpTo, changed.modseq);
@@ -201,26 +193,33 @@ export class SelectedMailbox {
       case 'message.new':
         if (event.mailboxId === this.id && event.uid > this.lastUid) this.mayHaveNew = true;
         break;
-      case 'message.flags': {
-        if (event.mailboxId !== this.id) break;
-        const row = this.byUid.get(event.uid);
-        if (row && event.modseq > row.modseq) {
-          row.flags = event.flags;
-          row.modseq = event.modseq;
-          this.flagsChanged.add(row.uid);
-        }
+      case 'message.flags':
+        if (event.mailboxId === this.id) this.recordFlags(event.uid, event.flags, event.modseq);
         break;
-      }
       case 'message.deleted':
-        if (event.mailboxId === this.id && this.byUid.has(event.uid)) this.expunged.add(event.uid);
+        if (event.mailboxId === this.id) this.recordGone(event.uid);
         break;
       case 'message.moved':
-        if (event.fromMailboxId === this.id && this.byUid.has(event.fromUid)) this.expunged.add(event.fromUid);
+        if (event.fromMailboxId === this.id) this.recordGone(event.fromUid);
         if (event.mailboxId === this.id && event.uid > this.lastUid) this.mayHaveNew = true;
         break;
       default:
         break;
     }
+  }
+
+  /** A message of the view has left the mailbox (reported as EXPUNGE when the protocol allows). */
+  private recordGone(uid: number): void {
+    if (this.byUid.has(uid)) this.expunged.add(uid);
+  }
+
+  /** A message's flags as of `modseq`, when newer than what the view has (reported as FETCH FLAGS). */
+  private recordFlags(uid: number, flags: string[], modseq: number): void {
+    const row = this.byUid.get(uid);
+    if (!row || modseq <= row.modseq) return;
+    row.flags = flags;
+    row.modseq = modseq;
+    this.flagsChanged.add(uid);
   }
 
   /** New messages may have arrived (this session appended or copied here). */
@@ -245,11 +244,7 @@ export class SelectedMailbox {
       for (const row of this.messages) {
         const now = current.get(row.uid);
         if (!now) this.expunged.add(row.uid);
-        else if (now.modseq > row.modseq) {
-          row.flags = now.flags;
-          row.modseq = now.modseq;
-          this.flagsChanged.add(row.uid);
-        }
+        else this.recordFlags(row.uid, now.flags, now.modseq);
       }
       this.appendRows([...current.values()].filter((r) => r.uid > this.lastUid).sort((a, b) => a.uid - b.uid));
     } else if (this.mayHaveNew) {
