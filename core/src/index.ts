@@ -136,7 +136,7 @@ export { type LearnKind, type SpamLearnDeps, learnFromTransfers, learnKindOf, pe
 export { type Greylist, type GreylistDecision, type GreylistQuery, clientNetwork, createGreylist } from './mail/spam/greylist.js';
 export { type ConnectionCheckDeps, checkConnection, reversedIp } from './mail/spam/connection-checks.js';
 export { type VirusScanResult, type VirusScanner, VIRUS_REFUSED_COUNTER, createClamdScanner, parseClamdReply } from './mail/spam/virus-scan.js';
-export { type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapMailboxes, type ImapMailboxInfo, type ImapMessageRow, type ImapMessages, type ImapSortFields, type ImapServiceDeps, type ImapServices, type ImapTextField, createImapServices } from './protocol-services/imap.js';
+export { type ImapAppended, type ImapAppendInput, type ImapChangeFeed, type ImapChanges, type ImapMailboxes, type ImapMailboxInfo, type ImapMessageRow, type ImapMessages, type ImapSortFields, type ImapServiceDeps, type ImapServices, type ImapTextField, createImapServices } from './protocol-services/imap.js';
 
 // runtime
 export { type Resources, startService } from './runtime/lifecycle.js';

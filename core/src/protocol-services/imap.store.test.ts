@@ -202,7 +202,7 @@ describe('IMAP services on the real store', () => {
     const sent = (await services.mailboxes.list(alice)).find((m) => m.specialUse === '\\Sent')!;
     const once = await appendOne(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });
     const again = await appendOne(alice, sent.id, { raw: raw(50), flags: ['\\Seen'] });
-    expect(again).toEqual({ ...once, duplicate: true });
+    expect(again).toEqual({ uidvalidity: once.uidvalidity, uid: once.uid, duplicate: true }); // no row: nothing was written
     expect(await services.messages.list(alice, sent.id)).toHaveLength(1);
     // Elsewhere than Sent, a copy is a copy.
     const drafts = (await services.mailboxes.list(alice)).find((m) => m.specialUse === '\\Drafts')!;
@@ -378,6 +378,18 @@ describe('IMAP services on the real store', () => {
     expect((await inbox(bob)).messages).toBe(box.messages + 1);
   });
 
+  it('answers each APPENDed message with its row exactly as the store lists it (the session shows its own APPEND without reading it back)', async () => {
+    const box = await inbox(alice);
+    const { appended } = await services.messages.append(alice, box.id, [
+      { raw: raw(71), flags: ['\\Flagged', 'Work', '\\Flagged'], internalDate: new Date('2026-12-01T10:20:30.456Z'), internalDateZone: 90 },
+      { raw: Buffer.from('Subject: no date\r\n\r\nbody\r\n'), flags: [] },
+    ]);
+    const listed = await services.messages.list(alice, box.id, appended[0]!.uid - 1);
+    expect(appended.map((a) => a.row)).toEqual(listed);
+    expect(listed[0]).toMatchObject({ flags: ['\\Flagged', 'Work'], internalDateZone: 90, sentDate: new Date('2026-11-23T09:00:00Z') });
+    expect(listed[1]!.sentDate).toBeNull();
+  });
+
   it('keeps the zone an APPEND gave its date in, through a SELECT, a refresh and a COPY', async () => {
     const zoe = (await createAccountsService({ db: store.db, secrets: testSecrets }).addUser({ address: 'zoe@imap.test', password: 'zoe password' })).id;
     const box = await inbox(zoe);
@@ -465,9 +477,9 @@ describe('IMAP services on the real store', () => {
       await eventually(async () => adds.mock.calls.length === 1, { timeoutMs: 10_000, intervalMs: 5 });
       const big = Buffer.concat([raw(401), Buffer.from(`${'x'.repeat(76)}\r\n`.repeat(1000))]);
       // Written while the small one still waits for its user's lock (it would wait behind it if batched).
-      expect((await services.messages.append(max!, (await inbox(max!)).id, [{ raw: big, flags: [] }])).appended).toEqual([{ uid: 1, duplicate: false }]);
+      expect((await services.messages.append(max!, (await inbox(max!)).id, [{ raw: big, flags: [] }])).appended).toMatchObject([{ uid: 1, duplicate: false }]);
       release();
-      expect((await small).appended).toEqual([{ uid: 1, duplicate: false }]);
+      expect((await small).appended).toMatchObject([{ uid: 1, duplicate: false }]);
     } finally {
       release();
       adds.mockRestore();

@@ -49,6 +49,13 @@ export interface ImapAppendInput {
   internalDateZone?: number;
 }
 
+/** One APPENDed message: its UID, and the row as written (`row`; absent when it was already in Sent: `duplicate`). */
+export interface ImapAppended {
+  uid: number;
+  duplicate: boolean;
+  row?: ImapMessageRow;
+}
+
 export interface ImapMailboxes {
   list(userId: number): Promise<ImapMailboxInfo[]>;
   /** The user's storage (IMAP QUOTA, RFC 9208): bytes stored and the quota (null: none). */
@@ -101,7 +108,7 @@ export interface ImapMessages {
    * `mailbox`: its id (looked up), or the mailbox as the caller has just read it (the handler's
    * `find`: no second lookup; a mailbox deleted meanwhile still fails in the writer).
    */
-  append(userId: number, mailbox: number | Pick<ImapMailboxInfo, 'id' | 'specialUse' | 'uidvalidity'>, inputs: readonly ImapAppendInput[]): Promise<{ uidvalidity: number; appended: Array<{ uid: number; duplicate: boolean }> }>;
+  append(userId: number, mailbox: number | Pick<ImapMailboxInfo, 'id' | 'specialUse' | 'uidvalidity'>, inputs: readonly ImapAppendInput[]): Promise<{ uidvalidity: number; appended: ImapAppended[] }>;
   /**
    * `list`, and \Recent: claims the messages from the first recent UID up to the last one listed
    * for the calling session (the reports of new messages to a read-write IMAP4rev1 session), in
@@ -271,7 +278,7 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
       async append(userId, target, inputs) {
         const mailbox = typeof target === 'number' ? await mailboxRepo.get(userId, target) : target;
         if (!mailbox) throw new AppError('mailbox.not_found', 'no such mailbox', 404);
-        const appended: Array<{ uid: number; duplicate: boolean } | null> = [];
+        const appended: Array<ImapAppended | null> = [];
         const fresh: AppendInput[] = [];
         for (const input of inputs) {
           const summary = await summarizeMessage(input.raw);
@@ -286,7 +293,8 @@ export function createImapServices(deps: ImapServiceDeps): ImapServices {
         const bytes = fresh.reduce((n, f) => n + ('raw' in f.content ? f.content.raw.length : f.content.size), 0);
         const added = fresh.length === 0 ? [] : bytes <= GROUP_APPEND_MAX_BYTES ? await appends.add('append', pending) : (await writeAppends([pending]))[0]!;
         let next = 0;
-        return { uidvalidity: mailbox.uidvalidity, appended: appended.map((a) => a ?? { uid: added[next++]!.uid, duplicate: false }) };
+        const asAppended = ({ messageId, uid, modseq, stored }: AppendResult): ImapAppended => ({ uid, duplicate: false, ...(stored ? { row: { id: messageId, uid, modseq, ...stored } } : {}) });
+        return { uidvalidity: mailbox.uidvalidity, appended: appended.map((a) => a ?? asAppended(added[next++]!)) };
       },
       listClaimingRecent: (userId, mailboxId, afterUid) => imapRepo.listClaimingRecent(userId, mailboxId, afterUid),
       async sync(userId, mailboxId, { since, claimRecent }) {

@@ -57,7 +57,7 @@ export const append: CommandHandler = {
     if (messages.some((m) => m.raw.length === 0)) return no('Empty message', 'CANNOT');
     if (unstorable) return no('NUL outside a binary MIME part cannot be stored', 'UNKNOWN-CTE');
     const result = await session.services.messages.append(session.userId, mailbox, messages);
-    if (session.selected?.id === mailbox.id) session.selected.expectNew();
+    if (session.selected?.id === mailbox.id) session.noteOwnAppend(session.selected, result.appended);
     const uids = result.appended.map((a) => a.uid);
     const already = result.appended.every((a) => a.duplicate);
     return ok(already ? 'APPEND completed (already in Sent)' : 'APPEND completed', `APPENDUID ${result.uidvalidity} ${uidSet(uids)}`);

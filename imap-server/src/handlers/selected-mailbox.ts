@@ -21,8 +21,13 @@ export class SelectedMailbox {
   private flagsChanged = new Set<number>();
   /** UIDs that are \Recent for this session (it claimed them: RFC 3501 2.3.2). */
   private recentUids = new Set<number>();
-  /** New messages may exist above the last UID known (reload them when reporting). */
-  private mayHaveNew = false;
+  /**
+   * New messages exist above the last UID known up to this UID (Infinity: some may, UIDs unknown),
+   * and are read when reporting while it is above `lastUid`. A UID, not a yes/no: the feed's
+   * `message.new` for a row a report is reading at that moment names a UID that read brings, and
+   * so asks for no second read.
+   */
+  private newUpTo = 0;
   /** Too much happened (a resync, a lost feed): compare the whole mailbox when reporting. */
   private needsResync = false;
   /**
@@ -62,15 +67,21 @@ export class SelectedMailbox {
    * NOOP reports what another session changed before it, whether or not the feed has brought it yet.
    * `gone` null (too much changed): the whole mailbox is compared on the next report.
    */
-  catchUp(changed: { rows: readonly ImapMessageRow[]; gone: readonly number[] | null; modseq: number }): void {
+  catchUp(changed: { rows: readonly ImapMessageRow[]; gone: readonly number[] | null; modseq: number }, options: { takeNew: boolean }): void {
     if (changed.gone === null) this.needsResync = true;
     else {
       for (const uid of changed.gone) this.recordGone(uid);
       const last = this.lastUid;
+      const fresh: ImapMessageRow[] = [];
       for (const row of changed.rows) {
-        if (row.uid > last) this.mayHaveNew = true;
+        if (row.uid > last) fresh.push(row);
         else this.recordFlags(row.uid, row.flags, row.modseq);
       }
+      // The store's answer holds every row above the UID it was asked from: with `takeNew` they
+      // join the view now (no second read when reporting); without (a session that claims \Recent
+      // as it reads new rows), the report reads them.
+      if (options.takeNew) this.appendRows(fresh.sort((a, b) => a.uid - b.uid));
+      else for (const row of fresh) this.announceNew(row.uid);
     }
     this.caughtUpTo = Math.max(this.caughtUpTo, changed.modseq);
   }
@@ -191,7 +202,7 @@ export class SelectedMailbox {
   apply(event: UserEvent): void {
     switch (event.type) {
       case 'message.new':
-        if (event.mailboxId === this.id && event.uid > this.lastUid) this.mayHaveNew = true;
+        if (event.mailboxId === this.id) this.announceNew(event.uid);
         break;
       case 'message.flags':
         if (event.mailboxId === this.id) this.recordFlags(event.uid, event.flags, event.modseq);
@@ -201,7 +212,7 @@ export class SelectedMailbox {
         break;
       case 'message.moved':
         if (event.fromMailboxId === this.id) this.recordGone(event.fromUid);
-        if (event.mailboxId === this.id && event.uid > this.lastUid) this.mayHaveNew = true;
+        if (event.mailboxId === this.id) this.announceNew(event.uid);
         break;
       default:
         break;
@@ -222,9 +233,26 @@ export class SelectedMailbox {
     this.flagsChanged.add(uid);
   }
 
+  /** A message with this UID is in the mailbox: read when reporting, unless the view has it by then. */
+  private announceNew(uid: number): void {
+    if (uid > this.lastUid) this.newUpTo = Math.max(this.newUpTo, uid);
+  }
+
   /** New messages may have arrived (this session appended or copied here). */
   expectNew(): void {
-    this.mayHaveNew = true;
+    this.newUpTo = Infinity;
+  }
+
+  /**
+   * This session's APPEND to this mailbox, as written (UID order): the rows join the view without a
+   * read when they follow its last UID with no gap (nothing else came in before them); otherwise
+   * (a gap, a row missing) the next report reads what is new.
+   */
+  addAppended(rows: ReadonlyArray<ImapMessageRow | undefined>): void {
+    const last = this.lastUid;
+    const follows = rows.length > 0 && rows.every((row, i) => row !== undefined && row.uid === last + 1 + i);
+    if (follows) this.appendRows(rows as ImapMessageRow[]);
+    else this.expectNew();
   }
 
   /** Compare everything on the next report (after a resync or a lost feed). */
@@ -239,7 +267,7 @@ export class SelectedMailbox {
   async takeUpdates(load: (afterUid: number) => Promise<ImapMessageRow[]>, allowExpunge: boolean): Promise<{ expunged: Removed[]; exists: number | null; flags: ImapMessageRow[] }> {
     if (this.needsResync) {
       this.needsResync = false;
-      this.mayHaveNew = false;
+      this.newUpTo = 0;
       const current = new Map((await load(0)).map((r) => [r.uid, r]));
       for (const row of this.messages) {
         const now = current.get(row.uid);
@@ -247,9 +275,19 @@ export class SelectedMailbox {
         else this.recordFlags(row.uid, now.flags, now.modseq);
       }
       this.appendRows([...current.values()].filter((r) => r.uid > this.lastUid).sort((a, b) => a.uid - b.uid));
-    } else if (this.mayHaveNew) {
-      this.mayHaveNew = false;
-      this.appendRows(await load(this.lastUid));
+    } else if (this.newUpTo > this.lastUid) {
+      // A `message.new` that arrives during the read for a UID the read brings leaves newUpTo at
+      // or below the new lastUid: nothing more to read. One above it (a later message) stays.
+      const expected = this.newUpTo;
+      if (expected === Infinity) this.newUpTo = 0;
+      let rows: ImapMessageRow[];
+      try {
+        rows = await load(this.lastUid);
+      } catch (err) {
+        this.newUpTo = Math.max(this.newUpTo, expected); // still to read at the next report
+        throw err;
+      }
+      this.appendRows(rows);
     }
     const expunged = allowExpunge ? this.remove([...this.expunged]) : [];
     const flags = [...this.flagsChanged].flatMap((uid) => {

@@ -1,4 +1,4 @@
-import type { ImapChangeFeed, ImapServices, Logger, UserEvent } from '@mailyard/core';
+import type { ImapChangeFeed, ImapMessageRow, ImapServices, Logger, UserEvent } from '@mailyard/core';
 import { Args, InvalidMailboxNameError } from '../protocol/commands/args.js';
 import type { Frame } from '../protocol/command-reader.js';
 import { ImapParseError, parseCommand } from '../protocol/parser.js';
@@ -341,7 +341,22 @@ export class ImapSession {
       this.log.warn({ event: 'imap.catch_up_failed', err: (err as Error).message });
       return;
     }
-    if (this.selected === selected) selected.catchUp(changed);
+    // New rows join the view at once unless reading them should claim \Recent (the report does that).
+    if (this.selected === selected) selected.catchUp(changed, { takeNew: !this.claimsRecent(selected) });
+  }
+
+  /**
+   * This session APPENDed to its selected mailbox: the written rows join the view (no read back),
+   * unless the session claims \Recent as it reads new rows; then the next report reads and claims them.
+   */
+  noteOwnAppend(selected: SelectedMailbox, appended: ReadonlyArray<{ duplicate: boolean; row?: ImapMessageRow }>): void {
+    if (this.claimsRecent(selected) || appended.some((a) => a.duplicate)) selected.expectNew();
+    else selected.addAppended(appended.map((a) => a.row));
+  }
+
+  /** A read-write IMAP4rev1 session claims new messages as \Recent when it reads them (RFC 3501 2.3.2; IMAP4rev2 has no \Recent). */
+  private claimsRecent(selected: SelectedMailbox): boolean {
+    return !selected.readOnly && !this.rev2;
   }
 
   /** Reports what changed in the selected mailbox (EXPUNGE, EXISTS, FETCH FLAGS); one report at a time. */
@@ -356,7 +371,7 @@ export class ImapSession {
     const userId = this.user.userId;
     // New messages: a read-write IMAP4rev1 session claims them as \Recent (unless another one did
     // first), in the same round trip as it lists them.
-    const claiming = !selected.readOnly && !this.rev2;
+    const claiming = this.claimsRecent(selected);
     let firstRecent: number | null = null;
     const load = async (afterUid: number) => {
       if (!claiming) return this.services.messages.list(userId, selected.id, afterUid);

@@ -65,6 +65,8 @@ export interface AppendResult {
   threadId: number;
   /** Filed before (same spool row): nothing was written. Zeros when the owner has deleted it since. */
   duplicate: boolean;
+  /** What this write stored (absent for a duplicate): an IMAP session shows its own APPEND without reading it back. */
+  stored?: { flags: string[]; internalDate: Date; internalDateZone: number; size: number; sentDate: Date | null };
 }
 
 export interface FlagChange {
@@ -391,9 +393,10 @@ export class MailboxWrite {
 
       const events = planned.map((p, n) => {
         const row = rows[n]!;
-        const result: AppendResult = { messageId: ids[n]!, mailboxId: p.mailboxId, uid: row.uid, modseq: row.modseq, threadId: row.thread_id, duplicate: false };
+        const stored = { flags: row.flags, internalDate: row.internal_date, internalDateZone: row.internal_date_zone, size: row.size, sentDate: row.sent_date };
+        const result: AppendResult = { messageId: ids[n]!, mailboxId: p.mailboxId, uid: row.uid, modseq: row.modseq, threadId: row.thread_id, duplicate: false, stored };
         results[p.index] = result;
-        if (p.input.spoolId !== undefined) previous.set(filingKeyOf(p.userId, p.input.spoolId), { ...result, duplicate: true });
+        if (p.input.spoolId !== undefined) previous.set(filingKeyOf(p.userId, p.input.spoolId), { messageId: result.messageId, mailboxId: result.mailboxId, uid: result.uid, modseq: result.modseq, threadId: result.threadId, duplicate: true });
         return { userId: p.userId, event: { type: 'message.new', modseq: row.modseq, mailboxId: p.mailboxId, messageId: result.messageId, uid: row.uid, threadId: row.thread_id } satisfies ChangeLogEvent };
       });
       // insertNew wrote their change-log rows.
