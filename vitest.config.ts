@@ -17,6 +17,10 @@ export default defineConfig({
     include: ['*/src/**/*.test.ts', 'tests/**/*.test.ts', 'frontend/src/**/*.test.tsx'],
     exclude: ['**/node_modules/**', '**/dist/**'],
     globalSetup: ['tests/setup/global-setup.ts'],
+    // The ports tests give their servers come from outside the kernel's ephemeral range, where no
+    // outgoing connection can take one between the pick and the bind (freePort in
+    // core/src/local/process-utils.ts); the processes the tests start inherit it.
+    env: { MAILYARD_PORT_RANGE: '20000-32000' },
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,

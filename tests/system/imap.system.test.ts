@@ -111,7 +111,9 @@ describe('imap-server with real clients', () => {
     expect(folders.map((f) => f.path)).toEqual(expect.arrayContaining(['INBOX', 'Drafts', 'Sent', 'Archive', 'Junk', 'Trash']));
 
     const inbox = await client.mailboxOpen('INBOX');
-    await eventually(async () => (await messagesIn(client, 'INBOX')) >= 1, { timeoutMs: 15_000 });
+    // Polled as a client polls its selected mailbox: NOOP, then the session's own EXISTS (a STATUS
+    // may count the message before this session's view has it: FETCH * would then name nothing).
+    await eventually(async () => (await client.noop(), (client.mailbox ? client.mailbox.exists : 0) >= 1), { timeoutMs: 15_000 });
     expect(inbox.uidValidity).toBeGreaterThan(0n);
     const message = await client.fetchOne('*', { envelope: true, source: true, flags: true, uid: true });
     expect(message && message.envelope?.subject).toBe('First over SMTP');

@@ -2,13 +2,46 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 
-/** A free TCP port on loopback, picked by the kernel. */
+/**
+ * A free TCP port on loopback. The kernel picks it (from its ephemeral range) unless
+ * MAILYARD_PORT_RANGE is set (`low-high`, as the test suite sets it): then one from that range,
+ * at random, that binds now and that this process has not handed out before. Ports outside the
+ * kernel's ephemeral range (32768–60999 on Linux) cannot be taken by an outgoing connection's
+ * source port between the pick and the moment the caller's child process binds it, the race that
+ * made a test's stack exit with EADDRINUSE when many tests run at once.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const range = portRange(process.env.MAILYARD_PORT_RANGE);
+  if (!range) return bindable(host, 0);
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = range.low + Math.floor(Math.random() * (range.high - range.low + 1));
+    if (handedOut.has(port)) continue;
+    const bound = await bindable(host, port).catch(() => null);
+    if (bound === null) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port in MAILYARD_PORT_RANGE=${process.env.MAILYARD_PORT_RANGE} (200 tries): widen the range or unset it`);
+}
+
+/** Ports freePort has handed out in this process (from MAILYARD_PORT_RANGE): not handed out twice. */
+const handedOut = new Set<number>();
+
+function portRange(text: string | undefined): { low: number; high: number } | null {
+  if (!text) return null;
+  const m = /^(\d+)-(\d+)$/.exec(text.trim());
+  const [low, high] = m ? [Number(m[1]), Number(m[2])] : [0, -1];
+  if (!m || low < 1024 || high > 65535 || high - low < 100) throw new Error(`MAILYARD_PORT_RANGE=${text} is not a range like 20000-32000 (1024-65535, at least 100 ports)`);
+  return { low, high };
+}
+
+/** Binds `port` (0: any) on `host` and lets it go; resolves with the port bound. */
+function bindable(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();
     server.on('error', reject);
-    server.listen(0, host, () => {
+    server.listen(port, host, () => {
       const address = server.address();
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
