@@ -45,32 +45,26 @@ describe('SelectedMailbox.catchUp (NOOP and CHECK reading the store)', () => {
 });
 
 describe('SelectedMailbox: reading new messages', () => {
-  it("reads once when the feed announces, during that read, a message the read brings (the session's own APPEND)", async () => {
+  /** A report reads UID 4 after the session's own APPEND; the feed announces `announced` during that read; then the next report. */
+  async function announcedDuringRead(announced: number): Promise<{ loads: number[]; exists: number | null }> {
     const selected = view();
     selected.expectNew();
     const loads: number[] = [];
     await selected.takeUpdates(async (after) => {
       loads.push(after);
-      selected.apply({ type: 'message.new', modseq: 13, mailboxId: 1, messageId: 4, uid: 4, threadId: 1 });
-      return [row(4, 13)];
+      selected.apply({ type: 'message.new', modseq: 10 + announced, mailboxId: 1, messageId: announced, uid: announced, threadId: 1 });
+      return [row(4, 14)];
     }, true);
-    const updates = await selected.takeUpdates(async (after) => (loads.push(after), []), true);
-    expect(loads).toEqual([3]);
-    expect(updates.exists).toBeNull();
+    const { exists } = await selected.takeUpdates(async (after) => (loads.push(after), after === 4 ? [row(5, 15)] : []), true);
+    return { loads, exists };
+  }
+
+  it("reads once when the feed announces, during that read, a message the read brings (the session's own APPEND)", async () => {
+    expect(await announcedDuringRead(4)).toEqual({ loads: [3], exists: null });
   });
 
   it('reads again when the feed announces, during a read, a message beyond what that read brought', async () => {
-    const selected = view();
-    selected.expectNew();
-    const loads: number[] = [];
-    await selected.takeUpdates(async (after) => {
-      loads.push(after);
-      selected.apply({ type: 'message.new', modseq: 14, mailboxId: 1, messageId: 5, uid: 5, threadId: 1 });
-      return [row(4, 13)];
-    }, true);
-    const updates = await selected.takeUpdates(async (after) => (loads.push(after), after === 4 ? [row(5, 14)] : []), true);
-    expect(loads).toEqual([3, 4]);
-    expect(updates.exists).toBe(5);
+    expect(await announcedDuringRead(5)).toEqual({ loads: [3, 4], exists: 5 });
   });
 
   it('still reads at the next report when a read fails', async () => {
