@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { type DbOrTx, PREPARED } from '../db/client.js';
 import type { AddressJson } from '../db/schema.js';
+import { bytesOf } from './blob.repository.js';
 
 /**
  * What only IMAP needs (SQL here, scoped by user_id like every repository): a mailbox's messages
@@ -65,10 +66,10 @@ export function createImapRepository(db: DbOrTx) {
      */
     async messageBytes(userId: number, messageIds: readonly number[]): Promise<Map<number, Buffer>> {
       if (messageIds.length === 0) return new Map();
-      const { rows } = await sql<{ id: number; trace_headers: string; data: Buffer }>`${PREPARED}
-        SELECT m.id, m.trace_headers, b.data FROM messages m JOIN blobs b ON b.hash = m.blob_hash
+      const { rows } = await sql<{ id: number; trace_headers: string; data: string }>`${PREPARED}
+        SELECT m.id, m.trace_headers, encode(b.data, 'base64') AS data FROM messages m JOIN blobs b ON b.hash = m.blob_hash
         WHERE m.user_id = ${userId} AND m.id = ANY(${[...messageIds]}::bigint[])`.execute(db);
-      return new Map(rows.map((r) => [Number(r.id), r.trace_headers.length > 0 ? Buffer.concat([Buffer.from(r.trace_headers), r.data]) : r.data]));
+      return new Map(rows.map((r) => [Number(r.id), r.trace_headers.length > 0 ? Buffer.concat([Buffer.from(r.trace_headers), bytesOf(r.data)]) : bytesOf(r.data)]));
     },
     /** The SORT/THREAD fields of every message of the mailbox, in UID order: one query, the stored columns, no message bytes. */
     async sortFields(userId: number, mailboxId: number): Promise<ImapSortFields[]> {

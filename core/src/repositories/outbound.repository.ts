@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
 import type { DeliveryStatus } from '../db/schema.js';
-import { blobHash } from './blob.repository.js';
+import { asBase64, blobHash, bytesOf } from './blob.repository.js';
 
 /**
  * The store side of outbound mail (tables outbound_messages, deliveries, delivery_events;
@@ -239,21 +239,21 @@ export function createOutboundRepository(db: DbOrTx) {
           'outbound_messages.subject',
           'outbound_messages.dkim_domain',
           'outbound_messages.created_at',
-          'blobs.data',
         ])
+        .select(asBase64('blobs.data').as('data'))
         .where('outbound_messages.id', '=', outboundId)
         .executeTakeFirst();
-      return row ? toOutboundMessage(outboundId, row, row.data) : undefined;
+      return row ? toOutboundMessage(outboundId, row, bytesOf(row.data)) : undefined;
     },
 
     async loadBytes(outboundId: number): Promise<Buffer | null> {
       const row = await db
         .selectFrom('outbound_messages')
         .innerJoin('blobs', 'blobs.hash', 'outbound_messages.blob_hash')
-        .select('blobs.data')
+        .select(asBase64('blobs.data').as('data'))
         .where('outbound_messages.id', '=', outboundId)
         .executeTakeFirst();
-      return row?.data ?? null;
+      return row ? bytesOf(row.data) : null;
     },
 
     /**
@@ -278,7 +278,7 @@ export function createOutboundRepository(db: DbOrTx) {
           delay_warned: boolean;
           lease_token: string;
           size: number;
-          data: Buffer | null;
+          data: string | null;
         }
       >`
         WITH want AS (
@@ -296,7 +296,7 @@ export function createOutboundRepository(db: DbOrTx) {
         )
         SELECT c.id, c.outbound_id, c.domain, c.recipient, c.attempts, c.delay_warned, c.lease_token,
                o.user_id, o.sent_message_id, o.mail_from, o.message_id_header, o.subject, o.dkim_domain, o.created_at, o.size,
-               CASE WHEN o.size <= ${inlineBytes} AND row_number() OVER (PARTITION BY c.outbound_id, c.domain ORDER BY c.id) = 1 THEN b.data END AS data
+               CASE WHEN o.size <= ${inlineBytes} AND row_number() OVER (PARTITION BY c.outbound_id, c.domain ORDER BY c.id) = 1 THEN encode(b.data, 'base64') END AS data
         FROM claimed c
         JOIN outbound_messages o ON o.id = c.outbound_id
         JOIN blobs b ON b.hash = o.blob_hash
@@ -305,7 +305,7 @@ export function createOutboundRepository(db: DbOrTx) {
         const key = dueKey({ outboundId: Number(r.outbound_id), domain: r.domain });
         let work = result.get(key);
         if (!work) {
-          work = { message: { ...toOutboundMessage(Number(r.outbound_id), r, r.data), size: r.size }, claimed: [] };
+          work = { message: { ...toOutboundMessage(Number(r.outbound_id), r, bytesOf(r.data)), size: r.size }, claimed: [] };
           result.set(key, work);
         }
         work.claimed.push({ id: Number(r.id), recipient: r.recipient, attempts: r.attempts, delayWarned: r.delay_warned, leaseToken: r.lease_token });

@@ -1,7 +1,7 @@
 import { CompiledQuery, sql, type Selectable } from 'kysely';
 import { type DbOrTx, PREPARED, PREPARED_TEXT } from '../db/client.js';
 import type { AuthenticationJson, FilterDecisionJson, SpoolStatus, SpoolTable, SpoolVerdict } from '../db/schema.js';
-import { blobHash, blobRowsOf } from './blob.repository.js';
+import { asBase64, blobHash, blobRowsOf, bytesOf } from './blob.repository.js';
 
 export interface SpoolInput {
   raw: Buffer;
@@ -132,10 +132,10 @@ export function createSpoolRepository(db: DbOrTx) {
         .selectFrom('spool')
         .leftJoin('blobs', 'blobs.hash', 'spool.blob_hash')
         .selectAll('spool')
-        .select('blobs.data')
+        .select(asBase64('blobs.data').as('data'))
         .where('spool.id', '=', sql<number>`ANY(${[...ids]}::bigint[])`)
         .execute();
-      return new Map(rows.map((r) => [r.id, { ...spoolRowOf(r), raw: r.data }]));
+      return new Map(rows.map((r) => [r.id, { ...spoolRowOf(r), raw: bytesOf(r.data) }]));
     },
     /**
      * Rows filed, in one statement: `attempts` is how many runs it took (the queue counts them; one

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { DbOrTx } from '../db/client.js';
+import { asBase64, bytesOf } from './blob.repository.js';
 
 /**
  * Queries of mailbox export and import (mail/transfer/): a user's messages in export order with
@@ -26,7 +27,8 @@ export function createTransferRepository(db: DbOrTx) {
       const rows = await db
         .selectFrom('messages')
         .innerJoin('blobs', 'blobs.hash', 'messages.blob_hash')
-        .select(['messages.mailbox_id', 'messages.uid', 'messages.internal_date', 'messages.flags', 'messages.trace_headers', 'blobs.data'])
+        .select(['messages.mailbox_id', 'messages.uid', 'messages.internal_date', 'messages.flags', 'messages.trace_headers'])
+        .select(asBase64('blobs.data').as('data'))
         .select(sql<string | null>`messages.from_json -> 0 ->> 'address'`.as('from_address'))
         .where('messages.user_id', '=', userId)
         .where('messages.mailbox_id', '=', mailboxId)
@@ -40,7 +42,7 @@ export function createTransferRepository(db: DbOrTx) {
         internalDate: r.internal_date,
         flags: r.flags,
         envelopeFrom: r.from_address,
-        bytes: r.trace_headers ? Buffer.concat([Buffer.from(r.trace_headers), r.data]) : r.data,
+        bytes: r.trace_headers ? Buffer.concat([Buffer.from(r.trace_headers), bytesOf(r.data)]) : bytesOf(r.data),
       }));
     },
 
