@@ -5,7 +5,7 @@ import net from 'node:net';
 /**
  * A free TCP port on loopback. The kernel picks it (from its ephemeral range) unless
  * MAILYARD_PORT_RANGE is set (`low-high`, as the test suite sets it): then one from that range,
- * at random, that binds now and that this process has not handed out before. Ports outside the
+ * tried from a random place on, that binds now and that this process has not handed out before. Ports outside the
  * kernel's ephemeral range (32768–60999 on Linux) cannot be taken by an outgoing connection's
  * source port between the pick and the moment the caller's child process binds it, the race that
  * made a test's stack exit with EADDRINUSE when many tests run at once.
@@ -13,15 +13,18 @@ import net from 'node:net';
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   const range = portRange(process.env.MAILYARD_PORT_RANGE);
   if (!range) return bindable(host, 0);
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port = range.low + Math.floor(Math.random() * (range.high - range.low + 1));
+  // Every port of the range once, from a random one on (processes that pick at once rarely start at the same place).
+  const size = range.high - range.low + 1;
+  const start = Math.floor(Math.random() * size);
+  for (let i = 0; i < size; i++) {
+    const port = range.low + ((start + i) % size);
     if (handedOut.has(port)) continue;
     const bound = await bindable(host, port).catch(() => null);
     if (bound === null) continue;
     handedOut.add(port);
     return port;
   }
-  throw new Error(`no free port in MAILYARD_PORT_RANGE=${process.env.MAILYARD_PORT_RANGE} (200 tries): widen the range or unset it`);
+  throw new Error(`no free port in MAILYARD_PORT_RANGE=${process.env.MAILYARD_PORT_RANGE}: widen the range or unset it`);
 }
 
 /** Ports freePort has handed out in this process (from MAILYARD_PORT_RANGE): not handed out twice. */
